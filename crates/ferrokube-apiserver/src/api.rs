@@ -1,0 +1,185 @@
+//! The seam between the HTTP front end (`handlers`) and the API semantics
+//! (`registry` over `storage`).
+//!
+//! `handlers` authenticates a request, parses its path and query into an
+//! [`ApiRequest`] naming a [`ResourceInfo`] from the catalog, and hands it to
+//! [`crate::registry::Registry::handle`]. The registry answers with an [`ApiResponse`]
+//! (an object, or a stream of watch events) or an [`ApiError`], which `handlers` turns
+//! into a Kubernetes `Status` body. Nothing below this seam knows about HTTP framing,
+//! TLS or content negotiation; nothing above it knows how objects are stored.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::Value;
+
+/// One servable resource (a row of `kubectl api-resources`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// API group; empty for the core group.
+    pub group: String,
+    /// Version, e.g. `v1`.
+    pub version: String,
+    /// Plural resource name used in URLs, e.g. `deployments`.
+    pub plural: String,
+    /// Singular name, e.g. `deployment`.
+    pub singular: String,
+    /// Kind, e.g. `Deployment`.
+    pub kind: String,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Short names, e.g. `["deploy"]`.
+    pub short_names: Vec<String>,
+    /// Categories, e.g. `["all"]`.
+    pub categories: Vec<String>,
+    /// Verbs served, e.g. `get list watch create update patch delete deletecollection`.
+    pub verbs: Vec<String>,
+    /// Whether the `status` subresource is served.
+    pub has_status: bool,
+    /// Whether the `scale` subresource is served.
+    pub has_scale: bool,
+}
+
+impl ResourceInfo {
+    /// `apiVersion` of objects of this resource: `v1` or `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// The verb of a request, as Kubernetes authorization names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// GET of one object.
+    Get,
+    /// GET of a collection.
+    List,
+    /// GET of a collection with `watch=true` or the `/watch/` path prefix.
+    Watch,
+    /// POST.
+    Create,
+    /// PUT.
+    Update,
+    /// PATCH.
+    Patch,
+    /// DELETE of one object.
+    Delete,
+    /// DELETE of a collection.
+    DeleteCollection,
+}
+
+/// The authenticated identity behind a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    /// User name, e.g. `admin` or `system:serviceaccount:ns:name`.
+    pub name: String,
+    /// User id, when the authenticator knows one.
+    pub uid: String,
+    /// Groups; authenticated users always carry `system:authenticated`.
+    pub groups: Vec<String>,
+}
+
+/// A parsed API request, ready for the registry.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    /// What to do.
+    pub verb: Verb,
+    /// Which resource.
+    pub resource: Arc<ResourceInfo>,
+    /// Namespace from the path; `None` for cluster-scoped resources and for
+    /// all-namespaces lists/watches.
+    pub namespace: Option<String>,
+    /// Object name from the path.
+    pub name: Option<String>,
+    /// Subresource from the path, e.g. `status` or `scale`.
+    pub subresource: Option<String>,
+    /// Query parameters, percent-decoded; a repeated key keeps its values in order.
+    pub query: BTreeMap<String, Vec<String>>,
+    /// Request body (already size-limited and decompressed).
+    pub body: Bytes,
+    /// `Content-Type` of the body, without parameters, e.g. `application/json`.
+    pub content_type: Option<String>,
+    /// Who is asking.
+    pub user: UserInfo,
+}
+
+impl ApiRequest {
+    /// The first value of query parameter `key`.
+    pub fn query_param(&self, key: &str) -> Option<&str> {
+        self.query.get(key).and_then(|v| v.first()).map(String::as_str)
+    }
+}
+
+/// One event of a watch stream, before serialization.
+#[derive(Clone, Debug)]
+pub struct WatchEvent {
+    /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK` or `ERROR`.
+    pub event_type: &'static str,
+    /// The object (a `Status` for `ERROR`).
+    pub object: Arc<Value>,
+}
+
+/// A watch in progress: events until the watch ends (timeout, client gone, shutdown).
+pub type WatchStream = Pin<Box<dyn Stream<Item = WatchEvent> + Send>>;
+
+/// A successful answer of the registry.
+pub enum ApiResponse {
+    /// An object (or list) with the HTTP status to send: 200, or 201 for a create,
+    /// 202 for a delete that left the object in place (finalizers, grace period).
+    Object {
+        /// HTTP status code.
+        code: u16,
+        /// The JSON body.
+        body: Value,
+    },
+    /// A watch stream.
+    Watch(WatchStream),
+}
+
+/// A failed request, rendered by `handlers` as a `metav1.Status` with this code,
+/// reason, message and details.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    /// HTTP status code, e.g. 404.
+    pub code: u16,
+    /// `Status.reason`, e.g. `NotFound`, `AlreadyExists`, `Conflict`, `Invalid`.
+    pub reason: String,
+    /// Human-readable message, phrased as kube-apiserver phrases it.
+    pub message: String,
+    /// `Status.details` (name, group, kind, causes, retryAfterSeconds), if any.
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// An error with no details.
+    pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
+        ApiError { code, reason: reason.to_owned(), message: message.into(), details: None }
+    }
+
+    /// The `metav1.Status` object for this error.
+    pub fn to_status(&self) -> Value {
+        let mut status = serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
+    }
+}
+
+/// Result of a registry call.
+pub type ApiResult = Result<ApiResponse, ApiError>;

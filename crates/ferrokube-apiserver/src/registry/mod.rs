@@ -1,0 +1,2 @@
+//! Per-resource API semantics over [`crate::storage`]: see the `api` module for the seam.
+//! (Being written.)

@@ -1,0 +1,1 @@
+//! Versioned object store with watch history. (Being written.)

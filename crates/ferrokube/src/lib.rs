@@ -1,0 +1,20 @@
+//! ferrokube: a Kubernetes client for Rust with the reach of Go's client-go.
+//!
+//! The request path mirrors client-go's packages:
+//!
+//! ```text
+//! kubeconfig file(s) -> clientcmd (merge, pick context, resolve auth)
+//!   -> rest::Config -> transport (TLS, auth headers, proxy)
+//!   -> rest::RESTClient -> rest::Request (verb, namespace, resource, name, ...)
+//!   -> rate limiter -> HTTP -> Status error or decoded object / watch::WatchEvent stream
+//! ```
+//!
+//! Each module's documentation says which step it is and how it hands on to the next.
+
+pub mod clientcmd;
+pub mod rest;
+pub mod secret;
+pub mod transport;
+pub mod watch;
+
+pub use rest::{Config, RESTClient, Request};

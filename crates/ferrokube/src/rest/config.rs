@@ -1,0 +1,212 @@
+//! `rest::Config`: everything needed to reach one API server as one identity.
+//!
+//! It is what `clientcmd` produces from a kubeconfig (or the in-cluster environment) and
+//! what [`RESTClient`](super::RESTClient) consumes. Field names follow client-go's
+//! `rest.Config` so users can translate settings one to one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::secret::{SecretBytes, SecretString};
+use crate::transport::auth::CredentialProvider;
+
+/// How to reach and authenticate to one Kubernetes API server (client-go `rest.Config`).
+#[derive(Clone)]
+pub struct Config {
+    /// Base URL of the server, `https://host:port` (optionally with a path prefix).
+    pub host: String,
+    /// Path under `host` where the API is rooted: `/api` for the core group,
+    /// `/apis` for named groups. Empty means decide per request.
+    pub api_path: String,
+    /// Group/version, serialization and negotiation settings.
+    pub content: ContentConfig,
+    /// `User-Agent` header; `None` means [`default_user_agent`].
+    pub user_agent: Option<String>,
+
+    /// TLS settings: CA, client certificate, server name, verification.
+    pub tls: TlsClientConfig,
+    /// Static bearer token.
+    pub bearer_token: Option<SecretString>,
+    /// File to read the bearer token from; re-read periodically so rotation is seen.
+    /// Takes precedence over `bearer_token` when both are set, as in client-go.
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic-auth user name.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<SecretString>,
+    /// Identity to act as (`Impersonate-*` headers).
+    pub impersonate: ImpersonationConfig,
+    /// A dynamic credential source: an exec plugin or an auth-provider such as `oidc`.
+    /// It is asked for a credential before each request and told when the server
+    /// answered 401 so it can refresh.
+    pub credential_provider: Option<Arc<dyn CredentialProvider>>,
+
+    /// Proxy to send requests through (`http://`, `https://` or `socks5://` URL).
+    /// When `None`, `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment apply.
+    pub proxy_url: Option<String>,
+
+    /// Steady-state requests per second allowed by the client-side rate limiter
+    /// (client-go default 5). Ignored when `rate_limiter` is set.
+    pub qps: f32,
+    /// Requests allowed in a burst above `qps` (client-go default 10).
+    pub burst: u32,
+    /// A rate limiter to use instead of one built from `qps`/`burst`; share one between
+    /// clients to share a budget. Use [`RateLimiterChoice::Disabled`] to turn limiting off.
+    pub rate_limiter: RateLimiterChoice,
+    /// Overall timeout of one request (not of watches and streams); `None` = no timeout.
+    pub timeout: Option<Duration>,
+    /// Do not ask for gzip-compressed responses.
+    pub disable_compression: bool,
+    /// Where `Warning:` response headers go; `None` means log each distinct warning once.
+    pub warning_handler: Option<Arc<dyn super::warnings::WarningHandler>>,
+    /// Extra tower layers wrapped around the HTTP service (client-go `WrapTransport`).
+    pub wrap_transport: Vec<super::transport_hooks::TransportLayer>,
+    /// Most attempts of one request when retrying 429s, 5xx with `Retry-After` and
+    /// connection errors of idempotent requests (client-go: 10). 1 disables retries.
+    pub max_retries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: String::new(),
+            api_path: String::new(),
+            content: ContentConfig::default(),
+            user_agent: None,
+            tls: TlsClientConfig::default(),
+            bearer_token: None,
+            bearer_token_file: None,
+            username: None,
+            password: None,
+            impersonate: ImpersonationConfig::default(),
+            credential_provider: None,
+            proxy_url: None,
+            qps: DEFAULT_QPS,
+            burst: DEFAULT_BURST,
+            rate_limiter: RateLimiterChoice::FromQpsBurst,
+            timeout: None,
+            disable_compression: false,
+            warning_handler: None,
+            wrap_transport: Vec::new(),
+            max_retries: DEFAULT_MAX_RETRIES,
+        }
+    }
+}
+
+/// client-go's default QPS.
+pub const DEFAULT_QPS: f32 = 5.0;
+/// client-go's default burst.
+pub const DEFAULT_BURST: u32 = 10;
+/// client-go's default most attempts of one request.
+pub const DEFAULT_MAX_RETRIES: u32 = 10;
+
+impl Config {
+    /// A config for `host` with every other setting at its default.
+    pub fn new(host: impl Into<String>) -> Self {
+        Config { host: host.into(), ..Config::default() }
+    }
+}
+
+/// Which client-side rate limiter a client uses.
+#[derive(Clone, Default)]
+pub enum RateLimiterChoice {
+    /// A token bucket built from `Config::qps` and `Config::burst`.
+    #[default]
+    FromQpsBurst,
+    /// No client-side limiting at all.
+    Disabled,
+    /// This limiter, possibly shared with other clients.
+    Shared(Arc<super::rate_limit::TokenBucket>),
+}
+
+/// Group/version and content negotiation (client-go `rest.ContentConfig`).
+#[derive(Clone, Debug)]
+pub struct ContentConfig {
+    /// Group and version requests are for, e.g. `("apps", "v1")`; empty group = core.
+    pub group_version: Option<(String, String)>,
+    /// `Content-Type` of request bodies (default `application/json`).
+    pub content_type: String,
+    /// `Accept` header (default `application/json`).
+    pub accept_content_types: String,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        ContentConfig {
+            group_version: None,
+            content_type: "application/json".to_owned(),
+            accept_content_types: "application/json".to_owned(),
+        }
+    }
+}
+
+/// TLS settings (client-go `rest.TLSClientConfig`). `*_data` wins over `*_file`.
+#[derive(Clone, Debug, Default)]
+pub struct TlsClientConfig {
+    /// Skip verification of the server's certificate. Only ever set explicitly.
+    pub insecure: bool,
+    /// Name to verify the server certificate against instead of the host's name.
+    pub server_name: Option<String>,
+    /// PEM file with the CA bundle that signs the server certificate.
+    pub ca_file: Option<PathBuf>,
+    /// PEM CA bundle.
+    pub ca_data: Option<Vec<u8>>,
+    /// PEM client certificate file.
+    pub cert_file: Option<PathBuf>,
+    /// PEM client certificate.
+    pub cert_data: Option<Vec<u8>>,
+    /// PEM private key file of the client certificate.
+    pub key_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub key_data: Option<SecretBytes>,
+}
+
+/// Identity to impersonate (client-go `rest.ImpersonationConfig`).
+#[derive(Clone, Debug, Default)]
+pub struct ImpersonationConfig {
+    /// `Impersonate-User`.
+    pub user_name: Option<String>,
+    /// `Impersonate-Uid`.
+    pub uid: Option<String>,
+    /// `Impersonate-Group`, one header per group.
+    pub groups: Vec<String>,
+    /// `Impersonate-Extra-<key>`, one header per value.
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The default `User-Agent`: `ferrokube/<version> (<os>/<arch>)`.
+pub fn default_user_agent() -> String {
+    format!(
+        "ferrokube/{} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+impl std::fmt::Debug for Config {
+    /// Shows where the config points and which kinds of credential it carries, never
+    /// the credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("api_path", &self.api_path)
+            .field("content", &self.content)
+            .field("user_agent", &self.user_agent)
+            .field("tls", &self.tls)
+            .field("bearer_token", &self.bearer_token)
+            .field("bearer_token_file", &self.bearer_token_file)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("impersonate", &self.impersonate)
+            .field("credential_provider", &self.credential_provider.as_ref().map(|_| "<set>"))
+            .field("proxy_url", &self.proxy_url)
+            .field("qps", &self.qps)
+            .field("burst", &self.burst)
+            .field("timeout", &self.timeout)
+            .field("disable_compression", &self.disable_compression)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}

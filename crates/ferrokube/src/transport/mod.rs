@@ -1,0 +1,2 @@
+//! HTTP transport: TLS, authentication headers, impersonation, user agent, proxy.
+pub mod auth;
