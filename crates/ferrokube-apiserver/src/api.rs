@@ -183,3 +183,58 @@ impl ApiError {
 
 /// Result of a registry call.
 pub type ApiResult = Result<ApiResponse, ApiError>;
+
+/// Building requests in-process (controllers, tests) without the HTTP front end.
+impl ApiRequest {
+    /// A request of `verb` on `resource` with no namespace, name, query or body, as
+    /// the built-in admin user `system:apiserver`.
+    pub fn new(verb: Verb, resource: Arc<ResourceInfo>) -> ApiRequest {
+        ApiRequest {
+            verb,
+            resource,
+            namespace: None,
+            name: None,
+            subresource: None,
+            query: BTreeMap::new(),
+            body: Bytes::new(),
+            content_type: None,
+            user: UserInfo {
+                name: "system:apiserver".into(),
+                uid: String::new(),
+                groups: vec!["system:masters".into(), "system:authenticated".into()],
+            },
+        }
+    }
+
+    /// Sets the namespace.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> ApiRequest {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets the object name.
+    pub fn with_name(mut self, name: impl Into<String>) -> ApiRequest {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the subresource (`status`, `scale`).
+    pub fn with_subresource(mut self, subresource: impl Into<String>) -> ApiRequest {
+        self.subresource = Some(subresource.into());
+        self
+    }
+
+    /// Adds a query parameter.
+    pub fn with_query(mut self, key: impl Into<String>, value: impl Into<String>) -> ApiRequest {
+        self.query.entry(key.into()).or_default().push(value.into());
+        self
+    }
+
+    /// Sets a JSON body with content type `content_type` (e.g. `application/json` or
+    /// `application/merge-patch+json`).
+    pub fn with_json(mut self, body: &Value, content_type: &str) -> ApiRequest {
+        self.body = Bytes::from(body.to_string());
+        self.content_type = Some(content_type.to_owned());
+        self
+    }
+}

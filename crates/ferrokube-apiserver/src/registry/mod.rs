@@ -1,2 +1,227 @@
-//! Per-resource API semantics over [`crate::storage`]: see the `api` module for the seam.
-//! (Being written.)
+//! Per-resource API semantics over [`crate::storage`].
+//!
+//! The HTTP front end (`handlers`) turns each authenticated request into an
+//! [`ApiRequest`] and calls [`Registry::handle`]; the registry validates it, applies
+//! kube-apiserver's rules (names, namespaces, resourceVersion preconditions,
+//! generation, finalizers, status and scale subresources, dry run, selectors, paging,
+//! watch) and reads or writes the [`Store`]. It answers with an [`ApiResponse`] or an
+//! [`ApiError`] phrased as kube-apiserver phrases it; `handlers` does the wire format.
+//!
+//! ```text
+//! handlers -> ApiRequest -> Registry::handle -> create / get+list / update / patch /
+//!             delete / watch / subresources -> Store (objects, history, watchers)
+//! ```
+//!
+//! Objects are generic JSON (`serde_json::Value`) for every resource: the kind and
+//! apiVersion come from the request's [`ResourceInfo`], and objects are shared between
+//! all versions a resource is served at (stored under `group/plural`).
+
+mod create;
+pub mod defaults;
+mod delete;
+pub mod errors;
+mod list;
+pub mod meta;
+pub mod patch;
+pub mod selectors;
+mod subresources;
+mod update;
+pub mod validation;
+mod watch;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, Verb};
+use crate::storage::{object_key, Store, StoreConfig};
+
+/// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver
+/// sends one about every minute).
+pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Store key of namespaces.
+pub(crate) const NAMESPACES: &str = "/namespaces";
+
+/// The API semantics of every resource, over one [`Store`].
+pub struct Registry {
+    store: Arc<Store>,
+    bookmark_interval: Duration,
+    alloc: defaults::Allocator,
+}
+
+impl Registry {
+    /// A registry over a new store holding the namespaces `default`, `kube-system` and
+    /// `kube-public`.
+    pub fn new() -> Arc<Registry> {
+        Registry::with_options(StoreConfig::default(), DEFAULT_BOOKMARK_INTERVAL)
+    }
+
+    /// Like [`Registry::new`], with watch bookmarks every `interval` (short in tests).
+    pub fn with_bookmark_interval(interval: Duration) -> Arc<Registry> {
+        Registry::with_options(StoreConfig::default(), interval)
+    }
+
+    /// Like [`Registry::new`], with store tunables and a bookmark interval.
+    pub fn with_options(config: StoreConfig, bookmark_interval: Duration) -> Arc<Registry> {
+        let registry = Registry {
+            store: Arc::new(Store::with_config(config)),
+            bookmark_interval,
+            alloc: defaults::Allocator::default(),
+        };
+        for ns in ["default", "kube-system", "kube-public"] {
+            let obj = json!({
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": {
+                    "name": ns,
+                    "uid": meta::new_uid(),
+                    "creationTimestamp": meta::now_rfc3339(),
+                    "labels": {"kubernetes.io/metadata.name": ns},
+                },
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            });
+            // The store is empty, so these creates cannot collide.
+            let _ = registry.store.create(NAMESPACES, ns, obj);
+        }
+        Arc::new(registry)
+    }
+
+    /// The underlying store (for in-process controllers).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The underlying store, shared.
+    pub fn shared_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Serves one request.
+    pub async fn handle(&self, req: ApiRequest) -> ApiResult {
+        match req.verb {
+            Verb::Get => self.get(&req),
+            Verb::List => self.list(&req),
+            Verb::Watch => self.watch(&req),
+            Verb::Create => self.create(&req),
+            Verb::Update => self.update(&req),
+            Verb::Patch => self.patch(&req),
+            Verb::Delete => self.delete(&req),
+            Verb::DeleteCollection => self.delete_collection(&req),
+        }
+    }
+}
+
+/// Whether the request asks for `dryRun=All` (400 for other values).
+pub(crate) fn dry_run(req: &ApiRequest) -> Result<bool, ApiError> {
+    let Some(values) = req.query.get("dryRun") else {
+        return Ok(false);
+    };
+    let mut all = false;
+    for v in values {
+        match v.as_str() {
+            "All" => all = true,
+            "" => {}
+            other => {
+                return Err(errors::bad_request(format!(
+                    "Invalid dryRun value: Unsupported value: {other:?}: supported values: \"All\""
+                )))
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// Decodes a JSON (or YAML) request body into an object.
+pub(crate) fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
+    let ct = req.content_type.as_deref().unwrap_or("application/json");
+    let value: Value = if ct.contains("yaml") {
+        serde_yaml_ng::from_slice(&req.body).map_err(|e| {
+            errors::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+        })?
+    } else {
+        serde_json::from_slice(&req.body).map_err(|e| {
+            errors::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
+    };
+    if !value.is_object() {
+        return Err(errors::bad_request(format!(
+            "couldn't get version/kind; json parse error: expected a JSON object, got {}",
+            type_name(&value)
+        )));
+    }
+    Ok(value)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks that `kind`/`apiVersion` of a body, when set, are those of `info`.
+pub(crate) fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    if let Some(av) = obj.get("apiVersion").and_then(Value::as_str) {
+        let want = info.api_version();
+        if !av.is_empty() && av != want {
+            return Err(errors::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want})"
+            )));
+        }
+    }
+    if let Some(kind) = obj.get("kind").and_then(Value::as_str) {
+        if !kind.is_empty() && kind != info.kind {
+            return Err(errors::bad_request(format!(
+                "the kind in the data ({kind}) does not match the expected kind ({})",
+                info.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The store key of the object named by the request (404 when the path lacks a name
+/// or a namespaced resource's namespace).
+pub(crate) fn request_key(req: &ApiRequest) -> Result<(String, String), ApiError> {
+    let name = req
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(errors::method_not_allowed)?;
+    let ns = namespace_of(req)?;
+    Ok((name.to_owned(), object_key(ns, name)))
+}
+
+/// The request's namespace if the resource is namespaced (405 when missing).
+pub(crate) fn namespace_of(req: &ApiRequest) -> Result<Option<&str>, ApiError> {
+    if req.resource.namespaced {
+        match req.namespace.as_deref() {
+            Some(ns) if !ns.is_empty() => Ok(Some(ns)),
+            _ => Err(errors::method_not_allowed()),
+        }
+    } else {
+        Ok(None)
+    }
+}
+
+/// The key prefix selecting a namespace's objects (`None`: all).
+pub(crate) fn namespace_prefix(req: &ApiRequest) -> Option<String> {
+    if req.resource.namespaced {
+        req.namespace
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("{n}/"))
+    } else {
+        None
+    }
+}

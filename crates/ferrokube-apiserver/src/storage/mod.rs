@@ -1,1 +1,35 @@
-//! Versioned object store with watch history. (Being written.)
+//! Versioned, in-memory object storage with a bounded watch history.
+//!
+//! This is the bottom of the request path:
+//!
+//! ```text
+//! handlers -> api::ApiRequest -> registry (semantics) -> storage (this module)
+//! ```
+//!
+//! The [`Store`] knows nothing about Kubernetes semantics beyond `metadata.resourceVersion`:
+//! it holds objects as shared [`serde_json::Value`]s keyed by *resource key*
+//! (`group/plural`, e.g. `apps/deployments` or `/pods`, so that every served version of
+//! a resource shares its objects) and *object key* (`namespace/name`, or `name` for
+//! cluster-scoped objects; byte order of these keys is etcd's key order). Every write is
+//! a compare-and-swap against the resourceVersion the caller read, takes the next value
+//! of one global, monotonically increasing resourceVersion, and appends a
+//! [`StoredEvent`] to the resource's bounded [`History`]. The history serves watches
+//! from a past resourceVersion and lists of a past snapshot (paging with `continue`);
+//! watchers get live events through bounded per-watcher channels, and a watcher that
+//! falls too far behind is closed rather than allowed to block writers — exactly what a
+//! client sees from kube-apiserver's watch cache.
+//!
+//! The registry ([`crate::registry`]) builds the objects (uids, timestamps, generation,
+//! validation) and uses the store's read-modify-write primitives; in-process controllers
+//! can use the same [`Store`] directly.
+
+mod history;
+mod store;
+mod watch;
+
+pub use history::History;
+pub use store::{
+    object_key, object_rv, ListPage, ListQuery, Store, StoreConfig, StoreError, WatchRegistration,
+    WatchStart,
+};
+pub use watch::{EventType, StoredEvent};

@@ -1,0 +1,167 @@
+//! POST: creating an object (name or generateName, uid, creationTimestamp, generation,
+//! defaults, namespace checks, dry run).
+
+use serde_json::{json, Value};
+
+use super::errors::{self, FieldError};
+use super::meta::{self, resource_key};
+use super::{
+    check_type, defaults, dry_run, namespace_of, parse_body, validation, Registry, NAMESPACES,
+};
+use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult, ResourceInfo};
+use crate::storage::{object_key, StoreError};
+
+impl Registry {
+    /// Checks that namespace `ns` exists and is not terminating.
+    pub(crate) fn check_namespace_open(
+        &self,
+        info: &ResourceInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let Some(nsobj) = self.store.get(NAMESPACES, ns) else {
+            return Err(errors::not_found_in("", "namespaces", ns));
+        };
+        let terminating = meta::is_deleting(&nsobj)
+            || nsobj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+        if terminating {
+            let mut e = errors::forbidden(
+                info,
+                name,
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
+            );
+            if let Some(Value::Object(d)) = e.details.as_mut() {
+                d.insert(
+                    "causes".into(),
+                    json!([{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]),
+                );
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn create(&self, req: &ApiRequest) -> ApiResult {
+        if req.subresource.is_some() || req.name.is_some() {
+            return Err(errors::method_not_allowed());
+        }
+        let info = &*req.resource;
+        let ns = namespace_of(req)?;
+        let dry = dry_run(req)?;
+        let mut obj = parse_body(req)?;
+        check_type(info, &obj)?;
+        meta::set_type(&mut obj, info);
+
+        {
+            let m = meta::meta_mut(&mut obj);
+            match ns {
+                Some(ns) => match m.get("namespace").and_then(Value::as_str) {
+                    Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
+                        return Err(errors::bad_request(
+                            "the namespace of the provided object does not match the namespace sent on the request",
+                        ))
+                    }
+                    _ => {
+                        m.insert("namespace".into(), json!(ns));
+                    }
+                },
+                None => {
+                    m.remove("namespace");
+                }
+            }
+            if m.get("resourceVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|rv| !rv.is_empty())
+            {
+                return Err(errors::internal(
+                    "resourceVersion should not be set on objects to be created",
+                ));
+            }
+            m.remove("resourceVersion");
+        }
+        let explicit_name = meta::meta_str(&obj, "name")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        let generate = meta::meta_str(&obj, "generateName")
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        if explicit_name.is_none() && generate.is_none() {
+            return Err(errors::invalid(
+                info,
+                "",
+                &[FieldError::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
+            ));
+        }
+        if let Some(ns) = ns {
+            let shown = explicit_name
+                .as_deref()
+                .or(generate.as_deref())
+                .unwrap_or("");
+            self.check_namespace_open(info, ns, shown)?;
+        }
+
+        // Defaults and system fields.
+        {
+            let m = meta::meta_mut(&mut obj);
+            m.insert("uid".into(), json!(meta::new_uid()));
+            m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
+            m.insert("generation".into(), json!(1));
+            m.remove("deletionTimestamp");
+            m.remove("deletionGracePeriodSeconds");
+        }
+        let res = resource_key(info);
+        // generateName collisions are retried with a new suffix, as kube's clients would.
+        let attempts = if explicit_name.is_some() { 1 } else { 8 };
+        let mut defaulted = false;
+        for _ in 0..attempts {
+            let name = match (&explicit_name, &generate) {
+                (Some(n), _) => n.clone(),
+                (None, Some(base)) => meta::generate_name(base),
+                (None, None) => String::new(), // rejected above
+            };
+            meta::meta_mut(&mut obj).insert("name".into(), json!(name));
+            if !defaulted {
+                defaults::on_create(info, &mut obj, &self.alloc);
+                defaulted = true;
+            }
+            let mut problems = validation::validate_name(info, &name);
+            problems.extend(validation::validate_metadata(&obj));
+            if !problems.is_empty() {
+                return Err(errors::invalid(info, &name, &problems));
+            }
+            let key = object_key(ns, &name);
+            if dry {
+                if self.store.get(&res, &key).is_some() {
+                    return Err(errors::already_exists(info, &name));
+                }
+                return Ok(ApiResponse::Object {
+                    code: 201,
+                    body: obj,
+                });
+            }
+            let to_store = if attempts > 1 {
+                obj.clone()
+            } else {
+                std::mem::take(&mut obj)
+            };
+            match self.store.create(&res, &key, to_store) {
+                Ok(stored) => {
+                    return Ok(ApiResponse::Object {
+                        code: 201,
+                        body: meta::owned_for(&stored, info),
+                    })
+                }
+                Err(StoreError::AlreadyExists) if explicit_name.is_none() => continue,
+                Err(StoreError::AlreadyExists) => return Err(errors::already_exists(info, &name)),
+                Err(e) => return Err(errors::internal(&e.to_string())),
+            }
+        }
+        let name = meta::meta_str(&obj, "name").unwrap_or("").to_owned();
+        Err(errors::already_exists(info, &name))
+    }
+}

@@ -1,0 +1,212 @@
+//! Defaulting done by kube-apiserver's per-resource strategies that clients observe:
+//! `spec.replicas: 1` for scalable workloads, `status.phase: Pending` for new pods,
+//! namespace `spec.finalizers`/`status.phase`, and for services the type, a cluster IP
+//! from `10.96.0.0/12`, node ports from 30000-32767, port protocol and target port.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{json, Map, Value};
+
+use crate::api::ResourceInfo;
+
+/// Hands out service cluster IPs and node ports (never reused: enough for a test
+/// server's lifetime).
+#[derive(Debug)]
+pub struct Allocator {
+    next_ip: AtomicU32,
+    next_node_port: AtomicU32,
+}
+
+impl Default for Allocator {
+    fn default() -> Self {
+        // 10.96.0.1 is the `kubernetes` service's address in a real cluster.
+        Allocator {
+            next_ip: AtomicU32::new(10),
+            next_node_port: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Allocator {
+    /// The next cluster IP of `10.96.0.0/12`.
+    pub fn cluster_ip(&self) -> String {
+        let n = self.next_ip.fetch_add(1, Ordering::Relaxed) % (1 << 20);
+        let ip = (10u32 << 24) | (96 << 16) | n;
+        format!(
+            "{}.{}.{}.{}",
+            ip >> 24,
+            (ip >> 16) & 0xff,
+            (ip >> 8) & 0xff,
+            ip & 0xff
+        )
+    }
+
+    /// The next node port of 30000-32767.
+    pub fn node_port(&self) -> u32 {
+        30000 + self.next_node_port.fetch_add(1, Ordering::Relaxed) % 2768
+    }
+}
+
+fn is(info: &ResourceInfo, group: &str, plural: &str) -> bool {
+    info.group == group && info.plural == plural
+}
+
+fn object_entry<'m>(
+    map: &'m mut Map<String, Value>,
+    key: &str,
+) -> Option<&'m mut Map<String, Value>> {
+    let v = map.entry(key).or_insert_with(|| json!({}));
+    if v.is_null() {
+        *v = json!({});
+    }
+    v.as_object_mut()
+}
+
+/// Defaults of a new object of `info`.
+pub fn on_create(info: &ResourceInfo, obj: &mut Value, alloc: &Allocator) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let scalable = is(info, "apps", "deployments")
+        || is(info, "apps", "replicasets")
+        || is(info, "apps", "statefulsets")
+        || is(info, "", "replicationcontrollers");
+    if scalable {
+        if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.entry("replicas").or_insert(json!(1));
+        }
+    } else if is(info, "", "pods") {
+        if let Some(status) = object_entry(map, "status") {
+            status.entry("phase").or_insert(json!("Pending"));
+        }
+    } else if is(info, "", "namespaces") {
+        map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
+        map.insert("status".into(), json!({"phase": "Active"}));
+        let name = map.get("metadata").and_then(|m| m.get("name")).cloned();
+        if let (Some(name), Some(md)) = (name, object_entry(map, "metadata")) {
+            if let Some(labels) = object_entry(md, "labels") {
+                labels.insert("kubernetes.io/metadata.name".into(), name);
+            }
+        }
+    } else if is(info, "", "services") {
+        if let Some(spec) = object_entry(map, "spec") {
+            service_defaults(spec, alloc);
+        }
+    }
+}
+
+fn service_defaults(spec: &mut Map<String, Value>, alloc: &Allocator) {
+    let ty = spec
+        .entry("type")
+        .or_insert(json!("ClusterIP"))
+        .as_str()
+        .unwrap_or("ClusterIP")
+        .to_owned();
+    spec.entry("sessionAffinity").or_insert(json!("None"));
+    if ty == "ExternalName" {
+        return;
+    }
+    let ip = match spec.get("clusterIP").and_then(Value::as_str) {
+        Some(ip) if !ip.is_empty() => ip.to_owned(),
+        _ => alloc.cluster_ip(),
+    };
+    spec.insert("clusterIP".into(), json!(ip));
+    spec.entry("clusterIPs").or_insert(json!([ip]));
+    spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
+    spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
+    spec.entry("internalTrafficPolicy")
+        .or_insert(json!("Cluster"));
+    let node_ports = ty == "NodePort" || ty == "LoadBalancer";
+    if node_ports {
+        spec.entry("externalTrafficPolicy")
+            .or_insert(json!("Cluster"));
+    }
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+            port.entry("protocol").or_insert(json!("TCP"));
+            if let Some(p) = port.get("port").cloned() {
+                port.entry("targetPort").or_insert(p);
+            }
+            if node_ports && port.get("nodePort").is_none_or(Value::is_null) {
+                port.insert("nodePort".into(), json!(alloc.node_port()));
+            }
+        }
+    }
+}
+
+/// Fields an update may omit and that keep their stored value (a service's cluster IP).
+pub fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) {
+    if !is(info, "", "services") {
+        return;
+    }
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+        let missing = match spec.get(key) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(_) => false,
+        };
+        if missing {
+            if let Some(v) = old.get("spec").and_then(|s| s.get(key)) {
+                spec.insert(key.into(), v.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(group: &str, plural: &str) -> ResourceInfo {
+        ResourceInfo {
+            group: group.into(),
+            version: "v1".into(),
+            plural: plural.into(),
+            singular: String::new(),
+            kind: String::new(),
+            namespaced: true,
+            short_names: vec![],
+            categories: vec![],
+            verbs: vec![],
+            has_status: true,
+            has_scale: false,
+        }
+    }
+
+    #[test]
+    fn services() {
+        let a = Allocator::default();
+        let mut svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        on_create(&info("", "services"), &mut svc, &a);
+        assert_eq!(svc["spec"]["clusterIP"], "10.96.0.10");
+        assert_eq!(svc["spec"]["clusterIPs"], json!(["10.96.0.10"]));
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
+        assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+        assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30000);
+        let mut headless = json!({"spec": {"clusterIP": "None"}});
+        on_create(&info("", "services"), &mut headless, &a);
+        assert_eq!(headless["spec"]["clusterIP"], "None");
+        let mut upd = json!({"spec": {"type": "NodePort"}});
+        on_update(&info("", "services"), &svc, &mut upd);
+        assert_eq!(upd["spec"]["clusterIP"], "10.96.0.10");
+        assert_eq!(a.cluster_ip(), "10.96.0.11");
+    }
+
+    #[test]
+    fn workloads_pods_namespaces() {
+        let a = Allocator::default();
+        let mut d = json!({"spec": {}});
+        on_create(&info("apps", "deployments"), &mut d, &a);
+        assert_eq!(d["spec"]["replicas"], 1);
+        let mut p = json!({"spec": {}});
+        on_create(&info("", "pods"), &mut p, &a);
+        assert_eq!(p["status"]["phase"], "Pending");
+        let mut n = json!({"metadata": {"name": "x"}});
+        on_create(&info("", "namespaces"), &mut n, &a);
+        assert_eq!(n["metadata"]["labels"]["kubernetes.io/metadata.name"], "x");
+        assert_eq!(n["status"]["phase"], "Active");
+    }
+}

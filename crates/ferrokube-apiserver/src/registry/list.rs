@@ -1,0 +1,280 @@
+//! GET of one object and of a collection: selectors, `limit`/`continue` paging over a
+//! consistent snapshot, `resourceVersion`/`resourceVersionMatch`.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::errors::{self, FieldError};
+use super::meta::{self, resource_key};
+use super::selectors::Filter;
+use super::{namespace_prefix, request_key, Registry};
+use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult};
+use crate::storage::{ListQuery, StoreError};
+
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.";
+
+/// Encodes a continue token: the list's resourceVersion and the key to start after,
+/// in kube-apiserver's format (base64url of `{"v","rv","start"}`).
+pub(crate) fn encode_continue(rv: u64, last_key: &str) -> String {
+    let raw = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{last_key}\u{0}")});
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.to_string())
+}
+
+/// Decodes a continue token into (resourceVersion, start key).
+pub(crate) fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
+    let bad = |why: &str| errors::bad_request(format!("continue key is not valid: {why}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
+    let v: Value =
+        serde_json::from_slice(&raw).map_err(|_| bad("incorrect encoded start resourceVersion"))?;
+    if v.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
+        return Err(bad("server does not recognize this encoded key"));
+    }
+    let rv = v
+        .get("rv")
+        .and_then(Value::as_u64)
+        .filter(|rv| *rv > 0)
+        .ok_or_else(|| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
+    let start = v
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("encoded start key is missing"))?;
+    if start.contains("..") || start.starts_with('/') {
+        return Err(bad("encoded start key is invalid"));
+    }
+    Ok((rv, start.to_owned()))
+}
+
+/// Parses a resourceVersion query value.
+pub(crate) fn parse_rv(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>().map_err(|_| {
+        errors::invalid_kind(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            &[FieldError::invalid(
+                "resourceVersion",
+                &json!(s),
+                "must be a non-negative integer",
+            )],
+        )
+    })
+}
+
+/// `metav1.ListOptions` validation of kube-apiserver (list and watch differ).
+pub(crate) fn validate_list_options(req: &ApiRequest, watch: bool) -> Result<(), ApiError> {
+    let rv = req.query_param("resourceVersion").unwrap_or("");
+    let m = req.query_param("resourceVersionMatch").unwrap_or("");
+    let cont = req.query_param("continue").unwrap_or("");
+    let sie = req.query_param("sendInitialEvents");
+    let mut errs = Vec::new();
+    if watch {
+        if sie.is_some() && m != "NotOlderThan" {
+            errs.push(FieldError::forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if !m.is_empty() {
+            if sie.is_none() {
+                errs.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                ));
+            }
+            if m != "NotOlderThan" {
+                errs.push(FieldError::not_supported(
+                    "resourceVersionMatch",
+                    m,
+                    &["NotOlderThan"],
+                ));
+            }
+            if !cont.is_empty() {
+                errs.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+        }
+    } else {
+        if !m.is_empty() {
+            if rv.is_empty() {
+                errs.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            if !cont.is_empty() {
+                errs.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+            match m {
+                "Exact" if rv == "0" => errs.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                )),
+                "Exact" | "NotOlderThan" => {}
+                other => errs.push(FieldError::not_supported(
+                    "resourceVersionMatch",
+                    other,
+                    &["Exact", "NotOlderThan", ""],
+                )),
+            }
+        }
+        if sie.is_some() {
+            errs.push(FieldError::forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for list",
+            ));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errors::invalid_kind(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            &errs,
+        ))
+    }
+}
+
+impl Registry {
+    pub(crate) fn get(&self, req: &ApiRequest) -> ApiResult {
+        let info = &*req.resource;
+        match req.subresource.as_deref() {
+            None => {}
+            Some("status") if info.has_status => {}
+            Some("scale") if info.has_scale => return self.get_scale(req),
+            Some(_) => return Err(errors::no_such_path()),
+        }
+        let (name, key) = request_key(req)?;
+        let obj = self
+            .store
+            .get(&resource_key(info), &key)
+            .ok_or_else(|| errors::not_found(info, &name))?;
+        Ok(ApiResponse::Object {
+            code: 200,
+            body: meta::owned_for(&obj, info),
+        })
+    }
+
+    pub(crate) fn list(&self, req: &ApiRequest) -> ApiResult {
+        let info = &*req.resource;
+        if req.subresource.is_some() {
+            return Err(errors::method_not_allowed());
+        }
+        validate_list_options(req, false)?;
+        let filter = Filter::from_request(req)?;
+        let limit = match req.query_param("limit") {
+            None | Some("") => None,
+            Some(l) => Some(
+                l.parse::<i64>()
+                    .map_err(|_| errors::bad_request(format!("invalid limit {l:?}")))?,
+            ),
+        }
+        .filter(|l| *l > 0)
+        .map(|l| l as usize);
+        let rv = req.query_param("resourceVersion").unwrap_or("");
+        let rv_match = req.query_param("resourceVersionMatch").unwrap_or("");
+        let cont = req.query_param("continue").unwrap_or("");
+        let current = self.store.current_rv();
+        let (at_rv, start) = if !cont.is_empty() {
+            if !rv.is_empty() && rv != "0" {
+                return Err(errors::bad_request(
+                    "specifying resource version is not allowed when using continue",
+                ));
+            }
+            let (crv, start) = decode_continue(cont)?;
+            (Some(crv), Some(start))
+        } else {
+            match (rv, rv_match) {
+                ("", _) | ("0", _) => (None, None),
+                (r, "NotOlderThan") => {
+                    let r = parse_rv(r)?;
+                    if r > current {
+                        return Err(errors::too_large_rv(r, current));
+                    }
+                    (None, None)
+                }
+                (r, "Exact") => (Some(parse_rv(r)?), None),
+                // Unset match: "not older than" without limit, "exact" with one.
+                (r, _) => {
+                    let r = parse_rv(r)?;
+                    if limit.is_some() {
+                        (Some(r), None)
+                    } else {
+                        if r > current {
+                            return Err(errors::too_large_rv(r, current));
+                        }
+                        (None, None)
+                    }
+                }
+            }
+        };
+        let prefix = namespace_prefix(req);
+        let matches = |o: &serde_json::Value| filter.matches(o);
+        let query = ListQuery {
+            prefix: prefix.as_deref(),
+            start: start.as_deref(),
+            at_rv,
+            limit,
+            filter: &matches,
+        };
+        let page = match self.store.list(&resource_key(info), &query) {
+            Ok(p) => p,
+            Err(StoreError::Expired { requested, oldest }) => {
+                return Err(if cont.is_empty() {
+                    errors::expired(format!("too old resource version: {requested} ({oldest})"))
+                } else {
+                    errors::expired(CONTINUE_EXPIRED)
+                })
+            }
+            Err(StoreError::TooLarge { requested, current }) => {
+                return Err(errors::too_large_rv(requested, current))
+            }
+            Err(e) => return Err(errors::internal(&e.to_string())),
+        };
+        let items: Vec<Value> = page
+            .items
+            .iter()
+            .map(|o| meta::owned_for(o, info))
+            .collect();
+        let mut md = serde_json::Map::new();
+        md.insert("resourceVersion".into(), json!(page.rv.to_string()));
+        if let Some(last) = &page.last_key {
+            md.insert("continue".into(), json!(encode_continue(page.rv, last)));
+            if filter.is_empty() {
+                if let Some(r) = page.remaining {
+                    md.insert("remainingItemCount".into(), json!(r));
+                }
+            }
+        }
+        Ok(ApiResponse::Object {
+            code: 200,
+            body: json!({
+                "kind": format!("{}List", info.kind),
+                "apiVersion": info.api_version(),
+                "metadata": Value::Object(md),
+                "items": items,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_roundtrip() {
+        let t = encode_continue(42, "ns/a");
+        assert_eq!(decode_continue(&t).unwrap(), (42, "ns/a\u{0}".to_owned()));
+        assert_eq!(decode_continue("!!!").unwrap_err().code, 400);
+        assert_eq!(decode_continue("e30").unwrap_err().code, 400);
+    }
+}

@@ -1,0 +1,187 @@
+//! The `status` and `scale` subresources, and PATCH (of the main resource and of both
+//! subresources).
+//!
+//! `status` reads and writes the whole object but only `status` changes through it
+//! (see [`super::update::Mode`]). `scale` presents deployments, replicasets,
+//! statefulsets and replicationcontrollers as an `autoscaling/v1` `Scale`; writing it
+//! sets `spec.replicas`.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::errors::{self, FieldError};
+use super::meta;
+use super::patch::{self, PatchType};
+use super::selectors::LabelSelector;
+use super::update::{Mode, Target};
+use super::{dry_run, namespace_of, parse_body, request_key, Registry};
+use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult, ResourceInfo};
+
+/// The `autoscaling/v1` Scale of an object.
+pub(crate) fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
+    let mut md = serde_json::Map::new();
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
+        if let Some(v) = obj.get("metadata").and_then(|m| m.get(k)) {
+            md.insert(k.into(), v.clone());
+        }
+    }
+    let replicas = obj
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let status_replicas = obj
+        .pointer("/status/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let selector = match obj.pointer("/spec/selector") {
+        Some(Value::Object(m)) if info.plural == "replicationcontrollers" => {
+            let mut parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect();
+            parts.sort();
+            parts.join(",")
+        }
+        Some(sel) => LabelSelector::string_from_label_selector(sel).unwrap_or_default(),
+        None => String::new(),
+    };
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": Value::Object(md),
+        "spec": {"replicas": replicas},
+        "status": {"replicas": status_replicas, "selector": selector},
+    })
+}
+
+impl Registry {
+    pub(crate) fn get_scale(&self, req: &ApiRequest) -> ApiResult {
+        let info = &*req.resource;
+        let (name, key) = request_key(req)?;
+        let obj = self
+            .store
+            .get(&meta::resource_key(info), &key)
+            .ok_or_else(|| errors::not_found(info, &name))?;
+        Ok(ApiResponse::Object {
+            code: 200,
+            body: scale_of(info, &obj),
+        })
+    }
+
+    /// Writes a Scale (from `make_scale`, given the current Scale) onto the object.
+    fn write_scale(
+        &self,
+        req: &ApiRequest,
+        mut make_scale: impl FnMut(Value) -> Result<Value, ApiError>,
+    ) -> ApiResult {
+        let info = &*req.resource;
+        let (name, key) = request_key(req)?;
+        let ns = namespace_of(req)?;
+        let dry = dry_run(req)?;
+        let target = Target {
+            info,
+            namespace: ns,
+            name: &name,
+            key: &key,
+        };
+        let out = self.guaranteed_update(&target, dry, Mode::Main, |current: &Arc<Value>| {
+            let scale = make_scale(scale_of(info, current))?;
+            if let Some(n) = meta::meta_str(&scale, "name").filter(|n| !n.is_empty()) {
+                if n != name {
+                    return Err(errors::bad_request(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )));
+                }
+            }
+            let replicas = match scale.pointer("/spec/replicas") {
+                None | Some(Value::Null) => 0,
+                Some(v) => v
+                    .as_i64()
+                    .filter(|r| *r >= 0 && *r <= i64::from(i32::MAX))
+                    .ok_or_else(|| {
+                        errors::invalid_kind(
+                            "autoscaling",
+                            "Scale",
+                            &name,
+                            &[FieldError::invalid(
+                                "spec.replicas",
+                                v,
+                                "must be greater than or equal to 0",
+                            )],
+                        )
+                    })?,
+            };
+            let mut obj = meta::owned_for(current, info);
+            if let Some(map) = obj.as_object_mut() {
+                let spec = map.entry("spec").or_insert_with(|| json!({}));
+                if let Some(spec) = spec.as_object_mut() {
+                    spec.insert("replicas".into(), json!(replicas));
+                }
+            }
+            // The Scale's resourceVersion, when set, is the precondition.
+            let rv = meta::meta_str(&scale, "resourceVersion")
+                .unwrap_or("")
+                .to_owned();
+            meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
+            Ok(obj)
+        })?;
+        Ok(ApiResponse::Object {
+            code: 200,
+            body: scale_of(info, &out.object),
+        })
+    }
+
+    pub(crate) fn update_scale(&self, req: &ApiRequest) -> ApiResult {
+        let body = parse_body(req)?;
+        if let Some(kind) = body.get("kind").and_then(Value::as_str) {
+            if !kind.is_empty() && kind != "Scale" {
+                return Err(errors::bad_request(format!(
+                    "the kind in the data ({kind}) does not match the expected kind (Scale)"
+                )));
+            }
+        }
+        self.write_scale(req, |_| Ok(body.clone()))
+    }
+
+    pub(crate) fn patch(&self, req: &ApiRequest) -> ApiResult {
+        let info = &*req.resource;
+        let pt = PatchType::from_content_type(req.content_type.as_deref())?;
+        let mode = match req.subresource.as_deref() {
+            None => Mode::Main,
+            Some("status") if info.has_status => Mode::Status,
+            Some("scale") if info.has_scale => {
+                return self.write_scale(req, |scale| patch::apply(pt, scale, &req.body));
+            }
+            Some(_) => return Err(errors::no_such_path()),
+        };
+        let (name, key) = request_key(req)?;
+        let ns = namespace_of(req)?;
+        let dry = dry_run(req)?;
+        let target = Target {
+            info,
+            namespace: ns,
+            name: &name,
+            key: &key,
+        };
+        let out = self.guaranteed_update(&target, dry, mode, |current| {
+            let patched = patch::apply(pt, meta::owned_for(current, info), &req.body)?;
+            if !patched.is_object() {
+                return Err(errors::unprocessable(
+                    "the patched object is not a JSON object",
+                ));
+            }
+            Ok(patched)
+        })?;
+        Ok(ApiResponse::Object {
+            code: 200,
+            body: meta::owned_for(&out.object, info),
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! Bounded per-resource history of [`StoredEvent`]s.
+//!
+//! The history answers two questions for a past resourceVersion `rv`: "which events
+//! happened after it?" (watch resume) and "what did the resource look like at it?"
+//! (consistent paging, `resourceVersionMatch=Exact`). Both can be answered only while
+//! no event newer than `rv` has been dropped: [`History::covers`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::watch::StoredEvent;
+
+/// The last `capacity` events of one resource.
+#[derive(Debug)]
+pub struct History {
+    events: VecDeque<Arc<StoredEvent>>,
+    capacity: usize,
+    /// resourceVersion of the newest event dropped (0 when none was).
+    compacted_rv: u64,
+}
+
+impl History {
+    /// An empty history keeping at most `capacity` events (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        History {
+            events: VecDeque::new(),
+            capacity: capacity.max(1),
+            compacted_rv: 0,
+        }
+    }
+
+    /// Appends an event (events arrive in increasing resourceVersion order), dropping
+    /// the oldest one when full.
+    pub fn push(&mut self, event: Arc<StoredEvent>) {
+        if self.events.len() >= self.capacity {
+            if let Some(dropped) = self.events.pop_front() {
+                self.compacted_rv = dropped.rv;
+            }
+        }
+        self.events.push_back(event);
+    }
+
+    /// Whether every event after `rv` is still held.
+    pub fn covers(&self, rv: u64) -> bool {
+        rv >= self.compacted_rv
+    }
+
+    /// resourceVersion of the newest dropped event: the oldest `rv` still covered.
+    pub fn compacted_rv(&self) -> u64 {
+        self.compacted_rv
+    }
+
+    /// Events with a resourceVersion greater than `rv`, oldest first.
+    pub fn since(&self, rv: u64) -> impl DoubleEndedIterator<Item = &Arc<StoredEvent>> {
+        let start = self.events.partition_point(|e| e.rv <= rv);
+        self.events.range(start..)
+    }
+
+    /// Number of events held.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether no event is held.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::EventType;
+    use serde_json::json;
+
+    fn ev(rv: u64) -> Arc<StoredEvent> {
+        Arc::new(StoredEvent {
+            event_type: EventType::Added,
+            key: format!("k{rv}"),
+            object: Arc::new(json!({})),
+            prev: None,
+            rv,
+        })
+    }
+
+    #[test]
+    fn bounded_and_covers() {
+        let mut h = History::new(3);
+        for rv in [2, 4, 6, 8] {
+            h.push(ev(rv));
+        }
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.compacted_rv(), 2);
+        assert!(!h.covers(1));
+        assert!(h.covers(2));
+        assert!(h.covers(7));
+        let after: Vec<u64> = h.since(4).map(|e| e.rv).collect();
+        assert_eq!(after, vec![6, 8]);
+        let after: Vec<u64> = h.since(5).map(|e| e.rv).collect();
+        assert_eq!(after, vec![6, 8]);
+    }
+}

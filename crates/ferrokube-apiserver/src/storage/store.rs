@@ -1,0 +1,695 @@
+//! The [`Store`]: objects, the global resourceVersion, history and watchers.
+//!
+//! All state sits behind one mutex held only for map operations and channel
+//! `try_send`s; callers build and serialize objects outside of it. Writes are
+//! compare-and-swap operations ([`Store::create`], [`Store::update`], [`Store::delete`])
+//! so the registry can implement kube-apiserver's optimistic concurrency (read, compute,
+//! write if unchanged, retry or 409 otherwise).
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::history::History;
+use super::watch::{EventType, StoredEvent, WatcherSender};
+
+/// Tunables of a [`Store`].
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Events kept per resource for watch resume and snapshot lists (default 10 000).
+    pub history_capacity: usize,
+    /// Events buffered per watcher before it is considered too slow and closed
+    /// (default 1 024).
+    pub watch_buffer: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            history_capacity: 10_000,
+            watch_buffer: 1024,
+        }
+    }
+}
+
+/// Why a store operation did not happen.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// No object under that key.
+    #[error("not found")]
+    NotFound,
+    /// An object already exists under that key.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The object changed since the caller read it; `current` is its present state.
+    #[error("conflict: object is at resourceVersion {current_rv}")]
+    Conflict {
+        /// The stored object now.
+        current: Arc<Value>,
+        /// Its resourceVersion.
+        current_rv: u64,
+    },
+    /// The history no longer reaches back to the requested resourceVersion.
+    #[error("too old resource version: {requested} ({oldest})")]
+    Expired {
+        /// The resourceVersion asked for.
+        requested: u64,
+        /// The oldest resourceVersion still served.
+        oldest: u64,
+    },
+    /// The requested resourceVersion is newer than the store's.
+    #[error("Too large resource version: {requested}, current: {current}")]
+    TooLarge {
+        /// The resourceVersion asked for.
+        requested: u64,
+        /// The store's resourceVersion.
+        current: u64,
+    },
+}
+
+/// The object key of an object: `namespace/name`, or `name` when cluster-scoped.
+pub fn object_key(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+/// `metadata.resourceVersion` of a stored object (0 when absent or not a number).
+pub fn object_rv(obj: &Value) -> u64 {
+    obj.get("metadata")
+        .and_then(|m| m.get("resourceVersion"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn stamp_rv(obj: &mut Value, rv: u64) {
+    if let Some(map) = obj.as_object_mut() {
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        }
+    }
+}
+
+/// What to list: see [`Store::list`].
+pub struct ListQuery<'a> {
+    /// Only keys with this prefix (e.g. `ns/` for one namespace).
+    pub prefix: Option<&'a str>,
+    /// Start at this key (inclusive); used by `continue`.
+    pub start: Option<&'a str>,
+    /// List the state as of this resourceVersion (`None`: the current state).
+    pub at_rv: Option<u64>,
+    /// Return at most this many items.
+    pub limit: Option<usize>,
+    /// Keep only objects for which this returns true.
+    pub filter: &'a dyn Fn(&Value) -> bool,
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct ListPage {
+    /// Objects in key order.
+    pub items: Vec<Arc<Value>>,
+    /// resourceVersion the page reflects.
+    pub rv: u64,
+    /// When the page is not the last: the key of its last item (the next page starts
+    /// right after it).
+    pub last_key: Option<String>,
+    /// Number of keys (matching or not) after this page, when there are more.
+    pub remaining: Option<u64>,
+}
+
+/// Where a watch starts: see [`Store::watch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchStart {
+    /// Return the current objects, then live events.
+    Snapshot,
+    /// Return the held events after this resourceVersion, then live events.
+    After(u64),
+    /// Live events only.
+    Now,
+}
+
+/// A watch registered with the store.
+pub struct WatchRegistration {
+    /// The store's resourceVersion at registration.
+    pub rv: u64,
+    /// For [`WatchStart::Snapshot`]: the objects at `rv`, in key order.
+    pub snapshot: Vec<Arc<Value>>,
+    /// For [`WatchStart::After`]: events already recorded, oldest first.
+    pub backlog: Vec<Arc<StoredEvent>>,
+    /// Live events after `rv`. Ends when the store drops a watcher that fell behind.
+    pub receiver: mpsc::Receiver<Arc<StoredEvent>>,
+}
+
+struct ResourceState {
+    objects: BTreeMap<String, Arc<Value>>,
+    history: History,
+    watchers: Vec<WatcherSender>,
+}
+
+struct State {
+    rv: u64,
+    resources: HashMap<String, ResourceState>,
+}
+
+/// An in-memory, versioned object store. Cheap to share behind an `Arc`.
+pub struct Store {
+    state: RwLock<State>,
+    /// Mirror of `State::rv`, published after events are dispatched.
+    current_rv: AtomicU64,
+    config: StoreConfig,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+impl Store {
+    /// An empty store with the default [`StoreConfig`].
+    pub fn new() -> Self {
+        Store::with_config(StoreConfig::default())
+    }
+
+    /// An empty store with the given tunables.
+    pub fn with_config(config: StoreConfig) -> Self {
+        Store {
+            state: RwLock::new(State {
+                rv: 1,
+                resources: HashMap::new(),
+            }),
+            current_rv: AtomicU64::new(1),
+            config,
+        }
+    }
+
+    // A panic while holding the lock cannot leave the maps half-updated in a way that
+    // matters more than losing the server: keep serving after poisoning.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The newest resourceVersion handed out.
+    pub fn current_rv(&self) -> u64 {
+        self.current_rv.load(Ordering::Acquire)
+    }
+
+    /// Resource keys that hold or held objects or watchers.
+    pub fn resource_keys(&self) -> Vec<String> {
+        self.read().resources.keys().cloned().collect()
+    }
+
+    /// The object under `key`, if any.
+    pub fn get(&self, resource: &str, key: &str) -> Option<Arc<Value>> {
+        self.read()
+            .resources
+            .get(resource)
+            .and_then(|r| r.objects.get(key))
+            .cloned()
+    }
+
+    /// Keys of all objects of `resource` under `prefix`.
+    pub fn keys(&self, resource: &str, prefix: Option<&str>) -> Vec<String> {
+        let state = self.read();
+        let Some(res) = state.resources.get(resource) else {
+            return Vec::new();
+        };
+        let p = prefix.unwrap_or("");
+        res.objects
+            .range::<str, _>((Bound::Included(p), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(p))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn resource_mut<'s>(&self, state: &'s mut State, resource: &str) -> &'s mut ResourceState {
+        let cap = self.config.history_capacity;
+        state
+            .resources
+            .entry(resource.to_owned())
+            .or_insert_with(|| ResourceState {
+                objects: BTreeMap::new(),
+                history: History::new(cap),
+                watchers: Vec::new(),
+            })
+    }
+
+    /// Records an event and fans it out; called with the lock held.
+    fn commit(&self, state: &mut State, resource: &str, event: StoredEvent) {
+        let rv = event.rv;
+        let event = Arc::new(event);
+        let res = self.resource_mut(state, resource);
+        res.watchers.retain(|w| w.offer(&event));
+        res.history.push(event);
+        state.rv = rv;
+        self.current_rv.store(rv, Ordering::Release);
+    }
+
+    /// Stores a new object under `key`, stamping the next resourceVersion.
+    pub fn create(
+        &self,
+        resource: &str,
+        key: &str,
+        mut obj: Value,
+    ) -> Result<Arc<Value>, StoreError> {
+        let mut state = self.lock();
+        let rv = state.rv + 1;
+        let res = self.resource_mut(&mut state, resource);
+        if res.objects.contains_key(key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        stamp_rv(&mut obj, rv);
+        let obj = Arc::new(obj);
+        res.objects.insert(key.to_owned(), Arc::clone(&obj));
+        let event = StoredEvent {
+            event_type: EventType::Added,
+            key: key.to_owned(),
+            object: Arc::clone(&obj),
+            prev: None,
+            rv,
+        };
+        self.commit(&mut state, resource, event);
+        Ok(obj)
+    }
+
+    fn check_current(
+        &self,
+        state: &mut State,
+        resource: &str,
+        key: &str,
+        expected_rv: u64,
+    ) -> Result<Arc<Value>, StoreError> {
+        let current = state
+            .resources
+            .get(resource)
+            .and_then(|r| r.objects.get(key))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        let current_rv = object_rv(&current);
+        if current_rv != expected_rv {
+            return Err(StoreError::Conflict {
+                current,
+                current_rv,
+            });
+        }
+        Ok(current)
+    }
+
+    /// Replaces the object under `key` if it is still at `expected_rv`, stamping the
+    /// next resourceVersion.
+    pub fn update(
+        &self,
+        resource: &str,
+        key: &str,
+        mut obj: Value,
+        expected_rv: u64,
+    ) -> Result<Arc<Value>, StoreError> {
+        let mut state = self.lock();
+        let prev = self.check_current(&mut state, resource, key, expected_rv)?;
+        let rv = state.rv + 1;
+        stamp_rv(&mut obj, rv);
+        let obj = Arc::new(obj);
+        let res = self.resource_mut(&mut state, resource);
+        res.objects.insert(key.to_owned(), Arc::clone(&obj));
+        let event = StoredEvent {
+            event_type: EventType::Modified,
+            key: key.to_owned(),
+            object: Arc::clone(&obj),
+            prev: Some(prev),
+            rv,
+        };
+        self.commit(&mut state, resource, event);
+        Ok(obj)
+    }
+
+    /// Removes the object under `key` if it is still at `expected_rv`. `tombstone` is
+    /// the object as the DELETED event shows it (normally the last state); it is
+    /// stamped with the deletion's resourceVersion and returned.
+    pub fn delete(
+        &self,
+        resource: &str,
+        key: &str,
+        mut tombstone: Value,
+        expected_rv: u64,
+    ) -> Result<Arc<Value>, StoreError> {
+        let mut state = self.lock();
+        let prev = self.check_current(&mut state, resource, key, expected_rv)?;
+        let rv = state.rv + 1;
+        stamp_rv(&mut tombstone, rv);
+        let tombstone = Arc::new(tombstone);
+        let res = self.resource_mut(&mut state, resource);
+        res.objects.remove(key);
+        let event = StoredEvent {
+            event_type: EventType::Deleted,
+            key: key.to_owned(),
+            object: Arc::clone(&tombstone),
+            prev: Some(prev),
+            rv,
+        };
+        self.commit(&mut state, resource, event);
+        Ok(tombstone)
+    }
+
+    /// One page of the objects of `resource`, as of now or as of a past
+    /// resourceVersion still covered by the history.
+    pub fn list(&self, resource: &str, query: &ListQuery<'_>) -> Result<ListPage, StoreError> {
+        let state = self.read();
+        let current = state.rv;
+        let at = query.at_rv.unwrap_or(current);
+        if at > current {
+            return Err(StoreError::TooLarge {
+                requested: at,
+                current,
+            });
+        }
+        let Some(res) = state.resources.get(resource) else {
+            return Ok(ListPage {
+                items: Vec::new(),
+                rv: at,
+                last_key: None,
+                remaining: None,
+            });
+        };
+        let prefix = query.prefix.unwrap_or("");
+        let start = match query.start {
+            Some(s) if s > prefix => s,
+            _ => prefix,
+        };
+        let in_range = |k: &str| k >= start && k.starts_with(prefix);
+        if at == current {
+            let iter = res
+                .objects
+                .range::<str, _>((Bound::Included(start), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix));
+            let mut p = page(iter, query);
+            p.rv = current;
+            return Ok(p);
+        }
+        if !res.history.covers(at) {
+            return Err(StoreError::Expired {
+                requested: at,
+                oldest: res.history.compacted_rv(),
+            });
+        }
+        // Rebuild the range as of `at`: start from now and undo newer events.
+        let mut view: BTreeMap<&str, &Arc<Value>> = res
+            .objects
+            .range::<str, _>((Bound::Included(start), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        for event in res.history.since(at).rev() {
+            if !in_range(&event.key) {
+                continue;
+            }
+            match (&event.event_type, &event.prev) {
+                (EventType::Added, _) | (_, None) => {
+                    view.remove(event.key.as_str());
+                }
+                (_, Some(prev)) => {
+                    view.insert(event.key.as_str(), prev);
+                }
+            }
+        }
+        let mut p = page(view.into_iter(), query);
+        p.rv = at;
+        Ok(p)
+    }
+
+    /// Registers a watcher of `resource` (keys under `prefix` only, if given).
+    pub fn watch(
+        &self,
+        resource: &str,
+        prefix: Option<&str>,
+        start: WatchStart,
+    ) -> Result<WatchRegistration, StoreError> {
+        let (tx, receiver) = mpsc::channel(self.config.watch_buffer.max(1));
+        let mut state = self.lock();
+        let rv = state.rv;
+        let res = self.resource_mut(&mut state, resource);
+        let p = prefix.unwrap_or("");
+        let mut snapshot = Vec::new();
+        let mut backlog = Vec::new();
+        match start {
+            WatchStart::Snapshot => {
+                snapshot = res
+                    .objects
+                    .range::<str, _>((Bound::Included(p), Bound::Unbounded))
+                    .take_while(|(k, _)| k.starts_with(p))
+                    .map(|(_, v)| Arc::clone(v))
+                    .collect();
+            }
+            WatchStart::After(from) => {
+                if !res.history.covers(from) {
+                    return Err(StoreError::Expired {
+                        requested: from,
+                        oldest: res.history.compacted_rv(),
+                    });
+                }
+                backlog = res
+                    .history
+                    .since(from)
+                    .filter(|e| e.key.starts_with(p))
+                    .cloned()
+                    .collect();
+            }
+            WatchStart::Now => {}
+        }
+        res.watchers.push(WatcherSender {
+            prefix: prefix.map(str::to_owned),
+            tx,
+        });
+        Ok(WatchRegistration {
+            rv,
+            snapshot,
+            backlog,
+            receiver,
+        })
+    }
+
+    /// Whether any object of any resource has a key starting with `prefix` (e.g.
+    /// `ns/`: whether namespace `ns` has content).
+    pub fn any_key_with_prefix(&self, prefix: &str) -> bool {
+        self.read().resources.values().any(|r| {
+            r.objects
+                .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(prefix))
+        })
+    }
+
+    /// Number of live watchers of `resource` (closed ones are pruned on the next write).
+    pub fn watcher_count(&self, resource: &str) -> usize {
+        self.read()
+            .resources
+            .get(resource)
+            .map(|r| r.watchers.iter().filter(|w| !w.tx.is_closed()).count())
+            .unwrap_or(0)
+    }
+}
+
+fn page<'k, K: AsRef<str> + 'k>(
+    iter: impl Iterator<Item = (K, &'k Arc<Value>)>,
+    query: &ListQuery<'_>,
+) -> ListPage {
+    let limit = query.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let mut items = Vec::new();
+    let mut last_key = None;
+    let mut remaining = 0u64;
+    let mut full = false;
+    for (k, v) in iter {
+        if full {
+            remaining += 1;
+            continue;
+        }
+        if (query.filter)(v) {
+            items.push(Arc::clone(v));
+            if items.len() >= limit {
+                full = true;
+                last_key = Some(k.as_ref().to_owned());
+            }
+        }
+    }
+    if remaining == 0 {
+        last_key = None;
+    }
+    ListPage {
+        items,
+        rv: 0,
+        last_key,
+        remaining: (remaining > 0).then_some(remaining),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn all(_: &Value) -> bool {
+        true
+    }
+
+    fn q(limit: Option<usize>) -> ListQuery<'static> {
+        ListQuery {
+            prefix: None,
+            start: None,
+            at_rv: None,
+            limit,
+            filter: &all,
+        }
+    }
+
+    #[test]
+    fn rv_is_monotonic_and_cas_works() {
+        let s = Store::new();
+        let r0 = s.current_rv();
+        let a = s
+            .create("/pods", "ns/a", json!({"metadata": {"name": "a"}}))
+            .unwrap();
+        let rv_a = object_rv(&a);
+        assert!(rv_a > r0);
+        assert_eq!(
+            s.create("/pods", "ns/a", json!({})),
+            Err(StoreError::AlreadyExists)
+        );
+        let b = s
+            .update(
+                "/pods",
+                "ns/a",
+                json!({"metadata": {"name": "a"}, "x": 1}),
+                rv_a,
+            )
+            .unwrap();
+        assert!(object_rv(&b) > rv_a);
+        assert!(matches!(
+            s.update("/pods", "ns/a", json!({}), rv_a),
+            Err(StoreError::Conflict { .. })
+        ));
+        assert_eq!(
+            s.update("/pods", "ns/zz", json!({}), 1),
+            Err(StoreError::NotFound)
+        );
+        let d = s
+            .delete("/pods", "ns/a", (*b).clone(), object_rv(&b))
+            .unwrap();
+        assert!(object_rv(&d) > object_rv(&b));
+        assert_eq!(s.current_rv(), object_rv(&d));
+        assert!(s.get("/pods", "ns/a").is_none());
+    }
+
+    #[test]
+    fn snapshot_list_undoes_newer_events() {
+        let s = Store::new();
+        for n in ["a", "b", "c"] {
+            s.create("/cm", &format!("ns/{n}"), json!({"n": n}))
+                .unwrap();
+        }
+        let at = s.current_rv();
+        let b = s.get("/cm", "ns/b").unwrap();
+        s.delete("/cm", "ns/b", (*b).clone(), object_rv(&b))
+            .unwrap();
+        s.create("/cm", "ns/d", json!({"n": "d"})).unwrap();
+        let a = s.get("/cm", "ns/a").unwrap();
+        s.update("/cm", "ns/a", json!({"n": "a2"}), object_rv(&a))
+            .unwrap();
+        let mut query = q(None);
+        query.at_rv = Some(at);
+        let page = s.list("/cm", &query).unwrap();
+        let names: Vec<&str> = page
+            .items
+            .iter()
+            .map(|o| o["n"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["a", "b", "c"]);
+        assert_eq!(page.rv, at);
+        let now = s.list("/cm", &q(None)).unwrap();
+        let names: Vec<&str> = now.items.iter().map(|o| o["n"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["a2", "c", "d"]);
+        assert_eq!(now.rv, s.current_rv());
+        query.at_rv = Some(s.current_rv() + 5);
+        assert!(matches!(
+            s.list("/cm", &query),
+            Err(StoreError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn paging_and_remaining() {
+        let s = Store::new();
+        for n in 0..5 {
+            s.create("/cm", &format!("ns/{n}"), json!({"n": n}))
+                .unwrap();
+        }
+        let p = s.list("/cm", &q(Some(2))).unwrap();
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(p.last_key.as_deref(), Some("ns/1"));
+        assert_eq!(p.remaining, Some(3));
+        let p = s.list("/cm", &q(Some(5))).unwrap();
+        assert_eq!(p.last_key, None);
+        assert_eq!(p.remaining, None);
+    }
+
+    #[test]
+    fn expired_when_history_is_short() {
+        let s = Store::with_config(StoreConfig {
+            history_capacity: 2,
+            watch_buffer: 4,
+        });
+        let start = s.current_rv();
+        for n in 0..4 {
+            s.create("/cm", &format!("ns/{n}"), json!({})).unwrap();
+        }
+        let mut query = q(None);
+        query.at_rv = Some(start);
+        assert!(matches!(
+            s.list("/cm", &query),
+            Err(StoreError::Expired { .. })
+        ));
+        assert!(matches!(
+            s.watch("/cm", None, WatchStart::After(start)),
+            Err(StoreError::Expired { .. })
+        ));
+        let ok = s
+            .watch("/cm", None, WatchStart::After(s.current_rv() - 1))
+            .unwrap();
+        assert_eq!(ok.backlog.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn slow_watcher_is_dropped_not_blocking() {
+        let s = Store::with_config(StoreConfig {
+            history_capacity: 100,
+            watch_buffer: 2,
+        });
+        let mut w = s.watch("/cm", Some("ns/"), WatchStart::Now).unwrap();
+        for n in 0..10 {
+            s.create("/cm", &format!("ns/{n}"), json!({})).unwrap();
+        }
+        s.create("/cm", "other/x", json!({})).unwrap();
+        let mut got = 0;
+        while let Some(ev) = w.receiver.recv().await {
+            assert!(ev.key.starts_with("ns/"));
+            got += 1;
+        }
+        assert_eq!(
+            got, 2,
+            "buffered events are delivered, then the stream ends"
+        );
+        assert_eq!(s.watcher_count("/cm"), 0);
+    }
+}
