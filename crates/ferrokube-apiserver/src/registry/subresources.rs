@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::errors::{self, FieldError};
 use super::meta;
-use super::patch::{self, PatchType};
+use super::patch::{self, ApplyRequest, PatchType};
 use super::selectors::LabelSelector;
 use super::update::{Mode, Target};
 use super::{dry_run, namespace_of, parse_body, request_key, Registry};
@@ -152,12 +152,13 @@ impl Registry {
 
     pub(crate) fn patch(&self, req: &ApiRequest) -> ApiResult {
         let info = &*req.resource;
-        let pt = PatchType::from_content_type(req.content_type.as_deref())?;
+        let pt = patch::patch_type_of(req.content_type.as_deref())?;
+        let root = patch::root_schema(info);
         let mode = match req.subresource.as_deref() {
             None => Mode::Main,
             Some("status") if info.has_status => Mode::Status,
-            Some("scale") if info.has_scale => {
-                return self.write_scale(req, |scale| patch::apply(pt, scale, &req.body));
+            Some("scale") if info.has_scale && pt != PatchType::Apply => {
+                return self.write_scale(req, |scale| patch::apply_to(pt, &scale, &req.body, None));
             }
             Some(_) => return Err(errors::no_such_path()),
         };
@@ -170,14 +171,52 @@ impl Registry {
             name: &name,
             key: &key,
         };
+        if pt == PatchType::Apply {
+            return self.server_side_apply(req, &target, dry, mode, root);
+        }
         let out = self.guaranteed_update(&target, dry, mode, |current| {
-            let patched = patch::apply(pt, meta::owned_for(current, info), &req.body)?;
-            if !patched.is_object() {
-                return Err(errors::unprocessable(
-                    "the patched object is not a JSON object",
-                ));
+            patch::apply_to(pt, &meta::owned_for(current, info), &req.body, root)
+        })?;
+        Ok(ApiResponse::Object {
+            code: 200,
+            body: meta::owned_for(&out.object, info),
+        })
+    }
+
+    /// Server-side apply: updates the object, or creates it when it does not exist
+    /// (201, as kube-apiserver answers an apply that creates).
+    fn server_side_apply(
+        &self,
+        req: &ApiRequest,
+        target: &Target<'_>,
+        dry: bool,
+        mode: Mode,
+        root: Option<&'static crate::patch::schema::TypeSchema>,
+    ) -> ApiResult {
+        let info = target.info;
+        let apply = ApplyRequest::from_request(req)?;
+        if let Some(name) = meta::meta_str(&apply.config, "name") {
+            if name != target.name {
+                return Err(errors::bad_request(format!(
+                    "the name of the object ({name}) does not match the name on the URL ({})",
+                    target.name
+                )));
             }
-            Ok(patched)
+        }
+        let exists = self.store.get(&meta::resource_key(info), target.key).is_some();
+        if !exists && mode == Mode::Main {
+            let created = apply.apply(None, root)?;
+            let mut create = req.clone();
+            create.verb = crate::api::Verb::Create;
+            create.name = None;
+            create.content_type = Some("application/json".to_owned());
+            create.body = serde_json::to_vec(&created)
+                .map_err(|e| errors::internal(&e.to_string()))?
+                .into();
+            return self.create(&create);
+        }
+        let out = self.guaranteed_update(target, dry, mode, |current| {
+            apply.apply(Some(&meta::owned_for(current, info)), root)
         })?;
         Ok(ApiResponse::Object {
             code: 200,

@@ -1456,3 +1456,45 @@ async fn never_panics_on_odd_input() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn server_side_apply_creates_conflicts_and_forces() {
+    let r = Registry::new();
+    let apply = |manager: &str, replicas: i64, force: bool| {
+        let mut req = Req::new(Verb::Patch, deploys())
+            .ns("default")
+            .name("web")
+            .ct("application/apply-patch+yaml")
+            .q("fieldManager", manager)
+            .body(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "labels": {"owner": manager}},
+                "spec": {"replicas": replicas,
+                         "selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "nginx", "image": "nginx:1.12"}]}}}
+            }));
+        if force {
+            req = req.q("force", "true");
+        }
+        req
+    };
+    let created = r.handle(apply("alice", 2, false).0).await.expect("apply creates");
+    let ApiResponse::Object { code, body } = created else { panic!("not an object") };
+    assert_eq!(code, 201);
+    assert_eq!(body["spec"]["replicas"], json!(2));
+    let managers: Vec<_> = body["metadata"]["managedFields"].as_array().expect("managedFields").iter().map(|m| m["manager"].clone()).collect();
+    assert_eq!(managers, vec![json!("alice")]);
+
+    let e = err(&r, apply("bob", 3, false)).await;
+    assert_eq!(e.code, 409);
+    assert!(e.message.contains("with \"alice\"") && e.message.contains(".spec.replicas"), "{}", e.message);
+    let causes = e.details.as_ref().expect("details")["causes"].to_string();
+    assert!(causes.contains(".spec.replicas"), "{causes}");
+
+    let forced = ok(&r, apply("bob", 3, true)).await;
+    assert_eq!(forced["spec"]["replicas"], json!(3));
+
+    let missing_manager = err(&r, Req::new(Verb::Patch, deploys()).ns("default").name("web").ct("application/apply-patch+yaml").body(json!({"metadata": {"name": "web"}}))).await;
+    assert_eq!(missing_manager.code, 422);
+}
