@@ -4,14 +4,25 @@
 //! the `ferrokube-apiserver` binary and points kubectl at it. Requests flow:
 //!
 //! ```text
-//! TLS (rustls, HTTP/2 + HTTP/1.1) -> auth (client cert / token -> UserInfo)
+//! TLS (rustls, HTTP/2 + HTTP/1.1)            tls, server
+//!   -> auth (client cert / token -> UserInfo)  auth
 //!   -> handlers (routing, discovery, content negotiation, Status errors)
+//!                                              handlers, catalog
 //!   -> api::ApiRequest -> registry (per-resource semantics) -> storage (versioned store,
 //!      watch history)
 //! ```
+//!
+//! Authorization is "every authenticated user may do everything": RBAC is not
+//! implemented.
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod handlers;
+pub mod patch;
 pub mod registry;
+pub mod server;
 pub mod storage;
+pub mod tls;
+
+pub use server::{EmbeddedServer, SecretToken, ServerOptions, StartError};

@@ -1,1 +1,163 @@
-//! (Being written.)
+//! Authentication and authorization: who is asking, and may they.
+//!
+//! The TLS layer ([`crate::tls`]) has already checked any client certificate's chain
+//! against the client CAs; [`Authenticator::authenticate`] turns the verified
+//! certificate (CN = user, O = groups, see [`certs`]) or a bearer token (from a
+//! `--token-auth-file`, see [`token_file`], or the generated admin token) into a
+//! [`UserInfo`], which `handlers` puts into every [`crate::api::ApiRequest`].
+//!
+//! The review APIs (`selfsubjectreviews`, `tokenreviews`, the access reviews) are
+//! answered here too ([`reviews`]), not stored.
+//!
+//! Authorization is "allow every authenticated user": RBAC is out of scope, so any
+//! identity the server accepts is effectively a cluster admin. Anonymous requests are
+//! refused (401) except for `/version` and the health endpoints, which kube-apiserver
+//! also serves to everyone (its `system:public-info-viewer` role).
+
+pub mod certs;
+pub mod reviews;
+pub mod service_account_tokens;
+pub mod token_file;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::api::UserInfo;
+
+/// The group every authenticated user belongs to.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
+/// Turns request credentials into a [`UserInfo`]: static tokens (token file, admin),
+/// service-account tokens issued at run time, verified client certificates.
+#[derive(Clone, Default)]
+pub struct Authenticator {
+    tokens: HashMap<String, UserInfo>,
+    service_accounts: Arc<service_account_tokens::ServiceAccountTokens>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request could not be authenticated (rendered as 401 Unauthorized).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthError {
+    /// No credentials at all.
+    Anonymous,
+    /// A bearer token that no authenticator knows.
+    UnknownToken,
+    /// A client certificate whose subject has no usable common name.
+    BadCertificate,
+}
+
+impl Authenticator {
+    /// An authenticator with no tokens.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Accept `token` as `user`. The token is never logged or shown.
+    pub fn add_token(&mut self, token: impl Into<String>, user: UserInfo) {
+        self.tokens.insert(token.into(), user);
+    }
+
+    /// Accept every token of a parsed token file.
+    pub fn add_token_file(&mut self, tokens: token_file::TokenFile) {
+        for (token, user) in tokens.into_entries() {
+            self.add_token(token, user);
+        }
+    }
+
+    /// Authenticate a request: a verified client certificate (its DER, if the TLS
+    /// handshake presented one) wins, then the `Authorization: Bearer` header.
+    pub fn authenticate(
+        &self,
+        client_cert: Option<&[u8]>,
+        authorization: Option<&http::HeaderValue>,
+    ) -> Result<UserInfo, AuthError> {
+        if let Some(der) = client_cert {
+            return match certs::subject_identity(der) {
+                Some((name, groups)) if !name.is_empty() => Ok(with_authenticated(UserInfo {
+                    name,
+                    uid: String::new(),
+                    groups,
+                })),
+                _ => Err(AuthError::BadCertificate),
+            };
+        }
+        let Some(header) = authorization else {
+            return Err(AuthError::Anonymous);
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                let (scheme, rest) = h.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(AuthError::UnknownToken);
+        };
+        match self.tokens.get(token) {
+            Some(user) => Ok(with_authenticated(user.clone())),
+            None => self
+                .service_accounts
+                .lookup(token)
+                .map(with_authenticated)
+                .ok_or(AuthError::UnknownToken),
+        }
+    }
+
+    /// The issuer of service-account tokens (`serviceaccounts/<name>/token`).
+    pub fn service_accounts(&self) -> &service_account_tokens::ServiceAccountTokens {
+        &self.service_accounts
+    }
+}
+
+/// Add [`AUTHENTICATED_GROUP`] to `user`'s groups if it is not there.
+pub fn with_authenticated(mut user: UserInfo) -> UserInfo {
+    if !user.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
+        user.groups.push(AUTHENTICATED_GROUP.to_owned());
+    }
+    user
+}
+
+/// Authorization: every authenticated user may do everything (no RBAC).
+pub fn authorize(_user: &UserInfo) -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens() {
+        let mut a = Authenticator::new();
+        a.add_token(
+            "s3cret",
+            UserInfo {
+                name: "alice".into(),
+                uid: "1".into(),
+                groups: vec![],
+            },
+        );
+        let h = http::HeaderValue::from_static("Bearer s3cret");
+        let u = a.authenticate(None, Some(&h)).unwrap();
+        assert_eq!(u.name, "alice");
+        assert_eq!(u.groups, [AUTHENTICATED_GROUP]);
+        let bad = http::HeaderValue::from_static("Bearer nope");
+        assert_eq!(
+            a.authenticate(None, Some(&bad)),
+            Err(AuthError::UnknownToken)
+        );
+        assert_eq!(a.authenticate(None, None), Err(AuthError::Anonymous));
+        assert!(!format!("{a:?}").contains("s3cret"));
+    }
+}

@@ -1,1 +1,514 @@
-//! (Being written.)
+//! The HTTP front end: from an authenticated TLS connection's request to a response.
+//!
+//! [`Handler::handle`] is the whole pipeline for one request:
+//! 1. [`router`] parses the path (discovery, health, `/version`, or a resource path),
+//! 2. [`crate::auth`] authenticates (client certificate from the TLS session, or bearer
+//!    token); anonymous callers only get `/version` and health (401 otherwise),
+//! 3. [`negotiate`] picks the representation from `Accept` (JSON, YAML, Table,
+//!    metadata-only, aggregated discovery; 406 if none fits),
+//! 4. [`body`] reads the request body (3 MiB limit, gzip, YAML and [`protobuf`] → JSON),
+//! 5. an [`ApiRequest`] goes to the registry, whose [`ApiResponse`] is rendered as JSON,
+//!    YAML or a [`table`], gzip-compressed when large, or streamed by [`watch_stream`];
+//!    errors become `Status` objects ([`status`]).
+//!
+//! Discovery documents come from the [`crate::catalog`] ([`discovery`],
+//! [`aggregated_discovery`]).
+
+pub mod aggregated_discovery;
+pub mod body;
+pub mod discovery;
+pub mod negotiate;
+pub mod protobuf;
+pub mod router;
+pub mod status;
+pub mod table;
+pub mod watch_stream;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+
+use crate::api::{ApiError, ApiRequest, ApiResponse, UserInfo, Verb};
+use crate::auth::Authenticator;
+use crate::catalog::Catalog;
+use crate::registry::Registry;
+use negotiate::{Format, Offers};
+use router::{ResourcePath, Route};
+
+/// The body type of every response.
+pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A complete body.
+pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+/// Responses larger than this are gzip-compressed for clients that accept it.
+pub const GZIP_THRESHOLD: usize = 128 * 1024;
+
+/// What the TLS layer learned about the connection a request arrived on.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionInfo {
+    /// The client's end-entity certificate (DER), already verified against the client CAs.
+    pub client_cert: Option<Vec<u8>>,
+}
+
+/// Serves requests: routing, authentication, negotiation, rendering.
+pub struct Handler {
+    catalog: Arc<Catalog>,
+    registry: Arc<Registry>,
+    auth: Arc<Authenticator>,
+    server_address: String,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("server_address", &self.server_address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handler {
+    /// A handler serving `catalog` from `registry`. `server_address` (`host:port`) is
+    /// advertised in `/api`; `shutdown` turning `true` ends open watches.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        registry: Arc<Registry>,
+        auth: Arc<Authenticator>,
+        server_address: String,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Handler {
+        Handler {
+            catalog,
+            registry,
+            auth,
+            server_address,
+            shutdown,
+        }
+    }
+
+    /// Answer one request. Never panics; every failure is a `Status` response.
+    pub async fn handle<B>(&self, req: Request<B>, conn: &ConnectionInfo) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let gzip_ok = negotiate::accepts_gzip(header_str(&req, header::ACCEPT_ENCODING));
+        let resp = match self.dispatch(req, conn).await {
+            Ok(resp) => resp,
+            Err(err) => status::error_response(&err),
+        };
+        tracing::debug!(%method, %path, code = resp.status().as_u16(), "request");
+        if gzip_ok {
+            compress(resp).await
+        } else {
+            resp
+        }
+    }
+
+    async fn dispatch<B>(
+        &self,
+        req: Request<B>,
+        conn: &ConnectionInfo,
+    ) -> Result<Response<ResponseBody>, ApiError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let route = router::route(&self.catalog, req.uri().path());
+        let user = self.auth.authenticate(
+            conn.client_cert.as_deref(),
+            req.headers().get(header::AUTHORIZATION),
+        );
+        let public = matches!(route, Ok(Route::Health | Route::Version));
+        let user = match user {
+            Ok(user) => Some(user),
+            Err(_) if public => None,
+            Err(_) => return Err(status::unauthorized()),
+        };
+        if let Some(u) = &user {
+            if !crate::auth::authorize(u) {
+                return Err(status::forbidden(format!(
+                    "User {:?} cannot access this resource",
+                    u.name
+                )));
+            }
+        }
+        let route = route?;
+        let accept = header_str(&req, header::ACCEPT).map(str::to_owned);
+        let query = parse_query(req.uri().query());
+        if let Route::Resource(path) = route {
+            let user = user.ok_or_else(status::unauthorized)?;
+            return self
+                .resource(req, path, query, accept.as_deref(), user)
+                .await;
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return Err(status::method_not_allowed());
+        }
+        let core = matches!(route, Route::CoreVersions);
+        let offers = Offers {
+            table: false,
+            aggregated: matches!(route, Route::CoreVersions | Route::Groups),
+        };
+        match route {
+            Route::Health => Ok(text_response(StatusCode::OK, "ok")),
+            Route::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
+            Route::CoreVersions | Route::Groups => {
+                let format = negotiate::choose(accept.as_deref(), offers, None)
+                    .ok_or_else(|| status::not_acceptable(accept.as_deref().unwrap_or("")))?;
+                let mut resp = match format {
+                    Format::Aggregated { version } => {
+                        let doc = aggregated_discovery::document(&self.catalog, core, &version);
+                        let mut resp = json_response(StatusCode::OK, &doc);
+                        if let Ok(v) =
+                            HeaderValue::from_str(&aggregated_discovery::content_type(&version))
+                        {
+                            resp.headers_mut().insert(header::CONTENT_TYPE, v);
+                        }
+                        resp
+                    }
+                    other => {
+                        let doc = if core {
+                            discovery::core_versions(&self.server_address)
+                        } else {
+                            discovery::groups(&self.catalog)
+                        };
+                        render_value(StatusCode::OK, &doc, &other)
+                    }
+                };
+                resp.headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static("Accept"));
+                Ok(resp)
+            }
+            Route::Group(group) => {
+                let g = self
+                    .catalog
+                    .group(&group)
+                    .ok_or_else(status::not_found_path)?;
+                self.plain_document(accept.as_deref(), &discovery::group(g))
+            }
+            Route::Resources { group, version } => self.plain_document(
+                accept.as_deref(),
+                &discovery::resources(&self.catalog, &group, &version),
+            ),
+            Route::Resource(_) => Err(status::not_found_path()),
+        }
+    }
+
+    fn plain_document(
+        &self,
+        accept: Option<&str>,
+        doc: &Value,
+    ) -> Result<Response<ResponseBody>, ApiError> {
+        let format = negotiate::choose(accept, Offers::default(), None)
+            .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
+        Ok(render_value(StatusCode::OK, doc, &format))
+    }
+
+    async fn resource<B>(
+        &self,
+        req: Request<B>,
+        path: ResourcePath,
+        mut query: BTreeMap<String, Vec<String>>,
+        accept: Option<&str>,
+        user: UserInfo,
+    ) -> Result<Response<ResponseBody>, ApiError>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let watch_flag = query
+            .get("watch")
+            .and_then(|v| v.first())
+            .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "t" | "T" | "True" | "TRUE"));
+        let method = if req.method() == Method::HEAD {
+            Method::GET
+        } else {
+            req.method().clone()
+        };
+        let verb = path.verb(&method, watch_flag)?;
+        let tableable =
+            matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();
+        let include = query
+            .get("includeObject")
+            .and_then(|v| v.first())
+            .map(String::as_str);
+        let format = negotiate::choose(
+            accept,
+            Offers {
+                table: tableable,
+                aggregated: false,
+            },
+            include,
+        )
+        .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
+
+        let mut name = path.name.clone();
+        if verb == Verb::Watch {
+            if let Some(n) = name.take() {
+                let selector = format!("metadata.name={n}");
+                let entry = query.entry("fieldSelector".into()).or_default();
+                match entry.first_mut() {
+                    Some(existing) if !existing.is_empty() => {
+                        *existing = format!("{existing},{selector}")
+                    }
+                    Some(existing) => *existing = selector,
+                    None => entry.push(selector),
+                }
+            }
+        }
+        let gzip = req
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+        let content_type = header_str(&req, header::CONTENT_TYPE).map(str::to_owned);
+        if let Some(len) = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+        {
+            if len
+                .parse::<u64>()
+                .is_ok_and(|n| n > body::MAX_BODY_BYTES as u64)
+            {
+                return Err(status::too_large(body::MAX_BODY_BYTES));
+            }
+        }
+        let raw = body::read_limited(req.into_body(), gzip).await?;
+        let (content_type, raw) = body::normalize(verb, content_type.as_deref(), raw)?;
+
+        let is_log = path.subresource.as_deref() == Some("log");
+        let is_token = path.resource.group.is_empty()
+            && path.resource.plural == "serviceaccounts"
+            && path.subresource.as_deref() == Some("token");
+        let api_req = ApiRequest {
+            verb,
+            resource: path.resource.clone(),
+            namespace: path.namespace.clone(),
+            name,
+            subresource: if is_log || is_token {
+                None
+            } else {
+                path.subresource.clone()
+            },
+            query,
+            body: raw,
+            content_type,
+            user,
+        };
+        if is_token {
+            return self.token_request(api_req).await;
+        }
+        let timeout = watch_stream::timeout(api_req.query_param("timeoutSeconds"));
+        let result = match crate::auth::reviews::handle(&api_req, &self.auth) {
+            Some(answer) => answer?,
+            None => self.registry.handle(api_req).await?,
+        };
+        if is_log {
+            // The simulated kubelet comes later: a pod that exists has an empty log.
+            return Ok(text_response(StatusCode::OK, ""));
+        }
+        match result {
+            ApiResponse::Object { code, body } => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                Ok(match &format {
+                    Format::Table {
+                        version,
+                        include_object,
+                    } => {
+                        let t =
+                            table::render(&path.resource, &body, *include_object, version, true);
+                        json_response(code, &t)
+                    }
+                    Format::PartialMetadata { version } => {
+                        json_response(code, &table::render_metadata(&body, version))
+                    }
+                    other => render_value(code, &body, other),
+                })
+            }
+            ApiResponse::Watch(events) => {
+                let event_format = match format {
+                    Format::Table {
+                        version,
+                        include_object,
+                    } => watch_stream::EventFormat::Table {
+                        resource: path.resource.clone(),
+                        include: include_object,
+                        version,
+                    },
+                    Format::PartialMetadata { version } => {
+                        watch_stream::EventFormat::PartialMetadata { version }
+                    }
+                    _ => watch_stream::EventFormat::Json,
+                };
+                let mut shutdown = self.shutdown.clone();
+                let ended = async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                };
+                let body = watch_stream::WatchBody::new(events, timeout, ended, event_format);
+                let mut resp = Response::new(body.boxed_unsync());
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                resp.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache, private"),
+                );
+                Ok(resp)
+            }
+        }
+    }
+}
+
+impl Handler {
+    /// `POST serviceaccounts/<name>/token`: the service account must exist (asked of the
+    /// registry); the token comes from [`crate::auth::service_account_tokens`].
+    async fn token_request(&self, mut req: ApiRequest) -> Result<Response<ResponseBody>, ApiError> {
+        let request: Value = if req.body.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_slice(&req.body).map_err(|e| {
+                status::bad_request(format!("unable to decode the request body: {e}"))
+            })?
+        };
+        req.body = Bytes::new();
+        let dry_run = req.query.contains_key("dryRun");
+        req.verb = Verb::Get;
+        req.content_type = None;
+        let namespace = req.namespace.clone().unwrap_or_default();
+        let name = req.name.clone().unwrap_or_default();
+        let sa = match self.registry.handle(req).await? {
+            ApiResponse::Object { body, .. } => body,
+            ApiResponse::Watch(_) => return Err(status::internal("unexpected watch")),
+        };
+        let uid = sa
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let mut answer = self
+            .auth
+            .service_accounts()
+            .issue(&namespace, &name, uid, &request);
+        if dry_run {
+            answer["status"]["token"] = Value::String(String::new());
+        }
+        Ok(json_response(StatusCode::CREATED, &answer))
+    }
+}
+
+fn header_str<B>(req: &Request<B>, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Parse a query string into keys and their values, percent-decoded (never fails).
+pub fn parse_query(query: Option<&str>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(q) = query {
+        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+            out.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+    }
+    out
+}
+
+fn text_response(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
+    let mut resp = Response::new(full(Bytes::from_static(text.as_bytes())));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response<ResponseBody> {
+    render_value(code, value, &Format::Json)
+}
+
+fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<ResponseBody> {
+    let (bytes, ct) = match format {
+        Format::Yaml => match serde_yaml_ng::to_string(value) {
+            Ok(s) => (s.into_bytes(), "application/yaml"),
+            Err(e) => return status::error_response(&status::internal(e.to_string())),
+        },
+        _ => (
+            serde_json::to_vec(value).unwrap_or_default(),
+            "application/json",
+        ),
+    };
+    let mut resp = Response::new(full(bytes));
+    *resp.status_mut() = code;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    resp
+}
+
+/// Gzip a complete response body over [`GZIP_THRESHOLD`]; streams pass through.
+async fn compress(resp: Response<ResponseBody>) -> Response<ResponseBody> {
+    use http_body::Body as _;
+    let small = resp
+        .body()
+        .size_hint()
+        .exact()
+        .is_none_or(|n| n < GZIP_THRESHOLD as u64);
+    if small || resp.headers().contains_key(header::CONTENT_ENCODING) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(never) => match never {},
+    };
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
+    if enc.write_all(&bytes).is_err() {
+        return Response::from_parts(parts, full(bytes));
+    }
+    match enc.finish() {
+        Ok(gz) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts
+                .headers
+                .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, full(gz))
+        }
+        Err(_) => Response::from_parts(parts, full(bytes)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        let q = parse_query(Some("labelSelector=app%3Dweb&watch=1&x=a&x=b&bad=%zz&=&&"));
+        assert_eq!(q["labelSelector"], ["app=web"]);
+        assert_eq!(q["x"], ["a", "b"]);
+        assert!(q.contains_key("bad"));
+        assert!(parse_query(None).is_empty());
+    }
+}

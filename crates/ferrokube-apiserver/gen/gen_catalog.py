@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Generate crates/ferrokube-apiserver/src/catalog/generated.rs from k8s-openapi's sources.
+
+Usage: python3 crates/ferrokube-apiserver/gen/gen_catalog.py [K8S_OPENAPI_SRC_DIR]
+
+The k8s-openapi source directory defaults to the newest
+~/.cargo/registry/src/*/k8s-openapi-0.29.*/src/v1_37. Each type there with
+`impl crate::Resource` names its group, version, kind, plural (URL_PATH_SEGMENT) and
+scope; `impl crate::ListableResource` means it is listed and watched; a `status` field
+means the status subresource is served. Facts the types do not carry (short names,
+categories, scale subresources, create-only verbs) come from the FACTS tables below.
+"""
+import glob
+import os
+import re
+import sys
+
+# ---- hand-written facts merged into what k8s-openapi says ---------------------------
+
+# plural (group-independent, as kube's short names are) -> short names.
+SHORT_NAMES = {
+    ("", "pods"): ["po"], ("", "services"): ["svc"], ("apps", "deployments"): ["deploy"],
+    ("", "namespaces"): ["ns"], ("", "nodes"): ["no"], ("", "configmaps"): ["cm"],
+    ("apps", "replicasets"): ["rs"], ("apps", "statefulsets"): ["sts"],
+    ("apps", "daemonsets"): ["ds"], ("batch", "cronjobs"): ["cj"],
+    ("autoscaling", "horizontalpodautoscalers"): ["hpa"],
+    ("", "persistentvolumeclaims"): ["pvc"], ("", "persistentvolumes"): ["pv"],
+    ("", "serviceaccounts"): ["sa"], ("", "endpoints"): ["ep"], ("", "events"): ["ev"],
+    ("events.k8s.io", "events"): ["ev"],
+    ("networking.k8s.io", "ingresses"): ["ing"], ("networking.k8s.io", "networkpolicies"): ["netpol"],
+    ("policy", "poddisruptionbudgets"): ["pdb"],
+    ("apiextensions.k8s.io", "customresourcedefinitions"): ["crd", "crds"],
+    ("certificates.k8s.io", "certificatesigningrequests"): ["csr"],
+    ("", "limitranges"): ["limits"], ("", "resourcequotas"): ["quota"],
+    ("", "replicationcontrollers"): ["rc"], ("storage.k8s.io", "storageclasses"): ["sc"],
+    ("scheduling.k8s.io", "priorityclasses"): ["pc"], ("", "componentstatuses"): ["cs"],
+    ("networking.k8s.io", "ipaddresses"): ["ip"],
+}
+
+# (group, plural) -> categories.
+ALL = ["all"]
+CATEGORIES = {
+    ("", "pods"): ALL, ("", "services"): ALL, ("apps", "deployments"): ALL,
+    ("apps", "replicasets"): ALL, ("apps", "statefulsets"): ALL, ("apps", "daemonsets"): ALL,
+    ("batch", "jobs"): ALL, ("batch", "cronjobs"): ALL, ("", "replicationcontrollers"): ALL,
+    ("autoscaling", "horizontalpodautoscalers"): ALL,
+    ("apiextensions.k8s.io", "customresourcedefinitions"): ["api-extensions"],
+    ("apiregistration.k8s.io", "apiservices"): ["api-extensions"],
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): ["api-extensions"],
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): ["api-extensions"],
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): ["api-extensions"],
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): ["api-extensions"],
+    ("admissionregistration.k8s.io", "mutatingadmissionpolicies"): ["api-extensions"],
+    ("admissionregistration.k8s.io", "mutatingadmissionpolicybindings"): ["api-extensions"],
+}
+
+# (group, plural) with a scale subresource.
+SCALE = {("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"),
+         ("", "replicationcontrollers")}
+
+FULL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+CREATE_ONLY = ["create"]
+# (group, plural) -> verbs, where the general rule (listable: all verbs; otherwise
+# create only) is wrong.
+VERBS = {
+    ("", "componentstatuses"): ["get", "list"],
+}
+
+# Resource kinds that are subresources of another resource, not top-level resources:
+# (group, plural as k8s-openapi spells it).
+SUBRESOURCE_KINDS = {
+    ("autoscaling", "scale"),        # <resource>/scale
+    ("policy", "eviction"),          # pods/eviction
+    ("authentication.k8s.io", "token"),  # serviceaccounts/token
+}
+
+# ---- reading k8s-openapi --------------------------------------------------------------
+
+RESOURCE_RE = re.compile(r"impl crate::Resource for (\w+) \{(.*?)\n\}", re.S)
+CONST_RE = re.compile(r"const (\w+): &'static str = \"([^\"]*)\";")
+SCOPE_RE = re.compile(r"type Scope = crate::(\w+);")
+
+
+def version_rank(v):
+    """Sort key: GA first, then beta, then alpha, newer numbers first (kube's order)."""
+    m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", v)
+    if not m:
+        return (3, 0, 0)
+    major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
+    return ({None: 0, "beta": 1, "alpha": 2}[stage], -major, -minor)
+
+
+def find_source():
+    if len(sys.argv) > 1:
+        return sys.argv[1]
+    home = os.path.expanduser("~")
+    cands = sorted(glob.glob(home + "/.cargo/registry/src/*/k8s-openapi-0.29.*/src/v1_37"))
+    if not cands:
+        sys.exit("k8s-openapi 0.29 sources not found; run `cargo fetch` first or pass the path")
+    return cands[-1]
+
+
+def read_resources(src):
+    out = []
+    for path in sorted(glob.glob(src + "/**/*.rs", recursive=True)):
+        if "/apimachinery/" in path:
+            continue
+        text = open(path, encoding="utf-8").read()
+        for m in RESOURCE_RE.finditer(text):
+            name, body = m.group(1), m.group(2)
+            consts = dict(CONST_RE.findall(body))
+            scope = SCOPE_RE.search(body)
+            if not consts.get("URL_PATH_SEGMENT") or scope is None:
+                continue
+            struct = re.search(r"pub struct " + name + r" \{(.*?)\n\}", text, re.S)
+            has_status = bool(struct and re.search(r"\n\s*pub status:", struct.group(1)))
+            listable = ("impl crate::ListableResource for " + name) in text
+            out.append(dict(
+                group=consts["GROUP"], version=consts["VERSION"], kind=consts["KIND"],
+                plural=consts["URL_PATH_SEGMENT"],
+                namespaced=scope.group(1) == "NamespaceResourceScope",
+                listable=listable, has_status=has_status,
+                source=os.path.relpath(path, src)))
+    return out
+
+
+def select(resources):
+    """Drop subresource kinds, alpha versions (off by default in kube), and beta
+    versions of resources that also have a GA version."""
+    ga = {(r["group"], r["plural"]) for r in resources if version_rank(r["version"])[0] == 0}
+    chosen = []
+    for r in resources:
+        key = (r["group"], r["plural"])
+        stage = version_rank(r["version"])[0]
+        if key in SUBRESOURCE_KINDS or stage == 2 or (stage == 1 and key in ga):
+            continue
+        chosen.append(r)
+    chosen.sort(key=lambda r: (r["group"] != "", r["group"], version_rank(r["version"]), r["plural"]))
+    return chosen
+
+
+def rust_strs(items):
+    return "&[" + ", ".join('"%s"' % s for s in items) + "]"
+
+
+def render(resources, src_label):
+    lines = [
+        "//! The built-in resources served by ferrokube-apiserver.",
+        "//!",
+        "//! generated by crates/ferrokube-apiserver/gen/gen_catalog.py from k8s-openapi",
+        "//! (%s), do not edit; change the facts tables in the generator and rerun it." % src_label,
+        "",
+        "use super::ResourceDef;",
+        "",
+        "/// Every built-in resource, core group first, then groups by name, versions by",
+        "/// preference (GA, beta).",
+        "pub static RESOURCES: &[ResourceDef] = &[",
+    ]
+    for r in resources:
+        key = (r["group"], r["plural"])
+        if key in VERBS:
+            verbs = VERBS[key]
+        else:
+            verbs = FULL_VERBS if r["listable"] else CREATE_ONLY
+        lines += [
+            "    // " + r["source"],
+            "    ResourceDef {",
+            '        group: "%s",' % r["group"],
+            '        version: "%s",' % r["version"],
+            '        plural: "%s",' % r["plural"],
+            '        singular: "%s",' % r["kind"].lower(),
+            '        kind: "%s",' % r["kind"],
+            "        namespaced: %s," % str(r["namespaced"]).lower(),
+            "        verbs: %s," % rust_strs(verbs),
+            "        short_names: %s," % rust_strs(SHORT_NAMES.get(key, [])),
+            "        categories: %s," % rust_strs(CATEGORIES.get(key, [])),
+            "        has_status: %s," % str(r["has_status"]).lower(),
+            "        has_scale: %s," % str(key in SCALE).lower(),
+            "    },",
+        ]
+    lines.append("];")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    src = find_source()
+    resources = select(read_resources(src))
+    label = re.sub(r"^.*/(k8s-openapi-[^/]+)/src/(.*)$", r"\1 \2", src)
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = os.path.join(here, "..", "src", "catalog", "generated.rs")
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(render(resources, label))
+    print("wrote %d resources to %s" % (len(resources), os.path.normpath(out)))
+
+
+if __name__ == "__main__":
+    main()

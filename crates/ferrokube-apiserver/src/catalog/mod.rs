@@ -1,0 +1,285 @@
+//! The table of served resources: what `/api/v1/pods` or `/apis/apps/v1/deployments`
+//! means, and what discovery advertises.
+//!
+//! The rows are generated from k8s-openapi's types by `gen/gen_catalog.py` into
+//! [`generated`]; this module turns them into shared [`ResourceInfo`]s (the type the
+//! [`crate::api`] seam carries to the registry), indexes them by group/version/plural for
+//! the router, and lists groups and versions in preference order for discovery.
+
+#[rustfmt::skip]
+pub mod generated;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::api::ResourceInfo;
+
+/// One generated catalog row, with static strings (see [`generated::RESOURCES`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ResourceDef {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// Version, e.g. `v1`.
+    pub version: &'static str,
+    /// Plural name used in URLs.
+    pub plural: &'static str,
+    /// Singular name (lowercased kind).
+    pub singular: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Verbs served on the resource itself.
+    pub verbs: &'static [&'static str],
+    /// Short names, e.g. `po`.
+    pub short_names: &'static [&'static str],
+    /// Categories, e.g. `all`.
+    pub categories: &'static [&'static str],
+    /// Whether the `status` subresource is served.
+    pub has_status: bool,
+    /// Whether the `scale` subresource is served.
+    pub has_scale: bool,
+}
+
+impl ResourceDef {
+    fn to_info(self) -> ResourceInfo {
+        let strings = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect();
+        ResourceInfo {
+            group: self.group.to_owned(),
+            version: self.version.to_owned(),
+            plural: self.plural.to_owned(),
+            singular: self.singular.to_owned(),
+            kind: self.kind.to_owned(),
+            namespaced: self.namespaced,
+            short_names: strings(self.short_names),
+            categories: strings(self.categories),
+            verbs: strings(self.verbs),
+            has_status: self.has_status,
+            has_scale: self.has_scale,
+        }
+    }
+}
+
+/// A subresource as discovery shows it (`pods/status`, `deployments/scale`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subresource {
+    /// Subresource name, e.g. `status`.
+    pub name: &'static str,
+    /// Group of the object the subresource accepts and returns.
+    pub group: &'static str,
+    /// Version of that object; `None` means the parent's version.
+    pub version: Option<&'static str>,
+    /// Kind of that object; `None` means the parent's kind.
+    pub kind: Option<&'static str>,
+    /// Verbs served.
+    pub verbs: &'static [&'static str],
+}
+
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+
+/// The subresources served for `resource`, in the order discovery lists them.
+pub fn subresources(resource: &ResourceInfo) -> Vec<Subresource> {
+    let mut out = Vec::new();
+    let same = |name, verbs| Subresource {
+        name,
+        group: "",
+        version: None,
+        kind: None,
+        verbs,
+    };
+    let core = resource.group.is_empty();
+    match (core, resource.plural.as_str()) {
+        (true, "pods") => {
+            out.push(Subresource {
+                name: "binding",
+                group: "",
+                version: Some("v1"),
+                kind: Some("Binding"),
+                verbs: &["create"],
+            });
+            out.push(Subresource {
+                name: "eviction",
+                group: "policy",
+                version: Some("v1"),
+                kind: Some("Eviction"),
+                verbs: &["create"],
+            });
+            out.push(Subresource {
+                name: "log",
+                group: "",
+                version: Some("v1"),
+                kind: Some("Pod"),
+                verbs: &["get"],
+            });
+        }
+        (true, "namespaces") => out.push(same("finalize", &["update"])),
+        (true, "serviceaccounts") => out.push(Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: Some("v1"),
+            kind: Some("TokenRequest"),
+            verbs: &["create"],
+        }),
+        _ => {}
+    }
+    if resource.has_scale {
+        out.push(Subresource {
+            name: "scale",
+            group: "autoscaling",
+            version: Some("v1"),
+            kind: Some("Scale"),
+            verbs: GET_PATCH_UPDATE,
+        });
+    }
+    if resource.has_status {
+        out.push(same("status", GET_PATCH_UPDATE));
+    }
+    out
+}
+
+/// One API group with its served versions, preferred first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupVersions {
+    /// Group name; empty for the core group.
+    pub group: String,
+    /// Versions, preferred (GA > beta > alpha) first.
+    pub versions: Vec<String>,
+}
+
+/// The served resources, indexed for routing and discovery.
+#[derive(Debug)]
+pub struct Catalog {
+    resources: Vec<Arc<ResourceInfo>>,
+    by_gvr: HashMap<(String, String, String), Arc<ResourceInfo>>,
+    groups: Vec<GroupVersions>,
+}
+
+impl Catalog {
+    /// The built-in resources of Kubernetes 1.37 (from [`generated::RESOURCES`]).
+    pub fn builtin() -> Catalog {
+        Catalog::from_resources(generated::RESOURCES.iter().map(|d| d.to_info()))
+    }
+
+    /// A catalog of the given resources (in the order discovery lists them).
+    pub fn from_resources(resources: impl IntoIterator<Item = ResourceInfo>) -> Catalog {
+        let resources: Vec<Arc<ResourceInfo>> = resources.into_iter().map(Arc::new).collect();
+        let mut by_gvr = HashMap::new();
+        let mut groups: Vec<GroupVersions> = Vec::new();
+        for r in &resources {
+            by_gvr.insert(
+                (r.group.clone(), r.version.clone(), r.plural.clone()),
+                r.clone(),
+            );
+            match groups.iter_mut().find(|g| g.group == r.group) {
+                Some(g) => {
+                    if !g.versions.contains(&r.version) {
+                        g.versions.push(r.version.clone());
+                    }
+                }
+                None => groups.push(GroupVersions {
+                    group: r.group.clone(),
+                    versions: vec![r.version.clone()],
+                }),
+            }
+        }
+        for g in &mut groups {
+            g.versions.sort_by_key(|v| version_priority(v));
+        }
+        Catalog {
+            resources,
+            by_gvr,
+            groups,
+        }
+    }
+
+    /// The resource served at `group/version/plural`.
+    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceInfo>> {
+        self.by_gvr
+            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
+    }
+
+    /// All resources, core group first.
+    pub fn resources(&self) -> &[Arc<ResourceInfo>] {
+        &self.resources
+    }
+
+    /// Resources of one group/version.
+    pub fn resources_in<'a>(
+        &'a self,
+        group: &'a str,
+        version: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<ResourceInfo>> + 'a {
+        self.resources
+            .iter()
+            .filter(move |r| r.group == group && r.version == version)
+    }
+
+    /// Groups (core first, then by name) with their versions, preferred first.
+    pub fn groups(&self) -> &[GroupVersions] {
+        &self.groups
+    }
+
+    /// One group.
+    pub fn group(&self, group: &str) -> Option<&GroupVersions> {
+        self.groups.iter().find(|g| g.group == group)
+    }
+}
+
+/// Sort key of a version in kube's preference order: GA, then beta, then alpha; a higher
+/// number first within each; anything else last.
+pub fn version_priority(version: &str) -> (u8, i64, i64) {
+    let Some(rest) = version.strip_prefix('v') else {
+        return (3, 0, 0);
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    let Ok(major) = rest[..digits].parse::<i64>() else {
+        return (3, 0, 0);
+    };
+    let tail = &rest[digits..];
+    let (stage, minor) = if tail.is_empty() {
+        (0, "0")
+    } else if let Some(m) = tail.strip_prefix("beta") {
+        (1, m)
+    } else if let Some(m) = tail.strip_prefix("alpha") {
+        (2, m)
+    } else {
+        return (3, 0, 0);
+    };
+    match minor.parse::<i64>() {
+        Ok(minor) => (stage, -major, -minor),
+        Err(_) => (3, 0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_has_core_and_apps() {
+        let c = Catalog::builtin();
+        let pods = c.lookup("", "v1", "pods").unwrap();
+        assert!(pods.namespaced && pods.has_status && !pods.has_scale);
+        assert_eq!(pods.short_names, ["po"]);
+        assert_eq!(pods.categories, ["all"]);
+        let deploy = c.lookup("apps", "v1", "deployments").unwrap();
+        assert!(deploy.has_scale);
+        assert!(!c.lookup("", "v1", "nodes").unwrap().namespaced);
+        assert_eq!(c.lookup("", "v1", "bindings").unwrap().verbs, ["create"]);
+        assert_eq!(
+            c.lookup("authentication.k8s.io", "v1", "tokenreviews")
+                .unwrap()
+                .verbs,
+            ["create"]
+        );
+        assert!(c.lookup("autoscaling", "v1", "scale").is_none());
+        assert_eq!(c.groups()[0].group, "");
+    }
+
+    #[test]
+    fn version_order() {
+        let mut v = vec!["v1alpha1", "v1beta1", "v2", "v1", "v1beta2", "v2beta1"];
+        v.sort_by_key(|v| version_priority(v));
+        assert_eq!(v, ["v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1"]);
+    }
+}

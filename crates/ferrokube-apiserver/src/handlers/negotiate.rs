@@ -1,0 +1,273 @@
+//! Content negotiation: which representation the `Accept` header asks for.
+//!
+//! kube-apiserver walks the `Accept` list in order and serves the first media type it
+//! can. Here that is JSON (`application/json`, `*/*`, `application/*`), YAML, a
+//! `meta.k8s.io` Table (`application/json;as=Table;v=v1;g=meta.k8s.io`, what `kubectl
+//! get` asks for), and aggregated discovery
+//! (`application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io`) where the
+//! endpoint offers it. Protobuf is not served: a client that also lists JSON gets JSON;
+//! one that lists nothing servable gets 406.
+
+/// What an endpoint can render besides plain JSON/YAML.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offers {
+    /// A Table or metadata-only objects (resource get/list/watch).
+    pub table: bool,
+    /// Aggregated discovery (`/api`, `/apis`).
+    pub aggregated: bool,
+}
+
+/// The chosen representation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`.
+    Json,
+    /// `application/yaml`.
+    Yaml,
+    /// A `meta.k8s.io` Table of the given version (`v1` or `v1beta1`).
+    Table {
+        /// `v1` or `v1beta1`.
+        version: String,
+        /// `includeObject` is `Object` (full objects) rather than `Metadata`.
+        include_object: IncludeObject,
+    },
+    /// Metadata only (`as=PartialObjectMetadata` / `PartialObjectMetadataList`, what
+    /// client-go's metadata client asks for), `meta.k8s.io/<version>`.
+    PartialMetadata {
+        /// `v1` or `v1beta1`.
+        version: String,
+    },
+    /// Aggregated discovery, `apidiscovery.k8s.io/<version>` (`v2` or `v2beta1`).
+    Aggregated {
+        /// `v2` or `v2beta1`.
+        version: String,
+    },
+}
+
+/// The `includeObject` query parameter of Table requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncludeObject {
+    /// Rows carry no object.
+    None,
+    /// Rows carry a `PartialObjectMetadata` (the default).
+    Metadata,
+    /// Rows carry the full object.
+    Object,
+}
+
+impl IncludeObject {
+    /// Parse the query value (absent or unknown: `Metadata`).
+    pub fn parse(value: Option<&str>) -> IncludeObject {
+        match value {
+            Some("None") => IncludeObject::None,
+            Some("Object") => IncludeObject::Object,
+            _ => IncludeObject::Metadata,
+        }
+    }
+}
+
+/// One `Accept` entry.
+#[derive(Debug)]
+struct MediaRange<'a> {
+    essence: String,
+    params: Vec<(String, &'a str)>,
+}
+
+impl MediaRange<'_> {
+    fn param(&self, key: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+fn parse_accept(accept: &str) -> Vec<MediaRange<'_>> {
+    accept
+        .split(',')
+        .filter_map(|entry| {
+            let mut parts = entry.split(';');
+            let essence = parts.next()?.trim().to_ascii_lowercase();
+            if essence.is_empty() {
+                return None;
+            }
+            let params = parts
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    Some((k.trim().to_ascii_lowercase(), v.trim().trim_matches('"')))
+                })
+                .collect();
+            Some(MediaRange { essence, params })
+        })
+        .collect()
+}
+
+/// Choose a representation for `accept` (the raw header; `None`: JSON).
+/// `include_object` is the `includeObject` query parameter. `None` result: 406.
+pub fn choose(
+    accept: Option<&str>,
+    offers: Offers,
+    include_object: Option<&str>,
+) -> Option<Format> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Some(Format::Json);
+    };
+    for range in parse_accept(accept) {
+        if range.param("q") == Some("0") {
+            continue;
+        }
+        let is_json = matches!(
+            range.essence.as_str(),
+            "application/json" | "application/*" | "*/*"
+        );
+        match range.param("as") {
+            None if is_json => return Some(Format::Json),
+            None if matches!(range.essence.as_str(), "application/yaml" | "text/yaml") => {
+                return Some(Format::Yaml)
+            }
+            Some("Table") if offers.table && range.essence == "application/json" => {
+                let version = range.param("v").unwrap_or("v1");
+                if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
+                    return Some(Format::Table {
+                        version: version.to_owned(),
+                        include_object: IncludeObject::parse(include_object),
+                    });
+                }
+            }
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+                if offers.table && range.essence == "application/json" =>
+            {
+                let version = range.param("v").unwrap_or("v1");
+                if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
+                    return Some(Format::PartialMetadata {
+                        version: version.to_owned(),
+                    });
+                }
+            }
+            Some("APIGroupDiscoveryList")
+                if offers.aggregated && range.essence == "application/json" =>
+            {
+                let version = range.param("v").unwrap_or("");
+                if range.param("g") == Some("apidiscovery.k8s.io")
+                    && matches!(version, "v2" | "v2beta1")
+                {
+                    return Some(Format::Aggregated {
+                        version: version.to_owned(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether `accept_encoding` allows gzip.
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|h| {
+        h.split(',').any(|e| {
+            let mut parts = e.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            coding.eq_ignore_ascii_case("gzip") && !refused
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: Offers = Offers {
+        table: true,
+        aggregated: true,
+    };
+
+    #[test]
+    fn kubectl_get_asks_for_table() {
+        let a = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        assert_eq!(
+            choose(Some(a), ALL, None),
+            Some(Format::Table {
+                version: "v1".into(),
+                include_object: IncludeObject::Metadata
+            })
+        );
+        assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
+        assert_eq!(
+            choose(Some(a), ALL, Some("Object")),
+            Some(Format::Table {
+                version: "v1".into(),
+                include_object: IncludeObject::Object
+            })
+        );
+    }
+
+    #[test]
+    fn aggregated_discovery() {
+        let a = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(
+            choose(Some(a), ALL, None),
+            Some(Format::Aggregated {
+                version: "v2".into()
+            })
+        );
+        assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
+        let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
+        assert_eq!(
+            choose(Some(old), ALL, None),
+            Some(Format::Aggregated {
+                version: "v2beta1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn protobuf_and_fallbacks() {
+        assert_eq!(choose(None, ALL, None), Some(Format::Json));
+        assert_eq!(choose(Some("*/*"), ALL, None), Some(Format::Json));
+        assert_eq!(
+            choose(
+                Some("application/vnd.kubernetes.protobuf, application/json"),
+                ALL,
+                None
+            ),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            choose(Some("application/vnd.kubernetes.protobuf"), ALL, None),
+            None
+        );
+        assert_eq!(choose(Some("text/html"), ALL, None), None);
+        assert_eq!(
+            choose(Some("application/yaml"), ALL, None),
+            Some(Format::Yaml)
+        );
+        assert_eq!(choose(Some(";;,,;=;"), ALL, None), None);
+        assert_eq!(
+            choose(
+                Some("application/json;as=Table;v=v9;g=meta.k8s.io"),
+                ALL,
+                None
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn metadata_client() {
+        let a = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+        assert_eq!(
+            choose(Some(a), ALL, None),
+            Some(Format::PartialMetadata {
+                version: "v1".into()
+            })
+        );
+        assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
+    }
+
+    #[test]
+    fn gzip() {
+        assert!(accepts_gzip(Some("gzip")));
+        assert!(accepts_gzip(Some("deflate, GZIP;q=0.5")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(None));
+    }
+}

@@ -1,0 +1,100 @@
+//! `metav1.Status` errors as HTTP responses, and the errors the HTTP layer itself
+//! raises (unknown path, wrong method, unauthenticated, body too large, ...).
+
+use bytes::Bytes;
+use http::{header, Response, StatusCode};
+
+use super::ResponseBody;
+use crate::api::ApiError;
+
+/// 404 for a path no handler serves, phrased as kube-apiserver does.
+pub fn not_found_path() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+/// 405 for a method the path does not serve.
+pub fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+    )
+}
+
+/// 401 for anonymous requests and unknown credentials.
+pub fn unauthorized() -> ApiError {
+    ApiError::new(401, "Unauthorized", "Unauthorized")
+}
+
+/// 403 for requests authorization refuses.
+pub fn forbidden(message: impl Into<String>) -> ApiError {
+    ApiError::new(403, "Forbidden", message)
+}
+
+/// 400 with `message`.
+pub fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(400, "BadRequest", message)
+}
+
+/// 413 for a request body over the limit.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        413,
+        "RequestEntityTooLarge",
+        format!("Request entity too large: limit is {limit}"),
+    )
+}
+
+/// 406 when no acceptable representation exists.
+pub fn not_acceptable(accept: &str) -> ApiError {
+    ApiError::new(
+        406,
+        "NotAcceptable",
+        format!(
+            "the server was unable to respond with a content type that the client supports ({accept}); \
+             supported: application/json, application/yaml, \
+             application/json;as=Table;v=v1;g=meta.k8s.io"
+        ),
+    )
+}
+
+/// 415 for a request body type the endpoint does not accept.
+pub fn unsupported_media_type(content_type: &str) -> ApiError {
+    ApiError::new(
+        415,
+        "UnsupportedMediaType",
+        format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"),
+    )
+}
+
+/// 500 for a bug on our side (never a panic).
+pub fn internal(message: impl Into<String>) -> ApiError {
+    ApiError::new(500, "InternalError", message)
+}
+
+/// Render `err` as a JSON `Status` response with its HTTP code.
+pub fn error_response(err: &ApiError) -> Response<ResponseBody> {
+    let body = serde_json::to_vec(&err.to_status()).unwrap_or_default();
+    let code = StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Response::new(super::full(Bytes::from(body)));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(secs) = err
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retryAfterSeconds"))
+        .and_then(|v| v.as_u64())
+    {
+        if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}

@@ -1,0 +1,565 @@
+//! `meta.k8s.io` Tables: what `kubectl get` prints, computed on the server.
+//!
+//! Also the metadata-only forms (`PartialObjectMetadata[List]`) of client-go's metadata
+//! client.
+//!
+//! Every resource gets `Name` and `Age`; pods, deployments, replicasets, namespaces,
+//! services, nodes, configmaps and secrets get the columns kubectl users know. Rows
+//! carry the object as `PartialObjectMetadata` (`includeObject=Metadata`, the default),
+//! in full (`Object`), or not at all (`None`).
+
+use serde_json::{json, Value};
+
+use super::negotiate::IncludeObject;
+use crate::api::ResourceInfo;
+
+struct Column {
+    name: &'static str,
+    kind: &'static str,
+    priority: u8,
+    description: &'static str,
+}
+
+const fn col(
+    name: &'static str,
+    kind: &'static str,
+    priority: u8,
+    description: &'static str,
+) -> Column {
+    Column {
+        name,
+        kind,
+        priority,
+        description,
+    }
+}
+
+const NAME: Column = col(
+    "Name",
+    "string",
+    0,
+    "Name must be unique within a namespace.",
+);
+const AGE: Column = col(
+    "Age",
+    "string",
+    0,
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+);
+
+fn columns(resource: &ResourceInfo) -> Vec<Column> {
+    let core = resource.group.is_empty();
+    let mut cols = vec![NAME];
+    match (core, resource.group.as_str(), resource.plural.as_str()) {
+        (true, _, "pods") => cols.extend([
+            col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
+            col("Status", "string", 0, "The aggregate status of the containers in this pod."),
+            col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted."),
+            AGE,
+            col("IP", "string", 1, "IP address allocated to the pod."),
+            col("Node", "string", 1, "Name of the Node to which this pod is assigned."),
+        ]),
+        (false, "apps", "deployments") => cols.extend([
+            col("Ready", "string", 0, "Number of the pod with ready state."),
+            col("Up-to-date", "integer", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
+            col("Available", "integer", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            AGE,
+            col("Containers", "string", 1, "Names of each container in the template."),
+            col("Images", "string", 1, "Images referenced by each container in the template."),
+            col("Selector", "string", 1, "Label selector for pods."),
+        ]),
+        (false, "apps", "replicasets") => cols.extend([
+            col("Desired", "integer", 0, "Number of desired pods."),
+            col("Current", "integer", 0, "Number of actual pods."),
+            col("Ready", "integer", 0, "Number of ready pods."),
+            AGE,
+        ]),
+        (true, _, "namespaces") => cols.extend([
+            col("Status", "string", 0, "The status of the namespace"),
+            AGE,
+        ]),
+        (true, _, "services") => cols.extend([
+            col("Type", "string", 0, "The type of service."),
+            col("Cluster-IP", "string", 0, "The cluster IP address of the service."),
+            col("External-IP", "string", 0, "The external IP addresses of the service."),
+            col("Port(s)", "string", 0, "The ports of the service."),
+            AGE,
+            col("Selector", "string", 1, "The label selector of the service."),
+        ]),
+        (true, _, "nodes") => cols.extend([
+            col("Status", "string", 0, "The status of the node"),
+            col("Roles", "string", 0, "The roles of the node"),
+            AGE,
+            col("Version", "string", 0, "Kubelet Version reported by the node."),
+        ]),
+        (true, _, "configmaps") => cols.extend([col("Data", "integer", 0, "Number of data entries."), AGE]),
+        (true, _, "secrets") => cols.extend([
+            col("Type", "string", 0, "The type of the secret"),
+            col("Data", "integer", 0, "Number of data entries."),
+            AGE,
+        ]),
+        _ => cols.push(AGE),
+    }
+    cols
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .try_fold(v, |v, k| v.get(*k))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn int_at(v: &Value, path: &[&str]) -> i64 {
+    path.iter()
+        .try_fold(v, |v, k| v.get(*k))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+fn or_none(s: String) -> String {
+    if s.is_empty() {
+        "<none>".into()
+    } else {
+        s
+    }
+}
+
+fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
+    let age = age(str_at(obj, &["metadata", "creationTimestamp"]), now);
+    let name = str_at(obj, &["metadata", "name"]);
+    let core = resource.group.is_empty();
+    match (core, resource.group.as_str(), resource.plural.as_str()) {
+        (true, _, "pods") => {
+            let statuses = obj
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array);
+            let total = obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = statuses.map_or(0, |s| s.iter().filter(|c| c["ready"] == true).count());
+            let restarts: i64 =
+                statuses.map_or(0, |s| s.iter().map(|c| int_at(c, &["restartCount"])).sum());
+            let mut phase = str_at(obj, &["status", "reason"]);
+            if phase.is_empty() {
+                phase = str_at(obj, &["status", "phase"]);
+            }
+            if obj
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+            {
+                phase = "Terminating";
+            }
+            let phase = if phase.is_empty() { "Pending" } else { phase };
+            vec![
+                json!(name),
+                json!(format!("{ready}/{total}")),
+                json!(phase),
+                json!(restarts.to_string()),
+                json!(age),
+                json!(or_none(str_at(obj, &["status", "podIP"]).to_owned())),
+                json!(or_none(str_at(obj, &["spec", "nodeName"]).to_owned())),
+            ]
+        }
+        (false, "apps", "deployments") => {
+            let containers = obj
+                .pointer("/spec/template/spec/containers")
+                .and_then(Value::as_array);
+            let join = |key: &str| {
+                containers.map_or(String::new(), |c| {
+                    c.iter()
+                        .map(|c| str_at(c, &[key]))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+            };
+            let desired = obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            vec![
+                json!(name),
+                json!(format!(
+                    "{}/{}",
+                    int_at(obj, &["status", "readyReplicas"]),
+                    desired
+                )),
+                json!(int_at(obj, &["status", "updatedReplicas"])),
+                json!(int_at(obj, &["status", "availableReplicas"])),
+                json!(age),
+                json!(join("name")),
+                json!(join("image")),
+                json!(or_none(selector(obj.pointer("/spec/selector/matchLabels")))),
+            ]
+        }
+        (false, "apps", "replicasets") => vec![
+            json!(name),
+            json!(obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)),
+            json!(int_at(obj, &["status", "replicas"])),
+            json!(int_at(obj, &["status", "readyReplicas"])),
+            json!(age),
+        ],
+        (true, _, "namespaces") => {
+            let phase = str_at(obj, &["status", "phase"]);
+            vec![
+                json!(name),
+                json!(if phase.is_empty() { "Active" } else { phase }),
+                json!(age),
+            ]
+        }
+        (true, _, "services") => {
+            let ports =
+                obj.pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .map_or(String::new(), |ps| {
+                        ps.iter()
+                            .map(|p| {
+                                let proto =
+                                    p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+                                match p.get("nodePort").and_then(Value::as_i64) {
+                                    Some(np) if np != 0 => {
+                                        format!("{}:{}/{}", int_at(p, &["port"]), np, proto)
+                                    }
+                                    _ => format!("{}/{}", int_at(p, &["port"]), proto),
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    });
+            let ty = str_at(obj, &["spec", "type"]);
+            let external = obj
+                .pointer("/spec/externalIPs")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            vec![
+                json!(name),
+                json!(if ty.is_empty() { "ClusterIP" } else { ty }),
+                json!(or_none(str_at(obj, &["spec", "clusterIP"]).to_owned())),
+                json!(or_none(external)),
+                json!(or_none(ports)),
+                json!(age),
+                json!(or_none(selector(obj.pointer("/spec/selector")))),
+            ]
+        }
+        (true, _, "nodes") => {
+            let ready = obj
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+                .map(|c| c["status"] == "True");
+            let mut status = match ready {
+                Some(true) => "Ready".to_owned(),
+                Some(false) => "NotReady".to_owned(),
+                None => "Unknown".to_owned(),
+            };
+            if obj.pointer("/spec/unschedulable") == Some(&json!(true)) {
+                status.push_str(",SchedulingDisabled");
+            }
+            let roles: Vec<&str> = obj
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .map(|l| {
+                    l.keys()
+                        .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![
+                json!(name),
+                json!(status),
+                json!(or_none(roles.join(","))),
+                json!(age),
+                json!(str_at(obj, &["status", "nodeInfo", "kubeletVersion"])),
+            ]
+        }
+        (true, _, "configmaps") => {
+            let n = ["data", "binaryData"]
+                .iter()
+                .filter_map(|k| obj.get(*k).and_then(Value::as_object))
+                .map(|m| m.len())
+                .sum::<usize>();
+            vec![json!(name), json!(n), json!(age)]
+        }
+        (true, _, "secrets") => {
+            let n = obj
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len());
+            let ty = str_at(obj, &["type"]);
+            vec![
+                json!(name),
+                json!(if ty.is_empty() { "Opaque" } else { ty }),
+                json!(n),
+                json!(age),
+            ]
+        }
+        _ => vec![json!(name), json!(age)],
+    }
+}
+
+fn selector(labels: Option<&Value>) -> String {
+    labels
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// kubectl's short human duration since `created` (RFC 3339), e.g. `5m`, `3h12m`, `2d`.
+pub fn age(created: &str, now: jiff::Timestamp) -> String {
+    let Ok(t) = created.parse::<jiff::Timestamp>() else {
+        return "<unknown>".into();
+    };
+    let secs = now.as_second().saturating_sub(t.as_second()).max(0);
+    human_duration(secs)
+}
+
+/// Format seconds as kube's `duration.HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
+    if secs < 120 {
+        format!("{secs}s")
+    } else if m < 10 {
+        if secs % 60 == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{}s", secs % 60)
+        }
+    } else if h < 3 {
+        format!("{m}m")
+    } else if h < 8 {
+        if m % 60 == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{}m", m % 60)
+        }
+    } else if h < 48 {
+        format!("{h}h")
+    } else if h < 24 * 8 {
+        if h % 24 == 0 {
+            format!("{d}d")
+        } else {
+            format!("{d}d{}h", h % 24)
+        }
+    } else if d < 365 * 2 {
+        format!("{d}d")
+    } else if d < 365 * 8 {
+        if d % 365 == 0 {
+            format!("{}y", d / 365)
+        } else {
+            format!("{}y{}d", d / 365, d % 365)
+        }
+    } else {
+        format!("{}y", d / 365)
+    }
+}
+
+fn row(
+    resource: &ResourceInfo,
+    obj: &Value,
+    include: IncludeObject,
+    now: jiff::Timestamp,
+    meta_version: &str,
+) -> Value {
+    let mut row = json!({"cells": cells(resource, obj, now)});
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Object => row["object"] = obj.clone(),
+        IncludeObject::Metadata => row["object"] = partial_metadata(obj, meta_version),
+    }
+    row
+}
+
+/// Render `body` (one object, or a list with `items`) as a Table of `meta.k8s.io/<version>`.
+/// `with_columns` false leaves out `columnDefinitions` (watch events after the first).
+pub fn render(
+    resource: &ResourceInfo,
+    body: &Value,
+    include: IncludeObject,
+    version: &str,
+    with_columns: bool,
+) -> Value {
+    let now = jiff::Timestamp::now();
+    let (rows, list_meta): (Vec<Value>, Value) = match body.get("items").and_then(Value::as_array) {
+        Some(items) => (
+            items
+                .iter()
+                .map(|o| row(resource, o, include, now, version))
+                .collect(),
+            body.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        ),
+        None => {
+            let rv = body.pointer("/metadata/resourceVersion").cloned();
+            (
+                vec![row(resource, body, include, now, version)],
+                rv.map_or_else(|| json!({}), |rv| json!({"resourceVersion": rv})),
+            )
+        }
+    };
+    let mut table = json!({
+        "kind": "Table",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": list_meta,
+        "rows": rows,
+    });
+    table["columnDefinitions"] = if with_columns {
+        json!(columns(resource)
+            .iter()
+            .map(|c| {
+                let mut d = json!({
+                    "name": c.name,
+                    "type": c.kind,
+                    "format": "",
+                    "description": c.description,
+                    "priority": c.priority,
+                });
+                if c.name == "Name" {
+                    d["format"] = json!("name");
+                }
+                d
+            })
+            .collect::<Vec<_>>())
+    } else {
+        json!([])
+    };
+    table
+}
+
+/// `obj` as a `PartialObjectMetadata` of `meta.k8s.io/<version>`.
+pub fn partial_metadata(obj: &Value, version: &str) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// `body` (one object, or a list with `items`) reduced to metadata:
+/// `PartialObjectMetadata` or `PartialObjectMetadataList`.
+pub fn render_metadata(body: &Value, version: &str) -> Value {
+    match body.get("items").and_then(Value::as_array) {
+        Some(items) => json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": format!("meta.k8s.io/{version}"),
+            "metadata": body.get("metadata").cloned().unwrap_or_else(|| json!({})),
+            "items": items.iter().map(|o| partial_metadata(o, version)).collect::<Vec<_>>(),
+        }),
+        None => partial_metadata(body, version),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn pod_rows() {
+        let c = Catalog::builtin();
+        let pods = c.lookup("", "v1", "pods").unwrap();
+        let created = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_secs(300))
+            .unwrap();
+        let list = json!({
+            "kind": "PodList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "42"},
+            "items": [{
+                "metadata": {"name": "web", "namespace": "default", "creationTimestamp": created.to_string()},
+                "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+                "status": {"phase": "Running", "containerStatuses": [
+                    {"ready": true, "restartCount": 2}, {"ready": false, "restartCount": 1}]}
+            }]
+        });
+        let t = render(pods, &list, IncludeObject::Metadata, "v1", true);
+        assert_eq!(t["kind"], "Table");
+        assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
+        assert_eq!(t["metadata"]["resourceVersion"], "42");
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(&names[..5], ["Name", "Ready", "Status", "Restarts", "Age"]);
+        let cells = &t["rows"][0]["cells"];
+        assert_eq!(cells[0], "web");
+        assert_eq!(cells[1], "1/2");
+        assert_eq!(cells[2], "Running");
+        assert_eq!(cells[3], "3");
+        assert!(
+            cells[4].as_str().unwrap().starts_with("5m") || cells[4] == "4m59s",
+            "{}",
+            cells[4]
+        );
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+        assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "web");
+        let full = render(pods, &list, IncludeObject::Object, "v1", false);
+        assert_eq!(
+            full["rows"][0]["object"]["spec"]["containers"][0]["name"],
+            "a"
+        );
+        assert_eq!(full["columnDefinitions"], json!([]));
+    }
+
+    #[test]
+    fn generic_and_deployment_rows() {
+        let c = Catalog::builtin();
+        let cm = c.lookup("", "v1", "serviceaccounts").unwrap();
+        let t = render(
+            cm,
+            &json!({"metadata": {"name": "x"}}),
+            IncludeObject::None,
+            "v1",
+            true,
+        );
+        assert_eq!(t["rows"][0]["cells"], json!(["x", "<unknown>"]));
+        assert!(t["rows"][0].get("object").is_none());
+        let d = c.lookup("apps", "v1", "deployments").unwrap();
+        let obj = json!({"metadata": {"name": "d"}, "spec": {"replicas": 3}, "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
+        let t = render(d, &obj, IncludeObject::Metadata, "v1", true);
+        assert_eq!(t["rows"][0]["cells"][1], "2/3");
+        assert_eq!(t["rows"][0]["cells"][2], 3);
+    }
+
+    #[test]
+    fn metadata_only() {
+        let list = json!({"kind": "PodList", "metadata": {"resourceVersion": "3"},
+                          "items": [{"metadata": {"name": "a"}, "spec": {}}]});
+        let m = render_metadata(&list, "v1");
+        assert_eq!(m["kind"], "PartialObjectMetadataList");
+        assert_eq!(m["metadata"]["resourceVersion"], "3");
+        assert_eq!(
+            m["items"][0],
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "a"}})
+        );
+        assert_eq!(
+            render_metadata(&list["items"][0], "v1")["kind"],
+            "PartialObjectMetadata"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(150), "2m30s");
+        assert_eq!(human_duration(3600), "60m");
+        assert_eq!(human_duration(4 * 3600 + 60), "4h1m");
+        assert_eq!(human_duration(10 * 3600), "10h");
+        assert_eq!(human_duration(3 * 86400), "3d");
+        assert_eq!(human_duration(30 * 86400), "30d");
+    }
+}
