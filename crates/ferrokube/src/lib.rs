@@ -15,6 +15,7 @@ pub mod clientcmd;
 pub mod rest;
 pub mod secret;
 pub mod transport;
+pub mod util;
 pub mod watch;
 
 pub use rest::{Config, RESTClient, Request};

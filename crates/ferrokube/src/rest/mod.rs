@@ -1,3 +1,30 @@
-//! `rest`: Config, RESTClient, Request builder. (Being written.)
+//! `rest`: the request path from a [`Config`] to a decoded object (client-go `rest`).
+//!
+//! `clientcmd` (or your code) produces a [`Config`]; [`RESTClient::new`] turns it into a
+//! client with a pooled TLS transport ([`crate::transport`]), a rate limiter
+//! ([`rate_limit`]) and user middleware ([`transport_hooks`]). Each call such as
+//! [`RESTClient::get`] starts a [`Request`] builder ([`request`]); sending it goes
+//! through the rate limiter, the retry rules ([`backoff`]) and the transport, and comes
+//! back as a [`Response`] ([`response`]), an [`Error`] carrying the server's `Status`
+//! ([`errors`]), a byte stream, or a [`watch`](crate::watch) event stream. Typed query
+//! options live in [`options`]; `Warning` headers go to [`warnings`].
+pub mod backoff;
+pub mod client;
 pub mod config;
-pub use config::Config;
+pub mod errors;
+pub mod options;
+pub mod rate_limit;
+pub mod request;
+pub mod response;
+pub mod transport_hooks;
+pub mod warnings;
+
+pub use client::RESTClient;
+pub use config::{Config, ContentConfig, ImpersonationConfig, RateLimiterChoice, TlsClientConfig};
+pub use errors::{ConfigError, Error, RequestInfo};
+pub use options::{
+    CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions,
+    PropagationPolicy, UpdateOptions,
+};
+pub use request::Request;
+pub use response::{BodyStream, Response};

@@ -1,0 +1,250 @@
+//! `rest::response`: a successful answer and the ways to consume its body.
+//!
+//! [`Request::send`](super::Request::send) returns a [`Response`] only for 2xx answers
+//! (other statuses become [`Error`]s carrying the server's `Status`). Its body can be
+//! decoded into a typed object ([`Response::into_object`]), read whole
+//! ([`Response::into_bytes`]) or consumed chunk by chunk ([`Response::into_stream`], as
+//! pod logs are). gzip-compressed bodies are decompressed on the fly in all three cases,
+//! chunk by chunk, so streams stay streams.
+
+use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use http_body::Body as _;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::errors::{error_chain, error_from_response, Error, RequestInfo};
+use super::transport_hooks::ResponseBody;
+
+/// Most bytes of an error response that are read to decode its `Status`.
+const MAX_ERROR_BODY: usize = 1 << 20;
+
+/// A 2xx response whose body has not been read yet.
+pub struct Response {
+    status: http::StatusCode,
+    headers: http::HeaderMap,
+    body: BodyStream,
+    deadline: Option<(Instant, Duration)>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("request", &self.body.request)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Response {
+    pub(crate) fn new(
+        resp: http::Response<ResponseBody>,
+        request: RequestInfo,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Self {
+        let (parts, body) = resp.into_parts();
+        let gzip = parts
+            .headers
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+        Response {
+            status: parts.status,
+            headers: parts.headers,
+            body: BodyStream::new(body, gzip, request),
+            deadline,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> http::StatusCode {
+        self.status
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+
+    /// The request this answers.
+    pub fn request(&self) -> &RequestInfo {
+        &self.body.request
+    }
+
+    async fn read_all(mut self, limit: Option<usize>) -> Result<(Bytes, RequestInfo), Error> {
+        let deadline = self.deadline;
+        let request = self.body.request.clone();
+        let read = async {
+            let mut buf = BytesMut::new();
+            while let Some(chunk) = self.body.next().await {
+                let chunk = chunk?;
+                buf.extend_from_slice(&chunk);
+                if limit.is_some_and(|l| buf.len() >= l) {
+                    break;
+                }
+            }
+            Ok::<_, Error>(buf.freeze())
+        };
+        let bytes = match deadline {
+            Some((at, after)) => tokio::time::timeout_at(at, read)
+                .await
+                .map_err(|_| Error::Timeout { request: request.clone(), after })??,
+            None => read.await?,
+        };
+        Ok((bytes, request))
+    }
+
+    /// Reads the whole (decompressed) body.
+    pub async fn into_bytes(self) -> Result<Bytes, Error> {
+        Ok(self.read_all(None).await?.0)
+    }
+
+    /// Reads the body and decodes it as JSON into `T`.
+    pub async fn into_object<T: DeserializeOwned>(self) -> Result<T, Error> {
+        let (bytes, request) = self.read_all(None).await?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
+            request,
+            target: std::any::type_name::<T>(),
+            source,
+        })
+    }
+
+    /// The body as a stream of (decompressed) chunks as they arrive. No client-side
+    /// timeout applies to the stream.
+    pub fn into_stream(self) -> BodyStream {
+        self.body
+    }
+
+    /// Turns a non-success response into its error.
+    pub(crate) async fn into_error(self) -> Error {
+        let code = self.status.as_u16();
+        match self.read_all(Some(MAX_ERROR_BODY)).await {
+            Ok((body, request)) => error_from_response(request, code, &body),
+            Err(e) => e,
+        }
+    }
+}
+
+/// A response body as a stream of byte chunks, gzip-decoded when the server compressed
+/// it. Errors name the request.
+pub struct BodyStream {
+    body: ResponseBody,
+    gzip: Option<flate2::write::GzDecoder<Vec<u8>>>,
+    request: RequestInfo,
+    done: bool,
+}
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyStream").field("request", &self.request).field("gzip", &self.gzip.is_some()).finish()
+    }
+}
+
+impl BodyStream {
+    fn new(body: ResponseBody, gzip: bool, request: RequestInfo) -> Self {
+        BodyStream { body, gzip: gzip.then(|| flate2::write::GzDecoder::new(Vec::new())), request, done: false }
+    }
+
+    /// The request whose body this is.
+    pub fn request(&self) -> &RequestInfo {
+        &self.request
+    }
+
+    fn body_error(&mut self, message: String) -> Poll<Option<Result<Bytes, Error>>> {
+        self.done = true;
+        Poll::Ready(Some(Err(Error::Body { request: self.request.clone(), message })))
+    }
+}
+
+impl Stream for BodyStream {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let frame = match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(f) => f,
+            };
+            match frame {
+                None => {
+                    self.done = true;
+                    if let Some(mut gz) = self.gzip.take() {
+                        if let Err(e) = gz.try_finish() {
+                            return self.body_error(format!("gzip: {e}"));
+                        }
+                        let rest = std::mem::take(gz.get_mut());
+                        if !rest.is_empty() {
+                            return Poll::Ready(Some(Ok(Bytes::from(rest))));
+                        }
+                    }
+                    return Poll::Ready(None);
+                }
+                Some(Err(e)) => return self.body_error(error_chain(&*e)),
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else { continue };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let Some(gz) = self.gzip.as_mut() else {
+                        return Poll::Ready(Some(Ok(data)));
+                    };
+                    if let Err(e) = gz.write_all(&data) {
+                        return self.body_error(format!("gzip: {e}"));
+                    }
+                    let out = std::mem::take(gz.get_mut());
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::transport_hooks::boxed_response_body;
+    use futures_util::TryStreamExt;
+
+    fn chunked(chunks: Vec<Vec<u8>>) -> ResponseBody {
+        let frames = futures_util::stream::iter(
+            chunks.into_iter().map(|c| Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::from(c)))),
+        );
+        boxed_response_body(http_body_util::StreamBody::new(frames))
+    }
+
+    fn info() -> RequestInfo {
+        RequestInfo::new(&http::Method::GET, "http://h/x")
+    }
+
+    #[tokio::test]
+    async fn gzip_is_decoded_across_chunks() {
+        let text = "line one\nline two\n".repeat(100);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(text.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        let chunks: Vec<Vec<u8>> = gz.chunks(7).map(|c| c.to_vec()).collect();
+        let s = BodyStream::new(chunked(chunks), true, info());
+        let parts: Vec<Bytes> = s.try_collect().await.unwrap();
+        assert_eq!(parts.concat(), text.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn truncated_gzip_is_an_error() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"hello world hello world").unwrap();
+        let gz = enc.finish().unwrap();
+        let s = BodyStream::new(chunked(vec![gz[..gz.len() - 4].to_vec()]), true, info());
+        let r: Result<Vec<Bytes>, Error> = s.try_collect().await;
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! `transport::connector`: the bottom of the request path — TCP (directly or through a
+//! proxy), TLS, ALPN, and the pooled hyper client.
+//!
+//! `build_http_service` turns the transport parts of a `rest::Config` into an
+//! [`HttpService`]: a hyper-util pooled client whose connector dials TCP (or tunnels
+//! through a proxy, see [`proxy`](super::proxy)), then speaks TLS with the configuration
+//! from [`tls`](super::tls), offering ALPN `h2` and `http/1.1`. Servers that accept `h2`
+//! get one multiplexed HTTP/2 connection; others get pooled HTTP/1.1 connections. The
+//! user's transport layers are wrapped around it by the
+//! [`RESTClient`](crate::rest::RESTClient).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tower::Service;
+
+use super::proxy::ProxyRoute;
+use crate::rest::errors::{BoxError, ConfigError};
+use crate::rest::transport_hooks::{boxed_response_body, HttpService, RequestBody};
+
+/// Dials TCP connections, directly or through a proxy.
+#[derive(Clone)]
+pub(crate) enum TcpConnector {
+    Direct(HttpConnector),
+    Tunnel(Tunnel<HttpConnector>),
+    Socks(SocksV5<HttpConnector>),
+}
+
+type Conn = TokioIo<tokio::net::TcpStream>;
+type ConnFuture = Pin<Box<dyn Future<Output = Result<Conn, BoxError>> + Send>>;
+
+impl Service<Uri> for TcpConnector {
+    type Response = Conn;
+    type Error = BoxError;
+    type Future = ConnFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self {
+            TcpConnector::Direct(c) => c.poll_ready(cx).map_err(Into::into),
+            TcpConnector::Tunnel(c) => c.poll_ready(cx).map_err(Into::into),
+            TcpConnector::Socks(c) => c.poll_ready(cx).map_err(|e| e.to_string().into()),
+        }
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        match self {
+            TcpConnector::Direct(c) => {
+                let f = c.call(dst);
+                Box::pin(async move { f.await.map_err(Into::into) })
+            }
+            TcpConnector::Tunnel(c) => {
+                // The tunnel assumes port 443 when the URI has none; make it explicit.
+                let f = c.call(with_explicit_port(dst));
+                Box::pin(async move { f.await.map_err(|e| format!("proxy CONNECT tunnel: {e}").into()) })
+            }
+            TcpConnector::Socks(c) => {
+                let f = c.call(dst);
+                Box::pin(async move { f.await.map_err(|e| format!("SOCKS5 proxy: {e}").into()) })
+            }
+        }
+    }
+}
+
+fn with_explicit_port(uri: Uri) -> Uri {
+    if uri.port().is_some() {
+        return uri;
+    }
+    let (Some(host), Some(scheme)) = (uri.host(), uri.scheme_str()) else { return uri };
+    let port = if scheme == "http" { 80 } else { 443 };
+    format!("{scheme}://{host}:{port}/").parse().unwrap_or(uri)
+}
+
+fn tcp_connector(route: &ProxyRoute) -> TcpConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(30)));
+    http.set_keepalive(Some(Duration::from_secs(30)));
+    match route {
+        ProxyRoute::Direct => TcpConnector::Direct(http),
+        ProxyRoute::HttpConnect { proxy, auth } => {
+            let t = Tunnel::new(proxy.clone(), http);
+            TcpConnector::Tunnel(match auth {
+                Some(a) => t.with_auth(a.clone()),
+                None => t,
+            })
+        }
+        ProxyRoute::Socks5 { proxy, auth, remote_dns } => {
+            let s = SocksV5::new(proxy.clone(), http).local_dns(!remote_dns);
+            TcpConnector::Socks(match auth {
+                Some((u, p)) => s.with_auth(u.clone(), p.clone()),
+                None => s,
+            })
+        }
+    }
+}
+
+/// Builds the pooled HTTP(S) client for one server.
+pub(crate) fn build_http_service(
+    tls: rustls::ClientConfig,
+    server_name: Option<&str>,
+    route: &ProxyRoute,
+) -> Result<HttpService, ConfigError> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+    let builder = match server_name {
+        Some(name) => {
+            let name = name.trim_start_matches('[').trim_end_matches(']').to_owned();
+            let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| ConfigError::Tls(format!("invalid server name {name:?}: {e}")))?;
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(server_name))
+        }
+        None => builder,
+    };
+    let connector = builder.enable_all_versions().wrap_connector(tcp_connector(route));
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .http2_keep_alive_while_idle(false)
+        .build::<_, RequestBody>(connector);
+    let client = Arc::new(client);
+    let svc = tower::service_fn(move |req: http::Request<RequestBody>| {
+        let client = client.clone();
+        async move {
+            let resp = client.request(req).await.map_err(|e| Box::new(e) as BoxError)?;
+            Ok::<_, BoxError>(resp.map(boxed_response_body))
+        }
+    });
+    Ok(HttpService::new(svc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_targets_get_explicit_ports() {
+        let p = |s: &str| with_explicit_port(s.parse().unwrap()).port_u16();
+        assert_eq!(p("http://k8s.example/"), Some(80));
+        assert_eq!(p("https://k8s.example/"), Some(443));
+        assert_eq!(p("https://k8s.example:6443/"), Some(6443));
+        assert_eq!(p("https://[::1]/"), Some(443));
+    }
+}

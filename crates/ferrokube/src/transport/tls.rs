@@ -1,0 +1,295 @@
+//! `transport::tls`: the rustls client configuration built from
+//! [`rest::Config::tls`](crate::rest::config::TlsClientConfig).
+//!
+//! One crypto provider, `ring`, is chosen explicitly for every configuration, so
+//! ferrokube never depends on (or panics for lack of) a process-wide default provider.
+//! Server certificates are verified against the configured CA bundle, or the system's
+//! roots when none is configured; `insecure` disables verification only when set
+//! explicitly. Client certificates come from the config or, per request, from a
+//! [`CredentialProvider`](super::auth::CredentialProvider); both go through one
+//! [`ClientCertResolver`] that the TLS handshake consults for each new connection.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::rest::config::TlsClientConfig;
+use crate::rest::errors::ConfigError;
+use crate::secret::SecretBytes;
+
+/// The crypto provider every ferrokube TLS configuration uses.
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the rustls client configuration (without ALPN, which the connector adds).
+pub(crate) fn client_config(
+    tls: &TlsClientConfig,
+    resolver: Arc<ClientCertResolver>,
+) -> Result<rustls::ClientConfig, ConfigError> {
+    let provider = crypto_provider();
+    let has_ca = tls.ca_data.is_some() || tls.ca_file.is_some();
+    if tls.insecure && has_ca {
+        return Err(ConfigError::Tls(
+            "specifying a root certificates file with the insecure flag is not allowed".to_owned(),
+        ));
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Tls(e.to_string()))?;
+    let builder = if tls.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification { provider }))
+    } else {
+        let roots = if has_ca { configured_roots(tls)? } else { system_roots()? };
+        builder.with_root_certificates(roots)
+    };
+    Ok(builder.with_client_cert_resolver(resolver))
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::ReadFile { what, path: path.to_owned(), source })
+}
+
+fn configured_roots(tls: &TlsClientConfig) -> Result<rustls::RootCertStore, ConfigError> {
+    let (pem, path) = match (&tls.ca_data, &tls.ca_file) {
+        (Some(data), _) => (data.clone(), None),
+        (None, Some(path)) => (read_file("CA", path)?, Some(path.clone())),
+        (None, None) => return Err(ConfigError::Tls("no CA configured".to_owned())),
+    };
+    let certs = parse_certs("CA", &pem, path.as_deref())?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| ConfigError::Pem {
+            what: "CA",
+            path: path.clone(),
+            reason: format!("certificate rejected: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found.errors.first().map(|e| e.to_string()).unwrap_or_default();
+        return Err(ConfigError::Tls(format!(
+            "no CA configured and no system root certificates found {why}"
+        )));
+    }
+    Ok(roots)
+}
+
+/// Parses every certificate of a PEM bundle; at least one is required.
+pub(crate) fn parse_certs(
+    what: &'static str,
+    pem: &[u8],
+    path: Option<&Path>,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let pem_err = |reason: String| ConfigError::Pem { what, path: path.map(Path::to_owned), reason };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_err(format!("{e}")))?;
+    if certs.is_empty() {
+        return Err(pem_err("no CERTIFICATE block found".to_owned()));
+    }
+    Ok(certs)
+}
+
+/// Builds a certified key from a PEM certificate chain and a PEM private key.
+/// Error messages never include key material.
+pub(crate) fn certified_key(
+    cert_pem: &[u8],
+    cert_path: Option<&Path>,
+    key_pem: &SecretBytes,
+    key_path: Option<&Path>,
+) -> Result<CertifiedKey, ConfigError> {
+    let certs = parse_certs("client certificate", cert_pem, cert_path)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.expose()).map_err(|e| ConfigError::Pem {
+        what: "client key",
+        path: key_path.map(Path::to_owned),
+        reason: match e {
+            rustls::pki_types::pem::Error::NoItemsFound => "no PRIVATE KEY block found".to_owned(),
+            _ => "the private key could not be parsed".to_owned(),
+        },
+    })?;
+    CertifiedKey::from_der(certs, key, &crypto_provider()).map_err(|e| ConfigError::Pem {
+        what: "client key",
+        path: key_path.map(Path::to_owned),
+        reason: format!("unusable key for the client certificate: {e}"),
+    })
+}
+
+/// Loads the static client certificate of the config, if one is configured.
+pub(crate) fn static_client_cert(tls: &TlsClientConfig) -> Result<Option<CertifiedKey>, ConfigError> {
+    let cert: Option<(Vec<u8>, Option<PathBuf>)> = match (&tls.cert_data, &tls.cert_file) {
+        (Some(d), _) => Some((d.clone(), None)),
+        (None, Some(p)) => Some((read_file("client certificate", p)?, Some(p.clone()))),
+        (None, None) => None,
+    };
+    let key: Option<(SecretBytes, Option<PathBuf>)> = match (&tls.key_data, &tls.key_file) {
+        (Some(d), _) => Some((d.clone(), None)),
+        (None, Some(p)) => Some((SecretBytes::new(read_file("client key", p)?), Some(p.clone()))),
+        (None, None) => None,
+    };
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Tls(
+            "a client certificate is configured without its key (client-key / client-key-data)".to_owned(),
+        )),
+        (None, Some(_)) => Err(ConfigError::Tls(
+            "a client key is configured without its certificate (client-certificate / client-certificate-data)"
+                .to_owned(),
+        )),
+        (Some((c, cp)), Some((k, kp))) => certified_key(&c, cp.as_deref(), &k, kp.as_deref()).map(Some),
+    }
+}
+
+/// The client certificate presented in TLS handshakes. It can be replaced at any time
+/// (a credential provider returning a rotated certificate); new connections use the
+/// current one.
+#[derive(Default)]
+pub struct ClientCertResolver {
+    current: RwLock<Option<(Arc<CertifiedKey>, Vec<u8>)>>,
+}
+
+impl std::fmt::Debug for ClientCertResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCertResolver").field("has_cert", &self.has_certs()).finish()
+    }
+}
+
+impl ClientCertResolver {
+    /// A resolver presenting `key`, or no certificate.
+    pub(crate) fn new(key: Option<CertifiedKey>) -> Self {
+        ClientCertResolver { current: RwLock::new(key.map(|k| (Arc::new(k), Vec::new()))) }
+    }
+
+    /// Installs a certificate from PEM if it differs from the current one; returns
+    /// whether it changed.
+    pub(crate) fn update_pem(&self, cert_pem: &[u8], key_pem: &SecretBytes) -> Result<bool, ConfigError> {
+        {
+            let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, pem)) = cur.as_ref() {
+                if pem.as_slice() == cert_pem && !pem.is_empty() {
+                    return Ok(false);
+                }
+            }
+        }
+        let key = certified_key(cert_pem, None, key_pem, None)?;
+        let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+        *cur = Some((Arc::new(key), cert_pem.to_vec()));
+        Ok(true)
+    }
+}
+
+impl ResolvesClientCert for ClientCertResolver {
+    fn resolve(&self, _root_hint_subjects: &[&[u8]], _sigschemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+        cur.as_ref().map(|(k, _)| k.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+        cur.is_some()
+    }
+}
+
+/// Accepts any server certificate, still checking handshake signatures. Used only
+/// when `insecure` is set explicitly.
+#[derive(Debug)]
+struct NoVerification {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_ca_file_names_the_path() {
+        let tls = TlsClientConfig { ca_file: Some("/nonexistent/ca.crt".into()), ..Default::default() };
+        let err = client_config(&tls, Arc::new(ClientCertResolver::default())).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent/ca.crt") && msg.contains("CA"), "{msg}");
+    }
+
+    #[test]
+    fn bad_pem_is_reported() {
+        let tls = TlsClientConfig { ca_data: Some(b"not pem".to_vec()), ..Default::default() };
+        let err = client_config(&tls, Arc::new(ClientCertResolver::default())).unwrap_err();
+        assert!(err.to_string().contains("invalid CA PEM data"), "{err}");
+    }
+
+    #[test]
+    fn insecure_with_ca_is_rejected() {
+        let tls = TlsClientConfig { insecure: true, ca_data: Some(b"x".to_vec()), ..Default::default() };
+        assert!(matches!(client_config(&tls, Arc::new(ClientCertResolver::default())), Err(ConfigError::Tls(_))));
+    }
+
+    #[test]
+    fn cert_without_key_is_rejected() {
+        let tls = TlsClientConfig { cert_data: Some(b"x".to_vec()), ..Default::default() };
+        let err = static_client_cert(&tls).unwrap_err();
+        assert!(err.to_string().contains("without its key"), "{err}");
+    }
+
+    #[test]
+    fn bad_key_error_has_no_key_material() {
+        let secret = SecretBytes::new(b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n".to_vec());
+        let cert = rcgen_free_cert();
+        let err = certified_key(&cert, None, &secret, None).unwrap_err().to_string();
+        assert!(!err.contains("c2VjcmV0"), "{err}");
+    }
+
+    /// A syntactically valid PEM certificate block (content is not a real cert; only
+    /// used to reach key parsing).
+    fn rcgen_free_cert() -> Vec<u8> {
+        b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n".to_vec()
+    }
+}
