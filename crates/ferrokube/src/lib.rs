@@ -12,7 +12,14 @@
 //! Each module's documentation says which step it is and how it hands on to the next.
 
 pub mod clientcmd;
+pub mod discovery;
+pub mod dynamic;
+pub mod kubernetes;
+pub mod metadata;
 pub mod rest;
+pub mod restmapper;
+pub mod scale;
+pub mod schema;
 pub mod secret;
 pub mod transport;
 pub mod util;

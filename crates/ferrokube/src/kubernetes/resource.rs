@@ -1,0 +1,380 @@
+//! The generic typed resource client, [`ResourceClient<K>`], and the request-building
+//! core ([`Target`]) the dynamic, metadata and scale clients share.
+
+use std::marker::PhantomData;
+
+use http::Method;
+use k8s_openapi::api::autoscaling::v1::Scale;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::rest::errors::RequestInfo;
+use crate::rest::{
+    CreateOptions, DeleteOptions, Error, GetOptions, ListOptions, PatchOptions, PatchType, RESTClient, Request,
+    UpdateOptions,
+};
+use crate::watch::WatchStream;
+
+/// Marks k8s-openapi types whose resource has a `status` subresource (they have a
+/// `status` field), enabling [`ResourceClient::update_status`] and friends. The
+/// generator implements it for every built-in type with status.
+pub trait HasStatus {}
+
+/// Marks k8s-openapi types whose resource has a `scale` subresource (Deployment,
+/// ReplicaSet, StatefulSet, ReplicationController), enabling
+/// [`ResourceClient::get_scale`] and [`ResourceClient::update_scale`].
+pub trait HasScale {}
+
+/// Where requests of one resource go: group, version, plural resource name and
+/// namespace. Non-generic, so the URL building is compiled once for all types.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub(crate) client: RESTClient,
+    pub(crate) group: String,
+    pub(crate) version: String,
+    pub(crate) resource: String,
+    /// `None` for cluster-scoped resources; `Some("")` means all namespaces.
+    pub(crate) namespace: Option<String>,
+}
+
+impl Target {
+    /// A request to the collection (`.../namespaces/<ns>/<resource>`).
+    pub(crate) fn collection(&self, verb: Method) -> Request {
+        self.collection_in(verb, self.namespace.as_deref())
+    }
+
+    /// A request to the collection in an explicit namespace.
+    pub(crate) fn collection_in(&self, verb: Method, namespace: Option<&str>) -> Request {
+        let r = self.client.request(verb).group_version(&self.group, &self.version);
+        let r = match namespace {
+            Some(ns) if !ns.is_empty() => r.namespace(ns),
+            _ => r,
+        };
+        r.resource(&self.resource)
+    }
+
+    /// A request to one object (`.../<resource>/<name>`).
+    pub(crate) fn object(&self, verb: Method, name: &str) -> Request {
+        self.collection(verb).name(name)
+    }
+
+    /// A request to a subresource of one object (`.../<resource>/<name>/<sub>`).
+    pub(crate) fn subresource(&self, verb: Method, name: &str, subresource: &str) -> Request {
+        self.object(verb, name).subresource(subresource)
+    }
+
+    /// The namespace to create in: the client's, or else the object's.
+    pub(crate) fn create_namespace<'a>(&'a self, object_namespace: Option<&'a str>) -> Option<&'a str> {
+        match self.namespace.as_deref() {
+            Some("") => Some(object_namespace.unwrap_or("")),
+            other => other,
+        }
+    }
+}
+
+/// Builds the error of a request that cannot be sent because the caller's input is
+/// incomplete (no name, no field manager).
+pub(crate) fn invalid(req: &Request, message: impl Into<String>) -> Error {
+    Error::InvalidRequest { request: RequestInfo::new(req.verb(), &req.url()), message: message.into() }
+}
+
+/// Sends a request whose answer is not needed (delete), reading the body so the
+/// connection can be reused.
+pub(crate) async fn send_discard(req: Request) -> Result<(), Error> {
+    req.send().await?.into_bytes().await.map(|_| ())
+}
+
+/// Builds a server-side apply PATCH (`application/apply-patch+yaml`, JSON body, which
+/// is valid YAML); `field_manager` is required.
+pub(crate) fn apply_request<T: Serialize + ?Sized>(
+    req: Request,
+    body: &T,
+    field_manager: &str,
+    force: bool,
+) -> Result<Request, Error> {
+    let req = req.content_type(PatchType::Apply.content_type());
+    if field_manager.is_empty() {
+        return Err(invalid(&req, "server-side apply needs a field manager"));
+    }
+    let opts = PatchOptions {
+        field_manager: Some(field_manager.to_owned()),
+        force: force.then_some(true),
+        ..Default::default()
+    };
+    Ok(req.versioned_params(&opts).body(body))
+}
+
+/// A client for one resource type `K` in one namespace (or cluster-wide), as
+/// client-go's per-resource interfaces (`DeploymentInterface`, ...). Get one from a
+/// [`Clientset`](super::Clientset) accessor: `cs.apps_v1().deployments("default")`.
+///
+/// `K` is a k8s-openapi type; its `GROUP`, `VERSION` and `URL_PATH_SEGMENT` decide the
+/// URL. Cheap to clone.
+pub struct ResourceClient<K> {
+    target: Target,
+    _type: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for ResourceClient<K> {
+    fn clone(&self) -> Self {
+        ResourceClient { target: self.target.clone(), _type: PhantomData }
+    }
+}
+
+impl<K> std::fmt::Debug for ResourceClient<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceClient")
+            .field("type", &std::any::type_name::<K>())
+            .field("namespace", &self.target.namespace)
+            .finish()
+    }
+}
+
+impl<K: k8s_openapi::Resource> ResourceClient<K> {
+    /// A client for a namespaced resource in `namespace` (`""`: all namespaces, for
+    /// list, watch and delete_collection).
+    pub fn namespaced(client: RESTClient, namespace: &str) -> Self {
+        Self::with_namespace(client, Some(namespace.to_owned()))
+    }
+
+    /// A client for a cluster-scoped resource.
+    pub fn cluster(client: RESTClient) -> Self {
+        Self::with_namespace(client, None)
+    }
+
+    fn with_namespace(client: RESTClient, namespace: Option<String>) -> Self {
+        ResourceClient {
+            target: Target {
+                client,
+                group: K::GROUP.to_owned(),
+                version: K::VERSION.to_owned(),
+                resource: K::URL_PATH_SEGMENT.to_owned(),
+                namespace,
+            },
+            _type: PhantomData,
+        }
+    }
+
+    /// The namespace this client works in (`None` for cluster-scoped resources).
+    pub fn namespace(&self) -> Option<&str> {
+        self.target.namespace.as_deref()
+    }
+
+    /// The REST client requests go through.
+    pub fn rest_client(&self) -> &RESTClient {
+        &self.target.client
+    }
+
+    /// A request to this resource's collection, for verbs the client lacks.
+    pub fn collection_request(&self, verb: Method) -> Request {
+        self.target.collection(verb)
+    }
+
+    /// A request to one object (optionally a subresource), for verbs the client lacks.
+    pub fn object_request(&self, verb: Method, name: &str, subresource: Option<&str>) -> Request {
+        match subresource {
+            Some(s) => self.target.subresource(verb, name, s),
+            None => self.target.object(verb, name),
+        }
+    }
+}
+
+impl<K> ResourceClient<K>
+where
+    K: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Serialize + DeserializeOwned,
+{
+    /// Creates `obj` (POST). In an all-namespaces client the object's own namespace is
+    /// used.
+    pub async fn create(&self, obj: &K, opts: &CreateOptions) -> Result<K, Error> {
+        let ns = self.target.create_namespace(obj.metadata().namespace.as_deref());
+        self.target.collection_in(Method::POST, ns).versioned_params(opts).body(obj).into_object().await
+    }
+
+    /// Replaces `obj` (PUT to its `metadata.name`). Set `metadata.resourceVersion` to
+    /// get optimistic concurrency (409 Conflict when someone else wrote first).
+    pub async fn update(&self, obj: &K, opts: &UpdateOptions) -> Result<K, Error> {
+        let name = obj.metadata().name.as_deref().unwrap_or("");
+        self.target.object(Method::PUT, name).versioned_params(opts).body(obj).into_object().await
+    }
+
+    /// Reads the object `name`.
+    pub async fn get(&self, name: &str, opts: &GetOptions) -> Result<K, Error> {
+        self.target.object(Method::GET, name).versioned_params(opts).into_object().await
+    }
+
+    /// Deletes the object `name`. `opts` carries the propagation policy
+    /// (Foreground/Background/Orphan), grace period and preconditions (UID,
+    /// resourceVersion).
+    pub async fn delete(&self, name: &str, opts: &DeleteOptions) -> Result<(), Error> {
+        send_discard(self.target.object(Method::DELETE, name).body(opts)).await
+    }
+
+    /// Deletes all objects matching `list_opts` (selectors) with `opts`.
+    pub async fn delete_collection(&self, opts: &DeleteOptions, list_opts: &ListOptions) -> Result<(), Error> {
+        send_discard(self.target.collection(Method::DELETE).versioned_params(list_opts).body(opts)).await
+    }
+
+    /// Patches the object `name` with `patch` of type `patch_type` (JSON patch: an
+    /// array of operations; merge and strategic merge: a partial object; apply: a
+    /// partial object with `apiVersion`, `kind` and a field manager in `opts`).
+    pub async fn patch<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        patch_type: PatchType,
+        patch: &P,
+        opts: &PatchOptions,
+    ) -> Result<K, Error> {
+        self.target
+            .object(Method::PATCH, name)
+            .content_type(patch_type.content_type())
+            .versioned_params(opts)
+            .body(patch)
+            .into_object()
+            .await
+    }
+
+    /// Server-side apply of `obj` (a `K` or a JSON value with `apiVersion`, `kind` and
+    /// the fields this manager owns) to the object `name` (created if missing).
+    /// `field_manager` is required; `force` takes over fields owned by other managers.
+    pub async fn apply<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        obj: &T,
+        field_manager: &str,
+        force: bool,
+    ) -> Result<K, Error> {
+        apply_request(self.target.object(Method::PATCH, name), obj, field_manager, force)?.into_object().await
+    }
+}
+
+impl<K> ResourceClient<K>
+where
+    K: k8s_openapi::ListableResource + k8s_openapi::Metadata<Ty = ObjectMeta> + DeserializeOwned,
+{
+    /// Lists objects (all namespaces when the client's namespace is `""`). Use
+    /// `limit`/`continue_token` to page.
+    pub async fn list(&self, opts: &ListOptions) -> Result<k8s_openapi::List<K>, Error> {
+        self.target.collection(Method::GET).versioned_params(opts).into_object().await
+    }
+
+    /// Watches objects from `opts.resource_version` (events as they arrive). The stream
+    /// ends when the server closes it; reflectors resume from the last version seen.
+    pub async fn watch(&self, opts: &ListOptions) -> Result<WatchStream<K>, Error> {
+        self.target.collection(Method::GET).versioned_params(opts).watch().await
+    }
+}
+
+impl<K> ResourceClient<K>
+where
+    K: HasStatus + k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Serialize + DeserializeOwned,
+{
+    /// Reads the object `name` through its `status` subresource.
+    pub async fn get_status(&self, name: &str, opts: &GetOptions) -> Result<K, Error> {
+        self.target.subresource(Method::GET, name, "status").versioned_params(opts).into_object().await
+    }
+
+    /// Replaces the status of `obj` (PUT `.../<name>/status`); changes outside
+    /// `status` are ignored by the server.
+    pub async fn update_status(&self, obj: &K, opts: &UpdateOptions) -> Result<K, Error> {
+        let name = obj.metadata().name.as_deref().unwrap_or("");
+        self.target.subresource(Method::PUT, name, "status").versioned_params(opts).body(obj).into_object().await
+    }
+
+    /// Patches the `status` subresource of `name`.
+    pub async fn patch_status<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        patch_type: PatchType,
+        patch: &P,
+        opts: &PatchOptions,
+    ) -> Result<K, Error> {
+        self.target
+            .subresource(Method::PATCH, name, "status")
+            .content_type(patch_type.content_type())
+            .versioned_params(opts)
+            .body(patch)
+            .into_object()
+            .await
+    }
+
+    /// Server-side apply to the `status` subresource of `name`.
+    pub async fn apply_status<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        obj: &T,
+        field_manager: &str,
+        force: bool,
+    ) -> Result<K, Error> {
+        let req = self.target.subresource(Method::PATCH, name, "status");
+        apply_request(req, obj, field_manager, force)?.into_object().await
+    }
+}
+
+impl<K> ResourceClient<K>
+where
+    K: HasScale + k8s_openapi::Resource,
+{
+    /// Reads the `scale` subresource of `name` (autoscaling/v1 Scale).
+    pub async fn get_scale(&self, name: &str, opts: &GetOptions) -> Result<Scale, Error> {
+        self.target.subresource(Method::GET, name, "scale").versioned_params(opts).into_object().await
+    }
+
+    /// Replaces the `scale` subresource of `name`, i.e. sets `spec.replicas`.
+    pub async fn update_scale(&self, name: &str, scale: &Scale, opts: &UpdateOptions) -> Result<Scale, Error> {
+        self.target.subresource(Method::PUT, name, "scale").versioned_params(opts).body(scale).into_object().await
+    }
+
+    /// Patches the `scale` subresource of `name`, e.g. a merge patch
+    /// `{"spec":{"replicas":3}}`.
+    pub async fn patch_scale<P: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        patch_type: PatchType,
+        patch: &P,
+        opts: &PatchOptions,
+    ) -> Result<Scale, Error> {
+        self.target
+            .subresource(Method::PATCH, name, "scale")
+            .content_type(patch_type.content_type())
+            .versioned_params(opts)
+            .body(patch)
+            .into_object()
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::Config;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Node;
+
+    fn client() -> RESTClient {
+        crate::kubernetes::json_client(&Config::new("http://127.0.0.1:1")).unwrap()
+    }
+
+    #[test]
+    fn urls_follow_scope_and_namespace() {
+        let d = ResourceClient::<Deployment>::namespaced(client(), "web");
+        assert_eq!(d.object_request(Method::GET, "x", None).url(), "http://127.0.0.1:1/apis/apps/v1/namespaces/web/deployments/x");
+        assert_eq!(
+            d.object_request(Method::GET, "x", Some("scale")).url(),
+            "http://127.0.0.1:1/apis/apps/v1/namespaces/web/deployments/x/scale"
+        );
+        let all = ResourceClient::<Deployment>::namespaced(client(), "");
+        assert_eq!(all.collection_request(Method::GET).url(), "http://127.0.0.1:1/apis/apps/v1/deployments");
+        let n = ResourceClient::<Node>::cluster(client());
+        assert_eq!(n.object_request(Method::GET, "n1", None).url(), "http://127.0.0.1:1/api/v1/nodes/n1");
+    }
+
+    #[tokio::test]
+    async fn apply_needs_a_field_manager_and_update_a_name() {
+        let d = ResourceClient::<Deployment>::namespaced(client(), "web");
+        let err = d.apply("x", &serde_json::json!({}), "", false).await.unwrap_err();
+        assert!(err.to_string().contains("field manager"), "{err}");
+        let err = d.update(&Deployment::default(), &UpdateOptions::default()).await.unwrap_err();
+        assert!(err.to_string().contains("may not be empty"), "{err}");
+    }
+}
