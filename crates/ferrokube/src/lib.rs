@@ -21,6 +21,7 @@ pub mod restmapper;
 pub mod scale;
 pub mod schema;
 pub mod secret;
+pub mod tools;
 pub mod transport;
 pub mod util;
 pub mod watch;

@@ -1,0 +1,70 @@
+//! `tools::cache`: an in-memory, watch-fed copy of one resource (client-go
+//! `tools/cache`, kept lean).
+//!
+//! This is where the watch path ends before it reaches user code:
+//!
+//! ```text
+//! Request::watch -> WatchStream<K> (events decoded as bytes arrive)
+//!   -> Reflector<K>  (list [paged] or watch-list, then watch from the list's
+//!                     resourceVersion; resume on stream end; relist on 410 Gone;
+//!                     back off 800ms..30s on other errors)
+//!   -> Store<K> / Indexer<K>  (namespace/name -> Arc<K>, indices, optional transform)
+//!   -> SharedInformer<K> handlers (on_add / on_update / on_delete, resync)
+//!   -> user code (Lister<K> reads, handlers hand keys to a work queue)
+//! ```
+//!
+//! * [`store`]: the thread-safe [`Store`] (also [`Indexer`]) holding `Arc<K>` keyed by
+//!   [`meta_namespace_key`]; reads hand out `Arc`s, never deep clones.
+//! * [`index`]: index functions ([`IndexFunc`]) and the built-in namespace index.
+//! * [`transform`]: [`TransformFn`]s applied before objects enter the store, e.g.
+//!   [`strip_managed_fields`], which drops a large share of each object's heap.
+//! * [`decode`]: [`WithoutManagedFields`], decoding that skips managedFields outright
+//!   (see [`ReflectorOptions::decode_without_managed_fields`]).
+//! * [`reflector`]: the [`Reflector`] keeping a store in step with the server.
+//! * [`informer`]: [`SharedInformer`], event handlers and the [`Lister`] read view.
+//! * [`selector`]: label [`Selector`]s for [`Lister::list`].
+//!
+//! ```no_run
+//! # async fn run(client: ferrokube::RESTClient) {
+//! use ferrokube::tools::cache::{ReflectorOptions, ResourceEventHandlerFuncs, Selector, SharedInformer};
+//! use k8s_openapi::api::core::v1::Pod;
+//!
+//! let options = ReflectorOptions::default()
+//!     .namespace("default") // or leave unset for all namespaces
+//!     .label_selector("app=web") // server-side
+//!     .skip_managed_fields(true); // decode without metadata.managedFields
+//! let informer = SharedInformer::<Pod>::new(client, options);
+//! informer.add_indexer("node", |p: &Pod| p.spec.iter().filter_map(|s| s.node_name.clone()).collect()).unwrap();
+//! informer.add_event_handler(
+//!     ResourceEventHandlerFuncs::<Pod>::new()
+//!         .on_add(|pod| println!("added {:?}", pod.metadata.name))
+//!         .on_update(|old, new| println!("{:?} -> {:?}", old.metadata.resource_version, new.metadata.resource_version))
+//!         .on_delete(|pod| println!("deleted {:?}", pod.metadata.name)),
+//! );
+//! let handle = informer.start(); // runs until `handle` is dropped or stopped
+//! informer.wait_for_sync().await;
+//!
+//! let lister = informer.lister(); // cheap, cloneable; hands out Arc<Pod>
+//! let web = lister.list_namespace("default", Some(&Selector::parse("tier in (front)").unwrap()));
+//! let one = lister.get("default", "web-0");
+//! let on_node = informer.store().by_index("node", "node-1").unwrap();
+//! # drop((web, one, on_node, handle));
+//! # }
+//! ```
+pub mod decode;
+pub mod index;
+pub mod informer;
+pub mod reflector;
+pub mod selector;
+pub mod store;
+pub mod transform;
+
+pub use decode::WithoutManagedFields;
+pub use index::{namespace_index_func, IndexFunc, NAMESPACE_INDEX};
+pub use informer::{
+    HandlerId, InformerHandle, Lister, ResourceEventHandler, ResourceEventHandlerFuncs, SharedInformer,
+};
+pub use reflector::{CachedResource, Reflector, ReflectorHandle, ReflectorOptions};
+pub use selector::{Selector, SelectorError};
+pub use store::{meta_namespace_key, CacheError, Indexer, Store};
+pub use transform::{strip_managed_fields, TransformFn};
