@@ -12,13 +12,21 @@
 //!      watch history)
 //! ```
 //!
+//! The catalog of served resources is shared by handlers and registry
+//! ([`catalog::SharedCatalog`]): writing a CustomResourceDefinition changes it, so its
+//! resource is routed and listed in discovery as soon as the CRD is Established
+//! ([`apiextensions`]).
+//!
 //! Authorization is "every authenticated user may do everything": RBAC is not
 //! implemented.
 
 pub mod api;
+pub mod apiextensions;
 pub mod auth;
 pub mod catalog;
+pub mod controllers;
 pub mod handlers;
+pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod server;

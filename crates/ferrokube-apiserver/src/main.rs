@@ -38,9 +38,9 @@ struct Args {
     /// Write an admin kubeconfig (CA embedded; cluster/context/user "ferrokube") here.
     #[arg(long, value_name = "PATH")]
     write_kubeconfig: Option<PathBuf>,
-    /// Run the built-in controllers (Deployment, ReplicaSet, GC, namespace, simulated
-    /// kubelet). Accepted now; the controllers come with part 2 and until then this
-    /// has no effect.
+    /// Run the built-in controllers: Deployment, ReplicaSet, StatefulSet, DaemonSet,
+    /// Job, garbage collector, namespace, and a simulated node and kubelet that run
+    /// the pods (`--controllers=false` turns them off).
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
     controllers: bool,
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
@@ -85,6 +85,7 @@ async fn run(args: Args) -> ExitCode {
         client_ca_file: args.client_ca_file,
         token_auth_file: args.token_auth_file,
         controllers: args.controllers,
+        ..ServerOptions::default()
     };
     let server = match EmbeddedServer::start(options).await {
         Ok(s) => s,

@@ -38,7 +38,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::UserInfo;
 use crate::auth::token_file::{TokenFile, TokenFileError};
 use crate::auth::Authenticator;
-use crate::catalog::Catalog;
+use crate::controllers::{ControllerHandle, ControllerOptions};
 use crate::handlers::{ConnectionInfo, Handler};
 use crate::registry::Registry;
 use crate::tls::{self, CertAuthority, TlsError};
@@ -65,9 +65,13 @@ pub struct ServerOptions {
     pub client_ca_file: Option<PathBuf>,
     /// Static bearer tokens in kube-apiserver's CSV format (`--token-auth-file`).
     pub token_auth_file: Option<PathBuf>,
-    /// Run the built-in controllers (`--controllers`). Accepted now; the controllers
-    /// arrive with part 2 of the server, until then this has no effect.
+    /// Run the built-in controllers (`--controllers`, on by default): Deployments,
+    /// ReplicaSets, StatefulSets, DaemonSets, Jobs, garbage collection, namespace
+    /// cleanup, and a simulated node whose kubelet runs the pods.
     pub controllers: bool,
+    /// Timings of the controllers and the simulated kubelet
+    /// ([`ControllerOptions::fast`] for tests that want pods running in milliseconds).
+    pub controller_options: ControllerOptions,
 }
 
 impl Default for ServerOptions {
@@ -80,6 +84,7 @@ impl Default for ServerOptions {
             client_ca_file: None,
             token_auth_file: None,
             controllers: true,
+            controller_options: ControllerOptions::default(),
         }
     }
 }
@@ -141,6 +146,7 @@ pub struct EmbeddedServer {
     registry: Arc<Registry>,
     shutdown_tx: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
+    controllers: Option<ControllerHandle>,
 }
 
 impl fmt::Debug for EmbeddedServer {
@@ -233,7 +239,7 @@ impl EmbeddedServer {
         let url = format!("https://{host}:{}", addr.port());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let handler = Arc::new(Handler::new(
-            Arc::new(Catalog::builtin()),
+            registry.catalog(),
             registry.clone(),
             Arc::new(auth),
             format!("{host}:{}", addr.port()),
@@ -253,6 +259,9 @@ impl EmbeddedServer {
             admin_token: SecretToken(admin_token),
             admin_cert,
             client_ca,
+            controllers: options
+                .controllers
+                .then(|| crate::controllers::start(Arc::clone(&registry), options.controller_options.clone())),
             registry,
             shutdown_tx,
             task: Some(task),
@@ -339,6 +348,9 @@ impl EmbeddedServer {
     /// Stop: no new connections, open watches end, in-flight requests get up to
     /// [`SHUTDOWN_GRACE`] to finish.
     pub async fn shutdown(mut self) {
+        if let Some(controllers) = self.controllers.take() {
+            controllers.shutdown().await;
+        }
         let _ = self.shutdown_tx.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;

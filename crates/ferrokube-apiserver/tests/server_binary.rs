@@ -65,7 +65,7 @@ fn bad_flags_and_files_fail_clearly() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(
-        help.contains("--controllers") && help.contains("part 2"),
+        help.contains("--controllers") && help.contains("simulated node"),
         "{help}"
     );
 }

@@ -189,8 +189,12 @@ async fn http_level_errors_are_status_objects() {
         r.json()["message"],
         "the server could not find the requested resource"
     );
-    assert_status(&client.get("/openapi/v2").await, 404, "NotFound");
-    assert_status(&client.get("/openapi/v3").await, 404, "NotFound");
+    assert_status(&client.get("/openapi/v1").await, 404, "NotFound");
+    assert_status(
+        &client.get("/openapi/v3/apis/nosuchgroup/v1").await,
+        404,
+        "NotFound",
+    );
     assert_status(&client.get("/api/v1/nosuchthings").await, 404, "NotFound");
     assert_status(
         &client.get("/api/v1/namespaces/%ff/pods").await,

@@ -5,14 +5,21 @@
 //! [`generated`]; this module turns them into shared [`ResourceInfo`]s (the type the
 //! [`crate::api`] seam carries to the registry), indexes them by group/version/plural for
 //! the router, and lists groups and versions in preference order for discovery.
+//!
+//! The catalog is dynamic: [`SharedCatalog`] holds the current [`Catalog`] snapshot
+//! (built-in rows plus the custom resources of established CRDs, see
+//! [`crate::apiextensions`]) and swaps in a new one when a CRD is created, changed or
+//! deleted. Handlers take one snapshot per request (an `Arc` clone under a read lock),
+//! so lookups stay cheap and a request sees one consistent table.
 
 #[rustfmt::skip]
 pub mod generated;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::api::ResourceInfo;
+use crate::apiextensions::CustomResourceVersion;
 
 /// One generated catalog row, with static strings (see [`generated::RESOURCES`]).
 #[derive(Clone, Copy, Debug)]
@@ -152,6 +159,9 @@ pub struct Catalog {
     resources: Vec<Arc<ResourceInfo>>,
     by_gvr: HashMap<(String, String, String), Arc<ResourceInfo>>,
     groups: Vec<GroupVersions>,
+    builtin_len: usize,
+    /// Custom resources by group, then `version/plural`.
+    custom: HashMap<String, HashMap<String, Arc<CustomResourceVersion>>>,
 }
 
 impl Catalog {
@@ -185,11 +195,84 @@ impl Catalog {
         for g in &mut groups {
             g.versions.sort_by_key(|v| version_priority(v));
         }
+        let builtin_len = resources.len();
         Catalog {
             resources,
             by_gvr,
             groups,
+            builtin_len,
+            custom: HashMap::new(),
         }
+    }
+
+    /// This catalog's built-in rows plus `custom` resources (listed after them; a custom
+    /// resource whose group/version/plural a built-in row serves is left out).
+    pub fn with_custom(
+        &self,
+        custom: impl IntoIterator<Item = Arc<CustomResourceVersion>>,
+    ) -> Catalog {
+        let builtin: Vec<ResourceInfo> = self
+            .builtin_resources()
+            .iter()
+            .map(|r| (**r).clone())
+            .collect();
+        let mut next = Catalog::from_resources(builtin);
+        // Keep the built-in Arcs stable across snapshots.
+        next.resources = self.builtin_resources().to_vec();
+        for r in &next.resources {
+            next.by_gvr.insert(
+                (r.group.clone(), r.version.clone(), r.plural.clone()),
+                r.clone(),
+            );
+        }
+        for c in custom {
+            let r = &c.resource;
+            let key = (r.group.clone(), r.version.clone(), r.plural.clone());
+            if next.by_gvr.contains_key(&key) {
+                continue;
+            }
+            next.by_gvr.insert(key, r.clone());
+            next.resources.push(r.clone());
+            match next.groups.iter_mut().find(|g| g.group == r.group) {
+                Some(g) => {
+                    if !g.versions.contains(&r.version) {
+                        g.versions.push(r.version.clone());
+                        g.versions.sort_by_key(|v| version_priority(v));
+                    }
+                }
+                None => next.groups.push(GroupVersions {
+                    group: r.group.clone(),
+                    versions: vec![r.version.clone()],
+                }),
+            }
+            next.custom
+                .entry(r.group.clone())
+                .or_default()
+                .insert(format!("{}/{}", r.version, r.plural), c.clone());
+        }
+        next
+    }
+
+    /// The built-in rows (those the catalog was built from, before custom resources).
+    pub fn builtin_resources(&self) -> &[Arc<ResourceInfo>] {
+        &self.resources[..self.builtin_len]
+    }
+
+    /// The custom resource served at `group/version/plural`, if it is one.
+    pub fn custom(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<&Arc<CustomResourceVersion>> {
+        let versions = self.custom.get(group)?;
+        versions.get(&format!("{version}/{plural}"))
+    }
+
+    /// Every served custom resource version (for OpenAPI: each carries its CRD's
+    /// `openAPIV3Schema`), grouped by group.
+    pub fn custom_versions(&self) -> impl Iterator<Item = &Arc<CustomResourceVersion>> + '_ {
+        self.custom.values().flat_map(HashMap::values)
     }
 
     /// The resource served at `group/version/plural`.
@@ -222,6 +305,64 @@ impl Catalog {
     /// One group.
     pub fn group(&self, group: &str) -> Option<&GroupVersions> {
         self.groups.iter().find(|g| g.group == group)
+    }
+}
+
+/// The catalog shared by handlers and the registry: the current [`Catalog`] snapshot,
+/// replaced as CRDs come and go.
+#[derive(Debug)]
+pub struct SharedCatalog {
+    current: RwLock<Arc<Catalog>>,
+}
+
+impl SharedCatalog {
+    /// A shared catalog starting with `catalog`.
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog {
+            current: RwLock::new(Arc::new(catalog)),
+        }
+    }
+
+    /// A shared catalog of the built-in resources.
+    pub fn builtin() -> SharedCatalog {
+        SharedCatalog::new(Catalog::builtin())
+    }
+
+    /// The current snapshot (cheap: an `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Catalog> {
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the custom resources served (the built-in rows stay).
+    pub fn set_custom(&self, custom: impl IntoIterator<Item = Arc<CustomResourceVersion>>) {
+        let next = Arc::new(self.snapshot().with_custom(custom));
+        match self.current.write() {
+            Ok(mut c) => *c = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+    }
+
+    /// The served versions of every established CRD, each with its resource and
+    /// `openAPIV3Schema` (for the OpenAPI documents).
+    pub fn custom_versions(&self) -> Vec<Arc<CustomResourceVersion>> {
+        let mut out: Vec<_> = self.snapshot().custom_versions().cloned().collect();
+        out.sort_by(|a, b| {
+            (&a.resource.group, &a.resource.plural, &a.resource.version).cmp(&(
+                &b.resource.group,
+                &b.resource.plural,
+                &b.resource.version,
+            ))
+        });
+        out
+    }
+}
+
+impl Default for SharedCatalog {
+    fn default() -> Self {
+        SharedCatalog::builtin()
     }
 }
 

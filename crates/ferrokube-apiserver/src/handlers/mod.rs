@@ -37,7 +37,7 @@ use serde_json::Value;
 
 use crate::api::{ApiError, ApiRequest, ApiResponse, UserInfo, Verb};
 use crate::auth::Authenticator;
-use crate::catalog::Catalog;
+use crate::catalog::SharedCatalog;
 use crate::registry::Registry;
 use negotiate::{Format, Offers};
 use router::{ResourcePath, Route};
@@ -62,11 +62,12 @@ pub struct ConnectionInfo {
 
 /// Serves requests: routing, authentication, negotiation, rendering.
 pub struct Handler {
-    catalog: Arc<Catalog>,
+    catalog: Arc<SharedCatalog>,
     registry: Arc<Registry>,
     auth: Arc<Authenticator>,
     server_address: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    openapi: crate::openapi::OpenApi,
 }
 
 impl std::fmt::Debug for Handler {
@@ -78,10 +79,11 @@ impl std::fmt::Debug for Handler {
 }
 
 impl Handler {
-    /// A handler serving `catalog` from `registry`. `server_address` (`host:port`) is
+    /// A handler serving `catalog` (shared with the registry, which changes it as
+    /// CRDs come and go; see [`Registry::catalog`]) from `registry`. `server_address` (`host:port`) is
     /// advertised in `/api`; `shutdown` turning `true` ends open watches.
     pub fn new(
-        catalog: Arc<Catalog>,
+        catalog: Arc<SharedCatalog>,
         registry: Arc<Registry>,
         auth: Arc<Authenticator>,
         server_address: String,
@@ -93,6 +95,7 @@ impl Handler {
             auth,
             server_address,
             shutdown,
+            openapi: crate::openapi::OpenApi::default(),
         }
     }
 
@@ -126,15 +129,19 @@ impl Handler {
         B: http_body::Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let route = router::route(&self.catalog, req.uri().path());
+        let catalog = self.catalog.snapshot();
+        let route = router::route(&catalog, req.uri().path());
         let user = self.auth.authenticate(
             conn.client_cert.as_deref(),
             req.headers().get(header::AUTHORIZATION),
         );
         let public = matches!(route, Ok(Route::Health | Route::Version));
+        // Like kube-apiserver, a request that presents a credential which fails is
+        // rejected even on public paths; only a request without one is anonymous.
+        let anonymous = conn.client_cert.is_none() && !req.headers().contains_key(header::AUTHORIZATION);
         let user = match user {
             Ok(user) => Some(user),
-            Err(_) if public => None,
+            Err(_) if public && anonymous => None,
             Err(_) => return Err(status::unauthorized()),
         };
         if let Some(u) = &user {
@@ -144,6 +151,14 @@ impl Handler {
                     u.name
                 )));
             }
+        }
+        if crate::openapi::is_openapi_path(req.uri().path())
+            && user.is_some()
+            && (req.method() == Method::GET || req.method() == Method::HEAD)
+        {
+            return self
+                .openapi
+                .serve(&catalog, req.uri(), req.headers());
         }
         let route = route?;
         let accept = header_str(&req, header::ACCEPT).map(str::to_owned);
@@ -170,7 +185,7 @@ impl Handler {
                     .ok_or_else(|| status::not_acceptable(accept.as_deref().unwrap_or("")))?;
                 let mut resp = match format {
                     Format::Aggregated { version } => {
-                        let doc = aggregated_discovery::document(&self.catalog, core, &version);
+                        let doc = aggregated_discovery::document(&catalog, core, &version);
                         let mut resp = json_response(StatusCode::OK, &doc);
                         if let Ok(v) =
                             HeaderValue::from_str(&aggregated_discovery::content_type(&version))
@@ -183,7 +198,7 @@ impl Handler {
                         let doc = if core {
                             discovery::core_versions(&self.server_address)
                         } else {
-                            discovery::groups(&self.catalog)
+                            discovery::groups(&catalog)
                         };
                         render_value(StatusCode::OK, &doc, &other)
                     }
@@ -193,15 +208,12 @@ impl Handler {
                 Ok(resp)
             }
             Route::Group(group) => {
-                let g = self
-                    .catalog
-                    .group(&group)
-                    .ok_or_else(status::not_found_path)?;
+                let g = catalog.group(&group).ok_or_else(status::not_found_path)?;
                 self.plain_document(accept.as_deref(), &discovery::group(g))
             }
             Route::Resources { group, version } => self.plain_document(
                 accept.as_deref(),
-                &discovery::resources(&self.catalog, &group, &version),
+                &discovery::resources(&catalog, &group, &version),
             ),
             Route::Resource(_) => Err(status::not_found_path()),
         }
@@ -309,6 +321,8 @@ impl Handler {
             content_type,
             user,
         };
+        let field_warnings =
+            crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
         if is_token {
             return self.token_request(api_req).await;
         }
@@ -324,20 +338,29 @@ impl Handler {
         match result {
             ApiResponse::Object { code, body } => {
                 let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-                Ok(match &format {
+                let mut resp = match &format {
                     Format::Table {
                         version,
                         include_object,
                     } => {
-                        let t =
-                            table::render(&path.resource, &body, *include_object, version, true);
+                        let printer = self.printer_columns(&path.resource);
+                        let t = table::render_with(
+                            &path.resource,
+                            printer.as_deref(),
+                            &body,
+                            *include_object,
+                            version,
+                            true,
+                        );
                         json_response(code, &t)
                     }
                     Format::PartialMetadata { version } => {
                         json_response(code, &table::render_metadata(&body, version))
                     }
                     other => render_value(code, &body, other),
-                })
+                };
+                crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                Ok(resp)
             }
             ApiResponse::Watch(events) => {
                 let event_format = match format {
@@ -345,6 +368,7 @@ impl Handler {
                         version,
                         include_object,
                     } => watch_stream::EventFormat::Table {
+                        printer: self.printer_columns(&path.resource),
                         resource: path.resource.clone(),
                         include: include_object,
                         version,
@@ -375,6 +399,17 @@ impl Handler {
 }
 
 impl Handler {
+    /// The printer columns of a custom resource (`None` for built-in resources).
+    fn printer_columns(
+        &self,
+        r: &crate::api::ResourceInfo,
+    ) -> Option<Vec<crate::apiextensions::printer::PrinterColumn>> {
+        self.catalog
+            .snapshot()
+            .custom(&r.group, &r.version, &r.plural)
+            .map(|c| c.printer_columns.clone())
+    }
+
     /// `POST serviceaccounts/<name>/token`: the service account must exist (asked of the
     /// registry); the token comes from [`crate::auth::service_account_tokens`].
     async fn token_request(&self, mut req: ApiRequest) -> Result<Response<ResponseBody>, ApiError> {

@@ -6,12 +6,14 @@
 //! Every resource gets `Name` and `Age`; pods, deployments, replicasets, namespaces,
 //! services, nodes, configmaps and secrets get the columns kubectl users know. Rows
 //! carry the object as `PartialObjectMetadata` (`includeObject=Metadata`, the default),
-//! in full (`Object`), or not at all (`None`).
+//! in full (`Object`), or not at all (`None`). Custom resources get their CRD's
+//! `additionalPrinterColumns` ([`render_with`]).
 
 use serde_json::{json, Value};
 
 use super::negotiate::IncludeObject;
 use crate::api::ResourceInfo;
+use crate::apiextensions::printer::{self, PrinterColumn};
 
 struct Column {
     name: &'static str,
@@ -47,7 +49,24 @@ const AGE: Column = col(
     "CreationTimestamp is a timestamp representing the server time when this object was created.",
 );
 
+/// Whether the resource is core/v1 or events.k8s.io Events, whose table (like
+/// kubectl's) has no leading Name column.
+fn is_events(resource: &ResourceInfo) -> bool {
+    resource.plural == "events" && (resource.group.is_empty() || resource.group == "events.k8s.io")
+}
+
 fn columns(resource: &ResourceInfo) -> Vec<Column> {
+    if is_events(resource) {
+        return vec![
+            col("Last Seen", "string", 0, "Time since the event was last seen."),
+            col("Type", "string", 0, "Type of this event (Normal, Warning)."),
+            col("Reason", "string", 0, "Why the event happened, in one word."),
+            col("Object", "string", 0, "The object this event is about."),
+            col("Message", "string", 0, "A human-readable description of the event."),
+            col("Count", "integer", 1, "How many times the event has occurred."),
+            NAME,
+        ];
+    }
     let core = resource.group.is_empty();
     let mut cols = vec![NAME];
     match (core, resource.group.as_str(), resource.plural.as_str()) {
@@ -98,9 +117,41 @@ fn columns(resource: &ResourceInfo) -> Vec<Column> {
             col("Data", "integer", 0, "Number of data entries."),
             AGE,
         ]),
+        (false, "apiextensions.k8s.io", "customresourcedefinitions") => cols.push(col(
+            "Created At",
+            "date",
+            0,
+            "CreationTimestamp is a timestamp representing the server time when this object was created.",
+        )),
         _ => cols.push(AGE),
     }
     cols
+}
+
+/// The cells of an Event row (see [`columns`]).
+fn event_cells(obj: &Value, name: &str, now: jiff::Timestamp) -> Vec<Value> {
+    let mut last_seen = str_at(obj, &["lastTimestamp"]);
+    for fallback in [&["eventTime"][..], &["series", "lastObservedTime"], &["metadata", "creationTimestamp"]] {
+        if last_seen.is_empty() {
+            last_seen = str_at(obj, fallback);
+        }
+    }
+    let (kind, object_name) = if obj.get("regarding").is_some() {
+        (str_at(obj, &["regarding", "kind"]), str_at(obj, &["regarding", "name"]))
+    } else {
+        (str_at(obj, &["involvedObject", "kind"]), str_at(obj, &["involvedObject", "name"]))
+    };
+    let message = if obj.get("note").is_some() { str_at(obj, &["note"]) } else { str_at(obj, &["message"]) };
+    let count = int_at(obj, &["count"]).max(1);
+    vec![
+        json!(age(last_seen, now)),
+        json!(str_at(obj, &["type"])),
+        json!(str_at(obj, &["reason"])),
+        json!(format!("{}/{object_name}", kind.to_ascii_lowercase())),
+        json!(message),
+        json!(count),
+        json!(name),
+    ]
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
@@ -128,6 +179,9 @@ fn or_none(s: String) -> String {
 fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
     let age = age(str_at(obj, &["metadata", "creationTimestamp"]), now);
     let name = str_at(obj, &["metadata", "name"]);
+    if is_events(resource) {
+        return event_cells(obj, name, now);
+    }
     let core = resource.group.is_empty();
     match (core, resource.group.as_str(), resource.plural.as_str()) {
         (true, _, "pods") => {
@@ -144,6 +198,15 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
             let mut phase = str_at(obj, &["status", "reason"]);
             if phase.is_empty() {
                 phase = str_at(obj, &["status", "phase"]);
+            }
+            // As kubectl's printer: a container's waiting or terminated reason
+            // (ContainerCreating, Completed, ...) says more than the phase.
+            if let Some(reason) = statuses.into_iter().flatten().find_map(|c| {
+                ["waiting", "terminated"].iter().find_map(|state| {
+                    c.pointer(&format!("/state/{state}/reason")).and_then(Value::as_str)
+                })
+            }) {
+                phase = reason;
             }
             if obj
                 .pointer("/metadata/deletionTimestamp")
@@ -303,6 +366,10 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
                 json!(age),
             ]
         }
+        (false, "apiextensions.k8s.io", "customresourcedefinitions") => vec![
+            json!(name),
+            json!(str_at(obj, &["metadata", "creationTimestamp"])),
+        ],
         _ => vec![json!(name), json!(age)],
     }
 }
@@ -368,14 +435,33 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+fn custom_cells(columns: &[PrinterColumn], obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
+    let name = obj
+        .pointer("/metadata/name")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut cells = vec![name];
+    cells.extend(
+        columns
+            .iter()
+            .map(|c| printer::cell(c, obj, |ts| age(ts, now))),
+    );
+    cells
+}
+
 fn row(
     resource: &ResourceInfo,
+    printer: Option<&[PrinterColumn]>,
     obj: &Value,
     include: IncludeObject,
     now: jiff::Timestamp,
     meta_version: &str,
 ) -> Value {
-    let mut row = json!({"cells": cells(resource, obj, now)});
+    let cells = match printer {
+        Some(columns) => custom_cells(columns, obj, now),
+        None => cells(resource, obj, now),
+    };
+    let mut row = json!({"cells": cells});
     match include {
         IncludeObject::None => {}
         IncludeObject::Object => row["object"] = obj.clone(),
@@ -393,19 +479,32 @@ pub fn render(
     version: &str,
     with_columns: bool,
 ) -> Value {
+    render_with(resource, None, body, include, version, with_columns)
+}
+
+/// Like [`render`], with a custom resource's printer columns (after `Name`) instead of
+/// the built-in columns when `printer` is set.
+pub fn render_with(
+    resource: &ResourceInfo,
+    printer: Option<&[PrinterColumn]>,
+    body: &Value,
+    include: IncludeObject,
+    version: &str,
+    with_columns: bool,
+) -> Value {
     let now = jiff::Timestamp::now();
     let (rows, list_meta): (Vec<Value>, Value) = match body.get("items").and_then(Value::as_array) {
         Some(items) => (
             items
                 .iter()
-                .map(|o| row(resource, o, include, now, version))
+                .map(|o| row(resource, printer, o, include, now, version))
                 .collect(),
             body.get("metadata").cloned().unwrap_or_else(|| json!({})),
         ),
         None => {
             let rv = body.pointer("/metadata/resourceVersion").cloned();
             (
-                vec![row(resource, body, include, now, version)],
+                vec![row(resource, printer, body, include, now, version)],
                 rv.map_or_else(|| json!({}), |rv| json!({"resourceVersion": rv})),
             )
         }
@@ -416,7 +515,17 @@ pub fn render(
         "metadata": list_meta,
         "rows": rows,
     });
-    table["columnDefinitions"] = if with_columns {
+    table["columnDefinitions"] = if let (true, Some(columns)) = (with_columns, printer) {
+        let mut defs = vec![json!({
+            "name": NAME.name, "type": NAME.kind, "format": "name",
+            "description": NAME.description, "priority": 0,
+        })];
+        defs.extend(columns.iter().map(|c| {
+            json!({"name": c.name, "type": c.column_type, "format": c.format,
+                   "description": c.description, "priority": c.priority})
+        }));
+        Value::Array(defs)
+    } else if with_columns {
         json!(columns(resource)
             .iter()
             .map(|c| {

@@ -36,6 +36,8 @@ pub enum EventFormat {
         include: IncludeObject,
         /// `meta.k8s.io` version.
         version: String,
+        /// A custom resource's printer columns.
+        printer: Option<Vec<crate::apiextensions::printer::PrinterColumn>>,
     },
     /// Each object as a `PartialObjectMetadata` (client-go's metadata informers).
     PartialMetadata {
@@ -78,9 +80,11 @@ impl WatchBody {
                 resource,
                 include,
                 version,
+                printer,
             } if matches!(event.event_type, "ADDED" | "MODIFIED" | "DELETED") => {
-                let t = table::render(
+                let t = table::render_with(
                     resource,
+                    printer.as_deref(),
                     &event.object,
                     *include,
                     version,

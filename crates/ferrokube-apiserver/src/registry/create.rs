@@ -127,6 +127,7 @@ impl Registry {
             meta::meta_mut(&mut obj).insert("name".into(), json!(name));
             if !defaulted {
                 defaults::on_create(info, &mut obj, &self.alloc);
+                self.custom_on_write(info, None, &mut obj, super::update::Mode::Main)?;
                 defaulted = true;
             }
             let mut problems = validation::validate_name(info, &name);

@@ -23,6 +23,8 @@ pub(crate) struct DeleteOptions {
     pub(crate) precondition_uid: Option<String>,
     pub(crate) precondition_rv: Option<String>,
     pub(crate) orphan_dependents: Option<bool>,
+    /// `Orphan`, `Background` or `Foreground`; `None` = the resource's default.
+    pub(crate) propagation_policy: Option<String>,
     pub(crate) dry_run: bool,
 }
 
@@ -70,7 +72,7 @@ impl DeleteOptions {
         if let Some(p) = req.query_param("orphanDependents") {
             o.orphan_dependents = Some(p == "true");
         }
-        if let Some(p) = policy {
+        if let Some(p) = &policy {
             if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
                 return Err(errors::invalid_kind(
                     "meta.k8s.io",
@@ -78,7 +80,7 @@ impl DeleteOptions {
                     "",
                     &[FieldError::not_supported(
                         "propagationPolicy",
-                        &p,
+                        p,
                         &["Foreground", "Background", "Orphan", "nil"],
                     )],
                 ));
@@ -96,8 +98,36 @@ impl DeleteOptions {
                 ));
             }
         }
+        o.propagation_policy = policy;
         Ok(o)
     }
+}
+
+/// The grace period of a pod deletion that the kubelet has to carry out, or `None`
+/// when the pod can go at once: kube-apiserver keeps a pod that is bound to a node and
+/// not finished, marked with a deletionTimestamp `grace` seconds ahead, until the
+/// kubelet deletes it again with grace period 0. The grace period is the request's,
+/// else `spec.terminationGracePeriodSeconds`, else 30.
+fn graceful_pod_deletion(res: &str, pod: &Value, opts: &DeleteOptions) -> Option<i64> {
+    if res != "/pods" {
+        return None;
+    }
+    let bound = pod.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    let grace = opts
+        .grace_period_seconds
+        .or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+        .unwrap_or(30);
+    (bound && !finished && grace > 0).then_some(grace)
+}
+
+/// `now + grace` seconds, in the RFC 3339 form of metadata timestamps.
+fn deletion_timestamp(grace_seconds: i64) -> String {
+    let now = jiff::Timestamp::now().as_second().saturating_add(grace_seconds.max(0));
+    jiff::Timestamp::from_second(now).map(|t| t.to_string()).unwrap_or_else(|_| meta::now_rfc3339())
 }
 
 /// What a deletion did.
@@ -125,22 +155,45 @@ impl Registry {
             let current = self.store.get(res, key).ok_or(DeleteFailure::NotFound)?;
             let current_rv = object_rv(&current);
             self.check_preconditions(&current, opts)?;
-            if !meta::finalizers(&current).is_empty() {
+            // The garbage collector's finalizers for the propagation policy
+            // (`orphan`, `foregroundDeletion`) go on in the same write as the
+            // deletionTimestamp, as kube-apiserver's delete handler does.
+            let propagation = crate::controllers::gc::finalizers_for_propagation(
+                opts.propagation_policy.as_deref(),
+                opts.orphan_dependents,
+                &current,
+            );
+            let current = match &propagation {
+                Some(finalizers) => {
+                    let mut with = (*current).clone();
+                    meta::meta_mut(&mut with).insert("finalizers".into(), json!(finalizers));
+                    Arc::new(with)
+                }
+                None => current,
+            };
+            let grace = graceful_pod_deletion(res, &current, opts);
+            if !meta::finalizers(&current).is_empty() || grace.is_some() {
                 if meta::is_deleting(&current) {
-                    return Ok(Deleted {
-                        object: current,
-                        gone: false,
-                    });
+                    if propagation.is_none() || opts.dry_run {
+                        return Ok(Deleted {
+                            object: current,
+                            gone: false,
+                        });
+                    }
+                    match self.store.update(res, key, (*current).clone(), current_rv) {
+                        Ok(object) => return Ok(Deleted { object, gone: false }),
+                        Err(StoreError::Conflict { .. }) => continue,
+                        Err(StoreError::NotFound) => return Err(DeleteFailure::NotFound),
+                        Err(e) => return Err(DeleteFailure::Internal(e.to_string())),
+                    }
                 }
                 let mut marked = (*current).clone();
                 let gen = meta::generation(&marked) + 1;
+                let grace_seconds = grace.unwrap_or(opts.grace_period_seconds.unwrap_or(0).max(0));
                 {
                     let m = meta::meta_mut(&mut marked);
-                    m.insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
-                    m.insert(
-                        "deletionGracePeriodSeconds".into(),
-                        json!(opts.grace_period_seconds.unwrap_or(0).max(0)),
-                    );
+                    m.insert("deletionTimestamp".into(), json!(deletion_timestamp(grace_seconds)));
+                    m.insert("deletionGracePeriodSeconds".into(), json!(grace_seconds));
                     m.insert("generation".into(), json!(gen));
                 }
                 if opts.dry_run {
@@ -186,7 +239,7 @@ impl Registry {
         }
     }
 
-    fn delete_failure(info: &ResourceInfo, name: &str, f: DeleteFailure) -> ApiError {
+    pub(crate) fn delete_failure(info: &ResourceInfo, name: &str, f: DeleteFailure) -> ApiError {
         match f {
             DeleteFailure::NotFound => errors::not_found(info, name),
             DeleteFailure::Precondition(why) => errors::conflict(info, name, &why),
@@ -326,7 +379,7 @@ impl Registry {
             .delete(NAMESPACES, ns, (*nsobj).clone(), object_rv(&nsobj));
     }
 
-    fn check_preconditions(
+    pub(crate) fn check_preconditions(
         &self,
         current: &Value,
         opts: &DeleteOptions,

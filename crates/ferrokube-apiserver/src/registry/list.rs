@@ -5,7 +5,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::errors::{self, FieldError};
-use super::meta::{self, resource_key};
+use super::meta::resource_key;
 use super::selectors::Filter;
 use super::{namespace_prefix, request_key, Registry};
 use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult};
@@ -159,7 +159,7 @@ impl Registry {
             .ok_or_else(|| errors::not_found(info, &name))?;
         Ok(ApiResponse::Object {
             code: 200,
-            body: meta::owned_for(&obj, info),
+            body: Self::read_view(info, self.read_defaults(info).as_deref(), &obj),
         })
     }
 
@@ -239,10 +239,11 @@ impl Registry {
             }
             Err(e) => return Err(errors::internal(&e.to_string())),
         };
+        let read_defaults = self.read_defaults(info);
         let items: Vec<Value> = page
             .items
             .iter()
-            .map(|o| meta::owned_for(o, info))
+            .map(|o| Self::read_view(info, read_defaults.as_deref(), o))
             .collect();
         let mut md = serde_json::Map::new();
         md.insert("resourceVersion".into(), json!(page.rv.to_string()));

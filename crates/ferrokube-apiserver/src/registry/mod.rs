@@ -4,7 +4,7 @@
 //! [`ApiRequest`] and calls [`Registry::handle`]; the registry validates it, applies
 //! kube-apiserver's rules (names, namespaces, resourceVersion preconditions,
 //! generation, finalizers, status and scale subresources, dry run, selectors, paging,
-//! watch) and reads or writes the [`Store`]. It answers with an [`ApiResponse`] or an
+//! watch) and reads or writes the [`Store`]. It answers with an [`ApiResponse`](crate::api::ApiResponse) or an
 //! [`ApiError`] phrased as kube-apiserver phrases it; `handlers` does the wire format.
 //!
 //! ```text
@@ -15,8 +15,14 @@
 //! Objects are generic JSON (`serde_json::Value`) for every resource: the kind and
 //! apiVersion come from the request's [`ResourceInfo`], and objects are shared between
 //! all versions a resource is served at (stored under `group/plural`).
+//!
+//! The registry owns the [`SharedCatalog`]: writes of CustomResourceDefinitions go
+//! through [`crate::apiextensions`] (validation, status) and then change what the
+//! catalog serves; custom resources get their schema's pruning, defaults and
+//! validation from a write hook (`custom.rs`).
 
 mod create;
+mod custom;
 pub mod defaults;
 mod delete;
 pub mod errors;
@@ -38,6 +44,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, Verb};
+use crate::catalog::SharedCatalog;
 use crate::storage::{object_key, Store, StoreConfig};
 
 /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver
@@ -52,6 +59,8 @@ pub struct Registry {
     store: Arc<Store>,
     bookmark_interval: Duration,
     alloc: defaults::Allocator,
+    catalog: Arc<SharedCatalog>,
+    crd_sync: std::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -72,6 +81,8 @@ impl Registry {
             store: Arc::new(Store::with_config(config)),
             bookmark_interval,
             alloc: defaults::Allocator::default(),
+            catalog: Arc::new(SharedCatalog::builtin()),
+            crd_sync: std::sync::Mutex::new(()),
         };
         for ns in ["default", "kube-system", "kube-public"] {
             let obj = json!({
@@ -102,17 +113,29 @@ impl Registry {
         Arc::clone(&self.store)
     }
 
+    /// The catalog of served resources (built-in plus CRDs), shared with the handlers.
+    pub fn catalog(&self) -> Arc<SharedCatalog> {
+        Arc::clone(&self.catalog)
+    }
+
     /// Serves one request.
     pub async fn handle(&self, req: ApiRequest) -> ApiResult {
+        if crate::apiextensions::is_crd_resource(&req.resource) {
+            return self.handle_crd(&req);
+        }
+        self.dispatch(&req)
+    }
+
+    fn dispatch(&self, req: &ApiRequest) -> ApiResult {
         match req.verb {
-            Verb::Get => self.get(&req),
-            Verb::List => self.list(&req),
-            Verb::Watch => self.watch(&req),
-            Verb::Create => self.create(&req),
-            Verb::Update => self.update(&req),
-            Verb::Patch => self.patch(&req),
-            Verb::Delete => self.delete(&req),
-            Verb::DeleteCollection => self.delete_collection(&req),
+            Verb::Get => self.get(req),
+            Verb::List => self.list(req),
+            Verb::Watch => self.watch(req),
+            Verb::Create => self.create(req),
+            Verb::Update => self.update(req),
+            Verb::Patch => self.patch(req),
+            Verb::Delete => self.delete(req),
+            Verb::DeleteCollection => self.delete_collection(req),
         }
     }
 }

@@ -71,7 +71,7 @@ impl Registry {
             .ok_or_else(|| errors::not_found(info, &name))?;
         Ok(ApiResponse::Object {
             code: 200,
-            body: scale_of(info, &obj),
+            body: self.scale_view(info, &obj),
         })
     }
 
@@ -92,7 +92,7 @@ impl Registry {
             key: &key,
         };
         let out = self.guaranteed_update(&target, dry, Mode::Main, |current: &Arc<Value>| {
-            let scale = make_scale(scale_of(info, current))?;
+            let scale = make_scale(self.scale_view(info, current))?;
             if let Some(n) = meta::meta_str(&scale, "name").filter(|n| !n.is_empty()) {
                 if n != name {
                     return Err(errors::bad_request(format!(
@@ -119,12 +119,7 @@ impl Registry {
                     })?,
             };
             let mut obj = meta::owned_for(current, info);
-            if let Some(map) = obj.as_object_mut() {
-                let spec = map.entry("spec").or_insert_with(|| json!({}));
-                if let Some(spec) = spec.as_object_mut() {
-                    spec.insert("replicas".into(), json!(replicas));
-                }
-            }
+            self.set_replicas(info, &mut obj, replicas);
             // The Scale's resourceVersion, when set, is the precondition.
             let rv = meta::meta_str(&scale, "resourceVersion")
                 .unwrap_or("")
@@ -134,7 +129,7 @@ impl Registry {
         })?;
         Ok(ApiResponse::Object {
             code: 200,
-            body: scale_of(info, &out.object),
+            body: self.scale_view(info, &out.object),
         })
     }
 
@@ -162,6 +157,7 @@ impl Registry {
             }
             Some(_) => return Err(errors::no_such_path()),
         };
+        self.check_patch_type(info, pt)?;
         let (name, key) = request_key(req)?;
         let ns = namespace_of(req)?;
         let dry = dry_run(req)?;

@@ -215,7 +215,8 @@ impl Registry {
                     return Err(errors::conflict(info, name, errors::MODIFIED));
                 }
             }
-            let new = prepare_update(info, name, namespace, &current, requested, mode)?;
+            let mut new = prepare_update(info, name, namespace, &current, requested, mode)?;
+            self.custom_on_write(info, Some(&current), &mut new, mode)?;
             if new == *current {
                 return Ok(Updated { object: current });
             }
@@ -236,6 +237,7 @@ impl Registry {
                         if let Some(ns) = namespace {
                             self.finish_namespace_if_empty(ns);
                         }
+                        self.custom_object_finalized(info);
                     }
                     return Ok(Updated { object });
                 }

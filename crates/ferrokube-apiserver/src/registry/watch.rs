@@ -28,10 +28,29 @@ use crate::storage::{EventType, Store, StoreError, StoredEvent, WatchStart};
 /// Annotation of the BOOKMARK that ends the initial events of a WatchList.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
+/// A stored object as a watch event carries it: at the watched version, with a custom
+/// resource's read-time defaults.
+fn shared_view(
+    obj: &Arc<Value>,
+    info: &ResourceInfo,
+    defaults: Option<&crate::apiextensions::schema::Schema>,
+) -> Arc<Value> {
+    match defaults {
+        Some(schema) if !obj.is_null() => {
+            let mut v = meta::owned_for(obj, info);
+            schema.apply_defaults(&mut v);
+            Arc::new(v)
+        }
+        _ => meta::shared_for(obj, info),
+    }
+}
+
 struct WatchState {
     pending: VecDeque<WatchEvent>,
     rx: mpsc::Receiver<Arc<StoredEvent>>,
     info: Arc<ResourceInfo>,
+    /// A custom resource's schema, whose defaults apply to objects as they are read.
+    defaults: Option<Arc<crate::apiextensions::schema::Schema>>,
     filter: Filter,
     store: Arc<Store>,
     bookmarks: Option<Interval>,
@@ -91,7 +110,7 @@ impl WatchState {
         };
         Some(WatchEvent {
             event_type,
-            object: meta::shared_for(&object, &self.info),
+            object: shared_view(&object, &self.info, self.defaults.as_deref()),
         })
     }
 
@@ -230,6 +249,7 @@ impl Registry {
             pending: VecDeque::new(),
             rx: reg.receiver,
             info: Arc::clone(&info),
+            defaults: self.read_defaults(&info),
             filter,
             store: self.shared_store(),
             bookmarks,
@@ -248,7 +268,7 @@ impl Registry {
             if st.filter.matches(obj) {
                 st.pending.push_back(WatchEvent {
                     event_type: "ADDED",
-                    object: meta::shared_for(obj, &info),
+                    object: shared_view(obj, &info, st.defaults.as_deref()),
                 });
             }
         }

@@ -14,7 +14,10 @@ pub struct Env {
 }
 
 pub async fn start() -> Env {
-    let server = EmbeddedServer::start(ServerOptions::default()).await.expect("embedded server starts");
+    // These tests check API semantics (subresources, conflicts, status), so no
+    // controller writes to the objects behind their back.
+    let options = ServerOptions { controllers: false, ..ServerOptions::default() };
+    let server = EmbeddedServer::start(options).await.expect("embedded server starts");
     let yaml = server.kubeconfig_yaml();
     let raw = ferrokube::clientcmd::load_from_str(&yaml, Path::new("embedded.kubeconfig")).expect("kubeconfig parses");
     let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");

@@ -1,0 +1,72 @@
+//! core/v1 Events recorded by the controllers and the kubelet, so that
+//! `kubectl describe` and `kubectl get events` show what happened (`Scheduled`,
+//! `Pulled`, `Created`, `Started`, `SuccessfulCreate`, `ScalingReplicaSet`, ...).
+//!
+//! Events are written like client-go's event recorder writes them: a `v1` Event in
+//! the object's namespace with `involvedObject`, `reason`, `message`, `type`,
+//! `source.component`, first/last timestamps and `count: 1`. Failures are logged and
+//! otherwise ignored; an Event is never worth failing a reconcile for.
+
+use serde_json::{json, Value};
+
+use super::client::Client;
+use super::objects;
+
+/// Records one Event about `obj` (which must carry `kind` and `apiVersion`).
+pub async fn record(client: &Client, obj: &Value, ty: &str, reason: &str, message: &str, component: &str) {
+    let ns = objects::namespace(obj).unwrap_or("default").to_owned();
+    let name = objects::name(obj);
+    let now = objects::now();
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": format!("{name}."), "namespace": ns},
+        "involvedObject": {
+            "apiVersion": obj.get("apiVersion").cloned().unwrap_or(Value::Null),
+            "kind": obj.get("kind").cloned().unwrap_or(Value::Null),
+            "name": name,
+            "namespace": objects::namespace(obj),
+            "uid": objects::uid(obj),
+            "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
+        },
+        "reason": reason,
+        "message": message,
+        "type": ty,
+        "source": {"component": component},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "reportingComponent": component,
+        "reportingInstance": "",
+    });
+    if let Err(e) = client.create(&client.res.events, Some(&ns), &event).await {
+        tracing::debug!(reason, error = %e.message, "could not record event");
+    }
+}
+
+/// Deletes Events older than the TTL (kube-apiserver's `--event-ttl`, 1 hour by
+/// default), judged by `lastTimestamp`, else `eventTime`, else `creationTimestamp`.
+pub async fn expire(ctx: &super::Context) {
+    let c = &ctx.client;
+    let ttl = i64::try_from(ctx.options.event_ttl.as_secs()).unwrap_or(i64::MAX);
+    let now = objects::now_secs();
+    let Ok(events) = c.list_items(&c.res.events, None).await else { return };
+    for e in events {
+        let stamp = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
+            .iter()
+            .find_map(|p| e.pointer(p).and_then(Value::as_str).and_then(objects::parse_time));
+        if stamp.is_some_and(|t| now.saturating_sub(t) > ttl) {
+            let _ = c.delete(&c.res.events, objects::namespace(&e), objects::name(&e), &json!({})).await;
+        }
+    }
+}
+
+/// The Event expiry loop (runs on the resync period).
+pub async fn run(ctx: super::Context, mut waiter: super::informer::Waiter) {
+    loop {
+        expire(&ctx).await;
+        if !waiter.wait(None).await {
+            return;
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! The garbage collector: ownerReferences and the three deletion propagation
+//! policies, as kube-controller-manager's garbage collector implements them.
+//!
+//! - Background: the owner is gone at once; its dependents (objects whose
+//!   ownerReferences name the owner's uid) are then deleted here, because every
+//!   owner they name is gone ("dangling" references).
+//! - Foreground: the registry's delete adds the `foregroundDeletion` finalizer (see
+//!   [`finalizers_for_propagation`]), so the owner stays with a `deletionTimestamp`;
+//!   here its dependents are deleted (in foreground too, so the wait cascades down
+//!   Deployment -> ReplicaSet -> Pod), and once no dependent with
+//!   `blockOwnerDeletion: true` is left the finalizer is removed and the owner goes.
+//! - Orphan: the registry's delete adds the `orphan` finalizer; here the owner's uid
+//!   is removed from its dependents' ownerReferences, then the finalizer.
+//!
+//! A dependent with some owners gone and others still there only loses the
+//! references to the gone ones. Before acting on a reference that looks dangling the
+//! owner is read live (by kind, name and uid), so an owner created after the pass's
+//! listing is never mistaken for a deleted one.
+//!
+//! Each pass lists every populated resource the registry serves, custom resources
+//! included (the in-process stand-in for the collector's discovery-driven
+//! informers).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::client::{is_conflict, is_not_found, Client, ResourceIndex};
+use super::informer::Waiter;
+use super::{objects, Context};
+use crate::api::ResourceInfo;
+
+/// The finalizer that holds an owner until its blocking dependents are gone.
+pub const FOREGROUND_DELETION: &str = "foregroundDeletion";
+/// The finalizer that holds an owner until its dependents are orphaned.
+pub const ORPHAN: &str = "orphan";
+
+/// The `metadata.finalizers` kube-apiserver's delete handler gives `obj` for a delete
+/// with `propagation_policy` (`Foreground`, `Background`, `Orphan`) and the deprecated
+/// `orphan_dependents`, or `None` when they stay as they are.
+///
+/// This is kube's `deletionFinalizersForGarbageCollection`: an explicit
+/// `orphanDependents` wins, then the policy, then a GC finalizer already on the
+/// object, then the resource's default (Background; the legacy Orphan defaults of
+/// `extensions/v1beta1` and friends are not served here). Both GC finalizers are
+/// removed and the one the decision calls for is appended; Background removes both.
+///
+/// The registry's DELETE must apply it before deciding whether the object goes at
+/// once or stays marked for deletion (an object with finalizers stays).
+pub fn finalizers_for_propagation(
+    propagation_policy: Option<&str>,
+    orphan_dependents: Option<bool>,
+    obj: &Value,
+) -> Option<Vec<String>> {
+    let existing = objects::finalizers(obj);
+    let from_finalizers = |want: &str| -> Option<bool> {
+        existing.iter().find_map(|f| match f.as_str() {
+            ORPHAN => Some(want == ORPHAN),
+            FOREGROUND_DELETION => Some(want == FOREGROUND_DELETION),
+            _ => None,
+        })
+    };
+    let orphan = match (orphan_dependents, propagation_policy) {
+        (Some(o), _) => o,
+        (None, Some(p)) => p == "Orphan",
+        (None, None) => from_finalizers(ORPHAN).unwrap_or(false),
+    };
+    let foreground = match (orphan_dependents, propagation_policy) {
+        (Some(_), _) => false,
+        (None, Some(p)) => p == "Foreground",
+        (None, None) => from_finalizers(FOREGROUND_DELETION).unwrap_or(false),
+    };
+    let mut new: Vec<String> =
+        existing.iter().filter(|f| *f != ORPHAN && *f != FOREGROUND_DELETION).cloned().collect();
+    if orphan {
+        new.push(ORPHAN.to_owned());
+    }
+    if foreground {
+        new.push(FOREGROUND_DELETION.to_owned());
+    }
+    let mut a = existing.clone();
+    let mut b = new.clone();
+    a.sort();
+    a.dedup();
+    b.sort();
+    b.dedup();
+    if a == b {
+        None
+    } else {
+        Some(new)
+    }
+}
+
+/// One object seen by a pass.
+struct Node {
+    info: Arc<ResourceInfo>,
+    obj: Value,
+}
+
+/// How one ownerReference of a dependent resolves.
+enum OwnerState {
+    /// The owner exists and is not waiting for its dependents.
+    Solid,
+    /// The owner is gone (or was replaced by another object of the same name).
+    Dangling,
+    /// The owner is being deleted in foreground.
+    WaitingForDependents,
+}
+
+fn ref_uid(r: &Value) -> &str {
+    r.get("uid").and_then(Value::as_str).unwrap_or("")
+}
+
+fn waiting_for_dependents(obj: &Value) -> bool {
+    objects::is_deleting(obj) && objects::finalizers(obj).iter().any(|f| f == FOREGROUND_DELETION)
+}
+
+/// The garbage collector's pass state.
+struct Pass<'a> {
+    client: &'a Client,
+    index: ResourceIndex,
+    nodes: Vec<Node>,
+    by_uid: HashMap<String, usize>,
+    dependents: HashMap<String, Vec<usize>>,
+}
+
+impl<'a> Pass<'a> {
+    async fn load(client: &'a Client) -> Pass<'a> {
+        let index = client.live_index();
+        let mut nodes = Vec::new();
+        for info in client.populated_resources(&index) {
+            match client.list_items(&info, None).await {
+                Ok(items) => nodes.extend(items.into_iter().map(|obj| Node { info: Arc::clone(&info), obj })),
+                Err(e) => tracing::debug!(resource = %info.plural, error = %e.message, "gc: list failed"),
+            }
+        }
+        let mut by_uid = HashMap::new();
+        let mut dependents: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            by_uid.insert(objects::uid(&n.obj).to_owned(), i);
+            for r in objects::owner_refs(&n.obj) {
+                dependents.entry(ref_uid(&r).to_owned()).or_default().push(i);
+            }
+        }
+        Pass { client, index, nodes, by_uid, dependents }
+    }
+
+    /// Resolves one ownerReference of `dependent`.
+    async fn owner_state(&self, dependent: &Value, r: &Value) -> OwnerState {
+        if let Some(&i) = self.by_uid.get(ref_uid(r)) {
+            return if waiting_for_dependents(&self.nodes[i].obj) {
+                OwnerState::WaitingForDependents
+            } else {
+                OwnerState::Solid
+            };
+        }
+        // Not in this pass's snapshot: read it live before calling it dangling.
+        let api_version = r.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        let Some(info) = self.index.for_kind(api_version, kind) else {
+            // An owner kind we cannot resolve: leave the reference alone.
+            return OwnerState::Solid;
+        };
+        let ns = if info.namespaced { objects::namespace(dependent) } else { None };
+        match self.client.get_opt(info, ns, name).await {
+            Ok(Some(owner)) if objects::uid(&owner) == ref_uid(r) => {
+                if waiting_for_dependents(&owner) {
+                    OwnerState::WaitingForDependents
+                } else {
+                    OwnerState::Solid
+                }
+            }
+            Ok(_) => OwnerState::Dangling,
+            Err(_) => OwnerState::Solid,
+        }
+    }
+
+    async fn delete(&self, n: &Node, policy: &str) {
+        // Give the dependent the finalizer its policy calls for before deleting it,
+        // as kube-apiserver's delete does; a no-op once the registry does it itself
+        // (see `finalizers_for_propagation`), and what makes foreground deletion
+        // cascade (Deployment -> ReplicaSet -> Pod) until then.
+        if let Some(fins) = finalizers_for_propagation(Some(policy), None, &n.obj) {
+            let mut marked = n.obj.clone();
+            objects::set_finalizers(&mut marked, &fins);
+            if let Err(e) = self.client.update(&n.info, &marked).await {
+                tracing::debug!(object = %objects::name(&n.obj), error = %e.message, "gc: could not add deletion finalizer");
+                return;
+            }
+        }
+        let opts = json!({"propagationPolicy": policy, "preconditions": {"uid": objects::uid(&n.obj)}});
+        match self.client.delete(&n.info, objects::namespace(&n.obj), objects::name(&n.obj), &opts).await {
+            Ok(_) => tracing::debug!(object = %objects::name(&n.obj), policy, "gc: deleted dependent"),
+            Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+            Err(e) => tracing::warn!(object = %objects::name(&n.obj), error = %e.message, "gc: delete failed"),
+        }
+    }
+
+    /// Removes the references to `uids` from `n`'s ownerReferences; true on success.
+    async fn remove_refs(&self, n: &Node, uids: &[&str]) -> bool {
+        let refs: Vec<Value> =
+            objects::owner_refs(&n.obj).into_iter().filter(|r| !uids.contains(&ref_uid(r))).collect();
+        let mut updated = n.obj.clone();
+        objects::set_owner_refs(&mut updated, refs);
+        match self.client.update(&n.info, &updated).await {
+            Ok(_) => true,
+            Err(e) if is_not_found(&e) => true,
+            Err(e) => {
+                tracing::debug!(object = %objects::name(&n.obj), error = %e.message, "gc: ownerReference removal failed");
+                false
+            }
+        }
+    }
+
+    async fn remove_finalizer(&self, n: &Node, finalizer: &str) {
+        let fins: Vec<String> = objects::finalizers(&n.obj).into_iter().filter(|f| f != finalizer).collect();
+        let mut updated = n.obj.clone();
+        objects::set_finalizers(&mut updated, &fins);
+        match self.client.update(&n.info, &updated).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+            Err(e) => tracing::warn!(object = %objects::name(&n.obj), error = %e.message, "gc: finalizer removal failed"),
+        }
+    }
+
+    /// Owners being deleted with the `orphan` or `foregroundDeletion` finalizer.
+    async fn process_owners(&self) -> bool {
+        let mut pending = false;
+        for n in &self.nodes {
+            if !objects::is_deleting(&n.obj) {
+                continue;
+            }
+            let uid = objects::uid(&n.obj);
+            let fins = objects::finalizers(&n.obj);
+            let deps: &[usize] = self.dependents.get(uid).map(Vec::as_slice).unwrap_or(&[]);
+            if fins.iter().any(|f| f == ORPHAN) {
+                let mut all_ok = true;
+                for &d in deps {
+                    all_ok &= self.remove_refs(&self.nodes[d], &[uid]).await;
+                }
+                if all_ok {
+                    self.remove_finalizer(n, ORPHAN).await;
+                } else {
+                    pending = true;
+                }
+            } else if fins.iter().any(|f| f == FOREGROUND_DELETION) {
+                let mut blocking = 0;
+                for &d in deps {
+                    let dep = &self.nodes[d];
+                    let blocks = objects::owner_refs(&dep.obj).iter().any(|r| {
+                        ref_uid(r) == uid && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
+                    });
+                    if blocks {
+                        blocking += 1;
+                    }
+                    if !objects::is_deleting(&dep.obj) {
+                        self.delete(dep, "Foreground").await;
+                    }
+                }
+                if blocking == 0 {
+                    self.remove_finalizer(n, FOREGROUND_DELETION).await;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        pending
+    }
+
+    /// Dependents with dangling references or owners waiting in foreground.
+    async fn process_dependents(&self) {
+        for n in &self.nodes {
+            let refs = objects::owner_refs(&n.obj);
+            if refs.is_empty() || objects::is_deleting(&n.obj) {
+                continue;
+            }
+            let mut solid = 0;
+            let mut gone: Vec<&str> = Vec::new();
+            let mut waiting: Vec<&str> = Vec::new();
+            for r in &refs {
+                match self.owner_state(&n.obj, r).await {
+                    OwnerState::Solid => solid += 1,
+                    OwnerState::Dangling => gone.push(ref_uid(r)),
+                    OwnerState::WaitingForDependents => waiting.push(ref_uid(r)),
+                }
+            }
+            if gone.is_empty() && waiting.is_empty() {
+                continue;
+            }
+            if solid > 0 {
+                let mut uids = gone.clone();
+                uids.extend(waiting.iter().copied());
+                self.remove_refs(n, &uids).await;
+            } else if !waiting.is_empty() {
+                self.delete(n, "Foreground").await;
+            } else {
+                let fins = objects::finalizers(&n.obj);
+                let policy = if fins.iter().any(|f| f == ORPHAN) {
+                    "Orphan"
+                } else if fins.iter().any(|f| f == FOREGROUND_DELETION) {
+                    "Foreground"
+                } else {
+                    "Background"
+                };
+                self.delete(n, policy).await;
+            }
+        }
+    }
+}
+
+/// One garbage collection pass; asks for a quick requeue while owners wait.
+pub async fn reconcile(ctx: &Context) -> Option<Duration> {
+    let pass = Pass::load(&ctx.client).await;
+    let pending = pass.process_owners().await;
+    pass.process_dependents().await;
+    pending.then(|| ctx.options.resync_period / 4)
+}
+
+/// The garbage collector loop.
+pub async fn run(ctx: Context, mut waiter: Waiter) {
+    loop {
+        let next = reconcile(&ctx).await;
+        if !waiter.wait(next).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn propagation_finalizers() {
+        let plain = json!({"metadata": {"finalizers": ["example.com/x"]}});
+        assert_eq!(
+            finalizers_for_propagation(Some("Foreground"), None, &plain),
+            Some(vec!["example.com/x".to_owned(), FOREGROUND_DELETION.to_owned()])
+        );
+        assert_eq!(
+            finalizers_for_propagation(Some("Orphan"), None, &plain),
+            Some(vec!["example.com/x".to_owned(), ORPHAN.to_owned()])
+        );
+        assert_eq!(finalizers_for_propagation(Some("Background"), None, &plain), None);
+        assert_eq!(finalizers_for_propagation(None, None, &plain), None);
+        assert_eq!(finalizers_for_propagation(None, Some(true), &json!({})), Some(vec![ORPHAN.to_owned()]));
+        assert_eq!(finalizers_for_propagation(None, Some(false), &json!({})), None);
+        let fg = json!({"metadata": {"finalizers": [FOREGROUND_DELETION]}});
+        assert_eq!(finalizers_for_propagation(Some("Background"), None, &fg), Some(vec![]));
+        assert_eq!(finalizers_for_propagation(None, None, &fg), None);
+        assert_eq!(finalizers_for_propagation(Some("Orphan"), None, &fg), Some(vec![ORPHAN.to_owned()]));
+    }
+}

@@ -1,0 +1,596 @@
+//! The simulated scheduler and kubelet of the one simulated node.
+//!
+//! No container runs: the kubelet writes the pod statuses a real one would, in the
+//! order kubectl users see them:
+//!
+//! 1. an unscheduled pod (no `spec.nodeName`) of the default scheduler is bound to
+//!    the node (the `binding` subresource when the registry serves it, else an update
+//!    of `spec.nodeName`) and gets `PodScheduled=True` (event `Scheduled`); a pod whose
+//!    `nodeSelector` the node does not satisfy (or with the node cordoned) stays
+//!    Pending with `PodScheduled=False`, reason `Unschedulable` (event
+//!    `FailedScheduling`);
+//! 2. its containers wait in `ContainerCreating` (phase Pending, `hostIP`,
+//!    `startTime`, `Initialized=True`);
+//! 3. after [`pod_startup_delay`](super::ControllerOptions::pod_startup_delay) it is
+//!    Running and Ready with a unique `podIP` from 10.244.0.0/16 and running container
+//!    statuses (events `Pulled`, `Created`, `Started`);
+//! 4. a run-to-completion pod (restartPolicy `Never`/`OnFailure`) Succeeds after
+//!    [`pod_run_duration`](super::ControllerOptions::pod_run_duration);
+//! 5. a pod marked for deletion (`deletionTimestamp`, by a graceful delete) has its
+//!    containers stopped within its grace period (at most
+//!    [`pod_termination_delay`](super::ControllerOptions::pod_termination_delay)) and
+//!    is then deleted with `gracePeriodSeconds: 0`, as the kubelet does.
+//!
+//! Timers live in memory, keyed by pod uid; the pass reports when the next one is due
+//! and the loop sleeps until then.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::client::{is_conflict, is_not_found};
+use super::informer::Waiter;
+use super::{node, objects, Context};
+
+const COMPONENT: &str = "kubelet";
+
+#[derive(Default)]
+struct PodTimers {
+    bound: Option<Instant>,
+    running: Option<Instant>,
+    terminating: Option<Instant>,
+}
+
+/// The simulated scheduler's verdict on an unscheduled pod.
+enum Schedulable {
+    /// Bind it to the node.
+    Yes,
+    /// Another scheduler's pod, or one with scheduling gates: leave it alone.
+    NotOurs,
+    /// It does not fit: Pending with `PodScheduled=False`, reason Unschedulable.
+    No(String),
+}
+
+/// The kubelet's state between passes.
+pub struct Kubelet {
+    ctx: Context,
+    node: Option<Value>,
+    timers: HashMap<String, PodTimers>,
+    next_ip: u32,
+    binding_served: bool,
+}
+
+/// `nginx` -> `docker.io/library/nginx:latest`, as container runtimes report images.
+pub fn normalize_image(image: &str) -> String {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let first = name.split('/').next().unwrap_or("");
+    let has_domain = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let mut full = if has_domain {
+        name.to_owned()
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    };
+    let last = full.rsplit('/').next().unwrap_or("");
+    if digest.is_none() && !last.contains(':') {
+        full.push_str(":latest");
+    }
+    if let Some(d) = digest {
+        full.push('@');
+        full.push_str(d);
+    }
+    full
+}
+
+/// A stable fake digest: 64 hex characters derived from `seed`.
+fn fake_digest(seed: &str) -> String {
+    let mut out = String::new();
+    let mut h: u32 = 0x811c_9dc5;
+    for round in 0u8..8 {
+        for b in seed.bytes().chain([round]) {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        out.push_str(&format!("{h:08x}"));
+    }
+    out
+}
+
+fn random_hex64() -> String {
+    let a = crate::registry::meta::new_uid().replace('-', "");
+    let b = crate::registry::meta::new_uid().replace('-', "");
+    format!("{a}{b}")
+}
+
+/// The QoS class of a pod spec (BestEffort, Burstable or Guaranteed).
+pub fn qos_class(pod: &Value) -> &'static str {
+    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for c in &containers {
+        let req = c.pointer("/resources/requests").and_then(Value::as_object);
+        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
+            any = true;
+        }
+        for r in ["cpu", "memory"] {
+            let l = lim.and_then(|l| l.get(r));
+            let q = req.and_then(|q| q.get(r)).or(l);
+            if l.is_none() || q != l {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+fn containers(pod: &Value, field: &str) -> Vec<Value> {
+    pod.pointer(&format!("/spec/{field}")).and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+fn container_status(c: &Value, state: Value, ready: bool, started: bool, container_id: Option<&str>) -> Value {
+    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+    let full = normalize_image(image);
+    let repo = full.split([':', '@']).next().unwrap_or("").to_owned();
+    let mut s = json!({
+        "name": c.get("name").cloned().unwrap_or(Value::Null),
+        "state": state,
+        "lastState": {},
+        "ready": ready,
+        "restartCount": 0,
+        "image": full,
+        "imageID": "",
+        "started": started,
+    });
+    if let Some(id) = container_id {
+        s["imageID"] = json!(format!("{repo}@sha256:{}", fake_digest(image)));
+        s["containerID"] = json!(id);
+    }
+    s
+}
+
+fn set_status_field(pod: &mut Value, key: &str, v: Value) {
+    if let Some(map) = pod.as_object_mut() {
+        let st = map.entry("status").or_insert_with(|| json!({}));
+        if !st.is_object() {
+            *st = json!({});
+        }
+        if let Some(st) = st.as_object_mut() {
+            st.insert(key.into(), v);
+        }
+    }
+}
+
+fn run_to_completion(pod: &Value) -> bool {
+    matches!(pod.pointer("/spec/restartPolicy").and_then(Value::as_str), Some("Never") | Some("OnFailure"))
+}
+
+impl Kubelet {
+    /// A kubelet for the node named in the options.
+    pub fn new(ctx: Context) -> Kubelet {
+        Kubelet { ctx, node: None, timers: HashMap::new(), next_ip: 0, binding_served: true }
+    }
+
+    fn allocate_ip(&mut self, used: &HashSet<String>) -> String {
+        // 10.244.0.2 .. 10.244.255.254, skipping network/broadcast-looking addresses.
+        for _ in 0..65_536 {
+            self.next_ip = (self.next_ip + 1) % 65_536;
+            let (hi, lo) = (self.next_ip >> 8, self.next_ip & 0xff);
+            if lo < 2 || lo == 255 {
+                continue;
+            }
+            let ip = format!("10.244.{hi}.{lo}");
+            if !used.contains(&ip) {
+                return ip;
+            }
+        }
+        "10.244.255.254".to_owned()
+    }
+
+    /// One pass over every pod; returns when the next timer is due.
+    pub async fn reconcile(&mut self) -> Option<Duration> {
+        let c = self.ctx.client.clone();
+        self.node = c.get_opt(&c.res.nodes, None, &self.ctx.options.node_name).await.ok().flatten();
+        let pods = match c.list_items(&c.res.pods, None).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "kubelet: list pods failed");
+                return Some(Duration::from_millis(200));
+            }
+        };
+        let used: HashSet<String> = pods
+            .iter()
+            .filter_map(|p| p.pointer("/status/podIP").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        let live: HashSet<String> = pods.iter().map(|p| objects::uid(p).to_owned()).collect();
+        self.timers.retain(|uid, _| live.contains(uid));
+        let mut used = used;
+        let mut next: Option<Duration> = None;
+        let mut due = |d: Duration| {
+            next = Some(next.map_or(d, |n: Duration| n.min(d)));
+        };
+        for pod in pods {
+            if let Some(d) = self.sync_pod(pod, &mut used).await {
+                due(d);
+            }
+        }
+        next
+    }
+
+    /// Drives one pod a step forward; returns when it wants to be looked at again.
+    async fn sync_pod(&mut self, pod: Value, used: &mut HashSet<String>) -> Option<Duration> {
+        let node_name = self.ctx.options.node_name.clone();
+        let uid = objects::uid(&pod).to_owned();
+        let bound_to = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        if objects::is_deleting(&pod) {
+            if bound_to.is_empty() || bound_to == node_name {
+                return self.terminate(pod).await;
+            }
+            return None;
+        }
+        if bound_to.is_empty() {
+            match self.schedulable(&pod) {
+                Schedulable::Yes => {
+                    self.bind(pod).await;
+                    self.timers.entry(uid).or_default().bound = Some(Instant::now());
+                }
+                Schedulable::NotOurs => {}
+                Schedulable::No(message) => self.unschedulable(pod, &message).await,
+            }
+            return None;
+        }
+        if bound_to != node_name {
+            return None;
+        }
+        let now = Instant::now();
+        let timers = self.timers.entry(uid.clone()).or_default();
+        let bound = *timers.bound.get_or_insert(now);
+        let phase = objects::phase(&pod).to_owned();
+        let has_statuses = pod.pointer("/status/containerStatuses").is_some();
+        match phase.as_str() {
+            "Pending" | "" if !objects::condition_true(&pod, "PodScheduled") => {
+                self.mark_scheduled(pod).await;
+                None
+            }
+            "Pending" | "" if !has_statuses => {
+                self.container_creating(pod).await;
+                Some(self.ctx.options.pod_startup_delay)
+            }
+            "Pending" | "" => {
+                let ready_at = bound + self.ctx.options.pod_startup_delay;
+                if now < ready_at {
+                    return Some(ready_at - now);
+                }
+                let ip = self.allocate_ip(used);
+                used.insert(ip.clone());
+                if self.start_pod(pod, &ip).await {
+                    if let Some(t) = self.timers.get_mut(&uid) {
+                        t.running = Some(Instant::now());
+                    }
+                }
+                None
+            }
+            "Running" if run_to_completion(&pod) => {
+                let started = *self.timers.entry(uid).or_default().running.get_or_insert(now);
+                let done_at = started + self.ctx.options.pod_run_duration;
+                if now < done_at {
+                    return Some(done_at - now);
+                }
+                self.complete(pod).await;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the simulated default scheduler would place `pod` on the node.
+    fn schedulable(&self, pod: &Value) -> Schedulable {
+        let scheduler = pod.pointer("/spec/schedulerName").and_then(Value::as_str).unwrap_or("default-scheduler");
+        if scheduler != "default-scheduler" {
+            return Schedulable::NotOurs;
+        }
+        if pod.pointer("/spec/schedulingGates").and_then(Value::as_array).is_some_and(|g| !g.is_empty()) {
+            return Schedulable::NotOurs;
+        }
+        let Some(node) = &self.node else {
+            return Schedulable::No("0/0 nodes are available: no nodes available to schedule pods.".into());
+        };
+        let labels = objects::labels(node);
+        let selector_ok = match pod.pointer("/spec/nodeSelector").and_then(Value::as_object) {
+            Some(sel) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            None => true,
+        };
+        if !selector_ok {
+            return Schedulable::No(
+                "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. \
+                 preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+                    .into(),
+            );
+        }
+        if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+            return Schedulable::No("0/1 nodes are available: 1 node(s) were unschedulable.".into());
+        }
+        Schedulable::Yes
+    }
+
+    async fn unschedulable(&self, mut pod: Value, message: &str) {
+        let already = objects::condition(&pod, "PodScheduled")
+            .is_some_and(|c| c.get("reason").and_then(Value::as_str) == Some("Unschedulable") && c.get("message").and_then(Value::as_str) == Some(message));
+        if already {
+            return;
+        }
+        set_status_field(&mut pod, "phase", json!("Pending"));
+        objects::set_condition(&mut pod, "PodScheduled", "False", Some("Unschedulable"), Some(message), false);
+        if self.write_status(&pod).await {
+            self.ctx.event(&pod, "Warning", "FailedScheduling", message, "default-scheduler").await;
+        }
+    }
+
+    async fn bind(&mut self, pod: Value) {
+        let c = &self.ctx.client;
+        let node_name = self.ctx.options.node_name.clone();
+        let ns = objects::namespace(&pod).map(str::to_owned);
+        let name = objects::name(&pod).to_owned();
+        if self.binding_served {
+            let binding = json!({
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": name, "namespace": ns, "uid": objects::uid(&pod)},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
+            });
+            match c.create_subresource(&c.res.pods, ns.as_deref(), &name, "binding", &binding).await {
+                Ok(_) => {
+                    self.scheduled_event(&pod).await;
+                    return;
+                }
+                Err(e) if e.code == 404 || e.code == 405 => {
+                    tracing::debug!("kubelet: pods/binding not served; binding by update");
+                    self.binding_served = false;
+                }
+                Err(e) => {
+                    tracing::debug!(pod = %name, error = %e.message, "kubelet: binding failed");
+                    return;
+                }
+            }
+        }
+        let mut bound = pod.clone();
+        if let Some(spec) = bound.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("nodeName".into(), json!(node_name));
+        } else {
+            tracing::warn!(pod = %name, "kubelet: pod without spec; skipped");
+            return;
+        }
+        match c.update(&c.res.pods, &bound).await {
+            Ok(_) => self.scheduled_event(&pod).await,
+            Err(e) if is_conflict(&e) || is_not_found(&e) => {}
+            Err(e) => tracing::warn!(pod = %name, error = %e.message, "kubelet: binding by update failed"),
+        }
+    }
+
+    async fn scheduled_event(&self, pod: &Value) {
+        let msg = format!(
+            "Successfully assigned {}/{} to {}",
+            objects::namespace(pod).unwrap_or(""),
+            objects::name(pod),
+            self.ctx.options.node_name
+        );
+        self.ctx.event(pod, "Normal", "Scheduled", &msg, "default-scheduler").await;
+    }
+
+    async fn write_status(&self, pod: &Value) -> bool {
+        let c = &self.ctx.client;
+        match c.update_status(&c.res.pods, pod).await {
+            Ok(_) => true,
+            Err(e) if is_conflict(&e) || is_not_found(&e) => false,
+            Err(e) => {
+                tracing::warn!(pod = %objects::name(pod), error = %e.message, "kubelet: status update failed");
+                false
+            }
+        }
+    }
+
+    async fn mark_scheduled(&self, mut pod: Value) {
+        set_status_field(&mut pod, "phase", json!("Pending"));
+        objects::set_condition(&mut pod, "PodScheduled", "True", None, None, false);
+        self.write_status(&pod).await;
+    }
+
+    async fn container_creating(&self, mut pod: Value) {
+        let now = objects::now();
+        let waiting = json!({"waiting": {"reason": "ContainerCreating"}});
+        let statuses: Vec<Value> =
+            containers(&pod, "containers").iter().map(|c| container_status(c, waiting.clone(), false, false, None)).collect();
+        let names: Vec<String> = containers(&pod, "containers")
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let not_ready = format!("containers with unready status: [{}]", names.join(" "));
+        set_status_field(&mut pod, "phase", json!("Pending"));
+        set_status_field(&mut pod, "hostIP", json!(node::NODE_IP));
+        set_status_field(&mut pod, "hostIPs", json!([{"ip": node::NODE_IP}]));
+        set_status_field(&mut pod, "startTime", json!(now));
+        let qos = qos_class(&pod);
+        set_status_field(&mut pod, "qosClass", json!(qos));
+        set_status_field(&mut pod, "containerStatuses", Value::Array(statuses));
+        let init = containers(&pod, "initContainers");
+        if !init.is_empty() {
+            let done = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}});
+            let st: Vec<Value> = init
+                .iter()
+                .map(|c| container_status(c, done.clone(), false, false, Some(&format!("containerd://{}", random_hex64()))))
+                .collect();
+            set_status_field(&mut pod, "initContainerStatuses", Value::Array(st));
+        }
+        objects::set_condition(&mut pod, "PodReadyToStartContainers", "False", None, None, false);
+        objects::set_condition(&mut pod, "Initialized", "True", None, None, false);
+        objects::set_condition(&mut pod, "Ready", "False", Some("ContainersNotReady"), Some(&not_ready), false);
+        objects::set_condition(&mut pod, "ContainersReady", "False", Some("ContainersNotReady"), Some(&not_ready), false);
+        objects::set_condition(&mut pod, "PodScheduled", "True", None, None, false);
+        self.write_status(&pod).await;
+    }
+
+    async fn start_pod(&self, mut pod: Value, ip: &str) -> bool {
+        let now = objects::now();
+        let running = json!({"running": {"startedAt": now}});
+        let statuses: Vec<Value> = containers(&pod, "containers")
+            .iter()
+            .map(|c| container_status(c, running.clone(), true, true, Some(&format!("containerd://{}", random_hex64()))))
+            .collect();
+        set_status_field(&mut pod, "phase", json!("Running"));
+        set_status_field(&mut pod, "podIP", json!(ip));
+        set_status_field(&mut pod, "podIPs", json!([{"ip": ip}]));
+        set_status_field(&mut pod, "containerStatuses", Value::Array(statuses));
+        if pod.pointer("/status/startTime").is_none() {
+            set_status_field(&mut pod, "startTime", json!(now));
+        }
+        objects::set_condition(&mut pod, "PodReadyToStartContainers", "True", None, None, false);
+        objects::set_condition(&mut pod, "Initialized", "True", None, None, false);
+        objects::set_condition(&mut pod, "Ready", "True", None, None, false);
+        objects::set_condition(&mut pod, "ContainersReady", "True", None, None, false);
+        objects::set_condition(&mut pod, "PodScheduled", "True", None, None, false);
+        if !self.write_status(&pod).await {
+            return false;
+        }
+        for c in containers(&pod, "containers") {
+            let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let pulled = format!("Container image \"{image}\" already present on machine and can be accessed by the pod");
+            self.ctx.event(&pod, "Normal", "Pulled", &pulled, COMPONENT).await;
+            self.ctx.event(&pod, "Normal", "Created", &format!("Container created: {cname}"), COMPONENT).await;
+            self.ctx.event(&pod, "Normal", "Started", &format!("Container started: {cname}"), COMPONENT).await;
+        }
+        true
+    }
+
+    /// Containers of `pod` as terminated with exit code 0.
+    fn terminated(pod: &Value) -> Vec<Value> {
+        let now = objects::now();
+        let old = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+        containers(pod, "containers")
+            .iter()
+            .map(|c| {
+                let cname = c.get("name").cloned().unwrap_or(Value::Null);
+                let prev = old.iter().find(|s| s.get("name") == Some(&cname));
+                let started = prev
+                    .and_then(|s| s.pointer("/state/running/startedAt"))
+                    .cloned()
+                    .unwrap_or_else(|| json!(now));
+                let id = prev
+                    .and_then(|s| s.get("containerID"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("containerd://{}", random_hex64()));
+                let state = json!({"terminated": {
+                    "exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now, "containerID": id,
+                }});
+                container_status(c, state, false, false, Some(&id))
+            })
+            .collect()
+    }
+
+    async fn complete(&self, mut pod: Value) {
+        let statuses = Self::terminated(&pod);
+        set_status_field(&mut pod, "phase", json!("Succeeded"));
+        set_status_field(&mut pod, "containerStatuses", Value::Array(statuses));
+        objects::set_condition(&mut pod, "PodReadyToStartContainers", "False", None, None, false);
+        objects::set_condition(&mut pod, "Ready", "False", Some("PodCompleted"), None, false);
+        objects::set_condition(&mut pod, "ContainersReady", "False", Some("PodCompleted"), None, false);
+        self.write_status(&pod).await;
+    }
+
+    /// A pod with a deletionTimestamp: stop its containers within the grace period,
+    /// then delete it for good.
+    async fn terminate(&mut self, mut pod: Value) -> Option<Duration> {
+        let uid = objects::uid(&pod).to_owned();
+        let now = Instant::now();
+        let timers = self.timers.entry(uid.clone()).or_default();
+        let first = timers.terminating.is_none();
+        let since = *timers.terminating.get_or_insert(now);
+        if first {
+            for c in containers(&pod, "containers") {
+                let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
+                self.ctx.event(&pod, "Normal", "Killing", &format!("Stopping container {cname}"), COMPONENT).await;
+            }
+        }
+        let grace = pod
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30)
+            .max(0) as u64;
+        let wait = Duration::from_secs(grace).min(self.ctx.options.pod_termination_delay);
+        if now < since + wait {
+            return Some(since + wait - now);
+        }
+        let c = self.ctx.client.clone();
+        let was_running = objects::phase(&pod) == "Running";
+        if was_running && pod.pointer("/status/containerStatuses").is_some() {
+            let statuses = Self::terminated(&pod);
+            // Containers stop with exit code 0 on SIGTERM: the terminal phase is
+            // Succeeded, as the kubelet computes it for a pod whose containers all
+            // exited successfully.
+            set_status_field(&mut pod, "phase", json!("Succeeded"));
+            set_status_field(&mut pod, "containerStatuses", Value::Array(statuses));
+            objects::set_condition(&mut pod, "Ready", "False", Some("PodCompleted"), None, false);
+            objects::set_condition(&mut pod, "ContainersReady", "False", Some("PodCompleted"), None, false);
+            if let Ok(updated) = c.update_status(&c.res.pods, &pod).await {
+                pod = updated;
+            }
+        }
+        let opts = json!({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
+        match c.delete(&c.res.pods, objects::namespace(&pod), objects::name(&pod), &opts).await {
+            Ok(_) => None,
+            Err(e) if is_not_found(&e) || is_conflict(&e) => None,
+            Err(e) => {
+                tracing::warn!(pod = %objects::name(&pod), error = %e.message, "kubelet: final delete failed");
+                Some(self.ctx.options.resync_period)
+            }
+        }
+    }
+}
+
+/// The kubelet loop.
+pub async fn run(ctx: Context, mut waiter: Waiter) {
+    let mut kubelet = Kubelet::new(ctx);
+    loop {
+        let next = kubelet.reconcile().await;
+        if !waiter.wait(next).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images() {
+        assert_eq!(normalize_image("nginx"), "docker.io/library/nginx:latest");
+        assert_eq!(normalize_image("nginx:1.27"), "docker.io/library/nginx:1.27");
+        assert_eq!(normalize_image("bitnami/redis"), "docker.io/bitnami/redis:latest");
+        assert_eq!(normalize_image("registry.k8s.io/pause:3.10"), "registry.k8s.io/pause:3.10");
+        assert_eq!(normalize_image("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(fake_digest("nginx").len(), 64);
+    }
+
+    #[test]
+    fn qos() {
+        assert_eq!(qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})), "BestEffort");
+        let g = json!({"spec": {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}});
+        assert_eq!(qos_class(&g), "Guaranteed");
+        let b = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}});
+        assert_eq!(qos_class(&b), "Burstable");
+    }
+}

@@ -1,0 +1,220 @@
+//! In-process controllers: what kube-controller-manager and a kubelet do on a real
+//! cluster, so that Deployments roll out, pods run, and deletions cascade on the
+//! embedded server.
+//!
+//! Each controller is a tokio task that behaves like an external controller talking
+//! to kube-apiserver over HTTP, only in-process: it lists and watches through
+//! [`Verb::Watch`](crate::api::Verb) requests and writes through the same
+//! [`ApiRequest`](crate::api::ApiRequest) seam the HTTP front end uses
+//! ([`client::Client`] builds the requests and awaits
+//! [`Registry::handle`]). Every write therefore gets the real semantics: validation,
+//! resourceVersion conflicts (a conflicting write is simply retried on the next
+//! pass), generation bumps and watch events that kubectl and client-go watchers see.
+//!
+//! ```text
+//! watch (list, watch, re-list on 410) --poke--> controller loop --ApiRequest--> Registry
+//!                                                 (reconcile all it owns)
+//! ```
+//!
+//! The controllers are level-triggered: woken by a watch event, a requeue they asked
+//! for (a timer such as the kubelet's startup delay) or the resync period, they list
+//! the objects they care about and converge them. Pieces:
+//!
+//! - [`node`]: the simulated Node `ferrokube-node`.
+//! - [`kubelet`]: binds pods to the node and drives their status (Pending,
+//!   ContainerCreating, Running/Ready, Succeeded for run-to-completion pods,
+//!   Terminating then gone).
+//! - [`replicaset`], [`deployment`], [`statefulset`], [`daemonset`], [`job`]: the
+//!   workload controllers.
+//! - [`gc`]: the garbage collector for ownerReferences (Background, Foreground,
+//!   Orphan), plus [`gc::finalizers_for_propagation`] for the registry's delete.
+//! - [`namespace`]: finishes the deletion of Terminating namespaces.
+//! - [`events`]: core/v1 Events for `kubectl describe`, expired after
+//!   [`event_ttl`](ControllerOptions::event_ttl).
+//! - Plumbing: [`client`] (the in-process request helper), [`informer`] (list+watch
+//!   wake-ups), [`objects`] (tolerant field access), [`ownership`] (adoption,
+//!   pods from templates), [`hash`] (`pod-template-hash`).
+//!
+//! [`start`] launches them all and returns a [`ControllerHandle`]; its
+//! [`shutdown`](ControllerHandle::shutdown) stops them.
+
+pub mod client;
+pub mod daemonset;
+pub mod deployment;
+pub mod events;
+pub mod gc;
+pub mod hash;
+pub mod informer;
+pub mod job;
+pub mod kubelet;
+pub mod namespace;
+pub mod node;
+pub mod objects;
+pub mod ownership;
+pub mod replicaset;
+pub mod statefulset;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::api::ResourceInfo;
+use crate::registry::Registry;
+use client::{Client, Resources};
+use informer::{spawn_watch, Waiter};
+
+/// User name of the workload controllers and the garbage collector.
+pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
+
+/// Tunables of the controllers. Defaults are realistic (pods Running about a second
+/// after creation); tests shorten them to milliseconds.
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    /// Name of the simulated node.
+    pub node_name: String,
+    /// Time from a pod's binding to Running and Ready (its containers spend it in
+    /// `ContainerCreating`).
+    pub pod_startup_delay: Duration,
+    /// Time a run-to-completion pod (restartPolicy `Never` or `OnFailure`) runs
+    /// before it Succeeds.
+    pub pod_run_duration: Duration,
+    /// Upper bound of the time a deleted pod spends Terminating (the pod's grace
+    /// period, when shorter, wins): simulated containers stop promptly on SIGTERM.
+    pub pod_termination_delay: Duration,
+    /// How often every controller re-reconciles everything even without events (the
+    /// garbage collector also scans on this period).
+    pub resync_period: Duration,
+    /// Whether to record core/v1 Events (`ScalingReplicaSet`, `SuccessfulCreate`,
+    /// `Scheduled`, `Pulled`, `Created`, `Started`, ...).
+    pub record_events: bool,
+    /// How long Events are kept (kube-apiserver's `--event-ttl`, 1 hour).
+    pub event_ttl: Duration,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            node_name: node::DEFAULT_NODE_NAME.to_owned(),
+            pod_startup_delay: Duration::from_secs(1),
+            pod_run_duration: Duration::from_secs(2),
+            pod_termination_delay: Duration::from_secs(1),
+            resync_period: Duration::from_secs(5),
+            record_events: true,
+            event_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl ControllerOptions {
+    /// Options for tests: everything happens within milliseconds.
+    pub fn fast() -> Self {
+        ControllerOptions {
+            pod_startup_delay: Duration::from_millis(30),
+            pod_run_duration: Duration::from_millis(50),
+            pod_termination_delay: Duration::from_millis(20),
+            resync_period: Duration::from_millis(200),
+            ..ControllerOptions::default()
+        }
+    }
+}
+
+/// What every controller task gets: a client and the options.
+#[derive(Clone)]
+pub struct Context {
+    /// The in-process API client (acting as `system:kube-controller-manager`).
+    pub client: Client,
+    /// The options.
+    pub options: Arc<ControllerOptions>,
+}
+
+impl Context {
+    /// Records an Event about `obj` when events are enabled (errors are logged only).
+    pub async fn event(&self, obj: &serde_json::Value, ty: &str, reason: &str, message: &str, component: &str) {
+        if self.options.record_events {
+            events::record(&self.client, obj, ty, reason, message, component).await;
+        }
+    }
+}
+
+/// The running controllers; dropping it stops them too (without waiting).
+pub struct ControllerHandle {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ControllerHandle {
+    /// Stops every controller task and waits for them to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for ControllerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Launcher {
+    ctx: Context,
+    shutdown: watch::Receiver<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Launcher {
+    /// Spawns a controller loop woken by watches on `watches`.
+    fn launch<F, Fut>(&mut self, watches: &[&Arc<ResourceInfo>], run: F)
+    where
+        F: FnOnce(Context, Waiter) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let notify = Arc::new(Notify::new());
+        for r in watches {
+            self.tasks.push(spawn_watch(
+                self.ctx.client.clone(),
+                Arc::clone(r),
+                Arc::clone(&notify),
+                self.shutdown.clone(),
+            ));
+        }
+        let waiter = Waiter::new(notify, self.shutdown.clone(), self.ctx.options.resync_period);
+        self.tasks.push(tokio::spawn(run(self.ctx.clone(), waiter)));
+    }
+}
+
+/// Starts the controllers over `registry` (must be called within a tokio runtime).
+///
+/// Creates the simulated Node, then runs the kubelet, the ReplicaSet, Deployment,
+/// StatefulSet, DaemonSet and Job controllers, the garbage collector and the
+/// namespace controller until [`ControllerHandle::shutdown`].
+pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerHandle {
+    let (tx, rx) = watch::channel(false);
+    let Some(res) = Resources::builtin() else {
+        tracing::error!("controllers not started: the built-in catalog lacks a core resource");
+        return ControllerHandle { shutdown: tx, tasks: Vec::new() };
+    };
+    let res = Arc::new(res);
+    let client = Client::new(registry, Arc::clone(&res), CONTROLLER_MANAGER_USER);
+    let ctx = Context { client, options: Arc::new(options) };
+    let mut l = Launcher { ctx, shutdown: rx, tasks: Vec::new() };
+    l.launch(&[&res.nodes], node::run);
+    l.launch(&[&res.pods, &res.nodes], kubelet::run);
+    l.launch(&[&res.pods, &res.replicasets], replicaset::run);
+    l.launch(&[&res.pods, &res.replicasets, &res.deployments], deployment::run);
+    l.launch(&[&res.pods, &res.statefulsets], statefulset::run);
+    l.launch(&[&res.pods, &res.daemonsets, &res.nodes], daemonset::run);
+    l.launch(&[&res.pods, &res.jobs], job::run);
+    l.launch(&[&res.pods, &res.replicasets, &res.deployments, &res.jobs, &res.statefulsets, &res.daemonsets], gc::run);
+    l.launch(&[&res.namespaces], namespace::run);
+    l.launch(&[], events::run);
+    ControllerHandle { shutdown: tx, tasks: l.tasks }
+}

@@ -1,0 +1,302 @@
+//! Field access on generic JSON objects for the controllers: names, labels, owner
+//! references, label selectors, pod conditions and timestamps.
+//!
+//! Every accessor tolerates unexpected shapes (a missing or mistyped field reads as
+//! empty), so a controller never panics on an object a user wrote by hand.
+
+use serde_json::{json, Map, Value};
+
+/// `metadata.name` ("" when unset).
+pub fn name(obj: &Value) -> &str {
+    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+}
+
+/// `metadata.namespace`.
+pub fn namespace(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// `metadata.uid` ("" when unset).
+pub fn uid(obj: &Value) -> &str {
+    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+}
+
+/// `metadata.generation` (0 when unset).
+pub fn generation(obj: &Value) -> i64 {
+    obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// `metadata.creationTimestamp` ("" when unset; RFC 3339 strings sort by time).
+pub fn created(obj: &Value) -> &str {
+    obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Whether `metadata.deletionTimestamp` is set.
+pub fn is_deleting(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+}
+
+/// `metadata.labels` (empty when unset).
+pub fn labels(obj: &Value) -> Map<String, Value> {
+    obj.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
+/// One annotation.
+pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+}
+
+/// Sets one annotation.
+pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
+    let m = meta_mut(obj);
+    let a = m.entry("annotations").or_insert_with(|| json!({}));
+    if !a.is_object() {
+        *a = json!({});
+    }
+    if let Some(a) = a.as_object_mut() {
+        a.insert(key.to_owned(), json!(value));
+    }
+}
+
+/// `metadata`, created if missing (a non-object value is replaced by an object).
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    crate::registry::meta::meta_mut(obj)
+}
+
+/// `metadata.finalizers`.
+pub fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Replaces `metadata.finalizers`.
+pub fn set_finalizers(obj: &mut Value, finalizers: &[String]) {
+    let m = meta_mut(obj);
+    if finalizers.is_empty() {
+        m.remove("finalizers");
+    } else {
+        m.insert("finalizers".into(), json!(finalizers));
+    }
+}
+
+/// `metadata.ownerReferences`.
+pub fn owner_refs(obj: &Value) -> Vec<Value> {
+    obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// Replaces `metadata.ownerReferences`.
+pub fn set_owner_refs(obj: &mut Value, refs: Vec<Value>) {
+    let m = meta_mut(obj);
+    if refs.is_empty() {
+        m.remove("ownerReferences");
+    } else {
+        m.insert("ownerReferences".into(), Value::Array(refs));
+    }
+}
+
+/// The uid of the owner reference marked `controller: true`, if any.
+pub fn controller_uid(obj: &Value) -> Option<String> {
+    owner_refs(obj)
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .and_then(|r| r.get("uid").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// An ownerReference naming `owner` as the controller (`blockOwnerDeletion: true`).
+pub fn controller_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name(owner),
+        "uid": uid(owner),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+/// Whether `labels` satisfies a `metav1.LabelSelector` (matchLabels and
+/// matchExpressions). An empty or malformed selector matches nothing, as the
+/// workload controllers treat it.
+pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
+    let Some(sel) = selector.as_object() else { return false };
+    let mut terms = 0;
+    if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in ml {
+            terms += 1;
+            if labels.get(k) != Some(v) {
+                return false;
+            }
+        }
+    }
+    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
+        for e in exprs {
+            terms += 1;
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            let values: Vec<&str> =
+                e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let have = labels.get(key).and_then(Value::as_str);
+            let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => have.is_some_and(|h| values.contains(&h)),
+                "NotIn" => !have.is_some_and(|h| values.contains(&h)),
+                "Exists" => have.is_some(),
+                "DoesNotExist" => have.is_none(),
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+    }
+    terms > 0
+}
+
+/// A pod's condition of type `ty`, if present.
+pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+}
+
+/// Whether condition `ty` has status `True`.
+pub fn condition_true(obj: &Value, ty: &str) -> bool {
+    condition(obj, ty).and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True")
+}
+
+/// `status.phase` of a pod ("" when unset).
+pub fn phase(pod: &Value) -> &str {
+    pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Whether a pod counts as active for its controller: not terminated, not deleting.
+pub fn pod_active(pod: &Value) -> bool {
+    !is_deleting(pod) && !matches!(phase(pod), "Succeeded" | "Failed")
+}
+
+/// Whether a pod is Ready.
+pub fn pod_ready(pod: &Value) -> bool {
+    condition_true(pod, "Ready") && !is_deleting(pod)
+}
+
+/// Whether a pod has been Ready for at least `min_ready_seconds` (at `now`, seconds
+/// since the epoch). With 0, Ready means available.
+pub fn pod_available(pod: &Value, min_ready_seconds: i64, now: i64) -> bool {
+    if !pod_ready(pod) {
+        return false;
+    }
+    if min_ready_seconds <= 0 {
+        return true;
+    }
+    let since = condition(pod, "Ready")
+        .and_then(|c| c.get("lastTransitionTime"))
+        .and_then(Value::as_str)
+        .and_then(parse_time);
+    since.is_some_and(|t| t + min_ready_seconds <= now)
+}
+
+/// Seconds since the epoch of an RFC 3339 time.
+pub fn parse_time(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// Now, seconds since the epoch.
+pub fn now_secs() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Now, RFC 3339 with seconds (as kube writes timestamps).
+pub fn now() -> String {
+    crate::registry::meta::now_rfc3339()
+}
+
+/// An integer field (`spec.replicas` and the like) with a default.
+pub fn int_at(obj: &Value, pointer: &str, default: i64) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(default)
+}
+
+/// Sets a condition in `status.conditions` (of `obj`), keeping `lastTransitionTime`
+/// when the status does not change. `probe_time` adds `lastProbeTime` (pods) or
+/// `lastUpdateTime` (workloads) as kube does for that kind.
+pub fn set_condition(obj: &mut Value, ty: &str, status: &str, reason: Option<&str>, message: Option<&str>, update_time: bool) {
+    let now = now();
+    let old = condition(obj, ty).cloned();
+    let mut c = Map::new();
+    c.insert("type".into(), json!(ty));
+    c.insert("status".into(), json!(status));
+    let same_status = old.as_ref().and_then(|o| o.get("status")).and_then(Value::as_str) == Some(status);
+    let transition = match (&old, same_status) {
+        (Some(o), true) => o.get("lastTransitionTime").cloned().unwrap_or(json!(now)),
+        _ => json!(now),
+    };
+    if update_time {
+        let unchanged = same_status
+            && old.as_ref().and_then(|o| o.get("reason")).and_then(Value::as_str) == reason
+            && old.as_ref().and_then(|o| o.get("message")).and_then(Value::as_str) == message;
+        let upd = match (&old, unchanged) {
+            (Some(o), true) => o.get("lastUpdateTime").cloned().unwrap_or(json!(now)),
+            _ => json!(now),
+        };
+        c.insert("lastUpdateTime".into(), upd);
+    } else {
+        c.insert("lastProbeTime".into(), Value::Null);
+    }
+    c.insert("lastTransitionTime".into(), transition);
+    if let Some(r) = reason {
+        c.insert("reason".into(), json!(r));
+    }
+    if let Some(m) = message {
+        c.insert("message".into(), json!(m));
+    }
+    let Some(map) = obj.as_object_mut() else { return };
+    let status_v = map.entry("status").or_insert_with(|| json!({}));
+    if !status_v.is_object() {
+        *status_v = json!({});
+    }
+    let Some(st) = status_v.as_object_mut() else { return };
+    let conds = st.entry("conditions").or_insert_with(|| json!([]));
+    if !conds.is_array() {
+        *conds = json!([]);
+    }
+    if let Some(arr) = conds.as_array_mut() {
+        match arr.iter_mut().find(|x| x.get("type").and_then(Value::as_str) == Some(ty)) {
+            Some(slot) => *slot = Value::Object(c),
+            None => arr.push(Value::Object(c)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors() {
+        let labels = json!({"app": "web", "tier": "fe"});
+        let labels = labels.as_object().unwrap();
+        assert!(selector_matches(&json!({"matchLabels": {"app": "web"}}), labels));
+        assert!(!selector_matches(&json!({"matchLabels": {"app": "db"}}), labels));
+        assert!(!selector_matches(&json!({}), labels));
+        assert!(selector_matches(
+            &json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]}),
+            labels
+        ));
+        assert!(!selector_matches(&json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}), labels));
+        assert!(selector_matches(&json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}), labels));
+        assert!(!selector_matches(&json!("garbage"), labels));
+    }
+
+    #[test]
+    fn conditions_keep_transition_time() {
+        let mut pod = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}
+        ]}});
+        set_condition(&mut pod, "Ready", "True", None, None, false);
+        assert_eq!(condition(&pod, "Ready").unwrap()["lastTransitionTime"], "2020-01-01T00:00:00Z");
+        set_condition(&mut pod, "Ready", "False", None, None, false);
+        assert_ne!(condition(&pod, "Ready").unwrap()["lastTransitionTime"], "2020-01-01T00:00:00Z");
+        assert!(!condition_true(&pod, "Ready"));
+    }
+}

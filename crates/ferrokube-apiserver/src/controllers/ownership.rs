@@ -1,0 +1,104 @@
+//! Controller references, shared by the workload controllers: claiming objects
+//! (adopting matching orphans, releasing owned objects whose labels stopped
+//! matching) and stamping pods out of a pod template, as kube's
+//! `ControllerRefManager` and `PodControl` do.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::client::{is_conflict, is_not_found, Client};
+use super::objects;
+use crate::api::ResourceInfo;
+
+/// The owner side of a claim: the object, its apiVersion/kind and its selector.
+pub struct Owner<'a> {
+    /// The owning object.
+    pub object: &'a Value,
+    /// `apiVersion` to write in ownerReferences (`apps/v1`).
+    pub api_version: &'a str,
+    /// `kind` to write in ownerReferences (`ReplicaSet`).
+    pub kind: &'a str,
+    /// The owner's `spec.selector`.
+    pub selector: &'a Value,
+}
+
+/// Of `candidates` (objects of `res` in the owner's namespace), the ones `owner`
+/// controls after adopting matching orphans and releasing owned non-matching ones.
+pub async fn claim(client: &Client, res: &Arc<ResourceInfo>, owner: &Owner<'_>, candidates: &[Value]) -> Vec<Value> {
+    let owner_uid = objects::uid(owner.object);
+    let owner_deleting = objects::is_deleting(owner.object);
+    let mut owned = Vec::new();
+    for obj in candidates {
+        let matches = objects::selector_matches(owner.selector, &objects::labels(obj));
+        match objects::controller_uid(obj) {
+            Some(uid) if uid == owner_uid => {
+                if matches || owner_deleting {
+                    owned.push(obj.clone());
+                } else {
+                    // Release: drop our ownerReference.
+                    let mut released = obj.clone();
+                    let refs: Vec<Value> = objects::owner_refs(obj)
+                        .into_iter()
+                        .filter(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid))
+                        .collect();
+                    objects::set_owner_refs(&mut released, refs);
+                    if let Err(e) = client.update(res, &released).await {
+                        log_write_error("release", obj, &e);
+                    }
+                }
+            }
+            Some(_) => {}
+            None => {
+                if !matches || owner_deleting || objects::is_deleting(obj) {
+                    continue;
+                }
+                let mut adopted = obj.clone();
+                let mut refs = objects::owner_refs(obj);
+                refs.push(objects::controller_ref(owner.object, owner.api_version, owner.kind));
+                objects::set_owner_refs(&mut adopted, refs);
+                match client.update(res, &adopted).await {
+                    Ok(o) => owned.push(o),
+                    Err(e) => log_write_error("adopt", obj, &e),
+                }
+            }
+        }
+    }
+    owned
+}
+
+fn log_write_error(what: &str, obj: &Value, e: &crate::api::ApiError) {
+    if is_conflict(e) || is_not_found(e) {
+        tracing::debug!(object = %objects::name(obj), error = %e.message, "{what} raced; retrying next pass");
+    } else {
+        tracing::warn!(object = %objects::name(obj), error = %e.message, "{what} failed");
+    }
+}
+
+/// A pod built from `template` (`spec.template` of a workload), controlled by
+/// `owner`, named `name` or generated from `generate_name`.
+pub fn pod_from_template(template: &Value, owner: &Owner<'_>, name: Option<&str>, generate_name: &str) -> Value {
+    let mut md = serde_json::Map::new();
+    for k in ["labels", "annotations", "finalizers"] {
+        if let Some(v) = template.pointer(&format!("/metadata/{k}")) {
+            md.insert(k.into(), v.clone());
+        }
+    }
+    match name {
+        Some(n) => md.insert("name".into(), json!(n)),
+        None => md.insert("generateName".into(), json!(generate_name)),
+    };
+    if let Some(ns) = objects::namespace(owner.object) {
+        md.insert("namespace".into(), json!(ns));
+    }
+    md.insert(
+        "ownerReferences".into(),
+        json!([objects::controller_ref(owner.object, owner.api_version, owner.kind)]),
+    );
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": Value::Object(md),
+        "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
+    })
+}

@@ -1,0 +1,219 @@
+//! `fieldValidation`: reject (`Strict`) or warn about (`Warn`, the default) fields of a
+//! request body that the schema does not know.
+//!
+//! kubectl (1.27 and later) sees the `fieldValidation` parameter in the OpenAPI v3
+//! document and then leaves validation to the server: it sends `fieldValidation=Strict`
+//! and expects a 400 naming the unknown fields, as kube-apiserver answers
+//! (`strict decoding error: unknown field "spec.foo"`). [`check`] does this for create,
+//! update and patch bodies (JSON merge, strategic merge and apply patches; the
+//! strategic-merge directives `$patch`, `$setElementOrder/...` and the like are not
+//! fields) against the generated schemas of [`super::definitions`], or for custom
+//! resources against their CRD's schema ([`super::custom_definition`]; fields under
+//! `x-kubernetes-preserve-unknown-fields` are all known). Kinds with no schema at all
+//! are not checked. With `Warn` (also when the parameter is absent, kube's default) the
+//! request proceeds and the response carries one `Warning: 299 - "unknown field ..."`
+//! header per field ([`add_warnings`]), which kubectl prints; `Ignore` checks nothing.
+
+use serde_json::Value;
+
+use super::Definitions;
+use crate::api::{ApiError, ApiRequest, Verb};
+use crate::catalog::Catalog;
+use crate::handlers::status;
+
+/// Check the body of `req` as its `fieldValidation` asks: for `Strict`, a 400 error
+/// lists the unknown fields; for `Warn` (or no parameter) the warnings to send are
+/// returned; `Ignore`, and requests without a checkable body, give no warnings.
+pub fn check(req: &ApiRequest, catalog: &Catalog) -> Result<Vec<String>, ApiError> {
+    let strict = match req.query_param("fieldValidation") {
+        Some("Strict") => true,
+        None | Some("Warn") => false,
+        Some(_) => return Ok(Vec::new()),
+    };
+    if !matches!(req.verb, Verb::Create | Verb::Update | Verb::Patch) || req.body.is_empty() {
+        return Ok(Vec::new());
+    }
+    if req.subresource.as_deref().is_some_and(|s| s != "status") {
+        return Ok(Vec::new());
+    }
+    let Some(defs) = super::definitions() else {
+        return Ok(Vec::new());
+    };
+    let r = &req.resource;
+    let custom = super::custom_schema(catalog, r)
+        .map(|s| super::custom_definition(s, &r.group, &r.version, &r.kind));
+    let generated = || {
+        defs.name_of(&r.group, &r.version, &r.kind)
+            .and_then(|n| defs.get(n))
+    };
+    let Some(root) = custom.as_ref().or_else(generated) else {
+        return Ok(Vec::new());
+    };
+    let content_type = req.content_type.as_deref().unwrap_or("application/json");
+    let patch = content_type.ends_with("merge-patch+json");
+    // Bodies that do not parse pass: the registry reports the syntax error.
+    let body: Value = match content_type {
+        "application/json"
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json" => match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(_) => return Ok(Vec::new()),
+        },
+        "application/apply-patch+yaml" => match serde_yaml_ng::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(_) => return Ok(Vec::new()),
+        },
+        _ => return Ok(Vec::new()),
+    };
+    let unknown = unknown_fields(defs, root, &body, patch);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let messages: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
+    if !strict {
+        return Ok(messages);
+    }
+    let list = messages.join(", ");
+    let message = if req.verb == Verb::Patch {
+        format!("strict decoding error: {list}")
+    } else {
+        format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {list}",
+            kind = r.kind,
+            version = r.version
+        )
+    };
+    Err(status::bad_request(message))
+}
+
+/// Add one `Warning: 299 - "<text>"` header per warning to `resp`.
+pub fn add_warnings<B>(resp: &mut http::Response<B>, warnings: &[String]) {
+    for w in warnings {
+        let quoted = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+}
+
+/// The paths (`spec.template.spec.containers[0].foo`) of the fields of `value` that
+/// `schema` does not declare. With `patch`, keys starting with `$` (strategic merge
+/// directives) are skipped and `null` values (deletions) are not descended into.
+pub fn unknown_fields(
+    defs: &Definitions,
+    schema: &Value,
+    value: &Value,
+    patch: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(defs, schema, value, "", patch, &mut out, 0);
+    out
+}
+
+fn resolve<'a>(defs: &'a Definitions, mut schema: &'a Value) -> &'a Value {
+    for _ in 0..8 {
+        match schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/definitions/"))
+            .and_then(|n| defs.get(n))
+        {
+            Some(target) => schema = target,
+            None => break,
+        }
+    }
+    schema
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn walk(
+    defs: &Definitions,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    patch: bool,
+    out: &mut Vec<String>,
+    depth: usize,
+) {
+    if depth > 64 {
+        return;
+    }
+    let schema = resolve(defs, schema);
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    match value {
+        Value::Object(obj) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (k, v) in obj {
+                    if patch && k.starts_with('$') {
+                        continue;
+                    }
+                    match props.get(k) {
+                        Some(s) => walk(defs, s, v, &join(path, k), patch, out, depth + 1),
+                        None => out.push(join(path, k)),
+                    }
+                }
+            } else if let Some(ap) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for (k, v) in obj {
+                    if !(patch && k.starts_with('$')) {
+                        walk(defs, ap, v, &join(path, k), patch, out, depth + 1);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    walk(
+                        defs,
+                        s,
+                        item,
+                        &format!("{path}[{i}]"),
+                        patch,
+                        out,
+                        depth + 1,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_unknown_fields_with_kube_paths() {
+        let defs = super::super::definitions().unwrap();
+        let root = defs.get("io.k8s.api.apps.v1.Deployment").unwrap();
+        let obj = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "x", "labels": {"a": "b"}, "bogus": 1},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {
+                "containers": [{"name": "c", "image": "i", "imagePullPolicy": "Always", "colour": "red"}]
+            }}}
+        });
+        assert_eq!(
+            unknown_fields(defs, root, &obj, false),
+            ["metadata.bogus", "spec.template.spec.containers[0].colour"]
+        );
+        let patch = json!({"spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "c"}],
+            "containers": [{"name": "c", "image": "j"}]}}}});
+        assert!(unknown_fields(defs, root, &patch, true).is_empty());
+    }
+}

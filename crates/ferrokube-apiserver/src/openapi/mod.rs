@@ -1,0 +1,735 @@
+//! The OpenAPI documents: `/openapi/v2` and `/openapi/v3[/<group-version>]`.
+//!
+//! kubectl reads them before `apply` and `create`: with validation on it looks up the
+//! `fieldValidation` query parameter on the resource's PATCH operation in the OpenAPI v3
+//! document of the object's group-version (server-side validation) or falls back to
+//! validating against the v2 schemas itself, and `kubectl apply` computes its strategic
+//! merge patch from the schemas' `x-kubernetes-patch-merge-key` /
+//! `x-kubernetes-patch-strategy` extensions. The flow is
+//!
+//! ```text
+//! handlers (GET /openapi/...)  ->  OpenApi::serve  ->  cached bytes, or
+//!   catalog (served resources) + definitions (generated schemas)
+//!     -> paths (operations per resource) -> v3 document per group-version / v2 document
+//!     -> protobuf (v2 for kubectl, which only reads the gnostic protobuf form)
+//! ```
+//!
+//! The schemas of the built-in types are generated from k8s-openapi's sources by
+//! `gen/gen_openapi.py` into `definitions.json` (Swagger 2.0 form, one object keyed by
+//! kube's definition names such as `io.k8s.api.apps.v1.Deployment`), which is compiled
+//! into the binary and parsed once, on the first request that needs it ([`definitions`]).
+//! Custom resources get their CRD version's `openAPIV3Schema` (with `apiVersion`, `kind`
+//! and `metadata` added, as kube-apiserver publishes them; for v2 reduced to what
+//! Swagger 2.0 clients understand, see [`custom_definition_v2`]); a served resource with
+//! no schema at all gets a permissive object schema, so its operations still carry the
+//! group-version-kind.
+//!
+//! Documents are built lazily per group-version and cached with a hash of their inputs
+//! (the catalog rows of the group-version), which is also the `hash` in the v3 index's
+//! `serverRelativeURL` and the `ETag`: a catalog that changes (CRDs) gives new hashes.
+//!
+//! [`field_validation`] uses the same schemas for the `fieldValidation` parameter of
+//! writes: kube's "unknown field" errors (`Strict`) or warnings (`Warn`, the default).
+
+pub mod field_validation;
+pub mod paths;
+pub mod protobuf;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use serde_json::{json, Map, Value};
+
+use crate::api::{ApiError, ResourceInfo};
+use crate::catalog::Catalog;
+use crate::handlers::{full, status, ResponseBody};
+
+/// The generated schemas (see `gen/gen_openapi.py`).
+static DEFINITIONS_JSON: &str = include_str!("definitions.json");
+
+/// The media type of the OpenAPI v2 document in gnostic's protobuf encoding, as
+/// client-go asks for it in `Accept`.
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The spelling of [`V2_PROTOBUF`] that is a valid media type (`@` is not a token
+/// character): accepted too, and the `Content-Type` of the answer, as kube-apiserver
+/// does (client-go fails on a `Content-Type` it cannot parse).
+pub const V2_PROTOBUF_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// The `info.title` and `info.version` of every document.
+const TITLE: &str = "Kubernetes";
+const INFO_VERSION: &str = "v1.37.0";
+
+/// The generated schemas, indexed.
+#[derive(Debug)]
+pub struct Definitions {
+    /// Schemas by definition name, in Swagger 2.0 form (`#/definitions/...` refs).
+    pub schemas: Map<String, Value>,
+    /// Definition name by (group, version, kind), from `x-kubernetes-group-version-kind`.
+    pub by_gvk: HashMap<(String, String, String), String>,
+}
+
+impl Definitions {
+    /// The definition name of a kind, if a schema was generated for it.
+    pub fn name_of(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
+        self.by_gvk
+            .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))
+            .map(String::as_str)
+    }
+
+    /// The schema of a definition.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.schemas.get(name)
+    }
+}
+
+/// The generated schemas, parsed on first use. `None` only if the compiled-in data is
+/// not valid JSON (a broken generator run), in which case every OpenAPI request is 500.
+pub fn definitions() -> Option<&'static Definitions> {
+    static DEFS: OnceLock<Option<Definitions>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        let schemas: Map<String, Value> = match serde_json::from_str(DEFINITIONS_JSON) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!("openapi: generated definitions are not valid JSON: {e}");
+                return None;
+            }
+        };
+        let mut by_gvk = HashMap::new();
+        for (name, schema) in &schemas {
+            for gvk in gvks(schema) {
+                by_gvk.insert(gvk, name.clone());
+            }
+        }
+        Some(Definitions { schemas, by_gvk })
+    })
+    .as_ref()
+}
+
+/// A hash of the compiled-in schemas, computed once.
+fn data_hash() -> u64 {
+    static HASH: OnceLock<u64> = OnceLock::new();
+    *HASH.get_or_init(|| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        DEFINITIONS_JSON.hash(&mut h);
+        h.finish()
+    })
+}
+
+/// The (group, version, kind)s listed in a schema's `x-kubernetes-group-version-kind`.
+fn gvks(schema: &Value) -> Vec<(String, String, String)> {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    schema
+        .get("x-kubernetes-group-version-kind")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|g| (s(g, "group"), s(g, "version"), s(g, "kind")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The definition name used for a kind without a generated schema: kube's convention of
+/// the reversed group, the version and the kind (`com.example.v1.Widget`).
+pub fn synthetic_name(group: &str, version: &str, kind: &str) -> String {
+    let mut parts: Vec<&str> = group.split('.').filter(|p| !p.is_empty()).collect();
+    parts.reverse();
+    if parts.is_empty() {
+        parts.push("io.k8s.api.core");
+    }
+    format!("{}.{version}.{kind}", parts.join("."))
+}
+
+/// The definition of a custom resource kind from its CRD's `openAPIV3Schema`:
+/// `apiVersion`, `kind` and `metadata` (a reference to `ObjectMeta`) are added and the
+/// group-version-kind extension is set, as kube-apiserver does for CRDs.
+pub fn custom_definition(schema: &Value, group: &str, version: &str, kind: &str) -> Value {
+    let mut def = match schema {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    def.entry("type").or_insert_with(|| json!("object"));
+    let mut props = match def.remove("properties") {
+        Some(Value::Object(p)) => p,
+        _ => Map::new(),
+    };
+    props.insert(
+        "apiVersion".into(),
+        json!({"description": "APIVersion defines the versioned schema of this representation of an object.", "type": "string"}),
+    );
+    props.insert(
+        "kind".into(),
+        json!({"description": "Kind is a string value representing the REST resource this object represents.", "type": "string"}),
+    );
+    props.insert(
+        "metadata".into(),
+        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "Standard object's metadata."}),
+    );
+    def.insert("properties".into(), Value::Object(props));
+    def.insert(
+        "x-kubernetes-group-version-kind".into(),
+        json!([{"group": group, "kind": kind, "version": version}]),
+    );
+    Value::Object(def)
+}
+
+/// A custom resource definition reduced for Swagger 2.0 clients (kubectl's client-side
+/// validation): keywords Swagger 2.0 lacks (`nullable`, `anyOf`, `oneOf`, `not`) are
+/// dropped, int-or-string fields lose their `type`, and nodes that keep unknown fields
+/// lose their `properties`, so that old clients do not reject fields the server keeps.
+pub fn custom_definition_v2(def: &Value) -> Value {
+    match def {
+        Value::Object(m) => {
+            let flag = |k: &str| m.get(k) == Some(&Value::Bool(true));
+            let preserve = flag("x-kubernetes-preserve-unknown-fields");
+            let int_or_string = flag("x-kubernetes-int-or-string");
+            let mut out = Map::new();
+            for (k, v) in m {
+                let drop = matches!(k.as_str(), "nullable" | "anyOf" | "oneOf" | "not")
+                    || (preserve && matches!(k.as_str(), "properties" | "additionalProperties"))
+                    || (int_or_string && k == "type");
+                if drop {
+                    continue;
+                }
+                let value = match (k.as_str(), v) {
+                    ("properties", Value::Object(props)) => Value::Object(
+                        props
+                            .iter()
+                            .map(|(n, s)| (n.clone(), custom_definition_v2(s)))
+                            .collect(),
+                    ),
+                    _ => custom_definition_v2(v),
+                };
+                out.insert(k.clone(), value);
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(custom_definition_v2).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The CRD schema of a served custom resource, if the catalog has one for it.
+pub(crate) fn custom_schema<'a>(catalog: &'a Catalog, r: &ResourceInfo) -> Option<&'a Value> {
+    catalog
+        .custom(&r.group, &r.version, &r.plural)
+        .and_then(|c| c.openapi_schema.as_ref())
+}
+
+/// The permissive schema of a kind without a generated schema.
+fn synthetic_schema(group: &str, version: &str, kind: &str) -> Value {
+    json!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-group-version-kind": [{"group": group, "kind": kind, "version": version}],
+    })
+}
+
+/// One serialized document with its hash.
+#[derive(Clone, Debug)]
+struct Cached {
+    hash: String,
+    bytes: Bytes,
+}
+
+/// Serves and caches the OpenAPI documents of one server.
+#[derive(Debug, Default)]
+pub struct OpenApi {
+    /// v3 documents by group-version path (`api/v1`, `apis/apps/v1`).
+    v3: Mutex<HashMap<String, Cached>>,
+    /// The v2 document as JSON and as protobuf.
+    v2: Mutex<Option<(Cached, Bytes)>>,
+}
+
+/// Whether a request path is one [`OpenApi::serve`] answers.
+pub fn is_openapi_path(path: &str) -> bool {
+    path == "/openapi/v2" || path == "/openapi/v3" || path.starts_with("/openapi/v3/")
+}
+
+/// A group-version of the catalog: its v3 path key and its resources.
+struct GroupVersion<'a> {
+    key: String,
+    resources: Vec<&'a Arc<ResourceInfo>>,
+}
+
+fn group_versions(catalog: &Catalog) -> Vec<GroupVersion<'_>> {
+    let mut out = Vec::new();
+    for g in catalog.groups() {
+        for v in &g.versions {
+            let key = if g.group.is_empty() {
+                format!("api/{v}")
+            } else {
+                format!("apis/{}/{v}", g.group)
+            };
+            let resources = catalog.resources_in(&g.group, v).collect();
+            out.push(GroupVersion { key, resources });
+        }
+    }
+    out
+}
+
+/// The hash of a document's inputs: the generated data, the catalog rows it covers and
+/// their CRD schemas.
+fn inputs_hash<'a>(
+    catalog: &Catalog,
+    resources: impl IntoIterator<Item = &'a Arc<ResourceInfo>>,
+) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_hash().hash(&mut h);
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    for r in resources {
+        (&r.group, &r.version, &r.plural, &r.kind, r.namespaced).hash(&mut h);
+        (&r.verbs, r.has_status, r.has_scale).hash(&mut h);
+        if let Some(s) = custom_schema(catalog, r) {
+            s.to_string().hash(&mut h);
+        }
+    }
+    format!("{:016X}", h.finish())
+}
+
+impl OpenApi {
+    /// Answer `GET /openapi/v2`, `/openapi/v3` or `/openapi/v3/<group-version>`.
+    /// `headers` are the request's (for `Accept` and `If-None-Match`). A group-version
+    /// document asked for with its current `?hash=` is immutable (cacheable forever); with
+    /// another hash the answer is a redirect to the current URL, as kube-apiserver does.
+    pub fn serve(
+        &self,
+        catalog: &Catalog,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Response<ResponseBody>, ApiError> {
+        let path = uri.path();
+        let defs = definitions().ok_or_else(|| status::internal("OpenAPI schemas unavailable"))?;
+        let if_none_match = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        if path == "/openapi/v2" {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let (doc, pb) = self.v2(catalog, defs)?;
+            let wants_pb =
+                accept.contains(V2_PROTOBUF) || accept.contains(V2_PROTOBUF_CONTENT_TYPE);
+            return Ok(if wants_pb {
+                // A representation of its own, so an ETag of its own.
+                respond(
+                    pb,
+                    V2_PROTOBUF_CONTENT_TYPE,
+                    &format!("{}-pb", doc.hash),
+                    if_none_match,
+                    false,
+                )
+            } else {
+                respond(
+                    doc.bytes,
+                    "application/json",
+                    &doc.hash,
+                    if_none_match,
+                    false,
+                )
+            });
+        }
+        let rest = path
+            .strip_prefix("/openapi/v3")
+            .unwrap_or("")
+            .trim_matches('/');
+        let gvs = group_versions(catalog);
+        if rest.is_empty() {
+            // Forget documents of group-versions no longer served (deleted CRDs).
+            if let Ok(mut cache) = self.v3.lock() {
+                cache.retain(|key, _| gvs.iter().any(|gv| &gv.key == key));
+            }
+            let mut paths = Map::new();
+            for gv in &gvs {
+                let hash = inputs_hash(catalog, gv.resources.iter().copied());
+                paths.insert(
+                    gv.key.clone(),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{}?hash={hash}", gv.key)}),
+                );
+            }
+            let bytes = serde_json::to_vec(&json!({ "paths": paths }))
+                .map_err(|e| status::internal(e.to_string()))?;
+            let mut resp = respond(Bytes::from(bytes), "application/json", "", None, false);
+            resp.headers_mut().remove(header::ETAG);
+            return Ok(resp);
+        }
+        let gv = gvs
+            .iter()
+            .find(|gv| gv.key == rest)
+            .ok_or_else(status::not_found_path)?;
+        let doc = self.v3(catalog, gv, defs)?;
+        let asked = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "hash")
+            .map(|(_, v)| v.into_owned());
+        match asked {
+            Some(h) if h != doc.hash => {
+                let location = format!("/openapi/v3/{}?hash={}", gv.key, doc.hash);
+                let mut resp = Response::new(full(Bytes::new()));
+                *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+                Ok(resp)
+            }
+            Some(_) => Ok(respond(
+                doc.bytes,
+                "application/json",
+                &doc.hash,
+                if_none_match,
+                true,
+            )),
+            None => Ok(respond(
+                doc.bytes,
+                "application/json",
+                &doc.hash,
+                if_none_match,
+                false,
+            )),
+        }
+    }
+
+    fn v3(
+        &self,
+        catalog: &Catalog,
+        gv: &GroupVersion<'_>,
+        defs: &Definitions,
+    ) -> Result<Cached, ApiError> {
+        let hash = inputs_hash(catalog, gv.resources.iter().copied());
+        if let Ok(cache) = self.v3.lock() {
+            if let Some(c) = cache.get(&gv.key).filter(|c| c.hash == hash) {
+                return Ok(c.clone());
+            }
+        }
+        let doc = v3_document(catalog, &gv.resources, defs);
+        let bytes =
+            Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
+        let cached = Cached { hash, bytes };
+        if let Ok(mut cache) = self.v3.lock() {
+            cache.insert(gv.key.clone(), cached.clone());
+        }
+        Ok(cached)
+    }
+
+    fn v2(&self, catalog: &Catalog, defs: &Definitions) -> Result<(Cached, Bytes), ApiError> {
+        let hash = inputs_hash(catalog, catalog.resources());
+        if let Ok(cache) = self.v2.lock() {
+            if let Some(c) = cache.as_ref().filter(|c| c.0.hash == hash) {
+                return Ok(c.clone());
+            }
+        }
+        let doc = v2_document(catalog, defs);
+        let json =
+            Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
+        let pb = Bytes::from(protobuf::encode_document(&doc));
+        let entry = (Cached { hash, bytes: json }, pb);
+        if let Ok(mut cache) = self.v2.lock() {
+            *cache = Some(entry.clone());
+        }
+        Ok(entry)
+    }
+}
+
+/// A 200 (or 304 when `if_none_match` matches the ETag) with caching headers.
+fn respond(
+    bytes: Bytes,
+    content_type: &'static str,
+    hash: &str,
+    if_none_match: Option<&str>,
+    immutable: bool,
+) -> Response<ResponseBody> {
+    let etag = format!("\"{hash}\"");
+    let not_modified = !hash.is_empty()
+        && if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if not_modified {
+        let mut r = Response::new(full(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(full(bytes));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if immutable {
+            "public, immutable"
+        } else {
+            "no-cache, private"
+        }),
+    );
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp
+}
+
+/// The definition name of a resource's kind, and its schema when it is not a generated
+/// one: from the CRD's `custom` schema, or permissive.
+fn kind_schema(
+    defs: &Definitions,
+    group: &str,
+    version: &str,
+    kind: &str,
+    custom: Option<&Value>,
+) -> (String, Option<Value>) {
+    if let Some(schema) = custom {
+        return (
+            synthetic_name(group, version, kind),
+            Some(custom_definition(schema, group, version, kind)),
+        );
+    }
+    match defs.name_of(group, version, kind) {
+        Some(name) => (name.to_owned(), None),
+        None => (
+            synthetic_name(group, version, kind),
+            Some(synthetic_schema(group, version, kind)),
+        ),
+    }
+}
+
+/// Definitions reachable from `roots` through `$ref`s (`#/definitions/<name>`), plus the
+/// synthetic schemas of kinds without a generated one.
+fn closure(
+    defs: &Definitions,
+    roots: impl IntoIterator<Item = String>,
+    extra: &BTreeMap<String, Value>,
+) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut stack: Vec<String> = roots.into_iter().collect();
+    let mut seen = BTreeSet::new();
+    while let Some(name) = stack.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(schema) = defs.get(&name).or_else(|| extra.get(&name)) else {
+            continue;
+        };
+        collect_refs(schema, &mut stack);
+        out.insert(name, schema.clone());
+    }
+    out
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    if let Some(name) = v.as_str().and_then(|s| s.strip_prefix("#/definitions/")) {
+                        out.push(name.to_owned());
+                    }
+                } else {
+                    collect_refs(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Rewrite a Swagger 2.0 schema for OpenAPI 3: `#/definitions/` refs become
+/// `#/components/schemas/` refs, wrapped in `allOf` when the ref has siblings (as kube
+/// publishes them: a `$ref` may not carry a description in OpenAPI 3.0).
+pub fn to_v3_schema(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            let mut reference = None;
+            for (k, v) in m {
+                if k == "$ref" {
+                    if let Some(s) = v.as_str() {
+                        let name = s.strip_prefix("#/definitions/").unwrap_or(s);
+                        reference = Some(format!("#/components/schemas/{name}"));
+                    }
+                } else {
+                    out.insert(k.clone(), to_v3_schema(v));
+                }
+            }
+            match reference {
+                Some(r) if out.is_empty() => json!({ "$ref": r }),
+                Some(r) => {
+                    out.insert("allOf".into(), json!([{ "$ref": r }]));
+                    Value::Object(out)
+                }
+                None => Value::Object(out),
+            }
+        }
+        Value::Array(a) => Value::Array(a.iter().map(to_v3_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The OpenAPI 3.0 document of one group-version.
+fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Definitions) -> Value {
+    let mut extra = BTreeMap::new();
+    let mut ops = Vec::new();
+    for r in resources {
+        ops.extend(paths::operations(
+            r,
+            defs,
+            custom_schema(catalog, r),
+            &mut extra,
+        ));
+    }
+    let roots = paths::referenced_definitions(&ops);
+    let schemas: Map<String, Value> = closure(defs, roots, &extra)
+        .into_iter()
+        .map(|(k, v)| (k, to_v3_schema(&v)))
+        .collect();
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": TITLE, "version": INFO_VERSION},
+        "paths": paths::render_v3(&ops),
+        "components": {"schemas": schemas},
+    })
+}
+
+/// The Swagger 2.0 document of every served resource, with every generated definition.
+fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
+    let mut extra = BTreeMap::new();
+    let mut ops = Vec::new();
+    for r in catalog.resources() {
+        ops.extend(paths::operations(
+            r,
+            defs,
+            custom_schema(catalog, r),
+            &mut extra,
+        ));
+    }
+    let mut definitions: Map<String, Value> = defs.schemas.clone();
+    for (k, v) in extra {
+        definitions
+            .entry(k)
+            .or_insert_with(|| custom_definition_v2(&v));
+    }
+    json!({
+        "swagger": "2.0",
+        "info": {"title": TITLE, "version": INFO_VERSION},
+        "paths": paths::render_v2(&ops),
+        "definitions": definitions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_parse_and_index_kinds() {
+        let defs = definitions().expect("generated definitions parse");
+        assert_eq!(
+            defs.name_of("apps", "v1", "Deployment"),
+            Some("io.k8s.api.apps.v1.Deployment")
+        );
+        assert_eq!(
+            defs.name_of("", "v1", "Pod"),
+            Some("io.k8s.api.core.v1.Pod")
+        );
+        assert!(defs.name_of("apps", "v1", "DeploymentList").is_some());
+        let containers =
+            &defs.get("io.k8s.api.core.v1.PodSpec").unwrap()["properties"]["containers"];
+        assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+        let volumes = &defs.get("io.k8s.api.core.v1.PodSpec").unwrap()["properties"]["volumes"];
+        assert_eq!(volumes["x-kubernetes-patch-strategy"], "merge,retainKeys");
+    }
+
+    #[test]
+    fn v3_refs_are_rewritten() {
+        let v = to_v3_schema(&json!({
+            "properties": {
+                "a": {"$ref": "#/definitions/X", "description": "d"},
+                "b": {"items": {"$ref": "#/definitions/Y"}, "type": "array"},
+            }
+        }));
+        assert_eq!(
+            v["properties"]["a"]["allOf"][0]["$ref"],
+            "#/components/schemas/X"
+        );
+        assert_eq!(v["properties"]["a"]["description"], "d");
+        assert_eq!(
+            v["properties"]["b"]["items"]["$ref"],
+            "#/components/schemas/Y"
+        );
+    }
+
+    #[test]
+    fn custom_definitions_get_meta_fields_and_a_v2_form() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "spec": {"type": "object", "nullable": true, "properties": {
+                    "size": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                             "properties": {"a": {"type": "string"}}},
+                }},
+            },
+        });
+        let def = custom_definition(&schema, "example.com", "v1", "Widget");
+        assert_eq!(def["x-kubernetes-group-version-kind"][0]["kind"], "Widget");
+        assert_eq!(
+            def["properties"]["metadata"]["$ref"],
+            "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        assert_eq!(def["properties"]["kind"]["type"], "string");
+        let v2 = custom_definition_v2(&def);
+        let spec = &v2["properties"]["spec"];
+        assert!(spec.get("nullable").is_none());
+        assert!(spec["properties"]["size"].get("anyOf").is_none());
+        assert!(spec["properties"]["free"].get("properties").is_none());
+        assert_eq!(spec["properties"]["free"]["type"], "object");
+    }
+
+    #[test]
+    fn synthetic_names_reverse_the_group() {
+        assert_eq!(
+            synthetic_name("example.com", "v1", "Widget"),
+            "com.example.v1.Widget"
+        );
+    }
+
+    #[test]
+    fn documents_have_operations_and_schemas() {
+        let catalog = Catalog::builtin();
+        let api = OpenApi::default();
+        let resp = api
+            .serve(
+                &catalog,
+                &Uri::from_static("/openapi/v3/apis/apps/v1"),
+                &HeaderMap::new(),
+            )
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let defs = definitions().unwrap();
+        let apps: Vec<_> = catalog.resources_in("apps", "v1").collect();
+        let doc = v3_document(&catalog, &apps, defs);
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "Deployment"
+        );
+        let names: Vec<&str> = patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for n in ["dryRun", "fieldManager", "fieldValidation", "force"] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        assert!(doc["components"]["schemas"]["io.k8s.api.core.v1.Container"].is_object());
+        let v2 = v2_document(&catalog, defs);
+        assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
+        assert!(v2["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"].is_object());
+    }
+}

@@ -1,0 +1,176 @@
+//! Shared helpers of the controllers' integration tests: a registry with the
+//! controllers running at millisecond speed, a client that talks to it through
+//! `ApiRequest`s, and polling with generous timeouts.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrokube_apiserver::api::ResourceInfo;
+use ferrokube_apiserver::controllers::client::{Client, Resources};
+use ferrokube_apiserver::controllers::gc::finalizers_for_propagation;
+use ferrokube_apiserver::controllers::{self, objects, ControllerHandle, ControllerOptions};
+use ferrokube_apiserver::registry::Registry;
+use serde_json::{json, Value};
+
+/// How long a test waits for a condition before failing.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A registry with running controllers and a client acting as a user.
+pub struct Env {
+    pub registry: Arc<Registry>,
+    pub client: Client,
+    pub handle: Option<ControllerHandle>,
+}
+
+impl Env {
+    pub fn start() -> Env {
+        let registry = Registry::new();
+        let handle = controllers::start(Arc::clone(&registry), ControllerOptions::fast());
+        let res = Arc::new(Resources::builtin().expect("catalog"));
+        let client = Client::new(Arc::clone(&registry), res, "test-user");
+        Env { registry, client, handle: Some(handle) }
+    }
+
+    pub fn res(&self) -> &Resources {
+        &self.client.res
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+    }
+
+    /// Pods of namespace `ns` with label `app=<app>`.
+    pub async fn pods(&self, ns: &str, app: &str) -> Vec<Value> {
+        let all = self.client.list_items(&self.res().pods, Some(ns)).await.expect("list pods");
+        all.into_iter().filter(|p| objects::labels(p).get("app") == Some(&json!(app))).collect()
+    }
+
+    /// ReplicaSets of namespace `ns` with label `app=<app>`.
+    pub async fn replicasets(&self, ns: &str, app: &str) -> Vec<Value> {
+        let all = self.client.list_items(&self.res().replicasets, Some(ns)).await.expect("list rs");
+        all.into_iter().filter(|p| objects::labels(p).get("app") == Some(&json!(app))).collect()
+    }
+
+    pub async fn get(&self, res: &Arc<ResourceInfo>, ns: Option<&str>, name: &str) -> Option<Value> {
+        self.client.get_opt(res, ns, name).await.expect("get")
+    }
+
+    /// Read-modify-write with retries on conflict (client-go's RetryOnConflict).
+    pub async fn modify(&self, res: &Arc<ResourceInfo>, ns: Option<&str>, name: &str, f: impl Fn(&mut Value)) -> Value {
+        for _ in 0..50 {
+            let mut obj = self.client.get(res, ns, name).await.expect("get for update");
+            f(&mut obj);
+            match self.client.update(res, &obj).await {
+                Ok(v) => return v,
+                Err(e) if e.code == 409 => continue,
+                Err(e) => panic!("update failed: {e:?}"),
+            }
+        }
+        panic!("too many conflicts updating {name}");
+    }
+
+    /// DELETE with a propagation policy. When the registry's delete does not yet add
+    /// the garbage collector's finalizers itself, they are added first, exactly as
+    /// kube-apiserver's delete handler would (see
+    /// `controllers::gc::finalizers_for_propagation`).
+    pub async fn delete_with_policy(&self, res: &Arc<ResourceInfo>, ns: Option<&str>, name: &str, policy: &str) {
+        if !self.registry_adds_gc_finalizers().await {
+            let obj = self.client.get(res, ns, name).await.expect("get before delete");
+            if let Some(fins) = finalizers_for_propagation(Some(policy), None, &obj) {
+                self.modify(res, ns, name, |o| objects::set_finalizers(o, &fins)).await;
+            }
+        }
+        self.client
+            .delete(res, ns, name, &json!({"propagationPolicy": policy}))
+            .await
+            .expect("delete");
+    }
+
+    /// Whether a Foreground delete through the registry leaves the object with the
+    /// `foregroundDeletion` finalizer (probed on a scratch ConfigMap).
+    pub async fn registry_adds_gc_finalizers(&self) -> bool {
+        let cms = self.client.res.for_kind("v1", "ConfigMap").expect("configmaps").clone();
+        let name = format!("gc-probe-{}", rand_suffix());
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        self.client.create(&cms, Some("default"), &cm).await.expect("probe create");
+        let out = self
+            .client
+            .delete(&cms, Some("default"), &name, &json!({"propagationPolicy": "Foreground"}))
+            .await
+            .expect("probe delete");
+        let kept = objects::finalizers(&out).iter().any(|f| f == "foregroundDeletion");
+        if kept {
+            // Let the garbage collector finish the probe.
+            wait_for("probe configmap gone", || async {
+                self.client.get_opt(&cms, Some("default"), &name).await.ok().flatten().is_none().then_some(())
+            })
+            .await;
+        }
+        kept
+    }
+}
+
+fn rand_suffix() -> String {
+    ferrokube_apiserver::registry::meta::new_uid()[..8].to_owned()
+}
+
+/// Polls `f` every few milliseconds until it yields `Some`, or panics after
+/// [`TIMEOUT`] naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A Deployment of `replicas` pods running `image`, labelled `app=<name>`.
+pub fn deployment(name: &str, replicas: i64, image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": image}]},
+            },
+        },
+    })
+}
+
+/// Whether a Deployment has rolled out as `kubectl rollout status` decides it.
+pub fn rolled_out(d: &Value) -> bool {
+    let get = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let replicas = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    get("/metadata/generation") <= get("/status/observedGeneration")
+        && get("/status/updatedReplicas") >= replicas
+        && get("/status/replicas") <= get("/status/updatedReplicas")
+        && get("/status/availableReplicas") >= get("/status/updatedReplicas")
+}
+
+/// Waits until Deployment `ns/name` has rolled out with `replicas` available.
+pub async fn wait_rolled_out(env: &Env, ns: &str, name: &str, replicas: i64) -> Value {
+    wait_for(&format!("deployment {name} rolled out with {replicas} replicas"), || async {
+        let d = env.get(&env.res().deployments, Some(ns), name).await?;
+        let available = d.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0);
+        (rolled_out(&d) && available == replicas).then_some(d)
+    })
+    .await
+}
