@@ -64,7 +64,7 @@ fn columns(resource: &ResourceInfo) -> Vec<Column> {
             col("Object", "string", 0, "The object this event is about."),
             col("Message", "string", 0, "A human-readable description of the event."),
             col("Count", "integer", 1, "How many times the event has occurred."),
-            NAME,
+            col("Name", "string", 1, "Name of the event."),
         ];
     }
     let core = resource.group.is_empty();
