@@ -177,6 +177,133 @@ fn camel(s: &str) -> String {
         .collect()
 }
 
+/// What a verb's operation looks like.
+struct VerbSpec {
+    /// Served on the collection path (`.../deployments`) rather than an object's.
+    collection: bool,
+    /// Lowercase HTTP method.
+    method: &'static str,
+    /// First word of the `operationId`.
+    id: &'static str,
+    /// `x-kubernetes-action`.
+    action: &'static str,
+    /// Query parameters.
+    query: &'static [&'static str],
+    /// The request body, if any.
+    body: Option<Body>,
+    /// The success response.
+    reply: Reply,
+    /// Success status codes.
+    codes: &'static [&'static str],
+}
+
+/// The body of an operation.
+#[derive(Clone, Copy)]
+enum Body {
+    /// An object of the operation's kind.
+    Object,
+    /// A patch.
+    Patch,
+    /// `DeleteOptions`.
+    DeleteOptions,
+}
+
+/// The success response of an operation.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// An object of the operation's kind.
+    Object,
+    /// The kind's list.
+    List,
+    /// A `Status`.
+    Status,
+}
+
+/// The operation of a discovery verb, or `None` for verbs without one of their own
+/// (`watch` is `list` with `?watch=true`).
+fn verb_spec(verb: &str, subresource: bool) -> Option<VerbSpec> {
+    const OK: &[&str] = &["200"];
+    const WRITTEN: &[&str] = &["200", "201"];
+    let spec = match verb {
+        "list" if !subresource => VerbSpec {
+            collection: true,
+            method: "get",
+            id: "list",
+            action: "list",
+            query: LIST_PARAMS,
+            body: None,
+            reply: Reply::List,
+            codes: OK,
+        },
+        "create" => VerbSpec {
+            collection: true,
+            method: "post",
+            id: "create",
+            action: "post",
+            query: WRITE_PARAMS,
+            body: Some(Body::Object),
+            reply: Reply::Object,
+            codes: &["200", "201", "202"],
+        },
+        "deletecollection" if !subresource => VerbSpec {
+            collection: true,
+            method: "delete",
+            id: "deleteCollection",
+            action: "deletecollection",
+            query: DELETE_COLLECTION_PARAMS,
+            body: Some(Body::DeleteOptions),
+            reply: Reply::Status,
+            codes: OK,
+        },
+        "get" => VerbSpec {
+            collection: false,
+            method: "get",
+            id: "read",
+            action: "get",
+            query: &[],
+            body: None,
+            reply: Reply::Object,
+            codes: OK,
+        },
+        "update" => VerbSpec {
+            collection: false,
+            method: "put",
+            id: "replace",
+            action: "put",
+            query: WRITE_PARAMS,
+            body: Some(Body::Object),
+            reply: Reply::Object,
+            codes: WRITTEN,
+        },
+        "patch" => VerbSpec {
+            collection: false,
+            method: "patch",
+            id: "patch",
+            action: "patch",
+            query: PATCH_PARAMS,
+            body: Some(Body::Patch),
+            reply: Reply::Object,
+            codes: WRITTEN,
+        },
+        "delete" if !subresource => VerbSpec {
+            collection: false,
+            method: "delete",
+            id: "delete",
+            action: "delete",
+            query: DELETE_PARAMS,
+            body: Some(Body::DeleteOptions),
+            reply: Reply::Status,
+            codes: &["200", "202"],
+        },
+        _ => return None,
+    };
+    // A subresource path is always below one object.
+    Some(VerbSpec {
+        collection: spec.collection && !subresource,
+        ..spec
+    })
+}
+
 /// The operations served for one resource (and its subresources). `custom` is the CRD
 /// schema of a custom resource. Kinds without a generated schema get one from `custom`
 /// (or a permissive one), added to `extra`.
@@ -186,218 +313,117 @@ pub fn operations(
     custom: Option<&Value>,
     extra: &mut BTreeMap<String, Value>,
 ) -> Vec<Operation> {
-    let mut out = Vec::new();
     let prefix = if r.group.is_empty() {
         format!("/api/{}", r.version)
     } else {
         format!("/apis/{}/{}", r.group, r.version)
     };
-    let gv_id = format!(
-        "{}{}",
-        if r.group.is_empty() {
-            "Core".to_owned()
-        } else {
-            camel(&r.group)
-        },
-        camel(&r.version)
-    );
-    let tag = format!(
-        "{}_{}",
-        if r.group.is_empty() {
-            "core"
-        } else {
-            r.group.as_str()
-        },
-        r.version
-    );
-    let gvk = (r.group.clone(), r.version.clone(), r.kind.clone());
-    let (kind_def, synthetic) = kind_schema(defs, &r.group, &r.version, &r.kind, custom);
-    let patch_types = if synthetic.is_some() {
-        CUSTOM_PATCH_TYPES
+    let group_word = if r.group.is_empty() {
+        "Core".to_owned()
     } else {
-        PATCH_TYPES
+        camel(&r.group)
     };
+    let gv_id = format!("{group_word}{}", camel(&r.version));
+    let tag = if r.group.is_empty() {
+        format!("core_{}", r.version)
+    } else {
+        format!("{}_{}", r.group, r.version)
+    };
+    let (kind_def, synthetic) = kind_schema(defs, &r.group, &r.version, &r.kind, custom);
+    let custom_kind = synthetic.is_some();
     if let Some(s) = synthetic {
         extra.insert(kind_def.clone(), s);
     }
     let list_kind = format!("{}List", r.kind);
     let list_def = match defs.name_of(&r.group, &r.version, &list_kind) {
-        Some(n) => n.to_owned(),
-        None => {
+        Some(n) if !custom_kind => n.to_owned(),
+        _ => {
             let name = super::synthetic_name(&r.group, &r.version, &list_kind);
-            extra.insert(
-                name.clone(),
-                list_schema(&kind_def, &r.group, &r.version, &list_kind),
-            );
+            let schema = list_schema(&kind_def, &r.group, &r.version, &list_kind);
+            extra.insert(name.clone(), schema);
             name
         }
     };
-    let (collection, ns_params, ns_word) = if r.namespaced {
-        (
-            format!("{prefix}/namespaces/{{namespace}}/{}", r.plural),
-            vec!["namespace"],
-            "Namespaced",
-        )
+    let (collection, collection_params, ns_word) = if r.namespaced {
+        let path = format!("{prefix}/namespaces/{{namespace}}/{}", r.plural);
+        (path, vec!["namespace"], "Namespaced")
     } else {
         (format!("{prefix}/{}", r.plural), vec![], "")
     };
     let item = format!("{collection}/{{name}}");
-    let mut item_params = ns_params.clone();
+    let mut item_params = collection_params.clone();
     item_params.push("name");
-    let has = |v: &str| r.verbs.iter().any(|x| x == v);
-    let op = |path: &str,
-              method: &'static str,
-              verb: &str,
-              action: &'static str,
-              query: &'static [&'static str],
-              body: Option<(String, &'static [&'static str])>,
-              response: &str,
-              codes: &'static [&'static str],
-              params: &[&'static str],
-              suffix: &str,
-              gvk: &(String, String, String)| Operation {
-        path: path.to_owned(),
-        method,
-        id: format!("{verb}{gv_id}{ns_word}{}{suffix}", r.kind),
-        action,
-        gvk: gvk.clone(),
-        query,
-        body,
-        response: response.to_owned(),
-        codes,
-        path_params: params.to_vec(),
-        tag: tag.clone(),
-    };
-    if has("list") {
-        out.push(op(
-            &collection,
-            "get",
-            "list",
-            "list",
-            LIST_PARAMS,
-            None,
-            &list_def,
-            &["200"],
-            &ns_params,
-            "",
-            &gvk,
-        ));
-        if r.namespaced {
-            let mut all = op(
-                &format!("{prefix}/{}", r.plural),
-                "get",
-                "list",
-                "list",
-                LIST_PARAMS,
-                None,
-                &list_def,
-                &["200"],
-                &[],
-                "ForAllNamespaces",
-                &gvk,
-            );
-            all.id = format!("list{gv_id}{}ForAllNamespaces", r.kind);
-            out.push(all);
+
+    // One operation from a verb's spec, for an object of definition `def` (whose kind
+    // is `gvk`; `custom` kinds have no strategic merge patch).
+    let build = |spec: &VerbSpec,
+                 path: &str,
+                 params: &[&'static str],
+                 id: String,
+                 gvk: (String, String, String),
+                 def: &str,
+                 custom: bool| {
+        let body = spec.body.map(|b| match b {
+            Body::Object => (def.to_owned(), OBJECT_TYPES),
+            Body::Patch => (
+                PATCH_DEF.to_owned(),
+                if custom {
+                    CUSTOM_PATCH_TYPES
+                } else {
+                    PATCH_TYPES
+                },
+            ),
+            Body::DeleteOptions => (DELETE_OPTIONS_DEF.to_owned(), OBJECT_TYPES),
+        });
+        let response = match spec.reply {
+            Reply::Object => def.to_owned(),
+            Reply::List => list_def.clone(),
+            Reply::Status => STATUS_DEF.to_owned(),
+        };
+        Operation {
+            path: path.to_owned(),
+            method: spec.method,
+            id,
+            action: spec.action,
+            gvk,
+            query: spec.query,
+            body,
+            response,
+            codes: spec.codes,
+            path_params: params.to_vec(),
+            tag: tag.clone(),
         }
-    }
-    if has("create") {
-        let body = Some((kind_def.clone(), OBJECT_TYPES));
-        out.push(op(
-            &collection,
-            "post",
-            "create",
-            "post",
-            WRITE_PARAMS,
-            body,
+    };
+    let gvk = || (r.group.clone(), r.version.clone(), r.kind.clone());
+    let mut out = Vec::new();
+    for verb in &r.verbs {
+        let Some(spec) = verb_spec(verb, false) else {
+            continue;
+        };
+        let (path, params) = if spec.collection {
+            (&collection, &collection_params)
+        } else {
+            (&item, &item_params)
+        };
+        let id = format!("{}{gv_id}{ns_word}{}", spec.id, r.kind);
+        out.push(build(
+            &spec,
+            path,
+            params,
+            id,
+            gvk(),
             &kind_def,
-            &["200", "201", "202"],
-            &ns_params,
-            "",
-            &gvk,
+            custom_kind,
         ));
-    }
-    if has("deletecollection") {
-        let body = Some((DELETE_OPTIONS_DEF.to_owned(), OBJECT_TYPES));
-        out.push(op(
-            &collection,
-            "delete",
-            "deleteCollection",
-            "deletecollection",
-            DELETE_COLLECTION_PARAMS,
-            body,
-            STATUS_DEF,
-            &["200"],
-            &ns_params,
-            "",
-            &gvk,
-        ));
-    }
-    if has("get") {
-        out.push(op(
-            &item,
-            "get",
-            "read",
-            "get",
-            &[],
-            None,
-            &kind_def,
-            &["200"],
-            &item_params,
-            "",
-            &gvk,
-        ));
-    }
-    if has("update") {
-        let body = Some((kind_def.clone(), OBJECT_TYPES));
-        out.push(op(
-            &item,
-            "put",
-            "replace",
-            "put",
-            WRITE_PARAMS,
-            body,
-            &kind_def,
-            &["200", "201"],
-            &item_params,
-            "",
-            &gvk,
-        ));
-    }
-    if has("patch") {
-        let body = Some((PATCH_DEF.to_owned(), patch_types));
-        out.push(op(
-            &item,
-            "patch",
-            "patch",
-            "patch",
-            PATCH_PARAMS,
-            body,
-            &kind_def,
-            &["200", "201"],
-            &item_params,
-            "",
-            &gvk,
-        ));
-    }
-    if has("delete") {
-        let body = Some((DELETE_OPTIONS_DEF.to_owned(), OBJECT_TYPES));
-        out.push(op(
-            &item,
-            "delete",
-            "delete",
-            "delete",
-            DELETE_PARAMS,
-            body,
-            STATUS_DEF,
-            &["200", "202"],
-            &item_params,
-            "",
-            &gvk,
-        ));
+        if verb == "list" && r.namespaced {
+            let id = format!("list{gv_id}{}ForAllNamespaces", r.kind);
+            let all = format!("{prefix}/{}", r.plural);
+            out.push(build(&spec, &all, &[], id, gvk(), &kind_def, custom_kind));
+        }
     }
     for sub in catalog::subresources(r) {
         if sub.name == "log" {
-            continue;
+            continue; // plain text, no schema
         }
         let (group, version) = match sub.version {
             Some(v) => (sub.group.to_owned(), v.to_owned()),
@@ -405,79 +431,24 @@ pub fn operations(
         };
         let kind = sub.kind.unwrap_or(&r.kind).to_owned();
         let same_kind = kind == r.kind && group == r.group && version == r.version;
-        let (def, synthetic) = if same_kind {
-            (kind_def.clone(), None)
+        let (def, synthetic, custom) = if same_kind {
+            (kind_def.clone(), None, custom_kind)
         } else {
-            kind_schema(defs, &group, &version, &kind, None)
-        };
-        let sub_patch_types = if same_kind || synthetic.is_some() {
-            patch_types
-        } else {
-            PATCH_TYPES
+            let (def, synthetic) = kind_schema(defs, &group, &version, &kind, None);
+            let custom = synthetic.is_some();
+            (def, synthetic, custom)
         };
         if let Some(s) = synthetic {
             extra.insert(def.clone(), s);
         }
-        let sub_gvk = (group, version, kind);
         let path = format!("{item}/{}", sub.name);
-        let suffix = camel(sub.name);
         for verb in sub.verbs {
-            let o = match *verb {
-                "get" => op(
-                    &path,
-                    "get",
-                    "read",
-                    "get",
-                    &[],
-                    None,
-                    &def,
-                    &["200"],
-                    &item_params,
-                    &suffix,
-                    &sub_gvk,
-                ),
-                "update" => op(
-                    &path,
-                    "put",
-                    "replace",
-                    "put",
-                    WRITE_PARAMS,
-                    Some((def.clone(), OBJECT_TYPES)),
-                    &def,
-                    &["200", "201"],
-                    &item_params,
-                    &suffix,
-                    &sub_gvk,
-                ),
-                "patch" => op(
-                    &path,
-                    "patch",
-                    "patch",
-                    "patch",
-                    PATCH_PARAMS,
-                    Some((PATCH_DEF.to_owned(), sub_patch_types)),
-                    &def,
-                    &["200", "201"],
-                    &item_params,
-                    &suffix,
-                    &sub_gvk,
-                ),
-                "create" => op(
-                    &path,
-                    "post",
-                    "create",
-                    "post",
-                    WRITE_PARAMS,
-                    Some((def.clone(), OBJECT_TYPES)),
-                    &def,
-                    &["200", "201", "202"],
-                    &item_params,
-                    &suffix,
-                    &sub_gvk,
-                ),
-                _ => continue,
+            let Some(spec) = verb_spec(verb, true) else {
+                continue;
             };
-            out.push(o);
+            let id = format!("{}{gv_id}{ns_word}{}{}", spec.id, r.kind, camel(sub.name));
+            let sub_gvk = (group.clone(), version.clone(), kind.clone());
+            out.push(build(&spec, &path, &item_params, id, sub_gvk, &def, custom));
         }
     }
     out
