@@ -108,6 +108,9 @@ pub struct ApiRequest {
     pub content_type: Option<String>,
     /// Who is asking.
     pub user: UserInfo,
+    /// The client's `User-Agent`, from which kube-apiserver derives the field manager of
+    /// writes that name none (`kubectl/v1.33.1 (linux/amd64)` -> `kubectl`).
+    pub user_agent: Option<String>,
 }
 
 impl ApiRequest {
@@ -198,6 +201,7 @@ impl ApiRequest {
             query: BTreeMap::new(),
             body: Bytes::new(),
             content_type: None,
+            user_agent: None,
             user: UserInfo {
                 name: "system:apiserver".into(),
                 uid: String::new(),

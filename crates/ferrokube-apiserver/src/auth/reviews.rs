@@ -108,6 +108,7 @@ mod tests {
             query: Default::default(),
             body: serde_json::to_vec(&body).unwrap().into(),
             content_type: Some("application/json".into()),
+            user_agent: None,
             user: UserInfo {
                 name: "jane".into(),
                 uid: "7".into(),

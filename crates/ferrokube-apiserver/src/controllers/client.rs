@@ -19,6 +19,10 @@ use crate::api::{ApiError, ApiRequest, ApiResponse, ResourceInfo, UserInfo, Verb
 use crate::catalog::Catalog;
 use crate::registry::Registry;
 
+/// The `User-Agent` the controllers' requests carry, so that their writes are recorded
+/// in managedFields under the manager name `kube-controller-manager`, as in a cluster.
+const CONTROLLER_USER_AGENT: &str = "kube-controller-manager/v1.37.0 (linux/amd64) ferrokube";
+
 /// Whether an error is a 404 NotFound.
 pub fn is_not_found(e: &ApiError) -> bool {
     e.code == 404
@@ -186,6 +190,7 @@ impl Client {
             content_type: if body.is_empty() { None } else { Some("application/json".into()) },
             body,
             user: self.user.clone(),
+            user_agent: Some(CONTROLLER_USER_AGENT.to_owned()),
         }
     }
 

@@ -299,6 +299,11 @@ impl Handler {
                 return Err(status::too_large(body::MAX_BODY_BYTES));
             }
         }
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let raw = body::read_limited(req.into_body(), gzip).await?;
         let (content_type, raw) = body::normalize(verb, content_type.as_deref(), raw)?;
 
@@ -320,6 +325,7 @@ impl Handler {
             body: raw,
             content_type,
             user,
+            user_agent,
         };
         let field_warnings =
             crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::managed_fields::FieldTracking;
 use super::errors::{self, FieldError};
 use super::meta::{self, resource_key};
 use super::{
@@ -128,6 +129,12 @@ impl Registry {
             if !defaulted {
                 defaults::on_create(info, &mut obj, &self.alloc);
                 self.custom_on_write(info, None, &mut obj, super::update::Mode::Main)?;
+                // A create through server-side apply arrives with its Apply entry;
+                // any other create is recorded as an Update of its field manager.
+                if obj.pointer("/metadata/managedFields").is_none_or(Value::is_null) {
+                    let tracking = FieldTracking::for_request(req, None, super::patch::root_schema(info));
+                    obj = tracking.record(None, std::mem::take(&mut obj))?;
+                }
                 defaulted = true;
             }
             let mut problems = validation::validate_name(info, &name);

@@ -342,7 +342,7 @@ impl Registry {
             name,
             key,
         };
-        let out = self.guaranteed_update(&target, false, Mode::Main, |current| {
+        let out = self.guaranteed_update(&target, false, Mode::Main, None, |current| {
             let mut v = meta::owned_for(current, info);
             change(&mut v);
             Ok(v)

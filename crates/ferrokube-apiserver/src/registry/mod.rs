@@ -27,6 +27,7 @@ pub mod defaults;
 mod delete;
 pub mod errors;
 mod list;
+mod managed_fields;
 pub mod meta;
 pub mod patch;
 pub mod selectors;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::errors::{self, FieldError};
+use super::managed_fields::FieldTracking;
 use super::meta;
 use super::patch::{self, ApplyRequest, PatchType};
 use super::selectors::LabelSelector;
@@ -91,7 +92,8 @@ impl Registry {
             name: &name,
             key: &key,
         };
-        let out = self.guaranteed_update(&target, dry, Mode::Main, |current: &Arc<Value>| {
+        let tracking = FieldTracking::for_request(req, Some("scale"), None);
+        let out = self.guaranteed_update(&target, dry, Mode::Main, Some(&tracking), |current: &Arc<Value>| {
             let scale = make_scale(self.scale_view(info, current))?;
             if let Some(n) = meta::meta_str(&scale, "name").filter(|n| !n.is_empty()) {
                 if n != name {
@@ -170,7 +172,8 @@ impl Registry {
         if pt == PatchType::Apply {
             return self.server_side_apply(req, &target, dry, mode, root);
         }
-        let out = self.guaranteed_update(&target, dry, mode, |current| {
+        let tracking = FieldTracking::for_request(req, (mode == Mode::Status).then_some("status"), root);
+        let out = self.guaranteed_update(&target, dry, mode, Some(&tracking), |current| {
             patch::apply_to(pt, &meta::owned_for(current, info), &req.body, root)
         })?;
         Ok(ApiResponse::Object {
@@ -211,7 +214,7 @@ impl Registry {
                 .into();
             return self.create(&create);
         }
-        let out = self.guaranteed_update(target, dry, mode, |current| {
+        let out = self.guaranteed_update(target, dry, mode, None, |current| {
             apply.apply(Some(&meta::owned_for(current, info)), root)
         })?;
         Ok(ApiResponse::Object {

@@ -63,6 +63,7 @@ impl Req {
             body: Bytes::new(),
             content_type: Some("application/json".into()),
             user: UserInfo::default(),
+            user_agent: None,
         })
     }
     fn ns(mut self, ns: &str) -> Req {
@@ -1497,4 +1498,50 @@ async fn server_side_apply_creates_conflicts_and_forces() {
 
     let missing_manager = err(&r, Req::new(Verb::Patch, deploys()).ns("default").name("web").ct("application/apply-patch+yaml").body(json!({"metadata": {"name": "web"}}))).await;
     assert_eq!(missing_manager.code, 422);
+}
+
+#[tokio::test]
+async fn ordinary_writes_record_managed_fields_and_apply_conflicts_with_them() {
+    let r = Registry::new();
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2,
+                 "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "nginx", "image": "nginx:1.12"}]}}}
+    });
+    let mut create = Req::new(Verb::Create, deploys()).ns("default").body(deployment);
+    create.0.user_agent = Some("kubectl/v1.33.1 (linux/amd64) kubernetes/abcdef".into());
+    let created = ok(&r, create).await;
+    let entry = &created["metadata"]["managedFields"][0];
+    assert_eq!(entry["manager"], json!("kubectl"), "manager derived from the User-Agent");
+    assert_eq!(entry["operation"], json!("Update"));
+    assert!(entry["fieldsV1"]["f:spec"]["f:replicas"].is_object(), "{entry}");
+
+    let scaled = ok(
+        &r,
+        Req::new(Verb::Patch, deploys())
+            .ns("default")
+            .name("web")
+            .ct("application/merge-patch+json")
+            .q("fieldManager", "autoscaler")
+            .body(json!({"spec": {"replicas": 5}})),
+    )
+    .await;
+    let managers: Vec<_> = scaled["metadata"]["managedFields"].as_array().expect("entries").iter().map(|e| e["manager"].clone()).collect();
+    assert!(managers.contains(&json!("autoscaler")), "{managers:?}");
+
+    let conflict = err(
+        &r,
+        Req::new(Verb::Patch, deploys())
+            .ns("default")
+            .name("web")
+            .ct("application/apply-patch+yaml")
+            .q("fieldManager", "gitops")
+            .body(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 1}})),
+    )
+    .await;
+    assert_eq!(conflict.code, 409);
+    assert!(conflict.message.contains("autoscaler"), "{}", conflict.message);
 }

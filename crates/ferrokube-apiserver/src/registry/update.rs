@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::managed_fields::FieldTracking;
 use super::errors::{self, FieldError};
 use super::meta::{self, resource_key};
 use super::{check_type, dry_run, parse_body, request_key, validation, Registry};
@@ -192,6 +193,7 @@ impl Registry {
         target: &Target<'_>,
         dry: bool,
         mode: Mode,
+        tracking: Option<&FieldTracking>,
         mut mutate: impl FnMut(&Arc<Value>) -> Result<Value, ApiError>,
     ) -> Result<Updated, ApiError> {
         let Target {
@@ -219,6 +221,9 @@ impl Registry {
             self.custom_on_write(info, Some(&current), &mut new, mode)?;
             if new == *current {
                 return Ok(Updated { object: current });
+            }
+            if let Some(tracking) = tracking {
+                new = tracking.record(Some(&current), new)?;
             }
             let finalize = meta::is_deleting(&new) && meta::finalizers(&new).is_empty();
             if dry {
@@ -269,6 +274,11 @@ impl Registry {
             },
             dry,
             mode,
+            Some(&FieldTracking::for_request(
+                req,
+                (mode == Mode::Status).then_some("status"),
+                super::patch::root_schema(info),
+            )),
             |_| Ok(body.clone()),
         )?;
         Ok(ApiResponse::Object {

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Runs the examples of crates/ferrokube/examples against the embedded API server and
+# checks their output. Used by CI; also handy locally:
+#
+#   tests/examples/run.sh                  # build once, run every example
+#   tests/examples/run.sh discovery        # only the named example(s)
+#   EXAMPLE_TIMEOUT=120 tests/examples/run.sh
+#
+# Each check prints PASS or FAIL; the script exits non-zero if any check failed. When
+# an example fails a check, its whole output is printed once to help the diagnosis.
+#
+# To add an example: write a `check_<example_name>` function below that calls
+# `run_example <example_name> [flags...]` and then `expect` / `expect_fixed` /
+# `expect_absent` on its output, and add the name to EXAMPLES.
+
+set -u
+
+cd "$(dirname "$0")/../.." || exit 2
+
+EXAMPLES=(
+    out_of_cluster_client_configuration
+    dynamic_create_update_delete_deployment
+    discovery
+    custom_resource
+)
+TIMEOUT="${EXAMPLE_TIMEOUT:-60}"
+BIN_DIR="${CARGO_TARGET_DIR:-target}/debug/examples"
+OUT_DIR="$(mktemp -d)"
+trap 'rm -rf "$OUT_DIR"' EXIT
+
+FAILURES=0
+CURRENT=""      # the example whose output the expect* functions look at
+OUTPUT=""       # the file holding that output (stdout and stderr)
+SHOWN=""        # examples whose output was already printed after a failure
+
+pass() { echo "PASS  $CURRENT: $1"; }
+fail() {
+    echo "FAIL  $CURRENT: $1"
+    FAILURES=$((FAILURES + 1))
+    case " $SHOWN " in
+        *" $CURRENT "*) ;;
+        *)
+            SHOWN="$SHOWN $CURRENT"
+            echo "----- output of $CURRENT -----"
+            sed 's/^/    /' "$OUTPUT"
+            echo "----- end of output -----"
+            ;;
+    esac
+}
+
+# run_example NAME [ARGS...]: runs target/debug/examples/NAME with ARGS under a
+# timeout, keeps its output for the expect* functions and checks that it exits 0.
+run_example() {
+    CURRENT="$1"
+    shift
+    OUTPUT="$OUT_DIR/$CURRENT.out"
+    timeout "$TIMEOUT" "$BIN_DIR/$CURRENT" "$@" >"$OUTPUT" 2>&1
+    local rc=$?
+    if [ "$rc" -eq 0 ]; then
+        pass "exits 0 ($*)"
+    elif [ "$rc" -eq 124 ]; then
+        fail "timed out after ${TIMEOUT}s ($*)"
+    else
+        fail "exits $rc ($*)"
+    fi
+}
+
+# expect REGEX [DESCRIPTION]: some output line matches the extended regex.
+expect() {
+    if grep -Eq -- "$1" "$OUTPUT"; then pass "${2:-/$1/}"; else fail "${2:-/$1/} not found"; fi
+}
+
+# expect_fixed TEXT: some output line contains TEXT literally.
+expect_fixed() {
+    if grep -Fq -- "$1" "$OUTPUT"; then pass "\"$1\""; else fail "\"$1\" not found"; fi
+}
+
+# expect_absent REGEX DESCRIPTION: no output line matches the extended regex.
+expect_absent() {
+    if grep -Eq -- "$1" "$OUTPUT"; then fail "$2"; else pass "$2"; fi
+}
+
+# expect_first_line REGEX: the first output line matches (the embedded-server notice).
+expect_first_line() {
+    if head -n 1 "$OUTPUT" | grep -Eq -- "$1"; then pass "first line /$1/"; else fail "first line is not /$1/"; fi
+}
+
+EMBEDDED_NOTICE='^Using an embedded ferrokube API server at https://[^ ]+ \(--embedded given\)$'
+
+check_out_of_cluster_client_configuration() {
+    run_example out_of_cluster_client_configuration --embedded --once
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect '^There are [0-9]+ pods in the cluster$'
+    expect_fixed 'Pod example-xxxxx in namespace default not found'
+}
+
+check_dynamic_create_update_delete_deployment() {
+    run_example dynamic_create_update_delete_deployment --embedded
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect_fixed 'Creating deployment...'
+    expect_fixed 'Created deployment "demo-deployment".'
+    expect_fixed 'Updating deployment...'
+    expect_fixed 'Updated deployment...'
+    expect_fixed 'Listing deployments in namespace "default":'
+    expect '^ \* demo-deployment \(1 replicas\)$'
+    expect_fixed 'Deleting deployment...'
+    expect '^Deleted deployment\.$'
+}
+
+check_discovery() {
+    run_example discovery --embedded
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect '^Server version: v[0-9]+\.[0-9]+' 'server version printed'
+    expect '^NAME +SHORTNAMES +APIVERSION +NAMESPACED +KIND$' 'table header'
+    expect '^bindings +v1 +true +Binding$'
+    expect '^pods +po +v1 +true +Pod$'
+    expect '^namespaces +ns +v1 +false +Namespace$'
+    expect '^deployments +deploy +apps/v1 +true +Deployment$'
+    expect '^customresourcedefinitions +crd,crds +apiextensions\.k8s\.io/v1 +false +CustomResourceDefinition$'
+    expect_absent '^[a-z0-9.-]+/[a-z]' 'no subresources (NAME with a slash)'
+    # Rows sorted as kubectl sorts them: by group (core "" first), then by name.
+    local keys="$OUT_DIR/discovery.keys"
+    awk '/^NAME +SHORTNAMES/ { table = 1; next }
+         table { v = $(NF-2); g = (index(v, "/") ? substr(v, 1, index(v, "/") - 1) : ""); print g "\t" $1 }' \
+        "$OUTPUT" >"$keys"
+    if [ -s "$keys" ] && LC_ALL=C sort -c -t "$(printf '\t')" -k1,1 -k2,2 "$keys" 2>/dev/null; then
+        pass "rows sorted by group, then name ($(wc -l <"$keys") rows)"
+    else
+        fail "rows not sorted by group, then name"
+    fi
+}
+
+check_custom_resource() {
+    run_example custom_resource --embedded
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect_fixed 'Creating CustomResourceDefinition "crontabs.stable.example.com"...'
+    expect_fixed 'CustomResourceDefinition "crontabs.stable.example.com" is established.'
+    expect_fixed 'Created CronTab "my-new-cron-object".'
+    expect_fixed 'Created CronTab "my-second-cron-object".'
+    expect '^ \* my-new-cron-object \(cronSpec "\* \* \* \* \*/5", .*replicas 1\)$' \
+        'my-new-cron-object listed with replicas 1 (defaulted)'
+    expect '^ \* my-second-cron-object \(cronSpec "0 3 \* \* \*", .*replicas 1\)$' \
+        'my-second-cron-object listed with replicas 1 (defaulted)'
+    expect '^Watch event: MODIFIED my-new-cron-object .*replicas 3\)$' 'watch saw the update'
+    expect '^Watch event: DELETED my-second-cron-object ' 'watch saw the delete'
+    expect_fixed 'Deleted CustomResourceDefinition "crontabs.stable.example.com".'
+}
+
+# --- main ---------------------------------------------------------------------------
+
+if [ "$#" -gt 0 ]; then
+    EXAMPLES=("$@")
+fi
+for name in "${EXAMPLES[@]}"; do
+    if ! declare -F "check_$name" >/dev/null; then
+        echo "unknown example $name (no check_$name function in $0)" >&2
+        exit 2
+    fi
+done
+
+echo "Building the examples..."
+if ! cargo build --quiet -p ferrokube --examples; then
+    echo "FAIL  build: cargo build -p ferrokube --examples"
+    exit 1
+fi
+
+for name in "${EXAMPLES[@]}"; do
+    "check_$name"
+done
+
+if [ "$FAILURES" -gt 0 ]; then
+    echo "$FAILURES check(s) failed"
+    exit 1
+fi
+echo "All checks passed"
