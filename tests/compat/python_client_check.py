@@ -401,9 +401,18 @@ def main():
 
     @check("replace_namespaced_deployment_scale to 5")
     def _():
-        sc = apps.read_namespaced_deployment_scale(dep_name, ns, _request_timeout=T)
-        sc.spec.replicas = 5
-        out = apps.replace_namespaced_deployment_scale(dep_name, ns, sc, _request_timeout=T)
+        # The deployment controller writes the status concurrently (new resourceVersions),
+        # so a read-modify-replace can meet 409 Conflict, as with kube-apiserver: retry on
+        # conflict like client-go's retry.RetryOnConflict (at most 10 times).
+        for attempt in range(10):
+            sc = apps.read_namespaced_deployment_scale(dep_name, ns, _request_timeout=T)
+            sc.spec.replicas = 5
+            try:
+                out = apps.replace_namespaced_deployment_scale(dep_name, ns, sc, _request_timeout=T)
+                break
+            except ApiException as e:
+                if e.status != 409 or attempt == 9:
+                    raise
         assert out.spec.replicas == 5
         assert apps.read_namespaced_deployment(dep_name, ns, _request_timeout=T).spec.replicas == 5
 
@@ -412,12 +421,151 @@ def main():
         d = apps.read_namespaced_deployment_status(dep_name, ns, _request_timeout=T)
         assert isinstance(d, client.V1Deployment), type(d).__name__
         assert d.metadata.name == dep_name
-        assert d.spec.replicas == 5
+        assert d.spec.replicas == 5, f"spec.replicas={d.spec.replicas}"
 
     @check("delete deployment")
     def _():
         apps.delete_namespaced_deployment(dep_name, ns, _request_timeout=T)
         expect_api_error(lambda: apps.read_namespaced_deployment(dep_name, ns, _request_timeout=T), 404, "NotFound")
+
+    # --- apply-like flows (server-side apply), deployment status, scale subresource ----
+    from kubernetes import dynamic as _dynamic
+    import os as _os
+    import tempfile as _tempfile
+
+    dyn = _dynamic.DynamicClient(
+        client.ApiClient(), cache_file=_os.path.join(_tempfile.mkdtemp(prefix="compat-ssa-"), "discovery.json")
+    )
+    dcm = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    ddep = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    ssa_cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py-ssa"}, "data": {"owner": "py-a", "n": "1"}}
+
+    @check("server-side apply (DynamicClient.server_side_apply) creates; same apply again is a no-op")
+    def _():
+        a = dcm.server_side_apply(body=ssa_cm, namespace=ns, field_manager="py-a", _request_timeout=T)
+        assert a.data.owner == "py-a" and a.data.n == "1", f"data={a.data}"
+        managers = [(m.manager, m.operation) for m in a.metadata.managedFields]
+        assert ("py-a", "Apply") in managers, f"managedFields {managers}"
+        b = dcm.server_side_apply(body=ssa_cm, namespace=ns, field_manager="py-a", _request_timeout=T)
+        assert b.metadata.resourceVersion == a.metadata.resourceVersion, (
+            f"identical apply changed resourceVersion {a.metadata.resourceVersion} -> {b.metadata.resourceVersion}"
+        )
+
+    @check("server-side apply by a second field manager of an owned field -> 409 Conflict; force=True takes it")
+    def _():
+        other = {**ssa_cm, "data": {"owner": "py-b"}}
+        expect_api_error(
+            lambda: dcm.server_side_apply(body=other, namespace=ns, field_manager="py-b", _request_timeout=T),
+            409, "Conflict",
+        )
+        got = v1.read_namespaced_config_map("py-ssa", ns, _request_timeout=T)
+        assert got.data == {"owner": "py-a", "n": "1"}, f"conflicting apply changed data: {got.data}"
+        out = dcm.server_side_apply(
+            body=other, namespace=ns, field_manager="py-b", force_conflicts=True, _request_timeout=T
+        )
+        assert out.data.owner == "py-b" and out.data.n == "1", f"data={out.data}"
+
+    def raw_apply(path, body, manager, force=False):
+        """PATCH application/apply-patch+yaml through ApiClient.param_serialize + call_api."""
+        api = client.ApiClient()
+        q = [("fieldManager", manager)] + ([("force", "true")] if force else [])
+        params = api.param_serialize(
+            "PATCH", path, query_params=q,
+            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+            body=body, auth_settings=["BearerToken"],
+        )
+        resp = api.call_api(*params, _request_timeout=T)
+        resp.read()
+        return api.response_deserialize(resp, {"200": "V1ConfigMap", "201": "V1ConfigMap"}).data
+
+    @check("server-side apply via ApiClient.call_api (application/apply-patch+yaml, fieldManager, force)")
+    def _():
+        path = f"/api/v1/namespaces/{ns}/configmaps/py-ssa"
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py-ssa"}, "data": {"n": "2", "owner": "py-a"}}
+        out = raw_apply(path, body, "py-a", force=True)
+        assert isinstance(out, client.V1ConfigMap), type(out).__name__
+        assert out.data == {"n": "2", "owner": "py-a"}, f"data={out.data}"
+        # py-b now applies only "extra": it gives up "owner" (not in its config any more),
+        # which py-a co-owns, so the value stays; "extra" is added
+        raw_apply(path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py-ssa"}, "data": {"extra": "b"}}, "py-b")
+        got = v1.read_namespaced_config_map("py-ssa", ns, _request_timeout=T)
+        assert got.data == {"n": "2", "owner": "py-a", "extra": "b"}, f"data={got.data}"
+        # and a conflict through call_api is a 409 ApiException too
+        expect_api_error(lambda: raw_apply(path, {**body, "data": {"n": "3"}}, "py-b"), 409, "Conflict")
+
+    ssa_dep_name = "pyssa"
+
+    def ssa_deployment(replicas):
+        return {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": ssa_dep_name, "labels": {"app": ssa_dep_name}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": ssa_dep_name}},
+                "template": {
+                    "metadata": {"labels": {"app": ssa_dep_name}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
+                },
+            },
+        }
+
+    def poll(what, fn, secs=40):
+        deadline = time.time() + secs
+        last = None
+        while time.time() < deadline:
+            ok, last = fn()
+            if ok:
+                return last
+            time.sleep(0.5)
+        raise AssertionError(f"{what}: not reached within {secs}s; last: {last}")
+
+    def pods_of(app):
+        items = v1.list_namespaced_pod(ns, label_selector=f"app={app}", _request_timeout=T).items
+        return [p.metadata.name for p in items if p.metadata.deletion_timestamp is None], len(items)
+
+    @check("server-side apply of a deployment (3 replicas); read_namespaced_deployment_status reaches availableReplicas=3")
+    def _():
+        d = ddep.server_side_apply(body=ssa_deployment(3), namespace=ns, field_manager="py-a", _request_timeout=T)
+        assert d.spec.replicas == 3, f"spec.replicas={d.spec.replicas}"
+
+        def ready():
+            s = apps.read_namespaced_deployment_status(ssa_dep_name, ns, _request_timeout=T)
+            st = s.status
+            got = (st.replicas, st.updated_replicas, st.ready_replicas, st.available_replicas, st.observed_generation)
+            return (st.available_replicas == 3 and st.updated_replicas == 3 and st.replicas == 3
+                    and st.observed_generation == s.metadata.generation), got
+
+        poll("status (replicas, updated, ready, available, observedGeneration) == 3s", ready)
+        conds = {c.type: c.status for c in apps.read_namespaced_deployment_status(ssa_dep_name, ns, _request_timeout=T).status.conditions or []}
+        assert conds.get("Available") == "True", f"conditions {conds}"
+        poll("3 running pods", lambda: (lambda p: (len(p[0]) == 3 and p[1] == 3, p))(pods_of(ssa_dep_name)))
+
+    @check("scale subresource: read shows 3 (spec and status); patch to 1 -> pods converge to 1, status.replicas 1")
+    def _():
+        sc = apps.read_namespaced_deployment_scale(ssa_dep_name, ns, _request_timeout=T)
+        assert sc.spec.replicas == 3 and sc.status.replicas == 3, f"scale spec={sc.spec.replicas} status={sc.status.replicas}"
+        assert sc.status.selector == f"app={ssa_dep_name}", f"scale status.selector={sc.status.selector!r}"
+        apps.patch_namespaced_deployment_scale(
+            ssa_dep_name, ns, {"spec": {"replicas": 1}}, _content_type="application/merge-patch+json", _request_timeout=T
+        )
+        poll("exactly 1 pod", lambda: (lambda p: (len(p[0]) == 1 and p[1] == 1, p))(pods_of(ssa_dep_name)))
+        poll("scale status.replicas == 1", lambda: (lambda s: (s.status.replicas == 1, s.status.replicas))(
+            apps.read_namespaced_deployment_scale(ssa_dep_name, ns, _request_timeout=T)))
+
+    @check("server-side apply of replicas=3 by a new manager after the scale patch (spec.replicas owned by the patcher) -> 409 Conflict")
+    def _():
+        # the scale patch took ownership of spec.replicas from py-a (as with kube-apiserver,
+        # whose scale subresource records its own manager); applying 3 again conflicts.
+        expect_api_error(
+            lambda: ddep.server_side_apply(body=ssa_deployment(3), namespace=ns, field_manager="py-other", _request_timeout=T),
+            409, "Conflict",
+        )
+
+    @check("server-side apply with force raises replicas back to 2; pods converge to 2")
+    def _():
+        ddep.server_side_apply(body=ssa_deployment(2), namespace=ns, field_manager="py-a", force_conflicts=True, _request_timeout=T)
+        poll("exactly 2 pods", lambda: (lambda p: (len(p[0]) == 2 and p[1] == 2, p))(pods_of(ssa_dep_name)))
+        apps.delete_namespaced_deployment(ssa_dep_name, ns, _request_timeout=T)
 
     @check(f"delete namespace {ns}")
     def _():

@@ -162,6 +162,36 @@ run_check() {
     return 0
 }
 
+# run_poll LABEL DISPLAY SECS PATTERNS... -- CMD...
+#   For state that converges (controllers, garbage collection): runs CMD every 0.5 s until
+#   it exits 0 and its output meets PATTERNS (as run_check), for at most SECS seconds.
+run_poll() {
+    local label=$1 display=$2 secs=$3
+    shift 3
+    local pats=()
+    while [[ $# -gt 0 && $1 != -- ]]; do pats+=("$1"); shift; done
+    shift
+    local out="$TMP/out" err="$TMP/err" all="$TMP/all" rc why t0 deadline ms
+    t0=$(date +%s%N)
+    deadline=$((t0 / 1000000000 + secs))
+    while :; do
+        timeout -k 5 "$CMD_TIMEOUT" "$@" >"$out" 2>"$err" </dev/null
+        rc=$?
+        cat "$out" "$err" >"$all"
+        if [[ $rc == 0 ]] && why="$(expect_output "$all" "$out" "${pats[@]}")"; then
+            ms=$((($(date +%s%N) - t0) / 1000000))
+            record "$label" OK "$display  [converged in $((ms / 1000)).$((ms % 1000 / 100))s]"
+            return 0
+        fi
+        [[ $rc != 0 ]] && why="exit status $rc"
+        if (($(date +%s) >= deadline)); then
+            record "$label" FAIL "$display" "not converged within ${secs}s; last: $why" "$all"
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
 # --- start the server -------------------------------------------------------------------
 TOKEN="compat-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 printf '%s,compat-user,compat-uid,"system:masters,compat-group"\n' "$TOKEN" >"$TMP/tokens.csv"
@@ -427,6 +457,120 @@ EOF
         "${tk[@]}" --cache-dir "$cache-bad" --kubeconfig "$TMP/badtoken.kubeconfig" get ns
 }
 
+# kubectl_workloads LABEL BINARY: controllers seen through kubectl (issue 4): apply with
+# validation, rollouts, scale, the three patch types, the three cascade policies, and a
+# CRD's life cycle. A namespace of its own per version; polls are bounded (run_poll).
+kubectl_workloads() {
+    local label=$1 bin=$2
+    local ns="compat-wl-${label//./-}" cache="$TMP/cache-wl-$label" kc
+    local group="v${label//./-}.compat.example.com"
+    kc=("$bin" --kubeconfig "$ADMIN_KCFG" --request-timeout="$REQ_TIMEOUT" --cache-dir "$cache")
+    echo
+    echo "=== kubectl $label: workloads, garbage collection, CRDs (namespace $ns) ==="
+    c() {
+        local want=$1
+        shift
+        local pats=()
+        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
+        shift
+        run_check "kubectl $label" "kubectl $*" "$want" "${pats[@]}" -- "${kc[@]}" "$@"
+    }
+    # cpoll SECS PATTERNS... -- KUBECTL-ARGS...   (poll until the output matches)
+    cpoll() {
+        local secs=$1
+        shift
+        local pats=()
+        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
+        shift
+        run_poll "kubectl $label" "kubectl $* (poll ${secs}s)" "$secs" "${pats[@]}" -- "${kc[@]}" "$@"
+    }
+    local names='{range .items[*]}{.metadata.name}{"\n"}{end}'
+
+    c 0 "namespace/$ns created" -- create namespace "$ns"
+    # two more deployments for the cascade checks, created first so they roll out meanwhile
+    c 0 'deployment.apps/orph created' -- create deployment orph -n "$ns" --image=nginx:1.27 --replicas=1
+    c 0 'deployment.apps/bg created' -- create deployment bg -n "$ns" --image=nginx:1.27 --replicas=1
+
+    # client-side apply WITH kubectl's default validation (OpenAPI v2 for 1.20, server-side
+    # strict field validation for 1.33)
+    c 0 'deployment.apps/roll created' -- apply -n "$ns" -f "$MANIFESTS/rollout-v1.yaml"
+    c 0 'deployment.apps/roll unchanged' -- apply -n "$ns" -f "$MANIFESTS/rollout-v1.yaml"
+    c 0 'deployment.apps/roll configured' -- apply -n "$ns" -f "$MANIFESTS/rollout-v2.yaml"
+    c 0 '=3 two' -- get deploy roll -n "$ns" -o 'jsonpath={.spec.replicas} {.metadata.labels.step}'
+    c 0 'deployment "roll" successfully rolled out' -- rollout status deployment/roll -n "$ns" --timeout=60s
+    c 0 '=3 3 3' -- get deploy roll -n "$ns" -o 'jsonpath={.status.replicas} {.status.updatedReplicas} {.status.availableReplicas}'
+    c 0 '^roll +3/3 +3 +3 ' -- get deploy roll -n "$ns"
+
+    # set image: a new ReplicaSet with the new image takes over
+    c 0 'deployment.apps/roll image updated' -- set image deployment/roll -n "$ns" c=nginx:1.13
+    c 0 'deployment "roll" successfully rolled out' -- rollout status deployment/roll -n "$ns" --timeout=60s
+    c 0 '^nginx:1\.13 3$' '^nginx:1\.12 0$' -- get rs -n "$ns" -l app=roll \
+        -o 'jsonpath={range .items[*]}{.spec.template.spec.containers[0].image} {.spec.replicas}{"\n"}{end}'
+    cpoll 30 '=nginx:1.13 nginx:1.13 nginx:1.13' -- get pods -n "$ns" -l app=roll -o 'jsonpath={.items[*].spec.containers[0].image}'
+    c 0 '=2' -- get deploy roll -n "$ns" -o 'jsonpath={.metadata.annotations.deployment\.kubernetes\.io/revision}'
+
+    # scale down: the pods converge to one
+    c 0 'deployment.apps/roll scaled' -- scale deployment/roll -n "$ns" --replicas=1
+    cpoll 30 '^roll-[a-z0-9]+-[a-z0-9]+$' -- get pods -n "$ns" -l app=roll -o 'jsonpath={.items[*].metadata.name}'
+
+    # the three patch types, each with an observable effect
+    # strategic merge (kubectl's default): the containers list merges by name, so the
+    # container keeps its image and gains an env var (a JSON merge patch would replace it)
+    c 0 'deployment.apps/roll patched' -- patch deployment roll -n "$ns" \
+        -p '{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"MODE","value":"strategic"}]}]}}}}'
+    c 0 '=c nginx:1.13 MODE=strategic' -- get deploy roll -n "$ns" \
+        -o 'jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].name}={.spec.template.spec.containers[0].env[0].value}'
+    c 0 'deployment.apps/roll patched' -- patch deployment roll -n "$ns" --type=merge -p '{"metadata":{"labels":{"patched":"merge"}}}'
+    c 0 '=merge roll' -- get deploy roll -n "$ns" -o 'jsonpath={.metadata.labels.patched} {.metadata.labels.app}'
+    c 0 'deployment.apps/roll patched' -- patch deployment roll -n "$ns" --type=json \
+        -p '[{"op":"replace","path":"/spec/replicas","value":2},{"op":"add","path":"/metadata/labels/viajson","value":"yes"}]'
+    c 0 '=2 yes merge' -- get deploy roll -n "$ns" -o 'jsonpath={.spec.replicas} {.metadata.labels.viajson} {.metadata.labels.patched}'
+    c 0 'deployment "roll" successfully rolled out' -- rollout status deployment/roll -n "$ns" --timeout=60s
+    cpoll 30 '=MODE MODE' -- get pods -n "$ns" -l app=roll -o 'jsonpath={.items[*].spec.containers[0].env[0].name}'
+
+    # --cascade=orphan: the ReplicaSet (and its pod) stay, without ownerReferences
+    cpoll 30 '^orph-[a-z0-9]+ Deployment orph$' -- get rs -n "$ns" -l app=orph \
+        -o 'jsonpath={range .items[*]}{.metadata.name} {.metadata.ownerReferences[0].kind} {.metadata.ownerReferences[0].name}{"\n"}{end}'
+    c 0 'deployment.apps "orph" deleted' -- delete deployment orph -n "$ns" --cascade=orphan
+    c fail 'NotFound' -- get deploy orph -n "$ns"
+    cpoll 30 '^orph-[a-z0-9]+ owners=$' -- get rs -n "$ns" -l app=orph \
+        -o 'jsonpath={range .items[*]}{.metadata.name} owners={.metadata.ownerReferences}{"\n"}{end}'
+    c 0 '^orph-[a-z0-9]+-[a-z0-9]+$' -- get pods -n "$ns" -l app=orph -o 'jsonpath={.items[*].metadata.name}'
+    # --cascade=background: the deployment goes at once, its ReplicaSet and pods eventually
+    cpoll 30 '^replicaset.apps/bg-' '^pod/bg-' -- get rs,pods -n "$ns" -l app=bg -o name
+    c 0 'deployment.apps "bg" deleted' -- delete deployment bg -n "$ns" --cascade=background
+    cpoll 30 '=' -- get deploy,rs,pods -n "$ns" -l app=bg -o name
+    # --cascade=foreground --wait: returns once the deployment is gone, which is after its
+    # ReplicaSets and their pods are gone, so no polling afterwards
+    c 0 'deployment.apps "roll" deleted' -- delete deployment roll -n "$ns" --cascade=foreground --wait --timeout=60s
+    c 0 '=' -- get deploy,rs,pods -n "$ns" -l app=roll -o name
+
+    # a CRD: apply with validation, wait for Established, a custom resource by short name
+    # and by plural.group, schema validation, and deleting the CRD deletes its objects
+    sed "s/@GROUP@/$group/g" "$MANIFESTS/crd-widget.yaml.in" >"$TMP/crd-$label.yaml"
+    sed "s/@GROUP@/$group/g" "$MANIFESTS/widget.yaml.in" >"$TMP/widget-$label.yaml"
+    sed "s/@GROUP@/$group/g" "$MANIFESTS/widget-bad.yaml.in" >"$TMP/widget-bad-$label.yaml"
+    c 0 "customresourcedefinition.apiextensions.k8s.io/widgets.$group created" -- apply -f "$TMP/crd-$label.yaml"
+    c 0 "customresourcedefinition.apiextensions.k8s.io/widgets.$group condition met" -- \
+        wait --for condition=established --timeout=30s "crd/widgets.$group"
+    c 0 "widget.$group/w1 created" -- apply -n "$ns" -f "$TMP/widget-$label.yaml"
+    c 0 "widget.$group/w1 unchanged" -- apply -n "$ns" -f "$TMP/widget-$label.yaml"
+    c 0 '^NAME +AGE *$' '^w1 +[0-9]+[smhd] *$' -- get wdg -n "$ns"
+    c 0 '^w1 +' -- get "widgets.$group" -n "$ns"
+    c 0 "^widget.$group/w1$" -- get "widgets.$group" -n "$ns" -o name
+    c 0 '=3 red' -- get wdg w1 -n "$ns" -o 'jsonpath={.spec.size} {.spec.color}'
+    c fail 'spec\.size|Invalid value' -- apply -n "$ns" -f "$TMP/widget-bad-$label.yaml"
+    c 0 "customresourcedefinition.apiextensions.k8s.io \"widgets.$group\" deleted" -- delete crd "widgets.$group" --timeout=60s
+    c fail "NotFound|doesn't have a resource type" -- get "widgets.$group" -n "$ns"
+    # re-creating the CRD must not bring w1 back: the deletion removed the custom resources
+    c 0 "customresourcedefinition.apiextensions.k8s.io/widgets.$group created" -- apply -f "$TMP/crd-$label.yaml"
+    c 0 "condition met" -- wait --for condition=established --timeout=30s "crd/widgets.$group"
+    c 0 "No resources found in $ns namespace" '!w1' -- get "widgets.$group" -n "$ns"
+    c 0 "customresourcedefinition.apiextensions.k8s.io \"widgets.$group\" deleted" -- delete crd "widgets.$group" --timeout=60s
+
+    c 0 "namespace \"$ns\" deleted" -- delete namespace "$ns" --wait=false
+}
+
 # Anonymous requests (kubectl would prompt for a username instead, so curl): 401 + Status.
 echo
 echo "=== anonymous HTTPS (curl) ==="
@@ -439,7 +583,9 @@ run_check "curl" "curl --cacert ca.crt -H 'Authorization: Bearer <wrong>' $URL/v
     curl -sS --max-time 15 --cacert "$TMP/ca.crt" -H "Authorization: Bearer wrong-$TOKEN" -w '\nHTTP %{http_code}\n' "$URL/version"
 
 kubectl_suite 1.33 "$KUBECTL_NEWEST"
+kubectl_workloads 1.33 "$KUBECTL_NEWEST"
 kubectl_suite 1.20 "$KUBECTL_OLDEST"
+kubectl_workloads 1.20 "$KUBECTL_OLDEST"
 
 # --- the official Python client --------------------------------------------------------
 echo
