@@ -18,6 +18,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 
 EXAMPLES=(
+    create_update_delete_deployment
+    in_cluster_client_configuration
     out_of_cluster_client_configuration
     dynamic_create_update_delete_deployment
     discovery
@@ -86,6 +88,49 @@ expect_first_line() {
 }
 
 EMBEDDED_NOTICE='^Using an embedded ferrokube API server at https://[^ ]+ \(--embedded given\)$'
+
+check_create_update_delete_deployment() {
+    # The README's main job, as on a fresh machine: no KUBECONFIG, no ~/.kube/config.
+    mkdir -p "$OUT_DIR/empty-home"
+    HOME="$OUT_DIR/empty-home" KUBECONFIG="" run_example create_update_delete_deployment
+    expect_first_line '^Using an embedded ferrokube API server at https://[^ ]+ \(no kubeconfig found\)$'
+    expect_fixed 'Created deployment "demo-deployment".'
+    expect '^   pod demo-deployment-[a-z0-9]+-[a-z0-9]{5}: ContainerCreating$' 'pods seen creating'
+    expect '^   pod demo-deployment-[a-z0-9]+-[a-z0-9]{5}: Running \(ready\)$' 'pods seen running'
+    expect_fixed 'Deployment "demo-deployment" rolled out: 2 of 2 replicas available.'
+    expect_fixed 'Updated deployment...'
+    expect_fixed 'Deployment "demo-deployment" rolled out: 1 of 1 replicas available.'
+    expect '^ \* demo-deployment \(1 replicas\)$'
+    expect '^   pod demo-deployment-[a-z0-9]+-[a-z0-9]{5}: Terminating$' 'pods seen terminating'
+    expect '^   pod demo-deployment-[a-z0-9]+-[a-z0-9]{5}: Deleted$' 'pods seen deleted'
+    expect '^Deleted deployment\.$'
+}
+
+check_in_cluster_client_configuration() {
+    # A pod's environment, faked outside a pod: the ferrokube-apiserver binary as "the
+    # cluster", its service-account files under a root directory given with --root.
+    local dir="$OUT_DIR/in-cluster" sa
+    sa="$dir/root/var/run/secrets/kubernetes.io/serviceaccount"
+    mkdir -p "$sa"
+    echo 'in-cluster-token,system:serviceaccount:default:demo,uid-demo,"system:serviceaccounts"' >"$dir/tokens.csv"
+    "${CARGO_TARGET_DIR:-target}/debug/ferrokube-apiserver" --secure-port 0 \
+        --token-auth-file "$dir/tokens.csv" --write-kubeconfig "$dir/kubeconfig" >"$dir/server.out" 2>&1 &
+    local server=$! port=""
+    for _ in $(seq 100); do
+        port=$(sed -n 's#^serving on https://127.0.0.1:\([0-9]*\)$#\1#p' "$dir/server.out")
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    sed -n 's/^ *certificate-authority-data: //p' "$dir/kubeconfig" | base64 -d >"$sa/ca.crt"
+    printf 'in-cluster-token' >"$sa/token"
+    printf 'default' >"$sa/namespace"
+    KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$port" \
+        run_example in_cluster_client_configuration --root "$dir/root" --once
+    kill "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
+    expect '^There are [0-9]+ pods in the cluster$'
+    expect_fixed 'Pod example-xxxxx in namespace default not found'
+}
 
 check_out_of_cluster_client_configuration() {
     run_example out_of_cluster_client_configuration --embedded --once
@@ -159,8 +204,8 @@ for name in "${EXAMPLES[@]}"; do
 done
 
 echo "Building the examples..."
-if ! cargo build --quiet -p ferrokube --examples; then
-    echo "FAIL  build: cargo build -p ferrokube --examples"
+if ! cargo build --quiet -p ferrokube --examples || ! cargo build --quiet -p ferrokube-apiserver --bin ferrokube-apiserver; then
+    echo "FAIL  build: cargo build -p ferrokube --examples / -p ferrokube-apiserver"
     exit 1
 fi
 
