@@ -1,0 +1,694 @@
+//! ferrokube-bench: ferrokube, kube-rs and the official Python client side by side on
+//! the embedded API server, in one run.
+//!
+//! ```text
+//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--json PATH] [--python|--no-python]
+//! ```
+//!
+//! The server runs in this process on its own tokio runtime (2 workers); the clients run
+//! on a second runtime (2 workers). Every workload gets a fresh server loaded straight
+//! through its registry. Rust clients alternate (ABAB...) for several rounds and the
+//! median is reported; a raw hyper client that reads bytes without decoding gives the
+//! "server alone" figure of the same request. See bench/README.md.
+
+mod alloc;
+mod clients;
+mod data;
+mod report;
+mod workloads;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrokube_apiserver::registry::Registry;
+use ferrokube_apiserver::storage::StoreConfig;
+use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
+use report::{median, Cell, Row};
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+/// Workload sizes; `--quick` divides them by ten.
+#[derive(Clone, Debug)]
+struct Sizes {
+    list: usize,
+    watch_events: usize,
+    /// Events the watch server keeps in history; the watch workload replays it
+    /// `watch_events / watch_history` times.
+    watch_history: usize,
+    cache: usize,
+    get_duration: Duration,
+    rounds: usize,
+    py_watch_events: usize,
+    py_get_duration: f64,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Sizes {
+        if quick {
+            Sizes {
+                list: 500,
+                watch_events: 10_000,
+                watch_history: 10_000,
+                cache: 5_000,
+                get_duration: Duration::from_millis(500),
+                rounds: 3,
+                py_watch_events: 1_000,
+                py_get_duration: 0.5,
+            }
+        } else {
+            Sizes {
+                list: 5_000,
+                watch_events: 100_000,
+                watch_history: 25_000,
+                cache: 50_000,
+                get_duration: Duration::from_secs(2),
+                rounds: 5,
+                py_watch_events: 10_000,
+                py_get_duration: 2.0,
+            }
+        }
+    }
+}
+
+struct Args {
+    quick: bool,
+    json: Option<PathBuf>,
+    python: Option<bool>,
+    only: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args { quick: false, json: None, python: None, only: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => a.quick = true,
+            "--json" => a.json = Some(it.next().ok_or("--json needs a path")?.into()),
+            "--python" => a.python = Some(true),
+            "--no-python" => a.python = Some(false),
+            "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get")?),
+            "-h" | "--help" => {
+                println!(
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--only list|watch|cache|get]\n\
+                     Runs ferrokube, kube-rs (and the Python client when bench/.venv exists or --python)\n\
+                     on the embedded API server; writes bench/results/latest.json and chart.svg."
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(a)
+}
+
+fn bench_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A server for one workload, on the server runtime.
+struct Server {
+    server: Option<EmbeddedServer>,
+    registry: Arc<Registry>,
+    _dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    kubeconfig_yaml: String,
+}
+
+impl Server {
+    fn start(rt: &tokio::runtime::Runtime, history: usize) -> Result<Server, String> {
+        let registry = Registry::with_options(
+            StoreConfig { history_capacity: history, ..StoreConfig::default() },
+            ferrokube_apiserver::registry::DEFAULT_BOOKMARK_INTERVAL,
+        );
+        let opts = ServerOptions { controllers: false, ..ServerOptions::default() };
+        let server = rt
+            .block_on(EmbeddedServer::start_with_registry(opts, registry.clone()))
+            .map_err(|e| format!("server start: {e}"))?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig).map_err(|e| e.to_string())?;
+        let kubeconfig_yaml = server.kubeconfig_yaml();
+        Ok(Server { server: Some(server), registry, _dir: dir, kubeconfig, kubeconfig_yaml })
+    }
+
+    fn raw(&self) -> Result<clients::Raw, String> {
+        let s = self.server.as_ref().expect("running");
+        clients::Raw::new(s.url(), s.ca_certificate_pem(), s.admin_token().expose())
+    }
+
+    fn stop(mut self, rt: &tokio::runtime::Runtime) {
+        if let Some(s) = self.server.take() {
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(6), s.shutdown()).await });
+        }
+    }
+}
+
+/// The Python client, if it is to run.
+struct Python {
+    exe: PathBuf,
+    script: PathBuf,
+}
+
+impl Python {
+    fn find(wanted: Option<bool>) -> Result<Option<Python>, String> {
+        let exe = bench_dir().join(".venv/bin/python");
+        let script = bench_dir().join("python_bench.py");
+        match wanted {
+            Some(false) => Ok(None),
+            Some(true) if !exe.exists() => Err(format!(
+                "--python: {} does not exist; create it with `python3 -m venv bench/.venv && bench/.venv/bin/pip install kubernetes`",
+                exe.display()
+            )),
+            _ if exe.exists() => Ok(Some(Python { exe, script })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Runs one workload; the script prints one JSON object.
+    fn run(&self, kubeconfig: &Path, args: &[String]) -> Result<serde_json::Value, String> {
+        let out = Command::new(&self.exe)
+            .arg(&self.script)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .output()
+            .map_err(|e| format!("python: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("python {}: {}", args.join(" "), err.lines().last().unwrap_or("failed")));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("python output: {e}"))
+    }
+}
+
+fn py_run(py: &Option<Python>, kubeconfig: &Path, args: &[String]) -> Result<serde_json::Value, String> {
+    match py {
+        None => Err("python client not run (no bench/.venv; see README)".into()),
+        Some(p) => p.run(kubeconfig, args),
+    }
+}
+
+fn py_field(v: &Result<serde_json::Value, String>, field: &str) -> Cell {
+    match v {
+        Ok(v) => match v.get(field).and_then(|x| x.as_f64()) {
+            Some(x) => Cell::Val(x),
+            None => Cell::Na(format!("python printed no {field}")),
+        },
+        Err(e) => Cell::Na(e.clone()),
+    }
+}
+
+/// Median of per-round figures, or n/a with the first error.
+fn cell(results: &[Result<f64, String>]) -> Cell {
+    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+        return Cell::Na(e.clone());
+    }
+    let v: Vec<f64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    if v.is_empty() {
+        Cell::Na("not run".into())
+    } else {
+        Cell::Val(median(&v))
+    }
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("[{:>7.1}s] {}", START.with(|s| s.elapsed().as_secs_f64()), msg.as_ref());
+}
+
+thread_local! {
+    static START: Instant = Instant::now();
+}
+
+fn main() {
+    START.with(|_| {});
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    // kube-rs is built without a default crypto provider feature choice at runtime:
+    // install ring's explicitly (ferrokube and the raw client name ring themselves).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sizes = Sizes::new(args.quick);
+    let python = match Python::find(args.python) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("apiserver")
+        .on_thread_start(alloc::mark_server_thread)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("client")
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    log(format!("sizes: {sizes:?}; python: {}", if python.is_some() { "yes" } else { "no" }));
+
+    let want = |w: &str| args.only.as_deref().map_or(true, |o| o.split(',').any(|x| x == w));
+    let mut rows = Vec::new();
+    let t0 = Instant::now();
+    if want("list") || want("get") {
+        match list_and_get(&server_rt, &client_rt, &sizes, &python, want("list"), want("get")) {
+            Ok(r) => rows.extend(r),
+            Err(e) => log(format!("LIST/GET workloads failed: {e}")),
+        }
+    }
+    if want("watch") {
+        match watch(&server_rt, &client_rt, &sizes, &python) {
+            Ok(r) => rows.extend(r),
+            Err(e) => log(format!("watch workload failed: {e}")),
+        }
+    }
+    if want("cache") {
+        match cache(&server_rt, &client_rt, &sizes) {
+            Ok(r) => rows.extend(r),
+            Err(e) => log(format!("cache workload failed: {e}")),
+        }
+    }
+    let total = t0.elapsed().as_secs_f64();
+
+    let mode = if args.quick { "--quick" } else { "full" };
+    let title = format!("ferrokube-bench ({mode}, {} CPUs, {total:.0} s)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("\n{title}\n");
+    print!("{}", report::table(&rows));
+    let json = serde_json::to_string_pretty(&report::json(&rows)).expect("json");
+    let results = bench_dir().join("results");
+    let _ = std::fs::create_dir_all(&results);
+    let write = |p: &Path, s: &str| {
+        if let Err(e) = std::fs::write(p, s) {
+            eprintln!("cannot write {}: {e}", p.display());
+        }
+    };
+    write(&results.join("latest.json"), &json);
+    write(&results.join("chart.svg"), &report::svg(&rows, &title));
+    write(&results.join("latest.md"), &format!("{title}\n\n{}", report::table(&rows)));
+    if let Some(p) = &args.json {
+        write(p, &json);
+    }
+    log(format!("wrote {}/latest.json, chart.svg, latest.md", results.display()));
+}
+
+// -----------------------------------------------------------------------------------
+
+type Runs = Vec<Result<(f64, f64), String>>;
+
+/// Alternates ferrokube and kube-rs for `rounds` rounds (AB, BA, AB, ...), then the raw
+/// client once per round. Each run returns its seconds; the client-side CPU seconds
+/// used during the run are recorded beside them.
+fn abab<F, K, R>(rounds: usize, mut f: F, mut k: K, mut r: R) -> (Runs, Runs, Runs)
+where
+    F: FnMut() -> Result<f64, String>,
+    K: FnMut() -> Result<f64, String>,
+    R: FnMut() -> Result<f64, String>,
+{
+    fn timed(g: &mut dyn FnMut() -> Result<f64, String>) -> Result<(f64, f64), String> {
+        let c0 = alloc::client_cpu_seconds().unwrap_or(f64::NAN);
+        let r = g();
+        let c1 = alloc::client_cpu_seconds().unwrap_or(f64::NAN);
+        r.map(|s| (s, c1 - c0))
+    }
+    let (mut fs, mut ks, mut rs) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            fs.push(timed(&mut f));
+            ks.push(timed(&mut k));
+        } else {
+            ks.push(timed(&mut k));
+            fs.push(timed(&mut f));
+        }
+        rs.push(timed(&mut r));
+    }
+    (fs, ks, rs)
+}
+
+/// `x / seconds` per run.
+fn per_s(v: &Runs, x: f64) -> Vec<Result<f64, String>> {
+    v.iter().map(|r| r.clone().map(|(s, _)| x / s)).collect()
+}
+
+/// Client CPU microseconds per item, over all runs (ticks are coarse: sum, then divide).
+fn cpu_us(v: &Runs, items_per_run: f64) -> Cell {
+    if let Some(Err(e)) = v.iter().find(|r| r.is_err()) {
+        return Cell::Na(e.clone());
+    }
+    let cpu: f64 = v.iter().filter_map(|r| r.as_ref().ok()).map(|(_, c)| c).sum();
+    if v.is_empty() || !cpu.is_finite() {
+        return Cell::Na("no /proc/self/task CPU accounting".into());
+    }
+    Cell::Val(cpu * 1e6 / (items_per_run * v.len() as f64))
+}
+
+fn list_and_get(
+    srt: &tokio::runtime::Runtime,
+    crt: &tokio::runtime::Runtime,
+    sizes: &Sizes,
+    py: &Option<Python>,
+    do_list: bool,
+    do_get: bool,
+) -> Result<Vec<Row>, String> {
+    let n = sizes.list;
+    let server = Server::start(srt, 10_000)?;
+    let loader = data::Loader::new(server.registry.clone());
+    srt.block_on(loader.create(0..n, data::NAMESPACE))?;
+    log(format!("loaded {n} pods"));
+    let fk = clients::ferrokube(&server.kubeconfig)?;
+    let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
+    let raw = crt.block_on(async { server.raw() })?;
+    let mut rows = Vec::new();
+
+    if do_list {
+        for limit in [None, Some(500u32)] {
+            // Warm-up (connections, first-touch allocations), and the list's size in bytes.
+            let (bytes, _) = crt.block_on(workloads::list_raw(&raw, limit))?;
+            crt.block_on(workloads::list_ferrokube(&fk, limit))?;
+            crt.block_on(workloads::list_kube(&kc, limit))?;
+            let check = |r: Result<(usize, f64), String>| -> Result<f64, String> {
+                let (got, secs) = r?;
+                if got != n {
+                    return Err(format!("listed {got} objects, expected {n}"));
+                }
+                Ok(secs)
+            };
+            let (fs, ks, rs) = abab(
+                sizes.rounds,
+                || check(crt.block_on(workloads::list_ferrokube(&fk, limit))),
+                || check(crt.block_on(workloads::list_kube(&kc, limit))),
+                || crt.block_on(workloads::list_raw(&raw, limit)).map(|(_, s)| s),
+            );
+            let label = match limit {
+                None => format!("LIST {n} pods, typed decode"),
+                Some(l) => format!("LIST {n} pods paged limit={l}, typed decode"),
+            };
+            let mb = bytes as f64 / 1e6;
+            let mut r1 = Row::new(&label, "objects/s", true);
+            r1.ferrokube = cell(&per_s(&fs, n as f64));
+            r1.kube_rs = cell(&per_s(&ks, n as f64));
+            r1.server = cell(&per_s(&rs, n as f64));
+            let mut pyargs = vec!["list".to_owned(), "--expect".into(), n.to_string()];
+            if let Some(l) = limit {
+                pyargs.extend(["--limit".into(), l.to_string()]);
+            }
+            let pyv = py_run(py, &server.kubeconfig, &pyargs);
+            r1.python = py_field(&pyv, "objects_per_s");
+            let mut r2 = Row::new(&label, "MB/s", true);
+            r2.ferrokube = cell(&per_s(&fs, mb));
+            r2.kube_rs = cell(&per_s(&ks, mb));
+            r2.server = cell(&per_s(&rs, mb));
+            r2.python = match &r1.python {
+                Cell::Val(o) => Cell::Val(o * mb / n as f64),
+                Cell::Na(w) => Cell::Na(w.clone()),
+            };
+            let mut r3 = Row::new(format!("{label}: client CPU"), "us/object", false);
+            r3.ferrokube = cpu_us(&fs, n as f64);
+            r3.kube_rs = cpu_us(&ks, n as f64);
+            r3.server = cpu_us(&rs, n as f64);
+            r3.python = py_field(&pyv, "cpu_us");
+            log(format!("{label}: {:.1} KB/object", bytes as f64 / n as f64 / 1e3));
+            rows.push(r1);
+            rows.push(r2);
+            rows.push(r3);
+        }
+    }
+
+    if do_get {
+        let name = data::pod_name(n / 2);
+        for conc in [1usize, 64] {
+            let f = {
+                let fk = fk.clone();
+                let name = name.clone();
+                move || {
+                    let (fk, name) = (fk.clone(), name.clone());
+                    async move {
+                        let _: k8s_openapi::api::core::v1::Pod = fk
+                            .get()
+                            .namespace(data::NAMESPACE)
+                            .resource("pods")
+                            .name(name)
+                            .into_object()
+                            .await
+                            .map_err(|e| format!("ferrokube get: {e}"))?;
+                        Ok(())
+                    }
+                }
+            };
+            let k = {
+                let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kc.clone(), data::NAMESPACE);
+                let name = name.clone();
+                move || {
+                    let (api, name) = (api.clone(), name.clone());
+                    async move {
+                        api.get(&name).await.map_err(|e| format!("kube-rs get: {e}"))?;
+                        Ok(())
+                    }
+                }
+            };
+            let r = {
+                let raw = raw.clone();
+                let path = format!("/api/v1/namespaces/{}/pods/{name}", data::NAMESPACE);
+                move || {
+                    let (raw, path) = (raw.clone(), path.clone());
+                    async move {
+                        raw.get_bytes(&path).await?;
+                        Ok(())
+                    }
+                }
+            };
+            let d = sizes.get_duration;
+            let mut stats: [Vec<Result<workloads::GetStats, String>>; 3] = Default::default();
+            for round in 0..sizes.rounds {
+                let fr = || crt.block_on(workloads::get_run(conc, d, f.clone()));
+                let kr = || crt.block_on(workloads::get_run(conc, d, k.clone()));
+                if round % 2 == 0 {
+                    stats[0].push(fr());
+                    stats[1].push(kr());
+                } else {
+                    stats[1].push(kr());
+                    stats[0].push(fr());
+                }
+                stats[2].push(crt.block_on(workloads::get_run(conc, d, r.clone())));
+            }
+            let pick = |i: usize, g: fn(&workloads::GetStats) -> f64| {
+                cell(&stats[i].iter().map(|s| s.as_ref().map(g).map_err(Clone::clone)).collect::<Vec<_>>())
+            };
+            let pyv = match py {
+                None => Err("python client not run (no bench/.venv; see README)".to_owned()),
+                Some(p) => p.run(
+                    &server.kubeconfig,
+                    &[
+                        "get".into(),
+                        "--name".into(),
+                        name.clone(),
+                        "--concurrency".into(),
+                        conc.to_string(),
+                        "--duration".into(),
+                        sizes.py_get_duration.to_string(),
+                    ],
+                ),
+            };
+            let pyc = |field: &str| match &pyv {
+                Ok(v) => v.get(field).and_then(|x| x.as_f64()).map(Cell::Val).unwrap_or(Cell::Na(format!("no {field}"))),
+                Err(e) => Cell::Na(e.clone()),
+            };
+            let metrics: [(&str, &str, bool, fn(&workloads::GetStats) -> f64, &str); 4] = [
+                ("requests/s", "req/s", true, |s| s.rps, "rps"),
+                ("client CPU", "us/request", false, |s| s.cpu_us, "cpu_us"),
+                ("p50 latency", "ms", false, |s| s.p50_ms, "p50_ms"),
+                ("p99 latency", "ms", false, |s| s.p99_ms, "p99_ms"),
+            ];
+            for (what, unit, hb, g, pyf) in metrics {
+                let mut row = Row::new(format!("GET one pod, concurrency {conc}: {what}"), unit, hb);
+                row.ferrokube = pick(0, g);
+                row.kube_rs = pick(1, g);
+                row.server = pick(2, g);
+                row.python = pyc(pyf);
+                rows.push(row);
+            }
+            log(format!("GET concurrency {conc} done"));
+        }
+    }
+    drop((fk, kc, raw));
+    server.stop(srt);
+    Ok(rows)
+}
+
+fn watch(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &Sizes, py: &Option<Python>) -> Result<Vec<Row>, String> {
+    let hist = sizes.watch_history.min(sizes.watch_events);
+    let replays = sizes.watch_events.div_ceil(hist);
+    let total = hist * replays;
+    let server = Server::start(srt, hist + 16)?;
+    let loader = data::Loader::new(server.registry.clone());
+    let pods = (hist / 10).max(1);
+    let rv0 = loader.current_rv();
+    let heap0 = alloc::live_bytes() + alloc::server_live_bytes();
+    srt.block_on(async {
+        loader.create(0..pods, data::NAMESPACE).await?;
+        let mut left = hist - pods;
+        let mut generation = 1;
+        while left > 0 {
+            for i in 0..pods.min(left) {
+                loader.modify(i, generation, data::NAMESPACE).await?;
+            }
+            left -= pods.min(left);
+            generation += 1;
+        }
+        Ok::<_, String>(())
+    })?;
+    log(format!(
+        "watch server: {pods} pods, {hist} events in history from rv {rv0}; server heap {:.1} KB/event",
+        (alloc::live_bytes() + alloc::server_live_bytes() - heap0) as f64 / hist as f64 / 1e3
+    ));
+    let fk = clients::ferrokube(&server.kubeconfig)?;
+    let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
+    let raw = crt.block_on(async { server.raw() })?;
+    // Warm-up.
+    crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist.min(1000)))?;
+    crt.block_on(workloads::watch_kube(&kc, rv0, hist.min(1000)))?;
+    let rounds = if sizes.watch_events >= 50_000 { 3 } else { sizes.rounds };
+    let mut bytes = 0usize;
+    let (fs, ks, rs) = abab(
+        rounds,
+        || (0..replays).map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist))).sum::<Result<f64, String>>(),
+        || (0..replays).map(|_| crt.block_on(workloads::watch_kube(&kc, rv0, hist))).sum::<Result<f64, String>>(),
+        || {
+            (0..replays)
+                .map(|_| {
+                    crt.block_on(workloads::watch_raw(&raw, rv0, hist)).map(|(b, s)| {
+                        bytes = b;
+                        s
+                    })
+                })
+                .sum::<Result<f64, String>>()
+        },
+    );
+    let label = if replays > 1 {
+        format!("Watch {total} events -> cache ({replays} watches replaying {hist})")
+    } else {
+        format!("Watch {total} events -> cache")
+    };
+    log(format!("{label}: {:.1} KB/event on the wire", bytes as f64 / hist as f64 / 1e3));
+    let mut row = Row::new(label, "events/s", true);
+    row.ferrokube = cell(&per_s(&fs, total as f64));
+    row.kube_rs = cell(&per_s(&ks, total as f64));
+    row.server = cell(&per_s(&rs, total as f64));
+    let mut cpu_row = Row::new(format!("{}: client CPU", row.measure), "us/event", false);
+    cpu_row.ferrokube = cpu_us(&fs, total as f64);
+    cpu_row.kube_rs = cpu_us(&ks, total as f64);
+    cpu_row.server = cpu_us(&rs, total as f64);
+    let pyv = py_run(
+        py,
+        &server.kubeconfig,
+        &["watch".into(), "--rv".into(), rv0.to_string(), "--events".into(), sizes.py_watch_events.min(hist).to_string()],
+    );
+    row.python = py_field(&pyv, "events_per_s");
+    cpu_row.python = py_field(&pyv, "cpu_us");
+    if let (Cell::Val(_), Some(_)) = (&row.python, py) {
+        log(format!("python watch measured over its first {} events", sizes.py_watch_events.min(hist)));
+    }
+    // Where the client time goes: the same events decoded in memory (no HTTP, no server).
+    let sample = hist.min(2_000);
+    let split = crt
+        .block_on(workloads::watch_capture(&raw, rv0, sample))
+        .and_then(|b| {
+            // Best of three, to keep the server's leftover work out of it.
+            let mut best: Option<[(&str, f64); 5]> = None;
+            for _ in 0..3 {
+                let r = workloads::decode_split(&b)?;
+                best = Some(match best {
+                    None => r,
+                    Some(mut x) => {
+                        for i in 0..5 {
+                            x[i].1 = x[i].1.min(r[i].1);
+                        }
+                        x
+                    }
+                });
+            }
+            Ok(best.expect("three runs"))
+        });
+    let mut split_row = Row::new(format!("Watch decode only, in memory ({sample} events)"), "events/s", true);
+    split_row.python = Cell::Na("not measured".into());
+    match split {
+        Ok(parts) => {
+            for (what, secs) in parts {
+                log(format!("decode split: {what}: {:.0} events/s ({:.1} us/event)", sample as f64 / secs, secs * 1e6 / sample as f64));
+            }
+            split_row.ferrokube = Cell::Val(sample as f64 / parts[0].1);
+            split_row.kube_rs = Cell::Val(sample as f64 / parts[3].1);
+            split_row.server = Cell::Na("in memory: no server".into());
+        }
+        Err(e) => {
+            split_row.ferrokube = Cell::Na(e.clone());
+            split_row.kube_rs = Cell::Na(e);
+        }
+    }
+    drop((fk, kc, raw));
+    server.stop(srt);
+    Ok(vec![row, cpu_row, split_row])
+}
+
+fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &Sizes) -> Result<Vec<Row>, String> {
+    let n = sizes.cache;
+    let server = Server::start(srt, 1_000)?;
+    let loader = data::Loader::new(server.registry.clone());
+    let heap0 = alloc::live_bytes() + alloc::server_live_bytes();
+    srt.block_on(loader.create(0..n, data::NAMESPACE))?;
+    let server_per_pod = (alloc::live_bytes() + alloc::server_live_bytes() - heap0) as f64 / n as f64;
+    log(format!("cache server: {n} pods loaded, server heap {:.1} KB/pod", server_per_pod / 1e3));
+    // Diagnostic: the decoded form alone, per client's decode call, on one page.
+    let page = crt.block_on(async { server.raw()?.get_bytes(&format!("/api/v1/namespaces/{}/pods?limit=500", data::NAMESPACE)).await });
+    match page.and_then(|b| workloads::decoded_size(&b)) {
+        Ok((f, k)) => log(format!(
+            "decoded in memory (one page of 500, no transport, no store): ferrokube path {:.0} B/object, kube-rs path {:.0} B/object",
+            f, k
+        )),
+        Err(e) => log(format!("decoded-size diagnostic failed: {e}")),
+    }
+    let mut rows = Vec::new();
+    for strip in [false, true] {
+        // ABAB with one round: the figure is a heap count, not a time.
+        let order: [bool; 2] = if strip { [false, true] } else { [true, false] };
+        let (mut f, mut k) = (Cell::Na("not run".into()), Cell::Na("not run".into()));
+        for ferro_first in order {
+            if ferro_first {
+                f = match crt.block_on(workloads::cache_ferrokube(&server.kubeconfig, n, strip)) {
+                    Ok(c) => Cell::Val(c.bytes as f64 / c.objects as f64),
+                    Err(e) => Cell::Na(e),
+                };
+            } else {
+                k = match crt.block_on(workloads::cache_kube(&server.kubeconfig_yaml, n, strip)) {
+                    Ok(c) => Cell::Val(c.bytes as f64 / c.objects as f64),
+                    Err(e) => Cell::Na(e),
+                };
+            }
+        }
+        let label = if strip {
+            format!("Cache {n} pods, managedFields stripped")
+        } else {
+            format!("Cache {n} pods (as decoded)")
+        };
+        let mut row = Row::new(label, "bytes/object", false);
+        row.ferrokube = f;
+        row.kube_rs = k;
+        row.python = Cell::Na("not measured for Python (LIST, watch and GET only)".into());
+        if !strip {
+            row.server = Cell::Val(server_per_pod);
+        }
+        rows.push(row);
+        log(format!("cache strip={strip} done"));
+    }
+    server.stop(srt);
+    Ok(rows)
+}

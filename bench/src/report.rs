@@ -1,0 +1,266 @@
+//! Results: the printed table, the JSON list, and the SVG chart of ratios.
+
+use std::fmt::Write as _;
+
+/// One cell: a figure, or why there is none.
+#[derive(Clone, Debug)]
+pub enum Cell {
+    /// A measured figure.
+    Val(f64),
+    /// Not measured, with the reason.
+    Na(String),
+}
+
+impl Cell {
+    fn val(&self) -> Option<f64> {
+        match self {
+            Cell::Val(v) => Some(*v),
+            Cell::Na(_) => None,
+        }
+    }
+
+    fn show(&self) -> String {
+        match self {
+            Cell::Val(v) => fmt_num(*v),
+            Cell::Na(_) => "n/a".to_owned(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Cell::Val(v) => serde_json::json!(round(*v)),
+            Cell::Na(_) => serde_json::Value::Null,
+        }
+    }
+}
+
+fn round(v: f64) -> f64 {
+    if v.abs() >= 100.0 {
+        v.round()
+    } else {
+        (v * 1000.0).round() / 1000.0
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        let s = format!("{:.0}", v);
+        let mut out = String::new();
+        for (i, ch) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 && ch != '-' {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    } else if v.abs() >= 10.0 {
+        format!("{:.1}", v)
+    } else {
+        format!("{:.3}", v)
+    }
+}
+
+/// One measure of the table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// What is measured.
+    pub measure: String,
+    /// Unit.
+    pub unit: String,
+    /// Whether a larger figure is better (throughput) or worse (latency, bytes).
+    pub higher_better: bool,
+    /// ferrokube's figure.
+    pub ferrokube: Cell,
+    /// kube-rs's figure.
+    pub kube_rs: Cell,
+    /// The Python client's figure.
+    pub python: Cell,
+    /// The same measure on the server alone (raw hyper client, no decoding), if it applies.
+    pub server: Cell,
+}
+
+impl Row {
+    /// A row with every client cell n/a.
+    pub fn new(measure: impl Into<String>, unit: &str, higher_better: bool) -> Row {
+        let na = || Cell::Na("not run".into());
+        Row {
+            measure: measure.into(),
+            unit: unit.to_owned(),
+            higher_better,
+            ferrokube: na(),
+            kube_rs: na(),
+            python: na(),
+            server: Cell::Na("does not apply".into()),
+        }
+    }
+
+    /// ferrokube over kube-rs, oriented so that above 1 means ferrokube is better.
+    pub fn ratio(&self) -> Option<f64> {
+        let (f, k) = (self.ferrokube.val()?, self.kube_rs.val()?);
+        let r = if self.higher_better { f / k } else { k / f };
+        r.is_finite().then_some(r)
+    }
+}
+
+/// The table as text.
+pub fn table(rows: &[Row]) -> String {
+    let head = ["measure", "unit", "ferrokube", "kube-rs", "python", "ratio", "server alone"];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.measure.clone(),
+                r.unit.clone(),
+                r.ferrokube.show(),
+                r.kube_rs.show(),
+                r.python.show(),
+                r.ratio().map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into()),
+                r.server.show(),
+            ]
+        })
+        .collect();
+    let mut w = head.map(str::len);
+    for c in &cells {
+        for (i, s) in c.iter().enumerate() {
+            w[i] = w[i].max(s.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, c: &[String]| {
+        out.push('|');
+        for (i, s) in c.iter().enumerate() {
+            let pad = w[i] - s.chars().count();
+            if i < 2 {
+                let _ = write!(out, " {s}{} |", " ".repeat(pad));
+            } else {
+                let _ = write!(out, " {}{s} |", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+    };
+    line(&mut out, &head.map(String::from));
+    out.push('|');
+    for (i, n) in w.iter().enumerate() {
+        let _ = write!(out, "{}|", if i < 2 { format!("-{}-", "-".repeat(*n)) } else { format!("-{}:", "-".repeat(*n)) });
+    }
+    out.push('\n');
+    for c in &cells {
+        line(&mut out, c);
+    }
+    let notes: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            [("ferrokube", &r.ferrokube), ("kube-rs", &r.kube_rs), ("python", &r.python)]
+                .into_iter()
+                .filter_map(|(who, c)| match c {
+                    Cell::Na(why) if why != "not run" => Some(format!("- {} / {who}: n/a: {why}", r.measure)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The JSON list: `{"measure","unit","ferrokube","kube_rs","python","ratio"}` per row
+/// (n/a is `null`), plus `"server"` (server alone) and `"notes"` (reasons for n/a).
+pub fn json(rows: &[Row]) -> serde_json::Value {
+    serde_json::Value::Array(
+        rows.iter()
+            .map(|r| {
+                let mut notes = serde_json::Map::new();
+                for (k, c) in [("ferrokube", &r.ferrokube), ("kube_rs", &r.kube_rs), ("python", &r.python), ("server", &r.server)] {
+                    if let Cell::Na(why) = c {
+                        notes.insert(k.into(), why.clone().into());
+                    }
+                }
+                serde_json::json!({
+                    "measure": r.measure,
+                    "unit": r.unit,
+                    "ferrokube": r.ferrokube.json(),
+                    "kube_rs": r.kube_rs.json(),
+                    "python": r.python.json(),
+                    "ratio": r.ratio().map(round),
+                    "server": r.server.json(),
+                    "notes": notes,
+                })
+            })
+            .collect(),
+    )
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A horizontal bar chart of the ratios (log scale, 1x line), as SVG.
+pub fn svg(rows: &[Row], title: &str) -> String {
+    let rows: Vec<(&Row, f64)> = rows.iter().filter_map(|r| r.ratio().map(|x| (r, x))).collect();
+    let (label_w, bar_w, row_h, top) = (430.0, 420.0, 24.0, 56.0);
+    let width = label_w + bar_w + 90.0;
+    let height = top + row_h * rows.len() as f64 + 40.0;
+    // log2 scale from 1/4x to 8x.
+    let (lo, hi) = (-2.0f64, 3.0f64);
+    let x = |r: f64| label_w + (r.log2().clamp(lo, hi) - lo) / (hi - lo) * bar_w;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(s, r#"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"#, esc(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="38" fill="dimgray">ferrokube vs kube-rs, same server, same run; &gt;1 = ferrokube better (log scale)</text>"#
+    );
+    for t in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0] {
+        let xx = x(t);
+        let stroke = if t == 1.0 { "#000" } else { "#ddd" };
+        let _ = writeln!(
+            s,
+            r#"<line x1="{xx:.1}" y1="{}" x2="{xx:.1}" y2="{}" stroke="{stroke}"/><text x="{xx:.1}" y="{}" text-anchor="middle" fill="dimgray">{t}x</text>"#,
+            top - 6.0,
+            top + row_h * rows.len() as f64,
+            top + row_h * rows.len() as f64 + 16.0
+        );
+    }
+    for (i, (r, ratio)) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64;
+        let (x0, x1) = (x(1.0), x(*ratio));
+        let (bx, bw) = if x1 >= x0 { (x0, x1 - x0) } else { (x1, x0 - x1) };
+        let color = if *ratio >= 1.0 { "#2b8a3e" } else { "#c92a2a" };
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{bx:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/><text x="{:.1}" y="{:.1}">{ratio:.2}x</text>"#,
+            label_w - 8.0,
+            y + row_h * 0.65,
+            esc(&format!("{} ({})", r.measure, r.unit)),
+            y + 4.0,
+            bw.max(1.0),
+            row_h - 8.0,
+            x1.max(x0) + 4.0,
+            y + row_h * 0.65
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Median of a non-empty slice.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
