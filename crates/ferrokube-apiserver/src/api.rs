@@ -242,3 +242,70 @@ impl ApiRequest {
         self
     }
 }
+
+/// A successful answer as the HTTP front end asks for it
+/// ([`crate::registry::Registry::handle_served`]): like [`ApiResponse`], except that
+/// objects read from storage stay shared, so the front end sends their JSON
+/// ([`crate::storage::encoded`], serialized once per object version) without copying
+/// or serializing them again.
+pub enum ServedResponse {
+    /// An answer built for this request.
+    Api(ApiResponse),
+    /// One object (GET) with the HTTP status to send.
+    Object {
+        /// HTTP status code.
+        code: u16,
+        /// The object as served at the requested version; the stored object itself
+        /// when reading changes nothing.
+        object: Arc<Value>,
+    },
+    /// A collection (LIST).
+    List(SharedList),
+}
+
+/// A list whose items are shared objects: see [`ServedResponse::List`].
+#[derive(Clone, Debug)]
+pub struct SharedList {
+    /// `kind`, e.g. `PodList`.
+    pub kind: String,
+    /// `apiVersion`, e.g. `v1`.
+    pub api_version: String,
+    /// `metadata` (resourceVersion, continue, remainingItemCount).
+    pub metadata: Value,
+    /// The items, as served at the requested version.
+    pub items: Vec<Arc<Value>>,
+}
+
+impl SharedList {
+    /// The list as one owned JSON value (items are copied unless unshared).
+    pub fn into_value(self) -> Value {
+        let items: Vec<Value> = self
+            .items
+            .into_iter()
+            .map(|o| Arc::try_unwrap(o).unwrap_or_else(|o| (*o).clone()))
+            .collect();
+        serde_json::json!({
+            "kind": self.kind,
+            "apiVersion": self.api_version,
+            "metadata": self.metadata,
+            "items": items,
+        })
+    }
+}
+
+impl ServedResponse {
+    /// As an [`ApiResponse`], with shared objects copied into an owned body.
+    pub fn into_api(self) -> ApiResponse {
+        match self {
+            ServedResponse::Api(r) => r,
+            ServedResponse::Object { code, object } => ApiResponse::Object {
+                code,
+                body: Arc::try_unwrap(object).unwrap_or_else(|o| (*o).clone()),
+            },
+            ServedResponse::List(list) => ApiResponse::Object {
+                code: 200,
+                body: list.into_value(),
+            },
+        }
+    }
+}

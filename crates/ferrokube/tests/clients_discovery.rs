@@ -23,7 +23,7 @@ async fn version_groups_and_resources_both_ways() {
     let agg = dc.server_groups_and_resources().await.unwrap();
     let legacy = dc.clone().with_aggregated(false).server_groups_and_resources().await.unwrap();
     assert_eq!(legacy.source, DiscoverySource::Legacy);
-    eprintln!("NOTE: discovery source with aggregated Accept: {:?}", agg.source);
+    assert_eq!(agg.source, DiscoverySource::Aggregated, "the server answers aggregated discovery");
     assert!(legacy.failed.is_empty(), "{:?}", legacy.failed);
 
     for d in [&agg, &legacy] {
@@ -159,17 +159,9 @@ async fn rest_mapper_over_the_server() {
         .create(&crd, &Default::default())
         .await
         .unwrap();
-    match mapper.find("gd").await {
-        Ok(m) => {
-            assert_eq!(m.gvk.kind, "Gadget");
-            assert_eq!(m.scope, Scope::Cluster);
-        }
-        Err(e) => {
-            assert!(e.is_no_match());
-            // The mapper did refetch (the cache is fresh now), so the miss means the
-            // server does not publish CRDs in discovery yet (reported gap).
-            assert!(cache.fresh(), "the mapper invalidated and refetched discovery");
-            eprintln!("NOTE: the embedded server does not list CRD resources in discovery");
-        }
-    }
+    let m = mapper.find("gd").await.expect("a new CRD's short name resolves after the mapper refetches");
+    assert_eq!(m.gvk.kind, "Gadget");
+    assert_eq!(m.resource, GroupVersionResource::new("example.com", "v1", "gadgets"));
+    assert_eq!(m.scope, Scope::Cluster);
+    assert!(cache.fresh(), "the mapper invalidated and refetched discovery");
 }

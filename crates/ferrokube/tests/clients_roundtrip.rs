@@ -101,10 +101,14 @@ fn fixtures_dir() -> PathBuf {
 #[test]
 fn fixtures_round_trip_typed_and_unstructured() {
     let dir = fixtures_dir();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("NOTE: fixtures not found at {}; set K8S_API_TESTDATA", dir.display());
-        return;
-    };
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "the k8s-api-testdata fixtures are required: cannot read {} ({e}); \
+             provide them at ../shared/fixtures/k8s-api-testdata/HEAD next to the repository \
+             or point K8S_API_TESTDATA at the directory",
+            dir.display()
+        )
+    });
     let types = all_types();
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))

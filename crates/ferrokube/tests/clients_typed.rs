@@ -266,12 +266,18 @@ async fn status_and_scale_subresources() {
         )
         .await
         .unwrap();
-    // Known embedded-server gap (reported): server-side apply on `/status` answers 200
-    // with the object unchanged. The request path is exercised; the value is only
-    // asserted when the server applies it.
-    if a.status.as_ref().and_then(|s| s.collision_count) != Some(6) {
-        eprintln!("NOTE: the embedded server ignored server-side apply on deployments/status");
-    }
+    assert_eq!(a.status.as_ref().and_then(|s| s.collision_count), Some(6), "server-side apply on /status");
+    assert_eq!(a.spec.replicas, Some(2), "spec is not changed through /status");
+    let entry = a
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|e| e.manager.as_deref() == Some("status-writer"))
+        .expect("the status applier's managedFields entry");
+    assert_eq!((entry.operation.as_deref(), entry.subresource.as_deref()), (Some("Apply"), Some("status")));
+    let d = deploys.get("web", &GetOptions::default()).await.unwrap();
+    assert_eq!(d.status.and_then(|s| s.collision_count), Some(6));
 
     // foreground deletion
     deploys
@@ -296,14 +302,21 @@ async fn pod_subresources() {
     };
     pods.create(&pod, &CreateOptions::default()).await.unwrap();
 
-    // logs: a byte stream; the embedded server's simulated kubelet may or may not
-    // produce lines, so only the request path is asserted.
-    match pods.logs("p", &ferrokube::kubernetes::LogOptions { tail_lines: Some(10), ..Default::default() }).await {
-        Ok(mut stream) => {
-            let _ = tokio::time::timeout(Duration::from_secs(2), stream.next()).await;
+    // logs: a byte stream. No kubelet runs here (controllers are off), and the
+    // embedded server answers an existing pod's log with 200 and an empty body.
+    let mut stream = pods
+        .logs("p", &ferrokube::kubernetes::LogOptions { tail_lines: Some(10), ..Default::default() })
+        .await
+        .expect("pods/log of an existing pod");
+    let mut log = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = stream.next().await {
+            log.extend_from_slice(&chunk.expect("log chunk"));
         }
-        Err(e) => eprintln!("NOTE: pods/log not served by the embedded server: {e}"),
-    }
+    })
+    .await
+    .expect("the log stream ends");
+    assert!(log.is_empty(), "unexpected log: {:?}", String::from_utf8_lossy(&log));
     let missing = pods.logs("nope", &Default::default()).await.unwrap_err();
     assert!(missing.is_not_found(), "{missing}");
 
@@ -312,10 +325,11 @@ async fn pod_subresources() {
         metadata: ObjectMeta { name: Some("p".into()), namespace: Some("pods".into()), ..Default::default() },
         delete_options: None,
     };
-    match pods.evict("p", &eviction).await {
-        Ok(()) => {}
-        Err(e) => eprintln!("NOTE: pods/eviction: {e}"),
-    }
+    pods.evict("p", &eviction).await.expect("evicting a pod no budget protects");
+    let gone = pods.get("p", &GetOptions::default()).await.unwrap_err();
+    assert!(gone.is_not_found(), "an unscheduled pod is deleted at once: {gone}");
+    let again = pods.evict("p", &eviction).await.unwrap_err();
+    assert!(again.is_not_found(), "{again}");
 
     // binding (as a scheduler does) and ephemeral containers
     let mut unscheduled = pod.clone();
@@ -329,23 +343,24 @@ async fn pod_subresources() {
             ..Default::default()
         },
     };
-    match pods.bind("q", &binding, &CreateOptions::default()).await {
-        Ok(()) => {
-            let q = pods.get("q", &GetOptions::default()).await.unwrap();
-            assert_eq!(q.spec.and_then(|s| s.node_name).as_deref(), Some("node-x"));
-        }
-        Err(e) => eprintln!("NOTE: pods/binding: {e}"),
-    }
+    pods.bind("q", &binding, &CreateOptions::default()).await.expect("binding an unassigned pod");
+    let q = pods.get("q", &GetOptions::default()).await.unwrap();
+    assert_eq!(q.spec.and_then(|s| s.node_name).as_deref(), Some("node-x"));
+    let rebind = pods.bind("q", &binding, &CreateOptions::default()).await.unwrap_err();
+    assert!(rebind.is_conflict(), "a bound pod cannot be bound again: {rebind}");
     let mut q = pods.get("q", &GetOptions::default()).await.unwrap();
     q.spec.as_mut().unwrap().ephemeral_containers = Some(vec![k8s_openapi::api::core::v1::EphemeralContainer {
         name: "debug".into(),
         image: Some("busybox".into()),
         ..Default::default()
     }]);
-    match pods.update_ephemeral_containers(&q, &UpdateOptions::default()).await {
-        Ok(p) => assert_eq!(p.spec.unwrap().ephemeral_containers.unwrap()[0].name, "debug"),
-        Err(e) => eprintln!("NOTE: pods/ephemeralcontainers: {e}"),
-    }
+    q.spec.as_mut().unwrap().containers[0].image = Some("nginx".into());
+    let p = pods.update_ephemeral_containers(&q, &UpdateOptions::default()).await.expect("adding an ephemeral container");
+    let spec = p.spec.unwrap();
+    assert_eq!(spec.ephemeral_containers.unwrap()[0].name, "debug");
+    assert_eq!(spec.containers[0].image.as_deref(), Some("busybox"), "only ephemeral containers change");
+    let got = pods.get("q", &GetOptions::default()).await.unwrap();
+    assert_eq!(got.spec.unwrap().ephemeral_containers.map(|c| c.len()), Some(1));
 
     // the metadata client sees pods (and anything else) as metadata only
     let meta = MetadataClient::new(&env.config).unwrap();

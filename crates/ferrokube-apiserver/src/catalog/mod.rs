@@ -105,6 +105,13 @@ pub fn subresources(resource: &ResourceInfo) -> Vec<Subresource> {
                 verbs: &["create"],
             });
             out.push(Subresource {
+                name: "ephemeralcontainers",
+                group: "",
+                version: Some("v1"),
+                kind: Some("Pod"),
+                verbs: GET_PATCH_UPDATE,
+            });
+            out.push(Subresource {
                 name: "eviction",
                 group: "policy",
                 version: Some("v1"),

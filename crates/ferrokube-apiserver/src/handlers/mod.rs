@@ -35,7 +35,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
-use crate::api::{ApiError, ApiRequest, ApiResponse, UserInfo, Verb};
+use crate::api::{ApiError, ApiRequest, ApiResponse, ServedResponse, SharedList, UserInfo, Verb};
 use crate::auth::Authenticator;
 use crate::catalog::SharedCatalog;
 use crate::registry::Registry;
@@ -334,41 +334,58 @@ impl Handler {
         }
         let timeout = watch_stream::timeout(api_req.query_param("timeoutSeconds"));
         let result = match crate::auth::reviews::handle(&api_req, &self.auth) {
-            Some(answer) => answer?,
-            None => self.registry.handle(api_req).await?,
+            Some(answer) => ServedResponse::Api(answer?),
+            None => self.registry.handle_served(api_req).await?,
         };
         if is_log {
             // The simulated kubelet comes later: a pod that exists has an empty log.
             return Ok(text_response(StatusCode::OK, ""));
         }
-        match result {
-            ApiResponse::Object { code, body } => {
-                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-                let mut resp = match &format {
-                    Format::Table {
+        let object_response = |code: u16, body: &Value| {
+            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+            let mut resp = match &format {
+                Format::Table {
+                    version,
+                    include_object,
+                } => {
+                    let printer = self.printer_columns(&path.resource);
+                    let t = table::render_with(
+                        &path.resource,
+                        printer.as_deref(),
+                        &body,
+                        *include_object,
                         version,
-                        include_object,
-                    } => {
-                        let printer = self.printer_columns(&path.resource);
-                        let t = table::render_with(
-                            &path.resource,
-                            printer.as_deref(),
-                            &body,
-                            *include_object,
-                            version,
-                            true,
-                        );
-                        json_response(code, &t)
-                    }
-                    Format::PartialMetadata { version } => {
-                        json_response(code, &table::render_metadata(&body, version))
-                    }
-                    other => render_value(code, &body, other),
-                };
+                        true,
+                    );
+                    json_response(code, &t)
+                }
+                Format::PartialMetadata { version } => {
+                    json_response(code, &table::render_metadata(&body, version))
+                }
+                other => render_value(code, &body, other),
+            };
+            crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+            resp
+        };
+        match result {
+            ServedResponse::Api(ApiResponse::Object { code, body }) => {
+                Ok(object_response(code, &body))
+            }
+            // Shared objects as JSON: their cached bytes, no copy and no serialization.
+            ServedResponse::Object { code, object } if matches!(format, Format::Json) => {
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                let mut resp = json_bytes_response(code, crate::storage::encoded::json(&object));
                 crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
-            ApiResponse::Watch(events) => {
+            ServedResponse::Object { code, object } => Ok(object_response(code, &object)),
+            ServedResponse::List(list) if matches!(format, Format::Json) => {
+                let mut resp = json_bytes_response(StatusCode::OK, list_json(&list));
+                crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                Ok(resp)
+            }
+            ServedResponse::List(list) => Ok(object_response(200, &list.into_value())),
+            ServedResponse::Api(ApiResponse::Watch(events)) => {
                 let event_format = match format {
                     Format::Table {
                         version,
@@ -491,6 +508,10 @@ fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<Re
             "application/json",
         ),
     };
+    bytes_response(code, Bytes::from(bytes), ct)
+}
+
+fn bytes_response(code: StatusCode, bytes: Bytes, ct: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = code;
     resp.headers_mut()
@@ -500,6 +521,51 @@ fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<Re
         HeaderValue::from_static("no-cache, private"),
     );
     resp
+}
+
+/// A JSON response of already serialized bytes.
+fn json_bytes_response(code: StatusCode, bytes: Bytes) -> Response<ResponseBody> {
+    bytes_response(code, bytes, "application/json")
+}
+
+/// The JSON of a list, byte for byte what serializing [`SharedList::into_value`] gives,
+/// written from the items' cached JSON ([`crate::storage::encoded`]).
+fn list_json(list: &SharedList) -> Bytes {
+    let items: Vec<Bytes> = list
+        .items
+        .iter()
+        .map(crate::storage::encoded::json)
+        .collect();
+    let size: usize = items.iter().map(|b| b.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 256);
+    // The envelope's keys in the order a `serde_json::Map` keeps them.
+    let mut envelope = serde_json::Map::new();
+    envelope.insert("kind".into(), Value::String(list.kind.clone()));
+    envelope.insert("apiVersion".into(), Value::String(list.api_version.clone()));
+    envelope.insert("metadata".into(), list.metadata.clone());
+    envelope.insert("items".into(), Value::Null);
+    out.push(b'{');
+    for (i, (key, value)) in envelope.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut out, key);
+        out.push(b':');
+        if key == "items" {
+            out.push(b'[');
+            for (j, item) in items.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(item);
+            }
+            out.push(b']');
+        } else {
+            let _ = serde_json::to_writer(&mut out, value);
+        }
+    }
+    out.push(b'}');
+    Bytes::from(out)
 }
 
 /// Gzip a complete response body over [`GZIP_THRESHOLD`]; streams pass through.
@@ -543,6 +609,34 @@ async fn compress(resp: Response<ResponseBody>) -> Response<ResponseBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_json_matches_serializing_the_list() {
+        let shared = Arc::new(
+            serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a\"b"}}),
+        );
+        for items in [
+            vec![],
+            vec![shared.clone()],
+            vec![
+                shared.clone(),
+                Arc::new(serde_json::json!({"x": [1, 2.5, null]})),
+            ],
+        ] {
+            let list = SharedList {
+                kind: "PodList".into(),
+                api_version: "v1".into(),
+                metadata: serde_json::json!({"resourceVersion": "7", "continue": "x\u{0}"}),
+                items,
+            };
+            let fast = list_json(&list);
+            let slow = serde_json::to_vec(&list.into_value()).unwrap();
+            assert_eq!(
+                std::str::from_utf8(&fast).unwrap(),
+                std::str::from_utf8(&slow).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn query_parsing() {

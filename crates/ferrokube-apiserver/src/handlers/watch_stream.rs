@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Frame;
-use serde_json::json;
 
 use super::negotiate::IncludeObject;
 use super::table;
@@ -101,15 +100,30 @@ impl WatchBody {
             {
                 table::partial_metadata(&event.object, version)
             }
-            _ => (*event.object).clone(),
+            // The object's JSON, serialized once and shared by every watcher.
+            _ => {
+                return event_line(
+                    event.event_type,
+                    &crate::storage::encoded::json(&event.object),
+                )
+            }
         };
-        let mut line = serde_json::to_vec(&json!({"type": event.event_type})).unwrap_or_default();
-        line.pop(); // the closing brace: the object follows, after `type` as kube sends it
-        line.extend_from_slice(b",\"object\":");
-        line.extend(serde_json::to_vec(&object).unwrap_or_default());
-        line.extend_from_slice(b"}\n");
-        Bytes::from(line)
+        event_line(
+            event.event_type,
+            &serde_json::to_vec(&object).unwrap_or_default(),
+        )
     }
+}
+
+/// `{"type":"<type>","object":<object>}\n` (`type` first, as kube sends it).
+fn event_line(event_type: &str, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + event_type.len() + 24);
+    line.extend_from_slice(b"{\"type\":");
+    line.extend(serde_json::to_vec(event_type).unwrap_or_default());
+    line.extend_from_slice(b",\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
 }
 
 impl http_body::Body for WatchBody {
@@ -158,6 +172,7 @@ pub fn timeout(timeout_seconds: Option<&str>) -> Duration {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use serde_json::json;
 
     #[tokio::test]
     async fn lines_and_end() {

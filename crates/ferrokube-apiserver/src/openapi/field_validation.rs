@@ -109,7 +109,8 @@ pub fn unknown_fields(
     patch: bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    walk(defs, schema, value, "", patch, &mut out, 0);
+    let mut path = String::new();
+    walk(defs, schema, value, &mut path, patch, &mut out, 0);
     out
 }
 
@@ -128,30 +129,34 @@ fn resolve<'a>(defs: &'a Definitions, mut schema: &'a Value) -> &'a Value {
     schema
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
+/// Appends `.key` (or `key` at the root) to `path`.
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
     }
+    path.push_str(key);
 }
 
+/// Walks `value` against `schema`; `path` is the path of `value`, a buffer extended and
+/// restored on the way down (paths are only copied for unknown fields).
 fn walk(
     defs: &Definitions,
     schema: &Value,
     value: &Value,
-    path: &str,
+    path: &mut String,
     patch: bool,
     out: &mut Vec<String>,
     depth: usize,
 ) {
-    if depth > 64 {
+    // Scalars have no fields: nothing to resolve.
+    if depth > 64 || !(value.is_object() || value.is_array()) {
         return;
     }
     let schema = resolve(defs, schema);
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
         return;
     }
+    let len = path.len();
     match value {
         Value::Object(obj) => {
             if let Some(props) = schema.get("properties").and_then(Value::as_object) {
@@ -159,15 +164,19 @@ fn walk(
                     if patch && k.starts_with('$') {
                         continue;
                     }
+                    push_key(path, k);
                     match props.get(k) {
-                        Some(s) => walk(defs, s, v, &join(path, k), patch, out, depth + 1),
-                        None => out.push(join(path, k)),
+                        Some(s) => walk(defs, s, v, path, patch, out, depth + 1),
+                        None => out.push(path.clone()),
                     }
+                    path.truncate(len);
                 }
             } else if let Some(ap) = schema.get("additionalProperties").filter(|a| a.is_object()) {
                 for (k, v) in obj {
                     if !(patch && k.starts_with('$')) {
-                        walk(defs, ap, v, &join(path, k), patch, out, depth + 1);
+                        push_key(path, k);
+                        walk(defs, ap, v, path, patch, out, depth + 1);
+                        path.truncate(len);
                     }
                 }
             }
@@ -175,15 +184,10 @@ fn walk(
         Value::Array(items) => {
             if let Some(s) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    walk(
-                        defs,
-                        s,
-                        item,
-                        &format!("{path}[{i}]"),
-                        patch,
-                        out,
-                        depth + 1,
-                    );
+                    use std::fmt::Write as _;
+                    let _ = write!(path, "[{i}]");
+                    walk(defs, s, item, path, patch, out, depth + 1);
+                    path.truncate(len);
                 }
             }
         }

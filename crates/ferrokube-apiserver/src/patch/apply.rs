@@ -520,6 +520,46 @@ pub fn server_side_apply(
     apply_at(live, applied, manager, force, root_type, &now())
 }
 
+/// Like [`server_side_apply`], through the `status` subresource: only the
+/// configuration's `status` is applied (everything else it sets but the identity
+/// fields is ignored, as kube-apiserver resets it), and the manager's `Apply` entry
+/// records `subresource: status`, separate from its entry for the main resource.
+pub fn server_side_apply_status(
+    live: &Value,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    root_type: Option<&TypeSchema>,
+) -> Result<ApplyOutcome, ApplyError> {
+    let Value::Object(config) = applied else {
+        return Err(invalid("", "the apply configuration must be an object").into());
+    };
+    let mut only_status = Map::new();
+    for k in ["apiVersion", "kind", "status"] {
+        if let Some(v) = config.get(k) {
+            only_status.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(Value::Object(meta)) = config.get("metadata") {
+        let mut m = Map::new();
+        for k in ["name", "namespace", "managedFields"] {
+            if let Some(v) = meta.get(k) {
+                m.insert(k.into(), v.clone());
+            }
+        }
+        only_status.insert("metadata".into(), Value::Object(m));
+    }
+    apply_sub(
+        Some(live),
+        &Value::Object(only_status),
+        manager,
+        force,
+        root_type,
+        Some("status"),
+        &now(),
+    )
+}
+
 fn now() -> String {
     let now = jiff::Timestamp::now();
     jiff::Timestamp::from_second(now.as_second())
@@ -544,6 +584,20 @@ fn apply_at(
     manager: &str,
     force: bool,
     root_type: Option<&TypeSchema>,
+    time: &str,
+) -> Result<ApplyOutcome, ApplyError> {
+    apply_sub(live, applied, manager, force, root_type, None, time)
+}
+
+/// [`apply_at`] for the main resource (`subresource: None`) or a subresource, whose
+/// configuration the caller has already cut down to what the subresource may change.
+fn apply_sub(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    root_type: Option<&TypeSchema>,
+    subresource: Option<&str>,
     time: &str,
 ) -> Result<ApplyOutcome, ApplyError> {
     if manager.is_empty() {
@@ -579,12 +633,15 @@ fn apply_at(
         return Err(invalid("", "the live object is not a JSON object").into());
     }
     let ctx = ObjectSchema::root(root_type);
-    let reset_status = root_type.is_some_and(|t| t.field("status").is_some());
+    let reset_status =
+        subresource.is_none() && root_type.is_some_and(|t| t.field("status").is_some());
 
     let config_set = field_set(&stripped(applied, reset_status), ctx, true)?;
     let mut entries = live.map(managed_fields).unwrap_or_default();
     let me = |e: &ManagedFieldsEntry| {
-        e.manager == manager && e.operation == Operation::Apply && e.subresource.is_none()
+        e.manager == manager
+            && e.operation == Operation::Apply
+            && e.subresource.as_deref() == subresource
     };
     let previous = entries
         .iter()
@@ -662,7 +719,7 @@ fn apply_at(
         operation: Operation::Apply,
         api_version,
         time: Some(time.to_string()),
-        subresource: None,
+        subresource: subresource.map(str::to_string),
         fields: config_set,
     };
     match entries.iter().position(me) {

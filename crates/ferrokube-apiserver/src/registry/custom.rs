@@ -183,6 +183,19 @@ impl Registry {
         v
     }
 
+    /// A stored object as served at `info`'s version, with read-time defaults: the
+    /// stored `Arc` itself when that changes nothing.
+    pub(crate) fn read_shared(
+        info: &ResourceInfo,
+        defaults: Option<&crate::apiextensions::schema::Schema>,
+        obj: &Arc<Value>,
+    ) -> Arc<Value> {
+        match defaults {
+            Some(_) => Arc::new(Self::read_view(info, defaults, obj)),
+            None => meta::shared_for(obj, info),
+        }
+    }
+
     /// Every stored CRD.
     fn all_crds(&self) -> Vec<Arc<Value>> {
         self.store

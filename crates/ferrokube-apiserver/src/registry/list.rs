@@ -8,7 +8,7 @@ use super::errors::{self, FieldError};
 use super::meta::resource_key;
 use super::selectors::Filter;
 use super::{namespace_prefix, request_key, Registry};
-use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult};
+use crate::api::{ApiError, ApiRequest, ServedResponse, SharedList};
 use crate::storage::{ListQuery, StoreError};
 
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.";
@@ -144,12 +144,13 @@ pub(crate) fn validate_list_options(req: &ApiRequest, watch: bool) -> Result<(),
 }
 
 impl Registry {
-    pub(crate) fn get(&self, req: &ApiRequest) -> ApiResult {
+    /// GET of one object, shared with the store when reading changes nothing.
+    pub(crate) fn get(&self, req: &ApiRequest) -> Result<ServedResponse, ApiError> {
         let info = &*req.resource;
         match req.subresource.as_deref() {
             None => {}
             Some("status") if info.has_status => {}
-            Some("scale") if info.has_scale => return self.get_scale(req),
+            Some("scale") if info.has_scale => return self.get_scale(req).map(ServedResponse::Api),
             Some(_) => return Err(errors::no_such_path()),
         }
         let (name, key) = request_key(req)?;
@@ -157,13 +158,14 @@ impl Registry {
             .store
             .get(&resource_key(info), &key)
             .ok_or_else(|| errors::not_found(info, &name))?;
-        Ok(ApiResponse::Object {
+        Ok(ServedResponse::Object {
             code: 200,
-            body: Self::read_view(info, self.read_defaults(info).as_deref(), &obj),
+            object: Self::read_shared(info, self.read_defaults(info).as_deref(), &obj),
         })
     }
 
-    pub(crate) fn list(&self, req: &ApiRequest) -> ApiResult {
+    /// LIST; the items are shared with the store when reading changes nothing.
+    pub(crate) fn list(&self, req: &ApiRequest) -> Result<ServedResponse, ApiError> {
         let info = &*req.resource;
         if req.subresource.is_some() {
             return Err(errors::method_not_allowed());
@@ -240,10 +242,10 @@ impl Registry {
             Err(e) => return Err(errors::internal(&e.to_string())),
         };
         let read_defaults = self.read_defaults(info);
-        let items: Vec<Value> = page
+        let items: Vec<_> = page
             .items
             .iter()
-            .map(|o| Self::read_view(info, read_defaults.as_deref(), o))
+            .map(|o| Self::read_shared(info, read_defaults.as_deref(), o))
             .collect();
         let mut md = serde_json::Map::new();
         md.insert("resourceVersion".into(), json!(page.rv.to_string()));
@@ -255,15 +257,12 @@ impl Registry {
                 }
             }
         }
-        Ok(ApiResponse::Object {
-            code: 200,
-            body: json!({
-                "kind": format!("{}List", info.kind),
-                "apiVersion": info.api_version(),
-                "metadata": Value::Object(md),
-                "items": items,
-            }),
-        })
+        Ok(ServedResponse::List(SharedList {
+            kind: format!("{}List", info.kind),
+            api_version: info.api_version(),
+            metadata: Value::Object(md),
+            items,
+        }))
     }
 }
 

@@ -30,6 +30,7 @@ mod list;
 mod managed_fields;
 pub mod meta;
 pub mod patch;
+mod pods;
 pub mod selectors;
 mod subresources;
 mod update;
@@ -44,7 +45,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, Verb};
+use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, ServedResponse, Verb};
 use crate::catalog::SharedCatalog;
 use crate::storage::{object_key, Store, StoreConfig};
 
@@ -127,10 +128,27 @@ impl Registry {
         self.dispatch(&req)
     }
 
+    /// Serves one request like [`Registry::handle`], answering GET and LIST with
+    /// objects shared with the store rather than copies (what the HTTP front end
+    /// serializes from cached JSON).
+    pub async fn handle_served(&self, req: ApiRequest) -> Result<ServedResponse, ApiError> {
+        if !crate::apiextensions::is_crd_resource(&req.resource) {
+            match req.verb {
+                Verb::Get if !pods::serves(&req) => return self.get(&req),
+                Verb::List => return self.list(&req),
+                _ => {}
+            }
+        }
+        self.handle(req).await.map(ServedResponse::Api)
+    }
+
     fn dispatch(&self, req: &ApiRequest) -> ApiResult {
+        if let Some(answer) = self.pod_request(req) {
+            return answer;
+        }
         match req.verb {
-            Verb::Get => self.get(req),
-            Verb::List => self.list(req),
+            Verb::Get => self.get(req).map(ServedResponse::into_api),
+            Verb::List => self.list(req).map(ServedResponse::into_api),
             Verb::Watch => self.watch(req),
             Verb::Create => self.create(req),
             Verb::Update => self.update(req),

@@ -85,7 +85,17 @@ impl ApplyRequest {
 
     /// Runs server-side apply against `live` (`None` when the object does not exist).
     pub fn apply(&self, live: Option<&Value>, root: Option<&schema::TypeSchema>) -> Result<Value, ApiError> {
-        match ssa::server_side_apply(live, &self.config, &self.manager, self.force, root) {
+        Self::outcome(ssa::server_side_apply(live, &self.config, &self.manager, self.force, root))
+    }
+
+    /// Runs server-side apply through the `status` subresource against `live`: only
+    /// the configuration's `status` is applied.
+    pub fn apply_status(&self, live: &Value, root: Option<&schema::TypeSchema>) -> Result<Value, ApiError> {
+        Self::outcome(ssa::server_side_apply_status(live, &self.config, &self.manager, self.force, root))
+    }
+
+    fn outcome(result: Result<ssa::ApplyOutcome, ssa::ApplyError>) -> Result<Value, ApiError> {
+        match result {
             Ok(outcome) => Ok(outcome.object),
             Err(ssa::ApplyError::Invalid(err)) => Err(patch_error(err)),
             Err(ssa::ApplyError::Conflict(conflict)) => Err(ApiError {

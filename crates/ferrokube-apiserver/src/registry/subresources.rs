@@ -215,7 +215,11 @@ impl Registry {
             return self.create(&create);
         }
         let out = self.guaranteed_update(target, dry, mode, None, |current| {
-            apply.apply(Some(&meta::owned_for(current, info)), root)
+            let live = meta::owned_for(current, info);
+            match mode {
+                Mode::Main => apply.apply(Some(&live), root),
+                Mode::Status => apply.apply_status(&live, root),
+            }
         })?;
         Ok(ApiResponse::Object {
             code: 200,

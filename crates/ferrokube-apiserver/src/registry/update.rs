@@ -101,6 +101,12 @@ pub(crate) fn prepare_update(
                     None => map.remove("status"),
                 };
             }
+            // managedFields go with the write (server-side apply records its
+            // `subresource: status` entry in them), as in kube-apiserver, whose
+            // status strategies reset spec but not the field managers' records.
+            if let Some(mf) = new.pointer("/metadata/managedFields") {
+                meta::meta_mut(&mut out).insert("managedFields".into(), mf.clone());
+            }
             return Ok(out);
         }
         Mode::Main => new,

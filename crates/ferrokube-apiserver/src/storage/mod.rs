@@ -23,6 +23,7 @@
 //! validation) and uses the store's read-modify-write primitives; in-process controllers
 //! can use the same [`Store`] directly.
 
+pub mod encoded;
 mod history;
 mod store;
 mod watch;

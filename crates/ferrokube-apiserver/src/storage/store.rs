@@ -283,6 +283,10 @@ impl Store {
             rv,
         };
         self.commit(&mut state, resource, event);
+        drop(state);
+        // Serialized once now, outside the lock: every GET, LIST and watch event of
+        // this version sends these bytes.
+        super::encoded::json(&obj);
         Ok(obj)
     }
 
@@ -333,6 +337,10 @@ impl Store {
             rv,
         };
         self.commit(&mut state, resource, event);
+        drop(state);
+        // Serialized once now, outside the lock: every GET, LIST and watch event of
+        // this version sends these bytes.
+        super::encoded::json(&obj);
         Ok(obj)
     }
 
@@ -361,6 +369,10 @@ impl Store {
             rv,
         };
         self.commit(&mut state, resource, event);
+        drop(state);
+        // Serialized once now, outside the lock: every GET, LIST and watch event of
+        // this version sends these bytes.
+        super::encoded::json(&tombstone);
         Ok(tombstone)
     }
 

@@ -1,0 +1,109 @@
+//! The serialized JSON of stored objects, computed once per object version and shared
+//! by every GET, LIST and watch event that serves it.
+//!
+//! The [`super::Store`] serializes each object version it writes right after the write
+//! (outside its lock), so reads find the bytes ready and the heap they take is
+//! accounted to the write, not to whichever reader comes first; other shared objects
+//! are serialized on first use.
+//!
+//! Stored objects are immutable `Arc<Value>`s (a write replaces the `Arc`), so the
+//! JSON of one allocation never changes. [`json`] keeps the bytes of every shared
+//! object it serialized, keyed by the allocation's address and holding a [`Weak`] to
+//! it: while the entry lives the allocation cannot be freed and reused (a `Weak` keeps
+//! it allocated) nor changed in place (`Arc::get_mut` refuses while a `Weak` exists), so
+//! an address match always means the same, unchanged object. Entries of dropped
+//! objects are purged when a shard has doubled since its last purge.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+const SHARDS: usize = 16;
+const MIN_PURGE: usize = 256;
+
+struct Entry {
+    object: Weak<Value>,
+    json: Bytes,
+}
+
+struct Shard {
+    entries: HashMap<usize, Entry>,
+    purge_at: usize,
+}
+
+static CACHE: LazyLock<Vec<Mutex<Shard>>> = LazyLock::new(|| {
+    (0..SHARDS)
+        .map(|_| {
+            Mutex::new(Shard {
+                entries: HashMap::new(),
+                purge_at: MIN_PURGE,
+            })
+        })
+        .collect()
+});
+
+fn shard_of(addr: usize) -> &'static Mutex<Shard> {
+    // Allocations are at least 16-byte aligned; mix the higher bits.
+    let h = (addr >> 4) ^ (addr >> 12) ^ (addr >> 20);
+    &CACHE[h % SHARDS]
+}
+
+/// `serde_json::to_vec(obj)`, without serializing again an object whose JSON was
+/// already produced. Objects nobody else holds (`strong_count == 1`: a view built for
+/// one request) are serialized without being cached.
+pub fn json(obj: &Arc<Value>) -> Bytes {
+    if Arc::strong_count(obj) < 2 {
+        return Bytes::from(serde_json::to_vec(&**obj).unwrap_or_default());
+    }
+    let addr = Arc::as_ptr(obj) as usize;
+    let shard = shard_of(addr);
+    {
+        let guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = guard.entries.get(&addr) {
+            return e.json.clone();
+        }
+    }
+    let json = Bytes::from(serde_json::to_vec(&**obj).unwrap_or_default());
+    let mut guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.entries.len() >= guard.purge_at {
+        guard.entries.retain(|_, e| e.object.strong_count() > 0);
+        guard.purge_at = (guard.entries.len() * 2).max(MIN_PURGE);
+    }
+    guard.entries.insert(
+        addr,
+        Entry {
+            object: Arc::downgrade(obj),
+            json: json.clone(),
+        },
+    );
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cached_per_allocation() {
+        let a = Arc::new(json!({"a": 1}));
+        let a2 = Arc::clone(&a);
+        assert_eq!(&json(&a)[..], br#"{"a":1}"#);
+        assert_eq!(&json(&a2)[..], br#"{"a":1}"#);
+        drop(a2);
+        // Unshared objects are serialized afresh.
+        let mut b = Arc::new(json!({"b": 2}));
+        assert_eq!(&json(&b)[..], br#"{"b":2}"#);
+        Arc::make_mut(&mut b)["b"] = json!(3);
+        assert_eq!(&json(&b)[..], br#"{"b":3}"#);
+        // Many short-lived shared objects: entries are purged, answers stay right.
+        for i in 0..5000 {
+            let o = Arc::new(json!({"i": i}));
+            let o2 = Arc::clone(&o);
+            assert_eq!(json(&o2), format!("{{\"i\":{i}}}").into_bytes());
+        }
+        assert_eq!(&json(&a)[..], br#"{"a":1}"#);
+    }
+}
