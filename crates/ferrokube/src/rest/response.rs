@@ -5,7 +5,8 @@
 //! decoded into a typed object ([`Response::into_object`]), read whole
 //! ([`Response::into_bytes`]) or consumed chunk by chunk ([`Response::into_stream`], as
 //! pod logs are). gzip-compressed bodies are decompressed on the fly in all three cases,
-//! chunk by chunk, so streams stay streams.
+//! chunk by chunk, so streams stay streams. (gzip is requested only from servers that
+//! are not on loopback: see `Request`'s `Accept-Encoding` handling.)
 
 use std::io::Write;
 use std::pin::Pin;
@@ -80,15 +81,20 @@ impl Response {
         let deadline = self.deadline;
         let request = self.body.request.clone();
         let read = async {
-            let mut buf = BytesMut::new();
+            // Chunks are kept as they arrive and copied once into a buffer of the exact
+            // size (a body in one chunk is not copied at all), rather than appended to a
+            // growing buffer that reallocates and copies as it doubles.
+            let mut chunks: Vec<Bytes> = Vec::new();
+            let mut len = 0;
             while let Some(chunk) = self.body.next().await {
                 let chunk = chunk?;
-                buf.extend_from_slice(&chunk);
-                if limit.is_some_and(|l| buf.len() >= l) {
+                len += chunk.len();
+                chunks.push(chunk);
+                if limit.is_some_and(|l| len >= l) {
                     break;
                 }
             }
-            Ok::<_, Error>(buf.freeze())
+            Ok::<_, Error>(concat(chunks, len))
         };
         let bytes = match deadline {
             Some((at, after)) => tokio::time::timeout_at(at, read)
@@ -128,6 +134,18 @@ impl Response {
             Err(e) => e,
         }
     }
+}
+
+/// Joins `chunks` (`len` bytes in all) with at most one copy.
+fn concat(mut chunks: Vec<Bytes>, len: usize) -> Bytes {
+    if chunks.len() <= 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut buf = BytesMut::with_capacity(len);
+    for c in &chunks {
+        buf.extend_from_slice(c);
+    }
+    buf.freeze()
 }
 
 /// A response body as a stream of byte chunks, gzip-decoded when the server compressed

@@ -70,19 +70,31 @@ impl JsonFramer {
                 }
             }
         }
-        while self.pos < self.buf.len() {
-            let b = self.buf[self.pos];
-            self.pos += 1;
+        let len = self.buf.len();
+        while self.pos < len {
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
+                    self.pos += 1;
+                    continue;
+                }
+                // Jump to the next quote or backslash.
+                match memchr::memchr2(b'"', b'\\', &self.buf[self.pos..]) {
+                    None => self.pos = len,
+                    Some(i) => {
+                        let at = self.pos + i;
+                        self.pos = at + 1;
+                        if self.buf[at] == b'"' {
+                            self.in_string = false;
+                        } else {
+                            self.escaped = true;
+                        }
+                    }
                 }
                 continue;
             }
+            let b = self.buf[self.pos];
+            self.pos += 1;
             match b {
                 b'"' => self.in_string = true,
                 b'{' | b'[' => self.depth += 1,
@@ -120,6 +132,8 @@ impl JsonFramer {
 #[derive(Debug, Default)]
 pub struct WatchDecoder {
     framer: JsonFramer,
+    /// Bytes at the start of the framer's buffer known to hold no newline.
+    no_newline: usize,
 }
 
 /// An event could not be decoded. `fatal` errors break the stream; others affect only
@@ -150,12 +164,47 @@ impl WatchDecoder {
     }
 
     /// The next complete event, if one has arrived.
+    ///
+    /// Fast path: when the buffered bytes hold a newline and the line before it is
+    /// exactly one event (what the API server writes), the line is decoded in one pass
+    /// and consumed, without the byte-by-byte framer. Otherwise (no newline yet, several
+    /// objects on a line, an object spanning lines, any error) the [`JsonFramer`] finds
+    /// the frame, so results are the same as framing every event.
     pub fn next_event<T: DeserializeOwned>(&mut self) -> Option<Result<WatchEvent<T>, DecodeError>> {
+        if let Some(event) = self.next_line_event() {
+            return Some(Ok(event));
+        }
         match self.framer.next_frame() {
             Ok(None) => None,
-            Ok(Some(frame)) => Some(decode_event(&frame).map_err(|message| DecodeError { message, fatal: false })),
+            Ok(Some(frame)) => {
+                self.no_newline = 0;
+                Some(decode_event(&frame).map_err(|message| DecodeError { message, fatal: false }))
+            }
             Err(e) => Some(Err(DecodeError { message: e.0, fatal: true })),
         }
+    }
+
+    /// The fast path of [`next_event`](Self::next_event).
+    fn next_line_event<T: DeserializeOwned>(&mut self) -> Option<WatchEvent<T>> {
+        let f = &mut self.framer;
+        // Not when the framer is part-way through an object or broken.
+        if f.pos != 0 || f.failed {
+            return None;
+        }
+        let start = f.buf.iter().position(|b| !b.is_ascii_whitespace())?;
+        if f.buf[start] != b'{' {
+            return None;
+        }
+        let from = self.no_newline.max(start);
+        let Some(nl) = memchr::memchr(b'\n', &f.buf[from..]) else {
+            self.no_newline = f.buf.len();
+            return None;
+        };
+        let end = from + nl;
+        let event = super::event::decode_event_fast(&f.buf[start..end])?;
+        bytes::Buf::advance(&mut f.buf, end + 1);
+        self.no_newline = 0;
+        Some(event)
     }
 }
 

@@ -90,7 +90,113 @@ struct BookmarkMeta {
 }
 
 /// Decodes one complete JSON watch event.
+///
+/// One pass over the bytes when `type` precedes `object` (as the API server writes
+/// them): the object is decoded as `T` straight from the event, with no intermediate
+/// `RawValue` pass. Anything else (`object` first, a missing or unknown type, any
+/// error) is decoded by [`decode_event_reference`], so results, including error
+/// messages, are exactly the reference path's.
 pub fn decode_event<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, String> {
+    match decode_event_fast(frame) {
+        Some(event) => Ok(event),
+        None => decode_event_reference(frame),
+    }
+}
+
+/// The single-pass decoder; `None` means "use the reference path".
+pub(crate) fn decode_event_fast<T: DeserializeOwned>(frame: &[u8]) -> Option<WatchEvent<T>> {
+    serde_json::from_slice::<FastEvent<T>>(frame).ok().and_then(|e| e.0)
+}
+
+/// The event decoded in one pass, or `None` when the reference path must decide.
+struct FastEvent<T>(Option<WatchEvent<T>>);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for FastEvent<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FastEventVisitor(std::marker::PhantomData))
+    }
+}
+
+struct FastEventVisitor<T>(std::marker::PhantomData<fn() -> T>);
+
+/// A key or the `type` value, borrowed from the input when it has no escapes.
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de, T: DeserializeOwned> serde::de::Visitor<'de> for FastEventVisitor<T> {
+    type Value = FastEvent<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a watch event")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FastEvent<T>, A::Error> {
+        use serde::de::{Error as _, IgnoredAny};
+        // Set once `type` has been read; `object` is then decoded according to it.
+        let mut kind: Option<u8> = None;
+        let mut event: Option<WatchEvent<T>> = None;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match &*key {
+                "type" if kind.is_none() => {
+                    let Text(v) = map.next_value::<Text<'de>>()?;
+                    kind = Some(match &*v {
+                        "ADDED" => 0,
+                        "MODIFIED" => 1,
+                        "DELETED" => 2,
+                        "BOOKMARK" => 3,
+                        // ERROR objects may be non-Status; unknown types are errors:
+                        // both are left to the reference path.
+                        _ => return Err(A::Error::custom("reference")),
+                    });
+                }
+                "object" if event.is_none() => {
+                    let Some(k) = kind else { return Err(A::Error::custom("reference")) };
+                    event = Some(match k {
+                        0 => WatchEvent::Added(map.next_value::<T>()?),
+                        1 => WatchEvent::Modified(map.next_value::<T>()?),
+                        2 => WatchEvent::Deleted(map.next_value::<T>()?),
+                        _ => {
+                            let b: BookmarkObject = map.next_value()?;
+                            let meta = b.metadata.unwrap_or_default();
+                            WatchEvent::Bookmark(Bookmark {
+                                resource_version: meta.resource_version.unwrap_or_default(),
+                                annotations: meta.annotations.unwrap_or_default(),
+                            })
+                        }
+                    });
+                }
+                "type" | "object" => return Err(A::Error::custom("reference")),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(FastEvent(event))
+    }
+}
+
+/// Decodes one complete JSON watch event the reference way: the envelope with the
+/// object as a `RawValue`, then the object. [`decode_event`] gives the same results in
+/// one pass.
+pub fn decode_event_reference<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, String> {
     let raw: RawEvent<'_> =
         serde_json::from_slice(frame).map_err(|e| format!("not a watch event: {e}"))?;
     let object = raw.object.map(|o| o.get()).unwrap_or("null");

@@ -18,6 +18,8 @@
 //! * [`index`]: index functions ([`IndexFunc`]) and the built-in namespace index.
 //! * [`transform`]: [`TransformFn`]s applied before objects enter the store, e.g.
 //!   [`strip_managed_fields`], which drops a large share of each object's heap.
+//! * [`compact`]: [`Compact<K>`], an opt-in compact form for large caches (metadata
+//!   decoded, the rest compressed and decoded on read).
 //! * [`decode`]: [`WithoutManagedFields`], decoding that skips managedFields outright
 //!   (see [`ReflectorOptions::decode_without_managed_fields`]).
 //! * [`reflector`]: the [`Reflector`] keeping a store in step with the server.
@@ -51,6 +53,7 @@
 //! # drop((web, one, on_node, handle));
 //! # }
 //! ```
+pub mod compact;
 pub mod decode;
 pub mod index;
 pub mod informer;
@@ -59,6 +62,7 @@ pub mod selector;
 pub mod store;
 pub mod transform;
 
+pub use compact::Compact;
 pub use decode::WithoutManagedFields;
 pub use index::{namespace_index_func, IndexFunc, NAMESPACE_INDEX};
 pub use informer::{
