@@ -155,10 +155,10 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
             return Some(Duration::from_millis(200));
         }
     };
+    let pods_by_namespace = objects::by_namespace(pods);
     for job in jobs.iter().filter(|j| !objects::is_deleting(j) && !finished(j)) {
-        let ns = objects::namespace(job);
-        let in_ns: Vec<Value> = pods.iter().filter(|p| objects::namespace(p) == ns).cloned().collect();
-        sync_job(ctx, job, &in_ns).await;
+        let in_ns = objects::in_namespace_of(&pods_by_namespace, job);
+        sync_job(ctx, job, in_ns).await;
     }
     None
 }

@@ -4,6 +4,8 @@
 //! Every accessor tolerates unexpected shapes (a missing or mistyped field reads as
 //! empty), so a controller never panics on an object a user wrote by hand.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
 /// `metadata.name` ("" when unset).
@@ -299,4 +301,20 @@ mod tests {
         assert_ne!(condition(&pod, "Ready").unwrap()["lastTransitionTime"], "2020-01-01T00:00:00Z");
         assert!(!condition_true(&pod, "Ready"));
     }
+}
+
+/// Groups `objects` by namespace (cluster-scoped ones under `""`), moving them, so a
+/// controller hands each owner the pods of its namespace without copying them per owner.
+pub fn by_namespace(objects: Vec<Value>) -> HashMap<String, Vec<Value>> {
+    let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
+    for obj in objects {
+        let ns = namespace(&obj).unwrap_or("").to_owned();
+        groups.entry(ns).or_default().push(obj);
+    }
+    groups
+}
+
+/// The objects of `groups` (from [`by_namespace`]) in the namespace of `owner`.
+pub fn in_namespace_of<'a>(groups: &'a HashMap<String, Vec<Value>>, owner: &Value) -> &'a [Value] {
+    groups.get(namespace(owner).unwrap_or("")).map(Vec::as_slice).unwrap_or(&[])
 }

@@ -177,10 +177,10 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
             return Some(Duration::from_millis(200));
         }
     };
+    let pods_by_namespace = objects::by_namespace(pods);
     for set in &sets {
-        let ns = objects::namespace(set);
-        let in_ns: Vec<Value> = pods.iter().filter(|p| objects::namespace(p) == ns).cloned().collect();
-        sync_set(ctx, set, &in_ns).await;
+        let in_ns = objects::in_namespace_of(&pods_by_namespace, set);
+        sync_set(ctx, set, in_ns).await;
     }
     None
 }
