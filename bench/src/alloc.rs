@@ -3,19 +3,58 @@
 //! client (live-bytes delta around building the cache, in the same process).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::AtomicBool;
+
+/// Set before any thread starts (`--allocator mimalloc`): mimalloc instead of the
+/// system allocator, for every client alike.
+static USE_MIMALLOC: AtomicBool = AtomicBool::new(false);
+
+/// Chooses mimalloc for the rest of the run. Call first thing in `main`.
+pub fn use_mimalloc() {
+    USE_MIMALLOC.store(true, Ordering::Relaxed);
+}
+
+/// The allocator behind [`Counting`].
+struct Backend;
+
+impl Backend {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.alloc(layout) } } else { unsafe { System.alloc(layout) } }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) } } else { unsafe { System.alloc_zeroed(layout) } }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) } } else { unsafe { System.dealloc(ptr, layout) } }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) } } else { unsafe { System.realloc(ptr, layout, new_size) } }
+    }
+}
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 /// The system allocator, counting live bytes.
 pub struct Counting;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static SERVER_LIVE: AtomicIsize = AtomicIsize::new(0);
+/// One counter per thread (threads beyond `SLOTS` share), each on its own cache line:
+/// a single shared counter would make every allocation of two decoding threads contend
+/// for one cache line and slow parallel code down for the bench's sake alone.
+const SLOTS: usize = 256;
+
+#[repr(align(128))]
+struct Slot(AtomicIsize);
+
+static CLIENT_SLOTS: [Slot; SLOTS] = [const { Slot(AtomicIsize::new(0)) }; SLOTS];
+static SERVER_SLOTS: [Slot; SLOTS] = [const { Slot(AtomicIsize::new(0)) }; SLOTS];
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// Set on the API server runtime's threads: their allocations are counted apart,
     /// so that server-side caches filled during a client measurement do not count as
     /// the client's.
     static SERVER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// This thread's slot index (`usize::MAX` until the first allocation).
+    static SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
 /// Marks the current thread as an API server thread (runtime `on_thread_start`).
@@ -25,10 +64,18 @@ pub fn mark_server_thread() {
 
 #[inline]
 fn counter() -> &'static AtomicIsize {
+    let slot = SLOT
+        .try_with(|s| {
+            if s.get() == usize::MAX {
+                s.set(NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS);
+            }
+            s.get()
+        })
+        .unwrap_or(0);
     if SERVER_THREAD.try_with(|s| s.get()).unwrap_or(false) {
-        &SERVER_LIVE
+        &SERVER_SLOTS[slot].0
     } else {
-        &LIVE
+        &CLIENT_SLOTS[slot].0
     }
 }
 
@@ -36,7 +83,7 @@ fn counter() -> &'static AtomicIsize {
 // bookkeeping on an atomic counter.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { Backend.alloc(layout) };
         if !p.is_null() {
             counter().fetch_add(layout.size() as isize, Ordering::Relaxed);
         }
@@ -44,7 +91,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { Backend.alloc_zeroed(layout) };
         if !p.is_null() {
             counter().fetch_add(layout.size() as isize, Ordering::Relaxed);
         }
@@ -52,12 +99,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { Backend.dealloc(ptr, layout) };
         counter().fetch_sub(layout.size() as isize, Ordering::Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { Backend.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             counter().fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
         }
@@ -70,34 +117,37 @@ unsafe impl GlobalAlloc for Counting {
 /// client and server share no heap objects during the measurements (they talk over TLS
 /// sockets), and the data is loaded before the baseline is taken.
 pub fn live_bytes() -> isize {
-    LIVE.load(Ordering::Relaxed)
+    CLIENT_SLOTS.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
 }
 
 /// Live heap bytes counted on API server threads (see [`live_bytes`]).
 pub fn server_live_bytes() -> isize {
-    SERVER_LIVE.load(Ordering::Relaxed)
+    SERVER_SLOTS.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
 }
 
-/// CPU seconds (user + system) used so far by every thread of this process except the
-/// API server's runtime threads (named `apiserver`): the client side's CPU. Read from
-/// /proc/self/task/*/stat (clock ticks, usually 10 ms); `None` where /proc is missing.
+/// CPU seconds (user + system) used so far by this process minus the API server's
+/// runtime threads (named `apiserver`): the client side's CPU, including threads that
+/// have already exited (a parallel decode's helpers). The process total comes from
+/// /proc/self/stat, the server threads' from /proc/self/task/*/stat (clock ticks,
+/// usually 10 ms); `None` where /proc is missing.
 pub fn client_cpu_seconds() -> Option<f64> {
     let tick = 100.0; // USER_HZ on Linux
-    let mut total = 0u64;
+    let process = cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let mut server = 0u64;
     for entry in std::fs::read_dir("/proc/self/task").ok()? {
         let dir = entry.ok()?.path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         if comm.trim_end().starts_with("apiserver") {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
-        // Fields after the ")" that ends the command name: state is field 3; utime and
-        // stime are fields 14 and 15.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 12 {
-            total += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+            server += std::fs::read_to_string(dir.join("stat")).ok().and_then(|s| cpu_ticks(&s)).unwrap_or(0);
         }
     }
-    Some(total as f64 / tick)
+    Some(process.saturating_sub(server) as f64 / tick)
+}
+
+/// utime + stime of a `stat` line: fields 14 and 15, counted after the ")" that ends
+/// the command name (the state is field 3).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    (f.len() > 12).then(|| f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0))
 }

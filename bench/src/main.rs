@@ -89,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = Some(it.next().ok_or("--json needs a path")?.into()),
             "--python" => a.python = Some(true),
             "--no-python" => a.python = Some(false),
+            "--allocator=mimalloc" => {}
             "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get")?),
             "-h" | "--help" => {
                 println!(
@@ -223,6 +224,9 @@ thread_local! {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--allocator=mimalloc") {
+        alloc::use_mimalloc();
+    }
     START.with(|_| {});
     let args = match parse_args() {
         Ok(a) => a,
@@ -321,6 +325,13 @@ where
         r.map(|s| (s, c1 - c0))
     }
     let (mut fs, mut ks, mut rs) = (Vec::new(), Vec::new(), Vec::new());
+    // For profiling one client in isolation: FERROKUBE_BENCH_ONLY=ferrokube|kube-rs
+    // runs that client only, ten times as many rounds, and nothing else.
+    if let Ok(only) = std::env::var("FERROKUBE_BENCH_ONLY") {
+        let g: &mut dyn FnMut() -> Result<f64, String> = if only == "kube-rs" { &mut k } else { &mut f };
+        let runs = (0..rounds * 10).map(|_| timed(g)).collect::<Vec<_>>();
+        return (runs.clone(), runs.clone(), runs);
+    }
     for round in 0..rounds {
         if round % 2 == 0 {
             fs.push(timed(&mut f));
@@ -649,6 +660,9 @@ fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
     log(format!("cache server: {n} pods loaded, server heap {:.1} KB/pod", server_per_pod / 1e3));
     // Diagnostic: the decoded form alone, per client's decode call, on one page.
     let page = crt.block_on(async { server.raw()?.get_bytes(&format!("/api/v1/namespaces/{}/pods?limit=500", data::NAMESPACE)).await });
+    if let Ok(b) = &page {
+        workloads::decode_list_split(b);
+    }
     match page.and_then(|b| workloads::decoded_size(&b)) {
         Ok((f, k)) => log(format!(
             "decoded in memory (one page of 500, no transport, no store): ferrokube path {:.0} B/object, kube-rs path {:.0} B/object",

@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod dynamic;
 pub mod kubernetes;
 pub mod metadata;
+pub mod parallel;
 pub mod rest;
 pub mod restmapper;
 pub mod scale;

@@ -4,7 +4,10 @@
 //!
 //! * watch events: `decode_event` (one pass) vs `decode_event_reference` (envelope with
 //!   a `RawValue`, then the object), and `WatchDecoder` (newline fast path) vs
-//!   `JsonFramer` + the reference decode, on streams cut into chunks of many sizes;
+//!   `JsonFramer` + the reference decode, on streams cut into chunks of many sizes,
+//!   event by event and in batches decoded on several threads;
+//! * LIST bodies: `rest::list_decode::decode_list` (items split over threads) vs
+//!   `serde_json::from_str` of the whole list;
 //! * the compact cache form: `Compact::<K>::object()` vs decoding the JSON directly,
 //!   with and without managedFields skipped.
 
@@ -133,12 +136,32 @@ fn reference_stream<T: DeserializeOwned>(bytes: &[u8]) -> Vec<Result<WatchEvent<
     out
 }
 
-fn decoder_stream<T: DeserializeOwned>(bytes: &[u8], chunk: usize) -> Vec<Result<WatchEvent<T>, String>> {
+fn decoder_stream<T: DeserializeOwned + Send>(bytes: &[u8], chunk: usize) -> Vec<Result<WatchEvent<T>, String>> {
+    decoder_stream_batched(bytes, chunk, None)
+}
+
+/// The decoder fed `chunk` bytes at a time; with `batch_threads`, buffered complete
+/// lines are first decoded as a batch on that many threads (the watch stream's path).
+fn decoder_stream_batched<T: DeserializeOwned + Send>(
+    bytes: &[u8],
+    chunk: usize,
+    batch_threads: Option<usize>,
+) -> Vec<Result<WatchEvent<T>, String>> {
     let mut d = WatchDecoder::new();
     let mut out = Vec::new();
-    for c in bytes.chunks(chunk) {
+    let mut batch = std::collections::VecDeque::new();
+    let chunks: Vec<&[u8]> = bytes.chunks(chunk).collect();
+    for (i, c) in chunks.iter().enumerate() {
         d.push(c);
-        while let Some(e) = d.next_event::<T>() {
+        if i + 1 == chunks.len() {
+            d.finish();
+        }
+        loop {
+            if let Some(threads) = batch_threads {
+                d.decode_buffered_lines_on::<T>(threads, &mut batch);
+                out.extend(batch.drain(..).map(Ok));
+            }
+            let Some(e) = d.next_event::<T>() else { break };
             let fatal = e.as_ref().err().is_some_and(|e| e.fatal);
             out.push(e.map_err(|e| if e.fatal { format!("fatal: {}", e.message) } else { e.message }));
             if fatal {
@@ -174,8 +197,24 @@ fn watch_decoder_streams_match_the_framer() {
     for chunk in [1, 7, 100, 4096, 16 * 1024, stream.len()] {
         assert_eq!(decoder_stream::<Pod>(stream.as_bytes(), chunk), reference, "chunk {chunk}");
     }
-    let reference = reference_stream::<Value>(stream.as_bytes());
-    assert_eq!(decoder_stream::<Value>(stream.as_bytes(), 16 * 1024), reference);
+    let reference_values = reference_stream::<Value>(stream.as_bytes());
+    assert_eq!(decoder_stream::<Value>(stream.as_bytes(), 16 * 1024), reference_values);
+    // Batches decoded on several threads, including the odd lines above.
+    for (chunk, threads) in [(64 * 1024, 2), (stream.len(), 3), (stream.len(), 8)] {
+        let got = decoder_stream_batched::<Pod>(stream.as_bytes(), chunk, Some(threads));
+        assert_eq!(got, reference, "batched: chunk {chunk}, {threads} threads");
+    }
+
+    // On a clean newline-delimited stream, once the first event has shown the stream
+    // newline-delimited, one batch takes every complete line.
+    let clean: String = (0..100).map(|i| event_line("MODIFIED", &generated_pod(i).to_string()) + "\n").collect();
+    let mut d = WatchDecoder::new();
+    d.push(clean.as_bytes());
+    assert!(d.next_event::<Pod>().is_some());
+    let mut batch = std::collections::VecDeque::new();
+    assert_eq!(d.decode_buffered_lines_on::<Pod>(2, &mut batch), 99);
+    let batched: Vec<_> = batch.into_iter().map(Ok).collect();
+    assert_eq!(batched[..], reference_stream::<Pod>(clean.as_bytes())[1..]);
 
     // A broken stream fails the same way.
     let broken = format!("{}\n<html>", event_line("ADDED", &generated_pod(1).to_string()));
@@ -220,4 +259,51 @@ fn compact_objects_on_all_fixtures_and_generated_pods() {
     for i in 0..200 {
         check_compact::<Pod>(&generated_pod(i).to_string(), "generated pod");
     }
+}
+
+/// `{"kind": "<kind>List", ..., "items": [objects]}` with a resourceVersion.
+fn list_body(kind: &str, objects: &[String]) -> String {
+    format!(
+        "{{\"kind\":\"{kind}List\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"7\",\"continue\":\"c\"}},\"items\":[\n{}\n]}}",
+        objects.join(",\n")
+    )
+}
+
+fn check_list<K>(body: &str, what: &str)
+where
+    K: k8s_openapi::ListableResource + DeserializeOwned + Send + PartialEq + std::fmt::Debug,
+{
+    use ferrokube::rest::list_decode::decode_list_on;
+    let reference = serde_json::from_str::<k8s_openapi::List<K>>(body).map_err(|e| e.to_string());
+    for threads in [1, 2, 3, 8] {
+        let fast = decode_list_on::<k8s_openapi::List<K>>(body, threads).map_err(|e| e.to_string());
+        assert_eq!(fast, reference, "{what}, {threads} threads");
+    }
+}
+
+#[test]
+fn list_decode_on_generated_pods_and_fixtures() {
+    let pods: Vec<String> = (0..300).map(|i| generated_pod(i).to_string()).collect();
+    check_list::<Pod>(&list_body("Pod", &pods), "generated pods");
+    // A bad item, a wrong list kind, items not an array: the reference's errors.
+    let mut bad = pods.clone();
+    bad[150] = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":5}}"#.to_owned();
+    check_list::<Pod>(&list_body("Pod", &bad), "bad item");
+    check_list::<Pod>(&list_body("Service", &pods), "wrong kind");
+    check_list::<Pod>(r#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":null}"#, "null items");
+    check_list::<Pod>(r#"{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}"#, "no items");
+    // Every fixture of a listable kind, as a list of copies of itself.
+    let mut checked = 0;
+    for (name, text) in fixtures() {
+        let copies = vec![text.trim().to_owned(); 20];
+        match name.strip_prefix("core.v1.").and_then(|k| k.strip_suffix(".json")) {
+            Some("Pod") => check_list::<Pod>(&list_body("Pod", &copies), &name),
+            Some("ConfigMap") => check_list::<ConfigMap>(&list_body("ConfigMap", &copies), &name),
+            Some("Service") => check_list::<Service>(&list_body("Service", &copies), &name),
+            Some("Node") => check_list::<Node>(&list_body("Node", &copies), &name),
+            _ => continue,
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "expected v1 Pod, ConfigMap, Service and Node fixtures, checked {checked}");
 }

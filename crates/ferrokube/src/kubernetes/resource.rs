@@ -250,12 +250,12 @@ where
 
 impl<K> ResourceClient<K>
 where
-    K: k8s_openapi::ListableResource + k8s_openapi::Metadata<Ty = ObjectMeta> + DeserializeOwned,
+    K: k8s_openapi::ListableResource + k8s_openapi::Metadata<Ty = ObjectMeta> + DeserializeOwned + Send,
 {
     /// Lists objects (all namespaces when the client's namespace is `""`). Use
     /// `limit`/`continue_token` to page.
     pub async fn list(&self, opts: &ListOptions) -> Result<k8s_openapi::List<K>, Error> {
-        self.target.collection(Method::GET).versioned_params(opts).into_object().await
+        self.target.collection(Method::GET).versioned_params(opts).into_list().await
     }
 
     /// Watches objects from `opts.resource_version` (events as they arrive). The stream

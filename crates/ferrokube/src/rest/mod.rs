@@ -5,13 +5,15 @@
 //! ([`rate_limit`]) and user middleware ([`transport_hooks`]). Each call such as
 //! [`RESTClient::get`] starts a [`Request`] builder ([`request`]); sending it goes
 //! through the rate limiter, the retry rules ([`backoff`]) and the transport, and comes
-//! back as a [`Response`] ([`response`]), an [`Error`] carrying the server's `Status`
+//! back as a [`Response`] ([`response`]; large lists decode on several cores,
+//! [`list_decode`]), an [`Error`] carrying the server's `Status`
 //! ([`errors`]), a byte stream, or a [`watch`](crate::watch) event stream. Typed query
 //! options live in [`options`]; `Warning` headers go to [`warnings`].
 pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod errors;
+pub mod list_decode;
 pub mod options;
 pub mod rate_limit;
 pub mod request;

@@ -521,6 +521,12 @@ impl Request {
         self.send().await?.into_object().await
     }
 
+    /// Sends the request and decodes the JSON list it returns, the items of a large
+    /// list on several threads (see [`list_decode`](super::list_decode)).
+    pub async fn into_list<L: super::list_decode::ItemList>(self) -> Result<L, Error> {
+        self.send().await?.into_list().await
+    }
+
     /// Sends the request and returns the response body as a stream of byte chunks, as
     /// they arrive (pod logs with `follow=true`, port-forward-less proxies). No
     /// client-side timeout applies (client-go `Stream`).

@@ -8,6 +8,8 @@
 //! memory is bounded by one event (and by [`MAX_EVENT_SIZE`]). [`WatchDecoder`] adds event
 //! decoding on top and is usable on raw byte chunks from any source.
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 
@@ -134,6 +136,22 @@ pub struct WatchDecoder {
     framer: JsonFramer,
     /// Bytes at the start of the framer's buffer known to hold no newline.
     no_newline: usize,
+    /// Set once an event has been decoded as a whole line: the server ends events with
+    /// newlines, so an event without its newline yet is incomplete and is left for
+    /// the newline rather than scanned byte by byte by the framer.
+    line_delimited: bool,
+    /// Set by [`finish`](Self::finish): no newline will come.
+    finished: bool,
+}
+
+/// What the line fast path found.
+enum Line<T> {
+    /// A whole line that is exactly one event, decoded and consumed.
+    Event(WatchEvent<T>),
+    /// The buffer starts an event whose line has not ended yet.
+    Incomplete,
+    /// The fast path does not apply: the framer decides.
+    NotApplicable,
 }
 
 /// An event could not be decoded. `fatal` errors break the stream; others affect only
@@ -163,16 +181,33 @@ impl WatchDecoder {
         self.framer.has_partial()
     }
 
+    /// Marks the end of the input: an event still waiting for its newline is framed
+    /// and returned by the following [`next_event`](Self::next_event) calls.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+
     /// The next complete event, if one has arrived.
     ///
     /// Fast path: when the buffered bytes hold a newline and the line before it is
     /// exactly one event (what the API server writes), the line is decoded in one pass
     /// and consumed, without the byte-by-byte framer. Otherwise (no newline yet, several
     /// objects on a line, an object spanning lines, any error) the [`JsonFramer`] finds
-    /// the frame, so results are the same as framing every event.
+    /// the frame, so results are the same as framing every event. Once the stream has
+    /// shown itself newline-delimited, an event whose newline has not arrived is left
+    /// waiting instead (until [`finish`](Self::finish), or [`MAX_EVENT_SIZE`]).
     pub fn next_event<T: DeserializeOwned>(&mut self) -> Option<Result<WatchEvent<T>, DecodeError>> {
-        if let Some(event) = self.next_line_event() {
-            return Some(Ok(event));
+        match self.next_line_event() {
+            Line::Event(event) => {
+                self.line_delimited = true;
+                return Some(Ok(event));
+            }
+            Line::Incomplete
+                if self.line_delimited && !self.finished && self.framer.buf.len() <= MAX_EVENT_SIZE =>
+            {
+                return None
+            }
+            Line::Incomplete | Line::NotApplicable => {}
         }
         match self.framer.next_frame() {
             Ok(None) => None,
@@ -184,27 +219,97 @@ impl WatchDecoder {
         }
     }
 
+    /// Bytes buffered and not yet decoded.
+    pub fn buffered(&self) -> usize {
+        self.framer.buf.len()
+    }
+
+    /// Decodes every complete line buffered, on several threads when they add up to
+    /// enough bytes ([`parallel::threads_for`](crate::parallel::threads_for)), and appends
+    /// the events to `out` in order. Only for a stream already seen to be
+    /// newline-delimited; a line that is not exactly one event (or fails to decode) and
+    /// everything after it stay buffered for [`next_event`](Self::next_event), so results
+    /// are the same as decoding one event at a time. Returns the number of events added.
+    pub fn decode_buffered_lines<T: DeserializeOwned + Send>(&mut self, out: &mut VecDeque<WatchEvent<T>>) -> usize {
+        let complete = memchr::memrchr(b'\n', &self.framer.buf).unwrap_or(0);
+        match crate::parallel::threads_for(complete) {
+            0 | 1 => 0,
+            threads => self.decode_buffered_lines_on(threads, out),
+        }
+    }
+
+    /// [`decode_buffered_lines`](Self::decode_buffered_lines) on exactly `threads`
+    /// threads, whatever the batch size (for tests).
+    #[doc(hidden)]
+    pub fn decode_buffered_lines_on<T: DeserializeOwned + Send>(
+        &mut self,
+        threads: usize,
+        out: &mut VecDeque<WatchEvent<T>>,
+    ) -> usize {
+        let f = &mut self.framer;
+        if !self.line_delimited || f.pos != 0 || f.failed {
+            return 0;
+        }
+        let Some(last_nl) = memchr::memrchr(b'\n', &f.buf) else { return 0 };
+        // (start, end) of each non-blank line, newline excluded.
+        let mut lines = Vec::new();
+        let mut from = 0;
+        for nl in memchr::memchr_iter(b'\n', &f.buf[..=last_nl]) {
+            if f.buf[from..nl].iter().any(|b| !b.is_ascii_whitespace()) {
+                lines.push((from, nl));
+            }
+            from = nl + 1;
+        }
+        let buf = &f.buf[..];
+        let decoded = crate::parallel::map_in_order(&lines, |(a, b)| b - a, threads, |&(a, b)| {
+            let line = &buf[a..b];
+            let start = line.iter().position(|c| !c.is_ascii_whitespace())?;
+            if line[start] != b'{' {
+                return None;
+            }
+            super::event::decode_event_fast::<T>(&line[start..])
+        });
+        let mut consumed = 0;
+        let mut added = 0;
+        for (event, &(_, end)) in decoded.into_iter().zip(&lines) {
+            let Some(event) = event else { break };
+            out.push_back(event);
+            consumed = end + 1;
+            added += 1;
+        }
+        if added == lines.len() {
+            consumed = last_nl + 1;
+        }
+        bytes::Buf::advance(&mut f.buf, consumed);
+        self.no_newline = 0;
+        added
+    }
+
     /// The fast path of [`next_event`](Self::next_event).
-    fn next_line_event<T: DeserializeOwned>(&mut self) -> Option<WatchEvent<T>> {
+    fn next_line_event<T: DeserializeOwned>(&mut self) -> Line<T> {
         let f = &mut self.framer;
         // Not when the framer is part-way through an object or broken.
         if f.pos != 0 || f.failed {
-            return None;
+            return Line::NotApplicable;
         }
-        let start = f.buf.iter().position(|b| !b.is_ascii_whitespace())?;
+        let Some(start) = f.buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+            return Line::NotApplicable;
+        };
         if f.buf[start] != b'{' {
-            return None;
+            return Line::NotApplicable;
         }
         let from = self.no_newline.max(start);
         let Some(nl) = memchr::memchr(b'\n', &f.buf[from..]) else {
             self.no_newline = f.buf.len();
-            return None;
+            return Line::Incomplete;
         };
         let end = from + nl;
-        let event = super::event::decode_event_fast(&f.buf[start..end])?;
+        let Some(event) = super::event::decode_event_fast(&f.buf[start..end]) else {
+            return Line::NotApplicable;
+        };
         bytes::Buf::advance(&mut f.buf, end + 1);
         self.no_newline = 0;
-        Some(event)
+        Line::Event(event)
     }
 }
 
@@ -295,6 +400,26 @@ mod tests {
             let _ = d.next_event::<serde_json::Value>();
         }
         assert!(d.framer.buf.len() <= one.len() + 1);
+    }
+
+    #[test]
+    fn a_last_event_without_its_newline_comes_out_at_finish() {
+        let mut d = WatchDecoder::new();
+        d.push(b"{\"type\":\"ADDED\",\"object\":{\"a\":1}}\n{\"type\":\"DELETED\",\"object\":{\"a\":1}}");
+        assert_eq!(d.next_event::<serde_json::Value>().unwrap().unwrap().event_type(), "ADDED");
+        // Newline-delimited so far: the second event waits for its newline.
+        assert!(d.next_event::<serde_json::Value>().is_none());
+        d.finish();
+        assert_eq!(d.next_event::<serde_json::Value>().unwrap().unwrap().event_type(), "DELETED");
+        assert!(!d.has_partial());
+    }
+
+    #[test]
+    fn a_stream_without_newlines_is_framed_as_it_arrives() {
+        let mut d = WatchDecoder::new();
+        d.push(b"{\"type\":\"ADDED\",\"object\":{\"a\":1}}{\"type\":\"DELETED\",\"object\":{\"a\":1}}");
+        assert_eq!(d.next_event::<serde_json::Value>().unwrap().unwrap().event_type(), "ADDED");
+        assert_eq!(d.next_event::<serde_json::Value>().unwrap().unwrap().event_type(), "DELETED");
     }
 
     #[test]

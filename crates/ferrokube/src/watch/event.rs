@@ -104,8 +104,13 @@ pub fn decode_event<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, 
 }
 
 /// The single-pass decoder; `None` means "use the reference path".
+///
+/// The frame's UTF-8 is checked once up front (a vectorised scan), so serde_json reads
+/// it as `str` and does not re-check every string it decodes; frames that are not
+/// UTF-8 go to the reference path, which reports the error.
 pub(crate) fn decode_event_fast<T: DeserializeOwned>(frame: &[u8]) -> Option<WatchEvent<T>> {
-    serde_json::from_slice::<FastEvent<T>>(frame).ok().and_then(|e| e.0)
+    let text = std::str::from_utf8(frame).ok()?;
+    serde_json::from_str::<FastEvent<T>>(text).ok().and_then(|e| e.0)
 }
 
 /// The event decoded in one pass, or `None` when the reference path must decide.

@@ -2,11 +2,12 @@
 //! [`Request::watch`](crate::rest::Request::watch).
 //!
 //! It pulls body chunks from the HTTP response (already gzip-decoded), feeds them to a
-//! [`WatchDecoder`] and yields each event as soon as its last byte arrives. The stream
+//! [`WatchDecoder`] and yields each event as soon as it is complete (its line has ended,
+//! for a newline-delimited stream such as the API server's). The stream
 //! ends when the server closes the response; a body that ends in the middle of an event,
 //! or bytes that are not JSON objects, yield one final error.
 
-use std::marker::PhantomData;
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -18,14 +19,32 @@ use super::event::WatchEvent;
 use crate::rest::errors::{Error, RequestInfo};
 use crate::rest::response::BodyStream;
 
+/// Most bytes pulled from the body before decoding: bounds the batch a burst of events
+/// (a reflector's initial events, a replay after reconnecting) is decoded in.
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
 /// Events of one watch request, decoded incrementally.
+///
+/// Every poll takes all the body chunks already received (up to [`MAX_BATCH_BYTES`]);
+/// when they hold many complete events, as in a burst, the events are decoded on
+/// several threads at once ([`WatchDecoder::decode_buffered_lines`]) and yielded in
+/// order; a single event is decoded on the spot.
 pub struct WatchStream<T> {
     body: BodyStream,
     decoder: WatchDecoder,
+    /// Events decoded in a batch, not yet yielded.
+    ready: VecDeque<WatchEvent<T>>,
+    /// A body error met while pulling a batch, yielded after the events before it.
+    body_error: Option<Error>,
     request: RequestInfo,
+    /// The server closed the response; buffered events are being drained.
+    body_ended: bool,
+    /// Nothing more will be yielded (drained, or a fatal error).
     done: bool,
-    _type: PhantomData<fn() -> T>,
 }
+
+// No field is structurally pinned: the stream only ever moves its events by value.
+impl<T> Unpin for WatchStream<T> {}
 
 impl<T> std::fmt::Debug for WatchStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +54,15 @@ impl<T> std::fmt::Debug for WatchStream<T> {
 
 impl<T> WatchStream<T> {
     pub(crate) fn new(body: BodyStream, request: RequestInfo) -> Self {
-        WatchStream { body, decoder: WatchDecoder::new(), request, done: false, _type: PhantomData }
+        WatchStream {
+            body,
+            decoder: WatchDecoder::new(),
+            ready: VecDeque::new(),
+            body_error: None,
+            request,
+            body_ended: false,
+            done: false,
+        }
     }
 
     /// The watch request.
@@ -46,42 +73,72 @@ impl<T> WatchStream<T> {
     fn error(&self, message: String) -> Error {
         Error::Watch { request: self.request.clone(), message }
     }
+
+    /// Pushes every chunk the body has ready (up to [`MAX_BATCH_BYTES`]) into the
+    /// decoder. Returns false when nothing new arrived and the body is still open (the
+    /// task will be woken when it has more).
+    fn pull_ready_chunks(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progressed = false;
+        while self.decoder.buffered() < MAX_BATCH_BYTES {
+            match Pin::new(&mut self.body).poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(chunk))) => self.decoder.push(&chunk),
+                Poll::Ready(Some(Err(e))) => {
+                    self.body_error = Some(e);
+                    self.body_ended = true;
+                    return true;
+                }
+                Poll::Ready(None) => {
+                    // Events still waiting for a newline are framed now.
+                    self.decoder.finish();
+                    self.body_ended = true;
+                    return true;
+                }
+            }
+            progressed = true;
+        }
+        progressed
+    }
 }
 
-impl<T: DeserializeOwned> Stream for WatchStream<T> {
+impl<T: DeserializeOwned + Send> Stream for WatchStream<T> {
     type Item = Result<WatchEvent<T>, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
         loop {
-            if let Some(result) = self.decoder.next_event::<T>() {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(event) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(event)));
+            }
+            if let Some(result) = this.decoder.next_event::<T>() {
                 return Poll::Ready(Some(match result {
                     Ok(event) => Ok(event),
                     Err(e) => {
                         if e.fatal {
-                            self.done = true;
+                            this.done = true;
                         }
-                        Err(self.error(e.message))
+                        Err(this.error(e.message))
                     }
                 }));
             }
-            if self.done {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut self.body).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => self.decoder.push(&chunk),
-                Poll::Ready(Some(Err(e))) => {
-                    self.done = true;
+            if this.body_ended {
+                // Every complete event has been yielded.
+                this.done = true;
+                if let Some(e) = this.body_error.take() {
                     return Poll::Ready(Some(Err(e)));
                 }
-                Poll::Ready(None) => {
-                    self.done = true;
-                    if self.decoder.has_partial() {
-                        return Poll::Ready(Some(Err(self.error("the stream ended in the middle of an event".to_owned()))));
-                    }
-                    return Poll::Ready(None);
+                if this.decoder.has_partial() {
+                    return Poll::Ready(Some(Err(this.error("the stream ended in the middle of an event".to_owned()))));
                 }
+                return Poll::Ready(None);
             }
+            if !this.pull_ready_chunks(cx) {
+                return Poll::Pending;
+            }
+            this.decoder.decode_buffered_lines(&mut this.ready);
         }
     }
 }

@@ -273,6 +273,13 @@ struct Page<D> {
     items: Option<Vec<D>>,
 }
 
+impl<D: DeserializeOwned + Send> crate::rest::list_decode::ItemList for Page<D> {
+    type Item = D;
+    fn set_items(&mut self, items: Vec<D>) {
+        self.items = Some(items);
+    }
+}
+
 /// A watch shorter than this that delivered nothing counts as a failure (client-go
 /// treats "very short watches" the same way), so a server closing watches at once does
 /// not make the reflector spin.
@@ -427,7 +434,7 @@ impl<K: CachedResource> Reflector<K> {
                 continue_token: continue_token.take(),
                 ..self.selectors()
             };
-            let page: Page<D> = self.collection().versioned_params(&opts).into_object().await?;
+            let page: Page<D> = self.collection().versioned_params(&opts).into_list().await?;
             let page_items = page.items.unwrap_or_default();
             items.reserve(page_items.len());
             items.extend(page_items.into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
