@@ -2,7 +2,7 @@
 //! the embedded API server, in one run.
 //!
 //! ```text
-//! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--json PATH] [--python|--no-python]
+//! cargo run --release -p ferrokube-bench -- [--quick] [--json PATH] [--python|--no-python]
 //! ```
 //!
 //! The server runs in this process on its own tokio runtime (2 workers); the clients run
@@ -93,9 +93,12 @@ fn parse_args() -> Result<Args, String> {
             "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--only list|watch|cache|get]\n\
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--only list|watch|cache|get] [--allocator=mimalloc]\n\
                      Runs ferrokube, kube-rs (and the Python client when bench/.venv exists or --python)\n\
-                     on the embedded API server; writes bench/results/latest.json and chart.svg."
+                     on the embedded API server; writes bench/results/latest.json and chart.svg.\n\
+                     --allocator=mimalloc puts every client (and the server) on mimalloc instead of\n\
+                     the system allocator. FERROKUBE_BENCH_ONLY=ferrokube|kube-rs runs one client\n\
+                     only, for profiling."
                 );
                 std::process::exit(0);
             }
