@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use ferrokube_apiserver::registry::Registry;
 use ferrokube_apiserver::storage::StoreConfig;
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
+use ferrokube::tools::cache::Compact;
+use k8s_openapi::api::core::v1::Pod;
 use report::{median, Cell, Row};
 
 #[global_allocator]
@@ -384,11 +386,11 @@ fn list_and_get(
     let mut rows = Vec::new();
 
     if do_list {
-        for limit in [None, Some(500u32)] {
+        for (limit, strip) in [(None, false), (Some(500u32), false), (None, true)] {
             // Warm-up (connections, first-touch allocations), and the list's size in bytes.
             let (bytes, _) = crt.block_on(workloads::list_raw(&raw, limit))?;
-            crt.block_on(workloads::list_ferrokube(&fk, limit))?;
-            crt.block_on(workloads::list_kube(&kc, limit))?;
+            crt.block_on(workloads::list_ferrokube(&fk, limit, strip))?;
+            crt.block_on(workloads::list_kube(&kc, limit, strip))?;
             let check = |r: Result<(usize, f64), String>| -> Result<f64, String> {
                 let (got, secs) = r?;
                 if got != n {
@@ -398,13 +400,14 @@ fn list_and_get(
             };
             let (fs, ks, rs) = abab(
                 sizes.rounds,
-                || check(crt.block_on(workloads::list_ferrokube(&fk, limit))),
-                || check(crt.block_on(workloads::list_kube(&kc, limit))),
+                || check(crt.block_on(workloads::list_ferrokube(&fk, limit, strip))),
+                || check(crt.block_on(workloads::list_kube(&kc, limit, strip))),
                 || crt.block_on(workloads::list_raw(&raw, limit)).map(|(_, s)| s),
             );
-            let label = match limit {
-                None => format!("LIST {n} pods, typed decode"),
-                Some(l) => format!("LIST {n} pods paged limit={l}, typed decode"),
+            let label = match (limit, strip) {
+                (None, false) => format!("LIST {n} pods, typed decode"),
+                (None, true) => format!("LIST {n} pods, typed decode, managedFields stripped"),
+                (Some(l), _) => format!("LIST {n} pods paged limit={l}, typed decode"),
             };
             let mb = bytes as f64 / 1e6;
             let mut r1 = Row::new(&label, "objects/s", true);
@@ -415,7 +418,7 @@ fn list_and_get(
             if let Some(l) = limit {
                 pyargs.extend(["--limit".into(), l.to_string()]);
             }
-            let pyv = py_run(py, &server.kubeconfig, &pyargs);
+            let pyv = if strip { Err("not measured".to_owned()) } else { py_run(py, &server.kubeconfig, &pyargs) };
             r1.python = py_field(&pyv, "objects_per_s");
             let mut r2 = Row::new(&label, "MB/s", true);
             r2.ferrokube = cell(&per_s(&fs, mb));
@@ -568,39 +571,48 @@ fn watch(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
     // Warm-up.
-    crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist.min(1000)))?;
-    crt.block_on(workloads::watch_kube(&kc, rv0, hist.min(1000)))?;
+    crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist.min(1000), false))?;
+    crt.block_on(workloads::watch_kube(&kc, rv0, hist.min(1000), false))?;
     let rounds = if sizes.watch_events >= 50_000 { 3 } else { sizes.rounds };
-    let mut bytes = 0usize;
-    let (fs, ks, rs) = abab(
-        rounds,
-        || (0..replays).map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist))).sum::<Result<f64, String>>(),
-        || (0..replays).map(|_| crt.block_on(workloads::watch_kube(&kc, rv0, hist))).sum::<Result<f64, String>>(),
-        || {
-            (0..replays)
-                .map(|_| {
-                    crt.block_on(workloads::watch_raw(&raw, rv0, hist)).map(|(b, s)| {
-                        bytes = b;
-                        s
+    let mut rows = Vec::new();
+    for strip in [false, true] {
+        let mut bytes = 0usize;
+        let (fs, ks, rs) = abab(
+            rounds,
+            || (0..replays).map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist, strip))).sum::<Result<f64, String>>(),
+            || (0..replays).map(|_| crt.block_on(workloads::watch_kube(&kc, rv0, hist, strip))).sum::<Result<f64, String>>(),
+            || {
+                if strip {
+                    return Err("same as the row above".to_owned());
+                }
+                (0..replays)
+                    .map(|_| {
+                        crt.block_on(workloads::watch_raw(&raw, rv0, hist)).map(|(b, s)| {
+                            bytes = b;
+                            s
+                        })
                     })
-                })
-                .sum::<Result<f64, String>>()
-        },
-    );
-    let label = if replays > 1 {
-        format!("Watch {total} events -> cache ({replays} watches replaying {hist})")
-    } else {
-        format!("Watch {total} events -> cache")
-    };
-    log(format!("{label}: {:.1} KB/event on the wire", bytes as f64 / hist as f64 / 1e3));
-    let mut row = Row::new(label, "events/s", true);
-    row.ferrokube = cell(&per_s(&fs, total as f64));
-    row.kube_rs = cell(&per_s(&ks, total as f64));
-    row.server = cell(&per_s(&rs, total as f64));
-    let mut cpu_row = Row::new(format!("{}: client CPU", row.measure), "us/event", false);
-    cpu_row.ferrokube = cpu_us(&fs, total as f64);
-    cpu_row.kube_rs = cpu_us(&ks, total as f64);
-    cpu_row.server = cpu_us(&rs, total as f64);
+                    .sum::<Result<f64, String>>()
+            },
+        );
+        let replaying = if replays > 1 { format!(" ({replays} watches replaying {hist})") } else { String::new() };
+        let stripped = if strip { ", managedFields stripped" } else { "" };
+        let label = format!("Watch {total} events -> cache{stripped}{replaying}");
+        if !strip {
+            log(format!("{label}: {:.1} KB/event on the wire", bytes as f64 / hist as f64 / 1e3));
+        }
+        let mut row = Row::new(label, "events/s", true);
+        row.ferrokube = cell(&per_s(&fs, total as f64));
+        row.kube_rs = cell(&per_s(&ks, total as f64));
+        row.server = cell(&per_s(&rs, total as f64));
+        let mut cpu_row = Row::new(format!("{}: client CPU", row.measure), "us/event", false);
+        cpu_row.ferrokube = cpu_us(&fs, total as f64);
+        cpu_row.kube_rs = cpu_us(&ks, total as f64);
+        cpu_row.server = cpu_us(&rs, total as f64);
+        rows.push(row);
+        rows.push(cpu_row);
+    }
+    let [row, cpu_row, ..] = &mut rows[..] else { unreachable!("two rows per strip setting") };
     let pyv = py_run(
         py,
         &server.kubeconfig,
@@ -650,7 +662,11 @@ fn watch(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
     }
     drop((fk, kc, raw));
     server.stop(srt);
-    Ok(vec![row, cpu_row, split_row])
+    for row in rows.iter_mut().skip(2) {
+        row.python = Cell::Na("not measured".into());
+    }
+    rows.push(split_row);
+    Ok(rows)
 }
 
 fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &Sizes) -> Result<Vec<Row>, String> {
@@ -674,35 +690,37 @@ fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
         Err(e) => log(format!("decoded-size diagnostic failed: {e}")),
     }
     let mut rows = Vec::new();
+    let cell_of = |r: Result<workloads::CacheSize, String>| match r {
+        Ok(c) => Cell::Val(c.bytes as f64 / c.objects as f64),
+        Err(e) => Cell::Na(e),
+    };
     for strip in [false, true] {
-        // ABAB with one round: the figure is a heap count, not a time.
-        let order: [bool; 2] = if strip { [false, true] } else { [true, false] };
-        let (mut f, mut k) = (Cell::Na("not run".into()), Cell::Na("not run".into()));
-        for ferro_first in order {
-            if ferro_first {
-                f = match crt.block_on(workloads::cache_ferrokube(&server.kubeconfig, n, strip)) {
-                    Ok(c) => Cell::Val(c.bytes as f64 / c.objects as f64),
-                    Err(e) => Cell::Na(e),
-                };
-            } else {
-                k = match crt.block_on(workloads::cache_kube(&server.kubeconfig_yaml, n, strip)) {
-                    Ok(c) => Cell::Val(c.bytes as f64 / c.objects as f64),
-                    Err(e) => Cell::Na(e),
-                };
-            }
-        }
-        let label = if strip {
-            format!("Cache {n} pods, managedFields stripped")
+        // One round each, in alternating order: the figure is a heap count, not a time.
+        let kube = || cell_of(crt.block_on(workloads::cache_kube(&server.kubeconfig_yaml, n, strip)));
+        let plain = || cell_of(crt.block_on(workloads::cache_ferrokube::<Pod>(&server.kubeconfig, n, strip)));
+        let compact = || cell_of(crt.block_on(workloads::cache_ferrokube::<Compact<Pod>>(&server.kubeconfig, n, strip)));
+        let (f, k, c) = if strip {
+            let k = kube();
+            let c = compact();
+            (plain(), k, c)
         } else {
-            format!("Cache {n} pods (as decoded)")
+            let f = plain();
+            let c = compact();
+            (f, kube(), c)
         };
-        let mut row = Row::new(label, "bytes/object", false);
+        let suffix = if strip { ", managedFields stripped" } else { " (as decoded)" };
+        let mut row = Row::new(format!("Cache {n} pods{suffix}"), "bytes/object", false);
         row.ferrokube = f;
-        row.kube_rs = k;
+        row.kube_rs = k.clone();
         row.python = Cell::Na("not measured for Python (LIST, watch and GET only)".into());
         if !strip {
             row.server = Cell::Val(server_per_pod);
         }
+        rows.push(row);
+        let mut row = Row::new(format!("Cache {n} pods{suffix}, ferrokube Compact<Pod>"), "bytes/object", false);
+        row.ferrokube = c;
+        row.kube_rs = k;
+        row.python = Cell::Na("not measured for Python (LIST, watch and GET only)".into());
         rows.push(row);
         log(format!("cache strip={strip} done"));
     }

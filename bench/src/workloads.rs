@@ -23,8 +23,22 @@ fn key(pod: &Pod) -> String {
 
 /// One LIST of every pod (or paged with `limit`) with typed decode (`into_list`, which
 /// the typed clients' `list` uses: large lists decode on several threads); returns
-/// (objects, seconds). The decoded list is freed after the clock stops (the same for every client).
-pub async fn list_ferrokube(c: &ferrokube::RESTClient, limit: Option<u32>) -> Result<(usize, f64), String> {
+/// (objects, seconds). With `strip`, managedFields are skipped while decoding
+/// (`List<WithoutManagedFields<Pod>>`). The decoded lists are freed after the clock
+/// stops (the same for every client).
+pub async fn list_ferrokube(c: &ferrokube::RESTClient, limit: Option<u32>, strip: bool) -> Result<(usize, f64), String> {
+    use ferrokube::tools::cache::WithoutManagedFields;
+    if strip {
+        list_ferrokube_as::<WithoutManagedFields<Pod>>(c, limit).await
+    } else {
+        list_ferrokube_as::<Pod>(c, limit).await
+    }
+}
+
+async fn list_ferrokube_as<K>(c: &ferrokube::RESTClient, limit: Option<u32>) -> Result<(usize, f64), String>
+where
+    K: k8s_openapi::ListableResource + serde::de::DeserializeOwned + Send,
+{
     let start = Instant::now();
     let mut lists = Vec::new();
     let mut cont: Option<String> = None;
@@ -37,7 +51,7 @@ pub async fn list_ferrokube(c: &ferrokube::RESTClient, limit: Option<u32>) -> Re
         if let Some(t) = cont.take() {
             req = req.param("continue", t);
         }
-        let list: k8s_openapi::List<Pod> = req.into_list().await.map_err(|e| format!("ferrokube list: {e}"))?;
+        let list: k8s_openapi::List<K> = req.into_list().await.map_err(|e| format!("ferrokube list: {e}"))?;
         n += list.items.len();
         let next = list.metadata.continue_.clone().filter(|t| !t.is_empty());
         lists.push(list);
@@ -51,8 +65,10 @@ pub async fn list_ferrokube(c: &ferrokube::RESTClient, limit: Option<u32>) -> Re
     Ok((n, secs))
 }
 
-/// kube-rs: `Api::<Pod>::namespaced(..).list(..)`, paged with `limit` if given.
-pub async fn list_kube(c: &kube::Client, limit: Option<u32>) -> Result<(usize, f64), String> {
+/// kube-rs: `Api::<Pod>::namespaced(..).list(..)`, paged with `limit` if given; with
+/// `strip`, each item's managedFields are cleared after decoding (inside the clock:
+/// it is part of what stripping costs with kube-rs).
+pub async fn list_kube(c: &kube::Client, limit: Option<u32>, strip: bool) -> Result<(usize, f64), String> {
     let api: Api<Pod> = Api::namespaced(c.clone(), NAMESPACE);
     let start = Instant::now();
     let mut lists = Vec::new();
@@ -66,7 +82,12 @@ pub async fn list_kube(c: &kube::Client, limit: Option<u32>) -> Result<(usize, f
         if let Some(t) = cont.take() {
             lp = lp.continue_token(&t);
         }
-        let list = api.list(&lp).await.map_err(|e| format!("kube-rs list: {e}"))?;
+        let mut list = api.list(&lp).await.map_err(|e| format!("kube-rs list: {e}"))?;
+        if strip {
+            for p in &mut list.items {
+                p.metadata.managed_fields = None;
+            }
+        }
         n += list.items.len();
         let next = list.metadata.continue_.clone().filter(|t| !t.is_empty());
         lists.push(list);
@@ -133,8 +154,22 @@ fn url_escape(s: &str) -> String {
 
 /// Watches from `rv` (the server replays its history) and applies `n` ADDED/MODIFIED
 /// events to a `HashMap<namespace/name, Arc<Pod>>`; returns seconds from sending the
-/// request to applying the n-th event.
-pub async fn watch_ferrokube(c: &ferrokube::RESTClient, rv: u64, n: usize) -> Result<f64, String> {
+/// request to applying the n-th event. With `strip`, managedFields are skipped while
+/// decoding (`WithoutManagedFields<Pod>`), so the cache holds what kube-rs's
+/// decode-then-clear gives.
+pub async fn watch_ferrokube(c: &ferrokube::RESTClient, rv: u64, n: usize, strip: bool) -> Result<f64, String> {
+    use ferrokube::tools::cache::WithoutManagedFields;
+    if strip {
+        watch_ferrokube_as::<WithoutManagedFields<Pod>>(c, rv, n, |w| w.0).await
+    } else {
+        watch_ferrokube_as::<Pod>(c, rv, n, |p| p).await
+    }
+}
+
+async fn watch_ferrokube_as<D>(c: &ferrokube::RESTClient, rv: u64, n: usize, pod: fn(D) -> Pod) -> Result<f64, String>
+where
+    D: serde::de::DeserializeOwned + Send,
+{
     use ferrokube::watch::WatchEvent;
     let start = Instant::now();
     let mut cache: HashMap<String, Arc<Pod>> = HashMap::new();
@@ -143,18 +178,19 @@ pub async fn watch_ferrokube(c: &ferrokube::RESTClient, rv: u64, n: usize) -> Re
         .namespace(NAMESPACE)
         .resource("pods")
         .param("resourceVersion", rv.to_string())
-        .watch::<Pod>()
+        .watch::<D>()
         .await
         .map_err(|e| format!("ferrokube watch: {e}"))?;
     let mut seen = 0;
     while seen < n {
         match events.next().await {
             Some(Ok(WatchEvent::Added(p) | WatchEvent::Modified(p))) => {
+                let p = pod(p);
                 cache.insert(key(&p), Arc::new(p));
                 seen += 1;
             }
             Some(Ok(WatchEvent::Deleted(p))) => {
-                cache.remove(&key(&p));
+                cache.remove(&key(&pod(p)));
                 seen += 1;
             }
             Some(Ok(WatchEvent::Bookmark(_))) => {}
@@ -169,8 +205,9 @@ pub async fn watch_ferrokube(c: &ferrokube::RESTClient, rv: u64, n: usize) -> Re
     Ok(secs)
 }
 
-/// kube-rs: `Api::watch(&WatchParams::default(), rv)`, same cache.
-pub async fn watch_kube(c: &kube::Client, rv: u64, n: usize) -> Result<f64, String> {
+/// kube-rs: `Api::watch(&WatchParams::default(), rv)`, same cache; with `strip`,
+/// managedFields are cleared before inserting (what `.modify()` does in a reflector).
+pub async fn watch_kube(c: &kube::Client, rv: u64, n: usize, strip: bool) -> Result<f64, String> {
     use kube::core::WatchEvent;
     let api: Api<Pod> = Api::namespaced(c.clone(), NAMESPACE);
     let start = Instant::now();
@@ -180,7 +217,10 @@ pub async fn watch_kube(c: &kube::Client, rv: u64, n: usize) -> Result<f64, Stri
     let mut seen = 0;
     while seen < n {
         match events.try_next().await {
-            Ok(Some(WatchEvent::Added(p) | WatchEvent::Modified(p))) => {
+            Ok(Some(WatchEvent::Added(mut p) | WatchEvent::Modified(mut p))) => {
+                if strip {
+                    p.metadata.managed_fields = None;
+                }
                 cache.insert(key(&p), Arc::new(p));
                 seen += 1;
             }
@@ -349,18 +389,24 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(400)).await;
 }
 
-/// ferrokube: `tools::cache::Reflector` filling a `tools::cache::Store<Pod>` (paged
+/// ferrokube: `tools::cache::Reflector` filling a `tools::cache::Store<K>` (paged
 /// initial list, 500 per page, like kube-rs's watcher). `strip` turns on
 /// `ReflectorOptions::skip_managed_fields` (managedFields skipped while decoding; the
 /// stored objects are the same as with the `strip_managed_fields` transform). Runs until
 /// synced, then the reflector and client are dropped and the store is kept.
-pub async fn cache_ferrokube(kubeconfig: &std::path::Path, expect: usize, strip: bool) -> Result<CacheSize, String> {
+/// `K` is `Pod` (objects as decoded) or `Compact<Pod>` (metadata decoded, the rest kept
+/// compressed and decoded on read).
+pub async fn cache_ferrokube<K: ferrokube::tools::cache::CachedResource>(
+    kubeconfig: &std::path::Path,
+    expect: usize,
+    strip: bool,
+) -> Result<CacheSize, String> {
     use ferrokube::tools::cache::{Reflector, ReflectorOptions, Store};
     let before = crate::alloc::live_bytes();
     let server_before = crate::alloc::server_live_bytes();
     let store = {
         let c = crate::clients::ferrokube(kubeconfig)?;
-        let store: Store<Pod> = Store::new();
+        let store: Store<K> = Store::new();
         let opts = ReflectorOptions::default().namespace(NAMESPACE).skip_managed_fields(strip);
         let handle = Reflector::new(c, store.clone(), opts).spawn();
         tokio::time::timeout(Duration::from_secs(600), handle.wait_for_sync())
@@ -372,7 +418,7 @@ pub async fn cache_ferrokube(kubeconfig: &std::path::Path, expect: usize, strip:
     settle().await;
     let bytes = crate::alloc::live_bytes() - before;
     let objects = store.len();
-    eprintln!("    ferrokube cache (strip={strip}): server-thread heap changed by {:.1} MB during the measurement (not counted)", (crate::alloc::server_live_bytes() - server_before) as f64 / 1e6);
+    eprintln!("    ferrokube cache of {} (strip={strip}): server-thread heap changed by {:.1} MB during the measurement (not counted)", std::any::type_name::<K>(), (crate::alloc::server_live_bytes() - server_before) as f64 / 1e6);
     drop(store);
     if objects != expect {
         return Err(format!("ferrokube store holds {objects} objects, expected {expect}"));
@@ -566,6 +612,7 @@ pub fn decode_list_split(body: &[u8]) {
     #[derive(serde::Deserialize)]
     struct Items<'a> {
         #[serde(borrow)]
+        #[allow(dead_code)] // decoded for the timing only
         items: Vec<&'a serde_json::value::RawValue>,
     }
     let Ok(text) = std::str::from_utf8(body) else {
