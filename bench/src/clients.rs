@@ -13,8 +13,19 @@ use hyper_util::rt::TokioExecutor;
 /// user's program would (`clientcmd`), with the client-side rate limiter disabled
 /// (kube-rs has none; leaving client-go's default 5 QPS on would measure the limiter).
 pub fn ferrokube(kubeconfig: &Path) -> Result<ferrokube::RESTClient, String> {
+    ferrokube_with_protos(kubeconfig, &[])
+}
+
+/// The same client offering only HTTP/1.1 in ALPN (`tls.next_protos`, client-go
+/// `TLSClientConfig.NextProtos`), as kube-rs speaks.
+pub fn ferrokube_http1(kubeconfig: &Path) -> Result<ferrokube::RESTClient, String> {
+    ferrokube_with_protos(kubeconfig, &["http/1.1"])
+}
+
+fn ferrokube_with_protos(kubeconfig: &Path, next_protos: &[&str]) -> Result<ferrokube::RESTClient, String> {
     let mut cfg = ferrokube::clientcmd::client_config::build_config_from_flags("", &kubeconfig.to_string_lossy())
         .map_err(|e| format!("ferrokube kubeconfig: {e}"))?;
+    cfg.tls.next_protos = next_protos.iter().map(|p| p.to_string()).collect();
     cfg.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
     cfg.content.group_version = Some((String::new(), "v1".to_owned()));
     ferrokube::RESTClient::new(&cfg).map_err(|e| format!("ferrokube client: {e}"))

@@ -442,8 +442,9 @@ fn list_and_get(
 
     if do_get {
         let name = data::pod_name(n / 2);
+        let fk1 = clients::ferrokube_http1(&server.kubeconfig)?;
         for conc in [1usize, 64] {
-            let f = {
+            let get_with = |fk: &ferrokube::RESTClient| {
                 let fk = fk.clone();
                 let name = name.clone();
                 move || {
@@ -461,6 +462,7 @@ fn list_and_get(
                     }
                 }
             };
+            let (f, f1) = (get_with(&fk), get_with(&fk1));
             let k = {
                 let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kc.clone(), data::NAMESPACE);
                 let name = name.clone();
@@ -484,7 +486,8 @@ fn list_and_get(
                 }
             };
             let d = sizes.get_duration;
-            let mut stats: [Vec<Result<workloads::GetStats, String>>; 3] = Default::default();
+            // 0 ferrokube, 1 kube-rs, 2 server alone, 3 ferrokube over HTTP/1.1.
+            let mut stats: [Vec<Result<workloads::GetStats, String>>; 4] = Default::default();
             for round in 0..sizes.rounds {
                 let fr = || crt.block_on(workloads::get_run(conc, d, f.clone()));
                 let kr = || crt.block_on(workloads::get_run(conc, d, k.clone()));
@@ -495,6 +498,7 @@ fn list_and_get(
                     stats[1].push(kr());
                     stats[0].push(fr());
                 }
+                stats[3].push(crt.block_on(workloads::get_run(conc, d, f1.clone())));
                 stats[2].push(crt.block_on(workloads::get_run(conc, d, r.clone())));
             }
             let pick = |i: usize, g: fn(&workloads::GetStats) -> f64| {
@@ -533,6 +537,12 @@ fn list_and_get(
                 row.python = pyc(pyf);
                 rows.push(row);
             }
+            let mut row = Row::new(format!("GET one pod, concurrency {conc}: requests/s, ferrokube over HTTP/1.1"), "req/s", true);
+            row.ferrokube = pick(3, |s| s.rps);
+            row.kube_rs = pick(1, |s| s.rps);
+            row.python = Cell::Na("see the row above".into());
+            row.server = Cell::Na("see the row above".into());
+            rows.push(row);
             log(format!("GET concurrency {conc} done"));
         }
     }

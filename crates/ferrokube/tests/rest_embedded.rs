@@ -163,3 +163,30 @@ async fn client_certificate_and_bad_token() {
     assert!(err.is_unauthorized(), "{err}");
     assert!(!format!("{err} {err:?}").contains("not-a-valid-token-9931"));
 }
+
+/// `tls.next_protos` decides the HTTP version spoken (seen by a transport layer): both
+/// offered = HTTP/2 with this server, `["http/1.1"]` = HTTP/1.1; LIST decodes the same.
+#[tokio::test]
+async fn next_protos_choose_the_http_version() {
+    use ferrokube::rest::transport_hooks::TransportLayer;
+    use std::sync::{Arc, Mutex};
+    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
+    for (protos, want) in [(vec![], http::Version::HTTP_2), (vec!["http/1.1".to_owned()], http::Version::HTTP_11)] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let mut config = token_config(&server);
+        config.tls.next_protos = protos.clone();
+        config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
+            let record = record.clone();
+            tower::util::MapResponse::new(inner, move |resp: http::Response<_>| {
+                record.lock().unwrap().push(resp.version());
+                resp
+            })
+        })));
+        let c = RESTClient::new(&config).unwrap();
+        let list: ConfigMapList = c.get().namespace("default").resource("configmaps").into_list().await.unwrap();
+        assert!(list.metadata.resource_version.is_some());
+        assert_eq!(*seen.lock().unwrap(), vec![want], "next_protos {protos:?}");
+    }
+    server.shutdown().await;
+}

@@ -171,13 +171,14 @@ impl RESTClient {
         let route = crate::transport::proxy::route(&server_uri, config.proxy_url.as_deref())?;
         tracing::debug!(host = %base, route = ?route, "building REST client");
         let server_name = tls.server_name.clone();
+        let next_protos = tls.next_protos.clone();
         let layers = config.wrap_transport.clone();
         let rebuild_service = move || {
             // A fresh session cache: a resumed TLS session would carry the old client
             // certificate into the new connections.
             let mut tls = rustls_config.clone();
             tls.resumption = rustls::client::Resumption::default();
-            let mut service = build_http_service(tls, server_name.as_deref(), &route)?;
+            let mut service = build_http_service(tls, server_name.as_deref(), &next_protos, &route)?;
             for layer in &layers {
                 service = layer.apply(service);
             }

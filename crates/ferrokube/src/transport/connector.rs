@@ -102,12 +102,45 @@ fn tcp_connector(route: &ProxyRoute) -> TcpConnector {
     }
 }
 
+/// The HTTP versions offered in ALPN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HttpVersions {
+    Both,
+    Http1,
+    Http2,
+}
+
+impl HttpVersions {
+    /// From `TlsClientConfig::next_protos`: empty = both.
+    fn from_next_protos(protos: &[String]) -> Result<Self, ConfigError> {
+        let (mut h1, mut h2) = (false, false);
+        for p in protos {
+            match p.as_str() {
+                "http/1.1" => h1 = true,
+                "h2" => h2 = true,
+                other => {
+                    return Err(ConfigError::Tls(format!(
+                        "tls.next_protos: unsupported protocol {other:?} (expected \"h2\" or \"http/1.1\")"
+                    )))
+                }
+            }
+        }
+        Ok(match (h1, h2) {
+            (true, false) => HttpVersions::Http1,
+            (false, true) => HttpVersions::Http2,
+            _ => HttpVersions::Both,
+        })
+    }
+}
+
 /// Builds the pooled HTTP(S) client for one server.
 pub(crate) fn build_http_service(
     tls: rustls::ClientConfig,
     server_name: Option<&str>,
+    next_protos: &[String],
     route: &ProxyRoute,
 ) -> Result<HttpService, ConfigError> {
+    let versions = HttpVersions::from_next_protos(next_protos)?;
     let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
     let builder = match server_name {
         Some(name) => {
@@ -118,7 +151,11 @@ pub(crate) fn build_http_service(
         }
         None => builder,
     };
-    let connector = builder.enable_all_versions().wrap_connector(tcp_connector(route));
+    let connector = match versions {
+        HttpVersions::Both => builder.enable_all_versions().wrap_connector(tcp_connector(route)),
+        HttpVersions::Http1 => builder.enable_http1().wrap_connector(tcp_connector(route)),
+        HttpVersions::Http2 => builder.enable_http2().wrap_connector(tcp_connector(route)),
+    };
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
@@ -139,6 +176,18 @@ pub(crate) fn build_http_service(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn next_protos_choose_the_http_versions() {
+        use super::HttpVersions;
+        let v = |p: &[&str]| HttpVersions::from_next_protos(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(v(&[]).unwrap(), HttpVersions::Both);
+        assert_eq!(v(&["h2", "http/1.1"]).unwrap(), HttpVersions::Both);
+        assert_eq!(v(&["http/1.1"]).unwrap(), HttpVersions::Http1);
+        assert_eq!(v(&["h2"]).unwrap(), HttpVersions::Http2);
+        let err = v(&["spdy/3"]).unwrap_err().to_string();
+        assert!(err.contains("tls.next_protos") && err.contains("spdy/3"), "{err}");
+    }
+
     use super::*;
 
     #[test]
