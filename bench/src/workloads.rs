@@ -21,8 +21,9 @@ fn key(pod: &Pod) -> String {
 // ---------------------------------------------------------------------------------
 // (1) LIST
 
-/// One LIST of every pod (or paged with `limit`) with typed decode (`into_list`, which
-/// the typed clients' `list` uses: large lists decode on several threads); returns
+/// One LIST of every pod with typed decode (`into_list`, which the typed clients' `list`
+/// uses: large lists decode on several threads), or every page of `limit` with
+/// `tools::pager::ListPager`; returns
 /// (objects, seconds). With `strip`, managedFields are skipped while decoding
 /// (`List<WithoutManagedFields<Pod>>`). The decoded lists are freed after the clock
 /// stops (the same for every client).
@@ -39,28 +40,19 @@ async fn list_ferrokube_as<K>(c: &ferrokube::RESTClient, limit: Option<u32>) -> 
 where
     K: k8s_openapi::ListableResource + serde::de::DeserializeOwned + Send,
 {
+    let request = |o: &ferrokube::rest::ListOptions| c.get().namespace(NAMESPACE).resource("pods").versioned_params(o);
     let start = Instant::now();
-    let mut lists = Vec::new();
-    let mut cont: Option<String> = None;
-    let mut n = 0;
-    loop {
-        let mut req = c.get().namespace(NAMESPACE).resource("pods");
-        if let Some(l) = limit {
-            req = req.param("limit", l.to_string());
-        }
-        if let Some(t) = cont.take() {
-            req = req.param("continue", t);
-        }
-        let list: k8s_openapi::List<K> = req.into_list().await.map_err(|e| format!("ferrokube list: {e}"))?;
-        n += list.items.len();
-        let next = list.metadata.continue_.clone().filter(|t| !t.is_empty());
-        lists.push(list);
-        match next {
-            Some(t) if limit.is_some() => cont = Some(t),
-            _ => break,
-        }
-    }
+    let lists: Vec<k8s_openapi::List<K>> = match limit {
+        // Paged: `tools::pager::ListPager`, which fetches the next page while the
+        // current one decodes.
+        Some(l) => ferrokube::tools::pager::ListPager::new(l.into())
+            .pages(&Default::default(), request)
+            .await
+            .map_err(|e| format!("ferrokube paged list: {e}"))?,
+        None => vec![request(&Default::default()).into_list().await.map_err(|e| format!("ferrokube list: {e}"))?],
+    };
     let secs = start.elapsed().as_secs_f64();
+    let n = lists.iter().map(|l| l.items.len()).sum();
     drop(lists);
     Ok((n, secs))
 }

@@ -14,6 +14,7 @@
 //! path's too. `tests/fast_paths.rs` checks the equality on the shared fixtures.
 //! [`Request::into_list`](super::Request::into_list) and the typed clients' `list` use it.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -28,6 +29,8 @@ pub trait ItemList: DeserializeOwned {
     type Item: DeserializeOwned + Send;
     /// Puts the decoded items into a list whose envelope was decoded with `items: []`.
     fn set_items(&mut self, items: Vec<Self::Item>);
+    /// The list's metadata (resourceVersion, continue token).
+    fn list_meta(&self) -> &ListMeta;
 }
 
 impl<K> ItemList for k8s_openapi::List<K>
@@ -37,6 +40,9 @@ where
     type Item = K;
     fn set_items(&mut self, items: Vec<K>) {
         self.items = items;
+    }
+    fn list_meta(&self) -> &ListMeta {
+        &self.metadata
     }
 }
 
@@ -49,14 +55,32 @@ pub fn decode_list<L: ItemList>(body: &str) -> Result<L, serde_json::Error> {
     decode_list_on(body, threads)
 }
 
+/// [`decode_list`] on a body given as bytes: one that is not UTF-8 goes through
+/// `serde_json::from_slice`, so the error names the position.
+pub fn decode_list_bytes<L: ItemList>(body: &[u8]) -> Result<L, serde_json::Error> {
+    match std::str::from_utf8(body) {
+        Ok(text) => decode_list(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+}
+
 /// [`decode_list`] with the items split over exactly `threads` threads whatever the
 /// body's size (for tests).
 #[doc(hidden)]
 pub fn decode_list_on<L: ItemList>(body: &str, threads: usize) -> Result<L, serde_json::Error> {
-    match decode_split(body, threads) {
+    match ScannedList::<L>::scan(body).and_then(|scanned| scanned.decode(threads)) {
         Some(list) => Ok(list),
         None => serde_json::from_str(body),
     }
+}
+
+/// A list body after the first, validating pass: the envelope decoded (with empty
+/// `items`) and every item borrowed as raw JSON, not yet decoded. The pager
+/// ([`tools::pager`](crate::tools::pager)) reads the continue token here and asks for
+/// the next page before the items are decoded.
+pub struct ScannedList<'a, L> {
+    envelope: L,
+    items: Vec<&'a RawValue>,
 }
 
 /// The items of a body, borrowed as raw JSON.
@@ -66,23 +90,39 @@ struct Items<'a> {
     items: Option<Vec<&'a RawValue>>,
 }
 
-/// The split decode; `None` sends the body to the reference path.
-fn decode_split<L: ItemList>(body: &str, threads: usize) -> Option<L> {
-    let items = serde_json::from_str::<Items<'_>>(body).ok()?.items?;
-    let (first, last) = (items.first()?, items.last()?);
-    // The array's brackets: the first non-blank byte before the first item and after
-    // the last one.
-    let start = offset_in(body, first.get());
-    let end = offset_in(body, last.get()) + last.get().len();
-    let open = body[..start].trim_end().len().checked_sub(1)?;
-    let close = end + (body[end..].len() - body[end..].trim_start().len());
-    if body.as_bytes().get(open) != Some(&b'[') || body.as_bytes().get(close) != Some(&b']') {
-        return None;
+impl<'a, L: ItemList> ScannedList<'a, L> {
+    /// Scans `body`; `None` when the body is not the usual shape (no `items`, `items`
+    /// not an array or empty, a duplicate key, an envelope that does not decode): the
+    /// reference path then decides, and reports any error.
+    pub fn scan(body: &'a str) -> Option<Self> {
+        let items = serde_json::from_str::<Items<'_>>(body).ok()?.items?;
+        let (first, last) = (items.first()?, items.last()?);
+        // The array's brackets: the first non-blank byte before the first item and
+        // after the last one.
+        let start = offset_in(body, first.get());
+        let end = offset_in(body, last.get()) + last.get().len();
+        let open = body[..start].trim_end().len().checked_sub(1)?;
+        let close = end + (body[end..].len() - body[end..].trim_start().len());
+        if body.as_bytes().get(open) != Some(&b'[') || body.as_bytes().get(close) != Some(&b']') {
+            return None;
+        }
+        let envelope = format!("{}[]{}", &body[..open], &body[close + 1..]);
+        let envelope: L = serde_json::from_str(&envelope).ok()?;
+        Some(ScannedList { envelope, items })
     }
-    let envelope = format!("{}[]{}", &body[..open], &body[close + 1..]);
-    let mut list: L = serde_json::from_str(&envelope).ok()?;
-    list.set_items(decode_items::<L::Item>(&items, threads)?);
-    Some(list)
+
+    /// The list's metadata, read from the envelope.
+    pub fn list_meta(&self) -> &ListMeta {
+        self.envelope.list_meta()
+    }
+
+    /// Decodes the items on up to `threads` threads; `None` if any item fails (the
+    /// reference path then gives the error).
+    pub fn decode(self, threads: usize) -> Option<L> {
+        let mut list = self.envelope;
+        list.set_items(decode_items::<L::Item>(&self.items, threads)?);
+        Some(list)
+    }
 }
 
 /// Byte offset of `part`, a slice of `whole`, within `whole`.
@@ -121,7 +161,7 @@ mod tests {
     fn split_decode_equals_the_reference() {
         let body = big_list(1000);
         assert!(body.len() > PARALLEL_MIN_BYTES);
-        let fast: k8s_openapi::List<ConfigMap> = decode_split(&body, 4).expect("split path taken");
+        let fast: k8s_openapi::List<ConfigMap> = ScannedList::scan(&body).expect("scanned").decode(4).expect("split path taken");
         let reference: k8s_openapi::List<ConfigMap> = serde_json::from_str(&body).unwrap();
         assert_eq!(fast, reference);
         assert_eq!(fast.items.len(), 1000);
@@ -131,7 +171,7 @@ mod tests {
     #[test]
     fn a_bad_item_gives_the_reference_error() {
         let body = big_list(400).replacen(r#""name":"cm-300""#, r#""name":300"#, 1);
-        assert!(decode_split::<k8s_openapi::List<ConfigMap>>(&body, 4).is_none());
+        assert!(ScannedList::<k8s_openapi::List<ConfigMap>>::scan(&body).expect("scanned").decode(4).is_none());
         let err = decode_list::<k8s_openapi::List<ConfigMap>>(&body).unwrap_err().to_string();
         let reference = serde_json::from_str::<k8s_openapi::List<ConfigMap>>(&body).unwrap_err().to_string();
         assert_eq!(err, reference);

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::errors::{error_chain, error_from_response, Error, RequestInfo};
-use super::list_decode::{decode_list, ItemList};
+use super::list_decode::{decode_list_bytes, ItemList};
 use super::transport_hooks::ResponseBody;
 
 /// Most bytes of an error response that are read to decode its `Status`.
@@ -122,11 +122,7 @@ impl Response {
     /// [`into_object`](Self::into_object)'s.
     pub async fn into_list<L: ItemList>(self) -> Result<L, Error> {
         let (bytes, request) = self.read_all(None).await?;
-        let decoded = match std::str::from_utf8(&bytes) {
-            Ok(text) => decode_list(text),
-            Err(_) => serde_json::from_slice(&bytes),
-        };
-        decoded.map_err(|source| Error::Decode { request, target: std::any::type_name::<L>(), source })
+        decode_list_bytes(&bytes).map_err(|source| Error::Decode { request, target: std::any::type_name::<L>(), source })
     }
 
     /// The body as a stream of (decompressed) chunks as they arrive. No client-side

@@ -1,8 +1,10 @@
 //! `tools`: client-side machinery built on the request and watch paths (client-go
 //! `tools`).
 //!
-//! Only [`cache`] lives here for now: reflectors, stores/indexers and shared informers,
-//! the consumer end of the watch path.
+//! [`cache`]: reflectors, stores/indexers and shared informers, the consumer end of the
+//! watch path. [`pager`]: listing page by page, the next page fetched while the current
+//! one decodes.
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod pager;

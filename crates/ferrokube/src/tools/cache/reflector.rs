@@ -49,6 +49,7 @@ use super::decode::{Plain, Unwrap, WithoutManagedFields};
 use super::informer::Processor;
 use super::store::{meta_namespace_key, Store};
 use crate::rest::backoff::Backoff;
+use crate::tools::pager::ListPager;
 use crate::rest::{Error, ListOptions, RESTClient, Request};
 use crate::watch::{WatchEvent, WatchStream};
 
@@ -278,6 +279,9 @@ impl<D: DeserializeOwned + Send> crate::rest::list_decode::ItemList for Page<D> 
     fn set_items(&mut self, items: Vec<D>) {
         self.items = Some(items);
     }
+    fn list_meta(&self) -> &ListMeta {
+        &self.metadata
+    }
 }
 
 /// A watch shorter than this that delivered nothing counts as a failure (client-go
@@ -424,25 +428,18 @@ impl<K: CachedResource> Reflector<K> {
         ReflectorHandle { task, state }
     }
 
-    /// Lists all pages, replaces the store and returns the list's resourceVersion.
+    /// Lists all pages (the next page fetched while the current one decodes, see
+    /// [`ListPager`]), replaces the store and returns the list's resourceVersion.
     async fn list<D: Unwrap<K>>(&self) -> Result<String, Error> {
-        let mut items: Vec<K> = Vec::new();
-        let mut continue_token: Option<String> = None;
-        let rv = loop {
-            let opts = ListOptions {
-                limit: self.options.page_size,
-                continue_token: continue_token.take(),
-                ..self.selectors()
-            };
-            let page: Page<D> = self.collection().versioned_params(&opts).into_list().await?;
-            let page_items = page.items.unwrap_or_default();
-            items.reserve(page_items.len());
-            items.extend(page_items.into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(token) => continue_token = Some(token),
-                None => break page.metadata.resource_version.unwrap_or_default(),
-            }
-        };
+        let opts = ListOptions { limit: self.options.page_size, ..self.selectors() };
+        // `page_size: 0`: no limit unless the options set one.
+        let pager = ListPager { page_size: 0, ..ListPager::default() };
+        let pages: Vec<Page<D>> = pager.pages(&opts, |o| self.collection().versioned_params(o)).await?;
+        let rv = pages.first().and_then(|p| p.metadata.resource_version.clone()).unwrap_or_default();
+        let mut items: Vec<K> = Vec::with_capacity(pages.iter().map(|p| p.items.as_ref().map_or(0, Vec::len)).sum());
+        for page in pages {
+            items.extend(page.items.unwrap_or_default().into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
+        }
         self.synced(items, &rv);
         Ok(rv)
     }

@@ -1,0 +1,161 @@
+//! `tools::pager`: listing a collection page by page (client-go `tools/pager.ListPager`).
+//!
+//! [`ListPager`] sends a LIST with `limit`, follows the `continue` token of each page
+//! until the last one, and returns the pages ([`ListPager::pages`]) or one merged list
+//! ([`ListPager::list`]). Like client-go's pager it falls back to one full list when a
+//! continue token has expired (410 Gone) and [`ListPager::full_list_if_expired`] is set.
+//!
+//! Pages overlap: as soon as a page's body has arrived and its first, validating pass
+//! has read the continue token ([`ScannedList`]), the request for the next page is
+//! started on its own task, so the server works on page *n+1* and its bytes travel while
+//! this task decodes page *n* (on several threads when it is large). A page therefore
+//! costs about the larger of "server + transfer" and "decode" instead of their sum. At
+//! most one page is fetched ahead, so memory stays bounded by two pages' bodies.
+//!
+//! The reflector's initial list uses it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
+
+use bytes::Bytes;
+
+use crate::rest::list_decode::{decode_list_bytes, ItemList, ScannedList};
+use crate::rest::{Error, ListOptions, Request, RequestInfo};
+
+/// client-go's default page size (`pager.defaultPageSize`).
+pub const DEFAULT_PAGE_SIZE: i64 = 500;
+
+/// Lists in pages (client-go `pager.ListPager`).
+#[derive(Clone, Debug)]
+pub struct ListPager {
+    /// Objects per page (`limit`); used when the options given to [`pages`](Self::pages)
+    /// have no limit of their own.
+    pub page_size: i64,
+    /// When a continue token has expired (410 Gone), list everything again in one
+    /// request instead of failing (client-go `FullListIfExpired`, default true).
+    pub full_list_if_expired: bool,
+}
+
+impl Default for ListPager {
+    fn default() -> Self {
+        ListPager { page_size: DEFAULT_PAGE_SIZE, full_list_if_expired: true }
+    }
+}
+
+/// A page request started on its own task; dropping it aborts the request.
+struct Fetch {
+    task: tokio::task::JoinHandle<Result<(Bytes, RequestInfo), Error>>,
+    /// Names the request if the task itself fails.
+    info: RequestInfo,
+}
+
+impl Fetch {
+    fn start(request: Request) -> Self {
+        let info = RequestInfo::new(&http::Method::GET, &request.url());
+        let task = tokio::spawn(async move {
+            let response = request.send().await?;
+            let info = response.request().clone();
+            Ok((response.into_bytes().await?, info))
+        });
+        Fetch { task, info }
+    }
+
+    async fn body(mut self) -> Result<(Bytes, RequestInfo), Error> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(Error::Body { request: self.info.clone(), message: format!("the page request task failed: {join}") }),
+        }
+    }
+}
+
+impl Drop for Fetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ListPager {
+    /// A pager with `page_size` objects per page.
+    pub fn new(page_size: i64) -> Self {
+        ListPager { page_size, ..Default::default() }
+    }
+
+    /// Lists every page of `L` (e.g. `k8s_openapi::List<Pod>`). `request` builds the
+    /// LIST request for the given options (selectors, resourceVersion, `limit` and
+    /// `continue` set by the pager), e.g.
+    /// `|o| client.get().namespace("default").resource("pods").versioned_params(o)`.
+    pub async fn pages<L, F>(&self, options: &ListOptions, request: F) -> Result<Vec<L>, Error>
+    where
+        L: ItemList,
+        F: Fn(&ListOptions) -> Request,
+    {
+        let mut opts = options.clone();
+        if opts.limit.is_none() && self.page_size > 0 {
+            opts.limit = Some(self.page_size);
+        }
+        let mut pages = Vec::new();
+        let mut next = Some(Fetch::start(request(&opts)));
+        while let Some(fetch) = next.take() {
+            let (body, info) = match fetch.body().await {
+                Ok(ok) => ok,
+                Err(e) if e.is_gone() && opts.continue_token.is_some() && self.full_list_if_expired => {
+                    tracing::debug!("continue token expired (410 Gone): listing everything in one request");
+                    let full = ListOptions { limit: None, continue_token: None, ..options.clone() };
+                    return Ok(vec![request(&full).into_list().await?]);
+                }
+                Err(e) => return Err(e),
+            };
+            let decode_error = |source| Error::Decode { request: info.clone(), target: std::any::type_name::<L>(), source };
+            let scanned = std::str::from_utf8(&body).ok().and_then(ScannedList::<L>::scan);
+            let page = match scanned {
+                Some(scanned) => {
+                    next = self.next_page(&mut opts, scanned.list_meta(), &request);
+                    match scanned.decode(crate::parallel::threads_for(body.len())) {
+                        Some(page) => page,
+                        // An item failed: the reference decode names the error.
+                        None => decode_list_bytes::<L>(&body).map_err(decode_error)?,
+                    }
+                }
+                None => {
+                    let page = decode_list_bytes::<L>(&body).map_err(decode_error)?;
+                    next = self.next_page(&mut opts, page.list_meta(), &request);
+                    page
+                }
+            };
+            pages.push(page);
+        }
+        Ok(pages)
+    }
+
+    /// Starts the request for the page after the one with `meta`, if there is one.
+    fn next_page<F: Fn(&ListOptions) -> Request>(
+        &self,
+        opts: &mut ListOptions,
+        meta: &ListMeta,
+        request: &F,
+    ) -> Option<Fetch> {
+        let token = meta.continue_.as_deref().filter(|t| !t.is_empty())?;
+        opts.continue_token = Some(token.to_owned());
+        // Later pages come from the snapshot the token names.
+        opts.resource_version = None;
+        opts.resource_version_match = None;
+        Some(Fetch::start(request(opts)))
+    }
+
+    /// Lists every page and merges them into one list: all items in order, the first
+    /// page's metadata (its resourceVersion) with no continue token, as client-go's
+    /// `ListPager.List` returns.
+    pub async fn list<K, F>(&self, options: &ListOptions, request: F) -> Result<k8s_openapi::List<K>, Error>
+    where
+        K: k8s_openapi::ListableResource + serde::de::DeserializeOwned + Send,
+        F: Fn(&ListOptions) -> Request,
+    {
+        let mut pages = self.pages::<k8s_openapi::List<K>, F>(options, request).await?.into_iter();
+        let mut merged = pages.next().unwrap_or_else(|| k8s_openapi::List { items: Vec::new(), metadata: ListMeta::default() });
+        for page in pages {
+            merged.items.extend(page.items);
+        }
+        merged.metadata.continue_ = None;
+        merged.metadata.remaining_item_count = None;
+        Ok(merged)
+    }
+}
