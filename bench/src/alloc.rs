@@ -1,9 +1,9 @@
-//! A counting global allocator: the system allocator plus an atomic count of live heap
-//! bytes, so that "bytes held by a client's cache" is measured the same way for every
+//! A counting global allocator: the system allocator (or mimalloc) plus per-thread
+//! counts of live heap bytes, so that "bytes held by a client's cache" is measured the same way for every
 //! client (live-bytes delta around building the cache, in the same process).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 /// Set before any thread starts (`--allocator mimalloc`): mimalloc instead of the
 /// system allocator, for every client alike.
@@ -31,7 +31,6 @@ impl Backend {
         if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) } } else { unsafe { System.realloc(ptr, layout, new_size) } }
     }
 }
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 /// The system allocator, counting live bytes.
 pub struct Counting;

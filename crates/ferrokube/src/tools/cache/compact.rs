@@ -37,7 +37,7 @@ use std::io::{Read, Write};
 use std::marker::PhantomData;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::{ListableResource, Metadata, Resource};
+use k8s_openapi::{Metadata, Resource};
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 
@@ -118,18 +118,8 @@ impl<K: Metadata<Ty = ObjectMeta> + Serialize + DeserializeOwned> Serialize for 
     }
 }
 
-impl<K: Resource> Resource for Compact<K> {
-    const API_VERSION: &'static str = K::API_VERSION;
-    const GROUP: &'static str = K::GROUP;
-    const KIND: &'static str = K::KIND;
-    const VERSION: &'static str = K::VERSION;
-    const URL_PATH_SEGMENT: &'static str = K::URL_PATH_SEGMENT;
-    type Scope = K::Scope;
-}
-
-impl<K: ListableResource> ListableResource for Compact<K> {
-    const LIST_KIND: &'static str = K::LIST_KIND;
-}
+// The same resource as `K`: `Store<Compact<Pod>>` lists and watches pods.
+same_resource_as_inner!(Compact);
 
 impl<K: Resource> Metadata for Compact<K> {
     type Ty = ObjectMeta;

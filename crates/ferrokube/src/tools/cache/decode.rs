@@ -44,18 +44,7 @@ impl<'de, K: Deserialize<'de>> Deserialize<'de> for WithoutManagedFields<K> {
 // The same resource as `K` (group, kind, URL), so lists decode as
 // `k8s_openapi::List<WithoutManagedFields<K>>` with the list kind checked as for `K`:
 // `client.get()...into_list::<List<WithoutManagedFields<Pod>>>()`.
-impl<K: k8s_openapi::Resource> k8s_openapi::Resource for WithoutManagedFields<K> {
-    const API_VERSION: &'static str = K::API_VERSION;
-    const GROUP: &'static str = K::GROUP;
-    const KIND: &'static str = K::KIND;
-    const VERSION: &'static str = K::VERSION;
-    const URL_PATH_SEGMENT: &'static str = K::URL_PATH_SEGMENT;
-    type Scope = K::Scope;
-}
-
-impl<K: k8s_openapi::ListableResource> k8s_openapi::ListableResource for WithoutManagedFields<K> {
-    const LIST_KIND: &'static str = K::LIST_KIND;
-}
+same_resource_as_inner!(WithoutManagedFields);
 
 impl<K: k8s_openapi::Metadata> k8s_openapi::Metadata for WithoutManagedFields<K> {
     type Ty = K::Ty;

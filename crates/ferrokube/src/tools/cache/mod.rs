@@ -53,6 +53,26 @@
 //! # drop((web, one, on_node, handle));
 //! # }
 //! ```
+/// Makes `$wrapper<K>` the same Kubernetes resource as `K` (group, version, kind, URL
+/// segment, scope, list kind), so it can be listed, watched and cached wherever `K` can:
+/// the wrappers here change how an object is decoded or held, not what it is.
+macro_rules! same_resource_as_inner {
+    ($wrapper:ident) => {
+        impl<K: k8s_openapi::Resource> k8s_openapi::Resource for $wrapper<K> {
+            const API_VERSION: &'static str = K::API_VERSION;
+            const GROUP: &'static str = K::GROUP;
+            const KIND: &'static str = K::KIND;
+            const VERSION: &'static str = K::VERSION;
+            const URL_PATH_SEGMENT: &'static str = K::URL_PATH_SEGMENT;
+            type Scope = K::Scope;
+        }
+
+        impl<K: k8s_openapi::ListableResource> k8s_openapi::ListableResource for $wrapper<K> {
+            const LIST_KIND: &'static str = K::LIST_KIND;
+        }
+    };
+}
+
 pub mod compact;
 pub mod decode;
 pub mod index;
