@@ -7,7 +7,10 @@
 //!   `JsonFramer` + the reference decode, on streams cut into chunks of many sizes,
 //!   event by event and in batches decoded on several threads;
 //! * LIST bodies: `rest::list_decode::decode_list` (items split over threads) vs
-//!   `serde_json::from_str` of the whole list;
+//!   `serde_json::from_str` of the whole list, typed and with every fixture as an
+//!   untyped item;
+//! * `WithoutManagedFields<K>` (managedFields skipped while decoding) vs decoding
+//!   everything and removing them, on every fixture;
 //! * the compact cache form: `Compact::<K>::object()` vs decoding the JSON directly,
 //!   with and without managedFields skipped.
 
@@ -306,4 +309,89 @@ fn list_decode_on_generated_pods_and_fixtures() {
         checked += 1;
     }
     assert!(checked >= 4, "expected v1 Pod, ConfigMap, Service and Node fixtures, checked {checked}");
+}
+
+/// A list of untyped items, so that every fixture (any kind) can go through the
+/// parallel list decoder.
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct AnyList {
+    kind: String,
+    #[serde(default)]
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta,
+    items: Vec<Value>,
+}
+
+impl ferrokube::rest::list_decode::ItemList for AnyList {
+    type Item = Value;
+    fn set_items(&mut self, items: Vec<Value>) {
+        self.items = items;
+    }
+    fn list_meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta {
+        &self.metadata
+    }
+}
+
+#[test]
+fn list_decode_of_every_fixture_as_untyped_items() {
+    use ferrokube::rest::list_decode::decode_list_on;
+    let all = fixtures();
+    for (name, text) in &all {
+        // Pretty-printed and compact copies side by side, as servers write either.
+        let compact = serde_json::to_string(&serde_json::from_str::<Value>(text).unwrap()).unwrap();
+        let items: Vec<String> = (0..10).flat_map(|_| [text.trim().to_owned(), compact.clone()]).collect();
+        let body = list_body("Any", &items);
+        let reference: AnyList = serde_json::from_str(&body).unwrap();
+        assert_eq!(reference.items.len(), 20);
+        for threads in [1, 2, 3] {
+            let fast: AnyList = decode_list_on(&body, threads).unwrap_or_else(|e| panic!("{name}, {threads} threads: {e}"));
+            assert_eq!(fast, reference, "{name}, {threads} threads");
+        }
+    }
+    // Every fixture once, in one list.
+    let body = list_body("Any", &all.iter().map(|(_, t)| t.trim().to_owned()).collect::<Vec<_>>());
+    let reference: AnyList = serde_json::from_str(&body).unwrap();
+    assert_eq!(decode_list_on::<AnyList>(&body, 4).unwrap(), reference);
+}
+
+#[test]
+fn without_managed_fields_on_every_fixture() {
+    let mut with_managed_fields = 0;
+    for (name, text) in fixtures() {
+        let mut reference: Value = serde_json::from_str(&text).unwrap();
+        if let Some(meta) = reference.get_mut("metadata").and_then(Value::as_object_mut) {
+            with_managed_fields += meta.remove("managedFields").is_some() as usize;
+        }
+        let fast = serde_json::from_str::<WithoutManagedFields<Value>>(&text).unwrap().0;
+        assert_eq!(fast, reference, "{name}");
+        // Nested objects keep theirs: only the top-level object's metadata is filtered.
+        let wrapped = format!("{{\"metadata\":{{\"name\":\"outer\"}},\"spec\":{text}}}");
+        let fast = serde_json::from_str::<WithoutManagedFields<Value>>(&wrapped).unwrap().0;
+        assert_eq!(fast["spec"], serde_json::from_str::<Value>(&text).unwrap(), "{name} nested");
+    }
+    assert!(with_managed_fields > 100, "expected fixtures with managedFields, found {with_managed_fields}");
+    // Typed, on the kinds the cache tests use and the benchmark's pods.
+    fn typed<K>(text: &str, what: &str)
+    where
+        K: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>
+            + DeserializeOwned
+            + PartialEq
+            + std::fmt::Debug,
+    {
+        let mut reference: K = serde_json::from_str(text).unwrap();
+        reference.metadata_mut().managed_fields = None;
+        assert_eq!(serde_json::from_str::<WithoutManagedFields<K>>(text).unwrap().0, reference, "{what}");
+    }
+    for (name, text) in fixtures() {
+        match name.as_str() {
+            "core.v1.Pod.json" => typed::<Pod>(&text, &name),
+            "core.v1.ConfigMap.json" => typed::<ConfigMap>(&text, &name),
+            "core.v1.Node.json" => typed::<Node>(&text, &name),
+            "core.v1.Service.json" => typed::<Service>(&text, &name),
+            "apps.v1.Deployment.json" => typed::<Deployment>(&text, &name),
+            _ => {}
+        }
+    }
+    for i in 0..100 {
+        typed::<Pod>(&generated_pod(i).to_string(), "generated pod");
+    }
 }
