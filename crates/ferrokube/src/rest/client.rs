@@ -29,7 +29,8 @@ use super::config::{Config, ContentConfig, RateLimiterChoice, DEFAULT_BURST, DEF
 use super::errors::{ConfigError, Error};
 use super::options::PatchType;
 use super::rate_limit::TokenBucket;
-use super::request::{clean_join, Request};
+use super::request::Request;
+use super::request_url::clean_join;
 use super::transport_hooks::HttpService;
 use super::warnings::{LogOnceWarningHandler, WarningHandler};
 use crate::transport::connector::build_http_service;

@@ -35,27 +35,13 @@ pub struct RequestInfo {
 impl RequestInfo {
     /// Describes a request from its verb and full URL; query and user info are dropped.
     pub fn new(verb: &http::Method, url: &str) -> Self {
-        RequestInfo { verb: verb.as_str().to_owned(), url: redact_url(url) }
+        RequestInfo { verb: verb.as_str().to_owned(), url: super::request_url::redact(url) }
     }
 }
 
 impl fmt::Display for RequestInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.verb, self.url)
-    }
-}
-
-/// Drops the query string, fragment and user info from a URL.
-pub(crate) fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            u.set_query(None);
-            u.set_fragment(None);
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
     }
 }
 

@@ -3,7 +3,8 @@
 //! `clientcmd` (or your code) produces a [`Config`]; [`RESTClient::new`] turns it into a
 //! client with a pooled TLS transport ([`crate::transport`]), a rate limiter
 //! ([`rate_limit`]) and user middleware ([`transport_hooks`]). Each call such as
-//! [`RESTClient::get`] starts a [`Request`] builder ([`request`]); sending it goes
+//! [`RESTClient::get`] starts a [`Request`] builder ([`request`]; its URL is put together
+//! by `request_url`); sending it goes
 //! through the rate limiter, the retry rules ([`backoff`]) and the transport, and comes
 //! back as a [`Response`] ([`response`]; large lists decode on several cores,
 //! [`list_decode`]), an [`Error`] carrying the server's `Status`
@@ -19,6 +20,7 @@ pub mod rate_limit;
 pub mod request;
 pub mod response;
 pub mod transport_hooks;
+mod request_url;
 pub mod warnings;
 
 pub use client::RESTClient;

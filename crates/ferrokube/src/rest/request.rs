@@ -14,6 +14,7 @@
 //! `Retry-After`, connection errors of GET/HEAD, and one re-authentication after a 401
 //! when a credential provider is configured.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use super::errors::{error_chain, BoxError, Error, RequestInfo};
 use super::rate_limit::LOG_WAIT_THRESHOLD;
 use super::response::{BodyStream, Response};
 use super::transport_hooks::{RequestBody, ResponseBody};
+use super::request_url::{assemble, clean_join, lowercase};
 use super::warnings::handle_warning_headers;
 use crate::watch::WatchStream;
 
@@ -58,7 +60,7 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("verb", &self.verb)
-            .field("url", &crate::rest::errors::redact_url(&self.build_url(Mode::Timed)))
+            .field("url", &super::request_url::redact(&self.build_url(Mode::Timed)))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body_len", &self.body.as_ref().map(Bytes::len))
             .field("timeout", &self.timeout)
@@ -78,36 +80,6 @@ pub fn validate_path_segment(name: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Joins path parts and cleans the result like Go's `path.Join`: empty parts are
-/// skipped, `.` removed, `..` applied, duplicate slashes collapsed.
-pub(crate) fn clean_join(parts: &[&str]) -> String {
-    let joined: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
-    if joined.is_empty() {
-        return String::new();
-    }
-    let rooted = joined[0].starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for seg in joined.iter().flat_map(|p| p.split('/')) {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    let body = out.join("/");
-    match (rooted, body.is_empty()) {
-        (true, _) => format!("/{body}"),
-        (false, true) => ".".to_owned(),
-        (false, false) => body,
-    }
 }
 
 /// Formats a duration the way Go's `time.Duration.String` would for whole seconds or
@@ -341,41 +313,29 @@ impl Request {
     }
 
     fn build_url(&self, mode: Mode) -> String {
-        let mut p = self.path_prefix.clone();
-        if let Some(ns) = self.namespace.as_deref().filter(|n| !n.is_empty()) {
-            p = clean_join(&[&p, "namespaces", ns]);
-        }
-        if let Some(r) = self.resource.as_deref().filter(|r| !r.is_empty()) {
-            p = clean_join(&[&p, &r.to_lowercase()]);
-        }
+        let ns = self.namespace.as_deref().filter(|n| !n.is_empty());
+        let resource = self.resource.as_deref().map(lowercase).unwrap_or_default();
         let name = self.name.as_deref().unwrap_or("");
         let sub = self.subresource.as_deref().unwrap_or("");
-        if !name.is_empty() || !sub.is_empty() || !self.subpath.is_empty() {
-            p = clean_join(&[&p, name, sub, &self.subpath]);
-        }
-        let mut url = self.client.inner.base.clone();
-        url.set_path(if p.is_empty() { "/" } else { &p });
+        // One join of every part: `path.Join` of joins is the join of all parts. With
+        // none set the prefix is used as it is (an `abs_path` may end in `/`).
+        let path = if ns.is_some() || !resource.is_empty() || !name.is_empty() || !sub.is_empty() || !self.subpath.is_empty() {
+            let (namespaces, ns) = ns.map_or(("", ""), |ns| ("namespaces", ns));
+            Cow::Owned(clean_join(&[&self.path_prefix, namespaces, ns, &resource, name, sub, &self.subpath]))
+        } else {
+            Cow::Borrowed(self.path_prefix.as_str())
+        };
         let timeout_param = match (mode, self.effective_timeout()) {
             (Mode::Timed, Some(t)) if !self.params.contains_key("timeout") => Some(go_duration(t)),
             _ => None,
         };
-        if !self.params.is_empty() || timeout_param.is_some() {
-            let mut q = url.query_pairs_mut();
-            let mut all: Vec<(&str, &str)> = Vec::new();
-            for (k, vs) in &self.params {
-                for v in vs {
-                    all.push((k, v));
-                }
-            }
-            if let Some(t) = &timeout_param {
-                all.push(("timeout", t));
-                all.sort_by_key(|(k, _)| *k);
-            }
-            for (k, v) in all {
-                q.append_pair(k, v);
-            }
+        let mut params: Vec<(&str, &str)> =
+            self.params.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str()))).collect();
+        if let Some(t) = &timeout_param {
+            params.push(("timeout", t));
+            params.sort_by_key(|(k, _)| *k);
         }
-        url.to_string()
+        assemble(&self.client.inner.base, &path, &params)
     }
 
     /// Builds one attempt's HTTP request.
@@ -654,16 +614,6 @@ mod tests {
         let mut c = Config::new("http://127.0.0.1:1");
         c.content.group_version = Some((group.to_owned(), version.to_owned()));
         RESTClient::new(&c).unwrap()
-    }
-
-    #[test]
-    fn clean_join_matches_go_path_join() {
-        assert_eq!(clean_join(&["/api/v1", "pods"]), "/api/v1/pods");
-        assert_eq!(clean_join(&["/a/", "/b//c/"]), "/a/b/c");
-        assert_eq!(clean_join(&["/a", "..", "..", "b"]), "/b");
-        assert_eq!(clean_join(&["a", "../..", "b"]), "../b");
-        assert_eq!(clean_join(&["", ""]), "");
-        assert_eq!(clean_join(&["/"]), "/");
     }
 
     #[test]
