@@ -17,8 +17,19 @@ pub const MAX_THREADS: usize = 8;
 /// How many threads a batch of `bytes` bytes is worth on this machine (1 = decode on
 /// the calling thread).
 pub fn threads_for(bytes: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.min(MAX_THREADS).min(bytes / MIN_BYTES_PER_THREAD).max(1)
+    let by_size = bytes / MIN_BYTES_PER_THREAD;
+    if by_size < 2 {
+        return 1;
+    }
+    cores().min(MAX_THREADS).min(by_size)
+}
+
+/// The cores this process may use, asked once: `available_parallelism` reads the
+/// affinity mask and cgroup quota files on every call, and the watch decoder asks for
+/// every batch of events.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Applies `f` to every item on up to `threads` threads, in contiguous runs of about
@@ -99,6 +110,8 @@ mod tests {
     #[test]
     fn small_batches_stay_on_the_calling_thread() {
         assert_eq!(threads_for(MIN_BYTES_PER_THREAD - 1), 1);
+        assert_eq!(threads_for(2 * MIN_BYTES_PER_THREAD - 1), 1);
+        assert!(threads_for(usize::MAX) <= MAX_THREADS);
         assert_eq!(map_in_order::<u8, u8, _, _>(&[], |_| 1, 4, |x| *x), Vec::<u8>::new());
     }
 }

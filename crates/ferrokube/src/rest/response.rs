@@ -180,7 +180,7 @@ impl std::fmt::Debug for BodyStream {
 }
 
 impl BodyStream {
-    fn new(body: ResponseBody, gzip: bool, request: RequestInfo) -> Self {
+    pub(crate) fn new(body: ResponseBody, gzip: bool, request: RequestInfo) -> Self {
         BodyStream { body, gzip: gzip.then(|| flate2::write::GzDecoder::new(Vec::new())), request, done: false }
     }
 

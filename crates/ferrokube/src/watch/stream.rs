@@ -74,12 +74,13 @@ impl<T> WatchStream<T> {
         Error::Watch { request: self.request.clone(), message }
     }
 
-    /// Pushes every chunk the body has ready (up to [`MAX_BATCH_BYTES`]) into the
-    /// decoder. Returns false when nothing new arrived and the body is still open (the
-    /// task will be woken when it has more).
+    /// Pushes every chunk the body has ready (up to [`MAX_BATCH_BYTES`], but always at
+    /// least one, so an event larger than the batch still completes) into the decoder.
+    /// Returns false when nothing new arrived and the body is still open (the body has
+    /// then registered the task to be woken when it has more).
     fn pull_ready_chunks(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
-        while self.decoder.buffered() < MAX_BATCH_BYTES {
+        while !progressed || self.decoder.buffered() < MAX_BATCH_BYTES {
             match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(Ok(chunk))) => self.decoder.push(&chunk),
@@ -140,5 +141,56 @@ impl<T: DeserializeOwned + Send> Stream for WatchStream<T> {
             }
             this.decoder.decode_buffered_lines(&mut this.ready);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::transport_hooks::boxed_response_body;
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    /// A watch stream whose body delivers `chunks` one by one.
+    fn stream_of(chunks: Vec<Bytes>) -> WatchStream<ConfigMap> {
+        let frames = futures_util::stream::iter(chunks.into_iter().map(|c| Ok::<_, std::io::Error>(http_body::Frame::data(c))));
+        let body = boxed_response_body(http_body_util::StreamBody::new(frames));
+        let request = RequestInfo::new(&http::Method::GET, "https://h/api/v1/configmaps?watch=1");
+        WatchStream::new(BodyStream::new(body, false, request.clone()), request)
+    }
+
+    fn event(name: &str, data_len: usize) -> String {
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "resourceVersion": "1"}, "data": {"k": "x".repeat(data_len)}});
+        format!("{{\"type\":\"ADDED\",\"object\":{cm}}}\n")
+    }
+
+    #[tokio::test]
+    async fn an_event_larger_than_a_batch_completes() {
+        // A small event, one of 5 MiB (more than MAX_BATCH_BYTES), another small one,
+        // all cut into 64 KiB chunks.
+        let all = [event("a", 10), event("big", 5 << 20), event("c", 10)].concat();
+        let chunks: Vec<Bytes> = all.as_bytes().chunks(64 << 10).map(Bytes::copy_from_slice).collect();
+        let names = stream_of(chunks).map(|e| match e.expect("event") {
+            WatchEvent::Added(cm) => cm.metadata.name.unwrap_or_default(),
+            other => panic!("unexpected {other:?}"),
+        });
+        // A stream that stops pulling once its buffer is full would wait forever.
+        let names: Vec<String> = tokio::time::timeout(std::time::Duration::from_secs(60), names.collect())
+            .await
+            .expect("the stream stalled on an event larger than a batch");
+        assert_eq!(names, ["a", "big", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_body_ending_mid_event_is_an_error_after_the_complete_ones() {
+        let all = [event("a", 10), event("b", 10)].concat();
+        let cut = &all.as_bytes()[..all.len() - 20];
+        let results: Vec<_> = stream_of(vec![Bytes::copy_from_slice(cut)]).collect().await;
+        assert_eq!(results.len(), 2);
+        assert!(results[0].is_ok());
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("in the middle of an event"), "{err}");
     }
 }
