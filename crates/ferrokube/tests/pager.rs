@@ -1,10 +1,11 @@
 //! `tools::pager::ListPager` against the embedded server over HTTPS: every page in
 //! order with the next page fetched while the current one decodes, the merged list,
-//! and the full-list fallback when a continue token has expired (410 Gone).
+//! and the full-list fallback when a continue token has expired (410 Gone), up front or
+//! part-way.
 
 use ferrokube::rest::{Config, ListOptions, RESTClient, RateLimiterChoice};
 use ferrokube::secret::SecretString;
-use ferrokube::tools::pager::ListPager;
+use ferrokube::tools::pager::{ListPager, PageEvent};
 use ferrokube_apiserver::registry::{Registry, DEFAULT_BOOKMARK_INTERVAL};
 use ferrokube_apiserver::storage::StoreConfig;
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
@@ -89,6 +90,27 @@ async fn an_expired_continue_token_falls_back_to_a_full_list() {
     let pages: Vec<k8s_openapi::List<ConfigMap>> = ListPager::new(10).pages(&stale, request).await.unwrap();
     assert_eq!(pages.len(), 1, "one full list");
     assert_eq!(pages[0].items.len(), 60);
+
+    // A token that expires part-way: the first page is handed over, then the pager says
+    // to start again and hands one full list. (Every continue token is swapped for the
+    // stale one.)
+    let expiring = |o: &ListOptions| {
+        let o = ListOptions { continue_token: o.continue_token.as_ref().and(stale.continue_token.clone()), ..o.clone() };
+        request(&o)
+    };
+    let mut seen = Vec::new();
+    ListPager::new(10)
+        .each_page(&ListOptions::default(), expiring, |e: PageEvent<k8s_openapi::List<ConfigMap>>| {
+            seen.push(match e {
+                PageEvent::Page(p) => format!("page of {}", p.items.len()),
+                PageEvent::Restart => "restart".to_owned(),
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, ["page of 10", "restart", "page of 60"]);
+    let pages: Vec<k8s_openapi::List<ConfigMap>> = ListPager::new(10).pages(&ListOptions::default(), expiring).await.unwrap();
+    assert_eq!(pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(), [60]);
 
     let strict = ListPager { full_list_if_expired: false, ..ListPager::new(10) };
     let err = strict.pages::<k8s_openapi::List<ConfigMap>, _>(&stale, request).await.unwrap_err();

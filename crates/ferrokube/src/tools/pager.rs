@@ -1,9 +1,12 @@
 //! `tools::pager`: listing a collection page by page (client-go `tools/pager.ListPager`).
 //!
 //! [`ListPager`] sends a LIST with `limit`, follows the `continue` token of each page
-//! until the last one, and returns the pages ([`ListPager::pages`]) or one merged list
-//! ([`ListPager::list`]). Like client-go's pager it falls back to one full list when a
-//! continue token has expired (410 Gone) and [`ListPager::full_list_if_expired`] is set.
+//! until the last one, and hands each page to a callback as it is decoded
+//! ([`ListPager::each_page`]: a consumer such as the reflector can shrink each page, e.g.
+//! drop managedFields, before the next one arrives), or returns the pages
+//! ([`ListPager::pages`]) or one merged list ([`ListPager::list`]). Like client-go's
+//! pager it falls back to one full list when a continue token has expired (410 Gone)
+//! and [`ListPager::full_list_if_expired`] is set.
 //!
 //! Pages overlap: as soon as a page's body has arrived and its first, validating pass
 //! has read the continue token ([`ScannedList`]), the request for the next page is
@@ -12,7 +15,7 @@
 //! costs about the larger of "server + transfer" and "decode" instead of their sum. At
 //! most one page is fetched ahead, so memory stays bounded by two pages' bodies.
 //!
-//! The reflector's initial list uses it.
+//! The reflector's initial list uses [`ListPager::each_page`].
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 
@@ -39,6 +42,17 @@ impl Default for ListPager {
     fn default() -> Self {
         ListPager { page_size: DEFAULT_PAGE_SIZE, full_list_if_expired: true }
     }
+}
+
+/// What [`ListPager::each_page`] hands its callback.
+#[derive(Debug)]
+pub enum PageEvent<L> {
+    /// The next page, in order.
+    Page(L),
+    /// A continue token expired part-way (410 Gone) and
+    /// [`full_list_if_expired`](ListPager::full_list_if_expired) is set: the pages
+    /// handed so far are void, and one full list follows as the next `Page`.
+    Restart,
 }
 
 /// A page request started on its own task; dropping it aborts the request.
@@ -88,19 +102,42 @@ impl ListPager {
         L: ItemList,
         F: Fn(&ListOptions) -> Request,
     {
+        let mut pages = Vec::new();
+        self.each_page(options, request, |event| match event {
+            PageEvent::Page(page) => pages.push(page),
+            PageEvent::Restart => pages.clear(),
+        })
+        .await?;
+        Ok(pages)
+    }
+
+    /// Lists every page of `L`, handing each to `on_page` as soon as it is decoded
+    /// (while the next page is on its way), so only one decoded page need be held at a
+    /// time. `request` is as for [`pages`](Self::pages).
+    pub async fn each_page<L, F, G>(&self, options: &ListOptions, request: F, mut on_page: G) -> Result<(), Error>
+    where
+        L: ItemList,
+        F: Fn(&ListOptions) -> Request,
+        G: FnMut(PageEvent<L>),
+    {
         let mut opts = options.clone();
         if opts.limit.is_none() && self.page_size > 0 {
             opts.limit = Some(self.page_size);
         }
-        let mut pages = Vec::new();
         let mut next = Some(Fetch::start(request(&opts)));
+        let mut delivered = false;
         while let Some(fetch) = next.take() {
             let (body, info) = match fetch.body().await {
                 Ok(ok) => ok,
                 Err(e) if e.is_gone() && opts.continue_token.is_some() && self.full_list_if_expired => {
                     tracing::debug!("continue token expired (410 Gone): listing everything in one request");
                     let full = ListOptions { limit: None, continue_token: None, ..options.clone() };
-                    return Ok(vec![request(&full).into_list().await?]);
+                    let list = request(&full).into_list().await?;
+                    if delivered {
+                        on_page(PageEvent::Restart);
+                    }
+                    on_page(PageEvent::Page(list));
+                    return Ok(());
                 }
                 Err(e) => return Err(e),
             };
@@ -121,9 +158,11 @@ impl ListPager {
                     page
                 }
             };
-            pages.push(page);
+            drop(body);
+            on_page(PageEvent::Page(page));
+            delivered = true;
         }
-        Ok(pages)
+        Ok(())
     }
 
     /// Starts the request for the page after the one with `meta`, if there is one.

@@ -49,7 +49,7 @@ use super::decode::{Plain, Unwrap, WithoutManagedFields};
 use super::informer::Processor;
 use super::store::{meta_namespace_key, Store};
 use crate::rest::backoff::Backoff;
-use crate::tools::pager::ListPager;
+use crate::tools::pager::{ListPager, PageEvent};
 use crate::rest::{Error, ListOptions, RESTClient, Request};
 use crate::watch::{WatchEvent, WatchStream};
 
@@ -429,17 +429,29 @@ impl<K: CachedResource> Reflector<K> {
     }
 
     /// Lists all pages (the next page fetched while the current one decodes, see
-    /// [`ListPager`]), replaces the store and returns the list's resourceVersion.
+    /// [`ListPager`]), each transformed as it arrives, replaces the store and returns
+    /// the list's resourceVersion (the first page's).
     async fn list<D: Unwrap<K>>(&self) -> Result<String, Error> {
         let opts = ListOptions { limit: self.options.page_size, ..self.selectors() };
         // `page_size: 0`: no limit unless the options set one.
         let pager = ListPager { page_size: 0, ..ListPager::default() };
-        let pages: Vec<Page<D>> = pager.pages(&opts, |o| self.collection().versioned_params(o)).await?;
-        let rv = pages.first().and_then(|p| p.metadata.resource_version.clone()).unwrap_or_default();
-        let mut items: Vec<K> = Vec::with_capacity(pages.iter().map(|p| p.items.as_ref().map_or(0, Vec::len)).sum());
-        for page in pages {
-            items.extend(page.items.unwrap_or_default().into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
-        }
+        let mut items: Vec<K> = Vec::new();
+        let mut rv: Option<String> = None;
+        pager
+            .each_page(&opts, |o| self.collection().versioned_params(o), |event: PageEvent<Page<D>>| match event {
+                PageEvent::Page(page) => {
+                    rv.get_or_insert_with(|| page.metadata.resource_version.clone().unwrap_or_default());
+                    let page_items = page.items.unwrap_or_default();
+                    items.reserve(page_items.len());
+                    items.extend(page_items.into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
+                }
+                PageEvent::Restart => {
+                    items.clear();
+                    rv = None;
+                }
+            })
+            .await?;
+        let rv = rv.unwrap_or_default();
         self.synced(items, &rv);
         Ok(rv)
     }
