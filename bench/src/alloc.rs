@@ -32,7 +32,7 @@ impl Backend {
     }
 }
 
-/// The system allocator, counting live bytes.
+/// The backend allocator, counting live bytes.
 pub struct Counting;
 
 /// One counter per thread (threads beyond `SLOTS` share), each on its own cache line:
@@ -78,8 +78,8 @@ fn counter() -> &'static AtomicIsize {
     }
 }
 
-// SAFETY: every method forwards to `System` with the same arguments and only adds
-// bookkeeping on an atomic counter.
+// SAFETY: every method forwards to the backend allocator (`System` or mimalloc) with the
+// same arguments and only adds bookkeeping on atomic counters.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { Backend.alloc(layout) };

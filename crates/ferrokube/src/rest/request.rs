@@ -29,9 +29,9 @@ use super::backoff::{is_idempotent, parse_retry_after, should_retry_status, Back
 use super::client::{versioned_path, RESTClient};
 use super::errors::{error_chain, BoxError, Error, RequestInfo};
 use super::rate_limit::LOG_WAIT_THRESHOLD;
+use super::request_url::{assemble, clean_join, lowercase};
 use super::response::{BodyStream, Response};
 use super::transport_hooks::{RequestBody, ResponseBody};
-use super::request_url::{assemble, clean_join, lowercase};
 use super::warnings::handle_warning_headers;
 use crate::watch::WatchStream;
 

@@ -49,8 +49,8 @@ use super::decode::{Plain, Unwrap, WithoutManagedFields};
 use super::informer::Processor;
 use super::store::{meta_namespace_key, Store};
 use crate::rest::backoff::Backoff;
-use crate::tools::pager::{ListPager, PageEvent};
 use crate::rest::{Error, ListOptions, RESTClient, Request};
+use crate::tools::pager::{ListPager, PageEvent};
 use crate::watch::{WatchEvent, WatchStream};
 
 /// The bounds a type needs to be reflected and cached: a listable k8s-openapi resource
