@@ -267,6 +267,8 @@ async fn crd_life_cycle() {
     assert_eq!(created["spec"]["replicas"], 1);
     assert!(created["spec"].get("unknown").is_none(), "{created}");
     assert!(created.get("topLevelJunk").is_none());
+    // Custom resources get no empty status (built-in objects do).
+    assert!(created.get("status").is_none(), "{created}");
     assert_eq!(created["spec"]["extra"]["free"]["form"], 1);
     assert_eq!(created["metadata"]["generation"], 1);
     assert_eq!(created["metadata"]["labels"]["app"], "cron");

@@ -127,7 +127,8 @@ impl Registry {
             };
             meta::meta_mut(&mut obj).insert("name".into(), json!(name));
             if !defaulted {
-                defaults::on_create(info, &mut obj, &self.alloc);
+                let builtin = self.custom_version(info).is_none();
+                defaults::on_create(info, builtin, &mut obj, &self.alloc);
                 self.custom_on_write(info, None, &mut obj, super::update::Mode::Main)?;
                 // A create through server-side apply arrives with its Apply entry;
                 // any other create is recorded as an Update of its field manager.

@@ -1,5 +1,6 @@
 //! Defaulting done by kube-apiserver's per-resource strategies that clients observe:
-//! `spec.replicas: 1` for scalable workloads, `status.phase: Pending` for new pods,
+//! an empty `status` on built-in objects that have one, `spec.replicas: 1` for scalable
+//! workloads, `status.phase: Pending` for new pods,
 //! namespace `spec.finalizers`/`status.phase`, and for services the type, a cluster IP
 //! from `10.96.0.0/12`, node ports from 30000-32767, port protocol and target port.
 
@@ -62,11 +63,17 @@ fn object_entry<'m>(
     v.as_object_mut()
 }
 
-/// Defaults of a new object of `info`.
-pub fn on_create(info: &ResourceInfo, obj: &mut Value, alloc: &Allocator) {
+/// Defaults of a new object of `info` (`builtin`: not a custom resource).
+pub fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Allocator) {
     let Some(map) = obj.as_object_mut() else {
         return;
     };
+    // A built-in type's `status` is a Go struct, not a pointer: kube-apiserver writes
+    // `"status": {}` for an object nobody has given a status yet, and clients (the
+    // Python client's generated models, for one) read a missing status as none at all.
+    if builtin && info.has_status {
+        object_entry(map, "status");
+    }
     let scalable = is(info, "apps", "deployments")
         || is(info, "apps", "replicasets")
         || is(info, "apps", "statefulsets")
@@ -180,14 +187,14 @@ mod tests {
     fn services() {
         let a = Allocator::default();
         let mut svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
-        on_create(&info("", "services"), &mut svc, &a);
+        on_create(&info("", "services"), true, &mut svc, &a);
         assert_eq!(svc["spec"]["clusterIP"], "10.96.0.10");
         assert_eq!(svc["spec"]["clusterIPs"], json!(["10.96.0.10"]));
         assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
         assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
         assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30000);
         let mut headless = json!({"spec": {"clusterIP": "None"}});
-        on_create(&info("", "services"), &mut headless, &a);
+        on_create(&info("", "services"), true, &mut headless, &a);
         assert_eq!(headless["spec"]["clusterIP"], "None");
         let mut upd = json!({"spec": {"type": "NodePort"}});
         on_update(&info("", "services"), &svc, &mut upd);
@@ -199,13 +206,13 @@ mod tests {
     fn workloads_pods_namespaces() {
         let a = Allocator::default();
         let mut d = json!({"spec": {}});
-        on_create(&info("apps", "deployments"), &mut d, &a);
+        on_create(&info("apps", "deployments"), true, &mut d, &a);
         assert_eq!(d["spec"]["replicas"], 1);
         let mut p = json!({"spec": {}});
-        on_create(&info("", "pods"), &mut p, &a);
+        on_create(&info("", "pods"), true, &mut p, &a);
         assert_eq!(p["status"]["phase"], "Pending");
         let mut n = json!({"metadata": {"name": "x"}});
-        on_create(&info("", "namespaces"), &mut n, &a);
+        on_create(&info("", "namespaces"), true, &mut n, &a);
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/metadata.name"], "x");
         assert_eq!(n["status"]["phase"], "Active");
     }

@@ -443,7 +443,7 @@ async fn generation_bumps_on_spec_only() {
             .body(s),
     )
     .await;
-    assert!(s.get("status").is_none());
+    assert_eq!(s["status"], json!({}), "the old (empty) status is kept");
     let mut sp = s.clone();
     sp["spec"]["replicas"] = json!(5);
     let sp = ok(
@@ -467,6 +467,10 @@ async fn status_subresource() {
             .body(deployment("web")),
     )
     .await;
+    // Like kube-apiserver (Go's non-pointer status struct): an empty status, not none.
+    assert_eq!(d["status"], json!({}), "a new deployment has an empty status");
+    let c = ok(&r, Req::new(Verb::Create, cms()).ns("default").body(cm("no-status"))).await;
+    assert!(c.get("status").is_none(), "config maps have no status: {c}");
     let mut b = d.clone();
     b["status"] = json!({"replicas": 2, "readyReplicas": 1});
     b["spec"]["replicas"] = json!(9);
