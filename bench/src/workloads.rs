@@ -622,4 +622,22 @@ pub fn decode_list_split(body: &[u8]) {
     let reference = best(|| serde_json::from_str::<k8s_openapi::List<Pod>>(text).expect("list"));
     let split = best(|| ferrokube::rest::list_decode::decode_list::<k8s_openapi::List<Pod>>(text).expect("list"));
     eprintln!("    in-memory LIST decode of {:.1} MB: utf-8 check {utf8:.2} ms, structural scan + envelope {prescan:.2} ms, serde_json {reference:.2} ms, decode_list {split:.2} ms (frees not timed)", body.len() as f64 / 1e6);
+    // What a lazy object form could gain (a design question, see bench/README.md): the
+    // same list decoded into metadata only, the rest of each object skipped unparsed
+    // into values, on one thread; and the same with managedFields skipped too.
+    #[derive(serde::Deserialize)]
+    struct MetaOnly {
+        #[allow(dead_code)]
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    }
+    #[derive(serde::Deserialize)]
+    struct Items<T> {
+        #[allow(dead_code)]
+        items: Vec<T>,
+    }
+    use ferrokube::tools::cache::WithoutManagedFields;
+    let stripped = best(|| serde_json::from_str::<Items<WithoutManagedFields<Pod>>>(text).expect("list"));
+    let meta = best(|| serde_json::from_str::<Items<MetaOnly>>(text).expect("list"));
+    let meta_stripped = best(|| serde_json::from_str::<Items<WithoutManagedFields<MetaOnly>>>(text).expect("list"));
+    eprintln!("    in-memory LIST decode, one thread: Pod {reference:.2} ms, Pod without managedFields {stripped:.2} ms, metadata only {meta:.2} ms, metadata without managedFields {meta_stripped:.2} ms");
 }
