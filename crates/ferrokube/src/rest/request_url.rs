@@ -59,10 +59,12 @@ pub(crate) fn clean_join(parts: &[&str]) -> String {
 
 /// `s` lower-cased, without a copy when it already is (resource names usually are).
 pub(crate) fn lowercase(s: &str) -> Cow<'_, str> {
-    if s.chars().any(char::is_uppercase) {
-        Cow::Owned(s.to_lowercase())
-    } else {
+    // ASCII without capitals is its own lower case; anything else goes through
+    // `to_lowercase` (which also maps non-ASCII title-case letters).
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
         Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
     }
 }
 
@@ -198,7 +200,7 @@ mod tests {
     #[test]
     fn assemble_matches_the_url_crate() {
         let bases = ["https://127.0.0.1:6443", "https://k8s.example.com", "http://[::1]:8080/ignored"];
-        let paths = ["", "/", "/api/v1/namespaces/default/pods/web-0", "/apis/a.b/v1/x:y@z", "/with space/ü", "/q?x", "/%41"];
+        let paths = ["", "/", "/api/v1/namespaces/default/pods/web-0", "/apis/a.b/v1/x:y@z", "/a/-._~!$&'()*+,;=", "/with space/ü", "/q?x", "/%41"];
         let params: [&[(&str, &str)]; 3] =
             [&[], &[("limit", "500")], &[("continue", "a+b/c=="), ("labelSelector", "app in (a,b),tier!=x"), ("watch", "1")]];
         for base in bases {
@@ -227,5 +229,8 @@ mod tests {
     fn lowercase_borrows_when_it_can() {
         assert!(matches!(lowercase("pods"), Cow::Borrowed("pods")));
         assert_eq!(lowercase("Pods"), "pods");
+        for s in ["Deployments", "crontabs.stable.example.com", "ǅx", "ÜBER", "ok-1"] {
+            assert_eq!(lowercase(s), s.to_lowercase(), "{s}");
+        }
     }
 }
