@@ -1,6 +1,7 @@
 //! A counting global allocator: the system allocator (or mimalloc) plus per-thread
-//! counts of live heap bytes, so that "bytes held by a client's cache" is measured the same way for every
-//! client (live-bytes delta around building the cache, in the same process).
+//! counts of live heap bytes, so that "bytes held by a client's cache" is measured the
+//! same way for every client (live-bytes delta around building the cache, in the same
+//! process).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};

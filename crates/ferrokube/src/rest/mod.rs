@@ -18,9 +18,9 @@ pub mod list_decode;
 pub mod options;
 pub mod rate_limit;
 pub mod request;
+mod request_url;
 pub mod response;
 pub mod transport_hooks;
-mod request_url;
 pub mod warnings;
 
 pub use client::RESTClient;
