@@ -20,16 +20,32 @@ struct Backend;
 
 impl Backend {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.alloc(layout) } } else { unsafe { System.alloc(layout) } }
+        if USE_MIMALLOC.load(Ordering::Relaxed) {
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        } else {
+            unsafe { System.alloc(layout) }
+        }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) } } else { unsafe { System.alloc_zeroed(layout) } }
+        if USE_MIMALLOC.load(Ordering::Relaxed) {
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        } else {
+            unsafe { System.alloc_zeroed(layout) }
+        }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) } } else { unsafe { System.dealloc(ptr, layout) } }
+        if USE_MIMALLOC.load(Ordering::Relaxed) {
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        } else {
+            unsafe { System.dealloc(ptr, layout) }
+        }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if USE_MIMALLOC.load(Ordering::Relaxed) { unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) } } else { unsafe { System.realloc(ptr, layout, new_size) } }
+        if USE_MIMALLOC.load(Ordering::Relaxed) {
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        } else {
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
     }
 }
 

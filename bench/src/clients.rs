@@ -61,11 +61,8 @@ impl Raw {
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_all_versions()
-            .build();
+        let https =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_all_versions().build();
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https);
         let auth = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?;
         Ok(Raw { client, base: base.trim_end_matches('/').to_owned(), auth: Arc::new(auth) })
@@ -77,7 +74,10 @@ impl Raw {
         let status = resp.status();
         let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         if !status.is_success() {
-            return Err(format!("GET {path_and_query}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])));
+            return Err(format!(
+                "GET {path_and_query}: {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            ));
         }
         Ok(body)
     }

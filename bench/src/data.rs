@@ -100,7 +100,12 @@ fn fields_v1_spec() -> Value {
 }
 
 fn fields_v1_status() -> Value {
-    let cond = |t: &str| (format!("k:{{\"type\":\"{t}\"}}"), json!({".": {}, "f:lastProbeTime": {}, "f:lastTransitionTime": {}, "f:status": {}, "f:type": {}}));
+    let cond = |t: &str| {
+        (
+            format!("k:{{\"type\":\"{t}\"}}"),
+            json!({".": {}, "f:lastProbeTime": {}, "f:lastTransitionTime": {}, "f:status": {}, "f:type": {}}),
+        )
+    };
     let mut conds = serde_json::Map::new();
     for t in ["ContainersReady", "Initialized", "PodReadyToStartContainers", "PodScheduled", "Ready"] {
         let (k, v) = cond(t);

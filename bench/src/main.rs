@@ -22,10 +22,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrokube::tools::cache::Compact;
 use ferrokube_apiserver::registry::Registry;
 use ferrokube_apiserver::storage::StoreConfig;
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
-use ferrokube::tools::cache::Compact;
 use k8s_openapi::api::core::v1::Pod;
 use report::{median, Cell, Row};
 
@@ -290,7 +290,10 @@ fn main() {
     let total = t0.elapsed().as_secs_f64();
 
     let mode = if args.quick { "--quick" } else { "full" };
-    let title = format!("ferrokube-bench ({mode}, {} CPUs, {total:.0} s)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let title = format!(
+        "ferrokube-bench ({mode}, {} CPUs, {total:.0} s)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("\n{title}\n");
     print!("{}", report::table(&rows));
     let json = serde_json::to_string_pretty(&report::json(&rows)).expect("json");
@@ -469,7 +472,8 @@ fn list_and_get(
             };
             let (f, f1) = (get_with(&fk), get_with(&fk1));
             let k = {
-                let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kc.clone(), data::NAMESPACE);
+                let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+                    kube::Api::namespaced(kc.clone(), data::NAMESPACE);
                 let name = name.clone();
                 move || {
                     let (api, name) = (api.clone(), name.clone());
@@ -532,7 +536,9 @@ fn list_and_get(
                 ),
             };
             let pyc = |field: &str| match &pyv {
-                Ok(v) => v.get(field).and_then(|x| x.as_f64()).map(Cell::Val).unwrap_or(Cell::Na(format!("no {field}"))),
+                Ok(v) => {
+                    v.get(field).and_then(|x| x.as_f64()).map(Cell::Val).unwrap_or(Cell::Na(format!("no {field}")))
+                }
                 Err(e) => Cell::Na(e.clone()),
             };
             let metrics: [(&str, &str, bool, fn(&workloads::GetStats) -> f64, &str); 4] = [
@@ -549,7 +555,11 @@ fn list_and_get(
                 row.python = pyc(pyf);
                 rows.push(row);
             }
-            let mut row = Row::new(format!("GET one pod, concurrency {conc}: requests/s, ferrokube over HTTP/1.1"), "req/s", true);
+            let mut row = Row::new(
+                format!("GET one pod, concurrency {conc}: requests/s, ferrokube over HTTP/1.1"),
+                "req/s",
+                true,
+            );
             row.ferrokube = pick(3, |s| s.rps);
             row.kube_rs = pick(1, |s| s.rps);
             row.python = Cell::Na("see the row above".into());
@@ -563,7 +573,12 @@ fn list_and_get(
     Ok(rows)
 }
 
-fn watch(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &Sizes, py: &Option<Python>) -> Result<Vec<Row>, String> {
+fn watch(
+    srt: &tokio::runtime::Runtime,
+    crt: &tokio::runtime::Runtime,
+    sizes: &Sizes,
+    py: &Option<Python>,
+) -> Result<Vec<Row>, String> {
     let hist = sizes.watch_history.min(sizes.watch_events);
     let replays = sizes.watch_events.div_ceil(hist);
     let total = hist * replays;
@@ -601,8 +616,16 @@ fn watch(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
         let mut bytes = 0usize;
         let (fs, ks, rs) = abab(
             rounds,
-            || (0..replays).map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist, strip))).sum::<Result<f64, String>>(),
-            || (0..replays).map(|_| crt.block_on(workloads::watch_kube(&kc, rv0, hist, strip))).sum::<Result<f64, String>>(),
+            || {
+                (0..replays)
+                    .map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist, strip)))
+                    .sum::<Result<f64, String>>()
+            },
+            || {
+                (0..replays)
+                    .map(|_| crt.block_on(workloads::watch_kube(&kc, rv0, hist, strip)))
+                    .sum::<Result<f64, String>>()
+            },
             || {
                 if strip {
                     return Err("same as the row above".to_owned());
@@ -638,7 +661,13 @@ fn watch(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
     let pyv = py_run(
         py,
         &server.kubeconfig,
-        &["watch".into(), "--rv".into(), rv0.to_string(), "--events".into(), sizes.py_watch_events.min(hist).to_string()],
+        &[
+            "watch".into(),
+            "--rv".into(),
+            rv0.to_string(),
+            "--events".into(),
+            sizes.py_watch_events.min(hist).to_string(),
+        ],
     );
     row.python = py_field(&pyv, "events_per_s");
     cpu_row.python = py_field(&pyv, "cpu_us");
@@ -647,31 +676,33 @@ fn watch(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
     }
     // Where the client time goes: the same events decoded in memory (no HTTP, no server).
     let sample = hist.min(2_000);
-    let split = crt
-        .block_on(workloads::watch_capture(&raw, rv0, sample))
-        .and_then(|b| {
-            // Best of three, to keep the server's leftover work out of it.
-            let mut best: Option<[(&str, f64); 5]> = None;
-            for _ in 0..3 {
-                let r = workloads::decode_split(&b)?;
-                best = Some(match best {
-                    None => r,
-                    Some(mut x) => {
-                        for i in 0..5 {
-                            x[i].1 = x[i].1.min(r[i].1);
-                        }
-                        x
+    let split = crt.block_on(workloads::watch_capture(&raw, rv0, sample)).and_then(|b| {
+        // Best of three, to keep the server's leftover work out of it.
+        let mut best: Option<[(&str, f64); 5]> = None;
+        for _ in 0..3 {
+            let r = workloads::decode_split(&b)?;
+            best = Some(match best {
+                None => r,
+                Some(mut x) => {
+                    for i in 0..5 {
+                        x[i].1 = x[i].1.min(r[i].1);
                     }
-                });
-            }
-            Ok(best.expect("three runs"))
-        });
+                    x
+                }
+            });
+        }
+        Ok(best.expect("three runs"))
+    });
     let mut split_row = Row::new(format!("Watch decode only, in memory ({sample} events)"), "events/s", true);
     split_row.python = Cell::Na("not measured".into());
     match split {
         Ok(parts) => {
             for (what, secs) in parts {
-                log(format!("decode split: {what}: {:.0} events/s ({:.1} us/event)", sample as f64 / secs, secs * 1e6 / sample as f64));
+                log(format!(
+                    "decode split: {what}: {:.0} events/s ({:.1} us/event)",
+                    sample as f64 / secs,
+                    secs * 1e6 / sample as f64
+                ));
             }
             split_row.ferrokube = Cell::Val(sample as f64 / parts[0].1);
             split_row.kube_rs = Cell::Val(sample as f64 / parts[3].1);
@@ -700,7 +731,9 @@ fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
     let server_per_pod = (alloc::live_bytes() + alloc::server_live_bytes() - heap0) as f64 / n as f64;
     log(format!("cache server: {n} pods loaded, server heap {:.1} KB/pod", server_per_pod / 1e3));
     // Diagnostic: the decoded form alone, per client's decode call, on one page.
-    let page = crt.block_on(async { server.raw()?.get_bytes(&format!("/api/v1/namespaces/{}/pods?limit=500", data::NAMESPACE)).await });
+    let page = crt.block_on(async {
+        server.raw()?.get_bytes(&format!("/api/v1/namespaces/{}/pods?limit=500", data::NAMESPACE)).await
+    });
     if let Ok(b) = &page {
         workloads::decode_list_split(b);
     }
@@ -720,7 +753,8 @@ fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
         // One round each, in alternating order: the figure is a heap count, not a time.
         let kube = || cell_of(crt.block_on(workloads::cache_kube(&server.kubeconfig_yaml, n, strip)));
         let plain = || cell_of(crt.block_on(workloads::cache_ferrokube::<Pod>(&server.kubeconfig, n, strip)));
-        let compact = || cell_of(crt.block_on(workloads::cache_ferrokube::<Compact<Pod>>(&server.kubeconfig, n, strip)));
+        let compact =
+            || cell_of(crt.block_on(workloads::cache_ferrokube::<Compact<Pod>>(&server.kubeconfig, n, strip)));
         let (f, k, c) = if strip {
             let k = kube();
             let c = compact();

@@ -141,7 +141,8 @@ pub fn table(rows: &[Row]) -> String {
     line(&mut out, &head.map(String::from));
     out.push('|');
     for (i, n) in w.iter().enumerate() {
-        let _ = write!(out, "{}|", if i < 2 { format!("-{}-", "-".repeat(*n)) } else { format!("-{}:", "-".repeat(*n)) });
+        let _ =
+            write!(out, "{}|", if i < 2 { format!("-{}-", "-".repeat(*n)) } else { format!("-{}:", "-".repeat(*n)) });
     }
     out.push('\n');
     for c in &cells {
@@ -176,7 +177,9 @@ pub fn json(rows: &[Row]) -> serde_json::Value {
         rows.iter()
             .map(|r| {
                 let mut notes = serde_json::Map::new();
-                for (k, c) in [("ferrokube", &r.ferrokube), ("kube_rs", &r.kube_rs), ("python", &r.python), ("server", &r.server)] {
+                for (k, c) in
+                    [("ferrokube", &r.ferrokube), ("kube_rs", &r.kube_rs), ("python", &r.python), ("server", &r.server)]
+                {
                     if let Cell::Na(why) = c {
                         notes.insert(k.into(), why.clone().into());
                     }

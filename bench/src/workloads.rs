@@ -27,7 +27,11 @@ fn key(pod: &Pod) -> String {
 /// (objects, seconds). With `strip`, managedFields are skipped while decoding
 /// (`List<WithoutManagedFields<Pod>>`). The decoded lists are freed after the clock
 /// stops (the same for every client).
-pub async fn list_ferrokube(c: &ferrokube::RESTClient, limit: Option<u32>, strip: bool) -> Result<(usize, f64), String> {
+pub async fn list_ferrokube(
+    c: &ferrokube::RESTClient,
+    limit: Option<u32>,
+    strip: bool,
+) -> Result<(usize, f64), String> {
     use ferrokube::tools::cache::WithoutManagedFields;
     if strip {
         list_ferrokube_as::<WithoutManagedFields<Pod>>(c, limit).await
@@ -421,7 +425,11 @@ pub async fn cache_ferrokube<K: ferrokube::tools::cache::CachedResource>(
 /// The fallback used before `tools::cache` existed: a map namespace/name -> `Arc<Pod>`
 /// filled by a paged LIST (kept to compare the store's own overhead).
 #[allow(dead_code)]
-pub async fn cache_ferrokube_map(kubeconfig: &std::path::Path, expect: usize, strip: bool) -> Result<CacheSize, String> {
+pub async fn cache_ferrokube_map(
+    kubeconfig: &std::path::Path,
+    expect: usize,
+    strip: bool,
+) -> Result<CacheSize, String> {
     let before = crate::alloc::live_bytes();
     let store = {
         let c = crate::clients::ferrokube(kubeconfig)?;
@@ -563,7 +571,12 @@ where
         let i = ((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1;
         lat[i].as_secs_f64() * 1e3
     };
-    Ok(GetStats { rps: lat.len() as f64 / secs, p50_ms: pct(0.50), p99_ms: pct(0.99), cpu_us: cpu * 1e6 / lat.len() as f64 })
+    Ok(GetStats {
+        rps: lat.len() as f64 / secs,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        cpu_us: cpu * 1e6 / lat.len() as f64,
+    })
 }
 
 async fn get_phase<F, Fut>(concurrency: usize, duration: Duration, op: F) -> Result<(Vec<Duration>, f64), String>

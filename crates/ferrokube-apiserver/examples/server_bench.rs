@@ -81,10 +81,7 @@ fn pod(i: usize, prefix: &str) -> Value {
     let fields = |n: usize| -> Value {
         let mut m = serde_json::Map::new();
         for k in 0..n {
-            m.insert(
-                format!("f:field{k}"),
-                json!({".": {}, "f:a": {}, "f:b": {}}),
-            );
+            m.insert(format!("f:field{k}"), json!({".": {}, "f:a": {}, "f:b": {}}));
         }
         Value::Object(m)
     };
@@ -167,9 +164,7 @@ struct Client {
 
 impl Client {
     async fn connect(server: &EmbeddedServer) -> Client {
-        let tcp = TcpStream::connect(server.local_addr())
-            .await
-            .expect("connect");
+        let tcp = TcpStream::connect(server.local_addr()).await.expect("connect");
         let _ = tcp.set_nodelay(true);
         let tls = TlsConnector::from(tls_config(server.ca_certificate_pem()))
             .connect(ServerName::try_from("localhost").expect("name"), tcp)
@@ -180,10 +175,7 @@ impl Client {
             .initial_stream_window_size(16 * 1024 * 1024)
             .initial_connection_window_size(64 * 1024 * 1024)
             .max_frame_size(1024 * 1024);
-        let (sender, conn) = builder
-            .handshake(TokioIo::new(tls))
-            .await
-            .expect("h2 handshake");
+        let (sender, conn) = builder.handshake(TokioIo::new(tls)).await.expect("h2 handshake");
         tokio::spawn(conn);
         Client {
             sender,
@@ -210,23 +202,13 @@ impl Client {
             b = b.header(*k, *v);
         }
         self.sender.ready().await.expect("connection ready");
-        let resp = self
-            .sender
-            .send_request(b.body(Full::new(body)).expect("request"))
-            .await
-            .expect("response");
+        let resp = self.sender.send_request(b.body(Full::new(body)).expect("request")).await.expect("response");
         let code = resp.status().as_u16();
         (code, resp.into_body())
     }
 
     /// Sends a request, reads the body; returns (status, body length).
-    async fn call(
-        &mut self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Bytes,
-    ) -> (u16, usize) {
+    async fn call(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> (u16, usize) {
         let (code, body) = self.send(method, path, headers, body).await;
         let bytes = body.collect().await.expect("body").to_bytes();
         (code, bytes.len())
@@ -258,23 +240,16 @@ where
 }
 
 fn server_options() -> ServerOptions {
-    ServerOptions {
-        controllers: false,
-        ..ServerOptions::default()
-    }
+    ServerOptions { controllers: false, ..ServerOptions::default() }
 }
 
 async fn cold_start(sizes: &Sizes, rows: &mut Vec<Row>) {
     let mut times = Vec::new();
     for _ in 0..sizes.starts {
         let t0 = Instant::now();
-        let server = EmbeddedServer::start(server_options())
-            .await
-            .expect("start");
+        let server = EmbeddedServer::start(server_options()).await.expect("start");
         let mut client = Client::connect(&server).await;
-        let (code, _) = client
-            .call(Method::GET, "/version", &[], Bytes::new())
-            .await;
+        let (code, _) = client.call(Method::GET, "/version", &[], Bytes::new()).await;
         assert_eq!(code, 200, "GET /version");
         times.push(t0.elapsed().as_secs_f64() * 1e3);
         drop(client);
@@ -282,31 +257,22 @@ async fn cold_start(sizes: &Sizes, rows: &mut Vec<Row>) {
     }
     times.sort_by(f64::total_cmp);
     rows.push(Row {
-        measure: format!(
-            "cold start to first GET /version (median of {})",
-            sizes.starts
-        ),
+        measure: format!("cold start to first GET /version (median of {})", sizes.starts),
         value: times[times.len() / 2],
         unit: "ms",
     });
 }
 
 fn pods_info() -> Arc<ResourceInfo> {
-    Catalog::builtin()
-        .lookup("", "v1", "pods")
-        .expect("pods")
-        .clone()
+    Catalog::builtin().lookup("", "v1", "pods").expect("pods").clone()
 }
 
 async fn in_process(sizes: &Sizes, registry: &Arc<Registry>, rows: &mut Vec<Row>) {
     let info = pods_info();
     for conc in [1, 16] {
         let prefix = format!("inproc-c{conc}");
-        let bodies: Arc<Vec<Bytes>> = Arc::new(
-            (0..sizes.ops)
-                .map(|i| Bytes::from(pod(i, &prefix).to_string()))
-                .collect(),
-        );
+        let bodies: Arc<Vec<Bytes>> =
+            Arc::new((0..sizes.ops).map(|i| Bytes::from(pod(i, &prefix).to_string())).collect());
         let (r, i2) = (registry.clone(), info.clone());
         let d = concurrently(sizes.ops, conc, move |i| {
             let mut req = ApiRequest::new(Verb::Create, i2.clone()).with_namespace("default");
@@ -352,19 +318,14 @@ async fn over_https(sizes: &Sizes, server: &EmbeddedServer, rows: &mut Vec<Row>)
     let client = Client::connect(server).await;
     for conc in [1, 16] {
         let prefix = format!("https-c{conc}");
-        let bodies: Arc<Vec<Bytes>> = Arc::new(
-            (0..sizes.ops)
-                .map(|i| Bytes::from(pod(i, &prefix).to_string()))
-                .collect(),
-        );
+        let bodies: Arc<Vec<Bytes>> =
+            Arc::new((0..sizes.ops).map(|i| Bytes::from(pod(i, &prefix).to_string())).collect());
         let c = client.clone();
         let d = concurrently(sizes.ops, conc, move |i| {
             let mut c = c.clone();
             let body = bodies[i].clone();
             async move {
-                let (code, _) = c
-                    .call(Method::POST, "/api/v1/namespaces/default/pods", &[], body)
-                    .await;
+                let (code, _) = c.call(Method::POST, "/api/v1/namespaces/default/pods", &[], body).await;
                 assert_eq!(code, 201, "create");
             }
         })
@@ -393,27 +354,18 @@ async fn over_https(sizes: &Sizes, server: &EmbeddedServer, rows: &mut Vec<Row>)
 }
 
 async fn list(sizes: &Sizes, rows: &mut Vec<Row>) {
-    let server = EmbeddedServer::start(server_options())
-        .await
-        .expect("start");
+    let server = EmbeddedServer::start(server_options()).await.expect("start");
     let registry = server.registry();
     let info = pods_info();
     for i in 0..sizes.list_pods {
         let req = ApiRequest::new(Verb::Create, info.clone())
             .with_namespace("default")
             .with_json(&pod(i, "list"), "application/json");
-        registry
-            .handle(req)
-            .await
-            .map_err(|e| e.message)
-            .expect("create");
+        registry.handle(req).await.map_err(|e| e.message).expect("create");
     }
     let mut client = Client::connect(&server).await;
     let path = "/api/v1/namespaces/default/pods";
-    for (label, headers) in [
-        ("identity", &[][..]),
-        ("gzip", &[("accept-encoding", "gzip")][..]),
-    ] {
+    for (label, headers) in [("identity", &[][..]), ("gzip", &[("accept-encoding", "gzip")][..])] {
         let _ = client.call(Method::GET, path, headers, Bytes::new()).await; // warm-up
         let t0 = Instant::now();
         let mut bytes = 0;
@@ -424,18 +376,12 @@ async fn list(sizes: &Sizes, rows: &mut Vec<Row>) {
         }
         let d = t0.elapsed();
         rows.push(Row {
-            measure: format!(
-                "LIST {} pods over HTTPS, {label}: wire MB/s",
-                sizes.list_pods
-            ),
+            measure: format!("LIST {} pods over HTTPS, {label}: wire MB/s", sizes.list_pods),
             value: bytes as f64 / 1e6 / d.as_secs_f64(),
             unit: "MB/s",
         });
         rows.push(Row {
-            measure: format!(
-                "LIST {} pods over HTTPS, {label}: objects/s",
-                sizes.list_pods
-            ),
+            measure: format!("LIST {} pods over HTTPS, {label}: objects/s", sizes.list_pods),
             value: rate(sizes.list_pods * sizes.list_rounds, d),
             unit: "obj/s",
         });
@@ -444,19 +390,12 @@ async fn list(sizes: &Sizes, rows: &mut Vec<Row>) {
         let t0 = Instant::now();
         for _ in 0..sizes.list_rounds {
             let req = ApiRequest::new(Verb::List, info.clone()).with_namespace("default");
-            let _ = registry
-                .handle(req)
-                .await
-                .map_err(|e| e.message)
-                .expect("list");
+            let _ = registry.handle(req).await.map_err(|e| e.message).expect("list");
         }
         t0.elapsed()
     };
     rows.push(Row {
-        measure: format!(
-            "LIST {} pods in-process (Registry::handle): objects/s",
-            sizes.list_pods
-        ),
+        measure: format!("LIST {} pods in-process (Registry::handle): objects/s", sizes.list_pods),
         value: rate(sizes.list_pods * sizes.list_rounds, d),
         unit: "obj/s",
     });
@@ -465,9 +404,7 @@ async fn list(sizes: &Sizes, rows: &mut Vec<Row>) {
 }
 
 async fn watch(sizes: &Sizes, rows: &mut Vec<Row>) {
-    let server = EmbeddedServer::start(server_options())
-        .await
-        .expect("start");
+    let server = EmbeddedServer::start(server_options()).await.expect("start");
     let registry = server.registry();
     let info = pods_info();
     let from = registry.store().current_rv();
@@ -475,11 +412,7 @@ async fn watch(sizes: &Sizes, rows: &mut Vec<Row>) {
         let req = ApiRequest::new(Verb::Create, info.clone())
             .with_namespace("default")
             .with_json(&pod(i, "watch"), "application/json");
-        registry
-            .handle(req)
-            .await
-            .map_err(|e| e.message)
-            .expect("create");
+        registry.handle(req).await.map_err(|e| e.message).expect("create");
     }
     // Each watcher on its own connection replays the same events from history.
     let mut clients = Vec::new();
@@ -526,31 +459,12 @@ async fn watch(sizes: &Sizes, rows: &mut Vec<Row>) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes = if quick {
-        Sizes {
-            ops: 500,
-            list_pods: 500,
-            list_rounds: 5,
-            watchers: 10,
-            watch_events: 500,
-            starts: 5,
-        }
+        Sizes { ops: 500, list_pods: 500, list_rounds: 5, watchers: 10, watch_events: 500, starts: 5 }
     } else {
-        Sizes {
-            ops: 2_000,
-            list_pods: 5_000,
-            list_rounds: 5,
-            watchers: 10,
-            watch_events: 5_000,
-            starts: 11,
-        }
+        Sizes { ops: 2_000, list_pods: 5_000, list_rounds: 5, watchers: 10, watch_events: 5_000, starts: 11 }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let pod_bytes = pod(0, "x").to_string().len();
     println!(
         "ferrokube-apiserver server_bench{} ({cores} cores, pod JSON {pod_bytes} bytes as sent)",
@@ -560,20 +474,14 @@ fn main() {
     // `--only NAME` (repeatable) runs only some parts: cold, inproc, https, list, watch
     // (handy under `valgrind --tool=callgrind`).
     let args: Vec<String> = std::env::args().collect();
-    let only: Vec<&str> = args
-        .windows(2)
-        .filter(|w| w[0] == "--only")
-        .map(|w| w[1].as_str())
-        .collect();
+    let only: Vec<&str> = args.windows(2).filter(|w| w[0] == "--only").map(|w| w[1].as_str()).collect();
     let run = |part: &str| only.is_empty() || only.contains(&part);
     rt.block_on(async {
         if run("cold") {
             cold_start(&sizes, &mut rows).await;
         }
         if run("inproc") || run("https") {
-            let server = EmbeddedServer::start(server_options())
-                .await
-                .expect("start");
+            let server = EmbeddedServer::start(server_options()).await.expect("start");
             if run("inproc") {
                 in_process(&sizes, &server.registry(), &mut rows).await;
             }
@@ -593,11 +501,7 @@ fn main() {
     println!("{:<w$}  {:>12}  unit", "measure", "value");
     println!("{}", "-".repeat(w + 22));
     for r in &rows {
-        let v = if r.value >= 100.0 {
-            format!("{:.0}", r.value)
-        } else {
-            format!("{:.1}", r.value)
-        };
+        let v = if r.value >= 100.0 { format!("{:.0}", r.value) } else { format!("{:.1}", r.value) };
         println!("{:<w$}  {:>12}  {}", r.measure, v, r.unit);
     }
 }

@@ -279,11 +279,8 @@ pub struct SharedList {
 impl SharedList {
     /// The list as one owned JSON value (items are copied unless unshared).
     pub fn into_value(self) -> Value {
-        let items: Vec<Value> = self
-            .items
-            .into_iter()
-            .map(|o| Arc::try_unwrap(o).unwrap_or_else(|o| (*o).clone()))
-            .collect();
+        let items: Vec<Value> =
+            self.items.into_iter().map(|o| Arc::try_unwrap(o).unwrap_or_else(|o| (*o).clone())).collect();
         serde_json::json!({
             "kind": self.kind,
             "apiVersion": self.api_version,
@@ -298,14 +295,10 @@ impl ServedResponse {
     pub fn into_api(self) -> ApiResponse {
         match self {
             ServedResponse::Api(r) => r,
-            ServedResponse::Object { code, object } => ApiResponse::Object {
-                code,
-                body: Arc::try_unwrap(object).unwrap_or_else(|o| (*o).clone()),
-            },
-            ServedResponse::List(list) => ApiResponse::Object {
-                code: 200,
-                body: list.into_value(),
-            },
+            ServedResponse::Object { code, object } => {
+                ApiResponse::Object { code, body: Arc::try_unwrap(object).unwrap_or_else(|o| (*o).clone()) }
+            }
+            ServedResponse::List(list) => ApiResponse::Object { code: 200, body: list.into_value() },
         }
     }
 }

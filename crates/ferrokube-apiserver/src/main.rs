@@ -58,15 +58,9 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferrokube-apiserver: cannot start the runtime: {e}");
@@ -96,10 +90,7 @@ async fn run(args: Args) -> ExitCode {
     };
     if let Some(path) = &args.write_kubeconfig {
         if let Err(e) = server.write_kubeconfig(path) {
-            eprintln!(
-                "ferrokube-apiserver: --write-kubeconfig {}: {e}",
-                path.display()
-            );
+            eprintln!("ferrokube-apiserver: --write-kubeconfig {}: {e}", path.display());
             server.shutdown().await;
             return ExitCode::FAILURE;
         }
@@ -129,10 +120,7 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let unix = match (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) {
+            let unix = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
                 (Ok(int), Ok(term)) => Some((int, term)),
                 _ => None,
             };

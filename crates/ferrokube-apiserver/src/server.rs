@@ -185,21 +185,13 @@ impl EmbeddedServer {
         let admin_token = random_token();
         auth.add_token(
             admin_token.clone(),
-            UserInfo {
-                name: "admin".into(),
-                uid: "admin".into(),
-                groups: vec!["system:masters".into()],
-            },
+            UserInfo { name: "admin".into(), uid: "admin".into(), groups: vec!["system:masters".into()] },
         );
         let admin_cert = client_ca.issue_client("admin", &["system:masters"])?;
 
         let bind = SocketAddr::new(options.bind_address, options.port);
-        let listener = TcpListener::bind(bind)
-            .await
-            .map_err(|source| StartError::Bind { addr: bind, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
 
         let (chain, key, ca_pem) = match (&options.tls_cert_file, &options.tls_private_key_file) {
             (Some(cert), Some(key)) => {
@@ -214,11 +206,7 @@ impl EmbeddedServer {
             }
             (None, None) => {
                 let ca = CertAuthority::generate("ferrokube-ca").map_err(TlsError::from)?;
-                let mut hosts = vec![
-                    "localhost".to_owned(),
-                    "127.0.0.1".to_owned(),
-                    "::1".to_owned(),
-                ];
+                let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
                 if !options.bind_address.is_unspecified() {
                     hosts.push(options.bind_address.to_string());
                 }
@@ -245,12 +233,7 @@ impl EmbeddedServer {
             format!("{host}:{}", addr.port()),
             shutdown_rx.clone(),
         ));
-        let task = tokio::spawn(accept_loop(
-            listener,
-            TlsAcceptor::from(config),
-            handler,
-            shutdown_rx,
-        ));
+        let task = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), handler, shutdown_rx));
         tracing::info!(%url, "ferrokube-apiserver serving");
         Ok(EmbeddedServer {
             addr,
@@ -296,11 +279,7 @@ impl EmbeddedServer {
 
     /// Issue a client certificate for `user` in `groups` (at most two), signed by the
     /// generated client CA the server trusts: `(cert_pem, key_pem)`.
-    pub fn issue_client_certificate(
-        &self,
-        user: &str,
-        groups: &[&str],
-    ) -> Result<(String, String), TlsError> {
+    pub fn issue_client_certificate(&self, user: &str, groups: &[&str]) -> Result<(String, String), TlsError> {
         self.client_ca.issue_client(user, groups)
     }
 
@@ -399,10 +378,7 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while conns.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("closing connections still busy after {:?}", SHUTDOWN_GRACE);
     }
@@ -428,12 +404,7 @@ async fn serve_connection(
         }
     };
     let info = Arc::new(ConnectionInfo {
-        client_cert: tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| c.to_vec()),
+        client_cert: tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()),
     });
     let service = hyper::service::service_fn(move |req| {
         let handler = handler.clone();
@@ -441,14 +412,8 @@ async fn serve_connection(
         async move { Ok::<_, Infallible>(handler.handle(req, &info).await) }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(1024 * 1024)
-        .timer(hyper_util::rt::TokioTimer::new());
-    builder
-        .http2()
-        .max_header_list_size(1024 * 1024)
-        .timer(hyper_util::rt::TokioTimer::new());
+    builder.http1().max_buf_size(1024 * 1024).timer(hyper_util::rt::TokioTimer::new());
+    builder.http2().max_header_list_size(1024 * 1024).timer(hyper_util::rt::TokioTimer::new());
     let conn = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(conn);
     tokio::select! {

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -67,22 +67,13 @@ impl CertAuthority {
     pub fn generate(common_name: &str) -> Result<CertAuthority, rcgen::Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
-        Ok(CertAuthority {
-            cert_pem: cert.pem(),
-            cert_der: cert.der().clone(),
-            issuer: Issuer::new(params, key),
-        })
+        Ok(CertAuthority { cert_pem: cert.pem(), cert_der: cert.der().clone(), issuer: Issuer::new(params, key) })
     }
 
     /// The CA certificate, PEM.
@@ -100,9 +91,7 @@ impl CertAuthority {
     pub fn issue_serving(&self, hosts: &[String]) -> Result<(String, String), rcgen::Error> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "ferrokube-apiserver");
+        params.distinguished_name.push(DnType::CommonName, "ferrokube-apiserver");
         for host in hosts {
             let san = match host.parse::<IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
@@ -125,10 +114,7 @@ impl CertAuthority {
     pub fn issue_client(&self, user: &str, groups: &[&str]) -> Result<(String, String), TlsError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = DistinguishedName::new();
-        let o_types = [
-            DnType::OrganizationName,
-            DnType::CustomDnType(vec![2, 5, 4, 10]),
-        ];
+        let o_types = [DnType::OrganizationName, DnType::CustomDnType(vec![2, 5, 4, 10])];
         if groups.len() > o_types.len() {
             return Err(TlsError::TooManyGroups(groups.len()));
         }
@@ -145,15 +131,8 @@ impl CertAuthority {
 }
 
 /// Read every certificate of a PEM file.
-pub fn load_certs(
-    flag: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let file_err = |message: String| TlsError::File {
-        flag,
-        path: path.to_owned(),
-        message,
-    };
+pub fn load_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let file_err = |message: String| TlsError::File { flag, path: path.to_owned(), message };
     let bytes = std::fs::read(path).map_err(|e| file_err(e.to_string()))?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
@@ -166,11 +145,8 @@ pub fn load_certs(
 
 /// Read the private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn load_key(flag: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = std::fs::read(path).map_err(|e| TlsError::File {
-        flag,
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+    let bytes =
+        std::fs::read(path).map_err(|e| TlsError::File { flag, path: path.to_owned(), message: e.to_string() })?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| TlsError::File {
         flag,
         path: path.to_owned(),
@@ -186,8 +162,7 @@ pub fn parse_pem_pair(
     let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError::Config(e.to_string()))?;
     Ok((certs, key))
 }
 
@@ -201,9 +176,7 @@ pub fn server_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for ca in client_cas {
-        roots
-            .add(ca.clone())
-            .map_err(|e| TlsError::Config(format!("client CA: {e}")))?;
+        roots.add(ca.clone()).map_err(|e| TlsError::Config(format!("client CA: {e}")))?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
@@ -226,21 +199,14 @@ mod tests {
     #[test]
     fn generate_and_configure() {
         let ca = CertAuthority::generate("test-ca").unwrap();
-        let (cert, key) = ca
-            .issue_serving(&["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
+        let (cert, key) = ca.issue_serving(&["localhost".into(), "127.0.0.1".into()]).unwrap();
         let (chain, key) = parse_pem_pair(&cert, &key).unwrap();
         let client_ca = CertAuthority::generate("client-ca").unwrap();
         server_config(chain, key, &[client_ca.cert_der().clone()]).unwrap();
-        let (cert, _) = client_ca
-            .issue_client("admin", &["system:masters"])
-            .unwrap();
+        let (cert, _) = client_ca.issue_client("admin", &["system:masters"]).unwrap();
         let der = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
         let (cn, o) = crate::auth::certs::subject_identity(&der).unwrap();
-        assert_eq!(
-            (cn.as_str(), o),
-            ("admin", vec!["system:masters".to_owned()])
-        );
+        assert_eq!((cn.as_str(), o), ("admin", vec!["system:masters".to_owned()]));
         assert!(client_ca.issue_client("x", &["a", "b", "c"]).is_err());
     }
 
@@ -248,9 +214,6 @@ mod tests {
     fn missing_file_names_flag_and_path() {
         let e = load_certs("--tls-cert-file", Path::new("/nonexistent/x.pem")).unwrap_err();
         let s = e.to_string();
-        assert!(
-            s.contains("--tls-cert-file") && s.contains("/nonexistent/x.pem"),
-            "{s}"
-        );
+        assert!(s.contains("--tls-cert-file") && s.contains("/nonexistent/x.pem"), "{s}");
     }
 }

@@ -19,7 +19,12 @@ struct PodStats {
 }
 
 /// Follows pods labelled `app=<app>` through a watch and records the extremes.
-fn monitor(env: &Env, app: &str, initial: Vec<Value>, rv: String) -> (Arc<Mutex<PodStats>>, tokio::task::JoinHandle<()>) {
+fn monitor(
+    env: &Env,
+    app: &str,
+    initial: Vec<Value>,
+    rv: String,
+) -> (Arc<Mutex<PodStats>>, tokio::task::JoinHandle<()>) {
     let stats = Arc::new(Mutex::new(PodStats { max_pods: 0, min_ready: usize::MAX, both_hashes_at_once: false }));
     let client = env.client.clone();
     let app = app.to_owned();
@@ -68,9 +73,8 @@ async fn deployment_rolls_out_updates_and_scales() {
     let d = wait_rolled_out(&env, "default", "web", 2).await;
     assert_eq!(objects::annotation(&d, "deployment.kubernetes.io/revision"), Some("1"));
     let conds = d.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let reason = |ty: &str| {
-        conds.iter().find(|c| c["type"] == ty).and_then(|c| c["reason"].as_str()).map(str::to_owned)
-    };
+    let reason =
+        |ty: &str| conds.iter().find(|c| c["type"] == ty).and_then(|c| c["reason"].as_str()).map(str::to_owned);
     assert_eq!(reason("Available").as_deref(), Some("MinimumReplicasAvailable"));
     assert_eq!(reason("Progressing").as_deref(), Some("NewReplicaSetAvailable"));
 
@@ -117,7 +121,8 @@ async fn deployment_rolls_out_updates_and_scales() {
 
     // Rolling update, watched pod by pod.
     let (initial, rv) = env.client.list(&env.res().pods, Some("default")).await.unwrap();
-    let initial: Vec<Value> = initial.into_iter().filter(|p| objects::labels(p).get("app") == Some(&json!("web"))).collect();
+    let initial: Vec<Value> =
+        initial.into_iter().filter(|p| objects::labels(p).get("app") == Some(&json!("web"))).collect();
     let (stats, task) = monitor(&env, "web", initial, rv);
     env.modify(&deploys, Some("default"), "web", |d| {
         d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.27");
@@ -141,9 +146,9 @@ async fn deployment_rolls_out_updates_and_scales() {
     wait_for("old pods gone, new pods running", || async {
         let pods = env.pods("default", "web").await;
         let ok = pods.len() == 2
-            && pods.iter().all(|p| {
-                objects::pod_ready(p) && p.pointer("/spec/containers/0/image") == Some(&json!("nginx:1.27"))
-            });
+            && pods
+                .iter()
+                .all(|p| objects::pod_ready(p) && p.pointer("/spec/containers/0/image") == Some(&json!("nginx:1.27")));
         ok.then_some(())
     })
     .await;
@@ -174,7 +179,8 @@ async fn recreate_strategy_never_overlaps() {
     wait_rolled_out(&env, "default", "batch", 2).await;
 
     let (initial, rv) = env.client.list(&env.res().pods, Some("default")).await.unwrap();
-    let initial: Vec<Value> = initial.into_iter().filter(|p| objects::labels(p).get("app") == Some(&json!("batch"))).collect();
+    let initial: Vec<Value> =
+        initial.into_iter().filter(|p| objects::labels(p).get("app") == Some(&json!("batch"))).collect();
     let (stats, task) = monitor(&env, "batch", initial, rv);
     env.modify(&deploys, Some("default"), "batch", |d| {
         d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("busybox:1.37");
@@ -279,8 +285,9 @@ async fn replicaset_adopts_orphans_and_replaces_deleted_pods() {
     env.client.create(&env.res().replicasets, Some("default"), &rs).await.unwrap();
     let rs = wait_for("replicaset ready", || async {
         let rs = env.get(&env.res().replicasets, Some("default"), "cache").await?;
-        (rs.pointer("/status/readyReplicas") == Some(&json!(2)) && rs.pointer("/status/availableReplicas") == Some(&json!(2)))
-            .then_some(rs)
+        (rs.pointer("/status/readyReplicas") == Some(&json!(2))
+            && rs.pointer("/status/availableReplicas") == Some(&json!(2)))
+        .then_some(rs)
     })
     .await;
     assert_eq!(rs.pointer("/status/observedGeneration"), Some(&json!(1)));
@@ -330,8 +337,9 @@ async fn paused_deployment_waits_and_rollback_reuses_the_old_replicaset() {
     env.modify(&deploys, Some("default"), "app", |d| d["spec"]["paused"] = json!(false)).await;
     wait_for("revision 2", || async {
         let d = env.get(&deploys, Some("default"), "app").await?;
-        (controllers_support::rolled_out(&d) && objects::annotation(&d, "deployment.kubernetes.io/revision") == Some("2"))
-            .then_some(())
+        (controllers_support::rolled_out(&d)
+            && objects::annotation(&d, "deployment.kubernetes.io/revision") == Some("2"))
+        .then_some(())
     })
     .await;
 
@@ -342,8 +350,9 @@ async fn paused_deployment_waits_and_rollback_reuses_the_old_replicaset() {
     .await;
     wait_for("revision 3", || async {
         let d = env.get(&deploys, Some("default"), "app").await?;
-        (controllers_support::rolled_out(&d) && objects::annotation(&d, "deployment.kubernetes.io/revision") == Some("3"))
-            .then_some(())
+        (controllers_support::rolled_out(&d)
+            && objects::annotation(&d, "deployment.kubernetes.io/revision") == Some("3"))
+        .then_some(())
     })
     .await;
     let rss = env.replicasets("default", "app").await;
@@ -375,5 +384,10 @@ async fn controllers_settle_and_shut_down() {
     );
     client.create(&client.res.deployments, Some("default"), &deployment("late", 1, "nginx")).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(client.list_items(&client.res.replicasets, Some("default")).await.unwrap().iter().all(|r| !objects::name(r).starts_with("late")));
+    assert!(client
+        .list_items(&client.res.replicasets, Some("default"))
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| !objects::name(r).starts_with("late")));
 }

@@ -77,11 +77,7 @@ async fn orphan_deletion_keeps_dependents() {
 async fn dangling_owner_reference_is_collected() {
     let env = Env::start();
     let cms = env.client.res.for_kind("v1", "ConfigMap").unwrap().clone();
-    let owner = env
-        .client
-        .create(&cms, Some("default"), &json!({"metadata": {"name": "owner"}}))
-        .await
-        .unwrap();
+    let owner = env.client.create(&cms, Some("default"), &json!({"metadata": {"name": "owner"}})).await.unwrap();
     let dependent = json!({"metadata": {"name": "dep", "ownerReferences": [
         {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": objects::uid(&owner)}
     ]}});

@@ -3,8 +3,8 @@
 mod controllers_support;
 
 use controllers_support::{wait_for, Env};
-use futures_util::StreamExt;
 use ferrokube_apiserver::controllers::objects;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 fn template(app: &str, restart: &str) -> Value {
@@ -162,7 +162,9 @@ async fn kubelet_stops_a_deleted_pod_and_removes_it() {
     env.modify(&pods, Some("default"), "held", |p| objects::set_finalizers(p, &[])).await;
     wait_for("pod gone", || async { env.get(&pods, Some("default"), "held").await.is_none().then_some(()) }).await;
     let events = env.client.list_items(&env.res().events, Some("default")).await.unwrap();
-    assert!(events.iter().any(|e| e["reason"] == "Killing" && e.pointer("/involvedObject/name") == Some(&json!("held"))));
+    assert!(events
+        .iter()
+        .any(|e| e["reason"] == "Killing" && e.pointer("/involvedObject/name") == Some(&json!("held"))));
     env.stop().await;
 }
 

@@ -21,12 +21,7 @@ const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/js
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 async fn start() -> (EmbeddedServer, Client) {
-    let server = EmbeddedServer::start(ServerOptions {
-        controllers: false,
-        ..ServerOptions::default()
-    })
-    .await
-    .unwrap();
+    let server = EmbeddedServer::start(ServerOptions { controllers: false, ..ServerOptions::default() }).await.unwrap();
     let client = Client::new(&server);
     (server, client)
 }
@@ -83,22 +78,8 @@ fn crontab_crd() -> Value {
     })
 }
 
-async fn send_json(
-    client: &Client,
-    method: Method,
-    path: &str,
-    content_type: &str,
-    body: &Value,
-) -> Resp {
-    client
-        .request(
-            method,
-            path,
-            &[("content-type", content_type)],
-            serde_json::to_vec(body).unwrap(),
-        )
-        .await
-        .unwrap()
+async fn send_json(client: &Client, method: Method, path: &str, content_type: &str, body: &Value) -> Resp {
+    client.request(method, path, &[("content-type", content_type)], serde_json::to_vec(body).unwrap()).await.unwrap()
 }
 
 async fn put(client: &Client, path: &str, body: &Value) -> Resp {
@@ -106,10 +87,7 @@ async fn put(client: &Client, path: &str, body: &Value) -> Resp {
 }
 
 async fn delete(client: &Client, path: &str) -> Resp {
-    client
-        .request(Method::DELETE, path, &[], Bytes::new())
-        .await
-        .unwrap()
+    client.request(Method::DELETE, path, &[], Bytes::new()).await.unwrap()
 }
 
 fn ok(r: &Resp, code: u16) -> Value {
@@ -118,33 +96,17 @@ fn ok(r: &Resp, code: u16) -> Value {
 }
 
 fn condition<'v>(crd: &'v Value, kind: &str) -> Option<&'v Value> {
-    crd["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == kind)
+    crd["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)
 }
 
 fn resource<'v>(list: &'v Value, name: &str) -> Option<&'v Value> {
-    list["resources"]
-        .as_array()?
-        .iter()
-        .find(|r| r["name"] == name)
+    list["resources"].as_array()?.iter().find(|r| r["name"] == name)
 }
 
 fn aggregated_resource(doc: &Value, group: &str, version: &str, plural: &str) -> Option<Value> {
-    let item = doc["items"]
-        .as_array()?
-        .iter()
-        .find(|i| i["metadata"]["name"] == group)?;
-    let v = item["versions"]
-        .as_array()?
-        .iter()
-        .find(|v| v["version"] == version)?;
-    v["resources"]
-        .as_array()?
-        .iter()
-        .find(|r| r["resource"] == plural)
-        .cloned()
+    let item = doc["items"].as_array()?.iter().find(|i| i["metadata"]["name"] == group)?;
+    let v = item["versions"].as_array()?.iter().find(|v| v["version"] == version)?;
+    v["resources"].as_array()?.iter().find(|r| r["resource"] == plural).cloned()
 }
 
 async fn next_event(body: &mut hyper::body::Incoming, buf: &mut Vec<u8>) -> Value {
@@ -183,12 +145,7 @@ async fn crd_life_cycle() {
     let crd_table = ok(&client.get_accept(CRDS, TABLE).await, 200);
     assert_eq!(crd_table["columnDefinitions"][1]["name"], "Created At");
     assert_eq!(crd_table["rows"][0]["cells"][0], "crontabs.stable.example.com");
-    let got = ok(
-        &client
-            .get(&format!("{CRDS}/crontabs.stable.example.com"))
-            .await,
-        200,
-    );
+    let got = ok(&client.get(&format!("{CRDS}/crontabs.stable.example.com")).await, 200);
     assert_eq!(condition(&got, "Established").unwrap()["status"], "True");
 
     // Legacy discovery.
@@ -221,32 +178,16 @@ async fn crd_life_cycle() {
 
     // Aggregated discovery.
     let doc = ok(&client.get_accept("/apis", AGGREGATED).await, 200);
-    let agg = aggregated_resource(&doc, "stable.example.com", "v1", "crontabs")
-        .expect("aggregated lists crontabs");
+    let agg = aggregated_resource(&doc, "stable.example.com", "v1", "crontabs").expect("aggregated lists crontabs");
     assert_eq!(agg["scope"], "Namespaced");
     assert_eq!(agg["singularResource"], "crontab");
     assert_eq!(agg["responseKind"]["kind"], "CronTab");
-    let subs: Vec<&str> = agg["subresources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["subresource"].as_str())
-        .collect();
-    assert!(
-        subs.contains(&"status") && subs.contains(&"scale"),
-        "{subs:?}"
-    );
+    let subs: Vec<&str> =
+        agg["subresources"].as_array().unwrap().iter().filter_map(|s| s["subresource"].as_str()).collect();
+    assert!(subs.contains(&"status") && subs.contains(&"scale"), "{subs:?}");
 
     // Watch from the start.
-    let (resp, _) = client
-        .send(
-            Method::GET,
-            &format!("{CT_V1}?watch=true"),
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let (resp, _) = client.send(Method::GET, &format!("{CT_V1}?watch=true"), &[], Bytes::new()).await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut watch = resp.into_body();
     let mut buf = Vec::new();
@@ -254,12 +195,15 @@ async fn crd_life_cycle() {
     // Defaults, pruning, preserve-unknown-fields.
     let created = ok(
         &client
-            .post_json(CT_V1, &json!({
-                "apiVersion": "stable.example.com/v1", "kind": "CronTab",
-                "metadata": {"name": "tab", "labels": {"app": "cron"}},
-                "spec": {"cronSpec": "* * * * */5", "unknown": "dropped", "extra": {"free": {"form": 1}}},
-                "topLevelJunk": true
-            }))
+            .post_json(
+                CT_V1,
+                &json!({
+                    "apiVersion": "stable.example.com/v1", "kind": "CronTab",
+                    "metadata": {"name": "tab", "labels": {"app": "cron"}},
+                    "spec": {"cronSpec": "* * * * */5", "unknown": "dropped", "extra": {"free": {"form": 1}}},
+                    "topLevelJunk": true
+                }),
+            )
             .await,
         201,
     );
@@ -273,67 +217,41 @@ async fn crd_life_cycle() {
     assert_eq!(created["metadata"]["generation"], 1);
     assert_eq!(created["metadata"]["labels"]["app"], "cron");
     let ev = next_event(&mut watch, &mut buf).await;
-    assert_eq!(
-        (
-            ev["type"].as_str(),
-            ev["object"]["metadata"]["name"].as_str()
-        ),
-        (Some("ADDED"), Some("tab"))
-    );
+    assert_eq!((ev["type"].as_str(), ev["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("tab")));
     assert_eq!(ev["object"]["apiVersion"], "stable.example.com/v1");
 
     // kubectl get: the CRD's printer columns (v1), or Name and Age (v1beta1).
     let table = ok(&client.get_accept(CT_V1, TABLE).await, 200);
-    let names: Vec<&str> = table["columnDefinitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
+    let names: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(names, ["Name", "Spec", "Replicas", "Age"]);
     let cells = &table["rows"][0]["cells"];
-    assert_eq!(
-        (cells[0].as_str(), cells[1].as_str(), cells[2].as_i64()),
-        (Some("tab"), Some("* * * * */5"), Some(1))
-    );
+    assert_eq!((cells[0].as_str(), cells[1].as_str(), cells[2].as_i64()), (Some("tab"), Some("* * * * */5"), Some(1)));
     assert!(cells[3].as_str().unwrap().ends_with('s'), "{cells}");
     let table = ok(&client.get_accept(CT_BETA, TABLE).await, 200);
-    let names: Vec<&str> = table["columnDefinitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
+    let names: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(names, ["Name", "Age"]);
 
     // Validation: type, required, minimum.
     let r = client
-        .post_json(
-            CT_V1,
-            &json!({"metadata": {"name": "bad"}, "spec": {"cronSpec": "x", "replicas": "string"}}),
-        )
+        .post_json(CT_V1, &json!({"metadata": {"name": "bad"}, "spec": {"cronSpec": "x", "replicas": "string"}}))
         .await;
     assert_status(&r, 422, "Invalid");
     let s = r.json();
     assert_eq!(s["details"]["causes"][0]["field"], "spec.replicas");
     assert!(
-        s["message"].as_str().unwrap().contains("spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""),
+        s["message"].as_str().unwrap().contains(
+            "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""
+        ),
         "{s}"
     );
     assert_eq!(s["details"]["kind"], "CronTab");
-    let r = client
-        .post_json(
-            CT_V1,
-            &json!({"metadata": {"name": "bad"}, "spec": {"replicas": -1}}),
-        )
-        .await;
+    let r = client.post_json(CT_V1, &json!({"metadata": {"name": "bad"}, "spec": {"replicas": -1}})).await;
     assert_status(&r, 422, "Invalid");
     let msg = r.json()["message"].as_str().unwrap().to_owned();
     assert!(msg.contains("spec.cronSpec: Required value"), "{msg}");
-    assert!(
-        msg.contains("spec.replicas in body should be greater than or equal to 0"),
-        "{msg}"
-    );
+    assert!(msg.contains("spec.replicas in body should be greater than or equal to 0"), "{msg}");
 
     // Both versions read the same object, apiVersion as asked.
     let b = ok(&client.get(&format!("{CT_BETA}/tab")).await, 200);
@@ -342,10 +260,7 @@ async fn crd_life_cycle() {
     let l = ok(&client.get(CT_BETA).await, 200);
     assert_eq!(l["kind"], "CronTabList");
     assert_eq!(l["items"].as_array().unwrap().len(), 1);
-    let all = ok(
-        &client.get("/apis/stable.example.com/v1/crontabs").await,
-        200,
-    );
+    let all = ok(&client.get("/apis/stable.example.com/v1/crontabs").await, 200);
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
 
     // Status subresource: the main resource ignores status, /status ignores spec.
@@ -362,10 +277,7 @@ async fn crd_life_cycle() {
     let mut st = updated.clone();
     st["status"] = json!({"replicas": 2, "selector": "app=cron", "phase": "Running", "junk": 1});
     st["spec"]["image"] = json!("ignored");
-    let after = ok(
-        &put(&client, &format!("{CT_V1}/tab/status"), &st).await,
-        200,
-    );
+    let after = ok(&put(&client, &format!("{CT_V1}/tab/status"), &st).await, 200);
     assert_eq!(after["status"]["replicas"], 2);
     assert!(after["status"].get("junk").is_none());
     assert_eq!(after["spec"]["image"], "nginx");
@@ -393,10 +305,7 @@ async fn crd_life_cycle() {
     assert_eq!(scale["status"]["selector"], "app=cron");
     let mut new_scale = scale.clone();
     new_scale["spec"]["replicas"] = json!(4);
-    let scaled = ok(
-        &put(&client, &format!("{CT_V1}/tab/scale"), &new_scale).await,
-        200,
-    );
+    let scaled = ok(&put(&client, &format!("{CT_V1}/tab/scale"), &new_scale).await, 200);
     assert_eq!(scaled["spec"]["replicas"], 4);
     let obj = ok(&client.get(&format!("{CT_V1}/tab")).await, 200);
     assert_eq!(obj["spec"]["replicas"], 4);
@@ -410,10 +319,7 @@ async fn crd_life_cycle() {
     )
     .await;
     assert_eq!(ok(&r, 200)["spec"]["replicas"], 6);
-    assert_eq!(
-        client.get(&format!("{CT_BETA}/tab/scale")).await.status,
-        404
-    );
+    assert_eq!(client.get(&format!("{CT_BETA}/tab/scale")).await.status, 404);
 
     // Patches: strategic merge is 415, merge and JSON patch work (with pruning).
     let r = send_json(
@@ -467,62 +373,30 @@ async fn crd_life_cycle() {
         )
         .await
         .unwrap();
-    assert!(
-        r.status == 200 || r.status == 201,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert!(r.status == 200 || r.status == 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["spec"]["image"], "busybox");
 
     // Updating the CRD: a short name, a new version, a new defaulted field.
-    let mut crd = ok(
-        &client
-            .get(&format!("{CRDS}/crontabs.stable.example.com"))
-            .await,
-        200,
-    );
+    let mut crd = ok(&client.get(&format!("{CRDS}/crontabs.stable.example.com")).await, 200);
     crd["spec"]["names"]["shortNames"] = json!(["ct", "cts"]);
-    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-        ["color"] = json!({"type": "string", "default": "blue"});
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"] =
+        json!({"type": "string", "default": "blue"});
     let mut v2 = crd["spec"]["versions"][1].clone();
     v2["name"] = json!("v2");
     crd["spec"]["versions"].as_array_mut().unwrap().push(v2);
-    let crd = ok(
-        &put(
-            &client,
-            &format!("{CRDS}/crontabs.stable.example.com"),
-            &crd,
-        )
-        .await,
-        200,
-    );
-    assert_eq!(
-        crd["status"]["acceptedNames"]["shortNames"],
-        json!(["ct", "cts"])
-    );
+    let crd = ok(&put(&client, &format!("{CRDS}/crontabs.stable.example.com"), &crd).await, 200);
+    assert_eq!(crd["status"]["acceptedNames"]["shortNames"], json!(["ct", "cts"]));
     let list = ok(&client.get("/apis/stable.example.com/v1").await, 200);
-    assert_eq!(
-        resource(&list, "crontabs").unwrap()["shortNames"],
-        json!(["ct", "cts"])
-    );
+    assert_eq!(resource(&list, "crontabs").unwrap()["shortNames"], json!(["ct", "cts"]));
     let group = ok(&client.get("/apis/stable.example.com").await, 200);
     assert_eq!(group["preferredVersion"]["version"], "v2");
-    let v2obj = ok(
-        &client
-            .get("/apis/stable.example.com/v2/namespaces/default/crontabs/tab")
-            .await,
-        200,
-    );
+    let v2obj = ok(&client.get("/apis/stable.example.com/v2/namespaces/default/crontabs/tab").await, 200);
     assert_eq!(v2obj["apiVersion"], "stable.example.com/v2");
     // Defaults apply on read to objects stored before the default existed.
     let old = ok(&client.get(&format!("{CT_V1}/tab")).await, 200);
     assert_eq!(old["spec"]["color"], "blue");
     let listed = ok(&client.get(CT_V1).await, 200);
-    assert!(listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|i| i["spec"]["color"] == "blue"));
+    assert!(listed["items"].as_array().unwrap().iter().all(|i| i["spec"]["color"] == "blue"));
 
     // Deleting the CRD removes its objects and stops serving it.
     let r = delete(&client, &format!("{CRDS}/crontabs.stable.example.com")).await;
@@ -537,34 +411,16 @@ async fn crd_life_cycle() {
     assert_eq!(client.get(CT_V1).await.status, 404);
     assert_eq!(client.get("/apis/stable.example.com/v1").await.status, 404);
     let groups = ok(&client.get("/apis").await, 200);
-    assert!(groups["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|g| g["name"] != "stable.example.com"));
+    assert!(groups["groups"].as_array().unwrap().iter().all(|g| g["name"] != "stable.example.com"));
     let doc = ok(&client.get_accept("/apis", AGGREGATED).await, 200);
     assert!(aggregated_resource(&doc, "stable.example.com", "v1", "crontabs").is_none());
-    assert_eq!(
-        client
-            .get(&format!("{CRDS}/crontabs.stable.example.com"))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(client.get(&format!("{CRDS}/crontabs.stable.example.com")).await.status, 404);
 
     // Re-creating serves an empty resource again.
     ok(&client.post_json(CRDS, &crontab_crd()).await, 201);
     let l = ok(&client.get(CT_V1).await, 200);
     assert_eq!(l["items"].as_array().unwrap().len(), 0);
-    ok(
-        &client
-            .post_json(
-                CT_V1,
-                &json!({"metadata": {"name": "again"}, "spec": {"cronSpec": "x"}}),
-            )
-            .await,
-        201,
-    );
+    ok(&client.post_json(CT_V1, &json!({"metadata": {"name": "again"}, "spec": {"cronSpec": "x"}})).await, 201);
 
     server.shutdown().await;
 }
@@ -602,29 +458,14 @@ async fn cluster_scoped_crd_and_rejections() {
     );
     assert_eq!(obj["anything"]["goes"], json!([1, 2]));
     assert!(obj["metadata"].get("namespace").is_none());
-    assert_eq!(
-        client
-            .get("/apis/example.org/v1alpha1/namespaces/default/widgets")
-            .await
-            .status,
-        404
-    );
+    assert_eq!(client.get("/apis/example.org/v1alpha1/namespaces/default/widgets").await.status, 404);
     // Without a status subresource, status changes bump the generation.
     let mut o = obj.clone();
     o["status"] = json!({"ready": true});
-    let u = ok(
-        &put(&client, "/apis/example.org/v1alpha1/widgets/w1", &o).await,
-        200,
-    );
+    let u = ok(&put(&client, "/apis/example.org/v1alpha1/widgets/w1", &o).await, 200);
     assert_eq!(u["status"]["ready"], true);
     assert_eq!(u["metadata"]["generation"], 2);
-    assert_eq!(
-        client
-            .get("/apis/example.org/v1alpha1/widgets/w1/status")
-            .await
-            .status,
-        404
-    );
+    assert_eq!(client.get("/apis/example.org/v1alpha1/widgets/w1/status").await.status, 404);
 
     // A second CRD whose names clash is stored but not accepted or served.
     let clash = json!({
@@ -651,10 +492,7 @@ async fn cluster_scoped_crd_and_rejections() {
     bad["metadata"]["name"] = json!("wrong.example.org");
     let r = client.post_json(CRDS, &bad).await;
     assert_status(&r, 422, "Invalid");
-    assert!(r.json()["message"]
-        .as_str()
-        .unwrap()
-        .contains("must be spec.names.plural+\".\"+spec.group"));
+    assert!(r.json()["message"].as_str().unwrap().contains("must be spec.names.plural+\".\"+spec.group"));
     for mutate in [
         json!({"scope": "Everywhere"}),
         json!({"versions": []}),
@@ -675,17 +513,8 @@ async fn cluster_scoped_crd_and_rejections() {
     }
 
     // Deleting a cluster-scoped CRD removes its objects.
-    ok(
-        &delete(&client, &format!("{CRDS}/widgets.example.org")).await,
-        200,
-    );
-    assert_eq!(
-        client
-            .get("/apis/example.org/v1alpha1/widgets")
-            .await
-            .status,
-        404
-    );
+    ok(&delete(&client, &format!("{CRDS}/widgets.example.org")).await, 200);
+    assert_eq!(client.get("/apis/example.org/v1alpha1/widgets").await.status, 404);
     ok(&client.post_json(CRDS, &crd).await, 201);
     let l = ok(&client.get("/apis/example.org/v1alpha1/widgets").await, 200);
     assert_eq!(l["items"].as_array().unwrap().len(), 0);
@@ -696,31 +525,23 @@ async fn cluster_scoped_crd_and_rejections() {
 async fn crd_deletion_waits_for_finalizers() {
     let (server, client) = start().await;
     ok(&client.post_json(CRDS, &crontab_crd()).await, 201);
-    ok(&client.post_json(CT_V1, &json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}, "spec": {"cronSpec": "x"}})).await, 201);
     ok(
-        &delete(&client, &format!("{CRDS}/crontabs.stable.example.com")).await,
-        200,
-    );
-    let crd = ok(
         &client
-            .get(&format!("{CRDS}/crontabs.stable.example.com"))
+            .post_json(
+                CT_V1,
+                &json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}, "spec": {"cronSpec": "x"}}),
+            )
             .await,
-        200,
+        201,
     );
+    ok(&delete(&client, &format!("{CRDS}/crontabs.stable.example.com")).await, 200);
+    let crd = ok(&client.get(&format!("{CRDS}/crontabs.stable.example.com")).await, 200);
     assert!(crd["metadata"]["deletionTimestamp"].is_string());
-    assert_eq!(
-        crd["metadata"]["finalizers"],
-        json!(["customresourcecleanup.apiextensions.k8s.io"])
-    );
+    assert_eq!(crd["metadata"]["finalizers"], json!(["customresourcecleanup.apiextensions.k8s.io"]));
     assert_eq!(condition(&crd, "Terminating").unwrap()["status"], "True");
     let held = ok(&client.get(&format!("{CT_V1}/held")).await, 200);
     assert!(held["metadata"]["deletionTimestamp"].is_string());
-    let r = client
-        .post_json(
-            CT_V1,
-            &json!({"metadata": {"name": "late"}, "spec": {"cronSpec": "x"}}),
-        )
-        .await;
+    let r = client.post_json(CT_V1, &json!({"metadata": {"name": "late"}, "spec": {"cronSpec": "x"}})).await;
     assert_status(&r, 405, "MethodNotAllowed");
     // Removing the CR's finalizer lets the CR go, then the CRD.
     let r = send_json(
@@ -732,13 +553,7 @@ async fn crd_deletion_waits_for_finalizers() {
     )
     .await;
     ok(&r, 200);
-    assert_eq!(
-        client
-            .get(&format!("{CRDS}/crontabs.stable.example.com"))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(client.get(&format!("{CRDS}/crontabs.stable.example.com")).await.status, 404);
     assert_eq!(client.get(CT_V1).await.status, 404);
     server.shutdown().await;
 }

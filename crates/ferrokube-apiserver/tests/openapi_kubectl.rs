@@ -56,11 +56,7 @@ impl Kubectl {
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
     }
 
@@ -104,17 +100,11 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_and_strict_create_with_validation() {
     let bin = find_kubectl().unwrap_or_else(|e| panic!("kubectl not found: {e}"));
-    let server = EmbeddedServer::start(ServerOptions::default())
-        .await
-        .unwrap();
+    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig).unwrap();
-    let k = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
+    let k = Kubectl { bin, kubeconfig, cache: dir.path().join("cache") };
     let d = dir.path().to_owned();
     tokio::task::spawn_blocking(move || {
         let v1 = write(&d, "v1.yaml", &deployment("nginx:1.25", ""));
@@ -127,13 +117,7 @@ async fn kubectl_apply_and_strict_create_with_validation() {
         let out = k.ok(&["apply", "-f", &v2]);
         assert!(out.contains("deployment.apps/web configured"), "{out}");
         assert!(!out.contains("warning"), "{out}");
-        let image = k.ok(&[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[*].image}",
-        ]);
+        let image = k.ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[*].image}"]);
         assert_eq!(image.trim(), "nginx:1.26");
         let annotation = k.ok(&[
             "get",
@@ -144,24 +128,17 @@ async fn kubectl_apply_and_strict_create_with_validation() {
         ]);
         assert!(annotation.contains("nginx:1.26"), "{annotation}");
 
-        let bad =
-            deployment("nginx:1.25", "        colour: red\n").replace("name: web\n", "name: bad\n");
+        let bad = deployment("nginx:1.25", "        colour: red\n").replace("name: web\n", "name: bad\n");
         let bad = write(&d, "bad.yaml", &bad);
         let (ok, out) = k.run(&["create", "-f", &bad]);
         assert!(!ok, "create with an unknown field succeeded:\n{out}");
-        assert!(
-            out.contains("unknown field \"spec.template.spec.containers[0].colour\""),
-            "{out}"
-        );
+        assert!(out.contains("unknown field \"spec.template.spec.containers[0].colour\""), "{out}");
         let (ok, out) = k.run(&["get", "deployment", "bad"]);
         assert!(!ok && out.contains("NotFound"), "{out}");
         // With --validate=warn it is created, and the server's warning is printed.
         let out = k.ok(&["create", "--validate=warn", "-f", &bad]);
         assert!(out.contains("deployment.apps/bad created"), "{out}");
-        assert!(
-            out.contains("Warning: unknown field \"spec.template.spec.containers[0].colour\""),
-            "{out}"
-        );
+        assert!(out.contains("Warning: unknown field \"spec.template.spec.containers[0].colour\""), "{out}");
         // And without complaint when validation is off.
         k.ok(&["delete", "deployment", "bad"]);
         let out = k.ok(&["create", "--validate=false", "-f", &bad]);

@@ -29,13 +29,7 @@ fn configmaps() -> Arc<ResourceInfo> {
     })
 }
 
-fn request(
-    verb: Verb,
-    name: Option<&str>,
-    query: &[(&str, &str)],
-    body: Option<Value>,
-    ct: &str,
-) -> ApiRequest {
+fn request(verb: Verb, name: Option<&str>, query: &[(&str, &str)], body: Option<Value>, ct: &str) -> ApiRequest {
     let mut req = ApiRequest::new(verb, configmaps()).with_namespace("default");
     if let Some(n) = name {
         req = req.with_name(n);
@@ -58,21 +52,13 @@ async fn object(r: &Registry, req: ApiRequest) -> Value {
 }
 
 fn rv_of(v: &Value) -> u64 {
-    v["metadata"]["resourceVersion"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    v["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumed_watch_replays_every_change_in_order() {
-    let r = Registry::with_options(
-        StoreConfig {
-            history_capacity: 100_000,
-            watch_buffer: 8,
-        },
-        Duration::from_secs(3600),
-    );
+    let r =
+        Registry::with_options(StoreConfig { history_capacity: 100_000, watch_buffer: 8 }, Duration::from_secs(3600));
     for i in 0..10 {
         object(
             &r,
@@ -96,17 +82,7 @@ async fn resumed_watch_replays_every_change_in_order() {
             for n in 0..150 {
                 let name = format!("cm{}", (w * 7 + n) % 10);
                 let patch = json!({"data": {format!("w{w}"): n.to_string()}});
-                object(
-                    &r,
-                    request(
-                        Verb::Patch,
-                        Some(&name),
-                        &[],
-                        Some(patch),
-                        "application/merge-patch+json",
-                    ),
-                )
-                .await;
+                object(&r, request(Verb::Patch, Some(&name), &[], Some(patch), "application/merge-patch+json")).await;
                 if n % 50 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -123,20 +99,14 @@ async fn resumed_watch_replays_every_change_in_order() {
         request(
             Verb::List,
             None,
-            &[
-                ("resourceVersion", &start.to_string()),
-                ("resourceVersionMatch", "Exact"),
-            ],
+            &[("resourceVersion", &start.to_string()), ("resourceVersionMatch", "Exact")],
             None,
             "application/json",
         ),
     )
     .await;
     for item in list["items"].as_array().unwrap() {
-        state.insert(
-            item["metadata"]["name"].as_str().unwrap().to_owned(),
-            item.clone(),
-        );
+        state.insert(item["metadata"]["name"].as_str().unwrap().to_owned(), item.clone());
     }
     let writers_done = async {
         for w in writers {
@@ -149,16 +119,11 @@ async fn resumed_watch_replays_every_change_in_order() {
         let req = request(
             Verb::Watch,
             None,
-            &[
-                ("resourceVersion", &last.to_string()),
-                ("timeoutSeconds", "2"),
-            ],
+            &[("resourceVersion", &last.to_string()), ("timeoutSeconds", "2")],
             None,
             "application/json",
         );
-        let Ok(ApiResponse::Watch(mut s)) = r.handle(req).await else {
-            panic!("watch failed")
-        };
+        let Ok(ApiResponse::Watch(mut s)) = r.handle(req).await else { panic!("watch failed") };
         let mut got_any = false;
         loop {
             tokio::select! {
@@ -231,10 +196,7 @@ async fn paging_during_writes_sees_one_snapshot() {
         }
         let qs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let page = object(&r, request(Verb::List, None, &qs, None, "application/json")).await;
-        let rv = page["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let rv = page["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
         assert_eq!(list_rv.get_or_insert_with(|| rv.clone()), &rv);
         for i in page["items"].as_array().unwrap() {
             names.push(i["metadata"]["name"].as_str().unwrap().to_owned());
@@ -249,11 +211,7 @@ async fn paging_during_writes_sees_one_snapshot() {
             writer = Some(tokio::spawn(async move {
                 for i in 0..200 {
                     let name = format!("c{i:03}");
-                    object(
-                        &r,
-                        request(Verb::Delete, Some(&name), &[], None, "application/json"),
-                    )
-                    .await;
+                    object(&r, request(Verb::Delete, Some(&name), &[], None, "application/json")).await;
                     object(
                         &r,
                         request(

@@ -12,12 +12,11 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use server_support::{assert_status, Client};
 
-const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+const TABLE: &str =
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 
 async fn start() -> (EmbeddedServer, Client) {
-    let server = EmbeddedServer::start(ServerOptions::default())
-        .await
-        .unwrap();
+    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
     let client = Client::new(&server);
     (server, client)
 }
@@ -33,9 +32,7 @@ fn pod(name: &str) -> Value {
 #[tokio::test]
 async fn create_get_list() {
     let (server, client) = start().await;
-    let r = client
-        .post_json("/api/v1/namespaces/default/pods", &pod("web-1"))
-        .await;
+    let r = client.post_json("/api/v1/namespaces/default/pods", &pod("web-1")).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let created = r.json();
     assert_eq!(created["metadata"]["name"], "web-1");
@@ -45,30 +42,17 @@ async fn create_get_list() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["metadata"]["uid"], created["metadata"]["uid"]);
 
-    let list = client
-        .get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb")
-        .await
-        .json();
+    let list = client.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb").await.json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let all = client.get("/api/v1/pods").await.json();
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
 
-    assert_status(
-        &client.get("/api/v1/namespaces/default/pods/nope").await,
-        404,
-        "NotFound",
-    );
-    let r = client
-        .post_json("/api/v1/namespaces/default/pods", &pod("web-1"))
-        .await;
+    assert_status(&client.get("/api/v1/namespaces/default/pods/nope").await, 404, "NotFound");
+    let r = client.post_json("/api/v1/namespaces/default/pods", &pod("web-1")).await;
     assert_status(&r, 409, "AlreadyExists");
 
     // Same through HTTP/1.1.
-    let r = client
-        .clone()
-        .http1_only()
-        .get("/api/v1/namespaces/default/pods/web-1")
-        .await;
+    let r = client.clone().http1_only().get("/api/v1/namespaces/default/pods/web-1").await;
     assert_eq!(r.status, 200);
     server.shutdown().await;
 }
@@ -78,31 +62,21 @@ async fn yaml_and_gzip_bodies() {
     let (server, client) = start().await;
     let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  a: b\n";
     let r = client
-        .request(
-            Method::POST,
-            "/api/v1/namespaces/default/configmaps",
-            &[("content-type", "application/yaml")],
-            yaml,
-        )
+        .request(Method::POST, "/api/v1/namespaces/default/configmaps", &[("content-type", "application/yaml")], yaml)
         .await
         .unwrap();
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["data"]["a"], "b");
 
-    let body = serde_json::to_vec(
-        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gz"}}),
-    )
-    .unwrap();
+    let body =
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gz"}})).unwrap();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, &body).unwrap();
     let r = client
         .request(
             Method::POST,
             "/api/v1/namespaces/default/configmaps",
-            &[
-                ("content-type", "application/json"),
-                ("content-encoding", "gzip"),
-            ],
+            &[("content-type", "application/json"), ("content-encoding", "gzip")],
             enc.finish().unwrap(),
         )
         .await
@@ -110,23 +84,13 @@ async fn yaml_and_gzip_bodies() {
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 
     let r = client
-        .request(
-            Method::POST,
-            "/api/v1/namespaces/default/configmaps",
-            &[("content-type", "text/plain")],
-            "x",
-        )
+        .request(Method::POST, "/api/v1/namespaces/default/configmaps", &[("content-type", "text/plain")], "x")
         .await
         .unwrap();
     assert_status(&r, 415, "UnsupportedMediaType");
 
     // YAML out, too.
-    let r = client
-        .get_accept(
-            "/api/v1/namespaces/default/configmaps/gz",
-            "application/yaml",
-        )
-        .await;
+    let r = client.get_accept("/api/v1/namespaces/default/configmaps/gz", "application/yaml").await;
     assert!(std::str::from_utf8(&r.body).unwrap().contains("name: gz"));
     server.shutdown().await;
 }
@@ -155,22 +119,13 @@ async fn watch_streams_events() {
         ("/api/v1/namespaces/default/configmaps?watch=true", false),
         ("/api/v1/watch/namespaces/default/configmaps", true),
     ] {
-        let c = if http1 {
-            client.clone().http1_only()
-        } else {
-            client.clone()
-        };
+        let c = if http1 { client.clone().http1_only() } else { client.clone() };
         let (resp, _) = c.send(Method::GET, path, &[], Bytes::new()).await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["content-type"], "application/json");
         let mut body = resp.into_body();
         let name = if http1 { "cm-legacy" } else { "cm-watch" };
-        let r = client
-            .post_json(
-                "/api/v1/namespaces/default/configmaps",
-                &json!({"metadata": {"name": name}}),
-            )
-            .await;
+        let r = client.post_json("/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": name}})).await;
         assert_eq!(r.status, 201);
         let mut buf = Vec::new();
         let ev = loop {
@@ -185,12 +140,7 @@ async fn watch_streams_events() {
 
     // timeoutSeconds ends the stream.
     let (resp, _) = client
-        .send(
-            Method::GET,
-            "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1",
-            &[],
-            Bytes::new(),
-        )
+        .send(Method::GET, "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=1", &[], Bytes::new())
         .await
         .unwrap();
     let done = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect()).await;
@@ -201,69 +151,36 @@ async fn watch_streams_events() {
 #[tokio::test]
 async fn shutdown_ends_open_watches() {
     let (server, client) = start().await;
-    let (resp, _) = client
-        .send(
-            Method::GET,
-            "/api/v1/namespaces/default/pods?watch=true",
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let (resp, _) =
+        client.send(Method::GET, "/api/v1/namespaces/default/pods?watch=true", &[], Bytes::new()).await.unwrap();
     let reader = tokio::spawn(async move { resp.into_body().collect().await.is_ok() });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
-        .await
-        .expect("shutdown in time");
-    let _ = tokio::time::timeout(Duration::from_secs(10), reader)
-        .await
-        .expect("watch ended");
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.expect("shutdown in time");
+    let _ = tokio::time::timeout(Duration::from_secs(10), reader).await.expect("watch ended");
 }
 
 #[tokio::test]
 async fn tables_for_kubectl_get() {
     let (server, client) = start().await;
-    client
-        .post_json("/api/v1/namespaces/default/pods", &pod("web-1"))
-        .await;
-    let r = client
-        .get_accept("/api/v1/namespaces/default/pods", TABLE)
-        .await;
+    client.post_json("/api/v1/namespaces/default/pods", &pod("web-1")).await;
+    let r = client.get_accept("/api/v1/namespaces/default/pods", TABLE).await;
     assert_eq!(r.status, 200);
     let t = r.json();
     assert_eq!(t["kind"], "Table");
     assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
-    let cols: Vec<&str> = t["columnDefinitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let cols: Vec<&str> =
+        t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(&cols[..5], ["Name", "Ready", "Status", "Restarts", "Age"]);
     assert_eq!(t["rows"][0]["cells"][0], "web-1");
     assert_eq!(t["rows"][0]["cells"][1], "0/1");
     assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
 
-    let one = client
-        .get_accept(
-            "/api/v1/namespaces/default/pods/web-1?includeObject=Object",
-            TABLE,
-        )
-        .await
-        .json();
+    let one = client.get_accept("/api/v1/namespaces/default/pods/web-1?includeObject=Object", TABLE).await.json();
     assert_eq!(one["rows"][0]["object"]["kind"], "Pod");
 
     let ns = client.get_accept("/api/v1/namespaces", TABLE).await.json();
-    let names: Vec<&str> = ns["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["cells"][0].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"default") && names.contains(&"kube-system"),
-        "{names:?}"
-    );
+    let names: Vec<&str> = ns["rows"].as_array().unwrap().iter().map(|r| r["cells"][0].as_str().unwrap()).collect();
+    assert!(names.contains(&"default") && names.contains(&"kube-system"), "{names:?}");
 
     // client-go's metadata client.
     let meta = client
@@ -280,12 +197,7 @@ async fn tables_for_kubectl_get() {
 
     // kubectl get -w: each event's object is a one-row Table.
     let (resp, _) = client
-        .send(
-            Method::GET,
-            "/api/v1/namespaces/default/pods?watch=true",
-            &[("accept", TABLE)],
-            Bytes::new(),
-        )
+        .send(Method::GET, "/api/v1/namespaces/default/pods?watch=true", &[("accept", TABLE)], Bytes::new())
         .await
         .unwrap();
     let mut body = resp.into_body();
@@ -299,19 +211,11 @@ async fn tables_for_kubectl_get() {
 #[tokio::test]
 async fn pod_log_subresource() {
     let (server, client) = start().await;
-    client
-        .post_json("/api/v1/namespaces/default/pods", &pod("web-1"))
-        .await;
-    let r = client
-        .get("/api/v1/namespaces/default/pods/web-1/log")
-        .await;
+    client.post_json("/api/v1/namespaces/default/pods", &pod("web-1")).await;
+    let r = client.get("/api/v1/namespaces/default/pods/web-1/log").await;
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").starts_with("text/plain"));
-    assert_status(
-        &client.get("/api/v1/namespaces/default/pods/nope/log").await,
-        404,
-        "NotFound",
-    );
+    assert_status(&client.get("/api/v1/namespaces/default/pods/nope/log").await, 404, "NotFound");
     server.shutdown().await;
 }
 
@@ -340,10 +244,7 @@ async fn protobuf_request_bodies() {
             "/api/v1/namespaces",
             &[
                 ("content-type", "application/vnd.kubernetes.protobuf"),
-                (
-                    "accept",
-                    "application/vnd.kubernetes.protobuf,application/json",
-                ),
+                ("accept", "application/vnd.kubernetes.protobuf,application/json"),
             ],
             protobuf_namespace("from-proto"),
         )
@@ -352,10 +253,7 @@ async fn protobuf_request_bodies() {
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("content-type"), "application/json");
     assert_eq!(r.json()["metadata"]["name"], "from-proto");
-    assert_eq!(
-        client.get("/api/v1/namespaces/from-proto").await.status,
-        200
-    );
+    assert_eq!(client.get("/api/v1/namespaces/from-proto").await.status, 200);
 
     let r = client
         .request(

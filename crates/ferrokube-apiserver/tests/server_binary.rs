@@ -18,22 +18,11 @@ fn serves_writes_kubeconfig_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(
-        line.starts_with("serving on https://127.0.0.1:"),
-        "{line:?}"
-    );
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("serving on https://127.0.0.1:"), "{line:?}");
     let text = std::fs::read_to_string(&kubeconfig).unwrap();
-    assert!(
-        text.contains(line.trim().trim_start_matches("serving on ")),
-        "{text}"
-    );
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(text.contains(line.trim().trim_start_matches("serving on ")), "{text}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
@@ -42,30 +31,16 @@ fn serves_writes_kubeconfig_and_stops_on_sigterm() {
 #[test]
 fn bad_flags_and_files_fail_clearly() {
     let out = Command::new(BIN)
-        .args([
-            "--secure-port",
-            "0",
-            "--token-auth-file",
-            "/nonexistent/tokens.csv",
-        ])
+        .args(["--secure-port", "0", "--token-auth-file", "/nonexistent/tokens.csv"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--token-auth-file") && err.contains("/nonexistent/tokens.csv"),
-        "{err}"
-    );
-    let out = Command::new(BIN)
-        .args(["--secure-port", "nope"])
-        .output()
-        .unwrap();
+    assert!(err.contains("--token-auth-file") && err.contains("/nonexistent/tokens.csv"), "{err}");
+    let out = Command::new(BIN).args(["--secure-port", "nope"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--secure-port"));
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        help.contains("--controllers") && help.contains("simulated node"),
-        "{help}"
-    );
+    assert!(help.contains("--controllers") && help.contains("simulated node"), "{help}");
 }

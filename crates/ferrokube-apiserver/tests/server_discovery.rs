@@ -8,26 +8,18 @@ use http::Method;
 use serde_json::{json, Value};
 use server_support::{assert_status, Client};
 
-const AGGREGATED: &str =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
 
 async fn start() -> (EmbeddedServer, Client) {
     let t = std::time::Instant::now();
-    let server = EmbeddedServer::start(ServerOptions::default())
-        .await
-        .unwrap();
+    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
     eprintln!("cold start: {:?}", t.elapsed());
     let client = Client::new(&server);
     (server, client)
 }
 
 fn find<'a>(items: &'a Value, key: &str, value: &str) -> &'a Value {
-    items
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i[key] == value)
-        .unwrap_or_else(|| panic!("no {key}={value} in {items}"))
+    items.as_array().unwrap().iter().find(|i| i[key] == value).unwrap_or_else(|| panic!("no {key}={value} in {items}"))
 }
 
 #[tokio::test]
@@ -37,10 +29,7 @@ async fn version_and_health_are_public() {
     let v = anon.get("/version").await;
     assert_eq!(v.status, 200);
     let v = v.json();
-    assert_eq!(
-        (v["major"].as_str(), v["minor"].as_str()),
-        (Some("1"), Some("37"))
-    );
+    assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("37")));
     assert_eq!(v["gitVersion"], "v1.37.0-ferrokube");
     for path in ["/healthz", "/livez", "/readyz"] {
         let r = anon.get(path).await;
@@ -66,10 +55,7 @@ async fn legacy_discovery() {
     let api = client.get("/api").await.json();
     assert_eq!(api["kind"], "APIVersions");
     assert_eq!(api["versions"], json!(["v1"]));
-    assert_eq!(
-        api["serverAddressByClientCIDRs"][0]["clientCIDR"],
-        "0.0.0.0/0"
-    );
+    assert_eq!(api["serverAddressByClientCIDRs"][0]["clientCIDR"], "0.0.0.0/0");
 
     let v1 = client.get("/api/v1").await.json();
     assert_eq!(v1["kind"], "APIResourceList");
@@ -89,14 +75,8 @@ async fn legacy_discovery() {
     let apis = client.get("/apis").await.json();
     assert_eq!(apis["kind"], "APIGroupList");
     let apps = find(&apis["groups"], "name", "apps");
-    assert_eq!(
-        apps["preferredVersion"],
-        json!({"groupVersion": "apps/v1", "version": "v1"})
-    );
-    assert_eq!(
-        find(&apis["groups"], "name", "autoscaling")["preferredVersion"]["version"],
-        "v2"
-    );
+    assert_eq!(apps["preferredVersion"], json!({"groupVersion": "apps/v1", "version": "v1"}));
+    assert_eq!(find(&apis["groups"], "name", "autoscaling")["preferredVersion"]["version"], "v2");
 
     let group = client.get("/apis/apps").await.json();
     assert_eq!(group["kind"], "APIGroup");
@@ -108,11 +88,7 @@ async fn legacy_discovery() {
     assert_eq!(deploy["shortNames"], json!(["deploy"]));
     let scale = find(&apps_v1["resources"], "name", "deployments/scale");
     assert_eq!(
-        (
-            scale["group"].as_str(),
-            scale["version"].as_str(),
-            scale["kind"].as_str()
-        ),
+        (scale["group"].as_str(), scale["version"].as_str(), scale["kind"].as_str()),
         (Some("autoscaling"), Some("v1"), Some("Scale"))
     );
     server.shutdown().await;
@@ -123,59 +99,30 @@ async fn aggregated_discovery() {
     let (server, client) = start().await;
     let r = client.get_accept("/apis", AGGREGATED).await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.header("content-type"),
-        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-    );
+    assert_eq!(r.header("content-type"), "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
     let doc = r.json();
     assert_eq!(doc["kind"], "APIGroupDiscoveryList");
     assert_eq!(doc["apiVersion"], "apidiscovery.k8s.io/v2");
-    let apps = doc["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["metadata"]["name"] == "apps")
-        .unwrap();
+    let apps = doc["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "apps").unwrap();
     let v1 = &apps["versions"][0];
     assert_eq!(v1["version"], "v1");
     assert_eq!(v1["freshness"], "Current");
     let deploy = find(&v1["resources"], "resource", "deployments");
     assert_eq!(deploy["scope"], "Namespaced");
     assert_eq!(deploy["singularResource"], "deployment");
-    assert_eq!(
-        deploy["responseKind"],
-        json!({"group": "apps", "version": "v1", "kind": "Deployment"})
-    );
+    assert_eq!(deploy["responseKind"], json!({"group": "apps", "version": "v1", "kind": "Deployment"}));
     let scale = find(&deploy["subresources"], "subresource", "scale");
-    assert_eq!(
-        scale["responseKind"],
-        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
-    );
+    assert_eq!(scale["responseKind"], json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}));
 
     let core = client.get_accept("/api", AGGREGATED).await.json();
     assert_eq!(core["items"].as_array().unwrap().len(), 1);
-    let pods = find(
-        &core["items"][0]["versions"][0]["resources"],
-        "resource",
-        "pods",
-    );
+    let pods = find(&core["items"][0]["versions"][0]["resources"], "resource", "pods");
     assert_eq!(pods["shortNames"], json!(["po"]));
-    assert_eq!(
-        find(
-            &core["items"][0]["versions"][0]["resources"],
-            "resource",
-            "nodes"
-        )["scope"],
-        "Cluster"
-    );
+    assert_eq!(find(&core["items"][0]["versions"][0]["resources"], "resource", "nodes")["scope"], "Cluster");
 
     // kubectl 1.26-1.29 ask for v2beta1.
-    let old = client
-        .get_accept(
-            "/apis",
-            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
-        )
-        .await;
+    let old =
+        client.get_accept("/apis", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList").await;
     assert_eq!(old.json()["apiVersion"], "apidiscovery.k8s.io/v2beta1");
     server.shutdown().await;
 }
@@ -185,47 +132,18 @@ async fn http_level_errors_are_status_objects() {
     let (server, client) = start().await;
     let r = client.get("/nope").await;
     assert_status(&r, 404, "NotFound");
-    assert_eq!(
-        r.json()["message"],
-        "the server could not find the requested resource"
-    );
+    assert_eq!(r.json()["message"], "the server could not find the requested resource");
     assert_status(&client.get("/openapi/v1").await, 404, "NotFound");
-    assert_status(
-        &client.get("/openapi/v3/apis/nosuchgroup/v1").await,
-        404,
-        "NotFound",
-    );
+    assert_status(&client.get("/openapi/v3/apis/nosuchgroup/v1").await, 404, "NotFound");
     assert_status(&client.get("/api/v1/nosuchthings").await, 404, "NotFound");
-    assert_status(
-        &client.get("/api/v1/namespaces/%ff/pods").await,
-        400,
-        "BadRequest",
-    );
-    let r = client
-        .request(Method::POST, "/version", &[], Bytes::new())
-        .await
-        .unwrap();
+    assert_status(&client.get("/api/v1/namespaces/%ff/pods").await, 400, "BadRequest");
+    let r = client.request(Method::POST, "/version", &[], Bytes::new()).await.unwrap();
     assert_status(&r, 405, "MethodNotAllowed");
-    let r = client
-        .request(
-            Method::PUT,
-            "/api/v1/namespaces/default/pods",
-            &[],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let r = client.request(Method::PUT, "/api/v1/namespaces/default/pods", &[], Bytes::new()).await.unwrap();
     assert_status(&r, 405, "MethodNotAllowed");
-    let r = client
-        .get_accept("/api/v1", "application/vnd.kubernetes.protobuf")
-        .await;
+    let r = client.get_accept("/api/v1", "application/vnd.kubernetes.protobuf").await;
     assert_status(&r, 406, "NotAcceptable");
-    let r = client
-        .get_accept(
-            "/api/v1",
-            "application/vnd.kubernetes.protobuf, application/json",
-        )
-        .await;
+    let r = client.get_accept("/api/v1", "application/vnd.kubernetes.protobuf, application/json").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), "application/json");
 
@@ -244,21 +162,14 @@ async fn http_level_errors_are_status_objects() {
     let r = client
         .clone()
         .http1_only()
-        .request(
-            Method::POST,
-            "/api/v1/namespaces/default/configmaps",
-            &[("content-type", "application/json")],
-            big,
-        )
+        .request(Method::POST, "/api/v1/namespaces/default/configmaps", &[("content-type", "application/json")], big)
         .await
         .unwrap();
     assert_status(&r, 413, "RequestEntityTooLarge");
 
     // A huge header is refused, not a crash; the server keeps serving.
     let huge = "x".repeat(2 * 1024 * 1024);
-    let _ = client
-        .request(Method::GET, "/version", &[("x-huge", &huge)], Bytes::new())
-        .await;
+    let _ = client.request(Method::GET, "/version", &[("x-huge", &huge)], Bytes::new()).await;
     assert_eq!(client.get("/version").await.status, 200);
     server.shutdown().await;
 }
@@ -268,24 +179,16 @@ async fn yaml_and_gzip() {
     let (server, client) = start().await;
     let r = client.get_accept("/api/v1", "application/yaml").await;
     assert_eq!(r.header("content-type"), "application/yaml");
-    assert!(std::str::from_utf8(&r.body)
-        .unwrap()
-        .contains("kind: APIResourceList"));
+    assert!(std::str::from_utf8(&r.body).unwrap().contains("kind: APIResourceList"));
     // Large responses are compressed when asked.
     let r = client
-        .request(
-            Method::GET,
-            "/apis",
-            &[("accept", AGGREGATED), ("accept-encoding", "gzip")],
-            Bytes::new(),
-        )
+        .request(Method::GET, "/apis", &[("accept", AGGREGATED), ("accept-encoding", "gzip")], Bytes::new())
         .await
         .unwrap();
     assert_eq!(r.status, 200);
     if r.header("content-encoding") == "gzip" {
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.body[..]), &mut out)
-            .unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&r.body[..]), &mut out).unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["kind"], "APIGroupDiscoveryList");
     } else {

@@ -210,16 +210,9 @@ fn display_phase(pod: &Pod) -> String {
         return "Terminating".to_owned();
     }
     let status = pod.status.clone().unwrap_or_default();
-    let waiting = status
-        .container_statuses
-        .iter()
-        .flatten()
-        .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
-    let ready = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let waiting =
+        status.container_statuses.iter().flatten().find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone());
+    let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
     match (waiting, status.phase) {
         (Some(reason), _) => reason,
         (None, Some(phase)) if phase == "Running" && ready => "Running (ready)".to_owned(),

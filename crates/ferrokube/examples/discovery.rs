@@ -88,10 +88,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // kubectl's default order: by group (the core group `""` sorts first), then name.
     rows.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
 
-    let table: Vec<[String; 5]> = rows
-        .into_iter()
-        .map(|r| [r.name, r.short_names, r.api_version, r.namespaced.to_string(), r.kind])
-        .collect();
+    let table: Vec<[String; 5]> =
+        rows.into_iter().map(|r| [r.name, r.short_names, r.api_version, r.namespaced.to_string(), r.kind]).collect();
     print_table(["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"], &table);
 
     cluster.shutdown().await;

@@ -46,8 +46,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = in_cluster.client_config()?;
     let client = RESTClient::new(&config)?;
     loop {
-        let pods: k8s_openapi::List<Pod> =
-            client.get().group_version("", "v1").resource("pods").into_object().await?;
+        let pods: k8s_openapi::List<Pod> = client.get().group_version("", "v1").resource("pods").into_object().await?;
         println!("There are {} pods in the cluster", pods.items.len());
 
         let (namespace, name) = ("default", "example-xxxxx");

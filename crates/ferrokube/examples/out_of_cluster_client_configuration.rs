@@ -30,8 +30,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cluster = Cluster::connect(&flags).await?;
     let client = RESTClient::new(&cluster.config)?;
     loop {
-        let pods: k8s_openapi::List<Pod> =
-            client.get().group_version("", "v1").resource("pods").into_object().await?;
+        let pods: k8s_openapi::List<Pod> = client.get().group_version("", "v1").resource("pods").into_object().await?;
         println!("There are {} pods in the cluster", pods.items.len());
 
         // The client-go example then looks for one pod by name and tells what it found.

@@ -220,10 +220,7 @@ mod tests {
         assert_eq!(GroupVersion::parse("apps/v1"), GroupVersion::new("apps", "v1"));
         assert_eq!(GroupVersion::parse("v1").api_version(), "v1");
         assert_eq!(GroupResource::parse("deployments.apps"), GroupResource::new("apps", "deployments"));
-        assert_eq!(
-            GroupResource::parse("cronjobs.batch.k8s.io"),
-            GroupResource::new("batch.k8s.io", "cronjobs")
-        );
+        assert_eq!(GroupResource::parse("cronjobs.batch.k8s.io"), GroupResource::new("batch.k8s.io", "cronjobs"));
         assert_eq!(GroupKind::new("apps", "Deployment").to_string(), "Deployment.apps");
         let gvr = GroupVersionResource::of::<k8s_openapi::api::apps::v1::Deployment>();
         assert_eq!(gvr.to_string(), "apps/v1, Resource=deployments");

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use ferrokube::clientcmd::api::{ExecConfig, ExecEnvVar};
 use ferrokube::clientcmd::exec::{API_V1, API_V1BETA1};
 use ferrokube::clientcmd::{
-    ClientConfig, ClientConfigLoadingRules, ConfigOverrides, DeferredLoadingClientConfig, Error,
-    ExecCredentialProvider,
+    ClientConfig, ClientConfigLoadingRules, ConfigOverrides, DeferredLoadingClientConfig, Error, ExecCredentialProvider,
 };
 use ferrokube::transport::auth::CredentialProvider;
 
@@ -22,19 +21,15 @@ impl Plugin {
     fn new() -> Plugin {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("plugin.sh");
-        let text = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clientcmd/exec-plugin.sh"),
-        )
-        .unwrap();
+        let text = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clientcmd/exec-plugin.sh"))
+            .unwrap();
         std::fs::write(&script, text).unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         Plugin { dir, script }
     }
 
     fn runs(&self) -> u32 {
-        std::fs::read_to_string(self.dir.path().join("count"))
-            .map(|s| s.trim().parse().unwrap())
-            .unwrap_or(0)
+        std::fs::read_to_string(self.dir.path().join("count")).map(|s| s.trim().parse().unwrap()).unwrap_or(0)
     }
 
     fn exec_info(&self) -> serde_json::Value {
@@ -167,8 +162,11 @@ fn invalid_exec_sections_are_rejected_up_front() {
     assert!(err.contains("interactiveMode must be specified"), "{err}");
     let bad_mode = ExecConfig { interactive_mode: Some("Sometimes".into()), ..base.clone() };
     assert!(ExecCredentialProvider::new("u", &bad_mode, None).unwrap_err().to_string().contains("Sometimes"));
-    let bad_version =
-        ExecConfig { api_version: "client.authentication.k8s.io/v1alpha1".into(), interactive_mode: Some("Never".into()), ..base };
+    let bad_version = ExecConfig {
+        api_version: "client.authentication.k8s.io/v1alpha1".into(),
+        interactive_mode: Some("Never".into()),
+        ..base
+    };
     assert!(ExecCredentialProvider::new("u", &bad_version, None).unwrap_err().to_string().contains("v1alpha1"));
 }
 

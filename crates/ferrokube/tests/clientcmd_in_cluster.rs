@@ -5,8 +5,8 @@ use std::path::Path;
 
 use ferrokube::clientcmd::in_cluster::SERVICE_ACCOUNT_DIR;
 use ferrokube::clientcmd::{
-    in_cluster_config_from, ClientConfig, ClientConfigLoadingRules, ConfigOverrides, DeferredLoadingClientConfig, Error,
-    InClusterConfig,
+    in_cluster_config_from, ClientConfig, ClientConfigLoadingRules, ConfigOverrides, DeferredLoadingClientConfig,
+    Error, InClusterConfig,
 };
 
 fn pod_root(namespace: Option<&str>) -> tempfile::TempDir {
@@ -64,7 +64,8 @@ fn not_in_cluster_without_the_variables() {
     let err = in_cluster_config_from(root.path(), |_| None).unwrap_err();
     assert!(matches!(err, Error::NotInCluster), "{err:?}");
     assert!(err.to_string().contains("KUBERNETES_SERVICE_HOST"), "{err}");
-    let err = in_cluster_config_from(root.path(), |n| (n == "KUBERNETES_SERVICE_HOST").then(|| "h".into())).unwrap_err();
+    let err =
+        in_cluster_config_from(root.path(), |n| (n == "KUBERNETES_SERVICE_HOST").then(|| "h".into())).unwrap_err();
     assert!(matches!(err, Error::NotInCluster));
     assert!(!InClusterConfig::new(root.path(), |_| None).is_possible());
 }
@@ -84,12 +85,14 @@ fn deferred_loading_falls_back_to_in_cluster_only_when_nothing_is_configured() {
     let home = tempfile::tempdir().unwrap();
     let empty_rules = ClientConfigLoadingRules::from_env_values(None, Some(home.path()));
 
-    let cc = DeferredLoadingClientConfig::new(empty_rules.clone(), ConfigOverrides::default()).with_in_cluster(Some(icc.clone()));
+    let cc = DeferredLoadingClientConfig::new(empty_rules.clone(), ConfigOverrides::default())
+        .with_in_cluster(Some(icc.clone()));
     assert_eq!(cc.client_config().unwrap().host, "https://10.0.0.1:443");
     assert_eq!(cc.namespace().unwrap(), ("pod-ns".to_owned(), false));
 
     // Overrides still apply to the in-cluster config.
-    let overrides = ConfigOverrides { token: Some("flag-token".into()), namespace: Some("flag-ns".into()), ..Default::default() };
+    let overrides =
+        ConfigOverrides { token: Some("flag-token".into()), namespace: Some("flag-ns".into()), ..Default::default() };
     let cc = DeferredLoadingClientConfig::new(empty_rules, overrides).with_in_cluster(Some(icc.clone()));
     let config = cc.client_config().unwrap();
     assert_eq!(config.bearer_token.as_ref().unwrap().expose(), "flag-token");
@@ -98,8 +101,11 @@ fn deferred_loading_falls_back_to_in_cluster_only_when_nothing_is_configured() {
 
     // A kubeconfig, when present, wins over the pod.
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clientcmd/merge-c.yaml");
-    let cc = DeferredLoadingClientConfig::new(ClientConfigLoadingRules::with_explicit_path(fixture), ConfigOverrides::default())
-        .with_in_cluster(Some(icc));
+    let cc = DeferredLoadingClientConfig::new(
+        ClientConfigLoadingRules::with_explicit_path(fixture),
+        ConfigOverrides::default(),
+    )
+    .with_in_cluster(Some(icc));
     assert_eq!(cc.client_config().unwrap().host, "https://only-c.example:6443");
     assert_eq!(cc.namespace().unwrap().0, "ns-c");
 }

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use ferrokube::clientcmd::{
-    build_config_from_flags_with, ClientConfig, ClientConfigLoadingRules, ConfigOverrides,
-    DeferredLoadingClientConfig, DirectClientConfig, Error, InClusterConfig,
+    build_config_from_flags_with, ClientConfig, ClientConfigLoadingRules, ConfigOverrides, DeferredLoadingClientConfig,
+    DirectClientConfig, Error, InClusterConfig,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -62,7 +62,8 @@ fn kubeconfig_list_merges_with_first_file_winning() {
 #[test]
 fn missing_kubeconfig_files_are_skipped_and_duplicates_dropped() {
     let missing = fixture("does-not-exist.yaml");
-    let env = format!("{}::{}:{}", missing.display(), fixture("merge-c.yaml").display(), fixture("merge-c.yaml").display());
+    let env =
+        format!("{}::{}:{}", missing.display(), fixture("merge-c.yaml").display(), fixture("merge-c.yaml").display());
     let rules = ClientConfigLoadingRules::from_env_values(Some(&env), None);
     assert_eq!(rules.precedence.len(), 2, "empty entries and duplicates dropped: {:?}", rules.precedence);
     let loaded = rules.load_with_sources().unwrap();
@@ -278,15 +279,16 @@ fn unknown_context_cluster_and_user() {
     assert!(msg.contains("user \"nobody\" was not found"), "{msg}");
 
     let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "config",
-        "current-context: c\ncontexts:\n- name: c\n  context: {cluster: ghost, user: u}\n",
-    );
+    let p =
+        write(dir.path(), "config", "current-context: c\ncontexts:\n- name: c\n  context: {cluster: ghost, user: u}\n");
     let msg = load_err(&p, ConfigOverrides::default()).to_string();
     assert!(msg.contains("cluster \"ghost\"") && msg.contains("context \"c\""), "{msg}");
 
-    let p = write(dir.path(), "noctx", "clusters:\n- name: k\n  cluster: {server: 'https://k'}\ncontexts:\n- name: c\n  context: {cluster: k}\n");
+    let p = write(
+        dir.path(),
+        "noctx",
+        "clusters:\n- name: k\n  cluster: {server: 'https://k'}\ncontexts:\n- name: c\n  context: {cluster: k}\n",
+    );
     let err = load_err(&p, ConfigOverrides::default());
     assert!(matches!(err, Error::NoContext { .. }), "{err:?}");
     assert!(err.to_string().contains("no context chosen"), "{err}");
@@ -410,9 +412,13 @@ fn build_config_from_flags_fallbacks() {
     assert_eq!(config.host, "https://10.0.0.1:443");
 
     // A kubeconfig path is explicit; a master URL overrides its server.
-    let config =
-        build_config_from_flags_with("https://master.example", fixture("merge-a.yaml").to_str().unwrap(), default_rules.clone(), &in_pod)
-            .unwrap();
+    let config = build_config_from_flags_with(
+        "https://master.example",
+        fixture("merge-a.yaml").to_str().unwrap(),
+        default_rules.clone(),
+        &in_pod,
+    )
+    .unwrap();
     assert_eq!(config.host, "https://master.example");
     assert_eq!(config.bearer_token.as_ref().unwrap().expose(), "token-from-a");
     // A master URL alone reads no kubeconfig: no credentials from ~/.kube/config leak to it.

@@ -56,7 +56,10 @@ async fn start_idp(state: Arc<Mutex<Idp>>, new_id_token: String) -> String {
                                 let form = String::from_utf8(body.to_vec()).unwrap();
                                 state.lock().unwrap().token_requests.push(form.clone());
                                 if form.contains("refresh_token=old-refresh") {
-                                    (200, serde_json::json!({"id_token": new_id_token, "refresh_token": "new-refresh", "token_type": "Bearer"}))
+                                    (
+                                        200,
+                                        serde_json::json!({"id_token": new_id_token, "refresh_token": "new-refresh", "token_type": "Bearer"}),
+                                    )
                                 } else {
                                     (400, serde_json::json!({"error": "invalid_grant"}))
                                 }
@@ -121,10 +124,13 @@ async fn unexpired_id_token_is_used_without_contacting_the_idp() {
     let current = jwt(now() + 3600, "current");
     std::fs::write(&path, kubeconfig(&issuer, &current)).unwrap();
 
-    let config = DeferredLoadingClientConfig::new(ClientConfigLoadingRules::with_explicit_path(&path), ConfigOverrides::default())
-        .with_in_cluster(None)
-        .client_config()
-        .unwrap();
+    let config = DeferredLoadingClientConfig::new(
+        ClientConfigLoadingRules::with_explicit_path(&path),
+        ConfigOverrides::default(),
+    )
+    .with_in_cluster(None)
+    .client_config()
+    .unwrap();
     let provider = config.credential_provider.clone().unwrap();
     let cred = provider.credential().await.unwrap();
     assert_eq!(cred.token.unwrap().expose(), current);
@@ -155,10 +161,13 @@ async fn expired_id_token_is_refreshed_and_persisted() {
     let expired = jwt(now() - 60, "expired");
     std::fs::write(&path, kubeconfig(&issuer, &expired)).unwrap();
 
-    let config = DeferredLoadingClientConfig::new(ClientConfigLoadingRules::with_explicit_path(&path), ConfigOverrides::default())
-        .with_in_cluster(None)
-        .client_config()
-        .unwrap();
+    let config = DeferredLoadingClientConfig::new(
+        ClientConfigLoadingRules::with_explicit_path(&path),
+        ConfigOverrides::default(),
+    )
+    .with_in_cluster(None)
+    .client_config()
+    .unwrap();
     let provider = config.credential_provider.clone().unwrap();
     let cred = provider.credential().await.unwrap();
     assert_eq!(cred.token.unwrap().expose(), new_token);
@@ -170,7 +179,12 @@ async fn expired_id_token_is_refreshed_and_persisted() {
         assert_eq!(s.discovery_requests, 1);
         assert_eq!(s.token_requests.len(), 1);
         let form = &s.token_requests[0];
-        for part in ["grant_type=refresh_token", "refresh_token=old-refresh", "client_id=kubernetes", "client_secret=client-secret-value"] {
+        for part in [
+            "grant_type=refresh_token",
+            "refresh_token=old-refresh",
+            "client_id=kubernetes",
+            "client_secret=client-secret-value",
+        ] {
             assert!(form.contains(part), "{part} missing from {form}");
         }
     }
@@ -197,10 +211,13 @@ async fn failed_refresh_is_a_clear_error_without_secrets() {
     let path = dir.path().join("config");
     let text = kubeconfig(&issuer, &jwt(now() - 60, "expired")).replace("old-refresh", "revoked-refresh");
     std::fs::write(&path, &text).unwrap();
-    let config = DeferredLoadingClientConfig::new(ClientConfigLoadingRules::with_explicit_path(&path), ConfigOverrides::default())
-        .with_in_cluster(None)
-        .client_config()
-        .unwrap();
+    let config = DeferredLoadingClientConfig::new(
+        ClientConfigLoadingRules::with_explicit_path(&path),
+        ConfigOverrides::default(),
+    )
+    .with_in_cluster(None)
+    .client_config()
+    .unwrap();
     let err = config.credential_provider.clone().unwrap().credential().await.unwrap_err().to_string();
     assert!(err.contains("oidc-user") && err.contains("400") && err.contains("invalid_grant"), "{err}");
     assert!(!err.contains("revoked-refresh") && !err.contains("client-secret-value"), "{err}");

@@ -33,9 +33,12 @@ async fn dynamic_crud_and_watch_on_deployments() {
     let env = clients_common::start().await;
     let client = DynamicClient::new(&env.config).unwrap();
     let ns = client.resource(GroupVersionResource::new("", "v1", "namespaces"));
-    ns.create(&obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dyn"}})), &CreateOptions::default())
-        .await
-        .unwrap();
+    ns.create(
+        &obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dyn"}})),
+        &CreateOptions::default(),
+    )
+    .await
+    .unwrap();
     let deploys = client.resource(GroupVersionResource::new("apps", "v1", "deployments")).namespace("dyn");
 
     let list = deploys.list(&ListOptions::default()).await.unwrap();
@@ -70,7 +73,13 @@ async fn dynamic_crud_and_watch_on_deployments() {
 
     // patch and apply
     let p = deploys
-        .patch("web", PatchType::Merge, &json!({"metadata": {"annotations": {"a": "b"}}}), &PatchOptions::default(), &[])
+        .patch(
+            "web",
+            PatchType::Merge,
+            &json!({"metadata": {"annotations": {"a": "b"}}}),
+            &PatchOptions::default(),
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(p.annotations()["a"], "b");
@@ -86,7 +95,10 @@ async fn dynamic_crud_and_watch_on_deployments() {
     deploys.create(&deployment("other"), &CreateOptions::default()).await.unwrap();
     deploys.delete("web", &DeleteOptions::default()).await.unwrap();
     deploys
-        .delete_collection(&DeleteOptions::default(), &ListOptions { label_selector: Some("suite=dynamic".into()), ..Default::default() })
+        .delete_collection(
+            &DeleteOptions::default(),
+            &ListOptions { label_selector: Some("suite=dynamic".into()), ..Default::default() },
+        )
         .await
         .unwrap();
     // Deletion may be finalized asynchronously (garbage collector); wait for it.
@@ -134,7 +146,8 @@ async fn dynamic_on_a_custom_resource() {
     assert_eq!(created.name(), Some("widgets.example.com"));
 
     let widgets = client.resource(GroupVersionResource::new("example.com", "v1", "widgets")).namespace("default");
-    let w = obj(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}));
+    let w =
+        obj(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}));
     // The CRD's resource is served as soon as the CRD is established; allow a short
     // delay in case the server establishes it asynchronously.
     let mut attempts = 0;
@@ -160,7 +173,8 @@ async fn dynamic_on_a_custom_resource() {
         .watch(&ListOptions { resource_version: list.resource_version().map(str::to_owned), ..Default::default() })
         .await
         .unwrap();
-    let w2 = obj(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {"size": 1}}));
+    let w2 =
+        obj(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w2"}, "spec": {"size": 1}}));
     widgets.create(&w2, &CreateOptions::default()).await.unwrap();
     let mut st = widgets.get("w2", &GetOptions::default()).await.unwrap();
     st.set_nested_field(&["status", "ready"], json!(true)).unwrap();
@@ -171,7 +185,10 @@ async fn dynamic_on_a_custom_resource() {
         other => panic!("{other:?}"),
     }
     widgets
-        .delete_collection(&DeleteOptions::default(), &ListOptions { field_selector: Some("metadata.name=w2".into()), ..Default::default() })
+        .delete_collection(
+            &DeleteOptions::default(),
+            &ListOptions { field_selector: Some("metadata.name=w2".into()), ..Default::default() },
+        )
         .await
         .unwrap();
     widgets.delete("w1", &DeleteOptions::default()).await.unwrap();

@@ -46,7 +46,11 @@ fn deployment(name: &str, replicas: i32) -> Deployment {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: l, ..Default::default() }),
                 spec: Some(PodSpec {
-                    containers: vec![Container { name: "web".into(), image: Some("nginx:1.12".into()), ..Default::default() }],
+                    containers: vec![Container {
+                        name: "web".into(),
+                        image: Some("nginx:1.12".into()),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }),
             },
@@ -97,7 +101,12 @@ async fn namespaced_resource_every_verb() {
     let p = cms.patch("one", PatchType::Merge, &json!({"data": {"b": "3"}}), &PatchOptions::default()).await.unwrap();
     assert_eq!(p.data.as_ref().unwrap()["b"], "3");
     let p = cms
-        .patch("one", PatchType::Json, &json!([{"op": "replace", "path": "/data/a", "value": "4"}]), &PatchOptions::default())
+        .patch(
+            "one",
+            PatchType::Json,
+            &json!([{"op": "replace", "path": "/data/a", "value": "4"}]),
+            &PatchOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(p.data.as_ref().unwrap()["a"], "4");
@@ -107,7 +116,12 @@ async fn namespaced_resource_every_verb() {
         .unwrap();
     assert_eq!(p.metadata.labels.as_ref().unwrap()["x"], "y");
     let applied = cms
-        .apply("applied", &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"k": "v"}}), "ferrokube-test", false)
+        .apply(
+            "applied",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"k": "v"}}),
+            "ferrokube-test",
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(applied.data, labels(&[("k", "v")]));
@@ -119,7 +133,8 @@ async fn namespaced_resource_every_verb() {
 
     // list, with a selector and across namespaces
     cms.create(&config_map("two", &[]), &CreateOptions::default()).await.unwrap();
-    let list = cms.list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
+    let list =
+        cms.list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
     let mut names: Vec<_> = list.items.iter().filter_map(|c| c.metadata.name.clone()).collect();
     names.sort();
     assert_eq!(names, ["one", "two"]);
@@ -143,9 +158,12 @@ async fn namespaced_resource_every_verb() {
     assert!(cms.get("one", &GetOptions::default()).await.unwrap_err().is_not_found());
 
     // delete_collection by label
-    cms.delete_collection(&DeleteOptions::default(), &ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() })
-        .await
-        .unwrap();
+    cms.delete_collection(
+        &DeleteOptions::default(),
+        &ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() },
+    )
+    .await
+    .unwrap();
     let left = cms.list(&ListOptions::default()).await.unwrap();
     let left: Vec<_> = left.items.iter().filter_map(|c| c.metadata.name.as_deref()).collect();
     assert_eq!(left, ["applied"], "only the unlabelled object survives");
@@ -181,7 +199,8 @@ async fn cluster_scoped_resource_every_verb() {
         }]),
         ..Default::default()
     };
-    let mut events = roles.watch(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
+    let mut events =
+        roles.watch(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
     let created = roles.create(&role("reader", &["get"]), &CreateOptions::default()).await.unwrap();
     assert_eq!(created.metadata.namespace, None);
     let mut got = roles.get("reader", &GetOptions::default()).await.unwrap();
@@ -195,13 +214,23 @@ async fn cluster_scoped_resource_every_verb() {
     assert_eq!(patched.metadata.annotations.as_ref().unwrap()["a"], "b");
     let applied = roles.apply("writer", &role("writer", &["create"]), "ferrokube-test", false).await.unwrap();
     assert_eq!(applied.rules.as_ref().unwrap()[0].verbs, ["create"]);
-    let list = roles.list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
+    let list =
+        roles.list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
     assert_eq!(list.items.len(), 2);
     roles.delete("reader", &DeleteOptions::default()).await.unwrap();
-    roles.delete_collection(&DeleteOptions::default(), &ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() })
+    roles
+        .delete_collection(
+            &DeleteOptions::default(),
+            &ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() },
+        )
         .await
         .unwrap();
-    assert!(roles.list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap().items.is_empty());
+    assert!(roles
+        .list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() })
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     let mut types = Vec::new();
     while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), events.next()).await {
         types.push(ev.unwrap().event_type());
@@ -230,7 +259,10 @@ async fn status_and_scale_subresources() {
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(3));
     let d = deploys.get("web", &GetOptions::default()).await.unwrap();
     assert_eq!(d.spec.replicas, Some(3));
-    deploys.patch_scale("web", PatchType::Merge, &json!({"spec": {"replicas": 1}}), &PatchOptions::default()).await.unwrap();
+    deploys
+        .patch_scale("web", PatchType::Merge, &json!({"spec": {"replicas": 1}}), &PatchOptions::default())
+        .await
+        .unwrap();
 
     // the generic scale client by GVR
     let scales = ScaleClient::new(&env.config).unwrap();
@@ -355,7 +387,8 @@ async fn pod_subresources() {
         ..Default::default()
     }]);
     q.spec.as_mut().unwrap().containers[0].image = Some("nginx".into());
-    let p = pods.update_ephemeral_containers(&q, &UpdateOptions::default()).await.expect("adding an ephemeral container");
+    let p =
+        pods.update_ephemeral_containers(&q, &UpdateOptions::default()).await.expect("adding an ephemeral container");
     let spec = p.spec.unwrap();
     assert_eq!(spec.ephemeral_containers.unwrap()[0].name, "debug");
     assert_eq!(spec.containers[0].image.as_deref(), Some("busybox"), "only ephemeral containers change");

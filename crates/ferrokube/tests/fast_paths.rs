@@ -47,15 +47,18 @@ fn fixtures() -> Vec<(String, String)> {
 
 /// A pod shaped like the benchmark's.
 fn generated_pod(i: usize) -> Value {
-    let env: Vec<Value> = (0..6).map(|k| json!({"name": format!("SETTING_{k}"), "value": format!("v-{i}-{k}")})).collect();
-    let container = |name: &str| json!({
-        "name": name, "image": format!("registry.example.com/app:v1.{}", i % 7), "imagePullPolicy": "IfNotPresent",
-        "args": ["--config=/etc/app/config.yaml", format!("--shard={}", i % 16)],
-        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
-        "env": env, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10},
-        "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
-    });
+    let env: Vec<Value> =
+        (0..6).map(|k| json!({"name": format!("SETTING_{k}"), "value": format!("v-{i}-{k}")})).collect();
+    let container = |name: &str| {
+        json!({
+            "name": name, "image": format!("registry.example.com/app:v1.{}", i % 7), "imagePullPolicy": "IfNotPresent",
+            "args": ["--config=/etc/app/config.yaml", format!("--shard={}", i % 16)],
+            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+            "env": env, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10},
+            "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
+        })
+    };
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
@@ -116,7 +119,13 @@ fn watch_events_on_generated_pods() {
             check_event::<Value>(&event_line(kind, &object), "generated");
         }
     }
-    for bad in [r#"{"type":"ADDED"}"#, r#"{"type":"ADDED","type":"ADDED","object":{}}"#, r#"{"type":5,"object":{}}"#, "[1]", r#"{"type":"ADDED","object":{"kind":"Service","apiVersion":"v1"}}"#] {
+    for bad in [
+        r#"{"type":"ADDED"}"#,
+        r#"{"type":"ADDED","type":"ADDED","object":{}}"#,
+        r#"{"type":5,"object":{}}"#,
+        "[1]",
+        r#"{"type":"ADDED","object":{"kind":"Service","apiVersion":"v1"}}"#,
+    ] {
         check_event::<Pod>(bad, "bad");
     }
 }
@@ -186,7 +195,8 @@ fn watch_decoder_streams_match_the_framer() {
         // newlines, CRLF, or an event pretty-printed over many lines.
         stream.push_str(["\n", "", "\r\n", "\n\n  "][i % 4]);
         if i % 9 == 0 {
-            let pretty = serde_json::to_string_pretty(&json!({"type": "MODIFIED", "object": generated_pod(i)})).unwrap();
+            let pretty =
+                serde_json::to_string_pretty(&json!({"type": "MODIFIED", "object": generated_pod(i)})).unwrap();
             stream.push_str(&pretty);
             stream.push('\n');
         }
@@ -242,7 +252,11 @@ where
     assert!(compact.metadata.managed_fields.is_none());
     let mut stripped = reference;
     stripped.metadata_mut().managed_fields = None;
-    assert_eq!(serde_json::from_str::<WithoutManagedFields<K>>(text).unwrap().0, stripped, "{what} (WithoutManagedFields)");
+    assert_eq!(
+        serde_json::from_str::<WithoutManagedFields<K>>(text).unwrap().0,
+        stripped,
+        "{what} (WithoutManagedFields)"
+    );
     let compact = serde_json::from_str::<WithoutManagedFields<Compact<K>>>(text).unwrap().0;
     assert_eq!(compact.object(), stripped, "{what} (managedFields skipped)");
 }
@@ -346,7 +360,8 @@ fn list_decode_of_every_fixture_as_untyped_items() {
         let reference: AnyList = serde_json::from_str(&body).unwrap();
         assert_eq!(reference.items.len(), 20);
         for threads in [1, 2, 3] {
-            let fast: AnyList = decode_list_on(&body, threads).unwrap_or_else(|e| panic!("{name}, {threads} threads: {e}"));
+            let fast: AnyList =
+                decode_list_on(&body, threads).unwrap_or_else(|e| panic!("{name}, {threads} threads: {e}"));
             assert_eq!(fast, reference, "{name}, {threads} threads");
         }
     }

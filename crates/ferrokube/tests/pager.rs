@@ -14,8 +14,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 /// A server whose watch history holds only `history` events, so continue tokens
 /// expire after that many writes.
 async fn server(history: usize) -> EmbeddedServer {
-    let registry =
-        Registry::with_options(StoreConfig { history_capacity: history, ..StoreConfig::default() }, DEFAULT_BOOKMARK_INTERVAL);
+    let registry = Registry::with_options(
+        StoreConfig { history_capacity: history, ..StoreConfig::default() },
+        DEFAULT_BOOKMARK_INTERVAL,
+    );
     let opts = ServerOptions { controllers: false, ..ServerOptions::default() };
     EmbeddedServer::start_with_registry(opts, registry).await.unwrap()
 }
@@ -49,7 +51,8 @@ async fn pages_follow_continue_tokens_in_order() {
     create_config_maps(&c, 250).await;
     let request = |o: &ListOptions| c.get().namespace("default").resource("configmaps").versioned_params(o);
 
-    let pages: Vec<k8s_openapi::List<ConfigMap>> = ListPager::new(40).pages(&ListOptions::default(), request).await.unwrap();
+    let pages: Vec<k8s_openapi::List<ConfigMap>> =
+        ListPager::new(40).pages(&ListOptions::default(), request).await.unwrap();
     assert_eq!(pages.len(), 7, "250 objects in pages of 40");
     assert!(pages[..6].iter().all(|p| p.items.len() == 40 && p.metadata.continue_.is_some()));
     assert!(pages[6].metadata.continue_.as_deref().unwrap_or("").is_empty());
@@ -80,7 +83,8 @@ async fn an_expired_continue_token_falls_back_to_a_full_list() {
     let token = first.metadata.continue_.clone().expect("a continue token");
     // More writes than the history holds: the token's snapshot is gone.
     for i in 30..60 {
-        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i:04}")}});
+        let cm =
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i:04}")}});
         let _: ConfigMap = c.post().namespace("default").resource("configmaps").body(&cm).into_object().await.unwrap();
     }
     let stale = ListOptions { limit: Some(10), continue_token: Some(token), ..Default::default() };
@@ -95,7 +99,8 @@ async fn an_expired_continue_token_falls_back_to_a_full_list() {
     // to start again and hands one full list. (Every continue token is swapped for the
     // stale one.)
     let expiring = |o: &ListOptions| {
-        let o = ListOptions { continue_token: o.continue_token.as_ref().and(stale.continue_token.clone()), ..o.clone() };
+        let o =
+            ListOptions { continue_token: o.continue_token.as_ref().and(stale.continue_token.clone()), ..o.clone() };
         request(&o)
     };
     let mut seen = Vec::new();
@@ -109,7 +114,8 @@ async fn an_expired_continue_token_falls_back_to_a_full_list() {
         .await
         .unwrap();
     assert_eq!(seen, ["page of 10", "restart", "page of 60"]);
-    let pages: Vec<k8s_openapi::List<ConfigMap>> = ListPager::new(10).pages(&ListOptions::default(), expiring).await.unwrap();
+    let pages: Vec<k8s_openapi::List<ConfigMap>> =
+        ListPager::new(10).pages(&ListOptions::default(), expiring).await.unwrap();
     assert_eq!(pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(), [60]);
 
     let strict = ListPager { full_list_if_expired: false, ..ListPager::new(10) };

@@ -315,7 +315,8 @@ async fn watch_events_split_across_writes() {
     })
     .await;
     let c = RESTClient::new(&config_for(&server, &pki)).unwrap();
-    let opts = ListOptions { resource_version: Some("9".into()), allow_watch_bookmarks: Some(true), ..Default::default() };
+    let opts =
+        ListOptions { resource_version: Some("9".into()), allow_watch_bookmarks: Some(true), ..Default::default() };
     let events: Vec<WatchEvent<Pod>> = c
         .get()
         .namespace("default")

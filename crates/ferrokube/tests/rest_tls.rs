@@ -326,7 +326,10 @@ impl CredentialProvider for CertRotator {
             let c = &self.certs[self.generation.load(Ordering::SeqCst).min(self.certs.len() - 1)];
             Ok(Credential {
                 token: None,
-                client_certificate: Some((c.cert_pem.clone().into_bytes(), SecretBytes::new(c.key_pem.clone().into_bytes()))),
+                client_certificate: Some((
+                    c.cert_pem.clone().into_bytes(),
+                    SecretBytes::new(c.key_pem.clone().into_bytes()),
+                )),
             })
         })
     }
@@ -403,8 +406,5 @@ async fn logs_never_contain_secrets_and_throttling_is_logged() {
     }
     // The re-authenticated attempt went through a 1-burst, 2-qps bucket: it waited
     // up to 500 ms, well above the 50 ms logging threshold.
-    assert!(
-        logs.contains("due to client-side throttling, not priority and fairness, request: GET:https://"),
-        "{logs}"
-    );
+    assert!(logs.contains("due to client-side throttling, not priority and fairness, request: GET:https://"), "{logs}");
 }

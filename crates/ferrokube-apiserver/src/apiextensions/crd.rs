@@ -12,10 +12,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::schema::Schema;
-use super::{
-    json_path_to_pointer, CustomResourceVersion, ScalePaths, CLEANUP_FINALIZER,
-    CUSTOM_RESOURCE_VERBS, GROUP,
-};
+use super::{json_path_to_pointer, CustomResourceVersion, ScalePaths, CLEANUP_FINALIZER, CUSTOM_RESOURCE_VERBS, GROUP};
 use crate::api::ResourceInfo;
 use crate::registry::errors::FieldError;
 use crate::registry::meta;
@@ -24,8 +21,7 @@ use crate::registry::validation::is_subdomain_syntax;
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -41,21 +37,13 @@ fn str_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
 fn strings_at(v: &Value, pointer: &str) -> Vec<String> {
     v.pointer(pointer)
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default()
 }
 
 /// `(group, plural)` of a CRD object (empty strings when unset).
 pub fn group_plural(crd: &Value) -> (String, String) {
-    (
-        str_at(crd, "/spec/group").to_owned(),
-        str_at(crd, "/spec/names/plural").to_owned(),
-    )
+    (str_at(crd, "/spec/group").to_owned(), str_at(crd, "/spec/names/plural").to_owned())
 }
 
 /// The store key of a CRD's custom resources (`group/plural`).
@@ -72,27 +60,11 @@ pub fn set_defaults(crd: &mut Value) {
         return;
     };
     if let Some(names) = spec.get_mut("names").and_then(Value::as_object_mut) {
-        let kind = names
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        if names
-            .get("singular")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .is_empty()
-            && !kind.is_empty()
-        {
+        let kind = names.get("kind").and_then(Value::as_str).unwrap_or("").to_owned();
+        if names.get("singular").and_then(Value::as_str).unwrap_or("").is_empty() && !kind.is_empty() {
             names.insert("singular".into(), json!(kind.to_lowercase()));
         }
-        if names
-            .get("listKind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .is_empty()
-            && !kind.is_empty()
-        {
+        if names.get("listKind").and_then(Value::as_str).unwrap_or("").is_empty() && !kind.is_empty() {
             names.insert("listKind".into(), json!(format!("{kind}List")));
         }
     }
@@ -121,11 +93,7 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
     if group.is_empty() {
         errs.push(FieldError::required("spec.group", ""));
     } else if !group.contains('.') || !is_subdomain_syntax(&group) {
-        errs.push(FieldError::invalid(
-            "spec.group",
-            &json!(group),
-            "should be a domain with at least one dot",
-        ));
+        errs.push(FieldError::invalid("spec.group", &json!(group), "should be a domain with at least one dot"));
     } else if (group == "k8s.io"
         || group.ends_with(".k8s.io")
         || group == "kubernetes.io"
@@ -141,20 +109,12 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
         ));
     }
     if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
-        errs.push(FieldError::invalid(
-            "metadata.name",
-            &json!(name),
-            "must be spec.names.plural+\".\"+spec.group",
-        ));
+        errs.push(FieldError::invalid("metadata.name", &json!(name), "must be spec.names.plural+\".\"+spec.group"));
     }
     match str_at(crd, "/spec/scope") {
         "Namespaced" | "Cluster" => {}
         "" => errs.push(FieldError::required("spec.scope", "")),
-        other => errs.push(FieldError::not_supported(
-            "spec.scope",
-            other,
-            &["Cluster", "Namespaced"],
-        )),
+        other => errs.push(FieldError::not_supported("spec.scope", other, &["Cluster", "Namespaced"])),
     }
     // Names.
     let kind = str_at(crd, "/spec/names/kind");
@@ -169,9 +129,7 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
     }
     if kind.is_empty() {
         errs.push(FieldError::required("spec.names.kind", ""));
-    } else if !kind.chars().all(|c| c.is_ascii_alphanumeric())
-        || !kind.starts_with(|c: char| c.is_ascii_alphabetic())
-    {
+    } else if !kind.chars().all(|c| c.is_ascii_alphanumeric()) || !kind.starts_with(|c: char| c.is_ascii_alphabetic()) {
         errs.push(FieldError::invalid(
             "spec.names.kind",
             &json!(kind),
@@ -188,12 +146,20 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
     }
     for (i, s) in strings_at(crd, "/spec/names/shortNames").iter().enumerate() {
         if !is_dns_label(s) {
-            errs.push(FieldError::invalid(&format!("spec.names.shortNames[{i}]"), &json!(s), "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"));
+            errs.push(FieldError::invalid(
+                &format!("spec.names.shortNames[{i}]"),
+                &json!(s),
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
+            ));
         }
     }
     for (i, s) in strings_at(crd, "/spec/names/categories").iter().enumerate() {
         if !is_dns_label(s) {
-            errs.push(FieldError::invalid(&format!("spec.names.categories[{i}]"), &json!(s), "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"));
+            errs.push(FieldError::invalid(
+                &format!("spec.names.categories[{i}]"),
+                &json!(s),
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
+            ));
         }
     }
     // Versions.
@@ -204,10 +170,7 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
             &Value::Null,
             "must have exactly one version marked as storage version",
         ));
-        errs.push(FieldError::required(
-            "spec.versions",
-            "must have at least one version",
-        ));
+        errs.push(FieldError::required("spec.versions", "must have at least one version"));
         return errs;
     };
     let mut seen = BTreeSet::new();
@@ -234,10 +197,9 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
             served += 1;
         }
         match v.pointer("/schema/openAPIV3Schema") {
-            None | Some(Value::Null) => errs.push(FieldError::required(
-                &format!("{p}.schema.openAPIV3Schema"),
-                "schemas are required",
-            )),
+            None | Some(Value::Null) => {
+                errs.push(FieldError::required(&format!("{p}.schema.openAPIV3Schema"), "schemas are required"))
+            }
             Some(s) => {
                 if let Err(problems) = Schema::parse(s, &format!("{p}.schema.openAPIV3Schema")) {
                     errs.extend(problems);
@@ -249,43 +211,27 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
             Some(Value::Object(sub)) => {
                 if let Some(scale) = sub.get("scale").filter(|s| !s.is_null()) {
                     let sp = format!("{p}.subresources.scale");
-                    let spec_path = scale
-                        .get("specReplicasPath")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
+                    let spec_path = scale.get("specReplicasPath").and_then(Value::as_str).unwrap_or("");
                     if spec_path.is_empty() {
                         errs.push(FieldError::required(&format!("{sp}.specReplicasPath"), ""));
-                    } else if !spec_path.starts_with(".spec.")
-                        || json_path_to_pointer(spec_path).is_none()
-                    {
+                    } else if !spec_path.starts_with(".spec.") || json_path_to_pointer(spec_path).is_none() {
                         errs.push(FieldError::invalid(
                             &format!("{sp}.specReplicasPath"),
                             &json!(spec_path),
                             "should be a json path under .spec",
                         ));
                     }
-                    let status_path = scale
-                        .get("statusReplicasPath")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
+                    let status_path = scale.get("statusReplicasPath").and_then(Value::as_str).unwrap_or("");
                     if status_path.is_empty() {
-                        errs.push(FieldError::required(
-                            &format!("{sp}.statusReplicasPath"),
-                            "",
-                        ));
-                    } else if !status_path.starts_with(".status.")
-                        || json_path_to_pointer(status_path).is_none()
-                    {
+                        errs.push(FieldError::required(&format!("{sp}.statusReplicasPath"), ""));
+                    } else if !status_path.starts_with(".status.") || json_path_to_pointer(status_path).is_none() {
                         errs.push(FieldError::invalid(
                             &format!("{sp}.statusReplicasPath"),
                             &json!(status_path),
                             "should be a json path under .status",
                         ));
                     }
-                    if let Some(sel) = scale
-                        .get("labelSelectorPath")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
+                    if let Some(sel) = scale.get("labelSelectorPath").and_then(Value::as_str).filter(|s| !s.is_empty())
                     {
                         if !(sel.starts_with(".spec.") || sel.starts_with(".status."))
                             || json_path_to_pointer(sel).is_none()
@@ -299,54 +245,33 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
                     }
                 }
             }
-            Some(other) => errs.push(FieldError::invalid(
-                &format!("{p}.subresources"),
-                other,
-                "must be an object",
-            )),
+            Some(other) => errs.push(FieldError::invalid(&format!("{p}.subresources"), other, "must be an object")),
         }
     }
     if storage != 1 {
         errs.push(FieldError::invalid(
             "spec.versions",
-            &json!(versions
-                .iter()
-                .filter_map(|v| v.get("name"))
-                .collect::<Vec<_>>()),
+            &json!(versions.iter().filter_map(|v| v.get("name")).collect::<Vec<_>>()),
             "must have exactly one version marked as storage version",
         ));
     }
     if served == 0 {
         errs.push(FieldError::invalid(
             "spec.versions",
-            &json!(versions
-                .iter()
-                .filter_map(|v| v.get("name"))
-                .collect::<Vec<_>>()),
+            &json!(versions.iter().filter_map(|v| v.get("name")).collect::<Vec<_>>()),
             "must have at least one served version",
         ));
     }
-    if crd
-        .pointer("/spec/preserveUnknownFields")
-        .and_then(Value::as_bool)
-        == Some(true)
-    {
+    if crd.pointer("/spec/preserveUnknownFields").and_then(Value::as_bool) == Some(true) {
         errs.push(FieldError::invalid(
             "spec.preserveUnknownFields",
             &json!(true),
             "cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead",
         ));
     }
-    if let Some(strategy) = crd
-        .pointer("/spec/conversion/strategy")
-        .and_then(Value::as_str)
-    {
+    if let Some(strategy) = crd.pointer("/spec/conversion/strategy").and_then(Value::as_str) {
         if strategy != "None" {
-            errs.push(FieldError::not_supported(
-                "spec.conversion.strategy",
-                strategy,
-                &["None"],
-            ));
+            errs.push(FieldError::not_supported("spec.conversion.strategy", strategy, &["None"]));
         }
     }
     errs
@@ -364,11 +289,7 @@ fn names_of(crd: &Value, from: &str) -> (String, String, String, String, Vec<Str
 
 /// The names conflict of `crd` with the accepted names of `others` in its group (the
 /// naming controller's check): `(reason, message)`.
-fn name_conflict(
-    crd: &Value,
-    others: &[Arc<Value>],
-    builtin: &[Arc<ResourceInfo>],
-) -> Option<(&'static str, String)> {
+fn name_conflict(crd: &Value, others: &[Arc<Value>], builtin: &[Arc<ResourceInfo>]) -> Option<(&'static str, String)> {
     let (group, _) = group_plural(crd);
     let name = meta::meta_str(crd, "name").unwrap_or("");
     let (plural, singular, kind, list_kind, shorts) = names_of(crd, "/spec/names");
@@ -381,31 +302,19 @@ fn name_conflict(
             return Some(("PluralConflict", format!("{plural:?} is already in use")));
         }
         if !singular.is_empty() && (singular == op || singular == os) {
-            return Some((
-                "SingularConflict",
-                format!("{singular:?} is already in use"),
-            ));
+            return Some(("SingularConflict", format!("{singular:?} is already in use")));
         }
-        if let Some(s) = shorts
-            .iter()
-            .find(|s| oshorts.contains(s) || **s == op || **s == os)
-        {
+        if let Some(s) = shorts.iter().find(|s| oshorts.contains(s) || **s == op || **s == os) {
             return Some(("ShortNamesConflict", format!("{s:?} is already in use")));
         }
         if !kind.is_empty() && (kind == ok || kind == olk) {
             return Some(("KindConflict", format!("{kind:?} is already in use")));
         }
         if !list_kind.is_empty() && (list_kind == ok || list_kind == olk) {
-            return Some((
-                "ListKindConflict",
-                format!("{list_kind:?} is already in use"),
-            ));
+            return Some(("ListKindConflict", format!("{list_kind:?} is already in use")));
         }
     }
-    if builtin
-        .iter()
-        .any(|r| r.group == group && r.plural == plural)
-    {
+    if builtin.iter().any(|r| r.group == group && r.plural == plural) {
         return Some(("PluralConflict", format!("{plural:?} is already in use")));
     }
     None
@@ -416,15 +325,11 @@ fn condition(kind: &str, ok: bool, reason: &str, message: &str, old: Option<&Val
     let previous = old
         .and_then(|o| o.pointer("/status/conditions"))
         .and_then(Value::as_array)
-        .and_then(|cs| {
-            cs.iter()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
-        });
+        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(kind)));
     let time = match previous {
-        Some(p) if p.get("status").and_then(Value::as_str) == Some(status) => p
-            .get("lastTransitionTime")
-            .cloned()
-            .unwrap_or_else(|| json!(meta::now_rfc3339())),
+        Some(p) if p.get("status").and_then(Value::as_str) == Some(status) => {
+            p.get("lastTransitionTime").cloned().unwrap_or_else(|| json!(meta::now_rfc3339()))
+        }
         _ => json!(meta::now_rfc3339()),
     };
     json!({"type": kind, "status": status, "lastTransitionTime": time, "reason": reason, "message": message})
@@ -447,25 +352,13 @@ pub fn prepare(
         let (og, op) = group_plural(old);
         let (g, p) = group_plural(crd);
         if og != g {
-            errs.push(FieldError::invalid(
-                "spec.group",
-                &json!(g),
-                "field is immutable",
-            ));
+            errs.push(FieldError::invalid("spec.group", &json!(g), "field is immutable"));
         }
         if op != p {
-            errs.push(FieldError::invalid(
-                "spec.names.plural",
-                &json!(p),
-                "field is immutable",
-            ));
+            errs.push(FieldError::invalid("spec.names.plural", &json!(p), "field is immutable"));
         }
         if str_at(old, "/spec/scope") != str_at(crd, "/spec/scope") {
-            errs.push(FieldError::invalid(
-                "spec.scope",
-                &json!(str_at(crd, "/spec/scope")),
-                "field is immutable",
-            ));
+            errs.push(FieldError::invalid("spec.scope", &json!(str_at(crd, "/spec/scope")), "field is immutable"));
         }
     }
     if !errs.is_empty() {
@@ -473,52 +366,25 @@ pub fn prepare(
     }
     let conflict = name_conflict(crd, others, builtin);
     let accepted = match (&conflict, old) {
-        (None, _) => crd
-            .pointer("/spec/names")
-            .cloned()
-            .unwrap_or_else(|| json!({})),
-        (Some(_), Some(old)) => old
-            .pointer("/status/acceptedNames")
-            .cloned()
-            .unwrap_or_else(|| json!({})),
+        (None, _) => crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({})),
+        (Some(_), Some(old)) => old.pointer("/status/acceptedNames").cloned().unwrap_or_else(|| json!({})),
         (Some(_), None) => json!({"plural": "", "kind": ""}),
     };
     let names_ok = conflict.is_none();
     let was_established = old
         .and_then(|o| o.pointer("/status/conditions"))
         .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Established" && c["status"] == "True")
-        });
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
     let established = names_ok || was_established;
     let mut conditions = vec![
         match &conflict {
-            None => condition(
-                "NamesAccepted",
-                true,
-                "NoConflicts",
-                "no conflicts found",
-                old,
-            ),
+            None => condition("NamesAccepted", true, "NoConflicts", "no conflicts found", old),
             Some((reason, message)) => condition("NamesAccepted", false, reason, message, old),
         },
         if established {
-            condition(
-                "Established",
-                true,
-                "InitialNamesAccepted",
-                "the initial names have been accepted",
-                old,
-            )
+            condition("Established", true, "InitialNamesAccepted", "the initial names have been accepted", old)
         } else {
-            condition(
-                "Established",
-                false,
-                "NotAccepted",
-                "not all names are accepted",
-                old,
-            )
+            condition("Established", false, "NotAccepted", "not all names are accepted", old)
         },
     ];
     if meta::is_deleting(crd) {
@@ -540,11 +406,7 @@ pub fn prepare(
         .to_owned();
     // On updates the status being written holds the stored versions: the old ones for
     // the main resource, the client's through `/status` (which may drop migrated ones).
-    let mut stored: Vec<String> = if old.is_some() {
-        strings_at(crd, "/status/storedVersions")
-    } else {
-        Vec::new()
-    };
+    let mut stored: Vec<String> = if old.is_some() { strings_at(crd, "/status/storedVersions") } else { Vec::new() };
     if !stored.contains(&storage_version) {
         stored.push(storage_version);
     }
@@ -562,10 +424,7 @@ pub fn prepare(
 pub fn is_established(crd: &Value) -> bool {
     crd.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Established" && c["status"] == "True")
-        })
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
 }
 
 /// Whether the CRD carries the cleanup finalizer.
@@ -584,64 +443,37 @@ pub fn served_versions(crd: &Value) -> Vec<CustomResourceVersion> {
     if group == GROUP {
         return Vec::new();
     }
-    let names = if str_at(crd, "/status/acceptedNames/plural").is_empty() {
-        "/spec/names"
-    } else {
-        "/status/acceptedNames"
-    };
+    let names =
+        if str_at(crd, "/status/acceptedNames/plural").is_empty() { "/spec/names" } else { "/status/acceptedNames" };
     let (plural, singular, kind, _list_kind, short_names) = names_of(crd, names);
     if plural.is_empty() || kind.is_empty() {
         return Vec::new();
     }
-    let singular = if singular.is_empty() {
-        kind.to_lowercase()
-    } else {
-        singular
-    };
+    let singular = if singular.is_empty() { kind.to_lowercase() } else { singular };
     let categories = strings_at(crd, &format!("{names}/categories"));
     let namespaced = str_at(crd, "/spec/scope") != "Cluster";
     let mut out = Vec::new();
-    for v in crd
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for v in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten() {
         if v.get("served").and_then(Value::as_bool) != Some(true) {
             continue;
         }
-        let Some(version) = v
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-        else {
+        let Some(version) = v.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
             continue;
         };
-        let has_status = v
-            .pointer("/subresources/status")
-            .is_some_and(|s| !s.is_null());
-        let scale = v
-            .pointer("/subresources/scale")
-            .filter(|s| !s.is_null())
-            .and_then(|s| {
-                Some(ScalePaths {
-                    spec_replicas: s.get("specReplicasPath")?.as_str()?.to_owned(),
-                    status_replicas: s.get("statusReplicasPath")?.as_str()?.to_owned(),
-                    label_selector: s
-                        .get("labelSelectorPath")
-                        .and_then(Value::as_str)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_owned),
-                })
-            });
-        let openapi_schema = v
-            .pointer("/schema/openAPIV3Schema")
-            .filter(|s| !s.is_null())
-            .cloned();
-        let schema = openapi_schema
-            .as_ref()
-            .and_then(|s| Schema::parse(s, "openAPIV3Schema").ok())
-            .map(Arc::new);
+        let has_status = v.pointer("/subresources/status").is_some_and(|s| !s.is_null());
+        let scale = v.pointer("/subresources/scale").filter(|s| !s.is_null()).and_then(|s| {
+            Some(ScalePaths {
+                spec_replicas: s.get("specReplicasPath")?.as_str()?.to_owned(),
+                status_replicas: s.get("statusReplicasPath")?.as_str()?.to_owned(),
+                label_selector: s
+                    .get("labelSelectorPath")
+                    .and_then(Value::as_str)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            })
+        });
+        let openapi_schema = v.pointer("/schema/openAPIV3Schema").filter(|s| !s.is_null()).cloned();
+        let schema = openapi_schema.as_ref().and_then(|s| Schema::parse(s, "openAPIV3Schema").ok()).map(Arc::new);
         out.push(CustomResourceVersion {
             crd_name: crd_name.clone(),
             resource: Arc::new(ResourceInfo {
@@ -653,10 +485,7 @@ pub fn served_versions(crd: &Value) -> Vec<CustomResourceVersion> {
                 namespaced,
                 short_names: short_names.clone(),
                 categories: categories.clone(),
-                verbs: CUSTOM_RESOURCE_VERBS
-                    .iter()
-                    .map(|v| (*v).to_owned())
-                    .collect(),
+                verbs: CUSTOM_RESOURCE_VERBS.iter().map(|v| (*v).to_owned()).collect(),
                 has_status,
                 has_scale: scale.is_some(),
             }),
@@ -716,18 +545,12 @@ mod tests {
 
     #[test]
     fn invalid_crds() {
-        let msgs = |c: &Value| {
-            validate(c)
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
+        let msgs = |c: &Value| validate(c).iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
         let mut c = crd();
         c["metadata"]["name"] = json!("wrong");
-        assert!(msgs(&c).contains(
-            "metadata.name: Invalid value: \"wrong\": must be spec.names.plural+\".\"+spec.group"
-        ));
+        assert!(
+            msgs(&c).contains("metadata.name: Invalid value: \"wrong\": must be spec.names.plural+\".\"+spec.group")
+        );
         let mut c = crd();
         c["spec"]["versions"][1]["storage"] = json!(true);
         assert!(msgs(&c).contains("must have exactly one version marked as storage version"));
@@ -738,8 +561,7 @@ mod tests {
         c["spec"]["versions"] = json!([]);
         assert!(!validate(&c).is_empty());
         let mut c = crd();
-        c["spec"]["versions"][0]["schema"]["openAPIV3Schema"] =
-            json!({"type": "object", "properties": {"x": 3}});
+        c["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({"type": "object", "properties": {"x": 3}});
         assert!(msgs(&c).contains("spec.versions[0].schema.openAPIV3Schema.properties[x]"));
         let mut c = crd();
         c["spec"]["versions"][0]["subresources"]["scale"]["specReplicasPath"] = json!("replicas");

@@ -40,16 +40,8 @@ pub const GROUP: &str = "apiextensions.k8s.io";
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 /// Verbs served on every custom resource, in the order kube-apiserver lists them.
-pub const CUSTOM_RESOURCE_VERBS: [&str; 8] = [
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "create",
-    "update",
-    "watch",
-];
+pub const CUSTOM_RESOURCE_VERBS: [&str; 8] =
+    ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"];
 
 /// Whether `info` is the CustomResourceDefinition resource itself.
 pub fn is_crd_resource(info: &ResourceInfo) -> bool {
@@ -130,14 +122,8 @@ mod tests {
 
     #[test]
     fn json_paths() {
-        assert_eq!(
-            json_path_to_pointer(".spec.replicas").as_deref(),
-            Some("/spec/replicas")
-        );
-        assert_eq!(
-            json_path_to_pointer(".status.a/b").as_deref(),
-            Some("/status/a~1b")
-        );
+        assert_eq!(json_path_to_pointer(".spec.replicas").as_deref(), Some("/spec/replicas"));
+        assert_eq!(json_path_to_pointer(".status.a/b").as_deref(), Some("/status/a~1b"));
         assert_eq!(json_path_to_pointer("spec.replicas"), None);
         assert_eq!(json_path_to_pointer(".spec..x"), None);
         assert_eq!(json_path_to_pointer(".spec.items[0]"), None);

@@ -49,18 +49,15 @@ pub fn columns_of(version: &Value) -> Vec<PrinterColumn> {
             })
         })
         .collect();
-    if !declared.is_empty()
-        || version
-            .get("additionalPrinterColumns")
-            .is_some_and(Value::is_array)
-    {
+    if !declared.is_empty() || version.get("additionalPrinterColumns").is_some_and(Value::is_array) {
         return declared;
     }
     vec![PrinterColumn {
         name: "Age".into(),
         column_type: "date".into(),
         format: String::new(),
-        description: "CreationTimestamp is a timestamp representing the server time when this object was created.".into(),
+        description: "CreationTimestamp is a timestamp representing the server time when this object was created."
+            .into(),
         priority: 0,
         json_path: ".metadata.creationTimestamp".into(),
     }]
@@ -76,10 +73,7 @@ enum Step {
 fn parse(path: &str) -> Option<Vec<Step>> {
     let mut steps = Vec::new();
     let mut rest = path.trim();
-    rest = rest
-        .strip_prefix('{')
-        .and_then(|r| r.strip_suffix('}'))
-        .unwrap_or(rest);
+    rest = rest.strip_prefix('{').and_then(|r| r.strip_suffix('}')).unwrap_or(rest);
     rest = rest.strip_prefix('$').unwrap_or(rest);
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
@@ -173,10 +167,7 @@ mod tests {
         assert_eq!(lookup(&obj, ".spec.replicas"), Some(&json!(3)));
         assert_eq!(lookup(&obj, ".spec.ports[1].port"), Some(&json!(443)));
         assert_eq!(lookup(&obj, ".spec.ports[*].port"), Some(&json!(80)));
-        assert_eq!(
-            lookup(&obj, ".status.conditions[?(@.type==\"Ready\")].status"),
-            Some(&json!("True"))
-        );
+        assert_eq!(lookup(&obj, ".status.conditions[?(@.type==\"Ready\")].status"), Some(&json!("True")));
         assert_eq!(lookup(&obj, "{.spec.replicas}"), Some(&json!(3)));
         assert_eq!(lookup(&obj, ".spec.nope"), None);
         assert_eq!(lookup(&obj, ".spec[?("), None);
@@ -189,24 +180,11 @@ mod tests {
             priority: 0,
             json_path: p.into(),
         };
+        assert_eq!(cell(&col("integer", ".spec.replicas"), &obj, |_| String::new()), json!(3));
+        assert_eq!(cell(&col("string", ".spec.replicas"), &obj, |_| String::new()), json!("3"));
+        assert_eq!(cell(&col("integer", ".spec.missing"), &obj, |_| String::new()), Value::Null);
         assert_eq!(
-            cell(&col("integer", ".spec.replicas"), &obj, |_| String::new()),
-            json!(3)
-        );
-        assert_eq!(
-            cell(&col("string", ".spec.replicas"), &obj, |_| String::new()),
-            json!("3")
-        );
-        assert_eq!(
-            cell(&col("integer", ".spec.missing"), &obj, |_| String::new()),
-            Value::Null
-        );
-        assert_eq!(
-            cell(
-                &col("date", ".status.conditions[0].type"),
-                &obj,
-                |s| format!("age of {s}")
-            ),
+            cell(&col("date", ".status.conditions[0].type"), &obj, |s| format!("age of {s}")),
             json!("age of Synced")
         );
     }

@@ -129,44 +129,26 @@ fn field(path: &str, name: &str) -> String {
     format!("{path}.{name}")
 }
 
-fn u64_of(
-    node: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) -> Option<u64> {
+fn u64_of(node: &Map<String, Value>, key: &str, path: &str, errs: &mut Vec<FieldError>) -> Option<u64> {
     match node.get(key) {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n) => Some(n),
             None => {
-                errs.push(FieldError::invalid(
-                    &field(path, key),
-                    v,
-                    "must be a non-negative integer",
-                ));
+                errs.push(FieldError::invalid(&field(path, key), v, "must be a non-negative integer"));
                 None
             }
         },
     }
 }
 
-fn f64_of(
-    node: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) -> Option<f64> {
+fn f64_of(node: &Map<String, Value>, key: &str, path: &str, errs: &mut Vec<FieldError>) -> Option<f64> {
     match node.get(key) {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_f64() {
             Some(n) => Some(n),
             None => {
-                errs.push(FieldError::invalid(
-                    &field(path, key),
-                    v,
-                    "must be a number",
-                ));
+                errs.push(FieldError::invalid(&field(path, key), v, "must be a number"));
                 None
             }
         },
@@ -178,11 +160,7 @@ fn bool_of(node: &Map<String, Value>, key: &str, path: &str, errs: &mut Vec<Fiel
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => {
-            errs.push(FieldError::invalid(
-                &field(path, key),
-                v,
-                "must be a boolean",
-            ));
+            errs.push(FieldError::invalid(&field(path, key), v, "must be a boolean"));
             false
         }
     }
@@ -198,13 +176,7 @@ impl Schema {
         if errs.is_empty() && schema.schema_type != Some(SchemaType::Object) {
             errs.push(FieldError::invalid(
                 &field(path, "type"),
-                &Value::String(
-                    schema
-                        .schema_type
-                        .map(SchemaType::name)
-                        .unwrap_or("")
-                        .to_owned(),
-                ),
+                &Value::String(schema.schema_type.map(SchemaType::name).unwrap_or("").to_owned()),
                 "must be object at the root",
             ));
         }
@@ -218,18 +190,14 @@ impl Schema {
     fn parse_node(value: &Value, path: &str, depth: usize, errs: &mut Vec<FieldError>) -> Schema {
         let mut s = Schema::default();
         if depth > MAX_SCHEMA_DEPTH {
-            errs.push(FieldError::forbidden(
-                path,
-                &format!("must not nest deeper than {MAX_SCHEMA_DEPTH} levels"),
-            ));
+            errs.push(FieldError::forbidden(path, &format!("must not nest deeper than {MAX_SCHEMA_DEPTH} levels")));
             return s;
         }
         let Some(node) = value.as_object() else {
             errs.push(FieldError::invalid(path, value, "must be a schema object"));
             return s;
         };
-        s.preserve_unknown_fields =
-            bool_of(node, "x-kubernetes-preserve-unknown-fields", path, errs);
+        s.preserve_unknown_fields = bool_of(node, "x-kubernetes-preserve-unknown-fields", path, errs);
         s.int_or_string = bool_of(node, "x-kubernetes-int-or-string", path, errs);
         s.embedded_resource = bool_of(node, "x-kubernetes-embedded-resource", path, errs);
         s.nullable = bool_of(node, "nullable", path, errs);
@@ -244,8 +212,7 @@ impl Schema {
                     ));
                 }
             }
-            Some(Value::String(t))
-                if t.is_empty() && (s.int_or_string || s.preserve_unknown_fields) => {}
+            Some(Value::String(t)) if t.is_empty() && (s.int_or_string || s.preserve_unknown_fields) => {}
             Some(Value::String(t)) => match SchemaType::parse(t) {
                 Some(t) => s.schema_type = Some(t),
                 None => errs.push(FieldError::not_supported(
@@ -254,11 +221,7 @@ impl Schema {
                     &["array", "boolean", "integer", "number", "object", "string"],
                 )),
             },
-            Some(other) => errs.push(FieldError::invalid(
-                &field(path, "type"),
-                other,
-                "must be a string",
-            )),
+            Some(other) => errs.push(FieldError::invalid(&field(path, "type"), other, "must be a string")),
         }
         if s.int_or_string && s.schema_type.is_some() {
             errs.push(FieldError::invalid(
@@ -278,22 +241,14 @@ impl Schema {
             None | Some(Value::Null) => {}
             Some(Value::Object(props)) => {
                 if s.schema_type.is_some() && s.schema_type != Some(SchemaType::Object) {
-                    errs.push(FieldError::forbidden(
-                        &field(path, "properties"),
-                        "must only be used with type object",
-                    ));
+                    errs.push(FieldError::forbidden(&field(path, "properties"), "must only be used with type object"));
                 }
                 for (name, sub) in props {
                     let p = format!("{path}.properties[{name}]");
-                    s.properties
-                        .insert(name.clone(), Schema::parse_node(sub, &p, depth + 1, errs));
+                    s.properties.insert(name.clone(), Schema::parse_node(sub, &p, depth + 1, errs));
                 }
             }
-            Some(other) => errs.push(FieldError::invalid(
-                &field(path, "properties"),
-                other,
-                "must be an object",
-            )),
+            Some(other) => errs.push(FieldError::invalid(&field(path, "properties"), other, "must be an object")),
         }
         match node.get("additionalProperties") {
             None | Some(Value::Null) => {}
@@ -310,8 +265,7 @@ impl Schema {
                     ));
                 }
                 let p = field(path, "additionalProperties");
-                s.additional_properties =
-                    Some(Box::new(Schema::parse_node(sub, &p, depth + 1, errs)));
+                s.additional_properties = Some(Box::new(Schema::parse_node(sub, &p, depth + 1, errs)));
             }
             Some(other) => errs.push(FieldError::invalid(
                 &field(path, "additionalProperties"),
@@ -322,21 +276,14 @@ impl Schema {
         match node.get("items") {
             None | Some(Value::Null) => {
                 if s.schema_type == Some(SchemaType::Array) {
-                    errs.push(FieldError::required(
-                        &field(path, "items"),
-                        "must be specified",
-                    ));
+                    errs.push(FieldError::required(&field(path, "items"), "must be specified"));
                 }
             }
             Some(sub @ Value::Object(_)) => {
                 let p = field(path, "items");
                 s.items = Some(Box::new(Schema::parse_node(sub, &p, depth + 1, errs)));
             }
-            Some(other) => errs.push(FieldError::invalid(
-                &field(path, "items"),
-                other,
-                "must be a schema",
-            )),
+            Some(other) => errs.push(FieldError::invalid(&field(path, "items"), other, "must be a schema")),
         }
         match node.get("required") {
             None | Some(Value::Null) => {}
@@ -344,28 +291,16 @@ impl Schema {
                 for n in names {
                     match n.as_str() {
                         Some(n) => s.required.push(n.to_owned()),
-                        None => errs.push(FieldError::invalid(
-                            &field(path, "required"),
-                            n,
-                            "must be a string",
-                        )),
+                        None => errs.push(FieldError::invalid(&field(path, "required"), n, "must be a string")),
                     }
                 }
             }
-            Some(other) => errs.push(FieldError::invalid(
-                &field(path, "required"),
-                other,
-                "must be a list of strings",
-            )),
+            Some(other) => errs.push(FieldError::invalid(&field(path, "required"), other, "must be a list of strings")),
         }
         match node.get("enum") {
             None | Some(Value::Null) => {}
             Some(Value::Array(values)) => s.enum_values = values.clone(),
-            Some(other) => errs.push(FieldError::invalid(
-                &field(path, "enum"),
-                other,
-                "must be a list",
-            )),
+            Some(other) => errs.push(FieldError::invalid(&field(path, "enum"), other, "must be a list")),
         }
         s.minimum = f64_of(node, "minimum", path, errs);
         s.maximum = f64_of(node, "maximum", path, errs);
@@ -394,15 +329,12 @@ impl Schema {
         self.preserve_unknown_fields
             || self.additional_properties.is_some()
             || self.properties.contains_key(key)
-            || ((root || self.embedded_resource)
-                && matches!(key, "apiVersion" | "kind" | "metadata"))
+            || ((root || self.embedded_resource) && matches!(key, "apiVersion" | "kind" | "metadata"))
     }
 
     /// The schema of member `key` of an object described by this node.
     fn member(&self, key: &str) -> Option<&Schema> {
-        self.properties
-            .get(key)
-            .or(self.additional_properties.as_deref())
+        self.properties.get(key).or(self.additional_properties.as_deref())
     }
 
     /// Removes the members of objects that the schema does not name, recursively;
@@ -416,9 +348,7 @@ impl Schema {
             Value::Object(map) => {
                 map.retain(|k, _| self.keeps(k, root));
                 for (k, v) in map.iter_mut() {
-                    if (root || self.embedded_resource)
-                        && matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
-                    {
+                    if (root || self.embedded_resource) && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                         continue;
                     }
                     if let Some(sub) = self.member(k) {
@@ -499,10 +429,7 @@ impl Schema {
                 errs.push(FieldError::invalid(
                     shown,
                     &Value::String(json_type(value).into()),
-                    &format!(
-                        "{shown} in body must be of type integer,string: \"{}\"",
-                        json_type(value)
-                    ),
+                    &format!("{shown} in body must be of type integer,string: \"{}\"", json_type(value)),
                 ));
                 return;
             }
@@ -511,11 +438,7 @@ impl Schema {
                 errs.push(FieldError::invalid(
                     shown,
                     &Value::String(json_type(value).into()),
-                    &format!(
-                        "{shown} in body must be of type {}: \"{}\"",
-                        t.name(),
-                        json_type(value)
-                    ),
+                    &format!("{shown} in body must be of type {}: \"{}\"", t.name(), json_type(value)),
                 ));
                 return;
             }
@@ -540,30 +463,14 @@ impl Schema {
             Value::Number(n) => {
                 if let (Some(x), Some(min)) = (n.as_f64(), self.minimum) {
                     if x < min || (self.exclusive_minimum && x <= min) {
-                        let rel = if self.exclusive_minimum {
-                            "greater than"
-                        } else {
-                            "greater than or equal to"
-                        };
-                        errs.push(FieldError::invalid(
-                            shown,
-                            value,
-                            &format!("{shown} in body should be {rel} {min}"),
-                        ));
+                        let rel = if self.exclusive_minimum { "greater than" } else { "greater than or equal to" };
+                        errs.push(FieldError::invalid(shown, value, &format!("{shown} in body should be {rel} {min}")));
                     }
                 }
                 if let (Some(x), Some(max)) = (n.as_f64(), self.maximum) {
                     if x > max || (self.exclusive_maximum && x >= max) {
-                        let rel = if self.exclusive_maximum {
-                            "less than"
-                        } else {
-                            "less than or equal to"
-                        };
-                        errs.push(FieldError::invalid(
-                            shown,
-                            value,
-                            &format!("{shown} in body should be {rel} {max}"),
-                        ));
+                        let rel = if self.exclusive_maximum { "less than" } else { "less than or equal to" };
+                        errs.push(FieldError::invalid(shown, value, &format!("{shown} in body should be {rel} {max}")));
                     }
                 }
             }
@@ -624,26 +531,16 @@ impl Schema {
                 }
                 for r in &self.required {
                     if !map.contains_key(r) {
-                        let p = if path.is_empty() {
-                            r.clone()
-                        } else {
-                            format!("{path}.{r}")
-                        };
+                        let p = if path.is_empty() { r.clone() } else { format!("{path}.{r}") };
                         errs.push(FieldError::required(&p, ""));
                     }
                 }
                 for (k, v) in map {
-                    if (root || self.embedded_resource)
-                        && matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
-                    {
+                    if (root || self.embedded_resource) && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                         continue;
                     }
                     if let Some(sub) = self.member(k) {
-                        let p = if path.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{path}.{k}")
-                        };
+                        let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                         sub.validate_node(v, &p, false, errs);
                     }
                 }
@@ -704,8 +601,7 @@ mod tests {
     #[test]
     fn defaults_are_applied_recursively() {
         let s = crontab();
-        let mut v =
-            json!({"spec": {"cronSpec": "* * * * *", "ports": [{"port": 80}], "image": null}});
+        let mut v = json!({"spec": {"cronSpec": "* * * * *", "ports": [{"port": 80}], "image": null}});
         s.apply_defaults(&mut v);
         assert_eq!(v["spec"]["image"], "nginx");
         assert_eq!(v["spec"]["replicas"], 1);
@@ -743,33 +639,18 @@ mod tests {
         );
         let errs = s.validate(&json!({"spec": {"replicas": 20, "mode": "c", "size": true}}));
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(
-            text.contains(&"spec.cronSpec: Required value".to_owned()),
-            "{text:?}"
-        );
-        assert!(text.iter().any(|t| t == "spec.replicas: Invalid value: 20: spec.replicas in body should be less than or equal to 10"), "{text:?}");
+        assert!(text.contains(&"spec.cronSpec: Required value".to_owned()), "{text:?}");
         assert!(
             text.iter()
-                .any(|t| t.starts_with("spec.mode: Unsupported value: \"c\"")),
+                .any(|t| t
+                    == "spec.replicas: Invalid value: 20: spec.replicas in body should be less than or equal to 10"),
             "{text:?}"
         );
-        assert!(
-            text.iter()
-                .any(|t| t.starts_with("spec.size: Invalid value")),
-            "{text:?}"
-        );
-        assert!(s
-            .validate(&json!({"spec": {"cronSpec": "x", "size": 3, "labels": {"a": "b"}}}))
-            .is_empty());
-        assert_eq!(
-            s.validate(&json!({"spec": {"cronSpec": "x", "labels": {"a": 1}}}))
-                .len(),
-            1
-        );
-        assert_eq!(
-            s.validate(&json!({"spec": {"cronSpec": "x".repeat(30)}}))[0].reason,
-            "FieldValueTooLong"
-        );
+        assert!(text.iter().any(|t| t.starts_with("spec.mode: Unsupported value: \"c\"")), "{text:?}");
+        assert!(text.iter().any(|t| t.starts_with("spec.size: Invalid value")), "{text:?}");
+        assert!(s.validate(&json!({"spec": {"cronSpec": "x", "size": 3, "labels": {"a": "b"}}})).is_empty());
+        assert_eq!(s.validate(&json!({"spec": {"cronSpec": "x", "labels": {"a": 1}}})).len(), 1);
+        assert_eq!(s.validate(&json!({"spec": {"cronSpec": "x".repeat(30)}}))[0].reason, "FieldValueTooLong");
     }
 
     #[test]
@@ -799,35 +680,17 @@ mod tests {
         assert!(Schema::parse(&json!("nope"), p).is_err());
         assert!(Schema::parse(&json!({"type": "string"}), p).is_err());
         assert!(Schema::parse(&json!({"type": "object", "properties": {"a": {}}}), p).is_err());
-        assert!(Schema::parse(
-            &json!({"type": "object", "properties": {"a": {"type": "wat"}}}),
-            p
-        )
-        .is_err());
-        assert!(Schema::parse(
-            &json!({"type": "object", "properties": {"a": {"type": "array"}}}),
-            p
-        )
-        .is_err());
-        assert!(Schema::parse(
-            &json!({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}}),
-            p
-        )
-        .is_err());
-        assert!(Schema::parse(
-            &json!({"type": "object", "properties": {"a": {"type": "integer", "minimum": "x"}}}),
-            p
-        )
-        .is_err());
+        assert!(Schema::parse(&json!({"type": "object", "properties": {"a": {"type": "wat"}}}), p).is_err());
+        assert!(Schema::parse(&json!({"type": "object", "properties": {"a": {"type": "array"}}}), p).is_err());
+        assert!(Schema::parse(&json!({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}}), p)
+            .is_err());
+        assert!(Schema::parse(&json!({"type": "object", "properties": {"a": {"type": "integer", "minimum": "x"}}}), p)
+            .is_err());
         let mut deep = json!({"type": "object"});
         for _ in 0..100 {
             deep = json!({"type": "object", "properties": {"a": deep}});
         }
         assert!(Schema::parse(&deep, p).is_err());
-        assert!(Schema::parse(
-            &json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-            p
-        )
-        .is_ok());
+        assert!(Schema::parse(&json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}), p).is_ok());
     }
 }

@@ -90,15 +90,9 @@ mod tests {
     fn reads_cn_and_orgs() {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "system:masters");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "admin");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 10]), "dev");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:masters");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "admin");
+        params.distinguished_name.push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 10]), "dev");
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         let (cn, orgs) = subject_identity(cert.der()).unwrap();
@@ -110,10 +104,7 @@ mod tests {
     #[test]
     fn garbage_is_none() {
         assert_eq!(subject_identity(&[]), None);
-        assert_eq!(
-            subject_identity(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
-            None
-        );
+        assert_eq!(subject_identity(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
         assert_eq!(subject_identity(&[0x30, 0x03, 0x30, 0x01]), None);
     }
 }

@@ -38,9 +38,7 @@ pub struct Authenticator {
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Authenticator")
-            .field("tokens", &self.tokens.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Authenticator").field("tokens", &self.tokens.len()).finish_non_exhaustive()
     }
 }
 
@@ -82,11 +80,9 @@ impl Authenticator {
     ) -> Result<UserInfo, AuthError> {
         if let Some(der) = client_cert {
             return match certs::subject_identity(der) {
-                Some((name, groups)) if !name.is_empty() => Ok(with_authenticated(UserInfo {
-                    name,
-                    uid: String::new(),
-                    groups,
-                })),
+                Some((name, groups)) if !name.is_empty() => {
+                    Ok(with_authenticated(UserInfo { name, uid: String::new(), groups }))
+                }
                 _ => Err(AuthError::BadCertificate),
             };
         }
@@ -106,11 +102,7 @@ impl Authenticator {
         };
         match self.tokens.get(token) {
             Some(user) => Ok(with_authenticated(user.clone())),
-            None => self
-                .service_accounts
-                .lookup(token)
-                .map(with_authenticated)
-                .ok_or(AuthError::UnknownToken),
+            None => self.service_accounts.lookup(token).map(with_authenticated).ok_or(AuthError::UnknownToken),
         }
     }
 
@@ -140,23 +132,13 @@ mod tests {
     #[test]
     fn bearer_tokens() {
         let mut a = Authenticator::new();
-        a.add_token(
-            "s3cret",
-            UserInfo {
-                name: "alice".into(),
-                uid: "1".into(),
-                groups: vec![],
-            },
-        );
+        a.add_token("s3cret", UserInfo { name: "alice".into(), uid: "1".into(), groups: vec![] });
         let h = http::HeaderValue::from_static("Bearer s3cret");
         let u = a.authenticate(None, Some(&h)).unwrap();
         assert_eq!(u.name, "alice");
         assert_eq!(u.groups, [AUTHENTICATED_GROUP]);
         let bad = http::HeaderValue::from_static("Bearer nope");
-        assert_eq!(
-            a.authenticate(None, Some(&bad)),
-            Err(AuthError::UnknownToken)
-        );
+        assert_eq!(a.authenticate(None, Some(&bad)), Err(AuthError::UnknownToken));
         assert_eq!(a.authenticate(None, None), Err(AuthError::Anonymous));
         assert!(!format!("{a:?}").contains("s3cret"));
     }

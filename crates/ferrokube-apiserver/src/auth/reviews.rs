@@ -23,19 +23,9 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator) -> Option<Result<ApiRespon
     } else {
         match serde_json::from_slice(&req.body) {
             Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                return Some(Err(ApiError::new(
-                    400,
-                    "BadRequest",
-                    "the request body must be a JSON object",
-                )))
-            }
+            Ok(_) => return Some(Err(ApiError::new(400, "BadRequest", "the request body must be a JSON object"))),
             Err(e) => {
-                return Some(Err(ApiError::new(
-                    400,
-                    "BadRequest",
-                    format!("unable to decode the request body: {e}"),
-                )))
+                return Some(Err(ApiError::new(400, "BadRequest", format!("unable to decode the request body: {e}"))))
             }
         }
     };
@@ -44,10 +34,7 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator) -> Option<Result<ApiRespon
             json!({"userInfo": user_json(&req.user)})
         }
         ("authentication.k8s.io", "tokenreviews") => {
-            let token = body
-                .pointer("/spec/token")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
             let header = http::HeaderValue::from_str(&format!("Bearer {token}")).ok();
             match auth.authenticate(None, header.as_ref()) {
                 Ok(user) if !token.is_empty() => {
@@ -127,16 +114,10 @@ mod tests {
     #[test]
     fn whoami_and_can_i() {
         let auth = Authenticator::new();
-        let b = body(handle(
-            &req("authentication.k8s.io", "selfsubjectreviews", json!({})),
-            &auth,
-        ));
+        let b = body(handle(&req("authentication.k8s.io", "selfsubjectreviews", json!({})), &auth));
         assert_eq!(b["kind"], "SelfSubjectReview");
         assert_eq!(b["status"]["userInfo"]["username"], "jane");
-        assert_eq!(
-            b["status"]["userInfo"]["groups"],
-            json!(["dev", "system:authenticated"])
-        );
+        assert_eq!(b["status"]["userInfo"]["groups"], json!(["dev", "system:authenticated"]));
         let b = body(handle(
             &req(
                 "authorization.k8s.io",
@@ -152,31 +133,11 @@ mod tests {
     #[test]
     fn token_review() {
         let mut auth = Authenticator::new();
-        auth.add_token(
-            "good",
-            UserInfo {
-                name: "bob".into(),
-                ..Default::default()
-            },
-        );
-        let b = body(handle(
-            &req(
-                "authentication.k8s.io",
-                "tokenreviews",
-                json!({"spec": {"token": "good"}}),
-            ),
-            &auth,
-        ));
+        auth.add_token("good", UserInfo { name: "bob".into(), ..Default::default() });
+        let b = body(handle(&req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "good"}})), &auth));
         assert_eq!(b["status"]["authenticated"], true);
         assert_eq!(b["status"]["user"]["username"], "bob");
-        let b = body(handle(
-            &req(
-                "authentication.k8s.io",
-                "tokenreviews",
-                json!({"spec": {"token": "bad"}}),
-            ),
-            &auth,
-        ));
+        let b = body(handle(&req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "bad"}})), &auth));
         assert_eq!(b["status"]["authenticated"], false);
     }
 }

@@ -28,8 +28,7 @@ pub struct ServiceAccountTokens {
 
 impl fmt::Debug for ServiceAccountTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServiceAccountTokens")
-            .finish_non_exhaustive()
+        f.debug_struct("ServiceAccountTokens").finish_non_exhaustive()
     }
 }
 
@@ -46,20 +45,13 @@ impl ServiceAccountTokens {
     /// Answer a TokenRequest for service account `name` (uid `uid`) in `namespace`:
     /// issue a token and return the TokenRequest object with its status filled in.
     pub fn issue(&self, namespace: &str, name: &str, uid: &str, request: &Value) -> Value {
-        let requested = request
-            .pointer("/spec/expirationSeconds")
-            .and_then(Value::as_u64);
-        let lifetime = requested.map_or(DEFAULT_EXPIRATION, |s| {
-            Duration::from_secs(s).max(MIN_EXPIRATION)
-        });
+        let requested = request.pointer("/spec/expirationSeconds").and_then(Value::as_u64);
+        let lifetime = requested.map_or(DEFAULT_EXPIRATION, |s| Duration::from_secs(s).max(MIN_EXPIRATION));
         let token = random_token();
         let user = UserInfo {
             name: format!("system:serviceaccount:{namespace}:{name}"),
             uid: uid.to_owned(),
-            groups: vec![
-                "system:serviceaccounts".into(),
-                format!("system:serviceaccounts:{namespace}"),
-            ],
+            groups: vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{namespace}")],
         };
         {
             let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
@@ -68,14 +60,8 @@ impl ServiceAccountTokens {
             tokens.insert(token.clone(), (user, now + lifetime));
         }
         let now = jiff::Timestamp::now();
-        let expires = now
-            .checked_add(jiff::SignedDuration::from_secs(lifetime.as_secs() as i64))
-            .unwrap_or(now);
-        let mut spec = request
-            .get("spec")
-            .cloned()
-            .filter(Value::is_object)
-            .unwrap_or_else(|| json!({}));
+        let expires = now.checked_add(jiff::SignedDuration::from_secs(lifetime.as_secs() as i64)).unwrap_or(now);
+        let mut spec = request.get("spec").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
         spec["expirationSeconds"] = json!(lifetime.as_secs());
         if spec.get("audiences").is_none() {
             spec["audiences"] = json!(["https://kubernetes.default.svc"]);
@@ -100,10 +86,7 @@ impl ServiceAccountTokens {
 fn random_token() -> String {
     use rand::Rng;
     let bytes: [u8; 32] = rand::rng().random();
-    format!(
-        "fk-sa.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("fk-sa.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[cfg(test)]
@@ -113,20 +96,12 @@ mod tests {
     #[test]
     fn issue_and_lookup() {
         let t = ServiceAccountTokens::default();
-        let answer = t.issue(
-            "ns",
-            "builder",
-            "u-1",
-            &json!({"spec": {"expirationSeconds": 60}}),
-        );
+        let answer = t.issue("ns", "builder", "u-1", &json!({"spec": {"expirationSeconds": 60}}));
         assert_eq!(answer["spec"]["expirationSeconds"], 600);
         let token = answer["status"]["token"].as_str().unwrap();
         let user = t.lookup(token).unwrap();
         assert_eq!(user.name, "system:serviceaccount:ns:builder");
-        assert_eq!(
-            user.groups,
-            ["system:serviceaccounts", "system:serviceaccounts:ns"]
-        );
+        assert_eq!(user.groups, ["system:serviceaccounts", "system:serviceaccounts:ns"]);
         assert!(t.lookup("nope").is_none());
         assert!(!format!("{t:?}").contains(token));
     }

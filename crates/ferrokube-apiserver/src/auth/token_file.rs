@@ -49,21 +49,15 @@ pub enum TokenFileError {
 impl TokenFile {
     /// Read and parse `path`.
     pub fn load(path: &Path) -> Result<TokenFile, TokenFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokenFileError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| TokenFileError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, path)
     }
 
     /// Parse the contents of a token file; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<TokenFile, TokenFileError> {
         let mut entries = Vec::new();
-        let err = |line: usize, message: String| TokenFileError::Parse {
-            path: path.to_owned(),
-            line,
-            message,
-        };
+        let err = |line: usize, message: String| TokenFileError::Parse { path: path.to_owned(), line, message };
         let mut lines = text.lines().enumerate();
         while let Some((index, line)) = lines.next() {
             let first_line = index + 1;
@@ -82,18 +76,13 @@ impl TokenFile {
                         }
                         None => return Err(err(first_line, "unterminated quoted field".into())),
                     },
-                    Err(CsvError::BareQuote) => {
-                        return Err(err(first_line, "bare \" in non-quoted field".into()))
-                    }
+                    Err(CsvError::BareQuote) => return Err(err(first_line, "bare \" in non-quoted field".into())),
                 }
             };
             if fields.len() < 3 {
                 return Err(err(
                     first_line,
-                    format!(
-                        "must have at least 3 columns (token, user name, user uid), found {}",
-                        fields.len()
-                    ),
+                    format!("must have at least 3 columns (token, user name, user uid), found {}", fields.len()),
                 ));
             }
             if fields[0].is_empty() {
@@ -103,11 +92,7 @@ impl TokenFile {
                 Some(g) if !g.is_empty() => g.split(',').map(|s| s.trim().to_owned()).collect(),
                 _ => Vec::new(),
             };
-            let user = UserInfo {
-                name: fields[1].clone(),
-                uid: fields[2].clone(),
-                groups,
-            };
+            let user = UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups };
             entries.retain(|(t, _): &(String, UserInfo)| *t != fields[0]);
             entries.push((fields[0].clone(), user));
         }
@@ -126,10 +111,7 @@ impl TokenFile {
 
     /// The user a token names, if any.
     pub fn user(&self, token: &str) -> Option<&UserInfo> {
-        self.entries
-            .iter()
-            .find(|(t, _)| t == token)
-            .map(|(_, u)| u)
+        self.entries.iter().find(|(t, _)| t == token).map(|(_, u)| u)
     }
 
     /// The `(token, user)` pairs.
@@ -200,10 +182,7 @@ mod tests {
 
     #[test]
     fn quoted_groups_and_extra_columns() {
-        let f = parse(
-            "t1,alice,u1,\"system:masters,dev\"\n\n t2, bob,u2\nt3,carol,u3,ops,extra,columns\n",
-        )
-        .unwrap();
+        let f = parse("t1,alice,u1,\"system:masters,dev\"\n\n t2, bob,u2\nt3,carol,u3,ops,extra,columns\n").unwrap();
         assert_eq!(f.len(), 3);
         let a = f.user("t1").unwrap();
         assert_eq!(a.name, "alice");

@@ -78,7 +78,9 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Value], candidates: &[Value
                         let msg = format!("Created pod: {}", objects::name(&p));
                         ctx.event(ds, "Normal", "SuccessfulCreate", &msg, COMPONENT).await;
                     }
-                    Err(e) => tracing::debug!(ds = %objects::name(ds), error = %e.message, "daemonset: create pod failed"),
+                    Err(e) => {
+                        tracing::debug!(ds = %objects::name(ds), error = %e.message, "daemonset: create pod failed")
+                    }
                 }
                 acted = true;
             }
@@ -89,9 +91,9 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Value], candidates: &[Value
         }
         let all_ready = active.iter().all(|p| objects::pod_ready(p));
         if !acted && !on_delete && all_ready {
-            let outdated = active.iter().find(|p| {
-                objects::labels(p).get(REVISION_LABEL).and_then(Value::as_str) != Some(revision.as_str())
-            });
+            let outdated = active
+                .iter()
+                .find(|p| objects::labels(p).get(REVISION_LABEL).and_then(Value::as_str) != Some(revision.as_str()));
             if let Some(p) = outdated {
                 let _ = c.delete(&c.res.pods, ns, objects::name(p), &json!({})).await;
                 let msg = format!("Deleted pod: {}", objects::name(p));

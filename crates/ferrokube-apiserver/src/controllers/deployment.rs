@@ -305,7 +305,9 @@ impl<'a> Sync<'a> {
         let mut annotations = Map::new();
         if let Some(a) = d.pointer("/metadata/annotations").and_then(Value::as_object) {
             for (k, v) in a {
-                if k != "kubectl.kubernetes.io/last-applied-configuration" && !k.starts_with("deployment.kubernetes.io/") {
+                if k != "kubectl.kubernetes.io/last-applied-configuration"
+                    && !k.starts_with("deployment.kubernetes.io/")
+                {
                     annotations.insert(k.clone(), v.clone());
                 }
             }
@@ -387,7 +389,9 @@ impl<'a> Sync<'a> {
         let n = desired(&self.d);
         let active: Vec<Value> = self.all().into_iter().filter(|rs| spec_replicas(rs) > 0).cloned().collect();
         let target = match active.len() {
-            0 => self.new_rs.clone().or_else(|| self.old.iter().max_by_key(|r| objects::created(r).to_owned()).cloned()),
+            0 => {
+                self.new_rs.clone().or_else(|| self.old.iter().max_by_key(|r| objects::created(r).to_owned()).cloned())
+            }
             1 => active.first().cloned(),
             _ => None,
         };
@@ -395,9 +399,7 @@ impl<'a> Sync<'a> {
             self.scale(&rs, n).await;
             return;
         }
-        let saturated = self.new_rs.as_ref().is_some_and(|rs| {
-            spec_replicas(rs) == n && available(rs) == n
-        });
+        let saturated = self.new_rs.as_ref().is_some_and(|rs| spec_replicas(rs) == n && available(rs) == n);
         if saturated {
             for rs in self.old.clone() {
                 if spec_replicas(&rs) > 0 {
@@ -415,7 +417,9 @@ impl<'a> Sync<'a> {
         }
         let mut sorted = active.clone();
         if to_add > 0 {
-            sorted.sort_by_key(|r| (std::cmp::Reverse(spec_replicas(r)), std::cmp::Reverse(objects::created(r).to_owned())));
+            sorted.sort_by_key(|r| {
+                (std::cmp::Reverse(spec_replicas(r)), std::cmp::Reverse(objects::created(r).to_owned()))
+            });
         } else {
             sorted.sort_by_key(|r| (std::cmp::Reverse(spec_replicas(r)), objects::created(r).to_owned()));
         }
@@ -631,15 +635,36 @@ impl<'a> Sync<'a> {
         let done = complete(d, &holder["status"]);
         match (paused, &new_name) {
             (true, _) => {
-                objects::set_condition(&mut holder, "Progressing", "Unknown", Some("DeploymentPaused"), Some("Deployment is paused"), true);
+                objects::set_condition(
+                    &mut holder,
+                    "Progressing",
+                    "Unknown",
+                    Some("DeploymentPaused"),
+                    Some("Deployment is paused"),
+                    true,
+                );
             }
             (false, Some(name)) if done => {
                 let msg = format!("ReplicaSet \"{name}\" has successfully progressed.");
-                objects::set_condition(&mut holder, "Progressing", "True", Some("NewReplicaSetAvailable"), Some(&msg), true);
+                objects::set_condition(
+                    &mut holder,
+                    "Progressing",
+                    "True",
+                    Some("NewReplicaSetAvailable"),
+                    Some(&msg),
+                    true,
+                );
             }
             (false, Some(name)) if self.created_new => {
                 let msg = format!("Created new replica set \"{name}\"");
-                objects::set_condition(&mut holder, "Progressing", "True", Some("NewReplicaSetCreated"), Some(&msg), true);
+                objects::set_condition(
+                    &mut holder,
+                    "Progressing",
+                    "True",
+                    Some("NewReplicaSetCreated"),
+                    Some(&msg),
+                    true,
+                );
             }
             (false, Some(name)) => {
                 let msg = format!("ReplicaSet \"{name}\" is progressing.");
@@ -659,7 +684,9 @@ impl<'a> Sync<'a> {
         match c.update_status(&c.res.deployments, &out).await {
             Ok(w) => self.d = w,
             Err(e) if is_conflict(&e) || is_not_found(&e) => {}
-            Err(e) => tracing::warn!(deployment = %objects::name(d), error = %e.message, "deployment: status update failed"),
+            Err(e) => {
+                tracing::warn!(deployment = %objects::name(d), error = %e.message, "deployment: status update failed")
+            }
         }
     }
 }

@@ -72,8 +72,7 @@ pub fn finalizers_for_propagation(
         (None, Some(p)) => p == "Foreground",
         (None, None) => from_finalizers(FOREGROUND_DELETION).unwrap_or(false),
     };
-    let mut new: Vec<String> =
-        existing.iter().filter(|f| *f != ORPHAN && *f != FOREGROUND_DELETION).cloned().collect();
+    let mut new: Vec<String> = existing.iter().filter(|f| *f != ORPHAN && *f != FOREGROUND_DELETION).cloned().collect();
     if orphan {
         new.push(ORPHAN.to_owned());
     }
@@ -222,7 +221,9 @@ impl<'a> Pass<'a> {
         match self.client.update(&n.info, &updated).await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) || is_conflict(&e) => {}
-            Err(e) => tracing::warn!(object = %objects::name(&n.obj), error = %e.message, "gc: finalizer removal failed"),
+            Err(e) => {
+                tracing::warn!(object = %objects::name(&n.obj), error = %e.message, "gc: finalizer removal failed")
+            }
         }
     }
 

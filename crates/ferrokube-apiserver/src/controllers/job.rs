@@ -77,8 +77,22 @@ async fn sync_job(ctx: &Context, job: &Value, pods: &[Value]) {
             st.entry("completionTime").or_insert_with(|| json!(now));
             st.entry("startTime").or_insert_with(|| json!(now));
         }
-        objects::set_condition(&mut holder, "SuccessCriteriaMet", "True", Some("CompletionsReached"), Some("Reached expected number of succeeded pods"), false);
-        objects::set_condition(&mut holder, "Complete", "True", Some("CompletionsReached"), Some("Reached expected number of succeeded pods"), false);
+        objects::set_condition(
+            &mut holder,
+            "SuccessCriteriaMet",
+            "True",
+            Some("CompletionsReached"),
+            Some("Reached expected number of succeeded pods"),
+            false,
+        );
+        objects::set_condition(
+            &mut holder,
+            "Complete",
+            "True",
+            Some("CompletionsReached"),
+            Some("Reached expected number of succeeded pods"),
+            false,
+        );
         ctx.event(job, "Normal", "Completed", "Job completed", COMPONENT).await;
     } else {
         if suspended {
@@ -118,7 +132,14 @@ async fn sync_job(ctx: &Context, job: &Value, pods: &[Value]) {
         }
         holder = json!({"status": status});
         if suspended {
-            objects::set_condition(&mut holder, "Suspended", "True", Some("JobSuspended"), Some("Job suspended"), false);
+            objects::set_condition(
+                &mut holder,
+                "Suspended",
+                "True",
+                Some("JobSuspended"),
+                Some("Job suspended"),
+                false,
+            );
         } else if objects::condition(&holder, "Suspended").is_some() {
             objects::set_condition(&mut holder, "Suspended", "False", Some("JobResumed"), Some("Job resumed"), false);
         }

@@ -209,11 +209,8 @@ impl Kubelet {
                 return Some(Duration::from_millis(200));
             }
         };
-        let used: HashSet<String> = pods
-            .iter()
-            .filter_map(|p| p.pointer("/status/podIP").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
+        let used: HashSet<String> =
+            pods.iter().filter_map(|p| p.pointer("/status/podIP").and_then(Value::as_str)).map(str::to_owned).collect();
         let live: HashSet<String> = pods.iter().map(|p| objects::uid(p).to_owned()).collect();
         self.timers.retain(|uid, _| live.contains(uid));
         let mut used = used;
@@ -326,8 +323,10 @@ impl Kubelet {
     }
 
     async fn unschedulable(&self, mut pod: Value, message: &str) {
-        let already = objects::condition(&pod, "PodScheduled")
-            .is_some_and(|c| c.get("reason").and_then(Value::as_str) == Some("Unschedulable") && c.get("message").and_then(Value::as_str) == Some(message));
+        let already = objects::condition(&pod, "PodScheduled").is_some_and(|c| {
+            c.get("reason").and_then(Value::as_str) == Some("Unschedulable")
+                && c.get("message").and_then(Value::as_str) == Some(message)
+        });
         if already {
             return;
         }
@@ -410,8 +409,10 @@ impl Kubelet {
     async fn container_creating(&self, mut pod: Value) {
         let now = objects::now();
         let waiting = json!({"waiting": {"reason": "ContainerCreating"}});
-        let statuses: Vec<Value> =
-            containers(&pod, "containers").iter().map(|c| container_status(c, waiting.clone(), false, false, None)).collect();
+        let statuses: Vec<Value> = containers(&pod, "containers")
+            .iter()
+            .map(|c| container_status(c, waiting.clone(), false, false, None))
+            .collect();
         let names: Vec<String> = containers(&pod, "containers")
             .iter()
             .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
@@ -426,17 +427,27 @@ impl Kubelet {
         set_status_field(&mut pod, "containerStatuses", Value::Array(statuses));
         let init = containers(&pod, "initContainers");
         if !init.is_empty() {
-            let done = json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}});
+            let done =
+                json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}});
             let st: Vec<Value> = init
                 .iter()
-                .map(|c| container_status(c, done.clone(), false, false, Some(&format!("containerd://{}", random_hex64()))))
+                .map(|c| {
+                    container_status(c, done.clone(), false, false, Some(&format!("containerd://{}", random_hex64())))
+                })
                 .collect();
             set_status_field(&mut pod, "initContainerStatuses", Value::Array(st));
         }
         objects::set_condition(&mut pod, "PodReadyToStartContainers", "False", None, None, false);
         objects::set_condition(&mut pod, "Initialized", "True", None, None, false);
         objects::set_condition(&mut pod, "Ready", "False", Some("ContainersNotReady"), Some(&not_ready), false);
-        objects::set_condition(&mut pod, "ContainersReady", "False", Some("ContainersNotReady"), Some(&not_ready), false);
+        objects::set_condition(
+            &mut pod,
+            "ContainersReady",
+            "False",
+            Some("ContainersNotReady"),
+            Some(&not_ready),
+            false,
+        );
         objects::set_condition(&mut pod, "PodScheduled", "True", None, None, false);
         self.write_status(&pod).await;
     }
@@ -446,7 +457,9 @@ impl Kubelet {
         let running = json!({"running": {"startedAt": now}});
         let statuses: Vec<Value> = containers(&pod, "containers")
             .iter()
-            .map(|c| container_status(c, running.clone(), true, true, Some(&format!("containerd://{}", random_hex64()))))
+            .map(|c| {
+                container_status(c, running.clone(), true, true, Some(&format!("containerd://{}", random_hex64())))
+            })
             .collect();
         set_status_field(&mut pod, "phase", json!("Running"));
         set_status_field(&mut pod, "podIP", json!(ip));
@@ -466,7 +479,8 @@ impl Kubelet {
         for c in containers(&pod, "containers") {
             let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-            let pulled = format!("Container image \"{image}\" already present on machine and can be accessed by the pod");
+            let pulled =
+                format!("Container image \"{image}\" already present on machine and can be accessed by the pod");
             self.ctx.event(&pod, "Normal", "Pulled", &pulled, COMPONENT).await;
             self.ctx.event(&pod, "Normal", "Created", &format!("Container created: {cname}"), COMPONENT).await;
             self.ctx.event(&pod, "Normal", "Started", &format!("Container started: {cname}"), COMPONENT).await;
@@ -483,10 +497,8 @@ impl Kubelet {
             .map(|c| {
                 let cname = c.get("name").cloned().unwrap_or(Value::Null);
                 let prev = old.iter().find(|s| s.get("name") == Some(&cname));
-                let started = prev
-                    .and_then(|s| s.pointer("/state/running/startedAt"))
-                    .cloned()
-                    .unwrap_or_else(|| json!(now));
+                let started =
+                    prev.and_then(|s| s.pointer("/state/running/startedAt")).cloned().unwrap_or_else(|| json!(now));
                 let id = prev
                     .and_then(|s| s.get("containerID"))
                     .and_then(Value::as_str)
@@ -524,11 +536,8 @@ impl Kubelet {
                 self.ctx.event(&pod, "Normal", "Killing", &format!("Stopping container {cname}"), COMPONENT).await;
             }
         }
-        let grace = pod
-            .pointer("/metadata/deletionGracePeriodSeconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(30)
-            .max(0) as u64;
+        let grace =
+            pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30).max(0) as u64;
         let wait = Duration::from_secs(grace).min(self.ctx.options.pod_termination_delay);
         if now < since + wait {
             return Some(since + wait - now);

@@ -44,7 +44,9 @@ async fn delete_content(ctx: &Context, ns: &str, resources: &[Arc<ResourceInfo>]
             match c.delete(info, Some(ns), objects::name(&item), &opts).await {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) || is_conflict(&e) => {}
-                Err(e) => tracing::warn!(object = %objects::name(&item), error = %e.message, "namespace controller: delete failed"),
+                Err(e) => {
+                    tracing::warn!(object = %objects::name(&item), error = %e.message, "namespace controller: delete failed")
+                }
             }
         }
     }

@@ -137,8 +137,11 @@ pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
         for e in exprs {
             terms += 1;
             let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let values: Vec<&str> =
-                e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let have = labels.get(key).and_then(Value::as_str);
             let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
                 "In" => have.is_some_and(|h| values.contains(&h)),
@@ -192,10 +195,8 @@ pub fn pod_available(pod: &Value, min_ready_seconds: i64, now: i64) -> bool {
     if min_ready_seconds <= 0 {
         return true;
     }
-    let since = condition(pod, "Ready")
-        .and_then(|c| c.get("lastTransitionTime"))
-        .and_then(Value::as_str)
-        .and_then(parse_time);
+    let since =
+        condition(pod, "Ready").and_then(|c| c.get("lastTransitionTime")).and_then(Value::as_str).and_then(parse_time);
     since.is_some_and(|t| t + min_ready_seconds <= now)
 }
 
@@ -222,7 +223,14 @@ pub fn int_at(obj: &Value, pointer: &str, default: i64) -> i64 {
 /// Sets a condition in `status.conditions` (of `obj`), keeping `lastTransitionTime`
 /// when the status does not change. `probe_time` adds `lastProbeTime` (pods) or
 /// `lastUpdateTime` (workloads) as kube does for that kind.
-pub fn set_condition(obj: &mut Value, ty: &str, status: &str, reason: Option<&str>, message: Option<&str>, update_time: bool) {
+pub fn set_condition(
+    obj: &mut Value,
+    ty: &str,
+    status: &str,
+    reason: Option<&str>,
+    message: Option<&str>,
+    update_time: bool,
+) {
     let now = now();
     let old = condition(obj, ty).cloned();
     let mut c = Map::new();

@@ -91,10 +91,7 @@ pub fn pod_from_template(template: &Value, owner: &Owner<'_>, name: Option<&str>
     if let Some(ns) = objects::namespace(owner.object) {
         md.insert("namespace".into(), json!(ns));
     }
-    md.insert(
-        "ownerReferences".into(),
-        json!([objects::controller_ref(owner.object, owner.api_version, owner.kind)]),
-    );
+    md.insert("ownerReferences".into(), json!([objects::controller_ref(owner.object, owner.api_version, owner.kind)]));
     json!({
         "apiVersion": "v1",
         "kind": "Pod",

@@ -43,7 +43,15 @@ fn deletion_rank(pod: &Value) -> impl Ord {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|s| s.get("restartCount").and_then(Value::as_i64)).sum())
         .unwrap_or(0);
-    (assigned, phase, ready, Reverse(ready_since), Reverse(restarts), Reverse(objects::created(pod).to_owned()), Reverse(objects::name(pod).to_owned()))
+    (
+        assigned,
+        phase,
+        ready,
+        Reverse(ready_since),
+        Reverse(restarts),
+        Reverse(objects::created(pod).to_owned()),
+        Reverse(objects::name(pod).to_owned()),
+    )
 }
 
 /// Status of a ReplicaSet-like owner computed from its pods; also whether a pod is
@@ -51,7 +59,8 @@ fn deletion_rank(pod: &Value) -> impl Ord {
 pub fn replica_status(owner: &Value, pods: &[&Value]) -> (Value, bool) {
     let min_ready = objects::int_at(owner, "/spec/minReadySeconds", 0);
     let now = objects::now_secs();
-    let template_labels = owner.pointer("/spec/template/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let template_labels =
+        owner.pointer("/spec/template/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
     let replicas = pods.len();
     let fully = pods
         .iter()

@@ -70,7 +70,10 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Value]) -> Option<Du
     let partition = objects::int_at(set, "/spec/updateStrategy/rollingUpdate/partition", 0).max(0) as usize;
     let update_revision = format!(
         "{name}-{}",
-        pod_template_hash(set.pointer("/spec/template").unwrap_or(&Value::Null), set.pointer("/status/collisionCount").and_then(Value::as_i64).filter(|c| *c > 0))
+        pod_template_hash(
+            set.pointer("/spec/template").unwrap_or(&Value::Null),
+            set.pointer("/status/collisionCount").and_then(Value::as_i64).filter(|c| *c > 0)
+        )
     );
     let mut by_ordinal: Vec<Option<&Value>> = vec![None; replicas];
     let mut surplus: Vec<(usize, &Value)> = Vec::new();
@@ -91,7 +94,10 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Value]) -> Option<Du
                 Some(_) => break,
                 None => {
                     let rev = if i < partition {
-                        set.pointer("/status/currentRevision").and_then(Value::as_str).unwrap_or(&update_revision).to_owned()
+                        set.pointer("/status/currentRevision")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&update_revision)
+                            .to_owned()
                     } else {
                         update_revision.clone()
                     };
@@ -126,7 +132,9 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Value]) -> Option<Du
         // Rolling update: replace the highest outdated ordinal once all are healthy.
         let all_healthy = by_ordinal.iter().all(|p| p.is_some_and(healthy));
         if !acted && !on_delete && all_healthy {
-            if let Some(p) = (partition..replicas).rev().filter_map(|i| by_ordinal[i]).find(|p| revision_of(p) != update_revision) {
+            if let Some(p) =
+                (partition..replicas).rev().filter_map(|i| by_ordinal[i]).find(|p| revision_of(p) != update_revision)
+            {
                 let _ = c.delete(&c.res.pods, ns, objects::name(p), &json!({})).await;
             }
         }

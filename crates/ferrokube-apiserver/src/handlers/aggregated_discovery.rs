@@ -67,12 +67,8 @@ fn group_item(catalog: &Catalog, g: &GroupVersions) -> Value {
 /// The aggregated document for `/api` (`core`) or `/apis` (not `core`), as
 /// `apidiscovery.k8s.io/<version>`.
 pub fn document(catalog: &Catalog, core: bool, version: &str) -> Value {
-    let items: Vec<Value> = catalog
-        .groups()
-        .iter()
-        .filter(|g| g.group.is_empty() == core)
-        .map(|g| group_item(catalog, g))
-        .collect();
+    let items: Vec<Value> =
+        catalog.groups().iter().filter(|g| g.group.is_empty() == core).map(|g| group_item(catalog, g)).collect();
     json!({
         "kind": "APIGroupDiscoveryList",
         "apiVersion": format!("apidiscovery.k8s.io/{version}"),
@@ -98,30 +94,17 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(pods["scope"], "Namespaced");
-        assert_eq!(
-            pods["responseKind"],
-            json!({"group": "", "version": "v1", "kind": "Pod"})
-        );
+        assert_eq!(pods["responseKind"], json!({"group": "", "version": "v1", "kind": "Pod"}));
         assert_eq!(pods["shortNames"], json!(["po"]));
         let apis = document(&c, false, "v2");
-        let apps = apis["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["metadata"]["name"] == "apps")
-            .unwrap();
+        let apps = apis["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "apps").unwrap();
         let deploy = apps["versions"][0]["resources"]
             .as_array()
             .unwrap()
             .iter()
             .find(|r| r["resource"] == "deployments")
             .unwrap();
-        let scale = deploy["subresources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["subresource"] == "scale")
-            .unwrap();
+        let scale = deploy["subresources"].as_array().unwrap().iter().find(|s| s["subresource"] == "scale").unwrap();
         assert_eq!(scale["responseKind"]["kind"], "Scale");
         assert_eq!(scale["responseKind"]["group"], "autoscaling");
         assert_eq!(apps["versions"][0]["freshness"], "Current");

@@ -22,10 +22,7 @@ where
 {
     let collected = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             return Err(status::too_large(MAX_BODY_BYTES))
         }
         Err(e) => return Err(status::bad_request(format!("reading request body: {e}"))),
@@ -35,60 +32,40 @@ where
     }
     let mut out = Vec::new();
     let decoder = flate2::read::GzDecoder::new(&collected[..]);
-    match decoder
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-    {
+    match decoder.take(MAX_BODY_BYTES as u64 + 1).read_to_end(&mut out) {
         Ok(_) if out.len() > MAX_BODY_BYTES => Err(status::too_large(MAX_BODY_BYTES)),
         Ok(_) => Ok(Bytes::from(out)),
-        Err(e) => Err(status::bad_request(format!(
-            "invalid gzip request body: {e}"
-        ))),
+        Err(e) => Err(status::bad_request(format!("invalid gzip request body: {e}"))),
     }
 }
 
 /// Normalize a body's media type for `verb`: returns the `(content_type, body)` to pass
 /// to the registry. YAML becomes JSON for create/update; patches keep their patch type.
-pub fn normalize(
-    verb: Verb,
-    content_type: Option<&str>,
-    body: Bytes,
-) -> Result<(Option<String>, Bytes), ApiError> {
-    let essence = content_type
-        .map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .filter(|c| !c.is_empty());
+pub fn normalize(verb: Verb, content_type: Option<&str>, body: Bytes) -> Result<(Option<String>, Bytes), ApiError> {
+    let essence =
+        content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).filter(|c| !c.is_empty());
     match verb {
-        Verb::Create | Verb::Update | Verb::Delete | Verb::DeleteCollection => {
-            match essence.as_deref() {
-                None if body.is_empty() => Ok((None, body)),
-                None | Some("application/json") => Ok((Some("application/json".into()), body)),
-                Some("application/yaml" | "application/x-yaml" | "text/yaml") => {
-                    let value: serde_json::Value = serde_yaml_ng::from_slice(&body)
-                        .map_err(|e| status::bad_request(format!("invalid YAML body: {e}")))?;
-                    let json =
-                        serde_json::to_vec(&value).map_err(|e| status::internal(e.to_string()))?;
-                    Ok((Some("application/json".into()), Bytes::from(json)))
-                }
-                Some("application/vnd.kubernetes.protobuf") => {
-                    let value = super::protobuf::decode_body(&body).map_err(|e| match e {
-                        super::protobuf::DecodeError::UnknownKind(_) => {
-                            status::unsupported_media_type("application/vnd.kubernetes.protobuf")
-                        }
-                        e => status::bad_request(e.to_string()),
-                    })?;
-                    let json =
-                        serde_json::to_vec(&value).map_err(|e| status::internal(e.to_string()))?;
-                    Ok((Some("application/json".into()), Bytes::from(json)))
-                }
-                Some(other) => Err(status::unsupported_media_type(other)),
+        Verb::Create | Verb::Update | Verb::Delete | Verb::DeleteCollection => match essence.as_deref() {
+            None if body.is_empty() => Ok((None, body)),
+            None | Some("application/json") => Ok((Some("application/json".into()), body)),
+            Some("application/yaml" | "application/x-yaml" | "text/yaml") => {
+                let value: serde_json::Value = serde_yaml_ng::from_slice(&body)
+                    .map_err(|e| status::bad_request(format!("invalid YAML body: {e}")))?;
+                let json = serde_json::to_vec(&value).map_err(|e| status::internal(e.to_string()))?;
+                Ok((Some("application/json".into()), Bytes::from(json)))
             }
-        }
+            Some("application/vnd.kubernetes.protobuf") => {
+                let value = super::protobuf::decode_body(&body).map_err(|e| match e {
+                    super::protobuf::DecodeError::UnknownKind(_) => {
+                        status::unsupported_media_type("application/vnd.kubernetes.protobuf")
+                    }
+                    e => status::bad_request(e.to_string()),
+                })?;
+                let json = serde_json::to_vec(&value).map_err(|e| status::internal(e.to_string()))?;
+                Ok((Some("application/json".into()), Bytes::from(json)))
+            }
+            Some(other) => Err(status::unsupported_media_type(other)),
+        },
         Verb::Patch => match essence.as_deref() {
             Some(
                 t @ ("application/json-patch+json"
@@ -110,64 +87,31 @@ mod tests {
 
     #[tokio::test]
     async fn limits_and_gzip() {
-        let ok = read_limited(Full::new(Bytes::from_static(b"{}")), false)
-            .await
-            .unwrap();
+        let ok = read_limited(Full::new(Bytes::from_static(b"{}")), false).await.unwrap();
         assert_eq!(&ok[..], b"{}");
         let big = Bytes::from(vec![b' '; MAX_BODY_BYTES + 1]);
-        assert_eq!(
-            read_limited(Full::new(big), false).await.unwrap_err().code,
-            413
-        );
+        assert_eq!(read_limited(Full::new(big), false).await.unwrap_err().code, 413);
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut enc, &vec![b' '; MAX_BODY_BYTES + 10]).unwrap();
         let bomb = Bytes::from(enc.finish().unwrap());
-        assert_eq!(
-            read_limited(Full::new(bomb), true).await.unwrap_err().code,
-            413
-        );
+        assert_eq!(read_limited(Full::new(bomb), true).await.unwrap_err().code, 413);
         let bad = read_limited(Full::new(Bytes::from_static(b"nope")), true).await;
         assert_eq!(bad.unwrap_err().code, 400);
     }
 
     #[test]
     fn media_types() {
-        let (ct, b) = normalize(
-            Verb::Create,
-            Some("application/yaml"),
-            Bytes::from_static(b"a: 1\n"),
-        )
-        .unwrap();
+        let (ct, b) = normalize(Verb::Create, Some("application/yaml"), Bytes::from_static(b"a: 1\n")).unwrap();
         assert_eq!(ct.as_deref(), Some("application/json"));
         assert_eq!(&b[..], br#"{"a":1}"#);
         assert_eq!(
-            normalize(
-                Verb::Create,
-                Some("application/yaml"),
-                Bytes::from_static(b"a: [")
-            )
-            .unwrap_err()
-            .code,
+            normalize(Verb::Create, Some("application/yaml"), Bytes::from_static(b"a: [")).unwrap_err().code,
             400
         );
-        assert_eq!(
-            normalize(Verb::Create, Some("text/plain"), Bytes::from_static(b"x"))
-                .unwrap_err()
-                .code,
-            415
-        );
-        assert_eq!(
-            normalize(Verb::Patch, Some("application/json"), Bytes::new())
-                .unwrap_err()
-                .code,
-            415
-        );
-        let (ct, _) = normalize(
-            Verb::Patch,
-            Some("application/merge-patch+json; charset=utf-8"),
-            Bytes::new(),
-        )
-        .unwrap();
+        assert_eq!(normalize(Verb::Create, Some("text/plain"), Bytes::from_static(b"x")).unwrap_err().code, 415);
+        assert_eq!(normalize(Verb::Patch, Some("application/json"), Bytes::new()).unwrap_err().code, 415);
+        let (ct, _) =
+            normalize(Verb::Patch, Some("application/merge-patch+json; charset=utf-8"), Bytes::new()).unwrap();
         assert_eq!(ct.as_deref(), Some("application/merge-patch+json"));
     }
 }

@@ -47,23 +47,15 @@ pub fn core_versions(server_address: &str) -> Value {
 }
 
 fn group_json(g: &GroupVersions) -> Value {
-    let versions: Vec<Value> = g
-        .versions
-        .iter()
-        .map(|v| json!({"groupVersion": format!("{}/{}", g.group, v), "version": v}))
-        .collect();
+    let versions: Vec<Value> =
+        g.versions.iter().map(|v| json!({"groupVersion": format!("{}/{}", g.group, v), "version": v})).collect();
     let preferred = versions.first().cloned().unwrap_or(Value::Null);
     json!({"name": g.group, "versions": versions, "preferredVersion": preferred})
 }
 
 /// `/apis`: every named group, with its preferred version.
 pub fn groups(catalog: &Catalog) -> Value {
-    let groups: Vec<Value> = catalog
-        .groups()
-        .iter()
-        .filter(|g| !g.group.is_empty())
-        .map(group_json)
-        .collect();
+    let groups: Vec<Value> = catalog.groups().iter().filter(|g| !g.group.is_empty()).map(group_json).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -101,20 +93,14 @@ pub fn resources(catalog: &Catalog, group: &str, version: &str) -> Value {
                 "kind": sub.kind.unwrap_or(&r.kind),
                 "verbs": sub.verbs,
             });
-            if sub.kind.is_some()
-                && (sub.group != r.group || sub.version != Some(r.version.as_str()))
-            {
+            if sub.kind.is_some() && (sub.group != r.group || sub.version != Some(r.version.as_str())) {
                 s["group"] = json!(sub.group);
                 s["version"] = json!(sub.version);
             }
             out.push(s);
         }
     }
-    let group_version = if group.is_empty() {
-        version.to_owned()
-    } else {
-        format!("{group}/{version}")
-    };
+    let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": out})
 }
 
@@ -135,33 +121,16 @@ mod tests {
         let ev = rs.iter().find(|r| r["name"] == "pods/eviction").unwrap();
         assert_eq!(ev["group"], "policy");
         let apps = resources(&c, "apps", "v1");
-        let scale = apps["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == "deployments/scale")
-            .unwrap();
-        assert_eq!(
-            (scale["group"].as_str(), scale["kind"].as_str()),
-            (Some("autoscaling"), Some("Scale"))
-        );
+        let scale = apps["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
+        assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));
     }
 
     #[test]
     fn group_list_prefers_ga() {
         let c = Catalog::builtin();
         let v = groups(&c);
-        let coord = v["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["name"] == "coordination.k8s.io")
-            .unwrap();
+        let coord = v["groups"].as_array().unwrap().iter().find(|g| g["name"] == "coordination.k8s.io").unwrap();
         assert_eq!(coord["preferredVersion"]["version"], "v1");
-        assert!(v["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|g| g["name"] != ""));
+        assert!(v["groups"].as_array().unwrap().iter().all(|g| g["name"] != ""));
     }
 }

@@ -72,9 +72,7 @@ pub struct Handler {
 
 impl std::fmt::Debug for Handler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handler")
-            .field("server_address", &self.server_address)
-            .finish_non_exhaustive()
+        f.debug_struct("Handler").field("server_address", &self.server_address).finish_non_exhaustive()
     }
 }
 
@@ -89,14 +87,7 @@ impl Handler {
         server_address: String,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Handler {
-        Handler {
-            catalog,
-            registry,
-            auth,
-            server_address,
-            shutdown,
-            openapi: crate::openapi::OpenApi::default(),
-        }
+        Handler { catalog, registry, auth, server_address, shutdown, openapi: crate::openapi::OpenApi::default() }
     }
 
     /// Answer one request. Never panics; every failure is a `Status` response.
@@ -120,21 +111,14 @@ impl Handler {
         }
     }
 
-    async fn dispatch<B>(
-        &self,
-        req: Request<B>,
-        conn: &ConnectionInfo,
-    ) -> Result<Response<ResponseBody>, ApiError>
+    async fn dispatch<B>(&self, req: Request<B>, conn: &ConnectionInfo) -> Result<Response<ResponseBody>, ApiError>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let catalog = self.catalog.snapshot();
         let route = router::route(&catalog, req.uri().path());
-        let user = self.auth.authenticate(
-            conn.client_cert.as_deref(),
-            req.headers().get(header::AUTHORIZATION),
-        );
+        let user = self.auth.authenticate(conn.client_cert.as_deref(), req.headers().get(header::AUTHORIZATION));
         let public = matches!(route, Ok(Route::Health | Route::Version));
         // Like kube-apiserver, a request that presents a credential which fails is
         // rejected even on public paths; only a request without one is anonymous.
@@ -146,37 +130,27 @@ impl Handler {
         };
         if let Some(u) = &user {
             if !crate::auth::authorize(u) {
-                return Err(status::forbidden(format!(
-                    "User {:?} cannot access this resource",
-                    u.name
-                )));
+                return Err(status::forbidden(format!("User {:?} cannot access this resource", u.name)));
             }
         }
         if crate::openapi::is_openapi_path(req.uri().path())
             && user.is_some()
             && (req.method() == Method::GET || req.method() == Method::HEAD)
         {
-            return self
-                .openapi
-                .serve(&catalog, req.uri(), req.headers());
+            return self.openapi.serve(&catalog, req.uri(), req.headers());
         }
         let route = route?;
         let accept = header_str(&req, header::ACCEPT).map(str::to_owned);
         let query = parse_query(req.uri().query());
         if let Route::Resource(path) = route {
             let user = user.ok_or_else(status::unauthorized)?;
-            return self
-                .resource(req, path, query, accept.as_deref(), user)
-                .await;
+            return self.resource(req, path, query, accept.as_deref(), user).await;
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(status::method_not_allowed());
         }
         let core = matches!(route, Route::CoreVersions);
-        let offers = Offers {
-            table: false,
-            aggregated: matches!(route, Route::CoreVersions | Route::Groups),
-        };
+        let offers = Offers { table: false, aggregated: matches!(route, Route::CoreVersions | Route::Groups) };
         match route {
             Route::Health => Ok(text_response(StatusCode::OK, "ok")),
             Route::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
@@ -187,9 +161,7 @@ impl Handler {
                     Format::Aggregated { version } => {
                         let doc = aggregated_discovery::document(&catalog, core, &version);
                         let mut resp = json_response(StatusCode::OK, &doc);
-                        if let Ok(v) =
-                            HeaderValue::from_str(&aggregated_discovery::content_type(&version))
-                        {
+                        if let Ok(v) = HeaderValue::from_str(&aggregated_discovery::content_type(&version)) {
                             resp.headers_mut().insert(header::CONTENT_TYPE, v);
                         }
                         resp
@@ -203,27 +175,21 @@ impl Handler {
                         render_value(StatusCode::OK, &doc, &other)
                     }
                 };
-                resp.headers_mut()
-                    .insert(header::VARY, HeaderValue::from_static("Accept"));
+                resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
                 Ok(resp)
             }
             Route::Group(group) => {
                 let g = catalog.group(&group).ok_or_else(status::not_found_path)?;
                 self.plain_document(accept.as_deref(), &discovery::group(g))
             }
-            Route::Resources { group, version } => self.plain_document(
-                accept.as_deref(),
-                &discovery::resources(&catalog, &group, &version),
-            ),
+            Route::Resources { group, version } => {
+                self.plain_document(accept.as_deref(), &discovery::resources(&catalog, &group, &version))
+            }
             Route::Resource(_) => Err(status::not_found_path()),
         }
     }
 
-    fn plain_document(
-        &self,
-        accept: Option<&str>,
-        doc: &Value,
-    ) -> Result<Response<ResponseBody>, ApiError> {
+    fn plain_document(&self, accept: Option<&str>, doc: &Value) -> Result<Response<ResponseBody>, ApiError> {
         let format = negotiate::choose(accept, Offers::default(), None)
             .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
         Ok(render_value(StatusCode::OK, doc, &format))
@@ -245,27 +211,12 @@ impl Handler {
             .get("watch")
             .and_then(|v| v.first())
             .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "t" | "T" | "True" | "TRUE"));
-        let method = if req.method() == Method::HEAD {
-            Method::GET
-        } else {
-            req.method().clone()
-        };
+        let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
         let verb = path.verb(&method, watch_flag)?;
-        let tableable =
-            matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();
-        let include = query
-            .get("includeObject")
-            .and_then(|v| v.first())
-            .map(String::as_str);
-        let format = negotiate::choose(
-            accept,
-            Offers {
-                table: tableable,
-                aggregated: false,
-            },
-            include,
-        )
-        .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
+        let tableable = matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();
+        let include = query.get("includeObject").and_then(|v| v.first()).map(String::as_str);
+        let format = negotiate::choose(accept, Offers { table: tableable, aggregated: false }, include)
+            .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
 
         let mut name = path.name.clone();
         if verb == Verb::Watch {
@@ -273,9 +224,7 @@ impl Handler {
                 let selector = format!("metadata.name={n}");
                 let entry = query.entry("fieldSelector".into()).or_default();
                 match entry.first_mut() {
-                    Some(existing) if !existing.is_empty() => {
-                        *existing = format!("{existing},{selector}")
-                    }
+                    Some(existing) if !existing.is_empty() => *existing = format!("{existing},{selector}"),
                     Some(existing) => *existing = selector,
                     None => entry.push(selector),
                 }
@@ -287,23 +236,12 @@ impl Handler {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
         let content_type = header_str(&req, header::CONTENT_TYPE).map(str::to_owned);
-        if let Some(len) = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-        {
-            if len
-                .parse::<u64>()
-                .is_ok_and(|n| n > body::MAX_BODY_BYTES as u64)
-            {
+        if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+            if len.parse::<u64>().is_ok_and(|n| n > body::MAX_BODY_BYTES as u64) {
                 return Err(status::too_large(body::MAX_BODY_BYTES));
             }
         }
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let raw = body::read_limited(req.into_body(), gzip).await?;
         let (content_type, raw) = body::normalize(verb, content_type.as_deref(), raw)?;
 
@@ -316,19 +254,14 @@ impl Handler {
             resource: path.resource.clone(),
             namespace: path.namespace.clone(),
             name,
-            subresource: if is_log || is_token {
-                None
-            } else {
-                path.subresource.clone()
-            },
+            subresource: if is_log || is_token { None } else { path.subresource.clone() },
             query,
             body: raw,
             content_type,
             user,
             user_agent,
         };
-        let field_warnings =
-            crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
+        let field_warnings = crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
         if is_token {
             return self.token_request(api_req).await;
         }
@@ -344,33 +277,20 @@ impl Handler {
         let object_response = |code: u16, body: &Value| {
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
             let mut resp = match &format {
-                Format::Table {
-                    version,
-                    include_object,
-                } => {
+                Format::Table { version, include_object } => {
                     let printer = self.printer_columns(&path.resource);
-                    let t = table::render_with(
-                        &path.resource,
-                        printer.as_deref(),
-                        &body,
-                        *include_object,
-                        version,
-                        true,
-                    );
+                    let t =
+                        table::render_with(&path.resource, printer.as_deref(), &body, *include_object, version, true);
                     json_response(code, &t)
                 }
-                Format::PartialMetadata { version } => {
-                    json_response(code, &table::render_metadata(&body, version))
-                }
+                Format::PartialMetadata { version } => json_response(code, &table::render_metadata(&body, version)),
                 other => render_value(code, &body, other),
             };
             crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
             resp
         };
         match result {
-            ServedResponse::Api(ApiResponse::Object { code, body }) => {
-                Ok(object_response(code, &body))
-            }
+            ServedResponse::Api(ApiResponse::Object { code, body }) => Ok(object_response(code, &body)),
             // Shared objects as JSON: their cached bytes, no copy and no serialization.
             ServedResponse::Object { code, object } if matches!(format, Format::Json) => {
                 let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
@@ -387,18 +307,13 @@ impl Handler {
             ServedResponse::List(list) => Ok(object_response(200, &list.into_value())),
             ServedResponse::Api(ApiResponse::Watch(events)) => {
                 let event_format = match format {
-                    Format::Table {
-                        version,
-                        include_object,
-                    } => watch_stream::EventFormat::Table {
+                    Format::Table { version, include_object } => watch_stream::EventFormat::Table {
                         printer: self.printer_columns(&path.resource),
                         resource: path.resource.clone(),
                         include: include_object,
                         version,
                     },
-                    Format::PartialMetadata { version } => {
-                        watch_stream::EventFormat::PartialMetadata { version }
-                    }
+                    Format::PartialMetadata { version } => watch_stream::EventFormat::PartialMetadata { version },
                     _ => watch_stream::EventFormat::Json,
                 };
                 let mut shutdown = self.shutdown.clone();
@@ -407,14 +322,8 @@ impl Handler {
                 };
                 let body = watch_stream::WatchBody::new(events, timeout, ended, event_format);
                 let mut resp = Response::new(body.boxed_unsync());
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                resp.headers_mut().insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-cache, private"),
-                );
+                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
                 Ok(resp)
             }
         }
@@ -427,10 +336,7 @@ impl Handler {
         &self,
         r: &crate::api::ResourceInfo,
     ) -> Option<Vec<crate::apiextensions::printer::PrinterColumn>> {
-        self.catalog
-            .snapshot()
-            .custom(&r.group, &r.version, &r.plural)
-            .map(|c| c.printer_columns.clone())
+        self.catalog.snapshot().custom(&r.group, &r.version, &r.plural).map(|c| c.printer_columns.clone())
     }
 
     /// `POST serviceaccounts/<name>/token`: the service account must exist (asked of the
@@ -439,9 +345,8 @@ impl Handler {
         let request: Value = if req.body.is_empty() {
             serde_json::json!({})
         } else {
-            serde_json::from_slice(&req.body).map_err(|e| {
-                status::bad_request(format!("unable to decode the request body: {e}"))
-            })?
+            serde_json::from_slice(&req.body)
+                .map_err(|e| status::bad_request(format!("unable to decode the request body: {e}")))?
         };
         req.body = Bytes::new();
         let dry_run = req.query.contains_key("dryRun");
@@ -453,14 +358,8 @@ impl Handler {
             ApiResponse::Object { body, .. } => body,
             ApiResponse::Watch(_) => return Err(status::internal("unexpected watch")),
         };
-        let uid = sa
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let mut answer = self
-            .auth
-            .service_accounts()
-            .issue(&namespace, &name, uid, &request);
+        let uid = sa.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+        let mut answer = self.auth.service_accounts().issue(&namespace, &name, uid, &request);
         if dry_run {
             answer["status"]["token"] = Value::String(String::new());
         }
@@ -486,10 +385,7 @@ pub fn parse_query(query: Option<&str>) -> BTreeMap<String, Vec<String>> {
 fn text_response(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(full(Bytes::from_static(text.as_bytes())));
     *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
 }
 
@@ -503,10 +399,7 @@ fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<Re
             Ok(s) => (s.into_bytes(), "application/yaml"),
             Err(e) => return status::error_response(&status::internal(e.to_string())),
         },
-        _ => (
-            serde_json::to_vec(value).unwrap_or_default(),
-            "application/json",
-        ),
+        _ => (serde_json::to_vec(value).unwrap_or_default(), "application/json"),
     };
     bytes_response(code, Bytes::from(bytes), ct)
 }
@@ -514,12 +407,8 @@ fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<Re
 fn bytes_response(code: StatusCode, bytes: Bytes, ct: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = code;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, private"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     resp
 }
 
@@ -531,11 +420,7 @@ fn json_bytes_response(code: StatusCode, bytes: Bytes) -> Response<ResponseBody>
 /// The JSON of a list, byte for byte what serializing [`SharedList::into_value`] gives,
 /// written from the items' cached JSON ([`crate::storage::encoded`]).
 fn list_json(list: &SharedList) -> Bytes {
-    let items: Vec<Bytes> = list
-        .items
-        .iter()
-        .map(crate::storage::encoded::json)
-        .collect();
+    let items: Vec<Bytes> = list.items.iter().map(crate::storage::encoded::json).collect();
     let size: usize = items.iter().map(|b| b.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 256);
     // The envelope's keys in the order a `serde_json::Map` keeps them.
@@ -571,11 +456,7 @@ fn list_json(list: &SharedList) -> Bytes {
 /// Gzip a complete response body over [`GZIP_THRESHOLD`]; streams pass through.
 async fn compress(resp: Response<ResponseBody>) -> Response<ResponseBody> {
     use http_body::Body as _;
-    let small = resp
-        .body()
-        .size_hint()
-        .exact()
-        .is_none_or(|n| n < GZIP_THRESHOLD as u64);
+    let small = resp.body().size_hint().exact().is_none_or(|n| n < GZIP_THRESHOLD as u64);
     if small || resp.headers().contains_key(header::CONTENT_ENCODING) {
         return resp;
     }
@@ -584,21 +465,14 @@ async fn compress(resp: Response<ResponseBody>) -> Response<ResponseBody> {
         Ok(c) => c.to_bytes(),
         Err(never) => match never {},
     };
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 4),
-        flate2::Compression::fast(),
-    );
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::fast());
     if enc.write_all(&bytes).is_err() {
         return Response::from_parts(parts, full(bytes));
     }
     match enc.finish() {
         Ok(gz) => {
-            parts
-                .headers
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            parts
-                .headers
-                .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            parts.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            parts.headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             parts.headers.remove(header::CONTENT_LENGTH);
             Response::from_parts(parts, full(gz))
         }
@@ -612,17 +486,10 @@ mod tests {
 
     #[test]
     fn list_json_matches_serializing_the_list() {
-        let shared = Arc::new(
-            serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a\"b"}}),
-        );
-        for items in [
-            vec![],
-            vec![shared.clone()],
-            vec![
-                shared.clone(),
-                Arc::new(serde_json::json!({"x": [1, 2.5, null]})),
-            ],
-        ] {
+        let shared = Arc::new(serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a\"b"}}));
+        for items in
+            [vec![], vec![shared.clone()], vec![shared.clone(), Arc::new(serde_json::json!({"x": [1, 2.5, null]}))]]
+        {
             let list = SharedList {
                 kind: "PodList".into(),
                 api_version: "v1".into(),
@@ -631,10 +498,7 @@ mod tests {
             };
             let fast = list_json(&list);
             let slow = serde_json::to_vec(&list.into_value()).unwrap();
-            assert_eq!(
-                std::str::from_utf8(&fast).unwrap(),
-                std::str::from_utf8(&slow).unwrap()
-            );
+            assert_eq!(std::str::from_utf8(&fast).unwrap(), std::str::from_utf8(&slow).unwrap());
         }
     }
 

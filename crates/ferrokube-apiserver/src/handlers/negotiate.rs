@@ -101,11 +101,7 @@ fn parse_accept(accept: &str) -> Vec<MediaRange<'_>> {
 
 /// Choose a representation for `accept` (the raw header; `None`: JSON).
 /// `include_object` is the `includeObject` query parameter. `None` result: 406.
-pub fn choose(
-    accept: Option<&str>,
-    offers: Offers,
-    include_object: Option<&str>,
-) -> Option<Format> {
+pub fn choose(accept: Option<&str>, offers: Offers, include_object: Option<&str>) -> Option<Format> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Some(Format::Json);
     };
@@ -113,15 +109,10 @@ pub fn choose(
         if range.param("q") == Some("0") {
             continue;
         }
-        let is_json = matches!(
-            range.essence.as_str(),
-            "application/json" | "application/*" | "*/*"
-        );
+        let is_json = matches!(range.essence.as_str(), "application/json" | "application/*" | "*/*");
         match range.param("as") {
             None if is_json => return Some(Format::Json),
-            None if matches!(range.essence.as_str(), "application/yaml" | "text/yaml") => {
-                return Some(Format::Yaml)
-            }
+            None if matches!(range.essence.as_str(), "application/yaml" | "text/yaml") => return Some(Format::Yaml),
             Some("Table") if offers.table && range.essence == "application/json" => {
                 let version = range.param("v").unwrap_or("v1");
                 if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
@@ -136,21 +127,13 @@ pub fn choose(
             {
                 let version = range.param("v").unwrap_or("v1");
                 if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
-                    return Some(Format::PartialMetadata {
-                        version: version.to_owned(),
-                    });
+                    return Some(Format::PartialMetadata { version: version.to_owned() });
                 }
             }
-            Some("APIGroupDiscoveryList")
-                if offers.aggregated && range.essence == "application/json" =>
-            {
+            Some("APIGroupDiscoveryList") if offers.aggregated && range.essence == "application/json" => {
                 let version = range.param("v").unwrap_or("");
-                if range.param("g") == Some("apidiscovery.k8s.io")
-                    && matches!(version, "v2" | "v2beta1")
-                {
-                    return Some(Format::Aggregated {
-                        version: version.to_owned(),
-                    });
+                if range.param("g") == Some("apidiscovery.k8s.io") && matches!(version, "v2" | "v2beta1") {
+                    return Some(Format::Aggregated { version: version.to_owned() });
                 }
             }
             _ => {}
@@ -175,48 +158,29 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    const ALL: Offers = Offers {
-        table: true,
-        aggregated: true,
-    };
+    const ALL: Offers = Offers { table: true, aggregated: true };
 
     #[test]
     fn kubectl_get_asks_for_table() {
         let a = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(
             choose(Some(a), ALL, None),
-            Some(Format::Table {
-                version: "v1".into(),
-                include_object: IncludeObject::Metadata
-            })
+            Some(Format::Table { version: "v1".into(), include_object: IncludeObject::Metadata })
         );
         assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
         assert_eq!(
             choose(Some(a), ALL, Some("Object")),
-            Some(Format::Table {
-                version: "v1".into(),
-                include_object: IncludeObject::Object
-            })
+            Some(Format::Table { version: "v1".into(), include_object: IncludeObject::Object })
         );
     }
 
     #[test]
     fn aggregated_discovery() {
         let a = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-        assert_eq!(
-            choose(Some(a), ALL, None),
-            Some(Format::Aggregated {
-                version: "v2".into()
-            })
-        );
+        assert_eq!(choose(Some(a), ALL, None), Some(Format::Aggregated { version: "v2".into() }));
         assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
         let old = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
-        assert_eq!(
-            choose(Some(old), ALL, None),
-            Some(Format::Aggregated {
-                version: "v2beta1".into()
-            })
-        );
+        assert_eq!(choose(Some(old), ALL, None), Some(Format::Aggregated { version: "v2beta1".into() }));
     }
 
     #[test]
@@ -224,42 +188,20 @@ mod tests {
         assert_eq!(choose(None, ALL, None), Some(Format::Json));
         assert_eq!(choose(Some("*/*"), ALL, None), Some(Format::Json));
         assert_eq!(
-            choose(
-                Some("application/vnd.kubernetes.protobuf, application/json"),
-                ALL,
-                None
-            ),
+            choose(Some("application/vnd.kubernetes.protobuf, application/json"), ALL, None),
             Some(Format::Json)
         );
-        assert_eq!(
-            choose(Some("application/vnd.kubernetes.protobuf"), ALL, None),
-            None
-        );
+        assert_eq!(choose(Some("application/vnd.kubernetes.protobuf"), ALL, None), None);
         assert_eq!(choose(Some("text/html"), ALL, None), None);
-        assert_eq!(
-            choose(Some("application/yaml"), ALL, None),
-            Some(Format::Yaml)
-        );
+        assert_eq!(choose(Some("application/yaml"), ALL, None), Some(Format::Yaml));
         assert_eq!(choose(Some(";;,,;=;"), ALL, None), None);
-        assert_eq!(
-            choose(
-                Some("application/json;as=Table;v=v9;g=meta.k8s.io"),
-                ALL,
-                None
-            ),
-            None
-        );
+        assert_eq!(choose(Some("application/json;as=Table;v=v9;g=meta.k8s.io"), ALL, None), None);
     }
 
     #[test]
     fn metadata_client() {
         let a = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
-        assert_eq!(
-            choose(Some(a), ALL, None),
-            Some(Format::PartialMetadata {
-                version: "v1".into()
-            })
-        );
+        assert_eq!(choose(Some(a), ALL, None), Some(Format::PartialMetadata { version: "v1".into() }));
         assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
     }
 

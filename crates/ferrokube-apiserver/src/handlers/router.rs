@@ -89,9 +89,7 @@ impl ResourcePath {
         };
         let name = verb_name(verb);
         let served = match &self.subresource {
-            Some(sub) => catalog::subresources(&self.resource)
-                .iter()
-                .any(|s| s.name == sub && s.verbs.contains(&name)),
+            Some(sub) => catalog::subresources(&self.resource).iter().any(|s| s.name == sub && s.verbs.contains(&name)),
             None => self.resource.verbs.iter().any(|v| v == name),
         };
         if served {
@@ -129,9 +127,7 @@ pub fn route(catalog: &Catalog, path: &str) -> Result<Route, ApiError> {
                 percent_encoding::percent_decode_str(s)
                     .decode_utf8()
                     .map(|c| c.into_owned())
-                    .map_err(|_| {
-                        status::bad_request(format!("invalid percent-encoding in path {path:?}"))
-                    })
+                    .map_err(|_| status::bad_request(format!("invalid percent-encoding in path {path:?}")))
             })
             .collect::<Result<_, _>>()?
     };
@@ -145,25 +141,14 @@ pub fn route(catalog: &Catalog, path: &str) -> Result<Route, ApiError> {
         ["api"] => Ok(Route::CoreVersions),
         ["apis"] => Ok(Route::Groups),
         ["api", version, rest @ ..] => resource_route(catalog, "", version, rest),
-        ["apis", group] if catalog.group(group).is_some() && !group.is_empty() => {
-            Ok(Route::Group((*group).to_owned()))
-        }
-        ["apis", group, version, rest @ ..] if !group.is_empty() => {
-            resource_route(catalog, group, version, rest)
-        }
+        ["apis", group] if catalog.group(group).is_some() && !group.is_empty() => Ok(Route::Group((*group).to_owned())),
+        ["apis", group, version, rest @ ..] if !group.is_empty() => resource_route(catalog, group, version, rest),
         _ => Err(status::not_found_path()),
     }
 }
 
-fn resource_route(
-    catalog: &Catalog,
-    group: &str,
-    version: &str,
-    rest: &[&str],
-) -> Result<Route, ApiError> {
-    let served = catalog
-        .group(group)
-        .is_some_and(|g| g.versions.iter().any(|v| v == version));
+fn resource_route(catalog: &Catalog, group: &str, version: &str, rest: &[&str]) -> Result<Route, ApiError> {
+    let served = catalog.group(group).is_some_and(|g| g.versions.iter().any(|v| v == version));
     if !served {
         return Err(status::not_found_path());
     }
@@ -182,23 +167,11 @@ fn resource_route(
         })
     };
     let route = match rest {
-        [] if !legacy_watch => {
-            return Ok(Route::Resources {
-                group: group.to_owned(),
-                version: version.to_owned(),
-            })
-        }
+        [] if !legacy_watch => return Ok(Route::Resources { group: group.to_owned(), version: version.to_owned() }),
         // namespaces/<ns>/<plural>[/<name>[/<sub>]] for namespaced resources.
-        ["namespaces", ns, plural, tail @ ..]
-            if lookup(plural).is_some_and(|r| r.namespaced) && tail.len() <= 2 =>
-        {
+        ["namespaces", ns, plural, tail @ ..] if lookup(plural).is_some_and(|r| r.namespaced) && tail.len() <= 2 => {
             let resource = lookup(plural).ok_or_else(status::not_found_path)?;
-            path(
-                resource,
-                Some(ns),
-                tail.first().copied(),
-                tail.get(1).copied(),
-            )
+            path(resource, Some(ns), tail.first().copied(), tail.get(1).copied())
         }
         // <plural>[/<name>[/<sub>]]: cluster-scoped objects, the namespaces themselves,
         // and all-namespaces lists of namespaced resources (no name then).
@@ -213,11 +186,7 @@ fn resource_route(
     };
     if let Route::Resource(p) = &route {
         if let Some(sub) = &p.subresource {
-            if legacy_watch
-                || !catalog::subresources(&p.resource)
-                    .iter()
-                    .any(|s| s.name == sub)
-            {
+            if legacy_watch || !catalog::subresources(&p.resource).iter().any(|s| s.name == sub) {
                 return Err(status::not_found_path());
             }
         }
@@ -256,23 +225,11 @@ mod tests {
         assert_eq!(route(&c, "/api").unwrap(), Route::CoreVersions);
         assert_eq!(route(&c, "/api/").unwrap(), Route::CoreVersions);
         assert_eq!(route(&c, "/apis").unwrap(), Route::Groups);
-        assert_eq!(
-            route(&c, "/apis/apps").unwrap(),
-            Route::Group("apps".into())
-        );
-        assert_eq!(
-            route(&c, "/api/v1").unwrap(),
-            Route::Resources {
-                group: String::new(),
-                version: "v1".into()
-            }
-        );
+        assert_eq!(route(&c, "/apis/apps").unwrap(), Route::Group("apps".into()));
+        assert_eq!(route(&c, "/api/v1").unwrap(), Route::Resources { group: String::new(), version: "v1".into() });
         assert_eq!(
             route(&c, "/apis/apps/v1").unwrap(),
-            Route::Resources {
-                group: "apps".into(),
-                version: "v1".into()
-            }
+            Route::Resources { group: "apps".into(), version: "v1".into() }
         );
     }
 
@@ -280,11 +237,7 @@ mod tests {
     fn namespaced_paths() {
         let p = res("/api/v1/namespaces/default/pods");
         assert_eq!(
-            (
-                p.resource.plural.as_str(),
-                p.namespace.as_deref(),
-                p.name.as_deref()
-            ),
+            (p.resource.plural.as_str(), p.namespace.as_deref(), p.name.as_deref()),
             ("pods", Some("default"), None)
         );
         let p = res("/api/v1/namespaces/default/pods/web-1");
@@ -298,33 +251,21 @@ mod tests {
         let p = res("/api/v1/namespaces/ns/pods/web/eviction");
         assert_eq!(p.subresource.as_deref(), Some("eviction"));
         let p = res("/apis/apps/v1/namespaces/default/deployments/web/scale");
-        assert_eq!(
-            (p.resource.group.as_str(), p.subresource.as_deref()),
-            ("apps", Some("scale"))
-        );
+        assert_eq!((p.resource.group.as_str(), p.subresource.as_deref()), ("apps", Some("scale")));
         let p = res("/api/v1/pods");
         assert_eq!((p.namespace, p.name), (None, None));
         let p = res("/api/v1/namespaces/a%20b/configmaps/x%2Dy");
-        assert_eq!(
-            (p.namespace.as_deref(), p.name.as_deref()),
-            (Some("a b"), Some("x-y"))
-        );
+        assert_eq!((p.namespace.as_deref(), p.name.as_deref()), (Some("a b"), Some("x-y")));
     }
 
     #[test]
     fn cluster_and_namespace_paths() {
         let p = res("/api/v1/nodes/n1");
-        assert_eq!(
-            (p.resource.plural.as_str(), p.name.as_deref()),
-            ("nodes", Some("n1"))
-        );
+        assert_eq!((p.resource.plural.as_str(), p.name.as_deref()), ("nodes", Some("n1")));
         let p = res("/api/v1/namespaces");
         assert_eq!((p.resource.plural.as_str(), p.name), ("namespaces", None));
         let p = res("/api/v1/namespaces/default");
-        assert_eq!(
-            (p.resource.plural.as_str(), p.name.as_deref(), p.namespace),
-            ("namespaces", Some("default"), None)
-        );
+        assert_eq!((p.resource.plural.as_str(), p.name.as_deref(), p.namespace), ("namespaces", Some("default"), None));
         let p = res("/api/v1/namespaces/default/status");
         assert_eq!(p.subresource.as_deref(), Some("status"));
         let p = res("/api/v1/namespaces/default/finalize");
@@ -345,10 +286,7 @@ mod tests {
         let p = res("/apis/apps/v1/watch/deployments");
         assert!(p.legacy_watch);
         assert_eq!(p.verb(&Method::GET, false).unwrap(), Verb::Watch);
-        assert_eq!(
-            code("/api/v1/watch/namespaces/default/pods/web/status"),
-            404
-        );
+        assert_eq!(code("/api/v1/watch/namespaces/default/pods/web/status"), 404);
         assert_eq!(code("/api/v1/watch"), 404);
     }
 
@@ -360,10 +298,7 @@ mod tests {
         assert_eq!(coll.verb(&Method::GET, true).unwrap(), Verb::Watch);
         assert_eq!(one.verb(&Method::GET, true).unwrap(), Verb::Watch);
         assert_eq!(coll.verb(&Method::POST, false).unwrap(), Verb::Create);
-        assert_eq!(
-            coll.verb(&Method::DELETE, false).unwrap(),
-            Verb::DeleteCollection
-        );
+        assert_eq!(coll.verb(&Method::DELETE, false).unwrap(), Verb::DeleteCollection);
         assert_eq!(one.verb(&Method::GET, false).unwrap(), Verb::Get);
         assert_eq!(one.verb(&Method::PUT, false).unwrap(), Verb::Update);
         assert_eq!(one.verb(&Method::PATCH, false).unwrap(), Verb::Patch);

@@ -9,20 +9,12 @@ use crate::api::ApiError;
 
 /// 404 for a path no handler serves, phrased as kube-apiserver does.
 pub fn not_found_path() -> ApiError {
-    ApiError::new(
-        404,
-        "NotFound",
-        "the server could not find the requested resource",
-    )
+    ApiError::new(404, "NotFound", "the server could not find the requested resource")
 }
 
 /// 405 for a method the path does not serve.
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        405,
-        "MethodNotAllowed",
-        "the server does not allow this method on the requested resource",
-    )
+    ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 }
 
 /// 401 for anonymous requests and unknown credentials.
@@ -42,11 +34,7 @@ pub fn bad_request(message: impl Into<String>) -> ApiError {
 
 /// 413 for a request body over the limit.
 pub fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        413,
-        "RequestEntityTooLarge",
-        format!("Request entity too large: limit is {limit}"),
-    )
+    ApiError::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
 }
 
 /// 406 when no acceptable representation exists.
@@ -82,16 +70,8 @@ pub fn error_response(err: &ApiError) -> Response<ResponseBody> {
     let code = StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Response::new(super::full(Bytes::from(body)));
     *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if let Some(secs) = err
-        .details
-        .as_ref()
-        .and_then(|d| d.get("retryAfterSeconds"))
-        .and_then(|v| v.as_u64())
-    {
+    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    if let Some(secs) = err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()) {
         if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }

@@ -22,26 +22,11 @@ struct Column {
     description: &'static str,
 }
 
-const fn col(
-    name: &'static str,
-    kind: &'static str,
-    priority: u8,
-    description: &'static str,
-) -> Column {
-    Column {
-        name,
-        kind,
-        priority,
-        description,
-    }
+const fn col(name: &'static str, kind: &'static str, priority: u8, description: &'static str) -> Column {
+    Column { name, kind, priority, description }
 }
 
-const NAME: Column = col(
-    "Name",
-    "string",
-    0,
-    "Name must be unique within a namespace.",
-);
+const NAME: Column = col("Name", "string", 0, "Name must be unique within a namespace.");
 const AGE: Column = col(
     "Age",
     "string",
@@ -80,8 +65,18 @@ fn columns(resource: &ResourceInfo) -> Vec<Column> {
         ]),
         (false, "apps", "deployments") => cols.extend([
             col("Ready", "string", 0, "Number of the pod with ready state."),
-            col("Up-to-date", "integer", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-            col("Available", "integer", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            col(
+                "Up-to-date",
+                "integer",
+                0,
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            ),
+            col(
+                "Available",
+                "integer",
+                0,
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            ),
             AGE,
             col("Containers", "string", 1, "Names of each container in the template."),
             col("Images", "string", 1, "Images referenced by each container in the template."),
@@ -93,10 +88,7 @@ fn columns(resource: &ResourceInfo) -> Vec<Column> {
             col("Ready", "integer", 0, "Number of ready pods."),
             AGE,
         ]),
-        (true, _, "namespaces") => cols.extend([
-            col("Status", "string", 0, "The status of the namespace"),
-            AGE,
-        ]),
+        (true, _, "namespaces") => cols.extend([col("Status", "string", 0, "The status of the namespace"), AGE]),
         (true, _, "services") => cols.extend([
             col("Type", "string", 0, "The type of service."),
             col("Cluster-IP", "string", 0, "The cluster IP address of the service."),
@@ -155,17 +147,11 @@ fn event_cells(obj: &Value, name: &str, now: jiff::Timestamp) -> Vec<Value> {
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    path.iter()
-        .try_fold(v, |v, k| v.get(*k))
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_str).unwrap_or("")
 }
 
 fn int_at(v: &Value, path: &[&str]) -> i64 {
-    path.iter()
-        .try_fold(v, |v, k| v.get(*k))
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
+    path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn or_none(s: String) -> String {
@@ -185,16 +171,10 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
     let core = resource.group.is_empty();
     match (core, resource.group.as_str(), resource.plural.as_str()) {
         (true, _, "pods") => {
-            let statuses = obj
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array);
-            let total = obj
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
+            let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array);
+            let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
             let ready = statuses.map_or(0, |s| s.iter().filter(|c| c["ready"] == true).count());
-            let restarts: i64 =
-                statuses.map_or(0, |s| s.iter().map(|c| int_at(c, &["restartCount"])).sum());
+            let restarts: i64 = statuses.map_or(0, |s| s.iter().map(|c| int_at(c, &["restartCount"])).sum());
             let mut phase = str_at(obj, &["status", "reason"]);
             if phase.is_empty() {
                 phase = str_at(obj, &["status", "phase"]);
@@ -202,16 +182,13 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
             // As kubectl's printer: a container's waiting or terminated reason
             // (ContainerCreating, Completed, ...) says more than the phase.
             if let Some(reason) = statuses.into_iter().flatten().find_map(|c| {
-                ["waiting", "terminated"].iter().find_map(|state| {
-                    c.pointer(&format!("/state/{state}/reason")).and_then(Value::as_str)
-                })
+                ["waiting", "terminated"]
+                    .iter()
+                    .find_map(|state| c.pointer(&format!("/state/{state}/reason")).and_then(Value::as_str))
             }) {
                 phase = reason;
             }
-            if obj
-                .pointer("/metadata/deletionTimestamp")
-                .is_some_and(|t| !t.is_null())
-            {
+            if obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
                 phase = "Terminating";
             }
             let phase = if phase.is_empty() { "Pending" } else { phase };
@@ -226,28 +203,14 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
             ]
         }
         (false, "apps", "deployments") => {
-            let containers = obj
-                .pointer("/spec/template/spec/containers")
-                .and_then(Value::as_array);
+            let containers = obj.pointer("/spec/template/spec/containers").and_then(Value::as_array);
             let join = |key: &str| {
-                containers.map_or(String::new(), |c| {
-                    c.iter()
-                        .map(|c| str_at(c, &[key]))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
+                containers.map_or(String::new(), |c| c.iter().map(|c| str_at(c, &[key])).collect::<Vec<_>>().join(","))
             };
-            let desired = obj
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
+            let desired = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
             vec![
                 json!(name),
-                json!(format!(
-                    "{}/{}",
-                    int_at(obj, &["status", "readyReplicas"]),
-                    desired
-                )),
+                json!(format!("{}/{}", int_at(obj, &["status", "readyReplicas"]), desired)),
                 json!(int_at(obj, &["status", "updatedReplicas"])),
                 json!(int_at(obj, &["status", "availableReplicas"])),
                 json!(age),
@@ -258,51 +221,35 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
         }
         (false, "apps", "replicasets") => vec![
             json!(name),
-            json!(obj
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1)),
+            json!(obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)),
             json!(int_at(obj, &["status", "replicas"])),
             json!(int_at(obj, &["status", "readyReplicas"])),
             json!(age),
         ],
         (true, _, "namespaces") => {
             let phase = str_at(obj, &["status", "phase"]);
-            vec![
-                json!(name),
-                json!(if phase.is_empty() { "Active" } else { phase }),
-                json!(age),
-            ]
+            vec![json!(name), json!(if phase.is_empty() { "Active" } else { phase }), json!(age)]
         }
         (true, _, "services") => {
-            let ports =
-                obj.pointer("/spec/ports")
-                    .and_then(Value::as_array)
-                    .map_or(String::new(), |ps| {
-                        ps.iter()
-                            .map(|p| {
-                                let proto =
-                                    p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
-                                match p.get("nodePort").and_then(Value::as_i64) {
-                                    Some(np) if np != 0 => {
-                                        format!("{}:{}/{}", int_at(p, &["port"]), np, proto)
-                                    }
-                                    _ => format!("{}/{}", int_at(p, &["port"]), proto),
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    });
+            let ports = obj.pointer("/spec/ports").and_then(Value::as_array).map_or(String::new(), |ps| {
+                ps.iter()
+                    .map(|p| {
+                        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+                        match p.get("nodePort").and_then(Value::as_i64) {
+                            Some(np) if np != 0 => {
+                                format!("{}:{}/{}", int_at(p, &["port"]), np, proto)
+                            }
+                            _ => format!("{}/{}", int_at(p, &["port"]), proto),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
             let ty = str_at(obj, &["spec", "type"]);
             let external = obj
                 .pointer("/spec/externalIPs")
                 .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
                 .unwrap_or_default();
             vec![
                 json!(name),
@@ -331,11 +278,7 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
             let roles: Vec<&str> = obj
                 .pointer("/metadata/labels")
                 .and_then(Value::as_object)
-                .map(|l| {
-                    l.keys()
-                        .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
-                        .collect()
-                })
+                .map(|l| l.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).collect())
                 .unwrap_or_default();
             vec![
                 json!(name),
@@ -354,22 +297,13 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
             vec![json!(name), json!(n), json!(age)]
         }
         (true, _, "secrets") => {
-            let n = obj
-                .get("data")
-                .and_then(Value::as_object)
-                .map_or(0, |m| m.len());
+            let n = obj.get("data").and_then(Value::as_object).map_or(0, |m| m.len());
             let ty = str_at(obj, &["type"]);
-            vec![
-                json!(name),
-                json!(if ty.is_empty() { "Opaque" } else { ty }),
-                json!(n),
-                json!(age),
-            ]
+            vec![json!(name), json!(if ty.is_empty() { "Opaque" } else { ty }), json!(n), json!(age)]
         }
-        (false, "apiextensions.k8s.io", "customresourcedefinitions") => vec![
-            json!(name),
-            json!(str_at(obj, &["metadata", "creationTimestamp"])),
-        ],
+        (false, "apiextensions.k8s.io", "customresourcedefinitions") => {
+            vec![json!(name), json!(str_at(obj, &["metadata", "creationTimestamp"]))]
+        }
         _ => vec![json!(name), json!(age)],
     }
 }
@@ -377,12 +311,7 @@ fn cells(resource: &ResourceInfo, obj: &Value, now: jiff::Timestamp) -> Vec<Valu
 fn selector(labels: Option<&Value>) -> String {
     labels
         .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
         .unwrap_or_default()
 }
 
@@ -436,16 +365,9 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 fn custom_cells(columns: &[PrinterColumn], obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
-    let name = obj
-        .pointer("/metadata/name")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let name = obj.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
     let mut cells = vec![name];
-    cells.extend(
-        columns
-            .iter()
-            .map(|c| printer::cell(c, obj, |ts| age(ts, now))),
-    );
+    cells.extend(columns.iter().map(|c| printer::cell(c, obj, |ts| age(ts, now))));
     cells
 }
 
@@ -495,10 +417,7 @@ pub fn render_with(
     let now = jiff::Timestamp::now();
     let (rows, list_meta): (Vec<Value>, Value) = match body.get("items").and_then(Value::as_array) {
         Some(items) => (
-            items
-                .iter()
-                .map(|o| row(resource, printer, o, include, now, version))
-                .collect(),
+            items.iter().map(|o| row(resource, printer, o, include, now, version)).collect(),
             body.get("metadata").cloned().unwrap_or_else(|| json!({})),
         ),
         None => {
@@ -580,9 +499,7 @@ mod tests {
     fn pod_rows() {
         let c = Catalog::builtin();
         let pods = c.lookup("", "v1", "pods").unwrap();
-        let created = jiff::Timestamp::now()
-            .checked_sub(jiff::SignedDuration::from_secs(300))
-            .unwrap();
+        let created = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(300)).unwrap();
         let list = json!({
             "kind": "PodList", "apiVersion": "v1",
             "metadata": {"resourceVersion": "42"},
@@ -597,30 +514,19 @@ mod tests {
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(t["metadata"]["resourceVersion"], "42");
-        let names: Vec<&str> = t["columnDefinitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> =
+            t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(&names[..5], ["Name", "Ready", "Status", "Restarts", "Age"]);
         let cells = &t["rows"][0]["cells"];
         assert_eq!(cells[0], "web");
         assert_eq!(cells[1], "1/2");
         assert_eq!(cells[2], "Running");
         assert_eq!(cells[3], "3");
-        assert!(
-            cells[4].as_str().unwrap().starts_with("5m") || cells[4] == "4m59s",
-            "{}",
-            cells[4]
-        );
+        assert!(cells[4].as_str().unwrap().starts_with("5m") || cells[4] == "4m59s", "{}", cells[4]);
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "web");
         let full = render(pods, &list, IncludeObject::Object, "v1", false);
-        assert_eq!(
-            full["rows"][0]["object"]["spec"]["containers"][0]["name"],
-            "a"
-        );
+        assert_eq!(full["rows"][0]["object"]["spec"]["containers"][0]["name"], "a");
         assert_eq!(full["columnDefinitions"], json!([]));
     }
 
@@ -628,13 +534,7 @@ mod tests {
     fn generic_and_deployment_rows() {
         let c = Catalog::builtin();
         let cm = c.lookup("", "v1", "serviceaccounts").unwrap();
-        let t = render(
-            cm,
-            &json!({"metadata": {"name": "x"}}),
-            IncludeObject::None,
-            "v1",
-            true,
-        );
+        let t = render(cm, &json!({"metadata": {"name": "x"}}), IncludeObject::None, "v1", true);
         assert_eq!(t["rows"][0]["cells"], json!(["x", "<unknown>"]));
         assert!(t["rows"][0].get("object").is_none());
         let d = c.lookup("apps", "v1", "deployments").unwrap();
@@ -655,10 +555,7 @@ mod tests {
             m["items"][0],
             json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "a"}})
         );
-        assert_eq!(
-            render_metadata(&list["items"][0], "v1")["kind"],
-            "PartialObjectMetadata"
-        );
+        assert_eq!(render_metadata(&list["items"][0], "v1")["kind"], "PartialObjectMetadata");
     }
 
     #[test]

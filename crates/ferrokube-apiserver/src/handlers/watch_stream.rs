@@ -75,12 +75,9 @@ impl WatchBody {
 
     fn encode(&mut self, event: WatchEvent) -> Bytes {
         let object = match &self.format {
-            EventFormat::Table {
-                resource,
-                include,
-                version,
-                printer,
-            } if matches!(event.event_type, "ADDED" | "MODIFIED" | "DELETED") => {
+            EventFormat::Table { resource, include, version, printer }
+                if matches!(event.event_type, "ADDED" | "MODIFIED" | "DELETED") =>
+            {
                 let t = table::render_with(
                     resource,
                     printer.as_deref(),
@@ -93,25 +90,14 @@ impl WatchBody {
                 t
             }
             EventFormat::PartialMetadata { version }
-                if matches!(
-                    event.event_type,
-                    "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"
-                ) =>
+                if matches!(event.event_type, "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK") =>
             {
                 table::partial_metadata(&event.object, version)
             }
             // The object's JSON, serialized once and shared by every watcher.
-            _ => {
-                return event_line(
-                    event.event_type,
-                    &crate::storage::encoded::json(&event.object),
-                )
-            }
+            _ => return event_line(event.event_type, &crate::storage::encoded::json(&event.object)),
         };
-        event_line(
-            event.event_type,
-            &serde_json::to_vec(&object).unwrap_or_default(),
-        )
+        event_line(event.event_type, &serde_json::to_vec(&object).unwrap_or_default())
     }
 }
 
@@ -130,15 +116,11 @@ impl http_body::Body for WatchBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.done {
             return Poll::Ready(None);
         }
-        if self.shutdown.as_mut().poll(cx).is_ready() || self.deadline.as_mut().poll(cx).is_ready()
-        {
+        if self.shutdown.as_mut().poll(cx).is_ready() || self.deadline.as_mut().poll(cx).is_ready() {
             self.done = true;
             return Poll::Ready(None);
         }
@@ -176,45 +158,23 @@ mod tests {
 
     #[tokio::test]
     async fn lines_and_end() {
-        let ev = |t| WatchEvent {
-            event_type: t,
-            object: Arc::new(json!({"metadata": {"name": "a"}})),
-        };
-        let stream: WatchStream =
-            Box::pin(futures_util::stream::iter(vec![ev("ADDED"), ev("DELETED")]));
-        let body = WatchBody::new(
-            stream,
-            Duration::from_secs(5),
-            std::future::pending(),
-            EventFormat::Json,
-        );
+        let ev = |t| WatchEvent { event_type: t, object: Arc::new(json!({"metadata": {"name": "a"}})) };
+        let stream: WatchStream = Box::pin(futures_util::stream::iter(vec![ev("ADDED"), ev("DELETED")]));
+        let body = WatchBody::new(stream, Duration::from_secs(5), std::future::pending(), EventFormat::Json);
         let bytes = body.collect().await.unwrap().to_bytes();
         let text = std::str::from_utf8(&bytes).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(
-            lines[0],
-            r#"{"type":"ADDED","object":{"metadata":{"name":"a"}}}"#
-        );
+        assert_eq!(lines[0], r#"{"type":"ADDED","object":{"metadata":{"name":"a"}}}"#);
     }
 
     #[tokio::test]
     async fn ends_on_timeout_and_shutdown() {
         let stream: WatchStream = Box::pin(futures_util::stream::pending());
-        let body = WatchBody::new(
-            stream,
-            Duration::from_millis(20),
-            std::future::pending(),
-            EventFormat::Json,
-        );
+        let body = WatchBody::new(stream, Duration::from_millis(20), std::future::pending(), EventFormat::Json);
         assert!(body.collect().await.unwrap().to_bytes().is_empty());
         let stream: WatchStream = Box::pin(futures_util::stream::pending());
-        let body = WatchBody::new(
-            stream,
-            Duration::from_secs(60),
-            std::future::ready(()),
-            EventFormat::Json,
-        );
+        let body = WatchBody::new(stream, Duration::from_secs(60), std::future::ready(()), EventFormat::Json);
         assert!(body.collect().await.unwrap().to_bytes().is_empty());
         assert_eq!(timeout(Some("7")), Duration::from_secs(7));
         assert_eq!(timeout(Some("x")), DEFAULT_WATCH_TIMEOUT);

@@ -40,12 +40,8 @@ pub fn check(req: &ApiRequest, catalog: &Catalog) -> Result<Vec<String>, ApiErro
         return Ok(Vec::new());
     };
     let r = &req.resource;
-    let custom = super::custom_schema(catalog, r)
-        .map(|s| super::custom_definition(s, &r.group, &r.version, &r.kind));
-    let generated = || {
-        defs.name_of(&r.group, &r.version, &r.kind)
-            .and_then(|n| defs.get(n))
-    };
+    let custom = super::custom_schema(catalog, r).map(|s| super::custom_definition(s, &r.group, &r.version, &r.kind));
+    let generated = || defs.name_of(&r.group, &r.version, &r.kind).and_then(|n| defs.get(n));
     let Some(root) = custom.as_ref().or_else(generated) else {
         return Ok(Vec::new());
     };
@@ -53,12 +49,12 @@ pub fn check(req: &ApiRequest, catalog: &Catalog) -> Result<Vec<String>, ApiErro
     let patch = content_type.ends_with("merge-patch+json");
     // Bodies that do not parse pass: the registry reports the syntax error.
     let body: Value = match content_type {
-        "application/json"
-        | "application/merge-patch+json"
-        | "application/strategic-merge-patch+json" => match serde_json::from_slice(&req.body) {
-            Ok(v) => v,
-            Err(_) => return Ok(Vec::new()),
-        },
+        "application/json" | "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            match serde_json::from_slice(&req.body) {
+                Ok(v) => v,
+                Err(_) => return Ok(Vec::new()),
+            }
+        }
         "application/apply-patch+yaml" => match serde_yaml_ng::from_slice(&req.body) {
             Ok(v) => v,
             Err(_) => return Ok(Vec::new()),
@@ -69,10 +65,7 @@ pub fn check(req: &ApiRequest, catalog: &Catalog) -> Result<Vec<String>, ApiErro
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
-    let messages: Vec<String> = unknown
-        .iter()
-        .map(|f| format!("unknown field {f:?}"))
-        .collect();
+    let messages: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
     if !strict {
         return Ok(messages);
     }
@@ -102,12 +95,7 @@ pub fn add_warnings<B>(resp: &mut http::Response<B>, warnings: &[String]) {
 /// The paths (`spec.template.spec.containers[0].foo`) of the fields of `value` that
 /// `schema` does not declare. With `patch`, keys starting with `$` (strategic merge
 /// directives) are skipped and `null` values (deletions) are not descended into.
-pub fn unknown_fields(
-    defs: &Definitions,
-    schema: &Value,
-    value: &Value,
-    patch: bool,
-) -> Vec<String> {
+pub fn unknown_fields(defs: &Definitions, schema: &Value, value: &Value, patch: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut path = String::new();
     walk(defs, schema, value, &mut path, patch, &mut out, 0);

@@ -56,8 +56,7 @@ pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0
 /// The spelling of [`V2_PROTOBUF`] that is a valid media type (`@` is not a token
 /// character): accepted too, and the `Content-Type` of the answer, as kube-apiserver
 /// does (client-go fails on a `Content-Type` it cannot parse).
-pub const V2_PROTOBUF_CONTENT_TYPE: &str =
-    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+pub const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 /// The `info.title` and `info.version` of every document.
 const TITLE: &str = "Kubernetes";
@@ -75,9 +74,7 @@ pub struct Definitions {
 impl Definitions {
     /// The definition name of a kind, if a schema was generated for it.
     pub fn name_of(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
-        self.by_gvk
-            .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))
-            .map(String::as_str)
+        self.by_gvk.get(&(group.to_owned(), version.to_owned(), kind.to_owned())).map(String::as_str)
     }
 
     /// The schema of a definition.
@@ -125,11 +122,7 @@ fn gvks(schema: &Value) -> Vec<(String, String, String)> {
     schema
         .get("x-kubernetes-group-version-kind")
         .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|g| (s(g, "group"), s(g, "version"), s(g, "kind")))
-                .collect()
-        })
+        .map(|list| list.iter().map(|g| (s(g, "group"), s(g, "version"), s(g, "kind"))).collect())
         .unwrap_or_default()
 }
 
@@ -170,10 +163,7 @@ pub fn custom_definition(schema: &Value, group: &str, version: &str, kind: &str)
         json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "Standard object's metadata."}),
     );
     def.insert("properties".into(), Value::Object(props));
-    def.insert(
-        "x-kubernetes-group-version-kind".into(),
-        json!([{"group": group, "kind": kind, "version": version}]),
-    );
+    def.insert("x-kubernetes-group-version-kind".into(), json!([{"group": group, "kind": kind, "version": version}]));
     Value::Object(def)
 }
 
@@ -196,12 +186,9 @@ pub fn custom_definition_v2(def: &Value) -> Value {
                     continue;
                 }
                 let value = match (k.as_str(), v) {
-                    ("properties", Value::Object(props)) => Value::Object(
-                        props
-                            .iter()
-                            .map(|(n, s)| (n.clone(), custom_definition_v2(s)))
-                            .collect(),
-                    ),
+                    ("properties", Value::Object(props)) => {
+                        Value::Object(props.iter().map(|(n, s)| (n.clone(), custom_definition_v2(s))).collect())
+                    }
                     _ => custom_definition_v2(v),
                 };
                 out.insert(k.clone(), value);
@@ -215,9 +202,7 @@ pub fn custom_definition_v2(def: &Value) -> Value {
 
 /// The CRD schema of a served custom resource, if the catalog has one for it.
 pub(crate) fn custom_schema<'a>(catalog: &'a Catalog, r: &ResourceInfo) -> Option<&'a Value> {
-    catalog
-        .custom(&r.group, &r.version, &r.plural)
-        .and_then(|c| c.openapi_schema.as_ref())
+    catalog.custom(&r.group, &r.version, &r.plural).and_then(|c| c.openapi_schema.as_ref())
 }
 
 /// The permissive schema of a kind without a generated schema.
@@ -260,11 +245,7 @@ fn group_versions(catalog: &Catalog) -> Vec<GroupVersion<'_>> {
     let mut out = Vec::new();
     for g in catalog.groups() {
         for v in &g.versions {
-            let key = if g.group.is_empty() {
-                format!("api/{v}")
-            } else {
-                format!("apis/{}/{v}", g.group)
-            };
+            let key = if g.group.is_empty() { format!("api/{v}") } else { format!("apis/{}/{v}", g.group) };
             let resources = catalog.resources_in(&g.group, v).collect();
             out.push(GroupVersion { key, resources });
         }
@@ -274,10 +255,7 @@ fn group_versions(catalog: &Catalog) -> Vec<GroupVersion<'_>> {
 
 /// The hash of a document's inputs: the generated data, the catalog rows it covers and
 /// their CRD schemas.
-fn inputs_hash<'a>(
-    catalog: &Catalog,
-    resources: impl IntoIterator<Item = &'a Arc<ResourceInfo>>,
-) -> String {
+fn inputs_hash<'a>(catalog: &Catalog, resources: impl IntoIterator<Item = &'a Arc<ResourceInfo>>) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     data_hash().hash(&mut h);
     env!("CARGO_PKG_VERSION").hash(&mut h);
@@ -296,48 +274,22 @@ impl OpenApi {
     /// `headers` are the request's (for `Accept` and `If-None-Match`). A group-version
     /// document asked for with its current `?hash=` is immutable (cacheable forever); with
     /// another hash the answer is a redirect to the current URL, as kube-apiserver does.
-    pub fn serve(
-        &self,
-        catalog: &Catalog,
-        uri: &Uri,
-        headers: &HeaderMap,
-    ) -> Result<Response<ResponseBody>, ApiError> {
+    pub fn serve(&self, catalog: &Catalog, uri: &Uri, headers: &HeaderMap) -> Result<Response<ResponseBody>, ApiError> {
         let path = uri.path();
         let defs = definitions().ok_or_else(|| status::internal("OpenAPI schemas unavailable"))?;
-        let if_none_match = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok());
+        let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
         if path == "/openapi/v2" {
-            let accept = headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
             let (doc, pb) = self.v2(catalog, defs)?;
-            let wants_pb =
-                accept.contains(V2_PROTOBUF) || accept.contains(V2_PROTOBUF_CONTENT_TYPE);
+            let wants_pb = accept.contains(V2_PROTOBUF) || accept.contains(V2_PROTOBUF_CONTENT_TYPE);
             return Ok(if wants_pb {
                 // A representation of its own, so an ETag of its own.
-                respond(
-                    pb,
-                    V2_PROTOBUF_CONTENT_TYPE,
-                    &format!("{}-pb", doc.hash),
-                    if_none_match,
-                    false,
-                )
+                respond(pb, V2_PROTOBUF_CONTENT_TYPE, &format!("{}-pb", doc.hash), if_none_match, false)
             } else {
-                respond(
-                    doc.bytes,
-                    "application/json",
-                    &doc.hash,
-                    if_none_match,
-                    false,
-                )
+                respond(doc.bytes, "application/json", &doc.hash, if_none_match, false)
             });
         }
-        let rest = path
-            .strip_prefix("/openapi/v3")
-            .unwrap_or("")
-            .trim_matches('/');
+        let rest = path.strip_prefix("/openapi/v3").unwrap_or("").trim_matches('/');
         let gvs = group_versions(catalog);
         if rest.is_empty() {
             // Forget documents of group-versions no longer served (deleted CRDs).
@@ -352,16 +304,12 @@ impl OpenApi {
                     json!({"serverRelativeURL": format!("/openapi/v3/{}?hash={hash}", gv.key)}),
                 );
             }
-            let bytes = serde_json::to_vec(&json!({ "paths": paths }))
-                .map_err(|e| status::internal(e.to_string()))?;
+            let bytes = serde_json::to_vec(&json!({ "paths": paths })).map_err(|e| status::internal(e.to_string()))?;
             let mut resp = respond(Bytes::from(bytes), "application/json", "", None, false);
             resp.headers_mut().remove(header::ETAG);
             return Ok(resp);
         }
-        let gv = gvs
-            .iter()
-            .find(|gv| gv.key == rest)
-            .ok_or_else(status::not_found_path)?;
+        let gv = gvs.iter().find(|gv| gv.key == rest).ok_or_else(status::not_found_path)?;
         let doc = self.v3(catalog, gv, defs)?;
         let asked = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .find(|(k, _)| k == "hash")
@@ -376,29 +324,12 @@ impl OpenApi {
                 }
                 Ok(resp)
             }
-            Some(_) => Ok(respond(
-                doc.bytes,
-                "application/json",
-                &doc.hash,
-                if_none_match,
-                true,
-            )),
-            None => Ok(respond(
-                doc.bytes,
-                "application/json",
-                &doc.hash,
-                if_none_match,
-                false,
-            )),
+            Some(_) => Ok(respond(doc.bytes, "application/json", &doc.hash, if_none_match, true)),
+            None => Ok(respond(doc.bytes, "application/json", &doc.hash, if_none_match, false)),
         }
     }
 
-    fn v3(
-        &self,
-        catalog: &Catalog,
-        gv: &GroupVersion<'_>,
-        defs: &Definitions,
-    ) -> Result<Cached, ApiError> {
+    fn v3(&self, catalog: &Catalog, gv: &GroupVersion<'_>, defs: &Definitions) -> Result<Cached, ApiError> {
         let hash = inputs_hash(catalog, gv.resources.iter().copied());
         if let Ok(cache) = self.v3.lock() {
             if let Some(c) = cache.get(&gv.key).filter(|c| c.hash == hash) {
@@ -406,8 +337,7 @@ impl OpenApi {
             }
         }
         let doc = v3_document(catalog, &gv.resources, defs);
-        let bytes =
-            Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
+        let bytes = Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
         let cached = Cached { hash, bytes };
         if let Ok(mut cache) = self.v3.lock() {
             cache.insert(gv.key.clone(), cached.clone());
@@ -423,8 +353,7 @@ impl OpenApi {
             }
         }
         let doc = v2_document(catalog, defs);
-        let json =
-            Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
+        let json = Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
         let pb = Bytes::from(protobuf::encode_document(&doc));
         let entry = (Cached { hash, bytes: json }, pb);
         if let Ok(mut cache) = self.v2.lock() {
@@ -443,16 +372,15 @@ fn respond(
     immutable: bool,
 ) -> Response<ResponseBody> {
     let etag = format!("\"{hash}\"");
-    let not_modified = !hash.is_empty()
-        && if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let not_modified =
+        !hash.is_empty() && if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut resp = if not_modified {
         let mut r = Response::new(full(Bytes::new()));
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
         let mut r = Response::new(full(bytes));
-        r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         r
     };
     if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -460,14 +388,9 @@ fn respond(
     }
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if immutable {
-            "public, immutable"
-        } else {
-            "no-cache, private"
-        }),
+        HeaderValue::from_static(if immutable { "public, immutable" } else { "no-cache, private" }),
     );
-    resp.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
     resp
 }
 
@@ -481,17 +404,11 @@ fn kind_schema(
     custom: Option<&Value>,
 ) -> (String, Option<Value>) {
     if let Some(schema) = custom {
-        return (
-            synthetic_name(group, version, kind),
-            Some(custom_definition(schema, group, version, kind)),
-        );
+        return (synthetic_name(group, version, kind), Some(custom_definition(schema, group, version, kind)));
     }
     match defs.name_of(group, version, kind) {
         Some(name) => (name.to_owned(), None),
-        None => (
-            synthetic_name(group, version, kind),
-            Some(synthetic_schema(group, version, kind)),
-        ),
+        None => (synthetic_name(group, version, kind), Some(synthetic_schema(group, version, kind))),
     }
 }
 
@@ -573,18 +490,11 @@ fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Defin
     let mut extra = BTreeMap::new();
     let mut ops = Vec::new();
     for r in resources {
-        ops.extend(paths::operations(
-            r,
-            defs,
-            custom_schema(catalog, r),
-            &mut extra,
-        ));
+        ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
     }
     let roots = paths::referenced_definitions(&ops);
-    let schemas: Map<String, Value> = closure(defs, roots, &extra)
-        .into_iter()
-        .map(|(k, v)| (k, to_v3_schema(&v)))
-        .collect();
+    let schemas: Map<String, Value> =
+        closure(defs, roots, &extra).into_iter().map(|(k, v)| (k, to_v3_schema(&v))).collect();
     json!({
         "openapi": "3.0.0",
         "info": {"title": TITLE, "version": INFO_VERSION},
@@ -598,18 +508,11 @@ fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
     let mut extra = BTreeMap::new();
     let mut ops = Vec::new();
     for r in catalog.resources() {
-        ops.extend(paths::operations(
-            r,
-            defs,
-            custom_schema(catalog, r),
-            &mut extra,
-        ));
+        ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
     }
     let mut definitions: Map<String, Value> = defs.schemas.clone();
     for (k, v) in extra {
-        definitions
-            .entry(k)
-            .or_insert_with(|| custom_definition_v2(&v));
+        definitions.entry(k).or_insert_with(|| custom_definition_v2(&v));
     }
     json!({
         "swagger": "2.0",
@@ -626,17 +529,10 @@ mod tests {
     #[test]
     fn definitions_parse_and_index_kinds() {
         let defs = definitions().expect("generated definitions parse");
-        assert_eq!(
-            defs.name_of("apps", "v1", "Deployment"),
-            Some("io.k8s.api.apps.v1.Deployment")
-        );
-        assert_eq!(
-            defs.name_of("", "v1", "Pod"),
-            Some("io.k8s.api.core.v1.Pod")
-        );
+        assert_eq!(defs.name_of("apps", "v1", "Deployment"), Some("io.k8s.api.apps.v1.Deployment"));
+        assert_eq!(defs.name_of("", "v1", "Pod"), Some("io.k8s.api.core.v1.Pod"));
         assert!(defs.name_of("apps", "v1", "DeploymentList").is_some());
-        let containers =
-            &defs.get("io.k8s.api.core.v1.PodSpec").unwrap()["properties"]["containers"];
+        let containers = &defs.get("io.k8s.api.core.v1.PodSpec").unwrap()["properties"]["containers"];
         assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
         assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
         let volumes = &defs.get("io.k8s.api.core.v1.PodSpec").unwrap()["properties"]["volumes"];
@@ -651,15 +547,9 @@ mod tests {
                 "b": {"items": {"$ref": "#/definitions/Y"}, "type": "array"},
             }
         }));
-        assert_eq!(
-            v["properties"]["a"]["allOf"][0]["$ref"],
-            "#/components/schemas/X"
-        );
+        assert_eq!(v["properties"]["a"]["allOf"][0]["$ref"], "#/components/schemas/X");
         assert_eq!(v["properties"]["a"]["description"], "d");
-        assert_eq!(
-            v["properties"]["b"]["items"]["$ref"],
-            "#/components/schemas/Y"
-        );
+        assert_eq!(v["properties"]["b"]["items"]["$ref"], "#/components/schemas/Y");
     }
 
     #[test]
@@ -691,39 +581,22 @@ mod tests {
 
     #[test]
     fn synthetic_names_reverse_the_group() {
-        assert_eq!(
-            synthetic_name("example.com", "v1", "Widget"),
-            "com.example.v1.Widget"
-        );
+        assert_eq!(synthetic_name("example.com", "v1", "Widget"), "com.example.v1.Widget");
     }
 
     #[test]
     fn documents_have_operations_and_schemas() {
         let catalog = Catalog::builtin();
         let api = OpenApi::default();
-        let resp = api
-            .serve(
-                &catalog,
-                &Uri::from_static("/openapi/v3/apis/apps/v1"),
-                &HeaderMap::new(),
-            )
-            .unwrap();
+        let resp = api.serve(&catalog, &Uri::from_static("/openapi/v3/apis/apps/v1"), &HeaderMap::new()).unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         let defs = definitions().unwrap();
         let apps: Vec<_> = catalog.resources_in("apps", "v1").collect();
         let doc = v3_document(&catalog, &apps, defs);
-        let patch =
-            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-        assert_eq!(
-            patch["x-kubernetes-group-version-kind"]["kind"],
-            "Deployment"
-        );
-        let names: Vec<&str> = patch["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|p| p["name"].as_str())
-            .collect();
+        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
+        let names: Vec<&str> =
+            patch["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
         for n in ["dryRun", "fieldManager", "fieldValidation", "force"] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }

@@ -23,11 +23,8 @@ const STATUS_DEF: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
 /// The media types of PATCH bodies of kinds without a Go type (custom resources): no
 /// strategic merge patch. kubectl computes a strategic merge patch for `apply` only when
 /// the PATCH operation lists `application/strategic-merge-patch+json`.
-const CUSTOM_PATCH_TYPES: &[&str] = &[
-    "application/json-patch+json",
-    "application/merge-patch+json",
-    "application/apply-patch+yaml",
-];
+const CUSTOM_PATCH_TYPES: &[&str] =
+    &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
 /// The media types of PATCH bodies of built-in kinds.
 const PATCH_TYPES: &[&str] = &[
     "application/json-patch+json",
@@ -36,11 +33,7 @@ const PATCH_TYPES: &[&str] = &[
     "application/apply-patch+yaml",
 ];
 /// The media types of other bodies and of responses.
-const OBJECT_TYPES: &[&str] = &[
-    "application/json",
-    "application/yaml",
-    "application/vnd.kubernetes.protobuf",
-];
+const OBJECT_TYPES: &[&str] = &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
 
 const LIST_PARAMS: &[&str] = &[
     "allowWatchBookmarks",
@@ -56,12 +49,7 @@ const LIST_PARAMS: &[&str] = &[
 ];
 const WRITE_PARAMS: &[&str] = &["dryRun", "fieldManager", "fieldValidation"];
 const PATCH_PARAMS: &[&str] = &["dryRun", "fieldManager", "fieldValidation", "force"];
-const DELETE_PARAMS: &[&str] = &[
-    "dryRun",
-    "gracePeriodSeconds",
-    "orphanDependents",
-    "propagationPolicy",
-];
+const DELETE_PARAMS: &[&str] = &["dryRun", "gracePeriodSeconds", "orphanDependents", "propagationPolicy"];
 const DELETE_COLLECTION_PARAMS: &[&str] = &[
     "continue",
     "dryRun",
@@ -298,10 +286,7 @@ fn verb_spec(verb: &str, subresource: bool) -> Option<VerbSpec> {
         _ => return None,
     };
     // A subresource path is always below one object.
-    Some(VerbSpec {
-        collection: spec.collection && !subresource,
-        ..spec
-    })
+    Some(VerbSpec { collection: spec.collection && !subresource, ..spec })
 }
 
 /// The operations served for one resource (and its subresources). `custom` is the CRD
@@ -313,22 +298,11 @@ pub fn operations(
     custom: Option<&Value>,
     extra: &mut BTreeMap<String, Value>,
 ) -> Vec<Operation> {
-    let prefix = if r.group.is_empty() {
-        format!("/api/{}", r.version)
-    } else {
-        format!("/apis/{}/{}", r.group, r.version)
-    };
-    let group_word = if r.group.is_empty() {
-        "Core".to_owned()
-    } else {
-        camel(&r.group)
-    };
+    let prefix =
+        if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
+    let group_word = if r.group.is_empty() { "Core".to_owned() } else { camel(&r.group) };
     let gv_id = format!("{group_word}{}", camel(&r.version));
-    let tag = if r.group.is_empty() {
-        format!("core_{}", r.version)
-    } else {
-        format!("{}_{}", r.group, r.version)
-    };
+    let tag = if r.group.is_empty() { format!("core_{}", r.version) } else { format!("{}_{}", r.group, r.version) };
     let (kind_def, synthetic) = kind_schema(defs, &r.group, &r.version, &r.kind, custom);
     let custom_kind = synthetic.is_some();
     if let Some(s) = synthetic {
@@ -365,14 +339,7 @@ pub fn operations(
                  custom: bool| {
         let body = spec.body.map(|b| match b {
             Body::Object => (def.to_owned(), OBJECT_TYPES),
-            Body::Patch => (
-                PATCH_DEF.to_owned(),
-                if custom {
-                    CUSTOM_PATCH_TYPES
-                } else {
-                    PATCH_TYPES
-                },
-            ),
+            Body::Patch => (PATCH_DEF.to_owned(), if custom { CUSTOM_PATCH_TYPES } else { PATCH_TYPES }),
             Body::DeleteOptions => (DELETE_OPTIONS_DEF.to_owned(), OBJECT_TYPES),
         });
         let response = match spec.reply {
@@ -400,21 +367,9 @@ pub fn operations(
         let Some(spec) = verb_spec(verb, false) else {
             continue;
         };
-        let (path, params) = if spec.collection {
-            (&collection, &collection_params)
-        } else {
-            (&item, &item_params)
-        };
+        let (path, params) = if spec.collection { (&collection, &collection_params) } else { (&item, &item_params) };
         let id = format!("{}{gv_id}{ns_word}{}", spec.id, r.kind);
-        out.push(build(
-            &spec,
-            path,
-            params,
-            id,
-            gvk(),
-            &kind_def,
-            custom_kind,
-        ));
+        out.push(build(&spec, path, params, id, gvk(), &kind_def, custom_kind));
         if verb == "list" && r.namespaced {
             let id = format!("list{gv_id}{}ForAllNamespaces", r.kind);
             let all = format!("{prefix}/{}", r.plural);
@@ -473,12 +428,7 @@ fn list_schema(item_def: &str, group: &str, version: &str, kind: &str) -> Value 
 pub fn referenced_definitions(ops: &[Operation]) -> Vec<String> {
     let mut out: Vec<String> = ops
         .iter()
-        .flat_map(|o| {
-            o.body
-                .iter()
-                .map(|(d, _)| d.clone())
-                .chain(std::iter::once(o.response.clone()))
-        })
+        .flat_map(|o| o.body.iter().map(|(d, _)| d.clone()).chain(std::iter::once(o.response.clone())))
         .collect();
     out.sort();
     out.dedup();
@@ -533,11 +483,15 @@ pub fn render_v2(ops: &[Operation]) -> Value {
             }
             for q in o.query {
                 let (ty, desc) = param_info(q);
-                parameters.push(json!({"name": q, "in": "query", "type": ty, "uniqueItems": true, "description": desc}));
+                parameters
+                    .push(json!({"name": q, "in": "query", "type": ty, "uniqueItems": true, "description": desc}));
             }
             let mut responses = Map::new();
             for c in o.codes {
-                responses.insert((*c).into(), json!({"description": "OK", "schema": {"$ref": format!("#/definitions/{}", o.response)}}));
+                responses.insert(
+                    (*c).into(),
+                    json!({"description": "OK", "schema": {"$ref": format!("#/definitions/{}", o.response)}}),
+                );
             }
             responses.insert("401".into(), json!({"description": "Unauthorized"}));
             item.insert(
@@ -566,12 +520,7 @@ pub fn render_v3(ops: &[Operation]) -> Value {
     let mut paths = Map::new();
     let content = |def: &str, types: &[&str]| -> Value {
         let schema = json!({"$ref": format!("#/components/schemas/{def}")});
-        Value::Object(
-            types
-                .iter()
-                .map(|t| ((*t).to_owned(), json!({ "schema": schema })))
-                .collect(),
-        )
+        Value::Object(types.iter().map(|t| ((*t).to_owned(), json!({ "schema": schema }))).collect())
     };
     for (path, ops) in by_path(ops) {
         let mut item = Map::new();
@@ -581,7 +530,9 @@ pub fn render_v3(ops: &[Operation]) -> Value {
             params.push(json!({"name": p, "in": "path", "required": true, "description": desc, "schema": {"type": ty, "uniqueItems": true}}));
         }
         let (ty, desc) = param_info("pretty");
-        params.push(json!({"name": "pretty", "in": "query", "description": desc, "schema": {"type": ty, "uniqueItems": true}}));
+        params.push(
+            json!({"name": "pretty", "in": "query", "description": desc, "schema": {"type": ty, "uniqueItems": true}}),
+        );
         item.insert("parameters".into(), Value::Array(params));
         for o in ops {
             let parameters: Vec<Value> = o
@@ -594,10 +545,8 @@ pub fn render_v3(ops: &[Operation]) -> Value {
                 .collect();
             let mut responses = Map::new();
             for c in o.codes {
-                responses.insert(
-                    (*c).into(),
-                    json!({"description": "OK", "content": content(&o.response, OBJECT_TYPES)}),
-                );
+                responses
+                    .insert((*c).into(), json!({"description": "OK", "content": content(&o.response, OBJECT_TYPES)}));
             }
             responses.insert("401".into(), json!({"description": "Unauthorized"}));
             let mut operation = json!({
@@ -648,10 +597,7 @@ mod tests {
         ] {
             assert!(ids.contains(&id), "{id} not in {ids:?}");
         }
-        let scale = ops
-            .iter()
-            .find(|o| o.id == "patchAppsV1NamespacedDeploymentScale")
-            .unwrap();
+        let scale = ops.iter().find(|o| o.id == "patchAppsV1NamespacedDeploymentScale").unwrap();
         assert_eq!(scale.gvk.2, "Scale");
         assert_eq!(scale.response, "io.k8s.api.autoscaling.v1.Scale");
     }

@@ -95,51 +95,23 @@ fn schema(v: &Value) -> Vec<u8> {
     }
     double(&mut b, 6, m.get("multipleOf").and_then(Value::as_f64));
     double(&mut b, 7, m.get("maximum").and_then(Value::as_f64));
-    boolean(
-        &mut b,
-        8,
-        m.get("exclusiveMaximum")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    );
+    boolean(&mut b, 8, m.get("exclusiveMaximum").and_then(Value::as_bool).unwrap_or(false));
     double(&mut b, 9, m.get("minimum").and_then(Value::as_f64));
-    boolean(
-        &mut b,
-        10,
-        m.get("exclusiveMinimum")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    );
+    boolean(&mut b, 10, m.get("exclusiveMinimum").and_then(Value::as_bool).unwrap_or(false));
     int64(&mut b, 11, m.get("maxLength").and_then(Value::as_i64));
     int64(&mut b, 12, m.get("minLength").and_then(Value::as_i64));
     string(&mut b, 13, str_of(m, "pattern"));
     int64(&mut b, 14, m.get("maxItems").and_then(Value::as_i64));
     int64(&mut b, 15, m.get("minItems").and_then(Value::as_i64));
-    boolean(
-        &mut b,
-        16,
-        m.get("uniqueItems")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    );
+    boolean(&mut b, 16, m.get("uniqueItems").and_then(Value::as_bool).unwrap_or(false));
     int64(&mut b, 17, m.get("maxProperties").and_then(Value::as_i64));
     int64(&mut b, 18, m.get("minProperties").and_then(Value::as_i64));
-    for r in m
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for r in m.get("required").and_then(Value::as_array).into_iter().flatten() {
         if let Some(s) = r.as_str() {
             bytes(&mut b, 19, s.as_bytes());
         }
     }
-    for e in m
-        .get("enum")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for e in m.get("enum").and_then(Value::as_array).into_iter().flatten() {
         bytes(&mut b, 20, &any(e));
     }
     match m.get("additionalProperties") {
@@ -183,22 +155,13 @@ fn schema(v: &Value) -> Vec<u8> {
         }
         _ => {}
     }
-    for s in m
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for s in m.get("allOf").and_then(Value::as_array).into_iter().flatten() {
         bytes(&mut b, 24, &schema(s));
     }
     if let Some(props) = m.get("properties").and_then(Value::as_object) {
         bytes(&mut b, 25, &named_schemas(props));
     }
-    boolean(
-        &mut b,
-        27,
-        m.get("readOnly").and_then(Value::as_bool).unwrap_or(false),
-    );
+    boolean(&mut b, 27, m.get("readOnly").and_then(Value::as_bool).unwrap_or(false));
     vendor_extensions(&mut b, 31, m);
     b
 }
@@ -224,11 +187,7 @@ fn parameter(p: &Map<String, Value>) -> Vec<u8> {
         string(&mut body, 1, str_of(p, "description"));
         string(&mut body, 2, str_of(p, "name"));
         string(&mut body, 3, place);
-        boolean(
-            &mut body,
-            4,
-            p.get("required").and_then(Value::as_bool).unwrap_or(false),
-        );
+        boolean(&mut body, 4, p.get("required").and_then(Value::as_bool).unwrap_or(false));
         if let Some(s) = p.get("schema") {
             bytes(&mut body, 5, &schema(s));
         }
@@ -236,28 +195,14 @@ fn parameter(p: &Map<String, Value>) -> Vec<u8> {
     } else {
         // Query (3) and path (4) sub-schemas share the first fields; `type` is field 6
         // for query parameters and 5 for path parameters, `uniqueItems` 20 and 19.
-        let (oneof, type_field, unique_field) = if place == "path" {
-            (4, 5, 19)
-        } else {
-            (3, 6, 20)
-        };
+        let (oneof, type_field, unique_field) = if place == "path" { (4, 5, 19) } else { (3, 6, 20) };
         let mut sub = Vec::new();
-        boolean(
-            &mut sub,
-            1,
-            p.get("required").and_then(Value::as_bool).unwrap_or(false),
-        );
+        boolean(&mut sub, 1, p.get("required").and_then(Value::as_bool).unwrap_or(false));
         string(&mut sub, 2, place);
         string(&mut sub, 3, str_of(p, "description"));
         string(&mut sub, 4, str_of(p, "name"));
         string(&mut sub, type_field, str_of(p, "type"));
-        boolean(
-            &mut sub,
-            unique_field,
-            p.get("uniqueItems")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        );
+        boolean(&mut sub, unique_field, p.get("uniqueItems").and_then(Value::as_bool).unwrap_or(false));
         let mut non_body = Vec::new();
         bytes(&mut non_body, oneof, &sub);
         bytes(&mut param, 2, &non_body);
@@ -283,12 +228,7 @@ fn operation(o: &Map<String, Value>) -> Vec<u8> {
     string(&mut b, 5, str_of(o, "operationId"));
     strings(&mut b, 6, o.get("produces"));
     strings(&mut b, 7, o.get("consumes"));
-    for p in o
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in o.get("parameters").and_then(Value::as_array).into_iter().flatten() {
         if let Some(p) = p.as_object() {
             bytes(&mut b, 8, &parameter(p));
         }
@@ -321,25 +261,14 @@ fn operation(o: &Map<String, Value>) -> Vec<u8> {
 /// `openapi_v2.PathItem`.
 fn path_item(m: &Map<String, Value>) -> Vec<u8> {
     let mut b = Vec::new();
-    for (method, field) in [
-        ("get", 2),
-        ("put", 3),
-        ("post", 4),
-        ("delete", 5),
-        ("options", 6),
-        ("head", 7),
-        ("patch", 8),
-    ] {
+    for (method, field) in
+        [("get", 2), ("put", 3), ("post", 4), ("delete", 5), ("options", 6), ("head", 7), ("patch", 8)]
+    {
         if let Some(o) = m.get(method).and_then(Value::as_object) {
             bytes(&mut b, field, &operation(o));
         }
     }
-    for p in m
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in m.get("parameters").and_then(Value::as_array).into_iter().flatten() {
         if let Some(p) = p.as_object() {
             bytes(&mut b, 9, &parameter(p));
         }

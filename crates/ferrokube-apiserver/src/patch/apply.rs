@@ -128,10 +128,7 @@ impl FieldSet {
 
     /// Whether the set holds `path` or any path below it.
     pub fn contains_prefix(&self, path: &[PathElement]) -> bool {
-        self.paths
-            .range(path.to_vec()..)
-            .next()
-            .is_some_and(|p| p.starts_with(path))
+        self.paths.range(path.to_vec()..).next().is_some_and(|p| p.starts_with(path))
     }
 
     /// Whether the set is empty.
@@ -175,19 +172,12 @@ impl FieldSet {
 
     fn contains_prefix_strict(&self, path: &[PathElement]) -> bool {
         use std::ops::Bound;
-        self.paths
-            .range((Bound::Excluded(path.to_vec()), Bound::Unbounded))
-            .next()
-            .is_some_and(|p| p.starts_with(path))
+        self.paths.range((Bound::Excluded(path.to_vec()), Bound::Unbounded)).next().is_some_and(|p| p.starts_with(path))
     }
 
     /// Decodes a `fieldsV1` JSON tree.
     pub fn from_fields_v1(value: &Value) -> Result<FieldSet, String> {
-        fn walk(
-            node: &Map<String, Value>,
-            prefix: &mut FieldPath,
-            out: &mut FieldSet,
-        ) -> Result<(), String> {
+        fn walk(node: &Map<String, Value>, prefix: &mut FieldPath, out: &mut FieldSet) -> Result<(), String> {
             for (k, child) in node {
                 if k == "." {
                     if !prefix.is_empty() {
@@ -237,10 +227,7 @@ fn decode_element(s: &str) -> Result<PathElement, String> {
         Some(("f", name)) => Ok(PathElement::Field(name.to_string())),
         Some(("k", json)) => Ok(PathElement::Key(canonical(json)?)),
         Some(("v", json)) => Ok(PathElement::Value(canonical(json)?)),
-        Some(("i", n)) => n
-            .parse()
-            .map(PathElement::Index)
-            .map_err(|_| format!("invalid index in fieldsV1 key {s:?}")),
+        Some(("i", n)) => n.parse().map(PathElement::Index).map_err(|_| format!("invalid index in fieldsV1 key {s:?}")),
         _ => Err(format!("unknown fieldsV1 key {s:?}")),
     }
 }
@@ -304,23 +291,11 @@ impl ManagedFieldsEntry {
             _ => return None,
         };
         Some(ManagedFieldsEntry {
-            manager: v
-                .get("manager")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            manager: v.get("manager").and_then(Value::as_str).unwrap_or_default().to_string(),
             operation,
-            api_version: v
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            api_version: v.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string(),
             time: v.get("time").and_then(Value::as_str).map(str::to_string),
-            subresource: v
-                .get("subresource")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            subresource: v.get("subresource").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
             fields: match v.get("fieldsV1") {
                 Some(f) => FieldSet::from_fields_v1(f).ok()?,
                 None => FieldSet::new(),
@@ -340,17 +315,12 @@ pub fn managed_fields(obj: &Value) -> Vec<ManagedFieldsEntry> {
 
 fn set_managed_fields(obj: &mut Value, entries: &[ManagedFieldsEntry]) {
     let Value::Object(o) = obj else { return };
-    let meta = o
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let meta = o.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(meta) = meta else { return };
     if entries.is_empty() {
         meta.remove("managedFields");
     } else {
-        meta.insert(
-            "managedFields".into(),
-            Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()),
-        );
+        meta.insert("managedFields".into(), Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()));
     }
 }
 
@@ -358,12 +328,7 @@ fn set_managed_fields(obj: &mut Value, entries: &[ManagedFieldsEntry]) {
 /// `fieldManager` parameter: the User-Agent up to its first `/` (`kubectl/v1.33.0 (...)`
 /// gives `kubectl`), at most 128 characters; `unknown` without a User-Agent.
 pub fn default_field_manager(user_agent: Option<&str>) -> String {
-    let ua = user_agent
-        .unwrap_or("")
-        .split('/')
-        .next()
-        .unwrap_or("")
-        .trim();
+    let ua = user_agent.unwrap_or("").split('/').next().unwrap_or("").trim();
     if ua.is_empty() {
         return "unknown".into();
     }
@@ -386,10 +351,7 @@ pub struct FieldConflict {
 impl FieldConflict {
     fn manager_text(&self) -> String {
         match &self.subresource {
-            Some(s) => format!(
-                "{:?} with subresource {:?} using {}",
-                self.manager, s, self.api_version
-            ),
+            Some(s) => format!("{:?} with subresource {:?} using {}", self.manager, s, self.api_version),
             None => format!("{:?} using {}", self.manager, self.api_version),
         }
     }
@@ -431,10 +393,7 @@ impl ApplyConflict {
             }
             s
         };
-        format!(
-            "Apply failed with {n} conflict{}: {body}",
-            if n == 1 { "" } else { "s" }
-        )
+        format!("Apply failed with {n} conflict{}: {body}", if n == 1 { "" } else { "s" })
     }
 
     /// The Status `details.causes`: `{reason: FieldManagerConflict, message: "conflict
@@ -549,33 +508,16 @@ pub fn server_side_apply_status(
         }
         only_status.insert("metadata".into(), Value::Object(m));
     }
-    apply_sub(
-        Some(live),
-        &Value::Object(only_status),
-        manager,
-        force,
-        root_type,
-        Some("status"),
-        &now(),
-    )
+    apply_sub(Some(live), &Value::Object(only_status), manager, force, root_type, Some("status"), &now())
 }
 
 fn now() -> String {
     let now = jiff::Timestamp::now();
-    jiff::Timestamp::from_second(now.as_second())
-        .unwrap_or(now)
-        .to_string()
+    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now).to_string()
 }
 
 fn invalid(path: &str, message: impl Into<String>) -> PatchError {
-    PatchError::Apply {
-        path: if path.is_empty() {
-            ".".into()
-        } else {
-            path.to_string()
-        },
-        message: message.into(),
-    }
+    PatchError::Apply { path: if path.is_empty() { ".".into() } else { path.to_string() }, message: message.into() }
 }
 
 fn apply_at(
@@ -612,42 +554,27 @@ fn apply_sub(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(".apiVersion", "apiVersion must be set"))?
         .to_string();
-    if config
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
+    if config.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(invalid(".kind", "kind must be set").into());
     }
     if applied
         .pointer("/metadata/managedFields")
         .is_some_and(|m| !m.is_null() && m.as_array().is_none_or(|a| !a.is_empty()))
     {
-        return Err(invalid(
-            ".metadata.managedFields",
-            "metadata.managedFields must be nil",
-        )
-        .into());
+        return Err(invalid(".metadata.managedFields", "metadata.managedFields must be nil").into());
     }
     if live.is_some_and(|l| !l.is_object()) {
         return Err(invalid("", "the live object is not a JSON object").into());
     }
     let ctx = ObjectSchema::root(root_type);
-    let reset_status =
-        subresource.is_none() && root_type.is_some_and(|t| t.field("status").is_some());
+    let reset_status = subresource.is_none() && root_type.is_some_and(|t| t.field("status").is_some());
 
     let config_set = field_set(&stripped(applied, reset_status), ctx, true)?;
     let mut entries = live.map(managed_fields).unwrap_or_default();
     let me = |e: &ManagedFieldsEntry| {
-        e.manager == manager
-            && e.operation == Operation::Apply
-            && e.subresource.as_deref() == subresource
+        e.manager == manager && e.operation == Operation::Apply && e.subresource.as_deref() == subresource
     };
-    let previous = entries
-        .iter()
-        .find(|e| me(e))
-        .map(|e| e.fields.clone())
-        .unwrap_or_default();
+    let previous = entries.iter().find(|e| me(e)).map(|e| e.fields.clone()).unwrap_or_default();
 
     // Merge the configuration into the live object.
     let mut merged = live.cloned().unwrap_or_else(|| Value::Object(Map::new()));
@@ -665,10 +592,7 @@ fn apply_sub(
     // Conflicts: fields the configuration changes that others own.
     let live_view = stripped(live.unwrap_or(&Value::Null), false);
     let merged_view = stripped(&merged, false);
-    let changed: Vec<&FieldPath> = config_set
-        .iter()
-        .filter(|p| is_changed(&live_view, &merged_view, p))
-        .collect();
+    let changed: Vec<&FieldPath> = config_set.iter().filter(|p| is_changed(&live_view, &merged_view, p)).collect();
     let mut conflicts = Vec::new();
     for e in entries.iter().filter(|e| e.manager != manager) {
         for p in &changed {
@@ -701,9 +625,7 @@ fn apply_sub(
         if config_set.contains_prefix(p)
             || removed.iter().any(|r| p.starts_with(r))
             || is_key_field(p)
-            || entries
-                .iter()
-                .any(|e| !me(e) && e.fields.contains_prefix(p))
+            || entries.iter().any(|e| !me(e) && e.fields.contains_prefix(p))
         {
             continue;
         }
@@ -725,10 +647,7 @@ fn apply_sub(
     match entries.iter().position(me) {
         Some(i) => {
             let old = &entries[i];
-            if object_unchanged
-                && old.fields == entry.fields
-                && old.api_version == entry.api_version
-            {
+            if object_unchanged && old.fields == entry.fields && old.api_version == entry.api_version {
                 entry.time = old.time.clone();
             }
             entries[i] = entry;
@@ -801,22 +720,12 @@ fn update_at(
     let old_view = stripped(old.unwrap_or(&Value::Null), false);
     let new_view = stripped(new, false);
     let new_set = field_set(&new_view, ctx, false)?;
-    let changed: Vec<&FieldPath> = new_set
-        .iter()
-        .filter(|p| is_changed(&old_view, &new_view, p))
-        .collect();
+    let changed: Vec<&FieldPath> = new_set.iter().filter(|p| is_changed(&old_view, &new_view, p)).collect();
     let mine = |e: &ManagedFieldsEntry| {
-        e.manager == manager
-            && e.operation == Operation::Update
-            && e.subresource.as_deref() == subresource
+        e.manager == manager && e.operation == Operation::Update && e.subresource.as_deref() == subresource
     };
     for e in entries.iter_mut() {
-        let gone: Vec<FieldPath> = e
-            .fields
-            .iter()
-            .filter(|p| get_at(&new_view, p).is_none())
-            .cloned()
-            .collect();
+        let gone: Vec<FieldPath> = e.fields.iter().filter(|p| get_at(&new_view, p).is_none()).cloned().collect();
         for p in gone {
             e.fields.remove(&p);
         }
@@ -827,11 +736,7 @@ fn update_at(
         }
     }
     if !changed.is_empty() {
-        let api_version = new
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let api_version = new.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
         match entries.iter_mut().find(|e| mine(e)) {
             Some(e) => {
                 for p in &changed {
@@ -846,13 +751,10 @@ fn update_at(
                 api_version,
                 time: Some(time.to_string()),
                 subresource: subresource.map(str::to_string),
-                fields: changed
-                    .iter()
-                    .map(|p| (*p).clone())
-                    .fold(FieldSet::new(), |mut s, p| {
-                        s.insert(p);
-                        s
-                    }),
+                fields: changed.iter().map(|p| (*p).clone()).fold(FieldSet::new(), |mut s, p| {
+                    s.insert(p);
+                    s
+                }),
             }),
         }
     }
@@ -931,10 +833,7 @@ fn collect_member(
 ) -> Result<(), PatchError> {
     let kind = member.map(|m| m.kind);
     match (v, kind) {
-        (
-            Value::Object(o),
-            None | Some(FieldKind::Struct) | Some(FieldKind::Map(MapStrategy::Granular)),
-        ) => {
+        (Value::Object(o), None | Some(FieldKind::Struct) | Some(FieldKind::Map(MapStrategy::Granular))) => {
             if o.values().all(Value::is_null) {
                 out.insert(prefix.clone());
                 return Ok(());
@@ -951,11 +850,7 @@ fn collect_member(
                         problem = Some(format!("duplicate entries for key {k}"));
                     }
                     Some(k) => item_keys.push(k),
-                    None => {
-                        problem = Some(format!(
-                            "item {i} lacks the key fields {keys:?} of this list"
-                        ))
-                    }
+                    None => problem = Some(format!("item {i} lacks the key fields {keys:?} of this list")),
                 }
             }
             if let Some(message) = problem {
@@ -1010,8 +905,7 @@ fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
 }
 
 fn key_matches(item: &Value, key: &Map<String, Value>) -> bool {
-    key.iter()
-        .all(|(k, v)| item.get(k).is_some_and(|iv| json_eq(iv, v)))
+    key.iter().all(|(k, v)| item.get(k).is_some_and(|iv| json_eq(iv, v)))
 }
 
 /// The value at a field path, if present (and not null).
@@ -1044,9 +938,7 @@ fn get_at_mut<'a>(v: &'a mut Value, path: &[PathElement]) -> Option<&'a mut Valu
             PathElement::Field(f) => cur.as_object_mut()?.get_mut(f)?,
             PathElement::Key(k) => {
                 let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-                cur.as_array_mut()?
-                    .iter_mut()
-                    .find(|i| key_matches(i, &key))?
+                cur.as_array_mut()?.iter_mut().find(|i| key_matches(i, &key))?
             }
             PathElement::Value(s) => {
                 let want: Value = serde_json::from_str(s).ok()?;
@@ -1084,10 +976,7 @@ fn remove_at(v: &mut Value, path: &[PathElement]) {
             }
         }
         PathElement::Key(k) => {
-            if let (Ok(key), Some(a)) = (
-                serde_json::from_str::<Map<String, Value>>(k),
-                parent.as_array_mut(),
-            ) {
+            if let (Ok(key), Some(a)) = (serde_json::from_str::<Map<String, Value>>(k), parent.as_array_mut()) {
                 a.retain(|i| !key_matches(i, &key));
             }
         }
@@ -1122,12 +1011,9 @@ fn is_changed(old: &Value, new: &Value, path: &[PathElement]) -> bool {
 /// A value with its null members removed (nulls in an apply configuration are omitted).
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .collect(),
-        ),
+        Value::Object(o) => {
+            Value::Object(o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
+        }
         Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
         other => other.clone(),
     }
@@ -1160,15 +1046,10 @@ fn merge_value(live: &mut Value, config: &Value, member: Option<Member<'_>>) {
         (Value::Array(l), Value::Array(c), Some(FieldKind::List(ListStrategy::Map))) => {
             let keys = member.map(|m| m.keys).unwrap_or_default();
             for item in c {
-                let key = item_key(item, keys)
-                    .and_then(|k| serde_json::from_str::<Map<String, Value>>(&k).ok());
-                let found = key
-                    .as_ref()
-                    .and_then(|k| l.iter_mut().find(|i| key_matches(i, k)));
+                let key = item_key(item, keys).and_then(|k| serde_json::from_str::<Map<String, Value>>(&k).ok());
+                let found = key.as_ref().and_then(|k| l.iter_mut().find(|i| key_matches(i, k)));
                 match (found, item) {
-                    (Some(Value::Object(li)), Value::Object(ci)) => {
-                        merge_object(li, ci, Member::item(member))
-                    }
+                    (Some(Value::Object(li)), Value::Object(ci)) => merge_object(li, ci, Member::item(member)),
                     (Some(li), _) => *li = without_nulls(item),
                     (None, _) => l.push(without_nulls(item)),
                 }
@@ -1214,9 +1095,7 @@ mod tests {
     }
 
     fn entry(obj: &Value, manager: &str) -> Option<ManagedFieldsEntry> {
-        managed_fields(obj)
-            .into_iter()
-            .find(|e| e.manager == manager)
+        managed_fields(obj).into_iter().find(|e| e.manager == manager)
     }
 
     fn path(s: &[&str]) -> FieldPath {
@@ -1231,15 +1110,7 @@ mod tests {
 
     #[test]
     fn first_apply_records_manager_fields() {
-        let out = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap();
+        let out = apply_at(None, &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T1).unwrap();
         assert!(out.created);
         let obj = out.object;
         assert_eq!(obj["spec"]["replicas"], 2);
@@ -1266,84 +1137,31 @@ mod tests {
         );
         // Round trip of the encoding.
         let set = FieldSet::from_fields_v1(&mf[0]["fieldsV1"]).unwrap();
-        assert!(set.contains(&path(&[
-            "spec",
-            "template",
-            "spec",
-            "containers",
-            "k:{\"name\":\"nginx\"}"
-        ])));
-        assert!(set.contains(&path(&[
-            "spec",
-            "template",
-            "spec",
-            "containers",
-            "k:{\"name\":\"nginx\"}",
-            "image"
-        ])));
+        assert!(set.contains(&path(&["spec", "template", "spec", "containers", "k:{\"name\":\"nginx\"}"])));
+        assert!(set.contains(&path(&["spec", "template", "spec", "containers", "k:{\"name\":\"nginx\"}", "image"])));
         assert_eq!(set.to_fields_v1(), mf[0]["fieldsV1"]);
     }
 
     #[test]
     fn repeated_apply_is_a_no_op() {
-        let first = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap();
+        let first = apply_at(None, &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T1).unwrap();
         assert!(first.changed);
-        let again = apply_at(
-            Some(&first.object),
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap();
+        let again =
+            apply_at(Some(&first.object), &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T2).unwrap();
         assert!(!again.changed);
         assert_eq!(again.object, first.object);
-        let scaled = apply_at(
-            Some(&first.object),
-            &config(3, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap();
+        let scaled =
+            apply_at(Some(&first.object), &config(3, json!({"app": "web"})), "kubectl", false, deploy(), T2).unwrap();
         assert!(scaled.changed);
         assert_eq!(scaled.object["metadata"]["managedFields"][0]["time"], T2);
     }
 
     #[test]
     fn second_manager_conflicts_on_replicas() {
-        let live = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap()
-        .object;
-        let err = apply_at(
-            Some(&live),
-            &config(5, json!({"app": "web"})),
-            "hpa-tool",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap_err();
-        let ApplyError::Conflict(c) = err else {
-            panic!("expected a conflict, got {err:?}")
-        };
+        let live = apply_at(None, &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T1).unwrap().object;
+        let err =
+            apply_at(Some(&live), &config(5, json!({"app": "web"})), "hpa-tool", false, deploy(), T2).unwrap_err();
+        let ApplyError::Conflict(c) = err else { panic!("expected a conflict, got {err:?}") };
         assert_eq!(
             c.conflicts,
             vec![FieldConflict {
@@ -1368,30 +1186,15 @@ mod tests {
 
     #[test]
     fn conflict_with_update_manager() {
-        let created = update_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "kubectl-client-side-apply",
-            None,
-            deploy(),
-            T1,
-        )
-        .unwrap();
+        let created =
+            update_at(None, &config(2, json!({"app": "web"})), "kubectl-client-side-apply", None, deploy(), T1)
+                .unwrap();
         let e = entry(&created, "kubectl-client-side-apply").unwrap();
         assert_eq!(e.operation, Operation::Update);
         assert!(e.fields.contains(&path(&["spec", "replicas"])));
-        let err = apply_at(
-            Some(&created),
-            &config(3, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap_err();
-        let ApplyError::Conflict(c) = err else {
-            panic!("{err:?}")
-        };
+        let err =
+            apply_at(Some(&created), &config(3, json!({"app": "web"})), "kubectl", false, deploy(), T2).unwrap_err();
+        let ApplyError::Conflict(c) = err else { panic!("{err:?}") };
         assert_eq!(c.conflicts.len(), 1);
         assert_eq!(c.conflicts[0].manager, "kubectl-client-side-apply");
         assert_eq!(c.conflicts[0].field, ".spec.replicas");
@@ -1399,73 +1202,23 @@ mod tests {
 
     #[test]
     fn force_transfers_ownership() {
-        let live = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap()
-        .object;
-        let out = apply_at(
-            Some(&live),
-            &config(5, json!({"app": "web"})),
-            "hpa-tool",
-            true,
-            deploy(),
-            T2,
-        )
-        .unwrap();
+        let live = apply_at(None, &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T1).unwrap().object;
+        let out = apply_at(Some(&live), &config(5, json!({"app": "web"})), "hpa-tool", true, deploy(), T2).unwrap();
         assert_eq!(out.forced.len(), 1);
         assert_eq!(out.object["spec"]["replicas"], 5);
         let replicas = path(&["spec", "replicas"]);
-        assert!(!entry(&out.object, "kubectl")
-            .unwrap()
-            .fields
-            .contains(&replicas));
-        assert!(entry(&out.object, "hpa-tool")
-            .unwrap()
-            .fields
-            .contains(&replicas));
+        assert!(!entry(&out.object, "kubectl").unwrap().fields.contains(&replicas));
+        assert!(entry(&out.object, "hpa-tool").unwrap().fields.contains(&replicas));
         // The old owner now conflicts in turn.
-        let err = apply_at(
-            Some(&out.object),
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, ApplyError::Conflict(ref c) if c.conflicts[0].manager == "hpa-tool"),
-            "{err:?}"
-        );
+        let err =
+            apply_at(Some(&out.object), &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T2).unwrap_err();
+        assert!(matches!(err, ApplyError::Conflict(ref c) if c.conflicts[0].manager == "hpa-tool"), "{err:?}");
     }
 
     #[test]
     fn shared_field_same_value_no_conflict() {
-        let live = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "a",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap()
-        .object;
-        let out = apply_at(
-            Some(&live),
-            &config(2, json!({"app": "web"})),
-            "b",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap();
+        let live = apply_at(None, &config(2, json!({"app": "web"})), "a", false, deploy(), T1).unwrap().object;
+        let out = apply_at(Some(&live), &config(2, json!({"app": "web"})), "b", false, deploy(), T2).unwrap();
         let replicas = path(&["spec", "replicas"]);
         assert!(entry(&out.object, "a").unwrap().fields.contains(&replicas));
         assert!(entry(&out.object, "b").unwrap().fields.contains(&replicas));
@@ -1478,33 +1231,14 @@ mod tests {
 
     #[test]
     fn dropped_fields_are_removed() {
-        let live = apply_at(
-            None,
-            &config(2, json!({"app": "web", "tier": "fe"})),
-            "kubectl",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap()
-        .object;
+        let live = apply_at(None, &config(2, json!({"app": "web", "tier": "fe"})), "kubectl", false, deploy(), T1)
+            .unwrap()
+            .object;
         let mut live = live;
         live["status"] = json!({"replicas": 2});
-        let out = apply_at(
-            Some(&live),
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap();
+        let out = apply_at(Some(&live), &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T2).unwrap();
         assert_eq!(out.object["metadata"]["labels"], json!({"app": "web"}));
-        assert_eq!(
-            out.object["status"],
-            json!({"replicas": 2}),
-            "fields nobody applied stay"
-        );
+        assert_eq!(out.object["status"], json!({"replicas": 2}), "fields nobody applied stay");
         // A dropped container is removed; a label owned by someone else stays.
         let with_other = update_at(
             Some(&out.object),
@@ -1522,30 +1256,15 @@ mod tests {
         let mut cfg = config(2, json!({"app": "web", "team": "x"}));
         cfg["spec"]["template"]["spec"]["containers"] = json!([{"name": "other", "image": "o"}]);
         let out = apply_at(Some(&with_other), &cfg, "kubectl", false, deploy(), T2).unwrap();
-        assert_eq!(
-            out.object["spec"]["template"]["spec"]["containers"],
-            json!([{"name": "other", "image": "o"}])
-        );
+        assert_eq!(out.object["spec"]["template"]["spec"]["containers"], json!([{"name": "other", "image": "o"}]));
         let cfg = config(2, json!({"app": "web"}));
         let out = apply_at(Some(&out.object), &cfg, "kubectl", false, deploy(), T2).unwrap();
-        assert_eq!(
-            out.object["metadata"]["labels"]["team"], "x",
-            "co-owned by kubectl-label"
-        );
+        assert_eq!(out.object["metadata"]["labels"]["team"], "x", "co-owned by kubectl-label");
     }
 
     #[test]
     fn update_takes_ownership_from_others() {
-        let live = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap()
-        .object;
+        let live = apply_at(None, &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T1).unwrap().object;
         let mut new = live.clone();
         new["spec"]["replicas"] = json!(7);
         let out = update_at(Some(&live), &new, "kubectl-scale", None, deploy(), T2).unwrap();
@@ -1554,72 +1273,33 @@ mod tests {
         let scale = entry(&out, "kubectl-scale").unwrap();
         assert_eq!(scale.operation, Operation::Update);
         assert_eq!(scale.fields.len(), 1);
-        assert_eq!(
-            out["metadata"]["managedFields"][1]["fieldsV1"],
-            json!({"f:spec": {"f:replicas": {}}})
-        );
+        assert_eq!(out["metadata"]["managedFields"][1]["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
     }
 
     #[test]
     fn status_writes_record_the_subresource() {
-        let live = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap()
-        .object;
+        let live = apply_at(None, &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T1).unwrap().object;
         let mut new = live.clone();
         new["status"] = json!({"replicas": 2, "readyReplicas": 2});
-        let out = update_at(
-            Some(&live),
-            &new,
-            "ferrokube-controllers",
-            Some("status"),
-            deploy(),
-            T2,
-        )
-        .unwrap();
+        let out = update_at(Some(&live), &new, "ferrokube-controllers", Some("status"), deploy(), T2).unwrap();
         let e = entry(&out, "ferrokube-controllers").unwrap();
         assert_eq!(e.subresource.as_deref(), Some("status"));
         assert_eq!(out["metadata"]["managedFields"][1]["subresource"], "status");
         assert!(e.fields.contains(&path(&["status", "readyReplicas"])));
         // Applying the main resource again neither conflicts with nor removes status.
-        let again = apply_at(
-            Some(&out),
-            &config(2, json!({"app": "web"})),
-            "kubectl",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap();
+        let again = apply_at(Some(&out), &config(2, json!({"app": "web"})), "kubectl", false, deploy(), T2).unwrap();
         assert_eq!(again.object["status"]["readyReplicas"], 2);
     }
 
     #[test]
     fn keyed_list_items_owned_per_manager() {
-        let live = apply_at(
-            None,
-            &config(2, json!({"app": "web"})),
-            "a",
-            false,
-            deploy(),
-            T1,
-        )
-        .unwrap()
-        .object;
+        let live = apply_at(None, &config(2, json!({"app": "web"})), "a", false, deploy(), T1).unwrap().object;
         // "b" applies only a sidecar container (plus the identity it needs).
         let b_cfg = json!({
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
             "spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "busybox"}]}}}
         });
-        let out = apply_at(Some(&live), &b_cfg, "b", false, deploy(), T2)
-            .unwrap()
-            .object;
+        let out = apply_at(Some(&live), &b_cfg, "b", false, deploy(), T2).unwrap().object;
         let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
             .as_array()
             .unwrap()
@@ -1632,35 +1312,15 @@ mod tests {
             json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"sidecar\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}})
         );
         // "a" re-applying its config (without the sidecar) keeps b's container.
-        let out = apply_at(
-            Some(&out),
-            &config(2, json!({"app": "web"})),
-            "a",
-            false,
-            deploy(),
-            T2,
-        )
-        .unwrap()
-        .object;
-        assert_eq!(
-            out["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
+        let out = apply_at(Some(&out), &config(2, json!({"app": "web"})), "a", false, deploy(), T2).unwrap().object;
+        assert_eq!(out["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 2);
         // "b" changing nginx's image conflicts with "a" on that item's field.
         let mut b2 = b_cfg.clone();
         b2["spec"]["template"]["spec"]["containers"] =
             json!([{"name": "sidecar", "image": "busybox"}, {"name": "nginx", "image": "nginx:2"}]);
         let err = apply_at(Some(&out), &b2, "b", false, deploy(), T2).unwrap_err();
-        let ApplyError::Conflict(c) = err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(
-            c.conflicts[0].field,
-            ".spec.template.spec.containers[name=\"nginx\"].image"
-        );
+        let ApplyError::Conflict(c) = err else { panic!("{err:?}") };
+        assert_eq!(c.conflicts[0].field, ".spec.template.spec.containers[name=\"nginx\"].image");
         // "b" dropping the sidecar removes it (nobody else owns it).
         let out = apply_at(
             Some(&out),
@@ -1672,10 +1332,7 @@ mod tests {
         )
         .unwrap()
         .object;
-        assert_eq!(
-            out["spec"]["template"]["spec"]["containers"],
-            json!([{"name": "nginx", "image": "nginx:1.25"}])
-        );
+        assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "nginx", "image": "nginx:1.25"}]));
         assert!(entry(&out, "b").is_none(), "an empty entry is dropped");
     }
 
@@ -1713,18 +1370,10 @@ mod tests {
             out.object["metadata"]["managedFields"][0]["fieldsV1"],
             json!({"f:data": {"f:k": {}}, "f:metadata": {"f:finalizers": {"v:\"a/b\"": {}}}})
         );
-        assert_eq!(
-            default_field_manager(Some("kubectl/v1.33.0 (linux/amd64) kubernetes/abc")),
-            "kubectl"
-        );
+        assert_eq!(default_field_manager(Some("kubectl/v1.33.0 (linux/amd64) kubernetes/abc")), "kubectl");
         assert_eq!(default_field_manager(None), "unknown");
         assert_eq!(
-            path_to_string(&path(&[
-                "spec",
-                "containers",
-                "k:{\"name\":\"nginx\"}",
-                "image"
-            ])),
+            path_to_string(&path(&["spec", "containers", "k:{\"name\":\"nginx\"}", "image"])),
             ".spec.containers[name=\"nginx\"].image"
         );
     }
@@ -1747,7 +1396,10 @@ mod tests {
                 },
             ],
         };
-        assert_eq!(c.message(), "Apply failed with 2 conflicts: conflicts with \"m\" using apps/v1:\n- .spec.replicas\n- .spec.paused");
+        assert_eq!(
+            c.message(),
+            "Apply failed with 2 conflicts: conflicts with \"m\" using apps/v1:\n- .spec.replicas\n- .spec.paused"
+        );
         assert_eq!(c.causes().len(), 2);
     }
 }

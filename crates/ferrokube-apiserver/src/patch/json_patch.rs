@@ -45,9 +45,8 @@ pub fn parse_pointer(pointer: &str) -> Result<Vec<String>, String> {
     if pointer.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = pointer
-        .strip_prefix('/')
-        .ok_or_else(|| format!("JSON pointer {pointer:?} must be empty or start with '/'"))?;
+    let rest =
+        pointer.strip_prefix('/').ok_or_else(|| format!("JSON pointer {pointer:?} must be empty or start with '/'"))?;
     rest.split('/').map(unescape_token).collect()
 }
 
@@ -59,7 +58,11 @@ fn unescape_token(token: &str) -> Result<String, String> {
             match chars.next() {
                 Some('0') => out.push('~'),
                 Some('1') => out.push('/'),
-                _ => return Err(format!("invalid escape in JSON pointer token {token:?}: '~' must be followed by '0' or '1'")),
+                _ => {
+                    return Err(format!(
+                        "invalid escape in JSON pointer token {token:?}: '~' must be followed by '0' or '1'"
+                    ))
+                }
             }
         } else {
             out.push(c);
@@ -73,11 +76,7 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
         kind: "json",
         message: format!("operation {index} is not a JSON object"),
     })?;
-    let name = obj
-        .get("op")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_string();
+    let name = obj.get("op").and_then(Value::as_str).unwrap_or("?").to_string();
     let path = obj.get("path").and_then(Value::as_str);
     let fail = |path: &str, message: String| PatchError::JsonPatchOperation {
         index,
@@ -89,11 +88,7 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
         return Err(fail("", "missing or non-string \"path\" member".into()));
     };
     let tokens = parse_pointer(path).map_err(|m| fail(path, m))?;
-    let value = || {
-        obj.get("value")
-            .cloned()
-            .ok_or_else(|| fail(path, "missing \"value\" member".into()))
-    };
+    let value = || obj.get("value").cloned().ok_or_else(|| fail(path, "missing \"value\" member".into()));
     let from = || -> Result<(String, Vec<String>), PatchError> {
         let from = obj
             .get("from")
@@ -114,20 +109,14 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
         "move" => {
             let (from_str, from_tokens) = from()?;
             if tokens.len() > from_tokens.len() && tokens[..from_tokens.len()] == from_tokens[..] {
-                return Err(fail(
-                    path,
-                    format!("cannot move {from_str:?} into its own child"),
-                ));
+                return Err(fail(path, format!("cannot move {from_str:?} into its own child")));
             }
-            let v = remove(doc, &from_tokens)
-                .map_err(|m| fail(path, format!("from {from_str:?}: {m}")))?;
+            let v = remove(doc, &from_tokens).map_err(|m| fail(path, format!("from {from_str:?}: {m}")))?;
             add(doc, &tokens, v).map_err(|m| fail(path, m))
         }
         "copy" => {
             let (from_str, from_tokens) = from()?;
-            let v = get(doc, &from_tokens)
-                .map_err(|m| fail(path, format!("from {from_str:?}: {m}")))?
-                .clone();
+            let v = get(doc, &from_tokens).map_err(|m| fail(path, format!("from {from_str:?}: {m}")))?.clone();
             add(doc, &tokens, v).map_err(|m| fail(path, m))
         }
         "test" => {
@@ -154,21 +143,14 @@ fn array_index(token: &str, len: usize, allow_end: bool) -> Result<usize, String
     if allow_end && token == "-" {
         return Ok(len);
     }
-    let valid = !token.is_empty()
-        && token.bytes().all(|b| b.is_ascii_digit())
-        && (token == "0" || !token.starts_with('0'));
+    let valid =
+        !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) && (token == "0" || !token.starts_with('0'));
     let idx: usize = if valid {
-        token
-            .parse()
-            .map_err(|_| format!("array index {token:?} is too large"))?
+        token.parse().map_err(|_| format!("array index {token:?} is too large"))?
     } else {
         return Err(format!("{token:?} is not a valid array index"));
     };
-    let max = if allow_end {
-        len
-    } else {
-        len.saturating_sub(1)
-    };
+    let max = if allow_end { len } else { len.saturating_sub(1) };
     if idx > max || (!allow_end && len == 0) {
         return Err(format!("array index {idx} is out of bounds (length {len})"));
     }
@@ -203,10 +185,7 @@ fn get_mut<'a>(doc: &'a mut Value, tokens: &[String]) -> Result<&'a mut Value, S
 }
 
 fn missing(tokens: &[String], depth: usize) -> String {
-    let prefix: Vec<String> = tokens[..=depth]
-        .iter()
-        .map(|t| t.replace('~', "~0").replace('/', "~1"))
-        .collect();
+    let prefix: Vec<String> = tokens[..=depth].iter().map(|t| t.replace('~', "~0").replace('/', "~1")).collect();
     format!("path /{} does not exist", prefix.join("/"))
 }
 
@@ -234,9 +213,7 @@ fn remove(doc: &mut Value, tokens: &[String]) -> Result<Value, String> {
         return Err("cannot remove the whole document".into());
     };
     match get_mut(doc, parent_tokens)? {
-        Value::Object(m) => m
-            .remove(last)
-            .ok_or_else(|| missing(tokens, tokens.len() - 1)),
+        Value::Object(m) => m.remove(last).ok_or_else(|| missing(tokens, tokens.len() - 1)),
         Value::Array(a) => {
             let i = array_index(last, a.len(), false)?;
             Ok(a.remove(i))
@@ -258,74 +235,40 @@ mod tests {
     fn add_to_object_and_array() {
         let doc = json!({"a": {"b": [1, 2]}});
         assert_eq!(
-            run(
-                doc.clone(),
-                json!([{"op": "add", "path": "/a/c", "value": "x"}])
-            )
-            .unwrap(),
+            run(doc.clone(), json!([{"op": "add", "path": "/a/c", "value": "x"}])).unwrap(),
             json!({"a": {"b": [1, 2], "c": "x"}})
         );
         assert_eq!(
-            run(
-                doc.clone(),
-                json!([{"op": "add", "path": "/a/b/1", "value": 9}])
-            )
-            .unwrap(),
+            run(doc.clone(), json!([{"op": "add", "path": "/a/b/1", "value": 9}])).unwrap(),
             json!({"a": {"b": [1, 9, 2]}})
         );
         assert_eq!(
-            run(
-                doc.clone(),
-                json!([{"op": "add", "path": "/a/b/-", "value": 3}])
-            )
-            .unwrap(),
+            run(doc.clone(), json!([{"op": "add", "path": "/a/b/-", "value": 3}])).unwrap(),
             json!({"a": {"b": [1, 2, 3]}})
         );
-        assert_eq!(
-            run(doc, json!([{"op": "add", "path": "", "value": 1}])).unwrap(),
-            json!(1)
-        );
+        assert_eq!(run(doc, json!([{"op": "add", "path": "", "value": 1}])).unwrap(), json!(1));
     }
 
     #[test]
     fn remove_replace_move_copy() {
         let doc = json!({"a": 1, "b": [1, 2, 3], "c": {"d": "e"}});
         assert_eq!(
-            run(
-                doc.clone(),
-                json!([{"op": "remove", "path": "/b/1"}, {"op": "remove", "path": "/a"}])
-            )
-            .unwrap(),
+            run(doc.clone(), json!([{"op": "remove", "path": "/b/1"}, {"op": "remove", "path": "/a"}])).unwrap(),
             json!({"b": [1, 3], "c": {"d": "e"}})
         );
         assert_eq!(
-            run(
-                doc.clone(),
-                json!([{"op": "replace", "path": "/c/d", "value": null}])
-            )
-            .unwrap(),
+            run(doc.clone(), json!([{"op": "replace", "path": "/c/d", "value": null}])).unwrap(),
             json!({"a": 1, "b": [1, 2, 3], "c": {"d": null}})
         );
         assert_eq!(
-            run(
-                doc.clone(),
-                json!([{"op": "move", "from": "/c/d", "path": "/z"}])
-            )
-            .unwrap(),
+            run(doc.clone(), json!([{"op": "move", "from": "/c/d", "path": "/z"}])).unwrap(),
             json!({"a": 1, "b": [1, 2, 3], "c": {}, "z": "e"})
         );
         assert_eq!(
-            run(
-                doc.clone(),
-                json!([{"op": "copy", "from": "/b", "path": "/c/b"}])
-            )
-            .unwrap(),
+            run(doc.clone(), json!([{"op": "copy", "from": "/b", "path": "/c/b"}])).unwrap(),
             json!({"a": 1, "b": [1, 2, 3], "c": {"d": "e", "b": [1, 2, 3]}})
         );
-        assert_eq!(
-            run(doc, json!([{"op": "move", "from": "/b/0", "path": "/b/-"}])).unwrap()["b"],
-            json!([2, 3, 1])
-        );
+        assert_eq!(run(doc, json!([{"op": "move", "from": "/b/0", "path": "/b/-"}])).unwrap()["b"], json!([2, 3, 1]));
     }
 
     #[test]
@@ -339,10 +282,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(
-            out,
-            json!({"metadata": {"annotations": {"example.com/x": "3"}}})
-        );
+        assert_eq!(out, json!({"metadata": {"annotations": {"example.com/x": "3"}}}));
         assert!(parse_pointer("/a~2").is_err());
         assert!(parse_pointer("a").is_err());
     }
@@ -350,20 +290,13 @@ mod tests {
     #[test]
     fn test_op_passes_and_fails() {
         let doc = json!({"spec": {"replicas": 2}});
-        assert!(run(
-            doc.clone(),
-            json!([{"op": "test", "path": "/spec/replicas", "value": 2.0}])
-        )
-        .is_ok());
+        assert!(run(doc.clone(), json!([{"op": "test", "path": "/spec/replicas", "value": 2.0}])).is_ok());
         let err = run(
             doc,
             json!([{"op": "add", "path": "/x", "value": 1}, {"op": "test", "path": "/spec/replicas", "value": 3}]),
         )
         .unwrap_err();
-        assert!(
-            matches!(err, PatchError::TestFailed { index: 1, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, PatchError::TestFailed { index: 1, .. }), "{err:?}");
         assert!(err.to_string().contains("operation 1"));
         assert!(err.to_string().contains("/spec/replicas"));
         assert_eq!(err.http_status(), 422);
@@ -372,11 +305,7 @@ mod tests {
     #[test]
     fn errors_name_operation_and_path() {
         let doc = json!({"a": [1]});
-        let err = run(
-            doc.clone(),
-            json!([{"op": "replace", "path": "/missing/x", "value": 1}]),
-        )
-        .unwrap_err();
+        let err = run(doc.clone(), json!([{"op": "replace", "path": "/missing/x", "value": 1}])).unwrap_err();
         assert_eq!(
             err,
             PatchError::JsonPatchOperation {
@@ -387,23 +316,11 @@ mod tests {
             }
         );
         assert!(run(doc.clone(), json!([{"op": "remove", "path": "/a/5"}])).is_err());
-        assert!(run(
-            doc.clone(),
-            json!([{"op": "add", "path": "/a/01", "value": 1}])
-        )
-        .is_err());
-        assert!(run(
-            doc.clone(),
-            json!([{"op": "add", "path": "/a/2", "value": 1}])
-        )
-        .is_err());
+        assert!(run(doc.clone(), json!([{"op": "add", "path": "/a/01", "value": 1}])).is_err());
+        assert!(run(doc.clone(), json!([{"op": "add", "path": "/a/2", "value": 1}])).is_err());
         assert!(run(doc.clone(), json!([{"op": "add", "path": "/a"}])).is_err());
         assert!(run(doc.clone(), json!([{"op": "frobnicate", "path": "/a"}])).is_err());
-        assert!(run(
-            doc.clone(),
-            json!([{"op": "move", "from": "/a", "path": "/a/0"}])
-        )
-        .is_err());
+        assert!(run(doc.clone(), json!([{"op": "move", "from": "/a", "path": "/a/0"}])).is_err());
         assert!(run(doc.clone(), json!([{"path": "/a"}])).is_err());
         assert!(run(doc.clone(), json!([7])).is_err());
         let err = run(doc, json!({"op": "add"})).unwrap_err();

@@ -41,10 +41,7 @@ impl TypeSchema {
     /// The metadata of the field with this JSON name, or `None` when the field is a
     /// scalar (or unknown to the schema).
     pub fn field(&self, json_name: &str) -> Option<&'static FieldSchema> {
-        self.fields
-            .binary_search_by(|f| f.name.cmp(json_name))
-            .ok()
-            .map(|i| &self.fields[i])
+        self.fields.binary_search_by(|f| f.name.cmp(json_name)).ok().map(|i| &self.fields[i])
     }
 }
 
@@ -147,10 +144,7 @@ pub fn resources() -> &'static [ResourceRoot] {
 /// assert!(schema::root_type("example.com", "Widget").is_none());
 /// ```
 pub fn root_type(group: &str, kind: &str) -> Option<&'static TypeSchema> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.kind == kind)
-        .map(|r| r.root)
+    RESOURCES.iter().find(|r| r.group == group && r.kind == kind).map(|r| r.root)
 }
 
 /// Like [`root_type`], from an object's `apiVersion` (`apps/v1`, `v1`) and `kind`:
@@ -169,10 +163,7 @@ pub fn root_type_for(api_version: &str, kind: &str) -> Option<&'static TypeSchem
 
 /// The schema of a type by OpenAPI definition name (`io.k8s.api.core.v1.Container`).
 pub fn type_by_name(name: &str) -> Option<&'static TypeSchema> {
-    TYPES
-        .binary_search_by(|t| t.name.cmp(name))
-        .ok()
-        .map(|i| TYPES[i])
+    TYPES.binary_search_by(|t| t.name.cmp(name)).ok().map(|i| TYPES[i])
 }
 
 /// Whether kube-apiserver accepts `application/strategic-merge-patch+json` for this
@@ -204,16 +195,8 @@ impl<'a> ObjectSchema<'a> {
     /// The metadata of member `key`; `None` means "a scalar, or unknown".
     pub(crate) fn member(self, key: &str) -> Option<Member<'a>> {
         match self {
-            ObjectSchema::Struct(t) => t.field(key).map(|f| Member {
-                kind: f.kind,
-                keys: f.keys,
-                elem: f.elem,
-            }),
-            ObjectSchema::MapOf(t) => Some(Member {
-                kind: FieldKind::Struct,
-                keys: &[],
-                elem: Some(t),
-            }),
+            ObjectSchema::Struct(t) => t.field(key).map(|f| Member { kind: f.kind, keys: f.keys, elem: f.elem }),
+            ObjectSchema::MapOf(t) => Some(Member { kind: FieldKind::Struct, keys: &[], elem: Some(t) }),
             ObjectSchema::Unknown => None,
         }
     }
@@ -234,16 +217,8 @@ impl<'a> Member<'a> {
     /// How to look up members when this member's value is an object.
     pub(crate) fn object(member: Option<Self>) -> ObjectSchema<'a> {
         match member {
-            Some(Member {
-                kind: FieldKind::Struct,
-                elem: Some(t),
-                ..
-            }) => ObjectSchema::Struct(t),
-            Some(Member {
-                kind: FieldKind::Map(_),
-                elem: Some(t),
-                ..
-            }) => ObjectSchema::MapOf(t),
+            Some(Member { kind: FieldKind::Struct, elem: Some(t), .. }) => ObjectSchema::Struct(t),
+            Some(Member { kind: FieldKind::Map(_), elem: Some(t), .. }) => ObjectSchema::MapOf(t),
             _ => ObjectSchema::Unknown,
         }
     }
@@ -251,11 +226,7 @@ impl<'a> Member<'a> {
     /// How to look up members of the items when this member is a list of objects.
     pub(crate) fn item(member: Option<Self>) -> ObjectSchema<'a> {
         match member {
-            Some(Member {
-                kind: FieldKind::List(_),
-                elem: Some(t),
-                ..
-            }) => ObjectSchema::Struct(t),
+            Some(Member { kind: FieldKind::List(_), elem: Some(t), .. }) => ObjectSchema::Struct(t),
             _ => ObjectSchema::Unknown,
         }
     }
@@ -263,10 +234,7 @@ impl<'a> Member<'a> {
     /// The list strategy (`None` if not a list).
     pub(crate) fn list_strategy(member: Option<Self>) -> Option<ListStrategy> {
         match member {
-            Some(Member {
-                kind: FieldKind::List(s),
-                ..
-            }) => Some(s),
+            Some(Member { kind: FieldKind::List(s), .. }) => Some(s),
             _ => None,
         }
     }
@@ -287,38 +255,20 @@ mod tests {
         let container = containers.elem.unwrap();
         let ports = container.field("ports").unwrap();
         assert_eq!(ports.patch_merge_key(), Some("containerPort"));
-        assert_eq!(
-            container.field("args").unwrap().kind,
-            FieldKind::List(ListStrategy::Atomic)
-        );
+        assert_eq!(container.field("args").unwrap().kind, FieldKind::List(ListStrategy::Atomic));
         assert!(container.field("image").is_none(), "scalars are not listed");
         assert!(spec.field("volumes").unwrap().retain_keys);
-        assert_eq!(
-            spec.field("nodeSelector").unwrap().kind,
-            FieldKind::Map(MapStrategy::Atomic)
-        );
+        assert_eq!(spec.field("nodeSelector").unwrap().kind, FieldKind::Map(MapStrategy::Atomic));
     }
 
     #[test]
     fn metadata_and_lookups() {
         let meta = type_by_name("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta").unwrap();
-        assert_eq!(
-            meta.field("finalizers").unwrap().kind,
-            FieldKind::List(ListStrategy::Set)
-        );
-        assert_eq!(
-            meta.field("labels").unwrap().kind,
-            FieldKind::Map(MapStrategy::Granular)
-        );
+        assert_eq!(meta.field("finalizers").unwrap().kind, FieldKind::List(ListStrategy::Set));
+        assert_eq!(meta.field("labels").unwrap().kind, FieldKind::Map(MapStrategy::Granular));
         assert_eq!(meta.field("ownerReferences").unwrap().keys, &["uid"]);
         let d = root_type_for("apps/v1", "Deployment").unwrap();
-        let strategy = d
-            .field("spec")
-            .unwrap()
-            .elem
-            .unwrap()
-            .field("strategy")
-            .unwrap();
+        let strategy = d.field("spec").unwrap().elem.unwrap().field("strategy").unwrap();
         assert!(strategy.retain_keys);
         assert!(supports_strategic_merge("", "ConfigMap"));
         assert!(!supports_strategic_merge("stable.example.com", "CronTab"));

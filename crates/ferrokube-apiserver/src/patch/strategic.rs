@@ -73,11 +73,7 @@ const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList/";
 /// assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([
 ///     {"name": "app", "image": "app:2"}, {"name": "log", "image": "log:1"}]));
 /// ```
-pub fn strategic_merge(
-    original: &Value,
-    patch: &Value,
-    root_type: Option<&TypeSchema>,
-) -> Result<Value, PatchError> {
+pub fn strategic_merge(original: &Value, patch: &Value, root_type: Option<&TypeSchema>) -> Result<Value, PatchError> {
     let Value::Object(patch) = patch else {
         return Err(PatchError::Malformed {
             kind: "strategic merge",
@@ -98,21 +94,11 @@ pub fn strategic_merge(
 }
 
 fn err(path: &str, message: impl Into<String>) -> PatchError {
-    PatchError::Strategic {
-        path: if path.is_empty() {
-            ".".into()
-        } else {
-            path.to_string()
-        },
-        message: message.into(),
-    }
+    PatchError::Strategic { path: if path.is_empty() { ".".into() } else { path.to_string() }, message: message.into() }
 }
 
 fn is_directive_key(k: &str) -> bool {
-    k == PATCH
-        || k == RETAIN_KEYS
-        || k.starts_with(SET_ELEMENT_ORDER)
-        || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
+    k == PATCH || k == RETAIN_KEYS || k.starts_with(SET_ELEMENT_ORDER) || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
 }
 
 /// Merges a patch object into an original object of schema `ty`.
@@ -131,32 +117,19 @@ fn merge_map(
             }
             Some("delete") => return Ok(Map::new()),
             Some("merge") => {}
-            _ => {
-                return Err(err(
-                    path,
-                    format!("unknown $patch directive {}", short(directive)),
-                ))
-            }
+            _ => return Err(err(path, format!("unknown $patch directive {}", short(directive)))),
         }
     }
 
     if let Some(retain) = patch.get(RETAIN_KEYS) {
-        let list = retain
-            .as_array()
-            .ok_or_else(|| err(path, "$retainKeys must be a list of field names"))?;
+        let list = retain.as_array().ok_or_else(|| err(path, "$retainKeys must be a list of field names"))?;
         let mut keep = BTreeSet::new();
         for v in list {
-            keep.insert(
-                v.as_str()
-                    .ok_or_else(|| err(path, "$retainKeys must be a list of field names"))?,
-            );
+            keep.insert(v.as_str().ok_or_else(|| err(path, "$retainKeys must be a list of field names"))?);
         }
         for (k, v) in patch {
             if !v.is_null() && !is_directive_key(k) && !keep.contains(k.as_str()) {
-                return Err(err(
-                    path,
-                    format!("field {k:?} is in the patch but not in $retainKeys"),
-                ));
+                return Err(err(path, format!("field {k:?} is in the patch but not in $retainKeys")));
             }
         }
         original.retain(|k, _| keep.contains(k.as_str()));
@@ -169,9 +142,7 @@ fn merge_map(
             continue;
         };
         let lpath = format!("{path}.{name}");
-        let order = order
-            .as_array()
-            .ok_or_else(|| err(&lpath, format!("{k} must be a list")))?;
+        let order = order.as_array().ok_or_else(|| err(&lpath, format!("{k} must be a list")))?;
         let member = ty.member(name);
         let live = match original.get(name) {
             Some(Value::Array(a)) => Some(a.clone()),
@@ -195,9 +166,8 @@ fn merge_map(
         let result = if merged.iter().any(Value::is_object) && key.is_none() {
             merged
         } else {
-            let (in_order, server_only): (Vec<Value>, Vec<Value>) = merged
-                .into_iter()
-                .partition(|v| index_of(order, v, key).is_some());
+            let (in_order, server_only): (Vec<Value>, Vec<Value>) =
+                merged.into_iter().partition(|v| index_of(order, v, key).is_some());
             let in_order = sort_by(in_order, order, key);
             let server_only = sort_by(server_only, &server_order, key);
             interleave(server_only, in_order, &server_order, key)
@@ -211,9 +181,7 @@ fn merge_map(
             continue;
         }
         if let Some(name) = k.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
-            let remove = pv
-                .as_array()
-                .ok_or_else(|| err(&format!("{path}.{name}"), format!("{k} must be a list")))?;
+            let remove = pv.as_array().ok_or_else(|| err(&format!("{path}.{name}"), format!("{k} must be a list")))?;
             if let Some(Value::Array(live)) = original.get_mut(name) {
                 live.retain(|v| !remove.iter().any(|r| json_eq(r, v)));
             }
@@ -232,9 +200,7 @@ fn merge_map(
             (Some(Value::Object(o)), Value::Object(p)) => {
                 Value::Object(merge_map(o, p, Member::object(member), &cpath)?)
             }
-            (Some(Value::Array(o)), Value::Array(p)) => {
-                Value::Array(merge_list(o, p, member, &cpath)?)
-            }
+            (Some(Value::Array(o)), Value::Array(p)) => Value::Array(merge_list(o, p, member, &cpath)?),
             (_, pv) => fresh(pv, member, &cpath)?,
         };
         original.insert(k.clone(), merged);
@@ -266,12 +232,7 @@ fn merge_list(
     let item_ty = Member::item(member);
     let clean_item = |v: &Value, i: usize| -> Result<Value, PatchError> {
         match v {
-            Value::Object(o) => Ok(Value::Object(merge_map(
-                Map::new(),
-                o,
-                item_ty,
-                &format!("{path}[{i}]"),
-            )?)),
+            Value::Object(o) => Ok(Value::Object(merge_map(Map::new(), o, item_ty, &format!("{path}[{i}]"))?)),
             other => Ok(other.clone()),
         }
     };
@@ -291,12 +252,7 @@ fn merge_list(
                         o.remove(PATCH);
                         items.push(Value::Object(o));
                     }
-                    _ => {
-                        return Err(err(
-                            &format!("{path}[{i}]"),
-                            format!("unknown $patch directive {}", short(d)),
-                        ))
-                    }
+                    _ => return Err(err(&format!("{path}[{i}]"), format!("unknown $patch directive {}", short(d)))),
                 }
                 continue;
             }
@@ -308,21 +264,13 @@ fn merge_list(
     let merging = matches!(strategy, Some(ListStrategy::Map) | Some(ListStrategy::Set));
     if !merging || replace {
         // Atomic list (or explicit replace): the patch's items are the new list.
-        return items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| clean_item(v, i))
-            .collect();
+        return items.iter().enumerate().map(|(i, v)| clean_item(v, i)).collect();
     }
 
     if items.iter().chain(live.iter()).any(Value::is_array) {
         return Err(err(path, "lists of lists cannot be merged"));
     }
-    let objects = items
-        .iter()
-        .chain(live.iter())
-        .filter(|v| v.is_object())
-        .count();
+    let objects = items.iter().chain(live.iter()).filter(|v| v.is_object()).count();
     if objects != 0 && objects != items.len() + live.len() {
         return Err(err(path, "list element types are not identical"));
     }
@@ -330,10 +278,7 @@ fn merge_list(
     if objects == 0 && !(items.is_empty() && live.is_empty()) {
         // A set of primitives: union, keeping first occurrences.
         if !deletes.is_empty() {
-            return Err(err(
-                path,
-                "$patch: delete items need a list of objects with a merge key",
-            ));
+            return Err(err(path, "$patch: delete items need a list of objects with a merge key"));
         }
         let server_order = live.clone();
         for v in &items {
@@ -341,43 +286,30 @@ fn merge_list(
                 live.push(v.clone());
             }
         }
-        let (from_patch, server_only): (Vec<Value>, Vec<Value>) = live
-            .into_iter()
-            .partition(|v| index_of(&items, v, None).is_some());
+        let (from_patch, server_only): (Vec<Value>, Vec<Value>) =
+            live.into_iter().partition(|v| index_of(&items, v, None).is_some());
         let from_patch = sort_by(from_patch, &items, None);
         return Ok(interleave(server_only, from_patch, &server_order, None));
     }
 
     let Some(key) = merge_key(member) else {
         // Objects in a list without a merge key cannot be merged: replace.
-        return items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| clean_item(v, i))
-            .collect();
+        return items.iter().enumerate().map(|(i, v)| clean_item(v, i)).collect();
     };
     for (i, d) in deletes {
-        let kv = d.get(key).ok_or_else(|| {
-            err(
-                &format!("{path}[{i}]"),
-                format!("$patch: delete item has no merge key {key:?}"),
-            )
-        })?;
+        let kv = d
+            .get(key)
+            .ok_or_else(|| err(&format!("{path}[{i}]"), format!("$patch: delete item has no merge key {key:?}")))?;
         live.retain(|l| !l.get(key).is_some_and(|lv| json_eq(lv, kv)));
     }
     let server_order = live.clone();
     for (i, item) in items.iter().enumerate() {
         let ipath = format!("{path}[{i}]");
-        let kv = item
-            .get(key)
-            .ok_or_else(|| err(&ipath, format!("item has no merge key {key:?}")))?;
+        let kv = item.get(key).ok_or_else(|| err(&ipath, format!("item has no merge key {key:?}")))?;
         let Value::Object(p) = item else {
             return Err(mixed(&ipath));
         };
-        match live
-            .iter()
-            .position(|l| l.get(key).is_some_and(|lv| json_eq(lv, kv)))
-        {
+        match live.iter().position(|l| l.get(key).is_some_and(|lv| json_eq(lv, kv))) {
             Some(pos) => {
                 let current = std::mem::take(&mut live[pos]);
                 let Value::Object(current) = current else {
@@ -388,16 +320,10 @@ fn merge_list(
             None => live.push(clean_item(item, i)?),
         }
     }
-    let (from_patch, server_only): (Vec<Value>, Vec<Value>) = live
-        .into_iter()
-        .partition(|v| index_of(&items, v, Some(key)).is_some());
+    let (from_patch, server_only): (Vec<Value>, Vec<Value>) =
+        live.into_iter().partition(|v| index_of(&items, v, Some(key)).is_some());
     let from_patch = sort_by(from_patch, &items, Some(key));
-    Ok(interleave(
-        server_only,
-        from_patch,
-        &server_order,
-        Some(key),
-    ))
+    Ok(interleave(server_only, from_patch, &server_order, Some(key)))
 }
 
 /// Element types were checked to be objects; this keeps the code panic-free anyway.
@@ -410,8 +336,7 @@ fn index_of(list: &[Value], v: &Value, key: Option<&str>) -> Option<usize> {
     match key {
         Some(k) => {
             let kv = v.get(k)?;
-            list.iter()
-                .position(|x| x.get(k).is_some_and(|xv| json_eq(xv, kv)))
+            list.iter().position(|x| x.get(k).is_some_and(|xv| json_eq(xv, kv)))
         }
         None => list.iter().position(|x| json_eq(x, v)),
     }
@@ -419,10 +344,8 @@ fn index_of(list: &[Value], v: &Value, key: Option<&str>) -> Option<usize> {
 
 /// Stable sort of `items` by their position in `order` (items not in `order` last).
 fn sort_by(items: Vec<Value>, order: &[Value], key: Option<&str>) -> Vec<Value> {
-    let mut indexed: Vec<(usize, Value)> = items
-        .into_iter()
-        .map(|v| (index_of(order, &v, key).unwrap_or(usize::MAX), v))
-        .collect();
+    let mut indexed: Vec<(usize, Value)> =
+        items.into_iter().map(|v| (index_of(order, &v, key).unwrap_or(usize::MAX), v)).collect();
     indexed.sort_by_key(|(i, _)| *i);
     indexed.into_iter().map(|(_, v)| v).collect()
 }
@@ -505,15 +428,8 @@ mod tests {
             json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}),
         );
         assert_eq!(containers(&out)[0]["image"], "nginx:1.27");
-        assert_eq!(
-            containers(&out)[0]["env"].as_array().unwrap().len(),
-            2,
-            "other fields kept"
-        );
-        assert_eq!(
-            containers(&out)[1],
-            json!({"name": "sidecar", "image": "busybox"})
-        );
+        assert_eq!(containers(&out)[0]["env"].as_array().unwrap().len(), 2, "other fields kept");
+        assert_eq!(containers(&out)[1], json!({"name": "sidecar", "image": "busybox"}));
         assert_eq!(out["spec"]["replicas"], 2);
     }
 
@@ -525,18 +441,9 @@ mod tests {
         );
         let env = &containers(&out)[0]["env"];
         assert_eq!(env.as_array().unwrap().len(), 3);
-        assert!(env
-            .as_array()
-            .unwrap()
-            .contains(&json!({"name": "A", "value": "1"})));
-        assert!(env
-            .as_array()
-            .unwrap()
-            .contains(&json!({"name": "B", "value": "20"})));
-        assert!(env
-            .as_array()
-            .unwrap()
-            .contains(&json!({"name": "C", "value": "3"})));
+        assert!(env.as_array().unwrap().contains(&json!({"name": "A", "value": "1"})));
+        assert!(env.as_array().unwrap().contains(&json!({"name": "B", "value": "20"})));
+        assert!(env.as_array().unwrap().contains(&json!({"name": "C", "value": "3"})));
     }
 
     #[test]
@@ -556,16 +463,10 @@ mod tests {
             json!({"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only", "image": "x"}]}}}}),
         );
         assert_eq!(containers(&out), &json!([{"name": "only", "image": "x"}]));
-        let out = smp(
-            &deployment(),
-            json!({"metadata": {"labels": {"$patch": "replace", "new": "1"}}}),
-        );
+        let out = smp(&deployment(), json!({"metadata": {"labels": {"$patch": "replace", "new": "1"}}}));
         assert_eq!(out["metadata"]["labels"], json!({"new": "1"}));
         assert_eq!(out["metadata"]["name"], "web");
-        let out = smp(
-            &deployment(),
-            json!({"spec": {"strategy": {"$patch": "delete"}}}),
-        );
+        let out = smp(&deployment(), json!({"spec": {"strategy": {"$patch": "delete"}}}));
         assert_eq!(out["spec"]["strategy"], json!({}));
     }
 
@@ -578,19 +479,12 @@ mod tests {
                 "containers": [{"name": "new", "image": "n"}]
             }}}}),
         );
-        let names: Vec<&str> = containers(&out)
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> =
+            containers(&out).as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["sidecar", "new", "nginx"]);
         assert_eq!(containers(&out)[2]["image"], "nginx:1.25");
         // Primitive list order.
-        let out = smp(
-            &deployment(),
-            json!({"metadata": {"$setElementOrder/finalizers": ["c", "a", "b"]}}),
-        );
+        let out = smp(&deployment(), json!({"metadata": {"$setElementOrder/finalizers": ["c", "a", "b"]}}));
         assert_eq!(out["metadata"]["finalizers"], json!(["c", "a", "b"]));
     }
 
@@ -600,12 +494,8 @@ mod tests {
             &deployment(),
             json!({"spec": {"template": {"spec": {"containers": [{"name": "new", "image": "n"}]}}}}),
         );
-        let names: Vec<&str> = containers(&out)
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> =
+            containers(&out).as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["new", "nginx", "sidecar"]);
     }
 
@@ -616,10 +506,7 @@ mod tests {
             json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}}}),
         );
         assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
-        let out = smp(
-            &deployment(),
-            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
-        );
+        let out = smp(&deployment(), json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}));
         assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
         let e = strategic_merge(
             &deployment(),
@@ -631,15 +518,9 @@ mod tests {
 
     #[test]
     fn delete_from_primitive_list_and_union() {
-        let out = smp(
-            &deployment(),
-            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]}}),
-        );
+        let out = smp(&deployment(), json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]}}));
         assert_eq!(out["metadata"]["finalizers"], json!(["a", "c"]));
-        let out = smp(
-            &deployment(),
-            json!({"metadata": {"finalizers": ["c", "d"]}}),
-        );
+        let out = smp(&deployment(), json!({"metadata": {"finalizers": ["c", "d"]}}));
         let f = out["metadata"]["finalizers"].as_array().unwrap();
         assert_eq!(f.len(), 4);
         for x in ["a", "b", "c", "d"] {
@@ -649,19 +530,11 @@ mod tests {
 
     #[test]
     fn null_deletes_label() {
-        let out = smp(
-            &deployment(),
-            json!({"metadata": {"labels": {"tier": null, "env": "prod"}}}),
-        );
-        assert_eq!(
-            out["metadata"]["labels"],
-            json!({"app": "web", "env": "prod"})
-        );
+        let out = smp(&deployment(), json!({"metadata": {"labels": {"tier": null, "env": "prod"}}}));
+        assert_eq!(out["metadata"]["labels"], json!({"app": "web", "env": "prod"}));
         // A null for an absent field is dropped, not stored.
-        let out = smp(
-            &deployment(),
-            json!({"spec": {"paused": null, "template": {"metadata": {"labels": {"x": null}}}}}),
-        );
+        let out =
+            smp(&deployment(), json!({"spec": {"paused": null, "template": {"metadata": {"labels": {"x": null}}}}}));
         assert!(out["spec"].get("paused").is_none());
         assert_eq!(out["spec"]["template"]["metadata"]["labels"], json!({}));
     }
@@ -684,16 +557,9 @@ mod tests {
     #[test]
     fn unknown_kind_falls_back_to_merge_semantics() {
         let live = json!({"spec": {"items": [{"name": "a", "v": 1}, {"name": "b"}], "keep": true, "drop": 1}});
-        let out = strategic_merge(
-            &live,
-            &json!({"spec": {"items": [{"name": "a", "v": 2}], "drop": null}}),
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            out,
-            json!({"spec": {"items": [{"name": "a", "v": 2}], "keep": true}})
-        );
+        let out =
+            strategic_merge(&live, &json!({"spec": {"items": [{"name": "a", "v": 2}], "drop": null}}), None).unwrap();
+        assert_eq!(out, json!({"spec": {"items": [{"name": "a", "v": 2}], "keep": true}}));
     }
 
     #[test]
@@ -725,10 +591,7 @@ mod tests {
             root_type("", "Pod"),
         )
         .unwrap();
-        assert_eq!(
-            out["spec"],
-            json!({"containers": [{"name": "a", "image": "i", "env": []}]})
-        );
+        assert_eq!(out["spec"], json!({"containers": [{"name": "a", "image": "i", "env": []}]}));
         assert_no_directives(&out);
     }
 }

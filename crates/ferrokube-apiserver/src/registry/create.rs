@@ -3,35 +3,26 @@
 
 use serde_json::{json, Value};
 
-use super::managed_fields::FieldTracking;
 use super::errors::{self, FieldError};
+use super::managed_fields::FieldTracking;
 use super::meta::{self, resource_key};
-use super::{
-    check_type, defaults, dry_run, namespace_of, parse_body, validation, Registry, NAMESPACES,
-};
+use super::{check_type, defaults, dry_run, namespace_of, parse_body, validation, Registry, NAMESPACES};
 use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult, ResourceInfo};
 use crate::storage::{object_key, StoreError};
 
 impl Registry {
     /// Checks that namespace `ns` exists and is not terminating.
-    pub(crate) fn check_namespace_open(
-        &self,
-        info: &ResourceInfo,
-        ns: &str,
-        name: &str,
-    ) -> Result<(), ApiError> {
+    pub(crate) fn check_namespace_open(&self, info: &ResourceInfo, ns: &str, name: &str) -> Result<(), ApiError> {
         let Some(nsobj) = self.store.get(NAMESPACES, ns) else {
             return Err(errors::not_found_in("", "namespaces", ns));
         };
-        let terminating = meta::is_deleting(&nsobj)
-            || nsobj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+        let terminating =
+            meta::is_deleting(&nsobj) || nsobj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
         if terminating {
             let mut e = errors::forbidden(
                 info,
                 name,
-                &format!(
-                    "unable to create new content in namespace {ns} because it is being terminated"
-                ),
+                &format!("unable to create new content in namespace {ns} because it is being terminated"),
             );
             if let Some(Value::Object(d)) = e.details.as_mut() {
                 d.insert(
@@ -72,37 +63,22 @@ impl Registry {
                     m.remove("namespace");
                 }
             }
-            if m.get("resourceVersion")
-                .and_then(Value::as_str)
-                .is_some_and(|rv| !rv.is_empty())
-            {
-                return Err(errors::internal(
-                    "resourceVersion should not be set on objects to be created",
-                ));
+            if m.get("resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty()) {
+                return Err(errors::internal("resourceVersion should not be set on objects to be created"));
             }
             m.remove("resourceVersion");
         }
-        let explicit_name = meta::meta_str(&obj, "name")
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
-        let generate = meta::meta_str(&obj, "generateName")
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
+        let explicit_name = meta::meta_str(&obj, "name").filter(|n| !n.is_empty()).map(str::to_owned);
+        let generate = meta::meta_str(&obj, "generateName").filter(|n| !n.is_empty()).map(str::to_owned);
         if explicit_name.is_none() && generate.is_none() {
             return Err(errors::invalid(
                 info,
                 "",
-                &[FieldError::required(
-                    "metadata.name",
-                    "name or generateName is required",
-                )],
+                &[FieldError::required("metadata.name", "name or generateName is required")],
             ));
         }
         if let Some(ns) = ns {
-            let shown = explicit_name
-                .as_deref()
-                .or(generate.as_deref())
-                .unwrap_or("");
+            let shown = explicit_name.as_deref().or(generate.as_deref()).unwrap_or("");
             self.check_namespace_open(info, ns, shown)?;
         }
 
@@ -148,23 +124,11 @@ impl Registry {
                 if self.store.get(&res, &key).is_some() {
                     return Err(errors::already_exists(info, &name));
                 }
-                return Ok(ApiResponse::Object {
-                    code: 201,
-                    body: obj,
-                });
+                return Ok(ApiResponse::Object { code: 201, body: obj });
             }
-            let to_store = if attempts > 1 {
-                obj.clone()
-            } else {
-                std::mem::take(&mut obj)
-            };
+            let to_store = if attempts > 1 { obj.clone() } else { std::mem::take(&mut obj) };
             match self.store.create(&res, &key, to_store) {
-                Ok(stored) => {
-                    return Ok(ApiResponse::Object {
-                        code: 201,
-                        body: meta::owned_for(&stored, info),
-                    })
-                }
+                Ok(stored) => return Ok(ApiResponse::Object { code: 201, body: meta::owned_for(&stored, info) }),
                 Err(StoreError::AlreadyExists) if explicit_name.is_none() => continue,
                 Err(StoreError::AlreadyExists) => return Err(errors::already_exists(info, &name)),
                 Err(e) => return Err(errors::internal(&e.to_string())),

@@ -21,9 +21,7 @@ use super::meta::{self, resource_key};
 use super::update::{Mode, Target};
 use super::{request_key, Registry};
 use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, Verb};
-use crate::apiextensions::{
-    crd, is_crd_resource, CustomResourceVersion, ScalePaths, CLEANUP_FINALIZER,
-};
+use crate::apiextensions::{crd, is_crd_resource, CustomResourceVersion, ScalePaths, CLEANUP_FINALIZER};
 use crate::storage::object_rv;
 
 const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
@@ -31,47 +29,27 @@ const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
 /// Whether anything but `metadata` (and `status`, when it has its own subresource)
 /// differs: the rule by which kube bumps a custom resource's `generation`.
 fn changed_outside_metadata(old: &Value, new: &Value, skip_status: bool) -> bool {
-    let skip = |k: &str| {
-        k == "metadata" || k == "kind" || k == "apiVersion" || (skip_status && k == "status")
-    };
+    let skip = |k: &str| k == "metadata" || k == "kind" || k == "apiVersion" || (skip_status && k == "status");
     let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
         return old != new;
     };
-    o.iter()
-        .filter(|(k, _)| !skip(k))
-        .any(|(k, v)| n.get(k) != Some(v))
+    o.iter().filter(|(k, _)| !skip(k)).any(|(k, v)| n.get(k) != Some(v))
         || n.keys().filter(|k| !skip(k)).any(|k| !o.contains_key(k))
 }
 
 /// The `autoscaling/v1` Scale of a custom resource, read through the CRD's paths.
 pub(crate) fn custom_scale_of(paths: &ScalePaths, obj: &Value) -> Value {
-    let at =
-        |path: &str| crate::apiextensions::json_path_to_pointer(path).and_then(|p| obj.pointer(&p));
+    let at = |path: &str| crate::apiextensions::json_path_to_pointer(path).and_then(|p| obj.pointer(&p));
     let mut md = serde_json::Map::new();
-    for k in [
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-    ] {
+    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
         if let Some(v) = obj.get("metadata").and_then(|m| m.get(k)) {
             md.insert(k.into(), v.clone());
         }
     }
-    let replicas = at(&paths.spec_replicas)
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let status_replicas = at(&paths.status_replicas)
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let replicas = at(&paths.spec_replicas).and_then(Value::as_i64).unwrap_or(0);
+    let status_replicas = at(&paths.status_replicas).and_then(Value::as_i64).unwrap_or(0);
     let mut status = json!({"replicas": status_replicas});
-    if let Some(sel) = paths
-        .label_selector
-        .as_deref()
-        .and_then(at)
-        .and_then(Value::as_str)
-    {
+    if let Some(sel) = paths.label_selector.as_deref().and_then(at).and_then(Value::as_str) {
         status["selector"] = json!(sel);
     }
     json!({
@@ -123,20 +101,12 @@ impl Registry {
         if info.group.is_empty() || !info.group.contains('.') {
             return None;
         }
-        self.catalog
-            .snapshot()
-            .custom(&info.group, &info.version, &info.plural)
-            .cloned()
+        self.catalog.snapshot().custom(&info.group, &info.version, &info.plural).cloned()
     }
 
     /// 415 for strategic merge patches of custom resources.
-    pub(crate) fn check_patch_type(
-        &self,
-        info: &ResourceInfo,
-        pt: super::patch::PatchType,
-    ) -> Result<(), ApiError> {
-        if pt == super::patch::PatchType::StrategicMergePatch && self.custom_version(info).is_some()
-        {
+    pub(crate) fn check_patch_type(&self, info: &ResourceInfo, pt: super::patch::PatchType) -> Result<(), ApiError> {
+        if pt == super::patch::PatchType::StrategicMergePatch && self.custom_version(info).is_some() {
             return Err(strategic_not_supported());
         }
         Ok(())
@@ -163,10 +133,7 @@ impl Registry {
 
     /// The schema whose defaults apply when reading objects of `info` (custom
     /// resources only: like kube, defaults added to a CRD later show on old objects).
-    pub(crate) fn read_defaults(
-        &self,
-        info: &ResourceInfo,
-    ) -> Option<Arc<crate::apiextensions::schema::Schema>> {
+    pub(crate) fn read_defaults(&self, info: &ResourceInfo) -> Option<Arc<crate::apiextensions::schema::Schema>> {
         self.custom_version(info).and_then(|c| c.schema.clone())
     }
 
@@ -198,11 +165,7 @@ impl Registry {
 
     /// Every stored CRD.
     fn all_crds(&self) -> Vec<Arc<Value>> {
-        self.store
-            .keys(CRD_KEY, None)
-            .iter()
-            .filter_map(|k| self.store.get(CRD_KEY, k))
-            .collect()
+        self.store.keys(CRD_KEY, None).iter().filter_map(|k| self.store.get(CRD_KEY, k)).collect()
     }
 
     /// The write hook of create (`old` = `None`) and of every update: CRDs are
@@ -219,18 +182,12 @@ impl Registry {
         if is_crd_resource(info) {
             let others = self.all_crds();
             let builtin = self.catalog.snapshot().builtin_resources().to_vec();
-            return crd::prepare(obj, old, &others, &builtin)
-                .map_err(|e| errors::invalid(info, &name, &e));
+            return crd::prepare(obj, old, &others, &builtin).map_err(|e| errors::invalid(info, &name, &e));
         }
         let Some(cr) = self.custom_version(info) else {
             return Ok(());
         };
-        if old.is_none()
-            && self
-                .store
-                .get(CRD_KEY, &cr.crd_name)
-                .is_some_and(|c| meta::is_deleting(&c))
-        {
+        if old.is_none() && self.store.get(CRD_KEY, &cr.crd_name).is_some_and(|c| meta::is_deleting(&c)) {
             return Err(ApiError::new(
                 405,
                 "MethodNotAllowed",
@@ -253,26 +210,17 @@ impl Registry {
     /// objects of custom resources no CRD defines any more.
     pub fn sync_custom_resources(&self) {
         let _guard = self.crd_sync.lock().unwrap_or_else(PoisonError::into_inner);
-        let before: HashSet<String> = self
-            .catalog
-            .snapshot()
-            .custom_versions()
-            .map(|c| resource_key(&c.resource))
-            .collect();
+        let before: HashSet<String> =
+            self.catalog.snapshot().custom_versions().map(|c| resource_key(&c.resource)).collect();
         let crds = self.all_crds();
         let defined: HashSet<String> = crds.iter().map(|c| crd::resource_key_of(c)).collect();
-        let served: Vec<Arc<CustomResourceVersion>> = crds
-            .iter()
-            .flat_map(|c| crd::served_versions(c))
-            .map(Arc::new)
-            .collect();
+        let served: Vec<Arc<CustomResourceVersion>> =
+            crds.iter().flat_map(|c| crd::served_versions(c)).map(Arc::new).collect();
         self.catalog.set_custom(served);
         for res in before.difference(&defined) {
             for key in self.store.keys(res, None) {
                 if let Some(obj) = self.store.get(res, &key) {
-                    let _ = self
-                        .store
-                        .delete(res, &key, (*obj).clone(), object_rv(&obj));
+                    let _ = self.store.delete(res, &key, (*obj).clone(), object_rv(&obj));
                 }
             }
         }
@@ -285,12 +233,7 @@ impl Registry {
             return self.delete_crd(req);
         }
         let result = self.dispatch(req);
-        if result.is_ok()
-            && matches!(
-                req.verb,
-                Verb::Create | Verb::Update | Verb::Patch | Verb::DeleteCollection
-            )
-        {
+        if result.is_ok() && matches!(req.verb, Verb::Create | Verb::Update | Verb::Patch | Verb::DeleteCollection) {
             self.sync_custom_resources();
         }
         result
@@ -302,10 +245,7 @@ impl Registry {
         let info = &*req.resource;
         let (name, key) = request_key(req)?;
         let opts = DeleteOptions::from_request(req)?;
-        let current = self
-            .store
-            .get(CRD_KEY, &key)
-            .ok_or_else(|| errors::not_found(info, &name))?;
+        let current = self.store.get(CRD_KEY, &key).ok_or_else(|| errors::not_found(info, &name))?;
         if opts.dry_run {
             return self.dispatch(req);
         }
@@ -349,12 +289,7 @@ impl Registry {
         key: &str,
         change: impl Fn(&mut Value),
     ) -> Result<Arc<Value>, ApiError> {
-        let target = Target {
-            info,
-            namespace: None,
-            name,
-            key,
-        };
+        let target = Target { info, namespace: None, name, key };
         let out = self.guaranteed_update(&target, false, Mode::Main, None, |current| {
             let mut v = meta::owned_for(current, info);
             change(&mut v);
@@ -380,18 +315,11 @@ impl Registry {
             return;
         }
         let catalog = self.catalog.snapshot();
-        let Some(crd_info) = catalog.lookup(
-            crate::apiextensions::GROUP,
-            "v1",
-            "customresourcedefinitions",
-        ) else {
+        let Some(crd_info) = catalog.lookup(crate::apiextensions::GROUP, "v1", "customresourcedefinitions") else {
             return;
         };
         let _ = self.update_crd(crd_info, &cr.crd_name, &cr.crd_name, |crd| {
-            if let Some(a) = crd
-                .pointer_mut("/metadata/finalizers")
-                .and_then(Value::as_array_mut)
-            {
+            if let Some(a) = crd.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
                 a.retain(|f| f.as_str() != Some(CLEANUP_FINALIZER));
             }
         });
@@ -406,12 +334,10 @@ mod tests {
     #[test]
     fn generation_rule_for_custom_resources() {
         let old = json!({"metadata": {"generation": 1}, "spec": {"a": 1}, "status": {"s": 1}});
-        let status_only =
-            json!({"metadata": {"generation": 1}, "spec": {"a": 1}, "status": {"s": 2}});
+        let status_only = json!({"metadata": {"generation": 1}, "spec": {"a": 1}, "status": {"s": 2}});
         assert!(!changed_outside_metadata(&old, &status_only, true));
         assert!(changed_outside_metadata(&old, &status_only, false));
-        let labels =
-            json!({"metadata": {"labels": {"x": "y"}}, "spec": {"a": 1}, "status": {"s": 1}});
+        let labels = json!({"metadata": {"labels": {"x": "y"}}, "spec": {"a": 1}, "status": {"s": 1}});
         assert!(!changed_outside_metadata(&old, &labels, false));
     }
 
@@ -424,13 +350,7 @@ mod tests {
         };
         let obj = json!({"metadata": {"name": "a"}, "spec": {"size": 3}, "status": {"ready": 2, "selector": "app=x"}});
         let s = custom_scale_of(&paths, &obj);
-        assert_eq!(
-            (
-                s["spec"]["replicas"].as_i64(),
-                s["status"]["replicas"].as_i64()
-            ),
-            (Some(3), Some(2))
-        );
+        assert_eq!((s["spec"]["replicas"].as_i64(), s["status"]["replicas"].as_i64()), (Some(3), Some(2)));
         assert_eq!(s["status"]["selector"], "app=x");
         let mut o = json!({"metadata": {}});
         set_at_path(&mut o, ".spec.deep.size", json!(5));

@@ -21,10 +21,7 @@ pub struct Allocator {
 impl Default for Allocator {
     fn default() -> Self {
         // 10.96.0.1 is the `kubernetes` service's address in a real cluster.
-        Allocator {
-            next_ip: AtomicU32::new(10),
-            next_node_port: AtomicU32::new(0),
-        }
+        Allocator { next_ip: AtomicU32::new(10), next_node_port: AtomicU32::new(0) }
     }
 }
 
@@ -33,13 +30,7 @@ impl Allocator {
     pub fn cluster_ip(&self) -> String {
         let n = self.next_ip.fetch_add(1, Ordering::Relaxed) % (1 << 20);
         let ip = (10u32 << 24) | (96 << 16) | n;
-        format!(
-            "{}.{}.{}.{}",
-            ip >> 24,
-            (ip >> 16) & 0xff,
-            (ip >> 8) & 0xff,
-            ip & 0xff
-        )
+        format!("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff)
     }
 
     /// The next node port of 30000-32767.
@@ -52,10 +43,7 @@ fn is(info: &ResourceInfo, group: &str, plural: &str) -> bool {
     info.group == group && info.plural == plural
 }
 
-fn object_entry<'m>(
-    map: &'m mut Map<String, Value>,
-    key: &str,
-) -> Option<&'m mut Map<String, Value>> {
+fn object_entry<'m>(map: &'m mut Map<String, Value>, key: &str) -> Option<&'m mut Map<String, Value>> {
     let v = map.entry(key).or_insert_with(|| json!({}));
     if v.is_null() {
         *v = json!({});
@@ -103,12 +91,7 @@ pub fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Al
 }
 
 fn service_defaults(spec: &mut Map<String, Value>, alloc: &Allocator) {
-    let ty = spec
-        .entry("type")
-        .or_insert(json!("ClusterIP"))
-        .as_str()
-        .unwrap_or("ClusterIP")
-        .to_owned();
+    let ty = spec.entry("type").or_insert(json!("ClusterIP")).as_str().unwrap_or("ClusterIP").to_owned();
     spec.entry("sessionAffinity").or_insert(json!("None"));
     if ty == "ExternalName" {
         return;
@@ -121,12 +104,10 @@ fn service_defaults(spec: &mut Map<String, Value>, alloc: &Allocator) {
     spec.entry("clusterIPs").or_insert(json!([ip]));
     spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
     spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
-    spec.entry("internalTrafficPolicy")
-        .or_insert(json!("Cluster"));
+    spec.entry("internalTrafficPolicy").or_insert(json!("Cluster"));
     let node_ports = ty == "NodePort" || ty == "LoadBalancer";
     if node_ports {
-        spec.entry("externalTrafficPolicy")
-            .or_insert(json!("Cluster"));
+        spec.entry("externalTrafficPolicy").or_insert(json!("Cluster"));
     }
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for port in ports.iter_mut().filter_map(Value::as_object_mut) {

@@ -30,29 +30,17 @@ pub(crate) struct DeleteOptions {
 
 impl DeleteOptions {
     pub(crate) fn from_request(req: &ApiRequest) -> Result<DeleteOptions, ApiError> {
-        let mut o = DeleteOptions {
-            dry_run: dry_run(req)?,
-            ..Default::default()
-        };
+        let mut o = DeleteOptions { dry_run: dry_run(req)?, ..Default::default() };
         let mut policy: Option<String> = None;
         if !req.body.iter().all(u8::is_ascii_whitespace) {
-            let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
-                errors::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-            })?;
+            let body: Value = serde_json::from_slice(&req.body)
+                .map_err(|e| errors::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
             o.grace_period_seconds = body.get("gracePeriodSeconds").and_then(Value::as_i64);
-            o.precondition_uid = body
-                .pointer("/preconditions/uid")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            o.precondition_rv = body
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            o.precondition_uid = body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned);
+            o.precondition_rv =
+                body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_owned);
             o.orphan_dependents = body.get("orphanDependents").and_then(Value::as_bool);
-            policy = body
-                .get("propagationPolicy")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            policy = body.get("propagationPolicy").and_then(Value::as_str).map(str::to_owned);
             if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
                 if d.iter().any(|v| v.as_str() == Some("All")) {
                     o.dry_run = true;
@@ -60,11 +48,10 @@ impl DeleteOptions {
             }
         }
         if let Some(g) = req.query_param("gracePeriodSeconds") {
-            o.grace_period_seconds = Some(g.parse().map_err(|_| {
-                errors::bad_request(format!(
-                    "invalid gracePeriodSeconds {g:?}: must be an integer"
-                ))
-            })?);
+            o.grace_period_seconds =
+                Some(g.parse().map_err(|_| {
+                    errors::bad_request(format!("invalid gracePeriodSeconds {g:?}: must be an integer"))
+                })?);
         }
         if let Some(p) = req.query_param("propagationPolicy") {
             policy = Some(p.to_owned());
@@ -113,10 +100,7 @@ fn graceful_pod_deletion(res: &str, pod: &Value, opts: &DeleteOptions) -> Option
         return None;
     }
     let bound = pod.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-    let finished = matches!(
-        pod.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    );
+    let finished = matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
     let grace = opts
         .grace_period_seconds
         .or_else(|| pod.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
@@ -145,12 +129,7 @@ pub(crate) enum DeleteFailure {
 
 impl Registry {
     /// Deletes (or marks for deletion) the object under `key` of resource `res`.
-    pub(crate) fn delete_stored(
-        &self,
-        res: &str,
-        key: &str,
-        opts: &DeleteOptions,
-    ) -> Result<Deleted, DeleteFailure> {
+    pub(crate) fn delete_stored(&self, res: &str, key: &str, opts: &DeleteOptions) -> Result<Deleted, DeleteFailure> {
         loop {
             let current = self.store.get(res, key).ok_or(DeleteFailure::NotFound)?;
             let current_rv = object_rv(&current);
@@ -175,10 +154,7 @@ impl Registry {
             if !meta::finalizers(&current).is_empty() || grace.is_some() {
                 if meta::is_deleting(&current) {
                     if propagation.is_none() || opts.dry_run {
-                        return Ok(Deleted {
-                            object: current,
-                            gone: false,
-                        });
+                        return Ok(Deleted { object: current, gone: false });
                     }
                     match self.store.update(res, key, (*current).clone(), current_rv) {
                         Ok(object) => return Ok(Deleted { object, gone: false }),
@@ -197,28 +173,17 @@ impl Registry {
                     m.insert("generation".into(), json!(gen));
                 }
                 if opts.dry_run {
-                    return Ok(Deleted {
-                        object: Arc::new(marked),
-                        gone: false,
-                    });
+                    return Ok(Deleted { object: Arc::new(marked), gone: false });
                 }
                 match self.store.update(res, key, marked, current_rv) {
-                    Ok(object) => {
-                        return Ok(Deleted {
-                            object,
-                            gone: false,
-                        })
-                    }
+                    Ok(object) => return Ok(Deleted { object, gone: false }),
                     Err(StoreError::Conflict { .. }) => continue,
                     Err(StoreError::NotFound) => return Err(DeleteFailure::NotFound),
                     Err(e) => return Err(DeleteFailure::Internal(e.to_string())),
                 }
             }
             if opts.dry_run {
-                return Ok(Deleted {
-                    object: current,
-                    gone: true,
-                });
+                return Ok(Deleted { object: current, gone: true });
             }
             match self.store.delete(res, key, (*current).clone(), current_rv) {
                 // Like kube-apiserver, answer with the last stored state (the DELETED
@@ -227,10 +192,7 @@ impl Registry {
                     if let Some((ns, _)) = key.split_once('/') {
                         self.finish_namespace_if_empty(ns);
                     }
-                    return Ok(Deleted {
-                        object: current,
-                        gone: true,
-                    });
+                    return Ok(Deleted { object: current, gone: true });
                 }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound) => return Err(DeleteFailure::NotFound),
@@ -257,44 +219,24 @@ impl Registry {
         let deleted = if info.group.is_empty() && info.plural == "namespaces" {
             if IMMORTAL_NAMESPACES.contains(&name.as_str()) {
                 // kube-apiserver's NamespaceLifecycle admission.
-                return Err(errors::forbidden(
-                    info,
-                    &name,
-                    "this namespace may not be deleted",
-                ));
+                return Err(errors::forbidden(info, &name, "this namespace may not be deleted"));
             }
             self.delete_namespace(info, &name, &opts)?
         } else {
-            self.delete_stored(&resource_key(info), &key, &opts)
-                .map_err(|f| Self::delete_failure(info, &name, f))?
+            self.delete_stored(&resource_key(info), &key, &opts).map_err(|f| Self::delete_failure(info, &name, f))?
         };
         // kube-apiserver answers 202 only when the object stays and the (deprecated)
         // orphanDependents=false was asked for; 200 otherwise, with the object.
-        let code = if !deleted.gone && opts.orphan_dependents == Some(false) {
-            202
-        } else {
-            200
-        };
-        Ok(ApiResponse::Object {
-            code,
-            body: meta::owned_for(&deleted.object, info),
-        })
+        let code = if !deleted.gone && opts.orphan_dependents == Some(false) { 202 } else { 200 };
+        Ok(ApiResponse::Object { code, body: meta::owned_for(&deleted.object, info) })
     }
 
     /// Marks a namespace Terminating, deletes its content and, once it is empty, the
     /// namespace itself (standing in for the namespace controller).
-    fn delete_namespace(
-        &self,
-        info: &ResourceInfo,
-        name: &str,
-        opts: &DeleteOptions,
-    ) -> Result<Deleted, ApiError> {
+    fn delete_namespace(&self, info: &ResourceInfo, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
         let fail = |f| Self::delete_failure(info, name, f);
         let marked = loop {
-            let current = self
-                .store
-                .get(NAMESPACES, name)
-                .ok_or_else(|| errors::not_found(info, name))?;
+            let current = self.store.get(NAMESPACES, name).ok_or_else(|| errors::not_found(info, name))?;
             let current_rv = object_rv(&current);
             self.check_preconditions(&current, opts).map_err(fail)?;
             if meta::is_deleting(&current) {
@@ -310,10 +252,7 @@ impl Registry {
                 map.insert("status".into(), json!({"phase": "Terminating"}));
             }
             if opts.dry_run {
-                return Ok(Deleted {
-                    object: Arc::new(t),
-                    gone: false,
-                });
+                return Ok(Deleted { object: Arc::new(t), gone: false });
             }
             match self.store.update(NAMESPACES, name, t, current_rv) {
                 Ok(o) => break o,
@@ -323,10 +262,7 @@ impl Registry {
             }
         };
         if opts.dry_run {
-            return Ok(Deleted {
-                object: marked,
-                gone: false,
-            });
+            return Ok(Deleted { object: marked, gone: false });
         }
         let prefix = format!("{name}/");
         let content_opts = DeleteOptions::default();
@@ -343,21 +279,12 @@ impl Registry {
             }
         }
         if remaining > 0 {
-            return Ok(Deleted {
-                object: marked,
-                gone: false,
-            });
+            return Ok(Deleted { object: marked, gone: false });
         }
         self.finish_namespace_if_empty(name);
         match self.store.get(NAMESPACES, name) {
-            Some(still) => Ok(Deleted {
-                object: still,
-                gone: false,
-            }),
-            None => Ok(Deleted {
-                object: marked,
-                gone: true,
-            }),
+            Some(still) => Ok(Deleted { object: still, gone: false }),
+            None => Ok(Deleted { object: marked, gone: true }),
         }
     }
 
@@ -374,16 +301,10 @@ impl Registry {
             return;
         }
         // A concurrent change of the namespace is left for the next deletion to retry.
-        let _ = self
-            .store
-            .delete(NAMESPACES, ns, (*nsobj).clone(), object_rv(&nsobj));
+        let _ = self.store.delete(NAMESPACES, ns, (*nsobj).clone(), object_rv(&nsobj));
     }
 
-    pub(crate) fn check_preconditions(
-        &self,
-        current: &Value,
-        opts: &DeleteOptions,
-    ) -> Result<(), DeleteFailure> {
+    pub(crate) fn check_preconditions(&self, current: &Value, opts: &DeleteOptions) -> Result<(), DeleteFailure> {
         if let Some(uid) = &opts.precondition_uid {
             let have = meta::meta_str(current, "uid").unwrap_or("");
             if uid != have {
@@ -417,13 +338,7 @@ impl Registry {
             .store
             .list(
                 &res,
-                &ListQuery {
-                    prefix: prefix.as_deref(),
-                    start: None,
-                    at_rv: None,
-                    limit: None,
-                    filter: &matches,
-                },
+                &ListQuery { prefix: prefix.as_deref(), start: None, at_rv: None, limit: None, filter: &matches },
             )
             .map_err(|e| errors::internal(&e.to_string()))?;
         let is_ns = info.group.is_empty() && info.plural == "namespaces";

@@ -44,11 +44,7 @@ pub fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
 
 /// 404 for a resource named by group and plural, e.g. `namespaces "x" not found`.
 pub fn not_found_in(group: &str, plural: &str, name: &str) -> ApiError {
-    let qr = if group.is_empty() {
-        plural.to_owned()
-    } else {
-        format!("{plural}.{group}")
-    };
+    let qr = if group.is_empty() { plural.to_owned() } else { format!("{plural}.{group}") };
     let mut e = ApiError::new(404, "NotFound", format!("{qr} \"{name}\" not found"));
     e.details = Some(Value::Object(details(name, group, plural)));
     e
@@ -56,20 +52,12 @@ pub fn not_found_in(group: &str, plural: &str, name: &str) -> ApiError {
 
 /// 404 for a path the resource does not serve (e.g. an unknown subresource).
 pub fn no_such_path() -> ApiError {
-    ApiError::new(
-        404,
-        "NotFound",
-        "the server could not find the requested resource",
-    )
+    ApiError::new(404, "NotFound", "the server could not find the requested resource")
 }
 
 /// 409 `deployments.apps "x" already exists`.
 pub fn already_exists(info: &ResourceInfo, name: &str) -> ApiError {
-    let mut e = ApiError::new(
-        409,
-        "AlreadyExists",
-        format!("{} \"{name}\" already exists", qualified_resource(info)),
-    );
+    let mut e = ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified_resource(info)));
     e.details = Some(Value::Object(details(name, &info.group, &info.plural)));
     e
 }
@@ -79,10 +67,7 @@ pub fn conflict(info: &ResourceInfo, name: &str, why: &str) -> ApiError {
     let mut e = ApiError::new(
         409,
         "Conflict",
-        format!(
-            "Operation cannot be fulfilled on {} \"{name}\": {why}",
-            qualified_resource(info)
-        ),
+        format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified_resource(info)),
     );
     e.details = Some(Value::Object(details(name, &info.group, &info.plural)));
     e
@@ -99,11 +84,7 @@ pub fn bad_request(message: impl Into<String>) -> ApiError {
 
 /// 405 MethodNotAllowed.
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        405,
-        "MethodNotAllowed",
-        "the server does not allow this method on the requested resource",
-    )
+    ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 }
 
 /// 410 Gone, reason Expired.
@@ -113,22 +94,14 @@ pub fn expired(message: impl Into<String>) -> ApiError {
 
 /// 500 InternalError `Internal error occurred: <message>`.
 pub fn internal(message: &str) -> ApiError {
-    let mut e = ApiError::new(
-        500,
-        "InternalError",
-        format!("Internal error occurred: {message}"),
-    );
+    let mut e = ApiError::new(500, "InternalError", format!("Internal error occurred: {message}"));
     e.details = Some(json!({"causes": [{"message": message}]}));
     e
 }
 
 /// 504 Timeout for a resourceVersion newer than the store's.
 pub fn too_large_rv(requested: u64, current: u64) -> ApiError {
-    let mut e = ApiError::new(
-        504,
-        "Timeout",
-        format!("Too large resource version: {requested}, current: {current}"),
-    );
+    let mut e = ApiError::new(504, "Timeout", format!("Too large resource version: {requested}, current: {current}"));
     e.details = Some(
         json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
     );
@@ -137,14 +110,7 @@ pub fn too_large_rv(requested: u64, current: u64) -> ApiError {
 
 /// 403 Forbidden `pods "x" is forbidden: <why>`.
 pub fn forbidden(info: &ResourceInfo, name: &str, why: &str) -> ApiError {
-    let mut e = ApiError::new(
-        403,
-        "Forbidden",
-        format!(
-            "{} \"{name}\" is forbidden: {why}",
-            qualified_resource(info)
-        ),
-    );
+    let mut e = ApiError::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", qualified_resource(info)));
     e.details = Some(Value::Object(details(name, &info.group, &info.plural)));
     e
 }
@@ -164,13 +130,8 @@ pub fn unsupported_media_type(content_type: &str) -> ApiError {
 /// 422 with a generic message and the underlying error as a cause, as kube-apiserver
 /// reports a failed JSON patch.
 pub fn unprocessable(message: &str) -> ApiError {
-    let mut e = ApiError::new(
-        422,
-        "Invalid",
-        "the server rejected our request due to an error in our request",
-    );
-    e.details =
-        Some(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": message}]}));
+    let mut e = ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request");
+    e.details = Some(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": message}]}));
     e
 }
 
@@ -197,25 +158,13 @@ impl FieldError {
 
     /// `field: Required value: detail`.
     pub fn required(field: &str, detail: &str) -> Self {
-        let body = if detail.is_empty() {
-            "Required value".to_owned()
-        } else {
-            format!("Required value: {detail}")
-        };
-        FieldError {
-            reason: "FieldValueRequired",
-            field: field.to_owned(),
-            body,
-        }
+        let body = if detail.is_empty() { "Required value".to_owned() } else { format!("Required value: {detail}") };
+        FieldError { reason: "FieldValueRequired", field: field.to_owned(), body }
     }
 
     /// `field: Forbidden: detail`.
     pub fn forbidden(field: &str, detail: &str) -> Self {
-        FieldError {
-            reason: "FieldValueForbidden",
-            field: field.to_owned(),
-            body: format!("Forbidden: {detail}"),
-        }
+        FieldError { reason: "FieldValueForbidden", field: field.to_owned(), body: format!("Forbidden: {detail}") }
     }
 
     /// `field: Unsupported value: "v": supported values: "a", "b"`.
@@ -224,10 +173,7 @@ impl FieldError {
         FieldError {
             reason: "FieldValueNotSupported",
             field: field.to_owned(),
-            body: format!(
-                "Unsupported value: {value:?}: supported values: {}",
-                list.join(", ")
-            ),
+            body: format!("Unsupported value: {value:?}: supported values: {}", list.join(", ")),
         }
     }
 }
@@ -245,36 +191,20 @@ pub fn invalid(info: &ResourceInfo, name: &str, errors: &[FieldError]) -> ApiErr
 
 /// 422 Invalid for an arbitrary group and kind (e.g. `ListOptions.meta.k8s.io`).
 pub fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> ApiError {
-    let qk = if group.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}.{group}")
-    };
+    let qk = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
     let list = match errors {
         [one] => one.to_string(),
-        many => format!(
-            "[{}]",
-            many.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        many => format!("[{}]", many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
     };
-    let mut e = ApiError::new(
-        422,
-        "Invalid",
-        format!("{qk} \"{name}\" is invalid: {list}"),
-    );
+    let mut e = ApiError::new(422, "Invalid", format!("{qk} \"{name}\" is invalid: {list}"));
     let mut d = Map::new();
     d.insert("name".into(), json!(name));
     if !group.is_empty() {
         d.insert("group".into(), json!(group));
     }
     d.insert("kind".into(), json!(kind));
-    let causes: Vec<Value> = errors
-        .iter()
-        .map(|fe| json!({"reason": fe.reason, "message": fe.body, "field": fe.field}))
-        .collect();
+    let causes: Vec<Value> =
+        errors.iter().map(|fe| json!({"reason": fe.reason, "message": fe.body, "field": fe.field})).collect();
     d.insert("causes".into(), Value::Array(causes));
     e.details = Some(Value::Object(d));
     e

@@ -26,8 +26,7 @@ pub(crate) fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-    let v: Value =
-        serde_json::from_slice(&raw).map_err(|_| bad("incorrect encoded start resourceVersion"))?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad("incorrect encoded start resourceVersion"))?;
     if v.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
         return Err(bad("server does not recognize this encoded key"));
     }
@@ -36,10 +35,7 @@ pub(crate) fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
         .and_then(Value::as_u64)
         .filter(|rv| *rv > 0)
         .ok_or_else(|| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-    let start = v
-        .get("start")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("encoded start key is missing"))?;
+    let start = v.get("start").and_then(Value::as_str).ok_or_else(|| bad("encoded start key is missing"))?;
     if start.contains("..") || start.starts_with('/') {
         return Err(bad("encoded start key is invalid"));
     }
@@ -53,11 +49,7 @@ pub(crate) fn parse_rv(s: &str) -> Result<u64, ApiError> {
             "meta.k8s.io",
             "ListOptions",
             "",
-            &[FieldError::invalid(
-                "resourceVersion",
-                &json!(s),
-                "must be a non-negative integer",
-            )],
+            &[FieldError::invalid("resourceVersion", &json!(s), "must be a non-negative integer")],
         )
     })
 }
@@ -84,11 +76,7 @@ pub(crate) fn validate_list_options(req: &ApiRequest, watch: bool) -> Result<(),
                 ));
             }
             if m != "NotOlderThan" {
-                errs.push(FieldError::not_supported(
-                    "resourceVersionMatch",
-                    m,
-                    &["NotOlderThan"],
-                ));
+                errs.push(FieldError::not_supported("resourceVersionMatch", m, &["NotOlderThan"]));
             }
             if !cont.is_empty() {
                 errs.push(FieldError::forbidden(
@@ -117,29 +105,19 @@ pub(crate) fn validate_list_options(req: &ApiRequest, watch: bool) -> Result<(),
                     "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
                 )),
                 "Exact" | "NotOlderThan" => {}
-                other => errs.push(FieldError::not_supported(
-                    "resourceVersionMatch",
-                    other,
-                    &["Exact", "NotOlderThan", ""],
-                )),
+                other => {
+                    errs.push(FieldError::not_supported("resourceVersionMatch", other, &["Exact", "NotOlderThan", ""]))
+                }
             }
         }
         if sie.is_some() {
-            errs.push(FieldError::forbidden(
-                "sendInitialEvents",
-                "sendInitialEvents is forbidden for list",
-            ));
+            errs.push(FieldError::forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"));
         }
     }
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(errors::invalid_kind(
-            "meta.k8s.io",
-            "ListOptions",
-            "",
-            &errs,
-        ))
+        Err(errors::invalid_kind("meta.k8s.io", "ListOptions", "", &errs))
     }
 }
 
@@ -154,10 +132,7 @@ impl Registry {
             Some(_) => return Err(errors::no_such_path()),
         }
         let (name, key) = request_key(req)?;
-        let obj = self
-            .store
-            .get(&resource_key(info), &key)
-            .ok_or_else(|| errors::not_found(info, &name))?;
+        let obj = self.store.get(&resource_key(info), &key).ok_or_else(|| errors::not_found(info, &name))?;
         Ok(ServedResponse::Object {
             code: 200,
             object: Self::read_shared(info, self.read_defaults(info).as_deref(), &obj),
@@ -174,10 +149,7 @@ impl Registry {
         let filter = Filter::from_request(req)?;
         let limit = match req.query_param("limit") {
             None | Some("") => None,
-            Some(l) => Some(
-                l.parse::<i64>()
-                    .map_err(|_| errors::bad_request(format!("invalid limit {l:?}")))?,
-            ),
+            Some(l) => Some(l.parse::<i64>().map_err(|_| errors::bad_request(format!("invalid limit {l:?}")))?),
         }
         .filter(|l| *l > 0)
         .map(|l| l as usize);
@@ -187,9 +159,7 @@ impl Registry {
         let current = self.store.current_rv();
         let (at_rv, start) = if !cont.is_empty() {
             if !rv.is_empty() && rv != "0" {
-                return Err(errors::bad_request(
-                    "specifying resource version is not allowed when using continue",
-                ));
+                return Err(errors::bad_request("specifying resource version is not allowed when using continue"));
             }
             let (crv, start) = decode_continue(cont)?;
             (Some(crv), Some(start))
@@ -220,13 +190,7 @@ impl Registry {
         };
         let prefix = namespace_prefix(req);
         let matches = |o: &serde_json::Value| filter.matches(o);
-        let query = ListQuery {
-            prefix: prefix.as_deref(),
-            start: start.as_deref(),
-            at_rv,
-            limit,
-            filter: &matches,
-        };
+        let query = ListQuery { prefix: prefix.as_deref(), start: start.as_deref(), at_rv, limit, filter: &matches };
         let page = match self.store.list(&resource_key(info), &query) {
             Ok(p) => p,
             Err(StoreError::Expired { requested, oldest }) => {
@@ -236,17 +200,11 @@ impl Registry {
                     errors::expired(CONTINUE_EXPIRED)
                 })
             }
-            Err(StoreError::TooLarge { requested, current }) => {
-                return Err(errors::too_large_rv(requested, current))
-            }
+            Err(StoreError::TooLarge { requested, current }) => return Err(errors::too_large_rv(requested, current)),
             Err(e) => return Err(errors::internal(&e.to_string())),
         };
         let read_defaults = self.read_defaults(info);
-        let items: Vec<_> = page
-            .items
-            .iter()
-            .map(|o| Self::read_shared(info, read_defaults.as_deref(), o))
-            .collect();
+        let items: Vec<_> = page.items.iter().map(|o| Self::read_shared(info, read_defaults.as_deref(), o)).collect();
         let mut md = serde_json::Map::new();
         md.insert("resourceVersion".into(), json!(page.rv.to_string()));
         if let Some(last) = &page.last_key {

@@ -50,9 +50,7 @@ pub fn generate_name(base: &str) -> String {
         cut -= 1;
     }
     let mut rng = rand::rng();
-    let suffix: String = (0..5)
-        .map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char)
-        .collect();
+    let suffix: String = (0..5).map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char).collect();
     format!("{}{}", &base[..cut], suffix)
 }
 
@@ -72,9 +70,7 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
         Value::Object(m) => m,
         _ => unreachable!("made an object above"),
     };
-    let meta = map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     if !meta.is_object() {
         *meta = Value::Object(Map::new());
     }
@@ -94,15 +90,12 @@ pub fn finalizers(obj: &Value) -> Vec<&str> {
 
 /// Whether `metadata.deletionTimestamp` is set.
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null())
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
 /// `metadata.generation`, 0 when unset.
 pub fn generation(obj: &Value) -> i64 {
-    obj.pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
+    obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0)
 }
 
 /// Whether `kind` and `apiVersion` of `obj` are those of `info` (no allocation).

@@ -183,13 +183,11 @@ pub(crate) fn dry_run(req: &ApiRequest) -> Result<bool, ApiError> {
 pub(crate) fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
     let ct = req.content_type.as_deref().unwrap_or("application/json");
     let value: Value = if ct.contains("yaml") {
-        serde_yaml_ng::from_slice(&req.body).map_err(|e| {
-            errors::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
-        })?
+        serde_yaml_ng::from_slice(&req.body)
+            .map_err(|e| errors::bad_request(format!("couldn't get version/kind; yaml parse error: {e}")))?
     } else {
-        serde_json::from_slice(&req.body).map_err(|e| {
-            errors::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })?
+        serde_json::from_slice(&req.body)
+            .map_err(|e| errors::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
     };
     if !value.is_object() {
         return Err(errors::bad_request(format!(
@@ -235,11 +233,7 @@ pub(crate) fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), ApiErro
 /// The store key of the object named by the request (404 when the path lacks a name
 /// or a namespaced resource's namespace).
 pub(crate) fn request_key(req: &ApiRequest) -> Result<(String, String), ApiError> {
-    let name = req
-        .name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(errors::method_not_allowed)?;
+    let name = req.name.as_deref().filter(|n| !n.is_empty()).ok_or_else(errors::method_not_allowed)?;
     let ns = namespace_of(req)?;
     Ok((name.to_owned(), object_key(ns, name)))
 }
@@ -259,10 +253,7 @@ pub(crate) fn namespace_of(req: &ApiRequest) -> Result<Option<&str>, ApiError> {
 /// The key prefix selecting a namespace's objects (`None`: all).
 pub(crate) fn namespace_prefix(req: &ApiRequest) -> Option<String> {
     if req.resource.namespaced {
-        req.namespace
-            .as_deref()
-            .filter(|n| !n.is_empty())
-            .map(|n| format!("{n}/"))
+        req.namespace.as_deref().filter(|n| !n.is_empty()).map(|n| format!("{n}/"))
     } else {
         None
     }

@@ -35,8 +35,8 @@ pub fn apply_to(
     body: &[u8],
     root: Option<&schema::TypeSchema>,
 ) -> Result<Value, ApiError> {
-    let patch: Value = serde_json::from_slice(body)
-        .map_err(|e| errors::bad_request(format!("error decoding patch: {e}")))?;
+    let patch: Value =
+        serde_json::from_slice(body).map_err(|e| errors::bad_request(format!("error decoding patch: {e}")))?;
     let patched = algorithms::apply_patch(pt, target, &patch, root).map_err(patch_error)?;
     if !patched.is_object() {
         return Err(errors::unprocessable("the patched object is not a JSON object"));

@@ -56,22 +56,16 @@ fn pods_info(like: &ResourceInfo) -> ResourceInfo {
 
 /// 409 on `pods/binding`: `Operation cannot be fulfilled on pods/binding "x": <why>`.
 fn binding_conflict(name: &str, why: &str) -> ApiError {
-    let mut e = ApiError::new(
-        409,
-        "Conflict",
-        format!("Operation cannot be fulfilled on pods/binding \"{name}\": {why}"),
-    );
+    let mut e =
+        ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on pods/binding \"{name}\": {why}"));
     e.details = Some(json!({"name": name, "kind": "pods/binding"}));
     e
 }
 
 /// 429 of an eviction the disruption budget does not allow (`policyv1.DisruptionBudgetCause`).
 fn budget_violation(cause: String, retry_after: u32) -> ApiError {
-    let mut e = ApiError::new(
-        429,
-        "TooManyRequests",
-        "Cannot evict pod as it would violate the pod's disruption budget.",
-    );
+    let mut e =
+        ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
     let mut details = json!({"causes": [{"reason": "DisruptionBudget", "message": cause}]});
     if retry_after > 0 {
         details["retryAfterSeconds"] = json!(retry_after);
@@ -110,10 +104,7 @@ pub(crate) fn serves(req: &ApiRequest) -> bool {
     let info = &*req.resource;
     info.group.is_empty()
         && match info.plural.as_str() {
-            "pods" => matches!(
-                req.subresource.as_deref(),
-                Some("binding" | "eviction" | "ephemeralcontainers")
-            ),
+            "pods" => matches!(req.subresource.as_deref(), Some("binding" | "eviction" | "ephemeralcontainers")),
             "bindings" => req.subresource.is_none() && req.verb == Verb::Create,
             _ => false,
         }
@@ -137,12 +128,8 @@ impl Registry {
                 get.subresource = None;
                 self.get(&get).map(crate::api::ServedResponse::into_api)
             }
-            ("pods", Some("ephemeralcontainers"), Verb::Update | Verb::Patch) => {
-                self.write_ephemeral_containers(req)
-            }
-            ("pods", Some("binding" | "eviction" | "ephemeralcontainers"), _) => {
-                Err(errors::method_not_allowed())
-            }
+            ("pods", Some("ephemeralcontainers"), Verb::Update | Verb::Patch) => self.write_ephemeral_containers(req),
+            ("pods", Some("binding" | "eviction" | "ephemeralcontainers"), _) => Err(errors::method_not_allowed()),
             ("bindings", None, Verb::Create) if req.name.is_none() => {
                 let pods = pods_info(info);
                 parse_typed(req, "Binding").and_then(|b| {
@@ -151,10 +138,7 @@ impl Registry {
                         return Err(errors::invalid(
                             info,
                             "",
-                            &[FieldError::required(
-                                "metadata.name",
-                                "name or generateName is required",
-                            )],
+                            &[FieldError::required("metadata.name", "name or generateName is required")],
                         ));
                     }
                     self.bind_pod(req, &pods, &name)
@@ -172,11 +156,7 @@ impl Registry {
         let ns = namespace_of(req)?;
         match meta::meta_str(&binding, "name") {
             Some(n) if n == name => {}
-            _ => {
-                return Err(errors::bad_request(
-                    "name in URL does not match name in Binding object",
-                ))
-            }
+            _ => return Err(errors::bad_request("name in URL does not match name in Binding object")),
         }
         if let (Some(ns), Some(body_ns)) = (ns, meta::meta_str(&binding, "namespace")) {
             if !body_ns.is_empty() && body_ns != ns {
@@ -185,21 +165,11 @@ impl Registry {
                 ));
             }
         }
-        let target_kind = binding
-            .pointer("/target/kind")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let node = binding
-            .pointer("/target/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let target_kind = binding.pointer("/target/kind").and_then(Value::as_str).unwrap_or("");
+        let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("");
         let mut problems = Vec::new();
         if !target_kind.is_empty() && target_kind != "Node" {
-            problems.push(FieldError::not_supported(
-                "target.kind",
-                target_kind,
-                &["Node", "<empty>"],
-            ));
+            problems.push(FieldError::not_supported("target.kind", target_kind, &["Node", "<empty>"]));
         }
         if node.is_empty() {
             problems.push(FieldError::required("target.name", ""));
@@ -208,16 +178,11 @@ impl Registry {
             return Err(errors::invalid_kind("", "Binding", name, &problems));
         }
         let uid = meta::meta_str(&binding, "uid").filter(|u| !u.is_empty());
-        let annotations = binding
-            .pointer("/metadata/annotations")
-            .and_then(Value::as_object);
+        let annotations = binding.pointer("/metadata/annotations").and_then(Value::as_object);
         let res = resource_key(pods);
         let key = object_key(ns, name);
         loop {
-            let current = self
-                .store
-                .get(&res, &key)
-                .ok_or_else(|| errors::not_found(pods, name))?;
+            let current = self.store.get(&res, &key).ok_or_else(|| errors::not_found(pods, name))?;
             let current_rv = crate::storage::object_rv(&current);
             if let Some(uid) = uid {
                 let have = meta::meta_str(&current, "uid").unwrap_or("");
@@ -234,15 +199,9 @@ impl Registry {
                     &format!("pod {name} is being deleted, cannot be assigned to a host"),
                 ));
             }
-            if let Some(assigned) = current
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
+            if let Some(assigned) = current.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty())
             {
-                return Err(binding_conflict(
-                    name,
-                    &format!("pod {name} is already assigned to node {assigned:?}"),
-                ));
+                return Err(binding_conflict(name, &format!("pod {name} is already assigned to node {assigned:?}")));
             }
             let mut pod = (*current).clone();
             if let Some(annotations) = annotations {
@@ -286,86 +245,51 @@ impl Registry {
         let ns = namespace_of(req)?.unwrap_or_default().to_owned();
         let eviction = parse_typed(req, "Eviction")?;
         if meta::meta_str(&eviction, "name") != Some(name.as_str()) {
-            return Err(errors::bad_request(
-                "name in URL does not match name in Eviction object",
-            ));
+            return Err(errors::bad_request("name in URL does not match name in Eviction object"));
         }
         // The Eviction's deleteOptions, read as the body of a DELETE would be (the
         // request's dryRun parameter still counts).
         let mut as_delete = req.clone();
         as_delete.body = match eviction.get("deleteOptions").filter(|o| o.is_object()) {
-            Some(opts) => serde_json::to_vec(opts)
-                .map_err(|e| errors::internal(&e.to_string()))?
-                .into(),
+            Some(opts) => serde_json::to_vec(opts).map_err(|e| errors::internal(&e.to_string()))?.into(),
             None => bytes::Bytes::new(),
         };
         as_delete.query.retain(|k, _| k == "dryRun");
         let opts = DeleteOptions::from_request(&as_delete)?;
         let res = resource_key(info);
-        let pod = self
-            .store
-            .get(&res, &key)
-            .ok_or_else(|| errors::not_found(info, &name))?;
+        let pod = self.store.get(&res, &key).ok_or_else(|| errors::not_found(info, &name))?;
         let ignore_budget = meta::is_deleting(&pod)
-            || matches!(
-                pod.pointer("/status/phase").and_then(Value::as_str),
-                Some("Succeeded" | "Failed" | "Pending")
-            );
+            || matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed" | "Pending"));
         if !ignore_budget {
             self.spend_disruption(&ns, &name, &pod, opts.dry_run)?;
         }
-        self.delete_stored(&res, &key, &opts)
-            .map_err(|f| Self::delete_failure(info, &name, f))?;
+        self.delete_stored(&res, &key, &opts).map_err(|f| Self::delete_failure(info, &name, f))?;
         success()
     }
 
     /// Checks the PodDisruptionBudget selecting `pod` (if any) and takes one of its
     /// allowed disruptions, as kube's eviction REST does.
-    fn spend_disruption(
-        &self,
-        ns: &str,
-        pod_name: &str,
-        pod: &Value,
-        dry: bool,
-    ) -> Result<(), ApiError> {
+    fn spend_disruption(&self, ns: &str, pod_name: &str, pod: &Value, dry: bool) -> Result<(), ApiError> {
         let prefix = format!("{ns}/");
         loop {
             let all = |_: &Value| true;
             let page = self
                 .store
-                .list(
-                    PDBS,
-                    &ListQuery {
-                        prefix: Some(&prefix),
-                        start: None,
-                        at_rv: None,
-                        limit: None,
-                        filter: &all,
-                    },
-                )
+                .list(PDBS, &ListQuery { prefix: Some(&prefix), start: None, at_rv: None, limit: None, filter: &all })
                 .map_err(|e| errors::internal(&e.to_string()))?;
-            let matching: Vec<&Arc<Value>> =
-                page.items.iter().filter(|p| selects(p, pod)).collect();
+            let matching: Vec<&Arc<Value>> = page.items.iter().filter(|p| selects(p, pod)).collect();
             let pdb = match matching.as_slice() {
                 [] => return Ok(()),
                 [one] => *one,
-                _ => {
-                    return Err(errors::internal(
-                        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
-                    ))
-                }
+                _ => return Err(errors::internal(
+                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+                )),
             };
             let pdb_name = meta::meta_str(pdb, "name").unwrap_or("").to_owned();
-            let status = |f: &str| {
-                pdb.pointer(&format!("/status/{f}"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-            };
+            let status = |f: &str| pdb.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0);
             if status("observedGeneration") < meta::generation(pdb) {
                 return Err(budget_violation(
-                    format!(
-                        "The disruption budget {pdb_name} is still being processed by the server."
-                    ),
+                    format!("The disruption budget {pdb_name} is still being processed by the server."),
                     10,
                 ));
             }
@@ -374,11 +298,11 @@ impl Registry {
                 let mut e = ApiError::new(
                     403,
                     "Forbidden",
-                    format!("poddisruptionbudget.policy \"{pdb_name}\" is forbidden: pdb disruptions allowed is negative"),
+                    format!(
+                        "poddisruptionbudget.policy \"{pdb_name}\" is forbidden: pdb disruptions allowed is negative"
+                    ),
                 );
-                e.details = Some(
-                    json!({"name": pdb_name, "group": "policy", "kind": "poddisruptionbudget"}),
-                );
+                e.details = Some(json!({"name": pdb_name, "group": "policy", "kind": "poddisruptionbudget"}));
                 return Err(e);
             }
             if allowed == 0 {
@@ -395,9 +319,7 @@ impl Registry {
                 return Ok(());
             }
             let mut spent = (**pdb).clone();
-            let st = spent
-                .as_object_mut()
-                .map(|m| m.entry("status").or_insert_with(|| json!({})));
+            let st = spent.as_object_mut().map(|m| m.entry("status").or_insert_with(|| json!({})));
             if let Some(Value::Object(st)) = st {
                 st.insert("disruptionsAllowed".into(), json!(allowed - 1));
                 let disrupted = st.entry("disruptedPods").or_insert_with(|| json!({}));
@@ -407,10 +329,7 @@ impl Registry {
                 disrupted[pod_name] = json!(meta::now_rfc3339());
             }
             let rv = crate::storage::object_rv(pdb);
-            match self
-                .store
-                .update(PDBS, &object_key(Some(ns), &pdb_name), spent, rv)
-            {
+            match self.store.update(PDBS, &object_key(Some(ns), &pdb_name), spent, rv) {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound) => return Ok(()),
@@ -431,9 +350,7 @@ impl Registry {
             Verb::Patch => {
                 let pt = patch::patch_type_of(req.content_type.as_deref())?;
                 if pt == PatchType::Apply {
-                    return Err(errors::unsupported_media_type(
-                        req.content_type.as_deref().unwrap_or(""),
-                    ));
+                    return Err(errors::unsupported_media_type(req.content_type.as_deref().unwrap_or("")));
                 }
                 Box::new(move |current| patch::apply_to(pt, current, &req.body, root))
             }
@@ -443,12 +360,7 @@ impl Registry {
                 Box::new(move |_| Ok(body.clone()))
             }
         };
-        let target = Target {
-            info,
-            namespace: ns,
-            name: &name,
-            key: &key,
-        };
+        let target = Target { info, namespace: ns, name: &name, key: &key };
         let tracking = FieldTracking::for_request(req, Some("ephemeralcontainers"), root);
         let out = self.guaranteed_update(&target, dry, Mode::Main, Some(&tracking), |current| {
             let live = meta::owned_for(current, info);
@@ -460,10 +372,7 @@ impl Registry {
                     )));
                 }
             }
-            let wanted = requested
-                .pointer("/spec/ephemeralContainers")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let wanted = requested.pointer("/spec/ephemeralContainers").cloned().unwrap_or(Value::Null);
             let problems = ephemeral_problems(&live, &wanted);
             if !problems.is_empty() {
                 return Err(errors::invalid(info, &name, &problems));
@@ -480,16 +389,11 @@ impl Registry {
                 }
             }
             // The request's resourceVersion, when set, is the precondition.
-            let rv = meta::meta_str(&requested, "resourceVersion")
-                .unwrap_or("")
-                .to_owned();
+            let rv = meta::meta_str(&requested, "resourceVersion").unwrap_or("").to_owned();
             meta::meta_mut(&mut pod).insert("resourceVersion".into(), json!(rv));
             Ok(pod)
         })?;
-        Ok(ApiResponse::Object {
-            code: 200,
-            body: meta::owned_for(&out.object, info),
-        })
+        Ok(ApiResponse::Object { code: 200, body: meta::owned_for(&out.object, info) })
     }
 }
 
@@ -504,10 +408,7 @@ fn set_scheduled(pod: &mut Value) {
         *conditions = json!([]);
     }
     if let Some(list) = conditions.as_array_mut() {
-        match list
-            .iter_mut()
-            .find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled"))
-        {
+        match list.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled")) {
             Some(c) => {
                 if c.get("status").and_then(Value::as_str) != Some("True") {
                     c["status"] = json!("True");
@@ -537,25 +438,13 @@ fn ephemeral_problems(pod: &Value, wanted: &Value) -> Vec<FieldError> {
         Value::Null => &[],
         Value::Array(list) => list,
         other => {
-            problems.push(FieldError::invalid(
-                field,
-                other,
-                "must be a list of ephemeral containers",
-            ));
+            problems.push(FieldError::invalid(field, other, "must be a list of ephemeral containers"));
             return problems;
         }
     };
-    let existing: &[Value] = pod
-        .pointer("/spec/ephemeralContainers")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let name_of = |c: &Value| {
-        c.get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
+    let existing: &[Value] =
+        pod.pointer("/spec/ephemeralContainers").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let name_of = |c: &Value| c.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
     for old in existing {
         let old_name = name_of(old);
         match wanted.iter().position(|c| name_of(c) == old_name) {
@@ -593,10 +482,7 @@ fn ephemeral_problems(pod: &Value, wanted: &Value) -> Vec<FieldError> {
         } else {
             taken.push(n);
         }
-        if c.get("image")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
             problems.push(FieldError::required(&format!("{path}.image"), ""));
         }
     }

@@ -22,31 +22,16 @@ use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult, ResourceInfo};
 /// The `autoscaling/v1` Scale of an object.
 pub(crate) fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
     let mut md = serde_json::Map::new();
-    for k in [
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-    ] {
+    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
         if let Some(v) = obj.get("metadata").and_then(|m| m.get(k)) {
             md.insert(k.into(), v.clone());
         }
     }
-    let replicas = obj
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let status_replicas = obj
-        .pointer("/status/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let replicas = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let status_replicas = obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0);
     let selector = match obj.pointer("/spec/selector") {
         Some(Value::Object(m)) if info.plural == "replicationcontrollers" => {
-            let mut parts: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect();
+            let mut parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
             parts.sort();
             parts.join(",")
         }
@@ -66,32 +51,17 @@ impl Registry {
     pub(crate) fn get_scale(&self, req: &ApiRequest) -> ApiResult {
         let info = &*req.resource;
         let (name, key) = request_key(req)?;
-        let obj = self
-            .store
-            .get(&meta::resource_key(info), &key)
-            .ok_or_else(|| errors::not_found(info, &name))?;
-        Ok(ApiResponse::Object {
-            code: 200,
-            body: self.scale_view(info, &obj),
-        })
+        let obj = self.store.get(&meta::resource_key(info), &key).ok_or_else(|| errors::not_found(info, &name))?;
+        Ok(ApiResponse::Object { code: 200, body: self.scale_view(info, &obj) })
     }
 
     /// Writes a Scale (from `make_scale`, given the current Scale) onto the object.
-    fn write_scale(
-        &self,
-        req: &ApiRequest,
-        mut make_scale: impl FnMut(Value) -> Result<Value, ApiError>,
-    ) -> ApiResult {
+    fn write_scale(&self, req: &ApiRequest, mut make_scale: impl FnMut(Value) -> Result<Value, ApiError>) -> ApiResult {
         let info = &*req.resource;
         let (name, key) = request_key(req)?;
         let ns = namespace_of(req)?;
         let dry = dry_run(req)?;
-        let target = Target {
-            info,
-            namespace: ns,
-            name: &name,
-            key: &key,
-        };
+        let target = Target { info, namespace: ns, name: &name, key: &key };
         let tracking = FieldTracking::for_request(req, Some("scale"), None);
         let out = self.guaranteed_update(&target, dry, Mode::Main, Some(&tracking), |current: &Arc<Value>| {
             let scale = make_scale(self.scale_view(info, current))?;
@@ -104,35 +74,23 @@ impl Registry {
             }
             let replicas = match scale.pointer("/spec/replicas") {
                 None | Some(Value::Null) => 0,
-                Some(v) => v
-                    .as_i64()
-                    .filter(|r| *r >= 0 && *r <= i64::from(i32::MAX))
-                    .ok_or_else(|| {
-                        errors::invalid_kind(
-                            "autoscaling",
-                            "Scale",
-                            &name,
-                            &[FieldError::invalid(
-                                "spec.replicas",
-                                v,
-                                "must be greater than or equal to 0",
-                            )],
-                        )
-                    })?,
+                Some(v) => v.as_i64().filter(|r| *r >= 0 && *r <= i64::from(i32::MAX)).ok_or_else(|| {
+                    errors::invalid_kind(
+                        "autoscaling",
+                        "Scale",
+                        &name,
+                        &[FieldError::invalid("spec.replicas", v, "must be greater than or equal to 0")],
+                    )
+                })?,
             };
             let mut obj = meta::owned_for(current, info);
             self.set_replicas(info, &mut obj, replicas);
             // The Scale's resourceVersion, when set, is the precondition.
-            let rv = meta::meta_str(&scale, "resourceVersion")
-                .unwrap_or("")
-                .to_owned();
+            let rv = meta::meta_str(&scale, "resourceVersion").unwrap_or("").to_owned();
             meta::meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
             Ok(obj)
         })?;
-        Ok(ApiResponse::Object {
-            code: 200,
-            body: self.scale_view(info, &out.object),
-        })
+        Ok(ApiResponse::Object { code: 200, body: self.scale_view(info, &out.object) })
     }
 
     pub(crate) fn update_scale(&self, req: &ApiRequest) -> ApiResult {
@@ -163,12 +121,7 @@ impl Registry {
         let (name, key) = request_key(req)?;
         let ns = namespace_of(req)?;
         let dry = dry_run(req)?;
-        let target = Target {
-            info,
-            namespace: ns,
-            name: &name,
-            key: &key,
-        };
+        let target = Target { info, namespace: ns, name: &name, key: &key };
         if pt == PatchType::Apply {
             return self.server_side_apply(req, &target, dry, mode, root);
         }
@@ -176,10 +129,7 @@ impl Registry {
         let out = self.guaranteed_update(&target, dry, mode, Some(&tracking), |current| {
             patch::apply_to(pt, &meta::owned_for(current, info), &req.body, root)
         })?;
-        Ok(ApiResponse::Object {
-            code: 200,
-            body: meta::owned_for(&out.object, info),
-        })
+        Ok(ApiResponse::Object { code: 200, body: meta::owned_for(&out.object, info) })
     }
 
     /// Server-side apply: updates the object, or creates it when it does not exist
@@ -209,9 +159,7 @@ impl Registry {
             create.verb = crate::api::Verb::Create;
             create.name = None;
             create.content_type = Some("application/json".to_owned());
-            create.body = serde_json::to_vec(&created)
-                .map_err(|e| errors::internal(&e.to_string()))?
-                .into();
+            create.body = serde_json::to_vec(&created).map_err(|e| errors::internal(&e.to_string()))?.into();
             return self.create(&create);
         }
         let out = self.guaranteed_update(target, dry, mode, None, |current| {
@@ -221,9 +169,6 @@ impl Registry {
                 Mode::Status => apply.apply_status(&live, root),
             }
         })?;
-        Ok(ApiResponse::Object {
-            code: 200,
-            body: meta::owned_for(&out.object, info),
-        })
+        Ok(ApiResponse::Object { code: 200, body: meta::owned_for(&out.object, info) })
     }
 }

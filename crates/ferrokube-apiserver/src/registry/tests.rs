@@ -134,11 +134,7 @@ async fn next(s: &mut WatchStream) -> (String, Value) {
 }
 
 fn rv(v: &Value) -> u64 {
-    v["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
+    v["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
 }
 
 fn cm(name: &str) -> Value {
@@ -158,12 +154,8 @@ async fn create_cm(r: &Registry, ns: &str, name: &str) -> Value {
 async fn seeded_namespaces() {
     let r = Registry::new();
     let l = ok(&r, Req::new(Verb::List, namespaces())).await;
-    let names: Vec<&str> = l["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        l["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["default", "kube-public", "kube-system"]);
     assert_eq!(l["kind"], "NamespaceList");
     assert_eq!(l["items"][0]["status"]["phase"], "Active");
@@ -175,27 +167,15 @@ async fn seeded_namespaces() {
 async fn create_get_update_conflict() {
     let r = Registry::new();
     let before = r.store().current_rv();
-    let (code, c) = call(
-        &r,
-        Req::new(Verb::Create, cms()).ns("default").body(cm("a")),
-    )
-    .await
-    .unwrap();
+    let (code, c) = call(&r, Req::new(Verb::Create, cms()).ns("default").body(cm("a"))).await.unwrap();
     assert_eq!(code, 201);
     assert!(rv(&c) > before);
     assert_eq!(c["metadata"]["namespace"], "default");
     assert_eq!(c["metadata"]["uid"].as_str().unwrap().len(), 36);
-    assert!(c["metadata"]["creationTimestamp"]
-        .as_str()
-        .unwrap()
-        .ends_with('Z'));
+    assert!(c["metadata"]["creationTimestamp"].as_str().unwrap().ends_with('Z'));
     assert_eq!(c["metadata"]["generation"], 1);
 
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms()).ns("default").body(cm("a")),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, cms()).ns("default").body(cm("a"))).await;
     assert_eq!((e.code, e.reason.as_str()), (409, "AlreadyExists"));
     assert_eq!(e.message, "configmaps \"a\" already exists");
     assert_eq!(e.details.unwrap()["kind"], "configmaps");
@@ -205,81 +185,30 @@ async fn create_get_update_conflict() {
 
     let mut upd = g.clone();
     upd["data"]["k"] = json!("v2");
-    let u = ok(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("a")
-            .body(upd.clone()),
-    )
-    .await;
+    let u = ok(&r, Req::new(Verb::Update, cms()).ns("default").name("a").body(upd.clone())).await;
     assert!(rv(&u) > rv(&c));
     assert_eq!(u["metadata"]["uid"], c["metadata"]["uid"]);
     // Stale resourceVersion.
-    let e = err(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("a")
-            .body(upd.clone()),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Update, cms()).ns("default").name("a").body(upd.clone())).await;
     assert_eq!(e.code, 409);
     assert_eq!(e.message, "Operation cannot be fulfilled on configmaps \"a\": the object has been modified; please apply your changes to the latest version and try again");
     // No resourceVersion: unconditional; uid/creationTimestamp kept.
     let mut unc = upd.clone();
-    unc["metadata"]
-        .as_object_mut()
-        .unwrap()
-        .remove("resourceVersion");
+    unc["metadata"].as_object_mut().unwrap().remove("resourceVersion");
     unc["metadata"]["creationTimestamp"] = json!("2000-01-01T00:00:00Z");
     unc["data"]["k"] = json!("v3");
-    let u2 = ok(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("a")
-            .body(unc),
-    )
-    .await;
+    let u2 = ok(&r, Req::new(Verb::Update, cms()).ns("default").name("a").body(unc)).await;
     assert_eq!(u2["data"]["k"], "v3");
-    assert_eq!(
-        u2["metadata"]["creationTimestamp"],
-        c["metadata"]["creationTimestamp"]
-    );
+    assert_eq!(u2["metadata"]["creationTimestamp"], c["metadata"]["creationTimestamp"]);
     // No-op update keeps the resourceVersion.
-    let u3 = ok(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("a")
-            .body(u2.clone()),
-    )
-    .await;
+    let u3 = ok(&r, Req::new(Verb::Update, cms()).ns("default").name("a").body(u2.clone())).await;
     assert_eq!(rv(&u3), rv(&u2));
 
     let e = err(&r, Req::new(Verb::Get, cms()).ns("default").name("zz")).await;
-    assert_eq!(
-        (e.code, e.message.as_str()),
-        (404, "configmaps \"zz\" not found")
-    );
-    let e = err(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("zz")
-            .body(cm("zz")),
-    )
-    .await;
+    assert_eq!((e.code, e.message.as_str()), (404, "configmaps \"zz\" not found"));
+    let e = err(&r, Req::new(Verb::Update, cms()).ns("default").name("zz").body(cm("zz"))).await;
     assert_eq!(e.code, 404);
-    let e = err(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("a")
-            .body(cm("other")),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Update, cms()).ns("default").name("a").body(cm("other"))).await;
     assert_eq!(e.code, 400);
 }
 
@@ -288,42 +217,20 @@ async fn create_rejections() {
     let r = Registry::new();
     let mut with_rv = cm("x");
     with_rv["metadata"]["resourceVersion"] = json!("5");
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms()).ns("default").body(with_rv),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, cms()).ns("default").body(with_rv)).await;
     assert_eq!(e.code, 500);
-    assert!(e
-        .message
-        .contains("resourceVersion should not be set on objects to be created"));
+    assert!(e.message.contains("resourceVersion should not be set on objects to be created"));
 
     let mut other_ns = cm("x");
     other_ns["metadata"]["namespace"] = json!("kube-system");
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms()).ns("default").body(other_ns),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, cms()).ns("default").body(other_ns)).await;
     assert_eq!(e.code, 400);
-    assert_eq!(
-        e.message,
-        "the namespace of the provided object does not match the namespace sent on the request"
-    );
+    assert_eq!(e.message, "the namespace of the provided object does not match the namespace sent on the request");
 
     let e = err(&r, Req::new(Verb::Create, cms()).ns("nope").body(cm("x"))).await;
-    assert_eq!(
-        (e.code, e.message.as_str()),
-        (404, "namespaces \"nope\" not found")
-    );
+    assert_eq!((e.code, e.message.as_str()), (404, "namespaces \"nope\" not found"));
 
-    let e = err(
-        &r,
-        Req::new(Verb::Create, deploys())
-            .ns("default")
-            .body(deployment("Bad_Name")),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, deploys()).ns("default").body(deployment("Bad_Name"))).await;
     assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
     assert!(e.message.starts_with("Deployment.apps \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of"), "{}", e.message);
     let d = e.details.unwrap();
@@ -332,78 +239,41 @@ async fn create_rejections() {
     assert_eq!(d["kind"], "Deployment");
     assert_eq!(d["group"], "apps");
 
-    let e = err(
-        &r,
-        Req::new(Verb::Create, namespaces()).body(json!({"metadata": {"name": "a.b"}})),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, namespaces()).body(json!({"metadata": {"name": "a.b"}}))).await;
     assert!(e.message.contains("RFC 1123 label"), "{}", e.message);
 
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .body(json!({"metadata": {}})),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, cms()).ns("default").body(json!({"metadata": {}}))).await;
     assert_eq!(e.code, 422);
-    assert!(e
-        .message
-        .contains("metadata.name: Required value: name or generateName is required"));
+    assert!(e.message.contains("metadata.name: Required value: name or generateName is required"));
 
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .body(json!({"kind": "Pod", "metadata": {"name": "a"}})),
-    )
-    .await;
+    let e =
+        err(&r, Req::new(Verb::Create, cms()).ns("default").body(json!({"kind": "Pod", "metadata": {"name": "a"}})))
+            .await;
     assert_eq!(e.code, 400);
     let e = err(
         &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .body(json!({"apiVersion": "apps/v1", "metadata": {"name": "a"}})),
+        Req::new(Verb::Create, cms()).ns("default").body(json!({"apiVersion": "apps/v1", "metadata": {"name": "a"}})),
     )
     .await;
     assert_eq!(e.code, 400);
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms()).ns("default").raw("{not json"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, cms()).ns("default").raw("{not json")).await;
     assert_eq!((e.code, e.reason.as_str()), (400, "BadRequest"));
     let e = err(&r, Req::new(Verb::Create, cms()).ns("default").raw("[1]")).await;
     assert_eq!(e.code, 400);
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .sub("status")
-            .body(cm("a")),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, cms()).ns("default").sub("status").body(cm("a"))).await;
     assert_eq!((e.code, e.reason.as_str()), (405, "MethodNotAllowed"));
 }
 
 #[tokio::test]
 async fn generate_name_and_yaml() {
     let r = Registry::new();
-    let c = ok(
-        &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .body(json!({"metadata": {"generateName": "web-"}})),
-    )
-    .await;
+    let c =
+        ok(&r, Req::new(Verb::Create, cms()).ns("default").body(json!({"metadata": {"generateName": "web-"}}))).await;
     let name = c["metadata"]["name"].as_str().unwrap();
     assert!(name.starts_with("web-") && name.len() == 9, "{name}");
     let y = ok(
         &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .ct("application/yaml")
-            .raw("metadata:\n  name: y\ndata:\n  a: b\n"),
+        Req::new(Verb::Create, cms()).ns("default").ct("application/yaml").raw("metadata:\n  name: y\ndata:\n  a: b\n"),
     )
     .await;
     assert_eq!(y["data"]["a"], "b");
@@ -413,60 +283,27 @@ async fn generate_name_and_yaml() {
 #[tokio::test]
 async fn generation_bumps_on_spec_only() {
     let r = Registry::new();
-    let d = ok(
-        &r,
-        Req::new(Verb::Create, deploys())
-            .ns("default")
-            .body(deployment("web")),
-    )
-    .await;
+    let d = ok(&r, Req::new(Verb::Create, deploys()).ns("default").body(deployment("web"))).await;
     assert_eq!(d["metadata"]["generation"], 1);
     let mut l = d.clone();
     l["metadata"]["labels"]["x"] = json!("y");
-    let l = ok(
-        &r,
-        Req::new(Verb::Update, deploys())
-            .ns("default")
-            .name("web")
-            .body(l),
-    )
-    .await;
+    let l = ok(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").body(l)).await;
     assert_eq!(l["metadata"]["generation"], 1);
     // Status through the main resource is ignored.
     let mut s = l.clone();
     s["status"] = json!({"replicas": 7});
-    let s = ok(
-        &r,
-        Req::new(Verb::Update, deploys())
-            .ns("default")
-            .name("web")
-            .body(s),
-    )
-    .await;
+    let s = ok(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").body(s)).await;
     assert_eq!(s["status"], json!({}), "the old (empty) status is kept");
     let mut sp = s.clone();
     sp["spec"]["replicas"] = json!(5);
-    let sp = ok(
-        &r,
-        Req::new(Verb::Update, deploys())
-            .ns("default")
-            .name("web")
-            .body(sp),
-    )
-    .await;
+    let sp = ok(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").body(sp)).await;
     assert_eq!(sp["metadata"]["generation"], 2);
 }
 
 #[tokio::test]
 async fn status_subresource() {
     let r = Registry::new();
-    let d = ok(
-        &r,
-        Req::new(Verb::Create, deploys())
-            .ns("default")
-            .body(deployment("web")),
-    )
-    .await;
+    let d = ok(&r, Req::new(Verb::Create, deploys()).ns("default").body(deployment("web"))).await;
     // Like kube-apiserver (Go's non-pointer status struct): an empty status, not none.
     assert_eq!(d["status"], json!({}), "a new deployment has an empty status");
     let c = ok(&r, Req::new(Verb::Create, cms()).ns("default").body(cm("no-status"))).await;
@@ -474,29 +311,11 @@ async fn status_subresource() {
     let mut b = d.clone();
     b["status"] = json!({"replicas": 2, "readyReplicas": 1});
     b["spec"]["replicas"] = json!(9);
-    let s = ok(
-        &r,
-        Req::new(Verb::Update, deploys())
-            .ns("default")
-            .name("web")
-            .sub("status")
-            .body(b),
-    )
-    .await;
+    let s = ok(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").sub("status").body(b)).await;
     assert_eq!(s["status"]["readyReplicas"], 1);
-    assert_eq!(
-        s["spec"]["replicas"], 2,
-        "spec changes through /status are ignored"
-    );
+    assert_eq!(s["spec"]["replicas"], 2, "spec changes through /status are ignored");
     assert_eq!(s["metadata"]["generation"], 1);
-    let g = ok(
-        &r,
-        Req::new(Verb::Get, deploys())
-            .ns("default")
-            .name("web")
-            .sub("status"),
-    )
-    .await;
+    let g = ok(&r, Req::new(Verb::Get, deploys()).ns("default").name("web").sub("status")).await;
     assert_eq!(g["status"]["replicas"], 2);
     let p = ok(
         &r,
@@ -510,35 +329,15 @@ async fn status_subresource() {
     .await;
     assert_eq!(p["status"]["replicas"], 3);
     assert_eq!(p["status"]["readyReplicas"], 1);
-    let e = err(
-        &r,
-        Req::new(Verb::Get, cms())
-            .ns("default")
-            .name("x")
-            .sub("status"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Get, cms()).ns("default").name("x").sub("status")).await;
     assert_eq!(e.code, 404);
 }
 
 #[tokio::test]
 async fn scale_subresource() {
     let r = Registry::new();
-    let d = ok(
-        &r,
-        Req::new(Verb::Create, deploys())
-            .ns("default")
-            .body(deployment("web")),
-    )
-    .await;
-    let s = ok(
-        &r,
-        Req::new(Verb::Get, deploys())
-            .ns("default")
-            .name("web")
-            .sub("scale"),
-    )
-    .await;
+    let d = ok(&r, Req::new(Verb::Create, deploys()).ns("default").body(deployment("web"))).await;
+    let s = ok(&r, Req::new(Verb::Get, deploys()).ns("default").name("web").sub("scale")).await;
     assert_eq!(s["kind"], "Scale");
     assert_eq!(s["apiVersion"], "autoscaling/v1");
     assert_eq!(s["spec"]["replicas"], 2);
@@ -546,26 +345,10 @@ async fn scale_subresource() {
     assert_eq!(s["metadata"]["uid"], d["metadata"]["uid"]);
     let mut put = s.clone();
     put["spec"]["replicas"] = json!(4);
-    let s2 = ok(
-        &r,
-        Req::new(Verb::Update, deploys())
-            .ns("default")
-            .name("web")
-            .sub("scale")
-            .body(put.clone()),
-    )
-    .await;
+    let s2 = ok(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").sub("scale").body(put.clone())).await;
     assert_eq!(s2["spec"]["replicas"], 4);
     // Stale Scale resourceVersion.
-    let e = err(
-        &r,
-        Req::new(Verb::Update, deploys())
-            .ns("default")
-            .name("web")
-            .sub("scale")
-            .body(put),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").sub("scale").body(put)).await;
     assert_eq!(e.code, 409);
     let s3 = ok(
         &r,
@@ -592,14 +375,7 @@ async fn scale_subresource() {
     )
     .await;
     assert_eq!(e.code, 422);
-    let e = err(
-        &r,
-        Req::new(Verb::Get, cms())
-            .ns("default")
-            .name("x")
-            .sub("scale"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Get, cms()).ns("default").name("x").sub("scale")).await;
     assert_eq!(e.code, 404);
 }
 
@@ -617,7 +393,13 @@ async fn patches() {
     )
     .await;
     assert_eq!(m["data"], json!({"n": "1"}));
-    let j = ok(&r, Req::new(Verb::Patch, cms()).ns("default").name("p").ct("application/json-patch+json").body(json!([{"op": "test", "path": "/data/n", "value": "1"}, {"op": "add", "path": "/data/j", "value": "2"}]))).await;
+    let j = ok(
+        &r,
+        Req::new(Verb::Patch, cms()).ns("default").name("p").ct("application/json-patch+json").body(
+            json!([{"op": "test", "path": "/data/n", "value": "1"}, {"op": "add", "path": "/data/j", "value": "2"}]),
+        ),
+    )
+    .await;
     assert_eq!(j["data"], json!({"n": "1", "j": "2"}));
     let e = err(
         &r,
@@ -639,23 +421,11 @@ async fn patches() {
     )
     .await;
     assert_eq!(s["data"]["s"], "3");
-    let e = err(
-        &r,
-        Req::new(Verb::Patch, cms())
-            .ns("default")
-            .name("p")
-            .ct("text/plain")
-            .body(json!({})),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Patch, cms()).ns("default").name("p").ct("text/plain").body(json!({}))).await;
     assert_eq!((e.code, e.reason.as_str()), (415, "UnsupportedMediaType"));
     let e = err(
         &r,
-        Req::new(Verb::Patch, cms())
-            .ns("default")
-            .name("missing")
-            .ct("application/merge-patch+json")
-            .body(json!({})),
+        Req::new(Verb::Patch, cms()).ns("default").name("missing").ct("application/merge-patch+json").body(json!({})),
     )
     .await;
     assert_eq!(e.code, 404);
@@ -677,28 +447,13 @@ async fn dry_run_leaves_no_trace() {
     let r = Registry::new();
     let c = create_cm(&r, "default", "d").await;
     let before = r.store().current_rv();
-    let (code, v) = call(
-        &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .q("dryRun", "All")
-            .body(cm("dry")),
-    )
-    .await
-    .unwrap();
+    let (code, v) =
+        call(&r, Req::new(Verb::Create, cms()).ns("default").q("dryRun", "All").body(cm("dry"))).await.unwrap();
     assert_eq!(code, 201);
     assert_eq!(v["metadata"]["name"], "dry");
     let mut u = c.clone();
     u["data"]["k"] = json!("changed");
-    let v = ok(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("d")
-            .q("dryRun", "All")
-            .body(u),
-    )
-    .await;
+    let v = ok(&r, Req::new(Verb::Update, cms()).ns("default").name("d").q("dryRun", "All").body(u)).await;
     assert_eq!(v["data"]["k"], "changed");
     ok(
         &r,
@@ -710,29 +465,12 @@ async fn dry_run_leaves_no_trace() {
             .body(json!({"data": {"x": "y"}})),
     )
     .await;
-    ok(
-        &r,
-        Req::new(Verb::Delete, cms())
-            .ns("default")
-            .name("d")
-            .q("dryRun", "All"),
-    )
-    .await;
+    ok(&r, Req::new(Verb::Delete, cms()).ns("default").name("d").q("dryRun", "All")).await;
     assert_eq!(r.store().current_rv(), before);
-    assert_eq!(
-        ok(&r, Req::new(Verb::Get, cms()).ns("default").name("d")).await,
-        c
-    );
+    assert_eq!(ok(&r, Req::new(Verb::Get, cms()).ns("default").name("d")).await, c);
     let e = err(&r, Req::new(Verb::Get, cms()).ns("default").name("dry")).await;
     assert_eq!(e.code, 404);
-    let e = err(
-        &r,
-        Req::new(Verb::Create, cms())
-            .ns("default")
-            .q("dryRun", "Some")
-            .body(cm("dry")),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Create, cms()).ns("default").q("dryRun", "Some").body(cm("dry"))).await;
     assert_eq!(e.code, 400);
 }
 
@@ -742,44 +480,28 @@ async fn delete_with_preconditions() {
     let c = create_cm(&r, "default", "x").await;
     let e = err(
         &r,
-        Req::new(Verb::Delete, cms()).ns("default").name("x").body(
-            json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "nope"}}),
-        ),
-    )
-    .await;
-    assert_eq!(e.code, 409);
-    assert!(
-        e.message
-            .contains("Precondition failed: UID in precondition: nope"),
-        "{}",
-        e.message
-    );
-    let e = err(
-        &r,
         Req::new(Verb::Delete, cms())
             .ns("default")
             .name("x")
-            .body(json!({"preconditions": {"resourceVersion": "1"}})),
+            .body(json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "nope"}})),
     )
     .await;
     assert_eq!(e.code, 409);
-    assert!(e
-        .message
-        .contains("Precondition failed: ResourceVersion in precondition: 1"));
+    assert!(e.message.contains("Precondition failed: UID in precondition: nope"), "{}", e.message);
+    let e = err(
+        &r,
+        Req::new(Verb::Delete, cms()).ns("default").name("x").body(json!({"preconditions": {"resourceVersion": "1"}})),
+    )
+    .await;
+    assert_eq!(e.code, 409);
+    assert!(e.message.contains("Precondition failed: ResourceVersion in precondition: 1"));
     let (code, d) = call(&r, Req::new(Verb::Delete, cms()).ns("default").name("x").q("gracePeriodSeconds", "0").q("propagationPolicy", "Background")
         .body(json!({"preconditions": {"uid": c["metadata"]["uid"], "resourceVersion": c["metadata"]["resourceVersion"]}}))).await.unwrap();
     assert_eq!(code, 200);
     assert_eq!(d["metadata"]["name"], "x");
     let e = err(&r, Req::new(Verb::Delete, cms()).ns("default").name("x")).await;
     assert_eq!(e.code, 404);
-    let e = err(
-        &r,
-        Req::new(Verb::Delete, cms())
-            .ns("default")
-            .name("x")
-            .q("propagationPolicy", "Sideways"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Delete, cms()).ns("default").name("x").q("propagationPolicy", "Sideways")).await;
     assert_eq!(e.code, 422);
 }
 
@@ -789,16 +511,10 @@ async fn finalizers_flow() {
     let mut body = cm("f");
     body["metadata"]["finalizers"] = json!(["example.com/hold"]);
     ok(&r, Req::new(Verb::Create, cms()).ns("default").body(body)).await;
-    let mut w = watch(
-        &r,
-        Req::new(Verb::Watch, cms())
-            .ns("default")
-            .q("resourceVersion", &r.store().current_rv().to_string()),
-    )
-    .await;
-    let (code, d) = call(&r, Req::new(Verb::Delete, cms()).ns("default").name("f"))
-        .await
-        .unwrap();
+    let mut w =
+        watch(&r, Req::new(Verb::Watch, cms()).ns("default").q("resourceVersion", &r.store().current_rv().to_string()))
+            .await;
+    let (code, d) = call(&r, Req::new(Verb::Delete, cms()).ns("default").name("f")).await.unwrap();
     assert_eq!(code, 200);
     assert!(d["metadata"]["deletionTimestamp"].is_string());
     let g = ok(&r, Req::new(Verb::Get, cms()).ns("default").name("f")).await;
@@ -807,100 +523,47 @@ async fn finalizers_flow() {
     // Adding a finalizer to a deleting object is forbidden.
     let mut add = g.clone();
     add["metadata"]["finalizers"] = json!(["example.com/hold", "more"]);
-    assert_eq!(
-        err(
-            &r,
-            Req::new(Verb::Update, cms())
-                .ns("default")
-                .name("f")
-                .body(add)
-        )
-        .await
-        .code,
-        422
-    );
+    assert_eq!(err(&r, Req::new(Verb::Update, cms()).ns("default").name("f").body(add)).await.code, 422);
     let mut rm = g.clone();
     rm["metadata"]["finalizers"] = json!([]);
-    ok(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("default")
-            .name("f")
-            .body(rm),
-    )
-    .await;
+    ok(&r, Req::new(Verb::Update, cms()).ns("default").name("f").body(rm)).await;
     assert_eq!(next(&mut w).await.0, "DELETED");
-    assert_eq!(
-        err(&r, Req::new(Verb::Get, cms()).ns("default").name("f"))
-            .await
-            .code,
-        404
-    );
+    assert_eq!(err(&r, Req::new(Verb::Get, cms()).ns("default").name("f")).await.code, 404);
 }
 
 #[tokio::test]
 async fn namespace_deletion() {
     let r = Registry::new();
-    ok(
-        &r,
-        Req::new(Verb::Create, namespaces()).body(json!({"metadata": {"name": "tmp"}})),
-    )
-    .await;
+    ok(&r, Req::new(Verb::Create, namespaces()).body(json!({"metadata": {"name": "tmp"}}))).await;
     create_cm(&r, "tmp", "a").await;
     let mut held = cm("held");
     held["metadata"]["finalizers"] = json!(["x/y"]);
     ok(&r, Req::new(Verb::Create, cms()).ns("tmp").body(held)).await;
     let d = ok(&r, Req::new(Verb::Delete, namespaces()).name("tmp")).await;
     assert_eq!(d["status"]["phase"], "Terminating");
-    assert_eq!(
-        err(&r, Req::new(Verb::Get, cms()).ns("tmp").name("a"))
-            .await
-            .code,
-        404
-    );
+    assert_eq!(err(&r, Req::new(Verb::Get, cms()).ns("tmp").name("a")).await.code, 404);
     let e = err(&r, Req::new(Verb::Create, cms()).ns("tmp").body(cm("new"))).await;
     assert_eq!(e.code, 403);
-    assert_eq!(e.message, "configmaps \"new\" is forbidden: unable to create new content in namespace tmp because it is being terminated");
+    assert_eq!(
+        e.message,
+        "configmaps \"new\" is forbidden: unable to create new content in namespace tmp because it is being terminated"
+    );
     // Once the held object's finalizer is removed, the namespace goes too.
     let h = ok(&r, Req::new(Verb::Get, cms()).ns("tmp").name("held")).await;
     let mut rm = h.clone();
     rm["metadata"]["finalizers"] = json!(null);
-    ok(
-        &r,
-        Req::new(Verb::Update, cms())
-            .ns("tmp")
-            .name("held")
-            .body(rm),
-    )
-    .await;
-    assert_eq!(
-        err(&r, Req::new(Verb::Get, namespaces()).name("tmp"))
-            .await
-            .code,
-        404
-    );
+    ok(&r, Req::new(Verb::Update, cms()).ns("tmp").name("held").body(rm)).await;
+    assert_eq!(err(&r, Req::new(Verb::Get, namespaces()).name("tmp")).await.code, 404);
     let e = err(&r, Req::new(Verb::Delete, namespaces()).name("kube-system")).await;
     assert_eq!(
         (e.code, e.message.as_str()),
-        (
-            403,
-            "namespaces \"kube-system\" is forbidden: this namespace may not be deleted"
-        )
+        (403, "namespaces \"kube-system\" is forbidden: this namespace may not be deleted")
     );
     // Empty namespaces go away at once.
-    ok(
-        &r,
-        Req::new(Verb::Create, namespaces()).body(json!({"metadata": {"name": "empty"}})),
-    )
-    .await;
+    ok(&r, Req::new(Verb::Create, namespaces()).body(json!({"metadata": {"name": "empty"}}))).await;
     create_cm(&r, "empty", "a").await;
     ok(&r, Req::new(Verb::Delete, namespaces()).name("empty")).await;
-    assert_eq!(
-        err(&r, Req::new(Verb::Get, namespaces()).name("empty"))
-            .await
-            .code,
-        404
-    );
+    assert_eq!(err(&r, Req::new(Verb::Get, namespaces()).name("empty")).await.code, 404);
 }
 
 #[tokio::test]
@@ -912,22 +575,12 @@ async fn delete_collection_with_selector() {
         ok(&r, Req::new(Verb::Create, cms()).ns("default").body(b)).await;
     }
     create_cm(&r, "kube-system", "other").await;
-    let l = ok(
-        &r,
-        Req::new(Verb::DeleteCollection, cms())
-            .ns("default")
-            .q("labelSelector", "app=x"),
-    )
-    .await;
+    let l = ok(&r, Req::new(Verb::DeleteCollection, cms()).ns("default").q("labelSelector", "app=x")).await;
     assert_eq!(l["kind"], "ConfigMapList");
     assert_eq!(l["items"].as_array().unwrap().len(), 2);
     let left = ok(&r, Req::new(Verb::List, cms())).await;
-    let names: Vec<&str> = left["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        left["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["c", "other"]);
 }
 
@@ -935,15 +588,16 @@ async fn delete_collection_with_selector() {
 async fn list_selectors() {
     let r = Registry::new();
     for (n, app, node) in [("p1", "web", "n1"), ("p2", "web", "n2"), ("p3", "db", "n1")] {
-        ok(&r, Req::new(Verb::Create, pods()).ns("default").body(json!({"metadata": {"name": n, "labels": {"app": app}}, "spec": {"nodeName": node}}))).await;
+        ok(
+            &r,
+            Req::new(Verb::Create, pods())
+                .ns("default")
+                .body(json!({"metadata": {"name": n, "labels": {"app": app}}, "spec": {"nodeName": node}})),
+        )
+        .await;
     }
     let names = |v: &Value| -> Vec<String> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
-            .collect()
+        v["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_owned()).collect()
     };
     let l = ok(
         &r,
@@ -957,27 +611,12 @@ async fn list_selectors() {
     assert_eq!(l["kind"], "PodList");
     assert_eq!(l["apiVersion"], "v1");
     assert_eq!(l["items"][0]["kind"], "Pod");
-    let l = ok(
-        &r,
-        Req::new(Verb::List, pods()).q("labelSelector", "app!=web"),
-    )
-    .await;
+    let l = ok(&r, Req::new(Verb::List, pods()).q("labelSelector", "app!=web")).await;
     assert_eq!(names(&l), vec!["p3"]);
-    let e = err(
-        &r,
-        Req::new(Verb::List, pods()).q("labelSelector", "app in web"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::List, pods()).q("labelSelector", "app in web")).await;
     assert_eq!(e.code, 400);
-    let e = err(
-        &r,
-        Req::new(Verb::List, pods()).q("fieldSelector", "spec.bogus=1"),
-    )
-    .await;
-    assert_eq!(
-        (e.code, e.message.as_str()),
-        (400, "field label not supported: spec.bogus")
-    );
+    let e = err(&r, Req::new(Verb::List, pods()).q("fieldSelector", "spec.bogus=1")).await;
+    assert_eq!((e.code, e.message.as_str()), (400, "field label not supported: spec.bogus"));
 }
 
 #[tokio::test]
@@ -987,11 +626,7 @@ async fn paging_is_a_consistent_snapshot() {
         create_cm(&r, "default", &format!("c{i}")).await;
     }
     let mut seen = Vec::new();
-    let first = ok(
-        &r,
-        Req::new(Verb::List, cms()).ns("default").q("limit", "3"),
-    )
-    .await;
+    let first = ok(&r, Req::new(Verb::List, cms()).ns("default").q("limit", "3")).await;
     assert_eq!(first["metadata"]["remainingItemCount"], 7);
     let list_rv = first["metadata"]["resourceVersion"].clone();
     let mut page = first;
@@ -1018,25 +653,10 @@ async fn paging_is_a_consistent_snapshot() {
             )
             .await;
         }
-        page = ok(
-            &r,
-            Req::new(Verb::List, cms())
-                .ns("default")
-                .q("limit", "3")
-                .q("continue", &token),
-        )
-        .await;
+        page = ok(&r, Req::new(Verb::List, cms()).ns("default").q("limit", "3").q("continue", &token)).await;
         assert_eq!(page["metadata"]["resourceVersion"], list_rv);
-        if let Some(i) = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["metadata"]["name"] == "c9")
-        {
-            assert_eq!(
-                i["data"]["k"], "v",
-                "page shows the snapshot, not the patched object"
-            );
+        if let Some(i) = page["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "c9") {
+            assert_eq!(i["data"]["k"], "v", "page shows the snapshot, not the patched object");
         }
     }
     let want: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
@@ -1047,80 +667,32 @@ async fn paging_is_a_consistent_snapshot() {
 
 #[tokio::test]
 async fn too_old_continue_and_exact_rv() {
-    let r = Registry::with_options(
-        StoreConfig {
-            history_capacity: 3,
-            watch_buffer: 16,
-        },
-        Duration::from_secs(60),
-    );
+    let r = Registry::with_options(StoreConfig { history_capacity: 3, watch_buffer: 16 }, Duration::from_secs(60));
     for i in 0..4 {
         create_cm(&r, "default", &format!("c{i}")).await;
     }
-    let first = ok(
-        &r,
-        Req::new(Verb::List, cms()).ns("default").q("limit", "2"),
-    )
-    .await;
+    let first = ok(&r, Req::new(Verb::List, cms()).ns("default").q("limit", "2")).await;
     let token = first["metadata"]["continue"].as_str().unwrap().to_owned();
-    let old_rv = first["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old_rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
     // Exact at a covered rv works.
-    let l = ok(
-        &r,
-        Req::new(Verb::List, cms())
-            .q("resourceVersion", &old_rv)
-            .q("resourceVersionMatch", "Exact"),
-    )
-    .await;
+    let l = ok(&r, Req::new(Verb::List, cms()).q("resourceVersion", &old_rv).q("resourceVersionMatch", "Exact")).await;
     assert_eq!(l["items"].as_array().unwrap().len(), 4);
     for i in 0..5 {
         create_cm(&r, "default", &format!("n{i}")).await;
     }
-    let e = err(
-        &r,
-        Req::new(Verb::List, cms())
-            .ns("default")
-            .q("limit", "2")
-            .q("continue", &token),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::List, cms()).ns("default").q("limit", "2").q("continue", &token)).await;
     assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
-    assert!(e
-        .message
-        .starts_with("The provided continue parameter is too old"));
-    let e = err(
-        &r,
-        Req::new(Verb::List, cms())
-            .q("resourceVersion", &old_rv)
-            .q("resourceVersionMatch", "Exact"),
-    )
-    .await;
+    assert!(e.message.starts_with("The provided continue parameter is too old"));
+    let e = err(&r, Req::new(Verb::List, cms()).q("resourceVersion", &old_rv).q("resourceVersionMatch", "Exact")).await;
     assert_eq!(e.code, 410);
     assert!(e.message.starts_with("too old resource version: "));
-    let e = err(
-        &r,
-        Req::new(Verb::List, cms())
-            .q("resourceVersion", "999999")
-            .q("resourceVersionMatch", "NotOlderThan"),
-    )
-    .await;
+    let e =
+        err(&r, Req::new(Verb::List, cms()).q("resourceVersion", "999999").q("resourceVersionMatch", "NotOlderThan"))
+            .await;
     assert_eq!(e.code, 504);
-    let e = err(
-        &r,
-        Req::new(Verb::List, cms()).q("resourceVersionMatch", "Exact"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::List, cms()).q("resourceVersionMatch", "Exact")).await;
     assert_eq!(e.code, 422);
-    let e = err(
-        &r,
-        Req::new(Verb::List, cms())
-            .q("resourceVersion", "0")
-            .q("resourceVersionMatch", "Bogus"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::List, cms()).q("resourceVersion", "0").q("resourceVersionMatch", "Bogus")).await;
     assert_eq!(e.code, 422);
 }
 
@@ -1131,74 +703,38 @@ async fn watch_from_rv_and_initial_state() {
     let mid = r.store().current_rv();
     create_cm(&r, "default", "b").await;
     create_cm(&r, "kube-system", "other").await;
-    let mut w = watch(
-        &r,
-        Req::new(Verb::Watch, cms())
-            .ns("default")
-            .q("resourceVersion", &mid.to_string()),
-    )
-    .await;
+    let mut w = watch(&r, Req::new(Verb::Watch, cms()).ns("default").q("resourceVersion", &mid.to_string())).await;
     let (t, o) = next(&mut w).await;
-    assert_eq!(
-        (t.as_str(), o["metadata"]["name"].as_str().unwrap()),
-        ("ADDED", "b")
-    );
+    assert_eq!((t.as_str(), o["metadata"]["name"].as_str().unwrap()), ("ADDED", "b"));
     assert_eq!(o["kind"], "ConfigMap");
     ok(&r, Req::new(Verb::Delete, cms()).ns("default").name("a")).await;
     let (t, o) = next(&mut w).await;
-    assert_eq!(
-        (t.as_str(), o["metadata"]["name"].as_str().unwrap()),
-        ("DELETED", "a")
-    );
+    assert_eq!((t.as_str(), o["metadata"]["name"].as_str().unwrap()), ("DELETED", "a"));
     assert!(rv(&o) > mid);
 
     // No resourceVersion: synthetic ADDED for the current state, then live events.
     let mut w = watch(&r, Req::new(Verb::Watch, cms())).await;
-    let mut names = vec![next(&mut w).await.1["metadata"]["name"]
-        .as_str()
-        .unwrap()
-        .to_owned()];
-    names.push(
-        next(&mut w).await.1["metadata"]["name"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+    let mut names = vec![next(&mut w).await.1["metadata"]["name"].as_str().unwrap().to_owned()];
+    names.push(next(&mut w).await.1["metadata"]["name"].as_str().unwrap().to_owned());
     assert_eq!(names, vec!["b", "other"]);
     create_cm(&r, "default", "c").await;
     let (t, o) = next(&mut w).await;
-    assert_eq!(
-        (t.as_str(), o["metadata"]["name"].as_str().unwrap()),
-        ("ADDED", "c")
-    );
+    assert_eq!((t.as_str(), o["metadata"]["name"].as_str().unwrap()), ("ADDED", "c"));
 }
 
 #[tokio::test]
 async fn watch_too_old_is_an_error_event() {
-    let r = Registry::with_options(
-        StoreConfig {
-            history_capacity: 2,
-            watch_buffer: 16,
-        },
-        Duration::from_secs(60),
-    );
+    let r = Registry::with_options(StoreConfig { history_capacity: 2, watch_buffer: 16 }, Duration::from_secs(60));
     let start = r.store().current_rv();
     for i in 0..4 {
         create_cm(&r, "default", &format!("c{i}")).await;
     }
-    let mut w = watch(
-        &r,
-        Req::new(Verb::Watch, cms()).q("resourceVersion", &start.to_string()),
-    )
-    .await;
+    let mut w = watch(&r, Req::new(Verb::Watch, cms()).q("resourceVersion", &start.to_string())).await;
     let (t, o) = next(&mut w).await;
     assert_eq!(t, "ERROR");
     assert_eq!(o["code"], 410);
     assert_eq!(o["reason"], "Expired");
-    assert!(o["message"]
-        .as_str()
-        .unwrap()
-        .starts_with(&format!("too old resource version: {start} (")));
+    assert!(o["message"].as_str().unwrap().starts_with(&format!("too old resource version: {start} (")));
     assert!(w.next().await.is_none());
 }
 
@@ -1207,40 +743,23 @@ async fn bookmarks_and_timeout() {
     let r = Registry::with_bookmark_interval(Duration::from_millis(50));
     create_cm(&r, "default", "a").await;
     let now = r.store().current_rv();
-    let mut w = watch(
-        &r,
-        Req::new(Verb::Watch, cms())
-            .q("resourceVersion", &now.to_string())
-            .q("allowWatchBookmarks", "true"),
-    )
-    .await;
+    let mut w =
+        watch(&r, Req::new(Verb::Watch, cms()).q("resourceVersion", &now.to_string()).q("allowWatchBookmarks", "true"))
+            .await;
     create_cm(&r, "default", "b").await;
     assert_eq!(next(&mut w).await.0, "ADDED");
     // A write to another resource moves the global resourceVersion on.
-    ok(
-        &r,
-        Req::new(Verb::Create, pods())
-            .ns("default")
-            .body(json!({"metadata": {"name": "p"}})),
-    )
-    .await;
+    ok(&r, Req::new(Verb::Create, pods()).ns("default").body(json!({"metadata": {"name": "p"}}))).await;
     let (t, o) = next(&mut w).await;
     assert_eq!(t, "BOOKMARK");
     assert_eq!(o["kind"], "ConfigMap");
     assert_eq!(o["apiVersion"], "v1");
     assert_eq!(rv(&o), r.store().current_rv());
 
-    let mut w = watch(
-        &r,
-        Req::new(Verb::Watch, cms())
-            .q("resourceVersion", &now.to_string())
-            .q("timeoutSeconds", "1"),
-    )
-    .await;
+    let mut w =
+        watch(&r, Req::new(Verb::Watch, cms()).q("resourceVersion", &now.to_string()).q("timeoutSeconds", "1")).await;
     assert_eq!(next(&mut w).await.0, "ADDED");
-    let end = tokio::time::timeout(Duration::from_secs(5), w.next())
-        .await
-        .expect("timeoutSeconds ends the stream");
+    let end = tokio::time::timeout(Duration::from_secs(5), w.next()).await.expect("timeoutSeconds ends the stream");
     assert!(end.is_none());
 }
 
@@ -1249,17 +768,10 @@ async fn send_initial_events() {
     let r = Registry::with_bookmark_interval(Duration::from_secs(3600));
     create_cm(&r, "default", "a").await;
     create_cm(&r, "default", "b").await;
-    let e = err(
-        &r,
-        Req::new(Verb::Watch, cms())
-            .q("sendInitialEvents", "true")
-            .q("allowWatchBookmarks", "true"),
-    )
-    .await;
+    let e = err(&r, Req::new(Verb::Watch, cms()).q("sendInitialEvents", "true").q("allowWatchBookmarks", "true")).await;
     assert_eq!(e.code, 422);
     assert!(
-        e.message
-            .contains("sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
+        e.message.contains("sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
         "{}",
         e.message
     );
@@ -1276,22 +788,12 @@ async fn send_initial_events() {
     assert_eq!(next(&mut w).await.1["metadata"]["name"], "b");
     let (t, o) = next(&mut w).await;
     assert_eq!(t, "BOOKMARK");
-    assert_eq!(
-        o["metadata"]["annotations"]["k8s.io/initial-events-end"],
-        "true"
-    );
+    assert_eq!(o["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
     assert_eq!(rv(&o), at);
     create_cm(&r, "default", "c").await;
     let (t, o) = next(&mut w).await;
-    assert_eq!(
-        (t.as_str(), o["metadata"]["name"].as_str().unwrap()),
-        ("ADDED", "c")
-    );
-    let e = err(
-        &r,
-        Req::new(Verb::List, cms()).q("sendInitialEvents", "true"),
-    )
-    .await;
+    assert_eq!((t.as_str(), o["metadata"]["name"].as_str().unwrap()), ("ADDED", "c"));
+    let e = err(&r, Req::new(Verb::List, cms()).q("sendInitialEvents", "true")).await;
     assert_eq!(e.code, 422);
 }
 
@@ -1317,10 +819,7 @@ async fn selector_transitions() {
     )
     .await;
     let (t, o) = next(&mut w).await;
-    assert_eq!(
-        (t.as_str(), o["metadata"]["name"].as_str().unwrap()),
-        ("ADDED", "x")
-    );
+    assert_eq!((t.as_str(), o["metadata"]["name"].as_str().unwrap()), ("ADDED", "x"));
     ok(
         &r,
         Req::new(Verb::Patch, cms())
@@ -1342,27 +841,15 @@ async fn selector_transitions() {
     .await;
     let (t, o) = next(&mut w).await;
     assert_eq!(t, "DELETED");
-    assert_eq!(
-        o["metadata"]["labels"]["app"], "web",
-        "the last matching state"
-    );
+    assert_eq!(o["metadata"]["labels"]["app"], "web", "the last matching state");
     assert_eq!(rv(&o), rv(&p), "at the version that made it stop matching");
 
     // Single-object watch by field selector.
-    let mut w = watch(
-        &r,
-        Req::new(Verb::Watch, cms())
-            .ns("default")
-            .q("fieldSelector", "metadata.name=y"),
-    )
-    .await;
+    let mut w = watch(&r, Req::new(Verb::Watch, cms()).ns("default").q("fieldSelector", "metadata.name=y")).await;
     create_cm(&r, "default", "z").await;
     create_cm(&r, "default", "y").await;
     let (t, o) = next(&mut w).await;
-    assert_eq!(
-        (t.as_str(), o["metadata"]["name"].as_str().unwrap()),
-        ("ADDED", "y")
-    );
+    assert_eq!((t.as_str(), o["metadata"]["name"].as_str().unwrap()), ("ADDED", "y"));
 }
 
 #[tokio::test]
@@ -1370,24 +857,9 @@ async fn versions_share_objects() {
     let r = Registry::new();
     let v2 = Arc::new(ResourceInfo {
         version: "v2".into(),
-        ..(*res(
-            "autoscaling",
-            "horizontalpodautoscalers",
-            "HorizontalPodAutoscaler",
-            true,
-            true,
-            false,
-        ))
-        .clone()
+        ..(*res("autoscaling", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, true, false)).clone()
     });
-    let v1 = res(
-        "autoscaling",
-        "horizontalpodautoscalers",
-        "HorizontalPodAutoscaler",
-        true,
-        true,
-        false,
-    );
+    let v1 = res("autoscaling", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, true, false);
     ok(
         &r,
         Req::new(Verb::Create, v2)
@@ -1411,55 +883,20 @@ async fn never_panics_on_odd_input() {
         "{\"metadata\": {\"name\": \"a\", \"labels\": {\"k\": 1}}}",
     ] {
         let _ = call(&r, Req::new(Verb::Create, cms()).ns("default").raw(body)).await;
-        let _ = call(
-            &r,
-            Req::new(Verb::Update, cms())
-                .ns("default")
-                .name("a")
-                .raw(body),
-        )
-        .await;
-        let _ = call(
-            &r,
-            Req::new(Verb::Patch, cms())
-                .ns("default")
-                .name("a")
-                .ct("application/json-patch+json")
-                .raw(body),
-        )
-        .await;
-        let _ = call(
-            &r,
-            Req::new(Verb::Delete, cms())
-                .ns("default")
-                .name("a")
-                .raw(body),
-        )
-        .await;
+        let _ = call(&r, Req::new(Verb::Update, cms()).ns("default").name("a").raw(body)).await;
+        let _ =
+            call(&r, Req::new(Verb::Patch, cms()).ns("default").name("a").ct("application/json-patch+json").raw(body))
+                .await;
+        let _ = call(&r, Req::new(Verb::Delete, cms()).ns("default").name("a").raw(body)).await;
     }
-    for q in [
-        ("limit", "-1"),
-        ("limit", "x"),
-        ("resourceVersion", "x"),
-        ("continue", ""),
-        ("timeoutSeconds", "x"),
-    ] {
+    for q in [("limit", "-1"), ("limit", "x"), ("resourceVersion", "x"), ("continue", ""), ("timeoutSeconds", "x")] {
         let _ = call(&r, Req::new(Verb::List, cms()).q(q.0, q.1)).await;
     }
     let e = err(&r, Req::new(Verb::Get, cms())).await;
     assert_eq!(e.code, 405);
-    let _w = watch(
-        &r,
-        Req::new(Verb::Watch, cms()).q("timeoutSeconds", "18446744073709551615"),
-    )
-    .await;
-    let _w = watch(
-        &r,
-        Req::new(Verb::Watch, cms())
-            .q("continue", "x")
-            .q("resourceVersion", "18446744073709551615"),
-    )
-    .await;
+    let _w = watch(&r, Req::new(Verb::Watch, cms()).q("timeoutSeconds", "18446744073709551615")).await;
+    let _w =
+        watch(&r, Req::new(Verb::Watch, cms()).q("continue", "x").q("resourceVersion", "18446744073709551615")).await;
 }
 
 #[tokio::test]
@@ -1488,7 +925,12 @@ async fn server_side_apply_creates_conflicts_and_forces() {
     let ApiResponse::Object { code, body } = created else { panic!("not an object") };
     assert_eq!(code, 201);
     assert_eq!(body["spec"]["replicas"], json!(2));
-    let managers: Vec<_> = body["metadata"]["managedFields"].as_array().expect("managedFields").iter().map(|m| m["manager"].clone()).collect();
+    let managers: Vec<_> = body["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .map(|m| m["manager"].clone())
+        .collect();
     assert_eq!(managers, vec![json!("alice")]);
 
     let e = err(&r, apply("bob", 3, false)).await;
@@ -1500,7 +942,15 @@ async fn server_side_apply_creates_conflicts_and_forces() {
     let forced = ok(&r, apply("bob", 3, true)).await;
     assert_eq!(forced["spec"]["replicas"], json!(3));
 
-    let missing_manager = err(&r, Req::new(Verb::Patch, deploys()).ns("default").name("web").ct("application/apply-patch+yaml").body(json!({"metadata": {"name": "web"}}))).await;
+    let missing_manager = err(
+        &r,
+        Req::new(Verb::Patch, deploys())
+            .ns("default")
+            .name("web")
+            .ct("application/apply-patch+yaml")
+            .body(json!({"metadata": {"name": "web"}})),
+    )
+    .await;
     assert_eq!(missing_manager.code, 422);
 }
 
@@ -1533,7 +983,8 @@ async fn ordinary_writes_record_managed_fields_and_apply_conflicts_with_them() {
             .body(json!({"spec": {"replicas": 5}})),
     )
     .await;
-    let managers: Vec<_> = scaled["metadata"]["managedFields"].as_array().expect("entries").iter().map(|e| e["manager"].clone()).collect();
+    let managers: Vec<_> =
+        scaled["metadata"]["managedFields"].as_array().expect("entries").iter().map(|e| e["manager"].clone()).collect();
     assert!(managers.contains(&json!("autoscaler")), "{managers:?}");
 
     let conflict = err(
@@ -1631,7 +1082,11 @@ async fn server_side_apply_on_status() {
     .await;
     assert_eq!(main["status"]["replicas"], 1, "status does not change through the main resource");
 
-    let missing = err(&r, apply("w", json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nope"}, "status": {}}))).await;
+    let missing = err(
+        &r,
+        apply("w", json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nope"}, "status": {}})),
+    )
+    .await;
     assert_eq!(missing.code, 400, "{missing:?}");
     let mut absent = apply("w", json!({"apiVersion": "apps/v1", "kind": "Deployment", "status": {}}));
     absent.0.name = Some("nope".into());
@@ -1646,7 +1101,8 @@ async fn pod_binding() {
         json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "annotations": {"scheduled-by": "test"}},
                "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
     };
-    let bind = |name: &str, body: Value| Req::new(Verb::Create, pods()).ns("default").name(name).sub("binding").body(body);
+    let bind =
+        |name: &str, body: Value| Req::new(Verb::Create, pods()).ns("default").name(name).sub("binding").body(body);
 
     let dry = call(&r, bind("q", binding("q", "node-x")).q("dryRun", "All")).await;
     assert_created_success(dry);
@@ -1657,25 +1113,36 @@ async fn pod_binding() {
     let q = ok(&r, Req::new(Verb::Get, pods()).ns("default").name("q")).await;
     assert_eq!(q["spec"]["nodeName"], "node-x");
     assert_eq!(q["metadata"]["annotations"]["scheduled-by"], "test");
-    let scheduled = q["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "PodScheduled").cloned().unwrap();
+    let scheduled =
+        q["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "PodScheduled").cloned().unwrap();
     assert_eq!(scheduled["status"], "True");
 
     let again = err(&r, bind("q", binding("q", "node-y"))).await;
     assert_eq!((again.code, again.reason.as_str()), (409, "Conflict"));
-    assert_eq!(again.message, "Operation cannot be fulfilled on pods/binding \"q\": pod q is already assigned to node \"node-x\"");
+    assert_eq!(
+        again.message,
+        "Operation cannot be fulfilled on pods/binding \"q\": pod q is already assigned to node \"node-x\""
+    );
 
     let mismatch = err(&r, bind("q", binding("other", "node-x"))).await;
     assert_eq!((mismatch.code, mismatch.message.as_str()), (400, "name in URL does not match name in Binding object"));
-    let no_target = err(&r, bind("q", json!({"kind": "Binding", "metadata": {"name": "q"}, "target": {"kind": "Pod"}}))).await;
+    let no_target =
+        err(&r, bind("q", json!({"kind": "Binding", "metadata": {"name": "q"}, "target": {"kind": "Pod"}}))).await;
     assert_eq!(no_target.code, 422);
-    assert!(no_target.message.contains("target.kind") && no_target.message.contains("target.name: Required value"), "{}", no_target.message);
+    assert!(
+        no_target.message.contains("target.kind") && no_target.message.contains("target.name: Required value"),
+        "{}",
+        no_target.message
+    );
     assert_eq!(err(&r, bind("nope", binding("nope", "node-x"))).await.code, 404);
     let get = err(&r, Req::new(Verb::Get, pods()).ns("default").name("q").sub("binding")).await;
     assert_eq!(get.code, 405);
 
     // The older form: POST namespaces/<ns>/bindings, the pod named in the body.
     ok(&r, Req::new(Verb::Create, pods()).ns("default").body(pod("r", json!({})))).await;
-    assert_created_success(call(&r, Req::new(Verb::Create, bindings()).ns("default").body(binding("r", "node-z"))).await);
+    assert_created_success(
+        call(&r, Req::new(Verb::Create, bindings()).ns("default").body(binding("r", "node-z"))).await,
+    );
     let pr = ok(&r, Req::new(Verb::Get, pods()).ns("default").name("r")).await;
     assert_eq!(pr["spec"]["nodeName"], "node-z");
 }
@@ -1683,7 +1150,8 @@ async fn pod_binding() {
 #[tokio::test]
 async fn pod_eviction_and_disruption_budgets() {
     let r = Registry::new();
-    let evict = |name: &str, body: Value| Req::new(Verb::Create, pods()).ns("default").name(name).sub("eviction").body(body);
+    let evict =
+        |name: &str, body: Value| Req::new(Verb::Create, pods()).ns("default").name(name).sub("eviction").body(body);
     let eviction = |name: &str| json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "default"}});
 
     // No budget: the pod is deleted.
@@ -1731,7 +1199,9 @@ async fn pod_eviction_and_disruption_budgets() {
     assert_eq!(blocked.message, "Cannot evict pod as it would violate the pod's disruption budget.");
     assert_eq!(
         blocked.details,
-        Some(json!({"causes": [{"reason": "DisruptionBudget", "message": "The disruption budget web needs 1 healthy pods and has 1 currently"}]}))
+        Some(
+            json!({"causes": [{"reason": "DisruptionBudget", "message": "The disruption budget web needs 1 healthy pods and has 1 currently"}]})
+        )
     );
     ok(&r, Req::new(Verb::Get, pods()).ns("default").name("web-1")).await;
 
@@ -1775,7 +1245,8 @@ async fn pod_ephemeral_containers() {
     changed["spec"]["ephemeralContainers"][0]["image"] = json!("alpine");
     assert!(err(&r, sub(Verb::Update).body(changed)).await.message.contains("may not be changed"));
     let mut dup = updated.clone();
-    dup["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "busybox"}, {"name": "c", "image": "busybox"}]);
+    dup["spec"]["ephemeralContainers"] =
+        json!([{"name": "debug", "image": "busybox"}, {"name": "c", "image": "busybox"}]);
     assert!(err(&r, sub(Verb::Update).body(dup)).await.message.contains("Duplicate value: \"c\""));
 
     let patched = ok(
@@ -1785,7 +1256,8 @@ async fn pod_ephemeral_containers() {
             .body(json!([{"op": "add", "path": "/spec/ephemeralContainers/-", "value": {"name": "debug2", "image": "busybox"}}])),
     )
     .await;
-    let names: Vec<_> = patched["spec"]["ephemeralContainers"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+    let names: Vec<_> =
+        patched["spec"]["ephemeralContainers"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
     assert_eq!(names, vec![json!("debug"), json!("debug2")]);
     let tracked = patched["metadata"]["managedFields"].as_array().unwrap();
     assert!(tracked.iter().any(|e| e["subresource"] == "ephemeralcontainers"), "{tracked:?}");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::managed_fields::FieldTracking;
 use super::errors::{self, FieldError};
+use super::managed_fields::FieldTracking;
 use super::meta::{self, resource_key};
 use super::{check_type, dry_run, parse_body, request_key, validation, Registry};
 use crate::api::{ApiError, ApiRequest, ApiResponse, ApiResult, ResourceInfo};
@@ -48,12 +48,8 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
     let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
         return true;
     };
-    o.iter()
-        .filter(|(k, _)| !skip(k))
-        .any(|(k, v)| n.get(k) != Some(v))
-        || n.iter()
-            .filter(|(k, _)| !skip(k))
-            .any(|(k, _)| !o.contains_key(k))
+    o.iter().filter(|(k, _)| !skip(k)).any(|(k, v)| n.get(k) != Some(v))
+        || n.iter().filter(|(k, _)| !skip(k)).any(|(k, _)| !o.contains_key(k))
 }
 
 /// Builds the object to store from the stored `old` and the requested `new`.
@@ -86,11 +82,7 @@ pub(crate) fn prepare_update(
         }
         _ => {}
     }
-    let old_meta = old
-        .get("metadata")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let old_meta = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
     let mut out = match mode {
         Mode::Status => {
             let mut out = old.clone();
@@ -117,18 +109,11 @@ pub(crate) fn prepare_update(
             return Err(errors::invalid(
                 info,
                 name,
-                &[FieldError::invalid(
-                    "metadata.uid",
-                    &json!(uid),
-                    "field is immutable",
-                )],
+                &[FieldError::invalid("metadata.uid", &json!(uid), "field is immutable")],
             ));
         }
     }
-    let old_finalizers: Vec<String> = meta::finalizers(old)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let old_finalizers: Vec<String> = meta::finalizers(old).into_iter().map(str::to_owned).collect();
     if meta::is_deleting(old) {
         let added: Vec<String> = meta::finalizers(&out)
             .into_iter()
@@ -141,7 +126,9 @@ pub(crate) fn prepare_update(
                 name,
                 &[FieldError::forbidden(
                     "metadata.finalizers",
-                    &format!("no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"),
+                    &format!(
+                        "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                    ),
                 )],
             ));
         }
@@ -157,11 +144,7 @@ pub(crate) fn prepare_update(
     }
     super::defaults::on_update(info, old, &mut out);
     let old_gen = meta::generation(old).max(1);
-    let gen = if spec_changed(old, &out) {
-        old_gen + 1
-    } else {
-        old_gen
-    };
+    let gen = if spec_changed(old, &out) { old_gen + 1 } else { old_gen };
     {
         let m = meta::meta_mut(&mut out);
         m.insert("name".into(), json!(name));
@@ -169,13 +152,7 @@ pub(crate) fn prepare_update(
             Some(ns) => m.insert("namespace".into(), json!(ns)),
             None => m.remove("namespace"),
         };
-        for keep in [
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "resourceVersion",
-        ] {
+        for keep in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"] {
             match old_meta.get(keep) {
                 Some(v) => m.insert(keep.into(), v.clone()),
                 None => m.remove(keep),
@@ -202,23 +179,13 @@ impl Registry {
         tracking: Option<&FieldTracking>,
         mut mutate: impl FnMut(&Arc<Value>) -> Result<Value, ApiError>,
     ) -> Result<Updated, ApiError> {
-        let Target {
-            info,
-            namespace,
-            name,
-            key,
-        } = *target;
+        let Target { info, namespace, name, key } = *target;
         let res = resource_key(info);
         loop {
-            let current = self
-                .store
-                .get(&res, key)
-                .ok_or_else(|| errors::not_found(info, name))?;
+            let current = self.store.get(&res, key).ok_or_else(|| errors::not_found(info, name))?;
             let current_rv = object_rv(&current);
             let requested = mutate(&current)?;
-            if let Some(rv) =
-                meta::meta_str(&requested, "resourceVersion").filter(|rv| !rv.is_empty())
-            {
+            if let Some(rv) = meta::meta_str(&requested, "resourceVersion").filter(|rv| !rv.is_empty()) {
                 if rv.parse::<u64>().ok() != Some(current_rv) {
                     return Err(errors::conflict(info, name, errors::MODIFIED));
                 }
@@ -233,9 +200,7 @@ impl Registry {
             }
             let finalize = meta::is_deleting(&new) && meta::finalizers(&new).is_empty();
             if dry {
-                return Ok(Updated {
-                    object: Arc::new(new),
-                });
+                return Ok(Updated { object: Arc::new(new) });
             }
             let result = if finalize {
                 self.store.delete(&res, key, new, current_rv)
@@ -272,12 +237,7 @@ impl Registry {
         let body = parse_body(req)?;
         let ns = super::namespace_of(req)?;
         let out = self.guaranteed_update(
-            &Target {
-                info,
-                namespace: ns,
-                name: &name,
-                key: &key,
-            },
+            &Target { info, namespace: ns, name: &name, key: &key },
             dry,
             mode,
             Some(&FieldTracking::for_request(
@@ -287,10 +247,7 @@ impl Registry {
             )),
             |_| Ok(body.clone()),
         )?;
-        Ok(ApiResponse::Object {
-            code: 200,
-            body: meta::owned_for(&out.object, info),
-        })
+        Ok(ApiResponse::Object { code: 200, body: meta::owned_for(&out.object, info) })
     }
 }
 
@@ -305,14 +262,8 @@ mod tests {
             &old,
             &json!({"metadata": {"labels": {"a": "2"}}, "spec": {"x": 1}, "status": {"s": 2}})
         ));
-        assert!(spec_changed(
-            &old,
-            &json!({"metadata": {}, "spec": {"x": 2}})
-        ));
-        assert!(spec_changed(
-            &old,
-            &json!({"metadata": {}, "spec": {"x": 1}, "data": 1})
-        ));
+        assert!(spec_changed(&old, &json!({"metadata": {}, "spec": {"x": 2}})));
+        assert!(spec_changed(&old, &json!({"metadata": {}, "spec": {"x": 1}, "data": 1})));
         assert!(spec_changed(&old, &json!({"metadata": {}})));
     }
 }

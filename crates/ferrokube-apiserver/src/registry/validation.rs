@@ -40,10 +40,7 @@ fn is_alnum(c: u8) -> bool {
 
 fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty()
-        && is_alnum(b[0])
-        && is_alnum(b[b.len() - 1])
-        && b.iter().all(|&c| is_alnum(c) || c == b'-')
+    !b.is_empty() && is_alnum(b[0]) && is_alnum(b[b.len() - 1]) && b.iter().all(|&c| is_alnum(c) || c == b'-')
 }
 
 /// Whether `s` is a DNS-1123 subdomain (length not checked).
@@ -111,21 +108,13 @@ pub fn validate_labels(obj: &Value) -> Vec<FieldError> {
     };
     let Some(map) = labels.as_object() else {
         if !labels.is_null() {
-            out.push(FieldError::invalid(
-                "metadata.labels",
-                labels,
-                "must be a map of strings",
-            ));
+            out.push(FieldError::invalid("metadata.labels", labels, "must be a map of strings"));
         }
         return out;
     };
     for (k, v) in map {
         if let Err(e) = super::selectors::label::validate_key(k) {
-            out.push(FieldError::invalid(
-                "metadata.labels",
-                &Value::String(k.clone()),
-                &e,
-            ));
+            out.push(FieldError::invalid("metadata.labels", &Value::String(k.clone()), &e));
         }
         match v.as_str() {
             Some(s) => {
@@ -133,11 +122,7 @@ pub fn validate_labels(obj: &Value) -> Vec<FieldError> {
                     out.push(FieldError::invalid("metadata.labels", v, &e));
                 }
             }
-            None => out.push(FieldError::invalid(
-                &format!("metadata.labels[{k}]"),
-                v,
-                "must be a string",
-            )),
+            None => out.push(FieldError::invalid(&format!("metadata.labels[{k}]"), v, "must be a string")),
         }
     }
     out
@@ -155,11 +140,7 @@ pub fn validate_annotations(obj: &Value) -> Vec<FieldError> {
     };
     let Some(map) = annotations.as_object() else {
         if !annotations.is_null() {
-            out.push(FieldError::invalid(
-                "metadata.annotations",
-                annotations,
-                "must be a map of strings",
-            ));
+            out.push(FieldError::invalid("metadata.annotations", annotations, "must be a map of strings"));
         }
         return out;
     };
@@ -167,19 +148,11 @@ pub fn validate_annotations(obj: &Value) -> Vec<FieldError> {
     for (k, v) in map {
         total += k.len();
         if let Err(e) = super::selectors::label::validate_key(&k.to_ascii_lowercase()) {
-            out.push(FieldError::invalid(
-                "metadata.annotations",
-                &Value::String(k.clone()),
-                &e,
-            ));
+            out.push(FieldError::invalid("metadata.annotations", &Value::String(k.clone()), &e));
         }
         match v.as_str() {
             Some(s) => total += s.len(),
-            None => out.push(FieldError::invalid(
-                &format!("metadata.annotations[{k}]"),
-                v,
-                "must be a string",
-            )),
+            None => out.push(FieldError::invalid(&format!("metadata.annotations[{k}]"), v, "must be a string")),
         }
     }
     if total > ANNOTATIONS_MAX_BYTES {
@@ -216,14 +189,8 @@ mod tests {
         assert!(name_problems("web", NameRule::Dns1035).is_empty());
         assert!(!name_problems("1web", NameRule::Dns1035).is_empty());
         assert!(name_problems("system:controller:x", NameRule::PathSegment).is_empty());
-        assert_eq!(
-            name_problems("a/b", NameRule::PathSegment),
-            vec!["may not contain '/'"]
-        );
-        assert_eq!(
-            name_problems("..", NameRule::PathSegment),
-            vec!["may not be '..'"]
-        );
+        assert_eq!(name_problems("a/b", NameRule::PathSegment), vec!["may not contain '/'"]);
+        assert_eq!(name_problems("..", NameRule::PathSegment), vec!["may not be '..'"]);
         assert!(name_problems("", NameRule::Subdomain).len() == 1);
     }
 
@@ -235,9 +202,7 @@ mod tests {
             &json!({"metadata": {"labels": {"bad key": "x", "k": "bad value"}, "annotations": {"a": 1}}}),
         );
         assert_eq!(e.len(), 3, "{e:?}");
-        assert!(e[0]
-            .to_string()
-            .starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist of"));
+        assert!(e[0].to_string().starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist of"));
         let big = "x".repeat(ANNOTATIONS_MAX_BYTES);
         let e = validate_metadata(&json!({"metadata": {"annotations": {"a": big}}}));
         assert_eq!(e[0].reason, "FieldValueTooLong");

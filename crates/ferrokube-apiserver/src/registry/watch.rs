@@ -68,9 +68,7 @@ fn bookmark(info: &ResourceInfo, rv: u64, initial_end: bool) -> WatchEvent {
     }
     WatchEvent {
         event_type: "BOOKMARK",
-        object: Arc::new(
-            json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": md}),
-        ),
+        object: Arc::new(json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": md})),
     }
 }
 
@@ -82,10 +80,7 @@ impl WatchState {
         }
         self.last_rv = self.last_rv.max(e.rv);
         let (cur, old) = if self.filter.is_empty() {
-            (
-                e.event_type != EventType::Deleted,
-                e.event_type != EventType::Added,
-            )
+            (e.event_type != EventType::Deleted, e.event_type != EventType::Added)
         } else {
             (
                 e.event_type != EventType::Deleted && self.filter.matches(&e.object),
@@ -102,16 +97,12 @@ impl WatchState {
                 } else {
                     // Stopped matching: the previous state, at this event's version.
                     let mut prev = e.prev.as_deref().cloned().unwrap_or(Value::Null);
-                    meta::meta_mut(&mut prev)
-                        .insert("resourceVersion".into(), json!(e.rv.to_string()));
+                    meta::meta_mut(&mut prev).insert("resourceVersion".into(), json!(e.rv.to_string()));
                     ("DELETED", Arc::new(prev))
                 }
             }
         };
-        Some(WatchEvent {
-            event_type,
-            object: shared_view(&object, &self.info, self.defaults.as_deref()),
-        })
+        Some(WatchEvent { event_type, object: shared_view(&object, &self.info, self.defaults.as_deref()) })
     }
 
     fn push(&mut self, e: &StoredEvent) {
@@ -188,14 +179,11 @@ impl Registry {
         let mut filter = Filter::from_request(req)?;
         if let Some(name) = req.name.as_deref().filter(|n| !n.is_empty()) {
             // Legacy `/watch/.../name` paths, if passed through with a name.
-            filter
-                .fields
-                .terms
-                .push(crate::registry::selectors::field::FieldTerm {
-                    field: "metadata.name".into(),
-                    negate: false,
-                    value: name.to_owned(),
-                });
+            filter.fields.terms.push(crate::registry::selectors::field::FieldTerm {
+                field: "metadata.name".into(),
+                negate: false,
+                value: name.to_owned(),
+            });
         }
         let rv = req.query_param("resourceVersion").unwrap_or("");
         let send_initial = parse_bool(req, "sendInitialEvents");
@@ -204,9 +192,7 @@ impl Registry {
             None | Some("") => None,
             Some(t) => {
                 let secs: u64 = t.parse().map_err(|_| {
-                    errors::bad_request(format!(
-                        "invalid timeoutSeconds {t:?}: must be a non-negative integer"
-                    ))
+                    errors::bad_request(format!("invalid timeoutSeconds {t:?}: must be a non-negative integer"))
                 })?;
                 // 0 means the server's default (no limit here; the front end bounds
                 // connections).
@@ -224,22 +210,15 @@ impl Registry {
         let reg = match self.store.watch(&res, prefix.as_deref(), start) {
             Ok(r) => r,
             Err(StoreError::Expired { requested, oldest }) => {
-                let status =
-                    errors::expired(format!("too old resource version: {requested} ({oldest})"))
-                        .to_status();
-                let ev = WatchEvent {
-                    event_type: "ERROR",
-                    object: Arc::new(status),
-                };
+                let status = errors::expired(format!("too old resource version: {requested} ({oldest})")).to_status();
+                let ev = WatchEvent { event_type: "ERROR", object: Arc::new(status) };
                 return Ok(ApiResponse::Watch(Box::pin(stream::iter([ev]))));
             }
             Err(e) => return Err(errors::internal(&e.to_string())),
         };
         let bookmarks = allow_bookmarks.then(|| {
             let period = self.bookmark_interval.max(Duration::from_millis(1));
-            let first = Instant::now()
-                .checked_add(period)
-                .unwrap_or_else(Instant::now);
+            let first = Instant::now().checked_add(period).unwrap_or_else(Instant::now);
             let mut interval = tokio::time::interval_at(first, period);
             // A client that stopped reading gets one bookmark when it resumes, not a burst.
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -33,16 +33,8 @@ struct Shard {
     purge_at: usize,
 }
 
-static CACHE: LazyLock<Vec<Mutex<Shard>>> = LazyLock::new(|| {
-    (0..SHARDS)
-        .map(|_| {
-            Mutex::new(Shard {
-                entries: HashMap::new(),
-                purge_at: MIN_PURGE,
-            })
-        })
-        .collect()
-});
+static CACHE: LazyLock<Vec<Mutex<Shard>>> =
+    LazyLock::new(|| (0..SHARDS).map(|_| Mutex::new(Shard { entries: HashMap::new(), purge_at: MIN_PURGE })).collect());
 
 fn shard_of(addr: usize) -> &'static Mutex<Shard> {
     // Allocations are at least 16-byte aligned; mix the higher bits.
@@ -71,13 +63,7 @@ pub fn json(obj: &Arc<Value>) -> Bytes {
         guard.entries.retain(|_, e| e.object.strong_count() > 0);
         guard.purge_at = (guard.entries.len() * 2).max(MIN_PURGE);
     }
-    guard.entries.insert(
-        addr,
-        Entry {
-            object: Arc::downgrade(obj),
-            json: json.clone(),
-        },
-    );
+    guard.entries.insert(addr, Entry { object: Arc::downgrade(obj), json: json.clone() });
     json
 }
 

@@ -22,11 +22,7 @@ pub struct History {
 impl History {
     /// An empty history keeping at most `capacity` events (at least 1).
     pub fn new(capacity: usize) -> Self {
-        History {
-            events: VecDeque::new(),
-            capacity: capacity.max(1),
-            compacted_rv: 0,
-        }
+        History { events: VecDeque::new(), capacity: capacity.max(1), compacted_rv: 0 }
     }
 
     /// Appends an event (events arrive in increasing resourceVersion order), dropping

@@ -30,7 +30,6 @@ mod watch;
 
 pub use history::History;
 pub use store::{
-    object_key, object_rv, ListPage, ListQuery, Store, StoreConfig, StoreError, WatchRegistration,
-    WatchStart,
+    object_key, object_rv, ListPage, ListQuery, Store, StoreConfig, StoreError, WatchRegistration, WatchStart,
 };
 pub use watch::{EventType, StoredEvent};

@@ -29,10 +29,7 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            history_capacity: 10_000,
-            watch_buffer: 1024,
-        }
+        StoreConfig { history_capacity: 10_000, watch_buffer: 1024 }
     }
 }
 
@@ -90,9 +87,7 @@ pub fn object_rv(obj: &Value) -> u64 {
 
 fn stamp_rv(obj: &mut Value, rv: u64) {
     if let Some(map) = obj.as_object_mut() {
-        let meta = map
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Default::default()));
+        let meta = map.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
         if let Some(meta) = meta.as_object_mut() {
             meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
@@ -183,14 +178,7 @@ impl Store {
 
     /// An empty store with the given tunables.
     pub fn with_config(config: StoreConfig) -> Self {
-        Store {
-            state: RwLock::new(State {
-                rv: 1,
-                resources: HashMap::new(),
-            }),
-            current_rv: AtomicU64::new(1),
-            config,
-        }
+        Store { state: RwLock::new(State { rv: 1, resources: HashMap::new() }), current_rv: AtomicU64::new(1), config }
     }
 
     // A panic while holding the lock cannot leave the maps half-updated in a way that
@@ -215,11 +203,7 @@ impl Store {
 
     /// The object under `key`, if any.
     pub fn get(&self, resource: &str, key: &str) -> Option<Arc<Value>> {
-        self.read()
-            .resources
-            .get(resource)
-            .and_then(|r| r.objects.get(key))
-            .cloned()
+        self.read().resources.get(resource).and_then(|r| r.objects.get(key)).cloned()
     }
 
     /// Keys of all objects of `resource` under `prefix`.
@@ -238,14 +222,11 @@ impl Store {
 
     fn resource_mut<'s>(&self, state: &'s mut State, resource: &str) -> &'s mut ResourceState {
         let cap = self.config.history_capacity;
-        state
-            .resources
-            .entry(resource.to_owned())
-            .or_insert_with(|| ResourceState {
-                objects: BTreeMap::new(),
-                history: History::new(cap),
-                watchers: Vec::new(),
-            })
+        state.resources.entry(resource.to_owned()).or_insert_with(|| ResourceState {
+            objects: BTreeMap::new(),
+            history: History::new(cap),
+            watchers: Vec::new(),
+        })
     }
 
     /// Records an event and fans it out; called with the lock held.
@@ -260,12 +241,7 @@ impl Store {
     }
 
     /// Stores a new object under `key`, stamping the next resourceVersion.
-    pub fn create(
-        &self,
-        resource: &str,
-        key: &str,
-        mut obj: Value,
-    ) -> Result<Arc<Value>, StoreError> {
+    pub fn create(&self, resource: &str, key: &str, mut obj: Value) -> Result<Arc<Value>, StoreError> {
         let mut state = self.lock();
         let rv = state.rv + 1;
         let res = self.resource_mut(&mut state, resource);
@@ -275,13 +251,8 @@ impl Store {
         stamp_rv(&mut obj, rv);
         let obj = Arc::new(obj);
         res.objects.insert(key.to_owned(), Arc::clone(&obj));
-        let event = StoredEvent {
-            event_type: EventType::Added,
-            key: key.to_owned(),
-            object: Arc::clone(&obj),
-            prev: None,
-            rv,
-        };
+        let event =
+            StoredEvent { event_type: EventType::Added, key: key.to_owned(), object: Arc::clone(&obj), prev: None, rv };
         self.commit(&mut state, resource, event);
         drop(state);
         // Serialized once now, outside the lock: every GET, LIST and watch event of
@@ -297,18 +268,11 @@ impl Store {
         key: &str,
         expected_rv: u64,
     ) -> Result<Arc<Value>, StoreError> {
-        let current = state
-            .resources
-            .get(resource)
-            .and_then(|r| r.objects.get(key))
-            .cloned()
-            .ok_or(StoreError::NotFound)?;
+        let current =
+            state.resources.get(resource).and_then(|r| r.objects.get(key)).cloned().ok_or(StoreError::NotFound)?;
         let current_rv = object_rv(&current);
         if current_rv != expected_rv {
-            return Err(StoreError::Conflict {
-                current,
-                current_rv,
-            });
+            return Err(StoreError::Conflict { current, current_rv });
         }
         Ok(current)
     }
@@ -383,18 +347,10 @@ impl Store {
         let current = state.rv;
         let at = query.at_rv.unwrap_or(current);
         if at > current {
-            return Err(StoreError::TooLarge {
-                requested: at,
-                current,
-            });
+            return Err(StoreError::TooLarge { requested: at, current });
         }
         let Some(res) = state.resources.get(resource) else {
-            return Ok(ListPage {
-                items: Vec::new(),
-                rv: at,
-                last_key: None,
-                remaining: None,
-            });
+            return Ok(ListPage { items: Vec::new(), rv: at, last_key: None, remaining: None });
         };
         let prefix = query.prefix.unwrap_or("");
         let start = match query.start {
@@ -412,10 +368,7 @@ impl Store {
             return Ok(p);
         }
         if !res.history.covers(at) {
-            return Err(StoreError::Expired {
-                requested: at,
-                oldest: res.history.compacted_rv(),
-            });
+            return Err(StoreError::Expired { requested: at, oldest: res.history.compacted_rv() });
         }
         // Rebuild the range as of `at`: start from now and undo newer events.
         let mut view: BTreeMap<&str, &Arc<Value>> = res
@@ -467,30 +420,14 @@ impl Store {
             }
             WatchStart::After(from) => {
                 if !res.history.covers(from) {
-                    return Err(StoreError::Expired {
-                        requested: from,
-                        oldest: res.history.compacted_rv(),
-                    });
+                    return Err(StoreError::Expired { requested: from, oldest: res.history.compacted_rv() });
                 }
-                backlog = res
-                    .history
-                    .since(from)
-                    .filter(|e| e.key.starts_with(p))
-                    .cloned()
-                    .collect();
+                backlog = res.history.since(from).filter(|e| e.key.starts_with(p)).cloned().collect();
             }
             WatchStart::Now => {}
         }
-        res.watchers.push(WatcherSender {
-            prefix: prefix.map(str::to_owned),
-            tx,
-        });
-        Ok(WatchRegistration {
-            rv,
-            snapshot,
-            backlog,
-            receiver,
-        })
+        res.watchers.push(WatcherSender { prefix: prefix.map(str::to_owned), tx });
+        Ok(WatchRegistration { rv, snapshot, backlog, receiver })
     }
 
     /// Whether any object of any resource has a key starting with `prefix` (e.g.
@@ -514,10 +451,7 @@ impl Store {
     }
 }
 
-fn page<'k, K: AsRef<str> + 'k>(
-    iter: impl Iterator<Item = (K, &'k Arc<Value>)>,
-    query: &ListQuery<'_>,
-) -> ListPage {
+fn page<'k, K: AsRef<str> + 'k>(iter: impl Iterator<Item = (K, &'k Arc<Value>)>, query: &ListQuery<'_>) -> ListPage {
     let limit = query.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
     let mut items = Vec::new();
     let mut last_key = None;
@@ -539,12 +473,7 @@ fn page<'k, K: AsRef<str> + 'k>(
     if remaining == 0 {
         last_key = None;
     }
-    ListPage {
-        items,
-        rv: 0,
-        last_key,
-        remaining: (remaining > 0).then_some(remaining),
-    }
+    ListPage { items, rv: 0, last_key, remaining: (remaining > 0).then_some(remaining) }
 }
 
 #[cfg(test)]
@@ -557,48 +486,22 @@ mod tests {
     }
 
     fn q(limit: Option<usize>) -> ListQuery<'static> {
-        ListQuery {
-            prefix: None,
-            start: None,
-            at_rv: None,
-            limit,
-            filter: &all,
-        }
+        ListQuery { prefix: None, start: None, at_rv: None, limit, filter: &all }
     }
 
     #[test]
     fn rv_is_monotonic_and_cas_works() {
         let s = Store::new();
         let r0 = s.current_rv();
-        let a = s
-            .create("/pods", "ns/a", json!({"metadata": {"name": "a"}}))
-            .unwrap();
+        let a = s.create("/pods", "ns/a", json!({"metadata": {"name": "a"}})).unwrap();
         let rv_a = object_rv(&a);
         assert!(rv_a > r0);
-        assert_eq!(
-            s.create("/pods", "ns/a", json!({})),
-            Err(StoreError::AlreadyExists)
-        );
-        let b = s
-            .update(
-                "/pods",
-                "ns/a",
-                json!({"metadata": {"name": "a"}, "x": 1}),
-                rv_a,
-            )
-            .unwrap();
+        assert_eq!(s.create("/pods", "ns/a", json!({})), Err(StoreError::AlreadyExists));
+        let b = s.update("/pods", "ns/a", json!({"metadata": {"name": "a"}, "x": 1}), rv_a).unwrap();
         assert!(object_rv(&b) > rv_a);
-        assert!(matches!(
-            s.update("/pods", "ns/a", json!({}), rv_a),
-            Err(StoreError::Conflict { .. })
-        ));
-        assert_eq!(
-            s.update("/pods", "ns/zz", json!({}), 1),
-            Err(StoreError::NotFound)
-        );
-        let d = s
-            .delete("/pods", "ns/a", (*b).clone(), object_rv(&b))
-            .unwrap();
+        assert!(matches!(s.update("/pods", "ns/a", json!({}), rv_a), Err(StoreError::Conflict { .. })));
+        assert_eq!(s.update("/pods", "ns/zz", json!({}), 1), Err(StoreError::NotFound));
+        let d = s.delete("/pods", "ns/a", (*b).clone(), object_rv(&b)).unwrap();
         assert!(object_rv(&d) > object_rv(&b));
         assert_eq!(s.current_rv(), object_rv(&d));
         assert!(s.get("/pods", "ns/a").is_none());
@@ -608,25 +511,18 @@ mod tests {
     fn snapshot_list_undoes_newer_events() {
         let s = Store::new();
         for n in ["a", "b", "c"] {
-            s.create("/cm", &format!("ns/{n}"), json!({"n": n}))
-                .unwrap();
+            s.create("/cm", &format!("ns/{n}"), json!({"n": n})).unwrap();
         }
         let at = s.current_rv();
         let b = s.get("/cm", "ns/b").unwrap();
-        s.delete("/cm", "ns/b", (*b).clone(), object_rv(&b))
-            .unwrap();
+        s.delete("/cm", "ns/b", (*b).clone(), object_rv(&b)).unwrap();
         s.create("/cm", "ns/d", json!({"n": "d"})).unwrap();
         let a = s.get("/cm", "ns/a").unwrap();
-        s.update("/cm", "ns/a", json!({"n": "a2"}), object_rv(&a))
-            .unwrap();
+        s.update("/cm", "ns/a", json!({"n": "a2"}), object_rv(&a)).unwrap();
         let mut query = q(None);
         query.at_rv = Some(at);
         let page = s.list("/cm", &query).unwrap();
-        let names: Vec<&str> = page
-            .items
-            .iter()
-            .map(|o| o["n"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> = page.items.iter().map(|o| o["n"].as_str().unwrap()).collect();
         assert_eq!(names, vec!["a", "b", "c"]);
         assert_eq!(page.rv, at);
         let now = s.list("/cm", &q(None)).unwrap();
@@ -634,18 +530,14 @@ mod tests {
         assert_eq!(names, vec!["a2", "c", "d"]);
         assert_eq!(now.rv, s.current_rv());
         query.at_rv = Some(s.current_rv() + 5);
-        assert!(matches!(
-            s.list("/cm", &query),
-            Err(StoreError::TooLarge { .. })
-        ));
+        assert!(matches!(s.list("/cm", &query), Err(StoreError::TooLarge { .. })));
     }
 
     #[test]
     fn paging_and_remaining() {
         let s = Store::new();
         for n in 0..5 {
-            s.create("/cm", &format!("ns/{n}"), json!({"n": n}))
-                .unwrap();
+            s.create("/cm", &format!("ns/{n}"), json!({"n": n})).unwrap();
         }
         let p = s.list("/cm", &q(Some(2))).unwrap();
         assert_eq!(p.items.len(), 2);
@@ -658,36 +550,22 @@ mod tests {
 
     #[test]
     fn expired_when_history_is_short() {
-        let s = Store::with_config(StoreConfig {
-            history_capacity: 2,
-            watch_buffer: 4,
-        });
+        let s = Store::with_config(StoreConfig { history_capacity: 2, watch_buffer: 4 });
         let start = s.current_rv();
         for n in 0..4 {
             s.create("/cm", &format!("ns/{n}"), json!({})).unwrap();
         }
         let mut query = q(None);
         query.at_rv = Some(start);
-        assert!(matches!(
-            s.list("/cm", &query),
-            Err(StoreError::Expired { .. })
-        ));
-        assert!(matches!(
-            s.watch("/cm", None, WatchStart::After(start)),
-            Err(StoreError::Expired { .. })
-        ));
-        let ok = s
-            .watch("/cm", None, WatchStart::After(s.current_rv() - 1))
-            .unwrap();
+        assert!(matches!(s.list("/cm", &query), Err(StoreError::Expired { .. })));
+        assert!(matches!(s.watch("/cm", None, WatchStart::After(start)), Err(StoreError::Expired { .. })));
+        let ok = s.watch("/cm", None, WatchStart::After(s.current_rv() - 1)).unwrap();
         assert_eq!(ok.backlog.len(), 1);
     }
 
     #[tokio::test]
     async fn slow_watcher_is_dropped_not_blocking() {
-        let s = Store::with_config(StoreConfig {
-            history_capacity: 100,
-            watch_buffer: 2,
-        });
+        let s = Store::with_config(StoreConfig { history_capacity: 100, watch_buffer: 2 });
         let mut w = s.watch("/cm", Some("ns/"), WatchStart::Now).unwrap();
         for n in 0..10 {
             s.create("/cm", &format!("ns/{n}"), json!({})).unwrap();
@@ -698,10 +576,7 @@ mod tests {
             assert!(ev.key.starts_with("ns/"));
             got += 1;
         }
-        assert_eq!(
-            got, 2,
-            "buffered events are delivered, then the stream ends"
-        );
+        assert_eq!(got, 2, "buffered events are delivered, then the stream ends");
         assert_eq!(s.watcher_count("/cm"), 0);
     }
 }

@@ -85,10 +85,7 @@ impl Env {
                 self.modify(res, ns, name, |o| objects::set_finalizers(o, &fins)).await;
             }
         }
-        self.client
-            .delete(res, ns, name, &json!({"propagationPolicy": policy}))
-            .await
-            .expect("delete");
+        self.client.delete(res, ns, name, &json!({"propagationPolicy": policy})).await.expect("delete");
     }
 
     /// Whether a Foreground delete through the registry leaves the object with the

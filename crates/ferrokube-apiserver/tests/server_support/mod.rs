@@ -43,10 +43,7 @@ impl Resp {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 }
 
@@ -95,9 +92,7 @@ impl Client {
             .with_root_certificates(roots);
         let mut config = match &self.client_cert {
             Some((cert, key)) => {
-                let chain: Vec<_> = CertificateDer::pem_slice_iter(cert.as_bytes())
-                    .map(|c| c.unwrap())
-                    .collect();
+                let chain: Vec<_> = CertificateDer::pem_slice_iter(cert.as_bytes()).map(|c| c.unwrap()).collect();
                 let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
                 builder.with_client_auth_cert(chain, key).unwrap()
             }
@@ -111,10 +106,7 @@ impl Client {
     pub async fn raw(&self) -> tokio_rustls::client::TlsStream<TcpStream> {
         let tcp = TcpStream::connect(self.addr).await.unwrap();
         let connector = TlsConnector::from(Arc::new(self.tls_config()));
-        connector
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap()
+        connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap()
     }
 
     /// Send a request and return the streaming response.
@@ -124,13 +116,10 @@ impl Client {
         path: &str,
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
-    ) -> Result<(http::Response<Incoming>, Option<Vec<u8>>), Box<dyn std::error::Error + Send + Sync>>
-    {
+    ) -> Result<(http::Response<Incoming>, Option<Vec<u8>>), Box<dyn std::error::Error + Send + Sync>> {
         let tcp = TcpStream::connect(self.addr).await?;
         let connector = TlsConnector::from(Arc::new(self.tls_config()));
-        let tls = connector
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await?;
+        let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await?;
         let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         let io = TokioIo::new(tls);
         let mut builder = Request::builder().method(method);
@@ -138,9 +127,7 @@ impl Client {
         builder = if h2 {
             builder.uri(format!("https://localhost:{}{}", self.addr.port(), path))
         } else {
-            builder
-                .uri(path)
-                .header("host", format!("localhost:{}", self.addr.port()))
+            builder.uri(path).header("host", format!("localhost:{}", self.addr.port()))
         };
         if let Some(t) = &self.token {
             builder = builder.header("authorization", format!("Bearer {t}"));
@@ -150,8 +137,7 @@ impl Client {
         }
         let req = builder.body(Full::new(body.into()))?;
         let resp = if h2 {
-            let (mut sender, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+            let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
             tokio::spawn(conn);
             sender.send_request(req).await?
         } else {
@@ -173,47 +159,26 @@ impl Client {
         let (resp, alpn) = self.send(method, path, headers, body).await?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await?.to_bytes();
-        Ok(Resp {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-            alpn,
-        })
+        Ok(Resp { status: parts.status.as_u16(), headers: parts.headers, body, alpn })
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.request(Method::GET, path, &[], Bytes::new())
-            .await
-            .unwrap()
+        self.request(Method::GET, path, &[], Bytes::new()).await.unwrap()
     }
 
     pub async fn get_accept(&self, path: &str, accept: &str) -> Resp {
-        self.request(Method::GET, path, &[("accept", accept)], Bytes::new())
-            .await
-            .unwrap()
+        self.request(Method::GET, path, &[("accept", accept)], Bytes::new()).await.unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
         let body = serde_json::to_vec(body).unwrap();
-        self.request(
-            Method::POST,
-            path,
-            &[("content-type", "application/json")],
-            body,
-        )
-        .await
-        .unwrap()
+        self.request(Method::POST, path, &[("content-type", "application/json")], body).await.unwrap()
     }
 }
 
 /// Assert `resp` is a `Status` failure with `code` and `reason`.
 pub fn assert_status(resp: &Resp, code: u16, reason: &str) {
-    assert_eq!(
-        resp.status,
-        code,
-        "body: {}",
-        String::from_utf8_lossy(&resp.body)
-    );
+    assert_eq!(resp.status, code, "body: {}", String::from_utf8_lossy(&resp.body));
     assert_eq!(resp.header("content-type"), "application/json");
     let s = resp.json();
     assert_eq!(s["kind"], "Status");

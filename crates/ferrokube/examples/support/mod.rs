@@ -48,9 +48,7 @@ impl Flags {
                 "--embedded" => flags.embedded = true,
                 "--once" => flags.once = true,
                 other => {
-                    return Err(format!(
-                        "unknown argument {other:?} (expected --kubeconfig PATH, --embedded, --once)"
-                    ))
+                    return Err(format!("unknown argument {other:?} (expected --kubeconfig PATH, --embedded, --once)"))
                 }
             }
         }
@@ -78,8 +76,8 @@ impl Cluster {
         let rules = ClientConfigLoadingRules::default();
         let configured = rules.files().iter().any(|f| f.is_file());
         if configured && !flags.embedded {
-            let config = clientcmd::DeferredLoadingClientConfig::new(rules, ConfigOverrides::default())
-                .client_config()?;
+            let config =
+                clientcmd::DeferredLoadingClientConfig::new(rules, ConfigOverrides::default()).client_config()?;
             return Ok(Cluster { config, embedded: None });
         }
         let server = EmbeddedServer::start(ServerOptions::default()).await?;

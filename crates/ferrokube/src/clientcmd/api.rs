@@ -227,7 +227,12 @@ pub struct AuthInfo {
     #[serde(default, rename = "as-uid", skip_serializing_if = "Option::is_none")]
     pub impersonate_uid: Option<String>,
     /// Groups to impersonate.
-    #[serde(default, rename = "as-groups", skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        default,
+        rename = "as-groups",
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub impersonate_groups: Vec<String>,
     /// Extra fields to impersonate.
     #[serde(
@@ -292,7 +297,8 @@ pub struct AuthProviderConfig {
 }
 
 /// `auth-provider.config` keys whose values may be shown by `Debug`.
-const PUBLIC_AUTH_PROVIDER_KEYS: &[&str] = &["idp-issuer-url", "client-id", "extra-scopes", "idp-certificate-authority"];
+const PUBLIC_AUTH_PROVIDER_KEYS: &[&str] =
+    &["idp-issuer-url", "client-id", "extra-scopes", "idp-certificate-authority"];
 
 impl fmt::Debug for AuthProviderConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -397,9 +403,9 @@ fn de_base64<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Option<Vec<
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
         Some(text) if text.is_empty() => Ok(None),
-        Some(text) => decode_base64(&text)
-            .map(Some)
-            .map_err(|e| D::Error::custom(format!("invalid base64 in {field}: {e}"))),
+        Some(text) => {
+            decode_base64(&text).map(Some).map_err(|e| D::Error::custom(format!("invalid base64 in {field}: {e}")))
+        }
     }
 }
 

@@ -110,10 +110,10 @@ impl DirectClientConfig {
         let context = if context_name.is_empty() {
             Context::default()
         } else {
-            self.config.context(&context_name).cloned().ok_or_else(|| Error::ContextNotFound {
-                name: context_name.clone(),
-                files: self.files.clone(),
-            })?
+            self.config
+                .context(&context_name)
+                .cloned()
+                .ok_or_else(|| Error::ContextNotFound { name: context_name.clone(), files: self.files.clone() })?
         };
         let from_context = (!context_name.is_empty()).then(|| context_name.clone());
 
@@ -285,7 +285,11 @@ fn validate_user(name: &str, user: &AuthInfo) -> Result<()> {
         return Err(invalid_user(
             name,
             user,
-            if has_cert { "client-certificate is set without client-key" } else { "client-key is set without client-certificate" },
+            if has_cert {
+                "client-certificate is set without client-key"
+            } else {
+                "client-key is set without client-certificate"
+            },
         ));
     }
     if let Some(path) = &user.client_certificate {
@@ -371,14 +375,19 @@ impl ClientConfig for DirectClientConfig {
                 certificate_authority_data: ca_bytes,
                 proxy_url: config.proxy_url.clone(),
                 disable_compression: cluster.disable_compression,
-                config: cluster.extensions.iter().find(|e| e.name == EXEC_CLUSTER_EXTENSION).map(|e| e.extension.clone()),
+                config: cluster
+                    .extensions
+                    .iter()
+                    .find(|e| e.name == EXEC_CLUSTER_EXTENSION)
+                    .map(|e| e.extension.clone()),
             };
-            let provider = ExecCredentialProvider::new(&r.user_name, exec, Some(cluster_info)).map_err(|e| match e {
-                Error::InvalidUser { user, file: None, message } => {
-                    Error::InvalidUser { user, file: user_origin(&r.auth_info), message }
-                }
-                other => other,
-            })?;
+            let provider =
+                ExecCredentialProvider::new(&r.user_name, exec, Some(cluster_info)).map_err(|e| match e {
+                    Error::InvalidUser { user, file: None, message } => {
+                        Error::InvalidUser { user, file: user_origin(&r.auth_info), message }
+                    }
+                    other => other,
+                })?;
             config.credential_provider = Some(Arc::new(provider));
         }
         if let Some(provider) = &user.auth_provider {
@@ -501,10 +510,14 @@ pub fn build_config_from_flags_with(
     in_cluster: &InClusterConfig,
 ) -> Result<rest::Config> {
     if master_url.is_empty() && kubeconfig_path.is_empty() {
-        tracing::warn!("neither --kubeconfig nor --master was specified; using the in-cluster config, which might not work");
+        tracing::warn!(
+            "neither --kubeconfig nor --master was specified; using the in-cluster config, which might not work"
+        );
         match in_cluster.client_config() {
             Ok(config) => return Ok(config),
-            Err(e) => tracing::warn!(error = %e, "error creating in-cluster config, falling back to the default kubeconfig"),
+            Err(e) => {
+                tracing::warn!(error = %e, "error creating in-cluster config, falling back to the default kubeconfig")
+            }
         }
     }
     let rules = match (master_url.is_empty(), kubeconfig_path.is_empty()) {
@@ -512,11 +525,11 @@ pub fn build_config_from_flags_with(
         (true, true) => default_rules,
         // Only a server: like client-go, no kubeconfig is read, so no credentials from
         // ~/.kube/config are sent to a server they were not written for.
-        (false, true) => ClientConfigLoadingRules { explicit_path: None, precedence: Vec::new(), do_not_resolve_paths: false },
+        (false, true) => {
+            ClientConfigLoadingRules { explicit_path: None, precedence: Vec::new(), do_not_resolve_paths: false }
+        }
     };
-    let overrides = ConfigOverrides {
-        server: (!master_url.is_empty()).then(|| master_url.to_owned()),
-        ..Default::default()
-    };
+    let overrides =
+        ConfigOverrides { server: (!master_url.is_empty()).then(|| master_url.to_owned()), ..Default::default() };
     DeferredLoadingClientConfig::new(rules, overrides).with_in_cluster(None).client_config()
 }

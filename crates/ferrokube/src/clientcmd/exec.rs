@@ -87,10 +87,7 @@ impl ExecClusterInfo {
             m.insert("insecure-skip-tls-verify".into(), json!(true));
         }
         if let Some(ca) = &self.certificate_authority_data {
-            m.insert(
-                "certificate-authority-data".into(),
-                json!(base64::engine::general_purpose::STANDARD.encode(ca)),
-            );
+            m.insert("certificate-authority-data".into(), json!(base64::engine::general_purpose::STANDARD.encode(ca)));
         }
         if let Some(proxy) = &self.proxy_url {
             m.insert("proxy-url".into(), json!(proxy));
@@ -145,7 +142,10 @@ impl ExecCredentialProvider {
             return Err(invalid(if config.api_version.is_empty() {
                 "exec: apiVersion must be specified (client.authentication.k8s.io/v1 or v1beta1)".to_owned()
             } else {
-                format!("exec: unsupported apiVersion {:?} (client.authentication.k8s.io/v1 or v1beta1)", config.api_version)
+                format!(
+                    "exec: unsupported apiVersion {:?} (client.authentication.k8s.io/v1 or v1beta1)",
+                    config.api_version
+                )
             }));
         }
         if config.env.iter().any(|e| e.name.is_empty()) {
@@ -156,9 +156,7 @@ impl ExecCredentialProvider {
             Some("IfAvailable") => InteractiveMode::IfAvailable,
             Some("Always") => InteractiveMode::Always,
             Some(other) => {
-                return Err(invalid(format!(
-                    "exec: invalid interactiveMode {other:?} (Never, IfAvailable or Always)"
-                )))
+                return Err(invalid(format!("exec: invalid interactiveMode {other:?} (Never, IfAvailable or Always)")))
             }
             None if config.api_version == API_V1 => {
                 return Err(invalid(format!("exec: interactiveMode must be specified for {API_V1}")))
@@ -220,10 +218,9 @@ impl ExecCredentialProvider {
         let stdin_is_terminal = std::io::stdin().is_terminal();
         let interactive = self.mode != InteractiveMode::Never && stdin_is_terminal;
         if self.mode == InteractiveMode::Always && !interactive {
-            return Err(self.failed(
-                "interactiveMode is Always but standard input is not a terminal".to_owned(),
-                String::new(),
-            ));
+            return Err(
+                self.failed("interactiveMode is Always but standard input is not a terminal".to_owned(), String::new())
+            );
         }
         let info = self.exec_info(interactive).to_string();
         let mut tries = 0;

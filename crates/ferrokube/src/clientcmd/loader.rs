@@ -92,7 +92,11 @@ impl ClientConfigLoadingRules {
 
     /// Rules that read only `path`, which must exist.
     pub fn with_explicit_path(path: impl Into<PathBuf>) -> Self {
-        ClientConfigLoadingRules { explicit_path: Some(path.into()), precedence: Vec::new(), do_not_resolve_paths: false }
+        ClientConfigLoadingRules {
+            explicit_path: Some(path.into()),
+            precedence: Vec::new(),
+            do_not_resolve_paths: false,
+        }
     }
 
     /// Sets the explicit path (builder style); an empty path means none.

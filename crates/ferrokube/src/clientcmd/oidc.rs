@@ -104,9 +104,9 @@ impl OidcAuthProvider {
             (Some(data), _) => {
                 Some(decode_base64(&data).map_err(|e| err(format!("invalid base64 in {CFG_CA_DATA}: {e}")))?)
             }
-            (None, Some(path)) => Some(
-                std::fs::read(&path).map_err(|e| err(format!("cannot read {CFG_CA} {path:?}: {e}")))?,
-            ),
+            (None, Some(path)) => {
+                Some(std::fs::read(&path).map_err(|e| err(format!("cannot read {CFG_CA} {path:?}: {e}")))?)
+            }
             (None, None) => None,
         };
         Ok(OidcAuthProvider {
@@ -187,11 +187,8 @@ impl OidcAuthProvider {
             .map_err(|e| self.err(format!("TLS setup failed: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
         let client = Arc::new(
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector),
         );
@@ -272,11 +269,8 @@ impl OidcAuthProvider {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| self.err("token response did not contain an id_token"))?;
-        let refresh = response
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(SecretString::new);
+        let refresh =
+            response.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()).map(SecretString::new);
         Ok((SecretString::new(id_token), refresh))
     }
 }

@@ -123,11 +123,8 @@ mod tests {
             tls_server_name: Some("a".into()),
             ..Default::default()
         };
-        let o = ConfigOverrides {
-            insecure_skip_tls_verify: true,
-            server: Some("https://b".into()),
-            ..Default::default()
-        };
+        let o =
+            ConfigOverrides { insecure_skip_tls_verify: true, server: Some("https://b".into()), ..Default::default() };
         o.apply_to_cluster(&mut c);
         assert!(c.insecure_skip_tls_verify);
         assert_eq!(c.certificate_authority, None);
@@ -154,16 +151,9 @@ mod tests {
 
     #[test]
     fn token_override_replaces_token_file() {
-        let mut a = AuthInfo {
-            token_file: Some("/t".into()),
-            impersonate: Some("x".into()),
-            ..Default::default()
-        };
-        let o = ConfigOverrides {
-            token: Some("new".into()),
-            impersonate_groups: vec!["g".into()],
-            ..Default::default()
-        };
+        let mut a = AuthInfo { token_file: Some("/t".into()), impersonate: Some("x".into()), ..Default::default() };
+        let o =
+            ConfigOverrides { token: Some("new".into()), impersonate_groups: vec!["g".into()], ..Default::default() };
         o.apply_to_auth_info(&mut a);
         assert_eq!(a.token.as_ref().map(|t| t.expose()), Some("new"));
         assert_eq!(a.token_file, None);

@@ -4,7 +4,9 @@
 //! k8s-openapi has no types for it, so they are defined here, with a conversion to the
 //! legacy `APIGroup` / `APIResourceList` shapes the rest of the crate uses.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroup, APIResource, APIResourceList, GroupVersionForDiscovery};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    APIGroup, APIResource, APIResourceList, GroupVersionForDiscovery,
+};
 use serde::{Deserialize, Serialize};
 
 /// `Accept` header asking for aggregated discovery, with plain JSON as fallback.
@@ -151,7 +153,9 @@ pub fn to_legacy(group: &APIGroupDiscovery) -> (APIGroup, Vec<APIResourceList>, 
         let mut resources = Vec::new();
         for r in &v.resources {
             let kind = r.response_kind.clone().unwrap_or_default();
-            let differs = |k: &DiscoveryKind| (!k.group.is_empty() && k.group != *name) || (!k.version.is_empty() && k.version != v.version);
+            let differs = |k: &DiscoveryKind| {
+                (!k.group.is_empty() && k.group != *name) || (!k.version.is_empty() && k.version != v.version)
+            };
             resources.push(APIResource {
                 name: r.resource.clone(),
                 singular_name: r.singular_resource.clone(),

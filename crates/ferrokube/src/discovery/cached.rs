@@ -101,7 +101,8 @@ pub fn default_cache_dir(host: &str) -> Option<PathBuf> {
     let base = match std::env::var_os("KUBECACHEDIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).filter(|v| !v.is_empty())?;
+            let home =
+                std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).filter(|v| !v.is_empty())?;
             PathBuf::from(home).join(".kube").join("cache")
         }
     };
@@ -154,8 +155,9 @@ impl DiskCachedDiscoveryClient {
     /// (or `$KUBECACHEDIR`) and the 6 h TTL. Falls back to the system temporary
     /// directory when no home directory is known.
     pub fn for_config(config: &Config) -> Result<Self, Error> {
-        let dir = default_cache_dir(&config.host)
-            .unwrap_or_else(|| std::env::temp_dir().join("kube-cache").join("discovery").join(host_cache_dir_name(&config.host)));
+        let dir = default_cache_dir(&config.host).unwrap_or_else(|| {
+            std::env::temp_dir().join("kube-cache").join("discovery").join(host_cache_dir_name(&config.host))
+        });
         Ok(Self::new(DiscoveryClient::new(config)?, dir, DEFAULT_CACHE_TTL))
     }
 
@@ -349,8 +351,11 @@ mod tests {
             {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}], "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}
         ]});
         std::fs::write(dir.join("servergroups.json"), groups.to_string()).unwrap();
-        let res = |gv: &str, name: &str, kind: &str| serde_json::json!({"kind": "APIResourceList", "groupVersion": gv,
-            "resources": [{"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": ["get"]}]}).to_string();
+        let res = |gv: &str, name: &str, kind: &str| {
+            serde_json::json!({"kind": "APIResourceList", "groupVersion": gv,
+            "resources": [{"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": ["get"]}]})
+            .to_string()
+        };
         std::fs::write(dir.join("v1/serverresources.json"), res("v1", "pods", "Pod")).unwrap();
         std::fs::write(dir.join("apps/v1/serverresources.json"), res("apps/v1", "deployments", "Deployment")).unwrap();
     }
@@ -399,7 +404,8 @@ mod tests {
         c.write_atomic(&path, b"{}").await.unwrap();
         c.write_atomic(&path, b"{\"x\":1}").await.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"x\":1}");
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("a/b")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path().join("a/b")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "no temporary files left: {names:?}");
     }
 }

@@ -49,7 +49,9 @@ use serde::de::DeserializeOwned;
 use crate::rest::errors::RequestInfo;
 use crate::rest::{Config, Error, RESTClient, Request};
 
-pub use cached::{default_cache_dir, host_cache_dir_name, DiskCachedDiscoveryClient, MemCacheClient, DEFAULT_CACHE_TTL};
+pub use cached::{
+    default_cache_dir, host_cache_dir_name, DiskCachedDiscoveryClient, MemCacheClient, DEFAULT_CACHE_TTL,
+};
 
 /// Where a [`Discovery`] snapshot came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,10 +88,7 @@ impl Discovery {
 
     /// The preferred version of each group (`apps` -> `apps/v1`, core -> `v1`).
     pub fn preferred_versions(&self) -> Vec<GroupVersionForDiscovery> {
-        self.groups
-            .iter()
-            .filter_map(|g| g.preferred_version.clone().or_else(|| g.versions.first().cloned()))
-            .collect()
+        self.groups.iter().filter_map(|g| g.preferred_version.clone().or_else(|| g.versions.first().cloned())).collect()
     }
 
     /// The resources of one group version, e.g. `apps/v1`.
@@ -197,7 +196,11 @@ impl DiscoveryClient {
     /// The resources of one group version (`v1`, `apps/v1`), always by the legacy
     /// per-group-version endpoint (client-go `ServerResourcesForGroupVersion`).
     pub async fn server_resources_for_group_version(&self, group_version: &str) -> Result<APIResourceList, Error> {
-        let path = if group_version.contains('/') { format!("/apis/{group_version}") } else { format!("/api/{group_version}") };
+        let path = if group_version.contains('/') {
+            format!("/apis/{group_version}")
+        } else {
+            format!("/api/{group_version}")
+        };
         let mut list: APIResourceList = self.get_json(self.client.get().abs_path(path)).await?;
         if list.group_version.is_empty() {
             list.group_version = group_version.to_owned();
@@ -240,10 +243,9 @@ impl DiscoveryClient {
                 }
             }
         }
-        let fetched = futures_util::future::join_all(
-            legacy_gvs.iter().map(|gv| self.server_resources_for_group_version(gv)),
-        )
-        .await;
+        let fetched =
+            futures_util::future::join_all(legacy_gvs.iter().map(|gv| self.server_resources_for_group_version(gv)))
+                .await;
         for (gv, result) in legacy_gvs.into_iter().zip(fetched) {
             match result {
                 Ok(list) => {

@@ -104,7 +104,11 @@ impl DynamicResource {
             [] => r,
             [first, rest @ ..] => {
                 let r = r.subresource(*first);
-                if rest.is_empty() { r } else { r.suffix(rest.join("/")) }
+                if rest.is_empty() {
+                    r
+                } else {
+                    r.suffix(rest.join("/"))
+                }
             }
         }
     }
@@ -208,7 +212,10 @@ mod tests {
     fn urls() {
         let c = DynamicClient::new(&crate::rest::Config::new("http://h:1")).unwrap();
         let crd = c.resource(GroupVersionResource::new("example.com", "v1", "widgets")).namespace("ns");
-        assert_eq!(crd.object_req(Method::GET, "w", &[]).url(), "http://h:1/apis/example.com/v1/namespaces/ns/widgets/w");
+        assert_eq!(
+            crd.object_req(Method::GET, "w", &[]).url(),
+            "http://h:1/apis/example.com/v1/namespaces/ns/widgets/w"
+        );
         assert_eq!(
             crd.object_req(Method::GET, "w", &["status"]).url(),
             "http://h:1/apis/example.com/v1/namespaces/ns/widgets/w/status"

@@ -184,7 +184,9 @@ impl Unstructured {
                     self.object = m;
                     Ok(())
                 }
-                other => Err(FieldError::WrongType { path: String::new(), expected: "object", found: type_name(&other) }),
+                other => {
+                    Err(FieldError::WrongType { path: String::new(), expected: "object", found: type_name(&other) })
+                }
             };
         };
         let mut cur = &mut self.object;
@@ -457,7 +459,10 @@ mod tests {
         let mut fresh = Unstructured::with_gvk(&GroupVersionKind::new("", "v1", "ConfigMap"));
         fresh.set_name("c");
         fresh.set_namespace("d");
-        assert_eq!(fresh.into_value(), json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"d"}}));
+        assert_eq!(
+            fresh.into_value(),
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"d"}})
+        );
         // metadata that is not an object is replaced by the setters.
         let mut odd = Unstructured::from_value(json!({"metadata": 5})).unwrap();
         assert_eq!(odd.name(), None);

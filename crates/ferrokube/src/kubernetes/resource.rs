@@ -358,7 +358,10 @@ mod tests {
     #[test]
     fn urls_follow_scope_and_namespace() {
         let d = ResourceClient::<Deployment>::namespaced(client(), "web");
-        assert_eq!(d.object_request(Method::GET, "x", None).url(), "http://127.0.0.1:1/apis/apps/v1/namespaces/web/deployments/x");
+        assert_eq!(
+            d.object_request(Method::GET, "x", None).url(),
+            "http://127.0.0.1:1/apis/apps/v1/namespaces/web/deployments/x"
+        );
         assert_eq!(
             d.object_request(Method::GET, "x", Some("scale")).url(),
             "http://127.0.0.1:1/apis/apps/v1/namespaces/web/deployments/x/scale"

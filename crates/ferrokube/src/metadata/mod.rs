@@ -18,8 +18,7 @@ use crate::schema::GroupVersionResource;
 use crate::watch::{WatchEvent, WatchStream};
 
 /// `Accept` for one object's metadata, with plain JSON as fallback.
-pub const ACCEPT_PARTIAL_OBJECT: &str =
-    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+pub const ACCEPT_PARTIAL_OBJECT: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 /// `Accept` for a list of metadata, with plain JSON as fallback.
 pub const ACCEPT_PARTIAL_LIST: &str =
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
@@ -144,12 +143,7 @@ impl MetadataResource {
     /// whether or not the server honoured the `Accept` request (their type fields are
     /// passed through as sent).
     pub async fn watch(&self, opts: &ListOptions) -> Result<WatchStream<PartialObjectMetadata>, Error> {
-        self.target
-            .collection(Method::GET)
-            .header("Accept", ACCEPT_PARTIAL_OBJECT)
-            .versioned_params(opts)
-            .watch()
-            .await
+        self.target.collection(Method::GET).header("Accept", ACCEPT_PARTIAL_OBJECT).versioned_params(opts).watch().await
     }
 
     /// Patches object `name` (typically its metadata) and returns the new metadata.
@@ -198,7 +192,8 @@ mod tests {
         assert_eq!(l.items[0].metadata.name.as_deref(), Some("a"));
         assert_eq!(normalize(l.items[0].clone()).kind, "PartialObjectMetadata");
         let p: PartialObjectMetadataList = serde_json::from_value(json!({"apiVersion": "meta.k8s.io/v1",
-            "kind": "PartialObjectMetadataList", "metadata": {}, "items": null})).unwrap();
+            "kind": "PartialObjectMetadataList", "metadata": {}, "items": null}))
+        .unwrap();
         assert!(p.items.is_empty());
     }
 }

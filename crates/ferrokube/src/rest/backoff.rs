@@ -56,11 +56,7 @@ pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> 
     }
     let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
     let delta = when.duration_since(now);
-    let d = if delta.is_negative() {
-        Duration::ZERO
-    } else {
-        Duration::try_from(delta).ok()?
-    };
+    let d = if delta.is_negative() { Duration::ZERO } else { Duration::try_from(delta).ok()? };
     Some(d.min(MAX_RETRY_AFTER))
 }
 
@@ -82,10 +78,7 @@ mod tests {
     fn backoff_doubles_and_caps() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         let got: Vec<_> = (0..7).map(|_| b.next_delay()).collect();
-        assert_eq!(
-            got,
-            [100, 200, 400, 800, 1000, 1000, 1000].map(Duration::from_millis).to_vec()
-        );
+        assert_eq!(got, [100, 200, 400, 800, 1000, 1000, 1000].map(Duration::from_millis).to_vec());
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(100));
     }
@@ -104,10 +97,7 @@ mod tests {
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("100000", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(
-            parse_retry_after("Mon, 01 Jan 2024 00:00:10 GMT", now),
-            Some(Duration::from_secs(10))
-        );
+        assert_eq!(parse_retry_after("Mon, 01 Jan 2024 00:00:10 GMT", now), Some(Duration::from_secs(10)));
         assert_eq!(parse_retry_after("Sun, 31 Dec 2023 00:00:10 GMT", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);

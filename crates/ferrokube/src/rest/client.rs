@@ -96,8 +96,7 @@ pub(crate) fn parse_host(host: &str, default_tls: bool) -> Result<(url::Url, Str
         Err(e) if host.contains("://") => return Err(bad(&format!("not a URL: {e}"))),
         _ => {
             let scheme = if default_tls { "https" } else { "http" };
-            url::Url::parse(&format!("{scheme}://{host}"))
-                .map_err(|e| bad(&format!("not a URL or host:port: {e}")))?
+            url::Url::parse(&format!("{scheme}://{host}")).map_err(|e| bad(&format!("not a URL or host:port: {e}")))?
         }
     };
     if !parsed.has_host() {
@@ -131,7 +130,11 @@ pub(crate) fn versioned_path(host_prefix: &str, api_path: &str, gv: Option<(&str
     };
     let (group, version) = gv.unwrap_or(("", ""));
     let joined = clean_join(&["/", host_prefix, api_path, group, version]);
-    if joined == "/" { String::new() } else { joined }
+    if joined == "/" {
+        String::new()
+    } else {
+        joined
+    }
 }
 
 impl ClientInner {

@@ -187,12 +187,7 @@ pub struct ImpersonationConfig {
 
 /// The default `User-Agent`: `ferrokube/<version> (<os>/<arch>)`.
 pub fn default_user_agent() -> String {
-    format!(
-        "ferrokube/{} ({}/{})",
-        env!("CARGO_PKG_VERSION"),
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
+    format!("ferrokube/{} ({}/{})", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH)
 }
 
 impl std::fmt::Debug for Config {

@@ -265,13 +265,9 @@ impl Error {
     /// The HTTP status code, when the server answered.
     pub fn code(&self) -> Option<u16> {
         match self {
-            Error::Api { code, status, .. } => Some(
-                status
-                    .code
-                    .and_then(|c| u16::try_from(c).ok())
-                    .filter(|c| *c != 0)
-                    .unwrap_or(*code),
-            ),
+            Error::Api { code, status, .. } => {
+                Some(status.code.and_then(|c| u16::try_from(c).ok()).filter(|c| *c != 0).unwrap_or(*code))
+            }
             Error::Http { code, .. } => Some(*code),
             _ => None,
         }
@@ -281,11 +277,9 @@ impl Error {
     /// implied by the HTTP code.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Error::Api { status, .. } => status
-                .reason
-                .as_deref()
-                .filter(|r| !r.is_empty())
-                .or_else(|| self.code().and_then(reason_for_code)),
+            Error::Api { status, .. } => {
+                status.reason.as_deref().filter(|r| !r.is_empty()).or_else(|| self.code().and_then(reason_for_code))
+            }
             Error::Http { code, .. } => reason_for_code(*code),
             _ => None,
         }

@@ -132,9 +132,14 @@ fn offset_in(whole: &str, part: &str) -> usize {
 
 /// Decodes `items` in order on up to `threads` threads; `None` if any item fails.
 fn decode_items<T: DeserializeOwned + Send>(items: &[&RawValue], threads: usize) -> Option<Vec<T>> {
-    crate::parallel::map_in_order(items, |raw| raw.get().len(), threads, |raw| serde_json::from_str::<T>(raw.get()).ok())
-        .into_iter()
-        .collect()
+    crate::parallel::map_in_order(
+        items,
+        |raw| raw.get().len(),
+        threads,
+        |raw| serde_json::from_str::<T>(raw.get()).ok(),
+    )
+    .into_iter()
+    .collect()
 }
 
 #[cfg(test)]
@@ -161,7 +166,8 @@ mod tests {
     fn split_decode_equals_the_reference() {
         let body = big_list(1000);
         assert!(body.len() > PARALLEL_MIN_BYTES);
-        let fast: k8s_openapi::List<ConfigMap> = ScannedList::scan(&body).expect("scanned").decode(4).expect("split path taken");
+        let fast: k8s_openapi::List<ConfigMap> =
+            ScannedList::scan(&body).expect("scanned").decode(4).expect("split path taken");
         let reference: k8s_openapi::List<ConfigMap> = serde_json::from_str(&body).unwrap();
         assert_eq!(fast, reference);
         assert_eq!(fast.items.len(), 1000);

@@ -27,8 +27,8 @@ pub use client::RESTClient;
 pub use config::{Config, ContentConfig, ImpersonationConfig, RateLimiterChoice, TlsClientConfig};
 pub use errors::{ConfigError, Error, RequestInfo};
 pub use options::{
-    CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions,
-    PropagationPolicy, UpdateOptions,
+    CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions, PropagationPolicy,
+    UpdateOptions,
 };
 pub use request::Request;
 pub use response::{BodyStream, Response};

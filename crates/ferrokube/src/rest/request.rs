@@ -319,7 +319,12 @@ impl Request {
         let sub = self.subresource.as_deref().unwrap_or("");
         // One join of every part: `path.Join` of joins is the join of all parts. With
         // none set the prefix is used as it is (an `abs_path` may end in `/`).
-        let path = if ns.is_some() || !resource.is_empty() || !name.is_empty() || !sub.is_empty() || !self.subpath.is_empty() {
+        let path = if ns.is_some()
+            || !resource.is_empty()
+            || !name.is_empty()
+            || !sub.is_empty()
+            || !self.subpath.is_empty()
+        {
             let (namespaces, ns) = ns.map_or(("", ""), |ns| ("namespaces", ns));
             Cow::Owned(clean_join(&[&self.path_prefix, namespaces, ns, &resource, name, sub, &self.subpath]))
         } else {
@@ -545,8 +550,9 @@ fn is_retryable_transport_error(err: &(dyn std::error::Error + 'static)) -> bool
             use std::io::ErrorKind::*;
             match io.kind() {
                 InvalidData => return false,
-                ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-                | NotConnected => retryable = true,
+                ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
+                    retryable = true
+                }
                 _ => {}
             }
         }
@@ -590,8 +596,7 @@ fn is_loopback_url(url: &str) -> bool {
     } else {
         host_port.split(':').next().unwrap_or("")
     };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -599,10 +604,16 @@ mod tests {
 
     #[test]
     fn loopback_hosts_are_not_asked_for_gzip() {
-        for url in ["https://127.0.0.1:6443/api", "http://localhost/x", "https://[::1]:443/", "https://u@127.9.0.1/a?b"] {
+        for url in ["https://127.0.0.1:6443/api", "http://localhost/x", "https://[::1]:443/", "https://u@127.9.0.1/a?b"]
+        {
             assert!(super::is_loopback_url(url), "{url}");
         }
-        for url in ["https://10.0.0.1:6443/api", "https://example.com/", "https://[fe80::1]/", "https://localhost.example.com/"] {
+        for url in [
+            "https://10.0.0.1:6443/api",
+            "https://example.com/",
+            "https://[fe80::1]/",
+            "https://localhost.example.com/",
+        ] {
             assert!(!super::is_loopback_url(url), "{url}");
         }
     }

@@ -200,14 +200,30 @@ mod tests {
     #[test]
     fn assemble_matches_the_url_crate() {
         let bases = ["https://127.0.0.1:6443", "https://k8s.example.com", "http://[::1]:8080/ignored"];
-        let paths = ["", "/", "/api/v1/namespaces/default/pods/web-0", "/apis/a.b/v1/x:y@z", "/a/-._~!$&'()*+,;=", "/with space/ü", "/q?x", "/%41"];
-        let params: [&[(&str, &str)]; 3] =
-            [&[], &[("limit", "500")], &[("continue", "a+b/c=="), ("labelSelector", "app in (a,b),tier!=x"), ("watch", "1")]];
+        let paths = [
+            "",
+            "/",
+            "/api/v1/namespaces/default/pods/web-0",
+            "/apis/a.b/v1/x:y@z",
+            "/a/-._~!$&'()*+,;=",
+            "/with space/ü",
+            "/q?x",
+            "/%41",
+        ];
+        let params: [&[(&str, &str)]; 3] = [
+            &[],
+            &[("limit", "500")],
+            &[("continue", "a+b/c=="), ("labelSelector", "app in (a,b),tier!=x"), ("watch", "1")],
+        ];
         for base in bases {
             let base = url::Url::parse(base).unwrap();
             for path in paths {
                 for p in params {
-                    assert_eq!(assemble(&base, path, p), assemble_with_url_crate(&base, if path.is_empty() { "/" } else { path }, p), "{base} {path:?} {p:?}");
+                    assert_eq!(
+                        assemble(&base, path, p),
+                        assemble_with_url_crate(&base, if path.is_empty() { "/" } else { path }, p),
+                        "{base} {path:?} {p:?}"
+                    );
                 }
             }
         }

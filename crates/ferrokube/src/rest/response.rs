@@ -55,12 +55,7 @@ impl Response {
             .get(http::header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
-        Response {
-            status: parts.status,
-            headers: parts.headers,
-            body: BodyStream::new(body, gzip, request),
-            deadline,
-        }
+        Response { status: parts.status, headers: parts.headers, body: BodyStream::new(body, gzip, request), deadline }
     }
 
     /// The HTTP status.
@@ -122,7 +117,11 @@ impl Response {
     /// [`into_object`](Self::into_object)'s.
     pub async fn into_list<L: ItemList>(self) -> Result<L, Error> {
         let (bytes, request) = self.read_all(None).await?;
-        decode_list_bytes(&bytes).map_err(|source| Error::Decode { request, target: std::any::type_name::<L>(), source })
+        decode_list_bytes(&bytes).map_err(|source| Error::Decode {
+            request,
+            target: std::any::type_name::<L>(),
+            source,
+        })
     }
 
     /// The body as a stream of (decompressed) chunks as they arrive. No client-side

@@ -63,9 +63,7 @@ impl TransportLayer {
         <L::Service as Service<http::Request<RequestBody>>>::Error: Into<BoxError>,
         <L::Service as Service<http::Request<RequestBody>>>::Future: Send + 'static,
     {
-        TransportLayer {
-            wrap: Arc::new(move |inner| HttpService::new(layer.layer(inner).map_err(Into::into))),
-        }
+        TransportLayer { wrap: Arc::new(move |inner| HttpService::new(layer.layer(inner).map_err(Into::into))) }
     }
 
     /// A transformation given as a function from service to service.

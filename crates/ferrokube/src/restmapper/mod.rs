@@ -121,8 +121,7 @@ impl RESTMapper {
             for r in list.resources.iter().filter(|r| !r.name.contains('/')) {
                 let kind_group = r.group.clone().unwrap_or_else(|| group.clone());
                 let kind_version = r.version.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| version.clone());
-                let singular =
-                    if r.singular_name.is_empty() { r.kind.to_lowercase() } else { r.singular_name.clone() };
+                let singular = if r.singular_name.is_empty() { r.kind.to_lowercase() } else { r.singular_name.clone() };
                 mappings.push(RESTMapping {
                     resource: GroupVersionResource::new(&group, &version, &r.name),
                     gvk: GroupVersionKind::new(kind_group, kind_version, &r.kind),
@@ -153,7 +152,11 @@ impl RESTMapper {
             versions.iter().find_map(|v| candidates.iter().find(|m| m.gvk.version == *v).copied())
         };
         found.cloned().ok_or_else(|| MapError::NoMatch {
-            what: if versions.is_empty() { format!("kind {gk}") } else { format!("kind {gk} in versions {versions:?}") },
+            what: if versions.is_empty() {
+                format!("kind {gk}")
+            } else {
+                format!("kind {gk} in versions {versions:?}")
+            },
         })
     }
 

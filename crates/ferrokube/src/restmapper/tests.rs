@@ -44,7 +44,12 @@ fn fixture(with_widgets: bool) -> Discovery {
         ));
     }
     let list: APIGroupDiscoveryList = serde_json::from_value(apis).unwrap();
-    let mut d = Discovery { groups: vec![], resources: BTreeMap::new(), failed: BTreeMap::new(), source: DiscoverySource::Aggregated };
+    let mut d = Discovery {
+        groups: vec![],
+        resources: BTreeMap::new(),
+        failed: BTreeMap::new(),
+        source: DiscoverySource::Aggregated,
+    };
     for g in &list.items {
         let (group, lists, _) = to_legacy(g);
         d.groups.push(group);
@@ -62,7 +67,10 @@ fn aggregated_converts_to_legacy_shapes() {
     assert_eq!(d.group("example.com").unwrap().preferred_version.as_ref().unwrap().group_version, "example.com/v2");
     let apps = d.resources_for("apps/v1").unwrap();
     let scale = apps.resources.iter().find(|r| r.name == "deployments/scale").unwrap();
-    assert_eq!((scale.group.as_deref(), scale.version.as_deref(), scale.kind.as_str()), (Some("autoscaling"), Some("v1"), "Scale"));
+    assert_eq!(
+        (scale.group.as_deref(), scale.version.as_deref(), scale.kind.as_str()),
+        (Some("autoscaling"), Some("v1"), "Scale")
+    );
     let deploy = apps.resources.iter().find(|r| r.name == "deployments").unwrap();
     assert_eq!((deploy.group.as_deref(), deploy.namespaced), (None, true));
     let preferred: Vec<String> = d.preferred_versions().into_iter().map(|v| v.group_version).collect();
@@ -110,10 +118,7 @@ fn kinds_to_resources_and_back() {
     assert_eq!(w.resource.version, "v2");
     assert!(m.rest_mapping(&GroupKind::new("example.com", "Widget"), &["v9"]).is_err());
     assert!(m.rest_mapping(&GroupKind::new("", "Deployment"), &[]).is_err());
-    assert_eq!(
-        m.kind_for(&GroupVersionResource::new("", "", "po")).unwrap(),
-        GroupVersionKind::new("", "v1", "Pod")
-    );
+    assert_eq!(m.kind_for(&GroupVersionResource::new("", "", "po")).unwrap(), GroupVersionKind::new("", "v1", "Pod"));
     assert_eq!(
         m.resource_for(&GroupVersionResource::new("apps", "", "deployment")).unwrap(),
         GroupVersionResource::new("apps", "v1", "deployments")

@@ -76,7 +76,10 @@ impl Fetch {
     async fn body(mut self) -> Result<(Bytes, RequestInfo), Error> {
         match (&mut self.task).await {
             Ok(result) => result,
-            Err(join) => Err(Error::Body { request: self.info.clone(), message: format!("the page request task failed: {join}") }),
+            Err(join) => Err(Error::Body {
+                request: self.info.clone(),
+                message: format!("the page request task failed: {join}"),
+            }),
         }
     }
 }
@@ -141,7 +144,8 @@ impl ListPager {
                 }
                 Err(e) => return Err(e),
             };
-            let decode_error = |source| Error::Decode { request: info.clone(), target: std::any::type_name::<L>(), source };
+            let decode_error =
+                |source| Error::Decode { request: info.clone(), target: std::any::type_name::<L>(), source };
             let scanned = std::str::from_utf8(&body).ok().and_then(ScannedList::<L>::scan);
             let page = match scanned {
                 Some(scanned) => {
@@ -189,7 +193,8 @@ impl ListPager {
         F: Fn(&ListOptions) -> Request,
     {
         let mut pages = self.pages::<k8s_openapi::List<K>, F>(options, request).await?.into_iter();
-        let mut merged = pages.next().unwrap_or_else(|| k8s_openapi::List { items: Vec::new(), metadata: ListMeta::default() });
+        let mut merged =
+            pages.next().unwrap_or_else(|| k8s_openapi::List { items: Vec::new(), metadata: ListMeta::default() });
         for page in pages {
             merged.items.extend(page.items);
         }

@@ -38,8 +38,7 @@ impl CredentialError {
 }
 
 /// Future returned by [`CredentialProvider::credential`].
-pub type CredentialFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Credential, CredentialError>> + Send + 'a>>;
+pub type CredentialFuture<'a> = Pin<Box<dyn Future<Output = Result<Credential, CredentialError>> + Send + 'a>>;
 
 /// A source of credentials that may change over time. Implementations cache what they
 /// can (an exec credential until its `expirationTimestamp`) and are shared by all

@@ -51,14 +51,12 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Builds the authenticator of `config`.
     pub(crate) fn new(config: &Config, cert_resolver: Arc<ClientCertResolver>) -> Result<Self, ConfigError> {
-        let has_token = config.bearer_token.as_ref().is_some_and(|t| !t.is_empty())
-            || config.bearer_token_file.is_some();
+        let has_token =
+            config.bearer_token.as_ref().is_some_and(|t| !t.is_empty()) || config.bearer_token_file.is_some();
         let has_basic = config.username.as_ref().is_some_and(|u| !u.is_empty())
             || config.password.as_ref().is_some_and(|p| !p.is_empty());
         if has_token && has_basic {
-            return Err(ConfigError::Auth(
-                "username/password or bearer token may be set, but not both".to_owned(),
-            ));
+            return Err(ConfigError::Auth("username/password or bearer token may be set, but not both".to_owned()));
         }
         let mut fixed = HeaderMap::new();
         let ua = config.user_agent.clone().filter(|u| !u.is_empty()).unwrap_or_else(default_user_agent);
@@ -133,7 +131,9 @@ impl Authenticator {
             let cred = p.credential().await?;
             if let Some((cert, key)) = &cred.client_certificate {
                 cert_changed = self.cert_resolver.update_pem(cert, key).map_err(|e| {
-                    CredentialError::new(format!("the credential provider returned an unusable client certificate: {e}"))
+                    CredentialError::new(format!(
+                        "the credential provider returned an unusable client certificate: {e}"
+                    ))
                 })?;
             }
             if token.is_none() {
@@ -176,10 +176,8 @@ pub(crate) fn impersonation_headers(imp: &ImpersonationConfig, headers: &mut Hea
     }
     for (key, values) in &imp.extra {
         let name = format!("impersonate-extra-{}", escape_extra_key(key));
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| ConfigError::Header {
-            header: name.clone(),
-            reason: "not a valid header name".to_owned(),
-        })?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError::Header { header: name.clone(), reason: "not a valid header name".to_owned() })?;
         for v in values {
             headers.append(name.clone(), header_value(name.as_str(), v)?);
         }
@@ -244,10 +242,9 @@ impl CachedTokenFile {
                         tracing::warn!(path = %self.path.display(), "could not re-read token file, using the previous token: {why}");
                         Ok(tok.clone())
                     }
-                    None => Err(CredentialError::new(format!(
-                        "could not read token file {}: {why}",
-                        self.path.display()
-                    ))),
+                    None => {
+                        Err(CredentialError::new(format!("could not read token file {}: {why}", self.path.display())))
+                    }
                 }
             }
         }
@@ -267,7 +264,8 @@ mod tests {
 
     #[test]
     fn impersonation_headers_are_repeated() {
-        let mut imp = ImpersonationConfig { user_name: Some("jane".into()), uid: Some("42".into()), ..Default::default() };
+        let mut imp =
+            ImpersonationConfig { user_name: Some("jane".into()), uid: Some("42".into()), ..Default::default() };
         imp.groups = vec!["dev".into(), "ops".into()];
         imp.extra.insert("example.com/scope".into(), vec!["a".into(), "b".into()]);
         let mut h = HeaderMap::new();

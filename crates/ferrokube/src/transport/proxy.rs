@@ -141,10 +141,7 @@ mod tests {
 
     #[test]
     fn no_proxy_rules() {
-        let m = Matcher::builder()
-            .https("http://proxy:3128")
-            .no("internal.example, 10.0.0.0/8, exact.host")
-            .build();
+        let m = Matcher::builder().https("http://proxy:3128").no("internal.example, 10.0.0.0/8, exact.host").build();
         let direct = |s: &str| matches!(route_with(&uri(s), &m, "env").unwrap(), ProxyRoute::Direct);
         assert!(direct("https://api.internal.example:6443"));
         assert!(direct("https://10.1.2.3:6443"));

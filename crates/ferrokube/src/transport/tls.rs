@@ -45,9 +45,7 @@ pub(crate) fn client_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::Tls(e.to_string()))?;
     let builder = if tls.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification { provider }))
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification { provider }))
     } else {
         let roots = if has_ca { configured_roots(tls)? } else { system_roots()? };
         builder.with_root_certificates(roots)
@@ -83,9 +81,7 @@ fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
         let why = found.errors.first().map(|e| e.to_string()).unwrap_or_default();
-        return Err(ConfigError::Tls(format!(
-            "no CA configured and no system root certificates found {why}"
-        )));
+        return Err(ConfigError::Tls(format!("no CA configured and no system root certificates found {why}")));
     }
     Ok(roots)
 }
@@ -97,9 +93,8 @@ pub(crate) fn parse_certs(
     path: Option<&Path>,
 ) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let pem_err = |reason: String| ConfigError::Pem { what, path: path.map(Path::to_owned), reason };
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_err(format!("{e}")))?;
+    let certs =
+        CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| pem_err(format!("{e}")))?;
     if certs.is_empty() {
         return Err(pem_err("no CERTIFICATE block found".to_owned()));
     }
@@ -281,7 +276,9 @@ mod tests {
 
     #[test]
     fn bad_key_error_has_no_key_material() {
-        let secret = SecretBytes::new(b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n".to_vec());
+        let secret = SecretBytes::new(
+            b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n".to_vec(),
+        );
         let cert = rcgen_free_cert();
         let err = certified_key(&cert, None, &secret, None).unwrap_err().to_string();
         assert!(!err.contains("c2VjcmV0"), "{err}");

@@ -14,23 +14,13 @@ use std::time::Duration;
 
 /// client-go's `retry.DefaultRetry`: 5 attempts, 10 ms apart with 10 % jitter. Meant
 /// for conflicts, which resolve quickly.
-pub const DEFAULT_RETRY: Backoff = Backoff {
-    duration: Duration::from_millis(10),
-    factor: 1.0,
-    jitter: 0.1,
-    steps: 5,
-    cap: None,
-};
+pub const DEFAULT_RETRY: Backoff =
+    Backoff { duration: Duration::from_millis(10), factor: 1.0, jitter: 0.1, steps: 5, cap: None };
 
 /// client-go's `retry.DefaultBackoff`: 4 attempts starting at 10 ms, ×5 each time.
 /// Meant for errors that need longer to clear, such as a server that is starting.
-pub const DEFAULT_BACKOFF: Backoff = Backoff {
-    duration: Duration::from_millis(10),
-    factor: 5.0,
-    jitter: 0.1,
-    steps: 4,
-    cap: None,
-};
+pub const DEFAULT_BACKOFF: Backoff =
+    Backoff { duration: Duration::from_millis(10), factor: 5.0, jitter: 0.1, steps: 4, cap: None };
 
 /// Runs `operation` until it succeeds, fails with an error `retriable` rejects, or
 /// `backoff.steps` attempts were made; returns the last result. Waits `backoff.delay`
@@ -92,10 +82,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_retriable_errors_until_success() {
         let calls = AtomicU32::new(0);
-        let result = on_error(DEFAULT_RETRY, |e| *e == TestError::Transient, || async {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            if n < 3 { Err(TestError::Transient) } else { Ok(n) }
-        })
+        let result = on_error(
+            DEFAULT_RETRY,
+            |e| *e == TestError::Transient,
+            || async {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                if n < 3 {
+                    Err(TestError::Transient)
+                } else {
+                    Ok(n)
+                }
+            },
+        )
         .await;
         assert_eq!(result, Ok(3));
         assert_eq!(calls.load(Ordering::SeqCst), 4);
@@ -104,10 +102,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stops_after_steps_attempts_with_the_last_error() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = on_error(DEFAULT_BACKOFF, |_| true, || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(TestError::Transient)
-        })
+        let result: Result<(), _> = on_error(
+            DEFAULT_BACKOFF,
+            |_| true,
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(TestError::Transient)
+            },
+        )
         .await;
         assert_eq!(result, Err(TestError::Transient));
         assert_eq!(calls.load(Ordering::SeqCst), DEFAULT_BACKOFF.steps);
@@ -116,10 +118,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn does_not_retry_other_errors() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = on_error(DEFAULT_RETRY, |e| *e == TestError::Transient, || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(TestError::Fatal)
-        })
+        let result: Result<(), _> = on_error(
+            DEFAULT_RETRY,
+            |e| *e == TestError::Transient,
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(TestError::Fatal)
+            },
+        )
         .await;
         assert_eq!(result, Err(TestError::Fatal));
         assert_eq!(calls.load(Ordering::SeqCst), 1);

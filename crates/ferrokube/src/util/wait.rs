@@ -50,10 +50,7 @@ fn random_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default(),
     );
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
@@ -72,21 +69,12 @@ mod tests {
             cap: Some(Duration::from_millis(600)),
         };
         let delays: Vec<_> = (0..4).map(|n| backoff.delay(n)).collect();
-        assert_eq!(
-            delays,
-            [10, 50, 250, 600].map(Duration::from_millis).to_vec()
-        );
+        assert_eq!(delays, [10, 50, 250, 600].map(Duration::from_millis).to_vec());
     }
 
     #[test]
     fn jitter_stays_within_its_bound() {
-        let backoff = Backoff {
-            duration: Duration::from_millis(100),
-            factor: 1.0,
-            jitter: 0.5,
-            steps: 3,
-            cap: None,
-        };
+        let backoff = Backoff { duration: Duration::from_millis(100), factor: 1.0, jitter: 0.5, steps: 3, cap: None };
         for attempt in 0..50 {
             let d = backoff.delay(attempt);
             assert!(d >= Duration::from_millis(100) && d < Duration::from_millis(150), "{d:?}");

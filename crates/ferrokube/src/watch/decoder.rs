@@ -202,9 +202,7 @@ impl WatchDecoder {
                 self.line_delimited = true;
                 return Some(Ok(event));
             }
-            Line::Incomplete
-                if self.line_delimited && !self.finished && self.framer.buf.len() <= MAX_EVENT_SIZE =>
-            {
+            Line::Incomplete if self.line_delimited && !self.finished && self.framer.buf.len() <= MAX_EVENT_SIZE => {
                 return None
             }
             Line::Incomplete | Line::NotApplicable => {}
@@ -261,14 +259,19 @@ impl WatchDecoder {
             from = nl + 1;
         }
         let buf = &f.buf[..];
-        let decoded = crate::parallel::map_in_order(&lines, |(a, b)| b - a, threads, |&(a, b)| {
-            let line = &buf[a..b];
-            let start = line.iter().position(|c| !c.is_ascii_whitespace())?;
-            if line[start] != b'{' {
-                return None;
-            }
-            super::event::decode_event_fast::<T>(&line[start..])
-        });
+        let decoded = crate::parallel::map_in_order(
+            &lines,
+            |(a, b)| b - a,
+            threads,
+            |&(a, b)| {
+                let line = &buf[a..b];
+                let start = line.iter().position(|c| !c.is_ascii_whitespace())?;
+                if line[start] != b'{' {
+                    return None;
+                }
+                super::event::decode_event_fast::<T>(&line[start..])
+            },
+        );
         let mut consumed = 0;
         let mut added = 0;
         for (event, &(_, end)) in decoded.into_iter().zip(&lines) {
@@ -361,10 +364,7 @@ mod tests {
     #[test]
     fn all_events_in_one_chunk() {
         let events = decode_in_chunks(&[STREAM.as_bytes()]);
-        assert_eq!(
-            summarize(&events),
-            ["ADDED 1", "MODIFIED 2", "BOOKMARK 3", "DELETED 4", "ERROR Some(410)"]
-        );
+        assert_eq!(summarize(&events), ["ADDED 1", "MODIFIED 2", "BOOKMARK 3", "DELETED 4", "ERROR Some(410)"]);
         match &events[0] {
             WatchEvent::Added(p) => {
                 assert_eq!(p.metadata.name.as_deref(), Some("a{b}"));

@@ -202,21 +202,18 @@ impl<'de, T: DeserializeOwned> serde::de::Visitor<'de> for FastEventVisitor<T> {
 /// object as a `RawValue`, then the object. [`decode_event`] gives the same results in
 /// one pass.
 pub fn decode_event_reference<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, String> {
-    let raw: RawEvent<'_> =
-        serde_json::from_slice(frame).map_err(|e| format!("not a watch event: {e}"))?;
+    let raw: RawEvent<'_> = serde_json::from_slice(frame).map_err(|e| format!("not a watch event: {e}"))?;
     let object = raw.object.map(|o| o.get()).unwrap_or("null");
     let typed = |what: &str| -> Result<T, String> {
-        serde_json::from_str(object).map_err(|e| {
-            format!("{what} event object could not be decoded as {}: {e}", std::any::type_name::<T>())
-        })
+        serde_json::from_str(object)
+            .map_err(|e| format!("{what} event object could not be decoded as {}: {e}", std::any::type_name::<T>()))
     };
     match raw.kind.as_str() {
         "ADDED" => Ok(WatchEvent::Added(typed("ADDED")?)),
         "MODIFIED" => Ok(WatchEvent::Modified(typed("MODIFIED")?)),
         "DELETED" => Ok(WatchEvent::Deleted(typed("DELETED")?)),
         "BOOKMARK" => {
-            let b: BookmarkObject =
-                serde_json::from_str(object).map_err(|e| format!("BOOKMARK event object: {e}"))?;
+            let b: BookmarkObject = serde_json::from_str(object).map_err(|e| format!("BOOKMARK event object: {e}"))?;
             let meta = b.metadata.unwrap_or_default();
             Ok(WatchEvent::Bookmark(Bookmark {
                 resource_version: meta.resource_version.unwrap_or_default(),
@@ -225,7 +222,10 @@ pub fn decode_event_reference<T: DeserializeOwned>(frame: &[u8]) -> Result<Watch
         }
         "ERROR" => {
             let status = serde_json::from_str::<Status>(object).unwrap_or_else(|_| Status {
-                message: Some(format!("watch ERROR event with a non-Status object: {}", crate::rest::errors::excerpt(object.as_bytes()))),
+                message: Some(format!(
+                    "watch ERROR event with a non-Status object: {}",
+                    crate::rest::errors::excerpt(object.as_bytes())
+                )),
                 status: Some("Failure".to_owned()),
                 ..Default::default()
             });
@@ -264,7 +264,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // k8s-openapi's Pod also tolerates a bookmark object (everything is optional).
-        let p: Pod = serde_json::from_str(r#"{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"12"}}"#).unwrap();
+        let p: Pod =
+            serde_json::from_str(r#"{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"12"}}"#).unwrap();
         assert_eq!(p.metadata.resource_version.as_deref(), Some("12"));
     }
 

@@ -154,7 +154,8 @@ mod tests {
 
     /// A watch stream whose body delivers `chunks` one by one.
     fn stream_of(chunks: Vec<Bytes>) -> WatchStream<ConfigMap> {
-        let frames = futures_util::stream::iter(chunks.into_iter().map(|c| Ok::<_, std::io::Error>(http_body::Frame::data(c))));
+        let frames =
+            futures_util::stream::iter(chunks.into_iter().map(|c| Ok::<_, std::io::Error>(http_body::Frame::data(c))));
         let body = boxed_response_body(http_body_util::StreamBody::new(frames));
         let request = RequestInfo::new(&http::Method::GET, "https://h/api/v1/configmaps?watch=1");
         WatchStream::new(BodyStream::new(body, false, request.clone()), request)

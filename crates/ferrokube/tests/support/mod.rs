@@ -117,7 +117,12 @@ pub struct ServerTls {
 
 impl ServerTls {
     pub fn new(cert: CertKey) -> Self {
-        ServerTls { cert, client_ca: None, require_client_cert: false, alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()] }
+        ServerTls {
+            cert,
+            client_ca: None,
+            require_client_cert: false,
+            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        }
     }
 }
 
@@ -149,9 +154,8 @@ fn tls_acceptor(tls: &ServerTls) -> tokio_rustls::TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = vec![CertificateDer::from_pem_slice(tls.cert.cert_pem.as_bytes()).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(tls.cert.key_pem.as_bytes()).unwrap();
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap();
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
     let builder = match &tls.client_ca {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();

@@ -94,11 +94,7 @@ fn unescape(s: &str) -> Result<String, String> {
         if c == '\\' {
             match chars.next() {
                 Some(e @ ('\\' | ',' | '=')) => out.push(e),
-                Some(e) => {
-                    return Err(format!(
-                        "invalid field selector: invalid escape sequence: \\{e}"
-                    ))
-                }
+                Some(e) => return Err(format!("invalid field selector: invalid escape sequence: \\{e}")),
                 None => return Err("invalid field selector: unterminated escape sequence".into()),
             }
         } else {
@@ -142,9 +138,7 @@ impl FieldSelector {
                 .iter()
                 .find_map(|(op, negate)| find_op(part, op).map(|i| (i, op.len(), *negate)));
             let Some((i, len, negate)) = parsed else {
-                return Err(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
-                ));
+                return Err(format!("invalid selector: '{s}'; can't understand '{part}'"));
             };
             let field = unescape(part[..i].trim())?;
             let value = unescape(part[i + len..].trim())?;
@@ -154,11 +148,7 @@ impl FieldSelector {
             if !known {
                 return Err(format!("field label not supported: {field}"));
             }
-            terms.push(FieldTerm {
-                field,
-                negate,
-                value,
-            });
+            terms.push(FieldTerm { field, negate, value });
         }
         Ok(FieldSelector { terms, resource })
     }
@@ -170,10 +160,7 @@ impl FieldSelector {
 
     /// The single `metadata.name=x` this selector requires, if any (single-object watch).
     pub fn required_name(&self) -> Option<&str> {
-        self.terms
-            .iter()
-            .find(|t| t.field == "metadata.name" && !t.negate)
-            .map(|t| t.value.as_str())
+        self.terms.iter().find(|t| t.field == "metadata.name" && !t.negate).map(|t| t.value.as_str())
     }
 
     /// Whether `obj` satisfies every term.
@@ -237,37 +224,20 @@ mod tests {
         assert!(s("spec.hostNetwork=false"));
         assert!(s("status.podIP="));
         assert!(s(""));
-        assert_eq!(
-            FieldSelector::parse("metadata.name=p", &i)
-                .unwrap()
-                .required_name(),
-            Some("p")
-        );
+        assert_eq!(FieldSelector::parse("metadata.name=p", &i).unwrap().required_name(), Some("p"));
     }
 
     #[test]
     fn errors_and_escapes() {
         let i = info("pods");
-        assert_eq!(
-            FieldSelector::parse("spec.foo=x", &i).unwrap_err(),
-            "field label not supported: spec.foo"
-        );
-        assert!(FieldSelector::parse("garbage", &i)
-            .unwrap_err()
-            .contains("can't understand 'garbage'"));
-        assert_eq!(
-            FieldSelector::parse("type=x", &info("configmaps")).unwrap_err(),
-            "field label not supported: type"
-        );
+        assert_eq!(FieldSelector::parse("spec.foo=x", &i).unwrap_err(), "field label not supported: spec.foo");
+        assert!(FieldSelector::parse("garbage", &i).unwrap_err().contains("can't understand 'garbage'"));
+        assert_eq!(FieldSelector::parse("type=x", &info("configmaps")).unwrap_err(), "field label not supported: type");
         assert!(FieldSelector::parse("type=kubernetes.io/tls", &info("secrets")).is_ok());
         let sel = FieldSelector::parse(r"metadata.name=a\,b", &i).unwrap();
         assert_eq!(sel.terms[0].value, "a,b");
         let ev = info("events");
         let e = json!({"involvedObject": {"kind": "Pod", "name": "p"}, "source": {"component": "kubelet"}, "type": "Normal"});
-        assert!(
-            FieldSelector::parse("involvedObject.kind=Pod,source=kubelet,type=Normal", &ev)
-                .unwrap()
-                .matches(&e)
-        );
+        assert!(FieldSelector::parse("involvedObject.kind=Pod,source=kubelet,type=Normal", &ev).unwrap().matches(&e));
     }
 }

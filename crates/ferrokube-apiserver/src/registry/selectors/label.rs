@@ -122,8 +122,7 @@ fn lex(s: &str) -> Vec<Tok> {
             }
             _ => {
                 let start = i;
-                while i < chars.len() && !chars[i].is_whitespace() && !"=!(),<>".contains(chars[i])
-                {
+                while i < chars.len() && !chars[i].is_whitespace() && !"=!(),<>".contains(chars[i]) {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().collect();
@@ -146,8 +145,7 @@ fn is_name_part(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
 }
 
 /// Checks a label key (a qualified name: optional DNS subdomain prefix and `/`, then a
@@ -215,10 +213,7 @@ fn err(msg: String) -> String {
 impl LabelSelector {
     /// Parses the string form; the error is the message of a 400 BadRequest.
     pub fn parse(s: &str) -> Result<LabelSelector, String> {
-        let mut p = Parser {
-            toks: lex(s),
-            pos: 0,
-        };
+        let mut p = Parser { toks: lex(s), pos: 0 };
         let mut requirements = Vec::new();
         if p.toks.is_empty() {
             return Ok(LabelSelector { requirements });
@@ -228,12 +223,7 @@ impl LabelSelector {
             match p.next() {
                 None => break,
                 Some(Tok::Comma) => continue,
-                Some(t) => {
-                    return Err(err(format!(
-                        "found '{}', expected: ',' or 'end of string'",
-                        t.show()
-                    )))
-                }
+                Some(t) => return Err(err(format!("found '{}', expected: ',' or 'end of string'", t.show()))),
             }
         }
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
@@ -309,13 +299,7 @@ impl LabelSelector {
             }
         }
         parts.sort();
-        Some(
-            parts
-                .into_iter()
-                .map(|(_, s)| s)
-                .collect::<Vec<_>>()
-                .join(","),
-        )
+        Some(parts.into_iter().map(|(_, s)| s).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -328,42 +312,22 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
     };
     let key = match p.next() {
         Some(Tok::Ident(k)) => k,
-        t => {
-            return Err(err(format!(
-                "found '{}', expected: identifier",
-                found(t.as_ref())
-            )))
-        }
+        t => return Err(err(format!("found '{}', expected: identifier", found(t.as_ref())))),
     };
     validate_key(&key).map_err(|e| err(format!("key: Invalid value: {key:?}: {e}")))?;
     let mut values = BTreeSet::new();
     if negate {
-        return Ok(Requirement {
-            key,
-            op: Op::DoesNotExist,
-            values,
-        });
+        return Ok(Requirement { key, op: Op::DoesNotExist, values });
     }
     let op = match p.peek() {
-        None | Some(Tok::Comma) => {
-            return Ok(Requirement {
-                key,
-                op: Op::Exists,
-                values,
-            })
-        }
+        None | Some(Tok::Comma) => return Ok(Requirement { key, op: Op::Exists, values }),
         Some(Tok::Eq) | Some(Tok::DoubleEq) => Op::In,
         Some(Tok::NotEq) => Op::NotIn,
         Some(Tok::Gt) => Op::Gt,
         Some(Tok::Lt) => Op::Lt,
         Some(Tok::In) => Op::In,
         Some(Tok::NotInKw) => Op::NotIn,
-        Some(t) => {
-            return Err(err(format!(
-                "found '{}', expected: in, notin, =, ==, !=, gt, lt",
-                t.show()
-            )))
-        }
+        Some(t) => return Err(err(format!("found '{}', expected: in, notin, =, ==, !=, gt, lt", t.show()))),
     };
     let set_op = matches!(p.next(), Some(Tok::In) | Some(Tok::NotInKw));
     if set_op {
@@ -378,30 +342,18 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
                     match p.next() {
                         Some(Tok::Comma) => continue,
                         Some(Tok::Close) => break,
-                        t => {
-                            return Err(err(format!(
-                                "found '{}', expected: ',', ')'",
-                                found(t.as_ref())
-                            )))
-                        }
+                        t => return Err(err(format!("found '{}', expected: ',', ')'", found(t.as_ref())))),
                     }
                 }
                 Some(Tok::Comma) => {
                     values.insert(String::new());
                 }
                 Some(Tok::Close) => break,
-                t => {
-                    return Err(err(format!(
-                        "found '{}', expected: ',', ')' or identifier",
-                        found(t.as_ref())
-                    )))
-                }
+                t => return Err(err(format!("found '{}', expected: ',', ')' or identifier", found(t.as_ref())))),
             }
         }
         if values.is_empty() {
-            return Err(err(
-                "for 'in', 'notin' operators, values set can't be empty".into(),
-            ));
+            return Err(err("for 'in', 'notin' operators, values set can't be empty".into()));
         }
     } else {
         match p.peek() {
@@ -426,8 +378,7 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
         }
     }
     for v in &values {
-        validate_value(v)
-            .map_err(|e| err(format!("values[0][{key}]: Invalid value: {v:?}: {e}")))?;
+        validate_value(v).map_err(|e| err(format!("values[0][{key}]: Invalid value: {v:?}: {e}")))?;
     }
     Ok(Requirement { key, op, values })
 }
@@ -438,9 +389,7 @@ mod tests {
     use serde_json::json;
 
     fn m(sel: &str, labels: Value) -> bool {
-        LabelSelector::parse(sel)
-            .unwrap()
-            .matches(labels.as_object())
+        LabelSelector::parse(sel).unwrap().matches(labels.as_object())
     }
 
     #[test]
@@ -469,18 +418,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in [
-            "app in db",
-            "app in ()",
-            "=x",
-            "app=web,",
-            "a b",
-            "app in (x",
-            "Bad Key=1",
-            "a=b=c",
-            "a>x",
-            "a=",
-        ] {
+        for bad in ["app in db", "app in ()", "=x", "app=web,", "a b", "app in (x", "Bad Key=1", "a=b=c", "a>x", "a="] {
             if bad == "a=" {
                 assert!(LabelSelector::parse(bad).is_ok(), "empty value is allowed");
                 continue;
@@ -497,9 +435,6 @@ mod tests {
     #[test]
     fn from_label_selector() {
         let s = json!({"matchLabels": {"b": "2", "a": "1"}, "matchExpressions": [{"key": "c", "operator": "In", "values": ["y", "x"]}, {"key": "d", "operator": "DoesNotExist"}]});
-        assert_eq!(
-            LabelSelector::string_from_label_selector(&s).unwrap(),
-            "a=1,b=2,c in (x,y),!d"
-        );
+        assert_eq!(LabelSelector::string_from_label_selector(&s).unwrap(), "a=1,b=2,c in (x,y),!d");
     }
 }

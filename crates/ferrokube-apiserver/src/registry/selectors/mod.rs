@@ -26,11 +26,8 @@ impl Filter {
     pub fn from_request(req: &ApiRequest) -> Result<Filter, ApiError> {
         let labels = LabelSelector::parse(req.query_param("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::new(400, "BadRequest", e))?;
-        let fields = FieldSelector::parse(
-            req.query_param("fieldSelector").unwrap_or(""),
-            &req.resource,
-        )
-        .map_err(|e| ApiError::new(400, "BadRequest", e))?;
+        let fields = FieldSelector::parse(req.query_param("fieldSelector").unwrap_or(""), &req.resource)
+            .map_err(|e| ApiError::new(400, "BadRequest", e))?;
         Ok(Filter { labels, fields })
     }
 

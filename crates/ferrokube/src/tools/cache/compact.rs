@@ -56,7 +56,12 @@ pub struct Compact<K> {
 
 impl<K> Clone for Compact<K> {
     fn clone(&self) -> Self {
-        Compact { metadata: self.metadata.clone(), packed: self.packed.clone(), json_len: self.json_len, _kind: PhantomData }
+        Compact {
+            metadata: self.metadata.clone(),
+            packed: self.packed.clone(),
+            json_len: self.json_len,
+            _kind: PhantomData,
+        }
     }
 }
 
@@ -76,7 +81,8 @@ impl<K: Metadata<Ty = ObjectMeta> + Serialize + DeserializeOwned> Compact<K> {
         let mut metadata = std::mem::take(obj.metadata_mut());
         obj.metadata_mut().managed_fields = metadata.managed_fields.take();
         let json = serde_json::to_vec(&obj)?;
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::with_capacity(json.len() / 3), flate2::Compression::fast());
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::with_capacity(json.len() / 3), flate2::Compression::fast());
         enc.write_all(&json).map_err(serde_json::Error::io)?;
         let packed = enc.finish().map_err(serde_json::Error::io)?.into_boxed_slice();
         Ok(Compact { metadata, packed, json_len: json.len() as u32, _kind: PhantomData })

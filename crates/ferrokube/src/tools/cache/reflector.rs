@@ -438,18 +438,22 @@ impl<K: CachedResource> Reflector<K> {
         let mut items: Vec<K> = Vec::new();
         let mut rv: Option<String> = None;
         pager
-            .each_page(&opts, |o| self.collection().versioned_params(o), |event: PageEvent<Page<D>>| match event {
-                PageEvent::Page(page) => {
-                    rv.get_or_insert_with(|| page.metadata.resource_version.clone().unwrap_or_default());
-                    let page_items = page.items.unwrap_or_default();
-                    items.reserve(page_items.len());
-                    items.extend(page_items.into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
-                }
-                PageEvent::Restart => {
-                    items.clear();
-                    rv = None;
-                }
-            })
+            .each_page(
+                &opts,
+                |o| self.collection().versioned_params(o),
+                |event: PageEvent<Page<D>>| match event {
+                    PageEvent::Page(page) => {
+                        rv.get_or_insert_with(|| page.metadata.resource_version.clone().unwrap_or_default());
+                        let page_items = page.items.unwrap_or_default();
+                        items.reserve(page_items.len());
+                        items.extend(page_items.into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
+                    }
+                    PageEvent::Restart => {
+                        items.clear();
+                        rv = None;
+                    }
+                },
+            )
             .await?;
         let rv = rv.unwrap_or_default();
         self.synced(items, &rv);
