@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compatibility suite: drives the ferrokube-apiserver binary with real third-party
-# clients — kubectl (the newest of the Google Cloud CLI, which uses aggregated
-# discovery, and Debian's 1.20, which uses legacy discovery) and the official Python
+# clients that ferrokube does not control — kubectl (the newest, built from k8s.io/kubectl;
+# it uses aggregated discovery, and Debian's 1.20, which uses legacy discovery) and the official Python
 # client — and checks their output the way a user would read it.
 #
 #   tests/compat/setup.sh && tests/compat/run.sh
@@ -276,7 +276,7 @@ kubectl_suite() {
     c 0 "^$ns +Active" -- get ns "$ns"
 
     # kubectl validates manifests by default, with the server's OpenAPI (1.20: /openapi/v2,
-    # client-side) or the server's strict field validation (1.33). The other create,
+    # client-side) or the server's strict field validation (1.27+). The other create,
     # replace and apply checks pass --validate=false, as the suite did before OpenAPI.
     c 0 'configmap/settings created \(server dry run\)' '!openapi' -- \
         create --dry-run=server -n "$ns" -f "$MANIFESTS/configmap.yaml"
@@ -492,7 +492,7 @@ kubectl_workloads() {
     c 0 'deployment.apps/bg created' -- create deployment bg -n "$ns" --image=nginx:1.27 --replicas=1
 
     # client-side apply WITH kubectl's default validation (OpenAPI v2 for 1.20, server-side
-    # strict field validation for 1.33)
+    # strict field validation for 1.27+)
     c 0 'deployment.apps/roll created' -- apply -n "$ns" -f "$MANIFESTS/rollout-v1.yaml"
     c 0 'deployment.apps/roll unchanged' -- apply -n "$ns" -f "$MANIFESTS/rollout-v1.yaml"
     c 0 'deployment.apps/roll configured' -- apply -n "$ns" -f "$MANIFESTS/rollout-v2.yaml"
@@ -582,8 +582,15 @@ run_check "curl" "curl --cacert ca.crt -H 'Authorization: Bearer <wrong>' $URL/v
     '^HTTP 401$' '"reason": *"Unauthorized"' -- \
     curl -sS --max-time 15 --cacert "$TMP/ca.crt" -H "Authorization: Bearer wrong-$TOKEN" -w '\nHTTP %{http_code}\n' "$URL/version"
 
-kubectl_suite 1.33 "$KUBECTL_NEWEST"
-kubectl_workloads 1.33 "$KUBECTL_NEWEST"
+# Each kubectl is labelled by its MAJOR.MINOR (namespaces, caches and check names).
+kubectl_label() {
+    "$1" version --client -o json 2>/dev/null | grep -oE '"gitVersion": *"v[0-9]+\.[0-9]+' | head -1 | grep -oE '[0-9]+\.[0-9]+$'
+}
+NEWEST_LABEL="$(kubectl_label "$KUBECTL_NEWEST")" || die "cannot read the version of $KUBECTL_NEWEST"
+OLDEST_LABEL="$(kubectl_label "$KUBECTL_OLDEST")" || die "cannot read the version of $KUBECTL_OLDEST"
+[[ $OLDEST_LABEL == 1.20 ]] || die "the oldest kubectl is $OLDEST_LABEL, expected Debian's 1.20 (its checks are written for it)"
+kubectl_suite "$NEWEST_LABEL" "$KUBECTL_NEWEST"
+kubectl_workloads "$NEWEST_LABEL" "$KUBECTL_NEWEST"
 kubectl_suite 1.20 "$KUBECTL_OLDEST"
 kubectl_workloads 1.20 "$KUBECTL_OLDEST"
 

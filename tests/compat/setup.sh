@@ -2,13 +2,13 @@
 # Installs what the compatibility suite needs, idempotently, on a fresh Debian machine
 # of this project's image (CI included: nothing there is installed by hand).
 #
-#   * the newest kubectl of the Google Cloud CLI (`kubectl.1.NN` beside the `kubectl`
-#     dispatcher that `command -v kubectl` resolves to),
+#   * the newest kubectl, built with Go from the k8s.io/kubectl module pinned in
+#     tests/compat/kubectl/go.mod (into target/go/bin, reused when present),
 #   * Debian's kubectl 1.20 (package kubernetes-client), which conflicts with the Google
 #     Cloud CLI on `apt-get install`, so it is downloaded and unpacked with `dpkg -x`,
 #   * the official Python client (`kubernetes` on PyPI, pinned below) in a venv.
 #
-# Everything goes into tests/compat/.tools/ (gitignored). At the end it writes
+# Everything else goes into tests/compat/.tools/ (gitignored). At the end it writes
 # tests/compat/.tools/env.sh, which run.sh sources. Any missing piece is an error:
 # the suite never skips a client silently.
 set -euo pipefail
@@ -23,31 +23,15 @@ log() { echo "compat setup: $*" >&2; }
 
 mkdir -p "$TOOLS"
 
-# --- 1. newest kubectl from the Google Cloud CLI --------------------------------------
-find_gcloud_kubectl() {
-    local dirs=() d
-    if command -v kubectl >/dev/null 2>&1; then
-        dirs+=("$(dirname "$(readlink -f "$(command -v kubectl)")")")
-    fi
-    # Where the image's Google Cloud CLI lives, in case PATH does not lead there.
-    dirs+=(/usr/lib/google-cloud-sdk/bin /usr/share/google-cloud-sdk/bin /opt/google-cloud-sdk/bin)
-    for d in "${dirs[@]}"; do
-        [[ -d $d ]] || continue
-        # kubectl.1.NN, highest minor first; each must actually run.
-        local f
-        for f in $(ls "$d" 2>/dev/null | grep -E '^kubectl\.1\.[0-9]+$' | sort -t. -k3,3nr); do
-            if "$d/$f" version --client >/dev/null 2>&1; then
-                echo "$d/$f"
-                return 0
-            fi
-        done
-    done
-    return 1
-}
-
+# --- 1. newest kubectl, built from the k8s.io/kubectl module ------------------------------
+# Built by tests/compat/kubectl/build.sh from the go.mod pinned there (v0.37.2 -> kubectl
+# v1.37.2) into target/go/bin, reused when present. The same kubectl on every machine,
+# whether or not its image has a Google Cloud CLI. KUBECTL_NEWEST overrides it.
 NEWEST="${KUBECTL_NEWEST:-}"
-[[ -n $NEWEST ]] || NEWEST="$(find_gcloud_kubectl)" ||
-    die "no kubectl.1.NN found beside the Google Cloud CLI's kubectl (looked in the folder \`readlink -f \$(command -v kubectl)\` points into and /usr/lib/google-cloud-sdk/bin). Install google-cloud-cli's kubectl components or set KUBECTL_NEWEST."
+if [[ -z $NEWEST ]]; then
+    command -v go >/dev/null 2>&1 || die "go not found: the newest kubectl is built from k8s.io/kubectl (Go 1.26 is on the project's machines)"
+    NEWEST="$("$HERE/kubectl/build.sh")" || die "building kubectl from k8s.io/kubectl failed (tests/compat/kubectl/build.sh)"
+fi
 "$NEWEST" version --client >/dev/null 2>&1 || die "newest kubectl '$NEWEST' does not run"
 log "newest kubectl: $NEWEST ($("$NEWEST" version --client 2>/dev/null | head -1))"
 
