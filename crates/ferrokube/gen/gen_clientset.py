@@ -27,6 +27,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "src", "kubernetes", "generated.rs")
 K8S_VERSION = "v1_37"
+# Every Kubernetes version k8s-openapi 0.29 supports (its `earliest` to `latest`). The
+# application chooses one; accessors of resources that appear later than the earliest
+# are wrapped in k8s-openapi's `k8s_if_ge_1_NN!` macros so the library builds with each.
+K8S_VERSIONS = ["v1_33", "v1_34", "v1_35", "v1_36", "v1_37"]
 
 # Resources with a `scale` subresource (autoscaling/v1 Scale). k8s-openapi does not
 # record subresources, so this small table is kept here; it matches kube-apiserver.
@@ -86,6 +90,29 @@ def const(text, name):
     return m.group(1) if m else None
 
 
+def first_version(src, rel, ty):
+    """The earliest of K8S_VERSIONS from which on `ty` exists at `rel` (as a Resource)."""
+    since = K8S_VERSION
+    for v in reversed(K8S_VERSIONS):
+        path = os.path.join(src, v, rel)
+        if not os.path.exists(path) or f"impl crate::Resource for {ty} {{" not in open(path, encoding="utf-8").read():
+            break
+        since = v
+    return since
+
+
+def gated(since, item_lines, indent=""):
+    """`item_lines` as they are, or wrapped in k8s-openapi's version macro when the
+    resource appeared after the earliest supported version."""
+    if since == K8S_VERSIONS[0]:
+        return item_lines
+    minor = since.split("_")[1]
+    out = [f"{indent}k8s_openapi::k8s_if_ge_1_{minor}! {{"]
+    out += ["    " + l if l else l for l in item_lines]
+    out.append(f"{indent}}}")
+    return out
+
+
 def scan(src):
     root = os.path.join(src, K8S_VERSION)
     out = []
@@ -111,6 +138,7 @@ def scan(src):
                 plural=const(text, "URL_PATH_SEGMENT"),
                 scope=scope,
                 listable="impl crate::ListableResource for" in text,
+                since=first_version(src, rel, m.group(1)),
                 status=bool(struct_body and re.search(r"^\s*pub status: ", struct_body.group(1), re.M)),
             )
         )
@@ -140,21 +168,29 @@ def render(res, src):
         "",
         "impl Clientset {",
     ]
+    def gv_since(gv):
+        return min((r["since"] for r in groups[gv]), key=K8S_VERSIONS.index)
+
     for gv in sorted(groups, key=order):
         g, v = gv
         gvs = f"{g}/{v}" if g else v
-        lines.append(f"    /// The `{gvs}` API: one client per resource of that group version.")
-        lines.append(f"    pub fn {group_method(g, v)}(&self) -> {group_struct(g, v)} {{")
-        lines.append(f"        {group_struct(g, v)}(self.client.clone())")
-        lines.append("    }")
+        lines += gated(
+            gv_since(gv),
+            [
+                f"    /// The `{gvs}` API: one client per resource of that group version.",
+                f"    pub fn {group_method(g, v)}(&self) -> {group_struct(g, v)} {{",
+                f"        {group_struct(g, v)}(self.client.clone())",
+                "    }",
+            ],
+            "    ",
+        )
     lines.append("}")
 
     for gv in sorted(groups, key=order):
         g, v = gv
         gvs = f"{g}/{v}" if g else v
         st = group_struct(g, v)
-        lines += [
-            "",
+        block = [
             f"/// Resource clients of the `{gvs}` API (client-go `{st}Interface`). Cheap to",
             "/// clone; shares the Clientset's connection pool and rate limiter.",
             "#[derive(Clone, Debug)]",
@@ -166,40 +202,46 @@ def render(res, src):
             name = method_name(r["kind"], r["plural"])
             verbs = "" if r["listable"] else " Create-only: the server offers no list/get for it."
             if r["scope"] == "NamespaceResourceScope":
-                lines.append(
-                    f"    /// `{r['plural']}` ({r['kind']}) in `namespace`; `\"\"` means all namespaces for list and watch.{verbs}"
-                )
-                lines.append(f"    pub fn {name}(&self, namespace: &str) -> ResourceClient<{r['rust']}> {{")
-                lines.append("        ResourceClient::namespaced(self.0.clone(), namespace)")
+                method = [
+                    f"    /// `{r['plural']}` ({r['kind']}) in `namespace`; `\"\"` means all namespaces for list and watch.{verbs}",
+                    f"    pub fn {name}(&self, namespace: &str) -> ResourceClient<{r['rust']}> {{",
+                    "        ResourceClient::namespaced(self.0.clone(), namespace)",
+                ]
             else:
-                lines.append(f"    /// `{r['plural']}` ({r['kind']}), cluster-scoped.{verbs}")
-                lines.append(f"    pub fn {name}(&self) -> ResourceClient<{r['rust']}> {{")
-                lines.append("        ResourceClient::cluster(self.0.clone())")
-            lines.append("    }")
-        lines.append("}")
+                method = [
+                    f"    /// `{r['plural']}` ({r['kind']}), cluster-scoped.{verbs}",
+                    f"    pub fn {name}(&self) -> ResourceClient<{r['rust']}> {{",
+                    "        ResourceClient::cluster(self.0.clone())",
+                ]
+            method.append("    }")
+            block += method if r["since"] == gv_since(gv) else gated(r["since"], method, "    ")
+        block.append("}")
+        lines.append("")
+        lines += gated(gv_since(gv), block)
 
     lines.append("")
     for r in res:
         if r["scope"] != "SubResourceScope" and r["status"] and r["listable"]:
-            lines.append(f"impl HasStatus for {r['rust']} {{}}")
+            lines += gated(r["since"], [f"impl HasStatus for {r['rust']} {{}}"])
     for r in res:
         if (r["group"], r["version"], r["plural"]) in SCALE:
-            lines.append(f"impl HasScale for {r['rust']} {{}}")
+            lines += gated(r["since"], [f"impl HasScale for {r['rust']} {{}}"])
 
     lines += [
         "",
-        "/// Calls `$m!` with one `(group, version, kind, Type)` tuple per k8s-openapi",
-        "/// resource type (sub-resource types included). Used by tests that iterate over",
-        "/// all built-in types.",
-        "#[doc(hidden)]",
-        "#[macro_export]",
-        "macro_rules! __ferrokube_for_each_builtin_type {",
-        "    ($m:ident) => {",
-        "        $m! {",
+        "// Calls `$m!` with one `(group, version, kind, Type)` tuple per k8s-openapi",
+        "// resource type (sub-resource types included), for tests that iterate over all",
+        f"// built-in types; defined when the application's version is {K8S_VERSION}.",
+        f"k8s_openapi::k8s_if_{K8S_VERSION[1:]}! {{",
+        "    #[doc(hidden)]",
+        "    #[macro_export]",
+        "    macro_rules! __ferrokube_for_each_builtin_type {",
+        "        ($m:ident) => {",
+        "            $m! {",
     ]
     for r in res:
-        lines.append(f"            (\"{r['group']}\", \"{r['version']}\", \"{r['kind']}\", {r['rust']}),")
-    lines += ["        }", "    };", "}", ""]
+        lines.append(f"                (\"{r['group']}\", \"{r['version']}\", \"{r['kind']}\", {r['rust']}),")
+    lines += ["            }", "        };", "    }", "}", ""]
     return "\n".join(lines)
 
 

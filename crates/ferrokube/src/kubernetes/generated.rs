@@ -20,9 +20,11 @@ impl Clientset {
     pub fn admissionregistration_v1alpha1(&self) -> AdmissionregistrationV1alpha1 {
         AdmissionregistrationV1alpha1(self.client.clone())
     }
-    /// The `admissionregistration.k8s.io/v1beta1` API: one client per resource of that group version.
-    pub fn admissionregistration_v1beta1(&self) -> AdmissionregistrationV1beta1 {
-        AdmissionregistrationV1beta1(self.client.clone())
+    k8s_openapi::k8s_if_ge_1_34! {
+        /// The `admissionregistration.k8s.io/v1beta1` API: one client per resource of that group version.
+        pub fn admissionregistration_v1beta1(&self) -> AdmissionregistrationV1beta1 {
+            AdmissionregistrationV1beta1(self.client.clone())
+        }
     }
     /// The `apiextensions.k8s.io/v1` API: one client per resource of that group version.
     pub fn apiextensions_v1(&self) -> ApiextensionsV1 {
@@ -92,9 +94,11 @@ impl Clientset {
     pub fn internal_v1alpha1(&self) -> InternalV1alpha1 {
         InternalV1alpha1(self.client.clone())
     }
-    /// The `lifecycle.k8s.io/v1alpha1` API: one client per resource of that group version.
-    pub fn lifecycle_v1alpha1(&self) -> LifecycleV1alpha1 {
-        LifecycleV1alpha1(self.client.clone())
+    k8s_openapi::k8s_if_ge_1_37! {
+        /// The `lifecycle.k8s.io/v1alpha1` API: one client per resource of that group version.
+        pub fn lifecycle_v1alpha1(&self) -> LifecycleV1alpha1 {
+            LifecycleV1alpha1(self.client.clone())
+        }
     }
     /// The `networking.k8s.io/v1` API: one client per resource of that group version.
     pub fn networking_v1(&self) -> NetworkingV1 {
@@ -112,9 +116,11 @@ impl Clientset {
     pub fn rbac_v1(&self) -> RbacV1 {
         RbacV1(self.client.clone())
     }
-    /// The `resource.k8s.io/v1` API: one client per resource of that group version.
-    pub fn resource_v1(&self) -> ResourceV1 {
-        ResourceV1(self.client.clone())
+    k8s_openapi::k8s_if_ge_1_34! {
+        /// The `resource.k8s.io/v1` API: one client per resource of that group version.
+        pub fn resource_v1(&self) -> ResourceV1 {
+            ResourceV1(self.client.clone())
+        }
     }
     /// The `resource.k8s.io/v1alpha3` API: one client per resource of that group version.
     pub fn resource_v1alpha3(&self) -> ResourceV1alpha3 {
@@ -132,25 +138,33 @@ impl Clientset {
     pub fn scheduling_v1(&self) -> SchedulingV1 {
         SchedulingV1(self.client.clone())
     }
-    /// The `scheduling.k8s.io/v1alpha3` API: one client per resource of that group version.
-    pub fn scheduling_v1alpha3(&self) -> SchedulingV1alpha3 {
-        SchedulingV1alpha3(self.client.clone())
+    k8s_openapi::k8s_if_ge_1_37! {
+        /// The `scheduling.k8s.io/v1alpha3` API: one client per resource of that group version.
+        pub fn scheduling_v1alpha3(&self) -> SchedulingV1alpha3 {
+            SchedulingV1alpha3(self.client.clone())
+        }
     }
-    /// The `scheduling.k8s.io/v1beta1` API: one client per resource of that group version.
-    pub fn scheduling_v1beta1(&self) -> SchedulingV1beta1 {
-        SchedulingV1beta1(self.client.clone())
+    k8s_openapi::k8s_if_ge_1_37! {
+        /// The `scheduling.k8s.io/v1beta1` API: one client per resource of that group version.
+        pub fn scheduling_v1beta1(&self) -> SchedulingV1beta1 {
+            SchedulingV1beta1(self.client.clone())
+        }
     }
     /// The `storage.k8s.io/v1` API: one client per resource of that group version.
     pub fn storage_v1(&self) -> StorageV1 {
         StorageV1(self.client.clone())
     }
-    /// The `storagemigration.k8s.io/v1` API: one client per resource of that group version.
-    pub fn storagemigration_v1(&self) -> StoragemigrationV1 {
-        StoragemigrationV1(self.client.clone())
+    k8s_openapi::k8s_if_ge_1_37! {
+        /// The `storagemigration.k8s.io/v1` API: one client per resource of that group version.
+        pub fn storagemigration_v1(&self) -> StoragemigrationV1 {
+            StoragemigrationV1(self.client.clone())
+        }
     }
-    /// The `storagemigration.k8s.io/v1beta1` API: one client per resource of that group version.
-    pub fn storagemigration_v1beta1(&self) -> StoragemigrationV1beta1 {
-        StoragemigrationV1beta1(self.client.clone())
+    k8s_openapi::k8s_if_ge_1_35! {
+        /// The `storagemigration.k8s.io/v1beta1` API: one client per resource of that group version.
+        pub fn storagemigration_v1beta1(&self) -> StoragemigrationV1beta1 {
+            StoragemigrationV1beta1(self.client.clone())
+        }
     }
 }
 
@@ -236,13 +250,17 @@ impl CoreV1 {
 pub struct AdmissionregistrationV1(RESTClient);
 
 impl AdmissionregistrationV1 {
-    /// `mutatingadmissionpolicies` (MutatingAdmissionPolicy), cluster-scoped.
-    pub fn mutating_admission_policies(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicy> {
-        ResourceClient::cluster(self.0.clone())
+    k8s_openapi::k8s_if_ge_1_36! {
+        /// `mutatingadmissionpolicies` (MutatingAdmissionPolicy), cluster-scoped.
+        pub fn mutating_admission_policies(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicy> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
-    /// `mutatingadmissionpolicybindings` (MutatingAdmissionPolicyBinding), cluster-scoped.
-    pub fn mutating_admission_policy_bindings(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicyBinding> {
-        ResourceClient::cluster(self.0.clone())
+    k8s_openapi::k8s_if_ge_1_36! {
+        /// `mutatingadmissionpolicybindings` (MutatingAdmissionPolicyBinding), cluster-scoped.
+        pub fn mutating_admission_policy_bindings(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicyBinding> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
     /// `mutatingwebhookconfigurations` (MutatingWebhookConfiguration), cluster-scoped.
     pub fn mutating_webhook_configurations(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration> {
@@ -278,19 +296,21 @@ impl AdmissionregistrationV1alpha1 {
     }
 }
 
-/// Resource clients of the `admissionregistration.k8s.io/v1beta1` API (client-go `AdmissionregistrationV1beta1Interface`). Cheap to
-/// clone; shares the Clientset's connection pool and rate limiter.
-#[derive(Clone, Debug)]
-pub struct AdmissionregistrationV1beta1(RESTClient);
+k8s_openapi::k8s_if_ge_1_34! {
+    /// Resource clients of the `admissionregistration.k8s.io/v1beta1` API (client-go `AdmissionregistrationV1beta1Interface`). Cheap to
+    /// clone; shares the Clientset's connection pool and rate limiter.
+    #[derive(Clone, Debug)]
+    pub struct AdmissionregistrationV1beta1(RESTClient);
 
-impl AdmissionregistrationV1beta1 {
-    /// `mutatingadmissionpolicies` (MutatingAdmissionPolicy), cluster-scoped.
-    pub fn mutating_admission_policies(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicy> {
-        ResourceClient::cluster(self.0.clone())
-    }
-    /// `mutatingadmissionpolicybindings` (MutatingAdmissionPolicyBinding), cluster-scoped.
-    pub fn mutating_admission_policy_bindings(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding> {
-        ResourceClient::cluster(self.0.clone())
+    impl AdmissionregistrationV1beta1 {
+        /// `mutatingadmissionpolicies` (MutatingAdmissionPolicy), cluster-scoped.
+        pub fn mutating_admission_policies(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicy> {
+            ResourceClient::cluster(self.0.clone())
+        }
+        /// `mutatingadmissionpolicybindings` (MutatingAdmissionPolicyBinding), cluster-scoped.
+        pub fn mutating_admission_policy_bindings(&self) -> ResourceClient<k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
 }
 
@@ -436,13 +456,17 @@ impl CertificatesV1 {
     pub fn certificate_signing_requests(&self) -> ResourceClient<k8s_openapi::api::certificates::v1::CertificateSigningRequest> {
         ResourceClient::cluster(self.0.clone())
     }
-    /// `clustertrustbundles` (ClusterTrustBundle), cluster-scoped.
-    pub fn cluster_trust_bundles(&self) -> ResourceClient<k8s_openapi::api::certificates::v1::ClusterTrustBundle> {
-        ResourceClient::cluster(self.0.clone())
+    k8s_openapi::k8s_if_ge_1_37! {
+        /// `clustertrustbundles` (ClusterTrustBundle), cluster-scoped.
+        pub fn cluster_trust_bundles(&self) -> ResourceClient<k8s_openapi::api::certificates::v1::ClusterTrustBundle> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
-    /// `podcertificaterequests` (PodCertificateRequest) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn pod_certificate_requests(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::certificates::v1::PodCertificateRequest> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
+    k8s_openapi::k8s_if_ge_1_37! {
+        /// `podcertificaterequests` (PodCertificateRequest) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn pod_certificate_requests(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::certificates::v1::PodCertificateRequest> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
     }
 }
 
@@ -456,9 +480,11 @@ impl CertificatesV1beta1 {
     pub fn cluster_trust_bundles(&self) -> ResourceClient<k8s_openapi::api::certificates::v1beta1::ClusterTrustBundle> {
         ResourceClient::cluster(self.0.clone())
     }
-    /// `podcertificaterequests` (PodCertificateRequest) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn pod_certificate_requests(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::certificates::v1beta1::PodCertificateRequest> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
+    k8s_openapi::k8s_if_ge_1_35! {
+        /// `podcertificaterequests` (PodCertificateRequest) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn pod_certificate_requests(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::certificates::v1beta1::PodCertificateRequest> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
     }
 }
 
@@ -550,19 +576,21 @@ impl InternalV1alpha1 {
     }
 }
 
-/// Resource clients of the `lifecycle.k8s.io/v1alpha1` API (client-go `LifecycleV1alpha1Interface`). Cheap to
-/// clone; shares the Clientset's connection pool and rate limiter.
-#[derive(Clone, Debug)]
-pub struct LifecycleV1alpha1(RESTClient);
+k8s_openapi::k8s_if_ge_1_37! {
+    /// Resource clients of the `lifecycle.k8s.io/v1alpha1` API (client-go `LifecycleV1alpha1Interface`). Cheap to
+    /// clone; shares the Clientset's connection pool and rate limiter.
+    #[derive(Clone, Debug)]
+    pub struct LifecycleV1alpha1(RESTClient);
 
-impl LifecycleV1alpha1 {
-    /// `evictionrequests` (EvictionRequest) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn eviction_requests(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
-    }
-    /// `evictions` (Eviction) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn evictions(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::lifecycle::v1alpha1::Eviction> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
+    impl LifecycleV1alpha1 {
+        /// `evictionrequests` (EvictionRequest) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn eviction_requests(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
+        /// `evictions` (Eviction) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn evictions(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::lifecycle::v1alpha1::Eviction> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
     }
 }
 
@@ -642,31 +670,35 @@ impl RbacV1 {
     }
 }
 
-/// Resource clients of the `resource.k8s.io/v1` API (client-go `ResourceV1Interface`). Cheap to
-/// clone; shares the Clientset's connection pool and rate limiter.
-#[derive(Clone, Debug)]
-pub struct ResourceV1(RESTClient);
+k8s_openapi::k8s_if_ge_1_34! {
+    /// Resource clients of the `resource.k8s.io/v1` API (client-go `ResourceV1Interface`). Cheap to
+    /// clone; shares the Clientset's connection pool and rate limiter.
+    #[derive(Clone, Debug)]
+    pub struct ResourceV1(RESTClient);
 
-impl ResourceV1 {
-    /// `deviceclasses` (DeviceClass), cluster-scoped.
-    pub fn device_classes(&self) -> ResourceClient<k8s_openapi::api::resource::v1::DeviceClass> {
-        ResourceClient::cluster(self.0.clone())
-    }
-    /// `devicetaintrules` (DeviceTaintRule), cluster-scoped.
-    pub fn device_taint_rules(&self) -> ResourceClient<k8s_openapi::api::resource::v1::DeviceTaintRule> {
-        ResourceClient::cluster(self.0.clone())
-    }
-    /// `resourceclaims` (ResourceClaim) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn resource_claims(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::resource::v1::ResourceClaim> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
-    }
-    /// `resourceclaimtemplates` (ResourceClaimTemplate) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn resource_claim_templates(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::resource::v1::ResourceClaimTemplate> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
-    }
-    /// `resourceslices` (ResourceSlice), cluster-scoped.
-    pub fn resource_slices(&self) -> ResourceClient<k8s_openapi::api::resource::v1::ResourceSlice> {
-        ResourceClient::cluster(self.0.clone())
+    impl ResourceV1 {
+        /// `deviceclasses` (DeviceClass), cluster-scoped.
+        pub fn device_classes(&self) -> ResourceClient<k8s_openapi::api::resource::v1::DeviceClass> {
+            ResourceClient::cluster(self.0.clone())
+        }
+        k8s_openapi::k8s_if_ge_1_37! {
+            /// `devicetaintrules` (DeviceTaintRule), cluster-scoped.
+            pub fn device_taint_rules(&self) -> ResourceClient<k8s_openapi::api::resource::v1::DeviceTaintRule> {
+                ResourceClient::cluster(self.0.clone())
+            }
+        }
+        /// `resourceclaims` (ResourceClaim) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn resource_claims(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::resource::v1::ResourceClaim> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
+        /// `resourceclaimtemplates` (ResourceClaimTemplate) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn resource_claim_templates(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::resource::v1::ResourceClaimTemplate> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
+        /// `resourceslices` (ResourceSlice), cluster-scoped.
+        pub fn resource_slices(&self) -> ResourceClient<k8s_openapi::api::resource::v1::ResourceSlice> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
 }
 
@@ -680,9 +712,11 @@ impl ResourceV1alpha3 {
     pub fn device_taint_rules(&self) -> ResourceClient<k8s_openapi::api::resource::v1alpha3::DeviceTaintRule> {
         ResourceClient::cluster(self.0.clone())
     }
-    /// `resourcepoolstatusrequests` (ResourcePoolStatusRequest), cluster-scoped.
-    pub fn resource_pool_status_requests(&self) -> ResourceClient<k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest> {
-        ResourceClient::cluster(self.0.clone())
+    k8s_openapi::k8s_if_ge_1_36! {
+        /// `resourcepoolstatusrequests` (ResourcePoolStatusRequest), cluster-scoped.
+        pub fn resource_pool_status_requests(&self) -> ResourceClient<k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
 }
 
@@ -720,9 +754,11 @@ impl ResourceV1beta2 {
     pub fn device_classes(&self) -> ResourceClient<k8s_openapi::api::resource::v1beta2::DeviceClass> {
         ResourceClient::cluster(self.0.clone())
     }
-    /// `devicetaintrules` (DeviceTaintRule), cluster-scoped.
-    pub fn device_taint_rules(&self) -> ResourceClient<k8s_openapi::api::resource::v1beta2::DeviceTaintRule> {
-        ResourceClient::cluster(self.0.clone())
+    k8s_openapi::k8s_if_ge_1_36! {
+        /// `devicetaintrules` (DeviceTaintRule), cluster-scoped.
+        pub fn device_taint_rules(&self) -> ResourceClient<k8s_openapi::api::resource::v1beta2::DeviceTaintRule> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
     /// `resourceclaims` (ResourceClaim) in `namespace`; `""` means all namespaces for list and watch.
     pub fn resource_claims(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::resource::v1beta2::ResourceClaim> {
@@ -750,39 +786,43 @@ impl SchedulingV1 {
     }
 }
 
-/// Resource clients of the `scheduling.k8s.io/v1alpha3` API (client-go `SchedulingV1alpha3Interface`). Cheap to
-/// clone; shares the Clientset's connection pool and rate limiter.
-#[derive(Clone, Debug)]
-pub struct SchedulingV1alpha3(RESTClient);
+k8s_openapi::k8s_if_ge_1_37! {
+    /// Resource clients of the `scheduling.k8s.io/v1alpha3` API (client-go `SchedulingV1alpha3Interface`). Cheap to
+    /// clone; shares the Clientset's connection pool and rate limiter.
+    #[derive(Clone, Debug)]
+    pub struct SchedulingV1alpha3(RESTClient);
 
-impl SchedulingV1alpha3 {
-    /// `compositepodgroups` (CompositePodGroup) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn composite_pod_groups(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
-    }
-    /// `podgroups` (PodGroup) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn pod_groups(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1alpha3::PodGroup> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
-    }
-    /// `workloads` (Workload) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn workloads(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1alpha3::Workload> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
+    impl SchedulingV1alpha3 {
+        /// `compositepodgroups` (CompositePodGroup) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn composite_pod_groups(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
+        /// `podgroups` (PodGroup) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn pod_groups(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1alpha3::PodGroup> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
+        /// `workloads` (Workload) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn workloads(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1alpha3::Workload> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
     }
 }
 
-/// Resource clients of the `scheduling.k8s.io/v1beta1` API (client-go `SchedulingV1beta1Interface`). Cheap to
-/// clone; shares the Clientset's connection pool and rate limiter.
-#[derive(Clone, Debug)]
-pub struct SchedulingV1beta1(RESTClient);
+k8s_openapi::k8s_if_ge_1_37! {
+    /// Resource clients of the `scheduling.k8s.io/v1beta1` API (client-go `SchedulingV1beta1Interface`). Cheap to
+    /// clone; shares the Clientset's connection pool and rate limiter.
+    #[derive(Clone, Debug)]
+    pub struct SchedulingV1beta1(RESTClient);
 
-impl SchedulingV1beta1 {
-    /// `podgroups` (PodGroup) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn pod_groups(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1beta1::PodGroup> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
-    }
-    /// `workloads` (Workload) in `namespace`; `""` means all namespaces for list and watch.
-    pub fn workloads(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1beta1::Workload> {
-        ResourceClient::namespaced(self.0.clone(), namespace)
+    impl SchedulingV1beta1 {
+        /// `podgroups` (PodGroup) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn pod_groups(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1beta1::PodGroup> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
+        /// `workloads` (Workload) in `namespace`; `""` means all namespaces for list and watch.
+        pub fn workloads(&self, namespace: &str) -> ResourceClient<k8s_openapi::api::scheduling::v1beta1::Workload> {
+            ResourceClient::namespaced(self.0.clone(), namespace)
+        }
     }
 }
 
@@ -812,33 +852,39 @@ impl StorageV1 {
     pub fn volume_attachments(&self) -> ResourceClient<k8s_openapi::api::storage::v1::VolumeAttachment> {
         ResourceClient::cluster(self.0.clone())
     }
-    /// `volumeattributesclasses` (VolumeAttributesClass), cluster-scoped.
-    pub fn volume_attributes_classes(&self) -> ResourceClient<k8s_openapi::api::storage::v1::VolumeAttributesClass> {
-        ResourceClient::cluster(self.0.clone())
+    k8s_openapi::k8s_if_ge_1_34! {
+        /// `volumeattributesclasses` (VolumeAttributesClass), cluster-scoped.
+        pub fn volume_attributes_classes(&self) -> ResourceClient<k8s_openapi::api::storage::v1::VolumeAttributesClass> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
 }
 
-/// Resource clients of the `storagemigration.k8s.io/v1` API (client-go `StoragemigrationV1Interface`). Cheap to
-/// clone; shares the Clientset's connection pool and rate limiter.
-#[derive(Clone, Debug)]
-pub struct StoragemigrationV1(RESTClient);
+k8s_openapi::k8s_if_ge_1_37! {
+    /// Resource clients of the `storagemigration.k8s.io/v1` API (client-go `StoragemigrationV1Interface`). Cheap to
+    /// clone; shares the Clientset's connection pool and rate limiter.
+    #[derive(Clone, Debug)]
+    pub struct StoragemigrationV1(RESTClient);
 
-impl StoragemigrationV1 {
-    /// `storageversionmigrations` (StorageVersionMigration), cluster-scoped.
-    pub fn storage_version_migrations(&self) -> ResourceClient<k8s_openapi::api::storagemigration::v1::StorageVersionMigration> {
-        ResourceClient::cluster(self.0.clone())
+    impl StoragemigrationV1 {
+        /// `storageversionmigrations` (StorageVersionMigration), cluster-scoped.
+        pub fn storage_version_migrations(&self) -> ResourceClient<k8s_openapi::api::storagemigration::v1::StorageVersionMigration> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
 }
 
-/// Resource clients of the `storagemigration.k8s.io/v1beta1` API (client-go `StoragemigrationV1beta1Interface`). Cheap to
-/// clone; shares the Clientset's connection pool and rate limiter.
-#[derive(Clone, Debug)]
-pub struct StoragemigrationV1beta1(RESTClient);
+k8s_openapi::k8s_if_ge_1_35! {
+    /// Resource clients of the `storagemigration.k8s.io/v1beta1` API (client-go `StoragemigrationV1beta1Interface`). Cheap to
+    /// clone; shares the Clientset's connection pool and rate limiter.
+    #[derive(Clone, Debug)]
+    pub struct StoragemigrationV1beta1(RESTClient);
 
-impl StoragemigrationV1beta1 {
-    /// `storageversionmigrations` (StorageVersionMigration), cluster-scoped.
-    pub fn storage_version_migrations(&self) -> ResourceClient<k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration> {
-        ResourceClient::cluster(self.0.clone())
+    impl StoragemigrationV1beta1 {
+        /// `storageversionmigrations` (StorageVersionMigration), cluster-scoped.
+        pub fn storage_version_migrations(&self) -> ResourceClient<k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration> {
+            ResourceClient::cluster(self.0.clone())
+        }
     }
 }
 
@@ -853,8 +899,12 @@ impl HasStatus for k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler {}
 impl HasStatus for k8s_openapi::api::batch::v1::CronJob {}
 impl HasStatus for k8s_openapi::api::batch::v1::Job {}
 impl HasStatus for k8s_openapi::api::certificates::v1::CertificateSigningRequest {}
-impl HasStatus for k8s_openapi::api::certificates::v1::PodCertificateRequest {}
-impl HasStatus for k8s_openapi::api::certificates::v1beta1::PodCertificateRequest {}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::certificates::v1::PodCertificateRequest {}
+}
+k8s_openapi::k8s_if_ge_1_35! {
+    impl HasStatus for k8s_openapi::api::certificates::v1beta1::PodCertificateRequest {}
+}
 impl HasStatus for k8s_openapi::api::core::v1::Namespace {}
 impl HasStatus for k8s_openapi::api::core::v1::Node {}
 impl HasStatus for k8s_openapi::api::core::v1::PersistentVolume {}
@@ -865,25 +915,47 @@ impl HasStatus for k8s_openapi::api::core::v1::ResourceQuota {}
 impl HasStatus for k8s_openapi::api::core::v1::Service {}
 impl HasStatus for k8s_openapi::api::flowcontrol::v1::FlowSchema {}
 impl HasStatus for k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration {}
-impl HasStatus for k8s_openapi::api::lifecycle::v1alpha1::Eviction {}
-impl HasStatus for k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest {}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::lifecycle::v1alpha1::Eviction {}
+}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest {}
+}
 impl HasStatus for k8s_openapi::api::networking::v1::Ingress {}
 impl HasStatus for k8s_openapi::api::networking::v1::ServiceCIDR {}
 impl HasStatus for k8s_openapi::api::policy::v1::PodDisruptionBudget {}
-impl HasStatus for k8s_openapi::api::resource::v1::DeviceTaintRule {}
-impl HasStatus for k8s_openapi::api::resource::v1::ResourceClaim {}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::resource::v1::DeviceTaintRule {}
+}
+k8s_openapi::k8s_if_ge_1_34! {
+    impl HasStatus for k8s_openapi::api::resource::v1::ResourceClaim {}
+}
 impl HasStatus for k8s_openapi::api::resource::v1alpha3::DeviceTaintRule {}
-impl HasStatus for k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest {}
+k8s_openapi::k8s_if_ge_1_36! {
+    impl HasStatus for k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest {}
+}
 impl HasStatus for k8s_openapi::api::resource::v1beta1::ResourceClaim {}
-impl HasStatus for k8s_openapi::api::resource::v1beta2::DeviceTaintRule {}
+k8s_openapi::k8s_if_ge_1_36! {
+    impl HasStatus for k8s_openapi::api::resource::v1beta2::DeviceTaintRule {}
+}
 impl HasStatus for k8s_openapi::api::resource::v1beta2::ResourceClaim {}
-impl HasStatus for k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup {}
-impl HasStatus for k8s_openapi::api::scheduling::v1alpha3::PodGroup {}
-impl HasStatus for k8s_openapi::api::scheduling::v1beta1::PodGroup {}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup {}
+}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::scheduling::v1alpha3::PodGroup {}
+}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::scheduling::v1beta1::PodGroup {}
+}
 impl HasStatus for k8s_openapi::api::storage::v1::CSINode {}
 impl HasStatus for k8s_openapi::api::storage::v1::VolumeAttachment {}
-impl HasStatus for k8s_openapi::api::storagemigration::v1::StorageVersionMigration {}
-impl HasStatus for k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration {}
+k8s_openapi::k8s_if_ge_1_37! {
+    impl HasStatus for k8s_openapi::api::storagemigration::v1::StorageVersionMigration {}
+}
+k8s_openapi::k8s_if_ge_1_35! {
+    impl HasStatus for k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration {}
+}
 impl HasStatus for k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {}
 impl HasStatus for k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService {}
 impl HasScale for k8s_openapi::api::apps::v1::Deployment {}
@@ -891,117 +963,119 @@ impl HasScale for k8s_openapi::api::apps::v1::ReplicaSet {}
 impl HasScale for k8s_openapi::api::apps::v1::StatefulSet {}
 impl HasScale for k8s_openapi::api::core::v1::ReplicationController {}
 
-/// Calls `$m!` with one `(group, version, kind, Type)` tuple per k8s-openapi
-/// resource type (sub-resource types included). Used by tests that iterate over
-/// all built-in types.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __ferrokube_for_each_builtin_type {
-    ($m:ident) => {
-        $m! {
-            ("admissionregistration.k8s.io", "v1", "MutatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicy),
-            ("admissionregistration.k8s.io", "v1", "MutatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicyBinding),
-            ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration),
-            ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy),
-            ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding),
-            ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration),
-            ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy),
-            ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding),
-            ("admissionregistration.k8s.io", "v1beta1", "MutatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicy),
-            ("admissionregistration.k8s.io", "v1beta1", "MutatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding),
-            ("internal.apiserver.k8s.io", "v1alpha1", "StorageVersion", k8s_openapi::api::apiserverinternal::v1alpha1::StorageVersion),
-            ("apps", "v1", "ControllerRevision", k8s_openapi::api::apps::v1::ControllerRevision),
-            ("apps", "v1", "DaemonSet", k8s_openapi::api::apps::v1::DaemonSet),
-            ("apps", "v1", "Deployment", k8s_openapi::api::apps::v1::Deployment),
-            ("apps", "v1", "ReplicaSet", k8s_openapi::api::apps::v1::ReplicaSet),
-            ("apps", "v1", "StatefulSet", k8s_openapi::api::apps::v1::StatefulSet),
-            ("authentication.k8s.io", "v1", "SelfSubjectReview", k8s_openapi::api::authentication::v1::SelfSubjectReview),
-            ("authentication.k8s.io", "v1", "TokenRequest", k8s_openapi::api::authentication::v1::TokenRequest),
-            ("authentication.k8s.io", "v1", "TokenReview", k8s_openapi::api::authentication::v1::TokenReview),
-            ("authorization.k8s.io", "v1", "LocalSubjectAccessReview", k8s_openapi::api::authorization::v1::LocalSubjectAccessReview),
-            ("authorization.k8s.io", "v1", "SelfSubjectAccessReview", k8s_openapi::api::authorization::v1::SelfSubjectAccessReview),
-            ("authorization.k8s.io", "v1", "SelfSubjectRulesReview", k8s_openapi::api::authorization::v1::SelfSubjectRulesReview),
-            ("authorization.k8s.io", "v1", "SubjectAccessReview", k8s_openapi::api::authorization::v1::SubjectAccessReview),
-            ("autoscaling", "v1", "HorizontalPodAutoscaler", k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler),
-            ("autoscaling", "v1", "Scale", k8s_openapi::api::autoscaling::v1::Scale),
-            ("autoscaling", "v2", "HorizontalPodAutoscaler", k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler),
-            ("batch", "v1", "CronJob", k8s_openapi::api::batch::v1::CronJob),
-            ("batch", "v1", "Job", k8s_openapi::api::batch::v1::Job),
-            ("certificates.k8s.io", "v1", "CertificateSigningRequest", k8s_openapi::api::certificates::v1::CertificateSigningRequest),
-            ("certificates.k8s.io", "v1", "ClusterTrustBundle", k8s_openapi::api::certificates::v1::ClusterTrustBundle),
-            ("certificates.k8s.io", "v1", "PodCertificateRequest", k8s_openapi::api::certificates::v1::PodCertificateRequest),
-            ("certificates.k8s.io", "v1beta1", "ClusterTrustBundle", k8s_openapi::api::certificates::v1beta1::ClusterTrustBundle),
-            ("certificates.k8s.io", "v1beta1", "PodCertificateRequest", k8s_openapi::api::certificates::v1beta1::PodCertificateRequest),
-            ("coordination.k8s.io", "v1", "Lease", k8s_openapi::api::coordination::v1::Lease),
-            ("coordination.k8s.io", "v1alpha2", "LeaseCandidate", k8s_openapi::api::coordination::v1alpha2::LeaseCandidate),
-            ("coordination.k8s.io", "v1beta1", "LeaseCandidate", k8s_openapi::api::coordination::v1beta1::LeaseCandidate),
-            ("", "v1", "Binding", k8s_openapi::api::core::v1::Binding),
-            ("", "v1", "ComponentStatus", k8s_openapi::api::core::v1::ComponentStatus),
-            ("", "v1", "ConfigMap", k8s_openapi::api::core::v1::ConfigMap),
-            ("", "v1", "Endpoints", k8s_openapi::api::core::v1::Endpoints),
-            ("", "v1", "Event", k8s_openapi::api::core::v1::Event),
-            ("", "v1", "LimitRange", k8s_openapi::api::core::v1::LimitRange),
-            ("", "v1", "Namespace", k8s_openapi::api::core::v1::Namespace),
-            ("", "v1", "Node", k8s_openapi::api::core::v1::Node),
-            ("", "v1", "PersistentVolume", k8s_openapi::api::core::v1::PersistentVolume),
-            ("", "v1", "PersistentVolumeClaim", k8s_openapi::api::core::v1::PersistentVolumeClaim),
-            ("", "v1", "Pod", k8s_openapi::api::core::v1::Pod),
-            ("", "v1", "PodTemplate", k8s_openapi::api::core::v1::PodTemplate),
-            ("", "v1", "ReplicationController", k8s_openapi::api::core::v1::ReplicationController),
-            ("", "v1", "ResourceQuota", k8s_openapi::api::core::v1::ResourceQuota),
-            ("", "v1", "Secret", k8s_openapi::api::core::v1::Secret),
-            ("", "v1", "Service", k8s_openapi::api::core::v1::Service),
-            ("", "v1", "ServiceAccount", k8s_openapi::api::core::v1::ServiceAccount),
-            ("discovery.k8s.io", "v1", "EndpointSlice", k8s_openapi::api::discovery::v1::EndpointSlice),
-            ("events.k8s.io", "v1", "Event", k8s_openapi::api::events::v1::Event),
-            ("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", k8s_openapi::api::flowcontrol::v1::FlowSchema),
-            ("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration", k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration),
-            ("lifecycle.k8s.io", "v1alpha1", "Eviction", k8s_openapi::api::lifecycle::v1alpha1::Eviction),
-            ("lifecycle.k8s.io", "v1alpha1", "EvictionRequest", k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest),
-            ("networking.k8s.io", "v1", "Ingress", k8s_openapi::api::networking::v1::Ingress),
-            ("networking.k8s.io", "v1", "IngressClass", k8s_openapi::api::networking::v1::IngressClass),
-            ("networking.k8s.io", "v1", "IPAddress", k8s_openapi::api::networking::v1::IPAddress),
-            ("networking.k8s.io", "v1", "NetworkPolicy", k8s_openapi::api::networking::v1::NetworkPolicy),
-            ("networking.k8s.io", "v1", "ServiceCIDR", k8s_openapi::api::networking::v1::ServiceCIDR),
-            ("node.k8s.io", "v1", "RuntimeClass", k8s_openapi::api::node::v1::RuntimeClass),
-            ("policy", "v1", "Eviction", k8s_openapi::api::policy::v1::Eviction),
-            ("policy", "v1", "PodDisruptionBudget", k8s_openapi::api::policy::v1::PodDisruptionBudget),
-            ("rbac.authorization.k8s.io", "v1", "ClusterRole", k8s_openapi::api::rbac::v1::ClusterRole),
-            ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", k8s_openapi::api::rbac::v1::ClusterRoleBinding),
-            ("rbac.authorization.k8s.io", "v1", "Role", k8s_openapi::api::rbac::v1::Role),
-            ("rbac.authorization.k8s.io", "v1", "RoleBinding", k8s_openapi::api::rbac::v1::RoleBinding),
-            ("resource.k8s.io", "v1", "DeviceClass", k8s_openapi::api::resource::v1::DeviceClass),
-            ("resource.k8s.io", "v1", "DeviceTaintRule", k8s_openapi::api::resource::v1::DeviceTaintRule),
-            ("resource.k8s.io", "v1", "ResourceClaim", k8s_openapi::api::resource::v1::ResourceClaim),
-            ("resource.k8s.io", "v1", "ResourceClaimTemplate", k8s_openapi::api::resource::v1::ResourceClaimTemplate),
-            ("resource.k8s.io", "v1", "ResourceSlice", k8s_openapi::api::resource::v1::ResourceSlice),
-            ("resource.k8s.io", "v1alpha3", "DeviceTaintRule", k8s_openapi::api::resource::v1alpha3::DeviceTaintRule),
-            ("resource.k8s.io", "v1alpha3", "ResourcePoolStatusRequest", k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest),
-            ("resource.k8s.io", "v1beta1", "DeviceClass", k8s_openapi::api::resource::v1beta1::DeviceClass),
-            ("resource.k8s.io", "v1beta1", "ResourceClaim", k8s_openapi::api::resource::v1beta1::ResourceClaim),
-            ("resource.k8s.io", "v1beta1", "ResourceClaimTemplate", k8s_openapi::api::resource::v1beta1::ResourceClaimTemplate),
-            ("resource.k8s.io", "v1beta1", "ResourceSlice", k8s_openapi::api::resource::v1beta1::ResourceSlice),
-            ("resource.k8s.io", "v1beta2", "DeviceClass", k8s_openapi::api::resource::v1beta2::DeviceClass),
-            ("resource.k8s.io", "v1beta2", "DeviceTaintRule", k8s_openapi::api::resource::v1beta2::DeviceTaintRule),
-            ("resource.k8s.io", "v1beta2", "ResourceClaim", k8s_openapi::api::resource::v1beta2::ResourceClaim),
-            ("resource.k8s.io", "v1beta2", "ResourceClaimTemplate", k8s_openapi::api::resource::v1beta2::ResourceClaimTemplate),
-            ("resource.k8s.io", "v1beta2", "ResourceSlice", k8s_openapi::api::resource::v1beta2::ResourceSlice),
-            ("scheduling.k8s.io", "v1", "PriorityClass", k8s_openapi::api::scheduling::v1::PriorityClass),
-            ("scheduling.k8s.io", "v1alpha3", "CompositePodGroup", k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup),
-            ("scheduling.k8s.io", "v1alpha3", "PodGroup", k8s_openapi::api::scheduling::v1alpha3::PodGroup),
-            ("scheduling.k8s.io", "v1alpha3", "Workload", k8s_openapi::api::scheduling::v1alpha3::Workload),
-            ("scheduling.k8s.io", "v1beta1", "PodGroup", k8s_openapi::api::scheduling::v1beta1::PodGroup),
-            ("scheduling.k8s.io", "v1beta1", "Workload", k8s_openapi::api::scheduling::v1beta1::Workload),
-            ("storage.k8s.io", "v1", "CSIDriver", k8s_openapi::api::storage::v1::CSIDriver),
-            ("storage.k8s.io", "v1", "CSINode", k8s_openapi::api::storage::v1::CSINode),
-            ("storage.k8s.io", "v1", "CSIStorageCapacity", k8s_openapi::api::storage::v1::CSIStorageCapacity),
-            ("storage.k8s.io", "v1", "StorageClass", k8s_openapi::api::storage::v1::StorageClass),
-            ("storage.k8s.io", "v1", "VolumeAttachment", k8s_openapi::api::storage::v1::VolumeAttachment),
-            ("storage.k8s.io", "v1", "VolumeAttributesClass", k8s_openapi::api::storage::v1::VolumeAttributesClass),
-            ("storagemigration.k8s.io", "v1", "StorageVersionMigration", k8s_openapi::api::storagemigration::v1::StorageVersionMigration),
-            ("storagemigration.k8s.io", "v1beta1", "StorageVersionMigration", k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration),
-            ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition),
-            ("apiregistration.k8s.io", "v1", "APIService", k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService),
-        }
-    };
+// Calls `$m!` with one `(group, version, kind, Type)` tuple per k8s-openapi
+// resource type (sub-resource types included), for tests that iterate over all
+// built-in types; defined when the application's version is v1_37.
+k8s_openapi::k8s_if_1_37! {
+    #[doc(hidden)]
+    #[macro_export]
+    macro_rules! __ferrokube_for_each_builtin_type {
+        ($m:ident) => {
+            $m! {
+                ("admissionregistration.k8s.io", "v1", "MutatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicy),
+                ("admissionregistration.k8s.io", "v1", "MutatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicyBinding),
+                ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration),
+                ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy),
+                ("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding),
+                ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration),
+                ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy),
+                ("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding),
+                ("admissionregistration.k8s.io", "v1beta1", "MutatingAdmissionPolicy", k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicy),
+                ("admissionregistration.k8s.io", "v1beta1", "MutatingAdmissionPolicyBinding", k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding),
+                ("internal.apiserver.k8s.io", "v1alpha1", "StorageVersion", k8s_openapi::api::apiserverinternal::v1alpha1::StorageVersion),
+                ("apps", "v1", "ControllerRevision", k8s_openapi::api::apps::v1::ControllerRevision),
+                ("apps", "v1", "DaemonSet", k8s_openapi::api::apps::v1::DaemonSet),
+                ("apps", "v1", "Deployment", k8s_openapi::api::apps::v1::Deployment),
+                ("apps", "v1", "ReplicaSet", k8s_openapi::api::apps::v1::ReplicaSet),
+                ("apps", "v1", "StatefulSet", k8s_openapi::api::apps::v1::StatefulSet),
+                ("authentication.k8s.io", "v1", "SelfSubjectReview", k8s_openapi::api::authentication::v1::SelfSubjectReview),
+                ("authentication.k8s.io", "v1", "TokenRequest", k8s_openapi::api::authentication::v1::TokenRequest),
+                ("authentication.k8s.io", "v1", "TokenReview", k8s_openapi::api::authentication::v1::TokenReview),
+                ("authorization.k8s.io", "v1", "LocalSubjectAccessReview", k8s_openapi::api::authorization::v1::LocalSubjectAccessReview),
+                ("authorization.k8s.io", "v1", "SelfSubjectAccessReview", k8s_openapi::api::authorization::v1::SelfSubjectAccessReview),
+                ("authorization.k8s.io", "v1", "SelfSubjectRulesReview", k8s_openapi::api::authorization::v1::SelfSubjectRulesReview),
+                ("authorization.k8s.io", "v1", "SubjectAccessReview", k8s_openapi::api::authorization::v1::SubjectAccessReview),
+                ("autoscaling", "v1", "HorizontalPodAutoscaler", k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler),
+                ("autoscaling", "v1", "Scale", k8s_openapi::api::autoscaling::v1::Scale),
+                ("autoscaling", "v2", "HorizontalPodAutoscaler", k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler),
+                ("batch", "v1", "CronJob", k8s_openapi::api::batch::v1::CronJob),
+                ("batch", "v1", "Job", k8s_openapi::api::batch::v1::Job),
+                ("certificates.k8s.io", "v1", "CertificateSigningRequest", k8s_openapi::api::certificates::v1::CertificateSigningRequest),
+                ("certificates.k8s.io", "v1", "ClusterTrustBundle", k8s_openapi::api::certificates::v1::ClusterTrustBundle),
+                ("certificates.k8s.io", "v1", "PodCertificateRequest", k8s_openapi::api::certificates::v1::PodCertificateRequest),
+                ("certificates.k8s.io", "v1beta1", "ClusterTrustBundle", k8s_openapi::api::certificates::v1beta1::ClusterTrustBundle),
+                ("certificates.k8s.io", "v1beta1", "PodCertificateRequest", k8s_openapi::api::certificates::v1beta1::PodCertificateRequest),
+                ("coordination.k8s.io", "v1", "Lease", k8s_openapi::api::coordination::v1::Lease),
+                ("coordination.k8s.io", "v1alpha2", "LeaseCandidate", k8s_openapi::api::coordination::v1alpha2::LeaseCandidate),
+                ("coordination.k8s.io", "v1beta1", "LeaseCandidate", k8s_openapi::api::coordination::v1beta1::LeaseCandidate),
+                ("", "v1", "Binding", k8s_openapi::api::core::v1::Binding),
+                ("", "v1", "ComponentStatus", k8s_openapi::api::core::v1::ComponentStatus),
+                ("", "v1", "ConfigMap", k8s_openapi::api::core::v1::ConfigMap),
+                ("", "v1", "Endpoints", k8s_openapi::api::core::v1::Endpoints),
+                ("", "v1", "Event", k8s_openapi::api::core::v1::Event),
+                ("", "v1", "LimitRange", k8s_openapi::api::core::v1::LimitRange),
+                ("", "v1", "Namespace", k8s_openapi::api::core::v1::Namespace),
+                ("", "v1", "Node", k8s_openapi::api::core::v1::Node),
+                ("", "v1", "PersistentVolume", k8s_openapi::api::core::v1::PersistentVolume),
+                ("", "v1", "PersistentVolumeClaim", k8s_openapi::api::core::v1::PersistentVolumeClaim),
+                ("", "v1", "Pod", k8s_openapi::api::core::v1::Pod),
+                ("", "v1", "PodTemplate", k8s_openapi::api::core::v1::PodTemplate),
+                ("", "v1", "ReplicationController", k8s_openapi::api::core::v1::ReplicationController),
+                ("", "v1", "ResourceQuota", k8s_openapi::api::core::v1::ResourceQuota),
+                ("", "v1", "Secret", k8s_openapi::api::core::v1::Secret),
+                ("", "v1", "Service", k8s_openapi::api::core::v1::Service),
+                ("", "v1", "ServiceAccount", k8s_openapi::api::core::v1::ServiceAccount),
+                ("discovery.k8s.io", "v1", "EndpointSlice", k8s_openapi::api::discovery::v1::EndpointSlice),
+                ("events.k8s.io", "v1", "Event", k8s_openapi::api::events::v1::Event),
+                ("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema", k8s_openapi::api::flowcontrol::v1::FlowSchema),
+                ("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration", k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration),
+                ("lifecycle.k8s.io", "v1alpha1", "Eviction", k8s_openapi::api::lifecycle::v1alpha1::Eviction),
+                ("lifecycle.k8s.io", "v1alpha1", "EvictionRequest", k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest),
+                ("networking.k8s.io", "v1", "Ingress", k8s_openapi::api::networking::v1::Ingress),
+                ("networking.k8s.io", "v1", "IngressClass", k8s_openapi::api::networking::v1::IngressClass),
+                ("networking.k8s.io", "v1", "IPAddress", k8s_openapi::api::networking::v1::IPAddress),
+                ("networking.k8s.io", "v1", "NetworkPolicy", k8s_openapi::api::networking::v1::NetworkPolicy),
+                ("networking.k8s.io", "v1", "ServiceCIDR", k8s_openapi::api::networking::v1::ServiceCIDR),
+                ("node.k8s.io", "v1", "RuntimeClass", k8s_openapi::api::node::v1::RuntimeClass),
+                ("policy", "v1", "Eviction", k8s_openapi::api::policy::v1::Eviction),
+                ("policy", "v1", "PodDisruptionBudget", k8s_openapi::api::policy::v1::PodDisruptionBudget),
+                ("rbac.authorization.k8s.io", "v1", "ClusterRole", k8s_openapi::api::rbac::v1::ClusterRole),
+                ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", k8s_openapi::api::rbac::v1::ClusterRoleBinding),
+                ("rbac.authorization.k8s.io", "v1", "Role", k8s_openapi::api::rbac::v1::Role),
+                ("rbac.authorization.k8s.io", "v1", "RoleBinding", k8s_openapi::api::rbac::v1::RoleBinding),
+                ("resource.k8s.io", "v1", "DeviceClass", k8s_openapi::api::resource::v1::DeviceClass),
+                ("resource.k8s.io", "v1", "DeviceTaintRule", k8s_openapi::api::resource::v1::DeviceTaintRule),
+                ("resource.k8s.io", "v1", "ResourceClaim", k8s_openapi::api::resource::v1::ResourceClaim),
+                ("resource.k8s.io", "v1", "ResourceClaimTemplate", k8s_openapi::api::resource::v1::ResourceClaimTemplate),
+                ("resource.k8s.io", "v1", "ResourceSlice", k8s_openapi::api::resource::v1::ResourceSlice),
+                ("resource.k8s.io", "v1alpha3", "DeviceTaintRule", k8s_openapi::api::resource::v1alpha3::DeviceTaintRule),
+                ("resource.k8s.io", "v1alpha3", "ResourcePoolStatusRequest", k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest),
+                ("resource.k8s.io", "v1beta1", "DeviceClass", k8s_openapi::api::resource::v1beta1::DeviceClass),
+                ("resource.k8s.io", "v1beta1", "ResourceClaim", k8s_openapi::api::resource::v1beta1::ResourceClaim),
+                ("resource.k8s.io", "v1beta1", "ResourceClaimTemplate", k8s_openapi::api::resource::v1beta1::ResourceClaimTemplate),
+                ("resource.k8s.io", "v1beta1", "ResourceSlice", k8s_openapi::api::resource::v1beta1::ResourceSlice),
+                ("resource.k8s.io", "v1beta2", "DeviceClass", k8s_openapi::api::resource::v1beta2::DeviceClass),
+                ("resource.k8s.io", "v1beta2", "DeviceTaintRule", k8s_openapi::api::resource::v1beta2::DeviceTaintRule),
+                ("resource.k8s.io", "v1beta2", "ResourceClaim", k8s_openapi::api::resource::v1beta2::ResourceClaim),
+                ("resource.k8s.io", "v1beta2", "ResourceClaimTemplate", k8s_openapi::api::resource::v1beta2::ResourceClaimTemplate),
+                ("resource.k8s.io", "v1beta2", "ResourceSlice", k8s_openapi::api::resource::v1beta2::ResourceSlice),
+                ("scheduling.k8s.io", "v1", "PriorityClass", k8s_openapi::api::scheduling::v1::PriorityClass),
+                ("scheduling.k8s.io", "v1alpha3", "CompositePodGroup", k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup),
+                ("scheduling.k8s.io", "v1alpha3", "PodGroup", k8s_openapi::api::scheduling::v1alpha3::PodGroup),
+                ("scheduling.k8s.io", "v1alpha3", "Workload", k8s_openapi::api::scheduling::v1alpha3::Workload),
+                ("scheduling.k8s.io", "v1beta1", "PodGroup", k8s_openapi::api::scheduling::v1beta1::PodGroup),
+                ("scheduling.k8s.io", "v1beta1", "Workload", k8s_openapi::api::scheduling::v1beta1::Workload),
+                ("storage.k8s.io", "v1", "CSIDriver", k8s_openapi::api::storage::v1::CSIDriver),
+                ("storage.k8s.io", "v1", "CSINode", k8s_openapi::api::storage::v1::CSINode),
+                ("storage.k8s.io", "v1", "CSIStorageCapacity", k8s_openapi::api::storage::v1::CSIStorageCapacity),
+                ("storage.k8s.io", "v1", "StorageClass", k8s_openapi::api::storage::v1::StorageClass),
+                ("storage.k8s.io", "v1", "VolumeAttachment", k8s_openapi::api::storage::v1::VolumeAttachment),
+                ("storage.k8s.io", "v1", "VolumeAttributesClass", k8s_openapi::api::storage::v1::VolumeAttributesClass),
+                ("storagemigration.k8s.io", "v1", "StorageVersionMigration", k8s_openapi::api::storagemigration::v1::StorageVersionMigration),
+                ("storagemigration.k8s.io", "v1beta1", "StorageVersionMigration", k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration),
+                ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition),
+                ("apiregistration.k8s.io", "v1", "APIService", k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService),
+            }
+        };
+    }
 }
