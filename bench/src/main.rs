@@ -228,6 +228,8 @@ thread_local! {
     static START: Instant = Instant::now();
 }
 
+/// One GET row of the report: measure, unit, higher-is-better, the statistic, its JSON key.
+type GetMetric = (&'static str, &'static str, bool, fn(&workloads::GetStats) -> f64, &'static str);
 fn main() {
     if std::env::args().any(|a| a == "--allocator=mimalloc") {
         alloc::use_mimalloc();
@@ -266,7 +268,7 @@ fn main() {
         .expect("client runtime");
     log(format!("sizes: {sizes:?}; python: {}", if python.is_some() { "yes" } else { "no" }));
 
-    let want = |w: &str| args.only.as_deref().map_or(true, |o| o.split(',').any(|x| x == w));
+    let want = |w: &str| args.only.as_deref().is_none_or(|o| o.split(',').any(|x| x == w));
     let mut rows = Vec::new();
     let t0 = Instant::now();
     if want("list") || want("get") {
@@ -541,7 +543,7 @@ fn list_and_get(
                 }
                 Err(e) => Cell::Na(e.clone()),
             };
-            let metrics: [(&str, &str, bool, fn(&workloads::GetStats) -> f64, &str); 4] = [
+            let metrics: [GetMetric; 4] = [
                 ("requests/s", "req/s", true, |s| s.rps, "rps"),
                 ("client CPU", "us/request", false, |s| s.cpu_us, "cpu_us"),
                 ("p50 latency", "ms", false, |s| s.p50_ms, "p50_ms"),

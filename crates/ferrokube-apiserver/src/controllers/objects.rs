@@ -278,6 +278,22 @@ pub fn set_condition(
     }
 }
 
+/// Groups `objects` by namespace (cluster-scoped ones under `""`), moving them, so a
+/// controller hands each owner the pods of its namespace without copying them per owner.
+pub fn by_namespace(objects: Vec<Value>) -> HashMap<String, Vec<Value>> {
+    let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
+    for obj in objects {
+        let ns = namespace(&obj).unwrap_or("").to_owned();
+        groups.entry(ns).or_default().push(obj);
+    }
+    groups
+}
+
+/// The objects of `groups` (from [`by_namespace`]) in the namespace of `owner`.
+pub fn in_namespace_of<'a>(groups: &'a HashMap<String, Vec<Value>>, owner: &Value) -> &'a [Value] {
+    groups.get(namespace(owner).unwrap_or("")).map(Vec::as_slice).unwrap_or(&[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,20 +325,4 @@ mod tests {
         assert_ne!(condition(&pod, "Ready").unwrap()["lastTransitionTime"], "2020-01-01T00:00:00Z");
         assert!(!condition_true(&pod, "Ready"));
     }
-}
-
-/// Groups `objects` by namespace (cluster-scoped ones under `""`), moving them, so a
-/// controller hands each owner the pods of its namespace without copying them per owner.
-pub fn by_namespace(objects: Vec<Value>) -> HashMap<String, Vec<Value>> {
-    let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
-    for obj in objects {
-        let ns = namespace(&obj).unwrap_or("").to_owned();
-        groups.entry(ns).or_default().push(obj);
-    }
-    groups
-}
-
-/// The objects of `groups` (from [`by_namespace`]) in the namespace of `owner`.
-pub fn in_namespace_of<'a>(groups: &'a HashMap<String, Vec<Value>>, owner: &Value) -> &'a [Value] {
-    groups.get(namespace(owner).unwrap_or("")).map(Vec::as_slice).unwrap_or(&[])
 }

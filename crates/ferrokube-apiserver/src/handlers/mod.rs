@@ -280,11 +280,11 @@ impl Handler {
                 Format::Table { version, include_object } => {
                     let printer = self.printer_columns(&path.resource);
                     let t =
-                        table::render_with(&path.resource, printer.as_deref(), &body, *include_object, version, true);
+                        table::render_with(&path.resource, printer.as_deref(), body, *include_object, version, true);
                     json_response(code, &t)
                 }
-                Format::PartialMetadata { version } => json_response(code, &table::render_metadata(&body, version)),
-                other => render_value(code, &body, other),
+                Format::PartialMetadata { version } => json_response(code, &table::render_metadata(body, version)),
+                other => render_value(code, body, other),
             };
             crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
             resp

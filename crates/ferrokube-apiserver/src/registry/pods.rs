@@ -25,6 +25,9 @@ use crate::storage::{object_key, ListQuery, StoreError};
 /// Store key of PodDisruptionBudgets.
 const PDBS: &str = "policy/poddisruptionbudgets";
 
+/// A change applied to the stored object of a pod subresource update or patch.
+type ObjectChange<'a> = dyn Fn(&Value) -> Result<Value, ApiError> + 'a;
+
 /// `metav1.Status` of a successful binding or eviction (201, as kube's create handler
 /// fills in the code).
 fn success() -> ApiResult {
@@ -346,7 +349,7 @@ impl Registry {
         let ns = namespace_of(req)?;
         let dry = dry_run(req)?;
         let root = patch::root_schema(info);
-        let change: Box<dyn Fn(&Value) -> Result<Value, ApiError>> = match req.verb {
+        let change: Box<ObjectChange<'_>> = match req.verb {
             Verb::Patch => {
                 let pt = patch::patch_type_of(req.content_type.as_deref())?;
                 if pt == PatchType::Apply {

@@ -4,7 +4,6 @@
 //! [`cache`]: reflectors, stores/indexers and shared informers, the consumer end of the
 //! watch path. [`pager`]: listing page by page, the next page fetched while the current
 //! one decodes.
-#![warn(missing_docs)]
 
 pub mod cache;
 pub mod pager;

@@ -25,7 +25,7 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// Events of one watch request, decoded incrementally.
 ///
-/// Every poll takes all the body chunks already received (up to [`MAX_BATCH_BYTES`]);
+/// Every poll takes all the body chunks already received (up to `MAX_BATCH_BYTES`, 4 MiB);
 /// when they hold many complete events, as in a burst, the events are decoded on
 /// several threads at once ([`WatchDecoder::decode_buffered_lines`]) and yielded in
 /// order; a single event is decoded on the spot.
