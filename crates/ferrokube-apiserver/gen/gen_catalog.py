@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Generate crates/ferrokube-apiserver/src/catalog/generated.rs from k8s-openapi's sources.
 
-Usage: python3 crates/ferrokube-apiserver/gen/gen_catalog.py [K8S_OPENAPI_SRC_DIR]
+Usage: python3 crates/ferrokube-apiserver/gen/gen_catalog.py [--check] [--k8s-openapi DIR]
+  --check            write nothing; exit 1 if generated.rs is not what the generator
+                     would write (tests/generators.sh runs it in CI)
+  --k8s-openapi DIR  read this k8s-openapi source tree instead of the pinned one
 
-The k8s-openapi source directory defaults to the newest
-~/.cargo/registry/src/*/k8s-openapi-0.29.*/src/v1_37. Each type there with
+The types are read from module v1_37 of the exact k8s-openapi release the workspace's
+Cargo.lock pins, located with `cargo metadata` (gen/cargo_sources.py at the repository
+root). Each type there with
 `impl crate::Resource` names its group, version, kind, plural (URL_PATH_SEGMENT) and
 scope; `impl crate::ListableResource` means it is listed and watched; a `status` field
 means the status subresource is served. Facts the types do not carry (short names,
@@ -14,6 +18,15 @@ import glob
 import os
 import re
 import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "gen"))
+import cargo_sources  # noqa: E402  (locates k8s-openapi through cargo metadata)
+import generator_cli  # noqa: E402  (argument parsing, write or --check)
+
+OUT = os.path.join(HERE, "..", "src", "catalog", "generated.rs")
+K8S_VERSION = "v1_37"
 
 # ---- hand-written facts merged into what k8s-openapi says ---------------------------
 
@@ -88,16 +101,6 @@ def version_rank(v):
         return (3, 0, 0)
     major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
     return ({None: 0, "beta": 1, "alpha": 2}[stage], -major, -minor)
-
-
-def find_source():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    home = os.path.expanduser("~")
-    cands = sorted(glob.glob(home + "/.cargo/registry/src/*/k8s-openapi-0.29.*/src/v1_37"))
-    if not cands:
-        sys.exit("k8s-openapi 0.29 sources not found; run `cargo fetch` first or pass the path")
-    return cands[-1]
 
 
 def read_resources(src):
@@ -183,14 +186,14 @@ def render(resources, src_label):
 
 
 def main():
-    src = find_source()
+    args = generator_cli.parser(__file__, "Generate the server's catalog of built-in resources.").parse_args()
+    k8s = cargo_sources.crate("k8s-openapi", args.k8s_openapi)
+    src = k8s.dir("src", K8S_VERSION)
     resources = select(read_resources(src))
-    label = re.sub(r"^.*/(k8s-openapi-[^/]+)/src/(.*)$", r"\1 \2", src)
-    here = os.path.dirname(os.path.abspath(__file__))
-    out = os.path.join(here, "..", "src", "catalog", "generated.rs")
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(render(resources, label))
-    print("wrote %d resources to %s" % (len(resources), os.path.normpath(out)))
+    if not resources:
+        sys.exit(f"no resources found under {src}")
+    label = f"{k8s.label} {K8S_VERSION}"
+    generator_cli.emit(__file__, OUT, render(resources, label), args.check, f"{len(resources)} resources")
 
 
 if __name__ == "__main__":

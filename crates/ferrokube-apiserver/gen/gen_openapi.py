@@ -3,7 +3,9 @@
 
 The embedded server publishes `/openapi/v2` and `/openapi/v3` so that kubectl can
 validate manifests and compute strategic merge patches. The schemas come from
-k8s-openapi 0.29 (the crate ferrokube uses for its types), read from its sources:
+k8s-openapi (the crate ferrokube uses for its types), read from module v1_37 of the exact
+release the workspace's Cargo.lock pins (located with `cargo metadata`, see
+gen/cargo_sources.py at the repository root):
 
   * each type's `impl crate::schemars::JsonSchema` holds a `json_schema!({...})` literal
     with the type's description, `type`, `format`, `properties` and `required`; nested
@@ -23,7 +25,10 @@ line), in Swagger 2.0 form (`$ref: "#/definitions/<name>"`); the server rewrites
 references for OpenAPI 3 and encodes the v2 document as protobuf for kubectl.
 
 Usage:
-    python3 crates/ferrokube-apiserver/gen/gen_openapi.py [path/to/k8s-openapi-0.29.x]
+    python3 crates/ferrokube-apiserver/gen/gen_openapi.py [--check] [--k8s-openapi DIR]
+  --check            write nothing; exit 1 if definitions.json is not what the
+                     generator would write (tests/generators.sh runs it in CI)
+  --k8s-openapi DIR  read this k8s-openapi source tree instead of the pinned one
 """
 
 import glob
@@ -33,8 +38,11 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "..", "gen")]
 import gen_patch_schema as patch_gen  # noqa: E402  (shares the DeepMerge parsing)
+import cargo_sources  # noqa: E402  (locates k8s-openapi through cargo metadata)
+import generator_cli  # noqa: E402  (argument parsing, write or --check)
 
 OUT = os.path.join(HERE, "..", "src", "openapi", "definitions.json")
 
@@ -92,7 +100,8 @@ def to_json(body):
 
 
 def main():
-    root = os.path.join(patch_gen.find_k8s_openapi(), "src", patch_gen.K8S_VERSION_DIR)
+    args = generator_cli.parser(__file__, "Generate the OpenAPI definitions the server publishes.").parse_args()
+    root = cargo_sources.crate("k8s-openapi", args.k8s_openapi).dir("src", patch_gen.K8S_VERSION_DIR)
     schemas = {}       # rust path -> (definition, schema with REF_MARK refs)
     structs = {}       # rust path -> gen_patch_schema.Struct
     for path in sorted(glob.glob(os.path.join(root, "**", "*.rs"), recursive=True)):
@@ -197,15 +206,17 @@ def main():
         }
 
     # Compact, but one definition per line, so that a regeneration diffs by definition.
-    with open(OUT, "w", encoding="utf-8") as f:
-        f.write("{\n")
-        names = sorted(definitions)
-        for i, name in enumerate(names):
-            body = json.dumps(definitions[name], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            f.write(json.dumps(name) + ":" + body + ("," if i + 1 < len(names) else "") + "\n")
-        f.write("}\n")
-    print(f"wrote {OUT}: {len(definitions)} definitions, {len(resources)} kinds, "
-          f"{os.path.getsize(OUT)} bytes")
+    out = ["{\n"]
+    names = sorted(definitions)
+    for i, name in enumerate(names):
+        body = json.dumps(definitions[name], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        out.append(json.dumps(name) + ":" + body + ("," if i + 1 < len(names) else "") + "\n")
+    out.append("}\n")
+    text = "".join(out)
+    generator_cli.emit(
+        __file__, OUT, text, args.check,
+        f"{len(definitions)} definitions, {len(resources)} kinds, {len(text.encode('utf-8'))} bytes",
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ its generated `DeepMerge` impls:
     crate::merge_strategies::map::granular(&mut self.x, other.x, ..)
     crate::merge_strategies::map::atomic(&mut self.x, other.x)
 
-This program reads, for each `.rs` file under `k8s-openapi-0.29.*/src/v1_37/`:
+This program reads, for each `.rs` file under `src/v1_37/` of the exact k8s-openapi
+release the workspace's Cargo.lock pins (located with `cargo metadata`, see
+gen/cargo_sources.py at the repository root):
   * the definition name from the `// Generated from definition io.k8s...` header,
   * the struct's fields (`pub <rust_name>: <Type>,`),
   * the JSON names from the Deserialize field visitor (`"containerPort" => Field::Key_container_port`),
@@ -27,7 +29,10 @@ fields that have it are listed in RETAIN_KEYS below, transcribed from the
 `patchStrategy:"...retainKeys"` struct tags of the Kubernetes Go types.
 
 Usage (from the repository root or anywhere):
-    python3 crates/ferrokube-apiserver/gen/gen_patch_schema.py [path/to/k8s-openapi-0.29.x]
+    python3 crates/ferrokube-apiserver/gen/gen_patch_schema.py [--check] [--k8s-openapi DIR]
+  --check            write nothing; exit 1 if generated_schema.rs is not what the
+                     generator would write (tests/generators.sh runs it in CI)
+  --k8s-openapi DIR  read this k8s-openapi source tree instead of the pinned one
 """
 
 import glob
@@ -36,6 +41,11 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "gen"))
+import cargo_sources  # noqa: E402  (locates k8s-openapi through cargo metadata)
+import generator_cli  # noqa: E402  (argument parsing, write or --check)
+
 OUT = os.path.join(HERE, "..", "src", "patch", "generated_schema.rs")
 K8S_VERSION_DIR = "v1_37"
 
@@ -50,16 +60,6 @@ PRIMITIVES = {
     "bool", "i32", "i64", "f64", "std::string::String", "crate::ByteString",
     "crate::jiff::Timestamp", "crate::serde_json::Value", "serde_json::Value",
 }
-
-
-def find_k8s_openapi():
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    home = os.path.expanduser("~")
-    cands = sorted(glob.glob(os.path.join(home, ".cargo/registry/src/*/k8s-openapi-0.29.*")))
-    if not cands:
-        sys.exit("k8s-openapi 0.29 sources not found under ~/.cargo/registry/src; pass the path")
-    return cands[-1]
 
 
 class Struct:
@@ -145,7 +145,8 @@ def static_name(st):
 
 
 def main():
-    root = os.path.join(find_k8s_openapi(), "src", K8S_VERSION_DIR)
+    opts = generator_cli.parser(__file__, "Generate the strategic-merge-patch schema tables.").parse_args()
+    root = cargo_sources.crate("k8s-openapi", opts.k8s_openapi).dir("src", K8S_VERSION_DIR)
     structs = {}
     for path in sorted(glob.glob(os.path.join(root, "**", "*.rs"), recursive=True)):
         rel = os.path.relpath(path, root)
@@ -287,9 +288,9 @@ def main():
     missing = RETAIN_KEYS - known
     if missing:
         sys.exit(f"RETAIN_KEYS entries not found in k8s-openapi (update the list): {sorted(missing)}")
-    with open(OUT, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"wrote {OUT}: {len(types)} types, {len(roots)} resources")
+    generator_cli.emit(
+        __file__, OUT, "\n".join(lines) + "\n", opts.check, f"{len(types)} types, {len(roots)} resources"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 """Generate crates/ferrokube-apiserver/src/handlers/protobuf/generated.rs: the field
 tables the server needs to decode Kubernetes protobuf request bodies into JSON.
 
-Usage: python3 crates/ferrokube-apiserver/gen/gen_protobuf.py [K8S_PB_SRC] [K8S_OPENAPI_SRC]
+Usage: python3 crates/ferrokube-apiserver/gen/gen_protobuf.py [--check] [--k8s-pb DIR] [--k8s-openapi DIR]
+  --check            write nothing; exit 1 if generated.rs is not what the generator
+                     would write (tests/generators.sh runs it in CI)
+  --k8s-pb DIR       read this k8s-pb source tree instead of the pinned one
+  --k8s-openapi DIR  read this k8s-openapi source tree instead of the pinned one
 
 Why: kubectl 1.33's typed commands (`kubectl create namespace`, `create deployment`, ...)
 send `Content-Type: application/vnd.kubernetes.protobuf` bodies and do not retry in JSON
@@ -13,27 +17,29 @@ Sources: k8s-pb (prost types generated from Kubernetes' generated.proto files) g
 message names, field numbers and wire types; k8s-openapi gives each field's JSON name
 (matched case-insensitively, ignoring underscores, to the prost field name) and, from
 its `impl crate::Resource`, which message a given apiVersion/kind is.
-k8s-openapi is a workspace dependency (`cargo fetch` brings it); k8s-pb is not a build
-dependency (only its tables are used): fetch it once with a scratch crate, e.g.
-`cargo new /tmp/pb && cd /tmp/pb && cargo add k8s-pb@0.9 && cargo fetch`.
+Both are located with `cargo metadata` (gen/cargo_sources.py at the repository root).
+k8s-openapi: the release the workspace's Cargo.lock pins, module v1_37. k8s-pb is not a
+dependency of the workspace (only its tables are used): its exact version is pinned by
+the small manifest `pb-sources/Cargo.toml` next to this script (`k8s-pb = "=0.9.0"`,
+with its own Cargo.lock; its own workspace, never built), and `cargo metadata
+--manifest-path pb-sources/Cargo.toml` fetches it into the registry cache when missing.
+To move to another k8s-pb, change the version there, run `cargo update --manifest-path
+crates/ferrokube-apiserver/gen/pb-sources/Cargo.toml` and regenerate.
 """
 import glob
 import os
 import re
 import sys
 
-HOME = os.path.expanduser("~")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "gen"))
+import cargo_sources  # noqa: E402  (locates k8s-pb and k8s-openapi through cargo metadata)
+import generator_cli  # noqa: E402  (argument parsing, write or --check)
 
-
-def newest(pattern):
-    c = sorted(glob.glob(HOME + "/.cargo/registry/src/*/" + pattern))
-    if not c:
-        sys.exit("not found: %s (run cargo fetch)" % pattern)
-    return c[-1]
-
-
-PB = sys.argv[1] if len(sys.argv) > 1 else newest("k8s-pb-0.*/src")
-OA = sys.argv[2] if len(sys.argv) > 2 else newest("k8s-openapi-0.29.*/src/v1_37")
+OUT = os.path.join(HERE, "..", "src", "handlers", "protobuf", "generated.rs")
+PB_MANIFEST = os.path.join(HERE, "pb-sources", "Cargo.toml")
+K8S_VERSION = "v1_37"
 
 STRUCT_RE = re.compile(r"\npub struct (\w+) \{\n(.*?)\n\}", re.S)
 FIELD_RE = re.compile(r"#\[prost\(([^]]*)\)\]\s*pub (?:r#)?(\w+):\s*(.*?),\s*(?=(?:///|#\[prost|$))", re.S)
@@ -44,16 +50,16 @@ def norm(name):
     return name.replace("_", "").replace("$", "").lower()
 
 
-def json_names():
+def json_names(oa_src):
     """(module dir, lowercased struct name) -> {normalized field: JSON name}."""
     out = {}
-    for path in glob.glob(OA + "/**/*.rs", recursive=True):
+    for path in glob.glob(oa_src + "/**/*.rs", recursive=True):
         text = open(path, encoding="utf-8").read()
         structs = re.findall(r"\npub struct (\w+) \{", text)
         if len(structs) != 1:
             continue
         keys = re.findall(r'"([^"]+)" => Field::Key_\w+', text)
-        mod = os.path.relpath(os.path.dirname(path), OA)
+        mod = os.path.relpath(os.path.dirname(path), oa_src)
         out[(mod, structs[0].lower())] = {norm(k): k for k in keys}
     return out
 
@@ -81,10 +87,16 @@ def camel(snake):
 
 
 def main():
-    names = json_names()
+    args = generator_cli.parser(
+        __file__, "Generate the protobuf field tables of the Kubernetes types.", ("k8s-pb", "k8s-openapi")
+    ).parse_args()
+    pb = cargo_sources.crate("k8s-pb", args.k8s_pb, PB_MANIFEST)
+    oa = cargo_sources.crate("k8s-openapi", args.k8s_openapi)
+    pb_src, oa_src = pb.dir("src"), oa.dir("src", K8S_VERSION)
+    names = json_names(oa_src)
     messages = {}
-    for path in sorted(glob.glob(PB + "/**/mod.rs", recursive=True)):
-        mod = os.path.relpath(os.path.dirname(path), PB)
+    for path in sorted(glob.glob(pb_src + "/**/mod.rs", recursive=True)):
+        mod = os.path.relpath(os.path.dirname(path), pb_src)
         mod_parts = mod.split("/")
         text = open(path, encoding="utf-8").read()
         for sm in STRUCT_RE.finditer(text):
@@ -116,11 +128,11 @@ def main():
             messages[mod + "/" + empty] = []
 
     kinds = []
-    for path in sorted(glob.glob(OA + "/**/*.rs", recursive=True)):
+    for path in sorted(glob.glob(oa_src + "/**/*.rs", recursive=True)):
         text = open(path, encoding="utf-8").read()
         for m in re.finditer(r"impl crate::Resource for (\w+) \{(.*?)\n\}", text, re.S):
             consts = dict(re.findall(r"const (\w+): &'static str = \"([^\"]*)\";", m.group(2)))
-            mod = os.path.relpath(os.path.dirname(path), OA)
+            mod = os.path.relpath(os.path.dirname(path), oa_src)
             key = None
             for k in messages:
                 if k.lower() == (mod + "/" + m.group(1)).lower():
@@ -133,8 +145,8 @@ def main():
     out = [
         "//! Protobuf field tables of the Kubernetes types.",
         "//!",
-        "//! generated by crates/ferrokube-apiserver/gen/gen_protobuf.py from %s and %s," % (
-            re.sub(r".*/(k8s-pb-[^/]+).*", r"\1", PB), re.sub(r".*/(k8s-openapi-[^/]+)/src/(\w+).*", r"\1 \2", OA)),
+        "//! generated by crates/ferrokube-apiserver/gen/gen_protobuf.py from %s and %s %s," % (
+            pb.label, oa.label, K8S_VERSION),
         "//! do not edit.",
         "",
         "use super::{FieldDef, Kind, MessageDef};",
@@ -155,12 +167,9 @@ def main():
     for av, k, key in sorted(set(kinds)):
         out.append('    ("%s", "%s", "%s"),' % (av, k, key))
     out.append("];")
-    here = os.path.dirname(os.path.abspath(__file__))
-    target = os.path.join(here, "..", "src", "handlers", "protobuf", "generated.rs")
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, "w", encoding="utf-8") as f:
-        f.write("\n".join(out) + "\n")
-    print("wrote %d messages, %d kinds to %s" % (len(messages), len(kinds), os.path.normpath(target)))
+    generator_cli.emit(
+        __file__, OUT, "\n".join(out) + "\n", args.check, "%d messages, %d kinds" % (len(messages), len(kinds))
+    )
 
 
 if __name__ == "__main__":
