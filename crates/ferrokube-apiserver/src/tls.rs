@@ -1,5 +1,5 @@
 //! TLS for the server: certificates (generated at start or loaded from files) and the
-//! rustls configuration (ring provider, ALPN `h2` + `http/1.1`, optional client
+//! rustls configuration (aws-lc-rs provider, ALPN `h2` + `http/1.1`, optional client
 //! certificates verified against the client CAs).
 //!
 //! At start the server generates, with ECDSA P-256 keys (fast: a few milliseconds):
@@ -166,14 +166,14 @@ pub fn parse_pem_pair(
     Ok((certs, key))
 }
 
-/// The rustls server configuration: ring provider, TLS 1.2/1.3, ALPN `h2` and
+/// The rustls server configuration: aws-lc-rs provider, TLS 1.2/1.3, ALPN `h2` and
 /// `http/1.1`, client certificates optional but verified against `client_cas`.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     client_cas: &[CertificateDer<'static>],
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     for ca in client_cas {
         roots.add(ca.clone()).map_err(|e| TlsError::Config(format!("client CA: {e}")))?;

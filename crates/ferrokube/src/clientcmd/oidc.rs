@@ -181,7 +181,7 @@ impl OidcAuthProvider {
                 roots.add(cert).map_err(|e| self.err(format!("invalid idp certificate authority: {e}")))?;
             }
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crate::transport::tls::crypto_provider().map_err(|e| self.err(e.to_string()))?;
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| self.err(format!("TLS setup failed: {e}")))?

@@ -1,8 +1,9 @@
 //! `transport::tls`: the rustls client configuration built from
 //! [`rest::Config::tls`](crate::rest::config::TlsClientConfig).
 //!
-//! One crypto provider, `ring`, is chosen explicitly for every configuration, so
-//! ferrokube never depends on (or panics for lack of) a process-wide default provider.
+//! The crypto provider comes from [`crypto_provider`]: the process-wide default when the
+//! application installed one, otherwise the one of ferrokube's Cargo feature (`aws-lc-rs`,
+//! the default, or `ring`), so ferrokube never panics for lack of a default provider.
 //! Server certificates are verified against the configured CA bundle, or the system's
 //! roots when none is configured; `insecure` disables verification only when set
 //! explicitly. Client certificates come from the config or, per request, from a
@@ -24,9 +25,38 @@ use crate::rest::config::TlsClientConfig;
 use crate::rest::errors::ConfigError;
 use crate::secret::SecretBytes;
 
-/// The crypto provider every ferrokube TLS configuration uses.
-pub fn crypto_provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The crypto provider every ferrokube TLS configuration uses: the process-wide default
+/// if the application installed one (`CryptoProvider::install_default`), otherwise the
+/// provider of ferrokube's `aws-lc-rs` feature (the default) or `ring` feature.
+pub fn crypto_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
+    if let Some(installed) = CryptoProvider::get_default() {
+        return Ok(installed.clone());
+    }
+    feature_provider().map(Arc::new).ok_or_else(|| {
+        ConfigError::Tls(
+            "no rustls crypto provider: enable ferrokube's `aws-lc-rs` or `ring` feature, \
+             or install one with rustls::crypto::CryptoProvider::install_default"
+                .to_owned(),
+        )
+    })
+}
+
+#[cfg(feature = "aws-lc-rs")]
+fn feature_provider() -> Option<CryptoProvider> {
+    Some(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+// rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange; the
+// `ring` feature is the application's explicit choice, so the warning is not ours to print.
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+#[allow(deprecated)]
+fn feature_provider() -> Option<CryptoProvider> {
+    Some(rustls::crypto::ring::default_provider())
+}
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+fn feature_provider() -> Option<CryptoProvider> {
+    None
 }
 
 /// Builds the rustls client configuration (without ALPN, which the connector adds).
@@ -34,7 +64,7 @@ pub(crate) fn client_config(
     tls: &TlsClientConfig,
     resolver: Arc<ClientCertResolver>,
 ) -> Result<rustls::ClientConfig, ConfigError> {
-    let provider = crypto_provider();
+    let provider = crypto_provider()?;
     let has_ca = tls.ca_data.is_some() || tls.ca_file.is_some();
     if tls.insecure && has_ca {
         return Err(ConfigError::Tls(
@@ -118,7 +148,7 @@ pub(crate) fn certified_key(
             _ => "the private key could not be parsed".to_owned(),
         },
     })?;
-    CertifiedKey::from_der(certs, key, &crypto_provider()).map_err(|e| ConfigError::Pem {
+    CertifiedKey::from_der(certs, key, &*crypto_provider()?).map_err(|e| ConfigError::Pem {
         what: "client key",
         path: key_path.map(Path::to_owned),
         reason: format!("unusable key for the client certificate: {e}"),

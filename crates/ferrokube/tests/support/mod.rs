@@ -151,7 +151,7 @@ impl TestServer {
 fn tls_acceptor(tls: &ServerTls) -> tokio_rustls::TlsAcceptor {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let certs = vec![CertificateDer::from_pem_slice(tls.cert.cert_pem.as_bytes()).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(tls.cert.key_pem.as_bytes()).unwrap();
     let builder =
