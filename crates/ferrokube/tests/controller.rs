@@ -18,7 +18,9 @@ use ferrokube::controller::{finalizer, Action, Config, Controller, FinalizerEven
 use ferrokube::kubernetes::{Clientset, ResourceClient};
 use ferrokube::rest::{CreateOptions, DeleteOptions, GetOptions, PatchOptions, PatchType, RESTClient, UpdateOptions};
 use ferrokube::tools::cache::{ReflectorOptions, SharedInformer};
-use ferrokube::util::workqueue::ItemExponentialFailureRateLimiter;
+use ferrokube::util::workqueue::{
+    CounterMetric, GaugeMetric, HistogramMetric, ItemExponentialFailureRateLimiter, MetricsProvider,
+};
 use ferrokube_apiserver::registry::Registry;
 use ferrokube_apiserver::storage::StoreConfig;
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
@@ -468,6 +470,94 @@ async fn watches_map_other_objects_to_keys() {
     };
     secrets(c).create(&trigger, &CreateOptions::default()).await.unwrap();
     eventually("target reconciled because of the trigger", || async { ctx.count("target") > before }).await;
+    stop.cancel();
+    tokio::time::timeout(WAIT, run).await.expect("controller stops").unwrap();
+}
+
+/// Counts the work queue's adds, depth and work durations, by queue name.
+#[derive(Default)]
+struct Metrics {
+    values: Arc<Mutex<HashMap<String, f64>>>,
+}
+
+struct Metric {
+    key: String,
+    values: Arc<Mutex<HashMap<String, f64>>>,
+}
+
+impl Metric {
+    fn bump(&self, by: f64) {
+        *self.values.lock().unwrap().entry(self.key.clone()).or_default() += by;
+    }
+}
+
+impl CounterMetric for Metric {
+    fn inc(&self) {
+        self.bump(1.0)
+    }
+}
+
+impl GaugeMetric for Metric {
+    fn inc(&self) {
+        self.bump(1.0)
+    }
+    fn dec(&self) {
+        self.bump(-1.0)
+    }
+}
+
+impl HistogramMetric for Metric {
+    fn observe(&self, _: f64) {
+        self.bump(1.0) // counts observations
+    }
+}
+
+impl Metrics {
+    fn metric(&self, name: &str, what: &str) -> Box<Metric> {
+        Box::new(Metric { key: format!("{name}/{what}"), values: Arc::clone(&self.values) })
+    }
+    fn get(&self, key: &str) -> f64 {
+        self.values.lock().unwrap().get(key).copied().unwrap_or(0.0)
+    }
+}
+
+impl MetricsProvider for Metrics {
+    fn new_adds_metric(&self, name: &str) -> Box<dyn CounterMetric> {
+        self.metric(name, "adds")
+    }
+    fn new_depth_metric(&self, name: &str) -> Box<dyn GaugeMetric> {
+        self.metric(name, "depth")
+    }
+    fn new_work_duration_metric(&self, name: &str) -> Box<dyn HistogramMetric> {
+        self.metric(name, "work_duration")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_queue_metrics_are_reported_under_the_controller_name() {
+    let env = start().await;
+    let c = &env.client;
+    create_source(c, "m1", "v").await;
+    create_source(c, "m2", "v").await;
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(Tracker::default());
+    let stop = CancellationToken::new();
+    let controller = Controller::new(
+        source_informer(c),
+        Config::default().name("metered").metrics_provider(Arc::clone(&metrics) as Arc<dyn MetricsProvider>),
+    )
+    .shutdown_on(stop.clone());
+    let run = spawn_run(controller.run(
+        |cm: Arc<ConfigMap>, ctx: Arc<Tracker>| async move {
+            drop(ctx.enter(&name_of(&cm)));
+            Ok::<_, String>(Action::Done)
+        },
+        Arc::clone(&ctx),
+    ));
+    eventually("both reconciled and done", || async { metrics.get("metered/work_duration") >= 2.0 }).await;
+    assert!(metrics.get("metered/adds") >= 2.0);
+    assert_eq!(metrics.get("metered/depth"), 0.0, "nothing left queued");
+    assert_eq!(ctx.count("m1") + ctx.count("m2"), metrics.get("metered/work_duration") as usize);
     stop.cancel();
     tokio::time::timeout(WAIT, run).await.expect("controller stops").unwrap();
 }

@@ -37,6 +37,17 @@
 //! Metrics: the queue is named after the controller and reports through
 //! [`Config::metrics_provider`] (client-go's workqueue metrics).
 //!
+//! Choices, compared with the Go and Rust controller libraries:
+//! * the reconcile gets the cached object (`Arc<K>`, as kube-runtime), not only its key
+//!   (controller-runtime); keys without a cached object are not reconciled;
+//! * defaults follow controller-runtime and client-go: one worker, the queue named
+//!   after the lower-case kind, client-go's default controller rate limiter;
+//! * no event filters (predicates): every add, update and delete enqueues, and the
+//!   reconcile is expected to be cheap when nothing changed;
+//! * no reconcile timeout and no Kubernetes Events (the events recorder lives in
+//!   `tools::record`); leader election is not built in, only the start/stop hook it
+//!   plugs into.
+//!
 //! ```no_run
 //! # async fn main_() -> Result<(), Box<dyn std::error::Error>> {
 //! # let config: ferrokube::rest::Config = todo!();
