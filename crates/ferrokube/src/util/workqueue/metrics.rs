@@ -7,7 +7,7 @@
 //!
 //! | metric | kind | what |
 //! | --- | --- | --- |
-//! | depth | [`GaugeMetric`] | items waiting in the queue (not the delayed ones) |
+//! | depth | [`GaugeMetric`] | items added and not yet handed out (an item re-added while processing counts; a delayed one once due) |
 //! | adds | [`CounterMetric`] | adds that put an item in the queue (merged adds are not counted) |
 //! | latency | [`HistogramMetric`] | seconds an item waited between its add and the `get` that handed it out |
 //! | work duration | [`HistogramMetric`] | seconds between `get` and `done` |
