@@ -24,6 +24,8 @@ EXAMPLES=(
     dynamic_create_update_delete_deployment
     discovery
     custom_resource
+    workqueue
+    controller
 )
 TIMEOUT="${EXAMPLE_TIMEOUT:-60}"
 BIN_DIR="${CARGO_TARGET_DIR:-target}/debug/examples"
@@ -80,6 +82,19 @@ expect_fixed() {
 # expect_absent REGEX DESCRIPTION: no output line matches the extended regex.
 expect_absent() {
     if grep -Eq -- "$1" "$OUTPUT"; then fail "$2"; else pass "$2"; fi
+}
+
+# expect_before FIRST LATER: the first line containing FIRST comes before the first
+# line containing LATER (both literal).
+expect_before() {
+    local a b
+    a=$(grep -nF -- "$1" "$OUTPUT" | head -n 1 | cut -d: -f1)
+    b=$(grep -nF -- "$2" "$OUTPUT" | head -n 1 | cut -d: -f1)
+    if [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]; then
+        pass "\"$1\" before \"$2\""
+    else
+        fail "\"$1\" not before \"$2\""
+    fi
 }
 
 # expect_first_line REGEX: the first output line matches (the embedded-server notice).
@@ -189,6 +204,39 @@ check_custom_resource() {
     expect '^Watch event: MODIFIED my-new-cron-object .*replicas 3\)$' 'watch saw the update'
     expect '^Watch event: DELETED my-second-cron-object ' 'watch saw the delete'
     expect_fixed 'Deleted CustomResourceDefinition "crontabs.stable.example.com".'
+}
+
+check_workqueue() {
+    run_example workqueue --embedded
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect_fixed 'Starting Pod controller'
+    # The pod the cache was warmed up with is not on the server: the first list drops it.
+    expect_fixed 'Pod default/mypod does not exist anymore'
+    expect_fixed 'Sync/Add/Update for Pod workqueue-demo'
+    expect_fixed 'Pod default/workqueue-demo does not exist anymore'
+    expect_before 'Sync/Add/Update for Pod workqueue-demo' 'Pod default/workqueue-demo does not exist anymore'
+    expect_absent '^Error syncing|^Dropping pod' 'no sync errors'
+    expect '^Stopping Pod controller$'
+}
+
+check_controller() {
+    run_example controller --embedded
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect_fixed 'Installed CustomResourceDefinition "echoes.demo.ferrokube.dev".'
+    expect_fixed 'Starting controller "echo-operator"'
+    expect_fixed '[echo-operator] Created ConfigMap "echo-hello" for Echo "hello"'
+    expect '^\[echo-operator\] Echo "hello" status: Ready \(observed generation 1\)$' 'status Ready for generation 1'
+    expect_fixed 'Echo "hello" is Ready: ConfigMap "echo-hello" says "Hello, world!"'
+    expect_fixed '[echo-operator] Updated ConfigMap "echo-hello" for Echo "hello"'
+    expect '^\[echo-operator\] Echo "hello" status: Ready \(observed generation 2\)$' 'status Ready for generation 2'
+    expect_fixed 'Echo "hello" is Ready: ConfigMap "echo-hello" says "Hello again!"'
+    expect_fixed 'The controller recreated ConfigMap "echo-hello"'
+    expect_fixed 'Echo "hello" has finalizers ["demo.ferrokube.dev/cleanup"]'
+    expect_fixed '[echo-operator] Cleaning up Echo "hello": deleting ConfigMap "echo-hello"'
+    expect_before '[echo-operator] Cleaning up Echo "hello"' 'Echo "hello" is gone'
+    expect_fixed 'ConfigMap "echo-hello" is gone'
+    expect_before 'Stopping the controller' 'Controller stopped.'
+    expect_fixed 'Deleted CustomResourceDefinition "echoes.demo.ferrokube.dev".'
 }
 
 # --- main ---------------------------------------------------------------------------

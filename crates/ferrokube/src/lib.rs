@@ -12,6 +12,7 @@
 //! Each module's documentation says which step it is and how it hands on to the next.
 
 pub mod clientcmd;
+pub mod controller;
 pub mod discovery;
 pub mod dynamic;
 pub mod kubernetes;

@@ -52,8 +52,10 @@ impl TokenBucket {
         self.burst as u32
     }
 
-    /// Reserves a token and returns how long the caller must wait before using it.
-    fn reserve(&self) -> Duration {
+    /// Reserves a token and returns how long the caller must wait before using it
+    /// (`golang.org/x/time/rate`'s `Reserve().Delay()`; the workqueue's bucket rate
+    /// limiter uses it).
+    pub fn reserve(&self) -> Duration {
         let now = Instant::now();
         let mut st = match self.state.lock() {
             Ok(g) => g,
