@@ -20,7 +20,7 @@
 //! the latest cached state of the object, never an event: it must compare desired and
 //! actual state and act on the difference (level-triggered). Keys whose object is no
 //! longer cached are dropped without a reconcile (as kube-runtime): act on deletion with
-//! a [`finalizer`], or let owner references have the garbage collector delete owned
+//! a [`finalizer`](mod@finalizer), or let owner references have the garbage collector delete owned
 //! objects. A reconcile that panics is treated as a failed one.
 //!
 //! Lifecycle of [`Controller::run`]:

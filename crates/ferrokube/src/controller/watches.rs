@@ -1,6 +1,6 @@
 //! `controller::watches`: how informer events become keys in a controller's queue.
 //!
-//! Each watched informer gets one handler, [`EnqueueHandler`], that maps every object it
+//! Each watched informer gets one handler, `EnqueueHandler`, that maps every object it
 //! sees to zero or more [`ObjectKey`]s of the controller's primary type and adds them to
 //! the queue:
 //!
