@@ -10,6 +10,8 @@
 //! lease duration, so it stops before anyone else may start.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::StreamExt;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -66,6 +68,24 @@ impl Shared {
         let mut observed = self.observed();
         observed.record = record;
         observed.time = Some(Instant::now());
+    }
+
+    /// Takes in a record read from the lock: if it differs from the last one read, it
+    /// becomes the observed record and this candidate's expiry clock restarts.
+    fn observe_read(&self, record: LeaderElectionRecord) {
+        let mut observed = self.observed();
+        if observed.raw.as_ref() != Some(&record) {
+            observed.record = record.clone();
+            observed.time = Some(Instant::now());
+            observed.raw = Some(record);
+        }
+    }
+
+    /// When the lease as last observed expires, if it was observed at all.
+    fn expiry(&self) -> Option<Instant> {
+        let observed = self.observed();
+        let seconds = u64::try_from(observed.record.lease_duration_seconds).unwrap_or(0);
+        observed.time.map(|t| t + Duration::from_secs(seconds))
     }
 
     fn check(&self, max_tolerable_expired_lease: Duration) -> Result<(), LeaderHealthError> {
@@ -244,11 +264,18 @@ impl<L: Interface> LeaderElector<L> {
     }
 
     /// Loops until the lease is acquired (true) or `cancel` fires (false).
+    ///
+    /// Between attempts it waits one jittered retry period, as client-go, while also
+    /// observing the lock's [`changes`](Interface::changes): a change restarts the
+    /// expiry clock at once, a release triggers an attempt at once, and an attempt is
+    /// made the moment the observed lease expires if that comes before the next retry.
     async fn acquire(&self, cancel: &CancellationToken) -> bool {
         let desc = self.lock.describe();
         tracing::info!(lock = %desc, "attempting to acquire leader lease");
+        let changes = self.lock.changes();
+        tokio::pin!(changes);
         loop {
-            let period = jitter(self.retry_period, JITTER_FACTOR);
+            let next_retry = Instant::now() + jitter(self.retry_period, JITTER_FACTOR);
             let succeeded = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return false,
@@ -261,11 +288,26 @@ impl<L: Interface> LeaderElector<L> {
                 return true;
             }
             tracing::debug!(lock = %desc, "failed to acquire lease");
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return false,
-                _ = tokio::time::sleep(period) => {}
-                _ = self.lock.wait_released() => tracing::debug!(lock = %desc, "lease released; trying at once"),
+            loop {
+                let now = Instant::now();
+                let wake = match self.shared.expiry() {
+                    Some(expiry) if expiry > now && expiry < next_retry => expiry,
+                    _ => next_retry,
+                };
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return false,
+                    _ = tokio::time::sleep_until(wake) => break,
+                    Some(record) = changes.next() => {
+                        let released = record.holder_identity.is_empty();
+                        self.shared.observe_read(record);
+                        self.maybe_report_transition();
+                        if released {
+                            tracing::debug!(lock = %desc, "lease released; trying at once");
+                            break;
+                        }
+                    }
+                }
             }
         }
     }
@@ -409,15 +451,7 @@ impl<L: Interface> LeaderElector<L> {
             }
         };
 
-        // A changed record restarts this candidate's expiry clock.
-        {
-            let mut observed = shared.observed();
-            if observed.raw.as_ref() != Some(&old) {
-                observed.record = old.clone();
-                observed.time = Some(Instant::now());
-                observed.raw = Some(old.clone());
-            }
-        }
+        shared.observe_read(old.clone());
         if !old.holder_identity.is_empty() && shared.is_lease_valid(now) && !shared.is_leader() {
             tracing::trace!(lock = %self.lock.describe(), holder = %old.holder_identity, "lease is held and has not yet expired");
             return false;

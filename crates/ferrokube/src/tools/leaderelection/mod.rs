@@ -28,10 +28,16 @@
 //! - The elector waits for the leader's work to finish (its token cancelled) before it
 //!   releases the lease, and cancels the work *before* releasing when a renewal fails;
 //!   client-go does neither, so its old and new leader can briefly work at once.
-//! - While waiting for its next attempt a candidate also watches the Lease
-//!   ([`resourcelock::Interface::wait_released`]); a released lease is taken over
-//!   within milliseconds rather than at the next jittered retry (2–4.4 s). If the
-//!   watch is not allowed or fails, the timer alone drives retries, as in client-go.
+//! - While waiting for its next attempt a candidate also watches the lock
+//!   ([`resourcelock::Interface::changes`]; a field-selected watch on the Lease). A
+//!   change it sees restarts its expiry clock at that moment rather than at its next
+//!   poll, a released lease is taken at once, and it tries the moment the observed
+//!   lease expires instead of at the next jittered retry. So a release hands over in
+//!   milliseconds (client-go: 2–4.4 s) and a crashed leader is replaced one lease
+//!   duration after its last renewal (client-go: up to two jittered retries later).
+//!   Expiry is still measured from a local observation of a change, so the skew
+//!   tolerance is unchanged. If the watch is not allowed or fails, polling alone
+//!   drives the election, as in client-go.
 //! - Release re-checks that the Lease it just read still names this candidate.
 //! - A released lease (empty holder) is not reported to `on_new_leader`, which is
 //!   called inline on the election task rather than on a new goroutine.

@@ -22,6 +22,18 @@ struct Store {
     writes: Vec<(Instant, LeaderElectionRecord)>,
     /// Make every request fail as if the server were unreachable.
     unreachable: bool,
+    /// Announces every write to watching locks.
+    announce: Option<tokio::sync::watch::Sender<LeaderElectionRecord>>,
+}
+
+impl Store {
+    fn write(&mut self, record: LeaderElectionRecord, version: u64) {
+        self.record = Some((record.clone(), version));
+        self.writes.push((Instant::now(), record.clone()));
+        if let Some(announce) = &self.announce {
+            announce.send_replace(record);
+        }
+    }
 }
 
 type SharedStore = Arc<Mutex<Store>>;
@@ -32,6 +44,8 @@ struct MemoryLock {
     seen: Mutex<Option<u64>>,
     /// Added to the times this candidate writes, as if its wall clock were off.
     skew: jiff::SignedDuration,
+    /// Offer the record's changes (as the Lease lock does with a watch).
+    watchable: bool,
 }
 
 fn api_error(code: u16, reason: &str) -> Error {
@@ -53,6 +67,7 @@ impl MemoryLock {
             identity: identity.into(),
             seen: Mutex::new(None),
             skew: Default::default(),
+            watchable: false,
         }
     }
 
@@ -83,9 +98,7 @@ impl Interface for MemoryLock {
         if store.record.is_some() {
             return Err(api_error(409, "AlreadyExists"));
         }
-        let record = self.skewed(record);
-        store.record = Some((record.clone(), 1));
-        store.writes.push((Instant::now(), record));
+        store.write(self.skewed(record), 1);
         *self.seen.lock().unwrap() = Some(1);
         Ok(())
     }
@@ -101,9 +114,7 @@ impl Interface for MemoryLock {
             return Err(api_error(409, "Conflict"));
         }
         let version = current.unwrap_or(0) + 1;
-        let record = self.skewed(record);
-        store.record = Some((record.clone(), version));
-        store.writes.push((Instant::now(), record));
+        store.write(self.skewed(record), version);
         *seen = Some(version);
         Ok(())
     }
@@ -117,6 +128,32 @@ impl Interface for MemoryLock {
     fn describe(&self) -> String {
         "memory/lease".into()
     }
+
+    fn changes(&self) -> impl futures_util::Stream<Item = LeaderElectionRecord> + Send {
+        use futures_util::StreamExt;
+        let announce = self.store.lock().unwrap().announce.clone();
+        match announce.filter(|_| self.watchable) {
+            None => futures_util::stream::pending().left_stream(),
+            Some(announce) => futures_util::stream::unfold(announce.subscribe(), |mut rx| async move {
+                rx.changed().await.ok()?;
+                let record = rx.borrow_and_update().clone();
+                Some((record, rx))
+            })
+            .right_stream(),
+        }
+    }
+}
+
+/// A store whose writes watching locks see.
+fn watched_store() -> SharedStore {
+    let (announce, _) = tokio::sync::watch::channel(LeaderElectionRecord::default());
+    Arc::new(Mutex::new(Store { announce: Some(announce), ..Default::default() }))
+}
+
+fn watching(store: &SharedStore, id: &str, log: &Log) -> LeaderElectionConfig<MemoryLock> {
+    let mut lock = MemoryLock::new(store, id);
+    lock.watchable = true;
+    LeaderElectionConfig::new(lock, callbacks(id, log, Duration::ZERO))
 }
 
 /// What the callbacks of all candidates saw, in order.
@@ -398,4 +435,47 @@ async fn transitions_count_each_change_of_holder() {
         task.await.unwrap();
     }
     assert_eq!(transitions, [0, 1, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watching_candidate_takes_over_the_moment_the_lease_expires() {
+    let store = watched_store();
+    let log = Log::default();
+    let (a, _at, a_task) = spawn(watching(&store, "a", &log));
+    wait_for(Duration::from_secs(1), || a.is_leader()).await;
+    let (b, _bt, _b_task) = spawn(watching(&store, "b", &log));
+    let (c, _ct, _c_task) = spawn(watching(&store, "c", &log));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(a.is_leader() && !b.is_leader() && !c.is_leader());
+    assert_eq!((b.get_leader(), c.get_leader()), ("a".to_owned(), "a".to_owned()));
+
+    a_task.abort();
+    let _ = a_task.await;
+    let last_renewal = store.lock().unwrap().writes.last().unwrap().0;
+    wait_for(Duration::from_secs(30), || b.is_leader() || c.is_leader()).await;
+    let (winner, loser) = if b.is_leader() { ("b", &c) } else { ("c", &b) };
+    let after = first(&log, &format!("{winner} started")).unwrap() - last_renewal;
+    assert_eq!(after, Duration::from_secs(15), "observed at the write, expired exactly a lease later");
+    wait_for(Duration::from_secs(1), || loser.get_leader() == winner).await;
+    assert!(first(&log, &format!("{} started", if winner == "b" { "c" } else { "b" })).is_none());
+    let (record, _) = store.lock().unwrap().record.clone().unwrap();
+    assert_eq!(record.leader_transitions, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watching_candidate_takes_a_released_lease_at_once() {
+    let store = watched_store();
+    let log = Log::default();
+    let mut config = watching(&store, "a", &log);
+    config.release_on_cancel = true;
+    let (a, a_token, a_task) = spawn(config);
+    wait_for(Duration::from_secs(1), || a.is_leader()).await;
+    let (b, _bt, _b_task) = spawn(watching(&store, "b", &log));
+    wait_for(Duration::from_secs(5), || b.get_leader() == "a").await;
+    tokio::time::sleep(Duration::from_millis(1_234)).await;
+    a_token.cancel();
+    a_task.await.unwrap();
+    let released = store.lock().unwrap().writes.last().unwrap().0;
+    wait_for(Duration::from_secs(5), || b.is_leader()).await;
+    assert_eq!(first(&log, "b started").unwrap(), released, "no wait at all on the paused clock");
 }

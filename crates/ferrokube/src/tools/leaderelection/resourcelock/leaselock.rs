@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -14,7 +15,7 @@ use super::{Interface, LeaderElectionRecord, ResourceLockConfig};
 use crate::kubernetes::{Clientset, ResourceClient};
 use crate::rest::{self, CreateOptions, Error, GetOptions, ListOptions, UpdateOptions};
 use crate::tools::record::EventType;
-use crate::watch::WatchEvent;
+use crate::watch::{WatchEvent, WatchStream};
 
 /// A lock on a Lease `namespace/name` (client-go `resourcelock.LeaseLock`). The Lease is
 /// created by the first candidate that finds it missing.
@@ -96,30 +97,90 @@ impl LeaseLock {
         *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(lease);
     }
 
-    /// Watches the Lease from the last version seen; resolves on a release or delete.
-    /// Returns (to be retried later) when the watch cannot be opened or ends.
-    async fn watch_for_release(&self, resource_version: String) -> bool {
-        let opts = ListOptions {
-            field_selector: Some(format!("metadata.name={}", self.name)),
-            resource_version: Some(resource_version),
-            ..Default::default()
-        };
-        let Ok(mut stream) = self.client.watch(&opts).await else { return false };
-        use futures_util::StreamExt;
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(WatchEvent::Added(lease)) | Ok(WatchEvent::Modified(lease)) => {
-                    let holder = lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()).unwrap_or("");
-                    if holder.is_empty() {
-                        return true;
-                    }
+    fn cached_resource_version(&self) -> Option<String> {
+        self.lease.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|l| l.metadata.resource_version.clone())
+    }
+}
+
+/// Where [`LeaseLock::changes`] is: the watch it reads and the last version it saw.
+struct ChangeWatch<'a> {
+    lock: &'a LeaseLock,
+    stream: Option<WatchStream<Lease>>,
+    resource_version: Option<String>,
+    backoff: Duration,
+}
+
+/// First and longest wait before reopening a failed watch.
+const WATCH_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+impl ChangeWatch<'_> {
+    async fn next(&mut self) -> LeaderElectionRecord {
+        loop {
+            let Some(stream) = &mut self.stream else {
+                self.open().await;
+                continue;
+            };
+            match stream.next().await {
+                Some(Ok(WatchEvent::Added(lease))) | Some(Ok(WatchEvent::Modified(lease))) => {
+                    self.backoff = WATCH_BACKOFF.0;
+                    self.resource_version = lease.metadata.resource_version.clone();
+                    return lease.spec.as_ref().map(lease_spec_to_leader_election_record).unwrap_or_default();
                 }
-                Ok(WatchEvent::Deleted(_)) => return true,
-                Ok(WatchEvent::Bookmark(_)) => {}
-                Ok(WatchEvent::Error(_)) | Err(_) => return false,
+                Some(Ok(WatchEvent::Deleted(lease))) => {
+                    self.resource_version = lease.metadata.resource_version.clone();
+                    return LeaderElectionRecord::default();
+                }
+                Some(Ok(WatchEvent::Bookmark(bookmark))) => self.resource_version = Some(bookmark.resource_version),
+                // The server ended the watch: resume where it stopped.
+                None => {
+                    tracing::trace!(lock = %self.lock.describe(), "lease watch ended; resuming");
+                    self.stream = None;
+                }
+                // Too old a version (410) or a broken stream: start again from the
+                // version the elector last read, after a pause.
+                Some(Ok(WatchEvent::Error(status))) => {
+                    tracing::debug!(lock = %self.lock.describe(), message = ?status.message, "lease watch failed");
+                    self.stream = None;
+                    self.resource_version = None;
+                    self.pause().await;
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(lock = %self.lock.describe(), error = %e, "lease watch failed");
+                    self.stream = None;
+                    self.resource_version = None;
+                    self.pause().await;
+                }
             }
         }
-        false
+    }
+
+    /// Opens the watch from the version last seen or read; with none (nothing read yet,
+    /// or the Lease did not exist), from the current state, which the server sends
+    /// first as an ADDED event.
+    async fn open(&mut self) {
+        let resource_version = self.resource_version.clone().or_else(|| self.lock.cached_resource_version());
+        let opts = ListOptions {
+            field_selector: Some(format!("metadata.name={}", self.lock.name)),
+            resource_version: resource_version.clone(),
+            allow_watch_bookmarks: Some(true),
+            ..Default::default()
+        };
+        match self.lock.client.watch(&opts).await {
+            Ok(stream) => {
+                self.stream = Some(stream);
+                self.resource_version = resource_version;
+            }
+            Err(e) => {
+                tracing::debug!(lock = %self.lock.describe(), error = %e, "cannot watch the lease; polling only");
+                self.resource_version = None;
+                self.pause().await;
+            }
+        }
+    }
+
+    async fn pause(&mut self) {
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(WATCH_BACKOFF.1);
     }
 }
 
@@ -192,14 +253,14 @@ impl Interface for LeaseLock {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    async fn wait_released(&self) {
-        let Some(resource_version) = self.cached().and_then(|l| l.metadata.resource_version) else {
-            return std::future::pending().await;
-        };
-        if !self.watch_for_release(resource_version).await {
-            // The watch could not tell: leave it to the retry timer.
-            std::future::pending::<()>().await;
-        }
+    /// Watches the Lease (`metadata.name` field selector) from the version last read;
+    /// reopens the watch where it ended, and after failures (1 s doubling to 30 s).
+    fn changes(&self) -> impl Stream<Item = LeaderElectionRecord> + Send {
+        let watch = ChangeWatch { lock: self, stream: None, resource_version: None, backoff: WATCH_BACKOFF.0 };
+        futures_util::stream::unfold(watch, |mut watch| async move {
+            let record = watch.next().await;
+            Some((record, watch))
+        })
     }
 }
 

@@ -15,6 +15,8 @@ mod leaselock;
 
 use std::future::Future;
 
+use futures_util::Stream;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 
 pub use leaselock::{leader_election_record_to_lease_spec, lease_spec_to_leader_election_record, LeaseLock};
@@ -98,12 +100,14 @@ pub trait Interface: Send + Sync + 'static {
     /// The lock for log messages, e.g. `namespace/name`.
     fn describe(&self) -> String;
 
-    /// Resolves when the lock is seen released (its holder cleared) or deleted after
-    /// the last read. A ferrokube addition, not in client-go: while it waits for its
-    /// next attempt, a candidate also waits on this, so a lease given up with
-    /// `release_on_cancel` is taken over at once instead of at the next retry. The
-    /// default never resolves (candidates then only retry on their timer).
-    fn wait_released(&self) -> impl Future<Output = ()> + Send {
-        std::future::pending()
+    /// The record as it changes after the last read, for a candidate to observe while
+    /// it waits for its next attempt. A ferrokube addition, not in client-go: a
+    /// candidate that sees changes as they happen judges expiry from the true time of
+    /// the last renewal and takes over a released lease at once, instead of learning
+    /// both at its next jittered poll. A deleted lock yields an empty record. The
+    /// default yields nothing (candidates then learn only by polling, as in
+    /// client-go).
+    fn changes(&self) -> impl Stream<Item = LeaderElectionRecord> + Send {
+        futures_util::stream::pending()
     }
 }
