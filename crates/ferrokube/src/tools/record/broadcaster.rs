@@ -539,4 +539,42 @@ mod tests {
         assert_eq!(rx.recv().await, None, "the watcher ends on shutdown");
         assert_eq!(b.dropped_events(), 0);
     }
+
+    /// A sink that fails every write as if the server could not be reached, and logs
+    /// when it was called.
+    struct Unreachable(Arc<Mutex<Vec<tokio::time::Instant>>>);
+
+    impl EventSink for Unreachable {
+        async fn create(&self, _: &Event) -> Result<Event, crate::rest::Error> {
+            self.0.lock().unwrap().push(tokio::time::Instant::now());
+            Err(crate::rest::Error::Timeout {
+                request: crate::rest::RequestInfo { verb: "POST".into(), url: "https://x/api/v1/events".into() },
+                after: Duration::from_secs(1),
+            })
+        }
+        async fn update(&self, e: &Event) -> Result<Event, crate::rest::Error> {
+            self.create(e).await
+        }
+        async fn patch(&self, e: &Event, _: &serde_json::Value) -> Result<Event, crate::rest::Error> {
+            self.create(e).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unreachable_servers_are_retried_12_times_10_s_apart_after_a_random_first_wait() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let b = EventBroadcaster::new();
+        let w = b.start_recording_to_sink(Unreachable(calls.clone()));
+        let r = b.new_recorder(EventSource { component: Some("c".into()), host: None });
+        r.event(&ObjectReference { name: Some("p".into()), ..Default::default() }, EventType::Normal, "R", "m");
+        while w.stats().failed == 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 12);
+        let gaps: Vec<_> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[0] <= Duration::from_secs(10), "{gaps:?}");
+        assert!(gaps[1..].iter().all(|g| *g == Duration::from_secs(10)), "{gaps:?}");
+        assert_eq!(w.stats(), EventWatcherStats { delivered: 1, failed: 1, ..Default::default() });
+    }
 }

@@ -529,3 +529,95 @@ impl EventRecorder {
         self.shared.record(event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wall time that moves with tokio's (paused) clock.
+    struct TokioClock(jiff::Timestamp, tokio::time::Instant);
+
+    impl Clock for TokioClock {
+        fn now(&self) -> jiff::Timestamp {
+            self.0 + self.1.elapsed()
+        }
+    }
+
+    /// Remembers every write: ("create" | "patch", series count).
+    #[derive(Default)]
+    struct Memory(Mutex<Vec<(&'static str, Option<i32>)>>);
+
+    impl EventSink for Arc<Memory> {
+        async fn create(&self, event: &Event) -> Result<Event, Error> {
+            self.0.lock().unwrap().push(("create", event.series.as_ref().map(|s| s.count)));
+            Ok(event.clone())
+        }
+        async fn update(&self, event: &Event) -> Result<Event, Error> {
+            Ok(event.clone())
+        }
+        async fn patch(&self, event: &Event, patch: &serde_json::Value) -> Result<Event, Error> {
+            let count = patch["series"]["count"].as_i64().and_then(|c| i32::try_from(c).ok());
+            self.0.lock().unwrap().push(("patch", count));
+            Ok(event.clone())
+        }
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn series_are_patched_refreshed_every_30_minutes_and_finished_after_6_quiet_minutes() {
+        let memory = Arc::new(Memory::default());
+        let clock = Arc::new(TokioClock(jiff::Timestamp::now(), tokio::time::Instant::now()));
+        let options = BroadcasterOptions { clock, ..Default::default() };
+        let b = EventBroadcaster::with_options(Arc::clone(&memory), options);
+        b.start_recording_to_sink(CancellationToken::new()).unwrap();
+        let r = b.new_recorder("ctrl");
+        let pod = ObjectReference { name: Some("p".into()), namespace: Some("ns".into()), ..Default::default() };
+        let record = |note: &str| r.eventf(&pod, None, EventType::Normal, "Pulled", "Pull", format_args!("{note}"));
+        let writes = || memory.0.lock().unwrap().clone();
+
+        record("a");
+        settle().await;
+        assert_eq!(writes(), [("create", None)]);
+        record("b"); // isomorphic: the note does not count
+        record("c");
+        settle().await;
+        assert_eq!(writes(), [("create", None), ("patch", Some(2))], "the third only counts in the cache");
+
+        // Observed every 4.5 minutes (at 4.5, 9, ..., 31.5): never finished; the refresh
+        // at 30 minutes writes the count so far.
+        for _ in 0..7 {
+            tokio::time::sleep(Duration::from_secs(270)).await;
+            record("d");
+        }
+        settle().await;
+        assert_eq!(writes()[2..], [("patch", Some(9))], "refreshed at 30 minutes with its count");
+
+        // More than six quiet minutes (the finish check runs every 6 minutes, at 42):
+        // written a last time and forgotten.
+        tokio::time::sleep(Duration::from_secs(11 * 60)).await;
+        assert_eq!(writes()[3..], [("patch", Some(10))]);
+        record("e");
+        settle().await;
+        assert_eq!(writes()[4..], [("create", None)], "a new series starts");
+
+        // Another kind of event is not isomorphic.
+        r.eventf(&pod, None, EventType::Warning, "Failed", "Pull", format_args!("x"));
+        settle().await;
+        assert_eq!(writes()[5..], [("create", None)]);
+        b.shutdown();
+    }
+
+    #[test]
+    fn defaults_are_client_go_s() {
+        let o = BroadcasterOptions::default();
+        assert_eq!((o.queue_length, o.workers), (1000, 8));
+        assert_eq!((o.finish_time, o.refresh_time), (Duration::from_secs(360), Duration::from_secs(1800)));
+        assert_eq!(o.sleep_duration, Duration::from_secs(10));
+    }
+}
