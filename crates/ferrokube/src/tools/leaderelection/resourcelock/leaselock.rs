@@ -106,6 +106,10 @@ impl LeaseLock {
 struct ChangeWatch<'a> {
     lock: &'a LeaseLock,
     stream: Option<WatchStream<Lease>>,
+    /// The current stream has yielded something (a stream that ends empty-handed is
+    /// reopened only after a pause, so a server that closes watches at once is not
+    /// hammered).
+    yielded: bool,
     resource_version: Option<String>,
     backoff: Duration,
 }
@@ -123,18 +127,26 @@ impl ChangeWatch<'_> {
             match stream.next().await {
                 Some(Ok(WatchEvent::Added(lease))) | Some(Ok(WatchEvent::Modified(lease))) => {
                     self.backoff = WATCH_BACKOFF.0;
+                    self.yielded = true;
                     self.resource_version = lease.metadata.resource_version.clone();
                     return lease.spec.as_ref().map(lease_spec_to_leader_election_record).unwrap_or_default();
                 }
                 Some(Ok(WatchEvent::Deleted(lease))) => {
+                    self.yielded = true;
                     self.resource_version = lease.metadata.resource_version.clone();
                     return LeaderElectionRecord::default();
                 }
-                Some(Ok(WatchEvent::Bookmark(bookmark))) => self.resource_version = Some(bookmark.resource_version),
+                Some(Ok(WatchEvent::Bookmark(bookmark))) => {
+                    self.yielded = true;
+                    self.resource_version = Some(bookmark.resource_version);
+                }
                 // The server ended the watch: resume where it stopped.
                 None => {
                     tracing::trace!(lock = %self.lock.describe(), "lease watch ended; resuming");
                     self.stream = None;
+                    if !self.yielded {
+                        self.pause().await;
+                    }
                 }
                 // Too old a version (410) or a broken stream: start again from the
                 // version the elector last read, after a pause.
@@ -168,6 +180,7 @@ impl ChangeWatch<'_> {
         match self.lock.client.watch(&opts).await {
             Ok(stream) => {
                 self.stream = Some(stream);
+                self.yielded = false;
                 self.resource_version = resource_version;
             }
             Err(e) => {
@@ -256,7 +269,8 @@ impl Interface for LeaseLock {
     /// Watches the Lease (`metadata.name` field selector) from the version last read;
     /// reopens the watch where it ended, and after failures (1 s doubling to 30 s).
     fn changes(&self) -> impl Stream<Item = LeaderElectionRecord> + Send {
-        let watch = ChangeWatch { lock: self, stream: None, resource_version: None, backoff: WATCH_BACKOFF.0 };
+        let watch =
+            ChangeWatch { lock: self, stream: None, yielded: false, resource_version: None, backoff: WATCH_BACKOFF.0 };
         futures_util::stream::unfold(watch, |mut watch| async move {
             let record = watch.next().await;
             Some((record, watch))
