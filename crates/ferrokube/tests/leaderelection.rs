@@ -285,3 +285,64 @@ async fn three_candidates_one_leader_at_a_time_handover_on_release_failover_on_d
     }
     observer.abort();
 }
+
+/// A client whose watch requests fail (they are sent to a path the server does not
+/// serve), as when RBAC grants get/create/update on Leases but not watch: candidates
+/// then learn only by polling, as client-go's do, and the election still works.
+fn without_watch(mut config: ferrokube::rest::Config, watches: Arc<Mutex<usize>>) -> ferrokube::rest::Config {
+    use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
+    config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
+        let watches = Arc::clone(&watches);
+        tower::util::MapRequest::new(inner, move |mut req: http::Request<RequestBody>| {
+            if req.uri().query().is_some_and(|q| q.contains("watch=")) {
+                *watches.lock().unwrap() += 1;
+                *req.uri_mut() = http::Uri::builder()
+                    .scheme(req.uri().scheme().unwrap().clone())
+                    .authority(req.uri().authority().unwrap().clone())
+                    .path_and_query("/apis/no.such.group/v1/leases?watch=true")
+                    .build()
+                    .unwrap();
+            }
+            req
+        })
+    })));
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_watch_access_candidates_fall_back_to_polling() {
+    let (_server, config) = start_server().await;
+    let admin = Clientset::new(&config).unwrap();
+    let fence =
+        ConfigMap { metadata: ObjectMeta { name: Some(FENCE.into()), ..Default::default() }, ..Default::default() };
+    admin.core_v1().config_maps(NS).create(&fence, &CreateOptions::default()).await.unwrap();
+    let watches = Arc::new(Mutex::new(0));
+    let config = without_watch(config, watches.clone());
+    let events = EventBroadcaster::new();
+    let log = Arc::new(Log::default());
+    let mut candidates: Vec<Candidate> = ["a", "b"].iter().map(|id| candidate(&config, id, &log, &events)).collect();
+
+    wait_for("a first leader", || leaders(&candidates, &log).len() == 1).await;
+    let first = leaders(&candidates, &log)[0].to_owned();
+    let other = if first == "a" { "b" } else { "a" };
+    wait_for("the follower to know the leader", || candidates.iter().all(|c| c.handle.get_leader() == first)).await;
+    wait_for("a failed watch", || *watches.lock().unwrap() > 0).await;
+
+    // A release is found at the follower's next poll: at most one jittered retry period
+    // (2.2 × 500 ms) later, well under the lease duration.
+    let i = candidates.iter().position(|c| c.id == first).unwrap();
+    let leaving = candidates.remove(i);
+    let cancelled_at = Instant::now();
+    leaving.token.cancel();
+    leaving.task.await.unwrap();
+    wait_for("the follower to take over", || leaders(&candidates, &log) == [other]).await;
+    let handover = log.when(&format!("{other} started")).unwrap() - cancelled_at;
+    println!("handover by polling: {handover:?}");
+    assert!(handover < LEASE_DURATION, "{handover:?}");
+    let violations = log.violations.lock().unwrap().clone();
+    assert!(violations.is_empty(), "{violations:#?}");
+    for c in candidates {
+        c.token.cancel();
+        c.task.await.unwrap();
+    }
+}
