@@ -26,6 +26,7 @@ EXAMPLES=(
     custom_resource
     workqueue
     controller
+    leader_election
 )
 TIMEOUT="${EXAMPLE_TIMEOUT:-60}"
 BIN_DIR="${CARGO_TARGET_DIR:-target}/debug/examples"
@@ -237,6 +238,132 @@ check_controller() {
     expect_fixed 'ConfigMap "echo-hello" is gone'
     expect_before 'Stopping the controller' 'Controller stopped.'
     expect_fixed 'Deleted CustomResourceDefinition "echoes.demo.ferrokube.dev".'
+}
+
+check_leader_election() {
+    # One process, its own embedded server: it leads, then (--once) releases and exits.
+    run_example leader_election --embedded --id solo --lease-lock-name example --lease-lock-namespace default --once
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect_fixed 'new leader elected: solo'
+    expect_fixed 'solo: I am the leader'
+    expect_fixed 'leader lost: solo'
+    leader_election_processes
+}
+
+# Milliseconds since the epoch.
+now_ms() { date +%s%3N; }
+
+# le_wait_leader IDS...: waits (up to 40 s) until one of the processes IDS prints
+# "ID: I am the leader"; prints that ID. Returns 1 on timeout.
+le_wait_leader() {
+    local deadline=$(($(now_ms) + 40000)) id
+    while [ "$(now_ms)" -lt "$deadline" ]; do
+        for id in "$@"; do
+            if grep -Fqx "$id: I am the leader" "$LE_DIR/$id.out"; then
+                echo "$id"
+                return 0
+            fi
+        done
+        sleep 0.02
+    done
+    return 1
+}
+
+
+# Gathers the processes' output into $OUTPUT, for the failure report.
+le_collect() {
+    local f
+    : >"$OUTPUT"
+    for f in "$LE_DIR"/server.out "$LE_DIR"/a.out "$LE_DIR"/b.out "$LE_DIR"/c.out; do
+        [ -f "$f" ] && { echo "== $(basename "$f")"; cat "$f"; } >>"$OUTPUT"
+    done
+}
+
+leader_election_processes() {
+    # Three example processes against one ferrokube-apiserver process, as three
+    # replicas of a controller against one cluster. Timings are the core components'
+    # (lease 15 s, renew deadline 10 s, retry period 2 s).
+    CURRENT="leader_election (3 processes)"
+    LE_DIR="$OUT_DIR/leader-election"
+    OUTPUT="$LE_DIR/all.out"
+    mkdir -p "$LE_DIR"
+    "${CARGO_TARGET_DIR:-target}/debug/ferrokube-apiserver" --secure-port 0 --controllers=false \
+        --write-kubeconfig "$LE_DIR/kubeconfig" >"$LE_DIR/server.out" 2>&1 &
+    local server=$! id
+    for _ in $(seq 100); do
+        grep -q '^serving on https://' "$LE_DIR/server.out" && break
+        sleep 0.1
+    done
+    declare -A pid
+    for id in a b c; do
+        "$BIN_DIR/leader_election" --kubeconfig "$LE_DIR/kubeconfig" --id "$id" \
+            --lease-lock-name example --lease-lock-namespace default >"$LE_DIR/$id.out" 2>&1 &
+        pid[$id]=$!
+    done
+
+    local first second third rest t0 dt
+    if first=$(le_wait_leader a b c); then
+        pass "one process leads: $first"
+    else
+        le_collect; fail "no process became the leader"
+        kill "${pid[@]}" "$server" 2>/dev/null; wait 2>/dev/null; return
+    fi
+    rest=$(printf '%s\n' a b c | grep -vx "$first" | tr '\n' ' ')
+    sleep 1
+    for id in $rest; do
+        if grep -Fqx "new leader elected: $first" "$LE_DIR/$id.out" && ! grep -Fq ': I am the leader' "$LE_DIR/$id.out"; then
+            pass "$id follows $first"
+        else
+            le_collect; fail "$id does not report $first as the leader, or leads as well"
+        fi
+    done
+
+    # SIGTERM: the leader releases the lease; another takes over at once.
+    t0=$(now_ms)
+    kill -TERM "${pid[$first]}"
+    # shellcheck disable=SC2086
+    if second=$(le_wait_leader $rest); then
+        dt=$(($(now_ms) - t0))
+        echo "      handover after SIGTERM: ${dt} ms"
+        if [ "$dt" -le 3000 ]; then pass "$second took over ${dt} ms after SIGTERM of $first (<= 3 s)"
+        else le_collect; fail "$second took over only ${dt} ms after SIGTERM of $first (> 3 s)"; fi
+    else
+        le_collect; fail "nobody took over after SIGTERM of $first"
+    fi
+    if wait "${pid[$first]}"; then pass "$first exits 0 after SIGTERM"; else le_collect; fail "$first exits non-zero after SIGTERM"; fi
+    if grep -Fqx "leader lost: $first" "$LE_DIR/$first.out"; then pass "$first reports: leader lost"; else le_collect; fail "$first does not report losing the lead"; fi
+
+    # SIGKILL: no release; another takes over when the lease expires (15 s after the
+    # last renewal), within lease duration + retry period of the kill.
+    third=$(printf '%s\n' $rest | grep -vx "$second")
+    t0=$(now_ms)
+    kill -KILL "${pid[$second]}"
+    wait "${pid[$second]}" 2>/dev/null
+    if le_wait_leader "$third" >/dev/null; then
+        dt=$(($(now_ms) - t0))
+        echo "      failover after SIGKILL: ${dt} ms"
+        if [ "$dt" -le 17000 ]; then pass "$third took over ${dt} ms after SIGKILL of $second (<= 15 s + 2 s)"
+        else le_collect; fail "$third took over only ${dt} ms after SIGKILL of $second (> 17 s)"; fi
+    else
+        le_collect; fail "$third did not take over after SIGKILL of $second"
+    fi
+    if grep -Fqx "new leader elected: $second" "$LE_DIR/$third.out" && grep -Fqx "new leader elected: $third" "$LE_DIR/$third.out"; then
+        pass "$third reported every change ($first, $second, $third)"
+    else
+        le_collect; fail "$third did not report every change of leader"
+    fi
+    local leaders
+    leaders=$(grep -lFx -e "a: I am the leader" -e "b: I am the leader" -e "c: I am the leader" "$LE_DIR"/[abc].out | wc -l)
+    if [ "$leaders" -eq 3 ] && [ "$(cat "$LE_DIR"/[abc].out | grep -c ': I am the leader$')" -eq 3 ]; then
+        pass "each process led once, in turn"
+    else
+        le_collect; fail "the processes did not each lead exactly once"
+    fi
+
+    kill -TERM "${pid[$third]}"
+    if wait "${pid[$third]}"; then pass "$third exits 0 after SIGTERM"; else le_collect; fail "$third exits non-zero"; fi
+    kill "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
 }
 
 # --- main ---------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 //!
 //! [`cache`]: reflectors, stores/indexers and shared informers, the consumer end of the
 //! watch path. [`pager`]: listing page by page, the next page fetched while the current
-//! one decodes.
+//! one decodes. [`leaderelection`]: one active replica among many, through a Lease.
+//! [`record`]: recording Events about objects without flooding the server.
 
 pub mod cache;
+pub mod leaderelection;
 pub mod pager;
+pub mod record;
