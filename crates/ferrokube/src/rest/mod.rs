@@ -11,10 +11,12 @@
 //! ([`errors`]), a byte stream, or a [`watch`](crate::watch) event stream. Typed query
 //! options live in [`options`]; `Warning` headers go to [`warnings`].
 pub mod backoff;
+pub mod body;
 pub mod client;
 pub mod config;
 pub mod errors;
 pub mod list_decode;
+pub mod metrics;
 pub mod options;
 pub mod rate_limit;
 pub mod request;
@@ -22,10 +24,13 @@ mod request_url;
 pub mod response;
 pub mod transport_hooks;
 pub mod warnings;
+pub mod with_retry;
 
+pub use backoff::{BackoffChoice, BackoffManager, NoBackoff, URLBackoff};
 pub use client::RESTClient;
 pub use config::{Config, ContentConfig, ImpersonationConfig, RateLimiterChoice, TlsClientConfig};
 pub use errors::{ConfigError, Error, RequestInfo};
+pub use metrics::RequestMetrics;
 pub use options::{
     CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions, PropagationPolicy,
     UpdateOptions,
