@@ -139,8 +139,10 @@ mod tests {
 
         use metrics::{Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, SharedString, Unit};
 
+        /// Metric name, labels, value.
+        type Sample = (String, Vec<(String, String)>, f64);
         #[derive(Default)]
-        struct Seen(Mutex<Vec<(String, Vec<(String, String)>, f64)>>);
+        struct Seen(Mutex<Vec<Sample>>);
         struct Handle(Arc<Seen>, Key);
         impl CounterFn for Handle {
             fn increment(&self, value: u64) {

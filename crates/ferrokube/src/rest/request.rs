@@ -10,7 +10,7 @@
 //!
 //! Sending follows client-go's `request()`: read a file body, take a token from the rate
 //! limiter (not for watches, as in client-go), start the timeout clock, then for each
-//! attempt wait what the [`BackoffManager`](super::backoff::BackoffManager) says (and
+//! attempt wait what the [`BackoffManager`] says (and
 //! before a retry at least the server's `Retry-After`, then take another token), stamp
 //! credentials and impersonation headers, go through the transport, tell the backoff
 //! manager and the [metrics](super::metrics) how it went, and ask
@@ -528,6 +528,7 @@ impl Request {
         };
         let verb = self.verb.as_str();
         let mut reauthenticated = false;
+        let mut reauthenticating = false;
         loop {
             // Before the attempt: the backoff manager's delay, at least the server's
             // Retry-After before a retry, and a token for every retry.
@@ -544,6 +545,11 @@ impl Request {
                     return Err(timed_out(&mut retry));
                 }
                 tracing::debug!(request = %info, ?wait, "Got a Retry-After response: {reason}");
+            } else if std::mem::take(&mut reauthenticating)
+                && bounded(deadline, self.throttle(info, None)).await.is_err()
+            {
+                // The attempt after a 401 is another request to the server: it takes a token too.
+                return Err(timed_out(&mut retry));
             }
 
             let Some(request_body) = body.next() else {
@@ -587,10 +593,12 @@ impl Request {
                 }
             };
             let code = resp.status().as_u16();
-            if code == 401 && body.replayable() {
+            if code == 401 {
+                // Always tell the credential provider, so the next request refreshes.
                 let can_retry = inner.auth.unauthorized();
-                if can_retry && !reauthenticated {
+                if can_retry && !reauthenticated && body.replayable() {
                     reauthenticated = true;
+                    reauthenticating = true;
                     tracing::debug!(request = %info, "401 Unauthorized: refreshing credentials and retrying once");
                     continue;
                 }

@@ -1,16 +1,15 @@
 //! `rest::with_retry`: whether an attempt of a request is followed by another (client-go
 //! `rest/with_retry.go` and the retry parts of `request.go`).
 //!
-//! The send loop of [`Request`](super::Request) asks a [`WithRetry`] after every
+//! The send loop of [`Request`](super::Request) asks its retry state after every
 //! attempt. The rules are client-go's:
 //! - At most `max_retries` retries (default 10, so 11 attempts); 0 disables retrying.
 //! - A response is retried only when its code is 429 or 5xx **and** it carries a
 //!   `Retry-After` header holding an integer (`checkWait`); the wait is that many
 //!   seconds (negative counts as none). A 429 without it, or with an HTTP date or any
 //!   other text, is returned at once.
-//! - An attempt that got no response is retried only when the error is of the kind
-//!   [`ErrorRetry`] allows for the call: for [`send`](super::Request::send) and friends,
-//!   a connection reset, an unexpected EOF or a lost HTTP/2 connection, and only for
+//! - An attempt that got no response is retried only when the error is of a kind the
+//!   call allows: for [`send`](super::Request::send) and friends, a connection reset, an unexpected EOF or a lost HTTP/2 connection, and only for
 //!   GET; for [`watch`](super::Request::watch), an EOF or a timeout; for
 //!   [`stream`](super::Request::stream), never. Such a retry waits 1 s, as client-go
 //!   fakes a `Retry-After: 1` for it. A refused connection is not retried.
