@@ -145,6 +145,20 @@ async fn streams_do_not_retry_lost_connections() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn watches_retry_lost_connections() {
+    let event = serde_json::json!({"type": "ADDED", "object": pod_json("p", "5")}).to_string() + "\n";
+    let s = server(vec![Step::Abort, reply(Reply::text(200, &event))]).await;
+    let start = Instant::now();
+    let events: Vec<_> =
+        futures_util::StreamExt::collect(client(&s).get().resource("pods").watch::<serde_json::Value>().await.unwrap())
+            .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(s.count(), 2);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(s.hits()[1].seen.path_and_query, "/api/v1/pods?watch=true");
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_final_error_names_the_previous_attempts_error() {
     // Attempt 1 loses its connection; attempt 2 hangs until the timeout.
     let mut slow = Reply::json(200, pod_json("p", "1"));
