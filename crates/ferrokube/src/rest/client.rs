@@ -25,8 +25,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::backoff::BackoffFactory;
 use super::config::{Config, ContentConfig, RateLimiterChoice, DEFAULT_BURST, DEFAULT_QPS};
 use super::errors::{ConfigError, Error};
+use super::metrics::{NoMetrics, RequestMetrics};
 use super::options::PatchType;
 use super::rate_limit::TokenBucket;
 use super::request::Request;
@@ -62,6 +64,10 @@ pub(crate) struct ClientInner {
     pub(crate) max_retries: u32,
     pub(crate) warnings: Arc<dyn WarningHandler>,
     pub(crate) compression: bool,
+    pub(crate) backoff: BackoffFactory,
+    pub(crate) metrics: Arc<dyn RequestMetrics>,
+    /// `host:port` of `base`, the host label of metrics.
+    pub(crate) host_label: String,
 }
 
 impl std::fmt::Debug for RESTClient {
@@ -75,6 +81,7 @@ impl std::fmt::Debug for RESTClient {
             .field("timeout", &i.timeout)
             .field("max_retries", &i.max_retries)
             .field("compression", &i.compression)
+            .field("backoff", &i.backoff)
             .finish_non_exhaustive()
     }
 }
@@ -204,8 +211,16 @@ impl RESTClient {
             Some(h) => h.clone(),
             None => Arc::new(LogOnceWarningHandler::new()),
         };
+        let host_label = base[url::Position::BeforeHost..url::Position::AfterPort].to_owned();
+        let metrics: Arc<dyn RequestMetrics> = match &config.metrics {
+            Some(m) => m.clone(),
+            None => Arc::new(NoMetrics),
+        };
         Ok(RESTClient {
             inner: Arc::new(ClientInner {
+                host_label,
+                backoff: BackoffFactory::new(&config.backoff),
+                metrics,
                 base,
                 host_prefix,
                 api_path: config.api_path.clone(),
@@ -216,7 +231,7 @@ impl RESTClient {
                 auth,
                 rate_limiter,
                 timeout: config.timeout,
-                max_retries: config.max_retries.max(1),
+                max_retries: config.max_retries,
                 warnings,
                 compression: !config.disable_compression,
             }),

@@ -54,7 +54,10 @@ pub struct Config {
     /// A rate limiter to use instead of one built from `qps`/`burst`; share one between
     /// clients to share a budget. Use [`RateLimiterChoice::Disabled`] to turn limiting off.
     pub rate_limiter: RateLimiterChoice,
-    /// Overall timeout of one request (not of watches and streams); `None` = no timeout.
+    /// Time limit of each request, from after its first rate-limiter wait until its
+    /// response body is read, retries included (client-go `Config.Timeout`, default 0 =
+    /// none). It is also sent as the `timeout` query parameter. `None` or zero: no limit.
+    /// Watches and streams are not limited.
     pub timeout: Option<Duration>,
     /// Do not ask for gzip-compressed responses. Loopback servers (`localhost`,
     /// 127.0.0.0/8, `::1`) are never asked for gzip, whatever this says: compressing
@@ -65,9 +68,18 @@ pub struct Config {
     pub warning_handler: Option<Arc<dyn super::warnings::WarningHandler>>,
     /// Extra tower layers wrapped around the HTTP service (client-go `WrapTransport`).
     pub wrap_transport: Vec<super::transport_hooks::TransportLayer>,
-    /// Most attempts of one request when retrying 429s, 5xx with `Retry-After` and
-    /// connection errors of idempotent requests (client-go: 10). 1 disables retries.
+    /// Most retries of one request (client-go `Request.MaxRetries`, default 10: up to
+    /// 11 attempts). 0 disables retries. See [`with_retry`](super::with_retry) for what
+    /// is retried.
     pub max_retries: u32,
+    /// How long to wait before each attempt beyond what the server asks for
+    /// (client-go's `BackoffManager`); by default from `KUBE_CLIENT_BACKOFF_BASE` and
+    /// `KUBE_CLIENT_BACKOFF_DURATION`, none when they are unset. See
+    /// [`backoff`](super::backoff).
+    pub backoff: super::backoff::BackoffChoice,
+    /// Where request metrics go (client-go `tools/metrics`); `None` records nothing.
+    /// See [`metrics`](super::metrics).
+    pub metrics: Option<Arc<dyn super::metrics::RequestMetrics>>,
 }
 
 impl Default for Config {
@@ -93,6 +105,8 @@ impl Default for Config {
             warning_handler: None,
             wrap_transport: Vec::new(),
             max_retries: DEFAULT_MAX_RETRIES,
+            backoff: super::backoff::BackoffChoice::default(),
+            metrics: None,
         }
     }
 }
@@ -101,7 +115,7 @@ impl Default for Config {
 pub const DEFAULT_QPS: f32 = 5.0;
 /// client-go's default burst.
 pub const DEFAULT_BURST: u32 = 10;
-/// client-go's default most attempts of one request.
+/// client-go's default most retries of one request (so 11 attempts).
 pub const DEFAULT_MAX_RETRIES: u32 = 10;
 
 impl Config {
@@ -206,12 +220,42 @@ impl std::fmt::Debug for Config {
             .field("password", &self.password)
             .field("impersonate", &self.impersonate)
             .field("credential_provider", &self.credential_provider.as_ref().map(|_| "<set>"))
-            .field("proxy_url", &self.proxy_url)
+            .field("proxy_url", &self.proxy_url.as_deref().map(redact_proxy))
             .field("qps", &self.qps)
             .field("burst", &self.burst)
             .field("timeout", &self.timeout)
             .field("disable_compression", &self.disable_compression)
             .field("max_retries", &self.max_retries)
+            .field("backoff", &self.backoff)
+            .field("metrics", &self.metrics.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
+    }
+}
+
+/// A proxy URL without its user info, for `Debug`.
+pub(crate) fn redact_proxy(proxy: &str) -> String {
+    match url::Url::parse(proxy) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(_) => proxy.to_owned(),
+        Err(_) => "<unparsable proxy URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_proxy_credentials() {
+        let mut c = Config::new("https://h");
+        c.proxy_url = Some("http://user:hunter2@proxy.example:3128".into());
+        let d = format!("{c:?}");
+        assert!(!d.contains("hunter2") && !d.contains("user:"), "{d}");
+        assert!(d.contains("proxy.example:3128"), "{d}");
+        assert!(d.contains("backoff: FromEnv"), "{d}");
     }
 }

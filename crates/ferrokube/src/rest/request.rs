@@ -8,11 +8,16 @@
 //! Builder mistakes (an invalid path segment, a field set twice) are remembered and
 //! reported when the request is sent, so calls chain without `?`.
 //!
-//! Sending takes a token from the rate limiter, stamps credentials and impersonation
-//! headers, goes through the transport, hands `Warning` headers to the warning
-//! handler, and retries per [`backoff`](super::backoff): 429s and 5xx with
-//! `Retry-After`, connection errors of GET/HEAD, and one re-authentication after a 401
-//! when a credential provider is configured.
+//! Sending follows client-go's `request()`: read a file body, take a token from the rate
+//! limiter (not for watches, as in client-go), start the timeout clock, then for each
+//! attempt wait what the [`BackoffManager`] says (and
+//! before a retry at least the server's `Retry-After`, then take another token), stamp
+//! credentials and impersonation headers, go through the transport, tell the backoff
+//! manager and the [metrics](super::metrics) how it went, and ask
+//! [`with_retry`](super::with_retry) whether to go again. The final response's
+//! `Warning` headers go to the warning handler. One extra attempt, not counted as a
+//! retry, follows a 401 when a credential provider can refresh its credential. The
+//! whole send runs in a `request` tracing span with the verb and the URL (no query).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -25,14 +30,26 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::backoff::{is_idempotent, parse_retry_after, should_retry_status, Backoff};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures_util::Stream;
+use tokio::io::AsyncRead;
+use tracing::Instrument;
+
+use super::backoff::BackoffManager;
+use super::body::{reader_stream, BodySource, ChunkStream, PreparedBody, RequestBody};
 use super::client::{versioned_path, RESTClient};
 use super::errors::{error_chain, BoxError, Error, RequestInfo};
-use super::rate_limit::LOG_WAIT_THRESHOLD;
+use super::metrics::code_label;
+use super::rate_limit::log_wait;
 use super::request_url::{assemble, clean_join, lowercase};
 use super::response::{BodyStream, Response};
-use super::transport_hooks::{RequestBody, ResponseBody};
+use super::transport_hooks::ResponseBody;
 use super::warnings::handle_warning_headers;
+use super::with_retry::{classify, find_tls_error, ErrorRetry, Outcome, WithRetry};
+use crate::dynamic::Unstructured;
 use crate::watch::WatchStream;
 
 /// A request being built (client-go `rest.Request`).
@@ -48,9 +65,10 @@ pub struct Request {
     params: BTreeMap<String, Vec<String>>,
     headers: HeaderMap,
     content_type: Option<String>,
-    body: Option<Bytes>,
+    body: Option<BodySource>,
     timeout: Option<Duration>,
     max_retries: Option<u32>,
+    backoff: Option<Arc<dyn BackoffManager>>,
     err: Option<String>,
 }
 
@@ -62,7 +80,7 @@ impl std::fmt::Debug for Request {
             .field("verb", &self.verb)
             .field("url", &super::request_url::redact(&self.build_url(Mode::Timed)))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .field("body", &self.body)
             .field("timeout", &self.timeout)
             .field("error", &self.err)
             .finish()
@@ -94,13 +112,39 @@ fn go_duration(d: Duration) -> String {
     }
 }
 
-/// Whether the client-side deadline applies.
+/// The kind of call, which decides the timeout, throttling and retry rules.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// A request whose response is read whole: the timeout covers everything.
+    /// `send`/`do_raw` (client-go `Do`/`DoRaw`): the timeout covers everything, GETs
+    /// retry lost connections.
     Timed,
-    /// Watches and streams: no client-side timeout.
-    Streaming,
+    /// `stream` (client-go `Stream`): no client-side timeout, transport errors are not
+    /// retried.
+    Stream,
+    /// `watch` (client-go `Watch`): no client-side timeout, no rate limiting of the
+    /// first attempt, EOFs and timeouts are retried.
+    Watch,
+}
+
+impl Mode {
+    fn error_retry(self) -> ErrorRetry {
+        match self {
+            Mode::Timed => ErrorRetry::GetOnConnectionLoss,
+            Mode::Stream => ErrorRetry::Never,
+            Mode::Watch => ErrorRetry::EofOrTimeout,
+        }
+    }
+}
+
+/// The deadline of a timed request and its timeout.
+type Deadline = Option<(Instant, Duration)>;
+
+/// Runs `f`, giving up at the deadline (`Err(())`).
+async fn bounded<F: Future>(deadline: Deadline, f: F) -> Result<F::Output, ()> {
+    match deadline {
+        Some((at, _)) => tokio::time::timeout_at(at, f).await.map_err(|_| ()),
+        None => Ok(f.await),
+    }
 }
 
 impl Request {
@@ -121,6 +165,7 @@ impl Request {
             body: None,
             timeout: None,
             max_retries: None,
+            backoff: None,
             err: None,
         }
     }
@@ -267,9 +312,9 @@ impl Request {
         self
     }
 
-    /// Sets the body to these bytes.
+    /// Sets the body to these bytes (client-go `Body([]byte)`).
     pub fn body_bytes(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = Some(body.into());
+        self.body = Some(BodySource::Bytes(body.into()));
         self
     }
 
@@ -279,27 +324,84 @@ impl Request {
     }
 
     /// Sets the body to the JSON serialization of `body` (an object, `DeleteOptions`, a
-    /// patch).
+    /// patch; client-go `Body(runtime.Object)`).
     pub fn body<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
         match serde_json::to_vec(body) {
             Ok(b) => {
-                self.body = Some(Bytes::from(b));
+                self.body = Some(BodySource::Bytes(Bytes::from(b)));
                 self
             }
             Err(e) => self.fail(format!("the body could not be serialized: {e}")),
         }
     }
 
-    /// Limits how long this request may take, overriding `Config::timeout`; also sent
-    /// to the server as the `timeout` parameter. Not applied to watches and streams.
+    /// Sets the body to an unstructured object, serialized as JSON.
+    pub fn body_unstructured(self, object: &Unstructured) -> Self {
+        self.body(object)
+    }
+
+    /// Sets the body to the content of a file, read when the request is sent (client-go
+    /// `Body(string)`). A file that cannot be read fails the request with an
+    /// [`Error::InvalidRequest`] naming it; nothing is sent.
+    pub fn body_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.body = Some(BodySource::File(path.into()));
+        self
+    }
+
+    /// Sends what `reader` yields as the body, as it is read, without buffering it
+    /// whole (client-go `Body(io.Reader)`). The body cannot be replayed, so the request
+    /// is not retried: the first failure is returned.
+    pub fn body_reader<R: AsyncRead + Send + 'static>(mut self, reader: R) -> Self {
+        self.body = Some(BodySource::OneShot(Mutex::new(Some(reader_stream(reader)))));
+        self
+    }
+
+    /// Sends the chunks of `stream` as the body, as they come. Like
+    /// [`body_reader`](Self::body_reader), the request is not retried.
+    pub fn body_stream<S, E>(mut self, stream: S) -> Self
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        use futures_util::TryStreamExt;
+        let stream: ChunkStream = Box::pin(stream.map_err(Into::into));
+        self.body = Some(BodySource::OneShot(Mutex::new(Some(stream))));
+        self
+    }
+
+    /// Sends what a reader made by `make` yields, streaming as
+    /// [`body_reader`](Self::body_reader) does; since `make` gives a fresh reader for
+    /// each attempt (reopening a file, say), the request is retried as usual.
+    pub fn body_reader_fn<R, F>(mut self, make: F) -> Self
+    where
+        R: AsyncRead + Send + 'static,
+        F: Fn() -> R + Send + Sync + 'static,
+    {
+        self.body = Some(BodySource::Replayable(Arc::new(move || reader_stream(make()))));
+        self
+    }
+
+    /// Limits how long this request may take, overriding `Config::timeout` (client-go
+    /// `Request.Timeout`): sent to the server as the `timeout` parameter, and the
+    /// request — retries and reading the response included — fails with
+    /// [`Error::Timeout`] when it is not done in time. Zero means no limit. Not applied
+    /// to watches and streams.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
-    /// Most attempts for this request, overriding `Config::max_retries` (1: no retry).
-    pub fn max_retries(mut self, attempts: u32) -> Self {
-        self.max_retries = Some(attempts.max(1));
+    /// Most retries for this request, overriding `Config::max_retries` (client-go
+    /// `Request.MaxRetries`; 0: no retry).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = Some(retries);
+        self
+    }
+
+    /// Uses `manager` for this request instead of the client's (client-go
+    /// `Request.BackOff`).
+    pub fn backoff(mut self, manager: Arc<dyn BackoffManager>) -> Self {
+        self.backoff = Some(manager);
         self
     }
 
@@ -313,23 +415,7 @@ impl Request {
     }
 
     fn build_url(&self, mode: Mode) -> String {
-        let ns = self.namespace.as_deref().filter(|n| !n.is_empty());
-        let resource = self.resource.as_deref().map(lowercase).unwrap_or_default();
-        let name = self.name.as_deref().unwrap_or("");
-        let sub = self.subresource.as_deref().unwrap_or("");
-        // One join of every part: `path.Join` of joins is the join of all parts. With
-        // none set the prefix is used as it is (an `abs_path` may end in `/`).
-        let path = if ns.is_some()
-            || !resource.is_empty()
-            || !name.is_empty()
-            || !sub.is_empty()
-            || !self.subpath.is_empty()
-        {
-            let (namespaces, ns) = ns.map_or(("", ""), |ns| ("namespaces", ns));
-            Cow::Owned(clean_join(&[&self.path_prefix, namespaces, ns, &resource, name, sub, &self.subpath]))
-        } else {
-            Cow::Borrowed(self.path_prefix.as_str())
-        };
+        let path = self.build_path(false);
         let timeout_param = match (mode, self.effective_timeout()) {
             (Mode::Timed, Some(t)) if !self.params.contains_key("timeout") => Some(go_duration(t)),
             _ => None,
@@ -343,8 +429,26 @@ impl Request {
         assemble(&self.client.inner.base, &path, &params)
     }
 
+    /// The request path; with `template`, the namespace and name are `{namespace}` and
+    /// `{name}` (client-go `finalURLTemplate`, for metric labels).
+    fn build_path(&self, template: bool) -> Cow<'_, str> {
+        let ns = self.namespace.as_deref().filter(|n| !n.is_empty());
+        let resource = self.resource.as_deref().map(lowercase).unwrap_or_default();
+        let name = self.name.as_deref().unwrap_or("");
+        let sub = self.subresource.as_deref().unwrap_or("");
+        // One join of every part: `path.Join` of joins is the join of all parts. With
+        // none set the prefix is used as it is (an `abs_path` may end in `/`).
+        if ns.is_some() || !resource.is_empty() || !name.is_empty() || !sub.is_empty() || !self.subpath.is_empty() {
+            let (namespaces, ns) = ns.map_or(("", ""), |ns| ("namespaces", if template { "{namespace}" } else { ns }));
+            let name = if template && !name.is_empty() { "{name}" } else { name };
+            Cow::Owned(clean_join(&[&self.path_prefix, namespaces, ns, &resource, name, sub, &self.subpath]))
+        } else {
+            Cow::Borrowed(self.path_prefix.as_str())
+        }
+    }
+
     /// Builds one attempt's HTTP request.
-    fn http_request(&self, url: &str) -> Result<http::Request<RequestBody>, String> {
+    fn http_request(&self, url: &str, body: RequestBody, has_body: bool) -> Result<http::Request<RequestBody>, String> {
         let inner = &self.client.inner;
         let mut builder = http::Request::builder().method(self.verb.clone()).uri(url);
         let Some(headers) = builder.headers_mut() else {
@@ -359,109 +463,158 @@ impl Request {
         if inner.compression && !is_loopback_url(url) && !headers.contains_key(http::header::ACCEPT_ENCODING) {
             headers.insert(http::header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        if self.body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+        if has_body && !headers.contains_key(http::header::CONTENT_TYPE) {
             let ct = self.content_type.as_deref().unwrap_or(&inner.content.content_type);
             let v = HeaderValue::from_str(ct).map_err(|_| format!("invalid content type {ct:?}"))?;
             headers.insert(http::header::CONTENT_TYPE, v);
         }
-        let body = self.body.clone().unwrap_or_default();
-        builder.body(RequestBody::new(body)).map_err(|e| format!("could not build the HTTP request: {e}"))
+        builder.body(body).map_err(|e| format!("could not build the HTTP request: {e}"))
     }
 
-    /// Runs the attempt loop and returns the final HTTP response, whatever its status.
-    async fn execute(&self, mode: Mode) -> Result<(http::Response<ResponseBody>, RequestInfo), Error> {
+    /// Waits for the client-side rate limiter, logs a long wait as client-go does and
+    /// reports it to the metrics.
+    async fn throttle(&self, info: &RequestInfo, reason: Option<&str>) {
+        let inner = &self.client.inner;
+        let Some(limiter) = &inner.rate_limiter else { return };
+        let waited = limiter.accept().await;
+        log_wait(waited, reason, info);
+        inner.metrics.rate_limiter_latency(self.verb.as_str(), &inner.host_label, &self.build_path(true), waited);
+    }
+
+    /// Sends the request: the attempt loop inside a `request` span, timed for the
+    /// latency metric. Returns the final HTTP response, whatever its status, and the
+    /// deadline that still applies to reading its body.
+    async fn execute(&self, mode: Mode) -> Result<(http::Response<ResponseBody>, RequestInfo, Deadline), Error> {
         let url = self.build_url(mode);
         let info = RequestInfo::new(&self.verb, &url);
-        if let Some(message) = &self.err {
-            return Err(Error::InvalidRequest { request: info, message: message.clone() });
-        }
-        let timeout = if mode == Mode::Timed { self.effective_timeout() } else { None };
-        let attempts = async {
-            let inner = &self.client.inner;
-            let max_attempts = self.max_retries.unwrap_or(inner.max_retries).max(1);
-            let mut backoff = Backoff::default();
-            let mut attempt = 0u32;
-            let mut reauthenticated = false;
-            loop {
-                attempt += 1;
-                if let Some(limiter) = &inner.rate_limiter {
-                    let waited = limiter.accept().await;
-                    if waited > LOG_WAIT_THRESHOLD {
-                        tracing::info!(
-                            "Waited for {:?} due to client-side throttling, not priority and fairness, request: {}:{}",
-                            waited,
-                            info.verb,
-                            info.url
-                        );
-                    }
-                }
-                let mut req = self
-                    .http_request(&url)
-                    .map_err(|message| Error::InvalidRequest { request: info.clone(), message })?;
-                let cert_changed = inner
-                    .auth
-                    .apply(req.headers_mut())
-                    .await
-                    .map_err(|source| Error::Credential { request: info.clone(), source })?;
-                if cert_changed {
-                    tracing::debug!("client certificate changed: starting new connections");
-                    inner.reset_connections();
-                }
+        let span = tracing::info_span!("request", verb = %self.verb, url = %info.url);
+        let start = Instant::now();
+        let result = self.attempts(mode, &url, &info).instrument(span).await;
+        let inner = &self.client.inner;
+        inner.metrics.request_latency(self.verb.as_str(), &inner.host_label, &self.build_path(true), start.elapsed());
+        result.map(|(resp, deadline)| (resp, info, deadline))
+    }
 
-                let result = inner.service().oneshot(req).await;
-                let resp = match result {
-                    Ok(resp) => resp,
-                    Err(e) => {
-                        if is_idempotent(&self.verb) && attempt < max_attempts && is_retryable_transport_error(&*e) {
-                            let wait = backoff.next_delay();
-                            tracing::debug!(request = %info, attempt, ?wait, "retrying after connection error: {}", error_chain(&*e));
-                            tokio::time::sleep(wait).await;
-                            continue;
-                        }
-                        return Err(transport_error(info.clone(), e));
-                    }
-                };
-                handle_warning_headers(resp.headers(), &*inner.warnings);
-                let code = resp.status().as_u16();
-                if code == 401 {
-                    let can_retry = inner.auth.unauthorized();
-                    if can_retry && !reauthenticated {
-                        reauthenticated = true;
-                        attempt -= 1;
-                        tracing::debug!(request = %info, "401 Unauthorized: refreshing credentials and retrying once");
+    /// The attempt loop (client-go `request()` with `withRetry`).
+    async fn attempts(
+        &self,
+        mode: Mode,
+        url: &str,
+        info: &RequestInfo,
+    ) -> Result<(http::Response<ResponseBody>, Deadline), Error> {
+        let invalid = |message: String| Error::InvalidRequest { request: info.clone(), message };
+        if let Some(message) = &self.err {
+            return Err(invalid(message.clone()));
+        }
+        let inner = &self.client.inner;
+        let mut body = PreparedBody::prepare(self.body.as_ref()).await.map_err(invalid)?;
+        // The first token is taken before the timeout starts, so a throttled client does
+        // not time out before it sent anything (client-go); watches are not throttled.
+        if mode != Mode::Watch {
+            self.throttle(info, None).await;
+        }
+        let deadline: Deadline = match mode {
+            Mode::Timed => self.effective_timeout().map(|t| (Instant::now() + t, t)),
+            Mode::Stream | Mode::Watch => None,
+        };
+        let backoff_url = url::Url::parse(url).unwrap_or_else(|_| inner.base.clone());
+        let backoff = self.backoff.clone().unwrap_or_else(|| inner.backoff.manager());
+        let mut retry = WithRetry::new(self.max_retries.unwrap_or(inner.max_retries));
+        let timed_out = |retry: &mut WithRetry| {
+            let after = deadline.map_or(Duration::ZERO, |(_, t)| t);
+            let message = format!("timed out after {after:?}");
+            retry.track_previous_error(Some(&message));
+            Error::Timeout { request: info.clone(), after, previous: retry.previous_error_for(&message) }
+        };
+        let verb = self.verb.as_str();
+        let mut reauthenticated = false;
+        let mut reauthenticating = false;
+        loop {
+            // Before the attempt: the backoff manager's delay, at least the server's
+            // Retry-After before a retry, and a token for every retry.
+            let mut wait = backoff.calculate_backoff(&backoff_url);
+            let retry_reason = retry.retry_after().map(|r| {
+                wait = wait.max(r.wait);
+                r.reason.clone()
+            });
+            if !wait.is_zero() && bounded(deadline, tokio::time::sleep(wait)).await.is_err() {
+                return Err(timed_out(&mut retry));
+            }
+            if let Some(reason) = &retry_reason {
+                if bounded(deadline, self.throttle(info, Some(reason))).await.is_err() {
+                    return Err(timed_out(&mut retry));
+                }
+                tracing::debug!(request = %info, ?wait, "Got a Retry-After response: {reason}");
+            } else if std::mem::take(&mut reauthenticating)
+                && bounded(deadline, self.throttle(info, None)).await.is_err()
+            {
+                // The attempt after a 401 is another request to the server: it takes a token too.
+                return Err(timed_out(&mut retry));
+            }
+
+            let Some(request_body) = body.next() else {
+                return Err(invalid("the body stream was already sent and cannot be sent again".to_owned()));
+            };
+            let mut req = self.http_request(url, request_body, body.is_some()).map_err(invalid)?;
+            let cert_changed = match bounded(deadline, inner.auth.apply(req.headers_mut())).await {
+                Err(()) => return Err(timed_out(&mut retry)),
+                Ok(r) => r.map_err(|source| Error::Credential { request: info.clone(), source })?,
+            };
+            if cert_changed {
+                tracing::debug!("client certificate changed: starting new connections");
+                inner.reset_connections();
+            }
+            let result = match bounded(deadline, inner.service().oneshot(req)).await {
+                Ok(r) => r,
+                Err(()) => return Err(timed_out(&mut retry)),
+            };
+
+            // After the attempt: metrics and the backoff manager.
+            let was_retry = retry.after_attempt();
+            let code = result.as_ref().ok().map(|r| r.status().as_u16());
+            let label = code_label(code);
+            inner.metrics.request_result(&label, verb, &inner.host_label);
+            if was_retry {
+                inner.metrics.request_retry(&label, verb, &inner.host_label);
+            }
+            backoff.update_backoff(&backoff_url, code);
+
+            let resp = match result {
+                Ok(resp) => resp,
+                Err(e) => {
+                    let kind = classify(&*e);
+                    let (message, err) = transport_error(info.clone(), e);
+                    let outcome = Outcome::Error { message: &message, kind };
+                    if retry.is_next_retry(&self.verb, body.replayable(), &outcome, mode.error_retry()) {
+                        tracing::debug!(request = %info, "retrying after a connection error: {message}");
                         continue;
                     }
+                    return Err(with_previous(err, retry.previous_error_for(&message)));
                 }
-                let retry_after = resp
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
-                if should_retry_status(code, retry_after.is_some()) && attempt < max_attempts {
-                    let wait = retry_after.unwrap_or_else(|| backoff.next_delay());
-                    tracing::debug!(request = %info, attempt, code, ?wait, "retrying");
-                    drop(resp);
-                    tokio::time::sleep(wait).await;
+            };
+            let code = resp.status().as_u16();
+            if code == 401 {
+                // Always tell the credential provider, so the next request refreshes.
+                let can_retry = inner.auth.unauthorized();
+                if can_retry && !reauthenticated && body.replayable() {
+                    reauthenticated = true;
+                    reauthenticating = true;
+                    tracing::debug!(request = %info, "401 Unauthorized: refreshing credentials and retrying once");
                     continue;
                 }
-                return Ok(resp);
             }
-        };
-        let resp = match timeout {
-            Some(t) => tokio::time::timeout(t, attempts)
-                .await
-                .map_err(|_| Error::Timeout { request: info.clone(), after: t })??,
-            None => attempts.await?,
-        };
-        Ok((resp, info))
+            let outcome = Outcome::Response { code, headers: resp.headers() };
+            if retry.is_next_retry(&self.verb, body.replayable(), &outcome, mode.error_retry()) {
+                tracing::debug!(request = %info, code, "retrying");
+                continue;
+            }
+            handle_warning_headers(resp.headers(), &*inner.warnings);
+            return Ok((resp, deadline));
+        }
     }
 
     async fn checked(self, mode: Mode) -> Result<Response, Error> {
-        let deadline = match mode {
-            Mode::Timed => self.effective_timeout().map(|t| (Instant::now() + t, t)),
-            Mode::Streaming => None,
-        };
-        let (resp, info) = self.execute(mode).await?;
+        let (resp, info, deadline) = self.execute(mode).await?;
         let resp = Response::new(resp, info, deadline);
         let code = resp.status().as_u16();
         if !(200..=206).contains(&code) {
@@ -496,7 +649,7 @@ impl Request {
     /// they arrive (pod logs with `follow=true`, port-forward-less proxies). No
     /// client-side timeout applies (client-go `Stream`).
     pub async fn stream(self) -> Result<BodyStream, Error> {
-        Ok(self.checked(Mode::Streaming).await?.into_stream())
+        Ok(self.checked(Mode::Stream).await?.into_stream())
     }
 
     /// Starts a watch and returns its events as they arrive (client-go `Watch`). Adds
@@ -505,63 +658,15 @@ impl Request {
     /// `T = serde_json::Value` for untyped events.
     pub async fn watch<T: DeserializeOwned>(mut self) -> Result<WatchStream<T>, Error> {
         self.params.entry("watch".to_owned()).or_insert_with(|| vec!["true".to_owned()]);
-        let resp = self.checked(Mode::Streaming).await?;
+        let resp = self.checked(Mode::Watch).await?;
         let request = resp.request().clone();
         Ok(WatchStream::new(resp.into_stream(), request))
     }
 }
 
-/// Walks an error chain (including the inner errors of `io::Error`s) for a rustls error.
-fn find_tls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(t) = e.downcast_ref::<rustls::Error>() {
-            return Some(t);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(t) = find_tls_error(inner) {
-                    return Some(t);
-                }
-            }
-        }
-        cur = e.source();
-    }
-    None
-}
-
-/// Connection-level failures worth another try for idempotent requests (client-go
-/// retries connection resets, refused connections and unexpected EOFs of GETs). TLS and
-/// protocol errors are not: they will not go away by retrying.
-fn is_retryable_transport_error(err: &(dyn std::error::Error + 'static)) -> bool {
-    if find_tls_error(err).is_some() {
-        return false;
-    }
-    let mut retryable = false;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(le) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
-            retryable |= le.is_connect();
-        }
-        if let Some(he) = e.downcast_ref::<hyper::Error>() {
-            retryable |= he.is_incomplete_message() || he.is_closed() || he.is_canceled();
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            match io.kind() {
-                InvalidData => return false,
-                ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
-                    retryable = true
-                }
-                _ => {}
-            }
-        }
-        cur = e.source();
-    }
-    retryable
-}
-
-fn transport_error(request: RequestInfo, err: BoxError) -> Error {
+/// The error of an attempt that got no response, and its message (without the
+/// request) for naming it in a later error.
+fn transport_error(request: RequestInfo, err: BoxError) -> (String, Error) {
     let mut message = error_chain(&*err);
     if let Some(tls) = find_tls_error(&*err) {
         let hint = match tls {
@@ -578,7 +683,16 @@ fn transport_error(request: RequestInfo, err: BoxError) -> Error {
     {
         message = format!("TLS: the server rejected the client certificate, or none was sent ({message})");
     }
-    Error::Transport { request, message, source: err }
+    (message.clone(), Error::Transport { request, message, previous: None, source: err })
+}
+
+/// Names the error of an earlier attempt in the final one (client-go `WrapPreviousError`).
+fn with_previous(err: Error, previous: Option<String>) -> Error {
+    match err {
+        Error::Transport { request, message, source, .. } => Error::Transport { request, message, previous, source },
+        Error::Timeout { request, after, .. } => Error::Timeout { request, after, previous },
+        other => other,
+    }
 }
 
 /// True when `url`'s host is a loopback address (`localhost`, 127.0.0.0/8, `::1`).

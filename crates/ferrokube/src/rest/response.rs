@@ -93,9 +93,11 @@ impl Response {
             Ok::<_, Error>(concat(chunks, len))
         };
         let bytes = match deadline {
-            Some((at, after)) => tokio::time::timeout_at(at, read)
-                .await
-                .map_err(|_| Error::Timeout { request: request.clone(), after })??,
+            Some((at, after)) => tokio::time::timeout_at(at, read).await.map_err(|_| Error::Timeout {
+                request: request.clone(),
+                after,
+                previous: None,
+            })??,
             None => read.await?,
         };
         Ok((bytes, request))
@@ -133,8 +135,10 @@ impl Response {
     /// Turns a non-success response into its error.
     pub(crate) async fn into_error(self) -> Error {
         let code = self.status.as_u16();
+        let retry_after = super::with_retry::retry_after_seconds(&self.headers)
+            .map(|s| i32::try_from(s).unwrap_or(if s < 0 { i32::MIN } else { i32::MAX }));
         match self.read_all(Some(MAX_ERROR_BODY)).await {
-            Ok((body, request)) => error_from_response(request, code, &body),
+            Ok((body, request)) => error_from_response(request, code, &body, retry_after),
             Err(e) => e,
         }
     }

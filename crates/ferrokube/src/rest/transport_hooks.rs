@@ -32,9 +32,7 @@ use tower::{Layer, Service, ServiceExt};
 
 pub use super::errors::BoxError;
 
-/// Body of requests going through the transport: the whole body in memory, so that
-/// retries can replay it.
-pub type RequestBody = http_body_util::Full<Bytes>;
+pub use super::body::RequestBody;
 
 /// Body of responses coming back through the transport.
 pub type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;

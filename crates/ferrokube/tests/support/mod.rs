@@ -3,6 +3,8 @@
 //! what it saw and answers through a test-supplied handler, and an HTTP CONNECT proxy.
 #![allow(dead_code)]
 
+pub mod scripted;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
