@@ -57,7 +57,11 @@ fn api_error(code: u16, reason: &str) -> Error {
 }
 
 fn unreachable() -> Error {
-    Error::Timeout { request: RequestInfo { verb: "GET".into(), url: "memory://lease".into() }, after: Duration::ZERO }
+    Error::Timeout {
+        request: RequestInfo { verb: "GET".into(), url: "memory://lease".into() },
+        after: Duration::ZERO,
+        previous: None,
+    }
 }
 
 impl MemoryLock {

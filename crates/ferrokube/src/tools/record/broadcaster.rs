@@ -550,6 +550,7 @@ mod tests {
             Err(crate::rest::Error::Timeout {
                 request: crate::rest::RequestInfo { verb: "POST".into(), url: "https://x/api/v1/events".into() },
                 after: Duration::from_secs(1),
+                previous: None,
             })
         }
         async fn update(&self, e: &Event) -> Result<Event, crate::rest::Error> {
