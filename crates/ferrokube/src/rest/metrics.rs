@@ -17,7 +17,7 @@
 //! Labels are bounded as client-go bounds them: the host (not the full URL), the verb,
 //! and a path template whose namespace and name are `{namespace}` and `{name}`.
 //!
-//! With the Cargo feature `metrics`, [`MetricsFacade`] forwards the hooks to the
+//! With the Cargo feature `metrics`, `MetricsFacade` forwards the hooks to the
 //! [`metrics`](https://docs.rs/metrics) facade crate under the names client-go's
 //! Prometheus adapter uses (`rest_client_request_duration_seconds`, ...).
 //!
