@@ -3,6 +3,9 @@
 //! exec authenticator does after a credential is revoked.
 
 use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+
+use ferrokube::rest::metrics::RequestMetrics;
 
 use ferrokube::clientcmd::{load_from_str, ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::RESTClient;
@@ -49,6 +52,16 @@ contexts:
     )
 }
 
+/// Records every exec plugin call reported to the request metrics.
+#[derive(Default)]
+struct PluginCalls(Mutex<Vec<(i32, String)>>);
+
+impl RequestMetrics for PluginCalls {
+    fn exec_plugin_call(&self, exit_code: i32, call_status: &str) {
+        self.0.lock().unwrap().push((exit_code, call_status.to_owned()));
+    }
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -64,7 +77,9 @@ async fn a_401_reruns_the_exec_plugin_once_and_retries() {
     std::fs::write(dir.path().join("good-token"), server.admin_token().expose()).expect("token");
 
     let raw = load_from_str(&kubeconfig(&server, &plugin), &dir.path().join("kubeconfig")).expect("kubeconfig parses");
-    let config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("rest config");
+    let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("rest config");
+    let calls = Arc::new(PluginCalls::default());
+    config.metrics = Some(calls.clone());
     let client = RESTClient::new(&config).expect("client");
 
     let ns: Namespace = client
@@ -90,5 +105,7 @@ async fn a_401_reruns_the_exec_plugin_once_and_retries() {
         .expect("second request");
     let runs = std::fs::read_to_string(dir.path().join("count")).expect("count");
     assert_eq!(runs.trim(), "2");
+    // Each run was reported to the config's request metrics (client-go's ExecPluginCalls).
+    assert_eq!(*calls.0.lock().unwrap(), vec![(0, "success".to_owned()), (0, "success".to_owned())]);
     server.shutdown().await;
 }

@@ -116,6 +116,9 @@ pub struct ExecCredentialProvider {
     cache: Mutex<Option<Cached>>,
     /// Serializes plugin runs so concurrent requests start the plugin once.
     run_lock: tokio::sync::Mutex<()>,
+    /// Where each run is reported (client-go's `ExecPluginCalls`), once a client with
+    /// metrics uses this provider.
+    metrics: std::sync::OnceLock<std::sync::Arc<dyn crate::rest::metrics::RequestMetrics>>,
 }
 
 impl std::fmt::Debug for ExecCredentialProvider {
@@ -170,6 +173,7 @@ impl ExecCredentialProvider {
             cluster,
             cache: Mutex::new(None),
             run_lock: tokio::sync::Mutex::new(()),
+            metrics: std::sync::OnceLock::new(),
         })
     }
 
@@ -214,7 +218,27 @@ impl ExecCredentialProvider {
         json!({"apiVersion": self.config.api_version, "kind": "ExecCredential", "spec": Value::Object(spec)})
     }
 
+    /// Runs the plugin and reports the call as client-go does: the exit code (0 when it
+    /// never ran) and `success`, `plugin_not_found_error`, `plugin_execution_error` or
+    /// `client_internal_error` (the plugin ran but its output was unusable).
     async fn run(&self) -> Result<Cached> {
+        let result = self.run_plugin().await;
+        if let Some(metrics) = self.metrics.get() {
+            let (code, status) = match &result {
+                Ok((code, Ok(_))) => (*code, "success"),
+                Ok((code, Err(Error::ExecFailed { .. }))) => (*code, "plugin_execution_error"),
+                Ok((code, Err(_))) => (*code, "client_internal_error"),
+                Err(Error::ExecNotFound { .. }) => (1, "plugin_not_found_error"),
+                Err(_) => (1, "plugin_execution_error"),
+            };
+            metrics.exec_plugin_call(code, status);
+        }
+        result.and_then(|(_, parsed)| parsed)
+    }
+
+    /// Runs the plugin once: its exit code and the parsed output, or why it failed to run
+    /// or exited non-zero.
+    async fn run_plugin(&self) -> Result<(i32, Result<Cached>)> {
         let stdin_is_terminal = std::io::stdin().is_terminal();
         let interactive = self.mode != InteractiveMode::Never && stdin_is_terminal;
         if self.mode == InteractiveMode::Always && !interactive {
@@ -260,13 +284,14 @@ impl ExecCredentialProvider {
                 Some(code) => format!("exit status {code}"),
                 None => format!("terminated ({})", output.status),
             };
-            return Err(self.failed(status, tail(&stderr, STDERR_EXCERPT)));
+            let code = output.status.code().unwrap_or(1);
+            return Ok((code, Err(self.failed(status, tail(&stderr, STDERR_EXCERPT)))));
         }
         if !stderr.is_empty() {
             // Relay the plugin's diagnostics, as client-go does by sharing stderr.
             eprint!("{stderr}");
         }
-        self.parse(&output.stdout)
+        Ok((output.status.code().unwrap_or(0), self.parse(&output.stdout)))
     }
 
     fn failed(&self, status: String, stderr: String) -> Error {
@@ -348,5 +373,10 @@ impl CredentialProvider for ExecCredentialProvider {
 
     fn invalidate(&self) {
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn attach_metrics(&self, metrics: std::sync::Arc<dyn crate::rest::metrics::RequestMetrics>) {
+        // The first client's metrics win, as a provider is shared by one config's clients.
+        let _ = self.metrics.set(metrics);
     }
 }

@@ -216,6 +216,9 @@ impl RESTClient {
             Some(m) => m.clone(),
             None => Arc::new(NoMetrics),
         };
+        if let (Some(m), Some(provider)) = (&config.metrics, &config.credential_provider) {
+            provider.attach_metrics(m.clone());
+        }
         Ok(RESTClient {
             inner: Arc::new(ClientInner {
                 host_label,

@@ -49,4 +49,10 @@ pub trait CredentialProvider: Send + Sync {
     /// The server rejected the last credential (HTTP 401): drop any cached one so the
     /// next [`credential`](Self::credential) call fetches a fresh one.
     fn invalidate(&self);
+    /// Called by [`RESTClient::new`](crate::rest::RESTClient::new) with the config's
+    /// request metrics, for providers that report their runs (an exec plugin reports
+    /// each call, as client-go's `ExecPluginCalls`). The default ignores them.
+    fn attach_metrics(&self, metrics: std::sync::Arc<dyn crate::rest::metrics::RequestMetrics>) {
+        let _ = metrics;
+    }
 }
