@@ -5,7 +5,7 @@
 # nodes), garbage collection of the ReplicaSet, RBAC, a static token, the service
 # account token controller, and a clean stop. Extra arguments go to realkube, e.g.
 #   tests/realkube/smoke.sh --storage=kine
-# kubectl: $KUBECTL, else target/go/bin/kubectl-v1.37.2, else built by
+# realkube: $REALKUBE, else built by build.sh. kubectl: $KUBECTL, else target/go/bin/kubectl-v1.37.2, else built by
 # tests/compat/kubectl/build.sh. Exits non-zero with a message on the first failure.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,7 +27,8 @@ ok() {
     echo "smoke: ok: $*"
 }
 
-BIN="$("$HERE/build.sh")" || fail "building realkube failed"
+BIN="${REALKUBE:-}"
+[[ -n $BIN ]] || BIN="$("$HERE/build.sh")" || fail "building realkube failed"
 if [[ -z ${KUBECTL:-} ]]; then
     KUBECTL="$ROOT/target/go/bin/kubectl-$WANT_VERSION"
     [[ -x $KUBECTL ]] || KUBECTL="$("$ROOT/tests/compat/kubectl/build.sh")" || fail "building kubectl failed"

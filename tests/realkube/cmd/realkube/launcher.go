@@ -140,7 +140,7 @@ func runLauncher(args []string) int {
 		}
 	}
 
-	c := &cluster{flags: flags, dataDir: dataDir}
+	c := &cluster{flags: flags, dataDir: dataDir, started: time.Now()}
 	defer c.shutdown()
 	url, err := c.start(ctx)
 	if err != nil {
@@ -170,6 +170,7 @@ type cluster struct {
 	flags   *launcherFlags
 	dataDir string
 	logs    *logSink
+	started time.Time
 
 	pki         string
 	ca          *authority
@@ -231,6 +232,9 @@ func (c *cluster) start(ctx context.Context) (string, error) {
 		c.store = k
 	}
 	go c.watch(c.store.wait)
+	if c.flags.verbose > 0 {
+		logf("%s: ok %.1f s after start", c.flags.storage, time.Since(c.started).Seconds())
+	}
 
 	if err := c.startAPIServer(); err != nil {
 		return "", err
@@ -299,6 +303,9 @@ func (c *cluster) waitFor(ctx context.Context, what string, ready func() bool) e
 	defer t.Stop()
 	for {
 		if ready() {
+			if c.flags.verbose > 0 {
+				logf("%s: ok %.1f s after start", what, time.Since(c.started).Seconds())
+			}
 			return nil
 		}
 		select {
