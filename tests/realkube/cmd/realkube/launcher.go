@@ -384,6 +384,21 @@ func (c *cluster) makeCredentials() error {
 		return err
 	}
 
+	// The front proxy (kube-aggregator's requests to extension API servers, and the
+	// requestheader CA that the controller manager's and scheduler's delegated
+	// authentication read from the extension-apiserver-authentication ConfigMap).
+	frontProxyCA, err := loadOrCreateCA(c.pki, "front-proxy-ca", "realkube-front-proxy-ca")
+	if err != nil {
+		return err
+	}
+	proxyClient, err := frontProxyCA.issueClient("front-proxy-client")
+	if err != nil {
+		return err
+	}
+	if _, _, err := proxyClient.write(c.pki, "front-proxy-client"); err != nil {
+		return err
+	}
+
 	admin, err := c.clientCA.issueClient(adminUser, "system:masters")
 	if err != nil {
 		return err
@@ -452,6 +467,13 @@ func (c *cluster) startAPIServer() error {
 		"--tls-private-key-file=" + filepath.Join(c.pki, "apiserver.key"),
 		"--cert-dir=" + filepath.Join(c.dataDir, "kube-apiserver"),
 		"--client-ca-file=" + filepath.Join(c.pki, "client-ca-bundle.crt"),
+		"--requestheader-client-ca-file=" + filepath.Join(c.pki, "front-proxy-ca.crt"),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + filepath.Join(c.pki, "front-proxy-client.crt"),
+		"--proxy-client-key-file=" + filepath.Join(c.pki, "front-proxy-client.key"),
 		"--authorization-mode=Node,RBAC",
 		"--service-account-issuer=" + saIssuer,
 		"--service-account-key-file=" + c.saPub,

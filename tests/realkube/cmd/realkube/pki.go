@@ -5,7 +5,8 @@ package main
 // certificates (its certificate is what kubeconfigs embed and what the service
 // account controller publishes as kube-root-ca.crt), "client-ca" signs client
 // certificates (admin, controller-manager, scheduler; kube-controller-manager also
-// signs CSRs with it). The service-account signing key (RSA, RS256 tokens) lives
+// signs CSRs with it), "front-proxy-ca" signs the front proxy's client certificate
+// (kube-apiserver's --requestheader-client-ca-file). The service-account signing key (RSA, RS256 tokens) lives
 // beside them. Leaf certificates are issued anew at every start, so a changed bind
 // address or port never leaves a stale SAN behind.
 
