@@ -2,8 +2,8 @@
 # Smoke test of realkube: builds it, starts it on a free port, and checks with kubectl
 # that it is a working Kubernetes v1.37 control plane: version, namespaces, a
 # Deployment that makes a ReplicaSet and Pods (Pending and Unschedulable: there are no
-# nodes), garbage collection of the ReplicaSet, RBAC, a static token, the service
-# account token controller, and a clean stop. Extra arguments go to realkube, e.g.
+# nodes), garbage collection of the ReplicaSet, RBAC, a static token, a client CA
+# from --client-ca-file, the service account token controller, and a clean stop. Extra arguments go to realkube, e.g.
 #   tests/realkube/smoke.sh --storage=kine
 # realkube: $REALKUBE, else built by build.sh. kubectl: $KUBECTL, else target/go/bin/kubectl-v1.37.2, else built by
 # tests/compat/kubectl/build.sh. Exits non-zero with a message on the first failure.
@@ -49,10 +49,24 @@ trap cleanup EXIT
 TOKEN=smoke-token-$RANDOM$RANDOM
 printf '%s,alice,uid-alice\n' "$TOKEN" >"$TMP/tokens.csv"
 
+# An extra client CA for --client-ca-file, and a certificate it signed (user carol).
+EXTRA_CA_ARGS=()
+if command -v openssl >/dev/null; then
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -keyout "$TMP/extra-ca.key" -out "$TMP/extra-ca.crt" -subj /CN=smoke-extra-ca -days 1 2>/dev/null ||
+        fail "openssl: extra CA"
+    openssl req "${ec[@]}" -keyout "$TMP/carol.key" -out "$TMP/carol.csr" -subj "/CN=carol/O=smoke-group" 2>/dev/null ||
+        fail "openssl: carol's request"
+    printf 'extendedKeyUsage=clientAuth\n' >"$TMP/client.ext"
+    openssl x509 -req -in "$TMP/carol.csr" -CA "$TMP/extra-ca.crt" -CAkey "$TMP/extra-ca.key" -CAcreateserial \
+        -out "$TMP/carol.crt" -days 1 -extfile "$TMP/client.ext" 2>/dev/null || fail "openssl: carol's certificate"
+    EXTRA_CA_ARGS=(--client-ca-file "$TMP/extra-ca.crt")
+fi
+
 # Start; TMPDIR points its temporary data folder into $TMP so that the clean stop
 # (which removes it) can be checked.
 start=$(date +%s.%N)
-TMPDIR="$TMP/tmp" "$BIN" --secure-port 0 --write-kubeconfig "$TMP/kc" --token-auth-file "$TMP/tokens.csv" "$@" \
+TMPDIR="$TMP/tmp" "$BIN" --secure-port 0 --write-kubeconfig "$TMP/kc" --token-auth-file "$TMP/tokens.csv" "${EXTRA_CA_ARGS[@]}" "$@" \
     >"$TMP/stdout" 2>"$TMP/stderr" &
 PID=$!
 URL=
@@ -138,6 +152,16 @@ grep -qi unauthorized <<<"$out" || fail "wrong token: want Unauthorized, got: $o
 if out="$(kt --token "$TOKEN" get pods 2>&1)"; then fail "alice (no RBAC grants) may list pods"; fi
 grep -qi forbidden <<<"$out" || fail "alice get pods: want Forbidden, got: $out"
 ok "token auth: alice authenticates (and is forbidden by RBAC), a wrong token is Unauthorized"
+
+# A client certificate signed by the CA of --client-ca-file authenticates.
+if [[ ${#EXTRA_CA_ARGS[@]} -gt 0 ]]; then
+    out="$(kt --client-certificate "$TMP/carol.crt" --client-key "$TMP/carol.key" auth whoami \
+        -o jsonpath='{.status.userInfo.username} {.status.userInfo.groups}')" || fail "whoami as carol: $out"
+    [[ $out == "carol "*smoke-group* ]] || fail "whoami as carol: want carol in smoke-group, got '$out'"
+    ok "client certificate from the --client-ca-file CA: carol in smoke-group"
+else
+    echo "smoke: skipped: --client-ca-file check (no openssl)"
+fi
 
 # Service accounts: TokenRequest, the legacy token controller (the generated key),
 # and the root CA published into each namespace.
