@@ -73,6 +73,9 @@ pub struct ListWatch<K> {
     label_selector: Option<String>,
     field_selector: Option<String>,
     tweak: Option<TweakListOptionsFunc>,
+    /// Sets `apiVersion` / `kind` of a list item that has none (the API server leaves
+    /// them out of typed lists; client-go's unstructured decoding fills them in).
+    fill: Option<fn(&mut K, &str, &str)>,
     _objects: PhantomData<fn() -> K>,
 }
 
@@ -87,6 +90,7 @@ impl<K> Clone for ListWatch<K> {
             label_selector: self.label_selector.clone(),
             field_selector: self.field_selector.clone(),
             tweak: self.tweak.clone(),
+            fill: self.fill,
             _objects: PhantomData,
         }
     }
@@ -118,8 +122,19 @@ impl ListWatch<Unstructured> {
     /// Any resource by GVR, as [`Unstructured`] objects (client-go `dynamicinformer`).
     /// The client must accept JSON (e.g. a [`DynamicClient`](crate::dynamic::DynamicClient)'s
     /// or a clientset's REST client).
+    /// List items get the list's `apiVersion` and its `kind` without `List` when they
+    /// have none, as the API server sends typed lists.
     pub fn dynamic(client: RESTClient, gvr: GroupVersionResource) -> Self {
-        Self::for_resource(client, gvr)
+        let mut lw = Self::for_resource(client, gvr);
+        lw.fill = Some(|o: &mut Unstructured, api_version: &str, kind: &str| {
+            if o.api_version().is_none() && !api_version.is_empty() {
+                o.set_api_version(api_version);
+            }
+            if o.kind().is_none() && !kind.is_empty() {
+                o.set_kind(kind);
+            }
+        });
+        lw
     }
 }
 
@@ -147,6 +162,7 @@ impl<K> ListWatch<K> {
             label_selector: None,
             field_selector: None,
             tweak: None,
+            fill: None,
             _objects: PhantomData,
         }
     }
@@ -197,6 +213,13 @@ impl<K> ListWatch<K> {
     /// The REST client requests go through.
     pub fn client(&self) -> &RESTClient {
         &self.client
+    }
+
+    /// Completes the type fields of a list item (see `fill`).
+    pub(crate) fn fill_list_item(&self, obj: &mut K, api_version: &str, kind: &str) {
+        if let Some(fill) = self.fill {
+            fill(obj, api_version, kind);
+        }
     }
 
     /// The name used in logs (the kind for typed resources, else the resource).
@@ -278,5 +301,12 @@ mod tests {
         assert_eq!(d.request(&ListOptions::default(), true).url(), "http://h:1/apis/apps/v1/deployments");
         let m = ListWatch::metadata(client(), gvr);
         assert_eq!(m.accept.map(|a| a.0), Some(ACCEPT_PARTIAL_LIST));
+
+        let mut item = Unstructured::from_value(serde_json::json!({"metadata": {"name": "x"}})).unwrap();
+        d.fill_list_item(&mut item, "apps/v1", "Deployment");
+        assert_eq!((item.api_version(), item.kind()), (Some("apps/v1"), Some("Deployment")));
+        let mut typed = Unstructured::from_value(serde_json::json!({"apiVersion": "v2", "kind": "K"})).unwrap();
+        d.fill_list_item(&mut typed, "apps/v1", "Deployment");
+        assert_eq!((typed.api_version(), typed.kind()), (Some("v2"), Some("K")), "kept");
     }
 }

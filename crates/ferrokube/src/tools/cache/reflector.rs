@@ -323,6 +323,10 @@ enum WatchListFailure {
 /// One page of a list, items decoded as `D`.
 #[derive(Deserialize)]
 struct Page<D> {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
     #[serde(default)]
     metadata: ListMeta,
     items: Option<Vec<D>>,
@@ -523,7 +527,14 @@ impl<K: ReflectedObject> Reflector<K> {
                         rv.get_or_insert_with(|| page.metadata.resource_version.clone().unwrap_or_default());
                         let page_items = page.items.unwrap_or_default();
                         items.reserve(page_items.len());
-                        items.extend(page_items.into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
+                        let api_version = page.api_version.as_deref().unwrap_or_default();
+                        let kind = page.kind.as_deref().unwrap_or_default();
+                        let kind = kind.strip_suffix("List").unwrap_or(kind);
+                        items.extend(page_items.into_iter().map(|o| {
+                            let mut o = o.unwrap_object();
+                            self.lw.fill_list_item(&mut o, api_version, kind);
+                            self.store.transform_obj(o)
+                        }));
                     }
                     PageEvent::Restart => {
                         items.clear();

@@ -1,5 +1,6 @@
 //! The `until` helpers (client-go `tools/watch/until.go`).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -73,18 +74,20 @@ where
 /// [`until_without_retry`] over a [`RetryWatcher`] from `initial_resource_version`
 /// (client-go `Until`): survives closed watches and connection errors, sees every
 /// event in order, and fails with [`WatchError::Gone`] when the history no longer
-/// reaches back (use [`until_with_sync`] to recover from that too).
-pub async fn until<K, C, E>(
+/// reaches back (use [`until_with_sync`] to recover from that too). The returned
+/// future does not borrow `initial_resource_version`.
+pub fn until<K, C, E, I>(
     initial_resource_version: &str,
     watcher: impl Watcher<K> + 'static,
-    conditions: impl IntoIterator<Item = C>,
-) -> Result<Option<WatchEvent<K>>, UntilError<E>>
+    conditions: I,
+) -> impl Future<Output = Result<Option<WatchEvent<K>>, UntilError<E>>>
 where
     K: CacheObject + Send + 'static,
     C: FnMut(&WatchEvent<K>) -> Result<bool, E>,
+    I: IntoIterator<Item = C>,
 {
-    let w = RetryWatcher::new(initial_resource_version, watcher).map_err(UntilError::Watch)?;
-    until_without_retry(w, conditions).await
+    let watcher = RetryWatcher::new(initial_resource_version, watcher);
+    async move { until_without_retry(watcher.map_err(UntilError::Watch)?, conditions).await }
 }
 
 /// Runs an informer over `lw` until the conditions hold (client-go `UntilWithSync`).
