@@ -26,6 +26,7 @@ EXAMPLES=(
     custom_resource
     workqueue
     controller
+    fake_client
 )
 TIMEOUT="${EXAMPLE_TIMEOUT:-60}"
 BIN_DIR="${CARGO_TARGET_DIR:-target}/debug/examples"
@@ -237,6 +238,16 @@ check_controller() {
     expect_fixed 'ConfigMap "echo-hello" is gone'
     expect_before 'Stopping the controller' 'Controller stopped.'
     expect_fixed 'Deleted CustomResourceDefinition "echoes.demo.ferrokube.dev".'
+}
+
+check_fake_client() {
+    run_example fake_client --embedded
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect '^Informer cache synced \([0-9]+ pods in default\)$'
+    expect_fixed 'Created pod fake-client-demo'
+    expect '^informer saw pod fake-client-demo in [0-9]+ ms$'
+    expect_before 'Created pod fake-client-demo' 'informer saw pod fake-client-demo'
+    expect_fixed 'Deleted pod fake-client-demo'
 }
 
 # --- main ---------------------------------------------------------------------------
