@@ -1,7 +1,10 @@
 //! `tools::cache::reflector`: keeps a [`Store`] in step with the server (client-go
 //! `reflector.go`, `ListAndWatch`).
 //!
-//! One loop, run by [`Reflector::run`] (or in the background by [`Reflector::spawn`]):
+//! What is listed and watched comes from a [`ListWatch`] (built from the type and
+//! [`ReflectorOptions`] by [`Reflector::new`], or given to
+//! [`Reflector::with_list_watch`] for dynamic and metadata-only objects). One loop, run
+//! by [`Reflector::run`] (or in the background by [`Reflector::spawn`]):
 //!
 //! 1. **Sync.** List the collection at the most recent state, in pages of
 //!    [`ReflectorOptions::page_size`] (`limit` / `continue`), and [`Store::replace`] the
@@ -25,6 +28,14 @@
 //!    empty watch, a failed list) back off exponentially, 800 ms doubling up to 30 s
 //!    (client-go's defaults), and retry the same step; any successful list or event
 //!    resets the backoff. Nothing the server sends makes the reflector panic or stop.
+//!
+//! Every failure is reported, none is skipped silently: as a [`ReflectorError`] to
+//! [`last_error`](Reflector::last_error), the log, the informer's watch error handler
+//! and its event streams. That includes a watch event that cannot be decoded as `K`
+//! ([`ReflectorError::Decode`]): the watch goes on without it (client-go's stream
+//! watcher ends the watch instead, and the resumed watch meets the event again). An
+//! undecodable object in a list, or among a watch-list's initial events, fails that
+//! attempt, which is retried: a cache never syncs with an object silently missing.
 //!
 //! Stopping: the [`run`](Reflector::run) future never completes on its own; drop it to
 //! stop, or drop/[`stop`](ReflectorHandle::stop) the [`ReflectorHandle`] of
@@ -123,13 +134,17 @@ impl ReflectorError {
 
 /// What a [`Reflector`] lists and watches, and how.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ReflectorOptions {
     /// Only this namespace; `None` (or `""`) means all namespaces. Leave it `None` for
-    /// cluster-scoped resources.
+    /// cluster-scoped resources. Used by the constructors that build the
+    /// [`ListWatch`] from the type ([`Reflector::new`], `SharedInformer::new`); a given
+    /// `ListWatch` has its own.
     pub namespace: Option<String>,
-    /// Server-side label selector, e.g. `app=web`.
+    /// Server-side label selector, e.g. `app=web` (as `namespace`, for the
+    /// constructors that build the `ListWatch`).
     pub label_selector: Option<String>,
-    /// Server-side field selector, e.g. `spec.nodeName=n1`.
+    /// Server-side field selector, e.g. `spec.nodeName=n1` (as `namespace`).
     pub field_selector: Option<String>,
     /// Page size of the initial list (`limit`); `None` lists in one response.
     /// Default 500, as client-go.
@@ -726,6 +741,7 @@ impl<K: ReflectedObject> Reflector<K> {
 
 /// A reflector running on its own task. Dropping the handle stops it.
 #[derive(Debug)]
+#[must_use = "the reflector stops when its handle is dropped"]
 pub struct ReflectorHandle {
     task: tokio::task::JoinHandle<()>,
     state: Arc<SyncState>,
