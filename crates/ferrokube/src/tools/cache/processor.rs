@@ -92,11 +92,13 @@ pub(crate) enum Mode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HandlerStats {
-    /// Notifications queued and not yet handed to the handler.
+    /// Notifications queued and not yet handed to the handler (counting the internal
+    /// end-of-first-list marker while it waits).
     pub pending: usize,
     /// The most notifications ever pending at once.
     pub max_pending: usize,
-    /// Notifications handed to the handler so far.
+    /// Notifications taken from the queue so far (handed to the handler, plus one
+    /// internal marker at the end of the first list).
     pub delivered: u64,
 }
 
