@@ -27,6 +27,7 @@ EXAMPLES=(
     workqueue
     controller
     leader_election
+    fake_client
 )
 TIMEOUT="${EXAMPLE_TIMEOUT:-60}"
 BIN_DIR="${CARGO_TARGET_DIR:-target}/debug/examples"
@@ -364,6 +365,16 @@ leader_election_processes() {
     if wait "${pid[$third]}"; then pass "$third exits 0 after SIGTERM"; else le_collect; fail "$third exits non-zero"; fi
     kill "$server" 2>/dev/null
     wait "$server" 2>/dev/null
+}
+
+check_fake_client() {
+    run_example fake_client --embedded
+    expect_first_line "$EMBEDDED_NOTICE"
+    expect '^Informer cache synced \([0-9]+ pods in default\)$'
+    expect_fixed 'Created pod fake-client-demo'
+    expect '^informer saw pod fake-client-demo in [0-9]+ ms$'
+    expect_before 'Created pod fake-client-demo' 'informer saw pod fake-client-demo'
+    expect_fixed 'Deleted pod fake-client-demo'
 }
 
 # --- main ---------------------------------------------------------------------------

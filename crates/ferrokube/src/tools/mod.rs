@@ -4,9 +4,11 @@
 //! [`cache`]: reflectors, stores/indexers and shared informers, the consumer end of the
 //! watch path. [`pager`]: listing page by page, the next page fetched while the current
 //! one decodes. [`leaderelection`]: one active replica among many, through a Lease.
-//! [`record`]: recording Events about objects without flooding the server.
+//! [`record`]: recording Events about objects without flooding the server. [`watch`]:
+//! watches that resume on their own (`RetryWatcher`) and waiting for a condition (`until`).
 
 pub mod cache;
 pub mod leaderelection;
 pub mod pager;
 pub mod record;
+pub mod watch;

@@ -11,9 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::Metadata;
-
+use super::object::CacheObject;
 use super::store::CacheError;
 
 /// Maps an object to the values it is indexed under (client-go `IndexFunc`).
@@ -25,8 +23,8 @@ pub const NAMESPACE_INDEX: &str = "namespace";
 /// Indexes an object by its namespace (client-go `MetaNamespaceIndexFunc`).
 /// Cluster-scoped objects (no namespace) are not indexed, which keeps the index free for
 /// resources like nodes.
-pub fn namespace_index_func<K: Metadata<Ty = ObjectMeta>>(obj: &K) -> Vec<String> {
-    match obj.metadata().namespace.as_deref() {
+pub fn namespace_index_func<K: CacheObject + ?Sized>(obj: &K) -> Vec<String> {
+    match obj.namespace() {
         Some(ns) if !ns.is_empty() => vec![ns.to_owned()],
         _ => Vec::new(),
     }

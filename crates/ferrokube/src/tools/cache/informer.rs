@@ -1,9 +1,10 @@
 //! `tools::cache::informer`: [`SharedInformer`] — a [`Reflector`] feeding a [`Store`]
-//! (indexer) plus event handlers — and the [`Lister`] read view (client-go
+//! (indexer) plus listeners — and the [`Lister`] read view (client-go
 //! `shared_informer.go`, listers).
 //!
-//! Each change the reflector applies to the store is handed to every registered
-//! [`ResourceEventHandler`], in registration order, right after the store changed:
+//! Each change the reflector applies to the store is queued for every registered
+//! [`ResourceEventHandler`] right after the store changed, and delivered to each
+//! handler from its own queue and thread (see [`processor`](super::processor)):
 //!
 //! * ADDED, or MODIFIED of an unknown object: `on_add(new, false)`;
 //! * MODIFIED, or ADDED of a known object: `on_update(old, new)`;
@@ -13,42 +14,33 @@
 //!   for stored objects missing from the list;
 //! * every resync period (optional): `on_update(obj, obj)` for every stored object.
 //!
-//! Handlers are called on the informer's task, one event at a time, so a handler sees
-//! events of one object in order and the store already reflects the event. They must
-//! be quick and must not block or register handlers themselves: do real work
-//! elsewhere (send the key to a channel or work queue). A handler added while the
-//! informer runs first gets `on_add(obj, true)` for every stored object.
+//! A handler sees the events of the store in order, never two at once, and a slow one
+//! delays only itself: the watch, the store and the other handlers go on (its backlog
+//! shows in [`SharedInformer::handler_stats`]). When a handler is called the store
+//! already reflects that event, and possibly later ones. A handler added while the
+//! informer runs first gets `on_add(obj, true)` for every stored object;
+//! [`SharedInformer::handler_has_synced`] tells when a handler got the whole first list
+//! (client-go `ResourceEventHandlerRegistration.HasSynced`).
+//!
+//! Running: [`SharedInformer::start`] returns an [`InformerHandle`]; the informer runs
+//! while any handle of it lives, and starting a running informer returns another handle
+//! to the same run (client-go ignores a second `Run`), so a [factory](super::factory)
+//! and a [controller](crate::controller) can both start the same informer. Besides
+//! callbacks, [`SharedInformer::event_stream`] hands the same changes out as a
+//! `Stream` (see [`event_stream`](super::event_stream)).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::Metadata;
-
+use super::event_stream::EventStream;
 use super::index::NAMESPACE_INDEX;
-use super::reflector::{CachedResource, Reflector, ReflectorOptions, SyncState};
+use super::listwatch::ListWatch;
+use super::object::CacheObject;
+use super::processor::{HandlerStats, Mode, Processor, ResourceEventHandler, RunGuard};
+use super::reflector::{CachedResource, ReflectedObject, Reflector, ReflectorError, ReflectorOptions, SyncState};
 use super::selector::Selector;
-use super::store::{key_of, meta_namespace_key, CacheError, Replaced, Store};
+use super::store::{key_of, CacheError, Store};
 use crate::rest::RESTClient;
-
-/// Receives the changes an informer applies to its store (client-go
-/// `ResourceEventHandler`). Every method has an empty default.
-pub trait ResourceEventHandler<K>: Send + Sync {
-    /// An object entered the store. `is_in_initial_list` is true for objects of the
-    /// first list (and for existing objects replayed to a handler added later).
-    fn on_add(&self, obj: &Arc<K>, is_in_initial_list: bool) {
-        let _ = (obj, is_in_initial_list);
-    }
-    /// An object changed (or was resynced: then `old` and `new` are the same `Arc`).
-    fn on_update(&self, old: &Arc<K>, new: &Arc<K>) {
-        let _ = (old, new);
-    }
-    /// An object left the store; its final (or last known) state.
-    fn on_delete(&self, obj: &Arc<K>) {
-        let _ = obj;
-    }
-}
 
 type AddFn<K> = Box<dyn Fn(&Arc<K>) + Send + Sync>;
 type UpdateFn<K> = Box<dyn Fn(&Arc<K>, &Arc<K>) + Send + Sync>;
@@ -119,115 +111,35 @@ impl<K: Send + Sync> ResourceEventHandler<K> for ResourceEventHandlerFuncs<K> {
     }
 }
 
-type Handlers<K> = Vec<(u64, Arc<dyn ResourceEventHandler<K>>)>;
-
-/// Applies changes to a store and notifies handlers, serialized by one lock so every
-/// handler sees changes in store order.
-pub(crate) struct Processor<K> {
-    handlers: Mutex<Handlers<K>>,
-    next_id: AtomicU64,
-}
-
-impl<K: CachedResource> Processor<K> {
-    pub(crate) fn new() -> Self {
-        Processor { handlers: Mutex::new(Vec::new()), next_id: AtomicU64::new(1) }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Handlers<K>> {
-        self.handlers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn upsert(&self, store: &Store<K>, obj: K) -> Result<Arc<K>, CacheError> {
-        let handlers = self.lock();
-        let u = store.upsert(obj)?;
-        for (_, h) in handlers.iter() {
-            match &u.old {
-                Some(old) => h.on_update(old, &u.new),
-                None => h.on_add(&u.new, false),
-            }
-        }
-        Ok(u.new)
-    }
-
-    pub(crate) fn delete(&self, store: &Store<K>, obj: K) -> Result<Arc<K>, CacheError> {
-        let handlers = self.lock();
-        let obj = store.transform_obj(obj);
-        let key = meta_namespace_key(&obj)?;
-        store.delete_by_key(&key);
-        let obj = Arc::new(obj);
-        for (_, h) in handlers.iter() {
-            h.on_delete(&obj);
-        }
-        Ok(obj)
-    }
-
-    /// Replaces the store with already transformed `items`.
-    pub(crate) fn replace(&self, store: &Store<K>, items: Vec<K>, initial: bool) {
-        let handlers = self.lock();
-        let Replaced { old, new } = store.replace_returning_old(items, !handlers.is_empty(), true);
-        if handlers.is_empty() {
-            return;
-        }
-        for (key, obj) in &new {
-            for (_, h) in handlers.iter() {
-                match old.get(key) {
-                    Some(prev) => h.on_update(prev, obj),
-                    None => h.on_add(obj, initial),
-                }
-            }
-        }
-        let kept: std::collections::HashSet<&str> = new.iter().map(|(k, _)| &**k).collect();
-        for (key, prev) in &old {
-            if !kept.contains(&**key) {
-                for (_, h) in handlers.iter() {
-                    h.on_delete(prev);
-                }
-            }
-        }
-    }
-
-    pub(crate) fn resync(&self, store: &Store<K>) {
-        let handlers = self.lock();
-        if handlers.is_empty() {
-            return;
-        }
-        for obj in store.list() {
-            for (_, h) in handlers.iter() {
-                h.on_update(&obj, &obj);
-            }
-        }
-    }
-
-    pub(crate) fn add_handler(&self, store: &Store<K>, handler: Arc<dyn ResourceEventHandler<K>>) -> u64 {
-        let mut handlers = self.lock();
-        for obj in store.list() {
-            handler.on_add(&obj, true);
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        handlers.push((id, handler));
-        id
-    }
-
-    pub(crate) fn remove_handler(&self, id: u64) -> bool {
-        let mut handlers = self.lock();
-        let before = handlers.len();
-        handlers.retain(|(i, _)| *i != id);
-        handlers.len() != before
-    }
-}
-
-/// Identifies a registered handler, for [`SharedInformer::remove_event_handler`].
+/// Identifies a registered handler, for [`SharedInformer::remove_event_handler`] and
+/// the per-handler queries (client-go `ResourceEventHandlerRegistration`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct HandlerId(u64);
+pub struct HandlerId(pub(crate) u64);
+
+/// The running task of an informer, shared by its handles; aborted when the last
+/// handle goes.
+#[derive(Debug)]
+struct Lease {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 struct InformerInner<K> {
     reflector: Reflector<K>,
     processor: Arc<Processor<K>>,
     resync: Mutex<Option<Duration>>,
+    running: Mutex<Weak<Lease>>,
 }
 
-/// A reflector, its indexed store and the event handlers fed from it (client-go
-/// `SharedIndexInformer`). Cheap to clone; clones share everything.
+/// A reflector, its indexed store and the listeners fed from it (client-go
+/// `SharedIndexInformer`). Cheap to clone; clones share everything. Nothing runs until
+/// [`start`](Self::start) (or a factory's `start`).
+#[must_use = "an informer does nothing until it is started"]
 pub struct SharedInformer<K> {
     inner: Arc<InformerInner<K>>,
 }
@@ -245,18 +157,40 @@ impl<K> std::fmt::Debug for SharedInformer<K> {
 }
 
 impl<K: CachedResource> SharedInformer<K> {
-    /// An informer of `K` over a new store (with the namespace index). Configure it
-    /// (transform, indexers, handlers, resync) and then [`run`](Self::run) or
-    /// [`start`](Self::start) it.
+    /// An informer of `K` over a new store (with the namespace index); namespace and
+    /// selectors come from `options`. Configure it (transform, indexers, handlers,
+    /// resync) and then [`start`](Self::start) it.
     pub fn new(client: RESTClient, options: ReflectorOptions) -> Self {
         Self::with_store(client, Store::new(), options)
     }
 
     /// An informer filling an existing store.
     pub fn with_store(client: RESTClient, store: Store<K>, options: ReflectorOptions) -> Self {
-        let processor = Arc::new(Processor::new());
-        let reflector = Reflector::with_processor(client, store, options, Arc::clone(&processor));
-        SharedInformer { inner: Arc::new(InformerInner { reflector, processor, resync: Mutex::new(None) }) }
+        Self::with_list_watch_and_store(options.list_watch(client), store, options)
+    }
+}
+
+impl<K: ReflectedObject> SharedInformer<K> {
+    /// An informer of whatever `lw` lists and watches — any resource by GVR as
+    /// [`Unstructured`](crate::dynamic::Unstructured) ([`ListWatch::dynamic`]), its
+    /// metadata only ([`ListWatch::metadata`]), or a typed resource — over a new store.
+    /// The namespace and selectors of `options` are not used: `lw` has its own.
+    pub fn with_list_watch(lw: ListWatch<K>, options: ReflectorOptions) -> Self {
+        Self::with_list_watch_and_store(lw, Store::new(), options)
+    }
+
+    /// [`with_list_watch`](Self::with_list_watch) filling an existing store.
+    pub fn with_list_watch_and_store(lw: ListWatch<K>, store: Store<K>, options: ReflectorOptions) -> Self {
+        let processor = Arc::new(Processor::new(lw.kind()));
+        let reflector = Reflector::with_processor(lw, store, options, Arc::clone(&processor));
+        SharedInformer {
+            inner: Arc::new(InformerInner {
+                reflector,
+                processor,
+                resync: Mutex::new(None),
+                running: Mutex::new(Weak::new()),
+            }),
+        }
     }
 
     /// Sets the transform applied to objects before they are stored and handed to
@@ -281,15 +215,72 @@ impl<K: CachedResource> SharedInformer<K> {
         *self.inner.resync.lock().unwrap_or_else(PoisonError::into_inner) = period.filter(|p| !p.is_zero());
     }
 
-    /// Registers a handler; it first receives `on_add(obj, true)` for each object
-    /// already stored.
+    /// The resync period, if any.
+    pub fn resync_period(&self) -> Option<Duration> {
+        *self.inner.resync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Calls `handler` with every failed list or watch attempt, on the informer's task
+    /// (client-go `SetWatchErrorHandler`; the reflector retries either way). It must be
+    /// quick. Replaces any previous handler.
+    pub fn set_watch_error_handler(&self, handler: impl Fn(&ReflectorError) + Send + Sync + 'static) {
+        self.inner.processor.set_error_handler(Some(Arc::new(handler)));
+    }
+
+    /// Registers a handler with its own queue; it first receives `on_add(obj, true)`
+    /// for each object already stored.
     pub fn add_event_handler(&self, handler: impl ResourceEventHandler<K> + 'static) -> HandlerId {
         HandlerId(self.inner.processor.add_handler(self.store(), Arc::new(handler)))
     }
 
-    /// Unregisters a handler; false if it was not registered.
+    /// Unregisters a handler or stream; false if it was not registered. Notifications
+    /// still queued for it are dropped.
     pub fn remove_event_handler(&self, id: HandlerId) -> bool {
-        self.inner.processor.remove_handler(id.0)
+        self.inner.processor.remove(id.0)
+    }
+
+    /// Whether the handler has been given every object of the first list (client-go
+    /// `ResourceEventHandlerRegistration.HasSynced`); false for unknown ids.
+    pub fn handler_has_synced(&self, id: HandlerId) -> bool {
+        self.inner.processor.queue(id.0).is_some_and(|q| q.has_synced())
+    }
+
+    /// Waits until [`handler_has_synced`](Self::handler_has_synced); returns at once
+    /// for unknown ids.
+    pub async fn wait_for_handler_sync(&self, id: HandlerId) {
+        if let Some(q) = self.inner.processor.queue(id.0) {
+            q.wait_for_sync().await
+        }
+    }
+
+    /// The backlog of a handler's queue; `None` for unknown ids.
+    pub fn handler_stats(&self, id: HandlerId) -> Option<HandlerStats> {
+        self.inner.processor.queue(id.0).map(|q| q.stats())
+    }
+
+    /// The changes of this informer as a stream (see
+    /// [`event_stream`](super::event_stream)). The stream has its own queue, like a
+    /// handler, and keeps the informer running (starting it if needed: call from
+    /// within a tokio runtime) until it is dropped.
+    pub fn event_stream(&self) -> EventStream<K> {
+        let (id, queue) = self.inner.processor.add_polled(self.store(), Mode::Snapshot, true);
+        EventStream::new(queue, self.remover(id), self.start())
+    }
+
+    /// A polled listener in handler mode with errors, for `tools::watch`.
+    pub(crate) fn add_polled_handler(&self) -> (HandlerId, Arc<super::processor::Queue<K>>) {
+        let (id, queue) = self.inner.processor.add_polled(self.store(), Mode::Handler, true);
+        (HandlerId(id), queue)
+    }
+
+    /// Unregisters listener `id` when called.
+    pub(crate) fn remover(&self, id: u64) -> Box<dyn FnOnce() + Send + Sync> {
+        let processor = Arc::downgrade(&self.inner.processor);
+        Box::new(move || {
+            if let Some(p) = processor.upgrade() {
+                p.remove(id);
+            }
+        })
     }
 
     /// The store (client-go `GetIndexer` / `GetStore`).
@@ -297,12 +288,18 @@ impl<K: CachedResource> SharedInformer<K> {
         self.inner.reflector.store()
     }
 
+    /// What the informer lists and watches.
+    pub fn list_watch(&self) -> &ListWatch<K> {
+        self.inner.reflector.list_watch()
+    }
+
     /// A read view of the store.
     pub fn lister(&self) -> Lister<K> {
         Lister::new(self.store().clone())
     }
 
-    /// Whether the first list has been stored and handed to handlers.
+    /// Whether the first list has been stored (client-go `HasSynced`). Handlers may
+    /// still be working through it: see [`handler_has_synced`](Self::handler_has_synced).
     pub fn has_synced(&self) -> bool {
         self.inner.reflector.has_synced()
     }
@@ -328,10 +325,22 @@ impl<K: CachedResource> SharedInformer<K> {
         self.inner.reflector.last_error()
     }
 
-    /// Runs the reflector and the resync timer. Never returns; drop the future to stop.
-    /// Run an informer once at a time: two runs would both write its store.
+    /// Whether the informer is running (some [`InformerHandle`] of it lives).
+    pub fn is_running(&self) -> bool {
+        self.inner.running.lock().unwrap_or_else(PoisonError::into_inner).strong_count() > 0
+    }
+
+    /// Starts the informer and runs until the future is dropped. Equivalent to holding
+    /// a [`start`](Self::start) handle.
     pub async fn run(&self) {
-        let period = *self.inner.resync.lock().unwrap_or_else(PoisonError::into_inner);
+        let _running = self.start();
+        std::future::pending::<()>().await
+    }
+
+    /// The reflector, the resync timer and the handlers' threads.
+    async fn run_inner(&self) {
+        let _threads: RunGuard<K> = self.inner.processor.start();
+        let period = self.resync_period();
         let resync = async {
             let Some(period) = period else { return std::future::pending::<()>().await };
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -346,19 +355,28 @@ impl<K: CachedResource> SharedInformer<K> {
         tokio::join!(self.inner.reflector.run(), resync);
     }
 
-    /// Runs [`run`](Self::run) on a new tokio task, stopped when the returned handle is
-    /// dropped or [stopped](InformerHandle::stop).
+    /// Starts the informer on a tokio task, unless it runs already, and returns a
+    /// handle to the run. The informer runs until every handle is dropped or
+    /// [stopped](InformerHandle::stop). Must be called from within a tokio runtime.
     pub fn start(&self) -> InformerHandle {
-        let me = self.clone();
         let state = Arc::clone(self.inner.reflector.state());
-        InformerHandle { task: tokio::spawn(async move { me.run().await }), state }
+        let mut running = self.inner.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(lease) = running.upgrade() {
+            return InformerHandle { _lease: lease, state };
+        }
+        let me = self.clone();
+        let lease = Arc::new(Lease { task: tokio::spawn(async move { me.run_inner().await }) });
+        *running = Arc::downgrade(&lease);
+        InformerHandle { _lease: lease, state }
     }
 }
 
-/// A running informer. Dropping the handle stops it.
-#[derive(Debug)]
+/// A running informer: it runs while any of its handles lives. Dropping the last one
+/// stops it.
+#[derive(Debug, Clone)]
+#[must_use = "the informer stops when its last handle is dropped"]
 pub struct InformerHandle {
-    task: tokio::task::JoinHandle<()>,
+    _lease: Arc<Lease>,
     state: Arc<SyncState>,
 }
 
@@ -378,14 +396,9 @@ impl InformerHandle {
         self.state.last_error()
     }
 
-    /// Stops the informer (same as dropping the handle).
+    /// Gives this handle up (same as dropping it); the informer stops if it was the
+    /// last one.
     pub fn stop(self) {}
-}
-
-impl Drop for InformerHandle {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// A cheap, cloneable read view of a store (client-go generated listers). Returns
@@ -406,11 +419,11 @@ impl<K> std::fmt::Debug for Lister<K> {
     }
 }
 
-fn selected<K: Metadata<Ty = ObjectMeta>>(selector: Option<&Selector>) -> impl Fn(&Arc<K>) -> bool + '_ {
-    move |o| selector.is_none_or(|s| s.matches(o.metadata().labels.as_ref()))
+fn selected<K: CacheObject>(selector: Option<&Selector>) -> impl Fn(&Arc<K>) -> bool + '_ {
+    move |o| selector.is_none_or(|s| s.matches_with(|key| o.label(key)))
 }
 
-impl<K: Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Lister<K> {
+impl<K: CacheObject + Send + Sync + 'static> Lister<K> {
     /// A lister over `store`.
     pub fn new(store: Store<K>) -> Self {
         Lister { store }
@@ -454,6 +467,7 @@ impl<K: Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Lister<K> {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn cm(ns: &str, name: &str, rv: &str, app: &str) -> ConfigMap {
         ConfigMap {
@@ -466,57 +480,6 @@ mod tests {
             },
             ..Default::default()
         }
-    }
-
-    #[derive(Default)]
-    struct Log(Mutex<Vec<String>>);
-
-    impl ResourceEventHandler<ConfigMap> for Arc<Log> {
-        fn on_add(&self, o: &Arc<ConfigMap>, initial: bool) {
-            self.0.lock().unwrap().push(format!("add {} {initial}", o.metadata.name.as_deref().unwrap_or("")));
-        }
-        fn on_update(&self, old: &Arc<ConfigMap>, new: &Arc<ConfigMap>) {
-            let rv = |o: &ConfigMap| o.metadata.resource_version.clone().unwrap_or_default();
-            self.0.lock().unwrap().push(format!(
-                "update {} {}->{}",
-                new.metadata.name.as_deref().unwrap_or(""),
-                rv(old),
-                rv(new)
-            ));
-        }
-        fn on_delete(&self, o: &Arc<ConfigMap>) {
-            self.0.lock().unwrap().push(format!("delete {}", o.metadata.name.as_deref().unwrap_or("")));
-        }
-    }
-
-    fn take(log: &Log) -> Vec<String> {
-        let mut v = std::mem::take(&mut *log.0.lock().unwrap());
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn processor_notifies_in_store_order() {
-        let store = Store::<ConfigMap>::new();
-        let p = Processor::<ConfigMap>::new();
-        store.add(cm("a", "pre", "1", "x")).unwrap();
-        let log = Arc::new(Log::default());
-        let id = p.add_handler(&store, Arc::new(Arc::clone(&log)));
-        assert_eq!(take(&log), ["add pre true"]);
-
-        p.replace(&store, vec![cm("a", "pre", "2", "x"), cm("a", "new", "2", "x")], true);
-        assert_eq!(take(&log), ["add new true", "update pre 1->2"]);
-        p.upsert(&store, cm("a", "new", "3", "x")).unwrap();
-        p.upsert(&store, cm("a", "third", "4", "x")).unwrap();
-        p.delete(&store, cm("a", "pre", "5", "x")).unwrap();
-        assert_eq!(take(&log), ["add third false", "delete pre", "update new 2->3"]);
-        p.replace(&store, vec![cm("a", "third", "4", "x")], false);
-        assert_eq!(take(&log), ["delete new", "update third 4->4"]);
-        p.resync(&store);
-        assert_eq!(take(&log), ["update third 4->4"]);
-        assert!(p.remove_handler(id));
-        p.upsert(&store, cm("a", "x", "6", "x")).unwrap();
-        assert!(take(&log).is_empty());
     }
 
     #[test]

@@ -4,15 +4,25 @@
 //! This is where the watch path ends before it reaches user code:
 //!
 //! ```text
-//! Request::watch -> WatchStream<K> (events decoded as bytes arrive)
+//! ListWatch<K> (what: typed K, any GVR as Unstructured, or metadata only)
+//!   -> Request::watch -> WatchStream<K> (events decoded as bytes arrive)
 //!   -> Reflector<K>  (list [paged] or watch-list, then watch from the list's
 //!                     resourceVersion; resume on stream end; relist on 410 Gone;
-//!                     back off 800ms..30s on other errors)
+//!                     back off 800ms..30s on other errors, each one reported)
 //!   -> Store<K> / Indexer<K>  (namespace/name -> Arc<K>, indices, optional transform)
-//!   -> SharedInformer<K> handlers (on_add / on_update / on_delete, resync)
+//!   -> processor: one unbounded queue per listener
+//!        -> handler threads (on_add / on_update / on_delete, resync)
+//!        -> event streams (Init / InitApply / InitDone / Apply / Delete, errors)
 //!   -> user code (Lister<K> reads, handlers hand keys to a work queue)
+//!
+//! SharedInformerFactory: one SharedInformer per type / GVR, shared by all consumers
 //! ```
 //!
+//! * [`object`]: [`CacheObject`], the metadata reads the cache makes, for typed,
+//!   [`Unstructured`](crate::dynamic::Unstructured) and
+//!   [`PartialObjectMetadata`](crate::metadata::PartialObjectMetadata) objects.
+//! * [`listwatch`]: [`ListWatch`], what is listed and watched, and the [`Watcher`]
+//!   trait.
 //! * [`store`]: the thread-safe [`Store`] (also [`Indexer`]) holding `Arc<K>` keyed by
 //!   [`meta_namespace_key`]; reads hand out `Arc`s, never deep clones.
 //! * [`index`]: index functions ([`IndexFunc`]) and the built-in namespace index.
@@ -23,7 +33,10 @@
 //! * [`decode`]: [`WithoutManagedFields`], decoding that skips managedFields outright
 //!   (see [`ReflectorOptions::decode_without_managed_fields`]).
 //! * [`reflector`]: the [`Reflector`] keeping a store in step with the server.
+//! * [`processor`]: per-listener queues; [`ResourceEventHandler`], [`HandlerStats`].
 //! * [`informer`]: [`SharedInformer`], event handlers and the [`Lister`] read view.
+//! * [`event_stream`]: [`EventStream`], the informer's changes as a `Stream`.
+//! * [`factory`]: [`SharedInformerFactory`], one shared informer per resource.
 //! * [`selector`]: label [`Selector`]s for [`Lister::list`].
 //!
 //! ```no_run
@@ -75,8 +88,13 @@ macro_rules! same_resource_as_inner {
 
 pub mod compact;
 pub mod decode;
+pub mod event_stream;
+pub mod factory;
 pub mod index;
 pub mod informer;
+pub mod listwatch;
+pub mod object;
+pub mod processor;
 pub mod reflector;
 pub mod selector;
 pub mod store;
@@ -84,11 +102,14 @@ pub mod transform;
 
 pub use compact::Compact;
 pub use decode::WithoutManagedFields;
+pub use event_stream::{Event, EventStream};
+pub use factory::{InformerKey, SharedInformerFactory};
 pub use index::{namespace_index_func, IndexFunc, NAMESPACE_INDEX};
-pub use informer::{
-    HandlerId, InformerHandle, Lister, ResourceEventHandler, ResourceEventHandlerFuncs, SharedInformer,
-};
-pub use reflector::{CachedResource, Reflector, ReflectorHandle, ReflectorOptions};
+pub use informer::{HandlerId, InformerHandle, Lister, ResourceEventHandlerFuncs, SharedInformer};
+pub use listwatch::{ListWatch, TweakListOptionsFunc, WatchEventStream, Watcher};
+pub use object::CacheObject;
+pub use processor::{HandlerStats, ResourceEventHandler, WatchErrorHandler};
+pub use reflector::{CachedResource, ReflectedObject, Reflector, ReflectorError, ReflectorHandle, ReflectorOptions};
 pub use selector::{Selector, SelectorError};
 pub use store::{meta_namespace_key, CacheError, Indexer, Store};
 pub use transform::{strip_managed_fields, TransformFn};

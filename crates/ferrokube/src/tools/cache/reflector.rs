@@ -1,7 +1,10 @@
 //! `tools::cache::reflector`: keeps a [`Store`] in step with the server (client-go
 //! `reflector.go`, `ListAndWatch`).
 //!
-//! One loop, run by [`Reflector::run`] (or in the background by [`Reflector::spawn`]):
+//! What is listed and watched comes from a [`ListWatch`] (built from the type and
+//! [`ReflectorOptions`] by [`Reflector::new`], or given to
+//! [`Reflector::with_list_watch`] for dynamic and metadata-only objects). One loop, run
+//! by [`Reflector::run`] (or in the background by [`Reflector::spawn`]):
 //!
 //! 1. **Sync.** List the collection at the most recent state, in pages of
 //!    [`ReflectorOptions::page_size`] (`limit` / `continue`), and [`Store::replace`] the
@@ -26,6 +29,14 @@
 //!    (client-go's defaults), and retry the same step; any successful list or event
 //!    resets the backoff. Nothing the server sends makes the reflector panic or stop.
 //!
+//! Every failure is reported, none is skipped silently: as a [`ReflectorError`] to
+//! [`last_error`](Reflector::last_error), the log, the informer's watch error handler
+//! and its event streams. That includes a watch event that cannot be decoded as `K`
+//! ([`ReflectorError::Decode`]): the watch goes on without it (client-go's stream
+//! watcher ends the watch instead, and the resumed watch meets the event again). An
+//! undecodable object in a list, or among a watch-list's initial events, fails that
+//! attempt, which is retried: a cache never syncs with an object silently missing.
+//!
 //! Stopping: the [`run`](Reflector::run) future never completes on its own; drop it to
 //! stop, or drop/[`stop`](ReflectorHandle::stop) the [`ReflectorHandle`] of
 //! [`spawn`](Reflector::spawn).
@@ -46,16 +57,18 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::decode::{Plain, Unwrap, WithoutManagedFields};
-use super::informer::Processor;
-use super::store::{meta_namespace_key, Store};
+use super::listwatch::ListWatch;
+use super::object::CacheObject;
+use super::processor::Processor;
+use super::store::{meta_namespace_key, CacheError, Store};
 use crate::rest::backoff::Backoff;
-use crate::rest::{Error, ListOptions, RESTClient, Request};
+use crate::rest::{Error, ListOptions, RESTClient};
 use crate::tools::pager::{ListPager, PageEvent};
 use crate::watch::{WatchEvent, WatchStream};
 
-/// The bounds a type needs to be reflected and cached: a listable k8s-openapi resource
-/// with standard `ObjectMeta`, decodable and shareable across tasks. Implemented for
-/// every such type.
+/// The bounds a k8s-openapi type needs to be reflected and cached by type alone: a
+/// listable resource with standard `ObjectMeta`, decodable and shareable across tasks.
+/// Implemented for every such type. Such types also are [`ReflectedObject`]s.
 pub trait CachedResource:
     ListableResource + Metadata<Ty = ObjectMeta> + DeserializeOwned + Send + Sync + 'static
 {
@@ -66,15 +79,72 @@ impl<K> CachedResource for K where
 {
 }
 
+/// The bounds an object type needs to be reflected and cached when a [`ListWatch`]
+/// says what to list: readable metadata, decodable, shareable across tasks. Every
+/// [`CachedResource`], [`Unstructured`](crate::dynamic::Unstructured) and
+/// [`PartialObjectMetadata`](crate::metadata::PartialObjectMetadata) is one.
+pub trait ReflectedObject: CacheObject + DeserializeOwned + Send + Sync + 'static {}
+
+impl<K> ReflectedObject for K where K: CacheObject + DeserializeOwned + Send + Sync + 'static {}
+
+/// Why a list or watch attempt failed (client-go hands these to the
+/// `WatchErrorHandler`). The reflector retries after each; they reach
+/// [`SharedInformer::set_watch_error_handler`](super::SharedInformer::set_watch_error_handler),
+/// the [`event_stream`](super::SharedInformer::event_stream) and `last_error`.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReflectorError {
+    /// The list request failed, or its answer could not be decoded.
+    #[error("list failed: {0}")]
+    List(Arc<Error>),
+    /// A watch could not be started, or its stream broke off.
+    #[error("watch failed: {0}")]
+    Watch(Arc<Error>),
+    /// A watch event could not be decoded as the informer's type. The stream goes on;
+    /// the change it carried is missing from the store until the object changes again
+    /// or the next relist.
+    #[error("watch event could not be decoded: {0}")]
+    Decode(Arc<Error>),
+    /// The server sent an ERROR event other than 410 Gone.
+    #[error("watch ERROR event (code {code:?}): {message}", code = .0.code, message = .0.message.as_deref().unwrap_or_default())]
+    ErrorEvent(Box<Status>),
+    /// A watch-list ended before its initial-events-end bookmark.
+    #[error("watch-list failed: {0}")]
+    WatchList(String),
+    /// An object could not be stored (it has no name).
+    #[error("an object could not be stored: {0}")]
+    Store(CacheError),
+}
+
+impl ReflectorError {
+    /// A watch stream error: a decode error if the stream carried something that is not
+    /// an event of the expected type.
+    fn from_stream(e: Error) -> Self {
+        match e {
+            Error::Watch { .. } => ReflectorError::Decode(Arc::new(e)),
+            other => ReflectorError::Watch(Arc::new(other)),
+        }
+    }
+
+    /// Whether an event could not be decoded.
+    pub fn is_decode(&self) -> bool {
+        matches!(self, ReflectorError::Decode(_))
+    }
+}
+
 /// What a [`Reflector`] lists and watches, and how.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ReflectorOptions {
     /// Only this namespace; `None` (or `""`) means all namespaces. Leave it `None` for
-    /// cluster-scoped resources.
+    /// cluster-scoped resources. Used by the constructors that build the
+    /// [`ListWatch`] from the type ([`Reflector::new`], `SharedInformer::new`); a given
+    /// `ListWatch` has its own.
     pub namespace: Option<String>,
-    /// Server-side label selector, e.g. `app=web`.
+    /// Server-side label selector, e.g. `app=web` (as `namespace`, for the
+    /// constructors that build the `ListWatch`).
     pub label_selector: Option<String>,
-    /// Server-side field selector, e.g. `spec.nodeName=n1`.
+    /// Server-side field selector, e.g. `spec.nodeName=n1` (as `namespace`).
     pub field_selector: Option<String>,
     /// Page size of the initial list (`limit`); `None` lists in one response.
     /// Default 500, as client-go.
@@ -213,10 +283,9 @@ impl SyncState {
         self.lists.load(Ordering::Relaxed)
     }
 
-    /// Records (and logs) why the last list or watch attempt failed.
-    fn failed(&self, kind: &str, what: &str, wait: Duration, why: &str) {
-        tracing::warn!(kind, ?wait, "{what} failed: {why}");
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(format!("{what} failed: {why}"));
+    /// Records why the last list or watch attempt failed.
+    fn set_error(&self, why: String) {
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
     }
 
     fn clear_error(&self) {
@@ -233,7 +302,7 @@ impl SyncState {
 
 /// Lists and watches one resource into a [`Store`] (client-go `Reflector`).
 pub struct Reflector<K> {
-    client: RESTClient,
+    lw: ListWatch<K>,
     options: ReflectorOptions,
     store: Store<K>,
     processor: Arc<Processor<K>>,
@@ -243,7 +312,7 @@ pub struct Reflector<K> {
 impl<K> std::fmt::Debug for Reflector<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reflector")
-            .field("kind", &std::any::type_name::<K>())
+            .field("list_watch", &self.lw)
             .field("options", &self.options)
             .field("synced", &self.state.has_synced())
             .finish()
@@ -263,12 +332,16 @@ enum WatchListFailure {
     /// The server does not support it: use list + watch from now on.
     Unsupported(String),
     /// A transient problem: back off and try again.
-    Retry(String),
+    Retry(ReflectorError),
 }
 
 /// One page of a list, items decoded as `D`.
 #[derive(Deserialize)]
 struct Page<D> {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
     #[serde(default)]
     metadata: ListMeta,
     items: Option<Vec<D>>,
@@ -295,19 +368,59 @@ fn is_gone_status(s: &Status) -> bool {
 
 impl<K: CachedResource> Reflector<K> {
     /// A reflector filling `store` with `K`s from the server behind `client` (the
-    /// request's group/version/resource come from `K`). Call [`run`](Self::run) or
-    /// [`spawn`](Self::spawn) to start it.
+    /// request's group/version/resource come from `K`, namespace and selectors from
+    /// `options`). Call [`run`](Self::run) or [`spawn`](Self::spawn) to start it.
     pub fn new(client: RESTClient, store: Store<K>, options: ReflectorOptions) -> Self {
-        Self::with_processor(client, store, options, Arc::new(Processor::new()))
+        Self::with_list_watch(options.list_watch(client), store, options)
+    }
+}
+
+impl ReflectorOptions {
+    /// The [`ListWatch`] of `K` these options describe (namespace and selectors).
+    pub(crate) fn list_watch<K: k8s_openapi::Resource>(&self, client: RESTClient) -> ListWatch<K> {
+        let lw = ListWatch::new(client);
+        let lw = match &self.namespace {
+            Some(ns) => lw.namespace(ns.clone()),
+            None => lw,
+        };
+        let lw = match &self.label_selector {
+            Some(s) => lw.label_selector(s.clone()),
+            None => lw,
+        };
+        match &self.field_selector {
+            Some(s) => lw.field_selector(s.clone()),
+            None => lw,
+        }
+    }
+}
+
+impl<K: ReflectedObject> Reflector<K> {
+    /// A reflector filling `store` from `lw`, which says what is listed and watched
+    /// (the namespace and selectors of `options` are not used: `lw` has its own).
+    pub fn with_list_watch(lw: ListWatch<K>, store: Store<K>, options: ReflectorOptions) -> Self {
+        let processor = Arc::new(Processor::new(lw.kind()));
+        Self::with_processor(lw, store, options, processor)
     }
 
     pub(crate) fn with_processor(
-        client: RESTClient,
+        lw: ListWatch<K>,
         store: Store<K>,
         options: ReflectorOptions,
         processor: Arc<Processor<K>>,
     ) -> Self {
-        Reflector { client, options, store, processor, state: Arc::new(SyncState::new()) }
+        Reflector { lw, options, store, processor, state: Arc::new(SyncState::new()) }
+    }
+
+    /// What this reflector lists and watches.
+    pub fn list_watch(&self) -> &ListWatch<K> {
+        &self.lw
+    }
+
+    /// Records, logs and hands on a failed attempt.
+    fn report(&self, err: ReflectorError, wait: Duration) {
+        tracing::warn!(kind = self.lw.kind(), ?wait, "{err}");
+        self.state.set_error(err.to_string());
+        self.processor.error(&err);
     }
 
     /// The store this reflector fills.
@@ -353,23 +466,6 @@ impl<K: CachedResource> Reflector<K> {
         &self.state
     }
 
-    fn collection(&self) -> Request {
-        let r = self.client.get().group_version(K::GROUP, K::VERSION);
-        let r = match self.options.namespace.as_deref() {
-            Some(ns) if !ns.is_empty() => r.namespace(ns),
-            _ => r,
-        };
-        r.resource(K::URL_PATH_SEGMENT)
-    }
-
-    fn selectors(&self) -> ListOptions {
-        ListOptions {
-            label_selector: self.options.label_selector.clone(),
-            field_selector: self.options.field_selector.clone(),
-            ..Default::default()
-        }
-    }
-
     /// Lists, replaces the store, and keeps it in step with watches. Never returns;
     /// drop the future to stop.
     pub async fn run(&self) {
@@ -390,7 +486,7 @@ impl<K: CachedResource> Reflector<K> {
                     Ok((rv, stream)) => (rv, Some(stream)),
                     Err(WatchListFailure::Unsupported(why)) => {
                         tracing::info!(
-                            kind = K::KIND,
+                            kind = self.lw.kind(),
                             "watch-list not supported ({why}); falling back to list + watch"
                         );
                         use_watch_list = false;
@@ -398,7 +494,7 @@ impl<K: CachedResource> Reflector<K> {
                     }
                     Err(WatchListFailure::Retry(why)) => {
                         let wait = backoff.next_delay();
-                        self.state.failed(K::KIND, "watch-list", wait, &why);
+                        self.report(why, wait);
                         tokio::time::sleep(wait).await;
                         continue;
                     }
@@ -408,7 +504,7 @@ impl<K: CachedResource> Reflector<K> {
                     Ok(rv) => (rv, None),
                     Err(e) => {
                         let wait = backoff.next_delay();
-                        self.state.failed(K::KIND, "list", wait, &e.to_string());
+                        self.report(ReflectorError::List(Arc::new(e)), wait);
                         tokio::time::sleep(wait).await;
                         continue;
                     }
@@ -416,7 +512,7 @@ impl<K: CachedResource> Reflector<K> {
             };
             backoff.reset();
             self.watch_until_gone(rv, stream, &mut backoff).await;
-            tracing::info!(kind = K::KIND, "resource version too old (410 Gone); relisting");
+            tracing::info!(kind = self.lw.kind(), "resource version too old (410 Gone); relisting");
         }
     }
 
@@ -432,7 +528,7 @@ impl<K: CachedResource> Reflector<K> {
     /// [`ListPager`]), each transformed as it arrives, replaces the store and returns
     /// the list's resourceVersion (the first page's).
     async fn list<D: Unwrap<K>>(&self) -> Result<String, Error> {
-        let opts = ListOptions { limit: self.options.page_size, ..self.selectors() };
+        let opts = ListOptions { limit: self.options.page_size, ..Default::default() };
         // `page_size: 0`: no limit unless the options set one.
         let pager = ListPager { page_size: 0, ..ListPager::default() };
         let mut items: Vec<K> = Vec::new();
@@ -440,13 +536,20 @@ impl<K: CachedResource> Reflector<K> {
         pager
             .each_page(
                 &opts,
-                |o| self.collection().versioned_params(o),
+                |o| self.lw.request(o, false),
                 |event: PageEvent<Page<D>>| match event {
                     PageEvent::Page(page) => {
                         rv.get_or_insert_with(|| page.metadata.resource_version.clone().unwrap_or_default());
                         let page_items = page.items.unwrap_or_default();
                         items.reserve(page_items.len());
-                        items.extend(page_items.into_iter().map(|o| self.store.transform_obj(o.unwrap_object())));
+                        let api_version = page.api_version.as_deref().unwrap_or_default();
+                        let kind = page.kind.as_deref().unwrap_or_default();
+                        let kind = kind.strip_suffix("List").unwrap_or(kind);
+                        items.extend(page_items.into_iter().map(|o| {
+                            let mut o = o.unwrap_object();
+                            self.lw.fill_list_item(&mut o, api_version, kind);
+                            self.store.transform_obj(o)
+                        }));
                     }
                     PageEvent::Restart => {
                         items.clear();
@@ -478,15 +581,15 @@ impl<K: CachedResource> Reflector<K> {
             send_initial_events: Some(true),
             resource_version_match: Some("NotOlderThan".to_owned()),
             timeout_seconds: self.options.timeout_seconds(),
-            ..self.selectors()
+            ..Default::default()
         };
-        let mut stream = match self.collection().versioned_params(&opts).watch::<D>().await {
+        let mut stream = match self.lw.request(&opts, true).watch::<D>().await {
             Ok(s) => s,
             Err(e) => {
                 let transient =
                     e.is_gone() || e.is_too_many_requests() || e.code().is_none_or(|c| c >= 500 || c == 408);
                 return Err(if transient {
-                    WatchListFailure::Retry(e.to_string())
+                    WatchListFailure::Retry(ReflectorError::Watch(Arc::new(e)))
                 } else {
                     WatchListFailure::Unsupported(e.to_string())
                 });
@@ -509,17 +612,23 @@ impl<K: CachedResource> Reflector<K> {
                 }
                 Ok(WatchEvent::Bookmark(_)) => {}
                 Ok(WatchEvent::Error(status)) => {
-                    let message = format!("ERROR event: {}", status.message.as_deref().unwrap_or_default());
                     return Err(if is_gone_status(&status) {
-                        WatchListFailure::Retry(message)
+                        WatchListFailure::Retry(ReflectorError::ErrorEvent(status))
                     } else {
-                        WatchListFailure::Unsupported(message)
+                        WatchListFailure::Unsupported(format!(
+                            "ERROR event: {}",
+                            status.message.as_deref().unwrap_or_default()
+                        ))
                     });
                 }
-                Err(e) => tracing::warn!(kind = K::KIND, "watch-list event skipped: {e}"),
+                // An initial event that cannot be decoded fails the attempt, as one bad
+                // item fails a list: syncing without it would hide the object.
+                Err(e) => return Err(WatchListFailure::Retry(ReflectorError::from_stream(e))),
             }
         }
-        Err(WatchListFailure::Retry("the stream ended before the initial-events-end bookmark".to_owned()))
+        Err(WatchListFailure::Retry(ReflectorError::WatchList(
+            "the stream ended before the initial-events-end bookmark".to_owned(),
+        )))
     }
 
     /// Watches from `rv`, resuming after each stream end, until a 410 Gone.
@@ -537,14 +646,14 @@ impl<K: CachedResource> Reflector<K> {
                         allow_watch_bookmarks: Some(true),
                         resource_version: Some(rv.clone()),
                         timeout_seconds: self.options.timeout_seconds(),
-                        ..self.selectors()
+                        ..Default::default()
                     };
-                    match self.collection().versioned_params(&opts).watch::<D>().await {
+                    match self.lw.request(&opts, true).watch::<D>().await {
                         Ok(s) => s,
                         Err(e) if e.is_gone() => return,
                         Err(e) => {
                             let wait = backoff.next_delay();
-                            self.state.failed(K::KIND, "watch", wait, &e.to_string());
+                            self.report(ReflectorError::Watch(Arc::new(e)), wait);
                             tokio::time::sleep(wait).await;
                             continue;
                         }
@@ -556,7 +665,13 @@ impl<K: CachedResource> Reflector<K> {
                 WatchEnd::Ended { events, elapsed, failed } => {
                     if failed || (events == 0 && elapsed < SHORT_WATCH) {
                         let wait = backoff.next_delay();
-                        tracing::debug!(kind = K::KIND, ?wait, events, ?elapsed, "watch ended early; backing off");
+                        tracing::debug!(
+                            kind = self.lw.kind(),
+                            ?wait,
+                            events,
+                            ?elapsed,
+                            "watch ended early; backing off"
+                        );
                         tokio::time::sleep(wait).await;
                     }
                 }
@@ -591,12 +706,7 @@ impl<K: CachedResource> Reflector<K> {
                     if is_gone_status(&status) {
                         return WatchEnd::Gone;
                     }
-                    let why = format!(
-                        "ERROR event (code {:?}): {}",
-                        status.code,
-                        status.message.as_deref().unwrap_or_default()
-                    );
-                    self.state.failed(K::KIND, "watch", Duration::ZERO, &why);
+                    self.report(ReflectorError::ErrorEvent(status), Duration::ZERO);
                     failed = true;
                     break;
                 }
@@ -604,7 +714,7 @@ impl<K: CachedResource> Reflector<K> {
                     if e.is_gone() {
                         return WatchEnd::Gone;
                     }
-                    self.state.failed(K::KIND, "watch", Duration::ZERO, &e.to_string());
+                    self.report(ReflectorError::from_stream(e), Duration::ZERO);
                     failed = true;
                     continue;
                 }
@@ -616,13 +726,13 @@ impl<K: CachedResource> Reflector<K> {
                     }
                     events += 1;
                     backoff.reset();
-                    if let Some(v) = obj.metadata().resource_version.as_deref().filter(|v| !v.is_empty()) {
+                    if let Some(v) = obj.resource_version().filter(|v| !v.is_empty()) {
                         rv.clear();
                         rv.push_str(v);
                         self.state.set_rv(rv);
                     }
                 }
-                Err(e) => tracing::warn!(kind = K::KIND, "watch event skipped: {e}"),
+                Err(e) => self.report(ReflectorError::Store(e), Duration::ZERO),
             }
         }
         WatchEnd::Ended { events, elapsed: started.elapsed(), failed }
@@ -631,6 +741,7 @@ impl<K: CachedResource> Reflector<K> {
 
 /// A reflector running on its own task. Dropping the handle stops it.
 #[derive(Debug)]
+#[must_use = "the reflector stops when its handle is dropped"]
 pub struct ReflectorHandle {
     task: tokio::task::JoinHandle<()>,
     state: Arc<SyncState>,

@@ -78,13 +78,20 @@ impl Selector {
 
     /// Whether `labels` (an object's `metadata.labels`) satisfy every requirement.
     pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        self.matches_with(|key| labels.and_then(|l| l.get(key)).map(String::as_str))
+    }
+
+    /// Whether the labels read through `label` (key -> value) satisfy every
+    /// requirement; for objects whose labels are not a `BTreeMap`, such as
+    /// [`Unstructured`](crate::dynamic::Unstructured) ones.
+    pub fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.requirements.iter().all(|r| {
-            let value = labels.and_then(|l| l.get(&r.key));
+            let value = label(&r.key);
             match &r.op {
-                Op::Eq(v) => value == Some(v),
-                Op::NotEq(v) => value != Some(v),
-                Op::In(vs) => value.is_some_and(|x| vs.contains(x)),
-                Op::NotIn(vs) => !value.is_some_and(|x| vs.contains(x)),
+                Op::Eq(v) => value == Some(v.as_str()),
+                Op::NotEq(v) => value != Some(v.as_str()),
+                Op::In(vs) => value.is_some_and(|x| vs.iter().any(|v| v == x)),
+                Op::NotIn(vs) => !value.is_some_and(|x| vs.iter().any(|v| v == x)),
                 Op::Exists => value.is_some(),
                 Op::DoesNotExist => value.is_none(),
             }

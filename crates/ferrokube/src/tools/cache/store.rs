@@ -21,10 +21,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::Metadata;
-
 use super::index::{namespace_index_func, IndexFunc, Indices, NAMESPACE_INDEX};
+use super::object::CacheObject;
 use super::transform::TransformFn;
 
 /// Errors of store and index operations.
@@ -43,10 +41,9 @@ pub enum CacheError {
 
 /// The cache key of an object: `namespace/name`, or `name` for cluster-scoped objects
 /// (client-go `MetaNamespaceKeyFunc`).
-pub fn meta_namespace_key<K: Metadata<Ty = ObjectMeta>>(obj: &K) -> Result<String, CacheError> {
-    let md = obj.metadata();
-    let name = md.name.as_deref().filter(|n| !n.is_empty()).ok_or(CacheError::MissingName)?;
-    Ok(match md.namespace.as_deref() {
+pub fn meta_namespace_key<K: CacheObject + ?Sized>(obj: &K) -> Result<String, CacheError> {
+    let name = obj.name().filter(|n| !n.is_empty()).ok_or(CacheError::MissingName)?;
+    Ok(match obj.namespace() {
         Some(ns) if !ns.is_empty() => format!("{ns}/{name}"),
         _ => name.to_owned(),
     })
@@ -106,7 +103,7 @@ impl<K> std::fmt::Debug for Store<K> {
     }
 }
 
-impl<K: Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Default for Store<K> {
+impl<K: CacheObject + Send + Sync + 'static> Default for Store<K> {
     fn default() -> Self {
         Self::new()
     }
@@ -124,7 +121,7 @@ pub(crate) struct Upserted<K> {
     pub(crate) old: Option<Arc<K>>,
 }
 
-impl<K: Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Store<K> {
+impl<K: CacheObject + Send + Sync + 'static> Store<K> {
     /// An empty store with the [`NAMESPACE_INDEX`] index and no transform.
     pub fn new() -> Self {
         let mut indices = Indices::new();
@@ -252,7 +249,7 @@ impl<K: Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Store<K> {
                 None => obj,
             };
             let Ok(key) = meta_namespace_key(&obj) else {
-                tracing::warn!(kind = K::KIND, "skipping an object without metadata.name");
+                tracing::warn!(kind = std::any::type_name::<K>(), "skipping an object without metadata.name");
                 continue;
             };
             let key: Arc<str> = Arc::from(key);
@@ -348,7 +345,7 @@ impl<K: Metadata<Ty = ObjectMeta> + Send + Sync + 'static> Store<K> {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodSpec};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 
     fn pod(ns: &str, name: &str, node: &str) -> Pod {
         Pod {
