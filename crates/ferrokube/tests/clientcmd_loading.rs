@@ -395,7 +395,7 @@ fn build_config_from_flags_fallbacks() {
     let not_in_cluster = InClusterConfig::new(home.path(), |_| None);
 
     // Both empty, not in a pod: default loading rules.
-    let config = build_config_from_flags_with("", "", default_rules.clone(), &not_in_cluster).unwrap();
+    let config = build_config_from_flags_with(None, None, default_rules.clone(), &not_in_cluster).unwrap();
     assert_eq!(config.host, "https://only-c.example:6443");
 
     // Both empty, in a pod: in-cluster config first.
@@ -408,13 +408,13 @@ fn build_config_from_flags_fallbacks() {
         "KUBERNETES_SERVICE_PORT" => Some("443".into()),
         _ => None,
     });
-    let config = build_config_from_flags_with("", "", default_rules.clone(), &in_pod).unwrap();
+    let config = build_config_from_flags_with(None, None, default_rules.clone(), &in_pod).unwrap();
     assert_eq!(config.host, "https://10.0.0.1:443");
 
     // A kubeconfig path is explicit; a master URL overrides its server.
     let config = build_config_from_flags_with(
-        "https://master.example",
-        fixture("merge-a.yaml").to_str().unwrap(),
+        Some("https://master.example"),
+        Some(&fixture("merge-a.yaml")),
         default_rules.clone(),
         &in_pod,
     )
@@ -422,9 +422,12 @@ fn build_config_from_flags_fallbacks() {
     assert_eq!(config.host, "https://master.example");
     assert_eq!(config.bearer_token.as_ref().unwrap().expose(), "token-from-a");
     // A master URL alone reads no kubeconfig: no credentials from ~/.kube/config leak to it.
-    let config = build_config_from_flags_with("https://other.example", "", default_rules.clone(), &in_pod).unwrap();
+    let config =
+        build_config_from_flags_with(Some("https://other.example"), None, default_rules.clone(), &in_pod).unwrap();
     assert_eq!(config.host, "https://other.example");
     assert!(config.bearer_token.is_none());
-    let err = build_config_from_flags_with("", "/no/such/kubeconfig", default_rules, &in_pod).unwrap_err();
+    let err =
+        build_config_from_flags_with(None, Some(std::path::Path::new("/no/such/kubeconfig")), default_rules, &in_pod)
+            .unwrap_err();
     assert!(err.to_string().contains("/no/such/kubeconfig"), "{err}");
 }

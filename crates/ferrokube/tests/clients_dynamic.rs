@@ -10,7 +10,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use ferrokube::dynamic::{DynamicClient, Unstructured};
-use ferrokube::rest::{CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, UpdateOptions};
+use ferrokube::rest::{
+    ApplyOptions, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, UpdateOptions,
+};
 use ferrokube::schema::GroupVersionResource;
 use ferrokube::watch::WatchEvent;
 
@@ -88,7 +90,7 @@ async fn dynamic_crud_and_watch_on_deployments() {
     cfg.set_kind("Deployment");
     cfg.set_name("web");
     cfg.set_label("applied", "yes");
-    let a = deploys.apply(&cfg, "dyn-test", true).await.unwrap();
+    let a = deploys.apply(&cfg, &ApplyOptions::new("dyn-test").force()).await.unwrap();
     assert_eq!(a.labels()["applied"], "yes");
 
     // delete, delete_collection

@@ -17,8 +17,8 @@ use serde_json::json;
 use ferrokube::kubernetes::Clientset;
 use ferrokube::metadata::MetadataClient;
 use ferrokube::rest::{
-    CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions, PropagationPolicy,
-    UpdateOptions,
+    ApplyOptions, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions,
+    PropagationPolicy, UpdateOptions,
 };
 use ferrokube::scale::ScaleClient;
 use ferrokube::schema::GroupVersionResource;
@@ -119,15 +119,14 @@ async fn namespaced_resource_every_verb() {
         .apply(
             "applied",
             &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"k": "v"}}),
-            "ferrokube-test",
-            false,
+            &ApplyOptions::new("ferrokube-test"),
         )
         .await
         .unwrap();
     assert_eq!(applied.data, labels(&[("k", "v")]));
     let mut typed_apply = config_map("applied", &[("k", "w")]);
     typed_apply.metadata.labels = None;
-    let applied = cms.apply("applied", &typed_apply, "ferrokube-test", true).await.unwrap();
+    let applied = cms.apply("applied", &typed_apply, &ApplyOptions::new("ferrokube-test").force()).await.unwrap();
     assert_eq!(applied.data, labels(&[("k", "w")]));
     assert!(applied.metadata.managed_fields.iter().flatten().any(|m| m.manager.as_deref() == Some("ferrokube-test")));
 
@@ -212,7 +211,8 @@ async fn cluster_scoped_resource_every_verb() {
         .await
         .unwrap();
     assert_eq!(patched.metadata.annotations.as_ref().unwrap()["a"], "b");
-    let applied = roles.apply("writer", &role("writer", &["create"]), "ferrokube-test", false).await.unwrap();
+    let applied =
+        roles.apply("writer", &role("writer", &["create"]), &ApplyOptions::new("ferrokube-test")).await.unwrap();
     assert_eq!(applied.rules.as_ref().unwrap()[0].verbs, ["create"]);
     let list =
         roles.list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
@@ -293,8 +293,7 @@ async fn status_and_scale_subresources() {
         .apply_status(
             "web",
             &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "status": {"collisionCount": 6}}),
-            "status-writer",
-            true,
+            &ApplyOptions::new("status-writer").force(),
         )
         .await
         .unwrap();

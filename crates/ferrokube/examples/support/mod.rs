@@ -70,7 +70,7 @@ impl Cluster {
     /// cluster is used when it is an embedded one.
     pub async fn connect(flags: &Flags) -> Result<Cluster, Box<dyn std::error::Error>> {
         if let Some(path) = &flags.kubeconfig {
-            let config = clientcmd::build_config_from_flags("", &path.to_string_lossy())?;
+            let config = clientcmd::build_config_from_flags(None, Some(path))?;
             return Ok(Cluster { config, embedded: None });
         }
         let rules = ClientConfigLoadingRules::default();

@@ -488,11 +488,12 @@ impl ClientConfig for DeferredLoadingClientConfig {
 }
 
 /// Builds a [`rest::Config`] from a server URL and/or kubeconfig path, like client-go's
-/// `BuildConfigFromFlags`: when both are empty it warns and tries the in-cluster config,
+/// `BuildConfigFromFlags`: when both are `None` it warns and tries the in-cluster config,
 /// then falls back to kubectl's default loading rules (`KUBECONFIG`, `~/.kube/config`).
-/// A non-empty `kubeconfig_path` must exist and is the only file read; a non-empty
-/// `master_url` overrides the server (given alone, no kubeconfig is read, as in client-go).
-pub fn build_config_from_flags(master_url: &str, kubeconfig_path: &str) -> Result<rest::Config> {
+/// A given `kubeconfig_path` must exist and is the only file read; a given `master_url`
+/// overrides the server (given alone, no kubeconfig is read, as in client-go). Go's empty
+/// strings are `None` here; an empty string counts as not given too.
+pub fn build_config_from_flags(master_url: Option<&str>, kubeconfig_path: Option<&Path>) -> Result<rest::Config> {
     build_config_from_flags_with(
         master_url,
         kubeconfig_path,
@@ -504,11 +505,13 @@ pub fn build_config_from_flags(master_url: &str, kubeconfig_path: &str) -> Resul
 /// [`build_config_from_flags`] with the default loading rules and in-cluster
 /// environment given explicitly (for tests).
 pub fn build_config_from_flags_with(
-    master_url: &str,
-    kubeconfig_path: &str,
+    master_url: Option<&str>,
+    kubeconfig_path: Option<&Path>,
     default_rules: ClientConfigLoadingRules,
     in_cluster: &InClusterConfig,
 ) -> Result<rest::Config> {
+    let master_url = master_url.unwrap_or("");
+    let kubeconfig_path = kubeconfig_path.map(Path::as_os_str).unwrap_or_default();
     if master_url.is_empty() && kubeconfig_path.is_empty() {
         tracing::warn!(
             "neither --kubeconfig nor --master was specified; using the in-cluster config, which might not work"

@@ -117,10 +117,10 @@ where
     }
     let md = obj.metadata();
     let name = md.name.clone().filter(|n| !n.is_empty()).ok_or(FinalizerError::UnnamedObject)?;
-    let api = match md.namespace.as_deref() {
-        Some(ns) if !ns.is_empty() => ResourceClient::<K>::namespaced(client.clone(), ns),
-        _ => ResourceClient::<K>::cluster(client.clone()),
-    };
+    // The object's own namespace decides the scope (generic over K, so not checked at
+    // compile time here).
+    let namespace = md.namespace.clone().filter(|ns| !ns.is_empty());
+    let api = ResourceClient::<K>::with_namespace(client.clone(), namespace);
     let finalizers = md.finalizers.as_deref().unwrap_or_default();
     let index = finalizers.iter().position(|f| f == finalizer_name);
     let deleting = md.deletion_timestamp.is_some();

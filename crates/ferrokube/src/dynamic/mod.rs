@@ -38,7 +38,8 @@ use http::Method;
 
 use crate::kubernetes::resource::{apply_request, send_discard, Target};
 use crate::rest::{
-    CreateOptions, DeleteOptions, Error, GetOptions, ListOptions, PatchOptions, PatchType, RESTClient, UpdateOptions,
+    ApplyOptions, CreateOptions, DeleteOptions, Error, GetOptions, ListOptions, PatchOptions, PatchType, RESTClient,
+    UpdateOptions,
 };
 use crate::schema::GroupVersionResource;
 use crate::watch::WatchStream;
@@ -176,21 +177,17 @@ impl DynamicResource {
             .await
     }
 
-    /// Server-side apply of `obj` to its `metadata.name`; `field_manager` is required.
-    pub async fn apply(&self, obj: &Unstructured, field_manager: &str, force: bool) -> Result<Unstructured, Error> {
+    /// Server-side apply of `obj` to its `metadata.name`; the options name the field
+    /// manager (required) and whether to force.
+    pub async fn apply(&self, obj: &Unstructured, opts: &ApplyOptions) -> Result<Unstructured, Error> {
         let req = self.object_req(Method::PATCH, obj.name().unwrap_or(""), &[]);
-        apply_request(req, obj, field_manager, force)?.into_object().await
+        apply_request(req, obj, opts)?.into_object().await
     }
 
     /// Server-side apply to the `status` subresource of `obj`'s name.
-    pub async fn apply_status(
-        &self,
-        obj: &Unstructured,
-        field_manager: &str,
-        force: bool,
-    ) -> Result<Unstructured, Error> {
+    pub async fn apply_status(&self, obj: &Unstructured, opts: &ApplyOptions) -> Result<Unstructured, Error> {
         let req = self.object_req(Method::PATCH, obj.name().unwrap_or(""), &["status"]);
-        apply_request(req, obj, field_manager, force)?.into_object().await
+        apply_request(req, obj, opts)?.into_object().await
     }
 
     /// Deletes object `name`.

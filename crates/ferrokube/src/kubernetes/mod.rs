@@ -40,6 +40,18 @@ pub use resource::{HasScale, HasStatus, ResourceClient};
 
 use crate::rest::{Config, Error, RESTClient};
 
+/// Why [`Clientset::try_default`] could not build a clientset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TryDefaultError {
+    /// No usable configuration: no kubeconfig, not in a cluster, or an invalid file.
+    #[error(transparent)]
+    Config(#[from] crate::clientcmd::Error),
+    /// The configuration was found but a client could not be built from it.
+    #[error(transparent)]
+    Client(#[from] Error),
+}
+
 /// The typed client of all built-in APIs (client-go `kubernetes.Clientset`). Cheap to
 /// clone; all clones and all resource clients made from it share one connection pool
 /// and one rate limiter.
@@ -54,6 +66,16 @@ impl Clientset {
     /// JSON.
     pub fn new(config: &Config) -> Result<Self, Error> {
         Ok(Clientset { client: json_client(config)? })
+    }
+
+    /// The one-line start: the configuration kubectl would use (`KUBECONFIG`,
+    /// `~/.kube/config`, then the in-cluster service account, with clientcmd's default
+    /// loading rules and no overrides), then [`Clientset::new`].
+    pub async fn try_default() -> Result<Self, TryDefaultError> {
+        use crate::clientcmd::{ClientConfig, ClientConfigLoadingRules, ConfigOverrides, DeferredLoadingClientConfig};
+        let config = DeferredLoadingClientConfig::new(ClientConfigLoadingRules::default(), ConfigOverrides::default())
+            .client_config()?;
+        Ok(Clientset::new(&config)?)
     }
 
     /// A clientset over an existing [`RESTClient`], sharing its connection pool and

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::rest::errors::RequestInfo;
 use crate::rest::{
-    CreateOptions, DeleteOptions, Error, GetOptions, ListOptions, PatchOptions, PatchType, RESTClient, Request,
-    UpdateOptions,
+    ApplyOptions, CreateOptions, DeleteOptions, Error, GetOptions, ListOptions, PatchOptions, PatchType, RESTClient,
+    Request, UpdateOptions,
 };
 use crate::watch::WatchStream;
 
@@ -86,23 +86,17 @@ pub(crate) async fn send_discard(req: Request) -> Result<(), Error> {
 }
 
 /// Builds a server-side apply PATCH (`application/apply-patch+yaml`, JSON body, which
-/// is valid YAML); `field_manager` is required.
+/// is valid YAML); the field manager is required.
 pub(crate) fn apply_request<T: Serialize + ?Sized>(
     req: Request,
     body: &T,
-    field_manager: &str,
-    force: bool,
+    opts: &ApplyOptions,
 ) -> Result<Request, Error> {
     let req = req.content_type(PatchType::Apply.content_type());
-    if field_manager.is_empty() {
+    if opts.field_manager.is_empty() {
         return Err(invalid(&req, "server-side apply needs a field manager"));
     }
-    let opts = PatchOptions {
-        field_manager: Some(field_manager.to_owned()),
-        force: force.then_some(true),
-        ..Default::default()
-    };
-    Ok(req.versioned_params(&opts).body(body))
+    Ok(req.versioned_params(&opts.patch_options()).body(body))
 }
 
 /// A client for one resource type `K` in one namespace (or cluster-wide), as
@@ -110,7 +104,15 @@ pub(crate) fn apply_request<T: Serialize + ?Sized>(
 /// [`Clientset`](super::Clientset) accessor: `cs.apps_v1().deployments("default")`.
 ///
 /// `K` is a k8s-openapi type; its `GROUP`, `VERSION` and `URL_PATH_SEGMENT` decide the
-/// URL. Cheap to clone.
+/// URL. Cheap to clone. The scope is part of the type: a cluster-scoped type has no
+/// namespaced client, so this does not compile:
+///
+/// ```compile_fail
+/// # fn f(client: ferrokube::RESTClient) {
+/// use ferrokube::kubernetes::ResourceClient;
+/// let nodes = ResourceClient::<k8s_openapi::api::core::v1::Node>::namespaced(client, "default");
+/// # }
+/// ```
 pub struct ResourceClient<K> {
     target: Target,
     _type: PhantomData<fn() -> K>,
@@ -131,19 +133,31 @@ impl<K> std::fmt::Debug for ResourceClient<K> {
     }
 }
 
-impl<K: k8s_openapi::Resource> ResourceClient<K> {
+// The scope is checked at compile time: `namespaced` and `all` exist only for
+// namespaced types, `cluster` only for cluster-scoped ones (`ResourceClient::<Node>::
+// namespaced` does not compile).
+impl<K: k8s_openapi::Resource<Scope = k8s_openapi::NamespaceResourceScope>> ResourceClient<K> {
     /// A client for a namespaced resource in `namespace` (`""`: all namespaces, for
-    /// list, watch and delete_collection).
+    /// list, watch and delete_collection, as client-go's `metav1.NamespaceAll`).
     pub fn namespaced(client: RESTClient, namespace: &str) -> Self {
         Self::with_namespace(client, Some(namespace.to_owned()))
     }
 
+    /// A client for a namespaced resource across all namespaces (list and watch).
+    pub fn all(client: RESTClient) -> Self {
+        Self::with_namespace(client, Some(String::new()))
+    }
+}
+
+impl<K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope>> ResourceClient<K> {
     /// A client for a cluster-scoped resource.
     pub fn cluster(client: RESTClient) -> Self {
         Self::with_namespace(client, None)
     }
+}
 
-    fn with_namespace(client: RESTClient, namespace: Option<String>) -> Self {
+impl<K: k8s_openapi::Resource> ResourceClient<K> {
+    pub(crate) fn with_namespace(client: RESTClient, namespace: Option<String>) -> Self {
         ResourceClient {
             target: Target {
                 client,
@@ -236,15 +250,10 @@ where
 
     /// Server-side apply of `obj` (a `K` or a JSON value with `apiVersion`, `kind` and
     /// the fields this manager owns) to the object `name` (created if missing).
-    /// `field_manager` is required; `force` takes over fields owned by other managers.
-    pub async fn apply<T: Serialize + ?Sized>(
-        &self,
-        name: &str,
-        obj: &T,
-        field_manager: &str,
-        force: bool,
-    ) -> Result<K, Error> {
-        apply_request(self.target.object(Method::PATCH, name), obj, field_manager, force)?.into_object().await
+    /// `ApplyOptions::new("manager")` names the field manager (required); `.force()`
+    /// takes over fields owned by other managers.
+    pub async fn apply<T: Serialize + ?Sized>(&self, name: &str, obj: &T, opts: &ApplyOptions) -> Result<K, Error> {
+        apply_request(self.target.object(Method::PATCH, name), obj, opts)?.into_object().await
     }
 }
 
@@ -303,11 +312,10 @@ where
         &self,
         name: &str,
         obj: &T,
-        field_manager: &str,
-        force: bool,
+        opts: &ApplyOptions,
     ) -> Result<K, Error> {
         let req = self.target.subresource(Method::PATCH, name, "status");
-        apply_request(req, obj, field_manager, force)?.into_object().await
+        apply_request(req, obj, opts)?.into_object().await
     }
 }
 
@@ -375,7 +383,7 @@ mod tests {
     #[tokio::test]
     async fn apply_needs_a_field_manager_and_update_a_name() {
         let d = ResourceClient::<Deployment>::namespaced(client(), "web");
-        let err = d.apply("x", &serde_json::json!({}), "", false).await.unwrap_err();
+        let err = d.apply("x", &serde_json::json!({}), &ApplyOptions::new("")).await.unwrap_err();
         assert!(err.to_string().contains("field manager"), "{err}");
         let err = d.update(&Deployment::default(), &UpdateOptions::default()).await.unwrap_err();
         assert!(err.to_string().contains("may not be empty"), "{err}");

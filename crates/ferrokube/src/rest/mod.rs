@@ -80,8 +80,8 @@ pub use config::{Config, ContentConfig, ImpersonationConfig, RateLimiterChoice, 
 pub use errors::{ConfigError, Error, RequestInfo};
 pub use metrics::RequestMetrics;
 pub use options::{
-    CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions, PropagationPolicy,
-    UpdateOptions,
+    ApplyOptions, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions,
+    PropagationPolicy, UpdateOptions,
 };
 pub use request::Request;
 pub use response::{BodyStream, Response};
