@@ -23,7 +23,7 @@ pub fn ferrokube_http1(kubeconfig: &Path) -> Result<ferrokube::RESTClient, Strin
 }
 
 fn ferrokube_with_protos(kubeconfig: &Path, next_protos: &[&str]) -> Result<ferrokube::RESTClient, String> {
-    let mut cfg = ferrokube::clientcmd::client_config::build_config_from_flags("", &kubeconfig.to_string_lossy())
+    let mut cfg = ferrokube::clientcmd::client_config::build_config_from_flags(None, Some(kubeconfig))
         .map_err(|e| format!("ferrokube kubeconfig: {e}"))?;
     cfg.tls.next_protos = next_protos.iter().map(|p| p.to_string()).collect();
     cfg.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;

@@ -13,7 +13,7 @@
 //!   `EnqueueRequestsFromMapFunc`).
 //!
 //! An update enqueues the keys of both the old and the new object, so an owner that lost
-//! an owned object hears about it too. Handlers run on the informer's task and only add
+//! an owned object hears about it too. Handlers run on their own listener threads (tools::cache) and only add
 //! keys; the reconcile runs on the controller's workers.
 
 use std::any::TypeId;
