@@ -9,8 +9,8 @@
 //!   seconds (negative counts as none). A 429 without it, or with an HTTP date or any
 //!   other text, is returned at once.
 //! - An attempt that got no response is retried only when the error is of a kind the
-//!   call allows: for [`send`](super::Request::send) and friends, a connection reset, an unexpected EOF or a lost HTTP/2 connection, and only for
-//!   GET; for [`watch`](super::Request::watch), an EOF or a timeout; for
+//!   call allows: for [`send`](super::Request::send) and friends, a connection reset,
+//!   an unexpected EOF or a lost HTTP/2 connection, and only for GET; for [`watch`](super::Request::watch), an EOF or a timeout; for
 //!   [`stream`](super::Request::stream), never. Such a retry waits 1 s, as client-go
 //!   fakes a `Retry-After: 1` for it. A refused connection is not retried.
 //! - A body that cannot be replayed (a one-shot stream) is never retried.
