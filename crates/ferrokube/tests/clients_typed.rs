@@ -358,18 +358,22 @@ async fn pod_subresources() {
     let cs = Clientset::new(&env.config).unwrap();
     let ns = env.namespace.as_str();
     let pods = cs.core_v1().pods(ns);
+    // A node selector no node matches keeps the pods unscheduled on any server, with a
+    // scheduler and nodes (the embedded server with controllers) or without.
     let pod = Pod {
         metadata: ObjectMeta { name: Some("p".into()), ..Default::default() },
         spec: Some(PodSpec {
             containers: vec![Container { name: "c".into(), image: Some("busybox".into()), ..Default::default() }],
+            node_selector: labels(&[("ferrokube.test/no-such-node", "true")]),
             ..Default::default()
         }),
         ..Default::default()
     };
     pods.create(&pod, &CreateOptions::default()).await.unwrap();
 
-    // logs: a byte stream. No kubelet runs here (controllers are off), and the
-    // embedded server answers an existing pod's log with 200 and an empty body.
+    // logs: a byte stream. The pod is not scheduled, so no kubelet holds a log:
+    // kube-apiserver answers an unscheduled pod's log with 200 and an empty body, and
+    // so does the embedded server.
     let mut stream = pods
         .logs("p", &ferrokube::kubernetes::LogOptions { tail_lines: Some(10), ..Default::default() })
         .await
