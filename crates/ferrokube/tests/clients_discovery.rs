@@ -1,7 +1,7 @@
 //! Discovery (aggregated and legacy), the memory and disk caches, and the RESTMapper,
-//! against the embedded API server.
+//! against the test server (embedded or realkube, see `support::cluster`).
 
-mod clients_common;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,10 +12,11 @@ use ferrokube::discovery::{
 };
 use ferrokube::restmapper::{DeferredDiscoveryRESTMapper, Scope};
 use ferrokube::schema::{GroupKind, GroupVersionResource};
+use support::cluster::{eventually, ClusterOptions, TestCluster};
 
 #[tokio::test]
 async fn version_groups_and_resources_both_ways() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("disco")).await;
     let dc = DiscoveryClient::new(&env.config).unwrap();
     let v = dc.server_version().await.unwrap();
     assert!(!v.git_version.is_empty(), "{v:?}");
@@ -60,7 +61,7 @@ async fn version_groups_and_resources_both_ways() {
 
 #[tokio::test]
 async fn disk_cache_files_ttl_and_invalidation() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("disco")).await;
     let dir = tempfile::tempdir().unwrap();
     let cache_dir = dir.path().join(ferrokube::discovery::host_cache_dir_name(&env.config.host));
     let now = Arc::new(AtomicU64::new(0));
@@ -122,7 +123,7 @@ async fn disk_cache_files_ttl_and_invalidation() {
 
 #[tokio::test]
 async fn rest_mapper_over_the_server() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("disco")).await;
     let cache = Arc::new(MemCacheClient::new(DiscoveryClient::new(&env.config).unwrap()));
     let mapper = DeferredDiscoveryRESTMapper::new(cache.clone());
 
@@ -159,6 +160,16 @@ async fn rest_mapper_over_the_server() {
         .create(&crd, &Default::default())
         .await
         .unwrap();
+    // kube-apiserver publishes a new CRD in discovery shortly after establishing it;
+    // the embedded server at once. Wait until the server lists it (through a client of
+    // its own: the mapper's cache stays as it was).
+    env.wait_for_crd_established("gadgets.example.com").await;
+    let probe = DiscoveryClient::new(&env.config).unwrap();
+    eventually("gadgets in the server's discovery", Duration::from_secs(30), || async {
+        let d = probe.server_groups_and_resources().await.unwrap();
+        d.resources_for("example.com/v1").is_some_and(|l| l.resources.iter().any(|r| r.name == "gadgets"))
+    })
+    .await;
     let m = mapper.find("gd").await.expect("a new CRD's short name resolves after the mapper refetches");
     assert_eq!(m.gvk.kind, "Gadget");
     assert_eq!(m.resource, GroupVersionResource::new("example.com", "v1", "gadgets"));

@@ -1,8 +1,11 @@
-//! The DynamicClient against the embedded API server: CRUD, status, patch, apply,
-//! delete_collection and watch over unstructured objects, on a built-in resource and
-//! on a custom resource.
+//! The DynamicClient against the test server (embedded or realkube, see
+//! `support::cluster`): CRUD, status, patch, apply, delete_collection and watch over
+//! unstructured objects, on a built-in resource and on a custom resource.
+//!
+//! Each test works in its own namespace. On realkube the deployment controller writes
+//! status behind the test's back, so read-modify-write steps retry on conflict.
 
-mod clients_common;
+mod support;
 
 use std::time::Duration;
 
@@ -14,7 +17,9 @@ use ferrokube::rest::{
     ApplyOptions, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, UpdateOptions,
 };
 use ferrokube::schema::GroupVersionResource;
+use ferrokube::util::retry::{retry_on_conflict, DEFAULT_RETRY};
 use ferrokube::watch::WatchEvent;
+use support::cluster::{ClusterOptions, TestCluster};
 
 fn obj(v: serde_json::Value) -> Unstructured {
     Unstructured::from_value(v).unwrap()
@@ -32,16 +37,9 @@ fn deployment(name: &str) -> Unstructured {
 
 #[tokio::test]
 async fn dynamic_crud_and_watch_on_deployments() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("dyn")).await;
     let client = DynamicClient::new(&env.config).unwrap();
-    let ns = client.resource(GroupVersionResource::new("", "v1", "namespaces"));
-    ns.create(
-        &obj(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dyn"}})),
-        &CreateOptions::default(),
-    )
-    .await
-    .unwrap();
-    let deploys = client.resource(GroupVersionResource::new("apps", "v1", "deployments")).namespace("dyn");
+    let deploys = client.resource(GroupVersionResource::new("apps", "v1", "deployments")).namespace(&env.namespace);
 
     let list = deploys.list(&ListOptions::default()).await.unwrap();
     assert_eq!(list.kind(), Some("DeploymentList"));
@@ -52,23 +50,31 @@ async fn dynamic_crud_and_watch_on_deployments() {
 
     let created = deploys.create(&deployment("web"), &CreateOptions::default()).await.unwrap();
     assert!(created.uid().is_some());
-    assert_eq!(created.namespace(), Some("dyn"));
+    assert_eq!(created.namespace(), Some(env.namespace.as_str()));
 
     // update with the nested-field helpers, as client-go's dynamic example does
-    let mut got = deploys.get("web", &GetOptions::default()).await.unwrap();
-    got.set_nested_field(&["spec", "replicas"], json!(1)).unwrap();
-    let containers = got.nested_slice(&["spec", "template", "spec", "containers"]).unwrap().unwrap().clone();
-    let mut c0 = containers[0].clone();
-    c0["image"] = json!("nginx:1.13");
-    got.set_nested_field(&["spec", "template", "spec", "containers"], json!([c0])).unwrap();
-    let updated = deploys.update(&got, &UpdateOptions::default()).await.unwrap();
+    let (updated, sent) = retry_on_conflict(DEFAULT_RETRY, || async {
+        let mut got = deploys.get("web", &GetOptions::default()).await?;
+        got.set_nested_field(&["spec", "replicas"], json!(1)).unwrap();
+        let containers = got.nested_slice(&["spec", "template", "spec", "containers"]).unwrap().unwrap().clone();
+        let mut c0 = containers[0].clone();
+        c0["image"] = json!("nginx:1.13");
+        got.set_nested_field(&["spec", "template", "spec", "containers"], json!([c0])).unwrap();
+        deploys.update(&got, &UpdateOptions::default()).await.map(|updated| (updated, got))
+    })
+    .await
+    .unwrap();
     assert_eq!(updated.nested_i64(&["spec", "replicas"]), Ok(Some(1)));
-    assert!(deploys.update(&got, &UpdateOptions::default()).await.unwrap_err().is_conflict());
+    assert!(deploys.update(&sent, &UpdateOptions::default()).await.unwrap_err().is_conflict());
 
     // status and scale subresources
-    let mut st = deploys.get_subresource("web", &["status"], &GetOptions::default()).await.unwrap();
-    st.set_nested_field(&["status", "collisionCount"], json!(3)).unwrap();
-    let st = deploys.update_status(&st, &UpdateOptions::default()).await.unwrap();
+    let st = retry_on_conflict(DEFAULT_RETRY, || async {
+        let mut st = deploys.get_subresource("web", &["status"], &GetOptions::default()).await?;
+        st.set_nested_field(&["status", "collisionCount"], json!(3)).unwrap();
+        deploys.update_status(&st, &UpdateOptions::default()).await
+    })
+    .await
+    .unwrap();
     assert_eq!(st.nested_i64(&["status", "collisionCount"]), Ok(Some(3)));
     let scale = deploys.get_subresource("web", &["scale"], &GetOptions::default()).await.unwrap();
     assert_eq!(scale.kind(), Some("Scale"));
@@ -103,15 +109,9 @@ async fn dynamic_crud_and_watch_on_deployments() {
         )
         .await
         .unwrap();
-    // Deletion may be finalized asynchronously (garbage collector); wait for it.
-    for _ in 0..50 {
-        if deploys.list(&ListOptions::default()).await.unwrap().items.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(deploys.list(&ListOptions::default()).await.unwrap().items.is_empty());
 
+    // The watch reports both deletions (other events, such as a controller's status
+    // writes, are not counted); then the list is empty.
     let mut added = 0;
     let mut deleted = 0;
     while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), events.next()).await {
@@ -128,11 +128,12 @@ async fn dynamic_crud_and_watch_on_deployments() {
         }
     }
     assert_eq!((added, deleted), (2, 2));
+    assert!(deploys.list(&ListOptions::default()).await.unwrap().items.is_empty());
 }
 
 #[tokio::test]
 async fn dynamic_on_a_custom_resource() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("crd")).await;
     let client = DynamicClient::new(&env.config).unwrap();
     let crds = client.resource(GroupVersionResource::new("apiextensions.k8s.io", "v1", "customresourcedefinitions"));
     let crd = obj(json!({
@@ -147,11 +148,13 @@ async fn dynamic_on_a_custom_resource() {
     let created = crds.create(&crd, &CreateOptions::default()).await.unwrap();
     assert_eq!(created.name(), Some("widgets.example.com"));
 
-    let widgets = client.resource(GroupVersionResource::new("example.com", "v1", "widgets")).namespace("default");
+    let widgets = client.resource(GroupVersionResource::new("example.com", "v1", "widgets")).namespace(&env.namespace);
     let w =
         obj(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}));
-    // The CRD's resource is served as soon as the CRD is established; allow a short
-    // delay in case the server establishes it asynchronously.
+    // The CRD's resource is served once the CRD is established: at once on the
+    // embedded server, shortly after on kube-apiserver (its controllers set the
+    // condition; its handler learns of it through an informer, hence the short retry).
+    env.wait_for_crd_established("widgets.example.com").await;
     let mut attempts = 0;
     let created = loop {
         match widgets.create(&w, &CreateOptions::default()).await {

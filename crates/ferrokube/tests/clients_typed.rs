@@ -1,8 +1,14 @@
-//! The typed Clientset against the embedded API server: every verb on a namespaced
-//! resource (ConfigMap) and a cluster-scoped one (ClusterRole), status and scale
-//! subresources on Deployments, pod subresources, and the metadata and scale clients.
+//! The typed Clientset against the test server (embedded or realkube, see
+//! `support::cluster`): every verb on a namespaced resource (ConfigMap) and a
+//! cluster-scoped one (ClusterRole), status and scale subresources on Deployments, pod
+//! subresources, and the metadata and scale clients.
+//!
+//! Each test works in its own namespace. On realkube the controllers run: they write
+//! Deployment and Pod status, and add `kube-root-ca.crt` to every namespace, so the
+//! read-modify-write steps retry on conflict (as client code must) and lists and
+//! watches look only at the test's own objects.
 
-mod clients_common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,7 +28,9 @@ use ferrokube::rest::{
 };
 use ferrokube::scale::ScaleClient;
 use ferrokube::schema::GroupVersionResource;
+use ferrokube::util::retry::{retry_on_conflict, DEFAULT_RETRY};
 use ferrokube::watch::WatchEvent;
+use support::cluster::{ClusterOptions, TestCluster};
 
 fn labels(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
     Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
@@ -67,15 +75,15 @@ async fn namespace(cs: &Clientset, name: &str) {
 
 #[tokio::test]
 async fn namespaced_resource_every_verb() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("typed")).await;
     let cs = Clientset::new(&env.config).unwrap();
-    namespace(&cs, "typed").await;
-    let cms = cs.core_v1().config_maps("typed");
+    let ns = env.namespace.as_str();
+    let cms = cs.core_v1().config_maps(ns);
 
     // create + get
     let created = cms.create(&config_map("one", &[("a", "1")]), &CreateOptions::default()).await.unwrap();
     assert!(created.metadata.uid.is_some());
-    assert_eq!(created.metadata.namespace.as_deref(), Some("typed"));
+    assert_eq!(created.metadata.namespace.as_deref(), Some(ns));
     let got = cms.get("one", &GetOptions::default()).await.unwrap();
     assert_eq!(got.data, labels(&[("a", "1")]));
     let missing = cms.get("nope", &GetOptions::default()).await.unwrap_err();
@@ -139,7 +147,7 @@ async fn namespaced_resource_every_verb() {
     assert_eq!(names, ["one", "two"]);
     assert!(list.metadata.resource_version.is_some());
     let all = cs.core_v1().config_maps("").list(&ListOptions::default()).await.unwrap();
-    assert!(all.items.iter().any(|c| c.metadata.namespace.as_deref() == Some("typed")));
+    assert!(all.items.iter().any(|c| c.metadata.namespace.as_deref() == Some(ns)));
 
     // delete with preconditions: wrong UID is a conflict, right UID deletes
     let wrong = DeleteOptions {
@@ -163,8 +171,15 @@ async fn namespaced_resource_every_verb() {
     )
     .await
     .unwrap();
+    // (realkube's controller manager adds its own `kube-root-ca.crt`: only the test's
+    // objects count)
     let left = cms.list(&ListOptions::default()).await.unwrap();
-    let left: Vec<_> = left.items.iter().filter_map(|c| c.metadata.name.as_deref()).collect();
+    let left: Vec<_> = left
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .filter(|n| ["one", "two", "applied"].contains(n))
+        .collect();
     assert_eq!(left, ["applied"], "only the unlabelled object survives");
 
     // the watch saw the sequence
@@ -172,6 +187,9 @@ async fn namespaced_resource_every_verb() {
     while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), events.next()).await {
         let ev = ev.unwrap();
         let name = ev.object().and_then(|o| o.metadata.name.clone()).unwrap_or_default();
+        if !["one", "two", "applied"].contains(&name.as_str()) {
+            continue;
+        }
         seen.push(format!("{} {name}", ev.event_type()));
         if seen.iter().filter(|s| s.starts_with("DELETED")).count() == 2 {
             break;
@@ -185,11 +203,14 @@ async fn namespaced_resource_every_verb() {
 
 #[tokio::test]
 async fn cluster_scoped_resource_every_verb() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("typed")).await;
     let cs = Clientset::new(&env.config).unwrap();
     let roles = cs.rbac_v1().cluster_roles();
+    // Cluster-scoped: names and the label unique to this test.
+    let (reader, writer, suite) = (env.unique_name("reader"), env.unique_name("writer"), env.unique_name("typed"));
+    let selector = format!("suite={suite}");
     let role = |name: &str, verbs: &[&str]| ClusterRole {
-        metadata: ObjectMeta { name: Some(name.into()), labels: labels(&[("suite", "typed")]), ..Default::default() },
+        metadata: ObjectMeta { name: Some(name.into()), labels: labels(&[("suite", &suite)]), ..Default::default() },
         rules: Some(vec![PolicyRule {
             api_groups: Some(vec!["".into()]),
             resources: Some(vec!["pods".into()]),
@@ -199,34 +220,33 @@ async fn cluster_scoped_resource_every_verb() {
         ..Default::default()
     };
     let mut events =
-        roles.watch(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
-    let created = roles.create(&role("reader", &["get"]), &CreateOptions::default()).await.unwrap();
+        roles.watch(&ListOptions { label_selector: Some(selector.clone()), ..Default::default() }).await.unwrap();
+    let created = roles.create(&role(&reader, &["get"]), &CreateOptions::default()).await.unwrap();
     assert_eq!(created.metadata.namespace, None);
-    let mut got = roles.get("reader", &GetOptions::default()).await.unwrap();
+    let mut got = roles.get(&reader, &GetOptions::default()).await.unwrap();
     got.rules.as_mut().unwrap()[0].verbs.push("list".into());
     let updated = roles.update(&got, &UpdateOptions::default()).await.unwrap();
     assert_eq!(updated.rules.as_ref().unwrap()[0].verbs, ["get", "list"]);
     let patched = roles
-        .patch("reader", PatchType::Merge, &json!({"metadata": {"annotations": {"a": "b"}}}), &PatchOptions::default())
+        .patch(&reader, PatchType::Merge, &json!({"metadata": {"annotations": {"a": "b"}}}), &PatchOptions::default())
         .await
         .unwrap();
     assert_eq!(patched.metadata.annotations.as_ref().unwrap()["a"], "b");
     let applied =
-        roles.apply("writer", &role("writer", &["create"]), &ApplyOptions::new("ferrokube-test")).await.unwrap();
+        roles.apply(&writer, &role(&writer, &["create"]), &ApplyOptions::new("ferrokube-test")).await.unwrap();
     assert_eq!(applied.rules.as_ref().unwrap()[0].verbs, ["create"]);
-    let list =
-        roles.list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() }).await.unwrap();
+    let list = roles.list(&ListOptions { label_selector: Some(selector.clone()), ..Default::default() }).await.unwrap();
     assert_eq!(list.items.len(), 2);
-    roles.delete("reader", &DeleteOptions::default()).await.unwrap();
+    roles.delete(&reader, &DeleteOptions::default()).await.unwrap();
     roles
         .delete_collection(
             &DeleteOptions::default(),
-            &ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() },
+            &ListOptions { label_selector: Some(selector.clone()), ..Default::default() },
         )
         .await
         .unwrap();
     assert!(roles
-        .list(&ListOptions { label_selector: Some("suite=typed".into()), ..Default::default() })
+        .list(&ListOptions { label_selector: Some(selector.clone()), ..Default::default() })
         .await
         .unwrap()
         .items
@@ -244,18 +264,23 @@ async fn cluster_scoped_resource_every_verb() {
 
 #[tokio::test]
 async fn status_and_scale_subresources() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("sub")).await;
     let cs = Clientset::new(&env.config).unwrap();
-    namespace(&cs, "sub").await;
-    let deploys = cs.apps_v1().deployments("sub");
+    let ns = env.namespace.as_str();
+    let deploys = cs.apps_v1().deployments(ns);
     deploys.create(&deployment("web", 2), &CreateOptions::default()).await.unwrap();
 
-    // scale
+    // scale (the deployment controller, where one runs, writes status in between:
+    // every read-modify-write retries on conflict)
     let scale = deploys.get_scale("web", &GetOptions::default()).await.unwrap();
     assert_eq!(scale.spec.as_ref().and_then(|s| s.replicas), Some(2));
-    let mut s = scale.clone();
-    s.spec.get_or_insert_with(Default::default).replicas = Some(3);
-    let s = deploys.update_scale("web", &s, &UpdateOptions::default()).await.unwrap();
+    let s = retry_on_conflict(DEFAULT_RETRY, || async {
+        let mut s = deploys.get_scale("web", &GetOptions::default()).await?;
+        s.spec.get_or_insert_with(Default::default).replicas = Some(3);
+        deploys.update_scale("web", &s, &UpdateOptions::default()).await
+    })
+    .await
+    .unwrap();
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(3));
     let d = deploys.get("web", &GetOptions::default()).await.unwrap();
     assert_eq!(d.spec.replicas, Some(3));
@@ -267,22 +292,31 @@ async fn status_and_scale_subresources() {
     // the generic scale client by GVR
     let scales = ScaleClient::new(&env.config).unwrap();
     let gvr = GroupVersionResource::new("apps", "v1", "deployments");
-    let s = scales.get(&gvr, "sub", "web").await.unwrap();
+    let s = scales.get(&gvr, ns, "web").await.unwrap();
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(1));
     let s = scales
-        .patch(&gvr, "sub", "web", PatchType::Merge, &json!({"spec": {"replicas": 4}}), &PatchOptions::default())
+        .patch(&gvr, ns, "web", PatchType::Merge, &json!({"spec": {"replicas": 4}}), &PatchOptions::default())
         .await
         .unwrap();
     assert_eq!(s.spec.as_ref().and_then(|s| s.replicas), Some(4));
-    let mut s2 = s.clone();
-    s2.spec.get_or_insert_with(Default::default).replicas = Some(2);
-    assert_eq!(scales.update(&gvr, "sub", &s2).await.unwrap().spec.and_then(|s| s.replicas), Some(2));
+    let s2 = retry_on_conflict(DEFAULT_RETRY, || async {
+        let mut s2 = scales.get(&gvr, ns, "web").await?;
+        s2.spec.get_or_insert_with(Default::default).replicas = Some(2);
+        scales.update(&gvr, ns, &s2).await
+    })
+    .await
+    .unwrap();
+    assert_eq!(s2.spec.and_then(|s| s.replicas), Some(2));
 
     // status: update_status changes status only; update ignores status
-    let mut d = deploys.get_status("web", &GetOptions::default()).await.unwrap();
-    d.status = Some(DeploymentStatus { observed_generation: Some(99), replicas: Some(7), ..Default::default() });
-    d.spec.replicas = Some(9);
-    let after = deploys.update_status(&d, &UpdateOptions::default()).await.unwrap();
+    let after = retry_on_conflict(DEFAULT_RETRY, || async {
+        let mut d = deploys.get_status("web", &GetOptions::default()).await?;
+        d.status = Some(DeploymentStatus { observed_generation: Some(99), replicas: Some(7), ..Default::default() });
+        d.spec.replicas = Some(9);
+        deploys.update_status(&d, &UpdateOptions::default()).await
+    })
+    .await
+    .unwrap();
     assert_eq!(after.spec.replicas, Some(2), "spec is not changed through /status");
     let p = deploys
         .patch_status("web", PatchType::Merge, &json!({"status": {"collisionCount": 5}}), &PatchOptions::default())
@@ -319,22 +353,26 @@ async fn status_and_scale_subresources() {
 
 #[tokio::test]
 async fn pod_subresources() {
-    let env = clients_common::start().await;
+    let env = TestCluster::start(ClusterOptions::new("pods")).await;
     let cs = Clientset::new(&env.config).unwrap();
-    namespace(&cs, "pods").await;
-    let pods = cs.core_v1().pods("pods");
+    let ns = env.namespace.as_str();
+    let pods = cs.core_v1().pods(ns);
+    // A node selector no node matches keeps the pods unscheduled on any server, with a
+    // scheduler and nodes (the embedded server with controllers) or without.
     let pod = Pod {
         metadata: ObjectMeta { name: Some("p".into()), ..Default::default() },
         spec: Some(PodSpec {
             containers: vec![Container { name: "c".into(), image: Some("busybox".into()), ..Default::default() }],
+            node_selector: labels(&[("ferrokube.test/no-such-node", "true")]),
             ..Default::default()
         }),
         ..Default::default()
     };
     pods.create(&pod, &CreateOptions::default()).await.unwrap();
 
-    // logs: a byte stream. No kubelet runs here (controllers are off), and the
-    // embedded server answers an existing pod's log with 200 and an empty body.
+    // logs: a byte stream. The pod is not scheduled, so no kubelet holds a log:
+    // kube-apiserver answers an unscheduled pod's log with 200 and an empty body, and
+    // so does the embedded server.
     let mut stream = pods
         .logs("p", &ferrokube::kubernetes::LogOptions { tail_lines: Some(10), ..Default::default() })
         .await
@@ -353,7 +391,7 @@ async fn pod_subresources() {
 
     // eviction deletes the pod (no PodDisruptionBudget)
     let eviction = k8s_openapi::api::policy::v1::Eviction {
-        metadata: ObjectMeta { name: Some("p".into()), namespace: Some("pods".into()), ..Default::default() },
+        metadata: ObjectMeta { name: Some("p".into()), namespace: Some(ns.into()), ..Default::default() },
         delete_options: None,
     };
     pods.evict("p", &eviction).await.expect("evicting a pod no budget protects");
@@ -379,15 +417,18 @@ async fn pod_subresources() {
     assert_eq!(q.spec.and_then(|s| s.node_name).as_deref(), Some("node-x"));
     let rebind = pods.bind("q", &binding, &CreateOptions::default()).await.unwrap_err();
     assert!(rebind.is_conflict(), "a bound pod cannot be bound again: {rebind}");
-    let mut q = pods.get("q", &GetOptions::default()).await.unwrap();
-    q.spec.as_mut().unwrap().ephemeral_containers = Some(vec![k8s_openapi::api::core::v1::EphemeralContainer {
-        name: "debug".into(),
-        image: Some("busybox".into()),
-        ..Default::default()
-    }]);
-    q.spec.as_mut().unwrap().containers[0].image = Some("nginx".into());
-    let p =
-        pods.update_ephemeral_containers(&q, &UpdateOptions::default()).await.expect("adding an ephemeral container");
+    let p = retry_on_conflict(DEFAULT_RETRY, || async {
+        let mut q = pods.get("q", &GetOptions::default()).await?;
+        q.spec.as_mut().unwrap().ephemeral_containers = Some(vec![k8s_openapi::api::core::v1::EphemeralContainer {
+            name: "debug".into(),
+            image: Some("busybox".into()),
+            ..Default::default()
+        }]);
+        q.spec.as_mut().unwrap().containers[0].image = Some("nginx".into());
+        pods.update_ephemeral_containers(&q, &UpdateOptions::default()).await
+    })
+    .await
+    .expect("adding an ephemeral container");
     let spec = p.spec.unwrap();
     assert_eq!(spec.ephemeral_containers.unwrap()[0].name, "debug");
     assert_eq!(spec.containers[0].image.as_deref(), Some("busybox"), "only ephemeral containers change");
@@ -399,18 +440,31 @@ async fn pod_subresources() {
     let cms = meta.resource(&GroupVersionResource::new("", "v1", "namespaces"));
     let list = cms.list(&ListOptions::default()).await.unwrap();
     assert_eq!(list.kind, "PartialObjectMetadataList");
-    assert!(list.items.iter().any(|o| o.metadata.name.as_deref() == Some("pods")));
-    let one = cms.get("pods", &GetOptions::default()).await.unwrap();
-    assert_eq!((one.kind.as_str(), one.metadata.name.as_deref()), ("PartialObjectMetadata", Some("pods")));
+    assert!(list.items.iter().any(|o| o.metadata.name.as_deref() == Some(ns)));
+    let one = cms.get(ns, &GetOptions::default()).await.unwrap();
+    assert_eq!((one.kind.as_str(), one.metadata.name.as_deref()), ("PartialObjectMetadata", Some(ns)));
     let mut w = meta
         .resource(&GroupVersionResource::new("", "v1", "namespaces"))
         .watch(&ListOptions { resource_version: list.metadata.resource_version.clone(), ..Default::default() })
         .await
         .unwrap();
-    namespace(&cs, "later").await;
-    let ev = tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap().unwrap().unwrap();
+    let later = env.unique_name("later");
+    namespace(&cs, &later).await;
+    // Other tests' namespaces come and go on a shared server: the first event about
+    // ours is its creation.
+    let ev = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let ev = w.next().await.expect("namespace watch open").expect("namespace event");
+            if ev.object().and_then(|o| o.metadata.name.as_deref()) == Some(later.as_str()) {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("the new namespace's event in time");
     match ev {
-        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some("later")),
+        WatchEvent::Added(o) => assert_eq!(o.metadata.name.as_deref(), Some(later.as_str())),
         other => panic!("{other:?}"),
     }
+    cs.core_v1().namespaces().delete(&later, &DeleteOptions::default()).await.unwrap();
 }

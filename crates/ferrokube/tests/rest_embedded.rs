@@ -1,6 +1,10 @@
-//! The request path against the embedded API server (real HTTPS, real Status errors,
-//! real watch): CRUD through `RESTClient`, error classification, watch, and the two
-//! authentication methods the server offers.
+//! The request path against the test server (embedded or realkube, see
+//! `support::cluster`; real HTTPS, real Status errors, real watch): CRUD through
+//! `RESTClient`, error classification, watch, and the two authentication methods the
+//! server offers (bearer token, client certificate). Each test works in its own
+//! namespace; the embedded server runs its controllers, as realkube does.
+
+mod support;
 
 use std::time::Duration;
 
@@ -9,23 +13,27 @@ use ferrokube::rest::{
 };
 use ferrokube::secret::{SecretBytes, SecretString};
 use ferrokube::watch::WatchEvent;
-use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
+use support::cluster::{ClusterOptions, TestCluster};
 
 type ConfigMapList = k8s_openapi::List<ConfigMap>;
 
-fn base_config(server: &EmbeddedServer) -> Config {
+async fn start() -> TestCluster {
+    TestCluster::start(ClusterOptions::new("rest").with_controllers()).await
+}
+
+fn base_config(server: &TestCluster) -> Config {
     let mut c = Config::new(server.url());
-    c.tls.ca_data = Some(server.ca_certificate_pem().as_bytes().to_vec());
+    c.tls.ca_data = Some(server.ca_pem().into_bytes());
     c.content.group_version = Some((String::new(), "v1".to_owned()));
     c.rate_limiter = RateLimiterChoice::Disabled;
     c
 }
 
-fn token_config(server: &EmbeddedServer) -> Config {
+fn token_config(server: &TestCluster) -> Config {
     let mut c = base_config(server);
-    c.bearer_token = Some(SecretString::new(server.admin_token().expose()));
+    c.bearer_token = Some(server.admin_token());
     c
 }
 
@@ -35,9 +43,9 @@ fn config_map(name: &str, value: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn crud_and_status_errors() {
-    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
+    let server = start().await;
     let c = RESTClient::new(&token_config(&server)).unwrap();
-    let ns = "default";
+    let ns = server.namespace.as_str();
 
     let created: ConfigMap = c
         .post()
@@ -113,34 +121,37 @@ async fn crud_and_status_errors() {
 
 #[tokio::test]
 async fn watch_sees_changes_in_order() {
-    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
+    let server = start().await;
     let c = RESTClient::new(&token_config(&server)).unwrap();
-    let list: ConfigMapList = c.get().namespace("default").resource("configmaps").into_object().await.unwrap();
+    let ns = server.namespace.as_str();
+    let list: ConfigMapList = c.get().namespace(ns).resource("configmaps").into_object().await.unwrap();
     let rv = list.metadata.resource_version.unwrap_or_default();
     let mut events = c
         .get()
-        .namespace("default")
+        .namespace(ns)
         .resource("configmaps")
         .versioned_params(&ListOptions { resource_version: Some(rv), ..Default::default() })
         .watch::<ConfigMap>()
         .await
         .unwrap();
-    c.post().namespace("default").resource("configmaps").body(&config_map("w1", "a")).do_raw().await.unwrap();
+    c.post().namespace(ns).resource("configmaps").body(&config_map("w1", "a")).do_raw().await.unwrap();
     c.patch(PatchType::Merge)
-        .namespace("default")
+        .namespace(ns)
         .resource("configmaps")
         .name("w1")
         .body_json(&serde_json::json!({"data":{"k":"b"}}))
         .do_raw()
         .await
         .unwrap();
-    c.delete().namespace("default").resource("configmaps").name("w1").do_raw().await.unwrap();
+    c.delete().namespace(ns).resource("configmaps").name("w1").do_raw().await.unwrap();
 
     let mut seen = Vec::new();
     while seen.len() < 3 {
         let next = tokio::time::timeout(Duration::from_secs(30), events.next()).await.expect("watch event in time");
         match next.expect("stream open").unwrap() {
             WatchEvent::Bookmark(_) => continue,
+            // realkube's controller manager adds `kube-root-ca.crt` to a new namespace
+            e if e.object().and_then(|o| o.metadata.name.as_deref()) != Some("w1") => continue,
             e => seen.push((e.event_type(), e.object().and_then(|o| o.data.clone()).unwrap_or_default()["k"].clone())),
         }
     }
@@ -149,13 +160,13 @@ async fn watch_sees_changes_in_order() {
 
 #[tokio::test]
 async fn client_certificate_and_bad_token() {
-    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
+    let server = start().await;
     let (cert, key) = server.admin_client_certificate();
     let mut cfg = base_config(&server);
-    cfg.tls.cert_data = Some(cert.as_bytes().to_vec());
-    cfg.tls.key_data = Some(SecretBytes::new(key.as_bytes().to_vec()));
+    cfg.tls.cert_data = Some(cert.into_bytes());
+    cfg.tls.key_data = Some(SecretBytes::new(key.into_bytes()));
     let c = RESTClient::new(&cfg).unwrap();
-    let _: ConfigMapList = c.get().namespace("default").resource("configmaps").into_object().await.unwrap();
+    let _: ConfigMapList = c.get().namespace(&server.namespace).resource("configmaps").into_object().await.unwrap();
 
     let mut cfg = base_config(&server);
     cfg.bearer_token = Some(SecretString::new("not-a-valid-token-9931"));
@@ -170,7 +181,7 @@ async fn client_certificate_and_bad_token() {
 async fn next_protos_choose_the_http_version() {
     use ferrokube::rest::transport_hooks::TransportLayer;
     use std::sync::{Arc, Mutex};
-    let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
+    let server = start().await;
     for (protos, want) in [(vec![], http::Version::HTTP_2), (vec!["http/1.1".to_owned()], http::Version::HTTP_11)] {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
@@ -184,7 +195,8 @@ async fn next_protos_choose_the_http_version() {
             })
         })));
         let c = RESTClient::new(&config).unwrap();
-        let list: ConfigMapList = c.get().namespace("default").resource("configmaps").into_list().await.unwrap();
+        let list: ConfigMapList =
+            c.get().namespace(&server.namespace).resource("configmaps").into_list().await.unwrap();
         assert!(list.metadata.resource_version.is_some());
         assert_eq!(*seen.lock().unwrap(), vec![want], "next_protos {protos:?}");
     }

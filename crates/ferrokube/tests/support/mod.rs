@@ -3,6 +3,7 @@
 //! what it saw and answers through a test-supplied handler, and an HTTP CONNECT proxy.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod scripted;
 
 use std::convert::Infallible;
