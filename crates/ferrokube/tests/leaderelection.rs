@@ -1,4 +1,5 @@
-//! Leader election against the embedded API server over real HTTPS: three candidates on
+//! Leader election against the API server over real HTTPS (the embedded server, or
+//! realkube with `FERROKUBE_TEST_SERVER=realkube`; each test in its own namespace): three candidates on
 //! one Lease, each leader proving it is alone with fencing writes to a shared ConfigMap
 //! (every write conditional on the resourceVersion of its previous one), a handover
 //! through `release_on_cancel`, and a failover after a leader dies without a word.
@@ -10,41 +11,30 @@
 //! duration plus one retry period (liveness), read from the Lease's own MicroTimes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::kubernetes::Clientset;
 use ferrokube::rest::{CreateOptions, GetOptions, ListOptions, UpdateOptions};
 use ferrokube::tools::leaderelection::resourcelock::{LeaseLock, ResourceLockConfig};
 use ferrokube::tools::leaderelection::{LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaderElectorHandle};
 use ferrokube::tools::record::{EventBroadcaster, EventSinkImpl};
 use ferrokube::watch::WatchEvent;
-use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use futures_util::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, EventSource};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio_util::sync::CancellationToken;
 
-const NS: &str = "default";
+mod support;
+use support::cluster::{ClusterOptions, TestCluster};
+
 const LEASE: &str = "le-test";
 const FENCE: &str = "fence";
 const LEASE_DURATION: Duration = Duration::from_secs(3);
 const RENEW_DEADLINE: Duration = Duration::from_secs(2);
 const RETRY_PERIOD: Duration = Duration::from_millis(500);
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn start_server() -> (EmbeddedServer, ferrokube::rest::Config) {
-    let options = ServerOptions { controllers: false, ..ServerOptions::default() };
-    let server = EmbeddedServer::start(options).await.expect("embedded server starts");
-    let raw = ferrokube::clientcmd::load_from_str(&server.kubeconfig_yaml(), Path::new("embedded.kubeconfig"))
-        .expect("kubeconfig parses");
-    let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
-    config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
-    (server, config)
-}
 
 /// What the candidates did, in order, with the time.
 #[derive(Default)]
@@ -71,10 +61,10 @@ impl Log {
 
 /// The leader's work: fencing writes every 100 ms, each conditional on the previous
 /// one, and a look at the Lease, until the token is cancelled.
-async fn lead(id: String, clientset: Clientset, token: CancellationToken, log: Arc<Log>) {
+async fn lead(id: String, ns: String, clientset: Clientset, token: CancellationToken, log: Arc<Log>) {
     log.note(format!("{id} started"));
-    let cms = clientset.core_v1().config_maps(NS);
-    let leases = clientset.coordination_v1().leases(NS);
+    let cms = clientset.core_v1().config_maps(&ns);
+    let leases = clientset.coordination_v1().leases(&ns);
     let mut fence = match cms.get(FENCE, &GetOptions::default()).await {
         Ok(cm) => cm,
         Err(e) => return log.violation(format!("{id}: reading the fence failed: {e}")),
@@ -119,15 +109,22 @@ struct Candidate {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn candidate(config: &ferrokube::rest::Config, id: &str, log: &Arc<Log>, events: &EventBroadcaster) -> Candidate {
+fn candidate(
+    config: &ferrokube::rest::Config,
+    ns: &str,
+    id: &str,
+    log: &Arc<Log>,
+    events: &EventBroadcaster,
+) -> Candidate {
     // Each candidate has its own client, as separate processes would.
     let clientset = Clientset::new(config).expect("clientset");
     let recorder = events.new_recorder(EventSource { component: Some("le-test".into()), host: Some(id.into()) });
-    let lock = LeaseLock::new(&clientset, NS, LEASE, ResourceLockConfig::new(id).with_event_recorder(recorder));
+    let lock = LeaseLock::new(&clientset, ns, LEASE, ResourceLockConfig::new(id).with_event_recorder(recorder));
     let (id1, id2, id3) = (id.to_owned(), id.to_owned(), id.to_owned());
+    let ns1 = ns.to_owned();
     let (log1, log2, log3) = (log.clone(), log.clone(), log.clone());
     let callbacks = LeaderCallbacks::new(
-        move |token| lead(id1.clone(), clientset.clone(), token, log1.clone()),
+        move |token| lead(id1.clone(), ns1.clone(), clientset.clone(), token, log1.clone()),
         move || log2.note(format!("{id2} stopped")),
     )
     .with_on_new_leader(move |leader| log3.note(format!("{id3} sees {leader}")));
@@ -163,9 +160,9 @@ fn leaders<'a>(candidates: &'a [Candidate], log: &Log) -> Vec<&'a str> {
 /// Every Lease version the observer saw: (holder, transitions, acquireTime, renewTime).
 type LeaseHistory = Arc<Mutex<Vec<(String, i32, Option<jiff::Timestamp>, Option<jiff::Timestamp>)>>>;
 
-async fn observe_lease(clientset: Clientset, history: LeaseHistory) {
+async fn observe_lease(clientset: Clientset, ns: String, history: LeaseHistory) {
     let opts = ListOptions { field_selector: Some(format!("metadata.name={LEASE}")), ..Default::default() };
-    let mut stream = clientset.coordination_v1().leases(NS).watch(&opts).await.expect("watch the lease");
+    let mut stream = clientset.coordination_v1().leases(&ns).watch(&opts).await.expect("watch the lease");
     while let Some(Ok(event)) = stream.next().await {
         if let WatchEvent::Added(lease) | WatchEvent::Modified(lease) = event {
             let spec = lease.spec.unwrap_or_default();
@@ -182,22 +179,23 @@ async fn observe_lease(clientset: Clientset, history: LeaseHistory) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_candidates_one_leader_at_a_time_handover_on_release_failover_on_death() {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
-    let (_server, config) = start_server().await;
+    let cluster = TestCluster::start(ClusterOptions::new("le")).await;
+    let (config, ns) = (cluster.config.clone(), cluster.namespace.clone());
     let admin = Clientset::new(&config).unwrap();
     let fence = ConfigMap {
         metadata: ObjectMeta { name: Some(FENCE.into()), ..Default::default() },
         data: Some([("writes".to_owned(), "0".to_owned())].into()),
         ..Default::default()
     };
-    admin.core_v1().config_maps(NS).create(&fence, &CreateOptions::default()).await.unwrap();
+    admin.core_v1().config_maps(&ns).create(&fence, &CreateOptions::default()).await.unwrap();
     let history = LeaseHistory::default();
-    let observer = tokio::spawn(observe_lease(admin.clone(), history.clone()));
+    let observer = tokio::spawn(observe_lease(admin.clone(), ns.clone(), history.clone()));
     let events = EventBroadcaster::new();
     let event_writer = events.start_recording_to_sink(EventSinkImpl::new(admin.clone()));
 
     let log = Arc::new(Log::default());
     let mut candidates: Vec<Candidate> =
-        ["a", "b", "c"].iter().map(|id| candidate(&config, id, &log, &events)).collect();
+        ["a", "b", "c"].iter().map(|id| candidate(&config, &ns, id, &log, &events)).collect();
 
     // One leader; everyone learns who.
     wait_for("a first leader", || leaders(&candidates, &log).len() == 1).await;
@@ -253,17 +251,17 @@ async fn three_candidates_one_leader_at_a_time_handover_on_release_failover_on_d
     assert_eq!(holders, [(first.clone(), 0), (String::new(), 0), (second.clone(), 1), (third.clone(), 2)]);
 
     // The fence saw the leaders one after another, never interleaved.
-    let fence = admin.core_v1().config_maps(NS).get(FENCE, &GetOptions::default()).await.unwrap();
+    let fence = admin.core_v1().config_maps(&ns).get(FENCE, &GetOptions::default()).await.unwrap();
     let fenced: usize = [&first, &second, &third].iter().map(|id| log.count(&format!("{id} fenced"))).sum();
     assert_eq!(fence.data.unwrap()["writes"], fenced.to_string(), "every fencing write landed in turn");
     let violations = log.violations.lock().unwrap().clone();
     assert!(violations.is_empty(), "{violations:#?}");
 
     // The lock recorded "became leader" events on the Lease.
-    let lease: Lease = admin.coordination_v1().leases(NS).get(LEASE, &GetOptions::default()).await.unwrap();
+    let lease: Lease = admin.coordination_v1().leases(&ns).get(LEASE, &GetOptions::default()).await.unwrap();
     let uid = lease.metadata.uid.unwrap();
     wait_for("leader election events", || event_writer.stats().written >= 4).await;
-    let events_list = admin.core_v1().events(NS).list(&ListOptions::default()).await.unwrap();
+    let events_list = admin.core_v1().events(&ns).list(&ListOptions::default()).await.unwrap();
     let messages: Vec<String> = events_list
         .items
         .iter()
@@ -311,16 +309,18 @@ fn without_watch(mut config: ferrokube::rest::Config, watches: Arc<Mutex<usize>>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_watch_access_candidates_fall_back_to_polling() {
-    let (_server, config) = start_server().await;
+    let cluster = TestCluster::start(ClusterOptions::new("le")).await;
+    let (config, ns) = (cluster.config.clone(), cluster.namespace.clone());
     let admin = Clientset::new(&config).unwrap();
     let fence =
         ConfigMap { metadata: ObjectMeta { name: Some(FENCE.into()), ..Default::default() }, ..Default::default() };
-    admin.core_v1().config_maps(NS).create(&fence, &CreateOptions::default()).await.unwrap();
+    admin.core_v1().config_maps(&ns).create(&fence, &CreateOptions::default()).await.unwrap();
     let watches = Arc::new(Mutex::new(0));
     let config = without_watch(config, watches.clone());
     let events = EventBroadcaster::new();
     let log = Arc::new(Log::default());
-    let mut candidates: Vec<Candidate> = ["a", "b"].iter().map(|id| candidate(&config, id, &log, &events)).collect();
+    let mut candidates: Vec<Candidate> =
+        ["a", "b"].iter().map(|id| candidate(&config, &ns, id, &log, &events)).collect();
 
     wait_for("a first leader", || leaders(&candidates, &log).len() == 1).await;
     let first = leaders(&candidates, &log)[0].to_owned();

@@ -1,14 +1,13 @@
-//! Event recording against the embedded API server over real HTTPS: the core/v1
+//! Event recording against the API server over real HTTPS (the embedded server, or
+//! realkube with `FERROKUBE_TEST_SERVER=realkube`; each test in its own namespace): the core/v1
 //! correlator (deduplication into a rising count, client-go's spam filter, aggregation
 //! of similar events), recording that never waits on a stalled sink, and
 //! events.k8s.io/v1 series.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::kubernetes::Clientset;
 use ferrokube::rest::{Error, ListOptions};
 use ferrokube::tools::record::events as eventsv1;
@@ -16,21 +15,20 @@ use ferrokube::tools::record::{
     get_reference, BroadcasterOptions, Clock, CorrelatorOptions, EventBroadcaster, EventSink, EventSinkImpl, EventType,
     EventWatcher,
 };
-use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+mod support;
+use support::cluster::{ClusterOptions, TestCluster};
+
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn start() -> (EmbeddedServer, Clientset) {
-    let options = ServerOptions { controllers: false, ..ServerOptions::default() };
-    let server = EmbeddedServer::start(options).await.expect("embedded server starts");
-    let raw = ferrokube::clientcmd::load_from_str(&server.kubeconfig_yaml(), Path::new("embedded.kubeconfig"))
-        .expect("kubeconfig parses");
-    let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
-    config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
-    let clientset = Clientset::new(&config).expect("clientset");
-    (server, clientset)
+/// The server (kept alive by the caller), an admin clientset and the test's namespace.
+async fn start() -> (TestCluster, Clientset, String) {
+    let cluster = TestCluster::start(ClusterOptions::new("record")).await;
+    let clientset = Clientset::new(&cluster.config).expect("clientset");
+    let ns = cluster.namespace.clone();
+    (cluster, clientset, ns)
 }
 
 /// A wall clock the test moves by hand.
@@ -52,11 +50,11 @@ impl Clock for FakeClock {
     }
 }
 
-fn pod(name: &str) -> ObjectReference {
+fn pod(ns: &str, name: &str) -> ObjectReference {
     let pod = Pod {
         metadata: ObjectMeta {
             name: Some(name.into()),
-            namespace: Some("default".into()),
+            namespace: Some(ns.into()),
             uid: Some(format!("uid-{name}")),
             ..Default::default()
         },
@@ -77,9 +75,9 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-async fn events_about(clientset: &Clientset, name: &str) -> Vec<Event> {
+async fn events_about(clientset: &Clientset, ns: &str, name: &str) -> Vec<Event> {
     let opts = ListOptions { field_selector: Some(format!("involvedObject.name={name}")), ..Default::default() };
-    let mut items = clientset.core_v1().events("default").list(&opts).await.unwrap().items;
+    let mut items = clientset.core_v1().events(ns).list(&opts).await.unwrap().items;
     items.retain(|e| e.involved_object.name.as_deref() == Some(name));
     items.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
     items
@@ -105,21 +103,21 @@ async fn wait_handled(watcher: &EventWatcher, n: u64) {
 /// count 25; the next write, once the bucket has refilled, carries count 101.
 #[tokio::test]
 async fn identical_events_end_as_one_event_whose_count_the_spam_filter_caps_at_25_then_101() {
-    let (_server, clientset) = start().await;
+    let (_cluster, clientset, ns) = start().await;
     let clock = FakeClock::new();
     let mut options = CorrelatorOptions::default();
     options.clock = Some(clock.clone());
     let broadcaster = broadcaster_with(options);
     let writer = broadcaster.start_recording_to_sink(EventSinkImpl::new(clientset.clone()));
     let recorder = broadcaster.new_recorder(source());
-    let web = pod("web-0");
+    let web = pod(&ns, "web-0");
     for _ in 0..100 {
         recorder.event(&web, EventType::Warning, "BackOff", "Back-off restarting failed container");
     }
     wait_handled(&writer, 100).await;
     let stats = writer.stats();
     assert_eq!((stats.written, stats.skipped, stats.failed, stats.dropped), (25, 75, 0, 0));
-    let events = events_about(&clientset, "web-0").await;
+    let events = events_about(&clientset, &ns, "web-0").await;
     assert_eq!(events.len(), 1, "one Event, patched, not 100 objects");
     let event = &events[0];
     assert_eq!(event.count, Some(25));
@@ -132,7 +130,7 @@ async fn identical_events_end_as_one_event_whose_count_the_spam_filter_caps_at_2
     clock.advance(Duration::from_secs(300));
     recorder.event(&web, EventType::Warning, "BackOff", "Back-off restarting failed container");
     wait_handled(&writer, 101).await;
-    let events = events_about(&clientset, "web-0").await;
+    let events = events_about(&clientset, &ns, "web-0").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].metadata.name, event.metadata.name);
     assert_eq!(events[0].count, Some(101), "the count kept rising while writes were filtered");
@@ -142,19 +140,19 @@ async fn identical_events_end_as_one_event_whose_count_the_spam_filter_caps_at_2
 /// spam filter allows that many writes (here a burst of 100).
 #[tokio::test]
 async fn identical_events_count_to_100_when_the_spam_burst_allows_it() {
-    let (_server, clientset) = start().await;
+    let (_cluster, clientset, ns) = start().await;
     let mut options = CorrelatorOptions::default();
     options.burst_size = 100;
     let broadcaster = broadcaster_with(options);
     let writer = broadcaster.start_recording_to_sink(EventSinkImpl::new(clientset.clone()));
     let recorder = broadcaster.new_recorder(source());
-    let web = pod("web-1");
+    let web = pod(&ns, "web-1");
     for _ in 0..100 {
         recorder.eventf(&web, EventType::Normal, "Pulled", format_args!("image {} pulled", "nginx:1.27"));
     }
     wait_handled(&writer, 100).await;
     assert_eq!(writer.stats().written, 100);
-    let events = events_about(&clientset, "web-1").await;
+    let events = events_about(&clientset, &ns, "web-1").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].count, Some(100));
     assert_eq!(events[0].message.as_deref(), Some("image nginx:1.27 pulled"));
@@ -165,17 +163,17 @@ async fn identical_events_count_to_100_when_the_spam_burst_allows_it() {
 /// from the tenth on they are folded into one aggregate event.
 #[tokio::test]
 async fn similar_events_are_aggregated_from_the_tenth_on() {
-    let (_server, clientset) = start().await;
+    let (_cluster, clientset, ns) = start().await;
     let broadcaster = EventBroadcaster::new();
     let writer = broadcaster.start_recording_to_sink(EventSinkImpl::new(clientset.clone()));
     let recorder = broadcaster.new_recorder(source());
-    let web = pod("web-2");
+    let web = pod(&ns, "web-2");
     for i in 1..=12 {
         recorder.eventf(&web, EventType::Warning, "FailedMount", format_args!("volume vol-{i} not found"));
     }
     wait_handled(&writer, 12).await;
     assert_eq!(writer.stats().written, 12);
-    let events = events_about(&clientset, "web-2").await;
+    let events = events_about(&clientset, &ns, "web-2").await;
     let (aggregate, single): (Vec<_>, Vec<_>) = events
         .iter()
         .partition(|e| e.message.as_deref().is_some_and(|m| m.starts_with("(combined from similar events): ")));
@@ -219,7 +217,7 @@ impl EventSink for GatedSink {
 
 #[tokio::test]
 async fn recording_never_waits_a_full_queue_drops_and_counts() {
-    let (_server, clientset) = start().await;
+    let (_cluster, clientset, ns) = start().await;
     let mut options = BroadcasterOptions::default();
     options.queue_length = 10;
     let broadcaster = EventBroadcaster::with_options(options);
@@ -230,11 +228,11 @@ async fn recording_never_waits_a_full_queue_drops_and_counts() {
     let recorder = broadcaster.new_recorder(source());
 
     // The first event reaches the sink, which stalls on it.
-    recorder.event(&pod("q-0"), EventType::Normal, "Queued", "m");
+    recorder.event(&pod(&ns, "q-0"), EventType::Normal, "Queued", "m");
     tokio::time::timeout(WAIT, entered.notified()).await.expect("the sink gets the first event");
     // Ten more fill the queue; five more find it full. None of the calls waits.
     for i in 1..=15 {
-        recorder.event(&pod(&format!("q-{i}")), EventType::Normal, "Queued", "m");
+        recorder.event(&pod(&ns, &format!("q-{i}")), EventType::Normal, "Queued", "m");
     }
     assert_eq!(broadcaster.dropped_events(), 5);
     assert_eq!(writer.stats().dropped, 5);
@@ -242,7 +240,7 @@ async fn recording_never_waits_a_full_queue_drops_and_counts() {
     open.send_replace(true);
     wait_handled(&writer, 11).await;
     assert_eq!(writer.stats().written, 11);
-    let all = clientset.core_v1().events("default").list(&ListOptions::default()).await.unwrap().items;
+    let all = clientset.core_v1().events(&ns).list(&ListOptions::default()).await.unwrap().items;
     let queued: Vec<_> = all.iter().filter(|e| e.reason.as_deref() == Some("Queued")).collect();
     assert_eq!(queued.len(), 11);
     for i in 11..=15 {
@@ -253,7 +251,7 @@ async fn recording_never_waits_a_full_queue_drops_and_counts() {
 
 #[tokio::test]
 async fn annotated_events_carry_their_annotations_and_the_recorders_source() {
-    let (_server, clientset) = start().await;
+    let (_cluster, clientset, ns) = start().await;
     let broadcaster = EventBroadcaster::new();
     let writer = broadcaster.start_recording_to_sink(EventSinkImpl::new(clientset.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -262,9 +260,15 @@ async fn annotated_events_carry_their_annotations_and_the_recorders_source() {
     });
     let recorder = broadcaster.new_recorder(source());
     let annotations = BTreeMap::from([("example.com/trace".to_owned(), "abc".to_owned())]);
-    recorder.annotated_eventf(&pod("web-3"), annotations, EventType::Normal, "Synced", format_args!("synced {}", 3));
+    recorder.annotated_eventf(
+        &pod(&ns, "web-3"),
+        annotations,
+        EventType::Normal,
+        "Synced",
+        format_args!("synced {}", 3),
+    );
     wait_handled(&writer, 1).await;
-    let events = events_about(&clientset, "web-3").await;
+    let events = events_about(&clientset, &ns, "web-3").await;
     assert_eq!(events.len(), 1);
     let e = &events[0];
     assert_eq!(e.metadata.annotations.as_ref().unwrap()["example.com/trace"], "abc");
@@ -281,7 +285,7 @@ async fn annotated_events_carry_their_annotations_and_the_recorders_source() {
 /// rises; a finished series is written a last time and the next event starts anew.
 #[tokio::test]
 async fn isomorphic_events_become_a_series_whose_count_rises() {
-    let (_server, clientset) = start().await;
+    let (_cluster, clientset, ns) = start().await;
     let mut options = eventsv1::BroadcasterOptions::default();
     // client-go finishes a series after 6 quiet minutes; 2 s keeps the test short.
     options.finish_time = Duration::from_secs(2);
@@ -291,11 +295,11 @@ async fn isomorphic_events_become_a_series_whose_count_rises() {
     broadcaster.start_recording_to_sink(token.clone()).unwrap();
     assert!(broadcaster.start_recording_to_sink(token.clone()).is_err(), "one sink per broadcaster");
     let recorder = broadcaster.new_recorder("series-test-controller");
-    let web = pod("web-4");
+    let web = pod(&ns, "web-4");
     let node = ObjectReference { kind: Some("Node".into()), name: Some("node-1".into()), ..Default::default() };
 
     let list = || async {
-        let mut items = clientset.events_v1().events("default").list(&ListOptions::default()).await.unwrap().items;
+        let mut items = clientset.events_v1().events(&ns).list(&ListOptions::default()).await.unwrap().items;
         items.retain(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web-4"));
         items
     };
