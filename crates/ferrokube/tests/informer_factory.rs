@@ -29,10 +29,12 @@ use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::numbers::Numbers;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -466,43 +468,6 @@ async fn event_stream_shows_a_relist_after_410_as_a_new_init() {
     }
     assert_eq!(listed, 21, "the relist holds every object");
     assert!(informer.list_count() >= 2);
-}
-
-/// A ConfigMap whose data values must be numbers: the embedded server stores any
-/// string, so an object with `v: "x"` is a real watch event that cannot be decoded.
-#[derive(Debug, Deserialize)]
-struct Numbers {
-    metadata: ObjectMeta,
-    #[serde(default)]
-    data: BTreeMap<String, Number>,
-}
-
-#[derive(Debug)]
-struct Number(u64);
-
-impl<'de> Deserialize<'de> for Number {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map(Number).map_err(|_| serde::de::Error::custom(format!("{s:?} is not a number")))
-    }
-}
-
-impl CacheObject for Numbers {
-    fn name(&self) -> Option<&str> {
-        self.metadata.name.as_deref()
-    }
-    fn namespace(&self) -> Option<&str> {
-        self.metadata.namespace.as_deref()
-    }
-    fn resource_version(&self) -> Option<&str> {
-        self.metadata.resource_version.as_deref()
-    }
-    fn uid(&self) -> Option<&str> {
-        self.metadata.uid.as_deref()
-    }
-    fn label(&self, key: &str) -> Option<&str> {
-        self.metadata.labels.as_ref()?.get(key).map(String::as_str)
-    }
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@
 //! the server closes the watch; with a history of 4 events, the resume point is then
 //! too old and the resumed watch gets an ERROR event 410 Expired.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -26,8 +25,10 @@ use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Deserialize;
 use serde_json::json;
+
+mod support;
+use support::numbers::Numbers;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -234,42 +235,6 @@ async fn retry_watcher_refuses_rv_zero_and_empty() {
     for bad in ["", "0"] {
         let err = RetryWatcher::new(bad, lw(&env.client, "x")).unwrap_err();
         assert!(matches!(&err, WatchError::InvalidResourceVersion(v) if v == bad), "{err:?}");
-    }
-}
-
-/// A ConfigMap whose data values must be numbers (see informer_factory.rs).
-#[derive(Debug, Deserialize)]
-struct Numbers {
-    metadata: ObjectMeta,
-    #[serde(default)]
-    data: BTreeMap<String, Number>,
-}
-
-#[derive(Debug)]
-struct Number(u64);
-
-impl<'de> Deserialize<'de> for Number {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map(Number).map_err(|_| serde::de::Error::custom(format!("{s:?} is not a number")))
-    }
-}
-
-impl CacheObject for Numbers {
-    fn name(&self) -> Option<&str> {
-        self.metadata.name.as_deref()
-    }
-    fn namespace(&self) -> Option<&str> {
-        self.metadata.namespace.as_deref()
-    }
-    fn resource_version(&self) -> Option<&str> {
-        self.metadata.resource_version.as_deref()
-    }
-    fn uid(&self) -> Option<&str> {
-        self.metadata.uid.as_deref()
-    }
-    fn label(&self, key: &str) -> Option<&str> {
-        self.metadata.labels.as_ref()?.get(key).map(String::as_str)
     }
 }
 

@@ -107,7 +107,7 @@ pub use factory::{InformerKey, SharedInformerFactory};
 pub use index::{namespace_index_func, IndexFunc, NAMESPACE_INDEX};
 pub use informer::{HandlerId, InformerHandle, Lister, ResourceEventHandlerFuncs, SharedInformer};
 pub use listwatch::{ListWatch, TweakListOptionsFunc, WatchEventStream, Watcher};
-pub use object::CacheObject;
+pub use object::{CacheObject, HasObjectMeta};
 pub use processor::{HandlerStats, ResourceEventHandler, WatchErrorHandler};
 pub use reflector::{CachedResource, ReflectedObject, Reflector, ReflectorError, ReflectorHandle, ReflectorOptions};
 pub use selector::{Selector, SelectorError};

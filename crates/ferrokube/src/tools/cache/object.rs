@@ -7,11 +7,12 @@
 //! [`resource_version`](CacheObject::resource_version), listers filter on
 //! [`label`](CacheObject::label). It is implemented for
 //!
-//! * every k8s-openapi type with standard `ObjectMeta` (and the cache's own wrappers,
-//!   [`Compact`](super::Compact), [`WithoutManagedFields`](super::WithoutManagedFields)),
-//!   read through `k8s_openapi::Metadata`;
-//! * [`Unstructured`], the dynamic client's objects, read from the JSON map;
-//! * [`PartialObjectMetadata`], the metadata client's objects.
+//! * every type that holds a standard `ObjectMeta` ([`HasObjectMeta`]): each
+//!   k8s-openapi type (and the cache's own wrappers, [`Compact`](super::Compact),
+//!   [`WithoutManagedFields`](super::WithoutManagedFields)) through
+//!   `k8s_openapi::Metadata`, [`PartialObjectMetadata`] (the metadata client's objects),
+//!   and any type of the application that implements [`HasObjectMeta`];
+//! * [`Unstructured`], the dynamic client's objects, read from the JSON map.
 //!
 //! What is *listed and watched* (group, version, resource) is not part of the object
 //! type: it comes from a [`ListWatch`](super::ListWatch), so the same `Unstructured`
@@ -37,21 +38,41 @@ pub trait CacheObject {
     fn label(&self, key: &str) -> Option<&str>;
 }
 
-impl<K: Metadata<Ty = ObjectMeta>> CacheObject for K {
+/// A type holding a standard `ObjectMeta`: implementing this one method makes it a
+/// [`CacheObject`] (every k8s-openapi type already is one, through
+/// `k8s_openapi::Metadata`).
+pub trait HasObjectMeta {
+    /// The object's metadata.
+    fn object_meta(&self) -> &ObjectMeta;
+}
+
+impl<K: Metadata<Ty = ObjectMeta>> HasObjectMeta for K {
+    fn object_meta(&self) -> &ObjectMeta {
+        self.metadata()
+    }
+}
+
+impl HasObjectMeta for PartialObjectMetadata {
+    fn object_meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl<T: HasObjectMeta> CacheObject for T {
     fn name(&self) -> Option<&str> {
-        self.metadata().name.as_deref()
+        self.object_meta().name.as_deref()
     }
     fn namespace(&self) -> Option<&str> {
-        self.metadata().namespace.as_deref()
+        self.object_meta().namespace.as_deref()
     }
     fn resource_version(&self) -> Option<&str> {
-        self.metadata().resource_version.as_deref()
+        self.object_meta().resource_version.as_deref()
     }
     fn uid(&self) -> Option<&str> {
-        self.metadata().uid.as_deref()
+        self.object_meta().uid.as_deref()
     }
     fn label(&self, key: &str) -> Option<&str> {
-        self.metadata().labels.as_ref()?.get(key).map(String::as_str)
+        self.object_meta().labels.as_ref()?.get(key).map(String::as_str)
     }
 }
 
@@ -70,24 +91,6 @@ impl CacheObject for Unstructured {
     }
     fn label(&self, key: &str) -> Option<&str> {
         self.nested_field(&["metadata", "labels", key])?.as_str()
-    }
-}
-
-impl CacheObject for PartialObjectMetadata {
-    fn name(&self) -> Option<&str> {
-        self.metadata.name.as_deref()
-    }
-    fn namespace(&self) -> Option<&str> {
-        self.metadata.namespace.as_deref()
-    }
-    fn resource_version(&self) -> Option<&str> {
-        self.metadata.resource_version.as_deref()
-    }
-    fn uid(&self) -> Option<&str> {
-        self.metadata.uid.as_deref()
-    }
-    fn label(&self, key: &str) -> Option<&str> {
-        self.metadata.labels.as_ref()?.get(key).map(String::as_str)
     }
 }
 
