@@ -118,13 +118,7 @@ async fn main() {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // `--forever` is this example's own flag; the rest are the shared ones.
-    let mut forever = false;
-    let args = std::env::args().skip(1).filter(|a| {
-        let own = a == "--forever";
-        forever |= own;
-        !own
-    });
-    let flags = Flags::parse_from(args.collect::<Vec<_>>())?;
+    let (flags, forever) = Flags::parse_with_switch("--forever")?;
     let cluster = Cluster::connect(&flags).await?;
     let clientset = Clientset::new(&cluster.config)?;
 

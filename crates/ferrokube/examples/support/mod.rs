@@ -32,6 +32,13 @@ impl Flags {
         Self::parse_from(std::env::args().skip(1))
     }
 
+    /// Parses the process arguments, taking out `switch` (an example's own boolean flag,
+    /// such as `--forever`) first: the shared flags and whether the switch was given.
+    pub fn parse_with_switch(switch: &str) -> Result<(Flags, bool), String> {
+        let (own, shared): (Vec<String>, Vec<String>) = std::env::args().skip(1).partition(|a| a == switch);
+        Ok((Self::parse_from(shared)?, !own.is_empty()))
+    }
+
     /// Parses `args` (without the program name).
     pub fn parse_from(args: impl IntoIterator<Item = String>) -> Result<Flags, String> {
         let mut flags = Flags::default();
