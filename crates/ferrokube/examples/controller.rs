@@ -27,7 +27,6 @@
 
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -316,7 +315,7 @@ async fn walk_through(op: &Operator) -> Result<(), Box<dyn std::error::Error>> {
     let before = config_maps.get(&cm_name, &GetOptions::default()).await?.metadata.uid;
     config_maps.delete(&cm_name, &DeleteOptions::default()).await?;
     println!("Deleted ConfigMap {cm_name:?} by hand");
-    wait_until(&format!("ConfigMap {cm_name:?} to be recreated"), || async {
+    support::wait_until(WAIT, &format!("ConfigMap {cm_name:?} to be recreated"), || async {
         match config_maps.get(&cm_name, &GetOptions::default()).await {
             Ok(cm) => Ok(cm.metadata.uid != before),
             Err(err) if err.is_not_found() => Ok(false),
@@ -330,7 +329,7 @@ async fn walk_through(op: &Operator) -> Result<(), Box<dyn std::error::Error>> {
     println!("Echo {name:?} has finalizers {finalizers:?}");
     echoes.delete(name, &DeleteOptions::default()).await?;
     println!("Deleting Echo {name:?}...");
-    wait_until(&format!("Echo {name:?} to be deleted"), || async {
+    support::wait_until(WAIT, &format!("Echo {name:?} to be deleted"), || async {
         match echoes.get(name, &GetOptions::default()).await {
             Ok(_) => Ok(false),
             Err(err) if err.is_not_found() => Ok(true),
@@ -339,7 +338,7 @@ async fn walk_through(op: &Operator) -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     println!("Echo {name:?} is gone");
-    wait_until(&format!("ConfigMap {cm_name:?} to be deleted"), || async {
+    support::wait_until(WAIT, &format!("ConfigMap {cm_name:?} to be deleted"), || async {
         match config_maps.get(&cm_name, &GetOptions::default()).await {
             Ok(_) => Ok(false),
             Err(err) if err.is_not_found() => Ok(true),
@@ -357,7 +356,7 @@ async fn wait_ready(op: &Operator, name: &str, message: &str) -> Result<(), Box<
     let echoes = op.echoes(NAMESPACE);
     let config_maps = op.config_maps(NAMESPACE);
     let cm_name = format!("echo-{name}");
-    wait_until(&format!("Echo {name:?} to be Ready with {message:?}"), || async {
+    support::wait_until(WAIT, &format!("Echo {name:?} to be Ready with {message:?}"), || async {
         let echo = echoes.get(name, &GetOptions::default()).await?;
         let status = echo.status.unwrap_or_default();
         let current =
@@ -386,7 +385,7 @@ async fn install_crd(clientset: &Clientset, demo: bool) -> Result<(), Box<dyn st
         Ok(_) => {
             println!("Deleting the CustomResourceDefinition {CRD_NAME:?} left over from an earlier run...");
             crds.delete(CRD_NAME, &DeleteOptions::default()).await?;
-            wait_until(&format!("CustomResourceDefinition {CRD_NAME:?} to be deleted"), || async {
+            support::wait_until(WAIT, &format!("CustomResourceDefinition {CRD_NAME:?} to be deleted"), || async {
                 match crds.get(CRD_NAME, &GetOptions::default()).await {
                     Ok(_) => Ok(false),
                     Err(err) if err.is_not_found() => Ok(true),
@@ -426,28 +425,12 @@ async fn install_crd(clientset: &Clientset, demo: bool) -> Result<(), Box<dyn st
         }
     }))?;
     crds.create(&crd, &CreateOptions::default()).await?;
-    wait_until(&format!("CustomResourceDefinition {CRD_NAME:?} to be established"), || async {
+    support::wait_until(WAIT, &format!("CustomResourceDefinition {CRD_NAME:?} to be established"), || async {
         let crd = crds.get(CRD_NAME, &GetOptions::default()).await?;
         let conditions = crd.status.as_ref().and_then(|s| s.conditions.as_ref());
         Ok(conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True")))
     })
     .await?;
     println!("Installed CustomResourceDefinition {CRD_NAME:?}.");
-    Ok(())
-}
-
-/// Calls `check` every 100 ms until it returns `true`; gives up after [`WAIT`].
-async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<(), Box<dyn std::error::Error>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, ferrokube::rest::Error>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await? {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("timed out after {WAIT:?} waiting for {what}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     Ok(())
 }

@@ -27,7 +27,6 @@
 
 mod support;
 
-use std::future::Future;
 use std::time::Duration;
 
 use ferrokube::dynamic::{DynamicClient, DynamicResource, Unstructured};
@@ -101,7 +100,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }))?;
     println!("Creating CustomResourceDefinition {CRD_NAME:?}...");
     crds.create(&crd, &CreateOptions::default()).await?;
-    wait_until(&format!("CustomResourceDefinition {CRD_NAME:?} to be established"), || async {
+    support::wait_until(WAIT, &format!("CustomResourceDefinition {CRD_NAME:?} to be established"), || async {
         let crd = crds.get(CRD_NAME, &GetOptions::default()).await?;
         Ok(is_established(&crd))
     })
@@ -213,7 +212,7 @@ async fn delete_crd(crds: &ResourceClient<CustomResourceDefinition>) -> Result<(
         Err(err) if err.is_not_found() => return Ok(()),
         Err(err) => return Err(err.into()),
     }
-    wait_until(&format!("CustomResourceDefinition {CRD_NAME:?} to be deleted"), || async {
+    support::wait_until(WAIT, &format!("CustomResourceDefinition {CRD_NAME:?} to be deleted"), || async {
         match crds.get(CRD_NAME, &GetOptions::default()).await {
             Ok(_) => Ok(false),
             Err(err) if err.is_not_found() => Ok(true),
@@ -221,20 +220,4 @@ async fn delete_crd(crds: &ResourceClient<CustomResourceDefinition>) -> Result<(
         }
     })
     .await
-}
-
-/// Calls `check` every 100 ms until it returns `true`; gives up after [`WAIT`].
-async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<(), Box<dyn std::error::Error>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, ferrokube::rest::Error>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await? {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("timed out after {WAIT:?} waiting for {what}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
 }

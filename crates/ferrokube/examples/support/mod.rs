@@ -102,3 +102,24 @@ impl Cluster {
         }
     }
 }
+
+/// Calls `check` every 100 ms until it returns `true`; gives up after `within` with an
+/// error naming `what`.
+pub async fn wait_until<F, Fut>(
+    within: std::time::Duration,
+    what: &str,
+    mut check: F,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ferrokube::rest::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await? {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("timed out after {within:?} waiting for {what}").into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
