@@ -209,12 +209,13 @@ impl BackoffFactory {
         }
     }
 
-    /// The manager for one request.
-    pub(crate) fn manager(&self) -> Arc<dyn BackoffManager> {
+    /// The manager for one request; `None` for [`NoBackoff`], which the send loop then
+    /// skips (no allocation, no URL parse on the default path).
+    pub(crate) fn manager(&self) -> Option<Arc<dyn BackoffManager>> {
         match self {
-            BackoffFactory::None => Arc::new(NoBackoff),
-            BackoffFactory::PerRequest { base, max } => Arc::new(URLBackoff::new(*base, *max)),
-            BackoffFactory::Shared(m) => m.clone(),
+            BackoffFactory::None => None,
+            BackoffFactory::PerRequest { base, max } => Some(Arc::new(URLBackoff::new(*base, *max))),
+            BackoffFactory::Shared(m) => Some(m.clone()),
         }
     }
 }

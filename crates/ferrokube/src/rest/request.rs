@@ -517,8 +517,11 @@ impl Request {
             Mode::Timed => self.effective_timeout().map(|t| (Instant::now() + t, t)),
             Mode::Stream | Mode::Watch => None,
         };
-        let backoff_url = url::Url::parse(url).unwrap_or_else(|_| inner.base.clone());
-        let backoff = self.backoff.clone().unwrap_or_else(|| inner.backoff.manager());
+        // The default (client-go's NoBackoff) costs nothing: no manager, no URL parse.
+        let backoff = self.backoff.clone().or_else(|| inner.backoff.manager()).map(|manager| {
+            let url = url::Url::parse(url).unwrap_or_else(|_| inner.base.clone());
+            (manager, url)
+        });
         let mut retry = WithRetry::new(self.max_retries.unwrap_or(inner.max_retries));
         let timed_out = |retry: &mut WithRetry| {
             let after = deadline.map_or(Duration::ZERO, |(_, t)| t);
@@ -532,7 +535,7 @@ impl Request {
         loop {
             // Before the attempt: the backoff manager's delay, at least the server's
             // Retry-After before a retry, and a token for every retry.
-            let mut wait = backoff.calculate_backoff(&backoff_url);
+            let mut wait = backoff.as_ref().map_or(Duration::ZERO, |(m, url)| m.calculate_backoff(url));
             let retry_reason = retry.retry_after().map(|r| {
                 wait = wait.max(r.wait);
                 r.reason.clone()
@@ -577,7 +580,9 @@ impl Request {
             if was_retry {
                 inner.metrics.request_retry(&label, verb, &inner.host_label);
             }
-            backoff.update_backoff(&backoff_url, code);
+            if let Some((manager, url)) = &backoff {
+                manager.update_backoff(url, code);
+            }
 
             let resp = match result {
                 Ok(resp) => resp,
