@@ -49,6 +49,9 @@ struct Controller {
     indexer: Indexer<Pod>,
     queue: RateLimitingQueue<String>,
     informer: SharedInformer<Pod>,
+    /// Keys synced as gone, so the demo can wait until the controller (not only the
+    /// cache) has seen a deletion: handlers run on their own threads, after the store.
+    synced_gone: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Controller {
@@ -65,7 +68,10 @@ impl Controller {
     /// The business logic: print what the cache says about the pod.
     fn sync_to_stdout(&self, key: &str) -> Result<(), String> {
         match self.indexer.get_by_key(key) {
-            None => println!("Pod {key} does not exist anymore"),
+            None => {
+                println!("Pod {key} does not exist anymore");
+                self.synced_gone.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned());
+            }
             Some(pod) => println!("Sync/Add/Update for Pod {}", pod.metadata.name.as_deref().unwrap_or("")),
         }
         Ok(())
@@ -151,7 +157,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     informer.store().add(known)?;
 
-    let controller = Arc::new(Controller { indexer: informer.store().clone(), queue, informer });
+    let controller =
+        Arc::new(Controller { indexer: informer.store().clone(), queue, informer, synced_gone: Default::default() });
     let stop = CancellationToken::new();
     let running = tokio::spawn(Arc::clone(&controller).run(1, stop.clone()));
 
@@ -168,7 +175,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Creates a pod, waits until the controller's cache has it, deletes it and waits until
-/// the cache has dropped it.
+/// the controller has synced it as gone.
 async fn demo(clientset: &Clientset, controller: &Controller) -> Result<(), Box<dyn std::error::Error>> {
     let pods = clientset.core_v1().pods(NAMESPACE);
     let key = format!("{NAMESPACE}/{DEMO_POD}");
@@ -184,7 +191,10 @@ async fn demo(clientset: &Clientset, controller: &Controller) -> Result<(), Box<
     wait_until(&format!("pod {key} in the cache"), || controller.indexer.get_by_key(&key).is_some()).await?;
     // Deleted at once (grace period 0), as `kubectl delete --now` would not wait either.
     pods.delete(DEMO_POD, &DeleteOptions { grace_period_seconds: Some(0), ..Default::default() }).await?;
-    wait_until(&format!("pod {key} gone from the cache"), || controller.indexer.get_by_key(&key).is_none()).await?;
+    wait_until(&format!("the controller to sync pod {key} as gone"), || {
+        controller.synced_gone.lock().unwrap_or_else(|p| p.into_inner()).contains(&key)
+    })
+    .await?;
     Ok(())
 }
 
