@@ -21,27 +21,44 @@ use ferrokube_apiserver::storage::StoreConfig;
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
+use support::cluster::{skip_unless_embedded, ClusterOptions, TestCluster};
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The label every ConfigMap [`create`] makes carries. Informers select it: a real
+/// cluster's controllers add objects of their own to every namespace (the
+/// `kube-root-ca.crt` ConfigMap).
+const WEB: &str = "app=web";
+
 struct Env {
-    _server: EmbeddedServer,
+    cluster: TestCluster,
     client: RESTClient,
     /// Every request URI the client sent.
     uris: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-async fn start_with(registry: Option<Arc<Registry>>) -> Env {
-    let server = match registry {
-        Some(r) => EmbeddedServer::start_with_registry(ServerOptions::default(), r).await,
-        None => EmbeddedServer::start(ServerOptions::default()).await,
-    }
-    .expect("embedded server starts");
+/// The server chosen by `FERROKUBE_TEST_SERVER` and a client that records the URI of
+/// every request it sends.
+async fn start() -> Env {
+    let cluster = TestCluster::start(ClusterOptions::new("cache")).await;
+    let (client, uris) = recording_client(cluster.config.clone());
+    Env { cluster, client, uris }
+}
+
+/// An embedded server over `registry` (for the tests that write to it in-process).
+async fn start_embedded(registry: Arc<Registry>) -> (EmbeddedServer, RESTClient) {
+    let server =
+        EmbeddedServer::start_with_registry(ServerOptions::default(), registry).await.expect("embedded server starts");
     let raw = ferrokube::clientcmd::load_from_str(&server.kubeconfig_yaml(), Path::new("embedded.kubeconfig"))
         .expect("kubeconfig parses");
     let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
     config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
+    let (client, _) = recording_client(config);
+    (server, client)
+}
+
+fn recording_client(mut config: ferrokube::rest::Config) -> (RESTClient, Arc<std::sync::Mutex<Vec<String>>>) {
     let uris = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = Arc::clone(&uris);
     config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
@@ -51,12 +68,17 @@ async fn start_with(registry: Option<Arc<Registry>>) -> Env {
             req
         })
     })));
-    let client = RESTClient::new(&config).expect("client");
-    Env { _server: server, client, uris }
+    (RESTClient::new(&config).expect("client"), uris)
 }
 
-async fn start() -> Env {
-    start_with(None).await
+impl Env {
+    /// A namespace of this test's own named after `base`, created (unique on a shared
+    /// realkube).
+    async fn namespace(&self, base: &str) -> String {
+        let ns = self.cluster.unique_name(base);
+        create_namespace(&self.client, &ns).await;
+        ns
+    }
 }
 
 fn cms(client: &RESTClient, verb: Request, ns: &str) -> Request {
@@ -125,17 +147,19 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 async fn informer_syncs_then_sees_create_update_delete_in_order() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "inf").await;
-    create_namespace(c, "other").await;
+    let inf = env.namespace("inf").await;
+    let other = env.namespace("other").await;
     let mut pre = Vec::new();
     for i in 0..5 {
-        pre.push(create(c, "inf", &format!("pre-{i}"), "0").await);
+        pre.push(create(c, &inf, &format!("pre-{i}"), "0").await);
     }
-    create(c, "other", "elsewhere", "0").await;
+    create(c, &other, "elsewhere", "0").await;
 
     // Pages of 2 force three list requests with continue tokens.
-    let informer =
-        SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace("inf").page_size(Some(2)));
+    let informer = SharedInformer::<ConfigMap>::new(
+        c.clone(),
+        ReflectorOptions::default().namespace(&inf).label_selector(WEB).page_size(Some(2)),
+    );
     let (handler, mut rx) = recorder();
     informer.add_event_handler(handler);
     let handle = informer.start();
@@ -153,21 +177,21 @@ async fn informer_syncs_then_sees_create_update_delete_in_order() {
     assert_eq!(initial, want, "the initial list, and only namespace inf");
     let lister = informer.lister();
     assert_eq!(lister.list(None).len(), 5);
-    assert!(lister.get("other", "elsewhere").is_none());
-    assert_eq!(lister.list_namespace("inf", Some(&Selector::parse("app=web").unwrap())).len(), 5);
+    assert!(lister.get(&other, "elsewhere").is_none());
+    assert_eq!(lister.list_namespace(&inf, Some(&Selector::parse("app=web").unwrap())).len(), 5);
 
-    let created = create(c, "inf", "x", "1").await;
-    let updated = update(c, "inf", "x", "2").await;
-    delete(c, "inf", "x").await;
-    create(c, "other", "ignored", "1").await;
+    let created = create(c, &inf, "x", "1").await;
+    let updated = update(c, &inf, "x", "2").await;
+    delete(c, &inf, "x").await;
+    create(c, &other, "ignored", "1").await;
     assert_eq!(next(&mut rx).await, format!("add x {}", rv(&created)));
     assert_eq!(next(&mut rx).await, format!("update x {}->{}", rv(&created), rv(&updated)));
     assert_eq!(next(&mut rx).await, "delete x");
-    assert!(lister.get("inf", "x").is_none());
+    assert!(lister.get(&inf, "x").is_none());
 
-    let again = update(c, "inf", "pre-0", "3").await;
+    let again = update(c, &inf, "pre-0", "3").await;
     assert_eq!(next(&mut rx).await, format!("update pre-0 {}->{}", rv(&pre[0]), rv(&again)));
-    let stored = lister.get("inf", "pre-0").expect("stored");
+    let stored = lister.get(&inf, "pre-0").expect("stored");
     assert_eq!(stored.data.as_ref().unwrap()["v"], "3");
     assert_eq!(informer.last_sync_resource_version(), rv(&again));
     assert!(rx.try_recv().is_err(), "no other calls");
@@ -178,12 +202,12 @@ async fn informer_syncs_then_sees_create_update_delete_in_order() {
 async fn reflector_resumes_after_the_server_ends_the_watch() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "resume").await;
+    let resume = env.namespace("resume").await;
     // The server ends each watch after one second; the reflector must resume from the
     // last resourceVersion it saw, losing and repeating nothing.
     let informer = SharedInformer::<ConfigMap>::new(
         c.clone(),
-        ReflectorOptions::default().namespace("resume").watch_timeout(Some(Duration::from_secs(1))),
+        ReflectorOptions::default().namespace(&resume).label_selector(WEB).watch_timeout(Some(Duration::from_secs(1))),
     );
     let (handler, mut rx) = recorder();
     informer.add_event_handler(handler);
@@ -192,7 +216,7 @@ async fn reflector_resumes_after_the_server_ends_the_watch() {
 
     let mut want = Vec::new();
     for i in 0..16 {
-        let cm = create(c, "resume", &format!("cm-{i}"), "v").await;
+        let cm = create(c, &resume, &format!("cm-{i}"), "v").await;
         want.push(format!("add {} {}", name(&cm), rv(&cm)));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -227,10 +251,13 @@ async fn create_in_process(registry: &Registry, ns: &str, name: &str) {
 // resumed watch gets an ERROR event with 410 Expired, and the reflector must relist.
 #[tokio::test]
 async fn reflector_relists_after_410_gone() {
+    if skip_unless_embedded("needs a watch history of 4 events and writes that do not yield") {
+        return;
+    }
     let registry =
         Registry::with_options(StoreConfig { history_capacity: 4, watch_buffer: 2 }, Duration::from_secs(60));
-    let env = start_with(Some(Arc::clone(&registry))).await;
-    let c = &env.client;
+    let (server, client) = start_embedded(Arc::clone(&registry)).await;
+    let c = &client;
     create_namespace(c, "gone").await;
     create(c, "gone", "before", "v").await;
 
@@ -251,19 +278,21 @@ async fn reflector_relists_after_410_gone() {
     eventually("the object created after the relist", || store.get_by_key("gone/after").is_some()).await;
     assert_eq!(store.len(), 22);
     assert_eq!(handle.last_sync_resource_version(), rv(&last));
-    drop(env);
+    drop(server);
 }
 
 #[tokio::test]
 async fn watch_list_syncs_and_keeps_watching() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "wl").await;
+    let wl = env.namespace("wl").await;
     for i in 0..3 {
-        create(c, "wl", &format!("cm-{i}"), "v").await;
+        create(c, &wl, &format!("cm-{i}"), "v").await;
     }
-    let informer =
-        SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace("wl").watch_list(true));
+    let informer = SharedInformer::<ConfigMap>::new(
+        c.clone(),
+        ReflectorOptions::default().namespace(&wl).label_selector(WEB).watch_list(true),
+    );
     let (handler, mut rx) = recorder();
     informer.add_event_handler(handler);
     let _handle = informer.start();
@@ -272,7 +301,7 @@ async fn watch_list_syncs_and_keeps_watching() {
     for _ in 0..3 {
         assert!(next(&mut rx).await.starts_with("add cm-"));
     }
-    let cm = create(c, "wl", "later", "v").await;
+    let cm = create(c, &wl, "later", "v").await;
     assert_eq!(next(&mut rx).await, format!("add later {}", rv(&cm)));
     assert_eq!(informer.list_count(), 1);
     let cm_requests: Vec<String> =
@@ -285,12 +314,12 @@ async fn watch_list_syncs_and_keeps_watching() {
 async fn strip_managed_fields_keeps_them_out_of_the_store() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "mf").await;
+    let mf = env.namespace("mf").await;
     let apply = |name: &str, v: &str| {
-        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "mf"}, "data": {"v": v}});
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": mf, "labels": {"app": "web"}}, "data": {"v": v}});
         c.patch(PatchType::Apply)
             .group_version("", "v1")
-            .namespace("mf")
+            .namespace(&mf)
             .resource("configmaps")
             .name(name)
             .param("fieldManager", "tools-cache-test")
@@ -299,10 +328,11 @@ async fn strip_managed_fields_keeps_them_out_of_the_store() {
     for i in 0..3 {
         apply(&format!("cm-{i}"), "1").send().await.expect("apply");
     }
-    let raw: ConfigMap = cms(c, c.get(), "mf").name("cm-0").into_object().await.expect("get");
+    let raw: ConfigMap = cms(c, c.get(), &mf).name("cm-0").into_object().await.expect("get");
     assert!(raw.metadata.managed_fields.as_ref().is_some_and(|m| !m.is_empty()), "the server records managedFields");
 
-    let informer = SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace("mf"));
+    let informer =
+        SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace(&mf).label_selector(WEB));
     informer.set_transform(strip_managed_fields);
     let (handler, mut rx) = recorder();
     informer.add_event_handler(handler);
@@ -316,13 +346,13 @@ async fn strip_managed_fields_keeps_them_out_of_the_store() {
     let store = informer.store();
     assert_eq!(store.len(), 4);
     store.for_each(|cm| assert!(cm.metadata.managed_fields.is_none(), "{:?}", cm.metadata.name));
-    assert_eq!(store.get_by_key("mf/cm-0").unwrap().data.as_ref().unwrap()["v"], "2");
+    assert_eq!(store.get_by_key(&format!("{mf}/cm-0")).unwrap().data.as_ref().unwrap()["v"], "2");
 
     // Skipping managedFields while decoding gives the same store, for the list and for
     // watch events.
     let skipping = SharedInformer::<ConfigMap>::new(
         c.clone(),
-        ReflectorOptions::default().namespace("mf").skip_managed_fields(true).watch_list(true),
+        ReflectorOptions::default().namespace(&mf).label_selector(WEB).skip_managed_fields(true).watch_list(true),
     );
     let _h2 = skipping.start();
     tokio::time::timeout(WAIT, skipping.wait_for_sync()).await.expect("synced");
@@ -330,7 +360,7 @@ async fn strip_managed_fields_keeps_them_out_of_the_store() {
     eventually("both informers to see the update", || {
         [store, skipping.store()]
             .iter()
-            .all(|s| s.get_by_key("mf/cm-1").is_some_and(|o| o.data.as_ref().unwrap()["v"] == "2"))
+            .all(|s| s.get_by_key(&format!("{mf}/cm-1")).is_some_and(|o| o.data.as_ref().unwrap()["v"] == "2"))
     })
     .await;
     let mut plain_keys = store.list_keys();
@@ -345,14 +375,19 @@ async fn strip_managed_fields_keeps_them_out_of_the_store() {
 async fn selectors_and_all_namespaces() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "s1").await;
-    create_namespace(c, "s2").await;
-    create(c, "s1", "a", "v").await;
-    create(c, "s2", "b", "v").await;
-    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "s2", "labels": {"app": "db"}}});
-    cms(c, c.post(), "s2").body(&body).send().await.expect("create");
+    let s1 = env.namespace("s1").await;
+    let s2 = env.namespace("s2").await;
+    // All namespaces of a shared realkube hold other tests' objects: a label of this
+    // test's own keeps them out.
+    let test = &env.cluster.namespace;
+    for (ns, name, app) in [(&s1, "a", "web"), (&s2, "b", "web"), (&s2, "c", "db")] {
+        let labels = json!({"app": app, "test": test});
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns, "labels": labels}, "data": {"v": "v"}});
+        cms(c, c.post(), ns).body(&body).send().await.expect("create");
+    }
 
-    let informer = SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().label_selector("app=web"));
+    let selector = format!("app=web,test={test}");
+    let informer = SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().label_selector(selector));
     informer
         .add_indexer("by-data", |cm: &ConfigMap| cm.data.iter().flat_map(|d| d.values().cloned()).collect())
         .unwrap();
@@ -360,9 +395,9 @@ async fn selectors_and_all_namespaces() {
     tokio::time::timeout(WAIT, informer.wait_for_sync()).await.expect("synced");
     let mut keys = informer.store().list_keys();
     keys.sort();
-    assert_eq!(keys, ["s1/a", "s2/b"]);
+    assert_eq!(keys, [format!("{s1}/a"), format!("{s2}/b")]);
     assert_eq!(informer.store().by_index("by-data", "v").unwrap().len(), 2);
-    update(c, "s1", "a", "w").await;
+    update(c, &s1, "a", "w").await;
     eventually("the index to follow the update", || {
         informer.store().by_index("by-data", "w").is_ok_and(|v| v.len() == 1)
     })
