@@ -30,6 +30,7 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
+use support::cluster::{skip_unless_embedded, ClusterOptions, TestCluster};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -39,22 +40,33 @@ use support::numbers::Numbers;
 const WAIT: Duration = Duration::from_secs(20);
 
 struct Env {
-    _server: EmbeddedServer,
+    cluster: TestCluster,
     client: RESTClient,
     /// Every request URI the client sent.
     uris: Arc<Mutex<Vec<String>>>,
 }
 
-async fn start_with(registry: Option<Arc<Registry>>) -> Env {
-    let server = match registry {
-        Some(r) => EmbeddedServer::start_with_registry(ServerOptions::default(), r).await,
-        None => EmbeddedServer::start(ServerOptions::default()).await,
-    }
-    .expect("embedded server starts");
+/// The server chosen by `FERROKUBE_TEST_SERVER` and a client that records the URI of
+/// every request it sends.
+async fn start() -> Env {
+    let cluster = TestCluster::start(ClusterOptions::new("factory")).await;
+    let (client, uris) = recording_client(cluster.config.clone());
+    Env { cluster, client, uris }
+}
+
+/// An embedded server over `registry` (for the tests that write to it in-process).
+async fn start_embedded(registry: Arc<Registry>) -> (EmbeddedServer, RESTClient) {
+    let server =
+        EmbeddedServer::start_with_registry(ServerOptions::default(), registry).await.expect("embedded server starts");
     let raw = ferrokube::clientcmd::load_from_str(&server.kubeconfig_yaml(), Path::new("embedded.kubeconfig"))
         .expect("kubeconfig parses");
     let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
     config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
+    let (client, _) = recording_client(config);
+    (server, client)
+}
+
+fn recording_client(mut config: ferrokube::rest::Config) -> (RESTClient, Arc<Mutex<Vec<String>>>) {
     let uris = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&uris);
     config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
@@ -64,15 +76,28 @@ async fn start_with(registry: Option<Arc<Registry>>) -> Env {
             req
         })
     })));
-    let client = RESTClient::new(&config).expect("client");
-    Env { _server: server, client, uris }
+    (RESTClient::new(&config).expect("client"), uris)
 }
 
-async fn start() -> Env {
-    start_with(None).await
+/// The label every ConfigMap [`create`] makes carries, and that informers select: a
+/// real cluster's controllers add objects of their own to every namespace (the
+/// `kube-root-ca.crt` ConfigMap).
+const MINE: &str = "made-by=test";
+
+/// Selects [`MINE`] (a factory's list-options tweak).
+fn mine(options: &mut ferrokube::rest::ListOptions) {
+    options.label_selector = Some(MINE.to_owned());
 }
 
 impl Env {
+    /// A namespace of this test's own named after `base`, created (unique on a shared
+    /// realkube).
+    async fn namespace(&self, base: &str) -> String {
+        let ns = self.cluster.unique_name(base);
+        create_namespace(&self.client, &ns).await;
+        ns
+    }
+
     /// The requests sent so far whose URI contains every one of `parts`.
     fn count(&self, parts: &[&str]) -> usize {
         self.uris.lock().unwrap().iter().filter(|u| parts.iter().all(|p| u.contains(p))).count()
@@ -97,7 +122,9 @@ async fn create(client: &RESTClient, ns: &str, name: &str, labels: &[(&str, &str
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(ns.into()),
-            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            labels: Some(
+                labels.iter().chain([&("made-by", "test")]).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ),
             ..Default::default()
         },
         data: Some([("v".to_owned(), data.to_owned())].into()),
@@ -159,10 +186,11 @@ fn recorder<K: CacheObject + Send + Sync + 'static>() -> (ResourceEventHandlerFu
 async fn one_list_and_watch_per_type_shared_by_every_consumer() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "fac").await;
-    create(c, "fac", "a", &[], "1").await;
+    let fac = env.namespace("fac").await;
+    create(c, &fac, "a", &[], "1").await;
 
-    let factory = SharedInformerFactory::new(c.clone(), Duration::ZERO).with_namespace("fac");
+    let factory =
+        SharedInformerFactory::new(c.clone(), Duration::ZERO).with_namespace(&fac).with_tweak_list_options(mine);
     let first = factory.informer::<ConfigMap>();
     let second = factory.informer::<ConfigMap>();
     let secrets = factory.informer::<Secret>();
@@ -183,12 +211,12 @@ async fn one_list_and_watch_per_type_shared_by_every_consumer() {
     assert!(first.is_running() && secrets.is_running());
     assert_eq!(recv(&mut rx1).await, "add a");
     assert_eq!(recv(&mut rx2).await, "add a");
-    create(c, "fac", "b", &[], "1").await;
+    create(c, &fac, "b", &[], "1").await;
     assert_eq!(recv(&mut rx1).await, "add b");
     assert_eq!(recv(&mut rx2).await, "add b");
     assert_eq!(second.lister().list(None).len(), 2);
-    assert_eq!(env.count(&["/namespaces/fac/configmaps?", "limit="]), 1, "one list of configmaps");
-    assert_eq!(env.count(&["/namespaces/fac/configmaps?", "watch=true"]), 1, "one watch of configmaps");
+    assert_eq!(env.count(&[&format!("/namespaces/{fac}/configmaps?"), "limit="]), 1, "one list of configmaps");
+    assert_eq!(env.count(&[&format!("/namespaces/{fac}/configmaps?"), "watch=true"]), 1, "one watch of configmaps");
 
     // An informer requested after start runs only once start is called again.
     let late = factory.metadata_for_resource(&configmaps());
@@ -216,7 +244,11 @@ async fn one_list_and_watch_per_type_shared_by_every_consumer() {
     stop.cancel();
     tokio::time::timeout(WAIT, run).await.expect("controller stops").expect("no panic");
     assert!(first.is_running(), "the controller's stop leaves the factory's run alone");
-    assert_eq!(env.count(&["/namespaces/fac/configmaps?", "limit="]), 2, "configmaps + metadata lists only");
+    assert_eq!(
+        env.count(&[&format!("/namespaces/{fac}/configmaps?"), "limit="]),
+        2,
+        "configmaps + metadata lists only"
+    );
 
     factory.shutdown();
     assert!(!first.is_running() && !secrets.is_running() && !late.is_running());
@@ -228,14 +260,14 @@ async fn one_list_and_watch_per_type_shared_by_every_consumer() {
 async fn namespace_tweak_and_default_resync() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "tw").await;
-    create_namespace(c, "tw-other").await;
-    create(c, "tw", "web", &[("app", "web")], "1").await;
-    create(c, "tw", "db", &[("app", "db")], "1").await;
-    create(c, "tw-other", "web", &[("app", "web")], "1").await;
+    let tw = env.namespace("tw").await;
+    let tw_other = env.namespace("tw-other").await;
+    create(c, &tw, "web", &[("app", "web")], "1").await;
+    create(c, &tw, "db", &[("app", "db")], "1").await;
+    create(c, &tw_other, "web", &[("app", "web")], "1").await;
 
     let factory = SharedInformerFactory::new(c.clone(), Duration::from_millis(200))
-        .with_namespace("tw")
+        .with_namespace(&tw)
         .with_tweak_list_options(|o| o.label_selector = Some("app=web".to_owned()));
     let informer = factory.informer::<ConfigMap>();
     let dynamic = factory.for_resource(&configmaps());
@@ -250,9 +282,9 @@ async fn namespace_tweak_and_default_resync() {
         v.sort();
         v
     };
-    assert_eq!(keys(informer.store().list_keys()), ["tw/web"]);
-    assert_eq!(keys(dynamic.store().list_keys()), ["tw/web"]);
-    assert!(env.count(&["/namespaces/tw/configmaps?", "labelSelector=app%3Dweb", "watch=true"]) >= 2);
+    assert_eq!(keys(informer.store().list_keys()), [format!("{tw}/web")]);
+    assert_eq!(keys(dynamic.store().list_keys()), [format!("{tw}/web")]);
+    assert!(env.count(&[&format!("/namespaces/{tw}/configmaps?"), "labelSelector=app%3Dweb", "watch=true"]) >= 2);
     // The default resync: on_update(obj, obj) with the very same object.
     assert!(recv(&mut rx).await, "a resync hands the stored object as old and new");
 }
@@ -261,10 +293,11 @@ async fn namespace_tweak_and_default_resync() {
 async fn dynamic_and_metadata_informers() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "dyn").await;
-    create(c, "dyn", "one", &[("tier", "front")], "1").await;
+    let dyn_ns = env.namespace("dyn").await;
+    create(c, &dyn_ns, "one", &[("tier", "front")], "1").await;
 
-    let factory = SharedInformerFactory::new(c.clone(), Duration::ZERO).with_namespace("dyn");
+    let factory =
+        SharedInformerFactory::new(c.clone(), Duration::ZERO).with_namespace(&dyn_ns).with_tweak_list_options(mine);
     let dynamic: SharedInformer<Unstructured> = factory.for_resource(&configmaps());
     let again = factory.for_resource(&configmaps());
     let meta: SharedInformer<PartialObjectMetadata> = factory.metadata_for_resource(&configmaps());
@@ -281,22 +314,22 @@ async fn dynamic_and_metadata_informers() {
     );
     assert_eq!(recv(&mut drx).await, "add one");
     assert_eq!(recv(&mut mrx).await, "add one");
-    let listed = dynamic.lister().get("dyn", "one").expect("cached");
+    let listed = dynamic.lister().get(&dyn_ns, "one").expect("cached");
     assert_eq!((listed.api_version(), listed.kind()), (Some("v1"), Some("ConfigMap")), "listed objects are typed");
 
-    create(c, "dyn", "two", &[("tier", "back")], "2").await;
-    update(c, "dyn", "one", "3").await;
-    delete(c, "dyn", "two").await;
+    create(c, &dyn_ns, "two", &[("tier", "back")], "2").await;
+    update(c, &dyn_ns, "one", "3").await;
+    delete(c, &dyn_ns, "two").await;
     for want in ["add two", "update one", "delete two"] {
         assert_eq!(recv(&mut drx).await, want);
         assert_eq!(recv(&mut mrx).await, want);
     }
-    let one = dynamic.lister().get("dyn", "one").expect("cached");
+    let one = dynamic.lister().get(&dyn_ns, "one").expect("cached");
     assert_eq!(one.nested_string(&["data", "v"]), Ok(Some("3")), "dynamic objects are whole");
     assert_eq!(one.kind(), Some("ConfigMap"));
     let front = Selector::parse("tier=front").unwrap();
-    assert_eq!(dynamic.lister().list_namespace("dyn", Some(&front)).len(), 1, "label selectors on Unstructured");
-    let m = meta.lister().get("dyn", "one").expect("cached");
+    assert_eq!(dynamic.lister().list_namespace(&dyn_ns, Some(&front)).len(), 1, "label selectors on Unstructured");
+    let m = meta.lister().get(&dyn_ns, "one").expect("cached");
     assert_eq!(m.metadata.labels.as_ref().unwrap()["tier"], "front");
     assert_eq!(m.metadata.resource_version.as_deref(), one.resource_version());
     assert_eq!(meta.lister().list(Some(&front)).len(), 1);
@@ -306,11 +339,12 @@ async fn dynamic_and_metadata_informers() {
 async fn a_blocked_handler_stalls_neither_the_other_handlers_nor_the_store() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "iso").await;
+    let iso = env.namespace("iso").await;
     for i in 0..5 {
-        create(c, "iso", &format!("pre-{i}"), &[], "0").await;
+        create(c, &iso, &format!("pre-{i}"), &[], "0").await;
     }
-    let factory = SharedInformerFactory::new(c.clone(), Duration::ZERO).with_namespace("iso");
+    let factory =
+        SharedInformerFactory::new(c.clone(), Duration::ZERO).with_namespace(&iso).with_tweak_list_options(mine);
     let informer = factory.informer::<ConfigMap>();
 
     // The slow handler blocks in its first call until the test releases it.
@@ -336,7 +370,7 @@ async fn a_blocked_handler_stalls_neither_the_other_handlers_nor_the_store() {
     assert!(!informer.handler_has_synced(slow), "the slow handler is stuck in the first list");
 
     for i in 0..15 {
-        create(c, "iso", &format!("live-{i}"), &[], "0").await;
+        create(c, &iso, &format!("live-{i}"), &[], "0").await;
     }
     let mut fast_seen = Vec::new();
     for _ in 0..20 {
@@ -366,11 +400,13 @@ async fn a_blocked_handler_stalls_neither_the_other_handlers_nor_the_store() {
 async fn event_stream_gives_init_then_apply_and_delete() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "es").await;
-    create(c, "es", "a", &[], "1").await;
-    create(c, "es", "b", &[], "1").await;
-    let informer =
-        SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace("es").page_size(Some(1)));
+    let es = env.namespace("es").await;
+    create(c, &es, "a", &[], "1").await;
+    create(c, &es, "b", &[], "1").await;
+    let informer = SharedInformer::<ConfigMap>::new(
+        c.clone(),
+        ReflectorOptions::default().namespace(&es).label_selector(MINE).page_size(Some(1)),
+    );
     let mut events = informer.event_stream(); // starts the informer
     assert!(informer.is_running());
     assert!(matches!(next_event(&mut events).await, Ok(Event::Init)));
@@ -385,9 +421,9 @@ async fn event_stream_gives_init_then_apply_and_delete() {
     assert_eq!(initial, ["a", "b"]);
     assert!(matches!(next_event(&mut events).await, Ok(Event::InitDone)));
 
-    create(c, "es", "x", &[], "1").await;
-    update(c, "es", "x", "2").await;
-    delete(c, "es", "a").await;
+    create(c, &es, "x", &[], "1").await;
+    update(c, &es, "x", "2").await;
+    delete(c, &es, "a").await;
     match next_event(&mut events).await {
         Ok(Event::Apply(o)) => assert_eq!(name(&*o), "x"),
         other => panic!("{other:?}"),
@@ -435,10 +471,13 @@ async fn create_in_process(registry: &Registry, ns: &str, name: &str) {
 // new Init .. InitDone holding every object.
 #[tokio::test]
 async fn event_stream_shows_a_relist_after_410_as_a_new_init() {
+    if skip_unless_embedded("needs a watch history of 4 events and writes that do not yield") {
+        return;
+    }
     let registry =
         Registry::with_options(StoreConfig { history_capacity: 4, watch_buffer: 2 }, Duration::from_secs(60));
-    let env = start_with(Some(Arc::clone(&registry))).await;
-    let c = &env.client;
+    let (_server, client) = start_embedded(Arc::clone(&registry)).await;
+    let c = &client;
     create_namespace(c, "relist").await;
     let informer = SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace("relist"));
     let mut events = informer.event_stream();
@@ -474,8 +513,8 @@ async fn event_stream_shows_a_relist_after_410_as_a_new_init() {
 async fn an_undecodable_watch_event_is_reported_not_skipped() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "dec").await;
-    let lw = ListWatch::<Numbers>::for_resource(c.clone(), configmaps()).namespace("dec");
+    let dec = env.namespace("dec").await;
+    let lw = ListWatch::<Numbers>::for_resource(c.clone(), configmaps()).namespace(&dec).label_selector(MINE);
     let informer = SharedInformer::with_list_watch(lw, ReflectorOptions::default());
     let (tx, mut handler_errors) = mpsc::unbounded_channel();
     informer.set_watch_error_handler(move |e: &ReflectorError| {
@@ -485,9 +524,9 @@ async fn an_undecodable_watch_event_is_reported_not_skipped() {
     assert!(matches!(next_event(&mut events).await, Ok(Event::Init)));
     assert!(matches!(next_event(&mut events).await, Ok(Event::InitDone)));
 
-    create(c, "dec", "good", &[], "1").await;
-    create(c, "dec", "bad", &[], "not-a-number").await;
-    create(c, "dec", "good-2", &[], "2").await;
+    create(c, &dec, "good", &[], "1").await;
+    create(c, &dec, "bad", &[], "not-a-number").await;
+    create(c, &dec, "good-2", &[], "2").await;
     match next_event(&mut events).await {
         Ok(Event::Apply(o)) => assert_eq!((name(&*o).as_str(), o.data["v"].0), ("good", 1)),
         other => panic!("{other:?}"),
@@ -505,20 +544,23 @@ async fn an_undecodable_watch_event_is_reported_not_skipped() {
     }
     assert!(recv(&mut handler_errors).await.contains("could not be decoded"));
     assert!(informer.last_error().is_some_and(|e| e.contains("could not be decoded")));
-    assert!(informer.store().get_by_key("dec/bad").is_none());
+    assert!(informer.store().get_by_key(&format!("{dec}/bad")).is_none());
 }
 
 #[tokio::test]
 async fn an_undecodable_initial_event_fails_the_watch_list_loudly() {
     let env = start().await;
     let c = &env.client;
-    create_namespace(c, "wl").await;
-    create(c, "wl", "good", &[], "1").await;
-    create(c, "wl", "bad", &[], "x").await;
-    let lw = ListWatch::<Numbers>::for_resource(c.clone(), configmaps()).namespace("wl");
+    let wl = env.namespace("wl").await;
+    create(c, &wl, "good", &[], "1").await;
+    create(c, &wl, "bad", &[], "x").await;
+    let lw = ListWatch::<Numbers>::for_resource(c.clone(), configmaps()).namespace(&wl).label_selector(MINE);
     let informer = SharedInformer::with_list_watch(
         lw,
-        ReflectorOptions::default().watch_list(true).backoff(Duration::from_millis(50), Duration::from_millis(100)),
+        ReflectorOptions::default()
+            .label_selector(MINE)
+            .watch_list(true)
+            .backoff(Duration::from_millis(50), Duration::from_millis(100)),
     );
     let mut events = informer.event_stream();
     match next_event(&mut events).await {
@@ -526,8 +568,11 @@ async fn an_undecodable_initial_event_fails_the_watch_list_loudly() {
         other => panic!("expected the decode error, got {other:?}"),
     }
     assert!(!informer.has_synced(), "no sync without the undecodable object");
-    delete(c, "wl", "bad").await;
+    delete(c, &wl, "bad").await;
     tokio::time::timeout(WAIT, informer.wait_for_sync()).await.expect("synced once the object is gone");
-    assert_eq!(informer.store().list_keys(), ["wl/good"]);
-    assert!(env.count(&["/namespaces/wl/configmaps?", "sendInitialEvents=true"]) >= 2, "retried as a watch-list");
+    assert_eq!(informer.store().list_keys(), [format!("{wl}/good")]);
+    assert!(
+        env.count(&[&format!("/namespaces/{wl}/configmaps?"), "sendInitialEvents=true"]) >= 2,
+        "retried as a watch-list"
+    );
 }
