@@ -1,6 +1,7 @@
 //! Integration tests of `tools::cache`'s shared informer factory, per-handler queues,
 //! event streams, dynamic and metadata informers, and error reporting, against the
-//! embedded API server started in-process (real HTTPS, real watches).
+//! server chosen by `FERROKUBE_TEST_SERVER` (tests/support/cluster.rs: the embedded API
+//! server by default, or realkube; real HTTPS, real watches).
 //!
 //! Waiting is done for observable events (a handler call, a stream item, a store
 //! size), never by sleeping to see that nothing happened.

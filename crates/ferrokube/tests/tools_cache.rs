@@ -1,6 +1,7 @@
 //! Integration tests of `tools::cache` (reflector, store, shared informer) against the
-//! embedded API server started in-process, loaded through `clientcmd` as a user
-//! program would; and, for the error paths the real server does not produce on demand
+//! server chosen by `FERROKUBE_TEST_SERVER` (tests/support/cluster.rs: the embedded API
+//! server by default, or realkube), loaded through `clientcmd` as a user program
+//! would; and, for the error paths the real server does not produce on demand
 //! (an HTTP 410 on the watch, a rejected watch-list, garbage bodies), against a scripted
 //! HTTP server from `support`.
 
