@@ -38,7 +38,9 @@ RUN_DIR="$TARGET/both-servers/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$RUN_DIR"
 
 if [[ " ${servers[*]} " == *" realkube "* && -z ${FERROKUBE_REALKUBE:-} ]]; then
-    FERROKUBE_REALKUBE="$("$ROOT/tests/realkube/build.sh")"
+    build_args=()
+    [[ " ${FERROKUBE_REALKUBE_ARGS:-} " == *kine* ]] && build_args=(--with-kine)
+    FERROKUBE_REALKUBE="$("$ROOT/tests/realkube/build.sh" "${build_args[@]}")"
 fi
 export FERROKUBE_REALKUBE="${FERROKUBE_REALKUBE:-}"
 

@@ -28,7 +28,9 @@ ok() {
 }
 
 BIN="${REALKUBE:-}"
-[[ -n $BIN ]] || BIN="$("$HERE/build.sh")" || fail "building realkube failed"
+build_args=()
+[[ " $* " == *kine* ]] && build_args=(--with-kine)
+[[ -n $BIN ]] || BIN="$("$HERE/build.sh" "${build_args[@]}")" || fail "building realkube failed"
 if [[ -z ${KUBECTL:-} ]]; then
     KUBECTL="$ROOT/target/go/bin/kubectl-$WANT_VERSION"
     [[ -x $KUBECTL ]] || KUBECTL="$("$ROOT/tests/compat/kubectl/build.sh")" || fail "building kubectl failed"

@@ -5,5 +5,7 @@
 # stops (removing its temporary data) on SIGINT/SIGTERM. See README.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BIN="$("$HERE/build.sh")"
+build_args=()
+[[ " $* " == *kine* ]] && build_args=(--with-kine)
+BIN="$("$HERE/build.sh" "${build_args[@]}")"
 exec "$BIN" "$@"

@@ -143,7 +143,7 @@ func startKine(ctx context.Context, binary, dataDir string, logs *logSink) (*kin
 		binary = filepath.Join(filepath.Dir(self), "realkube-kine")
 	}
 	if _, err := os.Stat(binary); err != nil {
-		return nil, fmt.Errorf("--storage=kine needs the realkube-kine program (build it with tests/realkube/build.sh, or pass --kine-binary): %w", err)
+		return nil, fmt.Errorf("--storage=kine needs the realkube-kine program (build it with tests/realkube/build.sh --with-kine, or pass --kine-binary): %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
