@@ -15,7 +15,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEFAULT_TESTS=(clients_typed clients_dynamic clients_discovery pager rest_embedded leaderelection record controller tools_cache informer_factory tools_watch)
+DEFAULT_TESTS=(clients_typed clients_dynamic clients_discovery pager rest_embedded leaderelection record controller tools_cache informer_factory tools_watch exec_reauth)
 servers=(embedded realkube)
 tests=()
 while [[ $# -gt 0 ]]; do

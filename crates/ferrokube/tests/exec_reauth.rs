@@ -1,6 +1,9 @@
-//! An exec credential plugin against the embedded API server: a 401 makes the client
-//! re-run the plugin exactly once and retry with the fresh token, the way client-go's
-//! exec authenticator does after a credential is revoked.
+//! An exec credential plugin against the server chosen by `FERROKUBE_TEST_SERVER`
+//! (tests/support/cluster.rs: the embedded API server by default, or realkube): a 401
+//! makes the client re-run the plugin exactly once and retry with the fresh token, the
+//! way client-go's exec authenticator does after a credential is revoked.
+
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
@@ -9,8 +12,8 @@ use ferrokube::rest::metrics::RequestMetrics;
 
 use ferrokube::clientcmd::{load_from_str, ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::RESTClient;
-use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use k8s_openapi::api::core::v1::Namespace;
+use support::cluster::{ClusterOptions, TestCluster};
 
 /// A plugin that answers a revoked token on its first run and the good one afterwards,
 /// counting its runs.
@@ -23,8 +26,8 @@ if [ "$count" -eq 1 ]; then token="revoked-token"; else token=$(cat "$dir/good-t
 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\n' "$token"
 "#;
 
-fn kubeconfig(server: &EmbeddedServer, plugin: &std::path::Path) -> String {
-    let ca = base64_encode(server.ca_certificate_pem().as_bytes());
+fn kubeconfig(server: &TestCluster, plugin: &std::path::Path) -> String {
+    let ca = base64_encode(server.ca_pem().as_bytes());
     format!(
         r#"apiVersion: v1
 kind: Config
@@ -69,7 +72,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_401_reruns_the_exec_plugin_once_and_retries() {
-    let server = EmbeddedServer::start(ServerOptions::default()).await.expect("server starts");
+    let server = TestCluster::start(ClusterOptions::new("exec")).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let plugin = dir.path().join("plugin.sh");
     std::fs::write(&plugin, PLUGIN).expect("write plugin");
