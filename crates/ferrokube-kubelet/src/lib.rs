@@ -4,7 +4,7 @@
 //!
 //! It runs the very node and kubelet logic the embedded server runs in-process
 //! (`ferrokube_apiserver::controllers::{node, kubelet}`), which is written against the
-//! [`KubeApi`](ferrokube_apiserver::controllers::kube_api::KubeApi) trait; this crate
+//! `KubeApi` trait (`ferrokube_apiserver::controllers::kube_api`); this crate
 //! supplies the HTTP implementation ([`http::HttpApi`]) and the command line
 //! ([`cli`]):
 //!

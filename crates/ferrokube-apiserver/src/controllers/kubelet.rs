@@ -1,28 +1,40 @@
-//! The simulated scheduler and kubelet of the one simulated node.
+//! The simulated kubelet of the simulated nodes (and, in the embedded server, the
+//! scheduler too), shared by the embedded server and the `ferrokube-kubelet` binary.
+//!
+//! It is written against [`KubeApi`]: in the embedded server the calls go to the
+//! registry in-process ([`Client`](super::client::Client)); `ferrokube-kubelet` runs
+//! the same code over HTTP against any cluster. [`spawn`] starts it with the node loop
+//! of [`node`](super::node) for the nodes of [`KubeletOptions`].
 //!
 //! No container runs: the kubelet writes the pod statuses a real one would, in the
-//! order kubectl users see them:
+//! order kubectl users see them (kwok's fake pods are the model):
 //!
-//! 1. an unscheduled pod (no `spec.nodeName`) of the default scheduler is bound to
-//!    the node (the `binding` subresource when the registry serves it, else an update
-//!    of `spec.nodeName`) and gets `PodScheduled=True` (event `Scheduled`); a pod whose
-//!    `nodeSelector` the node does not satisfy (or with the node cordoned) stays
-//!    Pending with `PodScheduled=False`, reason `Unschedulable` (event
-//!    `FailedScheduling`);
-//! 2. its containers wait in `ContainerCreating` (phase Pending, `hostIP`,
-//!    `startTime`, `Initialized=True`);
-//! 3. after [`pod_startup_delay`](super::ControllerOptions::pod_startup_delay) it is
-//!    Running and Ready with a unique `podIP` from 10.244.0.0/16 and running container
-//!    statuses (events `Pulled`, `Created`, `Started`);
+//! 1. with [`schedule`](KubeletOptions::schedule) on (the embedded server, which has no
+//!    kube-scheduler), an unscheduled pod (no `spec.nodeName`) of the default
+//!    scheduler is bound to the fitting node with the fewest pods (the `binding`
+//!    subresource when served, else an update of `spec.nodeName`) and gets
+//!    `PodScheduled=True` (event `Scheduled`); a pod whose `nodeSelector` no node
+//!    satisfies (or with the nodes cordoned) stays Pending with `PodScheduled=False`,
+//!    reason `Unschedulable` (event `FailedScheduling`). Against a real cluster
+//!    kube-scheduler binds and the kubelet only takes the pods bound to its nodes;
+//! 2. its containers wait in `ContainerCreating` (phase Pending, `hostIP` = its
+//!    node's InternalIP, `startTime`, `Initialized=True`);
+//! 3. after [`pod_startup_delay`](KubeletOptions::pod_startup_delay) it is Running and
+//!    Ready with a `podIP` unique in the cluster from its node's pool (the node's
+//!    podCIDR; all of 10.244.0.0/16 for the embedded server's one node) and running
+//!    container statuses (events `Pulled`, `Created`, `Started`, `source.host` the
+//!    node);
 //! 4. a run-to-completion pod (restartPolicy `Never`/`OnFailure`) Succeeds after
-//!    [`pod_run_duration`](super::ControllerOptions::pod_run_duration);
+//!    [`pod_run_duration`](KubeletOptions::pod_run_duration);
 //! 5. a pod marked for deletion (`deletionTimestamp`, by a graceful delete) has its
 //!    containers stopped within its grace period (at most
-//!    [`pod_termination_delay`](super::ControllerOptions::pod_termination_delay)) and
-//!    is then deleted with `gracePeriodSeconds: 0`, as the kubelet does.
+//!    [`pod_termination_delay`](KubeletOptions::pod_termination_delay); event
+//!    `Killing`) and is then deleted with `gracePeriodSeconds: 0` and its uid as a
+//!    precondition, as the kubelet does; finalizers keep it until they are removed.
 //!
 //! Timers live in memory, keyed by pod uid; the pass reports when the next one is due
-//! and the loop sleeps until then.
+//! and the loop sleeps until then. A restarted kubelet picks its pods up where their
+//! status says they are.
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -100,6 +112,8 @@ struct PodTimers {
     bound: Option<Instant>,
     running: Option<Instant>,
     terminating: Option<Instant>,
+    /// The final delete went through; the pod only waits for its finalizers now.
+    deleted: bool,
 }
 
 /// The simulated scheduler's verdict on an unscheduled pod.
@@ -666,6 +680,9 @@ impl<A: KubeApi> Kubelet<A> {
         let uid = objects::uid(&pod).to_owned();
         let now = Instant::now();
         let timers = self.timers.entry(uid.clone()).or_default();
+        if timers.deleted {
+            return None;
+        }
         let first = timers.terminating.is_none();
         let since = *timers.terminating.get_or_insert(now);
         if first {
@@ -700,7 +717,10 @@ impl<A: KubeApi> Kubelet<A> {
         }
         let opts = json!({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
         match api.delete(pods, objects::namespace(&pod), objects::name(&pod), &opts).await {
-            Ok(_) => None,
+            Ok(()) => {
+                self.timers.entry(uid).or_default().deleted = true;
+                None
+            }
             Err(e) if is_not_found(&e) || is_conflict(&e) => None,
             Err(e) => {
                 tracing::warn!(pod = %objects::name(&pod), error = %e.message, "kubelet: final delete failed");
