@@ -72,10 +72,10 @@ pub struct Args {
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
     pub record_events: bool,
     /// Requests per second to the API server (the client's rate limiter; 0 turns it off).
-    #[arg(long, default_value_t = 50.0, value_name = "QPS")]
+    #[arg(long, default_value_t = crate::http::KUBELET_QPS, value_name = "QPS")]
     pub kube_api_qps: f32,
     /// Burst of requests allowed above --kube-api-qps.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = crate::http::KUBELET_BURST, value_name = "N")]
     pub kube_api_burst: u32,
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = ArgAction::Count)]

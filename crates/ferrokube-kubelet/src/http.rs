@@ -29,6 +29,11 @@ use ferrokube_apiserver::api::{self, ApiError, ResourceInfo, WatchStream};
 use ferrokube_apiserver::controllers::client::Resources;
 use ferrokube_apiserver::controllers::kube_api::KubeApi;
 
+/// The kubelet's default `kubeAPIQPS`.
+pub const KUBELET_QPS: f32 = 50.0;
+/// The kubelet's default `kubeAPIBurst`.
+pub const KUBELET_BURST: u32 = 100;
+
 /// The `User-Agent` of the kubelet's requests (and so the field manager of its writes).
 pub fn user_agent() -> String {
     format!("ferrokube-kubelet/{} (linux/amd64)", env!("CARGO_PKG_VERSION"))
@@ -56,7 +61,9 @@ pub enum HttpApiError {
 impl HttpApi {
     /// A client for the cluster of `config` (its group/version and content type are
     /// set per request: JSON throughout; its user agent is [`user_agent`] unless
-    /// set).
+    /// set). The rate limit is `config`'s: client-go's 5 requests per second are few
+    /// for many nodes; the command line sets the kubelet's [`KUBELET_QPS`] and
+    /// [`KUBELET_BURST`].
     pub fn new(config: &rest::Config) -> Result<HttpApi, HttpApiError> {
         let mut config = config.clone();
         config.api_path = String::new();

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use ferrokube_apiserver::controllers::kube_api::KubeApi;
 use ferrokube_apiserver::controllers::kubelet::{self, KubeletOptions};
+use ferrokube_apiserver::controllers::node::NODE_LEASE_NAMESPACE;
 use ferrokube_apiserver::controllers::objects;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,6 +44,7 @@ pub struct SimulatedNodes {
     tasks: Vec<JoinHandle<()>>,
     api: HttpApi,
     names: Vec<String>,
+    leases: bool,
 }
 
 impl SimulatedNodes {
@@ -51,8 +53,9 @@ impl SimulatedNodes {
     pub fn start(api: HttpApi, options: KubeletOptions) -> SimulatedNodes {
         let (tx, rx) = watch::channel(false);
         let names = options.nodes.iter().map(|n| n.name.clone()).collect();
+        let leases = options.node_lease.is_some();
         let tasks = kubelet::spawn(api.clone(), options, rx);
-        SimulatedNodes { shutdown: tx, tasks, api, names }
+        SimulatedNodes { shutdown: tx, tasks, api, names, leases }
     }
 
     /// The node names.
@@ -60,8 +63,9 @@ impl SimulatedNodes {
         &self.names
     }
 
-    /// Waits until every node exists and reports Ready (polling every 100 ms), or
-    /// `within` passed; returns the nodes still missing or not Ready.
+    /// Waits until every node exists, reports Ready and (with leases on) has its
+    /// Lease (polling every 200 ms), or `within` passed; returns the nodes still
+    /// missing, not Ready or without a Lease.
     pub async fn wait_ready(&self, within: Duration) -> Result<(), Vec<String>> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -72,20 +76,27 @@ impl SimulatedNodes {
             if tokio::time::Instant::now() >= deadline {
                 return Err(pending);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     async fn not_ready(&self) -> Vec<String> {
-        let ready: BTreeSet<String> = match self.api.list(&self.api.resources().nodes, None).await {
-            Ok((nodes, _)) => nodes
-                .iter()
-                .filter(|n| objects::condition_true(n, "Ready"))
-                .map(|n| objects::name(n).to_owned())
-                .collect(),
-            Err(_) => BTreeSet::new(),
+        let res = self.api.resources();
+        let names = |list: Result<(Vec<serde_json::Value>, String), _>, ready: fn(&serde_json::Value) -> bool| {
+            list.map(|(items, _)| items.iter().filter(|o| ready(o)).map(|o| objects::name(o).to_owned()).collect())
+                .unwrap_or_else(|_| BTreeSet::new())
         };
-        self.names.iter().filter(|n| !ready.contains(*n)).cloned().collect()
+        let ready: BTreeSet<String> =
+            names(self.api.list(&res.nodes, None).await, |n| objects::condition_true(n, "Ready"));
+        let leased: Option<BTreeSet<String>> = match self.leases {
+            true => Some(names(self.api.list(&res.leases, Some(NODE_LEASE_NAMESPACE)).await, |_| true)),
+            false => None,
+        };
+        self.names
+            .iter()
+            .filter(|n| !ready.contains(*n) || leased.as_ref().is_some_and(|l| !l.contains(*n)))
+            .cloned()
+            .collect()
     }
 
     /// Stops the node and kubelet loops and waits for them to end.

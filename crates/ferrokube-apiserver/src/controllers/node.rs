@@ -23,7 +23,9 @@
 //!   real cluster marks the node NotReady after its grace period and evicts its pods.
 //!
 //! The embedded server runs one node, [`DEFAULT_NODE_NAME`], without a lease (nothing
-//! there reads it); `ferrokube-kubelet` runs N numbered nodes with leases.
+//! there reads it); `ferrokube-kubelet` runs N numbered nodes with leases. When the
+//! `kube-node-lease` namespace is missing (kube-apiserver creates it at start, the
+//! embedded server does not), the node loop creates it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::client::is_conflict;
+use super::client::{is_conflict, is_not_found};
 use super::kube_api::{get_opt, KubeApi};
 use super::kubelet::KubeletOptions;
 use super::objects;
@@ -389,6 +391,18 @@ impl<A: KubeApi> NodeAgent<A> {
                 state.renewed = Some(now);
                 state.lease_warned = false;
                 timing.renew_interval
+            }
+            Err(e) if is_not_found(&e) && e.message.contains("namespaces") => {
+                // No kube-node-lease namespace (kube-apiserver creates it at start; the
+                // embedded server does not): create it, as that controller would.
+                let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NODE_LEASE_NAMESPACE}});
+                if let Err(e) = api.create(&api.resources().namespaces, None, &ns).await {
+                    if !is_conflict(&e) && !state.lease_warned {
+                        tracing::warn!(error = %e.message, "could not create namespace {NODE_LEASE_NAMESPACE}");
+                        state.lease_warned = true;
+                    }
+                }
+                Duration::from_millis(100).min(timing.renew_interval)
             }
             Err(e) => {
                 // Read it afresh on the next try (a conflict is routine: say nothing).
