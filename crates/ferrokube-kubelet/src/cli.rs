@@ -71,12 +71,14 @@ pub struct Args {
     /// Record Events (Pulled, Created, Started, Killing).
     #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
     pub record_events: bool,
-    /// Requests per second to the API server (the client's rate limiter; 0 turns it off).
-    #[arg(long, default_value_t = crate::http::KUBELET_QPS, value_name = "QPS")]
-    pub kube_api_qps: f32,
-    /// Burst of requests allowed above --kube-api-qps.
-    #[arg(long, default_value_t = crate::http::KUBELET_BURST, value_name = "N")]
-    pub kube_api_burst: u32,
+    /// Requests per second to the API server (the client's rate limiter; 0 turns it
+    /// off). Default: the kubelet's 50 per simulated node, as N kubelets would send.
+    #[arg(long, value_name = "QPS")]
+    pub kube_api_qps: Option<f32>,
+    /// Burst of requests allowed above --kube-api-qps. Default: the kubelet's 100 per
+    /// simulated node.
+    #[arg(long, value_name = "N")]
+    pub kube_api_burst: Option<u32>,
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
@@ -193,10 +195,13 @@ impl Args {
 
     /// The client configuration: kubectl's loading rules (with `--kubeconfig` the only
     /// file), then the in-cluster service account; `--context` overrides; the rate
-    /// limiter from `--kube-api-qps`/`--kube-api-burst`.
+    /// limiter from `--kube-api-qps`/`--kube-api-burst` (default 50 and 100 per node).
     pub fn client_config(&self) -> Result<rest::Config, CliError> {
-        if self.kube_api_qps.is_nan() || self.kube_api_qps < 0.0 {
-            return Err(CliError::Qps(self.kube_api_qps));
+        let nodes = u32::try_from(self.nodes.max(1)).unwrap_or(u32::MAX);
+        let qps = self.kube_api_qps.unwrap_or(crate::http::KUBELET_QPS * nodes as f32);
+        let burst = self.kube_api_burst.unwrap_or(crate::http::KUBELET_BURST.saturating_mul(nodes));
+        if qps.is_nan() || qps < 0.0 {
+            return Err(CliError::Qps(qps));
         }
         let mut rules = ClientConfigLoadingRules::from_process_env();
         if let Some(path) = &self.kubeconfig {
@@ -204,11 +209,11 @@ impl Args {
         }
         let overrides = ConfigOverrides { context: self.context.clone(), ..ConfigOverrides::default() };
         let mut config = clientcmd::DeferredLoadingClientConfig::new(rules, overrides).client_config()?;
-        if self.kube_api_qps == 0.0 {
+        if qps == 0.0 {
             config.rate_limiter = rest::RateLimiterChoice::Disabled;
         } else {
-            config.qps = self.kube_api_qps;
-            config.burst = self.kube_api_burst.max(1);
+            config.qps = qps;
+            config.burst = burst.max(1);
         }
         Ok(config)
     }
@@ -271,6 +276,28 @@ mod tests {
         assert!(e.to_string().contains("invalid duration \"soon\""), "{e}");
         assert!(args(&["--nodes", "many"]).is_err());
         assert!(args(&["--no-such-flag"]).is_err());
+    }
+
+    #[test]
+    fn rate_limit_scales_with_the_nodes() {
+        let dir = std::env::temp_dir().join(format!("ferrokube-kubelet-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = dir.join("kubeconfig");
+        std::fs::write(
+            &kc,
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n\
+             users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+        )
+        .unwrap();
+        let kc = kc.to_str().unwrap();
+        let c = args(&["--kubeconfig", kc, "--nodes", "4"]).unwrap().client_config().unwrap();
+        assert_eq!((c.qps, c.burst), (200.0, 400));
+        let c = args(&["--kubeconfig", kc, "--kube-api-qps", "7", "--kube-api-burst", "9"]).unwrap();
+        let c = c.client_config().unwrap();
+        assert_eq!((c.qps, c.burst), (7.0, 9));
+        let e = args(&["--kubeconfig", kc, "--kube-api-qps=-1"]).unwrap().client_config().unwrap_err();
+        assert_eq!(e.to_string(), "--kube-api-qps -1: must be 0 (no limit) or more");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
