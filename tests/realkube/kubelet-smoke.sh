@@ -7,7 +7,9 @@
 # kubelet runs: pods Running and Ready with distinct IPs from their node's podCIDR,
 # ReplicaSet and Deployment available, kubelet Events); a scale-down deletes pods
 # gracefully; a pod with a finalizer waits for it; deleting the Deployment empties the
-# namespace; SIGTERM stops the kubelet with status 0.
+# namespace; after the kubelet is killed the control plane marks its nodes NotReady, and
+# a restarted one makes them and their pods Ready again; SIGTERM stops the kubelet with
+# status 0.
 #
 #   tests/realkube/kubelet-smoke.sh
 #
@@ -24,7 +26,7 @@ NODES=3
 passed=0
 fail() {
     echo "kubelet-smoke: FAIL: $*" >&2
-    for f in realkube.err kubelet.err; do
+    for f in realkube.err kubelet.err kubelet2.err; do
         if [[ -n ${TMP:-} && -s $TMP/$f ]]; then
             echo "--- $f (last 30 lines) ---" >&2
             tail -n 30 "$TMP/$f" >&2
@@ -186,6 +188,48 @@ renew2="$(k -n kube-node-lease get lease smoke-node-0 -o jsonpath='{.spec.renewT
 [[ $renew2 != "$renew1" ]] || fail "lease not renewed within 15 s ($renew1)"
 ok "lease renewed ($renew1 -> $renew2)"
 
+# An outage (SMOKE_OUTAGE=0 skips it, about 1.5 minutes): the kubelet dies, its Leases
+# expire, kube-controller-manager's node lifecycle controller marks the nodes NotReady
+# (taint unreachable) and their pods not Ready; a restarted kubelet brings both back.
+if [[ ${SMOKE_OUTAGE:-1} != 0 ]]; then
+    k create deployment steady --image=nginx:1.27 --replicas=2 >/dev/null
+    k rollout status deployment/steady --timeout=60s >/dev/null || fail "steady did not roll out"
+    kill -KILL "$KL_PID"
+    wait "$KL_PID" 2>/dev/null || true
+    KL_PID=
+    t0=$(now_ms)
+    ready() { k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'; }
+    for _ in $(seq 1 1200); do
+        [[ $(ready smoke-node-0) != True ]] && break
+        sleep 0.1
+    done
+    [[ $(ready smoke-node-0) != True ]] || fail "smoke-node-0 still Ready 120 s after the kubelet died"
+    ok "kubelet killed: node lifecycle marked smoke-node-0 $(ready smoke-node-0) after $(($(now_ms) - t0)) ms"
+    pods_ready() {
+        k get pods -l app=steady -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+            sort -u | tr '\n' ' '
+    }
+    for _ in $(seq 1 300); do
+        [[ $(pods_ready) == *False* ]] && break
+        sleep 0.1
+    done
+    [[ $(pods_ready) == *False* ]] || fail "pods of steady still Ready on NotReady nodes: $(pods_ready)"
+    ok "their pods marked not Ready"
+    "$KUBELET" --kubeconfig "$TMP/kc" --nodes "$NODES" --node-name-prefix smoke-node- \
+        >"$TMP/kubelet2.out" 2>"$TMP/kubelet2.err" &
+    KL_PID=$!
+    t0=$(now_ms)
+    wait_line "$TMP/kubelet2.out" "nodes ready: " "$KL_PID" "ferrokube-kubelet (restarted)" >/dev/null
+    k wait --for=condition=Ready pod -l app=steady --timeout=60s >/dev/null || fail "steady's pods not Ready again"
+    for _ in $(seq 1 300); do
+        [[ -z $(k get node smoke-node-0 -o jsonpath='{.spec.taints}') ]] && break
+        sleep 0.1
+    done
+    [[ -z $(k get node smoke-node-0 -o jsonpath='{.spec.taints}') ]] ||
+        fail "smoke-node-0 keeps taints: $(k get node smoke-node-0 -o jsonpath='{.spec.taints}')"
+    ok "kubelet restarted: nodes Ready, untainted, pods Ready again after $(($(now_ms) - t0)) ms"
+fi
+
 # SIGTERM: the kubelet stops with status 0.
 kill -TERM "$KL_PID"
 t0=$(now_ms)
@@ -194,8 +238,8 @@ wait "$KL_PID" || rc=$?
 KL_PID=
 [[ $rc == 0 ]] || fail "ferrokube-kubelet exited $rc after SIGTERM"
 ok "SIGTERM: ferrokube-kubelet exits 0 after $(($(now_ms) - t0)) ms"
-if grep -qiE 'warn|error' "$TMP/kubelet.err"; then
-    fail "ferrokube-kubelet logged warnings or errors: $(grep -iE 'warn|error' "$TMP/kubelet.err" | head -5)"
+if cat "$TMP"/kubelet*.err | grep -qiE 'warn|error'; then
+    fail "ferrokube-kubelet logged warnings or errors: $(cat "$TMP"/kubelet*.err | grep -iE 'warn|error' | head -5)"
 fi
 ok "no warnings or errors from ferrokube-kubelet"
 

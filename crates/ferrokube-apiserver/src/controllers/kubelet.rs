@@ -32,7 +32,9 @@
 //!    `Killing`) and is then deleted with `gracePeriodSeconds: 0` and its uid as a
 //!    precondition, as the kubelet does; finalizers keep it until they are removed.
 //!
-//! Timers live in memory, keyed by pod uid; the pass reports when the next one is due
+//! A Running pod found not Ready (a node lifecycle controller marks the pods of a node
+//! whose Lease expired NotReady) is reported Ready again, as a kubelet's status manager
+//! does once it is back. Timers live in memory, keyed by pod uid; the pass reports when the next one is due
 //! and the loop sleeps until then. A restarted kubelet picks its pods up where their
 //! status says they are.
 
@@ -375,6 +377,12 @@ impl<A: KubeApi> Kubelet<A> {
         let bound = *timers.bound.get_or_insert(now);
         let phase = objects::phase(&pod).to_owned();
         let has_statuses = pod.pointer("/status/containerStatuses").is_some();
+        if phase == "Running" && !objects::condition_true(&pod, "Ready") {
+            // Its containers still run: the kubelet reports them Ready again (a node
+            // lifecycle controller marks the pods of a silent node NotReady).
+            self.mark_ready(pod).await;
+            return None;
+        }
         match phase.as_str() {
             "Pending" | "" if !objects::condition_true(&pod, "PodScheduled") => {
                 self.mark_scheduled(pod).await;
@@ -548,6 +556,12 @@ impl<A: KubeApi> Kubelet<A> {
                 false
             }
         }
+    }
+
+    async fn mark_ready(&self, mut pod: Value) {
+        objects::set_condition(&mut pod, "Ready", "True", None, None, false);
+        objects::set_condition(&mut pod, "ContainersReady", "True", None, None, false);
+        self.write_status(&pod).await;
     }
 
     async fn mark_scheduled(&self, mut pod: Value) {
