@@ -15,7 +15,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEFAULT_TESTS=(clients_typed clients_dynamic clients_discovery pager rest_embedded leaderelection record controller tools_cache informer_factory tools_watch exec_reauth)
+DEFAULT_TESTS=(clients_typed clients_dynamic clients_discovery pager rest_embedded leaderelection record controller tools_cache informer_factory tools_watch exec_reauth workloads)
 servers=(embedded realkube)
 tests=()
 while [[ $# -gt 0 ]]; do
@@ -43,6 +43,11 @@ if [[ " ${servers[*]} " == *" realkube "* && -z ${FERROKUBE_REALKUBE:-} ]]; then
     FERROKUBE_REALKUBE="$("$ROOT/tests/realkube/build.sh" "${build_args[@]}")"
 fi
 export FERROKUBE_REALKUBE="${FERROKUBE_REALKUBE:-}"
+# Realkube's nodes: ferrokube-kubelet runs beside it (support/cluster.rs).
+if [[ " ${servers[*]} " == *" realkube "* && -z ${FERROKUBE_KUBELET:-} ]]; then
+    cargo build --quiet -p ferrokube-kubelet || { echo "both-servers: building ferrokube-kubelet failed" >&2; exit 1; }
+    export FERROKUBE_KUBELET="$TARGET/debug/ferrokube-kubelet"
+fi
 
 test_args=()
 for t in "${tests[@]}"; do test_args+=(--test "$t"); done

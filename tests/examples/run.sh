@@ -5,6 +5,16 @@
 #   tests/examples/run.sh                  # build once, run every example
 #   tests/examples/run.sh discovery        # only the named example(s)
 #   EXAMPLE_TIMEOUT=120 tests/examples/run.sh
+#   tests/examples/run.sh --server realkube [NAMES...]
+#
+# --server embedded (the default): each example starts its own embedded API server
+# (`--embedded`, or no kubeconfig at all), whose controllers run the pods.
+# --server realkube: every example runs unchanged against one real Kubernetes v1.37.2
+# control plane (tests/realkube; $REALKUBE, else built by tests/realkube/build.sh)
+# whose pods run on `ferrokube-kubelet --nodes 2` (crates/ferrokube-kubelet), through
+# `--kubeconfig` with realkube's admin kubeconfig. The checks are the same; only the
+# first line differs (no embedded-server notice), and the in-cluster example's service
+# account gets the `view` ClusterRole (realkube enforces RBAC).
 #
 # Each check prints PASS or FAIL; the script exits non-zero if any check failed. When
 # an example fails a check, its whole output is printed once to help the diagnosis.
@@ -32,7 +42,28 @@ EXAMPLES=(
 TIMEOUT="${EXAMPLE_TIMEOUT:-60}"
 BIN_DIR="${CARGO_TARGET_DIR:-target}/debug/examples"
 OUT_DIR="$(mktemp -d)"
-trap 'rm -rf "$OUT_DIR"' EXIT
+RK_PID=""       # realkube and ferrokube-kubelet (--server realkube)
+KL_PID=""
+stop_realkube() {
+    local pid
+    for pid in $KL_PID $RK_PID; do
+        kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    KL_PID=""
+    RK_PID=""
+}
+trap 'stop_realkube; rm -rf "$OUT_DIR"' EXIT
+
+SERVER=embedded
+case "${1:-}" in
+    --server) SERVER="${2:-}"; shift 2 || true ;;
+    --server=*) SERVER="${1#--server=}"; shift ;;
+esac
+case "$SERVER" in
+    embedded | realkube) ;;
+    *) echo "unknown --server ${SERVER:-(none)}: expected embedded or realkube" >&2; exit 2 ;;
+esac
+RK_DIR="$OUT_DIR/realkube"   # realkube's kubeconfig, token file and logs (--server realkube)
 
 FAILURES=0
 CURRENT=""      # the example whose output the expect* functions look at
@@ -106,11 +137,46 @@ expect_first_line() {
 
 EMBEDDED_NOTICE='^Using an embedded ferrokube API server at https://[^ ]+ \(--embedded given\)$'
 
+# The flags that point an example at the server under test. Against a configured
+# cluster the controller examples (workqueue, controller) run until Ctrl-C unless
+# given --once, as client-go's do; demo_flags adds it there.
+server_flags() {
+    if [ "$SERVER" = realkube ]; then
+        echo --kubeconfig "$RK_DIR/kubeconfig"
+    else
+        echo --embedded
+    fi
+}
+
+demo_flags() {
+    if [ "$SERVER" = realkube ]; then
+        echo --kubeconfig "$RK_DIR/kubeconfig" --once
+    else
+        echo --embedded
+    fi
+}
+
+# expect_server_notice: the embedded server's notice on the first line, or (realkube)
+# no such notice anywhere: the example talked to the configured cluster.
+expect_server_notice() {
+    if [ "$SERVER" = realkube ]; then
+        expect_absent '^Using an embedded' 'uses the configured cluster (realkube), not an embedded server'
+    else
+        expect_first_line "$EMBEDDED_NOTICE"
+    fi
+}
+
 check_create_update_delete_deployment() {
-    # The README's main job, as on a fresh machine: no KUBECONFIG, no ~/.kube/config.
-    mkdir -p "$OUT_DIR/empty-home"
-    HOME="$OUT_DIR/empty-home" KUBECONFIG="" run_example create_update_delete_deployment
-    expect_first_line '^Using an embedded ferrokube API server at https://[^ ]+ \(no kubeconfig found\)$'
+    if [ "$SERVER" = realkube ]; then
+        # The README's main job against a cluster: the kubeconfig in KUBECONFIG.
+        KUBECONFIG="$RK_DIR/kubeconfig" run_example create_update_delete_deployment
+        expect_server_notice
+    else
+        # The README's main job, as on a fresh machine: no KUBECONFIG, no ~/.kube/config.
+        mkdir -p "$OUT_DIR/empty-home"
+        HOME="$OUT_DIR/empty-home" KUBECONFIG="" run_example create_update_delete_deployment
+        expect_first_line '^Using an embedded ferrokube API server at https://[^ ]+ \(no kubeconfig found\)$'
+    fi
     expect_fixed 'Created deployment "demo-deployment".'
     expect '^   pod demo-deployment-[a-z0-9]+-[a-z0-9]{5}: ContainerCreating$' 'pods seen creating'
     expect '^   pod demo-deployment-[a-z0-9]+-[a-z0-9]{5}: Running \(ready\)$' 'pods seen running'
@@ -123,42 +189,55 @@ check_create_update_delete_deployment() {
     expect '^Deleted deployment\.$'
 }
 
+# The static token of the in-cluster example's service account (kube-apiserver's CSV).
+in_cluster_tokens() {
+    echo 'in-cluster-token,system:serviceaccount:default:demo,uid-demo,"system:serviceaccounts"'
+}
+
 check_in_cluster_client_configuration() {
     # A pod's environment, faked outside a pod: the ferrokube-apiserver binary as "the
     # cluster", its service-account files under a root directory given with --root.
-    local dir="$OUT_DIR/in-cluster" sa
+    # (realkube: the shared cluster, started with the same token file.)
+    local dir="$OUT_DIR/in-cluster" sa server="" port=""
     sa="$dir/root/var/run/secrets/kubernetes.io/serviceaccount"
     mkdir -p "$sa"
-    echo 'in-cluster-token,system:serviceaccount:default:demo,uid-demo,"system:serviceaccounts"' >"$dir/tokens.csv"
-    "${CARGO_TARGET_DIR:-target}/debug/ferrokube-apiserver" --secure-port 0 \
-        --token-auth-file "$dir/tokens.csv" --write-kubeconfig "$dir/kubeconfig" >"$dir/server.out" 2>&1 &
-    local server=$! port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's#^serving on https://127.0.0.1:\([0-9]*\)$#\1#p' "$dir/server.out")
-        [ -n "$port" ] && break
-        sleep 0.1
-    done
+    if [ "$SERVER" = realkube ]; then
+        cp "$RK_DIR/kubeconfig" "$dir/kubeconfig"
+        port=$(sed -n 's#^serving on https://127.0.0.1:\([0-9]*\)$#\1#p' "$RK_DIR/realkube.out")
+    else
+        in_cluster_tokens >"$dir/tokens.csv"
+        "${CARGO_TARGET_DIR:-target}/debug/ferrokube-apiserver" --secure-port 0 \
+            --token-auth-file "$dir/tokens.csv" --write-kubeconfig "$dir/kubeconfig" >"$dir/server.out" 2>&1 &
+        server=$!
+        for _ in $(seq 100); do
+            port=$(sed -n 's#^serving on https://127.0.0.1:\([0-9]*\)$#\1#p' "$dir/server.out")
+            [ -n "$port" ] && break
+            sleep 0.1
+        done
+    fi
     sed -n 's/^ *certificate-authority-data: //p' "$dir/kubeconfig" | base64 -d >"$sa/ca.crt"
     printf 'in-cluster-token' >"$sa/token"
     printf 'default' >"$sa/namespace"
     KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$port" \
         run_example in_cluster_client_configuration --root "$dir/root" --once
-    kill "$server" 2>/dev/null
-    wait "$server" 2>/dev/null
+    if [ -n "$server" ]; then
+        kill "$server" 2>/dev/null
+        wait "$server" 2>/dev/null
+    fi
     expect '^There are [0-9]+ pods in the cluster$'
     expect_fixed 'Pod example-xxxxx in namespace default not found'
 }
 
 check_out_of_cluster_client_configuration() {
-    run_example out_of_cluster_client_configuration --embedded --once
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example out_of_cluster_client_configuration $(server_flags) --once
+    expect_server_notice
     expect '^There are [0-9]+ pods in the cluster$'
     expect_fixed 'Pod example-xxxxx in namespace default not found'
 }
 
 check_dynamic_create_update_delete_deployment() {
-    run_example dynamic_create_update_delete_deployment --embedded
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example dynamic_create_update_delete_deployment $(server_flags)
+    expect_server_notice
     expect_fixed 'Creating deployment...'
     expect_fixed 'Created deployment "demo-deployment".'
     expect_fixed 'Updating deployment...'
@@ -170,8 +249,8 @@ check_dynamic_create_update_delete_deployment() {
 }
 
 check_discovery() {
-    run_example discovery --embedded
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example discovery $(server_flags)
+    expect_server_notice
     expect '^Server version: v[0-9]+\.[0-9]+' 'server version printed'
     expect '^NAME +SHORTNAMES +APIVERSION +NAMESPACED +KIND$' 'table header'
     expect '^bindings +v1 +true +Binding$'
@@ -193,8 +272,8 @@ check_discovery() {
 }
 
 check_custom_resource() {
-    run_example custom_resource --embedded
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example custom_resource $(server_flags)
+    expect_server_notice
     expect_fixed 'Creating CustomResourceDefinition "crontabs.stable.example.com"...'
     expect_fixed 'CustomResourceDefinition "crontabs.stable.example.com" is established.'
     expect_fixed 'Created CronTab "my-new-cron-object".'
@@ -209,8 +288,8 @@ check_custom_resource() {
 }
 
 check_workqueue() {
-    run_example workqueue --embedded
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example workqueue $(demo_flags)
+    expect_server_notice
     expect_fixed 'Starting Pod controller'
     # The pod the cache was warmed up with is not on the server: the first list drops it.
     expect_fixed 'Pod default/mypod does not exist anymore'
@@ -222,8 +301,8 @@ check_workqueue() {
 }
 
 check_controller() {
-    run_example controller --embedded
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example controller $(demo_flags)
+    expect_server_notice
     expect_fixed 'Installed CustomResourceDefinition "echoes.demo.ferrokube.dev".'
     expect_fixed 'Starting controller "echo-operator"'
     expect_fixed '[echo-operator] Created ConfigMap "echo-hello" for Echo "hello"'
@@ -243,8 +322,8 @@ check_controller() {
 
 check_leader_election() {
     # One process, its own embedded server: it leads, then (--once) releases and exits.
-    run_example leader_election --embedded --id solo --lease-lock-name example --lease-lock-namespace default --once
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example leader_election $(server_flags) --id solo --lease-lock-name example --lease-lock-namespace default --once
+    expect_server_notice
     expect_fixed 'new leader elected: solo'
     expect_fixed 'solo: I am the leader'
     expect_fixed 'leader lost: solo'
@@ -288,13 +367,19 @@ leader_election_processes() {
     LE_DIR="$OUT_DIR/leader-election"
     OUTPUT="$LE_DIR/all.out"
     mkdir -p "$LE_DIR"
-    "${CARGO_TARGET_DIR:-target}/debug/ferrokube-apiserver" --secure-port 0 --controllers=false \
-        --write-kubeconfig "$LE_DIR/kubeconfig" >"$LE_DIR/server.out" 2>&1 &
-    local server=$! id
-    for _ in $(seq 100); do
-        grep -q '^serving on https://' "$LE_DIR/server.out" && break
-        sleep 0.1
-    done
+    local server="" id
+    if [ "$SERVER" = realkube ]; then
+        cp "$RK_DIR/kubeconfig" "$LE_DIR/kubeconfig"
+        : >"$LE_DIR/server.out"
+    else
+        "${CARGO_TARGET_DIR:-target}/debug/ferrokube-apiserver" --secure-port 0 --controllers=false \
+            --write-kubeconfig "$LE_DIR/kubeconfig" >"$LE_DIR/server.out" 2>&1 &
+        server=$!
+        for _ in $(seq 100); do
+            grep -q '^serving on https://' "$LE_DIR/server.out" && break
+            sleep 0.1
+        done
+    fi
     declare -A pid
     for id in a b c; do
         "$BIN_DIR/leader_election" --kubeconfig "$LE_DIR/kubeconfig" --id "$id" \
@@ -368,8 +453,8 @@ leader_election_processes() {
 }
 
 check_fake_client() {
-    run_example fake_client --embedded
-    expect_first_line "$EMBEDDED_NOTICE"
+    run_example fake_client $(server_flags)
+    expect_server_notice
     expect '^Informer cache synced \([0-9]+ pods in default\)$'
     expect_fixed 'Created pod fake-client-demo'
     expect '^informer saw pod fake-client-demo in [0-9]+ ms$'
@@ -395,9 +480,66 @@ if ! cargo build --quiet -p ferrokube --examples || ! cargo build --quiet -p fer
     exit 1
 fi
 
+# start_realkube: realkube (with the in-cluster example's token) and
+# `ferrokube-kubelet --nodes 2`, both ready; the in-cluster example's service account
+# may read the cluster (ClusterRole view).
+start_realkube() {
+    CURRENT="realkube"
+    OUTPUT="$RK_DIR/all.out"
+    mkdir -p "$RK_DIR"
+    local realkube="${REALKUBE:-}" kubectl="${KUBECTL:-target/go/bin/kubectl-v1.37.2}"
+    if [ -z "$realkube" ]; then
+        realkube="$(tests/realkube/build.sh)" || { echo "FAIL  build: tests/realkube/build.sh"; exit 1; }
+    fi
+    if ! cargo build --quiet -p ferrokube-kubelet; then
+        echo "FAIL  build: cargo build -p ferrokube-kubelet"
+        exit 1
+    fi
+    [ -x "$kubectl" ] || kubectl="$(tests/compat/kubectl/build.sh)" || { echo "FAIL  build: kubectl"; exit 1; }
+    in_cluster_tokens >"$RK_DIR/tokens.csv"
+    "$realkube" --secure-port 0 --write-kubeconfig "$RK_DIR/kubeconfig" --token-auth-file "$RK_DIR/tokens.csv" \
+        >"$RK_DIR/realkube.out" 2>"$RK_DIR/realkube.err" &
+    RK_PID=$!
+    for _ in $(seq 1800); do
+        grep -q '^serving on https://' "$RK_DIR/realkube.out" && break
+        kill -0 "$RK_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -q '^serving on https://' "$RK_DIR/realkube.out"; then
+        cat "$RK_DIR/realkube.err" >"$OUTPUT"; fail "realkube did not start"; exit 1
+    fi
+    "${CARGO_TARGET_DIR:-target}/debug/ferrokube-kubelet" --kubeconfig "$RK_DIR/kubeconfig" --nodes 2 \
+        >"$RK_DIR/kubelet.out" 2>"$RK_DIR/kubelet.err" &
+    KL_PID=$!
+    for _ in $(seq 600); do
+        grep -q '^nodes ready: ' "$RK_DIR/kubelet.out" && break
+        kill -0 "$KL_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -q '^nodes ready: ' "$RK_DIR/kubelet.out"; then
+        cat "$RK_DIR/kubelet.err" >"$OUTPUT"; fail "ferrokube-kubelet's nodes not ready"; exit 1
+    fi
+    if ! "$kubectl" --kubeconfig "$RK_DIR/kubeconfig" create clusterrolebinding in-cluster-demo-view \
+        --clusterrole=view --serviceaccount=default:demo >"$OUTPUT" 2>&1; then
+        fail "granting view to default:demo"; exit 1
+    fi
+    pass "$(sed -n 's/^serving on //p' "$RK_DIR/realkube.out"), $(cat "$RK_DIR/kubelet.out")"
+}
+
+if [ "$SERVER" = realkube ]; then
+    start_realkube
+fi
+
 for name in "${EXAMPLES[@]}"; do
     "check_$name"
 done
+
+if [ "$SERVER" = realkube ]; then
+    CURRENT="ferrokube-kubelet"
+    OUTPUT="$RK_DIR/kubelet.err"
+    expect_absent 'WARN|ERROR' 'no warnings or errors from ferrokube-kubelet'
+    stop_realkube
+fi
 
 if [ "$FAILURES" -gt 0 ]; then
     echo "$FAILURES check(s) failed"

@@ -92,6 +92,8 @@ pub struct Resources {
     pub daemonsets: Arc<ResourceInfo>,
     /// batch/v1 jobs.
     pub jobs: Arc<ResourceInfo>,
+    /// coordination.k8s.io/v1 leases (the nodes' heartbeats).
+    pub leases: Arc<ResourceInfo>,
     /// The built-in resources, indexed.
     pub builtin: ResourceIndex,
 }
@@ -112,6 +114,7 @@ impl Resources {
             statefulsets: get("apps", "statefulsets")?,
             daemonsets: get("apps", "daemonsets")?,
             jobs: get("batch", "jobs")?,
+            leases: get("coordination.k8s.io", "leases")?,
             builtin: ResourceIndex::new(&catalog),
         })
     }

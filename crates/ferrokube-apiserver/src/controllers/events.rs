@@ -9,11 +9,25 @@
 
 use serde_json::{json, Value};
 
-use super::client::Client;
+use super::kube_api::KubeApi;
 use super::objects;
 
 /// Records one Event about `obj` (which must carry `kind` and `apiVersion`).
-pub async fn record(client: &Client, obj: &Value, ty: &str, reason: &str, message: &str, component: &str) {
+pub async fn record<A: KubeApi>(client: &A, obj: &Value, ty: &str, reason: &str, message: &str, component: &str) {
+    record_from(client, obj, ty, reason, message, component, None).await;
+}
+
+/// Records one Event about `obj` from `component` on `host` (a kubelet's node: the
+/// Event's `source.host` and `reportingInstance`).
+pub async fn record_from<A: KubeApi>(
+    client: &A,
+    obj: &Value,
+    ty: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+    host: Option<&str>,
+) {
     let ns = objects::namespace(obj).unwrap_or("default").to_owned();
     let name = objects::name(obj);
     let now = objects::now();
@@ -32,14 +46,17 @@ pub async fn record(client: &Client, obj: &Value, ty: &str, reason: &str, messag
         "reason": reason,
         "message": message,
         "type": ty,
-        "source": {"component": component},
+        "source": match host {
+            Some(host) => json!({"component": component, "host": host}),
+            None => json!({"component": component}),
+        },
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,
         "reportingComponent": component,
-        "reportingInstance": "",
+        "reportingInstance": host.unwrap_or(""),
     });
-    if let Err(e) = client.create(&client.res.events, Some(&ns), &event).await {
+    if let Err(e) = client.create(&client.resources().events, Some(&ns), &event).await {
         tracing::debug!(reason, error = %e.message, "could not record event");
     }
 }

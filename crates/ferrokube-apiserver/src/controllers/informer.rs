@@ -16,13 +16,13 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::client::Client;
+use super::kube_api::KubeApi;
 use crate::api::ResourceInfo;
 
 /// Spawns a list+watch loop over `res` (all namespaces) that notifies `notify` on
 /// every ADDED, MODIFIED or DELETED event, and once after each (re-)list.
-pub fn spawn_watch(
-    client: Client,
+pub fn spawn_watch<A: KubeApi>(
+    client: A,
     res: Arc<ResourceInfo>,
     notify: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,

@@ -1,51 +1,127 @@
-//! The simulated scheduler and kubelet of the one simulated node.
+//! The simulated kubelet of the simulated nodes (and, in the embedded server, the
+//! scheduler too), shared by the embedded server and the `ferrokube-kubelet` binary.
+//!
+//! It is written against [`KubeApi`]: in the embedded server the calls go to the
+//! registry in-process ([`Client`](super::client::Client)); `ferrokube-kubelet` runs
+//! the same code over HTTP against any cluster. [`spawn`] starts it with the node loop
+//! of [`node`](super::node) for the nodes of [`KubeletOptions`].
 //!
 //! No container runs: the kubelet writes the pod statuses a real one would, in the
-//! order kubectl users see them:
+//! order kubectl users see them (kwok's fake pods are the model):
 //!
-//! 1. an unscheduled pod (no `spec.nodeName`) of the default scheduler is bound to
-//!    the node (the `binding` subresource when the registry serves it, else an update
-//!    of `spec.nodeName`) and gets `PodScheduled=True` (event `Scheduled`); a pod whose
-//!    `nodeSelector` the node does not satisfy (or with the node cordoned) stays
-//!    Pending with `PodScheduled=False`, reason `Unschedulable` (event
-//!    `FailedScheduling`);
-//! 2. its containers wait in `ContainerCreating` (phase Pending, `hostIP`,
-//!    `startTime`, `Initialized=True`);
-//! 3. after [`pod_startup_delay`](super::ControllerOptions::pod_startup_delay) it is
-//!    Running and Ready with a unique `podIP` from 10.244.0.0/16 and running container
-//!    statuses (events `Pulled`, `Created`, `Started`);
+//! 1. with [`schedule`](KubeletOptions::schedule) on (the embedded server, which has no
+//!    kube-scheduler), an unscheduled pod (no `spec.nodeName`) of the default
+//!    scheduler is bound to the fitting node with the fewest pods (the `binding`
+//!    subresource when served, else an update of `spec.nodeName`) and gets
+//!    `PodScheduled=True` (event `Scheduled`); a pod whose `nodeSelector` no node
+//!    satisfies (or with the nodes cordoned) stays Pending with `PodScheduled=False`,
+//!    reason `Unschedulable` (event `FailedScheduling`). Against a real cluster
+//!    kube-scheduler binds and the kubelet only takes the pods bound to its nodes;
+//! 2. its containers wait in `ContainerCreating` (phase Pending, `hostIP` = its
+//!    node's InternalIP, `startTime`, `Initialized=True`);
+//! 3. after [`pod_startup_delay`](KubeletOptions::pod_startup_delay) it is Running and
+//!    Ready with a `podIP` unique in the cluster from its node's pool (the node's
+//!    podCIDR; all of 10.244.0.0/16 for the embedded server's one node) and running
+//!    container statuses (events `Pulled`, `Created`, `Started`, `source.host` the
+//!    node);
 //! 4. a run-to-completion pod (restartPolicy `Never`/`OnFailure`) Succeeds after
-//!    [`pod_run_duration`](super::ControllerOptions::pod_run_duration);
+//!    [`pod_run_duration`](KubeletOptions::pod_run_duration);
 //! 5. a pod marked for deletion (`deletionTimestamp`, by a graceful delete) has its
 //!    containers stopped within its grace period (at most
-//!    [`pod_termination_delay`](super::ControllerOptions::pod_termination_delay)) and
-//!    is then deleted with `gracePeriodSeconds: 0`, as the kubelet does.
+//!    [`pod_termination_delay`](KubeletOptions::pod_termination_delay); event
+//!    `Killing`) and is then deleted with `gracePeriodSeconds: 0` and its uid as a
+//!    precondition, as the kubelet does; finalizers keep it until they are removed.
 //!
-//! Timers live in memory, keyed by pod uid; the pass reports when the next one is due
-//! and the loop sleeps until then.
+//! A Running pod found not Ready (a node lifecycle controller marks the pods of a node
+//! whose Lease expired NotReady) is reported Ready again, as a kubelet's status manager
+//! does once it is back. Timers live in memory, keyed by pod uid; the pass reports when the next one is due
+//! and the loop sleeps until then. A restarted kubelet picks its pods up where their
+//! status says they are.
 
 use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 
 use super::client::{is_conflict, is_not_found};
-use super::informer::Waiter;
-use super::{node, objects, Context};
+use super::informer::{spawn_watch, Waiter};
+use super::kube_api::KubeApi;
+use super::node::{IpPool, NodeAgent, NodeConfig, NodeLeaseOptions};
+use super::{events, objects};
 
 const COMPONENT: &str = "kubelet";
+
+/// What the simulated nodes and their kubelet do, and how fast.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct KubeletOptions {
+    /// The nodes to register and run pods on.
+    pub nodes: Vec<NodeConfig>,
+    /// Whether to act as the scheduler too: bind unscheduled pods of the default
+    /// scheduler to the least loaded fitting node. On for the embedded server (it has
+    /// no kube-scheduler); off against a real cluster, whose kube-scheduler binds.
+    pub schedule: bool,
+    /// Time from a pod's binding to Running and Ready (its containers spend it in
+    /// `ContainerCreating`).
+    pub pod_startup_delay: Duration,
+    /// Time a run-to-completion pod (restartPolicy `Never` or `OnFailure`) runs
+    /// before it Succeeds.
+    pub pod_run_duration: Duration,
+    /// Upper bound of the time a deleted pod spends Terminating (its grace period,
+    /// when shorter, wins).
+    pub pod_termination_delay: Duration,
+    /// How often everything is looked at again even without watch events.
+    pub resync_period: Duration,
+    /// Whether to record Events (`Scheduled`, `Pulled`, `Created`, `Started`,
+    /// `Killing`).
+    pub record_events: bool,
+    /// Heartbeat Leases in `kube-node-lease`, or none.
+    pub node_lease: Option<NodeLeaseOptions>,
+    /// How often a node's status is rewritten even when nothing changed (its
+    /// conditions' `lastHeartbeatTime`; the kubelet's `nodeStatusReportFrequency`).
+    pub node_status_report_frequency: Duration,
+}
+
+impl KubeletOptions {
+    /// Options for `nodes` with the kubelet's defaults: no scheduling, pods Running 1 s
+    /// after binding, leases of 40 s renewed every 10 s, status reported every 5
+    /// minutes, Events recorded.
+    pub fn new(nodes: Vec<NodeConfig>) -> KubeletOptions {
+        KubeletOptions {
+            nodes,
+            schedule: false,
+            pod_startup_delay: Duration::from_secs(1),
+            pod_run_duration: Duration::from_secs(2),
+            pod_termination_delay: Duration::from_secs(1),
+            resync_period: Duration::from_secs(5),
+            record_events: true,
+            node_lease: Some(NodeLeaseOptions::default()),
+            node_status_report_frequency: Duration::from_secs(300),
+        }
+    }
+
+    fn node(&self, name: &str) -> Option<&NodeConfig> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
 
 #[derive(Default)]
 struct PodTimers {
     bound: Option<Instant>,
     running: Option<Instant>,
     terminating: Option<Instant>,
+    /// The final delete went through; the pod only waits for its finalizers now.
+    deleted: bool,
 }
 
 /// The simulated scheduler's verdict on an unscheduled pod.
 enum Schedulable {
-    /// Bind it to the node.
-    Yes,
+    /// Bind it to this node.
+    Yes(String),
     /// Another scheduler's pod, or one with scheduling gates: leave it alone.
     NotOurs,
     /// It does not fit: Pending with `PodScheduled=False`, reason Unschedulable.
@@ -53,11 +129,14 @@ enum Schedulable {
 }
 
 /// The kubelet's state between passes.
-pub struct Kubelet {
-    ctx: Context,
-    node: Option<Value>,
+pub struct Kubelet<A> {
+    api: A,
+    options: Arc<KubeletOptions>,
+    /// The simulated nodes as last listed (only when scheduling).
+    nodes: Vec<Value>,
     timers: HashMap<String, PodTimers>,
-    next_ip: u32,
+    /// Per node, the index in its pool of the last IP handed out.
+    next_ip: HashMap<String, u32>,
     binding_served: bool,
 }
 
@@ -176,50 +255,83 @@ fn run_to_completion(pod: &Value) -> bool {
     matches!(pod.pointer("/spec/restartPolicy").and_then(Value::as_str), Some("Never") | Some("OnFailure"))
 }
 
-impl Kubelet {
-    /// A kubelet for the node named in the options.
-    pub fn new(ctx: Context) -> Kubelet {
-        Kubelet { ctx, node: None, timers: HashMap::new(), next_ip: 0, binding_served: true }
+impl<A: KubeApi> Kubelet<A> {
+    /// A kubelet for the nodes of `options`.
+    pub fn new(api: A, options: Arc<KubeletOptions>) -> Kubelet<A> {
+        Kubelet {
+            api,
+            options,
+            nodes: Vec::new(),
+            timers: HashMap::new(),
+            next_ip: HashMap::new(),
+            binding_served: true,
+        }
     }
 
-    fn allocate_ip(&mut self, used: &HashSet<String>) -> String {
-        // 10.244.0.2 .. 10.244.255.254, skipping network/broadcast-looking addresses.
-        for _ in 0..65_536 {
-            self.next_ip = (self.next_ip + 1) % 65_536;
-            let (hi, lo) = (self.next_ip >> 8, self.next_ip & 0xff);
-            if lo < 2 || lo == 255 {
-                continue;
-            }
-            let ip = format!("10.244.{hi}.{lo}");
-            if !used.contains(&ip) {
-                return ip;
+    /// Records an Event about `obj` when events are enabled, from `component` (on
+    /// `host`, the node, for the kubelet's own).
+    async fn event(&self, obj: &Value, ty: &str, reason: &str, message: &str, component: &str, host: Option<&str>) {
+        if self.options.record_events {
+            events::record_from(&self.api, obj, ty, reason, message, component, host).await;
+        }
+    }
+
+    /// A free IP of `node`'s pool (not in `used`).
+    fn allocate_ip(&mut self, node: &NodeConfig, used: &HashSet<String>) -> String {
+        let pool = node.pod_ips;
+        let next = self.next_ip.entry(node.name.clone()).or_insert(0);
+        for _ in 0..pool.len {
+            *next = (*next + 1) % pool.len.max(1);
+            let ip = pool.nth(*next);
+            if IpPool::usable(ip) && !used.contains(&ip.to_string()) {
+                return ip.to_string();
             }
         }
-        "10.244.255.254".to_owned()
+        // Exhausted: the last usable-looking address (a real node would stop
+        // admitting pods at its `pods` capacity long before).
+        Ipv4Addr::from(u32::from(pool.first).wrapping_add(pool.len.saturating_sub(2))).to_string()
+    }
+
+    /// Whether `node` is one of ours.
+    fn ours(&self, node: &str) -> bool {
+        self.options.node(node).is_some()
     }
 
     /// One pass over every pod; returns when the next timer is due.
     pub async fn reconcile(&mut self) -> Option<Duration> {
-        let c = self.ctx.client.clone();
-        self.node = c.get_opt(&c.res.nodes, None, &self.ctx.options.node_name).await.ok().flatten();
-        let pods = match c.list_items(&c.res.pods, None).await {
-            Ok(p) => p,
+        let res = self.api.resources().clone();
+        if self.options.schedule {
+            self.nodes = match self.api.list(&res.nodes, None).await {
+                Ok((nodes, _)) => nodes.into_iter().filter(|n| self.ours(objects::name(n))).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "kubelet: list nodes failed");
+                    Vec::new()
+                }
+            };
+        }
+        let pods = match self.api.list(&res.pods, None).await {
+            Ok((p, _)) => p,
             Err(e) => {
                 tracing::warn!(error = %e.message, "kubelet: list pods failed");
                 return Some(Duration::from_millis(200));
             }
         };
-        let used: HashSet<String> =
+        let mut used: HashSet<String> =
             pods.iter().filter_map(|p| p.pointer("/status/podIP").and_then(Value::as_str)).map(str::to_owned).collect();
         let live: HashSet<String> = pods.iter().map(|p| objects::uid(p).to_owned()).collect();
         self.timers.retain(|uid, _| live.contains(uid));
-        let mut used = used;
+        let mut load: HashMap<String, usize> = HashMap::new();
+        for p in &pods {
+            if let Some(n) = p.pointer("/spec/nodeName").and_then(Value::as_str) {
+                *load.entry(n.to_owned()).or_default() += 1;
+            }
+        }
         let mut next: Option<Duration> = None;
         let mut due = |d: Duration| {
             next = Some(next.map_or(d, |n: Duration| n.min(d)));
         };
         for pod in pods {
-            if let Some(d) = self.sync_pod(pod, &mut used).await {
+            if let Some(d) = self.sync_pod(pod, &mut used, &mut load).await {
                 due(d);
             }
         }
@@ -227,20 +339,31 @@ impl Kubelet {
     }
 
     /// Drives one pod a step forward; returns when it wants to be looked at again.
-    async fn sync_pod(&mut self, pod: Value, used: &mut HashSet<String>) -> Option<Duration> {
-        let node_name = self.ctx.options.node_name.clone();
+    async fn sync_pod(
+        &mut self,
+        pod: Value,
+        used: &mut HashSet<String>,
+        load: &mut HashMap<String, usize>,
+    ) -> Option<Duration> {
         let uid = objects::uid(&pod).to_owned();
-        let bound_to = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        let bound_to = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_owned();
         if objects::is_deleting(&pod) {
-            if bound_to.is_empty() || bound_to == node_name {
+            // An unbound pod is deleted at once by a real apiserver; the embedded one
+            // leaves that to its scheduler-and-kubelet.
+            if (bound_to.is_empty() && self.options.schedule) || self.ours(&bound_to) {
                 return self.terminate(pod).await;
             }
             return None;
         }
         if bound_to.is_empty() {
-            match self.schedulable(&pod) {
-                Schedulable::Yes => {
-                    self.bind(pod).await;
+            if !self.options.schedule {
+                return None;
+            }
+            match self.schedulable(&pod, load) {
+                Schedulable::Yes(node) => {
+                    if self.bind(pod, &node).await {
+                        *load.entry(node).or_default() += 1;
+                    }
                     self.timers.entry(uid).or_default().bound = Some(Instant::now());
                 }
                 Schedulable::NotOurs => {}
@@ -248,31 +371,35 @@ impl Kubelet {
             }
             return None;
         }
-        if bound_to != node_name {
-            return None;
-        }
+        let node = self.options.node(&bound_to).cloned()?;
         let now = Instant::now();
         let timers = self.timers.entry(uid.clone()).or_default();
         let bound = *timers.bound.get_or_insert(now);
         let phase = objects::phase(&pod).to_owned();
         let has_statuses = pod.pointer("/status/containerStatuses").is_some();
+        if phase == "Running" && !objects::condition_true(&pod, "Ready") {
+            // Its containers still run: the kubelet reports them Ready again (a node
+            // lifecycle controller marks the pods of a silent node NotReady).
+            self.mark_ready(pod).await;
+            return None;
+        }
         match phase.as_str() {
             "Pending" | "" if !objects::condition_true(&pod, "PodScheduled") => {
                 self.mark_scheduled(pod).await;
                 None
             }
             "Pending" | "" if !has_statuses => {
-                self.container_creating(pod).await;
-                Some(self.ctx.options.pod_startup_delay)
+                self.container_creating(pod, &node).await;
+                Some(self.options.pod_startup_delay)
             }
             "Pending" | "" => {
-                let ready_at = bound + self.ctx.options.pod_startup_delay;
+                let ready_at = bound + self.options.pod_startup_delay;
                 if now < ready_at {
                     return Some(ready_at - now);
                 }
-                let ip = self.allocate_ip(used);
+                let ip = self.allocate_ip(&node, used);
                 used.insert(ip.clone());
-                if self.start_pod(pod, &ip).await {
+                if self.start_pod(pod, &node, &ip).await {
                     if let Some(t) = self.timers.get_mut(&uid) {
                         t.running = Some(Instant::now());
                     }
@@ -281,7 +408,7 @@ impl Kubelet {
             }
             "Running" if run_to_completion(&pod) => {
                 let started = *self.timers.entry(uid).or_default().running.get_or_insert(now);
-                let done_at = started + self.ctx.options.pod_run_duration;
+                let done_at = started + self.options.pod_run_duration;
                 if now < done_at {
                     return Some(done_at - now);
                 }
@@ -292,8 +419,9 @@ impl Kubelet {
         }
     }
 
-    /// Whether the simulated default scheduler would place `pod` on the node.
-    fn schedulable(&self, pod: &Value) -> Schedulable {
+    /// Where the simulated default scheduler would place `pod`: the fitting node with
+    /// the fewest pods.
+    fn schedulable(&self, pod: &Value, load: &HashMap<String, usize>) -> Schedulable {
         let scheduler = pod.pointer("/spec/schedulerName").and_then(Value::as_str).unwrap_or("default-scheduler");
         if scheduler != "default-scheduler" {
             return Schedulable::NotOurs;
@@ -301,25 +429,49 @@ impl Kubelet {
         if pod.pointer("/spec/schedulingGates").and_then(Value::as_array).is_some_and(|g| !g.is_empty()) {
             return Schedulable::NotOurs;
         }
-        let Some(node) = &self.node else {
+        if self.nodes.is_empty() {
             return Schedulable::No("0/0 nodes are available: no nodes available to schedule pods.".into());
-        };
-        let labels = objects::labels(node);
-        let selector_ok = match pod.pointer("/spec/nodeSelector").and_then(Value::as_object) {
-            Some(sel) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
-            None => true,
-        };
-        if !selector_ok {
-            return Schedulable::No(
-                "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. \
-                 preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
-                    .into(),
-            );
         }
-        if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
-            return Schedulable::No("0/1 nodes are available: 1 node(s) were unschedulable.".into());
+        let (mut mismatched, mut cordoned) = (0, 0);
+        let mut best: Option<(&str, usize)> = None;
+        for node in &self.nodes {
+            let labels = objects::labels(node);
+            let selector_ok = match pod.pointer("/spec/nodeSelector").and_then(Value::as_object) {
+                Some(sel) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
+                None => true,
+            };
+            if !selector_ok {
+                mismatched += 1;
+                continue;
+            }
+            if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+                cordoned += 1;
+                continue;
+            }
+            let name = objects::name(node);
+            let n = load.get(name).copied().unwrap_or(0);
+            if best.is_none_or(|(_, b)| n < b) {
+                best = Some((name, n));
+            }
         }
-        Schedulable::Yes
+        if let Some((name, _)) = best {
+            return Schedulable::Yes(name.to_owned());
+        }
+        let total = self.nodes.len();
+        let mut reasons = Vec::new();
+        if mismatched > 0 {
+            reasons.push(format!("{mismatched} node(s) didn't match Pod's node affinity/selector"));
+        }
+        if cordoned > 0 {
+            reasons.push(format!("{cordoned} node(s) were unschedulable"));
+        }
+        let mut message = format!("0/{total} nodes are available: {}.", reasons.join(", "));
+        if mismatched > 0 {
+            message.push_str(&format!(
+                " preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+            ));
+        }
+        Schedulable::No(message)
     }
 
     async fn unschedulable(&self, mut pod: Value, message: &str) {
@@ -333,13 +485,14 @@ impl Kubelet {
         set_status_field(&mut pod, "phase", json!("Pending"));
         objects::set_condition(&mut pod, "PodScheduled", "False", Some("Unschedulable"), Some(message), false);
         if self.write_status(&pod).await {
-            self.ctx.event(&pod, "Warning", "FailedScheduling", message, "default-scheduler").await;
+            self.event(&pod, "Warning", "FailedScheduling", message, "default-scheduler", None).await;
         }
     }
 
-    async fn bind(&mut self, pod: Value) {
-        let c = &self.ctx.client;
-        let node_name = self.ctx.options.node_name.clone();
+    /// Binds `pod` to `node_name`; true when it worked.
+    async fn bind(&mut self, pod: Value, node_name: &str) -> bool {
+        let api = self.api.clone();
+        let res = api.resources();
         let ns = objects::namespace(&pod).map(str::to_owned);
         let name = objects::name(&pod).to_owned();
         if self.binding_served {
@@ -349,10 +502,10 @@ impl Kubelet {
                 "metadata": {"name": name, "namespace": ns, "uid": objects::uid(&pod)},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
             });
-            match c.create_subresource(&c.res.pods, ns.as_deref(), &name, "binding", &binding).await {
+            match api.create_subresource(&res.pods, ns.as_deref(), &name, "binding", &binding).await {
                 Ok(_) => {
-                    self.scheduled_event(&pod).await;
-                    return;
+                    self.scheduled_event(&pod, node_name).await;
+                    return true;
                 }
                 Err(e) if e.code == 404 || e.code == 405 => {
                     tracing::debug!("kubelet: pods/binding not served; binding by update");
@@ -360,7 +513,7 @@ impl Kubelet {
                 }
                 Err(e) => {
                     tracing::debug!(pod = %name, error = %e.message, "kubelet: binding failed");
-                    return;
+                    return false;
                 }
             }
         }
@@ -369,28 +522,33 @@ impl Kubelet {
             spec.insert("nodeName".into(), json!(node_name));
         } else {
             tracing::warn!(pod = %name, "kubelet: pod without spec; skipped");
-            return;
+            return false;
         }
-        match c.update(&c.res.pods, &bound).await {
-            Ok(_) => self.scheduled_event(&pod).await,
-            Err(e) if is_conflict(&e) || is_not_found(&e) => {}
-            Err(e) => tracing::warn!(pod = %name, error = %e.message, "kubelet: binding by update failed"),
+        match api.put(&res.pods, &bound, None).await {
+            Ok(_) => {
+                self.scheduled_event(&pod, node_name).await;
+                true
+            }
+            Err(e) if is_conflict(&e) || is_not_found(&e) => false,
+            Err(e) => {
+                tracing::warn!(pod = %name, error = %e.message, "kubelet: binding by update failed");
+                false
+            }
         }
     }
 
-    async fn scheduled_event(&self, pod: &Value) {
+    async fn scheduled_event(&self, pod: &Value, node_name: &str) {
         let msg = format!(
             "Successfully assigned {}/{} to {}",
             objects::namespace(pod).unwrap_or(""),
             objects::name(pod),
-            self.ctx.options.node_name
+            node_name
         );
-        self.ctx.event(pod, "Normal", "Scheduled", &msg, "default-scheduler").await;
+        self.event(pod, "Normal", "Scheduled", &msg, "default-scheduler", None).await;
     }
 
     async fn write_status(&self, pod: &Value) -> bool {
-        let c = &self.ctx.client;
-        match c.update_status(&c.res.pods, pod).await {
+        match self.api.put(&self.api.resources().pods, pod, Some("status")).await {
             Ok(_) => true,
             Err(e) if is_conflict(&e) || is_not_found(&e) => false,
             Err(e) => {
@@ -400,14 +558,21 @@ impl Kubelet {
         }
     }
 
+    async fn mark_ready(&self, mut pod: Value) {
+        objects::set_condition(&mut pod, "Ready", "True", None, None, false);
+        objects::set_condition(&mut pod, "ContainersReady", "True", None, None, false);
+        self.write_status(&pod).await;
+    }
+
     async fn mark_scheduled(&self, mut pod: Value) {
         set_status_field(&mut pod, "phase", json!("Pending"));
         objects::set_condition(&mut pod, "PodScheduled", "True", None, None, false);
         self.write_status(&pod).await;
     }
 
-    async fn container_creating(&self, mut pod: Value) {
+    async fn container_creating(&self, mut pod: Value, node: &NodeConfig) {
         let now = objects::now();
+        let host_ip = node.internal_ip.to_string();
         let waiting = json!({"waiting": {"reason": "ContainerCreating"}});
         let statuses: Vec<Value> = containers(&pod, "containers")
             .iter()
@@ -419,8 +584,8 @@ impl Kubelet {
             .collect();
         let not_ready = format!("containers with unready status: [{}]", names.join(" "));
         set_status_field(&mut pod, "phase", json!("Pending"));
-        set_status_field(&mut pod, "hostIP", json!(node::NODE_IP));
-        set_status_field(&mut pod, "hostIPs", json!([{"ip": node::NODE_IP}]));
+        set_status_field(&mut pod, "hostIP", json!(host_ip));
+        set_status_field(&mut pod, "hostIPs", json!([{"ip": host_ip}]));
         set_status_field(&mut pod, "startTime", json!(now));
         let qos = qos_class(&pod);
         set_status_field(&mut pod, "qosClass", json!(qos));
@@ -452,7 +617,7 @@ impl Kubelet {
         self.write_status(&pod).await;
     }
 
-    async fn start_pod(&self, mut pod: Value, ip: &str) -> bool {
+    async fn start_pod(&self, mut pod: Value, node: &NodeConfig, ip: &str) -> bool {
         let now = objects::now();
         let running = json!({"running": {"startedAt": now}});
         let statuses: Vec<Value> = containers(&pod, "containers")
@@ -481,9 +646,10 @@ impl Kubelet {
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
             let pulled =
                 format!("Container image \"{image}\" already present on machine and can be accessed by the pod");
-            self.ctx.event(&pod, "Normal", "Pulled", &pulled, COMPONENT).await;
-            self.ctx.event(&pod, "Normal", "Created", &format!("Container created: {cname}"), COMPONENT).await;
-            self.ctx.event(&pod, "Normal", "Started", &format!("Container started: {cname}"), COMPONENT).await;
+            let host = Some(node.name.as_str());
+            self.event(&pod, "Normal", "Pulled", &pulled, COMPONENT, host).await;
+            self.event(&pod, "Normal", "Created", &format!("Container created: {cname}"), COMPONENT, host).await;
+            self.event(&pod, "Normal", "Started", &format!("Container started: {cname}"), COMPONENT, host).await;
         }
         true
     }
@@ -528,21 +694,27 @@ impl Kubelet {
         let uid = objects::uid(&pod).to_owned();
         let now = Instant::now();
         let timers = self.timers.entry(uid.clone()).or_default();
+        if timers.deleted {
+            return None;
+        }
         let first = timers.terminating.is_none();
         let since = *timers.terminating.get_or_insert(now);
         if first {
+            let host = pod.pointer("/spec/nodeName").and_then(Value::as_str).map(str::to_owned);
             for c in containers(&pod, "containers") {
                 let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
-                self.ctx.event(&pod, "Normal", "Killing", &format!("Stopping container {cname}"), COMPONENT).await;
+                let msg = format!("Stopping container {cname}");
+                self.event(&pod, "Normal", "Killing", &msg, COMPONENT, host.as_deref()).await;
             }
         }
         let grace =
             pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30).max(0) as u64;
-        let wait = Duration::from_secs(grace).min(self.ctx.options.pod_termination_delay);
+        let wait = Duration::from_secs(grace).min(self.options.pod_termination_delay);
         if now < since + wait {
             return Some(since + wait - now);
         }
-        let c = self.ctx.client.clone();
+        let api = self.api.clone();
+        let pods = &api.resources().pods;
         let was_running = objects::phase(&pod) == "Running";
         if was_running && pod.pointer("/status/containerStatuses").is_some() {
             let statuses = Self::terminated(&pod);
@@ -553,31 +725,62 @@ impl Kubelet {
             set_status_field(&mut pod, "containerStatuses", Value::Array(statuses));
             objects::set_condition(&mut pod, "Ready", "False", Some("PodCompleted"), None, false);
             objects::set_condition(&mut pod, "ContainersReady", "False", Some("PodCompleted"), None, false);
-            if let Ok(updated) = c.update_status(&c.res.pods, &pod).await {
+            if let Ok(updated) = api.put(pods, &pod, Some("status")).await {
                 pod = updated;
             }
         }
         let opts = json!({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
-        match c.delete(&c.res.pods, objects::namespace(&pod), objects::name(&pod), &opts).await {
-            Ok(_) => None,
+        match api.delete(pods, objects::namespace(&pod), objects::name(&pod), &opts).await {
+            Ok(()) => {
+                self.timers.entry(uid).or_default().deleted = true;
+                None
+            }
             Err(e) if is_not_found(&e) || is_conflict(&e) => None,
             Err(e) => {
                 tracing::warn!(pod = %objects::name(&pod), error = %e.message, "kubelet: final delete failed");
-                Some(self.ctx.options.resync_period)
+                Some(self.options.resync_period)
             }
         }
     }
 }
 
-/// The kubelet loop.
-pub async fn run(ctx: Context, mut waiter: Waiter) {
-    let mut kubelet = Kubelet::new(ctx);
-    loop {
-        let next = kubelet.reconcile().await;
-        if !waiter.wait(next).await {
-            return;
+/// Starts the simulated nodes and their kubelet over `api` (within a tokio runtime):
+/// a node loop (registration, status, leases) woken by a watch on nodes, and a
+/// kubelet loop (pods) woken by watches on pods and nodes. They run until `shutdown`
+/// turns true; the embedded server and `ferrokube-kubelet` both start them here.
+pub fn spawn<A: KubeApi>(api: A, options: KubeletOptions, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let options = Arc::new(options);
+    let res = api.resources().clone();
+    let mut tasks = Vec::new();
+
+    let node_wake = Arc::new(Notify::new());
+    tasks.push(spawn_watch(api.clone(), Arc::clone(&res.nodes), Arc::clone(&node_wake), shutdown.clone()));
+    let mut waiter = Waiter::new(node_wake, shutdown.clone(), options.resync_period);
+    let mut agent = NodeAgent::new(api.clone(), Arc::clone(&options));
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let next = agent.reconcile().await;
+            if !waiter.wait(next).await {
+                return;
+            }
         }
+    }));
+
+    let pod_wake = Arc::new(Notify::new());
+    for r in [&res.pods, &res.nodes] {
+        tasks.push(spawn_watch(api.clone(), Arc::clone(r), Arc::clone(&pod_wake), shutdown.clone()));
     }
+    let mut waiter = Waiter::new(pod_wake, shutdown, options.resync_period);
+    let mut kubelet = Kubelet::new(api, options);
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let next = kubelet.reconcile().await;
+            if !waiter.wait(next).await {
+                return;
+            }
+        }
+    }));
+    tasks
 }
 
 #[cfg(test)]

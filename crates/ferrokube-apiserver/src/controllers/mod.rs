@@ -20,10 +20,14 @@
 //! for (a timer such as the kubelet's startup delay) or the resync period, they list
 //! the objects they care about and converge them. Pieces:
 //!
-//! - [`node`]: the simulated Node `ferrokube-node`.
+//! - [`node`]: the simulated Node `ferrokube-node` (registration, status, Lease).
 //! - [`kubelet`]: binds pods to the node and drives their status (Pending,
 //!   ContainerCreating, Running/Ready, Succeeded for run-to-completion pods,
 //!   Terminating then gone).
+//! - [`kube_api`]: the API calls [`node`], [`kubelet`], [`events`] and [`informer`]
+//!   make, as a trait: implemented here by [`client::Client`] and over HTTP by the
+//!   `ferrokube-kubelet` binary, which runs the same node and kubelet against any
+//!   cluster ([`kubelet::spawn`] starts them in both).
 //! - [`replicaset`], [`deployment`], [`statefulset`], [`daemonset`], [`job`]: the
 //!   workload controllers.
 //! - [`gc`]: the garbage collector for ownerReferences (Background, Foreground,
@@ -46,6 +50,7 @@ pub mod gc;
 pub mod hash;
 pub mod informer;
 pub mod job;
+pub mod kube_api;
 pub mod kubelet;
 pub mod namespace;
 pub mod node;
@@ -109,6 +114,20 @@ impl Default for ControllerOptions {
 }
 
 impl ControllerOptions {
+    /// What the simulated node and kubelet get of these options: the one node
+    /// [`node_name`](Self::node_name) (no heartbeat Lease), scheduling on.
+    pub fn kubelet_options(&self) -> kubelet::KubeletOptions {
+        let mut k = kubelet::KubeletOptions::new(vec![node::NodeConfig::embedded(&self.node_name)]);
+        k.schedule = true;
+        k.pod_startup_delay = self.pod_startup_delay;
+        k.pod_run_duration = self.pod_run_duration;
+        k.pod_termination_delay = self.pod_termination_delay;
+        k.resync_period = self.resync_period;
+        k.record_events = self.record_events;
+        k.node_lease = None;
+        k
+    }
+
     /// Options for tests: everything happens within milliseconds.
     pub fn fast() -> Self {
         ControllerOptions {
@@ -206,8 +225,8 @@ pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerH
     let client = Client::new(registry, Arc::clone(&res), CONTROLLER_MANAGER_USER);
     let ctx = Context { client, options: Arc::new(options) };
     let mut l = Launcher { ctx, shutdown: rx, tasks: Vec::new() };
-    l.launch(&[&res.nodes], node::run);
-    l.launch(&[&res.pods, &res.nodes], kubelet::run);
+    let kubelet_options = l.ctx.options.kubelet_options();
+    l.tasks.extend(kubelet::spawn(l.ctx.client.clone(), kubelet_options, l.shutdown.clone()));
     l.launch(&[&res.pods, &res.replicasets], replicaset::run);
     l.launch(&[&res.pods, &res.replicasets, &res.deployments], deployment::run);
     l.launch(&[&res.pods, &res.statefulsets], statefulset::run);

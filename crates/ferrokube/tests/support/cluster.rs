@@ -9,6 +9,9 @@
 //! FERROKUBE_REALKUBE=PATH          realkube binary (default: target/go/bin/realkube,
 //!                                  built by tests/realkube/build.sh)
 //! FERROKUBE_REALKUBE_ARGS="..."    extra launcher flags, e.g. "--storage kine"
+//! FERROKUBE_KUBELET=PATH           ferrokube-kubelet binary run beside realkube (default:
+//!                                  target/debug/ferrokube-kubelet, built by
+//!                                  `cargo build -p ferrokube-kubelet`)
 //! ```
 //!
 //! [`TestCluster::start`] hands a test an admin [`Config`](ferrokube::rest::Config) and
@@ -24,6 +27,12 @@
 //! SIGKILL should the launcher itself die) and removes the temporary folder holding the
 //! kubeconfig and the token file. Realkube's stderr is the test binary's, so a failing
 //! component's last log lines show up in the test output (past the harness's capture).
+//!
+//! Beside realkube runs `ferrokube-kubelet --nodes 2` (simulated nodes, so that
+//! kube-scheduler places pods and they run), under a watchdog of its own, when its
+//! binary is there; without it realkube has no nodes, and
+//! [`TestCluster::runs_pods`] says so (a test that needs running pods skips then,
+//! naming the missing binary).
 //!
 //! Facts only the embedded server offers (a small watch history, no controllers) are
 //! kept out of tests that must hold on both servers; a test that needs them calls
@@ -55,6 +64,8 @@ pub const SERVER_ENV: &str = "FERROKUBE_TEST_SERVER";
 pub const REALKUBE_ENV: &str = "FERROKUBE_REALKUBE";
 /// Extra realkube launcher flags, split on whitespace.
 pub const REALKUBE_ARGS_ENV: &str = "FERROKUBE_REALKUBE_ARGS";
+/// The environment variable naming the ferrokube-kubelet binary run beside realkube.
+pub const KUBELET_ENV: &str = "FERROKUBE_KUBELET";
 
 /// Which server the tests run against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +179,8 @@ pub struct TestCluster {
     embedded: Option<EmbeddedServer>,
     /// The binary's shared realkube.
     realkube: Option<&'static Realkube>,
+    /// Whether the embedded server runs its controllers (and so its simulated kubelet).
+    embedded_controllers: bool,
 }
 
 static NAMESPACES: AtomicUsize = AtomicUsize::new(0);
@@ -179,6 +192,7 @@ impl TestCluster {
         let n = NAMESPACES.fetch_add(1, Ordering::SeqCst);
         let namespace = format!("{}-{:x}-{n}", options.namespace, std::process::id());
         let kind = ServerKind::from_env();
+        let embedded_controllers = options.embedded.controllers;
         let (embedded, realkube, kubeconfig) = match kind {
             ServerKind::Embedded => {
                 let server = match options.embedded_history_capacity {
@@ -206,7 +220,7 @@ impl TestCluster {
         let mut config =
             DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("admin client config");
         config.rate_limiter = RateLimiterChoice::Disabled;
-        let cluster = TestCluster { config, namespace, kind, embedded, realkube };
+        let cluster = TestCluster { config, namespace, kind, embedded, realkube, embedded_controllers };
         cluster.create_namespace().await;
         cluster
     }
@@ -289,6 +303,26 @@ impl TestCluster {
         if let Some(server) = self.embedded.take() {
             server.shutdown().await;
         }
+    }
+
+    /// Whether pods get scheduled and run (Running, Ready, pod IPs): the embedded server
+    /// with its controllers, or realkube with `ferrokube-kubelet` beside it. When not,
+    /// says why on stderr (a `SKIPPED` line, as [`skip_unless_embedded`] writes).
+    pub fn runs_pods(&self) -> bool {
+        let why = match (self.kind, self.realkube) {
+            (ServerKind::Embedded, _) if self.embedded_controllers => return true,
+            (ServerKind::Embedded, _) => "the embedded server runs without its controllers".to_owned(),
+            (ServerKind::Realkube, Some(r)) if r.kubelet.is_some() => return true,
+            (ServerKind::Realkube, _) => format!(
+                "no ferrokube-kubelet at {} (cargo build -p ferrokube-kubelet, or set {KUBELET_ENV})",
+                kubelet_binary().display()
+            ),
+        };
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("a test");
+        let line = format!("SKIPPED (no nodes) {test} on {}: {why}\n", self.kind.name());
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        false
     }
 
     /// Which server this is.
@@ -377,6 +411,15 @@ struct Realkube {
     /// Kept open so realkube never writes to a closed pipe while the tests run.
     _stdout: BufReader<ChildStdout>,
     _watchdog: Child,
+    /// ferrokube-kubelet beside it, under its own watchdog, when its binary exists.
+    kubelet: Option<Watched>,
+}
+
+/// A process under the [`WATCHDOG`]: the pipes that keep it running.
+struct Watched {
+    _stdin: ChildStdin,
+    _stdout: BufReader<ChildStdout>,
+    _watchdog: Child,
 }
 
 static REALKUBE: OnceLock<Result<Realkube, String>> = OnceLock::new();
@@ -405,6 +448,58 @@ fn realkube_binary() -> PathBuf {
         Some(path) if !path.is_empty() => PathBuf::from(path),
         _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/go/bin/realkube"),
     }
+}
+
+fn kubelet_binary() -> PathBuf {
+    match std::env::var_os(KUBELET_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/ferrokube-kubelet"),
+    }
+}
+
+/// Starts `ferrokube-kubelet --nodes 2` against realkube's `kubeconfig` under the
+/// watchdog (its own folder `dir`), and waits for its `nodes ready` line. `None`, with a
+/// note on stderr, when the binary is missing.
+fn start_kubelet(dir: &Path, kubeconfig: &Path) -> Result<Option<Watched>, String> {
+    let binary = kubelet_binary();
+    if !binary.is_file() {
+        let note = format!(
+            "realkube runs without nodes: no ferrokube-kubelet at {} (cargo build -p ferrokube-kubelet, or set \
+             {KUBELET_ENV})\n",
+            binary.display()
+        );
+        let _ = std::io::stderr().write_all(note.as_bytes());
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg("kubelet-watchdog")
+        .arg(dir)
+        .arg(&binary)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--nodes", "2", "--node-name-prefix", "ferrokube-test-node-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("starting sh for {}: {e}", binary.display()))?;
+    let stdin = watchdog.stdin.take().ok_or("no kubelet watchdog stdin")?;
+    let mut stdout = BufReader::new(watchdog.stdout.take().ok_or("no kubelet watchdog stdout")?);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match stdout.read_line(&mut line) {
+            Ok(0) | Err(_) => {
+                return Err(format!("{} exited before its nodes were ready (its stderr is above)", binary.display()))
+            }
+            Ok(_) if line.starts_with("nodes ready: ") => break,
+            Ok(_) => {}
+        }
+    }
+    Ok(Some(Watched { _stdin: stdin, _stdout: stdout, _watchdog: watchdog }))
 }
 
 fn random_hex(bytes: usize) -> Result<String, String> {
@@ -471,6 +566,7 @@ fn start_realkube() -> Result<Realkube, String> {
         .client_config()
         .map_err(|e| format!("realkube kubeconfig: {e}"))?;
     let ca_pem = config.tls.ca_data.as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+    let kubelet = start_kubelet(&dir.join("kubelet"), &kubeconfig)?;
     Ok(Realkube {
         kubeconfig: yaml,
         ca_pem,
@@ -478,5 +574,6 @@ fn start_realkube() -> Result<Realkube, String> {
         _watchdog_stdin: stdin,
         _stdout: stdout,
         _watchdog: watchdog,
+        kubelet,
     })
 }
