@@ -183,22 +183,32 @@ pub fn table(rows: &[Row]) -> String {
     for c in &cells {
         line(&mut out, c);
     }
-    let notes: Vec<String> = rows
-        .iter()
-        .flat_map(|r| {
-            [
-                ("ferrokube", &r.ferrokube),
-                ("kube-rs", &r.kube_rs),
-                ("client-go (json)", &r.client_go_json),
-                ("client-go (protobuf)", &r.client_go_protobuf),
-                ("python", &r.python),
-            ]
-            .into_iter()
-            .filter_map(|(who, c)| match c {
-                Cell::Na(why) if why != "not run" => Some(format!("- {} / {who}: n/a: {why}", r.measure)),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
+    // Why cells are n/a, one line per (client, reason); a reason shared by several rows
+    // is written once with the number of rows.
+    let mut notes: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for r in rows {
+        for (who, c) in [
+            ("ferrokube", &r.ferrokube),
+            ("kube-rs", &r.kube_rs),
+            ("client-go (json)", &r.client_go_json),
+            ("client-go (protobuf)", &r.client_go_protobuf),
+            ("python", &r.python),
+        ] {
+            let Cell::Na(why) = c else { continue };
+            if why == "not run" {
+                continue;
+            }
+            match notes.iter_mut().find(|(w, y, _)| *w == who && *y == why.as_str()) {
+                Some((_, _, measures)) => measures.push(&r.measure),
+                None => notes.push((who, why, vec![&r.measure])),
+            }
+        }
+    }
+    let notes: Vec<String> = notes
+        .into_iter()
+        .map(|(who, why, measures)| match measures.as_slice() {
+            [one] => format!("- {one} / {who}: n/a: {why}"),
+            many => format!("- {who}: n/a in {} rows: {why}", many.len()),
         })
         .collect();
     if !notes.is_empty() {
