@@ -1,8 +1,9 @@
-//! ferrokube-bench: ferrokube, kube-rs and the official Python client side by side on
-//! the embedded API server, in one run.
+//! ferrokube-bench: ferrokube, kube-rs, client-go (JSON and protobuf, a Go program in
+//! `bench/clientgo`) and the official Python client side by side on the embedded API
+//! server, in one run.
 //!
 //! ```text
-//! cargo run --release -p ferrokube-bench -- [--quick] [--json PATH] [--python|--no-python]
+//! cargo run --release -p ferrokube-bench -- [--quick] [--json PATH] [--python|--no-python] [--no-client-go]
 //! ```
 //!
 //! The server runs in this process on its own tokio runtime (2 workers); the clients run
@@ -12,6 +13,7 @@
 //! "server alone" figure of the same request. See bench/README.md.
 
 mod alloc;
+mod clientgo;
 mod clients;
 mod data;
 mod report;
@@ -79,11 +81,12 @@ struct Args {
     quick: bool,
     json: Option<PathBuf>,
     python: Option<bool>,
+    client_go: bool,
     only: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { quick: false, json: None, python: None, only: None };
+    let mut a = Args { quick: false, json: None, python: None, client_go: true, only: None };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -91,12 +94,14 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = Some(it.next().ok_or("--json needs a path")?.into()),
             "--python" => a.python = Some(true),
             "--no-python" => a.python = Some(false),
+            "--no-client-go" => a.client_go = false,
             "--allocator=mimalloc" => {}
             "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--only list|watch|cache|get] [--allocator=mimalloc]\n\
-                     Runs ferrokube, kube-rs (and the Python client when bench/.venv exists or --python)\n\
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get] [--allocator=mimalloc]\n\
+                     Runs ferrokube, kube-rs, client-go (bench/clientgo, built with Go; JSON and protobuf)\n\
+                     (and the Python client when bench/.venv exists or --python)\n\
                      on the embedded API server; writes bench/results/latest.json and chart.svg.\n\
                      --allocator=mimalloc puts every client (and the server) on mimalloc instead of\n\
                      the system allocator. FERROKUBE_BENCH_ONLY=ferrokube|kube-rs runs one client\n\
@@ -266,25 +271,35 @@ fn main() {
         .enable_all()
         .build()
         .expect("client runtime");
+    let cg = if !args.client_go {
+        Err("not run (--no-client-go)".to_owned())
+    } else if only_client().is_some() {
+        Err("not run (FERROKUBE_BENCH_ONLY)".to_owned())
+    } else {
+        clientgo::ClientGo::build(&bench_dir())
+    };
+    if let Err(e) = &cg {
+        log(format!("client-go: {e}"));
+    }
     log(format!("sizes: {sizes:?}; python: {}", if python.is_some() { "yes" } else { "no" }));
 
     let want = |w: &str| args.only.as_deref().is_none_or(|o| o.split(',').any(|x| x == w));
     let mut rows = Vec::new();
     let t0 = Instant::now();
     if want("list") || want("get") {
-        match list_and_get(&server_rt, &client_rt, &sizes, &python, want("list"), want("get")) {
+        match list_and_get(&server_rt, &client_rt, &sizes, &python, &cg, want("list"), want("get")) {
             Ok(r) => rows.extend(r),
             Err(e) => log(format!("LIST/GET workloads failed: {e}")),
         }
     }
     if want("watch") {
-        match watch(&server_rt, &client_rt, &sizes, &python) {
+        match watch(&server_rt, &client_rt, &sizes, &python, &cg) {
             Ok(r) => rows.extend(r),
             Err(e) => log(format!("watch workload failed: {e}")),
         }
     }
     if want("cache") {
-        match cache(&server_rt, &client_rt, &sizes) {
+        match cache(&server_rt, &client_rt, &sizes, &cg) {
             Ok(r) => rows.extend(r),
             Err(e) => log(format!("cache workload failed: {e}")),
         }
@@ -377,11 +392,43 @@ fn cpu_us(v: &Runs, items_per_run: f64) -> Cell {
     Cell::Val(cpu * 1e6 / (items_per_run * v.len() as f64))
 }
 
+/// client-go, built or why not.
+type ClientGo = Result<clientgo::ClientGo, String>;
+
+/// Whether the server answers client-go in protobuf (one short probe per server).
+fn cg_probe(cg: &ClientGo, server: &Server, pod: &str) -> Result<(), String> {
+    let r = match cg {
+        Ok(c) => c.probe(&server.kubeconfig, data::NAMESPACE, pod),
+        Err(e) => Err(e.clone()),
+    };
+    if let (Ok(_), Err(e)) = (cg, &r) {
+        log(format!("client-go (protobuf) not measured: {e}"));
+    }
+    r
+}
+
+/// Runs client-go with JSON and protobuf (see `clientgo::ClientGo::run_both`).
+fn cg_pair(cg: &ClientGo, server: &Server, proto: &Result<(), String>, args: &[&str]) -> clientgo::Pair {
+    let mut all: Vec<String> = vec!["--namespace".into(), data::NAMESPACE.into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    match cg {
+        Ok(c) => c.run_both(&server.kubeconfig, proto, &all),
+        Err(e) => [Err(e.clone()), Err(e.clone())],
+    }
+}
+
+/// Fills a row's client-go cells with `f` of each run's output.
+fn set_cg(row: &mut Row, pair: &clientgo::Pair, f: impl Fn(&serde_json::Value) -> Result<f64, String>) {
+    row.client_go_json = clientgo::cell(&pair[0], &f);
+    row.client_go_protobuf = clientgo::cell(&pair[1], &f);
+}
+
 fn list_and_get(
     srt: &tokio::runtime::Runtime,
     crt: &tokio::runtime::Runtime,
     sizes: &Sizes,
     py: &Option<Python>,
+    cg: &ClientGo,
     do_list: bool,
     do_get: bool,
 ) -> Result<Vec<Row>, String> {
@@ -393,6 +440,7 @@ fn list_and_get(
     let fk = clients::ferrokube(&server.kubeconfig)?;
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
+    let proto = cg_probe(cg, &server, &data::pod_name(0));
     let mut rows = Vec::new();
 
     if do_list {
@@ -420,6 +468,16 @@ fn list_and_get(
                 (Some(l), _) => format!("LIST {n} pods paged limit={l}, typed decode"),
             };
             let mb = bytes as f64 / 1e6;
+            let (rounds, expect) = (sizes.rounds.to_string(), n.to_string());
+            let mut cgargs = vec!["--workload", "list", "--rounds", &rounds, "--expect", &expect];
+            let limit_s = limit.map(|l| l.to_string());
+            if let Some(l) = &limit_s {
+                cgargs.extend(["--limit", l]);
+            }
+            if strip {
+                cgargs.push("--strip");
+            }
+            let cgv = cg_pair(cg, &server, &proto, &cgargs);
             let mut r1 = Row::new(&label, "objects/s", true);
             r1.ferrokube = cell(&per_s(&fs, n as f64));
             r1.kube_rs = cell(&per_s(&ks, n as f64));
@@ -443,6 +501,9 @@ fn list_and_get(
             r3.kube_rs = cpu_us(&ks, n as f64);
             r3.server = cpu_us(&rs, n as f64);
             r3.python = py_field(&pyv, "cpu_us");
+            set_cg(&mut r1, &cgv, |v| clientgo::per_s(v, n as f64));
+            set_cg(&mut r2, &cgv, |v| clientgo::per_s(v, mb));
+            set_cg(&mut r3, &cgv, |v| clientgo::cpu_us(v, n as f64));
             log(format!("{label}: {:.1} KB/object", bytes as f64 / n as f64 / 1e3));
             rows.push(r1);
             rows.push(r2);
@@ -537,6 +598,25 @@ fn list_and_get(
                     ],
                 ),
             };
+            let (conc_s, ms, rounds) =
+                (conc.to_string(), sizes.get_duration.as_millis().to_string(), sizes.rounds.to_string());
+            let cgv = cg_pair(
+                cg,
+                &server,
+                &proto,
+                &[
+                    "--workload",
+                    "get",
+                    "--name",
+                    &name,
+                    "--concurrency",
+                    &conc_s,
+                    "--duration-ms",
+                    &ms,
+                    "--rounds",
+                    &rounds,
+                ],
+            );
             let pyc = |field: &str| match &pyv {
                 Ok(v) => {
                     v.get(field).and_then(|x| x.as_f64()).map(Cell::Val).unwrap_or(Cell::Na(format!("no {field}")))
@@ -555,6 +635,7 @@ fn list_and_get(
                 row.kube_rs = pick(1, g);
                 row.server = pick(2, g);
                 row.python = pyc(pyf);
+                set_cg(&mut row, &cgv, |v| clientgo::med(v, pyf));
                 rows.push(row);
             }
             let mut row = Row::new(
@@ -564,6 +645,7 @@ fn list_and_get(
             );
             row.ferrokube = pick(3, |s| s.rps);
             row.kube_rs = pick(1, |s| s.rps);
+            set_cg(&mut row, &cgv, |v| clientgo::med(v, "rps"));
             row.python = Cell::Na("see the row above".into());
             row.server = Cell::Na("see the row above".into());
             rows.push(row);
@@ -580,6 +662,7 @@ fn watch(
     crt: &tokio::runtime::Runtime,
     sizes: &Sizes,
     py: &Option<Python>,
+    cg: &ClientGo,
 ) -> Result<Vec<Row>, String> {
     let hist = sizes.watch_history.min(sizes.watch_events);
     let replays = sizes.watch_events.div_ceil(hist);
@@ -613,6 +696,7 @@ fn watch(
     crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist.min(1000), false))?;
     crt.block_on(workloads::watch_kube(&kc, rv0, hist.min(1000), false))?;
     let rounds = if sizes.watch_events >= 50_000 { 3 } else { sizes.rounds };
+    let proto = cg_probe(cg, &server, &data::pod_name(0));
     let mut rows = Vec::new();
     for strip in [false, true] {
         let mut bytes = 0usize;
@@ -656,6 +740,28 @@ fn watch(
         cpu_row.ferrokube = cpu_us(&fs, total as f64);
         cpu_row.kube_rs = cpu_us(&ks, total as f64);
         cpu_row.server = cpu_us(&rs, total as f64);
+        let (rv_s, hist_s, replays_s, rounds_s, warm_s) =
+            (rv0.to_string(), hist.to_string(), replays.to_string(), rounds.to_string(), hist.min(1000).to_string());
+        let mut cgargs = vec![
+            "--workload",
+            "watch",
+            "--rv",
+            &rv_s,
+            "--events",
+            &hist_s,
+            "--replays",
+            &replays_s,
+            "--rounds",
+            &rounds_s,
+            "--warmup",
+            &warm_s,
+        ];
+        if strip {
+            cgargs.push("--strip");
+        }
+        let cgv = cg_pair(cg, &server, &proto, &cgargs);
+        set_cg(&mut row, &cgv, |v| clientgo::per_s(v, total as f64));
+        set_cg(&mut cpu_row, &cgv, |v| clientgo::cpu_us(v, total as f64));
         rows.push(row);
         rows.push(cpu_row);
     }
@@ -697,6 +803,8 @@ fn watch(
     });
     let mut split_row = Row::new(format!("Watch decode only, in memory ({sample} events)"), "events/s", true);
     split_row.python = Cell::Na("not measured".into());
+    split_row.client_go_json = Cell::Na("in-memory decode: not measured for client-go".into());
+    split_row.client_go_protobuf = split_row.client_go_json.clone();
     match split {
         Ok(parts) => {
             for (what, secs) in parts {
@@ -724,7 +832,12 @@ fn watch(
     Ok(rows)
 }
 
-fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &Sizes) -> Result<Vec<Row>, String> {
+fn cache(
+    srt: &tokio::runtime::Runtime,
+    crt: &tokio::runtime::Runtime,
+    sizes: &Sizes,
+    cg: &ClientGo,
+) -> Result<Vec<Row>, String> {
     let n = sizes.cache;
     let server = Server::start(srt, 1_000)?;
     let loader = data::Loader::new(server.registry.clone());
@@ -746,6 +859,7 @@ fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
         )),
         Err(e) => log(format!("decoded-size diagnostic failed: {e}")),
     }
+    let proto = cg_probe(cg, &server, &data::pod_name(0));
     let mut rows = Vec::new();
     let cell_of = |r: Result<workloads::CacheSize, String>| match r {
         Ok(c) => Cell::Val(c.bytes as f64 / c.objects as f64),
@@ -766,10 +880,22 @@ fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
             let c = compact();
             (f, kube(), c)
         };
+        let expect = n.to_string();
+        let mut cgargs = vec!["--workload", "cache", "--expect", &expect];
+        if strip {
+            cgargs.push("--strip");
+        }
+        let cgv = cg_pair(cg, &server, &proto, &cgargs);
+        let cg_bytes = |v: &serde_json::Value| -> Result<f64, String> {
+            let b = v.get("bytes").and_then(|x| x.as_f64()).ok_or("client-go printed no bytes")?;
+            let o = v.get("objects").and_then(|x| x.as_f64()).ok_or("client-go printed no objects")?;
+            Ok(b / o)
+        };
         let suffix = if strip { ", managedFields stripped" } else { " (as decoded)" };
         let mut row = Row::new(format!("Cache {n} pods{suffix}"), "bytes/object", false);
         row.ferrokube = f;
         row.kube_rs = k.clone();
+        set_cg(&mut row, &cgv, cg_bytes);
         row.python = Cell::Na("not measured for Python (LIST, watch and GET only)".into());
         if !strip {
             row.server = Cell::Val(server_per_pod);
@@ -778,6 +904,7 @@ fn cache(srt: &tokio::runtime::Runtime, crt: &tokio::runtime::Runtime, sizes: &S
         let mut row = Row::new(format!("Cache {n} pods{suffix}, ferrokube Compact<Pod>"), "bytes/object", false);
         row.ferrokube = c;
         row.kube_rs = k;
+        set_cg(&mut row, &cgv, cg_bytes);
         row.python = Cell::Na("not measured for Python (LIST, watch and GET only)".into());
         rows.push(row);
         log(format!("cache strip={strip} done"));

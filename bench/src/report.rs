@@ -73,6 +73,10 @@ pub struct Row {
     pub ferrokube: Cell,
     /// kube-rs's figure.
     pub kube_rs: Cell,
+    /// client-go's figure with JSON (`bench/clientgo`).
+    pub client_go_json: Cell,
+    /// client-go's figure with protobuf (`rest.Config.ContentType`).
+    pub client_go_protobuf: Cell,
     /// The Python client's figure.
     pub python: Cell,
     /// The same measure on the server alone (raw hyper client, no decoding), if it applies.
@@ -89,6 +93,8 @@ impl Row {
             higher_better,
             ferrokube: na(),
             kube_rs: na(),
+            client_go_json: na(),
+            client_go_protobuf: na(),
             python: na(),
             server: Cell::Na("does not apply".into()),
         }
@@ -96,25 +102,54 @@ impl Row {
 
     /// ferrokube over kube-rs, oriented so that above 1 means ferrokube is better.
     pub fn ratio(&self) -> Option<f64> {
-        let (f, k) = (self.ferrokube.val()?, self.kube_rs.val()?);
+        self.ratio_to(&self.kube_rs)
+    }
+
+    /// ferrokube over another client's cell, oriented so that above 1 means ferrokube is
+    /// better.
+    pub fn ratio_to(&self, other: &Cell) -> Option<f64> {
+        let (f, k) = (self.ferrokube.val()?, other.val()?);
         let r = if self.higher_better { f / k } else { k / f };
         r.is_finite().then_some(r)
+    }
+
+    /// The ratios against kube-rs, client-go (json) and client-go (protobuf).
+    pub fn ratios(&self) -> [Option<f64>; 3] {
+        [self.ratio(), self.ratio_to(&self.client_go_json), self.ratio_to(&self.client_go_protobuf)]
     }
 }
 
 /// The table as text.
 pub fn table(rows: &[Row]) -> String {
-    let head = ["measure", "unit", "ferrokube", "kube-rs", "python", "ratio", "server alone"];
-    let cells: Vec<[String; 7]> = rows
+    let head = [
+        "measure",
+        "unit",
+        "ferrokube",
+        "kube-rs",
+        "client-go (json)",
+        "client-go (protobuf)",
+        "python",
+        "ratio",
+        "vs client-go (json)",
+        "vs client-go (protobuf)",
+        "server alone",
+    ];
+    let show_ratio = |x: Option<f64>| x.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into());
+    let cells: Vec<[String; 11]> = rows
         .iter()
         .map(|r| {
+            let [k, j, p] = r.ratios();
             [
                 r.measure.clone(),
                 r.unit.clone(),
                 r.ferrokube.show(),
                 r.kube_rs.show(),
+                r.client_go_json.show(),
+                r.client_go_protobuf.show(),
                 r.python.show(),
-                r.ratio().map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into()),
+                show_ratio(k),
+                show_ratio(j),
+                show_ratio(p),
                 r.server.show(),
             ]
         })
@@ -148,16 +183,32 @@ pub fn table(rows: &[Row]) -> String {
     for c in &cells {
         line(&mut out, c);
     }
-    let notes: Vec<String> = rows
-        .iter()
-        .flat_map(|r| {
-            [("ferrokube", &r.ferrokube), ("kube-rs", &r.kube_rs), ("python", &r.python)]
-                .into_iter()
-                .filter_map(|(who, c)| match c {
-                    Cell::Na(why) if why != "not run" => Some(format!("- {} / {who}: n/a: {why}", r.measure)),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
+    // Why cells are n/a, one line per (client, reason); a reason shared by several rows
+    // is written once with the number of rows.
+    let mut notes: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for r in rows {
+        for (who, c) in [
+            ("ferrokube", &r.ferrokube),
+            ("kube-rs", &r.kube_rs),
+            ("client-go (json)", &r.client_go_json),
+            ("client-go (protobuf)", &r.client_go_protobuf),
+            ("python", &r.python),
+        ] {
+            let Cell::Na(why) = c else { continue };
+            if why == "not run" {
+                continue;
+            }
+            match notes.iter_mut().find(|(w, y, _)| *w == who && *y == why.as_str()) {
+                Some((_, _, measures)) => measures.push(&r.measure),
+                None => notes.push((who, why, vec![&r.measure])),
+            }
+        }
+    }
+    let notes: Vec<String> = notes
+        .into_iter()
+        .map(|(who, why, measures)| match measures.as_slice() {
+            [one] => format!("- {one} / {who}: n/a: {why}"),
+            many => format!("- {who}: n/a in {} rows: {why}", many.len()),
         })
         .collect();
     if !notes.is_empty() {
@@ -170,16 +221,23 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// The JSON list: `{"measure","unit","ferrokube","kube_rs","python","ratio"}` per row
-/// (n/a is `null`), plus `"server"` (server alone) and `"notes"` (reasons for n/a).
+/// The JSON list: `{"measure","unit","ferrokube","kube_rs","client_go_json",
+/// "client_go_protobuf","python","ratio","ratio_client_go_json","ratio_client_go_protobuf"}`
+/// per row (n/a is `null`; `ratio` is against kube-rs), plus `"server"` (server alone) and
+/// `"notes"` (reasons for n/a).
 pub fn json(rows: &[Row]) -> serde_json::Value {
     serde_json::Value::Array(
         rows.iter()
             .map(|r| {
                 let mut notes = serde_json::Map::new();
-                for (k, c) in
-                    [("ferrokube", &r.ferrokube), ("kube_rs", &r.kube_rs), ("python", &r.python), ("server", &r.server)]
-                {
+                for (k, c) in [
+                    ("ferrokube", &r.ferrokube),
+                    ("kube_rs", &r.kube_rs),
+                    ("client_go_json", &r.client_go_json),
+                    ("client_go_protobuf", &r.client_go_protobuf),
+                    ("python", &r.python),
+                    ("server", &r.server),
+                ] {
                     if let Cell::Na(why) = c {
                         notes.insert(k.into(), why.clone().into());
                     }
@@ -189,8 +247,12 @@ pub fn json(rows: &[Row]) -> serde_json::Value {
                     "unit": r.unit,
                     "ferrokube": r.ferrokube.json(),
                     "kube_rs": r.kube_rs.json(),
+                    "client_go_json": r.client_go_json.json(),
+                    "client_go_protobuf": r.client_go_protobuf.json(),
                     "python": r.python.json(),
                     "ratio": r.ratio().map(round),
+                    "ratio_client_go_json": r.ratio_to(&r.client_go_json).map(round),
+                    "ratio_client_go_protobuf": r.ratio_to(&r.client_go_protobuf).map(round),
                     "server": r.server.json(),
                     "notes": notes,
                 })
@@ -203,10 +265,15 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// A horizontal bar chart of the ratios (log scale, 1x line), as SVG.
+/// A horizontal bar chart of the ratios (log scale, 1x line), as SVG: per measure, one bar
+/// for each client ferrokube is compared with (kube-rs, client-go json, client-go
+/// protobuf), where measured.
 pub fn svg(rows: &[Row], title: &str) -> String {
-    let rows: Vec<(&Row, f64)> = rows.iter().filter_map(|r| r.ratio().map(|x| (r, x))).collect();
-    let (label_w, bar_w, row_h, top) = (430.0, 420.0, 24.0, 56.0);
+    const SERIES: [(&str, &str); 3] =
+        [("vs kube-rs", "#1971c2"), ("vs client-go (json)", "#e8590c"), ("vs client-go (protobuf)", "#7048e8")];
+    let rows: Vec<(&Row, [Option<f64>; 3])> =
+        rows.iter().map(|r| (r, r.ratios())).filter(|(_, x)| x.iter().any(Option::is_some)).collect();
+    let (label_w, bar_w, row_h, top) = (470.0, 420.0, 30.0, 74.0);
     let width = label_w + bar_w + 90.0;
     let height = top + row_h * rows.len() as f64 + 40.0;
     // log2 scale from 1/4x to 8x.
@@ -221,8 +288,17 @@ pub fn svg(rows: &[Row], title: &str) -> String {
     let _ = writeln!(s, r#"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"#, esc(title));
     let _ = writeln!(
         s,
-        r#"<text x="10" y="38" fill="dimgray">ferrokube vs kube-rs, same server, same run; &gt;1 = ferrokube better (log scale)</text>"#
+        r#"<text x="10" y="38" fill="dimgray">ferrokube vs kube-rs and client-go, same server, same run; &gt;1 = ferrokube better (log scale)</text>"#
     );
+    for (i, (name, color)) in SERIES.iter().enumerate() {
+        let lx = 10.0 + 200.0 * i as f64;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx:.1}" y="48" width="12" height="10" fill="{color}"/><text x="{:.1}" y="57">{}</text>"#,
+            lx + 16.0,
+            esc(name)
+        );
+    }
     for t in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0] {
         let xx = x(t);
         let stroke = if t == 1.0 { "#000" } else { "#ddd" };
@@ -234,23 +310,31 @@ pub fn svg(rows: &[Row], title: &str) -> String {
             top + row_h * rows.len() as f64 + 16.0
         );
     }
-    for (i, (r, ratio)) in rows.iter().enumerate() {
+    for (i, (r, ratios)) in rows.iter().enumerate() {
         let y = top + row_h * i as f64;
-        let (x0, x1) = (x(1.0), x(*ratio));
-        let (bx, bw) = if x1 >= x0 { (x0, x1 - x0) } else { (x1, x0 - x1) };
-        let color = if *ratio >= 1.0 { "#2b8a3e" } else { "#c92a2a" };
         let _ = writeln!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{bx:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/><text x="{:.1}" y="{:.1}">{ratio:.2}x</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             label_w - 8.0,
-            y + row_h * 0.65,
-            esc(&format!("{} ({})", r.measure, r.unit)),
-            y + 4.0,
-            bw.max(1.0),
-            row_h - 8.0,
-            x1.max(x0) + 4.0,
-            y + row_h * 0.65
+            y + row_h * 0.55,
+            esc(&format!("{} ({})", r.measure, r.unit))
         );
+        let bar_h = (row_h - 6.0) / 3.0;
+        for (j, ratio) in ratios.iter().enumerate() {
+            let Some(ratio) = ratio else { continue };
+            let by = y + 2.0 + bar_h * j as f64;
+            let (x0, x1) = (x(1.0), x(*ratio));
+            let (bx, bw) = if x1 >= x0 { (x0, x1 - x0) } else { (x1, x0 - x1) };
+            let _ = writeln!(
+                s,
+                r#"<rect x="{bx:.1}" y="{by:.1}" width="{:.1}" height="{:.1}" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="9">{ratio:.2}x</text>"#,
+                bw.max(1.0),
+                bar_h - 1.0,
+                SERIES[j].1,
+                x1.max(x0) + 4.0,
+                by + bar_h - 1.5
+            );
+        }
     }
     s.push_str("</svg>\n");
     s

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compatibility suite: drives the ferrokube-apiserver binary with real third-party
 # clients that ferrokube does not control — kubectl (the newest, built from k8s.io/kubectl;
-# it uses aggregated discovery, and Debian's 1.20, which uses legacy discovery) and the official Python
-# client — and checks their output the way a user would read it.
+# it uses aggregated discovery, and Debian's 1.20, which uses legacy discovery), the official Python
+# client and client-go's own example programs — and checks their output the way a user would read it.
 #
 #   tests/compat/setup.sh && tests/compat/run.sh
 #
@@ -29,9 +29,19 @@ if ! [[ -f $HERE/.tools/env.sh ]]; then
 fi
 # shellcheck source=/dev/null
 source "$HERE/.tools/env.sh"
+if [[ -z ${CLIENTGO_BIN:-} ]]; then # env.sh of an older setup.sh, before the client-go programs
+    echo "compat: tests/compat/.tools/env.sh names no client-go programs; running setup.sh" >&2
+    "$HERE/setup.sh" || die "setup.sh failed"
+    # shellcheck source=/dev/null
+    source "$HERE/.tools/env.sh"
+fi
 [[ -x ${KUBECTL_NEWEST:-} ]] || die "newest kubectl '${KUBECTL_NEWEST:-}' not executable: run tests/compat/setup.sh"
 [[ -x ${KUBECTL_OLDEST:-} ]] || die "oldest kubectl '${KUBECTL_OLDEST:-}' not executable: run tests/compat/setup.sh"
 [[ -x ${COMPAT_PYTHON:-} ]] || die "python '${COMPAT_PYTHON:-}' not executable: run tests/compat/setup.sh"
+for ex in create-update-delete-deployment dynamic-create-update-delete-deployment \
+    out-of-cluster-client-configuration workqueue leader-election; do
+    [[ -x ${CLIENTGO_BIN:-}/clientgo-$ex ]] || die "client-go example '${CLIENTGO_BIN:-}/clientgo-$ex' not executable: run tests/compat/setup.sh"
+done
 
 # --- the server binary ------------------------------------------------------------------
 if [[ -n ${FERROKUBE_APISERVER:-} ]]; then
@@ -582,6 +592,205 @@ run_check "curl" "curl --cacert ca.crt -H 'Authorization: Bearer <wrong>' $URL/v
     '^HTTP 401$' '"reason": *"Unauthorized"' -- \
     curl -sS --max-time 15 --cacert "$TMP/ca.crt" -H "Authorization: Bearer wrong-$TOKEN" -w '\nHTTP %{http_code}\n' "$URL/version"
 
+# --- client-go's own example programs ---------------------------------------------------
+# Built by setup.sh straight from the k8s.io/client-go module (tests/compat/clientgo/). They
+# use the namespace "default" (leader-election: its own), so they run before the kubectl
+# suites, while the cluster holds no pods of anyone else. Programs that prompt get their
+# Return keys through a FIFO, one at a time, after the output before the prompt was seen
+# and checked; programs that loop forever are stopped once the expected output appeared.
+# Every wait is for output the program prints (polled every 0.1 s), up to CG_TIMEOUT s,
+# and fails the check loudly past it.
+CG_TIMEOUT=60
+declare -A CG_PID CG_FD CG_OUT
+
+# cg_start NAME [stdin] -- CMD...: starts CMD in the background, stdout+stderr to a file;
+# with `stdin`, its stdin is a FIFO that cg_send writes to.
+cg_start() {
+    local name=$1 stdin=0 fd
+    shift
+    if [[ $1 == stdin ]]; then stdin=1; shift; fi
+    [[ $1 == -- ]] && shift
+    CG_OUT[$name]="$TMP/clientgo-$name.out"
+    if ((stdin)); then
+        mkfifo "$TMP/clientgo-$name.in"
+        "$@" <"$TMP/clientgo-$name.in" >"${CG_OUT[$name]}" 2>&1 &
+        CG_PID[$name]=$!
+        exec {fd}>"$TMP/clientgo-$name.in" # opens once the program has opened it for reading
+        CG_FD[$name]=$fd
+    else
+        "$@" </dev/null >"${CG_OUT[$name]}" 2>&1 &
+        CG_PID[$name]=$!
+    fi
+    BG_PIDS+=("${CG_PID[$name]}")
+}
+
+# cg_send NAME: presses Return.
+cg_send() { printf '\n' >&"${CG_FD[$1]}"; }
+
+# cg_wait NAME DISPLAY PATTERN...: waits until every PATTERN (as in expect_output) matches a
+# line of NAME's output; then no !PATTERN may match.
+cg_wait() {
+    local name=$1 display=$2
+    shift 2
+    local out=${CG_OUT[$name]} pos=() neg=() p why t0 deadline ms exited=0
+    for p in "$@"; do
+        if [[ $p == '!'* ]]; then neg+=("$p"); else pos+=("$p"); fi
+    done
+    t0=$(date +%s%N)
+    deadline=$((t0 / 1000000000 + CG_TIMEOUT))
+    while :; do
+        kill -0 "${CG_PID[$name]}" 2>/dev/null || exited=1
+        if why="$(expect_output "$out" "$out" "${pos[@]}")"; then
+            if ! why="$(expect_output "$out" "$out" "${neg[@]}")"; then
+                record "client-go" FAIL "$name: $display" "$why" "$out"
+                return 1
+            fi
+            ms=$((($(date +%s%N) - t0) / 1000000))
+            record "client-go" OK "$name: $display  [after $((ms / 1000)).$((ms % 1000 / 100))s]"
+            return 0
+        fi
+        if ((exited)); then
+            record "client-go" FAIL "$name: $display" "the program exited; $why" "$out"
+            return 1
+        fi
+        if (($(date +%s) >= deadline)); then
+            record "client-go" FAIL "$name: $display" "not printed within ${CG_TIMEOUT}s: $why" "$out"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# cg_exit NAME WANT_STATUS [SIGNAL]: sends SIGNAL if given, then waits (CG_TIMEOUT s) for
+# the program to exit with WANT_STATUS (`any`: stopped, status not checked).
+cg_exit() {
+    local name=$1 want=$2 sig=${3:-} pid=${CG_PID[$1]} rc deadline
+    [[ -n $sig ]] && kill "-$sig" "$pid" 2>/dev/null
+    deadline=$(($(date +%s) + CG_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null && (($(date +%s) < deadline)); do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        record "client-go" FAIL "$name: exits${sig:+ on SIG$sig}" "still running after ${CG_TIMEOUT}s" "${CG_OUT[$name]}"
+        return 1
+    fi
+    wait "$pid"
+    rc=$?
+    if [[ -n ${CG_FD[$name]:-} ]]; then
+        local fd=${CG_FD[$name]}
+        exec {fd}>&-
+    fi
+    [[ $want == any ]] && return 0
+    if [[ $rc != "$want" ]]; then
+        record "client-go" FAIL "$name: exits${sig:+ on SIG$sig} with status $want" "exit status $rc" "${CG_OUT[$name]}"
+        return 1
+    fi
+    record "client-go" OK "$name: exits${sig:+ on SIG$sig} with status $want"
+}
+
+clientgo_suite() {
+    local kc=("$KUBECTL_NEWEST" --kubeconfig "$ADMIN_KCFG" --request-timeout="$REQ_TIMEOUT")
+    local ex n0 ns=compat-clientgo
+    # k WANT PATTERNS... -- KUBECTL-ARGS...; kpoll SECS PATTERNS... -- KUBECTL-ARGS...
+    k() {
+        local want=$1 pats=()
+        shift
+        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
+        shift
+        run_check "client-go" "kubectl $*" "$want" "${pats[@]}" -- "${kc[@]}" "$@"
+    }
+    kpoll() {
+        local secs=$1 pats=()
+        shift
+        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
+        shift
+        run_poll "client-go" "kubectl $*" "$secs" "${pats[@]}" -- "${kc[@]}" "$@"
+    }
+    echo
+    echo "=== client-go $CLIENTGO_VERSION example programs ($CLIENTGO_BIN) ==="
+
+    # The typed (clientset) and the dynamic (unstructured) Deployment examples: create,
+    # Return, update through retry.RetryOnConflict, Return, list, Return, delete with
+    # propagationPolicy Foreground. Each step is checked with kubectl before the next Return.
+    for ex in create-update-delete-deployment dynamic-create-update-delete-deployment; do
+        cg_start "$ex" stdin -- "$CLIENTGO_BIN/clientgo-$ex" --kubeconfig "$ADMIN_KCFG"
+        cg_wait "$ex" 'creates demo-deployment, then prompts' \
+            '^Creating deployment\.\.\.$' '^Created deployment "demo-deployment"\.$' 'Press Return key to continue\.' '!panic'
+        k 0 '=2 nginx:1.12 app=demo' -- get deploy demo-deployment -n default \
+            -o 'jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} app={.spec.selector.matchLabels.app}'
+        kpoll 60 '=2' -- get deploy demo-deployment -n default -o 'jsonpath={.status.availableReplicas}'
+        cg_send "$ex"
+        cg_wait "$ex" 'updates it (Get + Update in RetryOnConflict)' '^Updating deployment\.\.\.$' '^Updated deployment\.\.\.$' '!panic'
+        k 0 '=1 nginx:1.13 2' -- get deploy demo-deployment -n default \
+            -o 'jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.metadata.generation}'
+        kpoll 60 '=nginx:1.13' -- get pods -n default -l app=demo -o 'jsonpath={.items[*].spec.containers[0].image}'
+        cg_send "$ex"
+        cg_wait "$ex" 'lists it with its new replica count' \
+            '^Listing deployments in namespace "default":$' '^ \* demo-deployment \(1 replicas\)$' '!panic'
+        cg_send "$ex"
+        cg_wait "$ex" 'deletes it (propagationPolicy Foreground)' '^Deleting deployment\.\.\.$' '^Deleted deployment\.$' '!panic'
+        cg_exit "$ex" 0
+        # foreground deletion: the Deployment goes once its ReplicaSets and pods are gone
+        kpoll 60 '=' -- get deploy demo-deployment -n default --ignore-not-found -o name
+        k 0 '=' -- get rs,pods -n default -l app=demo -o name
+    done
+
+    # out-of-cluster-client-configuration: every 10 s, lists the pods of all namespaces and
+    # gets default/example-xxxxx; once that pod exists, the next round finds it.
+    n0="$("${kc[@]}" get pods -A -o name | wc -l)"
+    ex=out-of-cluster-client-configuration
+    cg_start "$ex" -- "$CLIENTGO_BIN/clientgo-$ex" --kubeconfig "$ADMIN_KCFG"
+    cg_wait "$ex" "counts the cluster's pods ($n0) and gets a missing pod (NotFound)" \
+        "^There are $n0 pods in the cluster$" '^Pod example-xxxxx in namespace default not found$' '!panic'
+    k 0 'pod/example-xxxxx created' -- run example-xxxxx -n default --image=nginx:1.27 --restart=Never
+    cg_wait "$ex" 'finds the pod on a later round' \
+        "^There are $((n0 + 1)) pods in the cluster$" '^Found pod example-xxxxx in namespace default$' '!panic'
+    cg_exit "$ex" any TERM
+    k 0 'pod "example-xxxxx" deleted' -- delete pod example-xxxxx -n default
+
+    # workqueue: an informer on the pods of "default" feeding a rate-limited workqueue; the
+    # pod it put into its indexer by hand before starting is reported gone after the sync.
+    ex=workqueue
+    cg_start "$ex" -- "$CLIENTGO_BIN/clientgo-$ex" --kubeconfig "$ADMIN_KCFG"
+    cg_wait "$ex" 'syncs its informer; the hand-added mypod is reported gone' \
+        '"Starting Pod controller"' '"Caches are synced"' '^Pod default/mypod does not exist anymore$' '!panic'
+    k 0 'pod/wq-pod created' -- run wq-pod -n default --image=nginx:1.27 --restart=Never
+    cg_wait "$ex" 'a created pod reaches the worker through the queue' '^Sync/Add/Update for Pod wq-pod$'
+    k 0 'pod "wq-pod" deleted' -- delete pod wq-pod -n default
+    cg_wait "$ex" 'a deleted pod is reported gone' '^Pod default/wq-pod does not exist anymore$' \
+        '!Syncing failed' '!^E[0-9]{4} ' '!panic'
+    cg_exit "$ex" any TERM
+
+    # leader-election: two processes on one Lease; the second sees the first as leader, and
+    # takes over when the first gets SIGTERM (ReleaseOnCancel releases the lease).
+    ex=leader-election
+    k 0 "namespace/$ns created" -- create namespace "$ns"
+    cg_start le-a -- "$CLIENTGO_BIN/clientgo-$ex" --kubeconfig "$ADMIN_KCFG" --id=compat-a \
+        --lease-lock-name=compat-lock --lease-lock-namespace="$ns"
+    cg_wait le-a 'first process (--id=compat-a) acquires the lease and runs' \
+        "\"Successfully acquired lease\" lock=\"$ns/compat-lock\"" '"Controller loop\.\.\."' '!panic'
+    k 0 '=compat-a 60 0' -- get lease compat-lock -n "$ns" \
+        -o 'jsonpath={.spec.holderIdentity} {.spec.leaseDurationSeconds} {.spec.leaseTransitions}'
+    cg_start le-b -- "$CLIENTGO_BIN/clientgo-$ex" --kubeconfig "$ADMIN_KCFG" --id=compat-b \
+        --lease-lock-name=compat-lock --lease-lock-namespace="$ns"
+    cg_wait le-b 'second process (--id=compat-b) sees compat-a as the leader and does not lead' \
+        '"New leader elected" identity="compat-a"' '!Successfully acquired lease' '!Controller loop' '!panic'
+    k 0 '=compat-a' -- get lease compat-lock -n "$ns" -o 'jsonpath={.spec.holderIdentity}'
+    kill -TERM "${CG_PID[le-a]}"
+    cg_wait le-a 'SIGTERM: releases the lease and cleans up' \
+        '"Received termination, signaling shutdown"' '"Leader lost" identity="compat-a"' '"Performing cleanup operations\.\.\."'
+    cg_exit le-a 0
+    cg_wait le-b 'takes over the released lease' \
+        "\"Successfully acquired lease\" lock=\"$ns/compat-lock\"" '"Controller loop\.\.\."' '!panic'
+    k 0 '=compat-b 60 1' -- get lease compat-lock -n "$ns" \
+        -o 'jsonpath={.spec.holderIdentity} {.spec.leaseDurationSeconds} {.spec.leaseTransitions}'
+    cg_exit le-b 0 TERM
+    # released on exit: no holder, and a duration of 1 s so that the next candidate need not wait
+    k 0 '"holderIdentity": ""' '"leaseDurationSeconds": 1,' '"leaseTransitions": 1' -- get lease compat-lock -n "$ns" -o json
+    k 0 "namespace \"$ns\" deleted" -- delete namespace "$ns" --wait=false
+}
+clientgo_suite
+
 # Each kubectl is labelled by its MAJOR.MINOR (namespaces, caches and check names).
 kubectl_label() {
     "$1" version --client -o json 2>/dev/null | grep -oE '"gitVersion": *"v[0-9]+\.[0-9]+' | head -1 | grep -oE '[0-9]+\.[0-9]+$'
@@ -626,7 +835,7 @@ fi
 
 echo
 echo "=== summary ==="
-echo "kubectl: $("$KUBECTL_NEWEST" version --client 2>/dev/null | head -1 | sed 's/Client Version: //') and $("$KUBECTL_OLDEST" version --client 2>/dev/null | grep -oE 'GitVersion:"[^"]+"' | sed 's/GitVersion://; s/"//g'); python client: kubernetes $("$COMPAT_PYTHON" -c 'import kubernetes; print(kubernetes.__version__)' 2>/dev/null)"
+echo "kubectl: $("$KUBECTL_NEWEST" version --client 2>/dev/null | head -1 | sed 's/Client Version: //') and $("$KUBECTL_OLDEST" version --client 2>/dev/null | grep -oE 'GitVersion:"[^"]+"' | sed 's/GitVersion://; s/"//g'); python client: kubernetes $("$COMPAT_PYTHON" -c 'import kubernetes; print(kubernetes.__version__)' 2>/dev/null); client-go: $CLIENTGO_VERSION examples"
 if ((FAILED > 0)); then
     echo "failed checks:"
     printf '  %s\n' "${FAILED_NAMES[@]}"

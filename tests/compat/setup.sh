@@ -6,7 +6,9 @@
 #     tests/compat/kubectl/go.mod (into target/go/bin, reused when present),
 #   * Debian's kubectl 1.20 (package kubernetes-client), which conflicts with the Google
 #     Cloud CLI on `apt-get install`, so it is downloaded and unpacked with `dpkg -x`,
-#   * the official Python client (`kubernetes` on PyPI, pinned below) in a venv.
+#   * the official Python client (`kubernetes` on PyPI, pinned below) in a venv,
+#   * client-go's example programs, built from the k8s.io/client-go module pinned in
+#     tests/compat/clientgo/go.mod (into target/go/bin, reused when present).
 #
 # Everything else goes into tests/compat/.tools/ (gitignored). At the end it writes
 # tests/compat/.tools/env.sh, which run.sh sources. Any missing piece is an error:
@@ -34,6 +36,16 @@ if [[ -z $NEWEST ]]; then
 fi
 "$NEWEST" version --client >/dev/null 2>&1 || die "newest kubectl '$NEWEST' does not run"
 log "newest kubectl: $NEWEST ($("$NEWEST" version --client 2>/dev/null | head -1))"
+
+# --- 1b. client-go's own example programs, built from the k8s.io/client-go module --------
+# tests/compat/clientgo/build.sh builds k8s.io/client-go/examples/{create-update-delete-
+# deployment,dynamic-create-update-delete-deployment,out-of-cluster-client-configuration,
+# workqueue,leader-election} with the go.mod pinned there into target/go/bin/clientgo-*.
+command -v go >/dev/null 2>&1 || die "go not found: client-go's example programs are built from k8s.io/client-go (Go 1.26 is on the project's machines)"
+CLIENTGO_BIN="$("$HERE/clientgo/build.sh")" || die "building client-go's example programs failed (tests/compat/clientgo/build.sh)"
+CLIENTGO_VERSION="$(cd "$HERE/clientgo" && go list -m -f '{{.Version}}' k8s.io/client-go)" ||
+    die "cannot read the k8s.io/client-go version from tests/compat/clientgo/go.mod"
+log "client-go $CLIENTGO_VERSION examples: $CLIENTGO_BIN/clientgo-*"
 
 # --- 2. Debian's kubectl 1.20 (kubernetes-client), unpacked, not installed ------------
 OLD_ROOT="$TOOLS/kubernetes-client"
@@ -96,5 +108,7 @@ cat >"$TOOLS/env.sh" <<EOF
 KUBECTL_NEWEST='$NEWEST'
 KUBECTL_OLDEST='$OLDEST'
 COMPAT_PYTHON='$PY'
+CLIENTGO_BIN='$CLIENTGO_BIN'
+CLIENTGO_VERSION='$CLIENTGO_VERSION'
 EOF
 log "ok: wrote $TOOLS/env.sh"

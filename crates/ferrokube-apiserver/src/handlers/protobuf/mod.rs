@@ -187,8 +187,11 @@ const KEEP_ZERO: &[&str] = &[
     "enableServiceLinks",
     "failedJobsHistoryLimit",
     "fsGroup",
+    "holderIdentity",
     "hostUsers",
     "immutable",
+    "leaseDurationSeconds",
+    "leaseTransitions",
     "optional",
     "parallelism",
     "privileged",
@@ -611,6 +614,16 @@ mod tests {
         let spec = Enc::default().msg(1, Enc::default().int(1, 0).int(2, 0));
         let v = decode_body(&envelope("policy/v1", "PodDisruptionBudget", Enc::default().msg(2, spec))).unwrap();
         assert_eq!(v["spec"]["minAvailable"], 0);
+    }
+
+    #[test]
+    fn lease_pointer_zeros_are_kept() {
+        // client-go's leader election writes a Lease in protobuf with leaseTransitions 0
+        // on acquiring and holderIdentity "" on releasing (both *T in Go): kept, as JSON
+        // would have sent them.
+        let spec = Enc::default().str(1, "").int(2, 1).int(5, 0);
+        let v = decode_body(&envelope("coordination.k8s.io/v1", "Lease", Enc::default().msg(2, spec))).unwrap();
+        assert_eq!(v["spec"], json!({"holderIdentity": "", "leaseDurationSeconds": 1, "leaseTransitions": 0}));
     }
 
     #[test]
