@@ -49,8 +49,10 @@ struct Controller {
     indexer: Indexer<Pod>,
     queue: RateLimitingQueue<String>,
     informer: SharedInformer<Pod>,
-    /// Keys synced as gone, so the demo can wait until the controller (not only the
-    /// cache) has seen a deletion: handlers run on their own threads, after the store.
+    /// Keys synced as present and as gone, so the demo can wait until the controller
+    /// (not only the cache) has seen a change: handlers run on their own threads, after
+    /// the store, and a worker reads the store when it gets to the key.
+    synced_present: std::sync::Mutex<std::collections::HashSet<String>>,
     synced_gone: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
@@ -72,7 +74,10 @@ impl Controller {
                 println!("Pod {key} does not exist anymore");
                 self.synced_gone.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned());
             }
-            Some(pod) => println!("Sync/Add/Update for Pod {}", pod.metadata.name.as_deref().unwrap_or("")),
+            Some(pod) => {
+                println!("Sync/Add/Update for Pod {}", pod.metadata.name.as_deref().unwrap_or(""));
+                self.synced_present.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned());
+            }
         }
         Ok(())
     }
@@ -157,8 +162,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     informer.store().add(known)?;
 
-    let controller =
-        Arc::new(Controller { indexer: informer.store().clone(), queue, informer, synced_gone: Default::default() });
+    let controller = Arc::new(Controller {
+        indexer: informer.store().clone(),
+        queue,
+        informer,
+        synced_present: Default::default(),
+        synced_gone: Default::default(),
+    });
     let stop = CancellationToken::new();
     let running = tokio::spawn(Arc::clone(&controller).run(1, stop.clone()));
 
@@ -174,8 +184,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Creates a pod, waits until the controller's cache has it, deletes it and waits until
-/// the controller has synced it as gone.
+/// Creates a pod, waits until the controller has synced it (a deletion before that could
+/// reach the worker first, and it would only ever see the pod gone), deletes it and
+/// waits until the controller has synced it as gone.
 async fn demo(clientset: &Clientset, controller: &Controller) -> Result<(), Box<dyn std::error::Error>> {
     let pods = clientset.core_v1().pods(NAMESPACE);
     let key = format!("{NAMESPACE}/{DEMO_POD}");
@@ -188,7 +199,10 @@ async fn demo(clientset: &Clientset, controller: &Controller) -> Result<(), Box<
         ..Default::default()
     };
     pods.create(&pod, &CreateOptions::default()).await?;
-    wait_until(&format!("pod {key} in the cache"), || controller.indexer.get_by_key(&key).is_some()).await?;
+    wait_until(&format!("the controller to sync pod {key}"), || {
+        controller.synced_present.lock().unwrap_or_else(|p| p.into_inner()).contains(&key)
+    })
+    .await?;
     // Deleted at once (grace period 0), as `kubectl delete --now` would not wait either.
     pods.delete(DEMO_POD, &DeleteOptions { grace_period_seconds: Some(0), ..Default::default() }).await?;
     wait_until(&format!("the controller to sync pod {key} as gone"), || {
