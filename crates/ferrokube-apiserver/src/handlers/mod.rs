@@ -17,6 +17,7 @@
 pub mod aggregated_discovery;
 pub mod body;
 pub mod discovery;
+pub mod health;
 pub mod negotiate;
 pub mod protobuf;
 pub mod router;
@@ -152,7 +153,10 @@ impl Handler {
         let core = matches!(route, Route::CoreVersions);
         let offers = Offers { table: false, aggregated: matches!(route, Route::CoreVersions | Route::Groups) };
         match route {
-            Route::Health => Ok(text_response(StatusCode::OK, "ok")),
+            Route::Health => {
+                let answer = health::answer(req.uri().path(), &query, *self.shutdown.borrow());
+                Ok(text_response(answer.code, answer.body))
+            }
             Route::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
             Route::CoreVersions | Route::Groups => {
                 let format = negotiate::choose(accept.as_deref(), offers, None)
@@ -382,8 +386,8 @@ pub fn parse_query(query: Option<&str>) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-fn text_response(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
-    let mut resp = Response::new(full(Bytes::from_static(text.as_bytes())));
+fn text_response(code: StatusCode, text: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut resp = Response::new(full(text.into()));
     *resp.status_mut() = code;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
