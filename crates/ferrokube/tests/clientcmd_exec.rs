@@ -1,6 +1,6 @@
 //! Exec credential plugins, run for real: `fixtures/clientcmd/exec-plugin.sh` is copied
 //! into a temporary directory per test, made executable, and counts its runs there.
-#![cfg(unix)]
+#![cfg(all(unix, feature = "exec"))]
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! An exec credential plugin against the embedded API server: a 401 makes the client
 //! re-run the plugin exactly once and retry with the fresh token, the way client-go's
 //! exec authenticator does after a credential is revoked.
+#![cfg(feature = "exec")]
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};

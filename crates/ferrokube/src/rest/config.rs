@@ -62,7 +62,8 @@ pub struct Config {
     /// Do not ask for gzip-compressed responses. Loopback servers (`localhost`,
     /// 127.0.0.0/8, `::1`) are never asked for gzip, whatever this says: compressing
     /// there costs both sides CPU and saves nothing (measured in `bench/`: the server
-    /// spent ~117 ms compressing a 5 MB list the client decodes in ~60 ms).
+    /// spent ~117 ms compressing a 5 MB list the client decodes in ~60 ms). Without
+    /// ferrokube's `gzip` Cargo feature no server is asked for gzip.
     pub disable_compression: bool,
     /// Where `Warning:` response headers go; `None` means log each distinct warning once.
     pub warning_handler: Option<Arc<dyn super::warnings::WarningHandler>>,

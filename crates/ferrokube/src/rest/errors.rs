@@ -127,6 +127,18 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// The config asks for something whose code this build of ferrokube left out (a
+    /// `socks5://` proxy without the `socks5` feature, the system's root certificates
+    /// without `native-roots`).
+    #[error("{needed_for} needs ferrokube's {feature:?} Cargo feature, which this build does not have{}", hint_suffix(.hint))]
+    MissingFeature {
+        /// The Cargo feature that is off.
+        feature: &'static str,
+        /// What needs it, e.g. `the SOCKS5 proxy socks5://proxy:1080`.
+        needed_for: String,
+        /// What else would work, if anything.
+        hint: Option<&'static str>,
+    },
     /// A header value (user agent, impersonation) cannot be sent over HTTP.
     #[error("invalid value for header {header}: {reason}")]
     Header {
@@ -135,6 +147,10 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+}
+
+fn hint_suffix(hint: &Option<&'static str>) -> String {
+    hint.map(|h| format!(" ({h})")).unwrap_or_default()
 }
 
 fn source_hint(path: &Option<PathBuf>) -> String {

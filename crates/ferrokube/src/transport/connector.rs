@@ -16,7 +16,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
-use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
+#[cfg(feature = "socks5")]
+use hyper_util::client::legacy::connect::proxy::SocksV5;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::Service;
@@ -30,6 +32,7 @@ use crate::rest::transport_hooks::{boxed_response_body, HttpService, RequestBody
 pub(crate) enum TcpConnector {
     Direct(HttpConnector),
     Tunnel(Tunnel<HttpConnector>),
+    #[cfg(feature = "socks5")]
     Socks(SocksV5<HttpConnector>),
 }
 
@@ -45,6 +48,7 @@ impl Service<Uri> for TcpConnector {
         match self {
             TcpConnector::Direct(c) => c.poll_ready(cx).map_err(Into::into),
             TcpConnector::Tunnel(c) => c.poll_ready(cx).map_err(Into::into),
+            #[cfg(feature = "socks5")]
             TcpConnector::Socks(c) => c.poll_ready(cx).map_err(|e| e.to_string().into()),
         }
     }
@@ -60,6 +64,7 @@ impl Service<Uri> for TcpConnector {
                 let f = c.call(with_explicit_port(dst));
                 Box::pin(async move { f.await.map_err(|e| format!("proxy CONNECT tunnel: {e}").into()) })
             }
+            #[cfg(feature = "socks5")]
             TcpConnector::Socks(c) => {
                 let f = c.call(dst);
                 Box::pin(async move { f.await.map_err(|e| format!("SOCKS5 proxy: {e}").into()) })
@@ -92,6 +97,7 @@ fn tcp_connector(route: &ProxyRoute) -> TcpConnector {
                 None => t,
             })
         }
+        #[cfg(feature = "socks5")]
         ProxyRoute::Socks5 { proxy, auth, remote_dns } => {
             let s = SocksV5::new(proxy.clone(), http).local_dns(!remote_dns);
             TcpConnector::Socks(match auth {

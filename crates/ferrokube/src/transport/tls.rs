@@ -5,7 +5,8 @@
 //! application installed one, otherwise the one of ferrokube's Cargo feature (`aws-lc-rs`,
 //! the default, or `ring`), so ferrokube never panics for lack of a default provider.
 //! Server certificates are verified against the configured CA bundle, or the system's
-//! roots when none is configured; `insecure` disables verification only when set
+//! roots when none is configured (with the `native-roots` Cargo feature, on by default;
+//! without it a config with no CA is a [`ConfigError::MissingFeature`]); `insecure` disables verification only when set
 //! explicitly. Client certificates come from the config or, per request, from a
 //! [`CredentialProvider`](super::auth::CredentialProvider); both go through one
 //! [`ClientCertResolver`] that the TLS handshake consults for each new connection.
@@ -60,9 +61,12 @@ fn feature_provider() -> Option<CryptoProvider> {
 }
 
 /// Builds the rustls client configuration (without ALPN, which the connector adds).
+/// `https` says whether the server is reached over TLS at all: a plain `http://` server
+/// needs no root certificates, so the system's are not loaded for it.
 pub(crate) fn client_config(
     tls: &TlsClientConfig,
     resolver: Arc<ClientCertResolver>,
+    https: bool,
 ) -> Result<rustls::ClientConfig, ConfigError> {
     let provider = crypto_provider()?;
     let has_ca = tls.ca_data.is_some() || tls.ca_file.is_some();
@@ -77,7 +81,11 @@ pub(crate) fn client_config(
     let builder = if tls.insecure {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification { provider }))
     } else {
-        let roots = if has_ca { configured_roots(tls)? } else { system_roots()? };
+        let roots = match (has_ca, https) {
+            (true, _) => configured_roots(tls)?,
+            (false, true) => system_roots()?,
+            (false, false) => rustls::RootCertStore::empty(),
+        };
         builder.with_root_certificates(roots)
     };
     Ok(builder.with_client_cert_resolver(resolver))
@@ -105,6 +113,7 @@ fn configured_roots(tls: &TlsClientConfig) -> Result<rustls::RootCertStore, Conf
     Ok(roots)
 }
 
+#[cfg(feature = "native-roots")]
 fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = rustls::RootCertStore::empty();
@@ -114,6 +123,15 @@ fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
         return Err(ConfigError::Tls(format!("no CA configured and no system root certificates found {why}")));
     }
     Ok(roots)
+}
+
+#[cfg(not(feature = "native-roots"))]
+fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
+    Err(ConfigError::MissingFeature {
+        feature: "native-roots",
+        needed_for: "verifying the server against the system's root certificates (no CA is configured)".to_owned(),
+        hint: Some("or configure the cluster's certificate-authority"),
+    })
 }
 
 /// Parses every certificate of a PEM bundle; at least one is required.
@@ -279,22 +297,33 @@ mod tests {
     #[test]
     fn missing_ca_file_names_the_path() {
         let tls = TlsClientConfig { ca_file: Some("/nonexistent/ca.crt".into()), ..Default::default() };
-        let err = client_config(&tls, Arc::new(ClientCertResolver::default())).unwrap_err();
+        let err = client_config(&tls, Arc::new(ClientCertResolver::default()), true).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("/nonexistent/ca.crt") && msg.contains("CA"), "{msg}");
+    }
+
+    #[cfg(not(feature = "native-roots"))]
+    #[test]
+    fn no_ca_without_native_roots_names_the_feature() {
+        let err =
+            client_config(&TlsClientConfig::default(), Arc::new(ClientCertResolver::default()), true).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingFeature { feature: "native-roots", .. }), "{err:?}");
+        assert!(err.to_string().contains("certificate-authority"), "{err}");
+        // A plain http server needs no roots.
+        assert!(client_config(&TlsClientConfig::default(), Arc::new(ClientCertResolver::default()), false).is_ok());
     }
 
     #[test]
     fn bad_pem_is_reported() {
         let tls = TlsClientConfig { ca_data: Some(b"not pem".to_vec()), ..Default::default() };
-        let err = client_config(&tls, Arc::new(ClientCertResolver::default())).unwrap_err();
+        let err = client_config(&tls, Arc::new(ClientCertResolver::default()), true).unwrap_err();
         assert!(err.to_string().contains("invalid CA PEM data"), "{err}");
     }
 
     #[test]
     fn insecure_with_ca_is_rejected() {
         let tls = TlsClientConfig { insecure: true, ca_data: Some(b"x".to_vec()), ..Default::default() };
-        assert!(matches!(client_config(&tls, Arc::new(ClientCertResolver::default())), Err(ConfigError::Tls(_))));
+        assert!(matches!(client_config(&tls, Arc::new(ClientCertResolver::default()), true), Err(ConfigError::Tls(_))));
     }
 
     #[test]
