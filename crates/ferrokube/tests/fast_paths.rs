@@ -343,8 +343,8 @@ impl ferrokube::rest::list_decode::ItemList for AnyList {
     fn set_items(&mut self, items: Vec<Value>) {
         self.items = items;
     }
-    fn list_meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta {
-        &self.metadata
+    fn continue_token(&self) -> Option<&str> {
+        self.metadata.continue_.as_deref()
     }
 }
 

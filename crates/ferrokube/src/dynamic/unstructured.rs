@@ -372,6 +372,16 @@ pub struct UnstructuredList {
     pub items: Vec<Unstructured>,
 }
 
+impl crate::rest::list_decode::ItemList for UnstructuredList {
+    type Item = Unstructured;
+    fn set_items(&mut self, items: Vec<Unstructured>) {
+        self.items = items;
+    }
+    fn continue_token(&self) -> Option<&str> {
+        self.object.get("metadata")?.get("continue")?.as_str()
+    }
+}
+
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Unstructured>, D::Error> {
     Ok(Option::<Vec<Unstructured>>::deserialize(d)?.unwrap_or_default())
 }

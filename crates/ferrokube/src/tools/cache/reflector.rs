@@ -352,8 +352,8 @@ impl<D: DeserializeOwned + Send> crate::rest::list_decode::ItemList for Page<D> 
     fn set_items(&mut self, items: Vec<D>) {
         self.items = Some(items);
     }
-    fn list_meta(&self) -> &ListMeta {
-        &self.metadata
+    fn continue_token(&self) -> Option<&str> {
+        self.metadata.continue_.as_deref()
     }
 }
 
