@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::rest::errors::RequestInfo;
+use crate::rest::errors::{RequestBuildError, RequestInfo};
 use crate::rest::{
     ApplyOptions, CreateOptions, DeleteOptions, Error, GetOptions, ListOptions, PatchOptions, PatchType, RESTClient,
     Request, UpdateOptions,
@@ -77,8 +77,8 @@ impl Target {
 
 /// Builds the error of a request that cannot be sent because the caller's input is
 /// incomplete (no name, no field manager).
-pub(crate) fn invalid(req: &Request, message: impl Into<String>) -> Error {
-    Error::InvalidRequest { request: RequestInfo::new(req.verb(), &req.url()), message: message.into() }
+pub(crate) fn invalid(req: &Request, source: RequestBuildError) -> Error {
+    Error::InvalidRequest { request: RequestInfo::new(req.verb(), &req.url()), source }
 }
 
 /// Sends a request whose answer is not needed (delete), reading the body so the
@@ -96,7 +96,7 @@ pub(crate) fn apply_request<T: Serialize + ?Sized>(
 ) -> Result<Request, Error> {
     let req = req.content_type(PatchType::Apply.content_type());
     if opts.field_manager.is_empty() {
-        return Err(invalid(&req, "server-side apply needs a field manager"));
+        return Err(invalid(&req, RequestBuildError::MissingFieldManager));
     }
     Ok(req.versioned_params(&opts.patch_options()).body(body))
 }

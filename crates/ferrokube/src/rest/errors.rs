@@ -149,6 +149,144 @@ pub enum ConfigError {
     },
 }
 
+/// Why a [`Request`](super::Request) could not be sent: the first mistake made while
+/// building it (the builder keeps going, so calls chain; `send` reports this). Values
+/// named here are path segments, header names and option keys, never header values.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestBuildError {
+    /// A part of the path was set twice.
+    #[error("{part} already set to {previous:?}, cannot change to {new:?}")]
+    SetTwice {
+        /// Which part.
+        part: PathPart,
+        /// The value set first.
+        previous: String,
+        /// The value set again.
+        new: String,
+    },
+    /// A part of the path is not a valid path segment.
+    #[error("invalid {part} {value:?}: {reason}")]
+    InvalidSegment {
+        /// Which part.
+        part: PathPart,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: PathSegmentError,
+    },
+    /// `name("")`.
+    #[error("resource name may not be empty")]
+    EmptyName,
+    /// A header name that HTTP does not allow.
+    #[error("invalid header name {name:?}")]
+    HeaderName {
+        /// The name given.
+        name: String,
+    },
+    /// A header value that HTTP does not allow (the value is not shown: it may be a
+    /// credential).
+    #[error("invalid value for header {name:?}")]
+    HeaderValue {
+        /// The header's name.
+        name: String,
+    },
+    /// The `Content-Type` cannot be a header value.
+    #[error("invalid content type {content_type:?}")]
+    ContentType {
+        /// The content type given.
+        content_type: String,
+    },
+    /// The body could not be serialized as JSON.
+    #[error("the body could not be serialized: {0}")]
+    Body(#[source] std::sync::Arc<serde_json::Error>),
+    /// The body file could not be read.
+    #[error("could not read the body file {}: {source}", path.display())]
+    BodyFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
+    /// A one-shot body stream was already sent by an earlier `send` of this request.
+    #[error("the body stream was already sent and cannot be sent again")]
+    BodyConsumed,
+    /// An options value ([`ListOptions`](super::ListOptions), ...) could not become
+    /// query parameters.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    /// The URL could not be made into an HTTP request.
+    #[error("invalid URL {url:?}")]
+    Url {
+        /// The URL, without query string or user info.
+        url: String,
+    },
+    /// Server-side apply without a field manager.
+    #[error("server-side apply needs a field manager")]
+    MissingFieldManager,
+    /// A call that needs an earlier one first (e.g. a lease lock's update before its
+    /// get or create).
+    #[error("{0}")]
+    Precondition(&'static str),
+}
+
+/// Why an options value could not become query parameters
+/// ([`Request::versioned_params`](super::Request::versioned_params)).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// serde could not serialize it.
+    #[error("options could not be serialized: {0}")]
+    Serialize(#[source] std::sync::Arc<serde_json::Error>),
+    /// It is not a struct or map.
+    #[error("options must serialize to a JSON object")]
+    NotAnObject,
+    /// A field is an object, or a list of something other than scalars.
+    #[error("option {key:?} is not a scalar or list of scalars")]
+    NotScalar {
+        /// The field's (query parameter's) name.
+        key: String,
+    },
+}
+
+/// The parts of a request path that can be set only once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathPart {
+    /// `namespace(..)`.
+    Namespace,
+    /// `resource(..)`.
+    Resource,
+    /// `name(..)`.
+    Name,
+    /// `subresource(..)`.
+    Subresource,
+}
+
+impl fmt::Display for PathPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathPart::Namespace => "namespace",
+            PathPart::Resource => "resource",
+            PathPart::Name => "resource name",
+            PathPart::Subresource => "subresource",
+        })
+    }
+}
+
+/// Why a string cannot be a path segment (apimachinery `IsValidPathSegmentName`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathSegmentError {
+    /// `.` or `..`.
+    #[error("may not be '{0}'")]
+    Dots(&'static str),
+    /// Contains `/` or `%`.
+    #[error("may not contain '{0}'")]
+    Contains(char),
+}
+
 fn hint_suffix(hint: &Option<&'static str>) -> String {
     hint.map(|h| format!(" ({h})")).unwrap_or_default()
 }
@@ -169,12 +307,13 @@ pub enum Error {
     Config(#[from] ConfigError),
     /// The request was built wrongly (invalid path segment, a field set twice, a body
     /// that could not be serialized). Nothing was sent.
-    #[error("{request}: invalid request: {message}")]
+    #[error("{request}: invalid request: {source}")]
     InvalidRequest {
         /// The request.
         request: RequestInfo,
         /// What is wrong.
-        message: String,
+        #[source]
+        source: RequestBuildError,
     },
     /// The server answered with an error and a `metav1.Status` body.
     #[error("{request}: {}", describe_status(status, *code))]
@@ -253,12 +392,13 @@ pub enum Error {
         message: String,
     },
     /// A watch stream carried data that is not a watch event.
-    #[error("{request}: watch stream: {message}")]
+    #[error("{request}: watch stream: {source}")]
     Watch {
         /// The request.
         request: RequestInfo,
-        /// What happened.
-        message: String,
+        /// What is wrong: a broken stream or one bad event.
+        #[source]
+        source: crate::watch::DecodeError,
     },
 }
 
