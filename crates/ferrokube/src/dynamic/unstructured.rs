@@ -11,6 +11,7 @@ use crate::schema::GroupVersionKind;
 
 /// Why a nested field could not be read or written as asked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FieldError {
     /// A value on the path exists but has another JSON type than expected.
     #[error("{path}: expected {expected}, found {found}")]

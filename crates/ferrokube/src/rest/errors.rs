@@ -83,6 +83,7 @@ impl fmt::Display for RequestInfo {
 /// Why a [`RESTClient`](super::RESTClient) could not be built from a
 /// [`Config`](super::Config). Each variant says which setting was wrong.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `host` is empty or not a URL / `host:port`.
     #[error("invalid host {host:?}: {reason}")]
@@ -115,10 +116,10 @@ pub enum ConfigError {
     },
     /// TLS settings that cannot be combined or that rustls rejected.
     #[error("invalid TLS configuration: {0}")]
-    Tls(String),
+    Tls(#[source] TlsConfigError),
     /// Authentication settings that cannot be combined or used.
     #[error("invalid authentication configuration: {0}")]
-    Auth(String),
+    Auth(#[source] AuthConfigError),
     /// The proxy URL is invalid or uses an unsupported scheme.
     #[error("invalid proxy {proxy:?}: {reason}")]
     Proxy {
@@ -287,6 +288,62 @@ pub enum PathSegmentError {
     Contains(char),
 }
 
+/// What is wrong with the TLS settings of a [`Config`](super::Config)
+/// ([`ConfigError::Tls`]). Never carries key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// Neither a crypto provider feature nor a process-wide provider.
+    #[error(
+        "no rustls crypto provider: enable ferrokube's `aws-lc-rs` or `ring` feature, \
+         or install one with rustls::crypto::CryptoProvider::install_default"
+    )]
+    NoCryptoProvider,
+    /// `insecure` together with a CA.
+    #[error("specifying a root certificates file with the insecure flag is not allowed")]
+    InsecureWithCa,
+    /// No CA configured, and the system has no usable root certificates.
+    #[error("no CA configured and no system root certificates found {details}")]
+    NoSystemRoots {
+        /// What the system's certificate store reported, if anything.
+        details: String,
+    },
+    /// A client certificate without its key.
+    #[error("a client certificate is configured without its key (client-key / client-key-data)")]
+    CertificateWithoutKey,
+    /// A client key without its certificate.
+    #[error("a client key is configured without its certificate (client-certificate / client-certificate-data)")]
+    KeyWithoutCertificate,
+    /// `tls.next_protos` names a protocol other than `h2` and `http/1.1`.
+    #[error("tls.next_protos: unsupported protocol {protocol:?} (expected \"h2\" or \"http/1.1\")")]
+    UnsupportedProtocol {
+        /// The protocol given.
+        protocol: String,
+    },
+    /// `tls.server_name` is not a DNS name or IP address.
+    #[error("invalid server name {name:?}: {source}")]
+    ServerName {
+        /// The name given.
+        name: String,
+        /// Why rustls rejects it.
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+    /// rustls rejected the configuration.
+    #[error("{0}")]
+    Rustls(#[source] rustls::Error),
+}
+
+/// What is wrong with the authentication settings of a [`Config`](super::Config)
+/// ([`ConfigError::Auth`]). Never carries a credential.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthConfigError {
+    /// Both basic auth and a bearer token.
+    #[error("username/password or bearer token may be set, but not both")]
+    BasicAndBearer,
+}
+
 fn hint_suffix(hint: &Option<&'static str>) -> String {
     hint.map(|h| format!(" ({h})")).unwrap_or_default()
 }
@@ -301,6 +358,7 @@ fn source_hint(path: &Option<PathBuf>) -> String {
 /// The error of every operation of [`RESTClient`](super::RESTClient) and
 /// [`Request`](super::Request).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The client could not be built from its config.
     #[error(transparent)]

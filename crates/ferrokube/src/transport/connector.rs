@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::Service;
 
 use super::proxy::ProxyRoute;
-use crate::rest::errors::{BoxError, ConfigError};
+use crate::rest::errors::{BoxError, ConfigError, TlsConfigError};
 use crate::rest::transport_hooks::{boxed_response_body, HttpService, RequestBody};
 
 /// Dials TCP connections, directly or through a proxy.
@@ -125,9 +125,7 @@ impl HttpVersions {
                 "http/1.1" => h1 = true,
                 "h2" => h2 = true,
                 other => {
-                    return Err(ConfigError::Tls(format!(
-                        "tls.next_protos: unsupported protocol {other:?} (expected \"h2\" or \"http/1.1\")"
-                    )))
+                    return Err(ConfigError::Tls(TlsConfigError::UnsupportedProtocol { protocol: other.to_owned() }))
                 }
             }
         }
@@ -152,7 +150,7 @@ pub(crate) fn build_http_service(
         Some(name) => {
             let name = name.trim_start_matches('[').trim_end_matches(']').to_owned();
             let server_name = rustls::pki_types::ServerName::try_from(name.clone())
-                .map_err(|e| ConfigError::Tls(format!("invalid server name {name:?}: {e}")))?;
+                .map_err(|source| ConfigError::Tls(TlsConfigError::ServerName { name: name.clone(), source }))?;
             builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(server_name))
         }
         None => builder,

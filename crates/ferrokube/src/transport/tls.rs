@@ -23,7 +23,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::rest::config::TlsClientConfig;
-use crate::rest::errors::ConfigError;
+use crate::rest::errors::{ConfigError, TlsConfigError};
 use crate::secret::SecretBytes;
 
 /// The crypto provider every ferrokube TLS configuration uses: the process-wide default
@@ -33,13 +33,7 @@ pub fn crypto_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     if let Some(installed) = CryptoProvider::get_default() {
         return Ok(installed.clone());
     }
-    feature_provider().map(Arc::new).ok_or_else(|| {
-        ConfigError::Tls(
-            "no rustls crypto provider: enable ferrokube's `aws-lc-rs` or `ring` feature, \
-             or install one with rustls::crypto::CryptoProvider::install_default"
-                .to_owned(),
-        )
-    })
+    feature_provider().map(Arc::new).ok_or(ConfigError::Tls(TlsConfigError::NoCryptoProvider))
 }
 
 #[cfg(feature = "aws-lc-rs")]
@@ -71,13 +65,11 @@ pub(crate) fn client_config(
     let provider = crypto_provider()?;
     let has_ca = tls.ca_data.is_some() || tls.ca_file.is_some();
     if tls.insecure && has_ca {
-        return Err(ConfigError::Tls(
-            "specifying a root certificates file with the insecure flag is not allowed".to_owned(),
-        ));
+        return Err(ConfigError::Tls(TlsConfigError::InsecureWithCa));
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::Tls(e.to_string()))?;
+        .map_err(|e| ConfigError::Tls(TlsConfigError::Rustls(e)))?;
     let builder = if tls.insecure {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification { provider }))
     } else {
@@ -99,7 +91,9 @@ fn configured_roots(tls: &TlsClientConfig) -> Result<rustls::RootCertStore, Conf
     let (pem, path) = match (&tls.ca_data, &tls.ca_file) {
         (Some(data), _) => (data.clone(), None),
         (None, Some(path)) => (read_file("CA", path)?, Some(path.clone())),
-        (None, None) => return Err(ConfigError::Tls("no CA configured".to_owned())),
+        (None, None) => {
+            return Err(ConfigError::Tls(TlsConfigError::NoSystemRoots { details: "(no CA given)".to_owned() }))
+        }
     };
     let certs = parse_certs("CA", &pem, path.as_deref())?;
     let mut roots = rustls::RootCertStore::empty();
@@ -120,7 +114,7 @@ fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
         let why = found.errors.first().map(|e| e.to_string()).unwrap_or_default();
-        return Err(ConfigError::Tls(format!("no CA configured and no system root certificates found {why}")));
+        return Err(ConfigError::Tls(TlsConfigError::NoSystemRoots { details: why }));
     }
     Ok(roots)
 }
@@ -187,13 +181,8 @@ pub(crate) fn static_client_cert(tls: &TlsClientConfig) -> Result<Option<Certifi
     };
     match (cert, key) {
         (None, None) => Ok(None),
-        (Some(_), None) => Err(ConfigError::Tls(
-            "a client certificate is configured without its key (client-key / client-key-data)".to_owned(),
-        )),
-        (None, Some(_)) => Err(ConfigError::Tls(
-            "a client key is configured without its certificate (client-certificate / client-certificate-data)"
-                .to_owned(),
-        )),
+        (Some(_), None) => Err(ConfigError::Tls(TlsConfigError::CertificateWithoutKey)),
+        (None, Some(_)) => Err(ConfigError::Tls(TlsConfigError::KeyWithoutCertificate)),
         (Some((c, cp)), Some((k, kp))) => certified_key(&c, cp.as_deref(), &k, kp.as_deref()).map(Some),
     }
 }
@@ -323,13 +312,17 @@ mod tests {
     #[test]
     fn insecure_with_ca_is_rejected() {
         let tls = TlsClientConfig { insecure: true, ca_data: Some(b"x".to_vec()), ..Default::default() };
-        assert!(matches!(client_config(&tls, Arc::new(ClientCertResolver::default()), true), Err(ConfigError::Tls(_))));
+        assert!(matches!(
+            client_config(&tls, Arc::new(ClientCertResolver::default()), true),
+            Err(ConfigError::Tls(TlsConfigError::InsecureWithCa))
+        ));
     }
 
     #[test]
     fn cert_without_key_is_rejected() {
         let tls = TlsClientConfig { cert_data: Some(b"x".to_vec()), ..Default::default() };
         let err = static_client_cert(&tls).unwrap_err();
+        assert!(matches!(err, ConfigError::Tls(TlsConfigError::CertificateWithoutKey)), "{err:?}");
         assert!(err.to_string().contains("without its key"), "{err}");
     }
 
