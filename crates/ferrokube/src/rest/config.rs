@@ -13,6 +13,7 @@ use crate::transport::auth::CredentialProvider;
 
 /// How to reach and authenticate to one Kubernetes API server (client-go `rest.Config`).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Base URL of the server, `https://host:port` (optionally with a path prefix).
     pub host: String,
@@ -140,6 +141,7 @@ pub enum RateLimiterChoice {
 
 /// Group/version and content negotiation (client-go `rest.ContentConfig`).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ContentConfig {
     /// Group and version requests are for, e.g. `("apps", "v1")`; empty group = core.
     pub group_version: Option<(String, String)>,
@@ -161,6 +163,7 @@ impl Default for ContentConfig {
 
 /// TLS settings (client-go `rest.TLSClientConfig`). `*_data` wins over `*_file`.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct TlsClientConfig {
     /// Skip verification of the server's certificate. Only ever set explicitly.
     pub insecure: bool,
@@ -189,6 +192,7 @@ pub struct TlsClientConfig {
 
 /// Identity to impersonate (client-go `rest.ImpersonationConfig`).
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct ImpersonationConfig {
     /// `Impersonate-User`.
     pub user_name: Option<String>,
