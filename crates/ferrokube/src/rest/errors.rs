@@ -232,6 +232,33 @@ pub enum RequestBuildError {
     Precondition(&'static str),
 }
 
+/// Why a response body could not be read ([`Error::Body`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The connection failed while the body was arriving.
+    #[error("{message}")]
+    Read {
+        /// The error and its causes, one after another.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// The gzip-compressed body is corrupt or truncated.
+    #[error("gzip: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// The body is gzip-compressed but ferrokube was built without its `gzip` feature.
+    #[error(
+        "the body is gzip-compressed (Content-Encoding: gzip), but ferrokube was built \
+         without its \"gzip\" Cargo feature"
+    )]
+    GzipFeatureMissing,
+    /// The task fetching a page ahead failed (it panicked or was cancelled).
+    #[error("the page request task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
 /// Why an options value could not become query parameters
 /// ([`Request::versioned_params`](super::Request::versioned_params)).
 #[derive(Clone, Debug, thiserror::Error)]
@@ -442,12 +469,13 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// Reading or decompressing the response body failed.
-    #[error("{request}: reading the response body failed: {message}")]
+    #[error("{request}: reading the response body failed: {source}")]
     Body {
         /// The request.
         request: RequestInfo,
         /// What happened.
-        message: String,
+        #[source]
+        source: BodyError,
     },
     /// A watch stream carried data that is not a watch event.
     #[error("{request}: watch stream: {source}")]

@@ -20,7 +20,7 @@ use http_body::Body as _;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::errors::{error_chain, error_from_response, Error, RequestInfo};
+use super::errors::{error_chain, error_from_response, BodyError, Error, RequestInfo};
 use super::list_decode::{decode_list_bytes, ItemList};
 use super::transport_hooks::ResponseBody;
 
@@ -193,9 +193,9 @@ impl BodyStream {
         &self.request
     }
 
-    fn body_error(&mut self, message: String) -> Poll<Option<Result<Bytes, Error>>> {
+    fn body_error(&mut self, source: BodyError) -> Poll<Option<Result<Bytes, Error>>> {
         self.done = true;
-        Poll::Ready(Some(Err(Error::Body { request: self.request.clone(), message })))
+        Poll::Ready(Some(Err(Error::Body { request: self.request.clone(), source })))
     }
 }
 
@@ -223,7 +223,7 @@ impl Stream for BodyStream {
                     }
                     return Poll::Ready(None);
                 }
-                Some(Err(e)) => return self.body_error(error_chain(&*e)),
+                Some(Err(e)) => return self.body_error(BodyError::Read { message: error_chain(&*e), source: e }),
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else { continue };
                     if data.is_empty() {
@@ -254,15 +254,15 @@ impl GzipDecoder {
     }
 
     /// Feeds one compressed chunk; returns what it inflated to so far.
-    fn decode(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    fn decode(&mut self, data: &[u8]) -> Result<Vec<u8>, BodyError> {
         use std::io::Write as _;
-        self.0.write_all(data).map_err(|e| format!("gzip: {e}"))?;
+        self.0.write_all(data).map_err(BodyError::Gzip)?;
         Ok(std::mem::take(self.0.get_mut()))
     }
 
     /// The end of the body: checks the trailer; returns the last inflated bytes.
-    fn finish(mut self) -> Result<Vec<u8>, String> {
-        self.0.try_finish().map_err(|e| format!("gzip: {e}"))?;
+    fn finish(mut self) -> Result<Vec<u8>, BodyError> {
+        self.0.try_finish().map_err(BodyError::Gzip)?;
         Ok(std::mem::take(self.0.get_mut()))
     }
 }
@@ -278,16 +278,13 @@ impl GzipDecoder {
         GzipDecoder
     }
 
-    fn decode(&mut self, _data: &[u8]) -> Result<Vec<u8>, String> {
-        Err(Self::MISSING.to_owned())
+    fn decode(&mut self, _data: &[u8]) -> Result<Vec<u8>, BodyError> {
+        Err(BodyError::GzipFeatureMissing)
     }
 
-    fn finish(self) -> Result<Vec<u8>, String> {
-        Err(Self::MISSING.to_owned())
+    fn finish(self) -> Result<Vec<u8>, BodyError> {
+        Err(BodyError::GzipFeatureMissing)
     }
-
-    const MISSING: &'static str = "the body is gzip-compressed (Content-Encoding: gzip), but ferrokube was built \
-         without its \"gzip\" Cargo feature";
 }
 
 #[cfg(test)]
@@ -329,7 +326,7 @@ mod tests {
         let gz = enc.finish().unwrap();
         let s = BodyStream::new(chunked(vec![gz[..gz.len() - 4].to_vec()]), true, info());
         let r: Result<Vec<Bytes>, Error> = s.try_collect().await;
-        assert!(r.is_err());
+        assert!(matches!(r, Err(Error::Body { source: BodyError::Gzip(_), .. })), "{r:?}");
     }
 
     #[cfg(not(feature = "gzip"))]
@@ -339,7 +336,7 @@ mod tests {
         enc.write_all(b"hello world").unwrap();
         let s = BodyStream::new(chunked(vec![enc.finish().unwrap()]), true, info());
         let err = s.try_collect::<Vec<Bytes>>().await.unwrap_err();
-        assert!(matches!(err, Error::Body { .. }), "{err:?}");
+        assert!(matches!(err, Error::Body { source: BodyError::GzipFeatureMissing, .. }), "{err:?}");
         assert!(err.to_string().contains("\"gzip\" Cargo feature"), "{err}");
     }
 }

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 
+use crate::rest::errors::BodyError;
 use crate::rest::list_decode::{decode_list_bytes, ItemList, ScannedList};
 use crate::rest::{Error, ListOptions, Request, RequestInfo};
 
@@ -79,10 +80,7 @@ impl Fetch {
     async fn body(mut self) -> Result<(Bytes, RequestInfo), Error> {
         match (&mut self.task).await {
             Ok(result) => result,
-            Err(join) => Err(Error::Body {
-                request: self.info.clone(),
-                message: format!("the page request task failed: {join}"),
-            }),
+            Err(join) => Err(Error::Body { request: self.info.clone(), source: BodyError::Task(join) }),
         }
     }
 }
