@@ -329,7 +329,8 @@ pub fn decode_split(bytes: &[u8]) -> Result<[(&'static str, f64); 5], String> {
     let framer = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for l in &lines {
-        let _: ferrokube::watch::WatchEvent<Pod> = ferrokube::watch::event::decode_event(l).map_err(|e| e.to_string())?;
+        let _: ferrokube::watch::WatchEvent<Pod> =
+            ferrokube::watch::event::decode_event(l).map_err(|e| e.to_string())?;
     }
     let decode_event = t.elapsed().as_secs_f64();
     let t = Instant::now();
