@@ -322,14 +322,15 @@ pub fn decode_split(bytes: &[u8]) -> Result<[(&'static str, f64); 5], String> {
     let mut frames = 0;
     for c in &chunks {
         f.push(c);
-        while let Some(fr) = f.next_frame().map_err(|e| e.0)? {
+        while let Some(fr) = f.next_frame().map_err(|e| e.to_string())? {
             frames += fr.len().min(1);
         }
     }
     let framer = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for l in &lines {
-        let _: ferrokube::watch::WatchEvent<Pod> = ferrokube::watch::event::decode_event(l)?;
+        let _: ferrokube::watch::WatchEvent<Pod> =
+            ferrokube::watch::event::decode_event(l).map_err(|e| e.to_string())?;
     }
     let decode_event = t.elapsed().as_secs_f64();
     let t = Instant::now();

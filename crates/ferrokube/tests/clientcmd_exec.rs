@@ -1,6 +1,6 @@
 //! Exec credential plugins, run for real: `fixtures/clientcmd/exec-plugin.sh` is copied
 //! into a temporary directory per test, made executable, and counts its runs there.
-#![cfg(unix)]
+#![cfg(all(unix, feature = "exec"))]
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -253,13 +253,10 @@ users:
     assert_eq!(std::fs::read_to_string(plugin.dir.path().join("args")).unwrap(), "a1");
 
     // Without provideClusterInfo the plugin still gets the spec, minus the cluster.
-    let config = DeferredLoadingClientConfig::new(
-        rules,
-        ConfigOverrides { context: Some("plain".into()), ..Default::default() },
-    )
-    .with_in_cluster(None)
-    .client_config()
-    .unwrap();
+    let config = DeferredLoadingClientConfig::new(rules, ConfigOverrides::default().with_context("plain"))
+        .with_in_cluster(None)
+        .client_config()
+        .unwrap();
     let provider = config.credential_provider.clone().unwrap();
     assert_eq!(token(&provider.credential().await.unwrap()), "token-2");
     let info = plugin.exec_info();

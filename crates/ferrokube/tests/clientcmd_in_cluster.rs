@@ -91,8 +91,7 @@ fn deferred_loading_falls_back_to_in_cluster_only_when_nothing_is_configured() {
     assert_eq!(cc.namespace().unwrap(), ("pod-ns".to_owned(), false));
 
     // Overrides still apply to the in-cluster config.
-    let overrides =
-        ConfigOverrides { token: Some("flag-token".into()), namespace: Some("flag-ns".into()), ..Default::default() };
+    let overrides = ConfigOverrides::default().with_token("flag-token").with_namespace("flag-ns");
     let cc = DeferredLoadingClientConfig::new(empty_rules, overrides).with_in_cluster(Some(icc.clone()));
     let config = cc.client_config().unwrap();
     assert_eq!(config.bearer_token.as_ref().unwrap().expose(), "flag-token");

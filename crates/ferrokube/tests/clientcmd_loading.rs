@@ -130,24 +130,19 @@ fn overrides_take_precedence() {
     let rules = ClientConfigLoadingRules::from_env_values(Some(&env), None);
 
     // --context picks another context, with its cluster, user and namespace.
-    let cc = deferred(rules.clone(), ConfigOverrides { context: Some("ctx-c".into()), ..Default::default() });
+    let cc = deferred(rules.clone(), ConfigOverrides::default().with_context("ctx-c"));
     let config = cc.client_config().unwrap();
     assert_eq!(config.host, "https://only-c.example:6443");
     assert_eq!(config.bearer_token.as_ref().unwrap().expose(), "token-from-c");
     assert_eq!(cc.namespace().unwrap(), ("ns-c".to_owned(), false));
 
     // --user / --cluster / --namespace / --server / --token / --as.
-    let overrides = ConfigOverrides {
-        user: Some("bob".into()),
-        cluster: Some("cluster-b".into()),
-        namespace: Some("flag-ns".into()),
-        impersonate: Some("admin".into()),
-        impersonate_uid: Some("uid-1".into()),
-        impersonate_groups: vec!["system:masters".into()],
-        tls_server_name: Some("api.internal".into()),
-        timeout: Some(std::time::Duration::from_secs(7)),
-        ..Default::default()
-    };
+    let mut overrides = ConfigOverrides::default().with_user("bob").with_cluster("cluster-b").with_namespace("flag-ns");
+    overrides.impersonate = Some("admin".into());
+    overrides.impersonate_uid = Some("uid-1".into());
+    overrides.impersonate_groups = vec!["system:masters".into()];
+    overrides.tls_server_name = Some("api.internal".into());
+    overrides.timeout = Some(std::time::Duration::from_secs(7));
     let cc = deferred(rules.clone(), overrides);
     let config = cc.client_config().unwrap();
     assert_eq!(config.host, "https://only-b.example:6443");
@@ -161,11 +156,7 @@ fn overrides_take_precedence() {
     assert_eq!(cc.namespace().unwrap(), ("flag-ns".to_owned(), true));
     assert!(!format!("{config:?}").contains("bob-password-secret"));
 
-    let overrides = ConfigOverrides {
-        server: Some("https://flag.example".into()),
-        token: Some("flag-token".into()),
-        ..Default::default()
-    };
+    let overrides = ConfigOverrides::default().with_server("https://flag.example").with_token("flag-token");
     let config = deferred(rules, overrides).client_config().unwrap();
     assert_eq!(config.host, "https://flag.example");
     assert_eq!(config.bearer_token.as_ref().unwrap().expose(), "flag-token");
@@ -174,7 +165,7 @@ fn overrides_take_precedence() {
 #[test]
 fn server_override_alone_needs_no_kubeconfig() {
     let rules = ClientConfigLoadingRules::from_env_values(None, None);
-    let overrides = ConfigOverrides { server: Some("https://127.0.0.1:6443".into()), ..Default::default() };
+    let overrides = ConfigOverrides::default().with_server("https://127.0.0.1:6443");
     let cc = deferred(rules, overrides);
     assert_eq!(cc.client_config().unwrap().host, "https://127.0.0.1:6443");
     assert_eq!(cc.namespace().unwrap(), ("default".to_owned(), false));
@@ -194,7 +185,7 @@ clusters:
     server: https://k.example:6443/prefix?x=1
     certificate-authority-data: Q0EtUEVN
     tls-server-name: k.internal
-    proxy-url: socks5://proxy:1080
+    proxy-url: http://proxy:3128
     disable-compression: true
 contexts:
 - name: c
@@ -216,7 +207,7 @@ users:
     assert_eq!(config.host, "https://k.example:6443/prefix");
     assert_eq!(config.tls.ca_data.as_deref(), Some(&b"CA-PEM"[..]));
     assert_eq!(config.tls.server_name.as_deref(), Some("k.internal"));
-    assert_eq!(config.proxy_url.as_deref(), Some("socks5://proxy:1080"));
+    assert_eq!(config.proxy_url.as_deref(), Some("http://proxy:3128"));
     assert!(config.disable_compression);
     assert_eq!(config.tls.cert_data.as_deref(), Some(&b"CERT"[..]));
     assert_eq!(config.tls.key_data.as_ref().unwrap().expose(), b"KEY-SECRET");
@@ -269,13 +260,13 @@ fn invalid_base64_names_field_and_entry() {
 #[test]
 fn unknown_context_cluster_and_user() {
     let path = fixture("merge-c.yaml");
-    let msg = load_err(&path, ConfigOverrides { context: Some("nope".into()), ..Default::default() }).to_string();
+    let msg = load_err(&path, ConfigOverrides::default().with_context("nope")).to_string();
     assert!(msg.contains("context \"nope\" was not found") && msg.contains("merge-c.yaml"), "{msg}");
 
-    let msg = load_err(&path, ConfigOverrides { cluster: Some("nocluster".into()), ..Default::default() }).to_string();
+    let msg = load_err(&path, ConfigOverrides::default().with_cluster("nocluster")).to_string();
     assert!(msg.contains("cluster \"nocluster\" was not found"), "{msg}");
 
-    let msg = load_err(&path, ConfigOverrides { user: Some("nobody".into()), ..Default::default() }).to_string();
+    let msg = load_err(&path, ConfigOverrides::default().with_user("nobody")).to_string();
     assert!(msg.contains("user \"nobody\" was not found"), "{msg}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -314,7 +305,8 @@ fn insecure_with_ca_is_rejected_but_insecure_override_clears_ca() {
     let msg = load_err(&p, ConfigOverrides::default()).to_string();
     assert!(msg.contains("both") && msg.contains("mutually exclusive"), "{msg}");
 
-    let overrides = ConfigOverrides { insecure_skip_tls_verify: true, ..Default::default() };
+    let mut overrides = ConfigOverrides::default();
+    overrides.insecure_skip_tls_verify = true;
     let config = deferred(ClientConfigLoadingRules::with_explicit_path(&p), overrides).client_config().unwrap();
     assert!(config.tls.insecure);
     assert!(config.tls.ca_data.is_none());
@@ -335,8 +327,10 @@ fn unsupported_auth_provider_and_invalid_exec_are_clear() {
     assert!(msg.contains("\"gcp\"") && msg.contains("not supported") && msg.contains("\"g\""), "{msg}");
     assert!(!msg.contains("gcp-secret"));
 
-    let msg = load_err(&p, ConfigOverrides { context: Some("e".into()), ..Default::default() }).to_string();
-    assert!(msg.contains("interactiveMode") && msg.contains("\"e\""), "{msg}");
+    let msg = load_err(&p, ConfigOverrides::default().with_context("e")).to_string();
+    // Without the `exec` feature the plugin is refused before its fields are checked.
+    let expected = if cfg!(feature = "exec") { "interactiveMode" } else { "\"exec\" Cargo feature" };
+    assert!(msg.contains(expected) && msg.contains("\"e\""), "{msg}");
 }
 
 #[test]
@@ -361,7 +355,7 @@ fn secrets_never_appear_in_debug_or_errors() {
     for secret in ["token-from-a", "token-from-b", "bob-password-secret"] {
         assert!(!dbg.contains(secret), "{secret} in {dbg}");
     }
-    let cc = deferred(rules, ConfigOverrides { context: Some("ctx-b".into()), ..Default::default() });
+    let cc = deferred(rules, ConfigOverrides::default().with_context("ctx-b"));
     let dbg = format!("{:?}", cc.client_config().unwrap());
     assert!(!dbg.contains("bob-password-secret"), "{dbg}");
 

@@ -1,6 +1,7 @@
 //! The `oidc` auth provider against a small identity provider served over plain HTTP on
 //! loopback: discovery, refresh-token grant, and the new tokens written back to the
 //! kubeconfig file the user came from.
+#![cfg(feature = "oidc")]
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

@@ -107,7 +107,7 @@ async fn disk_cache_files_ttl_and_invalidation() {
     let d4 = c4.discover().await.unwrap();
     assert!(c4.fresh());
     assert!(d4.resources_for("apps/v1").is_some());
-    assert!(c4.last_cache_error().unwrap().contains("corrupt"));
+    assert!(c4.last_cache_error().unwrap().to_string().contains("corrupt"));
     let rewritten = std::fs::read(cache_dir.join("apps").join("v1").join("serverresources.json")).unwrap();
     assert!(serde_json::from_slice::<serde_json::Value>(&rewritten).is_ok());
 

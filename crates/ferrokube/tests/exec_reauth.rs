@@ -2,6 +2,7 @@
 //! (tests/support/cluster.rs: the embedded API server by default, or realkube): a 401
 //! makes the client re-run the plugin exactly once and retry with the fresh token, the
 //! way client-go's exec authenticator does after a credential is revoked.
+#![cfg(feature = "exec")]
 
 mod support;
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use ferrokube::tools::cache::{Compact, WithoutManagedFields};
 use ferrokube::watch::event::{decode_event, decode_event_reference};
-use ferrokube::watch::{JsonFramer, WatchDecoder, WatchEvent};
+use ferrokube::watch::{DecodeError, JsonFramer, WatchDecoder, WatchEvent};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
 use serde::de::DeserializeOwned;
@@ -131,16 +131,16 @@ fn watch_events_on_generated_pods() {
 }
 
 /// Reference stream decoding: the framer, then the reference decode of each frame.
-fn reference_stream<T: DeserializeOwned>(bytes: &[u8]) -> Vec<Result<WatchEvent<T>, String>> {
+fn reference_stream<T: DeserializeOwned>(bytes: &[u8]) -> Vec<Result<WatchEvent<T>, DecodeError>> {
     let mut f = JsonFramer::new();
     f.push(bytes);
     let mut out = Vec::new();
     loop {
         match f.next_frame() {
-            Ok(Some(frame)) => out.push(decode_event_reference::<T>(&frame)),
+            Ok(Some(frame)) => out.push(decode_event_reference::<T>(&frame).map_err(DecodeError::Event)),
             Ok(None) => break,
             Err(e) => {
-                out.push(Err(format!("fatal: {}", e.0)));
+                out.push(Err(DecodeError::Frame(e)));
                 break;
             }
         }
@@ -148,7 +148,7 @@ fn reference_stream<T: DeserializeOwned>(bytes: &[u8]) -> Vec<Result<WatchEvent<
     out
 }
 
-fn decoder_stream<T: DeserializeOwned + Send>(bytes: &[u8], chunk: usize) -> Vec<Result<WatchEvent<T>, String>> {
+fn decoder_stream<T: DeserializeOwned + Send>(bytes: &[u8], chunk: usize) -> Vec<Result<WatchEvent<T>, DecodeError>> {
     decoder_stream_batched(bytes, chunk, None)
 }
 
@@ -158,7 +158,7 @@ fn decoder_stream_batched<T: DeserializeOwned + Send>(
     bytes: &[u8],
     chunk: usize,
     batch_threads: Option<usize>,
-) -> Vec<Result<WatchEvent<T>, String>> {
+) -> Vec<Result<WatchEvent<T>, DecodeError>> {
     let mut d = WatchDecoder::new();
     let mut out = Vec::new();
     let mut batch = std::collections::VecDeque::new();
@@ -174,8 +174,8 @@ fn decoder_stream_batched<T: DeserializeOwned + Send>(
                 out.extend(batch.drain(..).map(Ok));
             }
             let Some(e) = d.next_event::<T>() else { break };
-            let fatal = e.as_ref().err().is_some_and(|e| e.fatal);
-            out.push(e.map_err(|e| if e.fatal { format!("fatal: {}", e.message) } else { e.message }));
+            let fatal = e.as_ref().err().is_some_and(DecodeError::is_fatal);
+            out.push(e);
             if fatal {
                 return out;
             }
@@ -343,8 +343,8 @@ impl ferrokube::rest::list_decode::ItemList for AnyList {
     fn set_items(&mut self, items: Vec<Value>) {
         self.items = items;
     }
-    fn list_meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta {
-        &self.metadata
+    fn continue_token(&self) -> Option<&str> {
+        self.metadata.continue_.as_deref()
     }
 }
 

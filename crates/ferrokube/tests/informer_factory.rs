@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::controller::{Action, Config, Controller};
-use ferrokube::dynamic::Unstructured;
-use ferrokube::kubernetes::ResourceClient;
+use ferrokube::dynamic::{DynamicClient, Unstructured};
+use ferrokube::kubernetes::{Clientset, ResourceClient};
 use ferrokube::metadata::PartialObjectMetadata;
 use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::{CreateOptions, DeleteOptions, RESTClient};
@@ -544,7 +544,7 @@ async fn an_undecodable_watch_event_is_reported_not_skipped() {
         other => panic!("{other:?}"),
     }
     assert!(recv(&mut handler_errors).await.contains("could not be decoded"));
-    assert!(informer.last_error().is_some_and(|e| e.contains("could not be decoded")));
+    assert!(informer.last_error().is_some_and(|e| e.is_decode() && e.to_string().contains("could not be decoded")));
     assert!(informer.store().get_by_key(&format!("{dec}/bad")).is_none());
 }
 
@@ -576,4 +576,66 @@ async fn an_undecodable_initial_event_fails_the_watch_list_loudly() {
         env.count(&[&format!("/namespaces/{wl}/configmaps?"), "sendInitialEvents=true"]) >= 2,
         "retried as a watch-list"
     );
+}
+
+/// Informers made from a client (`cs.core_v1().config_maps(ns).informer()`): the type
+/// and the namespace are the client's, options add selectors.
+#[tokio::test]
+async fn informers_from_typed_and_dynamic_clients_take_their_scope() {
+    let env = start().await;
+    let c = &env.client;
+    let ns = env.cluster.namespace.clone();
+    let other = env.namespace("other").await;
+    // A label only this test uses, so the all-namespaces informer sees only its objects.
+    let ours = format!("client-informer={ns}");
+    let label = [("client-informer", ns.as_str())];
+    create(c, &ns, "mine", &label, "1").await;
+    create(c, &other, "theirs", &label, "1").await;
+    let cs = Clientset::new(&env.cluster.config).unwrap();
+
+    // Namespaced: `options.namespace` gives way to the client's.
+    let here = cs
+        .core_v1()
+        .config_maps(&ns)
+        .informer_with(ReflectorOptions::default().label_selector(ours.clone()).namespace(other.clone()));
+    // All namespaces.
+    let everywhere =
+        cs.core_v1().config_maps("").informer_with(ReflectorOptions::default().label_selector(ours.clone()));
+    // Cluster-scoped, default options.
+    let namespaces = cs.core_v1().namespaces().informer();
+    // Dynamic.
+    let dynamic = DynamicClient::new(&env.cluster.config)
+        .unwrap()
+        .resource(configmaps())
+        .namespace(&ns)
+        .informer_with(ReflectorOptions::default().label_selector(ours.clone()));
+    let handles = (here.start(), everywhere.start(), namespaces.start(), dynamic.start());
+    let all_synced = async {
+        tokio::join!(
+            here.wait_for_sync(),
+            everywhere.wait_for_sync(),
+            namespaces.wait_for_sync(),
+            dynamic.wait_for_sync()
+        )
+    };
+    tokio::time::timeout(WAIT, all_synced).await.expect("informers synced");
+
+    let names = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(names(here.lister().list(None).iter().map(|o| name(&**o)).collect()), ["mine"]);
+    assert_eq!(here.lister().get(&ns, "mine").unwrap().metadata.namespace.as_deref(), Some(ns.as_str()));
+    assert_eq!(names(everywhere.lister().list(None).iter().map(|o| name(&**o)).collect()), ["mine", "theirs"]);
+    assert!(namespaces.lister().get("", &ns).is_some() && namespaces.lister().get("", &other).is_some());
+    let listed = dynamic.lister().get(&ns, "mine").expect("dynamic informer lists the client's namespace");
+    assert_eq!(listed.kind(), Some("ConfigMap"));
+    assert_eq!(dynamic.lister().list(None).len(), 1);
+
+    // They keep watching.
+    create(c, &ns, "later", &label, "2").await;
+    eventually("the typed informer sees a new object", || here.lister().get(&ns, "later").is_some()).await;
+    eventually("the dynamic informer sees it", || dynamic.lister().get(&ns, "later").is_some()).await;
+    eventually("the all-namespaces informer sees it", || everywhere.lister().list(None).len() == 3).await;
+    drop(handles);
 }

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -131,12 +130,15 @@ async fn refused_connections_are_not_retried() {
     assert_eq!(counter.load(Ordering::SeqCst), 1);
 }
 
+#[cfg(feature = "gzip")]
 fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
 
+#[cfg(feature = "gzip")]
 #[tokio::test]
 async fn gzip_responses_are_decoded_unless_disabled() {
     let body = pod_json("zipped", "9").to_string();
@@ -346,6 +348,7 @@ async fn watch_events_split_across_writes() {
     );
 }
 
+#[cfg(feature = "gzip")]
 #[tokio::test]
 async fn untyped_and_gzipped_watch() {
     let compressed = gzip(&watch_body());

@@ -15,7 +15,8 @@ use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::{PatchType, RESTClient, Request};
 use ferrokube::tools::cache::{
-    strip_managed_fields, Reflector, ReflectorOptions, ResourceEventHandlerFuncs, Selector, SharedInformer, Store,
+    strip_managed_fields, Reflector, ReflectorError, ReflectorOptions, ResourceEventHandlerFuncs, Selector,
+    SharedInformer, Store,
 };
 use ferrokube_apiserver::registry::Registry;
 use ferrokube_apiserver::storage::StoreConfig;
@@ -578,9 +579,11 @@ async fn failures_are_reported_and_retried_until_they_stop() {
     eventually("a reported failure", || handle.last_error().is_some()).await;
     assert!(!handle.has_synced());
     let err = handle.last_error().unwrap();
+    assert!(matches!(&err, ReflectorError::List(e) if e.is_forbidden()), "{err}");
+    let err = err.to_string();
     assert!(err.contains("list failed") && err.contains("forbidden"), "{err}");
     tokio::time::timeout(WAIT, handle.wait_for_sync()).await.expect("synced after the backoffs");
-    assert_eq!(handle.last_error(), None, "cleared by the successful list");
+    assert!(handle.last_error().is_none(), "cleared by the successful list");
     assert_eq!(store.len(), 1);
     let lists = server.requests().iter().filter(|s| !is_watch(s)).count();
     assert_eq!(lists, 4);

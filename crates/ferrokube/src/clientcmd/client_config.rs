@@ -20,12 +20,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::api::{self, AuthInfo, Cluster, Context, EXEC_CLUSTER_EXTENSION};
+use super::api::{self, AuthInfo, Cluster, Context};
 use super::error::{Error, Result};
-use super::exec::{ExecClusterInfo, ExecCredentialProvider};
 use super::in_cluster::InClusterConfig;
 use super::loader::ClientConfigLoadingRules;
-use super::oidc::OidcAuthProvider;
 use super::overrides::ConfigOverrides;
 use crate::rest;
 
@@ -226,16 +224,28 @@ fn normalize_server(name: &str, cluster: &Cluster, user: &AuthInfo) -> Result<ur
 
 fn validate_cluster(name: &str, cluster: &Cluster) -> Result<Option<Vec<u8>>> {
     if let Some(proxy) = cluster.proxy_url.as_deref().filter(|p| !p.is_empty()) {
+        // The URL may carry a user name and password: messages show it redacted.
+        let shown = crate::transport::proxy::redact(proxy);
         match url::Url::parse(proxy) {
-            Ok(u) if matches!(u.scheme(), "http" | "https" | "socks5") => {}
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(u) if u.scheme() == "socks5" => {
+                if !cfg!(feature = "socks5") {
+                    return Err(Error::MissingFeature {
+                        entry: format!("cluster {name:?}"),
+                        file: cluster.location_of_origin.clone(),
+                        feature: "socks5",
+                        needed_for: "its socks5 proxy-url",
+                    });
+                }
+            }
             Ok(u) => {
                 return Err(invalid_cluster(
                     name,
                     cluster,
-                    format!("invalid proxy-url {proxy:?}: unsupported scheme {:?} (http, https or socks5)", u.scheme()),
+                    format!("invalid proxy-url {shown:?}: unsupported scheme {:?} (http, https or socks5)", u.scheme()),
                 ))
             }
-            Err(e) => return Err(invalid_cluster(name, cluster, format!("invalid proxy-url {proxy:?}: {e}"))),
+            Err(e) => return Err(invalid_cluster(name, cluster, format!("invalid proxy-url {shown:?}: {e}"))),
         }
     }
     let has_ca = cluster.certificate_authority.is_some() || cluster.certificate_authority_data.is_some();
@@ -305,8 +315,76 @@ fn validate_user(name: &str, user: &AuthInfo) -> Result<()> {
         if provider.name != "oidc" {
             return Err(Error::UnsupportedAuthProvider { user: name.to_owned(), provider: provider.name.clone() });
         }
+        if !cfg!(feature = "oidc") {
+            return Err(missing_feature(name, user, "oidc", "the oidc auth-provider"));
+        }
+    }
+    if user.exec.is_some() && !cfg!(feature = "exec") {
+        return Err(missing_feature(name, user, "exec", "an exec credential plugin"));
     }
     Ok(())
+}
+
+fn missing_feature(name: &str, user: &AuthInfo, feature: &'static str, needed_for: &'static str) -> Error {
+    Error::MissingFeature {
+        entry: format!("user {name:?}"),
+        file: user.location_of_origin.clone(),
+        feature,
+        needed_for,
+    }
+}
+
+/// The exec plugin's credential provider, when the user has an `exec` section.
+#[cfg(feature = "exec")]
+fn exec_provider(
+    r: &ResolvedContext,
+    config: &rest::Config,
+    ca_bytes: Option<Vec<u8>>,
+) -> Result<Option<Arc<dyn crate::transport::auth::CredentialProvider>>> {
+    use super::exec::{ExecClusterInfo, ExecCredentialProvider};
+    let Some(exec) = &r.auth_info.exec else { return Ok(None) };
+    let cluster = &r.cluster;
+    let cluster_info = ExecClusterInfo {
+        server: config.host.clone(),
+        tls_server_name: config.tls.server_name.clone(),
+        insecure_skip_tls_verify: cluster.insecure_skip_tls_verify,
+        certificate_authority_data: ca_bytes,
+        proxy_url: config.proxy_url.clone(),
+        disable_compression: cluster.disable_compression,
+        config: cluster.extensions.iter().find(|e| e.name == api::EXEC_CLUSTER_EXTENSION).map(|e| e.extension.clone()),
+    };
+    let provider = ExecCredentialProvider::new(&r.user_name, exec, Some(cluster_info)).map_err(|e| match e {
+        Error::InvalidUser { user, file: None, message } => {
+            Error::InvalidUser { user, file: r.auth_info.location_of_origin.clone(), message }
+        }
+        other => other,
+    })?;
+    Ok(Some(Arc::new(provider)))
+}
+
+/// Without the `exec` feature, [`validate_user`] has already rejected an `exec` section.
+#[cfg(not(feature = "exec"))]
+fn exec_provider(
+    _r: &ResolvedContext,
+    _config: &rest::Config,
+    _ca_bytes: Option<Vec<u8>>,
+) -> Result<Option<Arc<dyn crate::transport::auth::CredentialProvider>>> {
+    Ok(None)
+}
+
+/// The `oidc` auth-provider, when the user has one.
+#[cfg(feature = "oidc")]
+fn oidc_provider(r: &ResolvedContext) -> Result<Option<Arc<dyn crate::transport::auth::CredentialProvider>>> {
+    let Some(provider) = &r.auth_info.auth_provider else { return Ok(None) };
+    let oidc =
+        super::oidc::OidcAuthProvider::new(&r.user_name, &provider.config, r.auth_info.location_of_origin.clone())?;
+    Ok(Some(Arc::new(oidc)))
+}
+
+/// Without the `oidc` feature, [`validate_user`] has already rejected an auth-provider.
+#[cfg(not(feature = "oidc"))]
+fn oidc_provider(_r: &ResolvedContext) -> Result<Option<Arc<dyn crate::transport::auth::CredentialProvider>>> {
+    Ok(None)
 }
 
 impl ClientConfig for DirectClientConfig {
@@ -367,32 +445,11 @@ impl ClientConfig for DirectClientConfig {
             config.username = user.username.clone();
             config.password = user.password.clone();
         }
-        if let Some(exec) = &user.exec {
-            let cluster_info = ExecClusterInfo {
-                server: config.host.clone(),
-                tls_server_name: config.tls.server_name.clone(),
-                insecure_skip_tls_verify: cluster.insecure_skip_tls_verify,
-                certificate_authority_data: ca_bytes,
-                proxy_url: config.proxy_url.clone(),
-                disable_compression: cluster.disable_compression,
-                config: cluster
-                    .extensions
-                    .iter()
-                    .find(|e| e.name == EXEC_CLUSTER_EXTENSION)
-                    .map(|e| e.extension.clone()),
-            };
-            let provider =
-                ExecCredentialProvider::new(&r.user_name, exec, Some(cluster_info)).map_err(|e| match e {
-                    Error::InvalidUser { user, file: None, message } => {
-                        Error::InvalidUser { user, file: user_origin(&r.auth_info), message }
-                    }
-                    other => other,
-                })?;
-            config.credential_provider = Some(Arc::new(provider));
+        if let Some(provider) = exec_provider(&r, &config, ca_bytes)? {
+            config.credential_provider = Some(provider);
         }
-        if let Some(provider) = &user.auth_provider {
-            let oidc = OidcAuthProvider::new(&r.user_name, &provider.config, user.location_of_origin.clone())?;
-            config.credential_provider = Some(Arc::new(oidc));
+        if let Some(provider) = oidc_provider(&r)? {
+            config.credential_provider = Some(provider);
         }
         Ok(config)
     }
@@ -408,10 +465,6 @@ impl ClientConfig for DirectClientConfig {
             Ok((r.context.namespace, false))
         }
     }
-}
-
-fn user_origin(user: &AuthInfo) -> Option<PathBuf> {
-    user.location_of_origin.clone()
 }
 
 fn user_has_credentials(user: &AuthInfo) -> bool {
@@ -535,4 +588,79 @@ pub fn build_config_from_flags_with(
     let overrides =
         ConfigOverrides { server: (!master_url.is_empty()).then(|| master_url.to_owned()), ..Default::default() };
     DeferredLoadingClientConfig::new(rules, overrides).with_in_cluster(None).client_config()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `rest::Config` of a one-context kubeconfig with this user and proxy.
+    fn build(user: &str, proxy: &str) -> Result<rest::Config> {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+             contexts:\n- name: c\n  context: {{cluster: k, user: u}}\n\
+             clusters:\n- name: k\n  cluster: {{server: 'https://k8s.example:6443'{proxy}}}\n\
+             users:\n- name: u\n  user: {user}\n"
+        );
+        let raw = super::super::load_from_str(&yaml, Path::new("/kube/config"))?;
+        DirectClientConfig::new(raw, ConfigOverrides::default()).client_config()
+    }
+
+    const EXEC_USER: &str =
+        "{exec: {apiVersion: client.authentication.k8s.io/v1, command: plugin, interactiveMode: Never}}";
+    const OIDC_USER: &str = "{auth-provider: {name: oidc, config: {idp-issuer-url: 'https://idp.example', \
+                             client-id: c, id-token: t}}}";
+    const SOCKS_PROXY: &str = ", proxy-url: 'socks5://user:pw@proxy:1080'";
+
+    #[cfg(feature = "exec")]
+    #[test]
+    fn exec_user_gets_a_credential_provider() {
+        assert!(build(EXEC_USER, "").unwrap().credential_provider.is_some());
+    }
+
+    #[cfg(not(feature = "exec"))]
+    #[test]
+    fn exec_user_without_the_feature_names_it() {
+        let err = build(EXEC_USER, "").unwrap_err();
+        assert!(matches!(err, Error::MissingFeature { feature: "exec", .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("user \"u\" in /kube/config") && msg.contains("\"exec\" Cargo feature"), "{msg}");
+    }
+
+    #[cfg(feature = "oidc")]
+    #[test]
+    fn oidc_user_gets_a_credential_provider() {
+        assert!(build(OIDC_USER, "").unwrap().credential_provider.is_some());
+    }
+
+    #[cfg(not(feature = "oidc"))]
+    #[test]
+    fn oidc_user_without_the_feature_names_it() {
+        let err = build(OIDC_USER, "").unwrap_err();
+        assert!(matches!(err, Error::MissingFeature { feature: "oidc", .. }), "{err:?}");
+        assert!(err.to_string().contains("the oidc auth-provider"), "{err}");
+    }
+
+    #[cfg(feature = "socks5")]
+    #[test]
+    fn socks5_proxy_is_accepted() {
+        let config = build("{token: t}", SOCKS_PROXY).unwrap();
+        assert_eq!(config.proxy_url.as_deref(), Some("socks5://user:pw@proxy:1080"));
+    }
+
+    #[cfg(not(feature = "socks5"))]
+    #[test]
+    fn socks5_proxy_without_the_feature_names_it() {
+        let err = build("{token: t}", SOCKS_PROXY).unwrap_err();
+        assert!(matches!(err, Error::MissingFeature { feature: "socks5", .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("cluster \"k\"") && !msg.contains("pw"), "{msg}");
+    }
+
+    #[test]
+    fn bad_proxy_url_errors_hide_the_password() {
+        let err = build("{token: t}", ", proxy-url: 'ftp://user:secret-pw@proxy:21'").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("\"ftp://proxy/\"") && !msg.contains("secret-pw"), "{msg}");
+    }
 }

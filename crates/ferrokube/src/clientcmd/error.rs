@@ -185,6 +185,24 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The kubeconfig asks for something whose code this build of ferrokube left out
+    /// (an exec plugin without the `exec` feature, the `oidc` auth-provider without
+    /// `oidc`, a `socks5://` proxy without `socks5`).
+    #[error(
+        "{entry}{} needs {needed_for}, but ferrokube was built without its {feature:?} Cargo feature \
+         (enable it in the application's Cargo.toml)",
+        origin(.file)
+    )]
+    MissingFeature {
+        /// The kubeconfig entry, e.g. `user "alice"` or `cluster "prod"`.
+        entry: String,
+        /// The file the entry came from.
+        file: Option<PathBuf>,
+        /// The Cargo feature that is off.
+        feature: &'static str,
+        /// What needs it, e.g. `an exec credential plugin`.
+        needed_for: &'static str,
+    },
     /// Not running in a pod: the in-cluster environment variables are missing.
     #[error(
         "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and \

@@ -59,6 +59,7 @@ pub enum InteractiveMode {
 /// The cluster as described to a plugin with `provideClusterInfo: true`
 /// (`spec.cluster` of the ExecCredential in `KUBERNETES_EXEC_INFO`).
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ExecClusterInfo {
     /// API server URL.
     pub server: String,

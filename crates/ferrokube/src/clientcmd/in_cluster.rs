@@ -24,6 +24,7 @@ pub const SERVICE_ACCOUNT_DIR: &str = "var/run/secrets/kubernetes.io/serviceacco
 /// The in-cluster environment: the service variables and where the service account is
 /// mounted.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct InClusterConfig {
     /// File-system root the service-account directory is under (`/` in a pod).
     pub root: PathBuf,

@@ -31,6 +31,7 @@ pub const RECOMMENDED_CONFIG_PATH_ENV_VAR: &str = "KUBECONFIG";
 
 /// Which kubeconfig files to load and how (client-go `ClientConfigLoadingRules`).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ClientConfigLoadingRules {
     /// A file that must exist and is the only one read (`--kubeconfig`).
     pub explicit_path: Option<PathBuf>,

@@ -13,6 +13,10 @@
 //! - [`in_cluster`]: the config of a program running in a pod.
 //! - [`error`]: what went wrong, naming the file, entry and field.
 //!
+//! [`exec`] needs the `exec` Cargo feature and [`oidc`] the `oidc` feature (both on by
+//! default); without them a kubeconfig user that asks for one gets
+//! [`Error::MissingFeature`].
+//!
 //! The usual entry point loads like kubectl with no flags:
 //!
 //! ```no_run
@@ -33,10 +37,12 @@
 pub mod api;
 pub mod client_config;
 pub mod error;
+#[cfg(feature = "exec")]
 pub mod exec;
 pub mod in_cluster;
 pub mod loader;
 pub mod merge;
+#[cfg(feature = "oidc")]
 pub mod oidc;
 pub mod overrides;
 
@@ -45,8 +51,10 @@ pub use client_config::{
     DirectClientConfig, ResolvedContext,
 };
 pub use error::{Error, Result};
+#[cfg(feature = "exec")]
 pub use exec::{ExecClusterInfo, ExecCredentialProvider};
 pub use in_cluster::{in_cluster_config, in_cluster_config_from, InClusterConfig};
 pub use loader::{load_from_file, load_from_str, ClientConfigLoadingRules, Loaded};
+#[cfg(feature = "oidc")]
 pub use oidc::OidcAuthProvider;
 pub use overrides::ConfigOverrides;

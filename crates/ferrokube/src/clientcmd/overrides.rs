@@ -23,8 +23,16 @@ use super::api::{AuthInfo, Cluster};
 use crate::secret::{SecretBytes, SecretString};
 
 /// Values that take precedence over the kubeconfig (client-go `ConfigOverrides`).
-/// `None`/empty means "not overridden".
+/// `None`/empty means "not overridden". Start from `ConfigOverrides::default()` and set
+/// fields, or chain the `with_*` methods for the common flags:
+///
+/// ```
+/// use ferrokube::clientcmd::ConfigOverrides;
+/// let mut o = ConfigOverrides::default().with_context("prod").with_namespace("web");
+/// o.insecure_skip_tls_verify = true;
+/// ```
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct ConfigOverrides {
     /// Context to use instead of `current-context` (`--context`).
     pub context: Option<String>,
@@ -73,6 +81,44 @@ pub struct ConfigOverrides {
     pub impersonate_groups: Vec<String>,
     /// Timeout of single requests (`--request-timeout`).
     pub timeout: Option<Duration>,
+}
+
+impl ConfigOverrides {
+    /// `--context`.
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
+    /// `--cluster`.
+    pub fn with_cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.cluster = Some(cluster.into());
+        self
+    }
+
+    /// `--user`.
+    pub fn with_user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// `--namespace`.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// `--server`.
+    pub fn with_server(mut self, server: impl Into<String>) -> Self {
+        self.server = Some(server.into());
+        self
+    }
+
+    /// `--token`.
+    pub fn with_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {

@@ -123,7 +123,44 @@ pub struct DiskCachedDiscoveryClient {
     invalidated: AtomicBool,
     fresh: AtomicBool,
     tmp_counter: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<CacheFileError>>,
+}
+
+/// A problem with the discovery cache files. It never fails a request; it only causes
+/// a refetch ([`DiskCachedDiscoveryClient::last_cache_error`]).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheFileError {
+    /// A cache file exists but cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A cache file is not the JSON it should be; it is ignored.
+    #[error("ignoring corrupt cache file {}: {source}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    /// The discovery documents could not be encoded for the cache.
+    #[error("cannot encode the group list: {0}")]
+    Encode(#[source] Arc<serde_json::Error>),
+    /// A cache file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
 }
 
 impl std::fmt::Debug for DiskCachedDiscoveryClient {
@@ -179,14 +216,14 @@ impl DiskCachedDiscoveryClient {
 
     /// The last problem met with the cache files (unreadable, corrupt, not writable),
     /// if any. Such problems never fail a request; they only cause a refetch.
-    pub fn last_cache_error(&self) -> Option<String> {
+    pub fn last_cache_error(&self) -> Option<CacheFileError> {
         self.last_error.lock().ok().and_then(|e| e.clone())
     }
 
-    fn note(&self, message: String) {
-        tracing::debug!("discovery cache: {message}");
+    fn note(&self, problem: CacheFileError) {
+        tracing::debug!("discovery cache: {problem}");
         if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(message);
+            *e = Some(problem);
         }
     }
 
@@ -214,14 +251,14 @@ impl DiskCachedDiscoveryClient {
         let bytes = match tokio::fs::read(path).await {
             Ok(b) => b,
             Err(e) => {
-                self.note(format!("cannot read {}: {e}", path.display()));
+                self.note(CacheFileError::Read { path: path.to_owned(), source: Arc::new(e) });
                 return None;
             }
         };
         match serde_json::from_slice(&bytes) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.note(format!("ignoring corrupt cache file {}: {e}", path.display()));
+                self.note(CacheFileError::Corrupt { path: path.to_owned(), source: Arc::new(e) });
                 None
             }
         }
@@ -264,7 +301,7 @@ impl DiskCachedDiscoveryClient {
         let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         match serde_json::to_vec(&d.group_list()) {
             Ok(b) => files.push((self.groups_file(), b)),
-            Err(e) => return self.note(format!("cannot encode the group list: {e}")),
+            Err(e) => return self.note(CacheFileError::Encode(Arc::new(e))),
         }
         for (gv, list) in &d.resources {
             if let Ok(b) = serde_json::to_vec(list) {
@@ -276,7 +313,7 @@ impl DiskCachedDiscoveryClient {
         files.rotate_left(1);
         for (path, bytes) in files {
             if let Err(e) = self.write_atomic(&path, &bytes).await {
-                return self.note(format!("cannot write {}: {e}", path.display()));
+                return self.note(CacheFileError::Write { path, source: Arc::new(e) });
             }
         }
     }
@@ -391,7 +428,8 @@ mod tests {
         let c = offline(dir.path(), DEFAULT_CACHE_TTL, Arc::new(AtomicU64::new(0)));
         let err = c.discover().await.unwrap_err();
         assert!(matches!(err, Error::Transport { .. }), "{err}");
-        assert!(c.last_cache_error().unwrap().contains("corrupt"));
+        let err = c.last_cache_error().unwrap();
+        assert!(matches!(err, CacheFileError::Corrupt { .. }) && err.to_string().contains("corrupt"), "{err}");
         std::fs::remove_file(dir.path().join("v1/serverresources.json")).unwrap();
         assert!(c.discover().await.is_err());
     }

@@ -50,7 +50,8 @@ use crate::rest::errors::RequestInfo;
 use crate::rest::{Config, Error, RESTClient, Request};
 
 pub use cached::{
-    default_cache_dir, host_cache_dir_name, DiskCachedDiscoveryClient, MemCacheClient, DEFAULT_CACHE_TTL,
+    default_cache_dir, host_cache_dir_name, CacheFileError, DiskCachedDiscoveryClient, MemCacheClient,
+    DEFAULT_CACHE_TTL,
 };
 
 /// Where a [`Discovery`] snapshot came from.

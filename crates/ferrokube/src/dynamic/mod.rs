@@ -42,6 +42,8 @@ use crate::rest::{
     UpdateOptions,
 };
 use crate::schema::GroupVersionResource;
+use crate::tools::cache::{ListWatch, ReflectorOptions, SharedInformer};
+use crate::tools::pager::{ListPager, PageStream};
 use crate::watch::WatchStream;
 
 /// The dynamic client (client-go `dynamic.DynamicClient`). Cheap to clone.
@@ -153,6 +155,37 @@ impl DynamicResource {
     /// Lists objects.
     pub async fn list(&self, opts: &ListOptions) -> Result<UnstructuredList, Error> {
         self.target.collection(Method::GET).versioned_params(opts).into_object().await
+    }
+
+    /// Lists objects page by page: a [`PageStream`] of [`UnstructuredList`]s, as
+    /// [`ResourceClient::list_pages`](crate::kubernetes::ResourceClient::list_pages).
+    pub fn list_pages(&self, opts: &ListOptions) -> PageStream<UnstructuredList> {
+        let target = self.target.clone();
+        ListPager::default().stream(opts, move |o| target.collection(Method::GET).versioned_params(o))
+    }
+
+    /// A [`SharedInformer`] of [`Unstructured`] objects of this resource in this
+    /// client's namespace (client-go's `dynamicinformer` for one resource), with
+    /// default [`ReflectorOptions`]; see
+    /// [`ResourceClient::informer`](crate::kubernetes::ResourceClient::informer).
+    pub fn informer(&self) -> SharedInformer<Unstructured> {
+        self.informer_with(ReflectorOptions::default())
+    }
+
+    /// [`informer`](Self::informer) with `options`; their label and field selectors
+    /// are used, the namespace is the client's.
+    pub fn informer_with(&self, options: ReflectorOptions) -> SharedInformer<Unstructured> {
+        let mut lw = ListWatch::dynamic(self.target.client.clone(), self.gvr.clone());
+        if let Some(ns) = self.target.namespace.as_deref().filter(|ns| !ns.is_empty()) {
+            lw = lw.namespace(ns);
+        }
+        if let Some(selector) = &options.label_selector {
+            lw = lw.label_selector(selector.clone());
+        }
+        if let Some(selector) = &options.field_selector {
+            lw = lw.field_selector(selector.clone());
+        }
+        SharedInformer::with_list_watch(lw, options)
     }
 
     /// Watches objects.

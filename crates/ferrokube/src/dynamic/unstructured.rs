@@ -11,6 +11,7 @@ use crate::schema::GroupVersionKind;
 
 /// Why a nested field could not be read or written as asked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FieldError {
     /// A value on the path exists but has another JSON type than expected.
     #[error("{path}: expected {expected}, found {found}")]
@@ -370,6 +371,16 @@ pub struct UnstructuredList {
     /// The items.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub items: Vec<Unstructured>,
+}
+
+impl crate::rest::list_decode::ItemList for UnstructuredList {
+    type Item = Unstructured;
+    fn set_items(&mut self, items: Vec<Unstructured>) {
+        self.items = items;
+    }
+    fn continue_token(&self) -> Option<&str> {
+        self.object.get("metadata")?.get("continue")?.as_str()
+    }
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Unstructured>, D::Error> {

@@ -9,11 +9,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::rest::errors::RequestInfo;
+use crate::rest::errors::{RequestBuildError, RequestInfo};
 use crate::rest::{
     ApplyOptions, CreateOptions, DeleteOptions, Error, GetOptions, ListOptions, PatchOptions, PatchType, RESTClient,
     Request, UpdateOptions,
 };
+use crate::tools::cache::{ReflectorOptions, SharedInformer};
+use crate::tools::pager::{ListPager, PageStream};
 use crate::watch::WatchStream;
 
 /// Marks k8s-openapi types whose resource has a `status` subresource (they have a
@@ -75,8 +77,8 @@ impl Target {
 
 /// Builds the error of a request that cannot be sent because the caller's input is
 /// incomplete (no name, no field manager).
-pub(crate) fn invalid(req: &Request, message: impl Into<String>) -> Error {
-    Error::InvalidRequest { request: RequestInfo::new(req.verb(), &req.url()), message: message.into() }
+pub(crate) fn invalid(req: &Request, source: RequestBuildError) -> Error {
+    Error::InvalidRequest { request: RequestInfo::new(req.verb(), &req.url()), source }
 }
 
 /// Sends a request whose answer is not needed (delete), reading the body so the
@@ -94,7 +96,7 @@ pub(crate) fn apply_request<T: Serialize + ?Sized>(
 ) -> Result<Request, Error> {
     let req = req.content_type(PatchType::Apply.content_type());
     if opts.field_manager.is_empty() {
-        return Err(invalid(&req, "server-side apply needs a field manager"));
+        return Err(invalid(&req, RequestBuildError::MissingFieldManager));
     }
     Ok(req.versioned_params(&opts.patch_options()).body(body))
 }
@@ -267,10 +269,68 @@ where
         self.target.collection(Method::GET).versioned_params(opts).into_list().await
     }
 
+    /// Lists objects page by page (client-go's `pager.ListPager`, without building the
+    /// request by hand): a [`PageStream`] of `List<K>` pages of `opts.limit` objects
+    /// (500 when unset), each decoded while the next is on its way. Continue tokens are
+    /// followed; a token that expires part-way (410) ends the stream with that error
+    /// ([`Error::is_resource_expired`]). Nothing is sent before the stream is polled.
+    ///
+    /// ```no_run
+    /// # async fn f(cs: ferrokube::kubernetes::Clientset) -> Result<(), ferrokube::rest::Error> {
+    /// use ferrokube::rest::ListOptions;
+    ///
+    /// let mut pages = cs.core_v1().pods("default").list_pages(&ListOptions { limit: Some(100), ..Default::default() });
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} pods", page.items.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn list_pages(&self, opts: &ListOptions) -> PageStream<k8s_openapi::List<K>>
+    where
+        K: 'static,
+    {
+        let target = self.target.clone();
+        ListPager::default().stream(opts, move |o| target.collection(Method::GET).versioned_params(o))
+    }
+
     /// Watches objects from `opts.resource_version` (events as they arrive). The stream
     /// ends when the server closes it; reflectors resume from the last version seen.
     pub async fn watch(&self, opts: &ListOptions) -> Result<WatchStream<K>, Error> {
         self.target.collection(Method::GET).versioned_params(opts).watch().await
+    }
+}
+
+impl<K: crate::tools::cache::CachedResource> ResourceClient<K> {
+    /// A [`SharedInformer`] of this client's type in this client's namespace (all
+    /// namespaces for an `all`/`""` client; the whole cluster for a cluster-scoped
+    /// type), with default [`ReflectorOptions`]. Configure it (handlers, indexers,
+    /// transform) and [`start`](SharedInformer::start) it; its
+    /// [`lister`](SharedInformer::lister) reads the cache.
+    ///
+    /// This is client-go's `informers.NewSharedInformerFactoryWithOptions(cs, 0,
+    /// WithNamespace(ns)).Core().V1().Pods().Informer()` for one type, without the
+    /// factory; a [`SharedInformerFactory`](crate::tools::cache::SharedInformerFactory)
+    /// shares one informer per type between parts of a program.
+    ///
+    /// ```no_run
+    /// # async fn f(cs: ferrokube::kubernetes::Clientset) {
+    /// let pods = cs.core_v1().pods("default").informer();
+    /// let running = pods.start(); // runs while `running` lives
+    /// pods.wait_for_sync().await;
+    /// let web = pods.lister().get("default", "web-0");
+    /// # drop((running, web)); }
+    /// ```
+    pub fn informer(&self) -> SharedInformer<K> {
+        self.informer_with(ReflectorOptions::default())
+    }
+
+    /// [`informer`](Self::informer) with `options` (selectors, page size, watch
+    /// timeout, WatchList, managedFields skipped while decoding). The namespace is the
+    /// client's: `options.namespace` is replaced.
+    pub fn informer_with(&self, options: ReflectorOptions) -> SharedInformer<K> {
+        let mut options = options;
+        options.namespace = self.target.namespace.clone();
+        SharedInformer::new(self.target.client.clone(), options)
     }
 }
 

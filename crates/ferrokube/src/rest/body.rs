@@ -34,6 +34,7 @@ use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::errors::BoxError;
+use crate::rest::errors::RequestBuildError;
 
 /// A boxed stream of body chunks.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
@@ -187,13 +188,15 @@ pub(crate) enum PreparedBody {
 impl PreparedBody {
     /// Reads a file body and takes a one-shot stream; `Err` names the file that could
     /// not be read.
-    pub(crate) async fn prepare(source: Option<&BodySource>) -> Result<PreparedBody, String> {
+    pub(crate) async fn prepare(source: Option<&BodySource>) -> Result<PreparedBody, RequestBuildError> {
         Ok(match source {
             None => PreparedBody::None,
             Some(BodySource::Bytes(b)) => PreparedBody::Bytes(b.clone()),
             Some(BodySource::File(path)) => match tokio::fs::read(path).await {
                 Ok(data) => PreparedBody::Bytes(Bytes::from(data)),
-                Err(e) => return Err(format!("could not read the body file {}: {e}", path.display())),
+                Err(e) => {
+                    return Err(RequestBuildError::BodyFile { path: path.clone(), source: std::sync::Arc::new(e) })
+                }
             },
             Some(BodySource::OneShot(s)) => PreparedBody::OneShot(s.lock().unwrap_or_else(|p| p.into_inner()).take()),
             Some(BodySource::Replayable(f)) => PreparedBody::Replayable(f.clone()),
@@ -249,7 +252,8 @@ mod tests {
     async fn prepared_bodies() {
         let missing = BodySource::File("/does/not/exist.json".into());
         let err = PreparedBody::prepare(Some(&missing)).await.err().unwrap();
-        assert!(err.contains("/does/not/exist.json"), "{err}");
+        assert!(matches!(&err, RequestBuildError::BodyFile { path, .. } if path.ends_with("exist.json")), "{err}");
+        assert!(err.to_string().contains("/does/not/exist.json"), "{err}");
 
         let one_shot = BodySource::OneShot(Mutex::new(Some(reader_stream(std::io::Cursor::new(b"x".to_vec())))));
         let mut p = PreparedBody::prepare(Some(&one_shot)).await.unwrap();

@@ -174,7 +174,7 @@ impl RESTClient {
         let (base, host_prefix) = parse_host(&config.host, default_tls)?;
 
         let resolver = Arc::new(ClientCertResolver::new(static_client_cert(tls)?));
-        let rustls_config = client_config(tls, resolver.clone())?;
+        let rustls_config = client_config(tls, resolver.clone(), base.scheme() == "https")?;
         let server_uri: http::Uri = base
             .as_str()
             .parse()
@@ -236,7 +236,8 @@ impl RESTClient {
                 timeout: config.timeout,
                 max_retries: config.max_retries,
                 warnings,
-                compression: !config.disable_compression,
+                // Without the `gzip` feature no response is asked to be compressed.
+                compression: cfg!(feature = "gzip") && !config.disable_compression,
             }),
         })
     }

@@ -13,6 +13,7 @@ use crate::transport::auth::CredentialProvider;
 
 /// How to reach and authenticate to one Kubernetes API server (client-go `rest.Config`).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Base URL of the server, `https://host:port` (optionally with a path prefix).
     pub host: String,
@@ -62,7 +63,8 @@ pub struct Config {
     /// Do not ask for gzip-compressed responses. Loopback servers (`localhost`,
     /// 127.0.0.0/8, `::1`) are never asked for gzip, whatever this says: compressing
     /// there costs both sides CPU and saves nothing (measured in `bench/`: the server
-    /// spent ~117 ms compressing a 5 MB list the client decodes in ~60 ms).
+    /// spent ~117 ms compressing a 5 MB list the client decodes in ~60 ms). Without
+    /// ferrokube's `gzip` Cargo feature no server is asked for gzip.
     pub disable_compression: bool,
     /// Where `Warning:` response headers go; `None` means log each distinct warning once.
     pub warning_handler: Option<Arc<dyn super::warnings::WarningHandler>>,
@@ -139,6 +141,7 @@ pub enum RateLimiterChoice {
 
 /// Group/version and content negotiation (client-go `rest.ContentConfig`).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ContentConfig {
     /// Group and version requests are for, e.g. `("apps", "v1")`; empty group = core.
     pub group_version: Option<(String, String)>,
@@ -160,6 +163,7 @@ impl Default for ContentConfig {
 
 /// TLS settings (client-go `rest.TLSClientConfig`). `*_data` wins over `*_file`.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct TlsClientConfig {
     /// Skip verification of the server's certificate. Only ever set explicitly.
     pub insecure: bool,
@@ -188,6 +192,7 @@ pub struct TlsClientConfig {
 
 /// Identity to impersonate (client-go `rest.ImpersonationConfig`).
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct ImpersonationConfig {
     /// `Impersonate-User`.
     pub user_name: Option<String>,

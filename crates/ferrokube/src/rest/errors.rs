@@ -83,6 +83,7 @@ impl fmt::Display for RequestInfo {
 /// Why a [`RESTClient`](super::RESTClient) could not be built from a
 /// [`Config`](super::Config). Each variant says which setting was wrong.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `host` is empty or not a URL / `host:port`.
     #[error("invalid host {host:?}: {reason}")]
@@ -115,10 +116,10 @@ pub enum ConfigError {
     },
     /// TLS settings that cannot be combined or that rustls rejected.
     #[error("invalid TLS configuration: {0}")]
-    Tls(String),
+    Tls(#[source] TlsConfigError),
     /// Authentication settings that cannot be combined or used.
     #[error("invalid authentication configuration: {0}")]
-    Auth(String),
+    Auth(#[source] AuthConfigError),
     /// The proxy URL is invalid or uses an unsupported scheme.
     #[error("invalid proxy {proxy:?}: {reason}")]
     Proxy {
@@ -126,6 +127,18 @@ pub enum ConfigError {
         proxy: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The config asks for something whose code this build of ferrokube left out (a
+    /// `socks5://` proxy without the `socks5` feature, the system's root certificates
+    /// without `native-roots`).
+    #[error("{needed_for} needs ferrokube's {feature:?} Cargo feature, which this build does not have{}", hint_suffix(.hint))]
+    MissingFeature {
+        /// The Cargo feature that is off.
+        feature: &'static str,
+        /// What needs it, e.g. `the SOCKS5 proxy socks5://proxy:1080`.
+        needed_for: String,
+        /// What else would work, if anything.
+        hint: Option<&'static str>,
     },
     /// A header value (user agent, impersonation) cannot be sent over HTTP.
     #[error("invalid value for header {header}: {reason}")]
@@ -135,6 +148,231 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Why a [`Request`](super::Request) could not be sent: the first mistake made while
+/// building it (the builder keeps going, so calls chain; `send` reports this). Values
+/// named here are path segments, header names and option keys, never header values.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestBuildError {
+    /// A part of the path was set twice.
+    #[error("{part} already set to {previous:?}, cannot change to {new:?}")]
+    SetTwice {
+        /// Which part.
+        part: PathPart,
+        /// The value set first.
+        previous: String,
+        /// The value set again.
+        new: String,
+    },
+    /// A part of the path is not a valid path segment.
+    #[error("invalid {part} {value:?}: {reason}")]
+    InvalidSegment {
+        /// Which part.
+        part: PathPart,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: PathSegmentError,
+    },
+    /// `name("")`.
+    #[error("resource name may not be empty")]
+    EmptyName,
+    /// A header name that HTTP does not allow.
+    #[error("invalid header name {name:?}")]
+    HeaderName {
+        /// The name given.
+        name: String,
+    },
+    /// A header value that HTTP does not allow (the value is not shown: it may be a
+    /// credential).
+    #[error("invalid value for header {name:?}")]
+    HeaderValue {
+        /// The header's name.
+        name: String,
+    },
+    /// The `Content-Type` cannot be a header value.
+    #[error("invalid content type {content_type:?}")]
+    ContentType {
+        /// The content type given.
+        content_type: String,
+    },
+    /// The body could not be serialized as JSON.
+    #[error("the body could not be serialized: {0}")]
+    Body(#[source] std::sync::Arc<serde_json::Error>),
+    /// The body file could not be read.
+    #[error("could not read the body file {}: {source}", path.display())]
+    BodyFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
+    /// A one-shot body stream was already sent by an earlier `send` of this request.
+    #[error("the body stream was already sent and cannot be sent again")]
+    BodyConsumed,
+    /// An options value ([`ListOptions`](super::ListOptions), ...) could not become
+    /// query parameters.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    /// The URL could not be made into an HTTP request.
+    #[error("invalid URL {url:?}")]
+    Url {
+        /// The URL, without query string or user info.
+        url: String,
+    },
+    /// Server-side apply without a field manager.
+    #[error("server-side apply needs a field manager")]
+    MissingFieldManager,
+    /// A call that needs an earlier one first (e.g. a lease lock's update before its
+    /// get or create).
+    #[error("{0}")]
+    Precondition(&'static str),
+}
+
+/// Why a response body could not be read ([`Error::Body`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The connection failed while the body was arriving.
+    #[error("{message}")]
+    Read {
+        /// The error and its causes, one after another.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// The gzip-compressed body is corrupt or truncated.
+    #[error("gzip: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// The body is gzip-compressed but ferrokube was built without its `gzip` feature.
+    #[error(
+        "the body is gzip-compressed (Content-Encoding: gzip), but ferrokube was built \
+         without its \"gzip\" Cargo feature"
+    )]
+    GzipFeatureMissing,
+    /// The task fetching a page ahead failed (it panicked or was cancelled).
+    #[error("the page request task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Why an options value could not become query parameters
+/// ([`Request::versioned_params`](super::Request::versioned_params)).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// serde could not serialize it.
+    #[error("options could not be serialized: {0}")]
+    Serialize(#[source] std::sync::Arc<serde_json::Error>),
+    /// It is not a struct or map.
+    #[error("options must serialize to a JSON object")]
+    NotAnObject,
+    /// A field is an object, or a list of something other than scalars.
+    #[error("option {key:?} is not a scalar or list of scalars")]
+    NotScalar {
+        /// The field's (query parameter's) name.
+        key: String,
+    },
+}
+
+/// The parts of a request path that can be set only once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathPart {
+    /// `namespace(..)`.
+    Namespace,
+    /// `resource(..)`.
+    Resource,
+    /// `name(..)`.
+    Name,
+    /// `subresource(..)`.
+    Subresource,
+}
+
+impl fmt::Display for PathPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathPart::Namespace => "namespace",
+            PathPart::Resource => "resource",
+            PathPart::Name => "resource name",
+            PathPart::Subresource => "subresource",
+        })
+    }
+}
+
+/// Why a string cannot be a path segment (apimachinery `IsValidPathSegmentName`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathSegmentError {
+    /// `.` or `..`.
+    #[error("may not be '{0}'")]
+    Dots(&'static str),
+    /// Contains `/` or `%`.
+    #[error("may not contain '{0}'")]
+    Contains(char),
+}
+
+/// What is wrong with the TLS settings of a [`Config`](super::Config)
+/// ([`ConfigError::Tls`]). Never carries key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// Neither a crypto provider feature nor a process-wide provider.
+    #[error(
+        "no rustls crypto provider: enable ferrokube's `aws-lc-rs` or `ring` feature, \
+         or install one with rustls::crypto::CryptoProvider::install_default"
+    )]
+    NoCryptoProvider,
+    /// `insecure` together with a CA.
+    #[error("specifying a root certificates file with the insecure flag is not allowed")]
+    InsecureWithCa,
+    /// No CA configured, and the system has no usable root certificates.
+    #[error("no CA configured and no system root certificates found {details}")]
+    NoSystemRoots {
+        /// What the system's certificate store reported, if anything.
+        details: String,
+    },
+    /// A client certificate without its key.
+    #[error("a client certificate is configured without its key (client-key / client-key-data)")]
+    CertificateWithoutKey,
+    /// A client key without its certificate.
+    #[error("a client key is configured without its certificate (client-certificate / client-certificate-data)")]
+    KeyWithoutCertificate,
+    /// `tls.next_protos` names a protocol other than `h2` and `http/1.1`.
+    #[error("tls.next_protos: unsupported protocol {protocol:?} (expected \"h2\" or \"http/1.1\")")]
+    UnsupportedProtocol {
+        /// The protocol given.
+        protocol: String,
+    },
+    /// `tls.server_name` is not a DNS name or IP address.
+    #[error("invalid server name {name:?}: {source}")]
+    ServerName {
+        /// The name given.
+        name: String,
+        /// Why rustls rejects it.
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+    /// rustls rejected the configuration.
+    #[error("{0}")]
+    Rustls(#[source] rustls::Error),
+}
+
+/// What is wrong with the authentication settings of a [`Config`](super::Config)
+/// ([`ConfigError::Auth`]). Never carries a credential.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthConfigError {
+    /// Both basic auth and a bearer token.
+    #[error("username/password or bearer token may be set, but not both")]
+    BasicAndBearer,
+}
+
+fn hint_suffix(hint: &Option<&'static str>) -> String {
+    hint.map(|h| format!(" ({h})")).unwrap_or_default()
 }
 
 fn source_hint(path: &Option<PathBuf>) -> String {
@@ -147,18 +385,20 @@ fn source_hint(path: &Option<PathBuf>) -> String {
 /// The error of every operation of [`RESTClient`](super::RESTClient) and
 /// [`Request`](super::Request).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The client could not be built from its config.
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The request was built wrongly (invalid path segment, a field set twice, a body
     /// that could not be serialized). Nothing was sent.
-    #[error("{request}: invalid request: {message}")]
+    #[error("{request}: invalid request: {source}")]
     InvalidRequest {
         /// The request.
         request: RequestInfo,
         /// What is wrong.
-        message: String,
+        #[source]
+        source: RequestBuildError,
     },
     /// The server answered with an error and a `metav1.Status` body.
     #[error("{request}: {}", describe_status(status, *code))]
@@ -229,20 +469,22 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// Reading or decompressing the response body failed.
-    #[error("{request}: reading the response body failed: {message}")]
+    #[error("{request}: reading the response body failed: {source}")]
     Body {
         /// The request.
         request: RequestInfo,
         /// What happened.
-        message: String,
+        #[source]
+        source: BodyError,
     },
     /// A watch stream carried data that is not a watch event.
-    #[error("{request}: watch stream: {message}")]
+    #[error("{request}: watch stream: {source}")]
     Watch {
         /// The request.
         request: RequestInfo,
-        /// What happened.
-        message: String,
+        /// What is wrong: a broken stream or one bad event.
+        #[source]
+        source: crate::watch::DecodeError,
     },
 }
 

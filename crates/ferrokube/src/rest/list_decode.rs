@@ -14,7 +14,6 @@
 //! path's too. `tests/fast_paths.rs` checks the equality on the shared fixtures.
 //! [`Request::into_list`](super::Request::into_list) and the typed clients' `list` use it.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -29,8 +28,9 @@ pub trait ItemList: DeserializeOwned {
     type Item: DeserializeOwned + Send;
     /// Puts the decoded items into a list whose envelope was decoded with `items: []`.
     fn set_items(&mut self, items: Vec<Self::Item>);
-    /// The list's metadata (resourceVersion, continue token).
-    fn list_meta(&self) -> &ListMeta;
+    /// The continue token of the list's metadata, if any: the pager asks for the next
+    /// page with it.
+    fn continue_token(&self) -> Option<&str>;
 }
 
 impl<K> ItemList for k8s_openapi::List<K>
@@ -41,8 +41,8 @@ where
     fn set_items(&mut self, items: Vec<K>) {
         self.items = items;
     }
-    fn list_meta(&self) -> &ListMeta {
-        &self.metadata
+    fn continue_token(&self) -> Option<&str> {
+        self.metadata.continue_.as_deref()
     }
 }
 
@@ -111,9 +111,9 @@ impl<'a, L: ItemList> ScannedList<'a, L> {
         Some(ScannedList { envelope, items })
     }
 
-    /// The list's metadata, read from the envelope.
-    pub fn list_meta(&self) -> &ListMeta {
-        self.envelope.list_meta()
+    /// The continue token, read from the envelope.
+    pub fn continue_token(&self) -> Option<&str> {
+        self.envelope.continue_token()
     }
 
     /// Decodes the items on up to `threads` threads; `None` if any item fails (the

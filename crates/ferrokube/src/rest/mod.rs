@@ -77,7 +77,10 @@ pub mod with_retry;
 pub use backoff::{BackoffChoice, BackoffManager, NoBackoff, URLBackoff};
 pub use client::RESTClient;
 pub use config::{Config, ContentConfig, ImpersonationConfig, RateLimiterChoice, TlsClientConfig};
-pub use errors::{ConfigError, Error, RequestInfo};
+pub use errors::{
+    AuthConfigError, BodyError, ConfigError, Error, OptionsError, PathPart, PathSegmentError, RequestBuildError,
+    RequestInfo, TlsConfigError,
+};
 pub use metrics::RequestMetrics;
 pub use options::{
     ApplyOptions, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions,

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::errors::OptionsError;
+
 /// `dryRun` value that asks the server to run all stages but persist nothing.
 pub const DRY_RUN_ALL: &str = "All";
 
@@ -217,10 +219,10 @@ impl PatchType {
 
 /// Flattens a serializable options struct into query pairs: `null` and missing
 /// fields are skipped, arrays become repeated parameters, scalars their text.
-pub(crate) fn to_query_pairs<T: Serialize + ?Sized>(opts: &T) -> Result<Vec<(String, String)>, String> {
-    let value = serde_json::to_value(opts).map_err(|e| format!("options could not be serialized: {e}"))?;
+pub(crate) fn to_query_pairs<T: Serialize + ?Sized>(opts: &T) -> Result<Vec<(String, String)>, OptionsError> {
+    let value = serde_json::to_value(opts).map_err(|e| OptionsError::Serialize(std::sync::Arc::new(e)))?;
     let serde_json::Value::Object(map) = value else {
-        return Err("options must serialize to a JSON object".to_owned());
+        return Err(OptionsError::NotAnObject);
     };
     let mut out = Vec::new();
     for (key, v) in map {
@@ -237,12 +239,12 @@ pub(crate) fn to_query_pairs<T: Serialize + ?Sized>(opts: &T) -> Result<Vec<(Str
     Ok(out)
 }
 
-fn scalar(key: &str, v: serde_json::Value) -> Result<String, String> {
+fn scalar(key: &str, v: serde_json::Value) -> Result<String, OptionsError> {
     match v {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Bool(b) => Ok(b.to_string()),
         serde_json::Value::Number(n) => Ok(n.to_string()),
-        _ => Err(format!("option {key:?} is not a scalar or list of scalars")),
+        _ => Err(OptionsError::NotScalar { key: key.to_owned() }),
     }
 }
 

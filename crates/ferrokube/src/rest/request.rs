@@ -41,7 +41,7 @@ use tracing::Instrument;
 use super::backoff::BackoffManager;
 use super::body::{reader_stream, BodySource, ChunkStream, PreparedBody, RequestBody};
 use super::client::{versioned_path, RESTClient};
-use super::errors::{error_chain, BoxError, Error, RequestInfo};
+use super::errors::{error_chain, BoxError, Error, PathPart, PathSegmentError, RequestBuildError, RequestInfo};
 use super::metrics::code_label;
 use super::rate_limit::log_wait;
 use super::request_url::{assemble, clean_join, lowercase};
@@ -69,7 +69,7 @@ pub struct Request {
     timeout: Option<Duration>,
     max_retries: Option<u32>,
     backoff: Option<Arc<dyn BackoffManager>>,
-    err: Option<String>,
+    err: Option<RequestBuildError>,
 }
 
 impl std::fmt::Debug for Request {
@@ -88,13 +88,15 @@ impl std::fmt::Debug for Request {
 }
 
 /// Why a name cannot be a path segment, as apimachinery's `IsValidPathSegmentName`.
-pub fn validate_path_segment(name: &str) -> Result<(), String> {
-    if name == "." || name == ".." {
-        return Err(format!("may not be '{name}'"));
+pub fn validate_path_segment(name: &str) -> Result<(), PathSegmentError> {
+    match name {
+        "." => return Err(PathSegmentError::Dots(".")),
+        ".." => return Err(PathSegmentError::Dots("..")),
+        _ => {}
     }
     for bad in ['/', '%'] {
         if name.contains(bad) {
-            return Err(format!("may not contain '{bad}'"));
+            return Err(PathSegmentError::Contains(bad));
         }
     }
     Ok(())
@@ -170,11 +172,37 @@ impl Request {
         }
     }
 
-    fn fail(mut self, msg: String) -> Self {
+    fn fail(mut self, err: RequestBuildError) -> Self {
         if self.err.is_none() {
-            self.err = Some(msg);
+            self.err = Some(err);
         }
         self
+    }
+
+    /// Sets a path part that may be set once and must be a valid path segment.
+    fn set_part(self, part: PathPart, value: String) -> Self {
+        let slot = match part {
+            PathPart::Namespace => &self.namespace,
+            PathPart::Resource => &self.resource,
+            PathPart::Name => &self.name,
+            PathPart::Subresource => &self.subresource,
+        };
+        if let Some(previous) = slot {
+            let previous = previous.clone();
+            return self.fail(RequestBuildError::SetTwice { part, previous, new: value });
+        }
+        if let Err(reason) = validate_path_segment(&value) {
+            return self.fail(RequestBuildError::InvalidSegment { part, value, reason });
+        }
+        let mut this = self;
+        let slot = match part {
+            PathPart::Namespace => &mut this.namespace,
+            PathPart::Resource => &mut this.resource,
+            PathPart::Name => &mut this.name,
+            PathPart::Subresource => &mut this.subresource,
+        };
+        *slot = Some(value);
+        this
     }
 
     /// The HTTP method.
@@ -192,63 +220,28 @@ impl Request {
 
     /// Scopes the request to a namespace (`/namespaces/<ns>`); an empty namespace means
     /// all namespaces. Setting it twice is an error.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        let ns = namespace.into();
-        if let Some(prev) = &self.namespace {
-            let msg = format!("namespace already set to {prev:?}, cannot change to {ns:?}");
-            return self.fail(msg);
-        }
-        if let Err(e) = validate_path_segment(&ns) {
-            return self.fail(format!("invalid namespace {ns:?}: {e}"));
-        }
-        self.namespace = Some(ns);
-        self
+    pub fn namespace(self, namespace: impl Into<String>) -> Self {
+        self.set_part(PathPart::Namespace, namespace.into())
     }
 
     /// The resource, e.g. `pods` (lower-cased, as client-go does). Setting it twice
     /// is an error.
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        let r = resource.into();
-        if let Some(prev) = &self.resource {
-            let msg = format!("resource already set to {prev:?}, cannot change to {r:?}");
-            return self.fail(msg);
-        }
-        if let Err(e) = validate_path_segment(&r) {
-            return self.fail(format!("invalid resource {r:?}: {e}"));
-        }
-        self.resource = Some(r);
-        self
+    pub fn resource(self, resource: impl Into<String>) -> Self {
+        self.set_part(PathPart::Resource, resource.into())
     }
 
     /// The object's name. Empty names and setting it twice are errors.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn name(self, name: impl Into<String>) -> Self {
         let n = name.into();
         if n.is_empty() {
-            return self.fail("resource name may not be empty".to_owned());
+            return self.fail(RequestBuildError::EmptyName);
         }
-        if let Some(prev) = &self.name {
-            let msg = format!("resource name already set to {prev:?}, cannot change to {n:?}");
-            return self.fail(msg);
-        }
-        if let Err(e) = validate_path_segment(&n) {
-            return self.fail(format!("invalid resource name {n:?}: {e}"));
-        }
-        self.name = Some(n);
-        self
+        self.set_part(PathPart::Name, n)
     }
 
     /// A subresource, e.g. `status`, `scale`, `log`. Setting it twice is an error.
-    pub fn subresource(mut self, subresource: impl Into<String>) -> Self {
-        let s = subresource.into();
-        if let Some(prev) = &self.subresource {
-            let msg = format!("subresource already set to {prev:?}, cannot change to {s:?}");
-            return self.fail(msg);
-        }
-        if let Err(e) = validate_path_segment(&s) {
-            return self.fail(format!("invalid subresource {s:?}: {e}"));
-        }
-        self.subresource = Some(s);
-        self
+    pub fn subresource(self, subresource: impl Into<String>) -> Self {
+        self.set_part(PathPart::Subresource, subresource.into())
     }
 
     /// Appends path segments after resource/name/subresource (client-go `Suffix`).
@@ -286,7 +279,7 @@ impl Request {
                 }
                 self
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail(e.into()),
         }
     }
 
@@ -294,10 +287,10 @@ impl Request {
     /// win over the client's `User-Agent` and credentials.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         let Ok(n) = HeaderName::from_bytes(name.as_bytes()) else {
-            return self.fail(format!("invalid header name {name:?}"));
+            return self.fail(RequestBuildError::HeaderName { name: name.to_owned() });
         };
         let Ok(mut v) = HeaderValue::from_str(value) else {
-            return self.fail(format!("invalid value for header {name:?}"));
+            return self.fail(RequestBuildError::HeaderValue { name: name.to_owned() });
         };
         if n == http::header::AUTHORIZATION || n == http::header::PROXY_AUTHORIZATION {
             v.set_sensitive(true);
@@ -331,7 +324,7 @@ impl Request {
                 self.body = Some(BodySource::Bytes(Bytes::from(b)));
                 self
             }
-            Err(e) => self.fail(format!("the body could not be serialized: {e}")),
+            Err(e) => self.fail(RequestBuildError::Body(std::sync::Arc::new(e))),
         }
     }
 
@@ -448,11 +441,17 @@ impl Request {
     }
 
     /// Builds one attempt's HTTP request.
-    fn http_request(&self, url: &str, body: RequestBody, has_body: bool) -> Result<http::Request<RequestBody>, String> {
+    fn http_request(
+        &self,
+        url: &str,
+        body: RequestBody,
+        has_body: bool,
+    ) -> Result<http::Request<RequestBody>, RequestBuildError> {
         let inner = &self.client.inner;
+        let bad_url = || RequestBuildError::Url { url: super::request_url::redact(url) };
         let mut builder = http::Request::builder().method(self.verb.clone()).uri(url);
         let Some(headers) = builder.headers_mut() else {
-            return Err(format!("invalid URL {url:?}"));
+            return Err(bad_url());
         };
         *headers = self.headers.clone();
         if !headers.contains_key(http::header::ACCEPT) && !inner.content.accept_content_types.is_empty() {
@@ -465,10 +464,11 @@ impl Request {
         }
         if has_body && !headers.contains_key(http::header::CONTENT_TYPE) {
             let ct = self.content_type.as_deref().unwrap_or(&inner.content.content_type);
-            let v = HeaderValue::from_str(ct).map_err(|_| format!("invalid content type {ct:?}"))?;
+            let v = HeaderValue::from_str(ct)
+                .map_err(|_| RequestBuildError::ContentType { content_type: ct.to_owned() })?;
             headers.insert(http::header::CONTENT_TYPE, v);
         }
-        builder.body(body).map_err(|e| format!("could not build the HTTP request: {e}"))
+        builder.body(body).map_err(|_| bad_url())
     }
 
     /// Waits for the client-side rate limiter, logs a long wait as client-go does and
@@ -502,9 +502,9 @@ impl Request {
         url: &str,
         info: &RequestInfo,
     ) -> Result<(http::Response<ResponseBody>, Deadline), Error> {
-        let invalid = |message: String| Error::InvalidRequest { request: info.clone(), message };
-        if let Some(message) = &self.err {
-            return Err(invalid(message.clone()));
+        let invalid = |source: RequestBuildError| Error::InvalidRequest { request: info.clone(), source };
+        if let Some(err) = &self.err {
+            return Err(invalid(err.clone()));
         }
         let inner = &self.client.inner;
         let mut body = PreparedBody::prepare(self.body.as_ref()).await.map_err(invalid)?;
@@ -556,7 +556,7 @@ impl Request {
             }
 
             let Some(request_body) = body.next() else {
-                return Err(invalid("the body stream was already sent and cannot be sent again".to_owned()));
+                return Err(invalid(RequestBuildError::BodyConsumed));
             };
             let mut req = self.http_request(url, request_body, body.is_some()).map_err(invalid)?;
             let cert_changed = match bounded(deadline, inner.auth.apply(req.headers_mut())).await {

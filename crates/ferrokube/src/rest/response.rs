@@ -6,9 +6,10 @@
 //! ([`Response::into_bytes`]) or consumed chunk by chunk ([`Response::into_stream`], as
 //! pod logs are). gzip-compressed bodies are decompressed on the fly in all three cases,
 //! chunk by chunk, so streams stay streams. (gzip is requested only from servers that
-//! are not on loopback: see `Request`'s `Accept-Encoding` handling.)
+//! are not on loopback: see `Request`'s `Accept-Encoding` handling.) Decoding needs the
+//! `gzip` Cargo feature (on by default); without it gzip is never requested and a
+//! compressed body is an [`Error::Body`] naming the feature.
 
-use std::io::Write;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use http_body::Body as _;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::errors::{error_chain, error_from_response, Error, RequestInfo};
+use super::errors::{error_chain, error_from_response, BodyError, Error, RequestInfo};
 use super::list_decode::{decode_list_bytes, ItemList};
 use super::transport_hooks::ResponseBody;
 
@@ -171,7 +172,7 @@ fn concat(mut chunks: Vec<Bytes>, len: usize) -> Bytes {
 /// it. Errors name the request.
 pub struct BodyStream {
     body: ResponseBody,
-    gzip: Option<flate2::write::GzDecoder<Vec<u8>>>,
+    gzip: Option<GzipDecoder>,
     request: RequestInfo,
     done: bool,
 }
@@ -184,7 +185,7 @@ impl std::fmt::Debug for BodyStream {
 
 impl BodyStream {
     pub(crate) fn new(body: ResponseBody, gzip: bool, request: RequestInfo) -> Self {
-        BodyStream { body, gzip: gzip.then(|| flate2::write::GzDecoder::new(Vec::new())), request, done: false }
+        BodyStream { body, gzip: gzip.then(GzipDecoder::new), request, done: false }
     }
 
     /// The request whose body this is.
@@ -192,9 +193,9 @@ impl BodyStream {
         &self.request
     }
 
-    fn body_error(&mut self, message: String) -> Poll<Option<Result<Bytes, Error>>> {
+    fn body_error(&mut self, source: BodyError) -> Poll<Option<Result<Bytes, Error>>> {
         self.done = true;
-        Poll::Ready(Some(Err(Error::Body { request: self.request.clone(), message })))
+        Poll::Ready(Some(Err(Error::Body { request: self.request.clone(), source })))
     }
 }
 
@@ -213,18 +214,16 @@ impl Stream for BodyStream {
             match frame {
                 None => {
                     self.done = true;
-                    if let Some(mut gz) = self.gzip.take() {
-                        if let Err(e) = gz.try_finish() {
-                            return self.body_error(format!("gzip: {e}"));
-                        }
-                        let rest = std::mem::take(gz.get_mut());
-                        if !rest.is_empty() {
-                            return Poll::Ready(Some(Ok(Bytes::from(rest))));
+                    if let Some(gz) = self.gzip.take() {
+                        match gz.finish() {
+                            Err(e) => return self.body_error(e),
+                            Ok(rest) if !rest.is_empty() => return Poll::Ready(Some(Ok(Bytes::from(rest)))),
+                            Ok(_) => {}
                         }
                     }
                     return Poll::Ready(None);
                 }
-                Some(Err(e)) => return self.body_error(error_chain(&*e)),
+                Some(Err(e)) => return self.body_error(BodyError::Read { message: error_chain(&*e), source: e }),
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else { continue };
                     if data.is_empty() {
@@ -233,16 +232,58 @@ impl Stream for BodyStream {
                     let Some(gz) = self.gzip.as_mut() else {
                         return Poll::Ready(Some(Ok(data)));
                     };
-                    if let Err(e) = gz.write_all(&data) {
-                        return self.body_error(format!("gzip: {e}"));
-                    }
-                    let out = std::mem::take(gz.get_mut());
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    match gz.decode(&data) {
+                        Err(e) => return self.body_error(e),
+                        Ok(out) if !out.is_empty() => return Poll::Ready(Some(Ok(Bytes::from(out)))),
+                        Ok(_) => {}
                     }
                 }
             }
         }
+    }
+}
+
+/// Inflates a gzip body chunk by chunk (the `gzip` feature).
+#[cfg(feature = "gzip")]
+struct GzipDecoder(flate2::write::GzDecoder<Vec<u8>>);
+
+#[cfg(feature = "gzip")]
+impl GzipDecoder {
+    fn new() -> Self {
+        GzipDecoder(flate2::write::GzDecoder::new(Vec::new()))
+    }
+
+    /// Feeds one compressed chunk; returns what it inflated to so far.
+    fn decode(&mut self, data: &[u8]) -> Result<Vec<u8>, BodyError> {
+        use std::io::Write as _;
+        self.0.write_all(data).map_err(BodyError::Gzip)?;
+        Ok(std::mem::take(self.0.get_mut()))
+    }
+
+    /// The end of the body: checks the trailer; returns the last inflated bytes.
+    fn finish(mut self) -> Result<Vec<u8>, BodyError> {
+        self.0.try_finish().map_err(BodyError::Gzip)?;
+        Ok(std::mem::take(self.0.get_mut()))
+    }
+}
+
+/// Without the `gzip` feature gzip is never asked for; a body that comes compressed
+/// anyway (a proxy that compresses on its own) is an error naming the feature.
+#[cfg(not(feature = "gzip"))]
+struct GzipDecoder;
+
+#[cfg(not(feature = "gzip"))]
+impl GzipDecoder {
+    fn new() -> Self {
+        GzipDecoder
+    }
+
+    fn decode(&mut self, _data: &[u8]) -> Result<Vec<u8>, BodyError> {
+        Err(BodyError::GzipFeatureMissing)
+    }
+
+    fn finish(self) -> Result<Vec<u8>, BodyError> {
+        Err(BodyError::GzipFeatureMissing)
     }
 }
 
@@ -251,6 +292,7 @@ mod tests {
     use super::*;
     use crate::rest::transport_hooks::boxed_response_body;
     use futures_util::TryStreamExt;
+    use std::io::Write as _;
 
     fn chunked(chunks: Vec<Vec<u8>>) -> ResponseBody {
         let frames = futures_util::stream::iter(
@@ -263,6 +305,7 @@ mod tests {
         RequestInfo::new(&http::Method::GET, "http://h/x")
     }
 
+    #[cfg(feature = "gzip")]
     #[tokio::test]
     async fn gzip_is_decoded_across_chunks() {
         let text = "line one\nline two\n".repeat(100);
@@ -275,6 +318,7 @@ mod tests {
         assert_eq!(parts.concat(), text.as_bytes());
     }
 
+    #[cfg(feature = "gzip")]
     #[tokio::test]
     async fn truncated_gzip_is_an_error() {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -282,6 +326,17 @@ mod tests {
         let gz = enc.finish().unwrap();
         let s = BodyStream::new(chunked(vec![gz[..gz.len() - 4].to_vec()]), true, info());
         let r: Result<Vec<Bytes>, Error> = s.try_collect().await;
-        assert!(r.is_err());
+        assert!(matches!(r, Err(Error::Body { source: BodyError::Gzip(_), .. })), "{r:?}");
+    }
+
+    #[cfg(not(feature = "gzip"))]
+    #[tokio::test]
+    async fn gzip_body_without_the_feature_names_it() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"hello world").unwrap();
+        let s = BodyStream::new(chunked(vec![enc.finish().unwrap()]), true, info());
+        let err = s.try_collect::<Vec<Bytes>>().await.unwrap_err();
+        assert!(matches!(err, Error::Body { source: BodyError::GzipFeatureMissing, .. }), "{err:?}");
+        assert!(err.to_string().contains("\"gzip\" Cargo feature"), "{err}");
     }
 }

@@ -72,6 +72,7 @@ impl RESTMapping {
 
 /// Why a lookup failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MapError {
     /// Nothing matches (apimachinery `NoKindMatchError` / `NoResourceMatchError`).
     #[error("no matches for {what}")]

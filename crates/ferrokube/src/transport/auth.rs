@@ -25,6 +25,7 @@ pub struct Credential {
 /// command, kubeconfig user, file) and never contains secret material.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
+#[non_exhaustive]
 pub struct CredentialError {
     /// Human-readable, secret-free description.
     pub message: String,

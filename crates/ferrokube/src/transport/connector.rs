@@ -16,13 +16,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
-use hyper_util::client::legacy::connect::proxy::{SocksV5, Tunnel};
+#[cfg(feature = "socks5")]
+use hyper_util::client::legacy::connect::proxy::SocksV5;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::Service;
 
 use super::proxy::ProxyRoute;
-use crate::rest::errors::{BoxError, ConfigError};
+use crate::rest::errors::{BoxError, ConfigError, TlsConfigError};
 use crate::rest::transport_hooks::{boxed_response_body, HttpService, RequestBody};
 
 /// Dials TCP connections, directly or through a proxy.
@@ -30,6 +32,7 @@ use crate::rest::transport_hooks::{boxed_response_body, HttpService, RequestBody
 pub(crate) enum TcpConnector {
     Direct(HttpConnector),
     Tunnel(Tunnel<HttpConnector>),
+    #[cfg(feature = "socks5")]
     Socks(SocksV5<HttpConnector>),
 }
 
@@ -45,6 +48,7 @@ impl Service<Uri> for TcpConnector {
         match self {
             TcpConnector::Direct(c) => c.poll_ready(cx).map_err(Into::into),
             TcpConnector::Tunnel(c) => c.poll_ready(cx).map_err(Into::into),
+            #[cfg(feature = "socks5")]
             TcpConnector::Socks(c) => c.poll_ready(cx).map_err(|e| e.to_string().into()),
         }
     }
@@ -60,6 +64,7 @@ impl Service<Uri> for TcpConnector {
                 let f = c.call(with_explicit_port(dst));
                 Box::pin(async move { f.await.map_err(|e| format!("proxy CONNECT tunnel: {e}").into()) })
             }
+            #[cfg(feature = "socks5")]
             TcpConnector::Socks(c) => {
                 let f = c.call(dst);
                 Box::pin(async move { f.await.map_err(|e| format!("SOCKS5 proxy: {e}").into()) })
@@ -92,6 +97,7 @@ fn tcp_connector(route: &ProxyRoute) -> TcpConnector {
                 None => t,
             })
         }
+        #[cfg(feature = "socks5")]
         ProxyRoute::Socks5 { proxy, auth, remote_dns } => {
             let s = SocksV5::new(proxy.clone(), http).local_dns(!remote_dns);
             TcpConnector::Socks(match auth {
@@ -119,9 +125,7 @@ impl HttpVersions {
                 "http/1.1" => h1 = true,
                 "h2" => h2 = true,
                 other => {
-                    return Err(ConfigError::Tls(format!(
-                        "tls.next_protos: unsupported protocol {other:?} (expected \"h2\" or \"http/1.1\")"
-                    )))
+                    return Err(ConfigError::Tls(TlsConfigError::UnsupportedProtocol { protocol: other.to_owned() }))
                 }
             }
         }
@@ -146,7 +150,7 @@ pub(crate) fn build_http_service(
         Some(name) => {
             let name = name.trim_start_matches('[').trim_end_matches(']').to_owned();
             let server_name = rustls::pki_types::ServerName::try_from(name.clone())
-                .map_err(|e| ConfigError::Tls(format!("invalid server name {name:?}: {e}")))?;
+                .map_err(|source| ConfigError::Tls(TlsConfigError::ServerName { name: name.clone(), source }))?;
             builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(server_name))
         }
         None => builder,

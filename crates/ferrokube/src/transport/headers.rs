@@ -21,7 +21,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::auth::{CredentialError, CredentialProvider};
 use super::tls::ClientCertResolver;
 use crate::rest::config::{default_user_agent, Config, ImpersonationConfig};
-use crate::rest::errors::ConfigError;
+use crate::rest::errors::{AuthConfigError, ConfigError};
 use crate::secret::SecretString;
 
 /// How long a token read from `bearer_token_file` is reused before the file is re-read.
@@ -56,7 +56,7 @@ impl Authenticator {
         let has_basic = config.username.as_ref().is_some_and(|u| !u.is_empty())
             || config.password.as_ref().is_some_and(|p| !p.is_empty());
         if has_token && has_basic {
-            return Err(ConfigError::Auth("username/password or bearer token may be set, but not both".to_owned()));
+            return Err(ConfigError::Auth(AuthConfigError::BasicAndBearer));
         }
         let mut fixed = HeaderMap::new();
         let ua = config.user_agent.clone().filter(|u| !u.is_empty()).unwrap_or_else(default_user_agent);

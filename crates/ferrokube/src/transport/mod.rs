@@ -1,5 +1,5 @@
 //! `transport`: everything between a finished [`rest::Request`](crate::rest::Request) and
-//! the bytes on the wire — TLS (rustls with the `ring` provider), authentication headers
+//! the bytes on the wire — TLS (rustls with the provider of the `aws-lc-rs` or `ring` feature), authentication headers
 //! (bearer token, token file, basic auth, dynamic credentials), impersonation, the user
 //! agent, and proxies.
 //!

@@ -5,7 +5,9 @@
 //! decides, as Go's `http.ProxyFromEnvironment` does: `HTTPS_PROXY`/`https_proxy` for
 //! https servers, `HTTP_PROXY`/`http_proxy` for http ones, with `NO_PROXY`/`no_proxy`
 //! exceptions (host names, domain suffixes, `*`, IP addresses and CIDR ranges), and
-//! never a proxy for `localhost` or loopback addresses. The route is decided once per
+//! never a proxy for `localhost` or loopback addresses. SOCKS5 needs the `socks5` Cargo
+//! feature (on by default); without it a `socks5://` proxy is a
+//! [`ConfigError::MissingFeature`]. The route is decided once per
 //! client, because a client always talks to one host.
 
 use http::Uri;
@@ -21,6 +23,7 @@ pub(crate) enum ProxyRoute {
     /// Through an HTTP CONNECT tunnel at `proxy`, with optional `Proxy-Authorization`.
     HttpConnect { proxy: Uri, auth: Option<http::HeaderValue> },
     /// Through a SOCKS5 proxy, with optional user name and password.
+    #[cfg(feature = "socks5")]
     Socks5 { proxy: Uri, auth: Option<(String, String)>, remote_dns: bool },
 }
 
@@ -29,6 +32,7 @@ impl std::fmt::Debug for ProxyRoute {
         match self {
             ProxyRoute::Direct => f.write_str("Direct"),
             ProxyRoute::HttpConnect { proxy, .. } => write!(f, "HttpConnect({})", strip_auth(proxy)),
+            #[cfg(feature = "socks5")]
             ProxyRoute::Socks5 { proxy, .. } => write!(f, "Socks5({})", strip_auth(proxy)),
         }
     }
@@ -65,7 +69,8 @@ pub(crate) fn route(server: &Uri, proxy_url: Option<&str>) -> Result<ProxyRoute,
     }
 }
 
-fn redact(p: &str) -> String {
+/// The proxy URL without user name and password, for messages.
+pub(crate) fn redact(p: &str) -> String {
     match url::Url::parse(p) {
         Ok(mut u) => {
             let _ = u.set_username("");
@@ -91,10 +96,17 @@ pub(crate) fn route_with(server: &Uri, matcher: &Matcher, label: &str) -> Result
     let proxy = intercept.uri().clone();
     match proxy.scheme_str() {
         Some("http") => Ok(ProxyRoute::HttpConnect { proxy, auth: intercept.basic_auth().cloned() }),
+        #[cfg(feature = "socks5")]
         Some(s @ ("socks5" | "socks5h")) => Ok(ProxyRoute::Socks5 {
             auth: intercept.raw_auth().map(|(u, p)| (u.to_owned(), p.to_owned())),
             remote_dns: s == "socks5h",
             proxy,
+        }),
+        #[cfg(not(feature = "socks5"))]
+        Some("socks5" | "socks5h") => Err(ConfigError::MissingFeature {
+            feature: "socks5",
+            needed_for: format!("the SOCKS5 proxy {}", strip_auth(&proxy)),
+            hint: Some("an http:// proxy works without it"),
         }),
         other => Err(ConfigError::Proxy {
             proxy: if label.contains("://") { redact(label) } else { label.to_owned() },
@@ -127,10 +139,21 @@ mod tests {
         assert!(!format!("{r:?}").contains("pw"));
     }
 
+    #[cfg(feature = "socks5")]
     #[test]
     fn explicit_socks5_proxy() {
         let r = route(&uri("https://k8s.example:6443"), Some("socks5://proxy:1080")).unwrap();
         assert!(matches!(r, ProxyRoute::Socks5 { remote_dns: false, .. }));
+    }
+
+    #[cfg(not(feature = "socks5"))]
+    #[test]
+    fn socks5_without_the_feature_names_it() {
+        let err = route(&uri("https://k8s.example:6443"), Some("socks5://user:pw@proxy:1080")).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingFeature { feature: "socks5", .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("\"socks5\"") && msg.contains("socks5://proxy:1080"), "{msg}");
+        assert!(!msg.contains("pw"), "{msg}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! application installed one, otherwise the one of ferrokube's Cargo feature (`aws-lc-rs`,
 //! the default, or `ring`), so ferrokube never panics for lack of a default provider.
 //! Server certificates are verified against the configured CA bundle, or the system's
-//! roots when none is configured; `insecure` disables verification only when set
+//! roots when none is configured (with the `native-roots` Cargo feature, on by default;
+//! without it a config with no CA is a [`ConfigError::MissingFeature`]); `insecure` disables verification only when set
 //! explicitly. Client certificates come from the config or, per request, from a
 //! [`CredentialProvider`](super::auth::CredentialProvider); both go through one
 //! [`ClientCertResolver`] that the TLS handshake consults for each new connection.
@@ -22,7 +23,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::rest::config::TlsClientConfig;
-use crate::rest::errors::ConfigError;
+use crate::rest::errors::{ConfigError, TlsConfigError};
 use crate::secret::SecretBytes;
 
 /// The crypto provider every ferrokube TLS configuration uses: the process-wide default
@@ -32,13 +33,7 @@ pub fn crypto_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     if let Some(installed) = CryptoProvider::get_default() {
         return Ok(installed.clone());
     }
-    feature_provider().map(Arc::new).ok_or_else(|| {
-        ConfigError::Tls(
-            "no rustls crypto provider: enable ferrokube's `aws-lc-rs` or `ring` feature, \
-             or install one with rustls::crypto::CryptoProvider::install_default"
-                .to_owned(),
-        )
-    })
+    feature_provider().map(Arc::new).ok_or(ConfigError::Tls(TlsConfigError::NoCryptoProvider))
 }
 
 #[cfg(feature = "aws-lc-rs")]
@@ -60,24 +55,29 @@ fn feature_provider() -> Option<CryptoProvider> {
 }
 
 /// Builds the rustls client configuration (without ALPN, which the connector adds).
+/// `https` says whether the server is reached over TLS at all: a plain `http://` server
+/// needs no root certificates, so the system's are not loaded for it.
 pub(crate) fn client_config(
     tls: &TlsClientConfig,
     resolver: Arc<ClientCertResolver>,
+    https: bool,
 ) -> Result<rustls::ClientConfig, ConfigError> {
     let provider = crypto_provider()?;
     let has_ca = tls.ca_data.is_some() || tls.ca_file.is_some();
     if tls.insecure && has_ca {
-        return Err(ConfigError::Tls(
-            "specifying a root certificates file with the insecure flag is not allowed".to_owned(),
-        ));
+        return Err(ConfigError::Tls(TlsConfigError::InsecureWithCa));
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::Tls(e.to_string()))?;
+        .map_err(|e| ConfigError::Tls(TlsConfigError::Rustls(e)))?;
     let builder = if tls.insecure {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification { provider }))
     } else {
-        let roots = if has_ca { configured_roots(tls)? } else { system_roots()? };
+        let roots = match (has_ca, https) {
+            (true, _) => configured_roots(tls)?,
+            (false, true) => system_roots()?,
+            (false, false) => rustls::RootCertStore::empty(),
+        };
         builder.with_root_certificates(roots)
     };
     Ok(builder.with_client_cert_resolver(resolver))
@@ -91,7 +91,9 @@ fn configured_roots(tls: &TlsClientConfig) -> Result<rustls::RootCertStore, Conf
     let (pem, path) = match (&tls.ca_data, &tls.ca_file) {
         (Some(data), _) => (data.clone(), None),
         (None, Some(path)) => (read_file("CA", path)?, Some(path.clone())),
-        (None, None) => return Err(ConfigError::Tls("no CA configured".to_owned())),
+        (None, None) => {
+            return Err(ConfigError::Tls(TlsConfigError::NoSystemRoots { details: "(no CA given)".to_owned() }))
+        }
     };
     let certs = parse_certs("CA", &pem, path.as_deref())?;
     let mut roots = rustls::RootCertStore::empty();
@@ -105,15 +107,25 @@ fn configured_roots(tls: &TlsClientConfig) -> Result<rustls::RootCertStore, Conf
     Ok(roots)
 }
 
+#[cfg(feature = "native-roots")]
 fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = rustls::RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
         let why = found.errors.first().map(|e| e.to_string()).unwrap_or_default();
-        return Err(ConfigError::Tls(format!("no CA configured and no system root certificates found {why}")));
+        return Err(ConfigError::Tls(TlsConfigError::NoSystemRoots { details: why }));
     }
     Ok(roots)
+}
+
+#[cfg(not(feature = "native-roots"))]
+fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
+    Err(ConfigError::MissingFeature {
+        feature: "native-roots",
+        needed_for: "verifying the server against the system's root certificates (no CA is configured)".to_owned(),
+        hint: Some("or configure the cluster's certificate-authority"),
+    })
 }
 
 /// Parses every certificate of a PEM bundle; at least one is required.
@@ -169,13 +181,8 @@ pub(crate) fn static_client_cert(tls: &TlsClientConfig) -> Result<Option<Certifi
     };
     match (cert, key) {
         (None, None) => Ok(None),
-        (Some(_), None) => Err(ConfigError::Tls(
-            "a client certificate is configured without its key (client-key / client-key-data)".to_owned(),
-        )),
-        (None, Some(_)) => Err(ConfigError::Tls(
-            "a client key is configured without its certificate (client-certificate / client-certificate-data)"
-                .to_owned(),
-        )),
+        (Some(_), None) => Err(ConfigError::Tls(TlsConfigError::CertificateWithoutKey)),
+        (None, Some(_)) => Err(ConfigError::Tls(TlsConfigError::KeyWithoutCertificate)),
         (Some((c, cp)), Some((k, kp))) => certified_key(&c, cp.as_deref(), &k, kp.as_deref()).map(Some),
     }
 }
@@ -279,28 +286,43 @@ mod tests {
     #[test]
     fn missing_ca_file_names_the_path() {
         let tls = TlsClientConfig { ca_file: Some("/nonexistent/ca.crt".into()), ..Default::default() };
-        let err = client_config(&tls, Arc::new(ClientCertResolver::default())).unwrap_err();
+        let err = client_config(&tls, Arc::new(ClientCertResolver::default()), true).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("/nonexistent/ca.crt") && msg.contains("CA"), "{msg}");
+    }
+
+    #[cfg(not(feature = "native-roots"))]
+    #[test]
+    fn no_ca_without_native_roots_names_the_feature() {
+        let err =
+            client_config(&TlsClientConfig::default(), Arc::new(ClientCertResolver::default()), true).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingFeature { feature: "native-roots", .. }), "{err:?}");
+        assert!(err.to_string().contains("certificate-authority"), "{err}");
+        // A plain http server needs no roots.
+        assert!(client_config(&TlsClientConfig::default(), Arc::new(ClientCertResolver::default()), false).is_ok());
     }
 
     #[test]
     fn bad_pem_is_reported() {
         let tls = TlsClientConfig { ca_data: Some(b"not pem".to_vec()), ..Default::default() };
-        let err = client_config(&tls, Arc::new(ClientCertResolver::default())).unwrap_err();
+        let err = client_config(&tls, Arc::new(ClientCertResolver::default()), true).unwrap_err();
         assert!(err.to_string().contains("invalid CA PEM data"), "{err}");
     }
 
     #[test]
     fn insecure_with_ca_is_rejected() {
         let tls = TlsClientConfig { insecure: true, ca_data: Some(b"x".to_vec()), ..Default::default() };
-        assert!(matches!(client_config(&tls, Arc::new(ClientCertResolver::default())), Err(ConfigError::Tls(_))));
+        assert!(matches!(
+            client_config(&tls, Arc::new(ClientCertResolver::default()), true),
+            Err(ConfigError::Tls(TlsConfigError::InsecureWithCa))
+        ));
     }
 
     #[test]
     fn cert_without_key_is_rejected() {
         let tls = TlsClientConfig { cert_data: Some(b"x".to_vec()), ..Default::default() };
         let err = static_client_cert(&tls).unwrap_err();
+        assert!(matches!(err, ConfigError::Tls(TlsConfigError::CertificateWithoutKey)), "{err:?}");
         assert!(err.to_string().contains("without its key"), "{err}");
     }
 

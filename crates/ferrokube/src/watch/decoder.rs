@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 
-use super::event::{decode_event, WatchEvent};
+use super::event::{decode_event, EventDecodeError, WatchEvent};
 
 /// Largest single event accepted (64 MiB); a larger one is a framing error.
 pub const MAX_EVENT_SIZE: usize = 64 << 20;
@@ -30,10 +30,29 @@ pub struct JsonFramer {
     failed: bool,
 }
 
-/// The byte stream is not a sequence of JSON objects.
+/// The byte stream is not a sequence of JSON objects; no further event can be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FrameError(pub String);
+#[non_exhaustive]
+pub enum FrameError {
+    /// An earlier call already failed.
+    #[error("the stream is already broken")]
+    Broken,
+    /// Something other than `{` where an event should start.
+    #[error("expected '{{' at the start of an event, found {found:?}")]
+    UnexpectedByte {
+        /// The byte found, as a character.
+        found: char,
+    },
+    /// An event longer than [`MAX_EVENT_SIZE`].
+    #[error("an event is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body ended part-way through an event.
+    #[error("the stream ended in the middle of an event")]
+    Truncated,
+}
 
 impl JsonFramer {
     /// An empty framer.
@@ -55,7 +74,7 @@ impl JsonFramer {
     /// failed.
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
         if self.failed {
-            return Err(FrameError("the stream is already broken".to_owned()));
+            return Err(FrameError::Broken);
         }
         if self.pos == 0 {
             let ws = self.buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
@@ -65,10 +84,7 @@ impl JsonFramer {
                 Some(b'{') => {}
                 Some(&b) => {
                     self.failed = true;
-                    return Err(FrameError(format!(
-                        "expected '{{' at the start of an event, found {:?}",
-                        char::from(b)
-                    )));
+                    return Err(FrameError::UnexpectedByte { found: char::from(b) });
                 }
             }
         }
@@ -113,7 +129,7 @@ impl JsonFramer {
         }
         if self.buf.len() > MAX_EVENT_SIZE {
             self.failed = true;
-            return Err(FrameError(format!("an event is larger than {MAX_EVENT_SIZE} bytes")));
+            return Err(FrameError::TooLarge { limit: MAX_EVENT_SIZE });
         }
         Ok(None)
     }
@@ -154,15 +170,24 @@ enum Line<T> {
     NotApplicable,
 }
 
-/// An event could not be decoded. `fatal` errors break the stream; others affect only
-/// one event.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct DecodeError {
-    /// What is wrong.
-    pub message: String,
+/// An event could not be decoded: either the byte stream is broken ([`Frame`](Self::Frame),
+/// fatal) or one event is bad ([`Event`](Self::Event); the next may decode).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The byte stream is broken; no further event can be decoded.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// One event could not be decoded.
+    #[error(transparent)]
+    Event(#[from] EventDecodeError),
+}
+
+impl DecodeError {
     /// True when the byte stream itself is broken and no further event can be decoded.
-    pub fatal: bool,
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, DecodeError::Frame(_))
+    }
 }
 
 impl WatchDecoder {
@@ -211,9 +236,9 @@ impl WatchDecoder {
             Ok(None) => None,
             Ok(Some(frame)) => {
                 self.no_newline = 0;
-                Some(decode_event(&frame).map_err(|message| DecodeError { message, fatal: false }))
+                Some(decode_event(&frame).map_err(DecodeError::Event))
             }
-            Err(e) => Some(Err(DecodeError { message: e.0, fatal: true })),
+            Err(e) => Some(Err(DecodeError::Frame(e))),
         }
     }
 
@@ -427,7 +452,8 @@ mod tests {
         let mut d = WatchDecoder::new();
         d.push(b"<html>oops</html>");
         let err = d.next_event::<Pod>().unwrap().unwrap_err();
-        assert!(err.fatal);
+        assert!(err.is_fatal());
+        assert!(matches!(err, DecodeError::Frame(FrameError::UnexpectedByte { .. })), "{err}");
         assert!(d.next_event::<Pod>().unwrap().is_err());
     }
 
@@ -436,7 +462,7 @@ mod tests {
         let mut d = WatchDecoder::new();
         d.push(br#"{"type":"ADDED","object":{"kind":"Service","apiVersion":"v1"}}{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1"}}"#);
         let first = d.next_event::<Pod>().unwrap().unwrap_err();
-        assert!(!first.fatal);
+        assert!(!first.is_fatal());
         assert!(d.next_event::<Pod>().unwrap().is_ok());
     }
 }

@@ -7,6 +7,7 @@
 //! `metav1.Status` (for example 410 Gone when the resource version is too old).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use serde::de::DeserializeOwned;
@@ -89,6 +90,41 @@ struct BookmarkMeta {
     annotations: Option<BTreeMap<String, String>>,
 }
 
+/// Why one watch event could not be decoded. The stream itself is fine: the next
+/// event may decode.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventDecodeError {
+    /// The frame is not a `{"type": ..., "object": ...}` envelope.
+    #[error("not a watch event: {0}")]
+    NotAnEvent(#[source] Arc<serde_json::Error>),
+    /// The object of an ADDED, MODIFIED or DELETED event is not a `target`.
+    #[error("{event_type} event object could not be decoded as {target}: {source}")]
+    Object {
+        /// `ADDED`, `MODIFIED` or `DELETED`.
+        event_type: &'static str,
+        /// The Rust type expected.
+        target: &'static str,
+        /// The JSON error.
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    /// A BOOKMARK event's object has no usable metadata.
+    #[error("BOOKMARK event object: {0}")]
+    Bookmark(#[source] Arc<serde_json::Error>),
+    /// A `type` other than ADDED, MODIFIED, DELETED, BOOKMARK and ERROR.
+    #[error("unknown watch event type {0:?}")]
+    UnknownType(String),
+}
+
+/// Equal when of the same kind with the same message (JSON errors have no other
+/// equality); lets tests compare decoding paths result for result.
+impl PartialEq for EventDecodeError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.to_string() == other.to_string()
+    }
+}
+
 /// Decodes one complete JSON watch event.
 ///
 /// One pass over the bytes when `type` precedes `object` (as the API server writes
@@ -96,7 +132,7 @@ struct BookmarkMeta {
 /// `RawValue` pass. Anything else (`object` first, a missing or unknown type, any
 /// error) is decoded by [`decode_event_reference`], so results, including error
 /// messages, are exactly the reference path's.
-pub fn decode_event<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, String> {
+pub fn decode_event<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, EventDecodeError> {
     match decode_event_fast(frame) {
         Some(event) => Ok(event),
         None => decode_event_reference(frame),
@@ -201,19 +237,23 @@ impl<'de, T: DeserializeOwned> serde::de::Visitor<'de> for FastEventVisitor<T> {
 /// Decodes one complete JSON watch event the reference way: the envelope with the
 /// object as a `RawValue`, then the object. [`decode_event`] gives the same results in
 /// one pass.
-pub fn decode_event_reference<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, String> {
-    let raw: RawEvent<'_> = serde_json::from_slice(frame).map_err(|e| format!("not a watch event: {e}"))?;
+pub fn decode_event_reference<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, EventDecodeError> {
+    let raw: RawEvent<'_> = serde_json::from_slice(frame).map_err(|e| EventDecodeError::NotAnEvent(Arc::new(e)))?;
     let object = raw.object.map(|o| o.get()).unwrap_or("null");
-    let typed = |what: &str| -> Result<T, String> {
-        serde_json::from_str(object)
-            .map_err(|e| format!("{what} event object could not be decoded as {}: {e}", std::any::type_name::<T>()))
+    let typed = |event_type: &'static str| -> Result<T, EventDecodeError> {
+        serde_json::from_str(object).map_err(|e| EventDecodeError::Object {
+            event_type,
+            target: std::any::type_name::<T>(),
+            source: Arc::new(e),
+        })
     };
     match raw.kind.as_str() {
         "ADDED" => Ok(WatchEvent::Added(typed("ADDED")?)),
         "MODIFIED" => Ok(WatchEvent::Modified(typed("MODIFIED")?)),
         "DELETED" => Ok(WatchEvent::Deleted(typed("DELETED")?)),
         "BOOKMARK" => {
-            let b: BookmarkObject = serde_json::from_str(object).map_err(|e| format!("BOOKMARK event object: {e}"))?;
+            let b: BookmarkObject =
+                serde_json::from_str(object).map_err(|e| EventDecodeError::Bookmark(Arc::new(e)))?;
             let meta = b.metadata.unwrap_or_default();
             Ok(WatchEvent::Bookmark(Bookmark {
                 resource_version: meta.resource_version.unwrap_or_default(),
@@ -231,7 +271,7 @@ pub fn decode_event_reference<T: DeserializeOwned>(frame: &[u8]) -> Result<Watch
             });
             Ok(WatchEvent::Error(Box::new(status)))
         }
-        other => Err(format!("unknown watch event type {other:?}")),
+        other => Err(EventDecodeError::UnknownType(other.to_owned())),
     }
 }
 
@@ -286,7 +326,9 @@ mod tests {
 
     #[test]
     fn bad_events_are_errors() {
-        assert!(decode_event::<Pod>(br#"{"type":"EXPLODED","object":{}}"#).unwrap_err().contains("EXPLODED"));
+        let err = decode_event::<Pod>(br#"{"type":"EXPLODED","object":{}}"#).unwrap_err();
+        assert!(matches!(&err, EventDecodeError::UnknownType(t) if t == "EXPLODED"), "{err}");
+        assert_eq!(err.to_string(), "unknown watch event type \"EXPLODED\"");
         assert!(decode_event::<Pod>(br#"{"type":"ADDED","object":{"kind":"Service","apiVersion":"v1"}}"#).is_err());
         assert!(decode_event::<Pod>(br#"[1,2]"#).is_err());
     }

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 
-use super::decoder::WatchDecoder;
+use super::decoder::{DecodeError, FrameError, WatchDecoder};
 use super::event::WatchEvent;
 use crate::rest::errors::{Error, RequestInfo};
 use crate::rest::response::BodyStream;
@@ -70,8 +70,8 @@ impl<T> WatchStream<T> {
         &self.request
     }
 
-    fn error(&self, message: String) -> Error {
-        Error::Watch { request: self.request.clone(), message }
+    fn error(&self, source: DecodeError) -> Error {
+        Error::Watch { request: self.request.clone(), source }
     }
 
     /// Pushes every chunk the body has ready (up to [`MAX_BATCH_BYTES`], but always at
@@ -118,10 +118,10 @@ impl<T: DeserializeOwned + Send> Stream for WatchStream<T> {
                 return Poll::Ready(Some(match result {
                     Ok(event) => Ok(event),
                     Err(e) => {
-                        if e.fatal {
+                        if e.is_fatal() {
                             this.done = true;
                         }
-                        Err(this.error(e.message))
+                        Err(this.error(e))
                     }
                 }));
             }
@@ -132,7 +132,7 @@ impl<T: DeserializeOwned + Send> Stream for WatchStream<T> {
                     return Poll::Ready(Some(Err(e)));
                 }
                 if this.decoder.has_partial() {
-                    return Poll::Ready(Some(Err(this.error("the stream ended in the middle of an event".to_owned()))));
+                    return Poll::Ready(Some(Err(this.error(FrameError::Truncated.into()))));
                 }
                 return Poll::Ready(None);
             }

@@ -321,7 +321,7 @@ impl<K: ReflectedObject> SharedInformer<K> {
     }
 
     /// Why the last list or watch attempt failed, until the next success.
-    pub fn last_error(&self) -> Option<String> {
+    pub fn last_error(&self) -> Option<ReflectorError> {
         self.inner.reflector.last_error()
     }
 
@@ -392,7 +392,7 @@ impl InformerHandle {
     }
 
     /// Why the last list or watch attempt failed, until the next success.
-    pub fn last_error(&self) -> Option<String> {
+    pub fn last_error(&self) -> Option<ReflectorError> {
         self.state.last_error()
     }
 

@@ -110,6 +110,6 @@ pub use listwatch::{ListWatch, TweakListOptionsFunc, WatchEventStream, Watcher};
 pub use object::{CacheObject, HasObjectMeta};
 pub use processor::{HandlerStats, ResourceEventHandler, WatchErrorHandler};
 pub use reflector::{CachedResource, ReflectedObject, Reflector, ReflectorError, ReflectorHandle, ReflectorOptions};
-pub use selector::{Selector, SelectorError};
+pub use selector::{Selector, SelectorError, SelectorErrorReason};
 pub use store::{meta_namespace_key, CacheError, Indexer, Store};
 pub use transform::{strip_managed_fields, TransformFn};

@@ -246,7 +246,7 @@ pub(crate) struct SyncState {
     synced: watch::Sender<bool>,
     last_rv: Mutex<String>,
     lists: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<ReflectorError>>,
 }
 
 impl SyncState {
@@ -284,7 +284,7 @@ impl SyncState {
     }
 
     /// Records why the last list or watch attempt failed.
-    fn set_error(&self, why: String) {
+    fn set_error(&self, why: ReflectorError) {
         *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
     }
 
@@ -295,7 +295,7 @@ impl SyncState {
         }
     }
 
-    pub(crate) fn last_error(&self) -> Option<String> {
+    pub(crate) fn last_error(&self) -> Option<ReflectorError> {
         self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
@@ -352,8 +352,8 @@ impl<D: DeserializeOwned + Send> crate::rest::list_decode::ItemList for Page<D> 
     fn set_items(&mut self, items: Vec<D>) {
         self.items = Some(items);
     }
-    fn list_meta(&self) -> &ListMeta {
-        &self.metadata
+    fn continue_token(&self) -> Option<&str> {
+        self.metadata.continue_.as_deref()
     }
 }
 
@@ -419,7 +419,7 @@ impl<K: ReflectedObject> Reflector<K> {
     /// Records, logs and hands on a failed attempt.
     fn report(&self, err: ReflectorError, wait: Duration) {
         tracing::warn!(kind = self.lw.kind(), ?wait, "{err}");
-        self.state.set_error(err.to_string());
+        self.state.set_error(err.clone());
         self.processor.error(&err);
     }
 
@@ -458,7 +458,7 @@ impl<K: ReflectedObject> Reflector<K> {
     /// Why the last list or watch attempt failed, until the next success (client-go
     /// logs these through `WatchErrorHandler`). Useful when
     /// [`wait_for_sync`](Self::wait_for_sync) takes long.
-    pub fn last_error(&self) -> Option<String> {
+    pub fn last_error(&self) -> Option<ReflectorError> {
         self.state.last_error()
     }
 
@@ -769,7 +769,7 @@ impl ReflectorHandle {
     }
 
     /// Why the last list or watch attempt failed, until the next success.
-    pub fn last_error(&self) -> Option<String> {
+    pub fn last_error(&self) -> Option<ReflectorError> {
         self.state.last_error()
     }
 

@@ -10,12 +10,40 @@ use std::collections::BTreeMap;
 
 /// A selector string could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid label selector {selector:?}: {message}")]
+#[error("invalid label selector {selector:?}: {reason}")]
+#[non_exhaustive]
 pub struct SelectorError {
     /// The selector.
     pub selector: String,
     /// What is wrong.
-    pub message: String,
+    pub reason: SelectorErrorReason,
+}
+
+/// What is wrong with a label selector.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelectorErrorReason {
+    /// A `)` without its `(`.
+    #[error("unbalanced ')'")]
+    UnbalancedClose,
+    /// A `(` without its `)`.
+    #[error("unbalanced '('")]
+    UnbalancedOpen,
+    /// Nothing between two commas (or after the last one).
+    #[error("empty requirement")]
+    EmptyRequirement,
+    /// A key with characters a label key cannot have.
+    #[error("invalid label key {0:?}")]
+    InvalidKey(String),
+    /// A value with characters a label value cannot have.
+    #[error("invalid label value {0:?}")]
+    InvalidValue(String),
+    /// `in`/`notin` not followed by `(v1,v2,...)`.
+    #[error("expected a parenthesized set of values, found {0:?}")]
+    ExpectedSet(String),
+    /// A requirement with no operator ferrokube knows.
+    #[error("unknown operator in {0:?}")]
+    UnknownOperator(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +89,7 @@ impl Selector {
     /// assert!(!s.matches(None));
     /// ```
     pub fn parse(selector: &str) -> Result<Self, SelectorError> {
-        let err = |message: String| SelectorError { selector: selector.to_owned(), message };
+        let err = |reason: SelectorErrorReason| SelectorError { selector: selector.to_owned(), reason };
         let mut requirements = Vec::new();
         for part in split_top_level(selector).map_err(err)? {
             let part = part.trim();
@@ -69,7 +97,7 @@ impl Selector {
                 if selector.trim().is_empty() {
                     continue;
                 }
-                return Err(err("empty requirement".to_owned()));
+                return Err(err(SelectorErrorReason::EmptyRequirement));
             }
             requirements.push(parse_requirement(part).map_err(err)?);
         }
@@ -107,14 +135,14 @@ impl std::str::FromStr for Selector {
 }
 
 /// Splits at commas outside parentheses.
-fn split_top_level(s: &str) -> Result<Vec<&str>, String> {
+fn split_top_level(s: &str) -> Result<Vec<&str>, SelectorErrorReason> {
     let mut parts = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;
     for (i, c) in s.char_indices() {
         match c {
             '(' => depth += 1,
-            ')' => depth = depth.checked_sub(1).ok_or_else(|| "unbalanced ')'".to_owned())?,
+            ')' => depth = depth.checked_sub(1).ok_or(SelectorErrorReason::UnbalancedClose)?,
             ',' if depth == 0 => {
                 parts.push(&s[start..i]);
                 start = i + 1;
@@ -123,40 +151,40 @@ fn split_top_level(s: &str) -> Result<Vec<&str>, String> {
         }
     }
     if depth != 0 {
-        return Err("unbalanced '('".to_owned());
+        return Err(SelectorErrorReason::UnbalancedOpen);
     }
     parts.push(&s[start..]);
     Ok(parts)
 }
 
-fn valid_key(k: &str) -> Result<String, String> {
+fn valid_key(k: &str) -> Result<String, SelectorErrorReason> {
     let ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
     if ok {
         Ok(k.to_owned())
     } else {
-        Err(format!("invalid label key {k:?}"))
+        Err(SelectorErrorReason::InvalidKey(k.to_owned()))
     }
 }
 
-fn valid_value(v: &str) -> Result<String, String> {
+fn valid_value(v: &str) -> Result<String, SelectorErrorReason> {
     let v = v.trim();
     if v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         Ok(v.to_owned())
     } else {
-        Err(format!("invalid label value {v:?}"))
+        Err(SelectorErrorReason::InvalidValue(v.to_owned()))
     }
 }
 
-fn parse_set(rest: &str) -> Result<Vec<String>, String> {
+fn parse_set(rest: &str) -> Result<Vec<String>, SelectorErrorReason> {
     let rest = rest.trim();
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesized set of values, found {rest:?}"))?;
+        .ok_or_else(|| SelectorErrorReason::ExpectedSet(rest.to_owned()))?;
     inner.split(',').map(valid_value).collect()
 }
 
-fn parse_requirement(part: &str) -> Result<Requirement, String> {
+fn parse_requirement(part: &str) -> Result<Requirement, SelectorErrorReason> {
     if let Some(k) = part.strip_prefix('!') {
         return Ok(Requirement { key: valid_key(k.trim())?, op: Op::DoesNotExist });
     }
@@ -178,7 +206,7 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
     if let Some(set) = rest.strip_prefix("in") {
         return Ok(Requirement { key: valid_key(key)?, op: Op::In(parse_set(set)?) });
     }
-    Err(format!("unknown operator in {part:?}"))
+    Err(SelectorErrorReason::UnknownOperator(part.to_owned()))
 }
 
 #[cfg(test)]
@@ -218,8 +246,24 @@ mod tests {
 
     #[test]
     fn errors() {
-        for s in ["app=web,", "tier in front", "tier in (a", "a b c", "=x", "a=b c"] {
-            assert!(Selector::parse(s).is_err(), "{s}");
+        use SelectorErrorReason as R;
+        let cases = [
+            ("app=web,", R::EmptyRequirement),
+            ("tier in front", R::ExpectedSet("front".into())),
+            ("tier in (a", R::UnbalancedOpen),
+            ("a)", R::UnbalancedClose),
+            ("a b c", R::UnknownOperator("a b c".into())),
+            ("=x", R::InvalidKey(String::new())),
+            ("a=b c", R::InvalidValue("b c".into())),
+        ];
+        for (s, reason) in cases {
+            let err = Selector::parse(s).unwrap_err();
+            assert_eq!((err.selector.as_str(), &err.reason), (s, &reason));
         }
+        let err = Selector::parse("tier in front").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid label selector \"tier in front\": expected a parenthesized set of values, found \"front\""
+        );
     }
 }

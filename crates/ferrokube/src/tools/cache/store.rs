@@ -27,6 +27,7 @@ use super::transform::TransformFn;
 
 /// Errors of store and index operations.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CacheError {
     /// The object has no `metadata.name`, so it has no key.
     #[error("object has no metadata.name; cannot compute its key")]

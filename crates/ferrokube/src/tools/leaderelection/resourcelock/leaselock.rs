@@ -225,7 +225,9 @@ impl Interface for LeaseLock {
             let request = self.client.object_request(http::Method::PUT, &self.name, None);
             return Err(Error::InvalidRequest {
                 request: rest::errors::RequestInfo::new(request.verb(), &request.url()),
-                message: "lease not initialized, call get or create first".to_owned(),
+                source: rest::errors::RequestBuildError::Precondition(
+                    "lease not initialized, call get or create first",
+                ),
             });
         };
         lease.spec = Some(leader_election_record_to_lease_spec(&record));
