@@ -207,7 +207,10 @@ impl Args {
         if let Some(path) = &self.kubeconfig {
             rules.explicit_path = Some(path.clone());
         }
-        let overrides = ConfigOverrides { context: self.context.clone(), ..ConfigOverrides::default() };
+        let mut overrides = ConfigOverrides::default();
+        if let Some(context) = &self.context {
+            overrides = overrides.with_context(context.clone());
+        }
         let mut config = clientcmd::DeferredLoadingClientConfig::new(rules, overrides).client_config()?;
         if qps == 0.0 {
             config.rate_limiter = rest::RateLimiterChoice::Disabled;
