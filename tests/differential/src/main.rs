@@ -120,7 +120,9 @@ async fn differential(args: Args) -> Result<bool, String> {
 
     let mut results = Vec::new();
     for file in &files {
+        let at = std::time::Instant::now();
         results.extend(run::run_file(file, &mut real, &mut emb, &ctx).await);
+        eprintln!("differential: {} ({} steps) in {:.1} s", file.name, file.steps.len(), at.elapsed().as_secs_f64());
     }
     let _ = (real.name, emb.name);
     embedded.shutdown().await;

@@ -12,6 +12,7 @@
 //! | allocated IPs and ports | keys `clusterIP(s)`, `podIP(s)`, `hostIP(s)`, `nodePort` | `<ip>`, `<port>` |
 //! | resourceVersions inside messages | `resource version: N (M)` | `resource version: <rv> (<rv>)` |
 //! | Table ages | the `Age` column's cells | `<age>` |
+//! | OpenAPI document hashes | `?hash=HEX` | `?hash=<hash>` |
 //!
 //! What stays is compared field by field (`compare`): status code, Content-Type,
 //! Warning headers, the body (JSON and YAML parsed; protobuf reduced to its presence)
@@ -83,6 +84,11 @@ fn jwt_re() -> &'static Regex {
     re(&R, r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 }
 
+fn hash_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"\?hash=[0-9A-Fa-f]+")
+}
+
 fn rv_message_re() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, r"resource version: \d+ \(\d+\)")
@@ -152,6 +158,9 @@ pub fn string(s: &str, ctx: &Context) -> String {
         out = jwt_re().replace_all(&out, "<token>").into_owned();
     }
     out = uuid_re().replace_all(&out, "<uid>").into_owned();
+    if out.contains("?hash=") {
+        out = hash_re().replace_all(&out, "?hash=<hash>").into_owned();
+    }
     rv_message_re().replace_all(&out, "resource version: <rv> (<rv>)").into_owned()
 }
 

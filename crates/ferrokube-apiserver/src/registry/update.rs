@@ -160,7 +160,8 @@ pub(crate) fn prepare_update(
         }
         m.insert("generation".into(), json!(gen));
     }
-    let problems = validation::validate_metadata(&out);
+    let mut problems = validation::validate_metadata(&out);
+    problems.extend(validation::validate_workload_selector(info, &out));
     if !problems.is_empty() {
         return Err(errors::invalid(info, name, &problems));
     }
