@@ -81,6 +81,8 @@ pub struct Deliberate {
     pub issue: Option<String>,
     #[serde(skip)]
     patterns: Vec<Option<Regex>>,
+    #[serde(skip)]
+    path_patterns: Vec<Option<Regex>>,
 }
 
 /// `deliberate.yaml` could not be read.
@@ -111,6 +113,14 @@ pub fn load_deliberate(path: &Path) -> Result<Vec<Deliberate>, DeliberateError> 
                 Regex::new(&pattern).ok()
             })
             .collect();
+        entry.path_patterns = entry
+            .paths
+            .iter()
+            .map(|p| {
+                let pattern = format!(r"^{}([.\[].*)?$", regex::escape(p).replace(r"\*", ".*"));
+                Regex::new(&pattern).ok()
+            })
+            .collect();
     }
     Ok(entries)
 }
@@ -119,6 +129,7 @@ impl Deliberate {
     /// Whether it excuses `difference` of step `step` (`FILE/ID`).
     pub fn excuses(&self, step: &str, difference: &Difference) -> bool {
         let step_matches = self.patterns.iter().flatten().any(|re| re.is_match(step));
-        step_matches && (self.paths.is_empty() || self.paths.iter().any(|p| covers(p, &difference.path)))
+        step_matches
+            && (self.paths.is_empty() || self.path_patterns.iter().flatten().any(|re| re.is_match(&difference.path)))
     }
 }

@@ -12,6 +12,7 @@
 //! | allocated IPs and ports | keys `clusterIP(s)`, `podIP(s)`, `hostIP(s)`, `nodePort` | `<ip>`, `<port>` |
 //! | resourceVersions inside messages | `resource version: N (M)` | `resource version: <rv> (<rv>)` |
 //! | Table ages | the `Age` column's cells | `<age>` |
+//! | the ServiceAccount plugin's volume | `kube-api-access-xxxxx` | `kube-api-access-<gen>` |
 //! | OpenAPI document hashes | `?hash=HEX` | `?hash=<hash>` |
 //!
 //! What stays is compared field by field (`compare`): status code, Content-Type,
@@ -89,6 +90,11 @@ fn hash_re() -> &'static Regex {
     re(&R, r"\?hash=[0-9A-Fa-f]+")
 }
 
+fn api_access_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(&R, r"kube-api-access-[a-z0-9]{5}")
+}
+
 fn rv_message_re() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     re(&R, r"resource version: \d+ \(\d+\)")
@@ -158,6 +164,9 @@ pub fn string(s: &str, ctx: &Context) -> String {
         out = jwt_re().replace_all(&out, "<token>").into_owned();
     }
     out = uuid_re().replace_all(&out, "<uid>").into_owned();
+    if out.contains("kube-api-access-") {
+        out = api_access_re().replace_all(&out, "kube-api-access-<gen>").into_owned();
+    }
     if out.contains("?hash=") {
         out = hash_re().replace_all(&out, "?hash=<hash>").into_owned();
     }

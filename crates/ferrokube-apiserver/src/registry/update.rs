@@ -158,7 +158,12 @@ pub(crate) fn prepare_update(
                 None => m.remove(keep),
             };
         }
-        m.insert("generation".into(), json!(gen));
+        // Types without a generation (ConfigMaps, Secrets, ...) never get one.
+        if meta::generation(old) > 0 {
+            m.insert("generation".into(), json!(gen));
+        } else {
+            m.remove("generation");
+        }
     }
     let mut problems = validation::validate_metadata(&out);
     problems.extend(validation::validate_workload_selector(info, &out));
