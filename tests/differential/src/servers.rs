@@ -64,15 +64,17 @@ pub async fn start_embedded(token_file: &Path) -> Result<(EmbeddedServer, Endpoi
 #[derive(Debug)]
 pub struct Realkube {
     child: Child,
+    /// Never written; closing it stops the watchdog's realkube.
+    _stdin: Option<std::process::ChildStdin>,
     /// Kept open so realkube never writes to a closed pipe.
     _stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
 }
 
 impl Realkube {
-    /// Stops realkube (SIGTERM, then waits for it to remove its data).
+    /// Stops realkube: closes the watchdog's pipe (the watchdog sends realkube
+    /// SIGTERM) and waits until realkube has stopped and removed its data.
     pub fn stop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self._stdin.take();
         let _ = self.child.wait();
     }
 }
@@ -85,22 +87,42 @@ impl Drop for Realkube {
     }
 }
 
+/// `$@` is realkube's command line. SIGINT is ignored (Ctrl-C reaches the runner,
+/// whose exit closes the pipe); SIGTERM or the pipe closing stop realkube.
+const WATCHDOG: &str = r#"
+trap '' INT
+"$@" </dev/null &
+pid=$!
+stop() { kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 0; }
+trap stop TERM HUP
+while read -r _; do :; done
+stop
+"#;
+
 /// Starts realkube from `binary` and waits (blocking) for its `serving on` line.
 pub fn start_realkube(binary: &Path, dir: &Path, token_file: &Path) -> Result<(Realkube, Endpoint), ServerError> {
     let kubeconfig = dir.join("realkube.kubeconfig");
-    let mut child = Command::new(binary)
+    // Under a small `sh` watchdog holding the read end of a pipe from this process:
+    // however the runner ends (even killed), the pipe closes and the watchdog stops
+    // realkube (which then stops its components and removes its data).
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg("realkube-watchdog")
+        .arg(binary)
         .args(["--secure-port", "0", "--write-kubeconfig"])
         .arg(&kubeconfig)
         .arg("--token-auth-file")
         .arg(token_file)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| ServerError::Realkube(format!("starting {}: {e}", binary.display())))?;
     let stdout = child.stdout.take().ok_or_else(|| ServerError::Realkube("no stdout".into()))?;
     let mut stdout = std::io::BufReader::new(stdout);
-    let mut realkube = Realkube { child, _stdout: None };
+    let stdin = child.stdin.take();
+    let mut realkube = Realkube { child, _stdin: stdin, _stdout: None };
     let mut line = String::new();
     let url = loop {
         line.clear();
