@@ -172,43 +172,6 @@ pub fn validate_metadata(obj: &Value) -> Vec<FieldError> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rules() {
-        assert!(name_problems("my-app.example", NameRule::Subdomain).is_empty());
-        assert!(!name_problems("Bad_Name", NameRule::Subdomain).is_empty());
-        assert!(!name_problems("-a", NameRule::Subdomain).is_empty());
-        assert!(!name_problems("a..b", NameRule::Subdomain).is_empty());
-        assert!(!name_problems(&"a".repeat(254), NameRule::Subdomain).is_empty());
-        assert!(name_problems("kube-system", NameRule::Label).is_empty());
-        assert!(!name_problems("a.b", NameRule::Label).is_empty());
-        assert!(!name_problems(&"a".repeat(64), NameRule::Label).is_empty());
-        assert!(name_problems("web", NameRule::Dns1035).is_empty());
-        assert!(!name_problems("1web", NameRule::Dns1035).is_empty());
-        assert!(name_problems("system:controller:x", NameRule::PathSegment).is_empty());
-        assert_eq!(name_problems("a/b", NameRule::PathSegment), vec!["may not contain '/'"]);
-        assert_eq!(name_problems("..", NameRule::PathSegment), vec!["may not be '..'"]);
-        assert!(name_problems("", NameRule::Subdomain).len() == 1);
-    }
-
-    #[test]
-    fn metadata_maps() {
-        use serde_json::json;
-        assert!(validate_metadata(&json!({"metadata": {"labels": {"app.kubernetes.io/name": "x"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}"}}})).is_empty());
-        let e = validate_metadata(
-            &json!({"metadata": {"labels": {"bad key": "x", "k": "bad value"}, "annotations": {"a": 1}}}),
-        );
-        assert_eq!(e.len(), 3, "{e:?}");
-        assert!(e[0].to_string().starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist of"));
-        let big = "x".repeat(ANNOTATIONS_MAX_BYTES);
-        let e = validate_metadata(&json!({"metadata": {"annotations": {"a": big}}}));
-        assert_eq!(e[0].reason, "FieldValueTooLong");
-    }
-}
-
 /// Field errors of a workload whose pod template must match its selector
 /// (Deployments, ReplicaSets, StatefulSets, DaemonSets): `spec.selector` is required
 /// and non-empty, and the template's labels must match it. Without this check a
@@ -249,4 +212,41 @@ pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<Field
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert!(name_problems("my-app.example", NameRule::Subdomain).is_empty());
+        assert!(!name_problems("Bad_Name", NameRule::Subdomain).is_empty());
+        assert!(!name_problems("-a", NameRule::Subdomain).is_empty());
+        assert!(!name_problems("a..b", NameRule::Subdomain).is_empty());
+        assert!(!name_problems(&"a".repeat(254), NameRule::Subdomain).is_empty());
+        assert!(name_problems("kube-system", NameRule::Label).is_empty());
+        assert!(!name_problems("a.b", NameRule::Label).is_empty());
+        assert!(!name_problems(&"a".repeat(64), NameRule::Label).is_empty());
+        assert!(name_problems("web", NameRule::Dns1035).is_empty());
+        assert!(!name_problems("1web", NameRule::Dns1035).is_empty());
+        assert!(name_problems("system:controller:x", NameRule::PathSegment).is_empty());
+        assert_eq!(name_problems("a/b", NameRule::PathSegment), vec!["may not contain '/'"]);
+        assert_eq!(name_problems("..", NameRule::PathSegment), vec!["may not be '..'"]);
+        assert!(name_problems("", NameRule::Subdomain).len() == 1);
+    }
+
+    #[test]
+    fn metadata_maps() {
+        use serde_json::json;
+        assert!(validate_metadata(&json!({"metadata": {"labels": {"app.kubernetes.io/name": "x"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}"}}})).is_empty());
+        let e = validate_metadata(
+            &json!({"metadata": {"labels": {"bad key": "x", "k": "bad value"}, "annotations": {"a": 1}}}),
+        );
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].to_string().starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist of"));
+        let big = "x".repeat(ANNOTATIONS_MAX_BYTES);
+        let e = validate_metadata(&json!({"metadata": {"annotations": {"a": big}}}));
+        assert_eq!(e[0].reason, "FieldValueTooLong");
+    }
 }
