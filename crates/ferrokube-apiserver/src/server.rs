@@ -235,6 +235,11 @@ impl EmbeddedServer {
         ));
         let task = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), handler, shutdown_rx));
         tracing::info!(%url, "ferrokube-apiserver serving");
+        let controllers = options.controllers.then(|| {
+            let mut controller_options = options.controller_options.clone();
+            controller_options.root_ca_pem.get_or_insert_with(|| ca_pem.clone());
+            crate::controllers::start(Arc::clone(&registry), controller_options)
+        });
         Ok(EmbeddedServer {
             addr,
             url,
@@ -242,9 +247,7 @@ impl EmbeddedServer {
             admin_token: SecretToken(admin_token),
             admin_cert,
             client_ca,
-            controllers: options
-                .controllers
-                .then(|| crate::controllers::start(Arc::clone(&registry), options.controller_options.clone())),
+            controllers,
             registry,
             shutdown_tx,
             task: Some(task),

@@ -33,6 +33,8 @@
 //! - [`gc`]: the garbage collector for ownerReferences (Background, Foreground,
 //!   Orphan), plus [`gc::finalizers_for_propagation`] for the registry's delete.
 //! - [`namespace`]: finishes the deletion of Terminating namespaces.
+//! - [`serviceaccount`]: each namespace's `default` ServiceAccount and
+//!   `kube-root-ca.crt` ConfigMap.
 //! - [`events`]: core/v1 Events for `kubectl describe`, expired after
 //!   [`event_ttl`](ControllerOptions::event_ttl).
 //! - Plumbing: [`client`] (the in-process request helper), [`informer`] (list+watch
@@ -57,6 +59,7 @@ pub mod node;
 pub mod objects;
 pub mod ownership;
 pub mod replicaset;
+pub mod serviceaccount;
 pub mod statefulset;
 
 use std::future::Future;
@@ -97,6 +100,9 @@ pub struct ControllerOptions {
     pub record_events: bool,
     /// How long Events are kept (kube-apiserver's `--event-ttl`, 1 hour).
     pub event_ttl: Duration,
+    /// The CA bundle published in every namespace's `kube-root-ca.crt` ConfigMap
+    /// (`EmbeddedServer` sets its serving CA when `None`).
+    pub root_ca_pem: Option<String>,
 }
 
 impl Default for ControllerOptions {
@@ -109,6 +115,7 @@ impl Default for ControllerOptions {
             resync_period: Duration::from_secs(5),
             record_events: true,
             event_ttl: Duration::from_secs(3600),
+            root_ca_pem: None,
         }
     }
 }
@@ -234,6 +241,11 @@ pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerH
     l.launch(&[&res.pods, &res.jobs], job::run);
     l.launch(&[&res.pods, &res.replicasets, &res.deployments, &res.jobs, &res.statefulsets, &res.daemonsets], gc::run);
     l.launch(&[&res.namespaces], namespace::run);
+    if let (Some(accounts), Some(configmaps)) =
+        (res.for_kind("v1", "ServiceAccount").cloned(), res.for_kind("v1", "ConfigMap").cloned())
+    {
+        l.launch(&[&res.namespaces, &accounts, &configmaps], serviceaccount::run);
+    }
     l.launch(&[], events::run);
     ControllerHandle { shutdown: tx, tasks: l.tasks }
 }

@@ -720,7 +720,9 @@ fn update_at(
     let old_view = stripped(old.unwrap_or(&Value::Null), false);
     let new_view = stripped(new, false);
     let new_set = field_set(&new_view, ctx, false)?;
-    let changed: Vec<&FieldPath> = new_set.iter().filter(|p| is_changed(&old_view, &new_view, p)).collect();
+    let mut changed: Vec<FieldPath> = new_set.iter().filter(|p| is_changed(&old_view, &new_view, p)).cloned().collect();
+    changed.extend(added_containers(&changed, &old_view, &new_view, ctx));
+    let changed: Vec<&FieldPath> = changed.iter().collect();
     let mine = |e: &ManagedFieldsEntry| {
         e.manager == manager && e.operation == Operation::Update && e.subresource.as_deref() == subresource
     };
@@ -762,6 +764,94 @@ fn update_at(
     let mut out = new.clone();
     set_managed_fields(&mut out, &entries);
     Ok(out)
+}
+
+/// The maps that an Update added as a whole: kube-apiserver compares the new object
+/// with the old one (on create, the type's zero value) and owns every path that was
+/// absent before, so a map, list or optional struct that did not exist (`labels`,
+/// `data`, `finalizers`, `ports`, a `rollingUpdate`: omitted from the zero value's
+/// JSON) is owned itself besides its entries and shows as `".": {}`. Fields that the
+/// zero value always writes (`spec`, `strategy`, `template`, `containers`) are not.
+fn added_containers(changed: &[FieldPath], old: &Value, new: &Value, ctx: ObjectSchema<'_>) -> Vec<FieldPath> {
+    let mut out: Vec<FieldPath> = Vec::new();
+    for path in changed {
+        for len in 1..path.len() {
+            let prefix = &path[..len];
+            if out.iter().any(|p| p.as_slice() == prefix) || changed.iter().any(|p| p.as_slice() == prefix) {
+                continue;
+            }
+            let is_new_object =
+                get_at(new, prefix).is_some_and(Value::is_object) && get_at(old, prefix).is_none_or(Value::is_null);
+            if is_new_object && !in_zero_value(prefix, ctx) {
+                out.push(prefix.to_vec());
+            }
+        }
+    }
+    out
+}
+
+/// Whether the node at `path` exists in the JSON of the type's zero value: reached
+/// through struct fields only, none of them a map, list or optional struct. A custom
+/// resource's zero value is an empty object (only its `metadata` is a struct).
+fn in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
+    if matches!(ctx, ObjectSchema::Unknown) {
+        return matches!(path, [PathElement::Field(f)] if f == "metadata");
+    }
+    (1..=path.len()).all(|len| matches!(path[len - 1], PathElement::Field(_)) && !nil_in_zero_value(&path[..len], ctx))
+}
+
+/// Whether the node at `path` is a map (or a pointer struct known as such) rather than
+/// a struct that a Go zero value holds.
+fn nil_in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
+    let mut object = ctx;
+    let mut member: Option<Member<'_>> = None;
+    for (i, element) in path.iter().enumerate() {
+        match element {
+            PathElement::Field(name) => {
+                member = object.member(name);
+                if i + 1 < path.len() {
+                    object = Member::object(member);
+                }
+            }
+            PathElement::Key(_) | PathElement::Value(_) | PathElement::Index(_) => {
+                object = Member::item(member);
+            }
+        }
+    }
+    let name = match path.last() {
+        Some(PathElement::Field(name)) => name.as_str(),
+        _ => "",
+    };
+    match member.map(|m| m.kind) {
+        Some(FieldKind::Map(MapStrategy::Granular)) => true,
+        // Slices are omitted when empty, except the few a type always writes.
+        Some(FieldKind::List(_)) => !matches!(name, "containers" | "rules" | "versions"),
+        // Optional (pointer) structs commonly set.
+        _ => matches!(
+            name,
+            "rollingUpdate"
+                | "securityContext"
+                | "livenessProbe"
+                | "readinessProbe"
+                | "startupProbe"
+                | "affinity"
+                | "lifecycle"
+                | "httpGet"
+                | "exec"
+                | "tcpSocket"
+                | "valueFrom"
+                | "fieldRef"
+                | "configMapKeyRef"
+                | "secretKeyRef"
+                | "configMap"
+                | "secret"
+                | "emptyDir"
+                | "hostPath"
+                | "persistentVolumeClaim"
+                | "projected"
+                | "serviceAccountToken"
+        ),
+    }
 }
 
 /// The object without the fields nobody owns (identity and server-set metadata), and
@@ -832,6 +922,14 @@ fn collect_member(
     strict: bool,
 ) -> Result<(), PatchError> {
     let kind = member.map(|m| m.kind);
+    // metav1.LabelSelector is an atomic struct (`selector`, `podSelector`,
+    // `namespaceSelector`, ...): owned as one field.
+    if let (Some(PathElement::Field(name)), Some(FieldKind::Struct), Value::Object(_)) = (prefix.last(), kind, v) {
+        if name.ends_with("Selector") || name == "selector" {
+            out.insert(prefix.clone());
+            return Ok(());
+        }
+    }
     match (v, kind) {
         (Value::Object(o), None | Some(FieldKind::Struct) | Some(FieldKind::Map(MapStrategy::Granular))) => {
             if o.values().all(Value::is_null) {
@@ -1127,7 +1225,8 @@ mod tests {
                 "f:metadata": {"f:labels": {"f:app": {}}},
                 "f:spec": {
                     "f:replicas": {},
-                    "f:selector": {"f:matchLabels": {"f:app": {}}},
+                    // metav1.LabelSelector is atomic, as in kube-apiserver.
+                    "f:selector": {},
                     "f:template": {
                         "f:metadata": {"f:labels": {"f:app": {}}},
                         "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}, "f:name": {}}}}

@@ -83,11 +83,16 @@ impl Registry {
         }
 
         // Defaults and system fields.
+        let tracks_generation = meta::tracks_generation(info, self.custom_version(info).is_some());
         {
             let m = meta::meta_mut(&mut obj);
             m.insert("uid".into(), json!(meta::new_uid()));
             m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
-            m.insert("generation".into(), json!(1));
+            if tracks_generation {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
             m.remove("deletionTimestamp");
             m.remove("deletionGracePeriodSeconds");
         }
@@ -104,7 +109,7 @@ impl Registry {
             meta::meta_mut(&mut obj).insert("name".into(), json!(name));
             if !defaulted {
                 let builtin = self.custom_version(info).is_none();
-                defaults::on_create(info, builtin, &mut obj, &self.alloc);
+                defaults::spec_defaults(info, builtin, &mut obj, &self.alloc);
                 self.custom_on_write(info, None, &mut obj, super::update::Mode::Main)?;
                 // A create through server-side apply arrives with its Apply entry;
                 // any other create is recorded as an Update of its field manager.
@@ -112,10 +117,16 @@ impl Registry {
                     let tracking = FieldTracking::for_request(req, None, super::patch::root_schema(info));
                     obj = tracking.record(None, std::mem::take(&mut obj))?;
                 }
+                // What the strategy and the admission plugins set is nobody's field.
+                defaults::system_fields(info, builtin, &mut obj);
+                if builtin && info.group.is_empty() && info.plural == "pods" {
+                    self.admit_pod(info, ns.unwrap_or_default(), explicit_name.as_deref().unwrap_or(""), &mut obj)?;
+                }
                 defaulted = true;
             }
             let mut problems = validation::validate_name(info, &name);
             problems.extend(validation::validate_metadata(&obj));
+            problems.extend(validation::validate_workload_selector(info, &obj));
             if !problems.is_empty() {
                 return Err(errors::invalid(info, &name, &problems));
             }
@@ -136,5 +147,76 @@ impl Registry {
         }
         let name = meta::meta_str(&obj, "name").unwrap_or("").to_owned();
         Err(errors::already_exists(info, &name))
+    }
+
+    /// The admission plugins' changes to a new pod: `ServiceAccount` (the pod runs as
+    /// `default` unless it names another account, which must exist; the account's
+    /// token, the cluster CA and the namespace are mounted from a projected
+    /// `kube-api-access-*` volume unless automounting is off), then
+    /// `DefaultTolerationSeconds` and `Priority`. A missing `default` account is
+    /// tolerated (the embedded server without its controllers creates none), a missing
+    /// named one is refused as kube-apiserver does.
+    fn admit_pod(&self, info: &ResourceInfo, ns: &str, name: &str, pod: &mut Value) -> Result<(), ApiError> {
+        let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+            return Ok(());
+        };
+        let account = match spec.get("serviceAccountName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            Some(a) => a.to_owned(),
+            None => match spec.get("serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                Some(a) => a.to_owned(),
+                None => "default".to_owned(),
+            },
+        };
+        let stored = self.store.get("/serviceaccounts", &object_key(Some(ns), &account));
+        if stored.is_none() && account != "default" {
+            return Err(errors::forbidden(
+                info,
+                name,
+                &format!("error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found"),
+            ));
+        }
+        spec.insert("serviceAccountName".into(), json!(account));
+        spec.insert("serviceAccount".into(), json!(account));
+        let account_automount = stored
+            .as_ref()
+            .and_then(|sa| sa.get("automountServiceAccountToken"))
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let automount = spec.get("automountServiceAccountToken").and_then(Value::as_bool).unwrap_or(account_automount);
+        const MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+        if automount {
+            let volume = meta::generate_name("kube-api-access-");
+            let mut mounted = false;
+            for list in ["initContainers", "containers"] {
+                let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else { continue };
+                for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+                    let mounts = c.entry("volumeMounts").or_insert(json!([]));
+                    if let Some(mounts) = mounts.as_array_mut() {
+                        if !mounts.iter().any(|m| m["mountPath"] == MOUNT) {
+                            mounts.push(json!({"name": volume, "readOnly": true, "mountPath": MOUNT}));
+                            mounted = true;
+                        }
+                    }
+                }
+            }
+            if mounted {
+                let volumes = spec.entry("volumes").or_insert(json!([]));
+                if let Some(volumes) = volumes.as_array_mut() {
+                    volumes.push(json!({
+                        "name": volume,
+                        "projected": {
+                            "defaultMode": 420,
+                            "sources": [
+                                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+                            ]
+                        }
+                    }));
+                }
+            }
+        }
+        defaults::admit_pod(spec);
+        Ok(())
     }
 }

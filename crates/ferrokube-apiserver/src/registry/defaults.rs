@@ -51,17 +51,24 @@ fn object_entry<'m>(map: &'m mut Map<String, Value>, key: &str) -> Option<&'m mu
     v.as_object_mut()
 }
 
-/// Defaults of a new object of `info` (`builtin`: not a custom resource).
+/// Defaults of a new object of `info` (`builtin`: not a custom resource): the
+/// decoding-time defaults ([`spec_defaults`], owned by the creating field manager) and
+/// the fields the strategy sets afterwards ([`system_fields`], owned by nobody).
 pub fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Allocator) {
+    spec_defaults(info, builtin, obj, alloc);
+    system_fields(info, builtin, obj);
+}
+
+/// The defaults kube-apiserver applies when it decodes a new object (its
+/// `SetDefaults_*` functions): they are part of what the client sent, so the
+/// creating field manager owns them.
+pub fn spec_defaults(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Allocator) {
+    if !builtin {
+        return;
+    }
     let Some(map) = obj.as_object_mut() else {
         return;
     };
-    // A built-in type's `status` is a Go struct, not a pointer: kube-apiserver writes
-    // `"status": {}` for an object nobody has given a status yet, and clients (the
-    // Python client's generated models, for one) read a missing status as none at all.
-    if builtin && info.has_status {
-        object_entry(map, "status");
-    }
     let scalable = is(info, "apps", "deployments")
         || is(info, "apps", "replicasets")
         || is(info, "apps", "statefulsets")
@@ -70,13 +77,43 @@ pub fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Al
         if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
             spec.entry("replicas").or_insert(json!(1));
         }
-    } else if is(info, "", "pods") {
-        if let Some(status) = object_entry(map, "status") {
-            status.entry("phase").or_insert(json!("Pending"));
+    }
+    if is(info, "apps", "deployments") {
+        if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.entry("progressDeadlineSeconds").or_insert(json!(600));
+            spec.entry("revisionHistoryLimit").or_insert(json!(10));
+            if let Some(strategy) = object_entry(spec, "strategy") {
+                let ty = strategy.entry("type").or_insert(json!("RollingUpdate")).clone();
+                if ty == "RollingUpdate" {
+                    if let Some(ru) = object_entry(strategy, "rollingUpdate") {
+                        ru.entry("maxSurge").or_insert(json!("25%"));
+                        ru.entry("maxUnavailable").or_insert(json!("25%"));
+                    }
+                }
+            }
+        }
+    }
+    let template = match (info.group.as_str(), info.plural.as_str()) {
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets")
+        | ("batch", "jobs")
+        | ("", "replicationcontrollers") => Some("/spec/template/spec"),
+        ("batch", "cronjobs") => Some("/spec/jobTemplate/spec/template/spec"),
+        ("", "podtemplates") => Some("/template/spec"),
+        _ => None,
+    };
+    if let Some(pointer) = template {
+        if let Some(spec) = obj.pointer_mut(pointer).and_then(Value::as_object_mut) {
+            pod_spec_defaults(spec, false);
+        }
+    }
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    if is(info, "", "pods") {
+        if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
+            pod_spec_defaults(spec, true);
         }
     } else if is(info, "", "namespaces") {
-        map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
-        map.insert("status".into(), json!({"phase": "Active"}));
         let name = map.get("metadata").and_then(|m| m.get("name")).cloned();
         if let (Some(name), Some(md)) = (name, object_entry(map, "metadata")) {
             if let Some(labels) = object_entry(md, "labels") {
@@ -86,6 +123,122 @@ pub fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Al
     } else if is(info, "", "services") {
         if let Some(spec) = object_entry(map, "spec") {
             service_defaults(spec, alloc);
+        }
+    }
+}
+
+/// `SetDefaults_PodSpec` and `SetDefaults_Container` (and, for a Pod itself,
+/// `SetDefaults_Pod`: `enableServiceLinks`, requests defaulted from limits).
+fn pod_spec_defaults(spec: &mut Map<String, Value>, pod: bool) {
+    spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
+    spec.entry("restartPolicy").or_insert(json!("Always"));
+    spec.entry("schedulerName").or_insert(json!("default-scheduler"));
+    spec.entry("securityContext").or_insert(json!({}));
+    spec.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+    if pod {
+        spec.entry("enableServiceLinks").or_insert(json!(true));
+    }
+    for list in ["initContainers", "containers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else { continue };
+        for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let tag = image.rsplit('/').next().unwrap_or("");
+            let latest = !image.contains('@') && (!tag.contains(':') || tag.ends_with(":latest"));
+            c.entry("imagePullPolicy").or_insert(json!(if latest { "Always" } else { "IfNotPresent" }));
+            c.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
+            c.entry("terminationMessagePolicy").or_insert(json!("File"));
+            let resources = c.entry("resources").or_insert(json!({}));
+            if pod {
+                if let Some(r) = resources.as_object_mut() {
+                    if let Some(limits) = r.get("limits").and_then(Value::as_object).cloned() {
+                        if let Some(requests) = object_entry(r, "requests") {
+                            for (k, v) in limits {
+                                requests.entry(k).or_insert(v);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+                for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    port.entry("protocol").or_insert(json!("TCP"));
+                }
+            }
+        }
+    }
+}
+
+/// What the strategy sets on create after the field manager has recorded the
+/// request: an empty `status` on built-in objects that have one, a new pod's phase and
+/// QoS class, a namespace's finalizer and phase.
+pub fn system_fields(info: &ResourceInfo, builtin: bool, obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    // A built-in type's `status` is a Go struct, not a pointer: kube-apiserver writes
+    // `"status": {}` for an object nobody has given a status yet, and clients (the
+    // Python client's generated models, for one) read a missing status as none at all.
+    if builtin && info.has_status {
+        object_entry(map, "status");
+    }
+    if is(info, "", "pods") {
+        let qos = map.get("spec").map(qos_class).unwrap_or("BestEffort");
+        if let Some(status) = object_entry(map, "status") {
+            status.entry("phase").or_insert(json!("Pending"));
+            status.entry("qosClass").or_insert(json!(qos));
+        }
+    } else if is(info, "", "namespaces") {
+        map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
+        map.insert("status".into(), json!({"phase": "Active"}));
+    }
+}
+
+/// A pod's QoS class from its containers' requests and limits (cpu and memory).
+fn qos_class(spec: &Value) -> &'static str {
+    let mut any = false;
+    let mut guaranteed = true;
+    for list in ["initContainers", "containers"] {
+        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+            let requests = c.pointer("/resources/requests").and_then(Value::as_object);
+            let limits = c.pointer("/resources/limits").and_then(Value::as_object);
+            for res in ["cpu", "memory"] {
+                let request = requests.and_then(|r| r.get(res));
+                let limit = limits.and_then(|l| l.get(res));
+                if request.is_some() || limit.is_some() {
+                    any = true;
+                }
+                if limit.is_none() || request.is_some_and(|r| Some(r) != limit) {
+                    guaranteed = false;
+                }
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+/// The mutations of kube-apiserver's admission plugins on a new pod that need no other
+/// object: `DefaultTolerationSeconds` (tolerate not-ready and unreachable nodes for
+/// 300 s) and `Priority` (priority 0, `PreemptLowerPriority`). The ServiceAccount
+/// plugin's part is in the registry (it reads the ServiceAccount).
+pub fn admit_pod(spec: &mut Map<String, Value>) {
+    if spec.get("priorityClassName").is_none_or(Value::is_null) {
+        spec.entry("priority").or_insert(json!(0));
+    }
+    spec.entry("preemptionPolicy").or_insert(json!("PreemptLowerPriority"));
+    let tolerations = spec.entry("tolerations").or_insert(json!([]));
+    if let Some(list) = tolerations.as_array_mut() {
+        for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+            let present = list.iter().any(|t| {
+                (t["key"] == key || (t["key"].is_null() && t["operator"] == "Exists"))
+                    && (t["effect"] == "NoExecute" || t["effect"].is_null())
+            });
+            if !present {
+                list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+            }
         }
     }
 }

@@ -170,7 +170,9 @@ impl Registry {
                     let m = meta::meta_mut(&mut marked);
                     m.insert("deletionTimestamp".into(), json!(deletion_timestamp(grace_seconds)));
                     m.insert("deletionGracePeriodSeconds".into(), json!(grace_seconds));
-                    m.insert("generation".into(), json!(gen));
+                    if gen > 1 {
+                        m.insert("generation".into(), json!(gen));
+                    }
                 }
                 if opts.dry_run {
                     return Ok(Deleted { object: Arc::new(marked), gone: false });

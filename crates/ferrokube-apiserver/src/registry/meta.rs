@@ -143,6 +143,26 @@ pub fn owned_for(obj: &Arc<Value>, info: &ResourceInfo) -> Value {
     v
 }
 
+/// Whether objects of `info` carry `metadata.generation`: custom resources and the
+/// built-in types whose kube-apiserver strategy sets it (workloads, pods,
+/// policies, webhooks, CRDs, ...). ConfigMaps, Secrets, Namespaces, Services and the
+/// like have none.
+pub fn tracks_generation(info: &crate::api::ResourceInfo, custom: bool) -> bool {
+    if custom {
+        return true;
+    }
+    match info.group.as_str() {
+        "apps" => matches!(info.plural.as_str(), "deployments" | "replicasets" | "statefulsets" | "daemonsets"),
+        "batch" => matches!(info.plural.as_str(), "jobs" | "cronjobs"),
+        "" => matches!(info.plural.as_str(), "pods" | "replicationcontrollers"),
+        "networking.k8s.io" => matches!(info.plural.as_str(), "networkpolicies" | "ingresses" | "ingressclasses"),
+        "policy" => info.plural == "poddisruptionbudgets",
+        "admissionregistration.k8s.io" | "apiextensions.k8s.io" => true,
+        "resource.k8s.io" => info.plural == "deviceclasses",
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,9 +158,15 @@ pub(crate) fn prepare_update(
                 None => m.remove(keep),
             };
         }
-        m.insert("generation".into(), json!(gen));
+        // Types without a generation (ConfigMaps, Secrets, ...) never get one.
+        if meta::generation(old) > 0 {
+            m.insert("generation".into(), json!(gen));
+        } else {
+            m.remove("generation");
+        }
     }
-    let problems = validation::validate_metadata(&out);
+    let mut problems = validation::validate_metadata(&out);
+    problems.extend(validation::validate_workload_selector(info, &out));
     if !problems.is_empty() {
         return Err(errors::invalid(info, name, &problems));
     }

@@ -172,6 +172,48 @@ pub fn validate_metadata(obj: &Value) -> Vec<FieldError> {
     out
 }
 
+/// Field errors of a workload whose pod template must match its selector
+/// (Deployments, ReplicaSets, StatefulSets, DaemonSets): `spec.selector` is required
+/// and non-empty, and the template's labels must match it. Without this check a
+/// controller would create pods its own selector never sees, without end.
+pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
+    let workload = info.group == "apps"
+        && matches!(info.plural.as_str(), "deployments" | "replicasets" | "statefulsets" | "daemonsets");
+    if !workload {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let selector = obj.pointer("/spec/selector");
+    let labels = obj.pointer("/spec/template/metadata/labels").cloned().unwrap_or(Value::Null);
+    let empty_selector = selector.is_none_or(|s| {
+        s.get("matchLabels").and_then(Value::as_object).is_none_or(|m| m.is_empty())
+            && s.get("matchExpressions").and_then(Value::as_array).is_none_or(|a| a.is_empty())
+    });
+    if empty_selector {
+        out.push(FieldError::required("spec.selector", ""));
+        if selector.is_some() {
+            out.push(FieldError::invalid(
+                "spec.selector",
+                selector.unwrap_or(&Value::Null),
+                "empty selector is invalid for deployment",
+            ));
+        }
+        return out;
+    }
+    use super::selectors::label::LabelSelector;
+    let parsed =
+        selector.and_then(LabelSelector::string_from_label_selector).and_then(|s| LabelSelector::parse(&s).ok());
+    let matches = parsed.is_some_and(|sel| sel.matches(labels.as_object()));
+    if !matches {
+        out.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            &labels,
+            "`selector` does not match template `labels`",
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
