@@ -461,7 +461,9 @@ async fn create_in_process(registry: &Registry, ns: &str, name: &str) {
     use ferrokube_apiserver::catalog::Catalog;
     let catalog = Catalog::builtin();
     let info = catalog.lookup("", "v1", "configmaps").expect("configmaps in the catalog").clone();
-    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}});
+    let labels = json!({"made-by": "test"});
+    let body =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns, "labels": labels}});
     let req = ApiRequest::new(Verb::Create, info).with_namespace(ns).with_json(&body, "application/json");
     assert!(registry.handle(req).await.is_ok(), "in-process create");
 }
@@ -480,7 +482,10 @@ async fn event_stream_shows_a_relist_after_410_as_a_new_init() {
     let (_server, client) = start_embedded(Arc::clone(&registry)).await;
     let c = &client;
     create_namespace(c, "relist").await;
-    let informer = SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace("relist"));
+    let informer = SharedInformer::<ConfigMap>::new(
+        c.clone(),
+        ReflectorOptions::default().namespace("relist").label_selector(MINE),
+    );
     let mut events = informer.event_stream();
     assert!(matches!(next_event(&mut events).await, Ok(Event::Init)));
     assert!(matches!(next_event(&mut events).await, Ok(Event::InitDone)));

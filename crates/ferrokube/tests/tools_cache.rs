@@ -242,7 +242,9 @@ async fn create_in_process(registry: &Registry, ns: &str, name: &str) {
     use ferrokube_apiserver::catalog::Catalog;
     let catalog = Catalog::builtin();
     let info = catalog.lookup("", "v1", "configmaps").expect("configmaps in the catalog").clone();
-    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}});
+    let labels = json!({"app": "web"});
+    let body =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns, "labels": labels}});
     let req = ApiRequest::new(Verb::Create, info).with_namespace(ns).with_json(&body, "application/json");
     assert!(registry.handle(req).await.is_ok(), "in-process create");
 }
@@ -264,7 +266,8 @@ async fn reflector_relists_after_410_gone() {
     create(c, "gone", "before", "v").await;
 
     let store = Store::<ConfigMap>::new();
-    let reflector = Reflector::new(c.clone(), store.clone(), ReflectorOptions::default().namespace("gone"));
+    let reflector =
+        Reflector::new(c.clone(), store.clone(), ReflectorOptions::default().namespace("gone").label_selector(WEB));
     let handle = reflector.spawn();
     tokio::time::timeout(WAIT, handle.wait_for_sync()).await.expect("synced");
     assert_eq!(handle.list_count(), 1);
