@@ -8,8 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let kubeconfig = std::env::args().nth(1).unwrap_or_default();
-    let config = ferrokube::clientcmd::client_config::build_config_from_flags("", &kubeconfig)?;
+    let kubeconfig = std::env::args().nth(1).map(std::path::PathBuf::from);
+    let config = ferrokube::clientcmd::client_config::build_config_from_flags(None, kubeconfig.as_deref())?;
     let cs = Clientset::new(&config)?;
     let deployments = cs.apps_v1().deployments("default");
     let labels = std::collections::BTreeMap::from([("app".to_owned(), "demo".to_owned())]);
