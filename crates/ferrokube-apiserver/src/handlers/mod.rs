@@ -353,11 +353,16 @@ impl Handler {
                 .map_err(|e| status::bad_request(format!("unable to decode the request body: {e}")))?
         };
         req.body = Bytes::new();
+        let name = req.name.clone().unwrap_or_default();
+        if let Some((value, detail)) = crate::auth::service_account_tokens::expiration_error(&request) {
+            // kube-apiserver validates before it looks the account up, and names no object.
+            let field = crate::registry::errors::FieldError::invalid("spec.expirationSeconds", &value, detail);
+            return Err(crate::registry::errors::invalid_kind("authentication.k8s.io", "TokenRequest", "", &[field]));
+        }
         let dry_run = req.query.contains_key("dryRun");
         req.verb = Verb::Get;
         req.content_type = None;
         let namespace = req.namespace.clone().unwrap_or_default();
-        let name = req.name.clone().unwrap_or_default();
         let sa = match self.registry.handle(req).await? {
             ApiResponse::Object { body, .. } => body,
             ApiResponse::Watch(_) => return Err(status::internal("unexpected watch")),

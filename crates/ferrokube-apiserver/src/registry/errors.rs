@@ -198,7 +198,10 @@ pub fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) 
     };
     let mut e = ApiError::new(422, "Invalid", format!("{qk} \"{name}\" is invalid: {list}"));
     let mut d = Map::new();
-    d.insert("name".into(), json!(name));
+    if !name.is_empty() {
+        // kube's StatusDetails.name is omitempty.
+        d.insert("name".into(), json!(name));
+    }
     if !group.is_empty() {
         d.insert("group".into(), json!(group));
     }
