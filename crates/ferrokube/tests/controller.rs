@@ -15,12 +15,10 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::controller::{finalizer, Action, Config, Controller, FinalizerEvent, ObjectKey};
 use ferrokube::kubernetes::{Clientset, ResourceClient};
 use ferrokube::rest::{CreateOptions, DeleteOptions, GetOptions, PatchOptions, PatchType, RESTClient, UpdateOptions};
@@ -36,7 +34,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::ByteString;
 use serde_json::json;
-use support::cluster::{skip_unless_embedded, ClusterOptions, TestCluster};
+use support::cluster::{admin_config, skip_unless_embedded, ClusterOptions, TestCluster};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -73,10 +71,7 @@ async fn api_of(server: &EmbeddedServer, ns: &str) -> Api {
 }
 
 fn client_of(kubeconfig: &str) -> RESTClient {
-    let raw = ferrokube::clientcmd::load_from_str(kubeconfig, Path::new("test.kubeconfig")).expect("kubeconfig parses");
-    let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
-    config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
-    Clientset::new(&config).expect("clientset").rest_client().clone()
+    Clientset::new(&admin_config(kubeconfig)).expect("clientset").rest_client().clone()
 }
 
 fn cms(api: &Api) -> ResourceClient<ConfigMap> {

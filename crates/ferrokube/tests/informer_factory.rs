@@ -7,17 +7,14 @@
 //! size), never by sleeping to see that nothing happened.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::controller::{Action, Config, Controller};
 use ferrokube::dynamic::{DynamicClient, Unstructured};
 use ferrokube::kubernetes::{Clientset, ResourceClient};
 use ferrokube::metadata::PartialObjectMetadata;
-use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::{CreateOptions, DeleteOptions, RESTClient};
 use ferrokube::schema::GroupVersionResource;
 use ferrokube::tools::cache::{
@@ -31,7 +28,8 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
-use support::cluster::{skip_unless_embedded, ClusterOptions, TestCluster};
+use support::cluster::{admin_config, skip_unless_embedded, ClusterOptions, TestCluster};
+use support::recording_client;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -59,25 +57,8 @@ async fn start() -> Env {
 async fn start_embedded(registry: Arc<Registry>) -> (EmbeddedServer, RESTClient) {
     let server =
         EmbeddedServer::start_with_registry(ServerOptions::default(), registry).await.expect("embedded server starts");
-    let raw = ferrokube::clientcmd::load_from_str(&server.kubeconfig_yaml(), Path::new("embedded.kubeconfig"))
-        .expect("kubeconfig parses");
-    let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
-    config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
-    let (client, _) = recording_client(config);
+    let (client, _) = recording_client(admin_config(&server.kubeconfig_yaml()));
     (server, client)
-}
-
-fn recording_client(mut config: ferrokube::rest::Config) -> (RESTClient, Arc<Mutex<Vec<String>>>) {
-    let uris = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&uris);
-    config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
-        let seen = Arc::clone(&seen);
-        tower::util::MapRequest::new(inner, move |req: http::Request<RequestBody>| {
-            seen.lock().unwrap().push(req.uri().to_string());
-            req
-        })
-    })));
-    (RESTClient::new(&config).expect("client"), uris)
 }
 
 /// The label every ConfigMap [`create`] makes carries, and that informers select: a

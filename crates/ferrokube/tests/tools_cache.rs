@@ -7,12 +7,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
-use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::{PatchType, RESTClient, Request};
 use ferrokube::tools::cache::{
     strip_managed_fields, Reflector, ReflectorError, ReflectorOptions, ResourceEventHandlerFuncs, Selector,
@@ -23,7 +20,8 @@ use ferrokube_apiserver::storage::StoreConfig;
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
-use support::cluster::{skip_unless_embedded, ClusterOptions, TestCluster};
+use support::cluster::{admin_config, skip_unless_embedded, ClusterOptions, TestCluster};
+use support::recording_client;
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -52,25 +50,8 @@ async fn start() -> Env {
 async fn start_embedded(registry: Arc<Registry>) -> (EmbeddedServer, RESTClient) {
     let server =
         EmbeddedServer::start_with_registry(ServerOptions::default(), registry).await.expect("embedded server starts");
-    let raw = ferrokube::clientcmd::load_from_str(&server.kubeconfig_yaml(), Path::new("embedded.kubeconfig"))
-        .expect("kubeconfig parses");
-    let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
-    config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
-    let (client, _) = recording_client(config);
+    let (client, _) = recording_client(admin_config(&server.kubeconfig_yaml()));
     (server, client)
-}
-
-fn recording_client(mut config: ferrokube::rest::Config) -> (RESTClient, Arc<std::sync::Mutex<Vec<String>>>) {
-    let uris = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = Arc::clone(&uris);
-    config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
-        let seen = Arc::clone(&seen);
-        tower::util::MapRequest::new(inner, move |req: http::Request<RequestBody>| {
-            seen.lock().unwrap().push(req.uri().to_string());
-            req
-        })
-    })));
-    (RESTClient::new(&config).expect("client"), uris)
 }
 
 impl Env {

@@ -10,13 +10,10 @@
 //! one needing bookmarks every 50 ms, are embedded-only and say so when skipped.
 
 use std::convert::Infallible;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrokube::clientcmd::{ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::kubernetes::ResourceClient;
-use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::{CreateOptions, DeleteOptions, ListOptions, RESTClient};
 use ferrokube::tools::cache::{CacheObject, ListWatch, Store};
 use ferrokube::tools::watch::{until, until_with_sync, until_without_retry, RetryWatcher, UntilError, WatchError};
@@ -30,8 +27,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 
 mod support;
-use support::cluster::{skip_unless_embedded, ClusterOptions, TestCluster};
+use support::cluster::{admin_config, skip_unless_embedded, ClusterOptions, TestCluster};
 use support::numbers::Numbers;
+use support::recording_client;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -57,25 +55,8 @@ async fn start() -> Env {
 async fn start_embedded(registry: Arc<Registry>) -> Env {
     let server =
         EmbeddedServer::start_with_registry(ServerOptions::default(), registry).await.expect("embedded server starts");
-    let raw = ferrokube::clientcmd::load_from_str(&server.kubeconfig_yaml(), Path::new("embedded.kubeconfig"))
-        .expect("kubeconfig parses");
-    let mut config = DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("client config");
-    config.rate_limiter = ferrokube::rest::RateLimiterChoice::Disabled;
-    let (client, uris) = recording_client(config);
+    let (client, uris) = recording_client(admin_config(&server.kubeconfig_yaml()));
     Env { _server: Some(server), cluster: None, client, uris }
-}
-
-fn recording_client(mut config: ferrokube::rest::Config) -> (RESTClient, Arc<Mutex<Vec<String>>>) {
-    let uris = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&uris);
-    config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
-        let seen = Arc::clone(&seen);
-        tower::util::MapRequest::new(inner, move |req: http::Request<RequestBody>| {
-            seen.lock().unwrap().push(req.uri().to_string());
-            req
-        })
-    })));
-    (RESTClient::new(&config).expect("client"), uris)
 }
 
 /// The label every ConfigMap [`create`] makes carries, and that watches select: a real

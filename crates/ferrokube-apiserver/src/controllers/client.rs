@@ -216,11 +216,7 @@ impl Client {
         ns: Option<&str>,
         name: &str,
     ) -> Result<Option<Value>, ApiError> {
-        match self.get(res, ns, name).await {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        super::kube_api::get_opt(self, res, ns, name).await
     }
 
     /// LIST (all namespaces when `ns` is `None`): the items and the list's

@@ -132,6 +132,18 @@ where
     tokio::time::timeout(within, poll).await.unwrap_or_else(|_| panic!("{what}: not after {within:?}"));
 }
 
+/// The client config of a server's admin kubeconfig, loaded through `clientcmd` as a
+/// user program would, with the client-side rate limiter off (tests send many requests
+/// quickly and the limiter is not under test).
+pub fn admin_config(kubeconfig: &str) -> Config {
+    let raw = ferrokube::clientcmd::load_from_str(kubeconfig, Path::new("test-cluster.kubeconfig"))
+        .expect("the server's kubeconfig parses");
+    let mut config =
+        DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("admin client config");
+    config.rate_limiter = RateLimiterChoice::Disabled;
+    config
+}
+
 /// How to start a [`TestCluster`].
 #[derive(Clone, Debug)]
 pub struct ClusterOptions {
@@ -215,11 +227,7 @@ impl TestCluster {
                 (None, Some(realkube), realkube.kubeconfig.clone())
             }
         };
-        let raw = ferrokube::clientcmd::load_from_str(&kubeconfig, Path::new("test-cluster.kubeconfig"))
-            .expect("the server's kubeconfig parses");
-        let mut config =
-            DirectClientConfig::new(raw, ConfigOverrides::default()).client_config().expect("admin client config");
-        config.rate_limiter = RateLimiterChoice::Disabled;
+        let config = admin_config(&kubeconfig);
         let cluster = TestCluster { config, namespace, kind, embedded, realkube, embedded_controllers };
         cluster.create_namespace().await;
         cluster

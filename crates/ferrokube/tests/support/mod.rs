@@ -19,6 +19,26 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// Every request URI a [`recording_client`] sent, in order.
+pub type RequestLog = Arc<Mutex<Vec<String>>>;
+
+/// A client of `config` that records the URI of every request it sends (a transport
+/// layer, as a user's `wrap_transport` would be), for tests that check which requests
+/// a component made.
+pub fn recording_client(mut config: ferrokube::rest::Config) -> (ferrokube::RESTClient, RequestLog) {
+    use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
+    let uris: RequestLog = Arc::default();
+    let seen = Arc::clone(&uris);
+    config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
+        let seen = Arc::clone(&seen);
+        tower::util::MapRequest::new(inner, move |req: http::Request<RequestBody>| {
+            seen.lock().unwrap().push(req.uri().to_string());
+            req
+        })
+    })));
+    (ferrokube::RESTClient::new(&config).expect("client"), uris)
+}
+
 /// A CA that can issue server and client certificates.
 pub struct Pki {
     ca: CertifiedIssuer<'static, KeyPair>,
