@@ -77,7 +77,7 @@ for server in "${servers[@]}"; do
         result=$(grep -E '^test result:' "$log" | tail -n 1 || true)
         passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$result")
         failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$result")
-        skipped=$(grep -o 'SKIPPED (' "$log" | wc -l)
+        skipped=$( (grep -o 'SKIPPED (' "$log" || true) | wc -l)
         note=""
         if [[ -z $result ]]; then
             note="no test result (exit $rc), see $log"
