@@ -124,6 +124,39 @@ pub fn spec_defaults(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc:
         if let Some(spec) = object_entry(map, "spec") {
             service_defaults(spec, alloc);
         }
+    } else if is(info, "", "secrets") {
+        secret_defaults(map);
+    }
+}
+
+/// What kube-apiserver does to a Secret as it decodes one (`SetDefaults_Secret` and the
+/// v1 -> internal conversion): `type` defaults to `Opaque`, and the write-only
+/// `stringData` is merged into `data` (base64-encoded, its keys winning over `data`'s)
+/// and never stored.
+fn secret_defaults(secret: &mut Map<String, Value>) {
+    use base64::Engine as _;
+    match secret.get("type") {
+        None | Some(Value::Null) => {
+            secret.insert("type".into(), json!("Opaque"));
+        }
+        Some(Value::String(t)) if t.is_empty() => {
+            secret.insert("type".into(), json!("Opaque"));
+        }
+        Some(_) => {}
+    }
+    let Some(Value::Object(string_data)) = secret.remove("stringData") else {
+        return;
+    };
+    if string_data.is_empty() {
+        return;
+    }
+    let Some(data) = object_entry(secret, "data") else {
+        return;
+    };
+    for (key, value) in string_data {
+        if let Value::String(text) = value {
+            data.insert(key, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+        }
     }
 }
 
@@ -275,8 +308,16 @@ fn service_defaults(spec: &mut Map<String, Value>, alloc: &Allocator) {
     }
 }
 
-/// Fields an update may omit and that keep their stored value (a service's cluster IP).
+/// What an update gets as kube-apiserver decodes it: a Secret's defaults and
+/// `stringData` merge ([`secret_defaults`]), and the fields an update may omit that keep
+/// their stored value (a service's cluster IP).
 pub fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) {
+    if is(info, "", "secrets") {
+        if let Some(secret) = new.as_object_mut() {
+            secret_defaults(secret);
+        }
+        return;
+    }
     if !is(info, "", "services") {
         return;
     }
@@ -349,5 +390,18 @@ mod tests {
         on_create(&info("", "namespaces"), true, &mut n, &a);
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/metadata.name"], "x");
         assert_eq!(n["status"]["phase"], "Active");
+    }
+
+    #[test]
+    fn secrets_default_their_type_and_merge_string_data_into_data() {
+        let info = info("", "secrets");
+        let mut secret = json!({"metadata": {"name": "s"}, "data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "hunter2", "c": "z"}});
+        spec_defaults(&info, true, &mut secret, &Allocator::default());
+        assert_eq!(secret["type"], "Opaque");
+        assert_eq!(secret["data"], json!({"a": "eA==", "b": "aHVudGVyMg==", "c": "eg=="}));
+        assert!(secret.get("stringData").is_none(), "stringData is write-only");
+        let mut typed = json!({"type": "kubernetes.io/tls", "stringData": {"k": "v"}});
+        on_update(&info, &json!({}), &mut typed);
+        assert_eq!(typed, json!({"type": "kubernetes.io/tls", "data": {"k": "dg=="}}));
     }
 }
