@@ -309,7 +309,7 @@ fn service_defaults(spec: &mut Map<String, Value>, alloc: &Allocator) {
 }
 
 /// What an update gets as kube-apiserver decodes it: a Secret's defaults and
-/// `stringData` merge ([`secret_defaults`]), and the fields an update may omit that keep
+/// `stringData` merge (`secret_defaults`), and the fields an update may omit that keep
 /// their stored value (a service's cluster IP).
 pub fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) {
     if is(info, "", "secrets") {
