@@ -14,7 +14,7 @@ each package's `manifest_path`, whose directory is the crate's source tree.
 Two manifests are used: the workspace's own (`Cargo.toml` at the repository root, for
 k8s-openapi, a dependency of ferrokube) and, for crates the workspace does not depend on,
 a small pinning manifest next to the generator that needs them (k8s-pb:
-`crates/ferrokube-apiserver/gen/pb-sources/Cargo.toml`, its own workspace with its own
+`crates/ferrokube-apimachinery/gen/pb-sources/Cargo.toml`, its own workspace with its own
 Cargo.lock, never built).
 
 A generator may be pointed at another source tree instead (`--k8s-openapi DIR`); then

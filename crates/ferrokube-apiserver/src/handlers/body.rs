@@ -55,8 +55,8 @@ pub fn normalize(verb: Verb, content_type: Option<&str>, body: Bytes) -> Result<
                 Ok((Some("application/json".into()), Bytes::from(json)))
             }
             Some("application/vnd.kubernetes.protobuf") => {
-                let value = super::protobuf::decode_body(&body).map_err(|e| match e {
-                    super::protobuf::DecodeError::UnknownKind(_) => {
+                let value = ferrokube_apimachinery::protobuf::decode_body(&body).map_err(|e| match e {
+                    ferrokube_apimachinery::protobuf::DecodeError::UnknownKind(_) => {
                         status::unsupported_media_type("application/vnd.kubernetes.protobuf")
                     }
                     e => status::bad_request(e.to_string()),

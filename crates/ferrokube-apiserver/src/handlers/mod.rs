@@ -6,7 +6,7 @@
 //!    token); anonymous callers only get `/version` and health (401 otherwise),
 //! 3. [`negotiate`] picks the representation from `Accept` (JSON, YAML, Table,
 //!    metadata-only, aggregated discovery; 406 if none fits),
-//! 4. [`body`] reads the request body (3 MiB limit, gzip, YAML and [`protobuf`] → JSON),
+//! 4. [`body`] reads the request body (3 MiB limit, gzip, YAML and protobuf (`ferrokube_apimachinery::protobuf`) → JSON),
 //! 5. an [`ApiRequest`] goes to the registry, whose [`ApiResponse`] is rendered as JSON,
 //!    YAML or a [`table`], gzip-compressed when large, or streamed by [`watch_stream`];
 //!    errors become `Status` objects ([`status`]).
@@ -19,7 +19,6 @@ pub mod body;
 pub mod discovery;
 pub mod health;
 pub mod negotiate;
-pub mod protobuf;
 pub mod router;
 pub mod status;
 pub mod table;

@@ -1,0 +1,14 @@
+//! Kubernetes API machinery shared by the ferrokube client (`ferrokube`) and the embedded
+//! server (`ferrokube-apiserver`), as `k8s.io/apimachinery` is shared by client-go and
+//! kube-apiserver.
+//!
+//! What lives here is what both sides must get exactly alike, so it has one home:
+//! - [`protobuf`]: the Kubernetes protobuf wire format of the built-in types
+//!   (`application/vnd.kubernetes.protobuf`): the `k8s\0` + `runtime.Unknown` envelope and
+//!   the field tables generated from the Kubernetes type definitions, with a decoder into
+//!   the objects' JSON.
+//!
+//! Dependencies point one way: `ferrokube` and `ferrokube-apiserver` depend on this crate;
+//! it depends on neither, and on no Kubernetes version (it does not use k8s-openapi).
+
+pub mod protobuf;
