@@ -7,14 +7,15 @@ use http::{header, Response, StatusCode};
 use super::ResponseBody;
 use crate::api::ApiError;
 
-/// 404 for a path no handler serves, phrased as kube-apiserver does.
+/// 404 for a path no handler serves, phrased as kube-apiserver does (with its empty
+/// `details: {}`).
 pub fn not_found_path() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    crate::registry::errors::no_such_path()
 }
 
 /// 405 for a method the path does not serve.
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    crate::registry::errors::method_not_allowed()
 }
 
 /// 401 for anonymous requests and unknown credentials.

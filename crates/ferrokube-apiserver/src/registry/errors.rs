@@ -52,7 +52,7 @@ pub fn not_found_in(group: &str, plural: &str, name: &str) -> ApiError {
 
 /// 404 for a path the resource does not serve (e.g. an unknown subresource).
 pub fn no_such_path() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    with_empty_details(ApiError::new(404, "NotFound", "the server could not find the requested resource"))
 }
 
 /// 409 `deployments.apps "x" already exists`.
@@ -84,7 +84,18 @@ pub fn bad_request(message: impl Into<String>) -> ApiError {
 
 /// 405 MethodNotAllowed.
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    with_empty_details(ApiError::new(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+    ))
+}
+
+/// kube-apiserver's generic errors (unknown path, wrong method) carry `details: {}`: a
+/// StatusDetails with every field empty.
+fn with_empty_details(mut e: ApiError) -> ApiError {
+    e.details = Some(Value::Object(Map::new()));
+    e
 }
 
 /// 410 Gone, reason Expired.

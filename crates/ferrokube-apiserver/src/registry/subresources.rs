@@ -42,7 +42,8 @@ pub(crate) fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": Value::Object(md),
-        "spec": {"replicas": replicas},
+        // ScaleSpec.replicas is `omitempty` in Go: 0 is left out, as kube-apiserver does.
+        "spec": if replicas == 0 { json!({}) } else { json!({"replicas": replicas}) },
         "status": {"replicas": status_replicas, "selector": selector},
     })
 }
