@@ -150,7 +150,8 @@ fn storage_version_hash(catalog: &Catalog, r: &ResourceInfo) -> Option<String> {
             .map(|c| (r.group.clone(), c.resource.version.clone()))
     };
     let builtin_storage = || {
-        let preferred = catalog.group(&r.group)?.versions.iter().find(|v| catalog.lookup(&r.group, v, &r.plural).is_some());
+        let preferred =
+            catalog.group(&r.group)?.versions.iter().find(|v| catalog.lookup(&r.group, v, &r.plural).is_some());
         preferred.map(|v| (r.group.clone(), v.clone()))
     };
     let (group, version) = exception
@@ -179,7 +180,8 @@ mod tests {
         // kube-apiserver's values (`GET /api/v1`, `/apis/apps/v1` of v1.37): stored
         // resources carry the hash of their storage group/version/kind, others none.
         let hash = |list: &Value, name: &str| {
-            list["resources"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["storageVersionHash"].clone()
+            list["resources"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["storageVersionHash"]
+                .clone()
         };
         assert_eq!(hash(&v, "configmaps"), json!("qFsyl6wFWjQ="));
         assert_eq!(hash(&v, "bindings"), Value::Null);
