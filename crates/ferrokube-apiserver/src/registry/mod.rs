@@ -37,8 +37,6 @@ mod update;
 pub mod validation;
 mod watch;
 
-#[cfg(test)]
-mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
