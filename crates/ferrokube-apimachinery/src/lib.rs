@@ -11,9 +11,12 @@
 //!   Kubernetes' grammar, validation and messages, matching, the string form, and the
 //!   conversion of a `metav1.LabelSelector`; the client's listers and the server's
 //!   list/watch, controllers and PodDisruptionBudgets all select through it.
+//! - [`duration`]: Go durations (`time.ParseDuration`, `Duration.String()`), the text
+//!   of `metav1.Duration`, the `timeout` parameter and command-line flags.
 //!
 //! Dependencies point one way: `ferrokube` and `ferrokube-apiserver` depend on this crate;
 //! it depends on neither, and on no Kubernetes version (it does not use k8s-openapi).
 
+pub mod duration;
 pub mod labels;
 pub mod protobuf;
