@@ -15,18 +15,18 @@
 //! The catalog of served resources is shared by handlers and registry
 //! ([`catalog::SharedCatalog`]): writing a CustomResourceDefinition changes it, so its
 //! resource is routed and listed in discovery as soon as the CRD is Established
-//! ([`apiextensions`]).
+//! (`apiextensions`).
 //!
 //! Authorization is "every authenticated user may do everything": RBAC is not
 //! implemented.
 
 pub mod api;
-pub mod apiextensions;
+pub(crate) mod apiextensions;
 pub mod auth;
 pub mod catalog;
 pub mod controllers;
 pub mod handlers;
-pub mod openapi;
+pub(crate) mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod server;

@@ -17,26 +17,25 @@
 //! all versions a resource is served at (stored under `group/plural`).
 //!
 //! The registry owns the [`SharedCatalog`]: writes of CustomResourceDefinitions go
-//! through [`crate::apiextensions`] (validation, status) and then change what the
+//! through `apiextensions` (validation, status) and then change what the
 //! catalog serves; custom resources get their schema's pruning, defaults and
 //! validation from a write hook (`custom.rs`).
 
 mod create;
 mod custom;
-pub mod defaults;
+pub(crate) mod defaults;
 mod delete;
-pub mod errors;
+pub(crate) mod errors;
 mod list;
 mod managed_fields;
 pub mod meta;
-pub mod patch;
+pub(crate) mod patch;
 mod pods;
-pub mod selectors;
+pub(crate) mod selectors;
 mod subresources;
 mod update;
-pub mod validation;
+pub(crate) mod validation;
 mod watch;
-
 
 use std::sync::Arc;
 use std::time::Duration;
