@@ -19,6 +19,18 @@
 //!
 //! Authorization is "every authenticated user may do everything": RBAC is not
 //! implemented.
+//!
+//! # Public surface
+//!
+//! Deliberately small: [`EmbeddedServer`] with [`ServerOptions`] (what tests and the
+//! binary use); the pieces other crates reuse — [`registry::Registry`] with the
+//! request types of [`api`] (in-process requests without HTTP; the bench and the
+//! differential suite), [`storage::StoreConfig`], [`catalog::Catalog`],
+//! [`tls::CertAuthority`], the pure patch functions of [`patch`], and of
+//! [`controllers`] the node, kubelet and API-call trait that `ferrokube-kubelet` runs
+//! over HTTP. `apiextensions`, `openapi`, the server's start-up code, the registry's
+//! internals and the workload controllers are crate-private. (`handlers` and `auth`
+//! are still public.)
 
 pub mod api;
 pub(crate) mod apiextensions;
@@ -29,8 +41,8 @@ pub mod handlers;
 pub(crate) mod openapi;
 pub mod patch;
 pub mod registry;
-pub mod server;
+mod server;
 pub mod storage;
 pub mod tls;
 
-pub use server::{EmbeddedServer, SecretToken, ServerOptions, StartError};
+pub use server::{EmbeddedServer, SecretToken, ServerOptions, StartError, SHUTDOWN_GRACE};
