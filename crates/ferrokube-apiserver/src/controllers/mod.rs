@@ -31,7 +31,7 @@
 //! - `replicaset`, `deployment`, `statefulset`, `daemonset`, `job`: the
 //!   workload controllers.
 //! - [`gc`]: the garbage collector for ownerReferences (Background, Foreground,
-//!   Orphan), plus [`gc::finalizers_for_propagation`] for the registry's delete.
+//!   Orphan); the finalizers it acts on are added by the registry's delete.
 //! - `namespace`: finishes the deletion of Terminating namespaces.
 //! - `serviceaccount`: each namespace's `default` ServiceAccount and
 //!   `kube-root-ca.crt` ConfigMap.

@@ -31,6 +31,7 @@ mod managed_fields;
 pub mod meta;
 pub(crate) mod patch;
 mod pods;
+mod propagation;
 pub(crate) mod selectors;
 mod subresources;
 mod update;
@@ -45,6 +46,7 @@ use serde_json::{json, Value};
 use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, ServedResponse, Verb};
 use crate::catalog::SharedCatalog;
 use crate::storage::{object_key, Store, StoreConfig};
+pub(crate) use propagation::{finalizers_for_propagation, FOREGROUND_DELETION, ORPHAN};
 
 /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver
 /// sends one about every minute).
