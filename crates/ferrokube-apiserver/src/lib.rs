@@ -38,6 +38,7 @@ pub mod auth;
 pub mod catalog;
 pub mod controllers;
 pub mod handlers;
+pub(crate) mod object;
 pub(crate) mod openapi;
 pub mod patch;
 pub mod registry;

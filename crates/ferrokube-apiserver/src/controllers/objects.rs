@@ -64,7 +64,7 @@ pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
 
 /// `metadata`, created if missing (a non-object value is replaced by an object).
 pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    crate::registry::meta::meta_mut(obj)
+    crate::object::meta::meta_mut(obj)
 }
 
 /// `metadata.finalizers`.
@@ -189,7 +189,7 @@ pub fn now_secs() -> i64 {
 
 /// Now, RFC 3339 with seconds (as kube writes timestamps).
 pub fn now() -> String {
-    crate::registry::meta::now_rfc3339()
+    crate::object::meta::now_rfc3339()
 }
 
 /// An integer field (`spec.replicas` and the like) with a default.

@@ -25,17 +25,14 @@ mod create;
 mod custom;
 pub(crate) mod defaults;
 mod delete;
-pub(crate) mod errors;
 mod list;
 mod managed_fields;
-pub mod meta;
 pub(crate) mod patch;
 mod pods;
 mod propagation;
 pub(crate) mod selectors;
 mod subresources;
 mod update;
-pub(crate) mod validation;
 mod watch;
 
 use std::sync::Arc;
@@ -45,6 +42,7 @@ use serde_json::{json, Value};
 
 use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, ServedResponse, Verb};
 use crate::catalog::SharedCatalog;
+pub(crate) use crate::object::{errors, meta, validation};
 use crate::storage::{object_key, Store, StoreConfig};
 pub(crate) use propagation::{finalizers_for_propagation, FOREGROUND_DELETION, ORPHAN};
 
