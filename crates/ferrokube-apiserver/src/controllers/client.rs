@@ -231,7 +231,7 @@ impl Client {
         // kube leaves `kind`/`apiVersion` off list items; controllers want them (for
         // Events' involvedObject and ownerReferences).
         for item in &mut items {
-            crate::registry::meta::set_type(item, res);
+            crate::object::meta::set_type(item, res);
         }
         Ok((items, rv))
     }

@@ -51,14 +51,6 @@ fn object_entry<'m>(map: &'m mut Map<String, Value>, key: &str) -> Option<&'m mu
     v.as_object_mut()
 }
 
-/// Defaults of a new object of `info` (`builtin`: not a custom resource): the
-/// decoding-time defaults ([`spec_defaults`], owned by the creating field manager) and
-/// the fields the strategy sets afterwards ([`system_fields`], owned by nobody).
-pub fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Allocator) {
-    spec_defaults(info, builtin, obj, alloc);
-    system_fields(info, builtin, obj);
-}
-
 /// The defaults kube-apiserver applies when it decodes a new object (its
 /// `SetDefaults_*` functions): they are part of what the client sent, so the
 /// creating field manager owns them.
@@ -356,6 +348,12 @@ fn keep_service_allocations(old: &Value, new: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What create applies: the decoding-time defaults, then the strategy's fields.
+    fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Allocator) {
+        spec_defaults(info, builtin, obj, alloc);
+        system_fields(info, builtin, obj);
+    }
 
     fn info(group: &str, plural: &str) -> ResourceInfo {
         ResourceInfo {

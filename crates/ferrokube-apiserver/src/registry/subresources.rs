@@ -35,7 +35,7 @@ pub(crate) fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
             parts.sort();
             parts.join(",")
         }
-        Some(sel) => LabelSelector::string_from_label_selector(sel).unwrap_or_default(),
+        Some(sel) => LabelSelector::from_label_selector(sel).ok().flatten().map(|s| s.to_string()).unwrap_or_default(),
         None => String::new(),
     };
     json!({

@@ -2,6 +2,8 @@
 //! DNS-1123 label for namespaces, DNS-1035 label for services, path-segment names for
 //! RBAC objects (whose names such as `system:controller:x` contain colons).
 
+use ferrokube_apimachinery::labels::validation::{is_label_key, is_label_value};
+use ferrokube_apimachinery::labels::Selector;
 use serde_json::Value;
 
 use super::errors::FieldError;
@@ -113,12 +115,12 @@ pub fn validate_labels(obj: &Value) -> Vec<FieldError> {
         return out;
     };
     for (k, v) in map {
-        if let Err(e) = super::selectors::label::validate_key(k) {
+        for e in is_label_key(k) {
             out.push(FieldError::invalid("metadata.labels", &Value::String(k.clone()), &e));
         }
         match v.as_str() {
             Some(s) => {
-                if let Err(e) = super::selectors::label::validate_value(s) {
+                for e in is_label_value(s) {
                     out.push(FieldError::invalid("metadata.labels", v, &e));
                 }
             }
@@ -147,7 +149,7 @@ pub fn validate_annotations(obj: &Value) -> Vec<FieldError> {
     let mut total = 0;
     for (k, v) in map {
         total += k.len();
-        if let Err(e) = super::selectors::label::validate_key(&k.to_ascii_lowercase()) {
+        for e in is_label_key(&k.to_ascii_lowercase()) {
             out.push(FieldError::invalid("metadata.annotations", &Value::String(k.clone()), &e));
         }
         match v.as_str() {
@@ -200,10 +202,8 @@ pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<Field
         }
         return out;
     }
-    use super::selectors::label::LabelSelector;
-    let parsed =
-        selector.and_then(LabelSelector::string_from_label_selector).and_then(|s| LabelSelector::parse(&s).ok());
-    let matches = parsed.is_some_and(|sel| sel.matches(labels.as_object()));
+    let parsed = selector.and_then(|s| Selector::from_label_selector(s).ok().flatten());
+    let matches = parsed.is_some_and(|sel| sel.matches_json(labels.as_object()));
     if !matches {
         out.push(FieldError::invalid(
             "spec.template.metadata.labels",

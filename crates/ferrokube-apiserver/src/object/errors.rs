@@ -14,15 +14,6 @@ pub fn qualified_resource(info: &ResourceInfo) -> String {
     }
 }
 
-/// `Kind.group` (or `Kind`), as in `Deployment.apps "x" is invalid`.
-pub fn qualified_kind(info: &ResourceInfo) -> String {
-    if info.group.is_empty() {
-        info.kind.clone()
-    } else {
-        format!("{}.{}", info.kind, info.group)
-    }
-}
-
 fn details(name: &str, group: &str, kind: &str) -> Map<String, Value> {
     let mut d = Map::new();
     if !name.is_empty() {
