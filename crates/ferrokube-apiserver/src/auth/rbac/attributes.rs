@@ -90,12 +90,10 @@ impl Attributes {
             }
             .to_owned();
         }
-        if rest[0] == "namespaces" {
-            if rest.len() > 1 {
-                attrs.namespace = rest[1].to_owned();
-                if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
-                    rest = &rest[2..];
-                }
+        if rest[0] == "namespaces" && rest.len() > 1 {
+            attrs.namespace = rest[1].to_owned();
+            if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
+                rest = &rest[2..];
             }
         }
         if rest.len() >= 3 && attrs.verb != "proxy" {
