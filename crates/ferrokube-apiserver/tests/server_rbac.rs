@@ -146,6 +146,17 @@ async fn service_accounts_get_what_their_bindings_grant() {
     )
     .await;
     assert_eq!(sa.get("/api/v1/namespaces/default/configmaps").await.status, 200);
+    let review = sa
+        .post_json(
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            &json!({"spec": {"resourceAttributes": {"namespace": "default", "verb": "list", "resource": "configmaps"}}}),
+        )
+        .await
+        .json();
+    assert_eq!(
+        review["status"]["reason"],
+        r#"RBAC: allowed by RoleBinding "builder-view/default" of ClusterRole "view" to ServiceAccount "builder/default""#
+    );
     assert_eq!(sa.get("/apis/apps/v1/namespaces/default/deployments").await.status, 200);
     assert_status(&sa.get("/api/v1/namespaces/default/secrets").await, 403, "Forbidden");
     assert_status(&sa.get("/api/v1/namespaces/kube-system/configmaps").await, 403, "Forbidden");

@@ -133,14 +133,14 @@ fn applies_to<'a>(binding: &'a Value, user: &UserInfo, namespace: &str) -> Optio
     })
 }
 
-/// kube's `describeSubject`: `User "bob"`, or `ServiceAccount "ns/name"` when the
-/// account lives outside the binding's namespace.
+/// kube's `describeSubject`: `User "bob"`, `Group "dev"`, or `ServiceAccount
+/// "name/namespace"` (the binding's namespace when the subject names none).
 fn describe_subject(subject: &Value, binding_namespace: &str) -> String {
     let (kind, name, ns) = (str_at(subject, "/kind"), str_at(subject, "/name"), str_at(subject, "/namespace"));
-    if !ns.is_empty() && ns != binding_namespace {
-        format!("{kind} {}", go_quote(&format!("{ns}/{name}")))
-    } else {
-        format!("{kind} {}", go_quote(name))
+    match kind {
+        "ServiceAccount" if !ns.is_empty() => format!("{kind} {}", go_quote(&format!("{name}/{ns}"))),
+        "ServiceAccount" => format!("{kind} {}", go_quote(&format!("{name}/{binding_namespace}"))),
+        _ => format!("{kind} {}", go_quote(name)),
     }
 }
 
