@@ -1,6 +1,7 @@
 //! RBAC over real HTTPS: non-admin users (token file, service account) are refused
 //! with kube-apiserver's 403 until a binding grants them; aggregated ClusterRoles
-//! follow labelled roles; impersonation needs the `impersonate` verb; the self
+//! follow labelled roles; impersonation needs the `impersonate` verb (or constrained
+//! impersonation's); the self
 //! reviews answer from the same rules; AlwaysAllow allows everyone.
 
 mod server_support;
@@ -267,7 +268,7 @@ async fn impersonation_needs_the_impersonate_verb() {
     };
     assert_forbidden(
         &whoami_as(&bob, vec![("impersonate-user", "alice")]).await,
-        r#"users "alice" is forbidden: User "bob" cannot impersonate resource "users" in API group "" at the cluster scope"#,
+        r#"selfsubjectreviews.authentication.k8s.io is forbidden: User "bob" cannot impersonate-on:user-info:create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope"#,
     );
     let r = whoami_as(&bob, vec![("impersonate-group", "dev")]).await;
     assert_status(&r, 400, "BadRequest");
@@ -289,6 +290,7 @@ async fn impersonation_needs_the_impersonate_verb() {
     )
     .await;
     let r = whoami_as(&bob, vec![("impersonate-user", "alice")]).await;
+    // From now on the legacy mode, which allowed bob, is tried first (as kube does).
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["status"]["userInfo"], json!({"username": "alice", "groups": ["system:authenticated"]}));
     assert_forbidden(
@@ -309,6 +311,39 @@ async fn impersonation_needs_the_impersonate_verb() {
     assert_eq!(
         r.json()["status"]["userInfo"]["groups"],
         json!(["system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"])
+    );
+
+    // Constrained impersonation: carol may act as any user, but only to list pods.
+    create(
+        &admin,
+        &format!("{RBAC}/clusterroles"),
+        json!({"metadata": {"name": "list-pods-as-anyone"}, "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["impersonate-on:user-info:list"]},
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["users"], "verbs": ["impersonate:user-info"]}]}),
+    )
+    .await;
+    create(
+        &admin,
+        &format!("{RBAC}/clusterrolebindings"),
+        json!({"metadata": {"name": "carol-lists-pods-as-anyone"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "list-pods-as-anyone"},
+            "subjects": [{"kind": "User", "name": "carol"}]}),
+    )
+    .await;
+    create(
+        &admin,
+        &format!("{RBAC}/namespaces/default/rolebindings"),
+        json!({"metadata": {"name": "dave-view"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "User", "name": "dave"}]}),
+    )
+    .await;
+    let carol = admin.clone().with_token("tok-carol");
+    let as_dave = [("impersonate-user", "dave")];
+    assert_eq!(send(&carol, Method::GET, "/api/v1/namespaces/default/pods", &as_dave).await.status, 200);
+    assert_forbidden(
+        &send(&carol, Method::GET, "/api/v1/namespaces/default/configmaps", &as_dave).await,
+        r#"configmaps is forbidden: User "carol" cannot impersonate-on:user-info:list resource "configmaps" in API group "" in the namespace "default""#,
     );
     server.shutdown().await;
 }

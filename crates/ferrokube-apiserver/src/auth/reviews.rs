@@ -55,7 +55,8 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator, authz: &Authorizer) -> Opt
     if !body.get("metadata").is_some_and(Value::is_object) {
         body["metadata"] = json!({});
     }
-    if body["metadata"].get("creationTimestamp").is_none() {
+    // kube's authentication reviews carry a creationTimestamp; its access reviews none.
+    if group == "authentication.k8s.io" && body["metadata"].get("creationTimestamp").is_none() {
         body["metadata"]["creationTimestamp"] = Value::Null;
     }
     if req.resource.namespaced {

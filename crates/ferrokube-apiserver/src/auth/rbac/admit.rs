@@ -26,7 +26,12 @@ pub fn admit(
         authz.check(&attrs)?;
         return Ok(None);
     };
-    let user = impersonation::apply(authz, user, headers)?;
+    let user = if impersonation::requested(headers) {
+        let request = Attributes::from_request(user.clone(), method, uri.path(), uri.query());
+        impersonation::apply(authz, user, headers, &request)?
+    } else {
+        user
+    };
     // The common case (the admin, or AlwaysAllow) needs no attributes at all.
     if !authz.allows_everything(&user) {
         authz.check(&Attributes::from_request(user.clone(), method, uri.path(), uri.query()))?;

@@ -18,9 +18,9 @@
 //! rules of aggregated ClusterRoles up to date ([`aggregation`]). The access and rules
 //! reviews of `authorization.k8s.io` answer from the same authorizer ([`reviews`]).
 //!
-//! Differences from kube: no Node authorizer (nodes get what RBAC grants them), and the
-//! `impersonate-on:` verbs of constrained impersonation (alpha in 1.37) are not
-//! checked: impersonation needs the classic `impersonate` verb.
+//! Differences from kube: no Node authorizer (nodes get what RBAC grants them), and
+//! anonymous requests other than `/version` and health are 401 (kube, with
+//! `--anonymous-auth`, authorizes them as `system:anonymous` and answers 403).
 
 pub mod admit;
 pub mod aggregation;
@@ -108,6 +108,7 @@ pub struct RuleSet {
 pub struct Authorizer {
     mode: AuthorizationMode,
     store: Arc<Store>,
+    impersonation_modes: Arc<crate::auth::impersonation::ModeCache>,
 }
 
 impl fmt::Debug for Authorizer {
@@ -119,7 +120,12 @@ impl fmt::Debug for Authorizer {
 impl Authorizer {
     /// An authorizer in `mode` reading RBAC objects from `store`.
     pub fn new(mode: AuthorizationMode, store: Arc<Store>) -> Authorizer {
-        Authorizer { mode, store }
+        Authorizer { mode, store, impersonation_modes: Arc::default() }
+    }
+
+    /// Which impersonation mode last succeeded for each requester.
+    pub fn impersonation_modes(&self) -> &crate::auth::impersonation::ModeCache {
+        &self.impersonation_modes
     }
 
     /// An authorizer that allows everything.
