@@ -1,8 +1,8 @@
 //! [`EmbeddedServer`]: the whole API server, started in-process on a free port.
 //!
 //! `start` generates certificates ([`crate::tls`]), loads token and CA files
-//! ([`crate::auth`]), creates kube's bootstrap RBAC policy and starts the ClusterRole
-//! aggregation controller ([`crate::auth::rbac`], unless AlwaysAllow), binds the port, and spawns an accept loop: each TCP connection is
+//! ([`crate::auth`]), creates kube's bootstrap RBAC policy (in RBAC mode) and starts
+//! the ClusterRole aggregation controller ([`crate::auth::rbac`]), binds the port, and spawns an accept loop: each TCP connection is
 //! TLS-terminated (rustls, ALPN `h2`/`http/1.1`), then served by hyper-util's auto
 //! server (HTTP/2 or HTTP/1.1) calling [`Handler::handle`] for each request, which hands
 //! API requests to the shared [`Registry`]. `shutdown` stops accepting, ends open watches,
