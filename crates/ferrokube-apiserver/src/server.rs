@@ -193,7 +193,12 @@ impl EmbeddedServer {
         let admin_token = random_token();
         auth.add_token(
             admin_token.clone(),
-            UserInfo { name: "admin".into(), uid: "admin".into(), groups: vec!["system:masters".into()] },
+            UserInfo {
+                name: "admin".into(),
+                uid: "admin".into(),
+                groups: vec!["system:masters".into()],
+                extra: Default::default(),
+            },
         );
         let admin_cert = client_ca.issue_client("admin", &["system:masters"])?;
 

@@ -24,8 +24,7 @@
 //! The impersonated user gets the given groups (a service account with none: its
 //! `system:serviceaccounts` groups; a node: `system:nodes`), plus
 //! `system:authenticated` unless `system:unauthenticated` was given
-//! (`system:anonymous` gets `system:unauthenticated`). Extra values are authorized but
-//! not carried, since nothing here reads them.
+//! (`system:anonymous` gets `system:unauthenticated`), and the uid and extra values.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -267,7 +266,8 @@ fn check(
     } else if !groups.iter().any(|g| g == AUTHENTICATED_GROUP || g == UNAUTHENTICATED_GROUP) {
         groups.push(AUTHENTICATED_GROUP.to_owned());
     }
-    Ok(UserInfo { name: wanted.name.clone(), uid: wanted.uid.clone(), groups })
+    let extra = wanted.extra.iter().cloned().collect();
+    Ok(UserInfo { name: wanted.name.clone(), uid: wanted.uid.clone(), groups, extra })
 }
 
 /// `(namespace, name)` of a service-account username.
@@ -320,7 +320,12 @@ mod tests {
     use crate::storage::Store;
 
     fn bob() -> UserInfo {
-        UserInfo { name: "bob".into(), uid: String::new(), groups: vec![AUTHENTICATED_GROUP.into()] }
+        UserInfo {
+            name: "bob".into(),
+            uid: String::new(),
+            groups: vec![AUTHENTICATED_GROUP.into()],
+            extra: Default::default(),
+        }
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -412,7 +417,12 @@ mod tests {
     #[test]
     fn the_admin_may_impersonate_anyone() {
         let (_, authz) = setup();
-        let admin = UserInfo { name: "admin".into(), uid: String::new(), groups: vec!["system:masters".into()] };
+        let admin = UserInfo {
+            name: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+            extra: Default::default(),
+        };
         let req = list_pods(&admin);
         let sa =
             apply(&authz, admin.clone(), &headers(&[("impersonate-user", "system:serviceaccount:ns:build")]), &req)

@@ -88,7 +88,7 @@ impl Authenticator {
         if let Some(der) = client_cert {
             return match certs::subject_identity(der) {
                 Some((name, groups)) if !name.is_empty() => {
-                    Ok(with_authenticated(UserInfo { name, uid: String::new(), groups }))
+                    Ok(with_authenticated(UserInfo { name, uid: String::new(), groups, extra: Default::default() }))
                 }
                 _ => Err(AuthError::BadCertificate),
             };
@@ -129,7 +129,12 @@ pub fn with_authenticated(mut user: UserInfo) -> UserInfo {
 
 /// The identity of a request without credentials, as kube names it.
 pub fn anonymous_user() -> UserInfo {
-    UserInfo { name: "system:anonymous".into(), uid: String::new(), groups: vec!["system:unauthenticated".into()] }
+    UserInfo {
+        name: "system:anonymous".into(),
+        uid: String::new(),
+        groups: vec!["system:unauthenticated".into()],
+        extra: Default::default(),
+    }
 }
 
 #[cfg(test)]
@@ -139,7 +144,10 @@ mod tests {
     #[test]
     fn bearer_tokens() {
         let mut a = Authenticator::new();
-        a.add_token("s3cret", UserInfo { name: "alice".into(), uid: "1".into(), groups: vec![] });
+        a.add_token(
+            "s3cret",
+            UserInfo { name: "alice".into(), uid: "1".into(), groups: vec![], extra: Default::default() },
+        );
         let h = http::HeaderValue::from_static("Bearer s3cret");
         let u = a.authenticate(None, Some(&h)).unwrap();
         assert_eq!(u.name, "alice");

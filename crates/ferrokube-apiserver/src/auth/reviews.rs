@@ -55,9 +55,9 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator, authz: &Authorizer) -> Opt
     if !body.get("metadata").is_some_and(Value::is_object) {
         body["metadata"] = json!({});
     }
-    // kube's authentication reviews carry a creationTimestamp; its access reviews none.
-    if group == "authentication.k8s.io" && body["metadata"].get("creationTimestamp").is_none() {
-        body["metadata"]["creationTimestamp"] = Value::Null;
+    // kube stamps a SelfSubjectReview with the time of the answer; other reviews carry none.
+    if plural == "selfsubjectreviews" {
+        body["metadata"]["creationTimestamp"] = json!(crate::registry::meta::now_rfc3339());
     }
     if req.resource.namespaced {
         if let Some(ns) = &req.namespace {
@@ -72,6 +72,9 @@ fn user_json(user: &UserInfo) -> Value {
     let mut v = json!({"username": user.name, "groups": user.groups});
     if !user.uid.is_empty() {
         v["uid"] = json!(user.uid);
+    }
+    if !user.extra.is_empty() {
+        v["extra"] = json!(user.extra);
     }
     v
 }
@@ -97,6 +100,7 @@ mod tests {
                 name: "jane".into(),
                 uid: "7".into(),
                 groups: vec!["dev".into(), "system:authenticated".into()],
+                extra: Default::default(),
             },
         }
     }

@@ -73,7 +73,23 @@ pub fn answer(plural: &str, req: &ApiRequest, body: &mut Value, authz: &Authoriz
 fn subject(spec: &Value) -> UserInfo {
     let s = |f: &str| spec.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
     let groups = spec.get("groups").and_then(Value::as_array).into_iter().flatten();
-    UserInfo { name: s("user"), uid: s("uid"), groups: groups.filter_map(Value::as_str).map(str::to_owned).collect() }
+    UserInfo {
+        name: s("user"),
+        uid: s("uid"),
+        groups: groups.filter_map(Value::as_str).map(str::to_owned).collect(),
+        extra: spec
+            .get("extra")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let values = v.as_array().into_iter().flatten().filter_map(Value::as_str);
+                        (k.clone(), values.map(str::to_owned).collect())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }
 
 /// Exactly one of resource and non-resource attributes (`local`: resource only).
@@ -175,6 +191,7 @@ mod tests {
             name: user.into(),
             uid: String::new(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            extra: Default::default(),
         };
         req
     }
