@@ -7,7 +7,8 @@
 //!   attributes' namespace must be that one; no non-resource attributes).
 //! - SelfSubjectAccessReview: the same for the requesting user (`can-i`, `can-i --as`).
 //! - SelfSubjectRulesReview: every rule the requesting user has in
-//!   `spec.namespace` (`can-i --list`); kube answers with an empty `spec`.
+//!   `spec.namespace` (`can-i --list`; 400 without one); kube answers with an empty
+//!   `spec`, and `evaluationError` naming roles that do not exist.
 //!
 //! Invalid specs are 422 with kube's field messages; the status carries `allowed`,
 //! and kube's `reason` (`RBAC: allowed by ClusterRoleBinding ...`, or on denial the
@@ -52,12 +53,16 @@ pub fn answer(plural: &str, req: &ApiRequest, body: &mut Value, authz: &Authoriz
             .map(|()| decide(authz, req.user.clone(), &spec, "")),
         "selfsubjectrulesreviews" => {
             let namespace = spec.get("namespace").and_then(Value::as_str).unwrap_or("");
+            if namespace.is_empty() {
+                return Some(Err(ApiError::new(400, "BadRequest", "no namespace on request")));
+            }
             let rules = authz.rules_for(&req.user, namespace);
             body["spec"] = json!({});
+            // RBAC enumerates everything it knows: never incomplete, even with errors.
             let mut status = json!({
                 "resourceRules": rules.resource_rules,
                 "nonResourceRules": rules.non_resource_rules,
-                "incomplete": !rules.errors.is_empty(),
+                "incomplete": false,
             });
             if !rules.errors.is_empty() {
                 status["evaluationError"] = json!(aggregate(&rules.errors));
@@ -229,6 +234,9 @@ mod tests {
         let status = answer("selfsubjectrulesreviews", &req, &mut body, &a).unwrap().unwrap();
         assert_eq!(body["spec"], json!({}));
         assert_eq!(status["incomplete"], false);
+        let mut no_ns = json!({"spec": {}});
+        let err = answer("selfsubjectrulesreviews", &req, &mut no_ns, &a).unwrap().unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (400, "no namespace on request"));
         let rules = status["resourceRules"].as_array().unwrap();
         assert!(rules.iter().any(|r| r["resources"] == json!(["selfsubjectaccessreviews", "selfsubjectrulesreviews"])));
         assert!(!rules.iter().any(|r| r["resources"].as_array().unwrap().contains(&json!("pods"))));
