@@ -443,3 +443,87 @@ async fn anonymous_health_and_always_allow() {
     assert_eq!(admin.get(&format!("{RBAC}/clusterroles")).await.json()["items"], json!([]));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn roles_and_bindings_grant_no_more_than_their_author_holds() {
+    let (server, admin, _dir) = start(AuthorizationMode::Rbac).await;
+    let bob = admin.clone().with_token("tok-bob");
+    create(&admin, "/api/v1/namespaces", json!({"metadata": {"name": "x"}})).await;
+    // bob administers namespace x (the built-in `admin` role, which can write roles and bindings).
+    create(
+        &admin,
+        &format!("{RBAC}/namespaces/x/rolebindings"),
+        json!({"metadata": {"name": "bob-admin"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"kind": "User", "name": "bob"}]}),
+    )
+    .await;
+    let r = bob
+        .post_json(
+            &format!("{RBAC}/namespaces/x/roles"),
+            &json!({"metadata": {"name": "pods"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete"]}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let r = bob
+        .post_json(
+            &format!("{RBAC}/namespaces/x/roles"),
+            &json!({"metadata": {"name": "nodes"}, "rules": [
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+        )
+        .await;
+    assert_forbidden(
+        &r,
+        "roles.rbac.authorization.k8s.io \"nodes\" is forbidden: user \"bob\" (groups=[\"system:authenticated\"]) \
+         is attempting to grant RBAC permissions not currently held:\n\
+         {APIGroups:[\"\"], Resources:[\"nodes\"], Verbs:[\"get\" \"list\"]}",
+    );
+    // Binding a role bob does not hold is refused, until bob may `bind` it.
+    let binding = json!({"metadata": {"name": "carol-cluster-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "User", "name": "carol"}]});
+    assert_forbidden(
+        &bob.post_json(&format!("{RBAC}/namespaces/x/rolebindings"), &binding).await,
+        "rolebindings.rbac.authorization.k8s.io \"carol-cluster-admin\" is forbidden: user \"bob\" \
+         (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n\
+         {APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}",
+    );
+    // A binding to a role that does not exist: 404, worded as kube words it.
+    let dangling = json!({"metadata": {"name": "rb1"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "missing-role"},
+        "subjects": [{"kind": "User", "name": "carol"}]});
+    let r = bob.post_json(&format!("{RBAC}/namespaces/x/rolebindings"), &dangling).await;
+    assert_status(&r, 404, "NotFound");
+    assert_eq!(r.json()["message"], r#"rolebindings.rbac.authorization.k8s.io "missing-role" not found"#);
+    create(
+        &admin,
+        &format!("{RBAC}/clusterroles"),
+        json!({"metadata": {"name": "bind-cluster-admin"}, "rules": [
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"], "resourceNames": ["cluster-admin"]}]}),
+    )
+    .await;
+    create(
+        &admin,
+        &format!("{RBAC}/namespaces/x/rolebindings"),
+        json!({"metadata": {"name": "bob-binds"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "bind-cluster-admin"},
+            "subjects": [{"kind": "User", "name": "bob"}]}),
+    )
+    .await;
+    let r = bob.post_json(&format!("{RBAC}/namespaces/x/rolebindings"), &binding).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // A patch is checked on its result.
+    let r = bob
+        .request(
+            Method::PATCH,
+            &format!("{RBAC}/namespaces/x/roles/pods"),
+            &[("content-type", "application/merge-patch+json")],
+            serde_json::to_vec(&json!({"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_status(&r, 403, "Forbidden");
+    server.shutdown().await;
+}

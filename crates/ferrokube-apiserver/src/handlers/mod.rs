@@ -283,6 +283,7 @@ impl Handler {
             return self.token_request(api_req).await;
         }
         let timeout = watch_stream::timeout(api_req.query_param("timeoutSeconds"));
+        crate::auth::rbac::escalation::check(&self.registry, &self.authz, &api_req).await?;
         let result = match crate::auth::reviews::handle(&api_req, &self.auth, &self.authz) {
             Some(answer) => ServedResponse::Api(answer?),
             None => self.registry.handle_served(api_req).await?,

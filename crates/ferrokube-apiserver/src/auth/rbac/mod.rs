@@ -16,7 +16,9 @@
 //! cluster-admin, admin, edit, view, system:basic-user, system:discovery,
 //! system:public-info-viewer, the controllers' and nodes' roles, ...), and keeps the
 //! rules of aggregated ClusterRoles up to date ([`aggregation`]). The access and rules
-//! reviews of `authorization.k8s.io` answer from the same authorizer ([`reviews`]).
+//! reviews of `authorization.k8s.io` answer from the same authorizer ([`reviews`]), and
+//! writes of roles and bindings may not grant more than their author holds
+//! ([`escalation`]).
 //!
 //! Differences from kube: no Node authorizer (nodes get what RBAC grants them), and
 //! anonymous requests other than `/version` and health are 401 (kube, with
@@ -26,6 +28,7 @@ pub mod admit;
 pub mod aggregation;
 pub mod attributes;
 pub mod bootstrap;
+pub mod escalation;
 pub mod policy;
 pub mod reviews;
 pub mod rules;
