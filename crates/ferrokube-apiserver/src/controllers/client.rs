@@ -161,6 +161,7 @@ impl Client {
                 name: user.to_owned(),
                 uid: String::new(),
                 groups: vec!["system:masters".into(), "system:authenticated".into()],
+                extra: Default::default(),
             },
             res,
         }

@@ -3,7 +3,9 @@
 //! [`Handler::handle`] is the whole pipeline for one request:
 //! 1. [`router`] parses the path (discovery, health, `/version`, or a resource path),
 //! 2. [`crate::auth`] authenticates (client certificate from the TLS session, or bearer
-//!    token); anonymous callers only get `/version` and health (401 otherwise),
+//!    token); anonymous callers only get `/version` and health (401 otherwise); then
+//!    impersonation headers are applied and the request is authorized
+//!    ([`crate::auth::rbac`], 403 in kube's words),
 //! 3. [`negotiate`] picks the representation from `Accept` (JSON, YAML, Table,
 //!    metadata-only, aggregated discovery; 406 if none fits),
 //! 4. [`body`] reads the request body (3 MiB limit, gzip, YAML and protobuf (`ferrokube_apimachinery::protobuf`) → JSON),
@@ -65,6 +67,7 @@ pub struct Handler {
     catalog: Arc<SharedCatalog>,
     registry: Arc<Registry>,
     auth: Arc<Authenticator>,
+    authz: Arc<crate::auth::rbac::Authorizer>,
     server_address: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
     openapi: crate::openapi::OpenApi,
@@ -87,7 +90,22 @@ impl Handler {
         server_address: String,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Handler {
-        Handler { catalog, registry, auth, server_address, shutdown, openapi: crate::openapi::OpenApi::default() }
+        let authz = Arc::new(crate::auth::rbac::Authorizer::always_allow());
+        Handler {
+            catalog,
+            registry,
+            auth,
+            authz,
+            server_address,
+            shutdown,
+            openapi: crate::openapi::OpenApi::default(),
+        }
+    }
+
+    /// The same handler authorizing with `authz` (the default allows everything).
+    pub fn with_authorizer(mut self, authz: Arc<crate::auth::rbac::Authorizer>) -> Handler {
+        self.authz = authz;
+        self
     }
 
     /// Answer one request. Never panics; every failure is a `Status` response.
@@ -128,11 +146,7 @@ impl Handler {
             Err(_) if public && anonymous => None,
             Err(_) => return Err(status::unauthorized()),
         };
-        if let Some(u) = &user {
-            if !crate::auth::authorize(u) {
-                return Err(status::forbidden(format!("User {:?} cannot access this resource", u.name)));
-            }
-        }
+        let user = crate::auth::rbac::admit::admit(&self.authz, user, req.method(), req.uri(), req.headers())?;
         if crate::openapi::is_openapi_path(req.uri().path())
             && user.is_some()
             && (req.method() == Method::GET || req.method() == Method::HEAD)
@@ -269,7 +283,8 @@ impl Handler {
             return self.token_request(api_req).await;
         }
         let timeout = watch_stream::timeout(api_req.query_param("timeoutSeconds"));
-        let result = match crate::auth::reviews::handle(&api_req, &self.auth) {
+        crate::auth::rbac::escalation::check(&self.registry, &self.authz, &api_req).await?;
+        let result = match crate::auth::reviews::handle(&api_req, &self.auth, &self.authz) {
             Some(answer) => ServedResponse::Api(answer?),
             None => self.registry.handle_served(api_req).await?,
         };
