@@ -9,11 +9,19 @@
 //! produces the JSON the object would have; the types whose JSON is not their message
 //! shape (Time, Quantity, IntOrString, RawExtension, ...) are special-cased.
 //!
+//! [`encode`] is the inverse: an object's JSON to its message and enveloped body
+//! ([`encode_body`]), on the same tables; [`wire`] holds the writer primitives.
+//!
 //! The embedded server decodes request bodies with it (kubectl's typed commands send
-//! protobuf and do not retry in JSON after a 415).
+//! protobuf and do not retry in JSON after a 415) and encodes its responses with
+//! [`encode`] when a client asks for protobuf.
 
+pub mod encode;
 #[rustfmt::skip]
 pub mod generated;
+pub mod wire;
+
+pub use encode::{encode_body, encode_list_body, encode_message, envelope, message_key, EncodeError};
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -142,6 +150,15 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
         let Some(field) = def.fields.iter().find(|f| f.tag == tag) else {
             continue;
         };
+        if let (Kind::Message(inner), Wire::Len(bytes)) = (&field.kind, wire) {
+            if is_inline(key, tag) {
+                // An embedded Go struct: its fields are the parent's in JSON.
+                if let Value::Object(fields) = decode_message(inner, bytes, depth + 1)? {
+                    out.extend(fields);
+                }
+                continue;
+            }
+        }
         if let Kind::Map(value_kind) = &field.kind {
             let Wire::Len(entry) = wire else {
                 return Err(invalid(format!("{key}.{}: bad map entry", field.json)));
@@ -176,6 +193,12 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
         }
     }
     Ok(Value::Object(out))
+}
+
+/// Whether field `tag` of message `key` is an embedded Go struct whose JSON is inlined
+/// into the parent's ([`generated::INLINE`]).
+pub fn is_inline(key: &str, tag: u32) -> bool {
+    generated::INLINE.binary_search(&(key, tag)).is_ok()
 }
 
 /// Fields whose zero value is meaningful (Go pointers: set to 0/false/"" on purpose).
@@ -343,8 +366,8 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
             }
         }
         "apimachinery/pkg/runtime/RawExtension" | "apimachinery/pkg/apis/meta/v1/FieldsV1" => raw_json(fields()?)?,
-        _ if name == "Json" && key.starts_with("apiextensions_apiserver/") => raw_json(fields()?)?,
-        _ if name == "ExtraValue" => {
+        _ if name.eq_ignore_ascii_case("json") && key.starts_with("apiextensions_apiserver/") => raw_json(fields()?)?,
+        _ if generated::STRING_LISTS.binary_search(&key).is_ok() => {
             let mut items = Vec::new();
             for (tag, w) in fields()? {
                 if let (1, Wire::Len(b)) = (tag, w) {
@@ -353,24 +376,21 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
             }
             Value::Array(items)
         }
-        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JsonSchemaPropsOr") => {
-            let schema_key = key.replace(name, "JsonSchemaProps");
+        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JSONSchemaPropsOr") => {
+            let name = &name["JSON".len()..];
+            let schema_key = format!("{}JSONSchemaProps", &key[..key.len() - name.len() - "JSON".len()]);
             let mut schema = None;
             let mut list = Vec::new();
             let mut allows = None;
             for (tag, w) in fields()? {
                 match (name, tag, w) {
-                    (_, 1, Wire::Len(b)) if name != "JsonSchemaPropsOrBool" => {
+                    (_, 1, Wire::Len(b)) if name != "SchemaPropsOrBool" => {
                         schema = Some(decode_message(&schema_key, b, depth + 1)?)
                     }
-                    ("JsonSchemaPropsOrBool", 1, Wire::Varint(v)) => allows = Some(v != 0),
-                    ("JsonSchemaPropsOrBool", 2, Wire::Len(b)) => {
-                        schema = Some(decode_message(&schema_key, b, depth + 1)?)
-                    }
-                    ("JsonSchemaPropsOrArray", 2, Wire::Len(b)) => {
-                        list.push(decode_message(&schema_key, b, depth + 1)?)
-                    }
-                    ("JsonSchemaPropsOrStringArray", 2, Wire::Len(b)) => list.push(Value::String(utf8(b)?)),
+                    ("SchemaPropsOrBool", 1, Wire::Varint(v)) => allows = Some(v != 0),
+                    ("SchemaPropsOrBool", 2, Wire::Len(b)) => schema = Some(decode_message(&schema_key, b, depth + 1)?),
+                    ("SchemaPropsOrArray", 2, Wire::Len(b)) => list.push(decode_message(&schema_key, b, depth + 1)?),
+                    ("SchemaPropsOrStringArray", 2, Wire::Len(b)) => list.push(Value::String(utf8(b)?)),
                     _ => {}
                 }
             }
