@@ -119,11 +119,8 @@ pub fn decode_body(bytes: &[u8]) -> Result<Value, DecodeError> {
             _ => {}
         }
     }
-    let key = generated::KINDS
-        .iter()
-        .find(|(av, k, _)| *av == api_version && *k == kind)
-        .or_else(|| generated::KINDS.iter().find(|(_, k, _)| *k == kind))
-        .map(|(_, _, key)| *key)
+    let key = encode::message_key(&api_version, &kind)
+        .or_else(|| generated::KINDS.iter().find(|(_, k, _)| *k == kind).map(|(_, _, key)| *key))
         .ok_or_else(|| DecodeError::UnknownKind(format!("{api_version}, Kind={kind}")))?;
     let mut obj = decode_message(key, raw, 0)?;
     if let Value::Object(map) = &mut obj {

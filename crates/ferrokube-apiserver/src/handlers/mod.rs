@@ -4,12 +4,14 @@
 //! 1. [`router`] parses the path (discovery, health, `/version`, or a resource path),
 //! 2. [`crate::auth`] authenticates (client certificate from the TLS session, or bearer
 //!    token); anonymous callers only get `/version` and health (401 otherwise),
-//! 3. [`negotiate`] picks the representation from `Accept` (JSON, YAML, Table,
-//!    metadata-only, aggregated discovery; 406 if none fits),
+//! 3. [`negotiate`] picks the representation from `Accept` (JSON, YAML, protobuf for
+//!    built-in types, Table, metadata-only, aggregated discovery; 406 if none fits),
 //! 4. [`body`] reads the request body (3 MiB limit, gzip, YAML and protobuf (`ferrokube_apimachinery::protobuf`) → JSON),
 //! 5. an [`ApiRequest`] goes to the registry, whose [`ApiResponse`] is rendered as JSON,
-//!    YAML or a [`table`], gzip-compressed when large, or streamed by [`watch_stream`];
-//!    errors become `Status` objects ([`status`]).
+//!    YAML, protobuf (`ferrokube_apimachinery::protobuf::encode`) or a [`table`],
+//!    gzip-compressed when large, or streamed by [`watch_stream`]; errors become
+//!    `Status` objects ([`status`]), in protobuf when a built-in resource's request
+//!    negotiated it.
 //!
 //! Discovery documents come from the [`crate::catalog`] ([`discovery`],
 //! [`aggregated_discovery`]).
@@ -144,13 +146,22 @@ impl Handler {
         let query = parse_query(req.uri().query());
         if let Route::Resource(path) = route {
             let user = user.ok_or_else(status::unauthorized)?;
-            return self.resource(req, path, query, accept.as_deref(), user).await;
+            // Errors of a built-in resource's request are `Status` objects in protobuf
+            // when the request negotiated protobuf, as kube-apiserver encodes them.
+            let protobuf_errors = !self.is_custom(&path.resource)
+                && negotiate::choose(accept.as_deref(), Offers { protobuf: true, ..Offers::default() }, None)
+                    == Some(Format::Protobuf);
+            return match self.resource(req, path, query, accept.as_deref(), user).await {
+                Err(err) if protobuf_errors => Ok(status::error_response_as(&err, true)),
+                other => other,
+            };
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(status::method_not_allowed());
         }
         let core = matches!(route, Route::CoreVersions);
-        let offers = Offers { table: false, aggregated: matches!(route, Route::CoreVersions | Route::Groups) };
+        let offers =
+            Offers { table: false, aggregated: matches!(route, Route::CoreVersions | Route::Groups), protobuf: true };
         match route {
             Route::Health => {
                 let answer = health::answer(req.uri().path(), &query, *self.shutdown.borrow());
@@ -193,7 +204,7 @@ impl Handler {
     }
 
     fn plain_document(&self, accept: Option<&str>, doc: &Value) -> Result<Response<ResponseBody>, ApiError> {
-        let format = negotiate::choose(accept, Offers::default(), None)
+        let format = negotiate::choose(accept, Offers { protobuf: true, ..Offers::default() }, None)
             .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
         Ok(render_value(StatusCode::OK, doc, &format))
     }
@@ -218,8 +229,9 @@ impl Handler {
         let verb = path.verb(&method, watch_flag)?;
         let tableable = matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();
         let include = query.get("includeObject").and_then(|v| v.first()).map(String::as_str);
-        let format = negotiate::choose(accept, Offers { table: tableable, aggregated: false }, include)
-            .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
+        let offers = Offers { table: tableable, aggregated: false, protobuf: !self.is_custom(&path.resource) };
+        let format =
+            negotiate::choose(accept, offers, include).ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
 
         let mut name = path.name.clone();
         if verb == Verb::Watch {
@@ -266,7 +278,7 @@ impl Handler {
         };
         let field_warnings = crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
         if is_token {
-            return self.token_request(api_req).await;
+            return self.token_request(api_req, &format).await;
         }
         let timeout = watch_stream::timeout(api_req.query_param("timeoutSeconds"));
         let result = match crate::auth::reviews::handle(&api_req, &self.auth) {
@@ -307,6 +319,23 @@ impl Handler {
                 crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
+            ServedResponse::List(list) if matches!(format, Format::Protobuf) => {
+                let encoded = ferrokube_apimachinery::protobuf::encode_list_body(
+                    &list.api_version,
+                    &list.kind,
+                    &list.metadata,
+                    list.items.iter().map(|o| &**o),
+                );
+                let mut resp = match encoded {
+                    Ok(pb) => bytes_response(StatusCode::OK, Bytes::from(pb), negotiate::PROTOBUF),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "list has no protobuf form; answering JSON");
+                        json_bytes_response(StatusCode::OK, list_json(&list))
+                    }
+                };
+                crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                Ok(resp)
+            }
             ServedResponse::List(list) => Ok(object_response(200, &list.into_value())),
             ServedResponse::Api(ApiResponse::Watch(events)) => {
                 let event_format = match format {
@@ -317,7 +346,16 @@ impl Handler {
                         version,
                     },
                     Format::PartialMetadata { version } => watch_stream::EventFormat::PartialMetadata { version },
+                    Format::Protobuf => watch_stream::EventFormat::Protobuf {
+                        api_version: path.resource.api_version(),
+                        kind: path.resource.kind.clone(),
+                    },
                     _ => watch_stream::EventFormat::Json,
+                };
+                let content_type = if matches!(event_format, watch_stream::EventFormat::Protobuf { .. }) {
+                    negotiate::PROTOBUF_WATCH
+                } else {
+                    "application/json"
                 };
                 let mut shutdown = self.shutdown.clone();
                 let ended = async move {
@@ -325,7 +363,7 @@ impl Handler {
                 };
                 let body = watch_stream::WatchBody::new(events, timeout, ended, event_format);
                 let mut resp = Response::new(body.boxed_unsync());
-                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
                 resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
                 Ok(resp)
             }
@@ -334,6 +372,11 @@ impl Handler {
 }
 
 impl Handler {
+    /// Whether `r` is a custom resource (served from a CRD: never protobuf).
+    fn is_custom(&self, r: &crate::api::ResourceInfo) -> bool {
+        self.catalog.snapshot().custom(&r.group, &r.version, &r.plural).is_some()
+    }
+
     /// The printer columns of a custom resource (`None` for built-in resources).
     fn printer_columns(
         &self,
@@ -344,7 +387,7 @@ impl Handler {
 
     /// `POST serviceaccounts/<name>/token`: the service account must exist (asked of the
     /// registry); the token comes from [`crate::auth::service_account_tokens`].
-    async fn token_request(&self, mut req: ApiRequest) -> Result<Response<ResponseBody>, ApiError> {
+    async fn token_request(&self, mut req: ApiRequest, format: &Format) -> Result<Response<ResponseBody>, ApiError> {
         let request: Value = if req.body.is_empty() {
             serde_json::json!({})
         } else {
@@ -371,7 +414,7 @@ impl Handler {
         if dry_run {
             answer["status"]["token"] = Value::String(String::new());
         }
-        Ok(json_response(StatusCode::CREATED, &answer))
+        Ok(render_value(StatusCode::CREATED, &answer, format))
     }
 }
 
@@ -403,6 +446,14 @@ fn json_response(code: StatusCode, value: &Value) -> Response<ResponseBody> {
 
 fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<ResponseBody> {
     let (bytes, ct) = match format {
+        Format::Protobuf => match encode_protobuf(value) {
+            Ok(pb) => (pb, negotiate::PROTOBUF),
+            Err(e) => {
+                // A kind with no protobuf message here: JSON rather than a failure.
+                tracing::debug!(error = %e, "object has no protobuf form; answering JSON");
+                (serde_json::to_vec(value).unwrap_or_default(), "application/json")
+            }
+        },
         Format::Yaml => match serde_yaml_ng::to_string(value) {
             Ok(s) => (s.into_bytes(), "application/yaml"),
             Err(e) => return status::error_response(&status::internal(e.to_string())),
@@ -410,6 +461,14 @@ fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<Re
         _ => (serde_json::to_vec(value).unwrap_or_default(), "application/json"),
     };
     bytes_response(code, Bytes::from(bytes), ct)
+}
+
+/// The enveloped protobuf of an object that names its `kind` (and `apiVersion`; absent,
+/// as in `APIVersions`, it is `v1`, the version kube's discovery objects are encoded at).
+fn encode_protobuf(value: &Value) -> Result<Vec<u8>, ferrokube_apimachinery::protobuf::EncodeError> {
+    let field = |k: &str| value.get(k).and_then(Value::as_str);
+    let api_version = field("apiVersion").unwrap_or("v1");
+    ferrokube_apimachinery::protobuf::encode_body(api_version, field("kind").unwrap_or(""), value)
 }
 
 fn bytes_response(code: StatusCode, bytes: Bytes, ct: &'static str) -> Response<ResponseBody> {

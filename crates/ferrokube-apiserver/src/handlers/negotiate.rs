@@ -5,8 +5,14 @@
 //! `meta.k8s.io` Table (`application/json;as=Table;v=v1;g=meta.k8s.io`, what `kubectl
 //! get` asks for), and aggregated discovery
 //! (`application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io`) where the
-//! endpoint offers it. Protobuf is not served: a client that also lists JSON gets JSON;
-//! one that lists nothing servable gets 406.
+//! endpoint offers it, and protobuf (`application/vnd.kubernetes.protobuf`, what
+//! client-go's typed clients and kubectl list first) where the endpoint offers it: the
+//! built-in resources and the discovery documents, as kube-apiserver. Custom resources
+//! are not offered in protobuf (kube-apiserver leaves protobuf out of a CRD's standard
+//! serializers): a client that also lists JSON gets JSON, one that lists only protobuf
+//! gets 406. A Table or `PartialObjectMetadata` asked for in protobuf is skipped in
+//! favour of the next entry (kube allows Tables only as JSON or YAML; metadata-only
+//! protobuf is not served here yet). One that lists nothing servable gets 406.
 
 /// What an endpoint can render besides plain JSON/YAML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,7 +21,15 @@ pub struct Offers {
     pub table: bool,
     /// Aggregated discovery (`/api`, `/apis`).
     pub aggregated: bool,
+    /// The Kubernetes protobuf encoding (built-in types only).
+    pub protobuf: bool,
 }
+
+/// The protobuf media type.
+pub const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+
+/// The media type of a protobuf watch stream (length-prefixed `WatchEvent` frames).
+pub const PROTOBUF_WATCH: &str = "application/vnd.kubernetes.protobuf;stream=watch";
 
 /// The chosen representation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +38,8 @@ pub enum Format {
     Json,
     /// `application/yaml`.
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`.
+    Protobuf,
     /// A `meta.k8s.io` Table of the given version (`v1` or `v1beta1`).
     Table {
         /// `v1` or `v1beta1`.
@@ -113,6 +129,7 @@ pub fn choose(accept: Option<&str>, offers: Offers, include_object: Option<&str>
         match range.param("as") {
             None if is_json => return Some(Format::Json),
             None if matches!(range.essence.as_str(), "application/yaml" | "text/yaml") => return Some(Format::Yaml),
+            None if offers.protobuf && range.essence == PROTOBUF => return Some(Format::Protobuf),
             Some("Table") if offers.table && range.essence == "application/json" => {
                 let version = range.param("v").unwrap_or("v1");
                 if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
@@ -158,7 +175,8 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    const ALL: Offers = Offers { table: true, aggregated: true };
+    const ALL: Offers = Offers { table: true, aggregated: true, protobuf: false };
+    const BUILT_IN: Offers = Offers { table: true, aggregated: false, protobuf: true };
 
     #[test]
     fn kubectl_get_asks_for_table() {
@@ -196,6 +214,25 @@ mod tests {
         assert_eq!(choose(Some("application/yaml"), ALL, None), Some(Format::Yaml));
         assert_eq!(choose(Some(";;,,;=;"), ALL, None), None);
         assert_eq!(choose(Some("application/json;as=Table;v=v9;g=meta.k8s.io"), ALL, None), None);
+    }
+
+    #[test]
+    fn protobuf_where_offered() {
+        let typed = "application/vnd.kubernetes.protobuf, application/json";
+        assert_eq!(choose(Some(typed), BUILT_IN, None), Some(Format::Protobuf));
+        assert_eq!(choose(Some(PROTOBUF), BUILT_IN, None), Some(Format::Protobuf));
+        assert_eq!(choose(Some(PROTOBUF_WATCH), BUILT_IN, None), Some(Format::Protobuf));
+        // A custom resource: JSON when listed, else 406.
+        assert_eq!(choose(Some(typed), ALL, None), Some(Format::Json));
+        assert_eq!(choose(Some(PROTOBUF), ALL, None), None);
+        // JSON listed first wins; a protobuf Table is skipped.
+        assert_eq!(
+            choose(Some("application/json, application/vnd.kubernetes.protobuf"), BUILT_IN, None),
+            Some(Format::Json)
+        );
+        let pb_table = "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io";
+        assert_eq!(choose(Some(pb_table), BUILT_IN, None), None);
+        assert_eq!(choose(Some(&format!("{pb_table}, application/json")), BUILT_IN, None), Some(Format::Json));
     }
 
     #[test]
