@@ -119,20 +119,51 @@ pub fn encode_list_body<'a>(
     metadata: &Value,
     items: impl IntoIterator<Item = &'a Value>,
 ) -> Result<Vec<u8>, EncodeError> {
-    let key = message_key(api_version, list_kind)
-        .ok_or_else(|| EncodeError::UnknownKind(format!("{api_version}, Kind={list_kind}")))?;
-    let fields = sorted_fields(key).ok_or_else(|| EncodeError::UnknownKind(key.to_owned()))?;
-    let mut raw = Vec::new();
-    let meta = fields.iter().find(|f| f.json == "metadata");
-    let item_field = fields.iter().find(|f| f.json == "items");
-    let (Some(meta), Some(item_field)) = (meta, item_field) else {
+    let (_, _, item_field) = list_fields(api_version, list_kind)?;
+    let Kind::Message(item_key) = item_field.kind else {
         return Err(EncodeError::UnknownKind(format!("{api_version}, Kind={list_kind} (not a list)")));
     };
+    let mut encoded = Vec::new();
+    for item in items {
+        let mut m = Vec::new();
+        message_into(&mut m, item_key, item, 1)?;
+        encoded.push(m);
+    }
+    encode_list_body_of_messages(api_version, list_kind, metadata, encoded.iter())
+}
+
+/// Encode a list (`<Kind>List`) from its `metadata` and its items' already encoded
+/// messages (as [`encode_message`] gives them; a server keeps them per object version).
+pub fn encode_list_body_of_messages<I>(
+    api_version: &str,
+    list_kind: &str,
+    metadata: &Value,
+    items: I,
+) -> Result<Vec<u8>, EncodeError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let (key, meta, item_field) = list_fields(api_version, list_kind)?;
+    let mut raw = Vec::new();
     write_field(&mut raw, key, meta, metadata, 0)?;
     for item in items {
-        write_one(&mut raw, key, item_field, &item_field.kind, item, 0)?;
+        put_bytes(&mut raw, item_field.tag, item.as_ref());
     }
     Ok(envelope(api_version, list_kind, &raw))
+}
+
+/// A list kind's message key and its `metadata` and `items` fields.
+fn list_fields(
+    api_version: &str,
+    list_kind: &str,
+) -> Result<(&'static str, &'static FieldDef, &'static FieldDef), EncodeError> {
+    let not_a_list = || EncodeError::UnknownKind(format!("{api_version}, Kind={list_kind}"));
+    let key = message_key(api_version, list_kind).ok_or_else(not_a_list)?;
+    let fields = sorted_fields(key).ok_or_else(not_a_list)?;
+    let meta = fields.iter().find(|f| f.json == "metadata").ok_or_else(not_a_list)?;
+    let items = fields.iter().find(|f| f.json == "items" && f.repeated).ok_or_else(not_a_list)?;
+    Ok((key, meta, items))
 }
 
 /// Encode one message of type `key` (e.g. `api/core/v1/Pod`) from its JSON, without

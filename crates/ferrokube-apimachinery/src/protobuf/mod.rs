@@ -21,7 +21,9 @@ pub mod encode;
 pub mod generated;
 pub mod wire;
 
-pub use encode::{encode_body, encode_list_body, encode_message, envelope, message_key, EncodeError};
+pub use encode::{
+    encode_body, encode_list_body, encode_list_body_of_messages, encode_message, envelope, message_key, EncodeError,
+};
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -313,6 +313,20 @@ impl Handler {
                 crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
+            // Shared objects in protobuf: their kept message in a fresh envelope.
+            ServedResponse::Object { code, object } if matches!(format, Format::Protobuf) => {
+                let field = |k: &str| object.get(k).and_then(Value::as_str);
+                match (field("apiVersion"), field("kind"), crate::storage::encoded::protobuf(&object)) {
+                    (Some(av), Some(kind), Some(raw)) => {
+                        let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                        let body = ferrokube_apimachinery::protobuf::envelope(av, kind, &raw);
+                        let mut resp = bytes_response(code, Bytes::from(body), negotiate::PROTOBUF);
+                        crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                        Ok(resp)
+                    }
+                    _ => Ok(object_response(code, &object)),
+                }
+            }
             ServedResponse::Object { code, object } => Ok(object_response(code, &object)),
             ServedResponse::List(list) if matches!(format, Format::Json) => {
                 let mut resp = json_bytes_response(StatusCode::OK, list_json(&list));
@@ -320,12 +334,22 @@ impl Handler {
                 Ok(resp)
             }
             ServedResponse::List(list) if matches!(format, Format::Protobuf) => {
-                let encoded = ferrokube_apimachinery::protobuf::encode_list_body(
-                    &list.api_version,
-                    &list.kind,
-                    &list.metadata,
-                    list.items.iter().map(|o| &**o),
-                );
+                // Each item's message is encoded once per object version and kept.
+                let items: Option<Vec<Bytes>> = list.items.iter().map(crate::storage::encoded::protobuf).collect();
+                let encoded = match items {
+                    Some(items) => ferrokube_apimachinery::protobuf::encode_list_body_of_messages(
+                        &list.api_version,
+                        &list.kind,
+                        &list.metadata,
+                        items,
+                    ),
+                    None => ferrokube_apimachinery::protobuf::encode_list_body(
+                        &list.api_version,
+                        &list.kind,
+                        &list.metadata,
+                        list.items.iter().map(|o| &**o),
+                    ),
+                };
                 let mut resp = match encoded {
                     Ok(pb) => bytes_response(StatusCode::OK, Bytes::from(pb), negotiate::PROTOBUF),
                     Err(e) => {

@@ -131,14 +131,19 @@ fn event_line(event_type: &str, object: &[u8]) -> Bytes {
 /// One protobuf watch frame: a 4-byte big-endian length, then `WatchEvent{type, object:
 /// RawExtension{raw: enveloped object}}`. An object that cannot be encoded (never
 /// expected of a built-in type) becomes an `ERROR` event carrying a 500 `Status`.
-fn protobuf_frame(event_type: &str, object: &Value, api_version: &str, kind: &str) -> Bytes {
-    use ferrokube_apimachinery::protobuf::{encode_body, wire};
-    let field = |k: &str, default: &'static str| -> String {
-        object.get(k).and_then(Value::as_str).map_or_else(|| default.to_owned(), str::to_owned)
+fn protobuf_frame(event_type: &str, object: &Arc<Value>, api_version: &str, kind: &str) -> Bytes {
+    use ferrokube_apimachinery::protobuf::{encode_body, envelope, wire};
+    let field = |k: &str| object.get(k).and_then(Value::as_str);
+    let encoded = match (field("apiVersion"), field("kind")) {
+        // A stored object: its message is encoded once and shared by every watcher.
+        (Some(av), Some(k)) => match crate::storage::encoded::protobuf(object) {
+            Some(raw) => Ok(envelope(av, k, &raw)),
+            None => encode_body(av, k, object),
+        },
+        // A bookmark names no type: the watched resource's.
+        _ => encode_body(api_version, kind, object),
     };
-    let (av, k) = (field("apiVersion", ""), field("kind", ""));
-    let (av, k) = if k.is_empty() { (api_version.to_owned(), kind.to_owned()) } else { (av, k) };
-    let (event_type, raw) = match encode_body(&av, &k, object) {
+    let (event_type, raw) = match encoded {
         Ok(raw) => (event_type, raw),
         Err(e) => {
             let status = crate::api::ApiError::new(500, "InternalError", format!("encoding a watch event: {e}"));
