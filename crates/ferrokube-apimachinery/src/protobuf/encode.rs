@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::wire::{put_bytes, put_fixed64, put_varint_field};
+use super::wire::{put_bytes, put_fixed64, put_nested, put_varint_field};
 use super::{generated, FieldDef, Kind, MAGIC, MAX_DEPTH};
 
 /// Why an object could not be encoded.
@@ -54,22 +54,67 @@ fn field_error(message: &str, field: &str, reason: impl Into<String>) -> EncodeE
     EncodeError::Field { message: message.to_owned(), field: field.to_owned(), reason: reason.into() }
 }
 
-/// Each message's fields in ascending field-number order (the order Go writes them).
-fn sorted_fields(key: &str) -> Option<&'static [&'static FieldDef]> {
-    static INDEX: OnceLock<HashMap<&'static str, Vec<&'static FieldDef>>> = OnceLock::new();
+/// What the encoder needs of one message, indexed once.
+struct MessageInfo {
+    /// Fields in ascending field-number order (the order Go writes them).
+    sorted: Vec<&'static FieldDef>,
+    /// Fields by JSON name.
+    by_json: HashMap<&'static str, &'static FieldDef, Fnv>,
+    /// Embedded structs inlined into this message's JSON.
+    inline: Vec<&'static FieldDef>,
+    /// Set for the types whose JSON is not their message shape.
+    special: Option<Special>,
+}
+
+/// FNV-1a: the index's keys are short, trusted strings (message keys, JSON names).
+#[derive(Clone, Copy, Default)]
+struct Fnv;
+
+struct FnvHasher(u64);
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+fn info(key: &str) -> Option<&'static MessageInfo> {
+    static INDEX: OnceLock<HashMap<&'static str, MessageInfo, Fnv>> = OnceLock::new();
     INDEX
         .get_or_init(|| {
             generated::MESSAGES
                 .iter()
                 .map(|m| {
-                    let mut fields: Vec<&FieldDef> = m.fields.iter().collect();
-                    fields.sort_by_key(|f| f.tag);
-                    (m.key, fields)
+                    let mut sorted: Vec<&FieldDef> = m.fields.iter().collect();
+                    sorted.sort_by_key(|f| f.tag);
+                    let inline = sorted
+                        .iter()
+                        .copied()
+                        .filter(|f| matches!(f.kind, Kind::Message(_)) && super::is_inline(m.key, f.tag))
+                        .collect();
+                    let by_json = sorted.iter().map(|f| (f.json, *f)).collect();
+                    (m.key, MessageInfo { sorted, by_json, inline, special: Special::of(m.key) })
                 })
                 .collect()
         })
         .get(key)
-        .map(Vec::as_slice)
+}
+
+/// Each message's fields in ascending field-number order (the order Go writes them).
+fn sorted_fields(key: &str) -> Option<&'static [&'static FieldDef]> {
+    info(key).map(|i| i.sorted.as_slice())
 }
 
 /// The message key of a top-level `apiVersion`/`kind`, lists (`<Kind>List`) included;
@@ -119,17 +164,16 @@ pub fn encode_list_body<'a>(
     metadata: &Value,
     items: impl IntoIterator<Item = &'a Value>,
 ) -> Result<Vec<u8>, EncodeError> {
-    let (_, _, item_field) = list_fields(api_version, list_kind)?;
+    let (key, meta, item_field) = list_fields(api_version, list_kind)?;
     let Kind::Message(item_key) = item_field.kind else {
         return Err(EncodeError::UnknownKind(format!("{api_version}, Kind={list_kind} (not a list)")));
     };
-    let mut encoded = Vec::new();
+    let mut raw = Vec::new();
+    write_field(&mut raw, key, meta, metadata, 0)?;
     for item in items {
-        let mut m = Vec::new();
-        message_into(&mut m, item_key, item, 1)?;
-        encoded.push(m);
+        put_nested(&mut raw, item_field.tag, |out| message_into(out, item_key, item, 1))?;
     }
-    encode_list_body_of_messages(api_version, list_kind, metadata, encoded.iter())
+    Ok(envelope(api_version, list_kind, &raw))
 }
 
 /// Encode a list (`<Kind>List`) from its `metadata` and its items' already encoded
@@ -178,27 +222,29 @@ fn message_into(out: &mut Vec<u8>, key: &str, value: &Value, depth: usize) -> Re
     if depth > MAX_DEPTH {
         return Err(EncodeError::TooDeep(key.to_owned()));
     }
-    if let Some(special) = Special::of(key) {
+    let info = info(key).ok_or_else(|| EncodeError::UnknownKind(key.to_owned()))?;
+    if let Some(special) = info.special {
         return special.encode(out, key, value, depth);
     }
-    let fields = sorted_fields(key).ok_or_else(|| EncodeError::UnknownKind(key.to_owned()))?;
     let map = match value {
         Value::Object(map) => map,
         Value::Null => return Ok(()),
         other => return Err(field_error(key, "", format!("expected a JSON object, got {}", type_name(other)))),
     };
-    for field in fields {
-        if let Kind::Message(inner) = &field.kind {
-            if super::is_inline(key, field.tag) {
-                // An embedded Go struct: encoded from the parent's own JSON object.
-                let mut m = Vec::new();
-                message_into(&mut m, inner, value, depth + 1)?;
-                put_bytes(out, field.tag, &m);
-                continue;
+    // The fields the object has (objects set few of a message's fields), then in
+    // field-number order; an inlined struct's field has no value of its own.
+    let mut present: Vec<(&FieldDef, Option<&Value>)> = Vec::with_capacity(map.len() + info.inline.len());
+    present.extend(map.iter().filter_map(|(k, v)| info.by_json.get(k.as_str()).map(|f| (*f, Some(v)))));
+    present.extend(info.inline.iter().map(|f| (*f, None)));
+    present.sort_unstable_by_key(|(f, _)| f.tag);
+    for (field, v) in present {
+        match (v, &field.kind) {
+            (Some(v), _) => write_field(out, key, field, v, depth)?,
+            // An embedded Go struct: encoded from the parent's own JSON object.
+            (None, Kind::Message(inner)) => {
+                put_nested(out, field.tag, |out| message_into(out, inner, value, depth + 1))?
             }
-        }
-        if let Some(v) = map.get(field.json) {
-            write_field(out, key, field, v, depth)?;
+            (None, _) => {}
         }
     }
     Ok(())
@@ -214,20 +260,16 @@ fn write_field(out: &mut Vec<u8>, key: &str, field: &FieldDef, v: &Value, depth:
         };
         let mut sorted: Vec<(&String, &Value)> = entries.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(b.0));
-        let mut entry = Vec::new();
         for (k, val) in sorted {
-            entry.clear();
-            put_bytes(&mut entry, 1, k.as_bytes());
-            match (value_kind, val) {
-                (Kind::String | Kind::Bytes, Value::Null) => put_bytes(&mut entry, 2, b""),
-                (Kind::Message(mkey), _) => {
-                    let mut m = Vec::new();
-                    message_into(&mut m, mkey, val, depth + 1)?;
-                    put_bytes(&mut entry, 2, &m);
+            put_nested(out, field.tag, |entry| {
+                put_bytes(entry, 1, k.as_bytes());
+                match (value_kind, val) {
+                    (Kind::String | Kind::Bytes, Value::Null) => put_bytes(entry, 2, b""),
+                    (Kind::Message(mkey), _) => put_nested(entry, 2, |m| message_into(m, mkey, val, depth + 1))?,
+                    (kind, val) => write_scalar(entry, key, field.json, 2, kind, val)?,
                 }
-                (kind, val) => write_scalar(&mut entry, key, field.json, 2, kind, val)?,
-            }
-            put_bytes(out, field.tag, &entry);
+                Ok(())
+            })?;
         }
         return Ok(());
     }
@@ -252,12 +294,7 @@ fn write_one(
     depth: usize,
 ) -> Result<(), EncodeError> {
     match kind {
-        Kind::Message(mkey) => {
-            let mut m = Vec::new();
-            message_into(&mut m, mkey, v, depth + 1)?;
-            put_bytes(out, field.tag, &m);
-            Ok(())
-        }
+        Kind::Message(mkey) => put_nested(out, field.tag, |out| message_into(out, mkey, v, depth + 1)),
         kind => write_scalar(out, key, field.json, field.tag, kind, v),
     }
 }
@@ -408,10 +445,7 @@ impl Special {
             Special::SchemaOrBool | Special::SchemaOrArray | Special::SchemaOrStringArray => {
                 let schema_key = &key[..key.len() - self.suffix_len()];
                 let schema = |out: &mut Vec<u8>, tag: u32, s: &Value| -> Result<(), EncodeError> {
-                    let mut m = Vec::new();
-                    message_into(&mut m, schema_key, s, depth + 1)?;
-                    put_bytes(out, tag, &m);
-                    Ok(())
+                    put_nested(out, tag, |out| message_into(out, schema_key, s, depth + 1))
                 };
                 match (self, v) {
                     (Special::SchemaOrBool, Value::Bool(b)) => put_varint_field(out, 1, u64::from(*b)),

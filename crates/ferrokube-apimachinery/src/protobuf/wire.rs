@@ -35,6 +35,31 @@ pub fn put_bytes(buf: &mut Vec<u8>, field: u32, data: &[u8]) {
     buf.extend_from_slice(data);
 }
 
+/// Append a length-delimited field whose content `write` appends to the same buffer:
+/// one byte is reserved for the length and patched afterwards (messages of 128 bytes
+/// or more move up by the extra length bytes), so nested messages need no buffer of
+/// their own.
+pub fn put_nested<E>(
+    buf: &mut Vec<u8>,
+    field: u32,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    put_key(buf, field, LEN);
+    let len_at = buf.len();
+    buf.push(0);
+    write(buf)?;
+    let len = buf.len() - len_at - 1;
+    if len < 0x80 {
+        buf[len_at] = len as u8;
+    } else {
+        let mut prefix = Vec::with_capacity(10);
+        put_varint(&mut prefix, len as u64);
+        buf[len_at] = prefix[0];
+        buf.splice(len_at + 1..len_at + 1, prefix[1..].iter().copied());
+    }
+    Ok(())
+}
+
 /// Append a varint field. Negative int32/int64 values are written as Go does: the
 /// two's complement as a 64-bit varint (ten bytes).
 pub fn put_varint_field(buf: &mut Vec<u8>, field: u32, v: u64) {
@@ -67,5 +92,18 @@ mod tests {
         put_fixed64(&mut b, 3, 1.5f64.to_bits());
         assert_eq!(b[0], 0x19);
         assert_eq!(b.len(), 9);
+        // Nested: the same bytes as writing the content first, short and long.
+        for n in [0usize, 1, 127, 128, 300, 20_000] {
+            let content = vec![7u8; n];
+            let mut expected = vec![1u8];
+            put_bytes(&mut expected, 5, &content);
+            let mut got = vec![1u8];
+            put_nested::<()>(&mut got, 5, |b| {
+                b.extend_from_slice(&content);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, expected, "{n}");
+        }
     }
 }
