@@ -277,3 +277,33 @@ async fn json_only_where_kube_serves_only_json() {
     assert_eq!(client.get_accept("/version", TYPED).await.header("content-type"), "application/json");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_only_in_protobuf() {
+    let (server, client) = start().await;
+    // What client-go's metadata client sends.
+    let accept = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,\
+                  application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    let cms = "/api/v1/namespaces/default/configmaps";
+    client.post_json(cms, &json!({"metadata": {"name": "m", "labels": {"a": "b"}}, "data": {"k": "v"}})).await;
+    let list = protobuf(&client.get_accept(&format!("{cms}?labelSelector=a%3Db"), accept).await, 200);
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+    assert_eq!(list["items"][0]["metadata"]["name"], "m");
+    assert!(list["items"][0].get("data").is_none());
+    let one = protobuf(&client.get_accept(&format!("{cms}/m"), accept).await, 200);
+    assert_eq!(one["kind"], "PartialObjectMetadata");
+    assert_eq!(one["metadata"]["labels"], json!({"a": "b"}));
+
+    let (resp, _) = client
+        .send(Method::GET, &format!("{cms}?watch=true&labelSelector=a%3Db"), &[("accept", accept)], Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/vnd.kubernetes.protobuf;stream=watch");
+    let mut body = resp.into_body();
+    let (ty, raw) = next_frame(&mut body, &mut Vec::new()).await;
+    assert_eq!(ty, "ADDED");
+    let obj = decode_body(&raw).unwrap();
+    assert_eq!((obj["kind"].as_str(), obj["metadata"]["name"].as_str()), (Some("PartialObjectMetadata"), Some("m")));
+    server.shutdown().await;
+}

@@ -129,7 +129,14 @@ pub fn message_key(api_version: &str, kind: &str) -> Option<&'static str> {
             super::messages().get(list_key.as_str()).map(|m| m.key)
         })
     };
-    lookup(api_version).or_else(|| if api_version == "meta.k8s.io/v1" { lookup("v1") } else { None })
+    lookup(api_version).or_else(|| {
+        // meta.k8s.io/v1 kinds (Status, PartialObjectMetadata[List], ...): the meta messages.
+        (api_version == "meta.k8s.io/v1").then_some(())?;
+        lookup("v1").or_else(|| {
+            let key = format!("apimachinery/pkg/apis/meta/v1/{kind}");
+            super::messages().get(key.as_str()).map(|m| m.key)
+        })
+    })
 }
 
 /// The `k8s\0` + `runtime.Unknown` envelope around an encoded message, as Go writes it:
@@ -606,6 +613,10 @@ mod tests {
         back.as_object_mut().unwrap().retain(|k, _| k != "apiVersion" && k != "kind");
         assert_eq!(back, status);
         assert_eq!(message_key("meta.k8s.io/v1", "Status"), Some("apimachinery/pkg/apis/meta/v1/Status"));
+        assert_eq!(
+            message_key("meta.k8s.io/v1", "PartialObjectMetadataList"),
+            Some("apimachinery/pkg/apis/meta/v1/PartialObjectMetadataList")
+        );
     }
 
     #[test]

@@ -298,7 +298,10 @@ impl Handler {
                         table::render_with(&path.resource, printer.as_deref(), body, *include_object, version, true);
                     json_response(code, &t)
                 }
-                Format::PartialMetadata { version } => json_response(code, &table::render_metadata(body, version)),
+                Format::PartialMetadata { version, protobuf } => {
+                    let format = if *protobuf { Format::Protobuf } else { Format::Json };
+                    render_value(code, &table::render_metadata(body, version), &format)
+                }
                 other => render_value(code, body, other),
             };
             crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
@@ -369,14 +372,20 @@ impl Handler {
                         include: include_object,
                         version,
                     },
-                    Format::PartialMetadata { version } => watch_stream::EventFormat::PartialMetadata { version },
+                    Format::PartialMetadata { version, protobuf } => {
+                        watch_stream::EventFormat::PartialMetadata { version, protobuf }
+                    }
                     Format::Protobuf => watch_stream::EventFormat::Protobuf {
                         api_version: path.resource.api_version(),
                         kind: path.resource.kind.clone(),
                     },
                     _ => watch_stream::EventFormat::Json,
                 };
-                let content_type = if matches!(event_format, watch_stream::EventFormat::Protobuf { .. }) {
+                let content_type = if matches!(
+                    event_format,
+                    watch_stream::EventFormat::Protobuf { .. }
+                        | watch_stream::EventFormat::PartialMetadata { protobuf: true, .. }
+                ) {
                     negotiate::PROTOBUF_WATCH
                 } else {
                     "application/json"

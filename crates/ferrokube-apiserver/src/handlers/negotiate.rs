@@ -11,8 +11,9 @@
 //! are not offered in protobuf (kube-apiserver leaves protobuf out of a CRD's standard
 //! serializers): a client that also lists JSON gets JSON, one that lists only protobuf
 //! gets 406. A Table or `PartialObjectMetadata` asked for in protobuf is skipped in
-//! favour of the next entry (kube allows Tables only as JSON or YAML; metadata-only
-//! protobuf is not served here yet). One that lists nothing servable gets 406.
+//! favour of the next entry (kube allows Tables only as JSON or YAML);
+//! `PartialObjectMetadata` is served in protobuf too, custom resources included, as
+//! kube-apiserver does. One that lists nothing servable gets 406.
 
 /// What an endpoint can render besides plain JSON/YAML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,6 +53,9 @@ pub enum Format {
     PartialMetadata {
         /// `v1` or `v1beta1`.
         version: String,
+        /// In protobuf (`meta.k8s.io/v1` only) rather than JSON; served for custom
+        /// resources too, as kube-apiserver does.
+        protobuf: bool,
     },
     /// Aggregated discovery, `apidiscovery.k8s.io/<version>` (`v2` or `v2beta1`).
     Aggregated {
@@ -144,8 +148,16 @@ pub fn choose(accept: Option<&str>, offers: Offers, include_object: Option<&str>
             {
                 let version = range.param("v").unwrap_or("v1");
                 if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
-                    return Some(Format::PartialMetadata { version: version.to_owned() });
+                    return Some(Format::PartialMetadata { version: version.to_owned(), protobuf: false });
                 }
+            }
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+                if offers.table
+                    && range.essence == PROTOBUF
+                    && range.param("g") == Some("meta.k8s.io")
+                    && range.param("v").unwrap_or("v1") == "v1" =>
+            {
+                return Some(Format::PartialMetadata { version: "v1".to_owned(), protobuf: true });
             }
             Some("APIGroupDiscoveryList") if offers.aggregated && range.essence == "application/json" => {
                 let version = range.param("v").unwrap_or("");
@@ -238,7 +250,12 @@ mod tests {
     #[test]
     fn metadata_client() {
         let a = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
-        assert_eq!(choose(Some(a), ALL, None), Some(Format::PartialMetadata { version: "v1".into() }));
+        assert_eq!(choose(Some(a), ALL, None), Some(Format::PartialMetadata { version: "v1".into(), protobuf: true }));
+        let json_only = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1beta1";
+        assert_eq!(
+            choose(Some(json_only), ALL, None),
+            Some(Format::PartialMetadata { version: "v1beta1".into(), protobuf: false })
+        );
         assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
     }
 

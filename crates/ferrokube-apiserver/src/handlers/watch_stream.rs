@@ -48,6 +48,8 @@ pub enum EventFormat {
     PartialMetadata {
         /// `meta.k8s.io` version.
         version: String,
+        /// As protobuf frames rather than JSON lines.
+        protobuf: bool,
     },
     /// Length-delimited protobuf `WatchEvent` frames (built-in types).
     Protobuf {
@@ -102,10 +104,19 @@ impl WatchBody {
                 self.sent_columns = true;
                 t
             }
-            EventFormat::PartialMetadata { version }
+            EventFormat::PartialMetadata { version, protobuf }
                 if matches!(event.event_type, "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK") =>
             {
-                table::partial_metadata(&event.object, version)
+                let partial = table::partial_metadata(&event.object, version);
+                if *protobuf {
+                    let partial = Arc::new(partial);
+                    return protobuf_frame(event.event_type, &partial, "meta.k8s.io/v1", "PartialObjectMetadata");
+                }
+                partial
+            }
+            // An ERROR event's Status, in the stream's own encoding.
+            EventFormat::PartialMetadata { protobuf: true, .. } => {
+                return protobuf_frame(event.event_type, &event.object, "v1", "Status")
             }
             EventFormat::Protobuf { api_version, kind } => {
                 return protobuf_frame(event.event_type, &event.object, api_version, kind)
