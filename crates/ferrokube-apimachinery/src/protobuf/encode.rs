@@ -7,8 +7,10 @@
 //! marshallers write them, so an object whose JSON names every field Go writes encodes
 //! to the bytes kube-apiserver sends. What JSON leaves out (an empty non-pointer string,
 //! a zero non-pointer integer or an empty non-pointer struct, which Go writes anyway) is
-//! not written: the decoded object is the same, the bytes are a few shorter (see
-//! `tests/fixtures.rs` for the measure on Kubernetes' own test data).
+//! not written: the decoded object is the same, the bytes are a few shorter. On
+//! Kubernetes' own round-trip test data (`k8s.io/api/testdata/HEAD`, every field set)
+//! all 193 fixtures encode to kube's exact bytes (`tests/fixtures.rs`). `Time` and
+//! `MicroTime` always carry both `seconds` and `nanos`, as Go writes them.
 //!
 //! The types whose JSON is not their message shape are special-cased as in the decoder:
 //! `Time`/`MicroTime` (RFC 3339 text → seconds and nanos), `Duration` (Go duration text
