@@ -18,9 +18,11 @@ Sources, pinned to the Kubernetes release of the k8s-openapi module used (v1_37)
   numbers, wire types and message types;
 - the Go type definitions next to each generated.proto (the `.go` files of the same
   package): each field's JSON name (its `json:"..."` tag, matched to the proto field by
-  its `protobuf:"...,<number>,..."` tag), and which fields are embedded structs whose
-  JSON is inlined into the parent (`PersistentVolumeSpec.persistentVolumeSource`,
-  `IngressRule.ingressRuleValue`, ...: the INLINE table);
+  its `protobuf:"...,<number>,..."` tag), which fields are embedded structs whose JSON
+  is inlined into the parent (`PersistentVolumeSpec.persistentVolumeSource`,
+  `IngressRule.ingressRuleValue`, ...: the INLINE table), which scalar fields' zero Go's
+  JSON leaves out (non-pointer with `omitempty`: OMIT_ZERO), and which types are a Go
+  `[]string` (STRING_LISTS);
 - k8s-openapi (the release the workspace's Cargo.lock pins, located with `cargo
   metadata`, gen/cargo_sources.py at the repository root): from its `impl
   crate::Resource`, which message a given apiVersion/kind is (the KINDS table).
@@ -86,7 +88,8 @@ def go_string_lists(pkg_dir):
 
 
 def go_fields(pkg_dir):
-    """(struct name, proto field number) -> (JSON name, embedded and inlined)."""
+    """(struct name, proto field number) -> (JSON name, embedded and inlined, whether Go's
+    JSON encoder omits the field's zero value: a non-pointer with `omitempty`)."""
     out = {}
     for path in sorted(glob.glob(os.path.join(pkg_dir, "*.go"))):
         if path.endswith("_test.go") or os.path.basename(path).startswith(("generated.", "zz_generated")):
@@ -98,10 +101,13 @@ def go_fields(pkg_dir):
                 pm = re.search(r'protobuf:"\w+,(\d+),', tag)
                 if not pm:
                     continue
-                jm = re.search(r'json:"([^",]*)', tag)
+                jm = re.search(r'json:"([^",]*)([^"]*)"', tag)
                 json_name = jm.group(1) if jm else ""
                 inline = not name and json_name == ""
-                out[(sm.group(1), int(pm.group(1)))] = (json_name if json_name not in ("", "-") else None, inline)
+                options = jm.group(2).split(",") if jm else []
+                omits_zero = not fm.group(2).startswith("*") and ("omitempty" in options or "omitzero" in options)
+                out[(sm.group(1), int(pm.group(1)))] = (
+                    json_name if json_name not in ("", "-") else None, inline, omits_zero)
     return out
 
 
@@ -122,7 +128,7 @@ def main():
                 continue
             protos.append(path)
 
-    messages, inline, string_lists = {}, set(), set()
+    messages, inline, string_lists, omit_zero = {}, set(), set(), set()
     for path in protos:
         text = re.sub(r"//[^\n]*", "", open(path, encoding="utf-8").read())
         package = re.search(r"^package ([\w.]+);", text, re.M).group(1)
@@ -145,13 +151,15 @@ def main():
             fields = []
             for fm in FIELD_RE.finditer(body):
                 label, ftype, fname, tag = fm.group(1), fm.group(2), fm.group(3), int(fm.group(4))
-                json_name, is_inline = gofields.get((name, tag), (None, False))
+                json_name, is_inline, omits = gofields.get((name, tag), (None, False, False))
                 if is_inline:
                     inline.add((key, tag))
+                if omits and label != "repeated" and ftype in SCALARS:
+                    omit_zero.add((key, tag))
                 fields.append((tag, json_name or fname, resolve(ftype), label == "repeated"))
             for fm in MAP_RE.finditer(body):
                 vtype, fname, tag = fm.group(1), fm.group(2), int(fm.group(3))
-                json_name, _ = gofields.get((name, tag), (None, False))
+                json_name, _, _ = gofields.get((name, tag), (None, False, False))
                 fields.append((tag, json_name or fname, "Kind::Map(&%s)" % resolve(vtype), False))
             fields.sort(key=lambda f: body.index("= %d;" % f[0]) if ("= %d;" % f[0]) in body else f[0])
             messages[key] = fields
@@ -201,6 +209,15 @@ def main():
     out.append("/// into the parent object (the field has no JSON name of its own), sorted.")
     out.append("pub static INLINE: &[(&str, u32)] = &[")
     for key, tag in sorted(inline):
+        out.append('    ("%s", %d),' % (key, tag))
+    out.append("];")
+    out.append("")
+    out.append("/// `(message key, field number)` of the scalar fields whose zero value Go's JSON")
+    out.append("/// encoder leaves out (non-pointer, `omitempty`) while its protobuf encoder writes")
+    out.append("/// it; sorted. A zero of any other scalar field is meaningful (a Go pointer set to")
+    out.append("/// zero, or a field JSON always writes).")
+    out.append("pub static OMIT_ZERO: &[(&str, u32)] = &[")
+    for key, tag in sorted(omit_zero):
         out.append('    ("%s", %d),' % (key, tag))
     out.append("];")
     out.append("")

@@ -568,6 +568,21 @@ mod tests {
     }
 
     #[test]
+    fn zeros_json_writes_survive_a_round_trip() {
+        // ContainerStatus.ready, restartCount and imageID have no omitempty: JSON writes
+        // their zeros, so the decoder keeps them; started is a pointer; an empty
+        // containerID (non-pointer, omitempty), which Go's protobuf writes, is dropped.
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "status": {"containerStatuses": [
+            {"name": "c", "ready": false, "restartCount": 0, "started": false, "image": "i", "imageID": "",
+             "containerID": ""}]}});
+        let back = decode_body(&encode_body("v1", "Pod", &pod).unwrap()).unwrap();
+        assert_eq!(
+            back["status"]["containerStatuses"][0],
+            json!({"name": "c", "ready": false, "restartCount": 0, "started": false, "image": "i", "imageID": ""})
+        );
+    }
+
+    #[test]
     fn fields_ascend_and_maps_sort() {
         // ObjectMeta: name (1) before labels (11) whatever the JSON order; labels sorted.
         let raw = encode_message(

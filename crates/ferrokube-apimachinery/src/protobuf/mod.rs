@@ -184,7 +184,7 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
             }
         } else {
             let v = value(&field.kind, wire, depth)?;
-            if !matches!(field.kind, Kind::Message(_)) && is_go_zero(field.json, &v) {
+            if !matches!(field.kind, Kind::Message(_)) && is_zero(&v) && omits_zero(key, tag) {
                 out.remove(field.json);
             } else {
                 out.insert(field.json.to_owned(), v);
@@ -200,52 +200,22 @@ pub fn is_inline(key: &str, tag: u32) -> bool {
     generated::INLINE.binary_search(&(key, tag)).is_ok()
 }
 
-/// Fields whose zero value is meaningful (Go pointers: set to 0/false/"" on purpose).
-const KEEP_ZERO: &[&str] = &[
-    "activeDeadlineSeconds",
-    "allowPrivilegeEscalation",
-    "automountServiceAccountToken",
-    "backoffLimit",
-    "completions",
-    "enableServiceLinks",
-    "failedJobsHistoryLimit",
-    "fsGroup",
-    "holderIdentity",
-    "hostUsers",
-    "immutable",
-    "leaseDurationSeconds",
-    "leaseTransitions",
-    "optional",
-    "parallelism",
-    "privileged",
-    "progressDeadlineSeconds",
-    "readOnlyRootFilesystem",
-    "replicas",
-    "revisionHistoryLimit",
-    "runAsGroup",
-    "runAsNonRoot",
-    "runAsUser",
-    "setHostnameAsFQDN",
-    "shareProcessNamespace",
-    "startingDeadlineSeconds",
-    "storageClassName",
-    "successfulJobsHistoryLimit",
-    "suspend",
-    "terminationGracePeriodSeconds",
-    "ttlSecondsAfterFinished",
-];
+/// Whether Go's JSON encoder leaves out the zero value of field `tag` of `key` (a
+/// non-pointer with `omitempty`, [`generated::OMIT_ZERO`]). Go's protobuf encoder writes
+/// such fields even when zero; the decoder drops those zeros so the JSON is what the
+/// client would have sent as JSON, and keeps every other zero (a pointer set to zero
+/// on purpose, such as a Deployment's `replicas: 0` or a Lease's `holderIdentity: ""`).
+pub fn omits_zero(key: &str, tag: u32) -> bool {
+    generated::OMIT_ZERO.binary_search(&(key, tag)).is_ok()
+}
 
-/// Go's protobuf encoder writes non-pointer fields even when zero, while its JSON
-/// encoder omits them (`omitempty`); drop such zeros so the JSON matches what the client
-/// would have sent as JSON. Known pointer fields keep an explicit zero.
-fn is_go_zero(json: &str, v: &Value) -> bool {
-    let zero = match v {
+fn is_zero(v: &Value) -> bool {
+    match v {
         Value::String(s) => s.is_empty(),
         Value::Bool(b) => !b,
-        Value::Number(n) => n.as_i64() == Some(0),
+        Value::Number(n) => n.as_f64() == Some(0.0),
         _ => false,
-    };
-    zero && !KEEP_ZERO.contains(&json)
+    }
 }
 
 fn map_entry(value_kind: &Kind, entry: &[u8], depth: usize) -> Result<(String, Value), DecodeError> {
