@@ -89,7 +89,8 @@ def go_string_lists(pkg_dir):
 
 def go_fields(pkg_dir):
     """(struct name, proto field number) -> (JSON name, embedded and inlined, whether Go's
-    JSON encoder omits the field's zero value: a non-pointer with `omitempty`)."""
+    JSON encoder omits the field's zero value (a value type with `omitempty`/`omitzero`),
+    whether it is a value type (not a pointer, slice or map), its Go type, `omitzero`)."""
     out = {}
     for path in sorted(glob.glob(os.path.join(pkg_dir, "*.go"))):
         if path.endswith("_test.go") or os.path.basename(path).startswith(("generated.", "zz_generated")):
@@ -105,9 +106,12 @@ def go_fields(pkg_dir):
                 json_name = jm.group(1) if jm else ""
                 inline = not name and json_name == ""
                 options = jm.group(2).split(",") if jm else []
-                omits_zero = not fm.group(2).startswith("*") and ("omitempty" in options or "omitzero" in options)
+                gotype = fm.group(2)
+                value_type = not gotype.startswith(("*", "[]", "map["))
+                omits_zero = value_type and ("omitempty" in options or "omitzero" in options)
                 out[(sm.group(1), int(pm.group(1)))] = (
-                    json_name if json_name not in ("", "-") else None, inline, omits_zero)
+                    json_name if json_name not in ("", "-") else None, inline, omits_zero, value_type, gotype,
+                    "omitzero" in options)
     return out
 
 
@@ -128,7 +132,7 @@ def main():
                 continue
             protos.append(path)
 
-    messages, inline, string_lists, omit_zero = {}, set(), set(), set()
+    messages, inline, string_lists, omit_zero, always = {}, set(), set(), set(), set()
     for path in protos:
         text = re.sub(r"//[^\n]*", "", open(path, encoding="utf-8").read())
         package = re.search(r"^package ([\w.]+);", text, re.M).group(1)
@@ -151,15 +155,18 @@ def main():
             fields = []
             for fm in FIELD_RE.finditer(body):
                 label, ftype, fname, tag = fm.group(1), fm.group(2), fm.group(3), int(fm.group(4))
-                json_name, is_inline, omits = gofields.get((name, tag), (None, False, False))
+                json_name, is_inline, omits, value_type, gotype, omitzero = gofields.get(
+                    (name, tag), (None, False, False, False, "", False))
                 if is_inline:
                     inline.add((key, tag))
-                if omits and label != "repeated" and ftype in SCALARS:
+                if omits and label != "repeated" and (ftype in SCALARS or omitzero):
                     omit_zero.add((key, tag))
+                if value_type and label != "repeated" and ftype != "bytes" and gotype.split(".")[-1] not in lists:
+                    always.add((key, tag))
                 fields.append((tag, json_name or fname, resolve(ftype), label == "repeated"))
             for fm in MAP_RE.finditer(body):
                 vtype, fname, tag = fm.group(1), fm.group(2), int(fm.group(3))
-                json_name, _, _ = gofields.get((name, tag), (None, False, False))
+                json_name = gofields.get((name, tag), (None,))[0]
                 fields.append((tag, json_name or fname, "Kind::Map(&%s)" % resolve(vtype), False))
             fields.sort(key=lambda f: body.index("= %d;" % f[0]) if ("= %d;" % f[0]) in body else f[0])
             messages[key] = fields
@@ -212,10 +219,17 @@ def main():
         out.append('    ("%s", %d),' % (key, tag))
     out.append("];")
     out.append("")
-    out.append("/// `(message key, field number)` of the scalar fields whose zero value Go's JSON")
-    out.append("/// encoder leaves out (non-pointer, `omitempty`) while its protobuf encoder writes")
-    out.append("/// it; sorted. A zero of any other scalar field is meaningful (a Go pointer set to")
-    out.append("/// zero, or a field JSON always writes).")
+    out.append("/// `(message key, field number)` of the fields Go's protobuf encoder writes even when")
+    out.append("/// zero (value types: not a pointer, slice, map or `[]byte`); sorted.")
+    out.append("pub static ALWAYS_WRITTEN: &[(&str, u32)] = &[")
+    for key, tag in sorted(always):
+        out.append('    ("%s", %d),' % (key, tag))
+    out.append("];")
+    out.append("")
+    out.append("/// `(message key, field number)` of the fields whose zero value Go's JSON encoder")
+    out.append("/// leaves out (non-pointer scalars with `omitempty`, structs with `omitzero`) while")
+    out.append("/// its protobuf encoder writes it; sorted. A zero of any other field is meaningful")
+    out.append("/// (a Go pointer set to zero, or a field JSON always writes).")
     out.append("pub static OMIT_ZERO: &[(&str, u32)] = &[")
     for key, tag in sorted(omit_zero):
         out.append('    ("%s", %d),' % (key, tag))

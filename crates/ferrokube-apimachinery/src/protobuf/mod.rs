@@ -184,7 +184,7 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
             }
         } else {
             let v = value(&field.kind, wire, depth)?;
-            if !matches!(field.kind, Kind::Message(_)) && is_zero(&v) && omits_zero(key, tag) {
+            if is_zero(&v) && omits_zero(key, tag) {
                 out.remove(field.json);
             } else {
                 out.insert(field.json.to_owned(), v);
@@ -209,12 +209,15 @@ pub fn omits_zero(key: &str, tag: u32) -> bool {
     generated::OMIT_ZERO.binary_search(&(key, tag)).is_ok()
 }
 
+/// A decoded zero: `""`, `0`, `false`, a zero time (`null`) or an empty struct.
 fn is_zero(v: &Value) -> bool {
     match v {
         Value::String(s) => s.is_empty(),
         Value::Bool(b) => !b,
         Value::Number(n) => n.as_f64() == Some(0.0),
-        _ => false,
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(_) => false,
     }
 }
 
@@ -520,7 +523,8 @@ mod tests {
 
     #[test]
     fn namespace() {
-        // ObjectMeta{name=1, labels=11 map, creationTimestamp=8 (zero Time: empty)}
+        // ObjectMeta{name=1, labels=11 map, creationTimestamp=8 (zero Time: empty, and
+        // `omitzero` in Go's JSON: dropped)}
         let meta =
             Enc::default().str(1, "foo").msg(8, Enc::default()).msg(11, Enc::default().str(1, "team").str(2, "a"));
         let ns = Enc::default().msg(1, meta).msg(2, Enc::default()).msg(3, Enc::default());
@@ -528,7 +532,7 @@ mod tests {
         assert_eq!(
             v,
             json!({"apiVersion": "v1", "kind": "Namespace",
-                   "metadata": {"name": "foo", "creationTimestamp": null, "labels": {"team": "a"}},
+                   "metadata": {"name": "foo", "labels": {"team": "a"}},
                    "spec": {}, "status": {}})
         );
     }

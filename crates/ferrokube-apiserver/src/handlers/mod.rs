@@ -180,14 +180,8 @@ impl Handler {
                         }
                         resp
                     }
-                    other => {
-                        let doc = if core {
-                            discovery::core_versions(&self.server_address)
-                        } else {
-                            discovery::groups(&catalog)
-                        };
-                        render_value(StatusCode::OK, &doc, &other)
-                    }
+                    other if core => core_discovery(&discovery::core_versions(&self.server_address), &other),
+                    other => render_value(StatusCode::OK, &discovery::groups(&catalog), &other),
                 };
                 resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
                 Ok(resp)
@@ -195,6 +189,11 @@ impl Handler {
             Route::Group(group) => {
                 let g = catalog.group(&group).ok_or_else(status::not_found_path)?;
                 self.plain_document(accept.as_deref(), &discovery::group(g))
+            }
+            Route::Resources { group, version } if group.is_empty() => {
+                let format = negotiate::choose(accept.as_deref(), Offers { protobuf: true, ..Offers::default() }, None)
+                    .ok_or_else(|| status::not_acceptable(accept.as_deref().unwrap_or("")))?;
+                Ok(core_discovery(&discovery::resources(&catalog, &group, &version), &format))
             }
             Route::Resources { group, version } => {
                 self.plain_document(accept.as_deref(), &discovery::resources(&catalog, &group, &version))
@@ -494,6 +493,19 @@ fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<Re
         _ => (serde_json::to_vec(value).unwrap_or_default(), "application/json"),
     };
     bytes_response(code, Bytes::from(bytes), ct)
+}
+
+/// A core-group discovery document (`/api`, `/api/v1`): kube-apiserver's legacy
+/// discovery writes these with an empty apiVersion in the protobuf envelope.
+fn core_discovery(doc: &Value, format: &Format) -> Response<ResponseBody> {
+    use ferrokube_apimachinery::protobuf::{encode_message, envelope, message_key};
+    if matches!(format, Format::Protobuf) {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        if let Some(raw) = message_key("v1", kind).and_then(|key| encode_message(key, doc).ok()) {
+            return bytes_response(StatusCode::OK, Bytes::from(envelope("", kind, &raw)), negotiate::PROTOBUF);
+        }
+    }
+    render_value(StatusCode::OK, doc, format)
 }
 
 /// The enveloped protobuf of an object that names its `kind` (and `apiVersion`; absent,
