@@ -141,11 +141,16 @@ async fn http_level_errors_are_status_objects() {
     assert_status(&r, 405, "MethodNotAllowed");
     let r = client.request(Method::PUT, "/api/v1/namespaces/default/pods", &[], Bytes::new()).await.unwrap();
     assert_status(&r, 405, "MethodNotAllowed");
-    let r = client.get_accept("/api/v1", "application/vnd.kubernetes.protobuf").await;
+    let r = client.get_accept("/api/v1", "text/html").await;
     assert_status(&r, 406, "NotAcceptable");
-    let r = client.get_accept("/api/v1", "application/vnd.kubernetes.protobuf, application/json").await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-type"), "application/json");
+    // Discovery documents are served in protobuf too, as kube-apiserver does.
+    for accept in ["application/vnd.kubernetes.protobuf", "application/vnd.kubernetes.protobuf, application/json"] {
+        let r = client.get_accept("/api/v1", accept).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), "application/vnd.kubernetes.protobuf");
+        let list = ferrokube_apimachinery::protobuf::decode_body(&r.body).unwrap();
+        assert_eq!((list["kind"].as_str(), list["groupVersion"].as_str()), (Some("APIResourceList"), Some("v1")));
+    }
 
     // 4 MiB body: 413 before the registry sees it (both with and without a length).
     let big = vec![b' '; 4 * 1024 * 1024];

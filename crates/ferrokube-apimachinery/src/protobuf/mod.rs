@@ -9,11 +9,21 @@
 //! produces the JSON the object would have; the types whose JSON is not their message
 //! shape (Time, Quantity, IntOrString, RawExtension, ...) are special-cased.
 //!
+//! [`encode`] is the inverse: an object's JSON to its message and enveloped body
+//! ([`encode_body`]), on the same tables; [`wire`] holds the writer primitives.
+//!
 //! The embedded server decodes request bodies with it (kubectl's typed commands send
-//! protobuf and do not retry in JSON after a 415).
+//! protobuf and do not retry in JSON after a 415) and encodes its responses with
+//! [`encode`] when a client asks for protobuf.
 
+pub mod encode;
 #[rustfmt::skip]
 pub mod generated;
+pub mod wire;
+
+pub use encode::{
+    encode_body, encode_list_body, encode_list_body_of_messages, encode_message, envelope, message_key, EncodeError,
+};
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -111,11 +121,8 @@ pub fn decode_body(bytes: &[u8]) -> Result<Value, DecodeError> {
             _ => {}
         }
     }
-    let key = generated::KINDS
-        .iter()
-        .find(|(av, k, _)| *av == api_version && *k == kind)
-        .or_else(|| generated::KINDS.iter().find(|(_, k, _)| *k == kind))
-        .map(|(_, _, key)| *key)
+    let key = encode::message_key(&api_version, &kind)
+        .or_else(|| generated::KINDS.iter().find(|(_, k, _)| *k == kind).map(|(_, _, key)| *key))
         .ok_or_else(|| DecodeError::UnknownKind(format!("{api_version}, Kind={kind}")))?;
     let mut obj = decode_message(key, raw, 0)?;
     if let Value::Object(map) = &mut obj {
@@ -142,6 +149,15 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
         let Some(field) = def.fields.iter().find(|f| f.tag == tag) else {
             continue;
         };
+        if let (Kind::Message(inner), Wire::Len(bytes)) = (&field.kind, wire) {
+            if is_inline(key, tag) {
+                // An embedded Go struct: its fields are the parent's in JSON.
+                if let Value::Object(fields) = decode_message(inner, bytes, depth + 1)? {
+                    out.extend(fields);
+                }
+                continue;
+            }
+        }
         if let Kind::Map(value_kind) = &field.kind {
             let Wire::Len(entry) = wire else {
                 return Err(invalid(format!("{key}.{}: bad map entry", field.json)));
@@ -168,7 +184,7 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
             }
         } else {
             let v = value(&field.kind, wire, depth)?;
-            if !matches!(field.kind, Kind::Message(_)) && is_go_zero(field.json, &v) {
+            if is_zero(&v) && omits_zero(key, tag) {
                 out.remove(field.json);
             } else {
                 out.insert(field.json.to_owned(), v);
@@ -178,52 +194,31 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
     Ok(Value::Object(out))
 }
 
-/// Fields whose zero value is meaningful (Go pointers: set to 0/false/"" on purpose).
-const KEEP_ZERO: &[&str] = &[
-    "activeDeadlineSeconds",
-    "allowPrivilegeEscalation",
-    "automountServiceAccountToken",
-    "backoffLimit",
-    "completions",
-    "enableServiceLinks",
-    "failedJobsHistoryLimit",
-    "fsGroup",
-    "holderIdentity",
-    "hostUsers",
-    "immutable",
-    "leaseDurationSeconds",
-    "leaseTransitions",
-    "optional",
-    "parallelism",
-    "privileged",
-    "progressDeadlineSeconds",
-    "readOnlyRootFilesystem",
-    "replicas",
-    "revisionHistoryLimit",
-    "runAsGroup",
-    "runAsNonRoot",
-    "runAsUser",
-    "setHostnameAsFQDN",
-    "shareProcessNamespace",
-    "startingDeadlineSeconds",
-    "storageClassName",
-    "successfulJobsHistoryLimit",
-    "suspend",
-    "terminationGracePeriodSeconds",
-    "ttlSecondsAfterFinished",
-];
+/// Whether field `tag` of message `key` is an embedded Go struct whose JSON is inlined
+/// into the parent's ([`generated::INLINE`]).
+pub fn is_inline(key: &str, tag: u32) -> bool {
+    generated::INLINE.binary_search(&(key, tag)).is_ok()
+}
 
-/// Go's protobuf encoder writes non-pointer fields even when zero, while its JSON
-/// encoder omits them (`omitempty`); drop such zeros so the JSON matches what the client
-/// would have sent as JSON. Known pointer fields keep an explicit zero.
-fn is_go_zero(json: &str, v: &Value) -> bool {
-    let zero = match v {
+/// Whether Go's JSON encoder leaves out the zero value of field `tag` of `key` (a
+/// non-pointer with `omitempty`, [`generated::OMIT_ZERO`]). Go's protobuf encoder writes
+/// such fields even when zero; the decoder drops those zeros so the JSON is what the
+/// client would have sent as JSON, and keeps every other zero (a pointer set to zero
+/// on purpose, such as a Deployment's `replicas: 0` or a Lease's `holderIdentity: ""`).
+pub fn omits_zero(key: &str, tag: u32) -> bool {
+    generated::OMIT_ZERO.binary_search(&(key, tag)).is_ok()
+}
+
+/// A decoded zero: `""`, `0`, `false`, a zero time (`null`) or an empty struct.
+fn is_zero(v: &Value) -> bool {
+    match v {
         Value::String(s) => s.is_empty(),
         Value::Bool(b) => !b,
-        Value::Number(n) => n.as_i64() == Some(0),
-        _ => false,
-    };
-    zero && !KEEP_ZERO.contains(&json)
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(_) => false,
+    }
 }
 
 fn map_entry(value_kind: &Kind, entry: &[u8], depth: usize) -> Result<(String, Value), DecodeError> {
@@ -343,8 +338,8 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
             }
         }
         "apimachinery/pkg/runtime/RawExtension" | "apimachinery/pkg/apis/meta/v1/FieldsV1" => raw_json(fields()?)?,
-        _ if name == "Json" && key.starts_with("apiextensions_apiserver/") => raw_json(fields()?)?,
-        _ if name == "ExtraValue" => {
+        _ if name.eq_ignore_ascii_case("json") && key.starts_with("apiextensions_apiserver/") => raw_json(fields()?)?,
+        _ if generated::STRING_LISTS.binary_search(&key).is_ok() => {
             let mut items = Vec::new();
             for (tag, w) in fields()? {
                 if let (1, Wire::Len(b)) = (tag, w) {
@@ -353,24 +348,21 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
             }
             Value::Array(items)
         }
-        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JsonSchemaPropsOr") => {
-            let schema_key = key.replace(name, "JsonSchemaProps");
+        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JSONSchemaPropsOr") => {
+            let name = &name["JSON".len()..];
+            let schema_key = format!("{}JSONSchemaProps", &key[..key.len() - name.len() - "JSON".len()]);
             let mut schema = None;
             let mut list = Vec::new();
             let mut allows = None;
             for (tag, w) in fields()? {
                 match (name, tag, w) {
-                    (_, 1, Wire::Len(b)) if name != "JsonSchemaPropsOrBool" => {
+                    (_, 1, Wire::Len(b)) if name != "SchemaPropsOrBool" => {
                         schema = Some(decode_message(&schema_key, b, depth + 1)?)
                     }
-                    ("JsonSchemaPropsOrBool", 1, Wire::Varint(v)) => allows = Some(v != 0),
-                    ("JsonSchemaPropsOrBool", 2, Wire::Len(b)) => {
-                        schema = Some(decode_message(&schema_key, b, depth + 1)?)
-                    }
-                    ("JsonSchemaPropsOrArray", 2, Wire::Len(b)) => {
-                        list.push(decode_message(&schema_key, b, depth + 1)?)
-                    }
-                    ("JsonSchemaPropsOrStringArray", 2, Wire::Len(b)) => list.push(Value::String(utf8(b)?)),
+                    ("SchemaPropsOrBool", 1, Wire::Varint(v)) => allows = Some(v != 0),
+                    ("SchemaPropsOrBool", 2, Wire::Len(b)) => schema = Some(decode_message(&schema_key, b, depth + 1)?),
+                    ("SchemaPropsOrArray", 2, Wire::Len(b)) => list.push(decode_message(&schema_key, b, depth + 1)?),
+                    ("SchemaPropsOrStringArray", 2, Wire::Len(b)) => list.push(Value::String(utf8(b)?)),
                     _ => {}
                 }
             }
@@ -531,7 +523,8 @@ mod tests {
 
     #[test]
     fn namespace() {
-        // ObjectMeta{name=1, labels=11 map, creationTimestamp=8 (zero Time: empty)}
+        // ObjectMeta{name=1, labels=11 map, creationTimestamp=8 (zero Time: empty, and
+        // `omitzero` in Go's JSON: dropped)}
         let meta =
             Enc::default().str(1, "foo").msg(8, Enc::default()).msg(11, Enc::default().str(1, "team").str(2, "a"));
         let ns = Enc::default().msg(1, meta).msg(2, Enc::default()).msg(3, Enc::default());
@@ -539,7 +532,7 @@ mod tests {
         assert_eq!(
             v,
             json!({"apiVersion": "v1", "kind": "Namespace",
-                   "metadata": {"name": "foo", "creationTimestamp": null, "labels": {"team": "a"}},
+                   "metadata": {"name": "foo", "labels": {"team": "a"}},
                    "spec": {}, "status": {}})
         );
     }

@@ -1,5 +1,6 @@
-//! `metav1.Status` errors as HTTP responses, and the errors the HTTP layer itself
-//! raises (unknown path, wrong method, unauthenticated, body too large, ...).
+//! `metav1.Status` errors as HTTP responses (JSON, or protobuf for a request on a
+//! built-in resource that negotiated it), and the errors the HTTP layer itself raises
+//! (unknown path, wrong method, unauthenticated, body too large, ...).
 
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
@@ -45,8 +46,8 @@ pub fn not_acceptable(accept: &str) -> ApiError {
         "NotAcceptable",
         format!(
             "the server was unable to respond with a content type that the client supports ({accept}); \
-             supported: application/json, application/yaml, \
-             application/json;as=Table;v=v1;g=meta.k8s.io"
+             supported: application/json, application/yaml, application/vnd.kubernetes.protobuf \
+             (built-in types), application/json;as=Table;v=v1;g=meta.k8s.io"
         ),
     )
 }
@@ -67,11 +68,24 @@ pub fn internal(message: impl Into<String>) -> ApiError {
 
 /// Render `err` as a JSON `Status` response with its HTTP code.
 pub fn error_response(err: &ApiError) -> Response<ResponseBody> {
-    let body = serde_json::to_vec(&err.to_status()).unwrap_or_default();
+    error_response_as(err, false)
+}
+
+/// Render `err` as a `Status` response with its HTTP code: in protobuf (a `v1 Status`
+/// in kube's envelope, as kube-apiserver answers a client that negotiated protobuf) when
+/// `protobuf`, else JSON.
+pub fn error_response_as(err: &ApiError, protobuf: bool) -> Response<ResponseBody> {
+    let status = err.to_status();
+    let encoded =
+        protobuf.then(|| ferrokube_apimachinery::protobuf::encode_body("v1", "Status", &status).ok()).flatten();
+    let (body, ct) = match encoded {
+        Some(pb) => (pb, super::negotiate::PROTOBUF),
+        None => (serde_json::to_vec(&status).unwrap_or_default(), "application/json"),
+    };
     let code = StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Response::new(super::full(Bytes::from(body)));
     *resp.status_mut() = code;
-    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ct));
     if let Some(secs) = err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()) {
         if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
