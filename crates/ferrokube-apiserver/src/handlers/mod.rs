@@ -170,6 +170,9 @@ impl Handler {
                 other => other,
             };
         }
+        if route == Route::NotFoundPage {
+            return Ok(text_response(StatusCode::NOT_FOUND, "404 page not found\n"));
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(status::method_not_allowed());
         }
@@ -212,7 +215,7 @@ impl Handler {
             Route::Resources { group, version } => {
                 self.plain_document(accept.as_deref(), &discovery::resources(&catalog, &group, &version))
             }
-            Route::Resource(_) => Err(status::not_found_path()),
+            Route::Resource(_) | Route::NotFoundPage => Err(status::not_found_path()),
         }
     }
 

@@ -38,6 +38,9 @@ pub enum Route {
     },
     /// A resource collection, object or subresource.
     Resource(ResourcePath),
+    /// A path below a group/version no API serves: kube-apiserver hands it to Go's
+    /// `http.NotFound` (plain text `404 page not found`), not to an API's 404 Status.
+    NotFoundPage,
 }
 
 /// A parsed resource path.
@@ -150,7 +153,7 @@ pub fn route(catalog: &Catalog, path: &str) -> Result<Route, ApiError> {
 fn resource_route(catalog: &Catalog, group: &str, version: &str, rest: &[&str]) -> Result<Route, ApiError> {
     let served = catalog.group(group).is_some_and(|g| g.versions.iter().any(|v| v == version));
     if !served {
-        return Err(status::not_found_path());
+        return if rest.is_empty() { Err(status::not_found_path()) } else { Ok(Route::NotFoundPage) };
     }
     let (legacy_watch, rest) = match rest {
         ["watch", rest @ ..] => (true, rest),
@@ -212,6 +215,7 @@ mod tests {
     fn code(path: &str) -> u16 {
         match route(&catalog(), path) {
             Err(e) => e.code,
+            Ok(Route::NotFoundPage) => 404,
             Ok(r) => panic!("{path}: expected an error, got {r:?}"),
         }
     }
@@ -231,6 +235,10 @@ mod tests {
             route(&c, "/apis/apps/v1").unwrap(),
             Route::Resources { group: "apps".into(), version: "v1".into() }
         );
+        // Unserved group/version: its own path is an API 404, paths below it Go's page.
+        assert_eq!(route(&c, "/apis/apps/v9").unwrap_err().code, 404);
+        assert_eq!(route(&c, "/apis/nothing.example.com/v1/things").unwrap(), Route::NotFoundPage);
+        assert_eq!(route(&c, "/apis/apps/v9/namespaces/x/deployments").unwrap(), Route::NotFoundPage);
     }
 
     #[test]
