@@ -212,18 +212,20 @@ async fn delete_with_preconditions() {
     )
     .await;
     assert_eq!(e.code, 409);
-    assert!(e.message.contains("Precondition failed: UID in precondition: nope"), "{}", e.message);
+    assert!(e.message.contains("ConfigMap \"x\": the UID in the precondition (nope) does not match"), "{}", e.message);
     let e = err(
         &r,
         Req::new(Verb::Delete, cms()).ns("default").name("x").body(json!({"preconditions": {"resourceVersion": "1"}})),
     )
     .await;
     assert_eq!(e.code, 409);
-    assert!(e.message.contains("Precondition failed: ResourceVersion in precondition: 1"));
+    assert!(e.message.contains("the ResourceVersion in the precondition (1) does not match"), "{}", e.message);
     let (code, d) = call(&r, Req::new(Verb::Delete, cms()).ns("default").name("x").q("gracePeriodSeconds", "0").q("propagationPolicy", "Background")
         .body(json!({"preconditions": {"uid": c["metadata"]["uid"], "resourceVersion": c["metadata"]["resourceVersion"]}}))).await.unwrap();
     assert_eq!(code, 200);
-    assert_eq!(d["metadata"]["name"], "x");
+    // ConfigMaps answer a delete with a Success Status naming what went, as kube does.
+    assert_eq!((d["kind"].as_str(), d["status"].as_str()), (Some("Status"), Some("Success")));
+    assert_eq!(d["details"], json!({"name": "x", "kind": "configmaps", "uid": c["metadata"]["uid"]}));
     let e = err(&r, Req::new(Verb::Delete, cms()).ns("default").name("x")).await;
     assert_eq!(e.code, 404);
     let e = err(&r, Req::new(Verb::Delete, cms()).ns("default").name("x").q("propagationPolicy", "Sideways")).await;

@@ -114,9 +114,10 @@ async fn crud_answers_in_protobuf() {
     assert_eq!(scale["kind"], "Scale");
     assert_eq!(scale["spec"]["replicas"], 2);
 
-    // Delete answers the deleted object (or a Status) in protobuf too.
+    // Delete answers in protobuf too: for a ConfigMap a Success Status naming it.
     let deleted = protobuf(&typed(&client, Method::DELETE, &format!("{cms}/a"), "", Vec::new()).await, 200);
-    assert_eq!(deleted["metadata"]["uid"], uid.as_str());
+    assert_eq!((deleted["kind"].as_str(), deleted["status"].as_str()), (Some("Status"), Some("Success")));
+    assert_eq!(deleted["details"]["uid"], uid.as_str());
     server.shutdown().await;
 }
 

@@ -64,6 +64,16 @@ pub fn conflict(info: &ResourceInfo, name: &str, why: &str) -> ApiError {
     e
 }
 
+/// 409 naming the kind instead of the resource (`ConfigMap "x"`, `Deployment.apps "x"`),
+/// as kube-apiserver's delete preconditions word it.
+pub fn conflict_on_kind(info: &ResourceInfo, name: &str, why: &str) -> ApiError {
+    let qualified = if info.group.is_empty() { info.kind.clone() } else { format!("{}.{}", info.kind, info.group) };
+    let mut e =
+        ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"));
+    e.details = Some(Value::Object(details(name, &info.group, &info.kind)));
+    e
+}
+
 /// The optimistic-concurrency conflict message.
 pub const MODIFIED: &str =
     "the object has been modified; please apply your changes to the latest version and try again";

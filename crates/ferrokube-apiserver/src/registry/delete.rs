@@ -127,6 +127,51 @@ pub(crate) enum DeleteFailure {
     Internal(String),
 }
 
+/// The resources whose kube-apiserver storage sets `ReturnDeletedObject` (1.37): a
+/// delete that removes one answers with the object as it was. Every other resource,
+/// custom resources included, answers with a `Success` Status naming what went.
+const RETURNS_DELETED_OBJECT: &[(&str, &str)] = &[
+    ("", "namespaces"),
+    ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"),
+    ("", "pods"),
+    ("", "podtemplates"),
+    ("", "resourcequotas"),
+    ("", "services"),
+    ("", "serviceaccounts"),
+    ("resource.k8s.io", "deviceclasses"),
+    ("resource.k8s.io", "devicetaintrules"),
+    ("resource.k8s.io", "resourceclaims"),
+    ("resource.k8s.io", "resourceclaimtemplates"),
+    ("resource.k8s.io", "resourcepoolstatusrequests"),
+    ("resource.k8s.io", "resourceslices"),
+    ("storage.k8s.io", "csidrivers"),
+    ("storage.k8s.io", "csinodes"),
+    ("storage.k8s.io", "storageclasses"),
+    ("storage.k8s.io", "volumeattachments"),
+    ("storage.k8s.io", "volumeattributesclasses"),
+];
+
+fn returns_deleted_object(info: &ResourceInfo) -> bool {
+    RETURNS_DELETED_OBJECT.iter().any(|(group, plural)| *group == info.group && *plural == info.plural)
+}
+
+/// kube-apiserver's answer to a delete that removed `object` of a resource that does not
+/// return it: `status: Success` with the name, group, resource (as `kind`, as kube
+/// does) and uid.
+fn deleted_status(info: &ResourceInfo, object: &Value) -> Value {
+    let mut details = serde_json::Map::new();
+    details.insert("name".into(), json!(meta::meta_str(object, "name").unwrap_or_default()));
+    if !info.group.is_empty() {
+        details.insert("group".into(), json!(info.group));
+    }
+    details.insert("kind".into(), json!(info.plural));
+    if let Some(uid) = meta::meta_str(object, "uid") {
+        details.insert("uid".into(), json!(uid));
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
 impl Registry {
     /// Deletes (or marks for deletion) the object under `key` of resource `res`.
     pub(crate) fn delete_stored(&self, res: &str, key: &str, opts: &DeleteOptions) -> Result<Deleted, DeleteFailure> {
@@ -203,7 +248,9 @@ impl Registry {
     pub(crate) fn delete_failure(info: &ResourceInfo, name: &str, f: DeleteFailure) -> ApiError {
         match f {
             DeleteFailure::NotFound => errors::not_found(info, name),
-            DeleteFailure::Precondition(why) => errors::conflict(info, name, &why),
+            // kube-apiserver checks delete preconditions in `rest.BeforeDelete`, which
+            // names the kind (not the resource) in the Conflict.
+            DeleteFailure::Precondition(why) => errors::conflict_on_kind(info, name, &why),
             DeleteFailure::Internal(why) => errors::internal(&why),
         }
     }
@@ -225,8 +272,11 @@ impl Registry {
             self.delete_stored(&resource_key(info), &key, &opts).map_err(|f| Self::delete_failure(info, &name, f))?
         };
         // kube-apiserver answers 202 only when the object stays and the (deprecated)
-        // orphanDependents=false was asked for; 200 otherwise, with the object.
+        // orphanDependents=false was asked for; 200 otherwise.
         let code = if !deleted.gone && opts.orphan_dependents == Some(false) { 202 } else { 200 };
+        if deleted.gone && !returns_deleted_object(info) {
+            return Ok(ApiResponse::Object { code, body: deleted_status(info, &deleted.object) });
+        }
         Ok(ApiResponse::Object { code, body: meta::owned_for(&deleted.object, info) })
     }
 
@@ -308,7 +358,8 @@ impl Registry {
             let have = meta::meta_str(current, "uid").unwrap_or("");
             if uid != have {
                 return Err(DeleteFailure::Precondition(format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+                    "the UID in the precondition ({uid}) does not match the UID in record ({have}). \
+                     The object might have been deleted and then recreated"
                 )));
             }
         }
@@ -316,7 +367,8 @@ impl Registry {
             let have = object_rv(current);
             if rv.parse::<u64>().ok() != Some(have) {
                 return Err(DeleteFailure::Precondition(format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"
+                    "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record \
+                     ({have}). The object might have been modified"
                 )));
             }
         }
