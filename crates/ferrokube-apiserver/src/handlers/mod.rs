@@ -267,8 +267,12 @@ impl Handler {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
         let content_type = header_str(&req, header::CONTENT_TYPE).map(str::to_owned);
+        // A body announced too large for the limit and the drain budget together is
+        // refused unread; a smaller oversized one is read (and dropped) by
+        // `read_limited` first, so its 413 reaches the client.
         if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
-            if len.parse::<u64>().is_ok_and(|n| n > body::MAX_BODY_BYTES as u64) {
+            let unreadable = (body::MAX_BODY_BYTES + body::OVERSIZED_BODY_DRAIN_BYTES) as u64;
+            if len.parse::<u64>().is_ok_and(|n| n > unreadable) {
                 return Err(status::too_large(body::MAX_BODY_BYTES));
             }
         }

@@ -233,8 +233,10 @@ fn added_containers(changed: &[FieldPath], old: &Value, new: &Value, ctx: Object
             if out.iter().any(|p| p.as_slice() == prefix) || changed.iter().any(|p| p.as_slice() == prefix) {
                 continue;
             }
-            let is_new_object =
-                get_at(new, prefix).is_some_and(Value::is_object) && get_at(old, prefix).is_none_or(Value::is_null);
+            // Maps, structs and (granular) lists alike: `f:ports`, `f:env`,
+            // `f:finalizers`, `f:ownerReferences` are owned themselves when new.
+            let is_new_object = get_at(new, prefix).is_some_and(|v| v.is_object() || v.is_array())
+                && get_at(old, prefix).is_none_or(Value::is_null);
             if is_new_object && !in_zero_value(prefix, ctx) {
                 out.push(prefix.to_vec());
             }
