@@ -241,3 +241,51 @@ async fn malformed_http_never_takes_the_server_down() {
     assert_eq!(client.get("/version").await.status, 200);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_count_requests_objects_and_open_watches() {
+    let (server, client) = start().await;
+    for name in ["m1", "m2"] {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        assert_eq!(client.post_json("/api/v1/namespaces/default/configmaps", &cm).await.status, 201);
+    }
+    assert_eq!(client.get("/api/v1/namespaces/default/configmaps").await.status, 200);
+    assert_eq!(client.get("/api/v1/namespaces/default/configmaps/nope").await.status, 404);
+    // A watch held open shows as a long-running request while it lasts (on top of the
+    // in-process controllers' own watches, which count too).
+    let watching = |text: &str| -> u64 {
+        let prefix = "apiserver_longrunning_requests{component=\"apiserver\",group=\"\",resource=\"configmaps\",verb=\"WATCH\"} ";
+        text.lines().find_map(|l| l.strip_prefix(prefix)).map_or(0, |n| n.parse().unwrap())
+    };
+    let before = watching(&String::from_utf8(client.get("/metrics").await.body.to_vec()).unwrap());
+    let (watch, _) =
+        client.send(Method::GET, "/api/v1/namespaces/default/configmaps?watch=true", &[], Bytes::new()).await.unwrap();
+    assert_eq!(watch.status(), 200);
+
+    // Every ConfigMap the server holds (the controllers add each namespace's root CA).
+    let stored = client.get("/api/v1/configmaps").await.json()["items"].as_array().unwrap().len();
+    assert!(stored >= 2, "{stored}");
+    let page = client.get("/metrics").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    let text = String::from_utf8(page.body.to_vec()).unwrap();
+    let labels = |verb: &str, scope: &str| {
+        format!(
+            "component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"configmaps\",scope=\"{scope}\",subresource=\"\",verb=\"{verb}\",version=\"v1\""
+        )
+    };
+    for line in [
+        format!("apiserver_request_total{{code=\"201\",{}}} 2", labels("POST", "namespace")),
+        format!("apiserver_request_total{{code=\"200\",{}}} 1", labels("LIST", "namespace")),
+        format!("apiserver_request_total{{code=\"404\",{}}} 1", labels("GET", "resource")),
+        format!("apiserver_request_duration_seconds_count{{{}}} 2", labels("POST", "namespace")),
+        format!("apiserver_storage_objects{{resource=\"configmaps\"}} {stored}"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
+    }
+    assert_eq!(watching(&text), before + 1, "{text}");
+    // Like every non-resource path but health and /version, it needs credentials.
+    assert_eq!(client.clone().anonymous().get("/metrics").await.status, 401);
+    drop(watch);
+    server.shutdown().await;
+}

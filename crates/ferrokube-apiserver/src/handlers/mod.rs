@@ -22,6 +22,7 @@ pub mod aggregated_discovery;
 pub mod body;
 pub mod discovery;
 pub mod health;
+pub mod metrics;
 pub mod negotiate;
 pub mod router;
 pub mod status;
@@ -73,6 +74,7 @@ pub struct Handler {
     server_address: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
     openapi: crate::openapi::OpenApi,
+    metrics: Arc<metrics::RequestMetrics>,
 }
 
 impl std::fmt::Debug for Handler {
@@ -101,6 +103,7 @@ impl Handler {
             server_address,
             shutdown,
             openapi: crate::openapi::OpenApi::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -116,13 +119,17 @@ impl Handler {
         B: http_body::Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let started = std::time::Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let labels = metrics::RequestLabels::of(&method, &path, req.uri().query())
+            .with_apply(header_str(&req, header::CONTENT_TYPE));
         let gzip_ok = negotiate::accepts_gzip(header_str(&req, header::ACCEPT_ENCODING));
         let resp = match self.dispatch(req, conn).await {
             Ok(resp) => resp,
             Err(err) => status::error_response(&err),
         };
+        self.metrics.record(labels, resp.status().as_u16(), started.elapsed());
         tracing::debug!(%method, %path, code = resp.status().as_u16(), "request");
         if gzip_ok {
             compress(resp).await
@@ -185,6 +192,13 @@ impl Handler {
                 Ok(text_response(answer.code, answer.body))
             }
             Route::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
+            Route::Metrics => {
+                let page = self.metrics.render(self.registry.store());
+                let mut resp = text_response(StatusCode::OK, page);
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+                Ok(resp)
+            }
             Route::CoreVersions | Route::Groups => {
                 let format = negotiate::choose(accept.as_deref(), offers, None)
                     .ok_or_else(|| status::not_acceptable(accept.as_deref().unwrap_or("")))?;

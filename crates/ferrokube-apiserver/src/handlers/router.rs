@@ -23,6 +23,8 @@ pub enum Route {
     Health,
     /// `/version`.
     Version,
+    /// `/metrics` (Prometheus text).
+    Metrics,
     /// `/api`: core versions.
     CoreVersions,
     /// `/apis`: the group list.
@@ -141,6 +143,7 @@ pub fn route(catalog: &Catalog, path: &str) -> Result<Route, ApiError> {
     match segs.as_slice() {
         ["healthz" | "livez" | "readyz", ..] => Ok(Route::Health),
         ["version"] => Ok(Route::Version),
+        ["metrics"] => Ok(Route::Metrics),
         ["api"] => Ok(Route::CoreVersions),
         ["apis"] => Ok(Route::Groups),
         ["api", version, rest @ ..] => resource_route(catalog, "", version, rest),
