@@ -257,7 +257,7 @@ async fn metrics_count_requests_objects_and_open_watches() {
         let prefix = "apiserver_longrunning_requests{component=\"apiserver\",group=\"\",resource=\"configmaps\",verb=\"WATCH\"} ";
         text.lines().find_map(|l| l.strip_prefix(prefix)).map_or(0, |n| n.parse().unwrap())
     };
-    let before = watching(&String::from_utf8(client.get("/metrics").await.body.to_vec()).unwrap());
+    let before = watching(std::str::from_utf8(&client.get("/metrics").await.body).unwrap());
     let (watch, _) =
         client.send(Method::GET, "/api/v1/namespaces/default/configmaps?watch=true", &[], Bytes::new()).await.unwrap();
     assert_eq!(watch.status(), 200);
