@@ -294,8 +294,8 @@ impl Registry {
             let mut t = (*current).clone();
             {
                 let m = meta::meta_mut(&mut t);
+                // kube's namespace storage sets the timestamp only, no grace period.
                 m.insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
-                m.insert("deletionGracePeriodSeconds".into(), json!(0));
             }
             if let Some(map) = t.as_object_mut() {
                 map.insert("status".into(), json!({"phase": "Terminating"}));
