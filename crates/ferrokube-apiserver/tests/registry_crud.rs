@@ -335,7 +335,13 @@ async fn never_panics_on_odd_input() {
     }
     let e = err(&r, Req::new(Verb::Get, cms())).await;
     assert_eq!(e.code, 405);
-    let _w = watch(&r, Req::new(Verb::Watch, cms()).q("timeoutSeconds", "18446744073709551615")).await;
+    // Beyond int64, as kube's parameter codec words it.
+    let e = err(&r, Req::new(Verb::Watch, cms()).q("timeoutSeconds", "18446744073709551615")).await;
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (400, "strconv.ParseInt: parsing \"18446744073709551615\": value out of range")
+    );
+    let _w = watch(&r, Req::new(Verb::Watch, cms()).q("timeoutSeconds", "9223372036854775807")).await;
     let _w =
         watch(&r, Req::new(Verb::Watch, cms()).q("continue", "x").q("resourceVersion", "18446744073709551615")).await;
 }

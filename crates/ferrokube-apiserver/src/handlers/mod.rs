@@ -254,7 +254,8 @@ impl Handler {
         let watch_flag = query
             .get("watch")
             .and_then(|v| v.first())
-            .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "t" | "T" | "True" | "TRUE"));
+            // kube's parameter codec: only `0` and `false` (any case) are false.
+            .is_some_and(|v| !(v == "0" || v.eq_ignore_ascii_case("false")));
         let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
         let verb = path.verb(&method, watch_flag)?;
         let tableable = matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();

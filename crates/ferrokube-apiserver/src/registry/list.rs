@@ -55,7 +55,36 @@ pub(crate) fn parse_rv(s: &str) -> Result<u64, ApiError> {
 }
 
 /// `metav1.ListOptions` validation of kube-apiserver (list and watch differ).
+/// A query parameter as kube's parameter codec reads an `int64`
+/// (`runtime.Convert_Slice_string_To_int64`): Go's `strconv.ParseInt`, its error text the
+/// 400's message. `None` when the parameter is absent.
+pub(crate) fn query_int64(req: &ApiRequest, key: &str) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.query_param(key) else { return Ok(None) };
+    value.parse::<i64>().map(Some).map_err(|e| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => "value out of range",
+            _ => "invalid syntax",
+        };
+        errors::bad_request(format!("strconv.ParseInt: parsing {}: {why}", go_quote(value)))
+    })
+}
+
+/// A query parameter as kube's parameter codec reads a `bool`
+/// (`runtime.Convert_Slice_string_To_bool`): false only when absent, `0` or `false` (any
+/// case); `watch=maybe` watches.
+pub(crate) fn query_bool(req: &ApiRequest, key: &str) -> Option<bool> {
+    req.query_param(key).map(|v| !(v == "0" || v.eq_ignore_ascii_case("false")))
+}
+
+/// Go's `%q` of a string (enough for the ASCII a query carries).
+fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
 pub(crate) fn validate_list_options(req: &ApiRequest, watch: bool) -> Result<(), ApiError> {
+    // Decoding the options fails first, as in kube's parameter codec.
+    query_int64(req, "limit")?;
+    query_int64(req, "timeoutSeconds")?;
     let rv = req.query_param("resourceVersion").unwrap_or("");
     let m = req.query_param("resourceVersionMatch").unwrap_or("");
     let cont = req.query_param("continue").unwrap_or("");
@@ -147,12 +176,7 @@ impl Registry {
         }
         validate_list_options(req, false)?;
         let filter = Filter::from_request(req)?;
-        let limit = match req.query_param("limit") {
-            None | Some("") => None,
-            Some(l) => Some(l.parse::<i64>().map_err(|_| errors::bad_request(format!("invalid limit {l:?}")))?),
-        }
-        .filter(|l| *l > 0)
-        .map(|l| l as usize);
+        let limit = query_int64(req, "limit")?.filter(|l| *l > 0).map(|l| l as usize);
         let rv = req.query_param("resourceVersion").unwrap_or("");
         let rv_match = req.query_param("resourceVersionMatch").unwrap_or("");
         let cont = req.query_param("continue").unwrap_or("");

@@ -166,7 +166,7 @@ async fn next_event(mut st: WatchState) -> Option<(WatchEvent, WatchState)> {
 }
 
 fn parse_bool(req: &ApiRequest, key: &str) -> Option<bool> {
-    req.query_param(key).map(|v| v == "true" || v == "1")
+    super::list::query_bool(req, key)
 }
 
 impl Registry {
@@ -188,12 +188,10 @@ impl Registry {
         let rv = req.query_param("resourceVersion").unwrap_or("");
         let send_initial = parse_bool(req, "sendInitialEvents");
         let allow_bookmarks = parse_bool(req, "allowWatchBookmarks").unwrap_or(false);
-        let timeout = match req.query_param("timeoutSeconds") {
-            None | Some("") => None,
-            Some(t) => {
-                let secs: u64 = t.parse().map_err(|_| {
-                    errors::bad_request(format!("invalid timeoutSeconds {t:?}: must be a non-negative integer"))
-                })?;
+        let timeout = match super::list::query_int64(req, "timeoutSeconds")? {
+            None => None,
+            Some(secs) => {
+                let secs = u64::try_from(secs).unwrap_or(0);
                 // 0 means the server's default (no limit here; the front end bounds
                 // connections).
                 (secs > 0).then(|| Duration::from_secs(secs))
