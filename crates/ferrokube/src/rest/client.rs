@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use super::backoff::BackoffFactory;
 use super::config::{Config, ContentConfig, RateLimiterChoice, DEFAULT_BURST, DEFAULT_QPS};
-use super::errors::{ConfigError, Error};
+use super::errors::{ConfigError, Error, HostError};
 use super::metrics::{NoMetrics, RequestMetrics};
 use super::options::PatchType;
 use super::rate_limit::TokenBucket;
@@ -90,30 +90,28 @@ impl std::fmt::Debug for RESTClient {
 /// `host:port` that gets `https://` when TLS settings are present and `http://`
 /// otherwise. Returns the URL without path and the path prefix.
 pub(crate) fn parse_host(host: &str, default_tls: bool) -> Result<(url::Url, String), ConfigError> {
-    let bad = |reason: &str| ConfigError::InvalidHost { host: host.to_owned(), reason: reason.to_owned() };
+    let bad = |reason: HostError| ConfigError::InvalidHost { host: host.to_owned(), reason };
     let host = host.trim();
     if host.is_empty() {
-        return Err(bad("host must be a URL or a host:port pair, got an empty string"));
+        return Err(bad(HostError::Empty));
     }
     let parsed = match url::Url::parse(host) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => u,
-        Ok(u) if host.contains("://") => {
-            return Err(bad(&format!("unsupported scheme {:?} (expected http or https)", u.scheme())))
-        }
-        Err(e) if host.contains("://") => return Err(bad(&format!("not a URL: {e}"))),
+        Ok(u) if host.contains("://") => return Err(bad(HostError::UnsupportedScheme(u.scheme().to_owned()))),
+        Err(e) if host.contains("://") => return Err(bad(HostError::NotAUrl(e))),
         _ => {
             let scheme = if default_tls { "https" } else { "http" };
-            url::Url::parse(&format!("{scheme}://{host}")).map_err(|e| bad(&format!("not a URL or host:port: {e}")))?
+            url::Url::parse(&format!("{scheme}://{host}")).map_err(|e| bad(HostError::NotAUrl(e)))?
         }
     };
     if !parsed.has_host() {
-        return Err(bad("the URL has no host"));
+        return Err(bad(HostError::NoHost));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad("the URL must not have a query or fragment"));
+        return Err(bad(HostError::QueryOrFragment));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad("credentials in the host URL are not supported; use username/password"));
+        return Err(bad(HostError::Credentials));
     }
     let prefix = parsed.path().trim_end_matches('/').to_owned();
     let mut base = parsed;
@@ -175,10 +173,9 @@ impl RESTClient {
 
         let resolver = Arc::new(ClientCertResolver::new(static_client_cert(tls)?));
         let rustls_config = client_config(tls, resolver.clone(), base.scheme() == "https")?;
-        let server_uri: http::Uri = base
-            .as_str()
-            .parse()
-            .map_err(|e| ConfigError::InvalidHost { host: config.host.clone(), reason: format!("{e}") })?;
+        let server_uri: http::Uri = base.as_str().parse().map_err(|e: http::uri::InvalidUri| {
+            ConfigError::InvalidHost { host: config.host.clone(), reason: HostError::InvalidUri(e.to_string()) }
+        })?;
         let route = crate::transport::proxy::route(&server_uri, config.proxy_url.as_deref())?;
         tracing::debug!(host = %base, route = ?route, "building REST client");
         let server_name = tls.server_name.clone();
@@ -308,6 +305,15 @@ mod tests {
             let err = parse_host(bad, false).unwrap_err();
             assert!(err.to_string().contains("invalid host"), "{bad}: {err}");
         }
+        // The reason is typed, for callers that act on it.
+        let reason = |host| match parse_host(host, false) {
+            Err(ConfigError::InvalidHost { reason, .. }) => reason,
+            other => panic!("{host}: {other:?}"),
+        };
+        assert_eq!(reason(""), HostError::Empty);
+        assert_eq!(reason("ftp://x"), HostError::UnsupportedScheme("ftp".into()));
+        assert_eq!(reason("https://x/?a=b"), HostError::QueryOrFragment);
+        assert_eq!(reason("https://u:p@x"), HostError::Credentials);
     }
 
     #[test]

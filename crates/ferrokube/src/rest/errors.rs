@@ -91,7 +91,7 @@ pub enum ConfigError {
         /// The configured host.
         host: String,
         /// What is wrong with it.
-        reason: String,
+        reason: HostError,
     },
     /// A file named in the config could not be read.
     #[error("could not read {what} file {}: {source}", path.display())]
@@ -112,7 +112,7 @@ pub enum ConfigError {
         /// The file it came from, if any.
         path: Option<PathBuf>,
         /// What is wrong.
-        reason: String,
+        reason: PemError,
     },
     /// TLS settings that cannot be combined or that rustls rejected.
     #[error("invalid TLS configuration: {0}")]
@@ -126,7 +126,7 @@ pub enum ConfigError {
         /// The proxy URL without user info.
         proxy: String,
         /// What is wrong.
-        reason: String,
+        reason: ProxyError,
     },
     /// The config asks for something whose code this build of ferrokube left out (a
     /// `socks5://` proxy without the `socks5` feature, the system's root certificates
@@ -146,8 +146,88 @@ pub enum ConfigError {
         /// Header name.
         header: String,
         /// What is wrong.
-        reason: String,
+        reason: HeaderError,
     },
+}
+
+/// What is wrong with a [`Config`](super::Config)'s `host` ([`ConfigError::InvalidHost`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The host is empty.
+    #[error("host must be a URL or a host:port pair, got an empty string")]
+    Empty,
+    /// A URL with a scheme other than http or https.
+    #[error("unsupported scheme {0:?} (expected http or https)")]
+    UnsupportedScheme(String),
+    /// Neither a URL nor a `host:port`.
+    #[error("not a URL or host:port: {0}")]
+    NotAUrl(url::ParseError),
+    /// A URL without a host.
+    #[error("the URL has no host")]
+    NoHost,
+    /// A URL with a query or fragment.
+    #[error("the URL must not have a query or fragment")]
+    QueryOrFragment,
+    /// A URL with user info: credentials belong in `username`/`password`.
+    #[error("credentials in the host URL are not supported; use username/password")]
+    Credentials,
+    /// A URL that is not a valid HTTP URI.
+    #[error("{0}")]
+    InvalidUri(String),
+}
+
+/// What is wrong with PEM data ([`ConfigError::Pem`]). Never carries key material.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemError {
+    /// The PEM text itself is malformed.
+    #[error("{0}")]
+    Malformed(String),
+    /// No `CERTIFICATE` block.
+    #[error("no CERTIFICATE block found")]
+    NoCertificate,
+    /// rustls refused a CA certificate.
+    #[error("certificate rejected: {0}")]
+    CertificateRejected(rustls::Error),
+    /// No `PRIVATE KEY` block.
+    #[error("no PRIVATE KEY block found")]
+    NoPrivateKey,
+    /// A private key block that does not parse.
+    #[error("the private key could not be parsed")]
+    UnparsableKey,
+    /// A key that does not fit the client certificate (or a certificate rustls cannot use).
+    #[error("unusable key for the client certificate: {0}")]
+    UnusableKey(rustls::Error),
+}
+
+/// What is wrong with a proxy URL ([`ConfigError::Proxy`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// Not a URL a proxy can be reached at.
+    #[error("not a valid proxy URL (expected http://, socks5:// or socks5h://)")]
+    NotAProxyUrl,
+    /// A scheme no proxy connector handles.
+    #[error("unsupported proxy scheme {0:?} (supported: http, socks5, socks5h); set proxy_url or NO_PROXY")]
+    UnsupportedScheme(String),
+}
+
+/// Why a header cannot be sent ([`ConfigError::Header`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The value (user agent, impersonated user, group or extra) has characters HTTP
+    /// headers cannot carry; the value is named (it is never a credential).
+    #[error("{0:?} contains characters not allowed in a header")]
+    InvalidValue(String),
+    /// The basic-auth username or password has characters a header cannot carry (neither
+    /// is shown).
+    #[error("username or password contains characters not allowed in a header")]
+    InvalidCredentials,
+    /// An impersonation extra's key makes no valid header name.
+    #[error("not a valid header name")]
+    InvalidName,
 }
 
 /// Why a [`Request`](super::Request) could not be sent: the first mistake made while

@@ -78,8 +78,8 @@ pub use backoff::{BackoffChoice, BackoffManager, NoBackoff, URLBackoff};
 pub use client::RESTClient;
 pub use config::{Config, ContentConfig, ImpersonationConfig, RateLimiterChoice, TlsClientConfig};
 pub use errors::{
-    AuthConfigError, BodyError, ConfigError, Error, OptionsError, PathPart, PathSegmentError, RequestBuildError,
-    RequestInfo, TlsConfigError,
+    AuthConfigError, BodyError, ConfigError, Error, HeaderError, HostError, OptionsError, PathPart, PathSegmentError,
+    PemError, ProxyError, RequestBuildError, RequestInfo, TlsConfigError,
 };
 pub use metrics::RequestMetrics;
 pub use options::{

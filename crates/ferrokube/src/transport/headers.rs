@@ -21,7 +21,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::auth::{CredentialError, CredentialProvider};
 use super::tls::ClientCertResolver;
 use crate::rest::config::{default_user_agent, Config, ImpersonationConfig};
-use crate::rest::errors::{AuthConfigError, ConfigError};
+use crate::rest::errors::{AuthConfigError, ConfigError, HeaderError};
 use crate::secret::SecretString;
 
 /// How long a token read from `bearer_token_file` is reused before the file is re-read.
@@ -69,7 +69,7 @@ impl Authenticator {
             let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
             let mut v = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| ConfigError::Header {
                 header: "Authorization".to_owned(),
-                reason: "username or password contains characters not allowed in a header".to_owned(),
+                reason: HeaderError::InvalidCredentials,
             })?;
             v.set_sensitive(true);
             Some(v)
@@ -159,7 +159,7 @@ fn bearer(token: &SecretString) -> Result<HeaderValue, CredentialError> {
 fn header_value(header: &str, value: &str) -> Result<HeaderValue, ConfigError> {
     HeaderValue::from_str(value).map_err(|_| ConfigError::Header {
         header: header.to_owned(),
-        reason: format!("{value:?} contains characters not allowed in a header"),
+        reason: HeaderError::InvalidValue(value.to_owned()),
     })
 }
 
@@ -177,7 +177,7 @@ pub(crate) fn impersonation_headers(imp: &ImpersonationConfig, headers: &mut Hea
     for (key, values) in &imp.extra {
         let name = format!("impersonate-extra-{}", escape_extra_key(key));
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ConfigError::Header { header: name.clone(), reason: "not a valid header name".to_owned() })?;
+            .map_err(|_| ConfigError::Header { header: name.clone(), reason: HeaderError::InvalidName })?;
         for v in values {
             headers.append(name.clone(), header_value(name.as_str(), v)?);
         }

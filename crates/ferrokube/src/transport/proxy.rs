@@ -13,7 +13,7 @@
 use http::Uri;
 use hyper_util::client::proxy::matcher::Matcher;
 
-use crate::rest::errors::ConfigError;
+use crate::rest::errors::{ConfigError, ProxyError};
 
 /// How a client reaches its server.
 #[derive(Clone)]
@@ -53,10 +53,7 @@ pub(crate) fn route(server: &Uri, proxy_url: Option<&str>) -> Result<ProxyRoute,
             let matcher = Matcher::builder().all(p.to_owned()).build();
             let route = route_with(server, &matcher, p)?;
             if matches!(route, ProxyRoute::Direct) {
-                return Err(ConfigError::Proxy {
-                    proxy: redact(p),
-                    reason: "not a valid proxy URL (expected http://, socks5:// or socks5h://)".to_owned(),
-                });
+                return Err(ConfigError::Proxy { proxy: redact(p), reason: ProxyError::NotAProxyUrl });
             }
             Ok(route)
         }
@@ -110,10 +107,7 @@ pub(crate) fn route_with(server: &Uri, matcher: &Matcher, label: &str) -> Result
         }),
         other => Err(ConfigError::Proxy {
             proxy: if label.contains("://") { redact(label) } else { label.to_owned() },
-            reason: format!(
-                "unsupported proxy scheme {:?} (supported: http, socks5, socks5h); set proxy_url or NO_PROXY",
-                other.unwrap_or("")
-            ),
+            reason: ProxyError::UnsupportedScheme(other.unwrap_or("").to_owned()),
         }),
     }
 }

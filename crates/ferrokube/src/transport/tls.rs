@@ -23,7 +23,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::rest::config::TlsClientConfig;
-use crate::rest::errors::{ConfigError, TlsConfigError};
+use crate::rest::errors::{ConfigError, PemError, TlsConfigError};
 use crate::secret::SecretBytes;
 
 /// The crypto provider every ferrokube TLS configuration uses: the process-wide default
@@ -101,7 +101,7 @@ fn configured_roots(tls: &TlsClientConfig) -> Result<rustls::RootCertStore, Conf
         roots.add(cert).map_err(|e| ConfigError::Pem {
             what: "CA",
             path: path.clone(),
-            reason: format!("certificate rejected: {e}"),
+            reason: PemError::CertificateRejected(e),
         })?;
     }
     Ok(roots)
@@ -134,11 +134,12 @@ pub(crate) fn parse_certs(
     pem: &[u8],
     path: Option<&Path>,
 ) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem_err = |reason: String| ConfigError::Pem { what, path: path.map(Path::to_owned), reason };
-    let certs =
-        CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| pem_err(format!("{e}")))?;
+    let pem_err = |reason: PemError| ConfigError::Pem { what, path: path.map(Path::to_owned), reason };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_err(PemError::Malformed(e.to_string())))?;
     if certs.is_empty() {
-        return Err(pem_err("no CERTIFICATE block found".to_owned()));
+        return Err(pem_err(PemError::NoCertificate));
     }
     Ok(certs)
 }
@@ -156,14 +157,14 @@ pub(crate) fn certified_key(
         what: "client key",
         path: key_path.map(Path::to_owned),
         reason: match e {
-            rustls::pki_types::pem::Error::NoItemsFound => "no PRIVATE KEY block found".to_owned(),
-            _ => "the private key could not be parsed".to_owned(),
+            rustls::pki_types::pem::Error::NoItemsFound => PemError::NoPrivateKey,
+            _ => PemError::UnparsableKey,
         },
     })?;
     CertifiedKey::from_der(certs, key, &*crypto_provider()?).map_err(|e| ConfigError::Pem {
         what: "client key",
         path: key_path.map(Path::to_owned),
-        reason: format!("unusable key for the client certificate: {e}"),
+        reason: PemError::UnusableKey(e),
     })
 }
 
