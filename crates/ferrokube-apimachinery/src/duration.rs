@@ -11,7 +11,7 @@
 //! the fraction in floating point, so on fractions with more significant digits than
 //! a float64 holds (`1.9999999999999999999h`) the two can differ by a nanosecond.
 //! Checked against Go 1.26's `time` package on the cases of the unit tests.
-//! [`format`] and [`format_nanos`] write what Go's `String()` writes: `0s`, `500ns`,
+//! [`format()`] and [`format_nanos`] write what Go's `String()` writes: `0s`, `500ns`,
 //! `1.5µs`, `2.25ms`, `1.5s`, `1m30s`, `1h0m0s`.
 
 use std::time::Duration;
