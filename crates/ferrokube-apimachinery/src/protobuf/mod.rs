@@ -11,9 +11,23 @@
 //!
 //! The embedded server decodes request bodies with it (kubectl's typed commands send
 //! protobuf and do not retry in JSON after a 415).
+//!
+//! The client decodes and encodes k8s-openapi structs directly with the serde codec:
+//! [`de`] (a `Deserializer` over a message's bytes), [`ser`] (a `Serializer` into a
+//! message) and [`envelope`] (objects, lists and watch frames), no JSON in between.
 
 #[rustfmt::skip]
 pub mod generated;
+pub mod de;
+pub mod envelope;
+mod error;
+mod index;
+#[rustfmt::skip]
+mod inline;
+pub mod ser;
+
+pub use envelope::{decode_object, encode_object, CONTENT_TYPE};
+pub use error::{CodecError, CodecErrorKind};
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -179,7 +193,7 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
 }
 
 /// Fields whose zero value is meaningful (Go pointers: set to 0/false/"" on purpose).
-const KEEP_ZERO: &[&str] = &[
+pub(crate) const KEEP_ZERO: &[&str] = &[
     "activeDeadlineSeconds",
     "allowPrivilegeEscalation",
     "automountServiceAccountToken",
