@@ -286,7 +286,13 @@ fn every_protobuf_fixture_decodes_as_its_json_twin_and_round_trips() {
             Some(Err(e)) => failures.push(format!("{name}: {e}")),
         }
     }
-    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), checked + failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        checked + failures.len(),
+        failures.join("\n")
+    );
     assert!(checked >= 60, "expected at least 60 fixtures to pass, {checked} did");
     eprintln!("{checked} protobuf fixtures equal their JSON twins and round-trip; {gaps} tolerated table gaps");
 }

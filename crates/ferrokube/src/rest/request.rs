@@ -665,6 +665,9 @@ impl Request {
         self.params.entry("watch".to_owned()).or_insert_with(|| vec!["true".to_owned()]);
         let resp = self.checked(Mode::Watch).await?;
         let request = resp.request().clone();
+        if resp.is_protobuf() {
+            return Ok(WatchStream::new_protobuf(resp.into_stream(), request));
+        }
         Ok(WatchStream::new(resp.into_stream(), request))
     }
 }
