@@ -16,6 +16,7 @@ mod alloc;
 mod clientgo;
 mod clients;
 mod data;
+mod decode_only;
 mod report;
 mod workloads;
 
@@ -96,10 +97,10 @@ fn parse_args() -> Result<Args, String> {
             "--no-python" => a.python = Some(false),
             "--no-client-go" => a.client_go = false,
             "--allocator=mimalloc" => {}
-            "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get")?),
+            "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get,decode")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get] [--allocator=mimalloc]\n\
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc]\n\
                      Runs ferrokube, kube-rs, client-go (bench/clientgo, built with Go; JSON and protobuf)\n\
                      (and the Python client when bench/.venv exists or --python)\n\
                      on the embedded API server; writes bench/results/latest.json and chart.svg.\n\
@@ -302,6 +303,15 @@ fn main() {
         match cache(&server_rt, &client_rt, &sizes, &cg) {
             Ok(r) => rows.extend(r),
             Err(e) => log(format!("cache workload failed: {e}")),
+        }
+    }
+    if want("decode") {
+        // LIST 5,000 pods in both modes (the issue's workload); the watch stream is
+        // held in memory twice (JSON and protobuf), so it is smaller than the HTTP one.
+        let (watch_n, rounds) = if args.quick { (10_000, 3) } else { (25_000, 5) };
+        match decode_only::rows(5_000, watch_n, rounds, &|m| log(m)) {
+            Ok(r) => rows.extend(r),
+            Err(e) => log(format!("decode-only workload failed: {e}")),
         }
     }
     let total = t0.elapsed().as_secs_f64();

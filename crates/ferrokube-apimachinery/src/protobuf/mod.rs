@@ -182,6 +182,13 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
             }
         } else {
             let v = value(&field.kind, wire, depth)?;
+            if inline::INLINE.contains(&(def.key, field.tag)) {
+                // A Go struct embedded inline: its fields belong to this object.
+                if let Value::Object(fields) = v {
+                    out.extend(fields);
+                }
+                continue;
+            }
             if !matches!(field.kind, Kind::Message(_)) && is_go_zero(field.json, &v) {
                 out.remove(field.json);
             } else {
