@@ -288,7 +288,10 @@ impl<'de> de::Deserializer<'de> for MessageDeserializer<'de> {
                     de::Deserializer::deserialize_any(value, visitor)
                         .map_err(|e| located(CodecError::invalid(e.to_string())))
                 } else {
-                    let mut json = serde_json::Deserializer::from_slice(raw);
+                    // One UTF-8 check of the whole JSON, then serde_json's `str` reader,
+                    // which skips the per-string check.
+                    let text = utf8(raw).map_err(located)?;
+                    let mut json = serde_json::Deserializer::from_str(text);
                     let v = de::Deserializer::deserialize_any(&mut json, visitor)
                         .map_err(|e| located(CodecError::invalid(format!("embedded JSON: {e}"))))?;
                     json.end().map_err(|e| located(CodecError::invalid(format!("embedded JSON: {e}"))))?;
