@@ -10,7 +10,11 @@ use std::fmt;
 /// the failing value and the innermost message type, e.g. `api/core/v1/Pod.spec.
 /// containers.ports: truncated field (in api/core/v1/ContainerPort)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodecError {
+pub struct CodecError(Box<Inner>);
+
+/// The error's content, boxed so the error is one pointer wide in `Result`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     message: String,
     /// Field names from the innermost outwards.
     path: Vec<&'static str>,
@@ -35,7 +39,7 @@ pub enum CodecErrorKind {
 
 impl CodecError {
     pub(crate) fn new(kind: CodecErrorKind, message: impl Into<String>) -> Self {
-        CodecError { message: message.into(), path: Vec::new(), inner: None, outer: None, kind }
+        CodecError(Box::new(Inner { message: message.into(), path: Vec::new(), inner: None, outer: None, kind }))
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
@@ -49,37 +53,38 @@ impl CodecError {
     /// Adds the field `json` of message `key` to the error's location (called from the
     /// innermost level outwards).
     pub(crate) fn in_field(mut self, key: &'static str, json: &'static str) -> Self {
-        self.path.push(json);
+        self.0.path.push(json);
         self.in_message(key)
     }
 
     /// Adds the message type `key` to the error's location.
     pub(crate) fn in_message(mut self, key: &'static str) -> Self {
-        if self.inner.is_none() {
-            self.inner = Some(key);
+        if self.0.inner.is_none() {
+            self.0.inner = Some(key);
         }
-        self.outer = Some(key);
+        self.0.outer = Some(key);
         self
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> CodecErrorKind {
-        self.kind
+        self.0.kind
     }
 }
 
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(outer) = self.outer {
+        let e = &self.0;
+        if let Some(outer) = e.outer {
             f.write_str(outer)?;
-            for p in self.path.iter().rev() {
+            for p in e.path.iter().rev() {
                 write!(f, ".{p}")?;
             }
             f.write_str(": ")?;
         }
-        f.write_str(&self.message)?;
-        match self.inner {
-            Some(inner) if Some(inner) != self.outer => write!(f, " (in {inner})"),
+        f.write_str(&e.message)?;
+        match e.inner {
+            Some(inner) if Some(inner) != e.outer => write!(f, " (in {inner})"),
             _ => Ok(()),
         }
     }
