@@ -2,7 +2,7 @@
 Cargo.lock pins, located through `cargo metadata`.
 
 Every generator under `crates/*/gen/` reads the sources of a published crate
-(k8s-openapi's generated types, k8s-pb's prost messages) and writes Rust or JSON tables
+(k8s-openapi's generated types) and writes Rust or JSON tables
 from them. The version read must be the one the build uses, not whichever happens to be
 the newest folder in `~/.cargo/registry`, or two machines would generate different
 files. So a generator asks cargo: `cargo metadata --format-version 1 --locked
@@ -11,11 +11,11 @@ Cargo.lock says (`--locked`: an out-of-date lock is an error, never rewritten), 
 any crate missing from the registry cache (this may need the network once), and reports
 each package's `manifest_path`, whose directory is the crate's source tree.
 
-Two manifests are used: the workspace's own (`Cargo.toml` at the repository root, for
-k8s-openapi, a dependency of ferrokube) and, for crates the workspace does not depend on,
-a small pinning manifest next to the generator that needs them (k8s-pb:
-`crates/ferrokube-apimachinery/gen/pb-sources/Cargo.toml`, its own workspace with its own
-Cargo.lock, never built).
+The manifest is the workspace's own (`Cargo.toml` at the repository root, for
+k8s-openapi, a dependency of ferrokube); `crate()` also takes the manifest of a small
+pinning workspace for a crate the workspace does not depend on. (The protobuf tables'
+generator reads Kubernetes' `.proto` files from Go modules pinned by version, located
+with `go mod download`, not through cargo.)
 
 A generator may be pointed at another source tree instead (`--k8s-openapi DIR`); then
 the crate's name and version are read from that tree's Cargo.toml.

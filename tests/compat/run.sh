@@ -465,6 +465,25 @@ EOF
     run_check "kubectl $label" "kubectl --kubeconfig badtoken.kubeconfig get ns (wrong token)" fail \
         'Unauthorized|You must be logged in|provide credentials' -- \
         "${tk[@]}" --cache-dir "$cache-bad" --kubeconfig "$TMP/badtoken.kubeconfig" get ns
+
+    # RBAC (issue 15): a user with no binding may do nothing but discover and review
+    # itself, as on a cluster; a RoleBinding to the built-in `edit` role grants the
+    # namespace. kubectl --as impersonates (the admin is in system:masters).
+    local who="compat-bob-${label//./-}" rb="compat-edit-${label//./-}"
+    c fail '=no' -- auth can-i delete pods --as="$who" -n default
+    c fail "secrets is forbidden: User \"$who\" cannot list resource \"secrets\" in API group \"\" in the namespace \"kube-system\"" -- \
+        get secrets -n kube-system --as="$who"
+    c 0 "rolebinding.rbac.authorization.k8s.io/$rb created" -- \
+        create rolebinding "$rb" --clusterrole=edit --user="$who" -n default
+    c 0 '=yes' -- auth can-i delete pods --as="$who" -n default
+    c 0 '=yes' -- auth can-i create deployments.apps --as="$who" -n default
+    c fail '=no' -- auth can-i delete pods --as="$who" -n kube-system
+    c fail '=no' -- auth can-i create roles.rbac.authorization.k8s.io --as="$who" -n default
+    c 0 '^Resources +Non-Resource URLs +Resource Names +Verbs' '^pods +\[\] +\[\] +\[.*delete.*\]' \
+        '^selfsubjectaccessreviews.authorization.k8s.io +\[\] +\[\] +\[create\]' '^ +\[/api/\*\] +\[\] +\[get\]' -- \
+        auth can-i --list --as="$who" -n default
+    c 0 "rolebinding.rbac.authorization.k8s.io \"$rb\" deleted" -- delete rolebinding "$rb" -n default
+    c fail '=no' -- auth can-i delete pods --as="$who" -n default
 }
 
 # kubectl_workloads LABEL BINARY: controllers seen through kubectl (issue 4): apply with

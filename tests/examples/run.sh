@@ -13,8 +13,8 @@
 # control plane (tests/realkube; $REALKUBE, else built by tests/realkube/build.sh)
 # whose pods run on `ferrokube-kubelet --nodes 2` (crates/ferrokube-kubelet), through
 # `--kubeconfig` with realkube's admin kubeconfig. The checks are the same; only the
-# first line differs (no embedded-server notice), and the in-cluster example's service
-# account gets the `view` ClusterRole (realkube enforces RBAC).
+# first line differs (no embedded-server notice). On both, the in-cluster example's
+# service account gets the `view` ClusterRole (both enforce RBAC).
 #
 # Each check prints PASS or FAIL; the script exits non-zero if any check failed. When
 # an example fails a check, its whole output is printed once to help the diagnosis.
@@ -218,6 +218,16 @@ check_in_cluster_client_configuration() {
     sed -n 's/^ *certificate-authority-data: //p' "$dir/kubeconfig" | base64 -d >"$sa/ca.crt"
     printf 'in-cluster-token' >"$sa/token"
     printf 'default' >"$sa/namespace"
+    if [ -n "$server" ]; then
+        # The embedded server enforces RBAC too: grant the account `view`, as for realkube.
+        local admin_token
+        admin_token=$(sed -n 's/^ *token: //p' "$dir/kubeconfig" | head -1)
+        curl -sS --fail --max-time 15 --cacert "$sa/ca.crt" -H "Authorization: Bearer $admin_token" \
+            -H 'Content-Type: application/json' -o "$dir/grant.out" \
+            -d '{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"in-cluster-demo-view"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"},"subjects":[{"kind":"ServiceAccount","name":"demo","namespace":"default"}]}' \
+            "https://127.0.0.1:$port/apis/rbac.authorization.k8s.io/v1/clusterrolebindings" 2>>"$dir/grant.out" ||
+            echo "granting view to default:demo failed: $(cat "$dir/grant.out")"
+    fi
     KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$port" \
         run_example in_cluster_client_configuration --root "$dir/root" --once
     if [ -n "$server" ]; then

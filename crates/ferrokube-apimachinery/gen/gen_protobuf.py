@@ -1,142 +1,186 @@
 #!/usr/bin/env python3
-"""Generate crates/ferrokube-apimachinery/src/protobuf/generated.rs: the field
-tables the server needs to decode Kubernetes protobuf request bodies into JSON.
+"""Generate crates/ferrokube-apimachinery/src/protobuf/generated.rs: the field tables
+of the Kubernetes protobuf wire format (`application/vnd.kubernetes.protobuf`) that the
+decoder and encoder of ferrokube-apimachinery/src/protobuf/ walk.
 
-Usage: python3 crates/ferrokube-apimachinery/gen/gen_protobuf.py [--check] [--k8s-pb DIR] [--k8s-openapi DIR]
-  --check            write nothing; exit 1 if generated.rs is not what the generator
-                     would write (tests/generators.sh runs it in CI)
-  --k8s-pb DIR       read this k8s-pb source tree instead of the pinned one
-  --k8s-openapi DIR  read this k8s-openapi source tree instead of the pinned one
+Usage: python3 crates/ferrokube-apimachinery/gen/gen_protobuf.py [--check] [--k8s-openapi DIR] [--go-module-dir MODULE=DIR ...]
+  --check             write nothing; exit 1 if generated.rs is not what the generator
+                      would write (tests/generators.sh runs it in CI)
+  --k8s-openapi DIR   read this k8s-openapi source tree instead of the pinned one
+  --go-module-dir M=D read Go module M (e.g. k8s.io/api) from directory D instead of
+                      the pinned version `go mod download` fetches
 
-Why: kubectl 1.33's typed commands (`kubectl create namespace`, `create deployment`, ...)
-send `Content-Type: application/vnd.kubernetes.protobuf` bodies and do not retry in JSON
-after a 415. The decoder (ferrokube-apimachinery/src/protobuf/mod.rs) walks the wire format with these
-tables and produces the same JSON the object would have.
+Sources, pinned to the Kubernetes release of the k8s-openapi module used (v1_37):
+- the `generated.proto` files of the Go modules k8s.io/api, k8s.io/apimachinery,
+  k8s.io/apiextensions-apiserver, k8s.io/kube-aggregator and k8s.io/metrics at
+  GO_VERSION below, located with `go mod download -json <module>@<version>` (which
+  fetches a missing module through the Go module proxy once): message names, field
+  numbers, wire types and message types;
+- the Go type definitions next to each generated.proto (the `.go` files of the same
+  package): each field's JSON name (its `json:"..."` tag, matched to the proto field by
+  its `protobuf:"...,<number>,..."` tag), which fields are embedded structs whose JSON
+  is inlined into the parent (`PersistentVolumeSpec.persistentVolumeSource`,
+  `IngressRule.ingressRuleValue`, ...: the INLINE table), which scalar fields' zero Go's
+  JSON leaves out (non-pointer with `omitempty`: OMIT_ZERO), and which types are a Go
+  `[]string` (STRING_LISTS);
+- k8s-openapi (the release the workspace's Cargo.lock pins, located with `cargo
+  metadata`, gen/cargo_sources.py at the repository root): from its `impl
+  crate::Resource`, which message a given apiVersion/kind is (the KINDS table).
 
-Sources: k8s-pb (prost types generated from Kubernetes' generated.proto files) gives
-message names, field numbers and wire types; k8s-openapi gives each field's JSON name
-(matched case-insensitively, ignoring underscores, to the prost field name) and, from
-its `impl crate::Resource`, which message a given apiVersion/kind is.
-Both are located with `cargo metadata` (gen/cargo_sources.py at the repository root).
-k8s-openapi: the release the workspace's Cargo.lock pins, module v1_37. k8s-pb is not a
-dependency of the workspace (only its tables are used): its exact version is pinned by
-the small manifest `pb-sources/Cargo.toml` next to this script (`k8s-pb = "=0.9.0"`,
-with its own Cargo.lock; its own workspace, never built), and `cargo metadata
---manifest-path pb-sources/Cargo.toml` fetches it into the registry cache when missing.
-To move to another k8s-pb, change the version there, run `cargo update --manifest-path
-crates/ferrokube-apimachinery/gen/pb-sources/Cargo.toml` and regenerate.
+Until 0.1 the message tables came from k8s-pb 0.9.0's prost types, which lack fields
+and messages Kubernetes 1.37 has (PodSpec 43-44, ListMeta.shardInfo, the v1
+MutatingAdmissionPolicy, ...) and whose names lose the JSON spelling of acronyms; the
+.proto files are Kubernetes' own definitions. Message keys are `<proto package without
+k8s.io, dots as slashes>/<message name>`, e.g. `api/core/v1/HTTPGetAction`.
 """
 import glob
+import json
 import os
 import re
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "gen"))
-import cargo_sources  # noqa: E402  (locates k8s-pb and k8s-openapi through cargo metadata)
+import cargo_sources  # noqa: E402  (locates k8s-openapi through cargo metadata)
 import generator_cli  # noqa: E402  (argument parsing, write or --check)
 
 OUT = os.path.join(HERE, "..", "src", "protobuf", "generated.rs")
-PB_MANIFEST = os.path.join(HERE, "pb-sources", "Cargo.toml")
 K8S_VERSION = "v1_37"
+GO_VERSION = "v0.37.2"
+GO_MODULES = [
+    "k8s.io/api",
+    "k8s.io/apimachinery",
+    "k8s.io/apiextensions-apiserver",
+    "k8s.io/kube-aggregator",
+    "k8s.io/metrics",
+]
+SCALARS = {"string": "Kind::String", "bytes": "Kind::Bytes", "bool": "Kind::Bool", "int32": "Kind::Int32",
+           "int64": "Kind::Int64", "double": "Kind::Double"}
 
-STRUCT_RE = re.compile(r"\npub struct (\w+) \{\n(.*?)\n\}", re.S)
-FIELD_RE = re.compile(r"#\[prost\(([^]]*)\)\]\s*pub (?:r#)?(\w+):\s*(.*?),\s*(?=(?:///|#\[prost|$))", re.S)
-TAG_RE = re.compile(r'tag = "(\d+)"')
+FIELD_RE = re.compile(r"^\s*(optional|repeated)\s+([\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;", re.M)
+MAP_RE = re.compile(r"^\s*map\s*<\s*string\s*,\s*([\w.]+)\s*>\s+(\w+)\s*=\s*(\d+)\s*;", re.M)
+MESSAGE_RE = re.compile(r"^message (\w+) \{\n(.*?)^\}", re.M | re.S)
+GO_STRUCT_RE = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.M | re.S)
+GO_FIELD_RE = re.compile(r"^\s*((?:\w+\s+)?)([*\[\]\w.]+)\s+`([^`]*)`", re.M)
 
 
-def norm(name):
-    return name.replace("_", "").replace("$", "").lower()
+def go_module_dir(module, overrides):
+    if module in overrides:
+        return overrides[module]
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", "%s@%s" % (module, GO_VERSION)],
+        check=True, capture_output=True, text=True, cwd=HERE,
+        env=dict(os.environ, GOFLAGS="-mod=mod", GO111MODULE="on"),
+    )
+    return json.loads(out.stdout)["Dir"]
 
 
-def json_names(oa_src):
-    """(module dir, lowercased struct name) -> {normalized field: JSON name}."""
-    out = {}
-    for path in glob.glob(oa_src + "/**/*.rs", recursive=True):
-        text = open(path, encoding="utf-8").read()
-        structs = re.findall(r"\npub struct (\w+) \{", text)
-        if len(structs) != 1:
-            continue
-        keys = re.findall(r'"([^"]+)" => Field::Key_\w+', text)
-        mod = os.path.relpath(os.path.dirname(path), oa_src)
-        out[(mod, structs[0].lower())] = {norm(k): k for k in keys}
+def go_string_lists(pkg_dir):
+    """Names of the package's `type X []string` types: their message is `{items}`, their
+    JSON a plain array of strings."""
+    out = set()
+    for path in sorted(glob.glob(os.path.join(pkg_dir, "*.go"))):
+        if not path.endswith("_test.go"):
+            out.update(re.findall(r"^type (\w+) \[\]string$", open(path, encoding="utf-8").read(), re.M))
     return out
 
 
-def resolve(mod_parts, rust_type):
-    """Message key ("api/core/v1/Pod") of a prost field type, relative to its module."""
-    t = rust_type.replace(" ", "").replace("\n", "").replace(",>", ">")
-    for wrapper in ("::core::option::Option<", "::prost::alloc::vec::Vec<", "::prost::alloc::boxed::Box<"):
-        while t.startswith(wrapper):
-            t = t[len(wrapper):-1]
-    m = re.match(r"::prost::alloc::collections::BTreeMap<[^,]+,(.*)>$", t)
-    if m:
-        t = m.group(1)
-    parts = t.split("::")
-    base = list(mod_parts)
-    while parts and parts[0] == "super":
-        parts.pop(0)
-        base.pop()
-    return "/".join(base + parts)
-
-
-def camel(snake):
-    head, *rest = snake.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+def go_fields(pkg_dir):
+    """(struct name, proto field number) -> (JSON name, embedded and inlined, whether Go's
+    JSON encoder omits the field's zero value (a value type with `omitempty`/`omitzero`),
+    whether it is a value type (not a pointer, slice or map), its Go type, `omitzero`)."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(pkg_dir, "*.go"))):
+        if path.endswith("_test.go") or os.path.basename(path).startswith(("generated.", "zz_generated")):
+            continue
+        text = open(path, encoding="utf-8").read()
+        for sm in GO_STRUCT_RE.finditer(text):
+            for fm in GO_FIELD_RE.finditer(sm.group(2)):
+                name, tag = fm.group(1).strip(), fm.group(3)
+                pm = re.search(r'protobuf:"\w+,(\d+),', tag)
+                if not pm:
+                    continue
+                jm = re.search(r'json:"([^",]*)([^"]*)"', tag)
+                json_name = jm.group(1) if jm else ""
+                inline = not name and json_name == ""
+                options = jm.group(2).split(",") if jm else []
+                gotype = fm.group(2)
+                value_type = not gotype.startswith(("*", "[]", "map["))
+                omits_zero = value_type and ("omitempty" in options or "omitzero" in options)
+                out[(sm.group(1), int(pm.group(1)))] = (
+                    json_name if json_name not in ("", "-") else None, inline, omits_zero, value_type, gotype,
+                    "omitzero" in options)
+    return out
 
 
 def main():
-    args = generator_cli.parser(
-        __file__, "Generate the protobuf field tables of the Kubernetes types.", ("k8s-pb", "k8s-openapi")
-    ).parse_args()
-    pb = cargo_sources.crate("k8s-pb", args.k8s_pb, PB_MANIFEST)
+    p = generator_cli.parser(__file__, "Generate the protobuf field tables of the Kubernetes types.", ("k8s-openapi",))
+    p.add_argument("--go-module-dir", action="append", default=[], metavar="MODULE=DIR",
+                   help="read this Go module from DIR instead of the pinned version")
+    args = p.parse_args()
+    overrides = dict(o.split("=", 1) for o in args.go_module_dir)
     oa = cargo_sources.crate("k8s-openapi", args.k8s_openapi)
-    pb_src, oa_src = pb.dir("src"), oa.dir("src", K8S_VERSION)
-    names = json_names(oa_src)
-    messages = {}
-    for path in sorted(glob.glob(pb_src + "/**/mod.rs", recursive=True)):
-        mod = os.path.relpath(os.path.dirname(path), pb_src)
-        mod_parts = mod.split("/")
-        text = open(path, encoding="utf-8").read()
-        for sm in STRUCT_RE.finditer(text):
-            struct, body = sm.group(1), sm.group(2)
-            jnames = names.get((mod, struct.lower()), {})
+    oa_src = oa.dir("src", K8S_VERSION)
+
+    protos = []
+    for module in GO_MODULES:
+        root = go_module_dir(module, overrides)
+        for path in sorted(glob.glob(root + "/**/generated.proto", recursive=True)):
+            if "/testdata/" in path:
+                continue
+            protos.append(path)
+
+    messages, inline, string_lists, omit_zero, always = {}, set(), set(), set(), set()
+    for path in protos:
+        text = re.sub(r"//[^\n]*", "", open(path, encoding="utf-8").read())
+        package = re.search(r"^package ([\w.]+);", text, re.M).group(1)
+        prefix = package[len("k8s.io."):].replace(".", "/")
+        gofields = go_fields(os.path.dirname(path))
+        lists = go_string_lists(os.path.dirname(path))
+
+        def resolve(t):
+            if t in SCALARS:
+                return SCALARS[t]
+            t = t.lstrip(".")
+            if t.startswith("k8s.io."):
+                pkg, _, name = t[len("k8s.io."):].rpartition(".")
+                return 'Kind::Message("%s/%s")' % (pkg.replace(".", "/"), name)
+            return 'Kind::Message("%s/%s")' % (prefix, t)
+
+        for mm in MESSAGE_RE.finditer(text):
+            name, body = mm.group(1), mm.group(2)
+            key = prefix + "/" + name
             fields = []
-            for fm in FIELD_RE.finditer(body + "\n"):
-                attr, fname, ftype = fm.group(1), fm.group(2), fm.group(3)
-                tag = int(TAG_RE.search(attr).group(1))
-                json = jnames.get(norm(fname)) or camel(fname)
-                repeated = "repeated" in attr
-                kind = attr.split(",")[0].strip()
-                if kind.startswith("btree_map"):
-                    value = re.search(r'btree_map = "string, (\w+)"', attr).group(1)
-                    if value == "message":
-                        kind = 'Kind::Map(&Kind::Message("%s"))' % resolve(mod_parts, ftype)
-                    else:
-                        kind = "Kind::Map(&Kind::%s)" % {"string": "String", "bytes": "Bytes"}[value]
-                elif kind == "message":
-                    kind = 'Kind::Message("%s")' % resolve(mod_parts, ftype)
-                elif kind.startswith("bytes"):
-                    kind = "Kind::Bytes"
-                else:
-                    kind = "Kind::" + {"string": "String", "bool": "Bool", "int32": "Int32",
-                                       "int64": "Int64", "double": "Double"}[kind]
-                fields.append((tag, json, kind, repeated))
-            messages[mod + "/" + struct] = fields
-        for empty in re.findall(r"\npub struct (\w+) \{\}", text):
-            messages[mod + "/" + empty] = []
+            for fm in FIELD_RE.finditer(body):
+                label, ftype, fname, tag = fm.group(1), fm.group(2), fm.group(3), int(fm.group(4))
+                json_name, is_inline, omits, value_type, gotype, omitzero = gofields.get(
+                    (name, tag), (None, False, False, False, "", False))
+                if is_inline:
+                    inline.add((key, tag))
+                if omits and label != "repeated" and (ftype in SCALARS or omitzero):
+                    omit_zero.add((key, tag))
+                if value_type and label != "repeated" and ftype != "bytes" and gotype.split(".")[-1] not in lists:
+                    always.add((key, tag))
+                fields.append((tag, json_name or fname, resolve(ftype), label == "repeated"))
+            for fm in MAP_RE.finditer(body):
+                vtype, fname, tag = fm.group(1), fm.group(2), int(fm.group(3))
+                json_name = gofields.get((name, tag), (None,))[0]
+                fields.append((tag, json_name or fname, "Kind::Map(&%s)" % resolve(vtype), False))
+            fields.sort(key=lambda f: body.index("= %d;" % f[0]) if ("= %d;" % f[0]) in body else f[0])
+            messages[key] = fields
+            if name in lists:
+                string_lists.add(key)
 
     kinds = []
+    lower = {k.lower(): k for k in messages}
     for path in sorted(glob.glob(oa_src + "/**/*.rs", recursive=True)):
         text = open(path, encoding="utf-8").read()
         for m in re.finditer(r"impl crate::Resource for (\w+) \{(.*?)\n\}", text, re.S):
             consts = dict(re.findall(r"const (\w+): &'static str = \"([^\"]*)\";", m.group(2)))
             mod = os.path.relpath(os.path.dirname(path), oa_src)
-            key = None
-            for k in messages:
-                if k.lower() == (mod + "/" + m.group(1)).lower():
-                    key = k
+            key = lower.get((mod + "/" + m.group(1)).lower())
             if key and consts.get("KIND"):
                 kinds.append((consts["API_VERSION"], consts["KIND"], key))
     kinds.append(("v1", "DeleteOptions", "apimachinery/pkg/apis/meta/v1/DeleteOptions"))
@@ -145,9 +189,9 @@ def main():
     out = [
         "//! Protobuf field tables of the Kubernetes types.",
         "//!",
-        "//! generated by crates/ferrokube-apimachinery/gen/gen_protobuf.py from %s and %s %s," % (
-            pb.label, oa.label, K8S_VERSION),
-        "//! do not edit.",
+        "//! generated by crates/ferrokube-apimachinery/gen/gen_protobuf.py from the generated.proto files",
+        "//! and Go types of k8s.io/{api,apimachinery,apiextensions-apiserver,kube-aggregator,metrics} %s" % GO_VERSION,
+        "//! and %s %s, do not edit." % (oa.label, K8S_VERSION),
         "",
         "use super::{FieldDef, Kind, MessageDef};",
         "",
@@ -156,9 +200,9 @@ def main():
     ]
     for key in sorted(messages):
         out.append('    MessageDef { key: "%s", fields: &[' % key)
-        for tag, json, kind, repeated in messages[key]:
+        for tag, json_name, kind, repeated in messages[key]:
             out.append('        FieldDef { tag: %d, json: "%s", kind: %s, repeated: %s },' % (
-                tag, json, kind, "true" if repeated else "false"))
+                tag, json_name, kind, "true" if repeated else "false"))
         out.append("    ] },")
     out.append("];")
     out.append("")
@@ -167,8 +211,39 @@ def main():
     for av, k, key in sorted(set(kinds)):
         out.append('    ("%s", "%s", "%s"),' % (av, k, key))
     out.append("];")
+    out.append("")
+    out.append("/// `(message key, field number)` of the embedded Go structs whose JSON is inlined")
+    out.append("/// into the parent object (the field has no JSON name of its own), sorted.")
+    out.append("pub static INLINE: &[(&str, u32)] = &[")
+    for key, tag in sorted(inline):
+        out.append('    ("%s", %d),' % (key, tag))
+    out.append("];")
+    out.append("")
+    out.append("/// `(message key, field number)` of the fields Go's protobuf encoder writes even when")
+    out.append("/// zero (value types: not a pointer, slice, map or `[]byte`); sorted.")
+    out.append("pub static ALWAYS_WRITTEN: &[(&str, u32)] = &[")
+    for key, tag in sorted(always):
+        out.append('    ("%s", %d),' % (key, tag))
+    out.append("];")
+    out.append("")
+    out.append("/// `(message key, field number)` of the fields whose zero value Go's JSON encoder")
+    out.append("/// leaves out (non-pointer scalars with `omitempty`, structs with `omitzero`) while")
+    out.append("/// its protobuf encoder writes it; sorted. A zero of any other field is meaningful")
+    out.append("/// (a Go pointer set to zero, or a field JSON always writes).")
+    out.append("pub static OMIT_ZERO: &[(&str, u32)] = &[")
+    for key, tag in sorted(omit_zero):
+        out.append('    ("%s", %d),' % (key, tag))
+    out.append("];")
+    out.append("")
+    out.append("/// Message keys of the Go `[]string` types (`ExtraValue`, `Verbs`, ...): a message")
+    out.append("/// `{items}` on the wire, a plain array of strings in JSON; sorted.")
+    out.append("pub static STRING_LISTS: &[&str] = &[")
+    for key in sorted(string_lists):
+        out.append('    "%s",' % key)
+    out.append("];")
     generator_cli.emit(
-        __file__, OUT, "\n".join(out) + "\n", args.check, "%d messages, %d kinds" % (len(messages), len(kinds))
+        __file__, OUT, "\n".join(out) + "\n", args.check,
+        "%d messages, %d kinds, %d inlined fields" % (len(messages), len(kinds), len(inline)),
     )
 
 

@@ -7,8 +7,16 @@
 //!   (`application/vnd.kubernetes.protobuf`): the `k8s\0` + `runtime.Unknown` envelope and
 //!   the field tables generated from the Kubernetes type definitions, with a decoder into
 //!   the objects' JSON.
+//! - [`labels`]: label selectors (`k8s.io/apimachinery/pkg/labels`): parsing with
+//!   Kubernetes' grammar, validation and messages, matching, the string form, and the
+//!   conversion of a `metav1.LabelSelector`; the client's listers and the server's
+//!   list/watch, controllers and PodDisruptionBudgets all select through it.
+//! - [`duration`]: Go durations (`time.ParseDuration`, `Duration.String()`), the text
+//!   of `metav1.Duration`, the `timeout` parameter and command-line flags.
 //!
 //! Dependencies point one way: `ferrokube` and `ferrokube-apiserver` depend on this crate;
 //! it depends on neither, and on no Kubernetes version (it does not use k8s-openapi).
 
+pub mod duration;
+pub mod labels;
 pub mod protobuf;

@@ -84,6 +84,8 @@ pub struct UserInfo {
     pub uid: String,
     /// Groups; authenticated users always carry `system:authenticated`.
     pub groups: Vec<String>,
+    /// Extra attributes (e.g. from `Impersonate-Extra-<key>` headers), key to values.
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 /// A parsed API request, ready for the registry.
@@ -206,6 +208,7 @@ impl ApiRequest {
                 name: "system:apiserver".into(),
                 uid: String::new(),
                 groups: vec!["system:masters".into(), "system:authenticated".into()],
+                extra: Default::default(),
             },
         }
     }

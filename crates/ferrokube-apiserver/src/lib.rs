@@ -15,22 +15,35 @@
 //! The catalog of served resources is shared by handlers and registry
 //! ([`catalog::SharedCatalog`]): writing a CustomResourceDefinition changes it, so its
 //! resource is routed and listed in discovery as soon as the CRD is Established
-//! ([`apiextensions`]).
+//! (`apiextensions`).
 //!
 //! Authorization is "every authenticated user may do everything": RBAC is not
 //! implemented.
+//!
+//! # Public surface
+//!
+//! Deliberately small: [`EmbeddedServer`] with [`ServerOptions`] (what tests and the
+//! binary use); the pieces other crates reuse — [`registry::Registry`] with the
+//! request types of [`api`] (in-process requests without HTTP; the bench and the
+//! differential suite), [`storage::StoreConfig`], [`catalog::Catalog`],
+//! [`tls::CertAuthority`], the pure patch functions of [`patch`], and of
+//! [`controllers`] the node, kubelet and API-call trait that `ferrokube-kubelet` runs
+//! over HTTP. `apiextensions`, `openapi`, the server's start-up code, the registry's
+//! internals and the workload controllers are crate-private. (`handlers` and `auth`
+//! are still public.)
 
 pub mod api;
-pub mod apiextensions;
+pub(crate) mod apiextensions;
 pub mod auth;
 pub mod catalog;
 pub mod controllers;
 pub mod handlers;
-pub mod openapi;
+pub(crate) mod object;
+pub(crate) mod openapi;
 pub mod patch;
 pub mod registry;
-pub mod server;
+mod server;
 pub mod storage;
 pub mod tls;
 
-pub use server::{EmbeddedServer, SecretToken, ServerOptions, StartError};
+pub use server::{EmbeddedServer, SecretToken, ServerOptions, StartError, SHUTDOWN_GRACE};

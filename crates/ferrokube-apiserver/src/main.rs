@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use clap::{ArgAction, Parser};
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 
-/// An embedded, Kubernetes-compatible API server (HTTPS only; every authenticated user
-/// is allowed everything: RBAC is not implemented).
+/// An embedded, Kubernetes-compatible API server (HTTPS only; RBAC authorization with
+/// kube's bootstrap roles, the admin kubeconfig in system:masters).
 #[derive(Debug, Parser)]
 #[command(name = "ferrokube-apiserver", version)]
 struct Args {
@@ -35,6 +35,10 @@ struct Args {
     /// Static bearer tokens, kube-apiserver CSV format: token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// How requests are authorized: RBAC (kube's roles and bindings, with the bootstrap
+    /// policy of a new cluster) or AlwaysAllow (every authenticated user may do everything).
+    #[arg(long, value_name = "RBAC|AlwaysAllow", default_value = "RBAC")]
+    authorization_mode: ferrokube_apiserver::auth::rbac::AuthorizationMode,
     /// Write an admin kubeconfig (CA embedded; cluster/context/user "ferrokube") here.
     #[arg(long, value_name = "PATH")]
     write_kubeconfig: Option<PathBuf>,
@@ -79,6 +83,7 @@ async fn run(args: Args) -> ExitCode {
         client_ca_file: args.client_ca_file,
         token_auth_file: args.token_auth_file,
         controllers: args.controllers,
+        authorization_mode: args.authorization_mode,
         ..ServerOptions::default()
     };
     let server = match EmbeddedServer::start(options).await {

@@ -1,7 +1,8 @@
 //! [`EmbeddedServer`]: the whole API server, started in-process on a free port.
 //!
 //! `start` generates certificates ([`crate::tls`]), loads token and CA files
-//! ([`crate::auth`]), binds the port, and spawns an accept loop: each TCP connection is
+//! ([`crate::auth`]), creates kube's bootstrap RBAC policy (in RBAC mode) and starts
+//! the ClusterRole aggregation controller ([`crate::auth::rbac`]), binds the port, and spawns an accept loop: each TCP connection is
 //! TLS-terminated (rustls, ALPN `h2`/`http/1.1`), then served by hyper-util's auto
 //! server (HTTP/2 or HTTP/1.1) calling [`Handler::handle`] for each request, which hands
 //! API requests to the shared [`Registry`]. `shutdown` stops accepting, ends open watches,
@@ -36,6 +37,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::UserInfo;
+use crate::auth::rbac::{self, AuthorizationMode, Authorizer};
 use crate::auth::token_file::{TokenFile, TokenFileError};
 use crate::auth::Authenticator;
 use crate::controllers::{ControllerHandle, ControllerOptions};
@@ -69,6 +71,11 @@ pub struct ServerOptions {
     /// ReplicaSets, StatefulSets, DaemonSets, Jobs, garbage collection, namespace
     /// cleanup, and a simulated node whose kubelet runs the pods.
     pub controllers: bool,
+    /// How requests are authorized (`--authorization-mode`): RBAC, the default, with
+    /// kube's bootstrap roles and bindings created at start, or AlwaysAllow. The admin
+    /// identities ([`EmbeddedServer::admin_token`], the admin certificate) are in
+    /// `system:masters` and may do everything either way.
+    pub authorization_mode: AuthorizationMode,
     /// Timings of the controllers and the simulated kubelet
     /// ([`ControllerOptions::fast`] for tests that want pods running in milliseconds).
     pub controller_options: ControllerOptions,
@@ -84,6 +91,7 @@ impl Default for ServerOptions {
             client_ca_file: None,
             token_auth_file: None,
             controllers: true,
+            authorization_mode: AuthorizationMode::Rbac,
             controller_options: ControllerOptions::default(),
         }
     }
@@ -185,7 +193,12 @@ impl EmbeddedServer {
         let admin_token = random_token();
         auth.add_token(
             admin_token.clone(),
-            UserInfo { name: "admin".into(), uid: "admin".into(), groups: vec!["system:masters".into()] },
+            UserInfo {
+                name: "admin".into(),
+                uid: "admin".into(),
+                groups: vec!["system:masters".into()],
+                extra: Default::default(),
+            },
         );
         let admin_cert = client_ca.issue_client("admin", &["system:masters"])?;
 
@@ -226,13 +239,21 @@ impl EmbeddedServer {
         };
         let url = format!("https://{host}:{}", addr.port());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let handler = Arc::new(Handler::new(
-            registry.catalog(),
-            registry.clone(),
-            Arc::new(auth),
-            format!("{host}:{}", addr.port()),
-            shutdown_rx.clone(),
-        ));
+        if options.authorization_mode == AuthorizationMode::Rbac {
+            rbac::bootstrap::ensure(registry.store());
+        }
+        tokio::spawn(rbac::aggregation::run(registry.shared_store(), shutdown_rx.clone()));
+        let authz = Arc::new(Authorizer::new(options.authorization_mode, registry.shared_store()));
+        let handler = Arc::new(
+            Handler::new(
+                registry.catalog(),
+                registry.clone(),
+                Arc::new(auth),
+                format!("{host}:{}", addr.port()),
+                shutdown_rx.clone(),
+            )
+            .with_authorizer(authz),
+        );
         let task = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), handler, shutdown_rx));
         tracing::info!(%url, "ferrokube-apiserver serving");
         let controllers = options.controllers.then(|| {

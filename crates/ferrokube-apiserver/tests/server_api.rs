@@ -29,6 +29,35 @@ fn pod(name: &str) -> Value {
     })
 }
 
+/// A bad `labelSelector` is a 400 BadRequest whose message is kube-apiserver's, word for
+/// word (these texts are what Kubernetes v1.37.2 answers to the same queries).
+#[tokio::test]
+async fn bad_label_selectors_are_refused_with_kubes_messages() {
+    let (server, client) = start().await;
+    let cases = [
+        ("tier%20in%20front", "unable to parse requirement: found 'front' expected: '('"),
+        ("app%3Dweb%2C", "found '', expected: identifier after ','"),
+        ("a%20b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+        (
+            "a%3Ex_",
+            "unable to parse requirement: [values[0]: Invalid value: \"x_\": for 'Gt', 'Lt' operators, the value must be an integer, values[0][a]: Invalid value: \"x_\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')]",
+        ),
+        (
+            "-a%3D1",
+            "unable to parse requirement: <nil>: Invalid value: \"-a\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+        ),
+    ];
+    for (query, message) in cases {
+        let r = client.get(&format!("/api/v1/namespaces/default/pods?labelSelector={query}")).await;
+        assert_status(&r, 400, "BadRequest");
+        assert_eq!(r.json()["message"], message, "{query}");
+    }
+    // `in ()` is the set of the empty value, not an error.
+    let r = client.get("/api/v1/namespaces/default/pods?labelSelector=a%20in%20()").await;
+    assert_eq!(r.status, 200);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn create_get_list() {
     let (server, client) = start().await;
@@ -182,11 +211,12 @@ async fn tables_for_kubectl_get() {
     let names: Vec<&str> = ns["rows"].as_array().unwrap().iter().map(|r| r["cells"][0].as_str().unwrap()).collect();
     assert!(names.contains(&"default") && names.contains(&"kube-system"), "{names:?}");
 
-    // client-go's metadata client.
+    // Metadata only, in JSON (client-go's metadata client lists protobuf first and gets
+    // protobuf: tests/server_protobuf.rs).
     let meta = client
         .get_accept(
             "/api/v1/namespaces/default/pods",
-            "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
         )
         .await
         .json();
@@ -251,8 +281,10 @@ async fn protobuf_request_bodies() {
         .await
         .unwrap();
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.header("content-type"), "application/json");
-    assert_eq!(r.json()["metadata"]["name"], "from-proto");
+    // Answered in protobuf, as kube-apiserver answers a client listing it first.
+    assert_eq!(r.header("content-type"), "application/vnd.kubernetes.protobuf");
+    let created = ferrokube_apimachinery::protobuf::decode_body(&r.body).unwrap();
+    assert_eq!(created["metadata"]["name"], "from-proto");
     assert_eq!(client.get("/api/v1/namespaces/from-proto").await.status, 200);
 
     let r = client

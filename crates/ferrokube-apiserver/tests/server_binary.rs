@@ -40,6 +40,10 @@ fn bad_flags_and_files_fail_clearly() {
     let out = Command::new(BIN).args(["--secure-port", "nope"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--secure-port"));
+    let out = Command::new(BIN).args(["--secure-port", "0", "--authorization-mode", "Node,RBAC"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--authorization-mode") && err.contains("expected RBAC or AlwaysAllow"), "{err}");
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--controllers") && help.contains("simulated node"), "{help}");

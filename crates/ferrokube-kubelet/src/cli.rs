@@ -13,6 +13,7 @@ use clap::{ArgAction, Parser};
 
 use ferrokube::clientcmd::{self, ClientConfig, ClientConfigLoadingRules, ConfigOverrides};
 use ferrokube::rest;
+use ferrokube_apimachinery::duration::{self, DurationError};
 use ferrokube_apiserver::controllers::kubelet::KubeletOptions;
 use ferrokube_apiserver::controllers::node::{NodeConfig, NodeLeaseOptions, MAX_NUMBERED_NODES};
 
@@ -107,41 +108,11 @@ pub enum CliError {
     Kubeconfig(#[from] clientcmd::Error),
 }
 
-/// Parses a Go-style duration: `0`, `250ms`, `1s`, `1.5s`, `2m`, `1h30m` (units `ns`,
-/// `us`, `ms`, `s`, `m`, `h`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return Err("empty duration (write e.g. 1s, 500ms, 2m)".to_owned());
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number at {rest:?}"));
-        }
-        let (num, after) = rest.split_at(num_len);
-        let value: f64 = num.parse().map_err(|_| format!("invalid duration {text:?}: bad number {num:?}"))?;
-        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(format!("invalid duration {text:?}: missing unit (ns, us, ms, s, m, h)")),
-            other => return Err(format!("invalid duration {text:?}: unknown unit {other:?}")),
-        };
-        total += value * scale;
-        rest = next;
-    }
-    Duration::try_from_secs_f64(total).map_err(|e| format!("invalid duration {text:?}: {e}"))
+/// Parses a Go duration (`0`, `250ms`, `1.5s`, `1h30m`; units `ns`, `us`, `ms`, `s`,
+/// `m`, `h`), with the shared `ferrokube_apimachinery::duration` parser, as Kubernetes
+/// components read their duration flags.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    duration::parse(text.trim())
 }
 
 /// Whether `name` is a valid node name (a DNS subdomain: at most 253 lowercase
@@ -237,9 +208,10 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("5").unwrap_err().contains("missing unit"));
-        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("s").unwrap_err().contains("expected a number"));
+        assert!(parse_duration("5").unwrap_err().to_string().contains("missing unit"));
+        assert!(parse_duration("5d").unwrap_err().to_string().contains("unknown unit"));
+        assert_eq!(parse_duration("s"), Err(DurationError::Invalid("s".into())));
+        assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("").is_err());
     }
 

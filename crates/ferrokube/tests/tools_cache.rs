@@ -391,6 +391,79 @@ async fn selectors_and_all_namespaces() {
     assert_eq!(informer.store().by_index("by-data", "v").unwrap().len(), 1);
 }
 
+/// A lister selects exactly what the server's `labelSelector` selects, corners
+/// included (`in ()`, `notin`/`!=` on absent labels, `>`/`<` on non-integers, `in` and
+/// `notin` as key and value): the lister evaluates `ferrokube_apimachinery::labels`,
+/// which the embedded server uses too, and which must agree with Kubernetes'
+/// `labels.Parse` when the server is realkube. A selector one refuses, both refuse.
+#[tokio::test]
+async fn a_lister_selects_what_the_server_selects() {
+    let env = start().await;
+    let c = &env.client;
+    let ns = env.namespace("sel").await;
+    let ours = ["front", "back", "empty", "keywords", "none"];
+    let labels = [
+        json!({"tier": "front", "n": "1"}),
+        json!({"tier": "back", "n": "5"}),
+        json!({"tier": "", "n": "x"}),
+        json!({"in": "notin"}),
+        json!({}),
+    ];
+    for (name, labels) in ours.iter().zip(labels) {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns, "labels": labels}});
+        cms(c, c.post(), &ns).body(&body).send().await.expect("create");
+    }
+    let informer = SharedInformer::<ConfigMap>::new(c.clone(), ReflectorOptions::default().namespace(&ns));
+    let _handle = informer.start();
+    tokio::time::timeout(WAIT, informer.wait_for_sync()).await.expect("synced");
+    let lister = informer.lister();
+    // Only this test's objects: a real cluster adds its own ConfigMap to the namespace.
+    let names = |cms: Vec<String>| {
+        let mut cms: Vec<String> = cms.into_iter().filter(|n| ours.contains(&n.as_str())).collect();
+        cms.sort();
+        cms
+    };
+    let selectors = [
+        "tier in (front,back)",
+        "tier notin (front)",
+        "tier!=back,n",
+        "!tier",
+        "tier",
+        "tier in ()",
+        "tier=",
+        "n>3",
+        "n<3",
+        "in=notin",
+        "in in (notin)",
+        "",
+    ];
+    for selector in selectors {
+        let listed: k8s_openapi::List<ConfigMap> =
+            cms(c, c.get(), &ns).param("labelSelector", selector).into_list().await.expect("list");
+        let server = names(listed.items.iter().map(|cm| name(cm).to_owned()).collect());
+        let parsed = Selector::parse(selector).expect("valid selector");
+        let local = names(lister.list_namespace(&ns, Some(&parsed)).iter().map(|cm| name(cm).to_owned()).collect());
+        assert_eq!(local, server, "{selector:?}");
+    }
+    assert_eq!(
+        names(
+            lister
+                .list_namespace(&ns, Some(&Selector::parse("n>3").unwrap()))
+                .iter()
+                .map(|cm| name(cm).to_owned())
+                .collect()
+        ),
+        ["back"],
+        "the comparison is not vacuous"
+    );
+    for bad in ["tier in front", "a>x", "-a=1"] {
+        let err = Selector::parse(bad).expect_err(bad);
+        let answer = cms(c, c.get(), &ns).param("labelSelector", bad).send().await;
+        let status = answer.expect_err(bad).to_string();
+        assert!(status.contains(&err.kube_message()), "{bad}: the server said {status}");
+    }
+}
+
 // ---- scripted server: error paths ----
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,9 +10,10 @@
 //! `Time`/`MicroTime` as RFC 3339 strings, `Quantity` as its string, `IntOrString` as an
 //! integer or a string, `RawExtension`/`FieldsV1`/`JSON` as the JSON they hold, the rare
 //! others through the JSON value decoder of [`super`]. Unknown field numbers are
-//! skipped. Zero scalars that Go writes although its JSON omits them are dropped (see
-//! [`super::KEEP_ZERO`]), and an empty `Time` is absent, so the result equals what the
-//! JSON of the same object decodes to. Since k8s-openapi ignores JSON names it does not
+//! skipped. Zero scalars that Go writes although its JSON omits them are dropped
+//! ([`generated::OMIT_ZERO`](super::generated::OMIT_ZERO): non-pointer `omitempty`
+//! fields; a pointer's zero, such as `replicas: 0`, is kept), and an empty `Time` is
+//! absent, so the result equals what the JSON of the same object decodes to. Since k8s-openapi ignores JSON names it does not
 //! know, one table serves every k8s-openapi version.
 //!
 //! Nesting is bounded ([`MAX_DEPTH`]); bad input is a [`CodecError`] naming the message

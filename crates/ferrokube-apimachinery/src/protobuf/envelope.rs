@@ -14,7 +14,8 @@ use serde::Serialize;
 use super::de::{MessageDeserializer, Reader, Wire};
 use super::error::{CodecError, CodecErrorKind};
 use super::index::{index, Ty};
-use super::ser::{encode_message, put_len};
+use super::ser::encode_message;
+use super::wire::put_bytes as put_len;
 use super::MAGIC;
 
 /// The media type of the Kubernetes protobuf encoding.
@@ -284,8 +285,14 @@ mod tests {
         assert!(bytes.starts_with(MAGIC));
         let back: Value = decode_object(&bytes).unwrap();
         assert_eq!(back, v);
-        // The JSON value decoder of the parent module reads the same bytes alike.
-        assert_eq!(crate::protobuf::decode_body(&bytes).unwrap(), v);
+        // The same bytes as the JSON encoder of the parent module (kube's bytes), which
+        // writes Go's value-type zeros too (here the condition's zero lastProbeTime).
+        assert_eq!(bytes, crate::protobuf::encode_body("v1", "Pod", &v).unwrap());
+        // The JSON value decoder reads them as Go's JSON has them: the zero Time a
+        // `null` (k8s-openapi reads it as `None`, as this codec does).
+        let mut go_json = v.clone();
+        go_json["status"]["conditions"][0]["lastProbeTime"] = Value::Null;
+        assert_eq!(crate::protobuf::decode_body(&bytes).unwrap(), go_json);
     }
 
     #[test]
@@ -307,17 +314,17 @@ mod tests {
     fn repeated_fields_apart_packed_and_unknown_fields() {
         // ObjectMeta: finalizers (14) split by a name (1) and an unknown field 99.
         let mut m = Vec::new();
-        crate::protobuf::ser::put_len(&mut m, 14, b"a");
-        crate::protobuf::ser::put_len(&mut m, 1, b"n");
-        crate::protobuf::ser::put_len(&mut m, 99, b"ignored");
-        crate::protobuf::ser::put_len(&mut m, 14, b"b");
+        crate::protobuf::wire::put_bytes(&mut m, 14, b"a");
+        crate::protobuf::wire::put_bytes(&mut m, 1, b"n");
+        crate::protobuf::wire::put_bytes(&mut m, 99, b"ignored");
+        crate::protobuf::wire::put_bytes(&mut m, 14, b"b");
         let v: Value = from_message("apimachinery/pkg/apis/meta/v1/ObjectMeta", &m).unwrap();
         assert_eq!(v, json!({"name": "n", "finalizers": ["a", "b"]}));
         // PodSpec... a packed repeated int: Capabilities? Use NodeSwapStatus-free
         // ContainerStatus? The simplest repeated varint: SupplementalGroups (int64, 12)
         // of PodSecurityContext, packed and unpacked together.
         let mut sc = Vec::new();
-        crate::protobuf::ser::put_len(&mut sc, 4, &[1, 2, 3]);
+        crate::protobuf::wire::put_bytes(&mut sc, 4, &[1, 2, 3]);
         sc.extend_from_slice(&[4 << 3, 9]);
         let v: Value = from_message("api/core/v1/PodSecurityContext", &sc).unwrap();
         assert_eq!(v, json!({"supplementalGroups": [1, 2, 3, 9]}));
@@ -360,9 +367,9 @@ mod tests {
         assert!(err.to_string().contains("no field \"nope\""), "{err}");
         // A string field holding bytes that are not UTF-8, deep inside.
         let mut name = Vec::new();
-        crate::protobuf::ser::put_len(&mut name, 1, &[0xff, 0xfe]);
+        crate::protobuf::wire::put_bytes(&mut name, 1, &[0xff, 0xfe]);
         let mut meta = Vec::new();
-        crate::protobuf::ser::put_len(&mut meta, 1, &name);
+        crate::protobuf::wire::put_bytes(&mut meta, 1, &name);
         let err = from_message::<Value>("api/core/v1/Pod", &meta).unwrap_err().to_string();
         assert!(err.contains("api/core/v1/Pod.metadata.name") && err.contains("UTF-8"), "{err}");
     }
@@ -376,7 +383,7 @@ mod tests {
         let mut deep = Vec::new();
         for _ in 0..200 {
             let mut outer = Vec::new();
-            crate::protobuf::ser::put_len(&mut outer, 1, &deep);
+            crate::protobuf::wire::put_bytes(&mut outer, 1, &deep);
             deep = outer;
         }
         let _ = from_message::<Value>("api/core/v1/Pod", &deep);

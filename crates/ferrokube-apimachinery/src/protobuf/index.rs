@@ -59,8 +59,9 @@ pub(crate) enum Special {
     /// `runtime.RawExtension`, `metav1.FieldsV1`, apiextensions `JSON`: the JSON held in
     /// field 1 (`raw`).
     RawJson,
-    /// Rare shapes (Duration, ExtraValue, JSONSchemaPropsOr*): decoded through the JSON
-    /// value decoder of [`super`].
+    /// Rare shapes (Duration, the `[]string` types of [`generated::STRING_LISTS`],
+    /// JSONSchemaPropsOr*): decoded through the JSON value decoder of [`super`] and
+    /// encoded by [`super::encode`].
     ViaValue,
 }
 
@@ -75,8 +76,11 @@ pub(crate) struct Field {
     /// A Go struct embedded inline: its fields belong to the parent's JSON object.
     pub(crate) inline: bool,
     /// Go writes this field even when zero, while its JSON omits it: a zero is dropped
-    /// while decoding (see [`super::KEEP_ZERO`]).
+    /// while decoding ([`generated::OMIT_ZERO`]).
     pub(crate) drop_zero: bool,
+    /// Go's protobuf encoder writes this field even when zero (a value type,
+    /// [`generated::ALWAYS_WRITTEN`]): the serializer writes its zero when it is absent.
+    pub(crate) always: bool,
 }
 
 /// One message, compiled.
@@ -150,9 +154,9 @@ fn special_of(key: &str) -> Special {
         "apimachinery/pkg/util/intstr/IntOrString" => Special::IntOrString,
         "apimachinery/pkg/runtime/RawExtension" | "apimachinery/pkg/apis/meta/v1/FieldsV1" => Special::RawJson,
         "apimachinery/pkg/apis/meta/v1/Duration" => Special::ViaValue,
-        _ if name == "Json" && key.starts_with("apiextensions_apiserver/") => Special::RawJson,
-        _ if name == "ExtraValue" => Special::ViaValue,
-        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JsonSchemaPropsOr") => Special::ViaValue,
+        _ if name == "JSON" && key.starts_with("apiextensions_apiserver/") => Special::RawJson,
+        _ if generated::STRING_LISTS.binary_search(&key).is_ok() => Special::ViaValue,
+        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JSONSchemaPropsOr") => Special::ViaValue,
         _ => Special::None,
     }
 }
@@ -173,7 +177,6 @@ fn build() -> Index {
             Kind::Map(_) => Ty::Missing,
         }
     };
-    let inline: std::collections::HashSet<(&str, u32)> = super::inline::INLINE.iter().copied().collect();
     let msgs = generated::MESSAGES
         .iter()
         .map(|m| {
@@ -186,9 +189,10 @@ fn build() -> Index {
                         other => (resolve(other), false),
                     };
                     let scalar = !matches!(ty, Ty::Msg(_) | Ty::Missing);
-                    let drop_zero = scalar && !map && !def.repeated && !super::KEEP_ZERO.contains(&def.json);
-                    let inline = inline.contains(&(m.key, def.tag)) && matches!(ty, Ty::Msg(_));
-                    Field { def, ty, map, inline, drop_zero }
+                    let drop_zero = scalar && !map && !def.repeated && super::omits_zero(m.key, def.tag);
+                    let inline = super::is_inline(m.key, def.tag) && matches!(ty, Ty::Msg(_));
+                    let always = generated::ALWAYS_WRITTEN.binary_search(&(m.key, def.tag)).is_ok();
+                    Field { def, ty, map, inline, drop_zero, always }
                 })
                 .collect();
             let max = fields.iter().map(|f| f.def.tag as usize).max().unwrap_or(0);

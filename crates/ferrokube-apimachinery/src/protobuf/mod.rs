@@ -9,25 +9,33 @@
 //! produces the JSON the object would have; the types whose JSON is not their message
 //! shape (Time, Quantity, IntOrString, RawExtension, ...) are special-cased.
 //!
+//! [`encode`] is the inverse: an object's JSON to its message and enveloped body
+//! ([`encode_body`]), on the same tables; [`wire`] holds the writer primitives.
+//!
 //! The embedded server decodes request bodies with it (kubectl's typed commands send
-//! protobuf and do not retry in JSON after a 415).
+//! protobuf and do not retry in JSON after a 415) and encodes its responses with
+//! [`encode`] when a client asks for protobuf.
 //!
 //! The client decodes and encodes k8s-openapi structs directly with the serde codec:
 //! [`de`] (a `Deserializer` over a message's bytes), [`ser`] (a `Serializer` into a
 //! message) and [`envelope`] (objects, lists and watch frames), no JSON in between.
 
-#[rustfmt::skip]
-pub mod generated;
 pub mod de;
+pub mod encode;
 pub mod envelope;
 mod error;
-mod index;
 #[rustfmt::skip]
-mod inline;
+pub mod generated;
+mod index;
 pub mod ser;
+pub mod wire;
 
 pub use envelope::{decode_object, encode_object, CONTENT_TYPE};
 pub use error::{CodecError, CodecErrorKind};
+
+pub use encode::{
+    encode_body, encode_list_body, encode_list_body_of_messages, encode_message, envelope, message_key, EncodeError,
+};
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -125,11 +133,8 @@ pub fn decode_body(bytes: &[u8]) -> Result<Value, DecodeError> {
             _ => {}
         }
     }
-    let key = generated::KINDS
-        .iter()
-        .find(|(av, k, _)| *av == api_version && *k == kind)
-        .or_else(|| generated::KINDS.iter().find(|(_, k, _)| *k == kind))
-        .map(|(_, _, key)| *key)
+    let key = encode::message_key(&api_version, &kind)
+        .or_else(|| generated::KINDS.iter().find(|(_, k, _)| *k == kind).map(|(_, _, key)| *key))
         .ok_or_else(|| DecodeError::UnknownKind(format!("{api_version}, Kind={kind}")))?;
     let mut obj = decode_message(key, raw, 0)?;
     if let Value::Object(map) = &mut obj {
@@ -156,6 +161,15 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
         let Some(field) = def.fields.iter().find(|f| f.tag == tag) else {
             continue;
         };
+        if let (Kind::Message(inner), Wire::Len(bytes)) = (&field.kind, wire) {
+            if is_inline(key, tag) {
+                // An embedded Go struct: its fields are the parent's in JSON.
+                if let Value::Object(fields) = decode_message(inner, bytes, depth + 1)? {
+                    out.extend(fields);
+                }
+                continue;
+            }
+        }
         if let Kind::Map(value_kind) = &field.kind {
             let Wire::Len(entry) = wire else {
                 return Err(invalid(format!("{key}.{}: bad map entry", field.json)));
@@ -182,14 +196,7 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
             }
         } else {
             let v = value(&field.kind, wire, depth)?;
-            if inline::INLINE.contains(&(def.key, field.tag)) {
-                // A Go struct embedded inline: its fields belong to this object.
-                if let Value::Object(fields) = v {
-                    out.extend(fields);
-                }
-                continue;
-            }
-            if !matches!(field.kind, Kind::Message(_)) && is_go_zero(field.json, &v) {
+            if is_zero(&v) && omits_zero(key, tag) {
                 out.remove(field.json);
             } else {
                 out.insert(field.json.to_owned(), v);
@@ -199,58 +206,31 @@ pub fn decode_message(key: &str, bytes: &[u8], depth: usize) -> Result<Value, De
     Ok(Value::Object(out))
 }
 
-/// Fields whose zero value is meaningful (Go pointers: set to 0/false/"" on purpose).
-pub(crate) const KEEP_ZERO: &[&str] = &[
-    "activeDeadlineSeconds",
-    "allowPrivilegeEscalation",
-    "automountServiceAccountToken",
-    "backoffLimit",
-    "completions",
-    "defaultMode",
-    "enableServiceLinks",
-    "expirationSeconds",
-    "failedJobsHistoryLimit",
-    "fsGroup",
-    "holderIdentity",
-    "hostUsers",
-    "immutable",
-    "leaseDurationSeconds",
-    "leaseTransitions",
-    "mode",
-    "optional",
-    "parallelism",
-    "priority",
-    "privileged",
-    "progressDeadlineSeconds",
-    "readOnlyRootFilesystem",
-    "replicas",
-    "revisionHistoryLimit",
-    "runAsGroup",
-    "runAsNonRoot",
-    "runAsUser",
-    "setHostnameAsFQDN",
-    "shareProcessNamespace",
-    "started",
-    "startingDeadlineSeconds",
-    "storageClassName",
-    "successfulJobsHistoryLimit",
-    "suspend",
-    "terminationGracePeriodSeconds",
-    "tolerationSeconds",
-    "ttlSecondsAfterFinished",
-];
+/// Whether field `tag` of message `key` is an embedded Go struct whose JSON is inlined
+/// into the parent's ([`generated::INLINE`]).
+pub fn is_inline(key: &str, tag: u32) -> bool {
+    generated::INLINE.binary_search(&(key, tag)).is_ok()
+}
 
-/// Go's protobuf encoder writes non-pointer fields even when zero, while its JSON
-/// encoder omits them (`omitempty`); drop such zeros so the JSON matches what the client
-/// would have sent as JSON. Known pointer fields keep an explicit zero.
-fn is_go_zero(json: &str, v: &Value) -> bool {
-    let zero = match v {
+/// Whether Go's JSON encoder leaves out the zero value of field `tag` of `key` (a
+/// non-pointer with `omitempty`, [`generated::OMIT_ZERO`]). Go's protobuf encoder writes
+/// such fields even when zero; the decoder drops those zeros so the JSON is what the
+/// client would have sent as JSON, and keeps every other zero (a pointer set to zero
+/// on purpose, such as a Deployment's `replicas: 0` or a Lease's `holderIdentity: ""`).
+pub fn omits_zero(key: &str, tag: u32) -> bool {
+    generated::OMIT_ZERO.binary_search(&(key, tag)).is_ok()
+}
+
+/// A decoded zero: `""`, `0`, `false`, a zero time (`null`) or an empty struct.
+fn is_zero(v: &Value) -> bool {
+    match v {
         Value::String(s) => s.is_empty(),
         Value::Bool(b) => !b,
-        Value::Number(n) => n.as_i64() == Some(0),
-        _ => false,
-    };
-    zero && !KEEP_ZERO.contains(&json)
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(_) => false,
+    }
 }
 
 fn map_entry(value_kind: &Kind, entry: &[u8], depth: usize) -> Result<(String, Value), DecodeError> {
@@ -342,7 +322,7 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
                     nanos = v as i64;
                 }
             }
-            Value::String(go_duration(nanos))
+            Value::String(crate::duration::format_nanos(nanos))
         }
         "apimachinery/pkg/api/resource/Quantity" | "apimachinery/pkg/api/resource/QuantityValue" => {
             let mut s = String::new();
@@ -370,8 +350,8 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
             }
         }
         "apimachinery/pkg/runtime/RawExtension" | "apimachinery/pkg/apis/meta/v1/FieldsV1" => raw_json(fields()?)?,
-        _ if name == "Json" && key.starts_with("apiextensions_apiserver/") => raw_json(fields()?)?,
-        _ if name == "ExtraValue" => {
+        _ if name.eq_ignore_ascii_case("json") && key.starts_with("apiextensions_apiserver/") => raw_json(fields()?)?,
+        _ if generated::STRING_LISTS.binary_search(&key).is_ok() => {
             let mut items = Vec::new();
             for (tag, w) in fields()? {
                 if let (1, Wire::Len(b)) = (tag, w) {
@@ -380,24 +360,21 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
             }
             Value::Array(items)
         }
-        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JsonSchemaPropsOr") => {
-            let schema_key = key.replace(name, "JsonSchemaProps");
+        _ if key.starts_with("apiextensions_apiserver/") && name.starts_with("JSONSchemaPropsOr") => {
+            let name = &name["JSON".len()..];
+            let schema_key = format!("{}JSONSchemaProps", &key[..key.len() - name.len() - "JSON".len()]);
             let mut schema = None;
             let mut list = Vec::new();
             let mut allows = None;
             for (tag, w) in fields()? {
                 match (name, tag, w) {
-                    (_, 1, Wire::Len(b)) if name != "JsonSchemaPropsOrBool" => {
+                    (_, 1, Wire::Len(b)) if name != "SchemaPropsOrBool" => {
                         schema = Some(decode_message(&schema_key, b, depth + 1)?)
                     }
-                    ("JsonSchemaPropsOrBool", 1, Wire::Varint(v)) => allows = Some(v != 0),
-                    ("JsonSchemaPropsOrBool", 2, Wire::Len(b)) => {
-                        schema = Some(decode_message(&schema_key, b, depth + 1)?)
-                    }
-                    ("JsonSchemaPropsOrArray", 2, Wire::Len(b)) => {
-                        list.push(decode_message(&schema_key, b, depth + 1)?)
-                    }
-                    ("JsonSchemaPropsOrStringArray", 2, Wire::Len(b)) => list.push(Value::String(utf8(b)?)),
+                    ("SchemaPropsOrBool", 1, Wire::Varint(v)) => allows = Some(v != 0),
+                    ("SchemaPropsOrBool", 2, Wire::Len(b)) => schema = Some(decode_message(&schema_key, b, depth + 1)?),
+                    ("SchemaPropsOrArray", 2, Wire::Len(b)) => list.push(decode_message(&schema_key, b, depth + 1)?),
+                    ("SchemaPropsOrStringArray", 2, Wire::Len(b)) => list.push(Value::String(utf8(b)?)),
                     _ => {}
                 }
             }
@@ -418,26 +395,6 @@ fn raw_json(fields: Vec<(u32, Wire<'_>)>) -> Result<Value, DecodeError> {
         }
     }
     Ok(Value::Null)
-}
-
-/// Go's `time.Duration.String()` for whole units (e.g. `1h2m3s`, `1.5s`, `0s`).
-fn go_duration(nanos: i64) -> String {
-    if nanos == 0 {
-        return "0s".into();
-    }
-    let sign = if nanos < 0 { "-" } else { "" };
-    let n = nanos.unsigned_abs();
-    let (h, m) = (n / 3_600_000_000_000, (n / 60_000_000_000) % 60);
-    let s = (n % 60_000_000_000) as f64 / 1e9;
-    let mut out = String::from(sign);
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{s}s"));
-    out
 }
 
 fn utf8(b: &[u8]) -> Result<String, DecodeError> {
@@ -558,7 +515,8 @@ mod tests {
 
     #[test]
     fn namespace() {
-        // ObjectMeta{name=1, labels=11 map, creationTimestamp=8 (zero Time: empty)}
+        // ObjectMeta{name=1, labels=11 map, creationTimestamp=8 (zero Time: empty, and
+        // `omitzero` in Go's JSON: dropped)}
         let meta =
             Enc::default().str(1, "foo").msg(8, Enc::default()).msg(11, Enc::default().str(1, "team").str(2, "a"));
         let ns = Enc::default().msg(1, meta).msg(2, Enc::default()).msg(3, Enc::default());
@@ -566,7 +524,7 @@ mod tests {
         assert_eq!(
             v,
             json!({"apiVersion": "v1", "kind": "Namespace",
-                   "metadata": {"name": "foo", "creationTimestamp": null, "labels": {"team": "a"}},
+                   "metadata": {"name": "foo", "labels": {"team": "a"}},
                    "spec": {}, "status": {}})
         );
     }
@@ -655,10 +613,15 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(90_000_000_000), "1m30s");
-        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
-        assert_eq!(go_duration(1_500_000_000), "1.5s");
+    fn durations_decode_as_go_writes_them() {
+        // A metav1.Duration message: field 1, nanoseconds.
+        for (nanos, text) in
+            [(0i64, "0s"), (500_000_000, "500ms"), (90_000_000_000, "1m30s"), (-1_500_000_000, "-1.5s")]
+        {
+            let mut msg = Vec::new();
+            wire::put_varint_field(&mut msg, 1, nanos as u64);
+            let v = decode_message("apimachinery/pkg/apis/meta/v1/Duration", &msg, 0).unwrap();
+            assert_eq!(v, Value::String(text.into()));
+        }
     }
 }

@@ -5,7 +5,13 @@
 //!
 //! Each field is looked up by its JSON name and written with its number; nested
 //! messages are length-prefixed; repeated fields are written one element at a time
-//! (unpacked, as Go's proto2 encoder does; decoders accept both), maps as entries. The
+//! (unpacked, as Go's proto2 encoder does; decoders accept both), maps as entries.
+//! The bytes are Go's for the same object, as [`encode`](super::encode) writes them:
+//! fields in ascending number (serde gives them in JSON order; a message's fields are
+//! put in order when it ends), inline-embedded structs as nested messages, and the
+//! value-type fields Go writes even when zero
+//! ([`generated::ALWAYS_WRITTEN`](super::generated::ALWAYS_WRITTEN)) written as their
+//! zero when absent. The wire primitives are [`wire`](super::wire)'s. The
 //! special types are encoded from their JSON form: RFC 3339 strings into
 //! `Time`/`MicroTime`, strings into `Quantity`, an integer or a string into
 //! `IntOrString`, any JSON into `RawExtension`/`FieldsV1`/`JSON` (as its JSON bytes),
@@ -20,6 +26,7 @@ use serde_json::Value;
 use super::de::MAX_DEPTH;
 use super::error::CodecError;
 use super::index::{index, owns_json, Msg, Special, Ty};
+use super::wire::{put_bytes as put_len, put_fixed64, put_nested, put_varint_field};
 
 /// Encodes `value` as the message of type `key` (e.g. `api/core/v1/Pod`), without the
 /// envelope.
@@ -45,27 +52,9 @@ pub(crate) fn encode_message<T: Serialize + ?Sized>(
     value.serialize(MessageSerializer { msg: m, out, depth }).map_err(|e| e.in_message(m.key))
 }
 
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_key(out: &mut Vec<u8>, tag: u32, wire: u8) {
-    put_varint(out, (u64::from(tag) << 3) | u64::from(wire));
-}
-
-pub(crate) fn put_len(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
-    put_key(out, tag, 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
+/// A varint field of a signed value, as Go writes it (negatives in ten bytes).
 fn put_int(out: &mut Vec<u8>, tag: u32, v: i64) {
-    put_key(out, tag, 0);
-    put_varint(out, v as u64);
+    put_varint_field(out, tag, v as u64);
 }
 
 /// Writes field `tag` of type `ty` holding `value`, dispatching the special types that
@@ -82,9 +71,10 @@ fn write_value<T: Serialize + ?Sized>(
             Special::RawJson => {
                 let json = serde_json::to_vec(value).map_err(|e| CodecError::unencodable(e.to_string()))?;
                 if json != b"null" {
-                    let mut inner = Vec::with_capacity(json.len() + 6);
-                    put_len(&mut inner, 1, &json);
-                    put_len(out, tag, &inner);
+                    put_nested(out, tag, |inner| {
+                        put_len(inner, 1, &json);
+                        Ok::<(), CodecError>(())
+                    })?;
                 }
                 return Ok(());
             }
@@ -102,83 +92,14 @@ fn write_value<T: Serialize + ?Sized>(
     value.serialize(FieldSerializer { tag, ty, shape: Shape::Single, out, depth })
 }
 
-/// The rare types whose JSON is neither their message nor a scalar.
+/// The rare types whose JSON is neither their message nor a scalar (Duration, the
+/// `[]string` types, JSONSchemaPropsOr*): written by [`super::encode`] from their JSON.
 fn encode_via_value(m: u32, v: &Value, depth: u32) -> Result<Vec<u8>, CodecError> {
-    let ix = index();
-    let msg = ix.msg(m);
-    let name = msg.key.rsplit('/').next().unwrap_or("");
-    let schema = || ix.by_key(&msg.key.replace(name, "JsonSchemaProps"));
-    let mut out = Vec::new();
-    let bad = || CodecError::unencodable(format!("{} cannot hold {v}", msg.key));
-    match (name, v) {
-        ("Duration", Value::String(s)) => put_int(&mut out, 1, parse_go_duration(s).ok_or_else(bad)?),
-        ("ExtraValue", Value::Array(items)) => {
-            for item in items {
-                put_len(&mut out, 1, item.as_str().ok_or_else(bad)?.as_bytes());
-            }
-        }
-        ("JsonSchemaPropsOrBool", Value::Bool(b)) => put_int(&mut out, 1, i64::from(*b)),
-        ("JsonSchemaPropsOrBool", Value::Object(_)) => {
-            put_int(&mut out, 1, 1);
-            let mut inner = Vec::new();
-            encode_message(schema().ok_or_else(bad)?, v, &mut inner, depth + 1)?;
-            put_len(&mut out, 2, &inner);
-        }
-        ("JsonSchemaPropsOrArray" | "JsonSchemaPropsOrStringArray", Value::Object(_)) => {
-            let mut inner = Vec::new();
-            encode_message(schema().ok_or_else(bad)?, v, &mut inner, depth + 1)?;
-            put_len(&mut out, 1, &inner);
-        }
-        ("JsonSchemaPropsOrArray", Value::Array(items)) => {
-            let s = schema().ok_or_else(bad)?;
-            for item in items {
-                let mut inner = Vec::new();
-                encode_message(s, item, &mut inner, depth + 1)?;
-                put_len(&mut out, 2, &inner);
-            }
-        }
-        ("JsonSchemaPropsOrStringArray", Value::Array(items)) => {
-            for item in items {
-                put_len(&mut out, 2, item.as_str().ok_or_else(bad)?.as_bytes());
-            }
-        }
-        _ => return Err(bad()),
+    let key = index().msg(m).key;
+    if depth > MAX_DEPTH {
+        return Err(CodecError::unencodable("nesting too deep").in_message(key));
     }
-    Ok(out)
-}
-
-/// Go's `time.ParseDuration` for the forms Go's `Duration.String` writes.
-fn parse_go_duration(s: &str) -> Option<i64> {
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).filter(|&i| i > 0)?;
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_end..];
-    }
-    let v = total.round() as i64;
-    Some(if neg { -v } else { v })
+    super::encode::encode_message(key, v).map_err(|e| CodecError::unencodable(e.to_string()).in_message(key))
 }
 
 fn wrong(what: &str, ty: Ty) -> CodecError {
@@ -292,11 +213,20 @@ struct Fields<'a> {
     /// Fields of inline-embedded messages (field number, message, their JSON), written
     /// as nested messages at the end.
     inline: Vec<(u32, u32, serde_json::Map<String, Value>)>,
+    /// Where this message's fields start in the buffer.
+    base: usize,
+    /// Each written field: its number and where its bytes start (serde's order is the
+    /// JSON's; Go writes ascending numbers, so they are put in order at the end).
+    segs: Vec<(u32, usize)>,
 }
 
 impl<'a> Fields<'a> {
     fn new(msg: &'static Msg, out: Out<'a>, depth: u32) -> Self {
-        Fields { msg, out, depth, key: None, inline: Vec::new() }
+        let base = match &out {
+            Out::Borrowed(b) => b.len(),
+            Out::Nested { buf, .. } => buf.len(),
+        };
+        Fields { msg, out, depth, key: None, inline: Vec::new(), base, segs: Vec::new() }
     }
 
     fn buf(&mut self) -> &mut Vec<u8> {
@@ -319,14 +249,21 @@ impl<'a> Fields<'a> {
             return Err(CodecError::unencodable(format!("{key} has no field {name:?}")));
         };
         let (tag, ty, json) = (field.def.tag, field.ty, field.def.json);
-        let shape = if field.map {
-            Shape::Map
+        let start = self.buf().len();
+        if field.map {
+            let out = self.buf();
+            value.serialize(FieldSerializer { tag, ty, shape: Shape::Map, out, depth })
         } else if field.def.repeated {
-            Shape::Repeated
+            let out = self.buf();
+            value.serialize(FieldSerializer { tag, ty, shape: Shape::Repeated, out, depth })
         } else {
-            return write_value(tag, ty, value, self.buf(), depth).map_err(|e| e.in_field(key, json));
-        };
-        value.serialize(FieldSerializer { tag, ty, shape, out: self.buf(), depth }).map_err(|e| e.in_field(key, json))
+            write_value(tag, ty, value, self.buf(), depth)
+        }
+        .map_err(|e| e.in_field(key, json))?;
+        if self.buf().len() > start {
+            self.segs.push((tag, start));
+        }
+        Ok(())
     }
 
     /// A JSON field that belongs to an inline-embedded message: kept as JSON until
@@ -367,9 +304,38 @@ impl<'a> Fields<'a> {
         let depth = self.depth;
         let key = self.msg.key;
         for (tag, child, map) in std::mem::take(&mut self.inline) {
-            let mut inner = Vec::new();
-            encode_message(child, &Value::Object(map), &mut inner, depth + 1).map_err(|e| e.in_message(key))?;
-            put_len(self.buf(), tag, &inner);
+            let start = self.buf().len();
+            put_nested(self.buf(), tag, |inner| encode_message(child, &Value::Object(map), inner, depth + 1))
+                .map_err(|e| e.in_message(key))?;
+            self.segs.push((tag, start));
+        }
+        // What Go writes even when zero (value types, inline-embedded structs) and the
+        // value left out: its zero.
+        for f in &self.msg.fields {
+            if (f.always || f.inline) && !self.segs.iter().any(|(t, _)| *t == f.def.tag) {
+                let start = self.buf().len();
+                super::encode::write_zero(self.buf(), f.def.tag, &f.def.kind, depth as usize)
+                    .map_err(|e| CodecError::unencodable(e.to_string()).in_field(key, f.def.json))?;
+                if self.buf().len() > start {
+                    self.segs.push((f.def.tag, start));
+                }
+            }
+        }
+        if self.segs.windows(2).any(|w| w[0].0 > w[1].0) {
+            let base = self.base;
+            let buf = self.buf();
+            let end = buf.len();
+            let mut spans: Vec<(u32, usize, usize)> = Vec::with_capacity(self.segs.len());
+            for (i, (tag, start)) in self.segs.iter().enumerate() {
+                let stop = self.segs.get(i + 1).map_or(end, |(_, s)| *s);
+                spans.push((*tag, *start, stop));
+            }
+            spans.sort_by_key(|(tag, _, _)| *tag);
+            let buf = self.buf();
+            let tail = buf.split_off(base);
+            for (_, start, stop) in spans {
+                buf.extend_from_slice(&tail[start - base..stop - base]);
+            }
         }
         if let Out::Nested { parent, tag, buf } = self.out {
             put_len(parent, tag, &buf);
@@ -559,14 +525,13 @@ impl FieldSerializer<'_> {
         self.single("number")?;
         match (self.ty, self.special()) {
             (Ty::Int32 | Ty::Int64 | Ty::Bool, _) => put_int(self.out, self.tag, v),
-            (Ty::Double, _) => {
-                put_key(self.out, self.tag, 1);
-                self.out.extend_from_slice(&(v as f64).to_bits().to_le_bytes());
-            }
+            (Ty::Double, _) => put_fixed64(self.out, self.tag, (v as f64).to_bits()),
             (_, Special::IntOrString) => {
+                // Go writes type, intVal and strVal, zeros included.
                 let mut inner = Vec::with_capacity(8);
                 put_int(&mut inner, 1, 0);
                 put_int(&mut inner, 2, i64::from(i32::try_from(v).map_err(|_| wrong("64-bit number", self.ty))?));
+                put_len(&mut inner, 3, b"");
                 put_len(self.out, self.tag, &inner);
             }
             (_, Special::Quantity) => {
@@ -632,8 +597,7 @@ impl<'a> ser::Serializer for FieldSerializer<'a> {
         self.single("number")?;
         match self.ty {
             Ty::Double => {
-                put_key(self.out, self.tag, 1);
-                self.out.extend_from_slice(&v.to_bits().to_le_bytes());
+                put_fixed64(self.out, self.tag, v.to_bits());
                 Ok(())
             }
             _ if v.fract() == 0.0 && v.abs() < 9.0e15 => self.int(v as i64),
@@ -657,14 +621,10 @@ impl<'a> ser::Serializer for FieldSerializer<'a> {
             (_, Special::Time | Special::MicroTime) => {
                 let ts: jiff::Timestamp =
                     v.parse().map_err(|e| CodecError::unencodable(format!("bad time {v:?}: {e}")))?;
+                // Go's Timestamp writes both fields, zeros included.
                 let mut inner = Vec::with_capacity(12);
-                if ts.as_second() != 0 {
-                    put_int(&mut inner, 1, ts.as_second());
-                }
-                let nanos = if special == Special::MicroTime { ts.subsec_nanosecond() / 1000 * 1000 } else { 0 };
-                if nanos != 0 {
-                    put_int(&mut inner, 2, i64::from(nanos));
-                }
+                put_int(&mut inner, 1, ts.as_second());
+                put_int(&mut inner, 2, i64::from(ts.subsec_nanosecond()));
                 put_len(self.out, self.tag, &inner);
             }
             (_, Special::Quantity) => {
@@ -673,8 +633,9 @@ impl<'a> ser::Serializer for FieldSerializer<'a> {
                 put_len(self.out, self.tag, &inner);
             }
             (_, Special::IntOrString) => {
-                let mut inner = Vec::with_capacity(v.len() + 4);
+                let mut inner = Vec::with_capacity(v.len() + 6);
                 put_int(&mut inner, 1, 1);
+                put_int(&mut inner, 2, 0);
                 put_len(&mut inner, 3, v.as_bytes());
                 put_len(self.out, self.tag, &inner);
             }
@@ -846,15 +807,29 @@ impl ser::SerializeMap for MapOrMessage<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_go_duration("0s"), Some(0));
-        assert_eq!(parse_go_duration("1m30s"), Some(90_000_000_000));
-        assert_eq!(parse_go_duration("1h0m0s"), Some(3_600_000_000_000));
-        assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
-        assert_eq!(parse_go_duration("-2ms"), Some(-2_000_000));
-        assert_eq!(parse_go_duration("5x"), None);
-        assert_eq!(parse_go_duration(""), None);
+    fn fields_ascend_and_go_zeros_are_written() {
+        // JSON order (serde's) is not field order; Go writes ascending numbers and the
+        // value-type fields even when absent: the same bytes as main's JSON encoder.
+        let pod = json!({"spec": {"containers": [{"name": "c", "image": "i"}]}, "metadata": {"name": "p"}});
+        let ours = to_message("api/core/v1/Pod", &pod).unwrap();
+        let theirs = super::super::encode::encode_message("api/core/v1/Pod", &pod).unwrap();
+        assert_eq!(ours, theirs);
+        let lease = json!({"spec": {"leaseTransitions": 0, "holderIdentity": ""}});
+        let ours = to_message("api/coordination/v1/Lease", &lease).unwrap();
+        let theirs = super::super::encode::encode_message("api/coordination/v1/Lease", &lease).unwrap();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn durations_are_written_in_nanoseconds() {
+        let key = "metrics/pkg/apis/metrics/v1beta1/PodMetrics";
+        let v = json!({"window": "1m30s"});
+        let bytes = to_message(key, &v).unwrap();
+        assert_eq!(bytes, super::super::encode::encode_message(key, &v).unwrap());
+        assert_eq!(super::super::decode_message(key, &bytes, 0).unwrap()["window"], "1m30s");
+        assert!(to_message(key, &json!({"window": "soon"})).is_err());
     }
 }

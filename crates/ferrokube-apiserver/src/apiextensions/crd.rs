@@ -14,9 +14,9 @@ use serde_json::{json, Map, Value};
 use super::schema::Schema;
 use super::{json_path_to_pointer, CustomResourceVersion, ScalePaths, CLEANUP_FINALIZER, CUSTOM_RESOURCE_VERBS, GROUP};
 use crate::api::ResourceInfo;
-use crate::registry::errors::FieldError;
-use crate::registry::meta;
-use crate::registry::validation::is_subdomain_syntax;
+use crate::object::errors::FieldError;
+use crate::object::meta;
+use crate::object::validation::is_subdomain_syntax;
 
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()

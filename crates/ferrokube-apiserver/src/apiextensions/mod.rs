@@ -104,7 +104,7 @@ pub struct CustomResourceVersion {
 impl CustomResourceVersion {
     /// Prunes unknown fields, applies defaults and validates `obj` (a whole object of
     /// this resource) against the schema; the field errors when invalid.
-    pub fn normalize(&self, obj: &mut Value) -> Vec<crate::registry::errors::FieldError> {
+    pub fn normalize(&self, obj: &mut Value) -> Vec<crate::object::errors::FieldError> {
         match &self.schema {
             Some(s) => {
                 s.prune(obj);

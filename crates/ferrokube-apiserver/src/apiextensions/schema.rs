@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::registry::errors::FieldError;
+use crate::object::errors::FieldError;
 
 /// How deep a schema may nest; deeper schemas are rejected (and never recursed into).
 pub const MAX_SCHEMA_DEPTH: usize = 64;

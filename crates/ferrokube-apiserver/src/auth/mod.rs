@@ -3,18 +3,25 @@
 //! The TLS layer ([`crate::tls`]) has already checked any client certificate's chain
 //! against the client CAs; [`Authenticator::authenticate`] turns the verified
 //! certificate (CN = user, O = groups, see [`certs`]) or a bearer token (from a
-//! `--token-auth-file`, see [`token_file`], or the generated admin token) into a
-//! [`UserInfo`], which `handlers` puts into every [`crate::api::ApiRequest`].
+//! `--token-auth-file`, see [`token_file`], a service-account token, see
+//! [`service_account_tokens`], or the generated admin token) into a [`UserInfo`]
+//! (every authenticated user is in `system:authenticated`; service accounts also in
+//! `system:serviceaccounts` and `system:serviceaccounts:<namespace>`).
+//!
+//! Then `handlers` applies impersonation headers ([`impersonation`]) and asks the
+//! [`rbac::Authorizer`] (kube's RBAC, the default, or AlwaysAllow) before any handler
+//! runs; a refusal is kube's 403. The generated admin identities are in
+//! `system:masters`, which may do everything. Anonymous requests are refused (401)
+//! except for `/version` and the health endpoints, which are then authorized as
+//! `system:anonymous` in `system:unauthenticated` (kube's `system:public-info-viewer`
+//! role allows `/healthz`, `/livez`, `/readyz` and `/version`).
 //!
 //! The review APIs (`selfsubjectreviews`, `tokenreviews`, the access reviews) are
-//! answered here too ([`reviews`]), not stored.
-//!
-//! Authorization is "allow every authenticated user": RBAC is out of scope, so any
-//! identity the server accepts is effectively a cluster admin. Anonymous requests are
-//! refused (401) except for `/version` and the health endpoints, which kube-apiserver
-//! also serves to everyone (its `system:public-info-viewer` role).
+//! answered here too ([`reviews`], [`rbac::reviews`]), not stored.
 
 pub mod certs;
+pub mod impersonation;
+pub mod rbac;
 pub mod reviews;
 pub mod service_account_tokens;
 pub mod token_file;
@@ -81,7 +88,7 @@ impl Authenticator {
         if let Some(der) = client_cert {
             return match certs::subject_identity(der) {
                 Some((name, groups)) if !name.is_empty() => {
-                    Ok(with_authenticated(UserInfo { name, uid: String::new(), groups }))
+                    Ok(with_authenticated(UserInfo { name, uid: String::new(), groups, extra: Default::default() }))
                 }
                 _ => Err(AuthError::BadCertificate),
             };
@@ -120,9 +127,14 @@ pub fn with_authenticated(mut user: UserInfo) -> UserInfo {
     user
 }
 
-/// Authorization: every authenticated user may do everything (no RBAC).
-pub fn authorize(_user: &UserInfo) -> bool {
-    true
+/// The identity of a request without credentials, as kube names it.
+pub fn anonymous_user() -> UserInfo {
+    UserInfo {
+        name: "system:anonymous".into(),
+        uid: String::new(),
+        groups: vec!["system:unauthenticated".into()],
+        extra: Default::default(),
+    }
 }
 
 #[cfg(test)]
@@ -132,7 +144,10 @@ mod tests {
     #[test]
     fn bearer_tokens() {
         let mut a = Authenticator::new();
-        a.add_token("s3cret", UserInfo { name: "alice".into(), uid: "1".into(), groups: vec![] });
+        a.add_token(
+            "s3cret",
+            UserInfo { name: "alice".into(), uid: "1".into(), groups: vec![], extra: Default::default() },
+        );
         let h = http::HeaderValue::from_static("Bearer s3cret");
         let u = a.authenticate(None, Some(&h)).unwrap();
         assert_eq!(u.name, "alice");

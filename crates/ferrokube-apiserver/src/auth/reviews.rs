@@ -1,15 +1,16 @@
 //! The review APIs, answered by authentication/authorization rather than stored:
 //! `selfsubjectreviews` (who am I: `kubectl auth whoami`), `tokenreviews` (is this token
-//! valid), and the access reviews (`kubectl auth can-i`: always allowed, as
-//! authorization allows every authenticated user).
+//! valid), and the access reviews of `authorization.k8s.io` (`kubectl auth can-i`),
+//! which [`super::rbac::reviews`] answers from the authorizer.
 
 use serde_json::{json, Value};
 
+use super::rbac::Authorizer;
 use super::Authenticator;
 use crate::api::{ApiError, ApiRequest, ApiResponse, UserInfo, Verb};
 
 /// Answer `req` if it creates a review; `None` for every other request.
-pub fn handle(req: &ApiRequest, auth: &Authenticator) -> Option<Result<ApiResponse, ApiError>> {
+pub fn handle(req: &ApiRequest, auth: &Authenticator, authz: &Authorizer) -> Option<Result<ApiResponse, ApiError>> {
     if req.verb != Verb::Create || req.subresource.is_some() {
         return None;
     }
@@ -43,15 +44,10 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator) -> Option<Result<ApiRespon
                 _ => json!({"authenticated": false, "user": {}, "error": "invalid bearer token"}),
             }
         }
-        ("authorization.k8s.io", "selfsubjectrulesreviews") => json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        }),
-        ("authorization.k8s.io", _) => json!({
-            "allowed": true,
-            "reason": "ferrokube-apiserver allows every authenticated user (no RBAC)",
-        }),
+        ("authorization.k8s.io", plural) => match super::rbac::reviews::answer(plural, req, &mut body, authz)? {
+            Ok(status) => status,
+            Err(e) => return Some(Err(e)),
+        },
         _ => return None,
     };
     body["apiVersion"] = json!(req.resource.api_version());
@@ -59,8 +55,9 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator) -> Option<Result<ApiRespon
     if !body.get("metadata").is_some_and(Value::is_object) {
         body["metadata"] = json!({});
     }
-    if body["metadata"].get("creationTimestamp").is_none() {
-        body["metadata"]["creationTimestamp"] = Value::Null;
+    // kube stamps a SelfSubjectReview with the time of the answer; other reviews carry none.
+    if plural == "selfsubjectreviews" {
+        body["metadata"]["creationTimestamp"] = json!(crate::registry::meta::now_rfc3339());
     }
     if req.resource.namespaced {
         if let Some(ns) = &req.namespace {
@@ -75,6 +72,9 @@ fn user_json(user: &UserInfo) -> Value {
     let mut v = json!({"username": user.name, "groups": user.groups});
     if !user.uid.is_empty() {
         v["uid"] = json!(user.uid);
+    }
+    if !user.extra.is_empty() {
+        v["extra"] = json!(user.extra);
     }
     v
 }
@@ -100,6 +100,7 @@ mod tests {
                 name: "jane".into(),
                 uid: "7".into(),
                 groups: vec!["dev".into(), "system:authenticated".into()],
+                extra: Default::default(),
             },
         }
     }
@@ -114,7 +115,11 @@ mod tests {
     #[test]
     fn whoami_and_can_i() {
         let auth = Authenticator::new();
-        let b = body(handle(&req("authentication.k8s.io", "selfsubjectreviews", json!({})), &auth));
+        let b = body(handle(
+            &req("authentication.k8s.io", "selfsubjectreviews", json!({})),
+            &auth,
+            &Authorizer::always_allow(),
+        ));
         assert_eq!(b["kind"], "SelfSubjectReview");
         assert_eq!(b["status"]["userInfo"]["username"], "jane");
         assert_eq!(b["status"]["userInfo"]["groups"], json!(["dev", "system:authenticated"]));
@@ -125,6 +130,7 @@ mod tests {
                 json!({"spec": {"resourceAttributes": {"verb": "get"}}}),
             ),
             &auth,
+            &Authorizer::always_allow(),
         ));
         assert_eq!(b["status"]["allowed"], true);
         assert_eq!(b["spec"]["resourceAttributes"]["verb"], "get");
@@ -134,10 +140,19 @@ mod tests {
     fn token_review() {
         let mut auth = Authenticator::new();
         auth.add_token("good", UserInfo { name: "bob".into(), ..Default::default() });
-        let b = body(handle(&req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "good"}})), &auth));
+        let none = Authorizer::always_allow();
+        let b = body(handle(
+            &req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "good"}})),
+            &auth,
+            &none,
+        ));
         assert_eq!(b["status"]["authenticated"], true);
         assert_eq!(b["status"]["user"]["username"], "bob");
-        let b = body(handle(&req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "bad"}})), &auth));
+        let b = body(handle(
+            &req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "bad"}})),
+            &auth,
+            &none,
+        ));
         assert_eq!(b["status"]["authenticated"], false);
     }
 }

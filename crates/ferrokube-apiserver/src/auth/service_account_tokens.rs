@@ -72,6 +72,7 @@ impl ServiceAccountTokens {
             name: format!("system:serviceaccount:{namespace}:{name}"),
             uid: uid.to_owned(),
             groups: vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{namespace}")],
+            extra: Default::default(),
         };
         {
             let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());

@@ -92,7 +92,7 @@ impl TokenFile {
                 Some(g) if !g.is_empty() => g.split(',').map(|s| s.trim().to_owned()).collect(),
                 _ => Vec::new(),
             };
-            let user = UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups };
+            let user = UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups, extra: Default::default() };
             entries.retain(|(t, _): &(String, UserInfo)| *t != fields[0]);
             entries.push((fields[0].clone(), user));
         }

@@ -8,7 +8,7 @@
 //!
 //! The catalog is dynamic: [`SharedCatalog`] holds the current [`Catalog`] snapshot
 //! (built-in rows plus the custom resources of established CRDs, see
-//! [`crate::apiextensions`]) and swaps in a new one when a CRD is created, changed or
+//! `apiextensions`) and swaps in a new one when a CRD is created, changed or
 //! deleted. Handlers take one snapshot per request (an `Arc` clone under a read lock),
 //! so lookups stay cheap and a request sees one consistent table.
 

@@ -161,6 +161,7 @@ impl Client {
                 name: user.to_owned(),
                 uid: String::new(),
                 groups: vec!["system:masters".into(), "system:authenticated".into()],
+                extra: Default::default(),
             },
             res,
         }
@@ -231,7 +232,7 @@ impl Client {
         // kube leaves `kind`/`apiVersion` off list items; controllers want them (for
         // Events' involvedObject and ownerReferences).
         for item in &mut items {
-            crate::registry::meta::set_type(item, res);
+            crate::object::meta::set_type(item, res);
         }
         Ok((items, rv))
     }

@@ -181,8 +181,8 @@ fn fake_digest(seed: &str) -> String {
 }
 
 fn random_hex64() -> String {
-    let a = crate::registry::meta::new_uid().replace('-', "");
-    let b = crate::registry::meta::new_uid().replace('-', "");
+    let a = crate::object::meta::new_uid().replace('-', "");
+    let b = crate::object::meta::new_uid().replace('-', "");
     format!("{a}{b}")
 }
 

@@ -24,43 +24,47 @@
 //! - [`kubelet`]: binds pods to the node and drives their status (Pending,
 //!   ContainerCreating, Running/Ready, Succeeded for run-to-completion pods,
 //!   Terminating then gone).
-//! - [`kube_api`]: the API calls [`node`], [`kubelet`], [`events`] and [`informer`]
+//! - [`kube_api`]: the API calls [`node`], [`kubelet`], `events` and `informer`
 //!   make, as a trait: implemented here by [`client::Client`] and over HTTP by the
 //!   `ferrokube-kubelet` binary, which runs the same node and kubelet against any
 //!   cluster ([`kubelet::spawn`] starts them in both).
-//! - [`replicaset`], [`deployment`], [`statefulset`], [`daemonset`], [`job`]: the
+//! - `replicaset`, `deployment`, `statefulset`, `daemonset`, `job`: the
 //!   workload controllers.
 //! - [`gc`]: the garbage collector for ownerReferences (Background, Foreground,
-//!   Orphan), plus [`gc::finalizers_for_propagation`] for the registry's delete.
-//! - [`namespace`]: finishes the deletion of Terminating namespaces.
-//! - [`serviceaccount`]: each namespace's `default` ServiceAccount and
+//!   Orphan); the finalizers it acts on are added by the registry's delete.
+//! - `namespace`: finishes the deletion of Terminating namespaces.
+//! - `serviceaccount`: each namespace's `default` ServiceAccount and
 //!   `kube-root-ca.crt` ConfigMap.
-//! - [`events`]: core/v1 Events for `kubectl describe`, expired after
+//! - `events`: core/v1 Events for `kubectl describe`, expired after
 //!   [`event_ttl`](ControllerOptions::event_ttl).
-//! - Plumbing: [`client`] (the in-process request helper), [`informer`] (list+watch
-//!   wake-ups), [`objects`] (tolerant field access), [`ownership`] (adoption,
-//!   pods from templates), [`hash`] (`pod-template-hash`).
+//! - Plumbing: [`client`] (the in-process request helper), `informer` (list+watch
+//!   wake-ups), [`objects`] (tolerant field access), `ownership` (adoption,
+//!   pods from templates), `hash` (`pod-template-hash`).
+//!
+//! Public, for `ferrokube-kubelet` and tests: [`start`] and its options and handle,
+//! [`node`], [`kubelet`], [`kube_api`], [`client`], [`objects`], [`gc`]. The workload
+//! controllers and the plumbing they alone use are crate-private.
 //!
 //! [`start`] launches them all and returns a [`ControllerHandle`]; its
 //! [`shutdown`](ControllerHandle::shutdown) stops them.
 
 pub mod client;
-pub mod daemonset;
-pub mod deployment;
-pub mod events;
+pub(crate) mod daemonset;
+pub(crate) mod deployment;
+pub(crate) mod events;
 pub mod gc;
-pub mod hash;
-pub mod informer;
-pub mod job;
+pub(crate) mod hash;
+pub(crate) mod informer;
+pub(crate) mod job;
 pub mod kube_api;
 pub mod kubelet;
-pub mod namespace;
+pub(crate) mod namespace;
 pub mod node;
 pub mod objects;
-pub mod ownership;
-pub mod replicaset;
-pub mod serviceaccount;
-pub mod statefulset;
+pub(crate) mod ownership;
+pub(crate) mod replicaset;
+pub(crate) mod serviceaccount;
+pub(crate) mod statefulset;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,11 +1,13 @@
 //! Field access on generic JSON objects for the controllers: names, labels, owner
-//! references, label selectors, pod conditions and timestamps.
+//! references, label selectors (evaluated by the shared `ferrokube-apimachinery`
+//! implementation), pod conditions and timestamps.
 //!
 //! Every accessor tolerates unexpected shapes (a missing or mistyped field reads as
 //! empty), so a controller never panics on an object a user wrote by hand.
 
 use std::collections::HashMap;
 
+use ferrokube_apimachinery::labels::Selector;
 use serde_json::{json, Map, Value};
 
 /// `metadata.name` ("" when unset).
@@ -62,7 +64,7 @@ pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
 
 /// `metadata`, created if missing (a non-object value is replaced by an object).
 pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    crate::registry::meta::meta_mut(obj)
+    crate::object::meta::meta_mut(obj)
 }
 
 /// `metadata.finalizers`.
@@ -119,43 +121,18 @@ pub fn controller_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
     })
 }
 
+/// The selector of a workload's `spec.selector` (a `metav1.LabelSelector`), through
+/// the shared implementation ([`ferrokube_apimachinery::labels`]); `None` when it is
+/// missing, empty or malformed: the workload controllers then select nothing
+/// (validation refuses such workloads; a controller must not adopt every pod).
+pub fn owner_selector(selector: &Value) -> Option<Selector> {
+    Selector::from_label_selector(selector).ok().flatten().filter(|s| !s.is_empty())
+}
+
 /// Whether `labels` satisfies a `metav1.LabelSelector` (matchLabels and
-/// matchExpressions). An empty or malformed selector matches nothing, as the
-/// workload controllers treat it.
+/// matchExpressions), as [`owner_selector`] reads it.
 pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
-    let Some(sel) = selector.as_object() else { return false };
-    let mut terms = 0;
-    if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
-        for (k, v) in ml {
-            terms += 1;
-            if labels.get(k) != Some(v) {
-                return false;
-            }
-        }
-    }
-    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
-        for e in exprs {
-            terms += 1;
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let values: Vec<&str> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let have = labels.get(key).and_then(Value::as_str);
-            let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => have.is_some_and(|h| values.contains(&h)),
-                "NotIn" => !have.is_some_and(|h| values.contains(&h)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
-        }
-    }
-    terms > 0
+    owner_selector(selector).is_some_and(|s| s.matches_json(Some(labels)))
 }
 
 /// A pod's condition of type `ty`, if present.
@@ -212,7 +189,7 @@ pub fn now_secs() -> i64 {
 
 /// Now, RFC 3339 with seconds (as kube writes timestamps).
 pub fn now() -> String {
-    crate::registry::meta::now_rfc3339()
+    crate::object::meta::now_rfc3339()
 }
 
 /// An integer field (`spec.replicas` and the like) with a default.
@@ -312,6 +289,15 @@ mod tests {
         assert!(!selector_matches(&json!({"matchExpressions": [{"key": "x", "operator": "Exists"}]}), labels));
         assert!(selector_matches(&json!({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}), labels));
         assert!(!selector_matches(&json!("garbage"), labels));
+        assert!(!selector_matches(&json!({"matchLabels": {}}), labels), "empty selects nothing");
+        assert!(selector_matches(
+            &json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["be"]}]}),
+            labels
+        ));
+        assert!(!selector_matches(
+            &json!({"matchExpressions": [{"key": "tier", "operator": "Gt", "values": ["1"]}]}),
+            labels
+        ));
     }
 
     #[test]

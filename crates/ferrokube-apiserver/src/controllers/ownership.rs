@@ -28,9 +28,11 @@ pub struct Owner<'a> {
 pub async fn claim(client: &Client, res: &Arc<ResourceInfo>, owner: &Owner<'_>, candidates: &[Value]) -> Vec<Value> {
     let owner_uid = objects::uid(owner.object);
     let owner_deleting = objects::is_deleting(owner.object);
+    let selector = objects::owner_selector(owner.selector);
     let mut owned = Vec::new();
     for obj in candidates {
-        let matches = objects::selector_matches(owner.selector, &objects::labels(obj));
+        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        let matches = selector.as_ref().is_some_and(|s| s.matches_json(labels));
         match objects::controller_uid(obj) {
             Some(uid) if uid == owner_uid => {
                 if matches || owner_deleting {

@@ -4,8 +4,10 @@
 //! and most clients read these; newer kubectl asks for
 //! [`aggregated`](super::aggregated_discovery) first.
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::api::ResourceInfo;
 use crate::catalog::{self, Catalog, GroupVersions};
 
 /// The `/version` document.
@@ -84,6 +86,9 @@ pub fn resources(catalog: &Catalog, group: &str, version: &str) -> Value {
         if !r.categories.is_empty() {
             res["categories"] = json!(r.categories);
         }
+        if let Some(hash) = storage_version_hash(catalog, r) {
+            res["storageVersionHash"] = json!(hash);
+        }
         out.push(res);
         for sub in catalog::subresources(r) {
             let mut s = json!({
@@ -101,7 +106,61 @@ pub fn resources(catalog: &Catalog, group: &str, version: &str) -> Value {
         }
     }
     let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": out})
+    let mut list = json!({"kind": "APIResourceList", "groupVersion": group_version, "resources": out});
+    // kube-apiserver's legacy `/api/v1` list carries no apiVersion; group lists do.
+    if !group.is_empty() {
+        list["apiVersion"] = json!("v1");
+    }
+    list
+}
+
+/// Resources with no storage of their own (reviews, bindings, component statuses):
+/// kube-apiserver gives them no `storageVersionHash`.
+fn is_stored(r: &ResourceInfo) -> bool {
+    r.verbs.iter().any(|v| v == "list") && !(r.group.is_empty() && r.plural == "componentstatuses")
+}
+
+/// Kinds kube-apiserver 1.37 stores in another group or version than the preferred one
+/// (checked against realkube's discovery): `(group, kind, storage group, storage version)`.
+const STORAGE_VERSION_EXCEPTIONS: &[(&str, &str, &str, &str)] = &[
+    ("events.k8s.io", "Event", "", "v1"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition", "apiextensions.k8s.io", "v1beta1"),
+    ("certificates.k8s.io", "ClusterTrustBundle", "certificates.k8s.io", "v1beta1"),
+    ("certificates.k8s.io", "PodCertificateRequest", "certificates.k8s.io", "v1beta1"),
+    ("resource.k8s.io", "DeviceTaintRule", "resource.k8s.io", "v1beta2"),
+];
+
+/// kube-apiserver's `storageVersionHash`: the first 8 bytes of the SHA-256 of
+/// `<group>/<version>/<kind>` of the version the resource is stored in, in base64. The
+/// stored version is the group's preferred version that serves the resource, but for
+/// [`STORAGE_VERSION_EXCEPTIONS`]; for custom resources, the CRD's storage version. The
+/// hash is the same in every version's listing.
+fn storage_version_hash(catalog: &Catalog, r: &ResourceInfo) -> Option<String> {
+    if !is_stored(r) {
+        return None;
+    }
+    let exception = STORAGE_VERSION_EXCEPTIONS
+        .iter()
+        .find(|(group, kind, _, _)| *group == r.group && *kind == r.kind)
+        .map(|(_, _, g, v)| ((*g).to_owned(), (*v).to_owned()));
+    let custom_storage = || {
+        catalog
+            .custom_versions()
+            .find(|c| c.resource.group == r.group && c.resource.plural == r.plural && c.storage)
+            .map(|c| (r.group.clone(), c.resource.version.clone()))
+    };
+    let builtin_storage = || {
+        let preferred =
+            catalog.group(&r.group)?.versions.iter().find(|v| catalog.lookup(&r.group, v, &r.plural).is_some());
+        preferred.map(|v| (r.group.clone(), v.clone()))
+    };
+    let (group, version) = exception
+        .or_else(custom_storage)
+        .or_else(builtin_storage)
+        .unwrap_or_else(|| (r.group.clone(), r.version.clone()));
+    let gvk = format!("{group}/{version}/{}", r.kind);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, gvk.as_bytes());
+    Some(base64::engine::general_purpose::STANDARD.encode(&digest.as_ref()[..8]))
 }
 
 #[cfg(test)]
@@ -118,6 +177,18 @@ mod tests {
         assert_eq!(pods["singularName"], "pod");
         assert!(rs.iter().any(|r| r["name"] == "pods/status"));
         assert!(rs.iter().any(|r| r["name"] == "pods/log"));
+        // kube-apiserver's values (`GET /api/v1`, `/apis/apps/v1` of v1.37): stored
+        // resources carry the hash of their storage group/version/kind, others none.
+        let hash = |list: &Value, name: &str| {
+            list["resources"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()["storageVersionHash"]
+                .clone()
+        };
+        assert_eq!(hash(&v, "configmaps"), json!("qFsyl6wFWjQ="));
+        assert_eq!(hash(&v, "bindings"), Value::Null);
+        assert_eq!(hash(&v, "componentstatuses"), Value::Null);
+        assert_eq!(hash(&v, "pods/status"), Value::Null);
+        assert_eq!(hash(&resources(&c, "apps", "v1"), "controllerrevisions"), json!("85nkx63pcBU="));
+        assert_eq!(v.get("apiVersion"), None);
         let ev = rs.iter().find(|r| r["name"] == "pods/eviction").unwrap();
         assert_eq!(ev["group"], "policy");
         let apps = resources(&c, "apps", "v1");

@@ -3,13 +3,17 @@
 //! [`Handler::handle`] is the whole pipeline for one request:
 //! 1. [`router`] parses the path (discovery, health, `/version`, or a resource path),
 //! 2. [`crate::auth`] authenticates (client certificate from the TLS session, or bearer
-//!    token); anonymous callers only get `/version` and health (401 otherwise),
-//! 3. [`negotiate`] picks the representation from `Accept` (JSON, YAML, Table,
-//!    metadata-only, aggregated discovery; 406 if none fits),
+//!    token); anonymous callers only get `/version` and health (401 otherwise); then
+//!    impersonation headers are applied and the request is authorized
+//!    ([`crate::auth::rbac`], 403 in kube's words),
+//! 3. [`negotiate`] picks the representation from `Accept` (JSON, YAML, protobuf for
+//!    built-in types, Table, metadata-only, aggregated discovery; 406 if none fits),
 //! 4. [`body`] reads the request body (3 MiB limit, gzip, YAML and protobuf (`ferrokube_apimachinery::protobuf`) → JSON),
 //! 5. an [`ApiRequest`] goes to the registry, whose [`ApiResponse`] is rendered as JSON,
-//!    YAML or a [`table`], gzip-compressed when large, or streamed by [`watch_stream`];
-//!    errors become `Status` objects ([`status`]).
+//!    YAML, protobuf (`ferrokube_apimachinery::protobuf::encode`) or a [`table`],
+//!    gzip-compressed when large, or streamed by [`watch_stream`]; errors become
+//!    `Status` objects ([`status`]), in protobuf when a built-in resource's request
+//!    negotiated it.
 //!
 //! Discovery documents come from the [`crate::catalog`] ([`discovery`],
 //! [`aggregated_discovery`]).
@@ -65,6 +69,7 @@ pub struct Handler {
     catalog: Arc<SharedCatalog>,
     registry: Arc<Registry>,
     auth: Arc<Authenticator>,
+    authz: Arc<crate::auth::rbac::Authorizer>,
     server_address: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
     openapi: crate::openapi::OpenApi,
@@ -87,7 +92,22 @@ impl Handler {
         server_address: String,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Handler {
-        Handler { catalog, registry, auth, server_address, shutdown, openapi: crate::openapi::OpenApi::default() }
+        let authz = Arc::new(crate::auth::rbac::Authorizer::always_allow());
+        Handler {
+            catalog,
+            registry,
+            auth,
+            authz,
+            server_address,
+            shutdown,
+            openapi: crate::openapi::OpenApi::default(),
+        }
+    }
+
+    /// The same handler authorizing with `authz` (the default allows everything).
+    pub fn with_authorizer(mut self, authz: Arc<crate::auth::rbac::Authorizer>) -> Handler {
+        self.authz = authz;
+        self
     }
 
     /// Answer one request. Never panics; every failure is a `Status` response.
@@ -128,11 +148,7 @@ impl Handler {
             Err(_) if public && anonymous => None,
             Err(_) => return Err(status::unauthorized()),
         };
-        if let Some(u) = &user {
-            if !crate::auth::authorize(u) {
-                return Err(status::forbidden(format!("User {:?} cannot access this resource", u.name)));
-            }
-        }
+        let user = crate::auth::rbac::admit::admit(&self.authz, user, req.method(), req.uri(), req.headers())?;
         if crate::openapi::is_openapi_path(req.uri().path())
             && user.is_some()
             && (req.method() == Method::GET || req.method() == Method::HEAD)
@@ -144,13 +160,22 @@ impl Handler {
         let query = parse_query(req.uri().query());
         if let Route::Resource(path) = route {
             let user = user.ok_or_else(status::unauthorized)?;
-            return self.resource(req, path, query, accept.as_deref(), user).await;
+            // Errors of a built-in resource's request are `Status` objects in protobuf
+            // when the request negotiated protobuf, as kube-apiserver encodes them.
+            let protobuf_errors = !self.is_custom(&path.resource)
+                && negotiate::choose(accept.as_deref(), Offers { protobuf: true, ..Offers::default() }, None)
+                    == Some(Format::Protobuf);
+            return match self.resource(req, path, query, accept.as_deref(), user).await {
+                Err(err) if protobuf_errors => Ok(status::error_response_as(&err, true)),
+                other => other,
+            };
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(status::method_not_allowed());
         }
         let core = matches!(route, Route::CoreVersions);
-        let offers = Offers { table: false, aggregated: matches!(route, Route::CoreVersions | Route::Groups) };
+        let offers =
+            Offers { table: false, aggregated: matches!(route, Route::CoreVersions | Route::Groups), protobuf: true };
         match route {
             Route::Health => {
                 let answer = health::answer(req.uri().path(), &query, *self.shutdown.borrow());
@@ -169,14 +194,8 @@ impl Handler {
                         }
                         resp
                     }
-                    other => {
-                        let doc = if core {
-                            discovery::core_versions(&self.server_address)
-                        } else {
-                            discovery::groups(&catalog)
-                        };
-                        render_value(StatusCode::OK, &doc, &other)
-                    }
+                    other if core => core_discovery(&discovery::core_versions(&self.server_address), &other),
+                    other => render_value(StatusCode::OK, &discovery::groups(&catalog), &other),
                 };
                 resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
                 Ok(resp)
@@ -184,6 +203,11 @@ impl Handler {
             Route::Group(group) => {
                 let g = catalog.group(&group).ok_or_else(status::not_found_path)?;
                 self.plain_document(accept.as_deref(), &discovery::group(g))
+            }
+            Route::Resources { group, version } if group.is_empty() => {
+                let format = negotiate::choose(accept.as_deref(), Offers { protobuf: true, ..Offers::default() }, None)
+                    .ok_or_else(|| status::not_acceptable(accept.as_deref().unwrap_or("")))?;
+                Ok(core_discovery(&discovery::resources(&catalog, &group, &version), &format))
             }
             Route::Resources { group, version } => {
                 self.plain_document(accept.as_deref(), &discovery::resources(&catalog, &group, &version))
@@ -193,7 +217,7 @@ impl Handler {
     }
 
     fn plain_document(&self, accept: Option<&str>, doc: &Value) -> Result<Response<ResponseBody>, ApiError> {
-        let format = negotiate::choose(accept, Offers::default(), None)
+        let format = negotiate::choose(accept, Offers { protobuf: true, ..Offers::default() }, None)
             .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
         Ok(render_value(StatusCode::OK, doc, &format))
     }
@@ -218,8 +242,9 @@ impl Handler {
         let verb = path.verb(&method, watch_flag)?;
         let tableable = matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();
         let include = query.get("includeObject").and_then(|v| v.first()).map(String::as_str);
-        let format = negotiate::choose(accept, Offers { table: tableable, aggregated: false }, include)
-            .ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
+        let offers = Offers { table: tableable, aggregated: false, protobuf: !self.is_custom(&path.resource) };
+        let format =
+            negotiate::choose(accept, offers, include).ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
 
         let mut name = path.name.clone();
         if verb == Verb::Watch {
@@ -266,10 +291,11 @@ impl Handler {
         };
         let field_warnings = crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
         if is_token {
-            return self.token_request(api_req).await;
+            return self.token_request(api_req, &format).await;
         }
         let timeout = watch_stream::timeout(api_req.query_param("timeoutSeconds"));
-        let result = match crate::auth::reviews::handle(&api_req, &self.auth) {
+        crate::auth::rbac::escalation::check(&self.registry, &self.authz, &api_req).await?;
+        let result = match crate::auth::reviews::handle(&api_req, &self.auth, &self.authz) {
             Some(answer) => ServedResponse::Api(answer?),
             None => self.registry.handle_served(api_req).await?,
         };
@@ -286,7 +312,10 @@ impl Handler {
                         table::render_with(&path.resource, printer.as_deref(), body, *include_object, version, true);
                     json_response(code, &t)
                 }
-                Format::PartialMetadata { version } => json_response(code, &table::render_metadata(body, version)),
+                Format::PartialMetadata { version, protobuf } => {
+                    let format = if *protobuf { Format::Protobuf } else { Format::Json };
+                    render_value(code, &table::render_metadata(body, version), &format)
+                }
                 other => render_value(code, body, other),
             };
             crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
@@ -301,9 +330,50 @@ impl Handler {
                 crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
+            // Shared objects in protobuf: their kept message in a fresh envelope.
+            ServedResponse::Object { code, object } if matches!(format, Format::Protobuf) => {
+                let field = |k: &str| object.get(k).and_then(Value::as_str);
+                match (field("apiVersion"), field("kind"), crate::storage::encoded::protobuf(&object)) {
+                    (Some(av), Some(kind), Some(raw)) => {
+                        let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+                        let body = ferrokube_apimachinery::protobuf::envelope(av, kind, &raw);
+                        let mut resp = bytes_response(code, Bytes::from(body), negotiate::PROTOBUF);
+                        crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                        Ok(resp)
+                    }
+                    _ => Ok(object_response(code, &object)),
+                }
+            }
             ServedResponse::Object { code, object } => Ok(object_response(code, &object)),
             ServedResponse::List(list) if matches!(format, Format::Json) => {
                 let mut resp = json_bytes_response(StatusCode::OK, list_json(&list));
+                crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                Ok(resp)
+            }
+            ServedResponse::List(list) if matches!(format, Format::Protobuf) => {
+                // Each item's message is encoded once per object version and kept.
+                let items: Option<Vec<Bytes>> = list.items.iter().map(crate::storage::encoded::protobuf).collect();
+                let encoded = match items {
+                    Some(items) => ferrokube_apimachinery::protobuf::encode_list_body_of_messages(
+                        &list.api_version,
+                        &list.kind,
+                        &list.metadata,
+                        items,
+                    ),
+                    None => ferrokube_apimachinery::protobuf::encode_list_body(
+                        &list.api_version,
+                        &list.kind,
+                        &list.metadata,
+                        list.items.iter().map(|o| &**o),
+                    ),
+                };
+                let mut resp = match encoded {
+                    Ok(pb) => bytes_response(StatusCode::OK, Bytes::from(pb), negotiate::PROTOBUF),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "list has no protobuf form; answering JSON");
+                        json_bytes_response(StatusCode::OK, list_json(&list))
+                    }
+                };
                 crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
@@ -316,8 +386,23 @@ impl Handler {
                         include: include_object,
                         version,
                     },
-                    Format::PartialMetadata { version } => watch_stream::EventFormat::PartialMetadata { version },
+                    Format::PartialMetadata { version, protobuf } => {
+                        watch_stream::EventFormat::PartialMetadata { version, protobuf }
+                    }
+                    Format::Protobuf => watch_stream::EventFormat::Protobuf {
+                        api_version: path.resource.api_version(),
+                        kind: path.resource.kind.clone(),
+                    },
                     _ => watch_stream::EventFormat::Json,
+                };
+                let content_type = if matches!(
+                    event_format,
+                    watch_stream::EventFormat::Protobuf { .. }
+                        | watch_stream::EventFormat::PartialMetadata { protobuf: true, .. }
+                ) {
+                    negotiate::PROTOBUF_WATCH
+                } else {
+                    "application/json"
                 };
                 let mut shutdown = self.shutdown.clone();
                 let ended = async move {
@@ -325,7 +410,7 @@ impl Handler {
                 };
                 let body = watch_stream::WatchBody::new(events, timeout, ended, event_format);
                 let mut resp = Response::new(body.boxed_unsync());
-                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
                 resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
                 Ok(resp)
             }
@@ -334,6 +419,11 @@ impl Handler {
 }
 
 impl Handler {
+    /// Whether `r` is a custom resource (served from a CRD: never protobuf).
+    fn is_custom(&self, r: &crate::api::ResourceInfo) -> bool {
+        self.catalog.snapshot().custom(&r.group, &r.version, &r.plural).is_some()
+    }
+
     /// The printer columns of a custom resource (`None` for built-in resources).
     fn printer_columns(
         &self,
@@ -344,7 +434,7 @@ impl Handler {
 
     /// `POST serviceaccounts/<name>/token`: the service account must exist (asked of the
     /// registry); the token comes from [`crate::auth::service_account_tokens`].
-    async fn token_request(&self, mut req: ApiRequest) -> Result<Response<ResponseBody>, ApiError> {
+    async fn token_request(&self, mut req: ApiRequest, format: &Format) -> Result<Response<ResponseBody>, ApiError> {
         let request: Value = if req.body.is_empty() {
             serde_json::json!({})
         } else {
@@ -371,7 +461,7 @@ impl Handler {
         if dry_run {
             answer["status"]["token"] = Value::String(String::new());
         }
-        Ok(json_response(StatusCode::CREATED, &answer))
+        Ok(render_value(StatusCode::CREATED, &answer, format))
     }
 }
 
@@ -403,6 +493,14 @@ fn json_response(code: StatusCode, value: &Value) -> Response<ResponseBody> {
 
 fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<ResponseBody> {
     let (bytes, ct) = match format {
+        Format::Protobuf => match encode_protobuf(value) {
+            Ok(pb) => (pb, negotiate::PROTOBUF),
+            Err(e) => {
+                // A kind with no protobuf message here: JSON rather than a failure.
+                tracing::debug!(error = %e, "object has no protobuf form; answering JSON");
+                (serde_json::to_vec(value).unwrap_or_default(), "application/json")
+            }
+        },
         Format::Yaml => match serde_yaml_ng::to_string(value) {
             Ok(s) => (s.into_bytes(), "application/yaml"),
             Err(e) => return status::error_response(&status::internal(e.to_string())),
@@ -410,6 +508,27 @@ fn render_value(code: StatusCode, value: &Value, format: &Format) -> Response<Re
         _ => (serde_json::to_vec(value).unwrap_or_default(), "application/json"),
     };
     bytes_response(code, Bytes::from(bytes), ct)
+}
+
+/// A core-group discovery document (`/api`, `/api/v1`): kube-apiserver's legacy
+/// discovery writes these with an empty apiVersion in the protobuf envelope.
+fn core_discovery(doc: &Value, format: &Format) -> Response<ResponseBody> {
+    use ferrokube_apimachinery::protobuf::{encode_message, envelope, message_key};
+    if matches!(format, Format::Protobuf) {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+        if let Some(raw) = message_key("v1", kind).and_then(|key| encode_message(key, doc).ok()) {
+            return bytes_response(StatusCode::OK, Bytes::from(envelope("", kind, &raw)), negotiate::PROTOBUF);
+        }
+    }
+    render_value(StatusCode::OK, doc, format)
+}
+
+/// The enveloped protobuf of an object that names its `kind` (and `apiVersion`; absent,
+/// as in `APIVersions`, it is `v1`, the version kube's discovery objects are encoded at).
+fn encode_protobuf(value: &Value) -> Result<Vec<u8>, ferrokube_apimachinery::protobuf::EncodeError> {
+    let field = |k: &str| value.get(k).and_then(Value::as_str);
+    let api_version = field("apiVersion").unwrap_or("v1");
+    ferrokube_apimachinery::protobuf::encode_body(api_version, field("kind").unwrap_or(""), value)
 }
 
 fn bytes_response(code: StatusCode, bytes: Bytes, ct: &'static str) -> Response<ResponseBody> {

@@ -5,8 +5,15 @@
 //! `meta.k8s.io` Table (`application/json;as=Table;v=v1;g=meta.k8s.io`, what `kubectl
 //! get` asks for), and aggregated discovery
 //! (`application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io`) where the
-//! endpoint offers it. Protobuf is not served: a client that also lists JSON gets JSON;
-//! one that lists nothing servable gets 406.
+//! endpoint offers it, and protobuf (`application/vnd.kubernetes.protobuf`, what
+//! client-go's typed clients and kubectl list first) where the endpoint offers it: the
+//! built-in resources and the discovery documents, as kube-apiserver. Custom resources
+//! are not offered in protobuf (kube-apiserver leaves protobuf out of a CRD's standard
+//! serializers): a client that also lists JSON gets JSON, one that lists only protobuf
+//! gets 406. A Table or `PartialObjectMetadata` asked for in protobuf is skipped in
+//! favour of the next entry (kube allows Tables only as JSON or YAML);
+//! `PartialObjectMetadata` is served in protobuf too, custom resources included, as
+//! kube-apiserver does. One that lists nothing servable gets 406.
 
 /// What an endpoint can render besides plain JSON/YAML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,7 +22,15 @@ pub struct Offers {
     pub table: bool,
     /// Aggregated discovery (`/api`, `/apis`).
     pub aggregated: bool,
+    /// The Kubernetes protobuf encoding (built-in types only).
+    pub protobuf: bool,
 }
+
+/// The protobuf media type.
+pub const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+
+/// The media type of a protobuf watch stream (length-prefixed `WatchEvent` frames).
+pub const PROTOBUF_WATCH: &str = "application/vnd.kubernetes.protobuf;stream=watch";
 
 /// The chosen representation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +39,8 @@ pub enum Format {
     Json,
     /// `application/yaml`.
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`.
+    Protobuf,
     /// A `meta.k8s.io` Table of the given version (`v1` or `v1beta1`).
     Table {
         /// `v1` or `v1beta1`.
@@ -36,6 +53,9 @@ pub enum Format {
     PartialMetadata {
         /// `v1` or `v1beta1`.
         version: String,
+        /// In protobuf (`meta.k8s.io/v1` only) rather than JSON; served for custom
+        /// resources too, as kube-apiserver does.
+        protobuf: bool,
     },
     /// Aggregated discovery, `apidiscovery.k8s.io/<version>` (`v2` or `v2beta1`).
     Aggregated {
@@ -113,6 +133,7 @@ pub fn choose(accept: Option<&str>, offers: Offers, include_object: Option<&str>
         match range.param("as") {
             None if is_json => return Some(Format::Json),
             None if matches!(range.essence.as_str(), "application/yaml" | "text/yaml") => return Some(Format::Yaml),
+            None if offers.protobuf && range.essence == PROTOBUF => return Some(Format::Protobuf),
             Some("Table") if offers.table && range.essence == "application/json" => {
                 let version = range.param("v").unwrap_or("v1");
                 if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
@@ -127,8 +148,16 @@ pub fn choose(accept: Option<&str>, offers: Offers, include_object: Option<&str>
             {
                 let version = range.param("v").unwrap_or("v1");
                 if range.param("g") == Some("meta.k8s.io") && matches!(version, "v1" | "v1beta1") {
-                    return Some(Format::PartialMetadata { version: version.to_owned() });
+                    return Some(Format::PartialMetadata { version: version.to_owned(), protobuf: false });
                 }
+            }
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+                if offers.table
+                    && range.essence == PROTOBUF
+                    && range.param("g") == Some("meta.k8s.io")
+                    && range.param("v").unwrap_or("v1") == "v1" =>
+            {
+                return Some(Format::PartialMetadata { version: "v1".to_owned(), protobuf: true });
             }
             Some("APIGroupDiscoveryList") if offers.aggregated && range.essence == "application/json" => {
                 let version = range.param("v").unwrap_or("");
@@ -158,7 +187,8 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    const ALL: Offers = Offers { table: true, aggregated: true };
+    const ALL: Offers = Offers { table: true, aggregated: true, protobuf: false };
+    const BUILT_IN: Offers = Offers { table: true, aggregated: false, protobuf: true };
 
     #[test]
     fn kubectl_get_asks_for_table() {
@@ -199,9 +229,33 @@ mod tests {
     }
 
     #[test]
+    fn protobuf_where_offered() {
+        let typed = "application/vnd.kubernetes.protobuf, application/json";
+        assert_eq!(choose(Some(typed), BUILT_IN, None), Some(Format::Protobuf));
+        assert_eq!(choose(Some(PROTOBUF), BUILT_IN, None), Some(Format::Protobuf));
+        assert_eq!(choose(Some(PROTOBUF_WATCH), BUILT_IN, None), Some(Format::Protobuf));
+        // A custom resource: JSON when listed, else 406.
+        assert_eq!(choose(Some(typed), ALL, None), Some(Format::Json));
+        assert_eq!(choose(Some(PROTOBUF), ALL, None), None);
+        // JSON listed first wins; a protobuf Table is skipped.
+        assert_eq!(
+            choose(Some("application/json, application/vnd.kubernetes.protobuf"), BUILT_IN, None),
+            Some(Format::Json)
+        );
+        let pb_table = "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io";
+        assert_eq!(choose(Some(pb_table), BUILT_IN, None), None);
+        assert_eq!(choose(Some(&format!("{pb_table}, application/json")), BUILT_IN, None), Some(Format::Json));
+    }
+
+    #[test]
     fn metadata_client() {
         let a = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
-        assert_eq!(choose(Some(a), ALL, None), Some(Format::PartialMetadata { version: "v1".into() }));
+        assert_eq!(choose(Some(a), ALL, None), Some(Format::PartialMetadata { version: "v1".into(), protobuf: true }));
+        let json_only = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1beta1";
+        assert_eq!(
+            choose(Some(json_only), ALL, None),
+            Some(Format::PartialMetadata { version: "v1beta1".into(), protobuf: false })
+        );
         assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
     }
 

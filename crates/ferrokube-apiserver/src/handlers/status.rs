@@ -1,5 +1,6 @@
-//! `metav1.Status` errors as HTTP responses, and the errors the HTTP layer itself
-//! raises (unknown path, wrong method, unauthenticated, body too large, ...).
+//! `metav1.Status` errors as HTTP responses (JSON, or protobuf for a request on a
+//! built-in resource that negotiated it), and the errors the HTTP layer itself raises
+//! (unknown path, wrong method, unauthenticated, body too large, ...).
 
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
@@ -7,14 +8,15 @@ use http::{header, Response, StatusCode};
 use super::ResponseBody;
 use crate::api::ApiError;
 
-/// 404 for a path no handler serves, phrased as kube-apiserver does.
+/// 404 for a path no handler serves, phrased as kube-apiserver does (with its empty
+/// `details: {}`).
 pub fn not_found_path() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    crate::registry::errors::no_such_path()
 }
 
 /// 405 for a method the path does not serve.
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    crate::registry::errors::method_not_allowed()
 }
 
 /// 401 for anonymous requests and unknown credentials.
@@ -44,8 +46,8 @@ pub fn not_acceptable(accept: &str) -> ApiError {
         "NotAcceptable",
         format!(
             "the server was unable to respond with a content type that the client supports ({accept}); \
-             supported: application/json, application/yaml, \
-             application/json;as=Table;v=v1;g=meta.k8s.io"
+             supported: application/json, application/yaml, application/vnd.kubernetes.protobuf \
+             (built-in types), application/json;as=Table;v=v1;g=meta.k8s.io"
         ),
     )
 }
@@ -66,11 +68,24 @@ pub fn internal(message: impl Into<String>) -> ApiError {
 
 /// Render `err` as a JSON `Status` response with its HTTP code.
 pub fn error_response(err: &ApiError) -> Response<ResponseBody> {
-    let body = serde_json::to_vec(&err.to_status()).unwrap_or_default();
+    error_response_as(err, false)
+}
+
+/// Render `err` as a `Status` response with its HTTP code: in protobuf (a `v1 Status`
+/// in kube's envelope, as kube-apiserver answers a client that negotiated protobuf) when
+/// `protobuf`, else JSON.
+pub fn error_response_as(err: &ApiError, protobuf: bool) -> Response<ResponseBody> {
+    let status = err.to_status();
+    let encoded =
+        protobuf.then(|| ferrokube_apimachinery::protobuf::encode_body("v1", "Status", &status).ok()).flatten();
+    let (body, ct) = match encoded {
+        Some(pb) => (pb, super::negotiate::PROTOBUF),
+        None => (serde_json::to_vec(&status).unwrap_or_default(), "application/json"),
+    };
     let code = StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Response::new(super::full(Bytes::from(body)));
     *resp.status_mut() = code;
-    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ct));
     if let Some(secs) = err.details.as_ref().and_then(|d| d.get("retryAfterSeconds")).and_then(|v| v.as_u64()) {
         if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);

@@ -19,20 +19,56 @@ struct Column {
     name: &'static str,
     kind: &'static str,
     priority: u8,
-    description: &'static str,
+    description: Description,
 }
 
-const fn col(name: &'static str, kind: &'static str, priority: u8, description: &'static str) -> Column {
+/// Where a column's description comes from. kube-apiserver's printers describe most
+/// columns with the API documentation of the field they show, and a few in words of their
+/// own; the field documentation is read from the compiled-in OpenAPI definitions, so it is
+/// the same text `kubectl explain` prints.
+#[derive(Clone, Copy)]
+enum Description {
+    /// The printer's own words.
+    Text(&'static str),
+    /// The documentation of `field` of the OpenAPI definition `definition`.
+    Field(&'static str, &'static str),
+}
+
+impl Description {
+    fn text(self) -> String {
+        match self {
+            Description::Text(text) => text.to_owned(),
+            Description::Field(definition, field) => crate::openapi::definitions()
+                .and_then(|defs| defs.get(definition))
+                .and_then(|schema| schema.pointer(&format!("/properties/{field}/description")))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+const fn col(name: &'static str, kind: &'static str, priority: u8, description: Description) -> Column {
     Column { name, kind, priority, description }
 }
 
-const NAME: Column = col("Name", "string", 0, "Name must be unique within a namespace.");
-const AGE: Column = col(
-    "Age",
-    "string",
-    0,
-    "CreationTimestamp is a timestamp representing the server time when this object was created.",
-);
+const fn text(text: &'static str) -> Description {
+    Description::Text(text)
+}
+
+const fn field(definition: &'static str, field: &'static str) -> Description {
+    Description::Field(definition, field)
+}
+
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+const POD_SPEC: &str = "io.k8s.api.core.v1.PodSpec";
+const POD_STATUS: &str = "io.k8s.api.core.v1.PodStatus";
+const SERVICE_SPEC: &str = "io.k8s.api.core.v1.ServiceSpec";
+const EVENT: &str = "io.k8s.api.core.v1.Event";
+const NAME: Column = col("Name", "string", 0, field(OBJECT_META, "name"));
+const AGE: Column = col("Age", "string", 0, field(OBJECT_META, "creationTimestamp"));
+const CONTAINERS: Column = col("Containers", "string", 1, text("Names of each container in the template."));
+const IMAGES: Column = col("Images", "string", 1, text("Images referenced by each container in the template."));
 
 /// Whether the resource is core/v1 or events.k8s.io Events, whose table (like
 /// kubectl's) has no leading Name column.
@@ -40,81 +76,80 @@ fn is_events(resource: &ResourceInfo) -> bool {
     resource.plural == "events" && (resource.group.is_empty() || resource.group == "events.k8s.io")
 }
 
+/// The columns of kube-apiserver 1.37's printers (names, types, priorities and
+/// descriptions), where this server prints the resource; others get Name and Age.
 fn columns(resource: &ResourceInfo) -> Vec<Column> {
     if is_events(resource) {
         return vec![
-            col("Last Seen", "string", 0, "Time since the event was last seen."),
-            col("Type", "string", 0, "Type of this event (Normal, Warning)."),
-            col("Reason", "string", 0, "Why the event happened, in one word."),
-            col("Object", "string", 0, "The object this event is about."),
-            col("Message", "string", 0, "A human-readable description of the event."),
-            col("Count", "integer", 1, "How many times the event has occurred."),
-            col("Name", "string", 1, "Name of the event."),
+            col("Last Seen", "string", 0, field(EVENT, "lastTimestamp")),
+            col("Type", "string", 0, field(EVENT, "type")),
+            col("Reason", "string", 0, field(EVENT, "reason")),
+            col("Object", "string", 0, field(EVENT, "involvedObject")),
+            col("Message", "string", 0, field(EVENT, "message")),
+            col("Count", "integer", 1, field(EVENT, "count")),
+            col("Name", "string", 1, field(OBJECT_META, "name")),
         ];
     }
     let core = resource.group.is_empty();
     let mut cols = vec![NAME];
     match (core, resource.group.as_str(), resource.plural.as_str()) {
         (true, _, "pods") => cols.extend([
-            col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
-            col("Status", "string", 0, "The aggregate status of the containers in this pod."),
-            col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted."),
+            col("Ready", "string", 0, text("The aggregate readiness state of this pod for accepting traffic.")),
+            col("Status", "string", 0, text("The aggregate status of the containers in this pod.")),
+            col(
+                "Restarts",
+                "string",
+                0,
+                text(
+                    "The number of times the containers in this pod have been restarted and when the last \
+                     container in this pod has restarted.",
+                ),
+            ),
             AGE,
-            col("IP", "string", 1, "IP address allocated to the pod."),
-            col("Node", "string", 1, "Name of the Node to which this pod is assigned."),
+            col("IP", "string", 1, field(POD_STATUS, "podIP")),
+            col("Node", "string", 1, field(POD_SPEC, "nodeName")),
         ]),
         (false, "apps", "deployments") => cols.extend([
-            col("Ready", "string", 0, "Number of the pod with ready state."),
-            col(
-                "Up-to-date",
-                "integer",
-                0,
-                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
-            ),
-            col(
-                "Available",
-                "integer",
-                0,
-                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
-            ),
+            col("Ready", "string", 0, text("Number of the pod with ready state")),
+            col("Up-to-date", "string", 0, field("io.k8s.api.apps.v1.DeploymentStatus", "updatedReplicas")),
+            col("Available", "string", 0, field("io.k8s.api.apps.v1.DeploymentStatus", "availableReplicas")),
             AGE,
-            col("Containers", "string", 1, "Names of each container in the template."),
-            col("Images", "string", 1, "Images referenced by each container in the template."),
-            col("Selector", "string", 1, "Label selector for pods."),
+            CONTAINERS,
+            IMAGES,
+            col("Selector", "string", 1, field("io.k8s.api.apps.v1.DeploymentSpec", "selector")),
         ]),
         (false, "apps", "replicasets") => cols.extend([
-            col("Desired", "integer", 0, "Number of desired pods."),
-            col("Current", "integer", 0, "Number of actual pods."),
-            col("Ready", "integer", 0, "Number of ready pods."),
+            col("Desired", "integer", 0, field("io.k8s.api.apps.v1.ReplicaSetSpec", "replicas")),
+            col("Current", "integer", 0, field("io.k8s.api.apps.v1.ReplicaSetStatus", "replicas")),
+            col("Ready", "integer", 0, field("io.k8s.api.apps.v1.ReplicaSetStatus", "readyReplicas")),
             AGE,
         ]),
-        (true, _, "namespaces") => cols.extend([col("Status", "string", 0, "The status of the namespace"), AGE]),
+        (true, _, "namespaces") => cols.extend([col("Status", "string", 0, text("The status of the namespace")), AGE]),
         (true, _, "services") => cols.extend([
-            col("Type", "string", 0, "The type of service."),
-            col("Cluster-IP", "string", 0, "The cluster IP address of the service."),
-            col("External-IP", "string", 0, "The external IP addresses of the service."),
-            col("Port(s)", "string", 0, "The ports of the service."),
+            col("Type", "string", 0, field(SERVICE_SPEC, "type")),
+            col("Cluster-IP", "string", 0, field(SERVICE_SPEC, "clusterIP")),
+            col("External-IP", "string", 0, field(SERVICE_SPEC, "externalIPs")),
+            col("Port(s)", "string", 0, field(SERVICE_SPEC, "ports")),
             AGE,
-            col("Selector", "string", 1, "The label selector of the service."),
+            col("Selector", "string", 1, field(SERVICE_SPEC, "selector")),
         ]),
         (true, _, "nodes") => cols.extend([
-            col("Status", "string", 0, "The status of the node"),
-            col("Roles", "string", 0, "The roles of the node"),
+            col("Status", "string", 0, text("The status of the node")),
+            col("Roles", "string", 0, text("The roles of the node")),
             AGE,
-            col("Version", "string", 0, "Kubelet Version reported by the node."),
+            col("Version", "string", 0, field("io.k8s.api.core.v1.NodeSystemInfo", "kubeletVersion")),
         ]),
-        (true, _, "configmaps") => cols.extend([col("Data", "integer", 0, "Number of data entries."), AGE]),
+        (true, _, "configmaps") => {
+            cols.extend([col("Data", "string", 0, field("io.k8s.api.core.v1.ConfigMap", "data")), AGE])
+        }
         (true, _, "secrets") => cols.extend([
-            col("Type", "string", 0, "The type of the secret"),
-            col("Data", "integer", 0, "Number of data entries."),
+            col("Type", "string", 0, field("io.k8s.api.core.v1.Secret", "type")),
+            col("Data", "string", 0, field("io.k8s.api.core.v1.Secret", "data")),
             AGE,
         ]),
-        (false, "apiextensions.k8s.io", "customresourcedefinitions") => cols.push(col(
-            "Created At",
-            "date",
-            0,
-            "CreationTimestamp is a timestamp representing the server time when this object was created.",
-        )),
+        (false, "apiextensions.k8s.io", "customresourcedefinitions") => {
+            cols.push(col("Created At", "date", 0, field(OBJECT_META, "creationTimestamp")))
+        }
         _ => cols.push(AGE),
     }
     cols
@@ -385,7 +420,8 @@ fn row(
     };
     let mut row = json!({"cells": cells});
     match include {
-        IncludeObject::None => {}
+        // kube-apiserver writes the row's (empty) RawExtension as `"object": null`.
+        IncludeObject::None => row["object"] = Value::Null,
         IncludeObject::Object => row["object"] = obj.clone(),
         IncludeObject::Metadata => row["object"] = partial_metadata(obj, meta_version),
     }
@@ -437,7 +473,7 @@ pub fn render_with(
     table["columnDefinitions"] = if let (true, Some(columns)) = (with_columns, printer) {
         let mut defs = vec![json!({
             "name": NAME.name, "type": NAME.kind, "format": "name",
-            "description": NAME.description, "priority": 0,
+            "description": NAME.description.text(), "priority": 0,
         })];
         defs.extend(columns.iter().map(|c| {
             json!({"name": c.name, "type": c.column_type, "format": c.format,
@@ -452,7 +488,7 @@ pub fn render_with(
                     "name": c.name,
                     "type": c.kind,
                     "format": "",
-                    "description": c.description,
+                    "description": c.description.text(),
                     "priority": c.priority,
                 });
                 if c.name == "Name" {
@@ -536,7 +572,10 @@ mod tests {
         let cm = c.lookup("", "v1", "serviceaccounts").unwrap();
         let t = render(cm, &json!({"metadata": {"name": "x"}}), IncludeObject::None, "v1", true);
         assert_eq!(t["rows"][0]["cells"], json!(["x", "<unknown>"]));
-        assert!(t["rows"][0].get("object").is_none());
+        assert_eq!(t["rows"][0].get("object"), Some(&Value::Null));
+        let age = &t["columnDefinitions"][1];
+        assert_eq!(age["name"], "Age");
+        assert!(age["description"].as_str().unwrap().starts_with("CreationTimestamp is a timestamp"), "{age}");
         let d = c.lookup("apps", "v1", "deployments").unwrap();
         let obj = json!({"metadata": {"name": "d"}, "spec": {"replicas": 3}, "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
         let t = render(d, &obj, IncludeObject::Metadata, "v1", true);

@@ -1,5 +1,10 @@
 //! Watch responses: a [`WatchStream`] from the registry as an HTTP body of one JSON
-//! event per line (`{"type":"ADDED","object":{...}}\n`), each sent as its own frame so
+//! event per line (`{"type":"ADDED","object":{...}}\n`), or, for a client that
+//! negotiated protobuf (`application/vnd.kubernetes.protobuf;stream=watch`), of
+//! length-delimited frames as kube's protobuf stream serializer writes them: a 4-byte
+//! big-endian length, then a `meta.v1.WatchEvent` message (no envelope) whose `object`
+//! is a `RawExtension` holding the object's enveloped protobuf (`k8s\0` + `Unknown`).
+//! Each event is sent as its own frame so
 //! it is flushed at once (chunked on HTTP/1.1, DATA frames on HTTP/2). The body ends
 //! when the registry's stream ends, at `timeoutSeconds` (default: 30 minutes, kube's
 //! `--min-request-timeout`), at server shutdown, or when the client goes away (hyper
@@ -14,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::Frame;
+use serde_json::Value;
 
 use super::negotiate::IncludeObject;
 use super::table;
@@ -42,6 +48,15 @@ pub enum EventFormat {
     PartialMetadata {
         /// `meta.k8s.io` version.
         version: String,
+        /// As protobuf frames rather than JSON lines.
+        protobuf: bool,
+    },
+    /// Length-delimited protobuf `WatchEvent` frames (built-in types).
+    Protobuf {
+        /// The watched resource's apiVersion, for objects that do not name theirs.
+        api_version: String,
+        /// The watched resource's kind, likewise.
+        kind: String,
     },
 }
 
@@ -89,10 +104,22 @@ impl WatchBody {
                 self.sent_columns = true;
                 t
             }
-            EventFormat::PartialMetadata { version }
+            EventFormat::PartialMetadata { version, protobuf }
                 if matches!(event.event_type, "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK") =>
             {
-                table::partial_metadata(&event.object, version)
+                let partial = table::partial_metadata(&event.object, version);
+                if *protobuf {
+                    let partial = Arc::new(partial);
+                    return protobuf_frame(event.event_type, &partial, "meta.k8s.io/v1", "PartialObjectMetadata");
+                }
+                partial
+            }
+            // An ERROR event's Status, in the stream's own encoding.
+            EventFormat::PartialMetadata { protobuf: true, .. } => {
+                return protobuf_frame(event.event_type, &event.object, "v1", "Status")
+            }
+            EventFormat::Protobuf { api_version, kind } => {
+                return protobuf_frame(event.event_type, &event.object, api_version, kind)
             }
             // The object's JSON, serialized once and shared by every watcher.
             _ => return event_line(event.event_type, &crate::storage::encoded::json(&event.object)),
@@ -110,6 +137,39 @@ fn event_line(event_type: &str, object: &[u8]) -> Bytes {
     line.extend_from_slice(object);
     line.extend_from_slice(b"}\n");
     Bytes::from(line)
+}
+
+/// One protobuf watch frame: a 4-byte big-endian length, then `WatchEvent{type, object:
+/// RawExtension{raw: enveloped object}}`. An object that cannot be encoded (never
+/// expected of a built-in type) becomes an `ERROR` event carrying a 500 `Status`.
+fn protobuf_frame(event_type: &str, object: &Arc<Value>, api_version: &str, kind: &str) -> Bytes {
+    use ferrokube_apimachinery::protobuf::{encode_body, envelope, wire};
+    let field = |k: &str| object.get(k).and_then(Value::as_str);
+    let encoded = match (field("apiVersion"), field("kind")) {
+        // A stored object: its message is encoded once and shared by every watcher.
+        (Some(av), Some(k)) => match crate::storage::encoded::protobuf(object) {
+            Some(raw) => Ok(envelope(av, k, &raw)),
+            None => encode_body(av, k, object),
+        },
+        // A bookmark names no type: the watched resource's.
+        _ => encode_body(api_version, kind, object),
+    };
+    let (event_type, raw) = match encoded {
+        Ok(raw) => (event_type, raw),
+        Err(e) => {
+            let status = crate::api::ApiError::new(500, "InternalError", format!("encoding a watch event: {e}"));
+            ("ERROR", encode_body("v1", "Status", &status.to_status()).unwrap_or_default())
+        }
+    };
+    let mut raw_extension = Vec::with_capacity(raw.len() + 8);
+    wire::put_bytes(&mut raw_extension, 1, &raw);
+    let mut event = Vec::with_capacity(raw_extension.len() + event_type.len() + 16);
+    wire::put_bytes(&mut event, 1, event_type.as_bytes());
+    wire::put_bytes(&mut event, 2, &raw_extension);
+    let mut frame = Vec::with_capacity(event.len() + 4);
+    frame.extend_from_slice(&u32::try_from(event.len()).unwrap_or(u32::MAX).to_be_bytes());
+    frame.extend_from_slice(&event);
+    Bytes::from(frame)
 }
 
 impl http_body::Body for WatchBody {
@@ -166,6 +226,41 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0], r#"{"type":"ADDED","object":{"metadata":{"name":"a"}}}"#);
+    }
+
+    #[tokio::test]
+    async fn protobuf_frames() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}});
+        let bookmark = json!({"metadata": {"resourceVersion": "9"}});
+        let events = vec![
+            WatchEvent { event_type: "ADDED", object: Arc::new(pod.clone()) },
+            WatchEvent { event_type: "BOOKMARK", object: Arc::new(bookmark) },
+        ];
+        let stream: WatchStream = Box::pin(futures_util::stream::iter(events));
+        let format = EventFormat::Protobuf { api_version: "v1".into(), kind: "Pod".into() };
+        let body = WatchBody::new(stream, Duration::from_secs(5), std::future::pending(), format);
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let event = &bytes[4..4 + len];
+        // WatchEvent: type (1) "ADDED", object (2) RawExtension { raw (1): envelope }.
+        assert_eq!(&event[..7], b"\x0a\x05ADDED");
+        let envelope = ferrokube_apimachinery::protobuf::encode_body("v1", "Pod", &pod).unwrap();
+        assert!(event.ends_with(&envelope));
+        let back = ferrokube_apimachinery::protobuf::decode_body(&envelope).unwrap();
+        // spec and status are Go value types: written empty, decoded as `{}`.
+        assert_eq!(
+            back,
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}, "spec": {}, "status": {}})
+        );
+        // The bookmark names no kind: the watched resource's is used.
+        let rest = &bytes[4 + len..];
+        let len2 = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        assert_eq!(rest.len(), 4 + len2);
+        let tail = &rest[4..];
+        let at = tail.windows(4).position(|w| w == b"k8s\0").unwrap();
+        let obj = ferrokube_apimachinery::protobuf::decode_body(&tail[at..]).unwrap();
+        assert_eq!(obj["kind"], "Pod");
+        assert_eq!(obj["metadata"]["resourceVersion"], "9");
     }
 
     #[tokio::test]

@@ -7,28 +7,16 @@
 //! (field numbers from gnostic's `OpenAPIv2.proto`). Vendor extensions
 //! (`x-kubernetes-...`) are carried as YAML text, as gnostic does; JSON is valid YAML,
 //! so each extension's JSON serialization is used. Schema keywords gnostic's `Schema`
-//! message has no field for (`oneOf`) are left out.
+//! message has no field for (`oneOf`) are left out. The wire-format writing itself is
+//! `ferrokube_apimachinery::protobuf::wire`'s (one writer for every protobuf we send).
 
 use serde_json::{Map, Value};
 
-/// Append a base-128 varint.
-fn varint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-fn key(buf: &mut Vec<u8>, field: u32, wire: u8) {
-    varint(buf, (u64::from(field) << 3) | u64::from(wire));
-}
+use ferrokube_apimachinery::protobuf::wire;
 
 /// A length-delimited field (string, bytes or embedded message), always written.
 fn bytes(buf: &mut Vec<u8>, field: u32, data: &[u8]) {
-    key(buf, field, 2);
-    varint(buf, data.len() as u64);
-    buf.extend_from_slice(data);
+    wire::put_bytes(buf, field, data);
 }
 
 /// A string field, omitted when empty (proto3 default).
@@ -40,22 +28,19 @@ fn string(buf: &mut Vec<u8>, field: u32, s: &str) {
 
 fn boolean(buf: &mut Vec<u8>, field: u32, b: bool) {
     if b {
-        key(buf, field, 0);
-        varint(buf, 1);
+        wire::put_varint_field(buf, field, 1);
     }
 }
 
 fn int64(buf: &mut Vec<u8>, field: u32, v: Option<i64>) {
     if let Some(v) = v.filter(|v| *v != 0) {
-        key(buf, field, 0);
-        varint(buf, v as u64);
+        wire::put_varint_field(buf, field, v as u64);
     }
 }
 
 fn double(buf: &mut Vec<u8>, field: u32, v: Option<f64>) {
     if let Some(v) = v.filter(|v| *v != 0.0) {
-        key(buf, field, 1);
-        buf.extend_from_slice(&v.to_le_bytes());
+        wire::put_fixed64(buf, field, v.to_bits());
     }
 }
 
@@ -117,8 +102,7 @@ fn schema(v: &Value) -> Vec<u8> {
     match m.get("additionalProperties") {
         Some(Value::Bool(flag)) => {
             let mut item = Vec::new();
-            key(&mut item, 2, 0);
-            varint(&mut item, u64::from(*flag));
+            wire::put_varint_field(&mut item, 2, u64::from(*flag));
             bytes(&mut b, 21, &item);
         }
         Some(s @ Value::Object(_)) => {
@@ -385,12 +369,5 @@ mod tests {
         let props = schema.iter().find(|(f, _)| *f == 25).unwrap();
         let x = fields(&fields(&props.1)[0].1);
         assert_eq!(x[0].1, b"x");
-    }
-
-    #[test]
-    fn varints() {
-        let mut b = Vec::new();
-        varint(&mut b, 300);
-        assert_eq!(b, [0xac, 0x02]);
     }
 }

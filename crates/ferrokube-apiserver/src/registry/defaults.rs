@@ -51,14 +51,6 @@ fn object_entry<'m>(map: &'m mut Map<String, Value>, key: &str) -> Option<&'m mu
     v.as_object_mut()
 }
 
-/// Defaults of a new object of `info` (`builtin`: not a custom resource): the
-/// decoding-time defaults ([`spec_defaults`], owned by the creating field manager) and
-/// the fields the strategy sets afterwards ([`system_fields`], owned by nobody).
-pub fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Allocator) {
-    spec_defaults(info, builtin, obj, alloc);
-    system_fields(info, builtin, obj);
-}
-
 /// The defaults kube-apiserver applies when it decodes a new object (its
 /// `SetDefaults_*` functions): they are part of what the client sent, so the
 /// creating field manager owns them.
@@ -308,22 +300,24 @@ fn service_defaults(spec: &mut Map<String, Value>, alloc: &Allocator) {
     }
 }
 
-/// What an update gets as kube-apiserver decodes it: a Secret's defaults and
-/// `stringData` merge (`secret_defaults`), and the fields an update may omit that keep
-/// their stored value (a service's cluster IP).
-pub fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) {
-    if is(info, "", "secrets") {
-        if let Some(secret) = new.as_object_mut() {
-            secret_defaults(secret);
-        }
-        return;
+/// What an update gets as kube-apiserver decodes it: the same decoding-time defaults as a
+/// new object ([`spec_defaults`]: a patch that replaces a list of containers gets each
+/// container's defaults again), after the fields an update may omit have taken their
+/// stored value (a service's cluster IPs and node ports), so nothing is allocated twice.
+pub fn on_update(info: &ResourceInfo, builtin: bool, old: &Value, new: &mut Value, alloc: &Allocator) {
+    if builtin && is(info, "", "services") {
+        keep_service_allocations(old, new);
     }
-    if !is(info, "", "services") {
-        return;
-    }
+    spec_defaults(info, builtin, new, alloc);
+}
+
+/// A service update that leaves out its cluster IPs or a port's node port keeps the
+/// stored ones (kube's service strategy), a port matched by port number and protocol.
+fn keep_service_allocations(old: &Value, new: &mut Value) {
     let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
+    let old_spec = old.get("spec");
     for key in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
         let missing = match spec.get(key) {
             None | Some(Value::Null) => true,
@@ -331,8 +325,21 @@ pub fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) {
             Some(_) => false,
         };
         if missing {
-            if let Some(v) = old.get("spec").and_then(|s| s.get(key)) {
+            if let Some(v) = old_spec.and_then(|s| s.get(key)) {
                 spec.insert(key.into(), v.clone());
+            }
+        }
+    }
+    let old_ports = old_spec.and_then(|s| s.get("ports")).and_then(Value::as_array);
+    let protocol = |p: &Value| p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_owned();
+    if let (Some(ports), Some(old_ports)) = (spec.get_mut("ports").and_then(Value::as_array_mut), old_ports) {
+        for port in ports.iter_mut() {
+            if port.get("nodePort").is_some_and(|n| !n.is_null()) {
+                continue;
+            }
+            let stored = old_ports.iter().find(|o| o.get("port") == port.get("port") && protocol(o) == protocol(port));
+            if let (Some(node_port), Some(port)) = (stored.and_then(|o| o.get("nodePort")), port.as_object_mut()) {
+                port.insert("nodePort".into(), node_port.clone());
             }
         }
     }
@@ -341,6 +348,12 @@ pub fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What create applies: the decoding-time defaults, then the strategy's fields.
+    fn on_create(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc: &Allocator) {
+        spec_defaults(info, builtin, obj, alloc);
+        system_fields(info, builtin, obj);
+    }
 
     fn info(group: &str, plural: &str) -> ResourceInfo {
         ResourceInfo {
@@ -371,10 +384,20 @@ mod tests {
         let mut headless = json!({"spec": {"clusterIP": "None"}});
         on_create(&info("", "services"), true, &mut headless, &a);
         assert_eq!(headless["spec"]["clusterIP"], "None");
-        let mut upd = json!({"spec": {"type": "NodePort"}});
-        on_update(&info("", "services"), &svc, &mut upd);
+        // An update that leaves out the allocations keeps them: nothing is allocated again.
+        let mut upd = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        on_update(&info("", "services"), true, &svc, &mut upd, &a);
         assert_eq!(upd["spec"]["clusterIP"], "10.96.0.10");
+        assert_eq!(upd["spec"]["ports"][0]["nodePort"], 30000);
+        assert_eq!(upd["spec"]["ports"][0]["targetPort"], 80);
         assert_eq!(a.cluster_ip(), "10.96.0.11");
+        assert_eq!(a.node_port(), 30001);
+        // An update of a workload gets the decoding defaults again.
+        let old = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "y"}]}}}});
+        on_update(&info("apps", "deployments"), true, &old, &mut d, &a);
+        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(d["spec"]["replicas"], 1);
     }
 
     #[test]
@@ -401,7 +424,7 @@ mod tests {
         assert_eq!(secret["data"], json!({"a": "eA==", "b": "aHVudGVyMg==", "c": "eg=="}));
         assert!(secret.get("stringData").is_none(), "stringData is write-only");
         let mut typed = json!({"type": "kubernetes.io/tls", "stringData": {"k": "v"}});
-        on_update(&info, &json!({}), &mut typed);
+        on_update(&info, true, &json!({}), &mut typed, &Allocator::default());
         assert_eq!(typed, json!({"type": "kubernetes.io/tls", "data": {"k": "dg=="}}));
     }
 }

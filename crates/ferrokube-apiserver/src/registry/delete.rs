@@ -137,11 +137,8 @@ impl Registry {
             // The garbage collector's finalizers for the propagation policy
             // (`orphan`, `foregroundDeletion`) go on in the same write as the
             // deletionTimestamp, as kube-apiserver's delete handler does.
-            let propagation = crate::controllers::gc::finalizers_for_propagation(
-                opts.propagation_policy.as_deref(),
-                opts.orphan_dependents,
-                &current,
-            );
+            let propagation =
+                super::finalizers_for_propagation(opts.propagation_policy.as_deref(), opts.orphan_dependents, &current);
             let current = match &propagation {
                 Some(finalizers) => {
                     let mut with = (*current).clone();

@@ -17,28 +17,23 @@
 //! all versions a resource is served at (stored under `group/plural`).
 //!
 //! The registry owns the [`SharedCatalog`]: writes of CustomResourceDefinitions go
-//! through [`crate::apiextensions`] (validation, status) and then change what the
+//! through `apiextensions` (validation, status) and then change what the
 //! catalog serves; custom resources get their schema's pruning, defaults and
 //! validation from a write hook (`custom.rs`).
 
 mod create;
 mod custom;
-pub mod defaults;
+pub(crate) mod defaults;
 mod delete;
-pub mod errors;
 mod list;
 mod managed_fields;
-pub mod meta;
-pub mod patch;
+pub(crate) mod patch;
 mod pods;
-pub mod selectors;
+mod propagation;
+pub(crate) mod selectors;
 mod subresources;
 mod update;
-pub mod validation;
 mod watch;
-
-#[cfg(test)]
-mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +42,9 @@ use serde_json::{json, Value};
 
 use crate::api::{ApiError, ApiRequest, ApiResult, ResourceInfo, ServedResponse, Verb};
 use crate::catalog::SharedCatalog;
+pub(crate) use crate::object::{errors, meta, validation};
 use crate::storage::{object_key, Store, StoreConfig};
+pub(crate) use propagation::{finalizers_for_propagation, FOREGROUND_DELETION, ORPHAN};
 
 /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver
 /// sends one about every minute).

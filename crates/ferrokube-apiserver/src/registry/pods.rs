@@ -96,9 +96,7 @@ fn selects(pdb: &Value, pod: &Value) -> bool {
     let Some(sel) = pdb.pointer("/spec/selector").filter(|s| s.is_object()) else {
         return false;
     };
-    LabelSelector::string_from_label_selector(sel)
-        .and_then(|s| LabelSelector::parse(&s).ok())
-        .is_some_and(|s| s.matches_object(pod))
+    LabelSelector::from_label_selector(sel).ok().flatten().is_some_and(|s| s.matches_object(pod))
 }
 
 /// Whether [`Registry::pod_request`] answers `req` (which must then not be served as a

@@ -35,14 +35,15 @@ pub(crate) fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
             parts.sort();
             parts.join(",")
         }
-        Some(sel) => LabelSelector::string_from_label_selector(sel).unwrap_or_default(),
+        Some(sel) => LabelSelector::from_label_selector(sel).ok().flatten().map(|s| s.to_string()).unwrap_or_default(),
         None => String::new(),
     };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": Value::Object(md),
-        "spec": {"replicas": replicas},
+        // ScaleSpec.replicas is `omitempty` in Go: 0 is left out, as kube-apiserver does.
+        "spec": if replicas == 0 { json!({}) } else { json!({"replicas": replicas}) },
         "status": {"replicas": status_replicas, "selector": selector},
     })
 }

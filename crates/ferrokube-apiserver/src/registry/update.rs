@@ -54,6 +54,7 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
 
 /// Builds the object to store from the stored `old` and the requested `new`.
 pub(crate) fn prepare_update(
+    registry: &Registry,
     info: &ResourceInfo,
     name: &str,
     namespace: Option<&str>,
@@ -142,7 +143,8 @@ pub(crate) fn prepare_update(
             };
         }
     }
-    super::defaults::on_update(info, old, &mut out);
+    let builtin = registry.custom_version(info).is_none();
+    super::defaults::on_update(info, builtin, old, &mut out, &registry.alloc);
     let old_gen = meta::generation(old).max(1);
     let gen = if spec_changed(old, &out) { old_gen + 1 } else { old_gen };
     {
@@ -196,7 +198,7 @@ impl Registry {
                     return Err(errors::conflict(info, name, errors::MODIFIED));
                 }
             }
-            let mut new = prepare_update(info, name, namespace, &current, requested, mode)?;
+            let mut new = prepare_update(self, info, name, namespace, &current, requested, mode)?;
             self.custom_on_write(info, Some(&current), &mut new, mode)?;
             if new == *current {
                 return Ok(Updated { object: current });

@@ -1,5 +1,6 @@
 //! The serialized JSON of stored objects, computed once per object version and shared
-//! by every GET, LIST and watch event that serves it.
+//! by every GET, LIST and watch event that serves it; likewise their protobuf message
+//! ([`protobuf`]), computed on the first protobuf response that serves the version.
 //!
 //! The [`super::Store`] serializes each object version it writes right after the write
 //! (outside its lock), so reads find the bytes ready and the heap they take is
@@ -26,6 +27,9 @@ const MIN_PURGE: usize = 256;
 struct Entry {
     object: Weak<Value>,
     json: Bytes,
+    /// The protobuf message (no envelope), once a protobuf response asked for it; `Some(None)`:
+    /// the object has no protobuf form.
+    protobuf: Option<Option<Bytes>>,
 }
 
 struct Shard {
@@ -63,8 +67,39 @@ pub fn json(obj: &Arc<Value>) -> Bytes {
         guard.entries.retain(|_, e| e.object.strong_count() > 0);
         guard.purge_at = (guard.entries.len() * 2).max(MIN_PURGE);
     }
-    guard.entries.insert(addr, Entry { object: Arc::downgrade(obj), json: json.clone() });
+    guard.entries.insert(addr, Entry { object: Arc::downgrade(obj), json: json.clone(), protobuf: None });
     json
+}
+
+/// The object's protobuf message (without the `k8s\0` envelope) for its own `apiVersion`
+/// and `kind`, encoded once per cached object version like [`json`]; `None` when the
+/// object has no protobuf form (a custom resource, or a kind with no message).
+pub fn protobuf(obj: &Arc<Value>) -> Option<Bytes> {
+    let encode = || {
+        let field = |k: &str| obj.get(k).and_then(Value::as_str);
+        let key = ferrokube_apimachinery::protobuf::message_key(field("apiVersion")?, field("kind")?)?;
+        ferrokube_apimachinery::protobuf::encode_message(key, obj).ok().map(Bytes::from)
+    };
+    if Arc::strong_count(obj) < 2 {
+        return encode();
+    }
+    let addr = Arc::as_ptr(obj) as usize;
+    let shard = shard_of(addr);
+    {
+        let guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.entries.get(&addr) {
+            Some(Entry { protobuf: Some(cached), .. }) => return cached.clone(),
+            Some(_) => {}
+            // Not a cached object version (its JSON was never asked for): not kept.
+            None => return encode(),
+        }
+    }
+    let encoded = encode();
+    let mut guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = guard.entries.get_mut(&addr) {
+        entry.protobuf = Some(encoded.clone());
+    }
+    encoded
 }
 
 #[cfg(test)]
@@ -91,5 +126,23 @@ mod tests {
             assert_eq!(json(&o2), format!("{{\"i\":{i}}}").into_bytes());
         }
         assert_eq!(&json(&a)[..], br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn protobuf_cached_with_the_json() {
+        let cm =
+            Arc::new(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}));
+        let held = Arc::clone(&cm);
+        json(&cm);
+        let first = protobuf(&cm).unwrap();
+        assert_eq!(protobuf(&held).unwrap().as_ptr(), first.as_ptr(), "second answer is the cached bytes");
+        let back = ferrokube_apimachinery::protobuf::decode_message("api/core/v1/ConfigMap", &first, 0).unwrap();
+        assert_eq!(back["data"]["k"], "v");
+        // No protobuf form: None, also cached.
+        let cr = Arc::new(json!({"apiVersion": "example.com/v1", "kind": "Widget"}));
+        let held_cr = Arc::clone(&cr);
+        json(&cr);
+        assert!(protobuf(&cr).is_none());
+        assert!(protobuf(&held_cr).is_none());
     }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use ferrokube_apiserver::api::ResourceInfo;
 use ferrokube_apiserver::controllers::client::{Client, Resources};
-use ferrokube_apiserver::controllers::gc::finalizers_for_propagation;
 use ferrokube_apiserver::controllers::{self, objects, ControllerHandle, ControllerOptions};
 use ferrokube_apiserver::registry::Registry;
 use serde_json::{json, Value};
@@ -74,46 +73,11 @@ impl Env {
         panic!("too many conflicts updating {name}");
     }
 
-    /// DELETE with a propagation policy. When the registry's delete does not yet add
-    /// the garbage collector's finalizers itself, they are added first, exactly as
-    /// kube-apiserver's delete handler would (see
-    /// `controllers::gc::finalizers_for_propagation`).
+    /// DELETE with a propagation policy (the registry adds the garbage collector's
+    /// finalizers for it, as kube-apiserver's delete handler does).
     pub async fn delete_with_policy(&self, res: &Arc<ResourceInfo>, ns: Option<&str>, name: &str, policy: &str) {
-        if !self.registry_adds_gc_finalizers().await {
-            let obj = self.client.get(res, ns, name).await.expect("get before delete");
-            if let Some(fins) = finalizers_for_propagation(Some(policy), None, &obj) {
-                self.modify(res, ns, name, |o| objects::set_finalizers(o, &fins)).await;
-            }
-        }
         self.client.delete(res, ns, name, &json!({"propagationPolicy": policy})).await.expect("delete");
     }
-
-    /// Whether a Foreground delete through the registry leaves the object with the
-    /// `foregroundDeletion` finalizer (probed on a scratch ConfigMap).
-    pub async fn registry_adds_gc_finalizers(&self) -> bool {
-        let cms = self.client.res.for_kind("v1", "ConfigMap").expect("configmaps").clone();
-        let name = format!("gc-probe-{}", rand_suffix());
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
-        self.client.create(&cms, Some("default"), &cm).await.expect("probe create");
-        let out = self
-            .client
-            .delete(&cms, Some("default"), &name, &json!({"propagationPolicy": "Foreground"}))
-            .await
-            .expect("probe delete");
-        let kept = objects::finalizers(&out).iter().any(|f| f == "foregroundDeletion");
-        if kept {
-            // Let the garbage collector finish the probe.
-            wait_for("probe configmap gone", || async {
-                self.client.get_opt(&cms, Some("default"), &name).await.ok().flatten().is_none().then_some(())
-            })
-            .await;
-        }
-        kept
-    }
-}
-
-fn rand_suffix() -> String {
-    ferrokube_apiserver::registry::meta::new_uid()[..8].to_owned()
 }
 
 /// Polls `f` every few milliseconds until it yields `Some`, or panics after

@@ -158,11 +158,6 @@ impl FieldSelector {
         self.terms.is_empty()
     }
 
-    /// The single `metadata.name=x` this selector requires, if any (single-object watch).
-    pub fn required_name(&self) -> Option<&str> {
-        self.terms.iter().find(|t| t.field == "metadata.name" && !t.negate).map(|t| t.value.as_str())
-    }
-
     /// Whether `obj` satisfies every term.
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms.iter().all(|t| {
@@ -224,7 +219,6 @@ mod tests {
         assert!(s("spec.hostNetwork=false"));
         assert!(s("status.podIP="));
         assert!(s(""));
-        assert_eq!(FieldSelector::parse("metadata.name=p", &i).unwrap().required_name(), Some("p"));
     }
 
     #[test]

@@ -32,8 +32,10 @@ use super::util::{
     classify_write_error, generate_event_name, hostname, is_key_not_found_error, log_rejected, random_unit, unix_nanos,
     Clock, EventType, RealClock, WriteFailure,
 };
-use crate::kubernetes::Clientset;
-use crate::rest::{CreateOptions, Error, PatchOptions, PatchType, UpdateOptions};
+/// Where this module's broadcaster writes: [`EventSink<Event>`](EventSink) of
+/// `events.k8s.io/v1` Events (client-go `events.EventSink`); [`EventSinkImpl`] writes them
+/// through a clientset. One sink serves both Event APIs (see [`super::sink`]).
+pub use super::{EventSink, EventSinkImpl};
 
 /// client-go `maxTriesPerEvent`.
 pub const MAX_TRIES_PER_EVENT: u32 = 12;
@@ -47,52 +49,6 @@ pub const MAX_QUEUED_EVENTS: usize = 1000;
 pub const RECORD_WORKERS: usize = 8;
 /// client-go `defaultSleepDuration`: base wait between attempts (with 25 % jitter).
 pub const DEFAULT_SLEEP_DURATION: Duration = Duration::from_secs(10);
-
-/// Stores `events.k8s.io/v1` Events (client-go `events.EventSink`).
-pub trait EventSink: Send + Sync + 'static {
-    /// Creates `event`.
-    fn create(&self, event: &Event) -> impl Future<Output = Result<Event, Error>> + Send;
-    /// Replaces `event`.
-    fn update(&self, event: &Event) -> impl Future<Output = Result<Event, Error>> + Send;
-    /// Applies the strategic merge patch `patch` to the stored event named like `event`.
-    fn patch(&self, event: &Event, patch: &serde_json::Value) -> impl Future<Output = Result<Event, Error>> + Send;
-}
-
-/// The sink writing through a [`Clientset`] (client-go `events.EventSinkImpl`).
-#[derive(Clone, Debug)]
-pub struct EventSinkImpl {
-    clientset: Clientset,
-}
-
-impl EventSinkImpl {
-    /// A sink writing through `clientset`.
-    pub fn new(clientset: Clientset) -> Self {
-        EventSinkImpl { clientset }
-    }
-}
-
-fn namespace_of(event: &Event) -> &str {
-    event.metadata.namespace.as_deref().unwrap_or("")
-}
-
-impl EventSink for EventSinkImpl {
-    async fn create(&self, event: &Event) -> Result<Event, Error> {
-        self.clientset.events_v1().events(namespace_of(event)).create(event, &CreateOptions::default()).await
-    }
-
-    async fn update(&self, event: &Event) -> Result<Event, Error> {
-        self.clientset.events_v1().events(namespace_of(event)).update(event, &UpdateOptions::default()).await
-    }
-
-    async fn patch(&self, event: &Event, patch: &serde_json::Value) -> Result<Event, Error> {
-        let name = event.metadata.name.as_deref().unwrap_or("");
-        self.clientset
-            .events_v1()
-            .events(namespace_of(event))
-            .patch(name, PatchType::StrategicMerge, patch, &PatchOptions::default())
-            .await
-    }
-}
 
 /// Settings of an [`EventBroadcaster`]. The defaults are client-go's constants.
 #[derive(Clone)]
@@ -234,7 +190,7 @@ impl<S> fmt::Debug for EventBroadcaster<S> {
     }
 }
 
-impl<S: EventSink> EventBroadcaster<S> {
+impl<S: EventSink<Event>> EventBroadcaster<S> {
     /// A broadcaster writing to `sink` with client-go's settings (client-go
     /// `NewBroadcaster`).
     pub fn new(sink: S) -> Self {
@@ -331,7 +287,7 @@ impl<S: EventSink> EventBroadcaster<S> {
 }
 
 /// Writes every cached series again (client-go `refreshExistingEventSeries`).
-fn refresh_existing_event_series<S: EventSink>(
+fn refresh_existing_event_series<S: EventSink<Event>>(
     shared: Arc<Shared>,
     sink: Arc<S>,
 ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -350,7 +306,7 @@ fn refresh_existing_event_series<S: EventSink>(
 
 /// Writes the last state of series not observed for `finish_time` and forgets them,
 /// and forgets single events older than that (client-go `finishSeries`).
-fn finish_series<S: EventSink>(
+fn finish_series<S: EventSink<Event>>(
     shared: Arc<Shared>,
     sink: Arc<S>,
 ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -380,7 +336,7 @@ fn finish_series<S: EventSink>(
 }
 
 /// Writes `event`, retrying up to 12 times (client-go `attemptRecording`).
-async fn attempt_recording<S: EventSink>(sink: &S, mut event: Event, sleep: Duration, stop: &CancellationToken) {
+async fn attempt_recording<S: EventSink<Event>>(sink: &S, mut event: Event, sleep: Duration, stop: &CancellationToken) {
     let mut tries = 0;
     loop {
         if record_event(sink, &mut event).await != Err(WriteFailure::Retry) {
@@ -405,7 +361,7 @@ async fn attempt_recording<S: EventSink>(sink: &S, mut event: Event, sleep: Dura
 
 /// One write: a series is patched onto the existing Event (created when gone), a
 /// single event created (client-go `recordEvent`).
-async fn record_event<S: EventSink>(sink: &S, event: &mut Event) -> Result<Event, WriteFailure> {
+async fn record_event<S: EventSink<Event>>(sink: &S, event: &mut Event) -> Result<Event, WriteFailure> {
     let is_series = event.series.is_some();
     let mut result = None;
     if let Some(series) = &event.series {
@@ -533,6 +489,7 @@ impl EventRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rest::Error;
 
     /// Wall time that moves with tokio's (paused) clock.
     struct TokioClock(jiff::Timestamp, tokio::time::Instant);
@@ -547,7 +504,7 @@ mod tests {
     #[derive(Default)]
     struct Memory(Mutex<Vec<(&'static str, Option<i32>)>>);
 
-    impl EventSink for Arc<Memory> {
+    impl EventSink<Event> for Arc<Memory> {
         async fn create(&self, event: &Event) -> Result<Event, Error> {
             self.0.lock().unwrap().push(("create", event.series.as_ref().map(|s| s.count)));
             Ok(event.clone())

@@ -1,0 +1,252 @@
+//! Name validation as kube-apiserver does it: DNS-1123 subdomain for most resources,
+//! DNS-1123 label for namespaces, DNS-1035 label for services, path-segment names for
+//! RBAC objects (whose names such as `system:controller:x` contain colons).
+
+use ferrokube_apimachinery::labels::validation::{is_label_key, is_label_value};
+use ferrokube_apimachinery::labels::Selector;
+use serde_json::Value;
+
+use super::errors::FieldError;
+use crate::api::ResourceInfo;
+
+const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1035_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+
+/// Which rule a resource's object names follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// DNS-1123 subdomain (most resources).
+    Subdomain,
+    /// DNS-1123 label (namespaces).
+    Label,
+    /// DNS-1035 label (services).
+    Dns1035,
+    /// Any path segment: not `.`/`..`, no `/` or `%` (RBAC).
+    PathSegment,
+}
+
+/// The name rule of a resource.
+pub fn name_rule(info: &ResourceInfo) -> NameRule {
+    match (info.group.as_str(), info.plural.as_str()) {
+        ("", "namespaces") => NameRule::Label,
+        ("", "services") => NameRule::Dns1035,
+        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        _ => NameRule::Subdomain,
+    }
+}
+
+fn is_alnum(c: u8) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && is_alnum(b[0]) && is_alnum(b[b.len() - 1]) && b.iter().all(|&c| is_alnum(c) || c == b'-')
+}
+
+/// Whether `s` is a DNS-1123 subdomain (length not checked).
+pub fn is_subdomain_syntax(s: &str) -> bool {
+    s.split('.').all(is_label)
+}
+
+/// Problems with `name` under `rule` (empty when valid).
+pub fn name_problems(name: &str, rule: NameRule) -> Vec<String> {
+    let mut out = Vec::new();
+    match rule {
+        NameRule::Subdomain => {
+            if name.len() > 253 {
+                out.push("must be no more than 253 characters".to_owned());
+            }
+            if !is_subdomain_syntax(name) {
+                out.push(SUBDOMAIN_MSG.to_owned());
+            }
+        }
+        NameRule::Label => {
+            if name.len() > 63 {
+                out.push("must be no more than 63 characters".to_owned());
+            }
+            if !is_label(name) {
+                out.push(LABEL_MSG.to_owned());
+            }
+        }
+        NameRule::Dns1035 => {
+            if name.len() > 63 {
+                out.push("must be no more than 63 characters".to_owned());
+            }
+            let starts_alpha = name.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
+            if !starts_alpha || !is_label(name) {
+                out.push(DNS1035_MSG.to_owned());
+            }
+        }
+        NameRule::PathSegment => {
+            if name == "." || name == ".." {
+                out.push(format!("may not be '{name}'"));
+            }
+            for bad in ['/', '%'] {
+                if name.contains(bad) {
+                    out.push(format!("may not contain '{bad}'"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Field errors for `metadata.name` of an object of `info` (empty when valid).
+pub fn validate_name(info: &ResourceInfo, name: &str) -> Vec<FieldError> {
+    name_problems(name, name_rule(info))
+        .iter()
+        .map(|p| FieldError::invalid("metadata.name", &Value::String(name.to_owned()), p))
+        .collect()
+}
+
+/// Field errors for `metadata.labels` (keys must be qualified names, values valid
+/// label values).
+pub fn validate_labels(obj: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    let Some(labels) = obj.pointer("/metadata/labels") else {
+        return out;
+    };
+    let Some(map) = labels.as_object() else {
+        if !labels.is_null() {
+            out.push(FieldError::invalid("metadata.labels", labels, "must be a map of strings"));
+        }
+        return out;
+    };
+    for (k, v) in map {
+        for e in is_label_key(k) {
+            out.push(FieldError::invalid("metadata.labels", &Value::String(k.clone()), &e));
+        }
+        match v.as_str() {
+            Some(s) => {
+                for e in is_label_value(s) {
+                    out.push(FieldError::invalid("metadata.labels", v, &e));
+                }
+            }
+            None => out.push(FieldError::invalid(&format!("metadata.labels[{k}]"), v, "must be a string")),
+        }
+    }
+    out
+}
+
+/// Total size limit of `metadata.annotations` (keys and values), as kube-apiserver.
+pub const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+
+/// Field errors for `metadata.annotations` (qualified-name keys, string values, at most
+/// [`ANNOTATIONS_MAX_BYTES`] in total).
+pub fn validate_annotations(obj: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    let Some(annotations) = obj.pointer("/metadata/annotations") else {
+        return out;
+    };
+    let Some(map) = annotations.as_object() else {
+        if !annotations.is_null() {
+            out.push(FieldError::invalid("metadata.annotations", annotations, "must be a map of strings"));
+        }
+        return out;
+    };
+    let mut total = 0;
+    for (k, v) in map {
+        total += k.len();
+        for e in is_label_key(&k.to_ascii_lowercase()) {
+            out.push(FieldError::invalid("metadata.annotations", &Value::String(k.clone()), &e));
+        }
+        match v.as_str() {
+            Some(s) => total += s.len(),
+            None => out.push(FieldError::invalid(&format!("metadata.annotations[{k}]"), v, "must be a string")),
+        }
+    }
+    if total > ANNOTATIONS_MAX_BYTES {
+        out.push(FieldError {
+            reason: "FieldValueTooLong",
+            field: "metadata.annotations".into(),
+            body: format!("Too long: may not be more than {ANNOTATIONS_MAX_BYTES} bytes"),
+        });
+    }
+    out
+}
+
+/// Field errors of `metadata.labels` and `metadata.annotations`.
+pub fn validate_metadata(obj: &Value) -> Vec<FieldError> {
+    let mut out = validate_labels(obj);
+    out.extend(validate_annotations(obj));
+    out
+}
+
+/// Field errors of a workload whose pod template must match its selector
+/// (Deployments, ReplicaSets, StatefulSets, DaemonSets): `spec.selector` is required
+/// and non-empty, and the template's labels must match it. Without this check a
+/// controller would create pods its own selector never sees, without end.
+pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
+    let workload = info.group == "apps"
+        && matches!(info.plural.as_str(), "deployments" | "replicasets" | "statefulsets" | "daemonsets");
+    if !workload {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let selector = obj.pointer("/spec/selector");
+    let labels = obj.pointer("/spec/template/metadata/labels").cloned().unwrap_or(Value::Null);
+    let empty_selector = selector.is_none_or(|s| {
+        s.get("matchLabels").and_then(Value::as_object).is_none_or(|m| m.is_empty())
+            && s.get("matchExpressions").and_then(Value::as_array).is_none_or(|a| a.is_empty())
+    });
+    if empty_selector {
+        out.push(FieldError::required("spec.selector", ""));
+        if selector.is_some() {
+            out.push(FieldError::invalid(
+                "spec.selector",
+                selector.unwrap_or(&Value::Null),
+                "empty selector is invalid for deployment",
+            ));
+        }
+        return out;
+    }
+    let parsed = selector.and_then(|s| Selector::from_label_selector(s).ok().flatten());
+    let matches = parsed.is_some_and(|sel| sel.matches_json(labels.as_object()));
+    if !matches {
+        out.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            &labels,
+            "`selector` does not match template `labels`",
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        assert!(name_problems("my-app.example", NameRule::Subdomain).is_empty());
+        assert!(!name_problems("Bad_Name", NameRule::Subdomain).is_empty());
+        assert!(!name_problems("-a", NameRule::Subdomain).is_empty());
+        assert!(!name_problems("a..b", NameRule::Subdomain).is_empty());
+        assert!(!name_problems(&"a".repeat(254), NameRule::Subdomain).is_empty());
+        assert!(name_problems("kube-system", NameRule::Label).is_empty());
+        assert!(!name_problems("a.b", NameRule::Label).is_empty());
+        assert!(!name_problems(&"a".repeat(64), NameRule::Label).is_empty());
+        assert!(name_problems("web", NameRule::Dns1035).is_empty());
+        assert!(!name_problems("1web", NameRule::Dns1035).is_empty());
+        assert!(name_problems("system:controller:x", NameRule::PathSegment).is_empty());
+        assert_eq!(name_problems("a/b", NameRule::PathSegment), vec!["may not contain '/'"]);
+        assert_eq!(name_problems("..", NameRule::PathSegment), vec!["may not be '..'"]);
+        assert!(name_problems("", NameRule::Subdomain).len() == 1);
+    }
+
+    #[test]
+    fn metadata_maps() {
+        use serde_json::json;
+        assert!(validate_metadata(&json!({"metadata": {"labels": {"app.kubernetes.io/name": "x"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}"}}})).is_empty());
+        let e = validate_metadata(
+            &json!({"metadata": {"labels": {"bad key": "x", "k": "bad value"}, "annotations": {"a": 1}}}),
+        );
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].to_string().starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist of"));
+        let big = "x".repeat(ANNOTATIONS_MAX_BYTES);
+        let e = validate_metadata(&json!({"metadata": {"annotations": {"a": big}}}));
+        assert_eq!(e[0].reason, "FieldValueTooLong");
+    }
+}
