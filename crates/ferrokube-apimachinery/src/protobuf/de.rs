@@ -253,6 +253,9 @@ impl<'de> de::Deserializer<'de> for MessageDeserializer<'de> {
         let located = |e: CodecError| e.in_message(key);
         match self.msg.special {
             Special::None => visitor.visit_map(MessageAccess::new(self)),
+            // Go's zero Time (an empty message, as in a `map[string]metav1.Time`): `null`
+            // in its JSON.
+            Special::Time | Special::MicroTime if self.buf.is_empty() => visitor.visit_unit(),
             Special::Time | Special::MicroTime => {
                 let (secs, nanos) = read_time(self.buf).map_err(located)?;
                 let mut out = [0u8; 27];
@@ -309,6 +312,9 @@ impl<'de> de::Deserializer<'de> for MessageDeserializer<'de> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, CodecError> {
+        if self.buf.is_empty() && matches!(self.msg.special, Special::Time | Special::MicroTime) {
+            return visitor.visit_none();
+        }
         visitor.visit_some(self)
     }
 

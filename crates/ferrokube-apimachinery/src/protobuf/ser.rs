@@ -786,7 +786,12 @@ impl ser::SerializeMap for MapOrMessage<'_> {
                 let k = key.take().ok_or_else(|| CodecError::unencodable("map value before its key"))?;
                 let mut entry = Vec::with_capacity(k.len() + 16);
                 put_len(&mut entry, 1, k.as_bytes());
+                let key_len = entry.len();
                 write_value(2, *ty, value, &mut entry, *depth)?;
+                if entry.len() == key_len && matches!(ty, Ty::String | Ty::Bytes | Ty::Msg(_)) {
+                    // A null value (a zero Time): Go writes the entry's value all the same.
+                    put_len(&mut entry, 2, b"");
+                }
                 put_len(out, *tag, &entry);
                 Ok(())
             }
