@@ -3,12 +3,11 @@
 //!
 //! A transport layer records the `Content-Type` of every request body and response, so
 //! the test sees what really crossed the wire: the typed client asks for protobuf, and
-//! when the server speaks it (realkube: kube-apiserver always does for built-in types)
-//! GET, LIST, WATCH, create, update, apply answers and Status errors come back as
-//! protobuf and decode to the same objects a JSON client reads; created and updated
-//! objects go out as protobuf. A server answering JSON (the embedded server, until it
-//! serves protobuf) is decoded as JSON. With `protobuf_for_built_in_types = false`
-//! nothing is protobuf. Custom resources and the dynamic client stay JSON.
+//! both servers speak it for built-in types (kube-apiserver, and the embedded server),
+//! so GET, LIST, WATCH, create, update, apply and delete answers and Status errors come
+//! back as protobuf and decode to the same objects a JSON client reads; created and
+//! updated objects go out as protobuf. With `protobuf_for_built_in_types = false`
+//! nothing is protobuf.
 
 mod support;
 
@@ -22,7 +21,7 @@ use ferrokube::kubernetes::Clientset;
 use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::{ApplyOptions, Config, CreateOptions, GetOptions, ListOptions, UpdateOptions};
 use ferrokube::watch::WatchEvent;
-use support::cluster::{ClusterOptions, ServerKind, TestCluster};
+use support::cluster::{ClusterOptions, TestCluster};
 
 const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 
@@ -165,21 +164,37 @@ async fn typed_clients_speak_protobuf_and_read_what_json_reads() {
     assert!(put_bodies.iter().all(|ct| *ct == PROTOBUF), "update bodies: {put_bodies:?}");
     let gets = responses("GET", &|_| true);
     assert!(gets.len() >= 4, "{exchanges:?}");
-    match env.kind() {
-        // kube-apiserver answers every built-in request in protobuf, errors and the
-        // watch stream included.
-        ServerKind::Realkube => {
-            assert!(gets.iter().all(|ct| ct.starts_with(PROTOBUF)), "GET responses: {gets:?}");
-            assert!(gets.iter().any(|ct| ct == "application/vnd.kubernetes.protobuf;stream=watch"), "{gets:?}");
-            let writes = responses("POST", &|_| true).into_iter().chain(responses("PUT", &|_| true));
-            assert!(writes.into_iter().all(|ct| ct.starts_with(PROTOBUF)));
-            assert!(responses("PATCH", &|_| true).iter().all(|ct| ct.starts_with(PROTOBUF)));
-        }
-        // Whatever the embedded server answers (JSON until it serves protobuf), the
-        // client decoded it: every response is one of the two.
-        ServerKind::Embedded => {
-            assert!(gets.iter().all(|ct| ct.starts_with(PROTOBUF) || ct.starts_with("application/json")), "{gets:?}");
-        }
+    // Both servers (kube-apiserver, and the embedded server since it serves protobuf)
+    // answer every built-in request in protobuf: objects, lists, Status errors, the
+    // watch stream, and the answers to create, update and apply.
+    assert!(gets.iter().all(|ct| ct.starts_with(PROTOBUF)), "GET responses: {gets:?}");
+    assert!(gets.iter().any(|ct| ct == "application/vnd.kubernetes.protobuf;stream=watch"), "{gets:?}");
+    let writes: Vec<String> = responses("POST", &|_| true).into_iter().chain(responses("PUT", &|_| true)).collect();
+    assert!(!writes.is_empty() && writes.iter().all(|ct| ct.starts_with(PROTOBUF)), "{writes:?}");
+    let patches = responses("PATCH", &|_| true);
+    assert!(!patches.is_empty() && patches.iter().all(|ct| ct.starts_with(PROTOBUF)), "{patches:?}");
+    let deletes = responses("DELETE", &|_| true);
+    assert!(deletes.iter().all(|ct| ct.starts_with(PROTOBUF)), "{deletes:?}");
+
+    // With protobuf off, nothing crossed the wire in protobuf.
+    let (json_config, json_wire) = recording({
+        let mut c = env.config.clone();
+        c.content.protobuf_for_built_in_types = false;
+        c
+    });
+    let json_only = Clientset::new(&json_config).unwrap();
+    let json_cms = json_only.core_v1().config_maps(&ns);
+    json_cms.create(&config_map("json-a"), &CreateOptions::default()).await.expect("JSON create");
+    json_cms.get("json-a", &GetOptions::default()).await.expect("JSON get");
+    json_cms.list(&ListOptions::default()).await.expect("JSON list");
+    json_cms.get("missing", &GetOptions::default()).await.unwrap_err();
+    let json_exchanges = json_wire.lock().unwrap().clone();
+    assert_eq!(json_exchanges.len(), 4, "{json_exchanges:?}");
+    for (method, path, request, response) in &json_exchanges {
+        assert!(
+            !request.starts_with(PROTOBUF) && response.starts_with("application/json"),
+            "{method} {path}: {request} -> {response}"
+        );
     }
     env.shutdown().await;
 }
