@@ -198,3 +198,52 @@ async fn typed_clients_speak_protobuf_and_read_what_json_reads() {
     }
     env.shutdown().await;
 }
+
+/// A typed client's informer lists and watches in protobuf (its ListWatch asks for it
+/// as the typed client does), and its cache holds what a JSON read gives.
+#[tokio::test]
+async fn typed_informers_list_and_watch_in_protobuf() {
+    let env = TestCluster::start(ClusterOptions::new("pbinformer")).await;
+    let ns = env.namespace.clone();
+    let (config, wire) = recording(env.config.clone());
+    let cs = Clientset::new(&config).unwrap();
+    let json_cs = {
+        let mut c = env.config.clone();
+        c.content.protobuf_for_built_in_types = false;
+        Clientset::new(&c).unwrap()
+    };
+    let cms = cs.core_v1().config_maps(&ns);
+    cms.create(&config_map("before"), &CreateOptions::default()).await.expect("create");
+
+    let informer = cms.informer();
+    let running = informer.start();
+    if tokio::time::timeout(std::time::Duration::from_secs(30), informer.wait_for_sync()).await.is_err() {
+        panic!("not synced: {:?}", informer.last_error());
+    }
+    let listed = informer.lister().get(&ns, "before").expect("the listed object is cached");
+    let via_json = json_cs.core_v1().config_maps(&ns).get("before", &GetOptions::default()).await.unwrap();
+    assert_eq!(*listed, via_json, "the cached (protobuf) and the JSON read differ");
+
+    cms.create(&config_map("after"), &CreateOptions::default()).await.expect("create");
+    support::cluster::eventually(
+        "the informer's watch delivers the new object",
+        std::time::Duration::from_secs(30),
+        || {
+            let seen = informer.lister().get(&ns, "after").is_some();
+            async move { seen }
+        },
+    )
+    .await;
+    let watched = informer.lister().get(&ns, "after").unwrap();
+    assert_eq!(watched.binary_data.as_ref().unwrap()["b"].0, vec![0, 1, 2, 255]);
+    drop(running);
+
+    let exchanges = wire.lock().unwrap().clone();
+    let collection = format!("/api/v1/namespaces/{ns}/configmaps");
+    let reads: Vec<&(String, String, String, String)> =
+        exchanges.iter().filter(|e| e.0 == "GET" && e.1 == collection).collect();
+    assert!(reads.len() >= 2, "a list and a watch: {exchanges:?}");
+    assert!(reads.iter().all(|e| e.3.starts_with(PROTOBUF)), "list and watch answers: {reads:?}");
+    assert!(reads.iter().any(|e| e.3 == "application/vnd.kubernetes.protobuf;stream=watch"), "{reads:?}");
+    env.shutdown().await;
+}

@@ -458,7 +458,11 @@ impl<'de> de::MapAccess<'de> for MessageAccess<'de> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, CodecError> {
         match std::mem::replace(&mut self.pending, Pending::None) {
             Pending::None => Err(CodecError::invalid("value asked for before its key").in_message(self.top.msg.key)),
-            Pending::Str(s) => seed.deserialize(de::value::BorrowedStrDeserializer::new(s)),
+            // apiVersion / kind from the envelope: a string field (also into an
+            // `Option<String>`).
+            Pending::Str(s) => {
+                seed.deserialize(ValueDeserializer { ty: Ty::String, wire: Wire::Len(s.as_bytes()), depth: self.depth })
+            }
             Pending::One(key, field, wire) => seed
                 .deserialize(ValueDeserializer { ty: field.ty, wire, depth: self.depth })
                 .map_err(|e| e.in_field(key, field.def.json)),

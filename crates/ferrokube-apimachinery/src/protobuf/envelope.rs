@@ -279,6 +279,19 @@ mod tests {
     }
 
     #[test]
+    fn type_meta_reads_into_optional_strings() {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            #[serde(rename = "apiVersion")]
+            api_version: Option<String>,
+            kind: Option<String>,
+        }
+        let bytes = encode_object("v1", "Pod", &pod()).unwrap();
+        let head: Head = decode_object(&bytes).unwrap();
+        assert_eq!((head.api_version.as_deref(), head.kind.as_deref()), (Some("v1"), Some("Pod")));
+    }
+
+    #[test]
     fn a_pod_round_trips_through_protobuf() {
         let v = pod();
         let bytes = encode_object("v1", "Pod", &v).unwrap();

@@ -20,7 +20,9 @@
 //! [`ContentConfig::protobuf_for_built_in_types`](crate::rest::ContentConfig::protobuf_for_built_in_types)
 //! `= false` (client-go: `config.ContentType = "application/json"`). Patches,
 //! `DeleteOptions`, custom resources and the dynamic and metadata clients are JSON. The
-//! informers ([`ResourceClient::informer`]) list and watch in JSON for now. HTTP, authentication, rate limiting and
+//! typed informers ([`ResourceClient::informer`], and those of a
+//! [`SharedInformerFactory`](crate::tools::cache::SharedInformerFactory)) list and watch
+//! in protobuf too, under the same switch. HTTP, authentication, rate limiting and
 //! retries are the `rest` layer's job.
 //!
 //! ```no_run
