@@ -97,16 +97,20 @@ fn parse_args() -> Result<Args, String> {
             "--no-python" => a.python = Some(false),
             "--no-client-go" => a.client_go = false,
             "--allocator=mimalloc" => {}
+            "--ferrokube-protobuf" => {
+                workloads::FERROKUBE_PROTOBUF.store(true, std::sync::atomic::Ordering::Relaxed)
+            }
             "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get,decode")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc]\n\
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc] [--ferrokube-protobuf]\n\
                      Runs ferrokube, kube-rs, client-go (bench/clientgo, built with Go; JSON and protobuf)\n\
                      (and the Python client when bench/.venv exists or --python)\n\
                      on the embedded API server; writes bench/results/latest.json and chart.svg.\n\
                      --allocator=mimalloc puts every client (and the server) on mimalloc instead of\n\
-                     the system allocator. FERROKUBE_BENCH_ONLY=ferrokube|kube-rs runs one client\n\
-                     only, for profiling."
+                     the system allocator. --ferrokube-protobuf: ferrokube's LIST and watch ask for\n\
+                     Kubernetes protobuf (as its typed clients do) instead of JSON.\n\
+                     FERROKUBE_BENCH_ONLY=ferrokube|kube-rs runs one client only, for profiling."
                 );
                 std::process::exit(0);
             }
@@ -448,6 +452,7 @@ fn list_and_get(
     srt.block_on(loader.create(0..n, data::NAMESPACE))?;
     log(format!("loaded {n} pods"));
     let fk = clients::ferrokube(&server.kubeconfig)?;
+    crt.block_on(workloads::check_ferrokube_protobuf(&fk))?;
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
     let proto = cg_probe(cg, &server, &data::pod_name(0));
@@ -700,6 +705,7 @@ fn watch(
         (alloc::live_bytes() + alloc::server_live_bytes() - heap0) as f64 / hist as f64 / 1e3
     ));
     let fk = clients::ferrokube(&server.kubeconfig)?;
+    crt.block_on(workloads::check_ferrokube_protobuf(&fk))?;
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
     // Warm-up.
