@@ -97,9 +97,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-python" => a.python = Some(false),
             "--no-client-go" => a.client_go = false,
             "--allocator=mimalloc" => {}
-            "--ferrokube-protobuf" => {
-                workloads::FERROKUBE_PROTOBUF.store(true, std::sync::atomic::Ordering::Relaxed)
-            }
+            "--ferrokube-protobuf" => workloads::FERROKUBE_PROTOBUF.store(true, std::sync::atomic::Ordering::Relaxed),
             "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get,decode")?),
             "-h" | "--help" => {
                 println!(
