@@ -16,6 +16,7 @@ mod alloc;
 mod clientgo;
 mod clients;
 mod data;
+mod decode_only;
 mod report;
 mod workloads;
 
@@ -96,16 +97,18 @@ fn parse_args() -> Result<Args, String> {
             "--no-python" => a.python = Some(false),
             "--no-client-go" => a.client_go = false,
             "--allocator=mimalloc" => {}
-            "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get")?),
+            "--ferrokube-protobuf" => workloads::FERROKUBE_PROTOBUF.store(true, std::sync::atomic::Ordering::Relaxed),
+            "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get,decode")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get] [--allocator=mimalloc]\n\
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc] [--ferrokube-protobuf]\n\
                      Runs ferrokube, kube-rs, client-go (bench/clientgo, built with Go; JSON and protobuf)\n\
                      (and the Python client when bench/.venv exists or --python)\n\
                      on the embedded API server; writes bench/results/latest.json and chart.svg.\n\
                      --allocator=mimalloc puts every client (and the server) on mimalloc instead of\n\
-                     the system allocator. FERROKUBE_BENCH_ONLY=ferrokube|kube-rs runs one client\n\
-                     only, for profiling."
+                     the system allocator. --ferrokube-protobuf: ferrokube's LIST and watch ask for\n\
+                     Kubernetes protobuf (as its typed clients do) instead of JSON.\n\
+                     FERROKUBE_BENCH_ONLY=ferrokube|kube-rs runs one client only, for profiling."
                 );
                 std::process::exit(0);
             }
@@ -304,6 +307,15 @@ fn main() {
             Err(e) => log(format!("cache workload failed: {e}")),
         }
     }
+    if want("decode") {
+        // LIST 5,000 pods in both modes (the issue's workload); the watch stream is
+        // held in memory twice (JSON and protobuf), so it is smaller than the HTTP one.
+        let (watch_n, rounds) = if args.quick { (10_000, 3) } else { (25_000, 5) };
+        match decode_only::rows(5_000, watch_n, rounds, &|m| log(m)) {
+            Ok(r) => rows.extend(r),
+            Err(e) => log(format!("decode-only workload failed: {e}")),
+        }
+    }
     let total = t0.elapsed().as_secs_f64();
 
     let mode = if args.quick { "--quick" } else { "full" };
@@ -438,6 +450,7 @@ fn list_and_get(
     srt.block_on(loader.create(0..n, data::NAMESPACE))?;
     log(format!("loaded {n} pods"));
     let fk = clients::ferrokube(&server.kubeconfig)?;
+    crt.block_on(workloads::check_ferrokube_protobuf(&fk))?;
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
     let proto = cg_probe(cg, &server, &data::pod_name(0));
@@ -690,6 +703,7 @@ fn watch(
         (alloc::live_bytes() + alloc::server_live_bytes() - heap0) as f64 / hist as f64 / 1e3
     ));
     let fk = clients::ferrokube(&server.kubeconfig)?;
+    crt.block_on(workloads::check_ferrokube_protobuf(&fk))?;
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
     // Warm-up.

@@ -14,6 +14,37 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use crate::clients::Raw;
 use crate::data::NAMESPACE;
 
+/// `--ferrokube-protobuf`: ferrokube's LIST and watch ask for Kubernetes protobuf, as
+/// its typed clients do (`Accept: application/vnd.kubernetes.protobuf,
+/// application/json`), instead of JSON.
+pub static FERROKUBE_PROTOBUF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+const ACCEPT_PROTOBUF: &str = "application/vnd.kubernetes.protobuf, application/json";
+
+/// `r`, asking for protobuf under `--ferrokube-protobuf`.
+fn ferrokube_accept(r: ferrokube::rest::Request) -> ferrokube::rest::Request {
+    if FERROKUBE_PROTOBUF.load(std::sync::atomic::Ordering::Relaxed) {
+        r.header("Accept", ACCEPT_PROTOBUF)
+    } else {
+        r
+    }
+}
+
+/// Under `--ferrokube-protobuf`, checks (untimed) that the server answers ferrokube's
+/// pod LIST in protobuf, so a protobuf row never measures JSON.
+pub async fn check_ferrokube_protobuf(c: &ferrokube::RESTClient) -> Result<(), String> {
+    if !FERROKUBE_PROTOBUF.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let r = ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods").param("limit", "1"));
+    let response = r.send().await.map_err(|e| format!("protobuf probe: {e}"))?;
+    if response.is_protobuf() {
+        Ok(())
+    } else {
+        Err("--ferrokube-protobuf: the server answered the pod LIST in JSON".into())
+    }
+}
+
 fn key(pod: &Pod) -> String {
     format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or(""), pod.metadata.name.as_deref().unwrap_or(""))
 }
@@ -44,7 +75,9 @@ async fn list_ferrokube_as<K>(c: &ferrokube::RESTClient, limit: Option<u32>) -> 
 where
     K: k8s_openapi::ListableResource + serde::de::DeserializeOwned + Send,
 {
-    let request = |o: &ferrokube::rest::ListOptions| c.get().namespace(NAMESPACE).resource("pods").versioned_params(o);
+    let request = |o: &ferrokube::rest::ListOptions| {
+        ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods").versioned_params(o))
+    };
     let start = Instant::now();
     let lists: Vec<k8s_openapi::List<K>> = match limit {
         // Paged: `tools::pager::ListPager`, which fetches the next page while the
@@ -169,10 +202,7 @@ where
     use ferrokube::watch::WatchEvent;
     let start = Instant::now();
     let mut cache: HashMap<String, Arc<Pod>> = HashMap::new();
-    let mut events = c
-        .get()
-        .namespace(NAMESPACE)
-        .resource("pods")
+    let mut events = ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods"))
         .param("resourceVersion", rv.to_string())
         .watch::<D>()
         .await

@@ -250,7 +250,7 @@ async fn request_timeout_parameter_and_bound() {
     assert_eq!(start.elapsed(), Duration::from_millis(1500));
     let hits = s.hits();
     assert_eq!(hits[0].seen.path_and_query, "/api/v1/pods?timeout=4s");
-    assert_eq!(hits[1].seen.path_and_query, "/api/v1/pods?timeout=1500ms");
+    assert_eq!(hits[1].seen.path_and_query, "/api/v1/pods?timeout=1.5s");
     // Without a timeout, no parameter.
     let s = server(vec![ok()]).await;
     client(&s).get().resource("pods").do_raw().await.unwrap();

@@ -288,7 +288,7 @@ enum Slot<'a> {
 
 /// The zero of a value-type field, as Go writes it: `""`, `0`, `false`, or the zero
 /// struct (itself with its value-type fields zero).
-fn write_zero(out: &mut Vec<u8>, tag: u32, kind: &Kind, depth: usize) -> Result<(), EncodeError> {
+pub(crate) fn write_zero(out: &mut Vec<u8>, tag: u32, kind: &Kind, depth: usize) -> Result<(), EncodeError> {
     match kind {
         Kind::String => put_bytes(out, tag, b""),
         Kind::Int32 | Kind::Int64 | Kind::Bool => put_varint_field(out, tag, 0),

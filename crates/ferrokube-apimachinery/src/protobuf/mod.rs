@@ -15,11 +15,23 @@
 //! The embedded server decodes request bodies with it (kubectl's typed commands send
 //! protobuf and do not retry in JSON after a 415) and encodes its responses with
 //! [`encode`] when a client asks for protobuf.
+//!
+//! The client decodes and encodes k8s-openapi structs directly with the serde codec:
+//! [`de`] (a `Deserializer` over a message's bytes), [`ser`] (a `Serializer` into a
+//! message) and [`envelope`] (objects, lists and watch frames), no JSON in between.
 
+pub mod de;
 pub mod encode;
+pub mod envelope;
+mod error;
 #[rustfmt::skip]
 pub mod generated;
+mod index;
+pub mod ser;
 pub mod wire;
+
+pub use envelope::{decode_object, encode_object, CONTENT_TYPE};
+pub use error::{CodecError, CodecErrorKind};
 
 pub use encode::{
     encode_body, encode_list_body, encode_list_body_of_messages, encode_message, envelope, message_key, EncodeError,
@@ -310,7 +322,7 @@ fn special(key: &str, bytes: &[u8], depth: usize) -> Result<Option<Value>, Decod
                     nanos = v as i64;
                 }
             }
-            Value::String(go_duration(nanos))
+            Value::String(crate::duration::format_nanos(nanos))
         }
         "apimachinery/pkg/api/resource/Quantity" | "apimachinery/pkg/api/resource/QuantityValue" => {
             let mut s = String::new();
@@ -383,26 +395,6 @@ fn raw_json(fields: Vec<(u32, Wire<'_>)>) -> Result<Value, DecodeError> {
         }
     }
     Ok(Value::Null)
-}
-
-/// Go's `time.Duration.String()` for whole units (e.g. `1h2m3s`, `1.5s`, `0s`).
-fn go_duration(nanos: i64) -> String {
-    if nanos == 0 {
-        return "0s".into();
-    }
-    let sign = if nanos < 0 { "-" } else { "" };
-    let n = nanos.unsigned_abs();
-    let (h, m) = (n / 3_600_000_000_000, (n / 60_000_000_000) % 60);
-    let s = (n % 60_000_000_000) as f64 / 1e9;
-    let mut out = String::from(sign);
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{s}s"));
-    out
 }
 
 fn utf8(b: &[u8]) -> Result<String, DecodeError> {
@@ -621,10 +613,15 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(90_000_000_000), "1m30s");
-        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
-        assert_eq!(go_duration(1_500_000_000), "1.5s");
+    fn durations_decode_as_go_writes_them() {
+        // A metav1.Duration message: field 1, nanoseconds.
+        for (nanos, text) in
+            [(0i64, "0s"), (500_000_000, "500ms"), (90_000_000_000, "1m30s"), (-1_500_000_000, "-1.5s")]
+        {
+            let mut msg = Vec::new();
+            wire::put_varint_field(&mut msg, 1, nanos as u64);
+            let v = decode_message("apimachinery/pkg/apis/meta/v1/Duration", &msg, 0).unwrap();
+            assert_eq!(v, Value::String(text.into()));
+        }
     }
 }

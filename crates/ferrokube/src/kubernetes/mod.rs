@@ -10,7 +10,19 @@
 //! On the request path this is a thin layer: each verb builds a
 //! [`rest::Request`](crate::rest::Request) (group/version from `K::GROUP`/`K::VERSION`,
 //! resource from `K::URL_PATH_SEGMENT`, typed options as query parameters, the object
-//! as JSON body) and decodes the answer. HTTP, authentication, rate limiting and
+//! as body) and decodes the answer.
+//!
+//! Wire format: like client-go's clientset, the typed clients speak Kubernetes protobuf
+//! for the built-in types: they ask for `application/vnd.kubernetes.protobuf,
+//! application/json`, decode whichever the server answers straight into the
+//! k8s-openapi type (`ferrokube_apimachinery::protobuf`), send created and updated
+//! objects as protobuf, and read watches as protobuf frames. Turn it off with
+//! [`ContentConfig::protobuf_for_built_in_types`](crate::rest::ContentConfig::protobuf_for_built_in_types)
+//! `= false` (client-go: `config.ContentType = "application/json"`). Patches,
+//! `DeleteOptions`, custom resources and the dynamic and metadata clients are JSON. The
+//! typed informers ([`ResourceClient::informer`], and those of a
+//! [`SharedInformerFactory`](crate::tools::cache::SharedInformerFactory)) list and watch
+//! in protobuf too, under the same switch. HTTP, authentication, rate limiting and
 //! retries are the `rest` layer's job.
 //!
 //! ```no_run
@@ -62,8 +74,10 @@ pub struct Clientset {
 
 impl Clientset {
     /// Builds a clientset from `config` (client-go `NewForConfig`). The config's
-    /// group/version and API path are ignored (each resource knows its own); bodies are
-    /// JSON.
+    /// group/version and API path are ignored (each resource knows its own); built-in
+    /// types go as protobuf unless
+    /// [`ContentConfig::protobuf_for_built_in_types`](crate::rest::ContentConfig::protobuf_for_built_in_types)
+    /// is off (see the module docs).
     pub fn new(config: &Config) -> Result<Self, Error> {
         Ok(Clientset { client: json_client(config)? })
     }

@@ -101,6 +101,46 @@ pub(crate) fn apply_request<T: Serialize + ?Sized>(
     Ok(req.versioned_params(&opts.patch_options()).body(body))
 }
 
+/// The `Accept` header of a typed client that speaks protobuf: protobuf first, JSON for
+/// a server (or an endpoint) that has no protobuf form (client-go's default for the
+/// built-in clients).
+pub(crate) const ACCEPT_PROTOBUF: &str = "application/vnd.kubernetes.protobuf, application/json";
+
+/// `req` asking for protobuf first when `protobuf`.
+pub(crate) fn accept(req: Request, protobuf: bool) -> Request {
+    if protobuf {
+        req.header("Accept", ACCEPT_PROTOBUF)
+    } else {
+        req
+    }
+}
+
+/// Sets a typed client's request body: `K` in protobuf when the client speaks it (and
+/// the object encodes: a field the protobuf tables do not know falls back to JSON, so
+/// nothing is dropped), JSON otherwise.
+trait PipeBody {
+    fn pipe_body<K>(self, client: &ResourceClient<K>, obj: &K) -> Request
+    where
+        K: k8s_openapi::Resource + Serialize;
+}
+
+impl PipeBody for Request {
+    fn pipe_body<K>(self, client: &ResourceClient<K>, obj: &K) -> Request
+    where
+        K: k8s_openapi::Resource + Serialize,
+    {
+        if client.protobuf {
+            match ferrokube_apimachinery::protobuf::encode_object(K::API_VERSION, K::KIND, obj) {
+                Ok(bytes) => {
+                    return self.content_type(ferrokube_apimachinery::protobuf::CONTENT_TYPE).body_bytes(bytes)
+                }
+                Err(e) => tracing::debug!("sending {} as JSON: no protobuf form: {e}", K::KIND),
+            }
+        }
+        self.body(obj)
+    }
+}
+
 /// A client for one resource type `K` in one namespace (or cluster-wide), as
 /// client-go's per-resource interfaces (`DeploymentInterface`, ...). Get one from a
 /// [`Clientset`](super::Clientset) accessor: `cs.apps_v1().deployments("default")`.
@@ -117,12 +157,14 @@ pub(crate) fn apply_request<T: Serialize + ?Sized>(
 /// ```
 pub struct ResourceClient<K> {
     target: Target,
+    /// Speak protobuf: `K` is a built-in type and the config allows it.
+    protobuf: bool,
     _type: PhantomData<fn() -> K>,
 }
 
 impl<K> Clone for ResourceClient<K> {
     fn clone(&self) -> Self {
-        ResourceClient { target: self.target.clone(), _type: PhantomData }
+        ResourceClient { target: self.target.clone(), protobuf: self.protobuf, _type: PhantomData }
     }
 }
 
@@ -131,6 +173,7 @@ impl<K> std::fmt::Debug for ResourceClient<K> {
         f.debug_struct("ResourceClient")
             .field("type", &std::any::type_name::<K>())
             .field("namespace", &self.target.namespace)
+            .field("protobuf", &self.protobuf)
             .finish()
     }
 }
@@ -160,7 +203,10 @@ impl<K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope>> Resour
 
 impl<K: k8s_openapi::Resource> ResourceClient<K> {
     pub(crate) fn with_namespace(client: RESTClient, namespace: Option<String>) -> Self {
+        let protobuf = client.content_config().protobuf_for_built_in_types
+            && ferrokube_apimachinery::protobuf::envelope::has_protobuf(K::API_VERSION, K::KIND);
         ResourceClient {
+            protobuf,
             target: Target {
                 client,
                 group: K::GROUP.to_owned(),
@@ -180,6 +226,30 @@ impl<K: k8s_openapi::Resource> ResourceClient<K> {
     /// The REST client requests go through.
     pub fn rest_client(&self) -> &RESTClient {
         &self.target.client
+    }
+
+    /// Whether this client asks for (and sends) Kubernetes protobuf: `K` is a built-in
+    /// type with a protobuf form and
+    /// [`ContentConfig::protobuf_for_built_in_types`](crate::rest::ContentConfig::protobuf_for_built_in_types)
+    /// is on.
+    pub fn uses_protobuf(&self) -> bool {
+        self.protobuf
+    }
+
+    fn collection(&self, verb: Method) -> Request {
+        accept(self.target.collection(verb), self.protobuf)
+    }
+
+    fn collection_in(&self, verb: Method, namespace: Option<&str>) -> Request {
+        accept(self.target.collection_in(verb, namespace), self.protobuf)
+    }
+
+    fn object(&self, verb: Method, name: &str) -> Request {
+        accept(self.target.object(verb, name), self.protobuf)
+    }
+
+    fn subresource(&self, verb: Method, name: &str, subresource: &str) -> Request {
+        accept(self.target.subresource(verb, name, subresource), self.protobuf)
     }
 
     /// A request to this resource's collection, for verbs the client lacks.
@@ -204,31 +274,31 @@ where
     /// used.
     pub async fn create(&self, obj: &K, opts: &CreateOptions) -> Result<K, Error> {
         let ns = self.target.create_namespace(obj.metadata().namespace.as_deref());
-        self.target.collection_in(Method::POST, ns).versioned_params(opts).body(obj).into_object().await
+        self.collection_in(Method::POST, ns).versioned_params(opts).pipe_body(self, obj).into_object().await
     }
 
     /// Replaces `obj` (PUT to its `metadata.name`). Set `metadata.resourceVersion` to
     /// get optimistic concurrency (409 Conflict when someone else wrote first).
     pub async fn update(&self, obj: &K, opts: &UpdateOptions) -> Result<K, Error> {
         let name = obj.metadata().name.as_deref().unwrap_or("");
-        self.target.object(Method::PUT, name).versioned_params(opts).body(obj).into_object().await
+        self.object(Method::PUT, name).versioned_params(opts).pipe_body(self, obj).into_object().await
     }
 
     /// Reads the object `name`.
     pub async fn get(&self, name: &str, opts: &GetOptions) -> Result<K, Error> {
-        self.target.object(Method::GET, name).versioned_params(opts).into_object().await
+        self.object(Method::GET, name).versioned_params(opts).into_object().await
     }
 
     /// Deletes the object `name`. `opts` carries the propagation policy
     /// (Foreground/Background/Orphan), grace period and preconditions (UID,
     /// resourceVersion).
     pub async fn delete(&self, name: &str, opts: &DeleteOptions) -> Result<(), Error> {
-        send_discard(self.target.object(Method::DELETE, name).body(opts)).await
+        send_discard(self.object(Method::DELETE, name).body(opts)).await
     }
 
     /// Deletes all objects matching `list_opts` (selectors) with `opts`.
     pub async fn delete_collection(&self, opts: &DeleteOptions, list_opts: &ListOptions) -> Result<(), Error> {
-        send_discard(self.target.collection(Method::DELETE).versioned_params(list_opts).body(opts)).await
+        send_discard(self.collection(Method::DELETE).versioned_params(list_opts).body(opts)).await
     }
 
     /// Patches the object `name` with `patch` of type `patch_type` (JSON patch: an
@@ -255,7 +325,7 @@ where
     /// `ApplyOptions::new("manager")` names the field manager (required); `.force()`
     /// takes over fields owned by other managers.
     pub async fn apply<T: Serialize + ?Sized>(&self, name: &str, obj: &T, opts: &ApplyOptions) -> Result<K, Error> {
-        apply_request(self.target.object(Method::PATCH, name), obj, opts)?.into_object().await
+        apply_request(self.object(Method::PATCH, name), obj, opts)?.into_object().await
     }
 }
 
@@ -266,7 +336,7 @@ where
     /// Lists objects (all namespaces when the client's namespace is `""`). Use
     /// `limit`/`continue_token` to page.
     pub async fn list(&self, opts: &ListOptions) -> Result<k8s_openapi::List<K>, Error> {
-        self.target.collection(Method::GET).versioned_params(opts).into_list().await
+        self.collection(Method::GET).versioned_params(opts).into_list().await
     }
 
     /// Lists objects page by page (client-go's `pager.ListPager`, without building the
@@ -289,14 +359,14 @@ where
     where
         K: 'static,
     {
-        let target = self.target.clone();
-        ListPager::default().stream(opts, move |o| target.collection(Method::GET).versioned_params(o))
+        let (target, protobuf) = (self.target.clone(), self.protobuf);
+        ListPager::default().stream(opts, move |o| accept(target.collection(Method::GET), protobuf).versioned_params(o))
     }
 
     /// Watches objects from `opts.resource_version` (events as they arrive). The stream
     /// ends when the server closes it; reflectors resume from the last version seen.
     pub async fn watch(&self, opts: &ListOptions) -> Result<WatchStream<K>, Error> {
-        self.target.collection(Method::GET).versioned_params(opts).watch().await
+        self.collection(Method::GET).versioned_params(opts).watch().await
     }
 }
 
@@ -340,14 +410,14 @@ where
 {
     /// Reads the object `name` through its `status` subresource.
     pub async fn get_status(&self, name: &str, opts: &GetOptions) -> Result<K, Error> {
-        self.target.subresource(Method::GET, name, "status").versioned_params(opts).into_object().await
+        self.subresource(Method::GET, name, "status").versioned_params(opts).into_object().await
     }
 
     /// Replaces the status of `obj` (PUT `.../<name>/status`); changes outside
     /// `status` are ignored by the server.
     pub async fn update_status(&self, obj: &K, opts: &UpdateOptions) -> Result<K, Error> {
         let name = obj.metadata().name.as_deref().unwrap_or("");
-        self.target.subresource(Method::PUT, name, "status").versioned_params(opts).body(obj).into_object().await
+        self.subresource(Method::PUT, name, "status").versioned_params(opts).pipe_body(self, obj).into_object().await
     }
 
     /// Patches the `status` subresource of `name`.
@@ -374,7 +444,7 @@ where
         obj: &T,
         opts: &ApplyOptions,
     ) -> Result<K, Error> {
-        let req = self.target.subresource(Method::PATCH, name, "status");
+        let req = self.subresource(Method::PATCH, name, "status");
         apply_request(req, obj, opts)?.into_object().await
     }
 }
@@ -385,12 +455,12 @@ where
 {
     /// Reads the `scale` subresource of `name` (autoscaling/v1 Scale).
     pub async fn get_scale(&self, name: &str, opts: &GetOptions) -> Result<Scale, Error> {
-        self.target.subresource(Method::GET, name, "scale").versioned_params(opts).into_object().await
+        self.subresource(Method::GET, name, "scale").versioned_params(opts).into_object().await
     }
 
     /// Replaces the `scale` subresource of `name`, i.e. sets `spec.replicas`.
     pub async fn update_scale(&self, name: &str, scale: &Scale, opts: &UpdateOptions) -> Result<Scale, Error> {
-        self.target.subresource(Method::PUT, name, "scale").versioned_params(opts).body(scale).into_object().await
+        self.subresource(Method::PUT, name, "scale").versioned_params(opts).body(scale).into_object().await
     }
 
     /// Patches the `scale` subresource of `name`, e.g. a merge patch

@@ -255,6 +255,11 @@ impl RESTClient {
         versioned_path(&self.inner.host_prefix, &self.inner.api_path, gv)
     }
 
+    /// The content negotiation settings this client was built with.
+    pub fn content_config(&self) -> &ContentConfig {
+        &self.inner.content
+    }
+
     /// The client-side rate limiter, if limiting is enabled; share it with
     /// [`RateLimiterChoice::Shared`].
     pub fn rate_limiter(&self) -> Option<Arc<TokenBucket>> {

@@ -149,6 +149,19 @@ pub struct ContentConfig {
     pub content_type: String,
     /// `Accept` header (default `application/json`).
     pub accept_content_types: String,
+    /// Whether the typed clients ([`Clientset`](crate::kubernetes::Clientset),
+    /// [`ResourceClient`](crate::kubernetes::ResourceClient)) speak Kubernetes protobuf
+    /// (`application/vnd.kubernetes.protobuf`) for the built-in types: they then send
+    /// `Accept: application/vnd.kubernetes.protobuf, application/json`, decode whichever
+    /// the server answers (by its `Content-Type`), send created and updated objects as
+    /// protobuf and read watches as protobuf frames. Default `true`, as client-go's
+    /// `kubernetes.NewForConfig` defaults `ContentType` to protobuf; set `false` for
+    /// JSON everywhere (client-go: `config.ContentType = "application/json"`). Custom
+    /// resources, the dynamic and metadata clients, patches and `DeleteOptions` bodies are
+    /// JSON whatever this says, as in client-go. (`content_type` and
+    /// `accept_content_types` above are what a raw [`RESTClient`](super::RESTClient)
+    /// sends; the typed clients set their own per request.)
+    pub protobuf_for_built_in_types: bool,
 }
 
 impl Default for ContentConfig {
@@ -157,6 +170,7 @@ impl Default for ContentConfig {
             group_version: None,
             content_type: "application/json".to_owned(),
             accept_content_types: "application/json".to_owned(),
+            protobuf_for_built_in_types: true,
         }
     }
 }

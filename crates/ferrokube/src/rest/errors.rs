@@ -548,6 +548,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The response body is not the expected Kubernetes protobuf.
+    #[error("{request}: decoding the protobuf response as {target} failed: {source}")]
+    DecodeProtobuf {
+        /// The request.
+        request: RequestInfo,
+        /// The Rust type that was expected.
+        target: &'static str,
+        /// What was wrong, naming the message type and field.
+        #[source]
+        source: ferrokube_apimachinery::protobuf::CodecError,
+    },
     /// Reading or decompressing the response body failed.
     #[error("{request}: reading the response body failed: {source}")]
     Body {
@@ -680,6 +691,7 @@ impl Error {
             | Error::Timeout { request, .. }
             | Error::Credential { request, .. }
             | Error::Decode { request, .. }
+            | Error::DecodeProtobuf { request, .. }
             | Error::Body { request, .. }
             | Error::Watch { request, .. } => Some(request),
         }
@@ -988,6 +1000,12 @@ pub(crate) fn error_from_response(
     body: &[u8],
     retry_after_seconds: Option<i32>,
 ) -> Error {
+    // A protobuf answer (to a request that accepted protobuf): an enveloped `Status`.
+    if body.starts_with(ferrokube_apimachinery::protobuf::MAGIC) {
+        if let Ok(status) = ferrokube_apimachinery::protobuf::decode_object::<Status>(body) {
+            return Error::Api { request, code, status: Box::new(status) };
+        }
+    }
     let is_status = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(|k| k == "Status"))

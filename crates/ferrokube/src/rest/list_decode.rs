@@ -13,6 +13,10 @@
 //! error) take the one-threaded reference path, so error messages are the reference
 //! path's too. `tests/fast_paths.rs` checks the equality on the shared fixtures.
 //! [`Request::into_list`](super::Request::into_list) and the typed clients' `list` use it.
+//!
+//! A protobuf list ([`decode_protobuf_list`]) is split the same way: its envelope
+//! (without items) and each item's message are decoded separately, the items of a large
+//! list on several threads, straight into the typed objects.
 
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -123,6 +127,24 @@ impl<'a, L: ItemList> ScannedList<'a, L> {
         list.set_items(decode_items::<L::Item>(&self.items, threads)?);
         Some(list)
     }
+}
+
+/// Decodes a Kubernetes protobuf list body (`k8s\0` envelope around a `<Kind>List`
+/// message) into `L`, the items of a large one on several threads. The result is what
+/// the JSON of the same list decodes to.
+pub fn decode_protobuf_list<L: ItemList>(body: &[u8]) -> Result<L, ferrokube_apimachinery::protobuf::CodecError> {
+    let parts = ferrokube_apimachinery::protobuf::envelope::split_list(body)?;
+    let mut list: L = parts.decode_envelope()?;
+    let threads = crate::parallel::threads_for(body.len());
+    let items: Vec<L::Item> = if body.len() < PARALLEL_MIN_BYTES || threads < 2 {
+        parts.items.iter().map(|item| parts.decode_item(item)).collect::<Result<_, _>>()?
+    } else {
+        crate::parallel::map_in_order(&parts.items, |item| item.len(), threads, |item| parts.decode_item(item))
+            .into_iter()
+            .collect::<Result<_, _>>()?
+    };
+    list.set_items(items);
+    Ok(list)
 }
 
 /// Byte offset of `part`, a slice of `whole`, within `whole`.

@@ -102,18 +102,6 @@ pub fn validate_path_segment(name: &str) -> Result<(), PathSegmentError> {
     Ok(())
 }
 
-/// Formats a duration the way Go's `time.Duration.String` would for whole seconds or
-/// milliseconds (`30s`, `1500ms`), which the API server's `timeout` parameter parses.
-fn go_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}ns", d.as_nanos())
-    }
-}
-
 /// The kind of call, which decides the timeout, throttling and retry rules.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -410,7 +398,9 @@ impl Request {
     fn build_url(&self, mode: Mode) -> String {
         let path = self.build_path(false);
         let timeout_param = match (mode, self.effective_timeout()) {
-            (Mode::Timed, Some(t)) if !self.params.contains_key("timeout") => Some(go_duration(t)),
+            (Mode::Timed, Some(t)) if !self.params.contains_key("timeout") => {
+                Some(ferrokube_apimachinery::duration::format(t))
+            }
             _ => None,
         };
         let mut params: Vec<(&str, &str)> =
@@ -665,6 +655,9 @@ impl Request {
         self.params.entry("watch".to_owned()).or_insert_with(|| vec!["true".to_owned()]);
         let resp = self.checked(Mode::Watch).await?;
         let request = resp.request().clone();
+        if resp.is_protobuf() {
+            return Ok(WatchStream::new_protobuf(resp.into_stream(), request));
+        }
         Ok(WatchStream::new(resp.into_stream(), request))
     }
 }
@@ -805,7 +798,7 @@ mod tests {
             ..Default::default()
         };
         let url = c.get().resource("pods").versioned_params(&opts).timeout(Duration::from_millis(1500)).url();
-        assert_eq!(url, "http://127.0.0.1:1/api/v1/pods?labelSelector=app+in+%28a%2Cb%29&limit=10&timeout=1500ms");
+        assert_eq!(url, "http://127.0.0.1:1/api/v1/pods?labelSelector=app+in+%28a%2Cb%29&limit=10&timeout=1.5s");
     }
 
     #[test]
@@ -858,8 +851,12 @@ mod tests {
     }
 
     #[test]
-    fn go_durations() {
-        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+    fn timeouts_are_written_as_go_durations() {
+        // client-go writes `timeout=` with Go's Duration.String().
+        let f = ferrokube_apimachinery::duration::format;
+        assert_eq!(f(Duration::from_secs(30)), "30s");
+        assert_eq!(f(Duration::from_secs(90)), "1m30s");
+        assert_eq!(f(Duration::from_millis(250)), "250ms");
+        assert_eq!(f(Duration::from_millis(1500)), "1.5s");
     }
 }

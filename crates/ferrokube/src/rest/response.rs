@@ -9,6 +9,11 @@
 //! are not on loopback: see `Request`'s `Accept-Encoding` handling.) Decoding needs the
 //! `gzip` Cargo feature (on by default); without it gzip is never requested and a
 //! compressed body is an [`Error::Body`] naming the feature.
+//!
+//! Decoding follows the response's `Content-Type`: JSON, or Kubernetes protobuf
+//! (`application/vnd.kubernetes.protobuf`, what the typed clients ask for first for
+//! built-in types) decoded with `ferrokube_apimachinery::protobuf` straight into the
+//! typed objects. A server that answers JSON to such a request is decoded as JSON.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,7 +26,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::errors::{error_chain, error_from_response, BodyError, Error, RequestInfo};
-use super::list_decode::{decode_list_bytes, ItemList};
+use super::list_decode::{decode_list_bytes, decode_protobuf_list, ItemList};
 use super::transport_hooks::ResponseBody;
 
 /// Most bytes of an error response that are read to decode its `Status`.
@@ -109,17 +114,44 @@ impl Response {
         Ok(self.read_all(None).await?.0)
     }
 
-    /// Reads the body and decodes it as JSON into `T`.
+    /// Whether the body is Kubernetes protobuf (`Content-Type:
+    /// application/vnd.kubernetes.protobuf`), which only a request that accepted it gets.
+    pub fn is_protobuf(&self) -> bool {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(ferrokube_apimachinery::protobuf::envelope::is_protobuf)
+    }
+
+    /// Reads the body and decodes it into `T`: as JSON, or as Kubernetes protobuf when
+    /// the response's `Content-Type` says so (straight into `T`, no JSON in between).
     pub async fn into_object<T: DeserializeOwned>(self) -> Result<T, Error> {
+        let protobuf = self.is_protobuf();
         let (bytes, request) = self.read_all(None).await?;
-        decode_json(&bytes).map_err(|source| Error::Decode { request, target: std::any::type_name::<T>(), source })
+        let target = std::any::type_name::<T>();
+        if protobuf {
+            return ferrokube_apimachinery::protobuf::decode_object(&bytes).map_err(|source| Error::DecodeProtobuf {
+                request,
+                target,
+                source,
+            });
+        }
+        decode_json(&bytes).map_err(|source| Error::Decode { request, target, source })
     }
 
     /// Reads the body and decodes it as a list, the items of a large one on several
     /// threads ([`list_decode`](super::list_decode)). The result is the same as
     /// [`into_object`](Self::into_object)'s.
     pub async fn into_list<L: ItemList>(self) -> Result<L, Error> {
+        let protobuf = self.is_protobuf();
         let (bytes, request) = self.read_all(None).await?;
+        if protobuf {
+            return decode_protobuf_list(&bytes).map_err(|source| Error::DecodeProtobuf {
+                request,
+                target: std::any::type_name::<L>(),
+                source,
+            });
+        }
         decode_list_bytes(&bytes).map_err(|source| Error::Decode {
             request,
             target: std::any::type_name::<L>(),

@@ -236,6 +236,15 @@ impl<L: ItemList, F: Fn(&ListOptions) -> Request> Pages<L, F> {
 
     async fn decode_and_prefetch(&mut self, fetch: Fetch) -> Result<L, Error> {
         let (body, info) = fetch.body().await?;
+        if body.starts_with(ferrokube_apimachinery::protobuf::MAGIC) {
+            // A protobuf page (a typed client asked for it): its envelope and items are
+            // decoded apart, the items on several threads.
+            let page = crate::rest::list_decode::decode_protobuf_list::<L>(&body).map_err(|source| {
+                Error::DecodeProtobuf { request: info.clone(), target: std::any::type_name::<L>(), source }
+            })?;
+            self.prefetch(page.continue_token());
+            return Ok(page);
+        }
         let decode_error = |source| Error::Decode { request: info.clone(), target: std::any::type_name::<L>(), source };
         let scanned = std::str::from_utf8(&body).ok().and_then(ScannedList::<L>::scan);
         match scanned {

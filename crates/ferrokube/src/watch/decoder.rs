@@ -18,6 +18,56 @@ use super::event::{decode_event, EventDecodeError, WatchEvent};
 /// Largest single event accepted (64 MiB); a larger one is a framing error.
 pub const MAX_EVENT_SIZE: usize = 64 << 20;
 
+/// Splits a Kubernetes protobuf watch stream into frames: each is a 4-byte big-endian
+/// length, then that many bytes (one `metav1.WatchEvent` message), as kube's
+/// length-delimited framer writes them. Only the incomplete tail is kept; a frame
+/// longer than [`MAX_EVENT_SIZE`] is an error.
+#[derive(Debug, Default)]
+pub struct LengthDelimitedFramer {
+    buf: BytesMut,
+    failed: bool,
+}
+
+impl LengthDelimitedFramer {
+    /// An empty framer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends bytes as they arrive.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// True when part of a frame has been received but not its end.
+    pub fn has_partial(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Bytes buffered.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete frame (without its length), if one has arrived.
+    pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        if self.failed {
+            return Err(FrameError::Broken);
+        }
+        let Some(head) = self.buf.get(..4) else { return Ok(None) };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > MAX_EVENT_SIZE {
+            self.failed = true;
+            return Err(FrameError::TooLarge { limit: MAX_EVENT_SIZE });
+        }
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let mut frame = self.buf.split_to(4 + len);
+        Ok(Some(frame.split_off(4).freeze()))
+    }
+}
+
 /// Splits a byte stream into complete top-level JSON objects.
 #[derive(Debug, Default)]
 pub struct JsonFramer {

@@ -5,6 +5,9 @@
 //! the resource version (and annotations, such as `k8s.io/initial-events-end`) in a
 //! [`Bookmark`], so a bookmark decodes whatever `T` is. ERROR carries the server's
 //! `metav1.Status` (for example 410 Gone when the resource version is too old).
+//!
+//! [`decode_protobuf_event`] decodes the same events from Kubernetes protobuf (one
+//! `metav1.WatchEvent` frame of a protobuf watch stream).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -112,6 +115,17 @@ pub enum EventDecodeError {
     /// A BOOKMARK event's object has no usable metadata.
     #[error("BOOKMARK event object: {0}")]
     Bookmark(#[source] Arc<serde_json::Error>),
+    /// A protobuf event (or its object) could not be decoded as `target`.
+    #[error("{event_type} protobuf watch event could not be decoded as {target}: {source}")]
+    Protobuf {
+        /// The event type, `""` when the event itself is bad.
+        event_type: String,
+        /// The Rust type expected.
+        target: &'static str,
+        /// What was wrong, naming the message type and field.
+        #[source]
+        source: Arc<ferrokube_apimachinery::protobuf::CodecError>,
+    },
     /// A `type` other than ADDED, MODIFIED, DELETED, BOOKMARK and ERROR.
     #[error("unknown watch event type {0:?}")]
     UnknownType(String),
@@ -266,6 +280,43 @@ pub fn decode_event_reference<T: DeserializeOwned>(frame: &[u8]) -> Result<Watch
                     "watch ERROR event with a non-Status object: {}",
                     crate::rest::errors::excerpt(object.as_bytes())
                 )),
+                status: Some("Failure".to_owned()),
+                ..Default::default()
+            });
+            Ok(WatchEvent::Error(Box::new(status)))
+        }
+        other => Err(EventDecodeError::UnknownType(other.to_owned())),
+    }
+}
+
+/// Decodes one protobuf watch event: a frame's `metav1.WatchEvent` message (the frame
+/// without its 4-byte length), whose object is an enveloped protobuf object, decoded
+/// straight into `T`. Results are those of [`decode_event`] on the JSON of the same
+/// event.
+pub fn decode_protobuf_event<T: DeserializeOwned>(frame: &[u8]) -> Result<WatchEvent<T>, EventDecodeError> {
+    use ferrokube_apimachinery::protobuf::{decode_object, envelope, CodecError};
+    let bad = |event_type: &str, target: &'static str| {
+        let event_type = event_type.to_owned();
+        move |e: CodecError| EventDecodeError::Protobuf { event_type, target, source: Arc::new(e) }
+    };
+    let parts = envelope::parse_watch_event(frame).map_err(bad("", "WatchEvent"))?;
+    let typed =
+        |event_type: &str| decode_object::<T>(parts.object).map_err(bad(event_type, std::any::type_name::<T>()));
+    match parts.event_type {
+        "ADDED" => Ok(WatchEvent::Added(typed("ADDED")?)),
+        "MODIFIED" => Ok(WatchEvent::Modified(typed("MODIFIED")?)),
+        "DELETED" => Ok(WatchEvent::Deleted(typed("DELETED")?)),
+        "BOOKMARK" => {
+            let b: BookmarkObject = decode_object(parts.object).map_err(bad("BOOKMARK", "bookmark object"))?;
+            let meta = b.metadata.unwrap_or_default();
+            Ok(WatchEvent::Bookmark(Bookmark {
+                resource_version: meta.resource_version.unwrap_or_default(),
+                annotations: meta.annotations.unwrap_or_default(),
+            }))
+        }
+        "ERROR" => {
+            let status = decode_object::<Status>(parts.object).unwrap_or_else(|e| Status {
+                message: Some(format!("watch ERROR event with an undecodable object: {e}")),
                 status: Some("Failure".to_owned()),
                 ..Default::default()
             });

@@ -26,6 +26,6 @@ pub mod decoder;
 pub mod event;
 pub mod stream;
 
-pub use decoder::{DecodeError, FrameError, JsonFramer, WatchDecoder};
+pub use decoder::{DecodeError, FrameError, JsonFramer, LengthDelimitedFramer, WatchDecoder};
 pub use event::{Bookmark, DynamicWatchEvent, EventDecodeError, WatchEvent};
 pub use stream::WatchStream;

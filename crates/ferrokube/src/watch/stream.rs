@@ -6,6 +6,11 @@
 //! for a newline-delimited stream such as the API server's). The stream
 //! ends when the server closes the response; a body that ends in the middle of an event,
 //! or bytes that are not JSON objects, yield one final error.
+//!
+//! A protobuf watch (the response's `Content-Type` is
+//! `application/vnd.kubernetes.protobuf;stream=watch`, which the typed clients ask for
+//! for built-in types) is split by a [`LengthDelimitedFramer`] instead, and each frame
+//! decoded with [`decode_protobuf_event`](super::event::decode_protobuf_event).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -14,7 +19,7 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 
-use super::decoder::{DecodeError, FrameError, WatchDecoder};
+use super::decoder::{DecodeError, FrameError, LengthDelimitedFramer, WatchDecoder};
 use super::event::WatchEvent;
 use crate::rest::errors::{Error, RequestInfo};
 use crate::rest::response::BodyStream;
@@ -32,6 +37,8 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 pub struct WatchStream<T> {
     body: BodyStream,
     decoder: WatchDecoder,
+    /// Set for a protobuf stream: its frames (the JSON decoder is then unused).
+    protobuf: Option<LengthDelimitedFramer>,
     /// Events decoded in a batch, not yet yielded.
     ready: VecDeque<WatchEvent<T>>,
     /// A body error met while pulling a batch, yielded after the events before it.
@@ -57,12 +64,23 @@ impl<T> WatchStream<T> {
         WatchStream {
             body,
             decoder: WatchDecoder::new(),
+            protobuf: None,
             ready: VecDeque::new(),
             body_error: None,
             request,
             body_ended: false,
             done: false,
         }
+    }
+
+    /// A stream of a protobuf watch body (length-delimited `WatchEvent` frames).
+    pub(crate) fn new_protobuf(body: BodyStream, request: RequestInfo) -> Self {
+        WatchStream { protobuf: Some(LengthDelimitedFramer::new()), ..Self::new(body, request) }
+    }
+
+    /// Whether the server answers this watch in protobuf.
+    pub fn is_protobuf(&self) -> bool {
+        self.protobuf.is_some()
     }
 
     /// The watch request.
@@ -80,10 +98,20 @@ impl<T> WatchStream<T> {
     /// then registered the task to be woken when it has more).
     fn pull_ready_chunks(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
-        while !progressed || self.decoder.buffered() < MAX_BATCH_BYTES {
+        loop {
+            let buffered = match &self.protobuf {
+                Some(f) => f.buffered(),
+                None => self.decoder.buffered(),
+            };
+            if progressed && buffered >= MAX_BATCH_BYTES {
+                break;
+            }
             match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Pending => break,
-                Poll::Ready(Some(Ok(chunk))) => self.decoder.push(&chunk),
+                Poll::Ready(Some(Ok(chunk))) => match &mut self.protobuf {
+                    Some(f) => f.push(&chunk),
+                    None => self.decoder.push(&chunk),
+                },
                 Poll::Ready(Some(Err(e))) => {
                     self.body_error = Some(e);
                     self.body_ended = true;
@@ -102,11 +130,50 @@ impl<T> WatchStream<T> {
     }
 }
 
+impl<T: DeserializeOwned + Send> WatchStream<T> {
+    /// `poll_next` of a protobuf stream: frames are decoded one by one as they complete.
+    fn poll_protobuf(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<WatchEvent<T>, Error>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let Some(framer) = self.protobuf.as_mut() else { return Poll::Ready(None) };
+            match framer.next_frame() {
+                Ok(Some(frame)) => {
+                    let event = super::event::decode_protobuf_event::<T>(&frame);
+                    return Poll::Ready(Some(event.map_err(|e| self.error(DecodeError::Event(e)))));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(self.error(e.into()))));
+                }
+            }
+            if self.body_ended {
+                self.done = true;
+                if let Some(e) = self.body_error.take() {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                if self.protobuf.as_ref().is_some_and(LengthDelimitedFramer::has_partial) {
+                    return Poll::Ready(Some(Err(self.error(FrameError::Truncated.into()))));
+                }
+                return Poll::Ready(None);
+            }
+            if !self.pull_ready_chunks(cx) {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
 impl<T: DeserializeOwned + Send> Stream for WatchStream<T> {
     type Item = Result<WatchEvent<T>, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if this.protobuf.is_some() {
+            return this.poll_protobuf(cx);
+        }
         loop {
             if this.done {
                 return Poll::Ready(None);

@@ -170,7 +170,8 @@ impl SharedInformerFactory {
     /// A factory of informers reaching the server through `client`, each resyncing
     /// every `default_resync` (`Duration::ZERO`: never) (client-go
     /// `NewSharedInformerFactory`). The client serves typed, dynamic and metadata
-    /// informers alike: it must accept JSON.
+    /// informers alike: it must accept JSON. Typed informers of built-in types list and
+    /// watch in protobuf when the client's content config allows it (the default).
     pub fn new(client: RESTClient, default_resync: Duration) -> Self {
         SharedInformerFactory {
             client,

@@ -9,7 +9,9 @@
 //! [`Unstructured`] for any resource by GVR ([`ListWatch::dynamic`]), or
 //! [`PartialObjectMetadata`] for the metadata only ([`ListWatch::metadata`], which asks
 //! the server for `PartialObjectMetadata` with the `Accept` header as client-go's
-//! metadata client does).
+//! metadata client does). Typed collections of built-in types list and watch in
+//! Kubernetes protobuf when the client's content config allows it, as the typed
+//! clients do; the others speak JSON.
 //!
 //! The [`Reflector`](super::Reflector) lists through it (paged, or as a watch-list) and
 //! watches through it; [`tools::watch`](crate::tools::watch) watches through any
@@ -111,10 +113,27 @@ impl<K> std::fmt::Debug for ListWatch<K> {
 impl<K: k8s_openapi::Resource> ListWatch<K> {
     /// The collection of the k8s-openapi type `K`, in all namespaces until
     /// [`namespace`](Self::namespace) is called.
+    ///
+    /// Lists and watches in Kubernetes protobuf when the client's
+    /// [`ContentConfig::protobuf_for_built_in_types`](crate::rest::ContentConfig::protobuf_for_built_in_types)
+    /// is on and `K` is a built-in type, as a typed client does (client-go's informers
+    /// speak what their clientset speaks); pages and watch events are decoded by
+    /// Content-Type, so a JSON answer is read as well.
     pub fn new(client: RESTClient) -> Self {
+        let protobuf = client.content_config().protobuf_for_built_in_types
+            && ferrokube_apimachinery::protobuf::envelope::has_protobuf(K::API_VERSION, K::KIND);
         let mut lw = Self::for_resource(client, GroupVersionResource::of::<K>());
         K::KIND.clone_into(&mut lw.kind);
+        if protobuf {
+            let accept = crate::kubernetes::resource::ACCEPT_PROTOBUF;
+            lw.accept = Some((accept, accept));
+        }
         lw
+    }
+
+    /// Whether lists and watches ask for Kubernetes protobuf (see [`new`](Self::new)).
+    pub fn uses_protobuf(&self) -> bool {
+        self.accept.is_some_and(|(list, _)| list == crate::kubernetes::resource::ACCEPT_PROTOBUF)
     }
 }
 
