@@ -18,7 +18,7 @@
 //!
 //! The client decodes and encodes k8s-openapi structs directly with the serde codec:
 //! [`de`] (a `Deserializer` over a message's bytes), [`ser`] (a `Serializer` into a
-//! message) and [`envelope`] (objects, lists and watch frames), no JSON in between.
+//! message) and [`mod@envelope`] (objects, lists and watch frames), no JSON in between.
 
 pub mod de;
 pub mod encode;
