@@ -78,17 +78,22 @@ fn config_map(name: &str) -> ConfigMap {
     }
 }
 
-#[tokio::test]
-async fn typed_clients_speak_protobuf_and_read_what_json_reads() {
-    let env = TestCluster::start(ClusterOptions::new("pbwire")).await;
-    let ns = env.namespace.clone();
+/// A cluster, a clientset on it whose wire is recorded (protobuf on, the default) and one
+/// with protobuf turned off.
+async fn protobuf_and_json_clients(name: &str) -> (TestCluster, Wire, Clientset, Clientset) {
+    let env = TestCluster::start(ClusterOptions::new(name)).await;
     let (config, wire) = recording(env.config.clone());
     let cs = Clientset::new(&config).unwrap();
-    let json_cs = {
-        let mut c = env.config.clone();
-        c.content.protobuf_for_built_in_types = false;
-        Clientset::new(&c).unwrap()
-    };
+    let mut json_config = env.config.clone();
+    json_config.content.protobuf_for_built_in_types = false;
+    let json_cs = Clientset::new(&json_config).unwrap();
+    (env, wire, cs, json_cs)
+}
+
+#[tokio::test]
+async fn typed_clients_speak_protobuf_and_read_what_json_reads() {
+    let (env, wire, cs, json_cs) = protobuf_and_json_clients("pbwire").await;
+    let ns = env.namespace.clone();
     let cms = cs.core_v1().config_maps(&ns);
     assert!(cms.uses_protobuf());
     assert!(!json_cs.core_v1().config_maps(&ns).uses_protobuf());
@@ -203,15 +208,8 @@ async fn typed_clients_speak_protobuf_and_read_what_json_reads() {
 /// as the typed client does), and its cache holds what a JSON read gives.
 #[tokio::test]
 async fn typed_informers_list_and_watch_in_protobuf() {
-    let env = TestCluster::start(ClusterOptions::new("pbinformer")).await;
+    let (env, wire, cs, json_cs) = protobuf_and_json_clients("pbinformer").await;
     let ns = env.namespace.clone();
-    let (config, wire) = recording(env.config.clone());
-    let cs = Clientset::new(&config).unwrap();
-    let json_cs = {
-        let mut c = env.config.clone();
-        c.content.protobuf_for_built_in_types = false;
-        Clientset::new(&c).unwrap()
-    };
     let cms = cs.core_v1().config_maps(&ns);
     cms.create(&config_map("before"), &CreateOptions::default()).await.expect("create");
 
