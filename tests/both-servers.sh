@@ -45,14 +45,17 @@ fi
 export FERROKUBE_REALKUBE="${FERROKUBE_REALKUBE:-}"
 # Realkube's nodes: ferrokube-kubelet runs beside it (support/cluster.rs).
 if [[ " ${servers[*]} " == *" realkube "* && -z ${FERROKUBE_KUBELET:-} ]]; then
-    cargo build --quiet -p ferrokube-kubelet || { echo "both-servers: building ferrokube-kubelet failed" >&2; exit 1; }
+    cargo build --quiet --bin ferrokube-kubelet || { echo "both-servers: building ferrokube-kubelet failed" >&2; exit 1; }
     export FERROKUBE_KUBELET="$TARGET/debug/ferrokube-kubelet"
 fi
 
+# No `-p ferrokube` in these cargo calls: with the workspace's default members cargo
+# unifies features as `cargo test` does, and reuses the binaries it built instead of
+# building every test binary a second time (CI's disk is finite).
 test_args=()
 for t in "${tests[@]}"; do test_args+=(--test "$t"); done
 echo "both-servers: building ${tests[*]}" >&2
-cargo test -p ferrokube "${test_args[@]}" --no-run >"$RUN_DIR/build.log" 2>&1 || {
+cargo test "${test_args[@]}" --no-run >"$RUN_DIR/build.log" 2>&1 || {
     tail -n 30 "$RUN_DIR/build.log" >&2
     echo "both-servers: build failed (log: $RUN_DIR/build.log)" >&2
     exit 1
@@ -72,7 +75,7 @@ for server in "${servers[@]}"; do
         start=$(date +%s.%N)
         rc=0
         TMPDIR="$tmp" FERROKUBE_TEST_SERVER="$server" \
-            cargo test -q -p ferrokube --test "$t" >"$log" 2>&1 || rc=$?
+            cargo test -q --test "$t" >"$log" 2>&1 || rc=$?
         secs=$(echo "$(date +%s.%N) - $start" | bc)
         result=$(grep -E '^test result:' "$log" | tail -n 1 || true)
         passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$result")

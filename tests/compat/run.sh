@@ -48,8 +48,8 @@ if [[ -n ${FERROKUBE_APISERVER:-} ]]; then
     BIN="$FERROKUBE_APISERVER"
 else
     echo "compat: building ferrokube-apiserver (debug)" >&2
-    (cd "$ROOT" && cargo build -q -p ferrokube-apiserver --bin ferrokube-apiserver) ||
-        die "cargo build -p ferrokube-apiserver failed"
+    (cd "$ROOT" && cargo build -q --bin ferrokube-apiserver) ||
+        die "cargo build --bin ferrokube-apiserver failed"
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/ferrokube-apiserver"
 fi
 [[ -x $BIN ]] || die "server binary '$BIN' not found or not executable"

@@ -485,8 +485,8 @@ for name in "${EXAMPLES[@]}"; do
 done
 
 echo "Building the examples..."
-if ! cargo build --quiet -p ferrokube --examples || ! cargo build --quiet -p ferrokube-apiserver --bin ferrokube-apiserver; then
-    echo "FAIL  build: cargo build -p ferrokube --examples / -p ferrokube-apiserver"
+if ! cargo build --quiet --examples --bin ferrokube-apiserver; then
+    echo "FAIL  build: cargo build --examples --bin ferrokube-apiserver"
     exit 1
 fi
 
@@ -501,8 +501,8 @@ start_realkube() {
     if [ -z "$realkube" ]; then
         realkube="$(tests/realkube/build.sh)" || { echo "FAIL  build: tests/realkube/build.sh"; exit 1; }
     fi
-    if ! cargo build --quiet -p ferrokube-kubelet; then
-        echo "FAIL  build: cargo build -p ferrokube-kubelet"
+    if ! cargo build --quiet --bin ferrokube-kubelet; then
+        echo "FAIL  build: cargo build --bin ferrokube-kubelet"
         exit 1
     fi
     [ -x "$kubectl" ] || kubectl="$(tests/compat/kubectl/build.sh)" || { echo "FAIL  build: kubectl"; exit 1; }

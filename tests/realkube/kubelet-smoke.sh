@@ -49,7 +49,7 @@ if [[ -z ${KUBECTL:-} ]]; then
 fi
 KUBELET="${FERROKUBE_KUBELET:-}"
 if [[ -z $KUBELET ]]; then
-    (cd "$ROOT" && cargo build --quiet -p ferrokube-kubelet) || fail "cargo build -p ferrokube-kubelet failed"
+    (cd "$ROOT" && cargo build --quiet --bin ferrokube-kubelet) || fail "cargo build --bin ferrokube-kubelet failed"
     KUBELET="${CARGO_TARGET_DIR:-$ROOT/target}/debug/ferrokube-kubelet"
 fi
 
