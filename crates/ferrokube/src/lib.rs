@@ -30,7 +30,7 @@
 //! | `socks5` | yes | `socks5://` and `socks5h://` proxies (HTTP CONNECT proxies need no feature) |
 //! | `native-roots` | yes | the system's root certificates when a cluster names no CA (`rustls-native-certs`) |
 //! | `gzip` | yes | asking servers for gzip and inflating responses (`flate2` stays: `Compact` uses it) |
-//! | `metrics` | no | `rest::metrics::MetricsFacade` for the `metrics` crate |
+//! | `metrics` | no | `tools::metrics::MetricsFacade` for the `metrics` crate |
 //!
 //! The embedded API server used by tests is a separate crate, `ferrokube-apiserver`
 //! (a dev-dependency here); the library holds no test helper to gate.

@@ -9,7 +9,7 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 
-use ferrokube::rest::metrics::RequestMetrics;
+use ferrokube::tools::metrics::RequestMetrics;
 
 use ferrokube::clientcmd::{load_from_str, ClientConfig, ConfigOverrides, DirectClientConfig};
 use ferrokube::RESTClient;

@@ -288,7 +288,7 @@ async fn three_candidates_one_leader_at_a_time_handover_on_release_failover_on_d
 /// serve), as when RBAC grants get/create/update on Leases but not watch: candidates
 /// then learn only by polling, as client-go's do, and the election still works.
 fn without_watch(mut config: ferrokube::rest::Config, watches: Arc<Mutex<usize>>) -> ferrokube::rest::Config {
-    use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
+    use ferrokube::transport::hooks::{RequestBody, TransportLayer};
     config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {
         let watches = Arc::clone(&watches);
         tower::util::MapRequest::new(inner, move |mut req: http::Request<RequestBody>| {

@@ -18,8 +18,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use ferrokube::kubernetes::Clientset;
-use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::{ApplyOptions, Config, CreateOptions, GetOptions, ListOptions, UpdateOptions};
+use ferrokube::transport::hooks::{RequestBody, TransportLayer};
 use ferrokube::watch::WatchEvent;
 use support::cluster::{ClusterOptions, TestCluster};
 
@@ -56,7 +56,7 @@ fn recording(mut config: Config) -> (Config, Wire) {
                     if let Some(last) = seen.lock().unwrap().iter_mut().rev().find(|e| e.3.is_empty()) {
                         last.3 = ct.to_owned();
                     }
-                    Ok::<_, ferrokube::rest::transport_hooks::BoxError>(resp)
+                    Ok::<_, ferrokube::transport::hooks::BoxError>(resp)
                 }
             },
         )

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
 use ferrokube::rest::warnings::WarningHandler;
 use ferrokube::rest::{errors, DeleteOptions, Error, ListOptions, PatchType, RESTClient};
+use ferrokube::transport::hooks::{RequestBody, TransportLayer};
 use ferrokube::watch::WatchEvent;
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;

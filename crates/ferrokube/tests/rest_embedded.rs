@@ -179,7 +179,7 @@ async fn client_certificate_and_bad_token() {
 /// offered = HTTP/2 with this server, `["http/1.1"]` = HTTP/1.1; LIST decodes the same.
 #[tokio::test]
 async fn next_protos_choose_the_http_version() {
-    use ferrokube::rest::transport_hooks::TransportLayer;
+    use ferrokube::transport::hooks::TransportLayer;
     use std::sync::{Arc, Mutex};
     let server = start().await;
     for (protos, want) in [(vec![], http::Version::HTTP_2), (vec!["http/1.1".to_owned()], http::Version::HTTP_11)] {

@@ -119,7 +119,7 @@ pub struct ExecCredentialProvider {
     run_lock: tokio::sync::Mutex<()>,
     /// Where each run is reported (client-go's `ExecPluginCalls`), once a client with
     /// metrics uses this provider.
-    metrics: std::sync::OnceLock<std::sync::Arc<dyn crate::rest::metrics::RequestMetrics>>,
+    metrics: std::sync::OnceLock<std::sync::Arc<dyn crate::tools::metrics::RequestMetrics>>,
 }
 
 impl std::fmt::Debug for ExecCredentialProvider {
@@ -369,14 +369,14 @@ fn tail(text: &str, max: usize) -> String {
 
 impl CredentialProvider for ExecCredentialProvider {
     fn credential(&self) -> CredentialFuture<'_> {
-        Box::pin(async move { self.get().await.map_err(|e| CredentialError::new(e.to_string())) })
+        Box::pin(async move { self.get().await.map_err(CredentialError::provider) })
     }
 
     fn invalidate(&self) {
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    fn attach_metrics(&self, metrics: std::sync::Arc<dyn crate::rest::metrics::RequestMetrics>) {
+    fn attach_metrics(&self, metrics: std::sync::Arc<dyn crate::tools::metrics::RequestMetrics>) {
         // The first client's metrics win, as a provider is shared by one config's clients.
         let _ = self.metrics.set(metrics);
     }

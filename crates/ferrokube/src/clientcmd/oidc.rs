@@ -344,7 +344,7 @@ pub fn persist_auth_provider_config(path: &Path, user: &str, updates: &[(&str, &
 impl CredentialProvider for OidcAuthProvider {
     fn credential(&self) -> CredentialFuture<'_> {
         Box::pin(async move {
-            let token = self.get().await.map_err(|e| CredentialError::new(e.to_string()))?;
+            let token = self.get().await.map_err(CredentialError::provider)?;
             Ok(Credential { token: Some(token), client_certificate: None })
         })
     }

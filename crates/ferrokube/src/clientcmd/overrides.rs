@@ -147,7 +147,7 @@ impl std::fmt::Debug for ConfigOverrides {
             .field("certificate_authority_data", &self.certificate_authority_data.as_ref().map(Vec::len))
             .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
             .field("tls_server_name", &self.tls_server_name)
-            .field("proxy_url", &self.proxy_url.as_deref().map(crate::rest::config::redact_proxy))
+            .field("proxy_url", &self.proxy_url.as_deref().map(crate::transport::proxy::redact))
             .field("disable_compression", &self.disable_compression)
             .field("token", &self.token)
             .field("username", &self.username)

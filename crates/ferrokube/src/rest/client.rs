@@ -1,10 +1,11 @@
 //! `rest::client`: [`RESTClient`], the object that turns a [`Config`] into requests.
 //!
 //! Building a client does all the expensive and fallible work once: parse the host URL,
-//! load CA and client certificates, decide the proxy route, create the pooled
-//! HTTP/1.1 + HTTP/2 transport ([`transport::connector`](crate::transport::connector)),
-//! wrap the user's [`TransportLayer`](super::transport_hooks::TransportLayer)s around
-//! it, and create the shared rate limiter. A client is cheap to clone (one `Arc`);
+//! build the [`Transport`](crate::transport::Transport) from
+//! [`Config::transport_config`] (CA and client certificates, the proxy route, the pooled
+//! HTTP/1.1 + HTTP/2 connector wrapped in the user's
+//! [`TransportLayer`](crate::transport::hooks::TransportLayer)s, the credential headers),
+//! and create the shared rate limiter. A client is cheap to clone (one `Arc`);
 //! clones share the connection pool, the rate limiter and the credential caches.
 //! Requests are started with [`RESTClient::get`], [`RESTClient::post`], ... which return
 //! a [`Request`] builder.
@@ -28,16 +29,13 @@ use std::time::Duration;
 use super::backoff::BackoffFactory;
 use super::config::{Config, ContentConfig, RateLimiterChoice, DEFAULT_BURST, DEFAULT_QPS};
 use super::errors::{ConfigError, Error, HostError};
-use super::metrics::{NoMetrics, RequestMetrics};
 use super::options::PatchType;
 use super::rate_limit::TokenBucket;
 use super::request::Request;
 use super::request_url::clean_join;
-use super::transport_hooks::HttpService;
 use super::warnings::{LogOnceWarningHandler, WarningHandler};
-use crate::transport::connector::build_http_service;
-use crate::transport::headers::Authenticator;
-use crate::transport::tls::{client_config, static_client_cert, ClientCertResolver};
+use crate::tools::metrics::{NoMetrics, RequestMetrics};
+use crate::transport::Transport;
 
 /// A client for one API server, group and version (client-go `rest.RESTClient`).
 #[derive(Clone)]
@@ -54,11 +52,8 @@ pub(crate) struct ClientInner {
     pub(crate) api_path: String,
     pub(crate) group_version: Option<(String, String)>,
     pub(crate) content: ContentConfig,
-    /// The transport; replaced (new connection pool) when the client certificate
-    /// rotates, as client-go closes connections on certificate rotation.
-    pub(crate) service: std::sync::RwLock<HttpService>,
-    pub(crate) rebuild_service: Box<dyn Fn() -> Result<HttpService, ConfigError> + Send + Sync>,
-    pub(crate) auth: Authenticator,
+    /// Connection pool, TLS, proxy, middleware and the headers every request carries.
+    pub(crate) transport: Transport,
     pub(crate) rate_limiter: Option<Arc<TokenBucket>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_retries: u32,
@@ -76,7 +71,7 @@ impl std::fmt::Debug for RESTClient {
         f.debug_struct("RESTClient")
             .field("base", &i.base.as_str())
             .field("versioned_api_path", &self.versioned_api_path())
-            .field("auth", &i.auth)
+            .field("transport", &i.transport)
             .field("rate_limiter", &i.rate_limiter.as_ref().map(|r| (r.qps(), r.burst())))
             .field("timeout", &i.timeout)
             .field("max_retries", &i.max_retries)
@@ -142,22 +137,6 @@ pub(crate) fn versioned_path(host_prefix: &str, api_path: &str, gv: Option<(&str
     }
 }
 
-impl ClientInner {
-    /// The current transport.
-    pub(crate) fn service(&self) -> HttpService {
-        self.service.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Starts a fresh connection pool, so new connections present the current client
-    /// certificate. In-flight requests finish on the old connections.
-    pub(crate) fn reset_connections(&self) {
-        match (self.rebuild_service)() {
-            Ok(svc) => *self.service.write().unwrap_or_else(|p| p.into_inner()) = svc,
-            Err(e) => tracing::warn!("could not rebuild the transport after a certificate rotation: {e}"),
-        }
-    }
-}
-
 impl RESTClient {
     /// Builds a client from `config` (client-go `rest.RESTClientFor`). Fails with a
     /// [`ConfigError`] naming the setting when the host URL, a CA or certificate file,
@@ -171,29 +150,11 @@ impl RESTClient {
             || tls.cert_file.is_some();
         let (base, host_prefix) = parse_host(&config.host, default_tls)?;
 
-        let resolver = Arc::new(ClientCertResolver::new(static_client_cert(tls)?));
-        let rustls_config = client_config(tls, resolver.clone(), base.scheme() == "https")?;
         let server_uri: http::Uri = base.as_str().parse().map_err(|e: http::uri::InvalidUri| {
             ConfigError::InvalidHost { host: config.host.clone(), reason: HostError::InvalidUri(e.to_string()) }
         })?;
-        let route = crate::transport::proxy::route(&server_uri, config.proxy_url.as_deref())?;
-        tracing::debug!(host = %base, route = ?route, "building REST client");
-        let server_name = tls.server_name.clone();
-        let next_protos = tls.next_protos.clone();
-        let layers = config.wrap_transport.clone();
-        let rebuild_service = move || {
-            // A fresh session cache: a resumed TLS session would carry the old client
-            // certificate into the new connections.
-            let mut tls = rustls_config.clone();
-            tls.resumption = rustls::client::Resumption::default();
-            let mut service = build_http_service(tls, server_name.as_deref(), &next_protos, &route)?;
-            for layer in &layers {
-                service = layer.apply(service);
-            }
-            Ok(service)
-        };
-        let service = rebuild_service()?;
-        let auth = Authenticator::new(config, resolver)?;
+        let transport = Transport::new(&config.transport_config(), &server_uri)?;
+        tracing::debug!(host = %base, "building REST client");
 
         let rate_limiter = match &config.rate_limiter {
             RateLimiterChoice::Disabled => None,
@@ -226,9 +187,7 @@ impl RESTClient {
                 api_path: config.api_path.clone(),
                 group_version: config.content.group_version.clone(),
                 content: config.content.clone(),
-                service: std::sync::RwLock::new(service),
-                rebuild_service: Box::new(rebuild_service),
-                auth,
+                transport,
                 rate_limiter,
                 timeout: config.timeout,
                 max_retries: config.max_retries,

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::secret::{SecretBytes, SecretString};
+use crate::secret::SecretString;
 use crate::transport::auth::CredentialProvider;
+// Defined by the transport, which consumes them; part of `rest::Config` as in client-go.
+pub use crate::transport::config::{ImpersonationConfig, TlsClientConfig};
 
 /// How to reach and authenticate to one Kubernetes API server (client-go `rest.Config`).
 #[derive(Clone)]
@@ -69,7 +71,7 @@ pub struct Config {
     /// Where `Warning:` response headers go; `None` means log each distinct warning once.
     pub warning_handler: Option<Arc<dyn super::warnings::WarningHandler>>,
     /// Extra tower layers wrapped around the HTTP service (client-go `WrapTransport`).
-    pub wrap_transport: Vec<super::transport_hooks::TransportLayer>,
+    pub wrap_transport: Vec<crate::transport::hooks::TransportLayer>,
     /// Most retries of one request (client-go `Request.MaxRetries`, default 10: up to
     /// 11 attempts). 0 disables retries. See [`with_retry`](super::with_retry) for what
     /// is retried.
@@ -80,8 +82,8 @@ pub struct Config {
     /// [`backoff`](super::backoff).
     pub backoff: super::backoff::BackoffChoice,
     /// Where request metrics go (client-go `tools/metrics`); `None` records nothing.
-    /// See [`metrics`](super::metrics).
-    pub metrics: Option<Arc<dyn super::metrics::RequestMetrics>>,
+    /// See [`tools::metrics`](crate::tools::metrics).
+    pub metrics: Option<Arc<dyn crate::tools::metrics::RequestMetrics>>,
 }
 
 impl Default for Config {
@@ -175,47 +177,24 @@ impl Default for ContentConfig {
     }
 }
 
-/// TLS settings (client-go `rest.TLSClientConfig`). `*_data` wins over `*_file`.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct TlsClientConfig {
-    /// Skip verification of the server's certificate. Only ever set explicitly.
-    pub insecure: bool,
-    /// Name to verify the server certificate against instead of the host's name.
-    pub server_name: Option<String>,
-    /// PEM file with the CA bundle that signs the server certificate.
-    pub ca_file: Option<PathBuf>,
-    /// PEM CA bundle.
-    pub ca_data: Option<Vec<u8>>,
-    /// PEM client certificate file.
-    pub cert_file: Option<PathBuf>,
-    /// PEM client certificate.
-    pub cert_data: Option<Vec<u8>>,
-    /// PEM private key file of the client certificate.
-    pub key_file: Option<PathBuf>,
-    /// PEM private key of the client certificate.
-    pub key_data: Option<SecretBytes>,
-    /// Application protocols offered in TLS ALPN (client-go `TLSClientConfig.NextProtos`):
-    /// `"h2"` and/or `"http/1.1"`. Empty (the default) offers both, preferring HTTP/2:
-    /// one connection multiplexes every request and watch. `["http/1.1"]` keeps the
-    /// client on HTTP/1.1, with a pooled connection per request in flight, which costs
-    /// less CPU per small request (see the benchmark README) but holds a connection for
-    /// every open watch.
-    pub next_protos: Vec<String>,
-}
-
-/// Identity to impersonate (client-go `rest.ImpersonationConfig`).
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct ImpersonationConfig {
-    /// `Impersonate-User`.
-    pub user_name: Option<String>,
-    /// `Impersonate-Uid`.
-    pub uid: Option<String>,
-    /// `Impersonate-Group`, one header per group.
-    pub groups: Vec<String>,
-    /// `Impersonate-Extra-<key>`, one header per value.
-    pub extra: std::collections::BTreeMap<String, Vec<String>>,
+impl Config {
+    /// The part of this config the transport uses (client-go `rest.Config.TransportConfig`):
+    /// TLS, credentials, impersonation, proxy and middleware, with the user agent
+    /// defaulted to [`default_user_agent`].
+    pub fn transport_config(&self) -> crate::transport::Config {
+        crate::transport::Config {
+            user_agent: self.user_agent.clone().filter(|u| !u.is_empty()).unwrap_or_else(default_user_agent),
+            tls: self.tls.clone(),
+            bearer_token: self.bearer_token.clone(),
+            bearer_token_file: self.bearer_token_file.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            impersonate: self.impersonate.clone(),
+            credential_provider: self.credential_provider.clone(),
+            proxy_url: self.proxy_url.clone(),
+            wrap_transport: self.wrap_transport.clone(),
+        }
+    }
 }
 
 /// The default `User-Agent`: `ferrokube/<version> (<os>/<arch>)`.
@@ -239,7 +218,7 @@ impl std::fmt::Debug for Config {
             .field("password", &self.password)
             .field("impersonate", &self.impersonate)
             .field("credential_provider", &self.credential_provider.as_ref().map(|_| "<set>"))
-            .field("proxy_url", &self.proxy_url.as_deref().map(redact_proxy))
+            .field("proxy_url", &self.proxy_url.as_deref().map(crate::transport::proxy::redact))
             .field("qps", &self.qps)
             .field("burst", &self.burst)
             .field("timeout", &self.timeout)
@@ -248,19 +227,6 @@ impl std::fmt::Debug for Config {
             .field("backoff", &self.backoff)
             .field("metrics", &self.metrics.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
-    }
-}
-
-/// A proxy URL without its user info, for `Debug`.
-pub(crate) fn redact_proxy(proxy: &str) -> String {
-    match url::Url::parse(proxy) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Ok(_) => proxy.to_owned(),
-        Err(_) => "<unparsable proxy URL>".to_owned(),
     }
 }
 

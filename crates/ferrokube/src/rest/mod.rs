@@ -2,11 +2,11 @@
 //!
 //! `clientcmd` (or your code) produces a [`Config`]; [`RESTClient::new`] turns it into a
 //! client with a pooled TLS transport ([`crate::transport`]), a rate limiter
-//! ([`rate_limit`]) and user middleware ([`transport_hooks`]). Each call such as
+//! ([`rate_limit`]) and user middleware ([`transport::hooks`](crate::transport::hooks)). Each call such as
 //! [`RESTClient::get`] starts a [`Request`] builder ([`request`]; its URL is put together
 //! by `request_url`, its body is one of the kinds in [`body`]); sending it goes
 //! through the rate limiter, the [`backoff`] manager, the retry rules ([`with_retry`])
-//! and the transport, reports to the [`metrics`] hooks, and comes back as a
+//! and the transport, reports to the [`tools::metrics`](crate::tools::metrics) hooks, and comes back as a
 //! [`Response`] ([`response`]; large lists decode on several cores, [`list_decode`]), an
 //! [`Error`] carrying the server's `Status` ([`errors`]), a byte stream, or a
 //! [`watch`](crate::watch) event stream. Typed query options live in [`options`];
@@ -64,16 +64,15 @@ pub mod client;
 pub mod config;
 pub mod errors;
 pub mod list_decode;
-pub mod metrics;
 pub mod options;
 pub mod rate_limit;
 pub mod request;
 mod request_url;
 pub mod response;
-pub mod transport_hooks;
 pub mod warnings;
 pub mod with_retry;
 
+pub use crate::tools::metrics::RequestMetrics;
 pub use backoff::{BackoffChoice, BackoffManager, NoBackoff, URLBackoff};
 pub use client::RESTClient;
 pub use config::{Config, ContentConfig, ImpersonationConfig, RateLimiterChoice, TlsClientConfig};
@@ -81,7 +80,6 @@ pub use errors::{
     AuthConfigError, BodyError, ConfigError, Error, HeaderError, HostError, OptionsError, PathPart, PathSegmentError,
     PemError, ProxyError, RequestBuildError, RequestInfo, TlsConfigError,
 };
-pub use metrics::RequestMetrics;
 pub use options::{
     ApplyOptions, CreateOptions, DeleteOptions, GetOptions, ListOptions, PatchOptions, PatchType, Preconditions,
     PropagationPolicy, UpdateOptions,

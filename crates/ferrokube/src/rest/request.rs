@@ -13,7 +13,7 @@
 //! attempt wait what the [`BackoffManager`] says (and
 //! before a retry at least the server's `Retry-After`, then take another token), stamp
 //! credentials and impersonation headers, go through the transport, tell the backoff
-//! manager and the [metrics](super::metrics) how it went, and ask
+//! manager and the [metrics](crate::tools::metrics) how it went, and ask
 //! [`with_retry`](super::with_retry) whether to go again. The final response's
 //! `Warning` headers go to the warning handler. One extra attempt, not counted as a
 //! retry, follows a 401 when a credential provider can refresh its credential. The
@@ -39,17 +39,18 @@ use tokio::io::AsyncRead;
 use tracing::Instrument;
 
 use super::backoff::BackoffManager;
-use super::body::{reader_stream, BodySource, ChunkStream, PreparedBody, RequestBody};
+use super::body::{reader_stream, BodySource, PreparedBody};
 use super::client::{versioned_path, RESTClient};
 use super::errors::{error_chain, BoxError, Error, PathPart, PathSegmentError, RequestBuildError, RequestInfo};
-use super::metrics::code_label;
 use super::rate_limit::log_wait;
 use super::request_url::{assemble, clean_join, lowercase};
 use super::response::{BodyStream, Response};
-use super::transport_hooks::ResponseBody;
 use super::warnings::handle_warning_headers;
 use super::with_retry::{classify, find_tls_error, ErrorRetry, Outcome, WithRetry};
 use crate::dynamic::Unstructured;
+use crate::tools::metrics::code_label;
+use crate::transport::body::{ChunkStream, RequestBody};
+use crate::transport::hooks::ResponseBody;
 use crate::watch::WatchStream;
 
 /// A request being built (client-go `rest.Request`).
@@ -549,15 +550,15 @@ impl Request {
                 return Err(invalid(RequestBuildError::BodyConsumed));
             };
             let mut req = self.http_request(url, request_body, body.is_some()).map_err(invalid)?;
-            let cert_changed = match bounded(deadline, inner.auth.apply(req.headers_mut())).await {
+            let cert_changed = match bounded(deadline, inner.transport.authenticator().apply(req.headers_mut())).await {
                 Err(()) => return Err(timed_out(&mut retry)),
                 Ok(r) => r.map_err(|source| Error::Credential { request: info.clone(), source })?,
             };
             if cert_changed {
                 tracing::debug!("client certificate changed: starting new connections");
-                inner.reset_connections();
+                inner.transport.reset_connections();
             }
-            let result = match bounded(deadline, inner.service().oneshot(req)).await {
+            let result = match bounded(deadline, inner.transport.service().oneshot(req)).await {
                 Ok(r) => r,
                 Err(()) => return Err(timed_out(&mut retry)),
             };
@@ -590,7 +591,7 @@ impl Request {
             let code = resp.status().as_u16();
             if code == 401 {
                 // Always tell the credential provider, so the next request refreshes.
-                let can_retry = inner.auth.unauthorized();
+                let can_retry = inner.transport.authenticator().unauthorized();
                 if can_retry && !reauthenticated && body.replayable() {
                     reauthenticated = true;
                     reauthenticating = true;

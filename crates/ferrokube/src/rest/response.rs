@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::errors::{error_chain, error_from_response, BodyError, Error, RequestInfo};
 use super::list_decode::{decode_list_bytes, decode_protobuf_list, ItemList};
-use super::transport_hooks::ResponseBody;
+use crate::transport::hooks::ResponseBody;
 
 /// Most bytes of an error response that are read to decode its `Status`.
 const MAX_ERROR_BODY: usize = 1 << 20;
@@ -322,7 +322,7 @@ impl GzipDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::transport_hooks::boxed_response_body;
+    use crate::transport::hooks::boxed_response_body;
     use futures_util::TryStreamExt;
     use std::io::Write as _;
 

@@ -6,9 +6,11 @@
 //! one decodes. [`leaderelection`]: one active replica among many, through a Lease.
 //! [`record`]: recording Events about objects without flooding the server. [`watch`]:
 //! watches that resume on their own (`RetryWatcher`) and waiting for a condition (`until`).
+//! [`metrics`]: the hooks every request reports to (a leaf: the request path depends on it).
 
 pub mod cache;
 pub mod leaderelection;
+pub mod metrics;
 pub mod pager;
 pub mod record;
 pub mod watch;

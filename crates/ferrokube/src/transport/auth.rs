@@ -8,8 +8,10 @@
 //! answers 401, then retries once with a fresh credential.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 
+use super::errors::BoxError;
 use crate::secret::{SecretBytes, SecretString};
 
 /// A credential to present on one request.
@@ -21,20 +23,42 @@ pub struct Credential {
     pub client_certificate: Option<(Vec<u8>, SecretBytes)>,
 }
 
-/// Why a credential could not be obtained. The message names the source (plugin
-/// command, kubeconfig user, file) and never contains secret material.
+/// Why the credential for a request could not be obtained. Messages name the source
+/// (token file, plugin command, kubeconfig user) and never contain secret material.
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
 #[non_exhaustive]
-pub struct CredentialError {
-    /// Human-readable, secret-free description.
-    pub message: String,
+pub enum CredentialError {
+    /// `bearer_token_file` could not be read, and no earlier token of it is cached.
+    #[error("could not read token file {}: {source}", path.display())]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `bearer_token_file` is empty, and no earlier token of it is cached.
+    #[error("token file {} is empty", path.display())]
+    EmptyTokenFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The bearer token has characters an HTTP header cannot carry (it is not shown).
+    #[error("the bearer token contains characters not allowed in a header")]
+    TokenNotAHeaderValue,
+    /// The credential provider handed out a client certificate that cannot be used.
+    #[error("the credential provider returned an unusable client certificate: {0}")]
+    UnusableClientCertificate(#[source] Box<super::errors::ConfigError>),
+    /// The credential provider failed (an exec plugin, the `oidc` auth-provider, or an
+    /// application's own provider); its error says which and why.
+    #[error(transparent)]
+    Provider(BoxError),
 }
 
 impl CredentialError {
-    /// A credential error with this message.
-    pub fn new(message: impl Into<String>) -> Self {
-        CredentialError { message: message.into() }
+    /// A failure of a [`CredentialProvider`], e.g. its own error type or a message.
+    pub fn provider(error: impl Into<BoxError>) -> Self {
+        CredentialError::Provider(error.into())
     }
 }
 
@@ -53,7 +77,7 @@ pub trait CredentialProvider: Send + Sync {
     /// Called by [`RESTClient::new`](crate::rest::RESTClient::new) with the config's
     /// request metrics, for providers that report their runs (an exec plugin reports
     /// each call, as client-go's `ExecPluginCalls`). The default ignores them.
-    fn attach_metrics(&self, metrics: std::sync::Arc<dyn crate::rest::metrics::RequestMetrics>) {
+    fn attach_metrics(&self, metrics: std::sync::Arc<dyn crate::tools::metrics::RequestMetrics>) {
         let _ = metrics;
     }
 }

@@ -23,9 +23,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::Service;
 
+use super::body::RequestBody;
+use super::errors::{BoxError, ConfigError, TlsConfigError};
+use super::hooks::{boxed_response_body, HttpService};
 use super::proxy::ProxyRoute;
-use crate::rest::errors::{BoxError, ConfigError, TlsConfigError};
-use crate::rest::transport_hooks::{boxed_response_body, HttpService, RequestBody};
 
 /// Dials TCP connections, directly or through a proxy.
 #[derive(Clone)]

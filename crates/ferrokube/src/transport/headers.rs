@@ -1,7 +1,7 @@
 //! `transport::headers`: the headers every request carries — `User-Agent`,
 //! `Impersonate-*`, and authentication (`Authorization: Bearer`/`Basic`).
 //!
-//! An [`Authenticator`] is built once per client from the `rest::Config`. Before each
+//! An [`Authenticator`] is built once per client from the transport [`Config`]. Before each
 //! attempt the [`RESTClient`](crate::rest::RESTClient) asks it to apply
 //! its headers; the token source is, in order of precedence, `bearer_token_file`
 //! (re-read at most once a minute, like client-go's cached token source, so rotated
@@ -19,9 +19,9 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::auth::{CredentialError, CredentialProvider};
+use super::config::{Config, ImpersonationConfig};
+use super::errors::{AuthConfigError, ConfigError, HeaderError};
 use super::tls::ClientCertResolver;
-use crate::rest::config::{default_user_agent, Config, ImpersonationConfig};
-use crate::rest::errors::{AuthConfigError, ConfigError, HeaderError};
 use crate::secret::SecretString;
 
 /// How long a token read from `bearer_token_file` is reused before the file is re-read.
@@ -59,8 +59,9 @@ impl Authenticator {
             return Err(ConfigError::Auth(AuthConfigError::BasicAndBearer));
         }
         let mut fixed = HeaderMap::new();
-        let ua = config.user_agent.clone().filter(|u| !u.is_empty()).unwrap_or_else(default_user_agent);
-        fixed.insert(http::header::USER_AGENT, header_value("User-Agent", &ua)?);
+        if !config.user_agent.is_empty() {
+            fixed.insert(http::header::USER_AGENT, header_value("User-Agent", &config.user_agent)?);
+        }
         impersonation_headers(&config.impersonate, &mut fixed)?;
 
         let basic = if has_basic {
@@ -130,11 +131,10 @@ impl Authenticator {
         if let Some(p) = &self.provider {
             let cred = p.credential().await?;
             if let Some((cert, key)) = &cred.client_certificate {
-                cert_changed = self.cert_resolver.update_pem(cert, key).map_err(|e| {
-                    CredentialError::new(format!(
-                        "the credential provider returned an unusable client certificate: {e}"
-                    ))
-                })?;
+                cert_changed = self
+                    .cert_resolver
+                    .update_pem(cert, key)
+                    .map_err(|e| CredentialError::UnusableClientCertificate(Box::new(e)))?;
             }
             if token.is_none() {
                 token = cred.token.filter(|t| !t.is_empty());
@@ -151,7 +151,7 @@ impl Authenticator {
 
 fn bearer(token: &SecretString) -> Result<HeaderValue, CredentialError> {
     let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| CredentialError::new("the bearer token contains characters not allowed in a header"))?;
+        .map_err(|_| CredentialError::TokenNotAHeaderValue)?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -233,18 +233,17 @@ impl CachedTokenFile {
                 Ok(tok)
             }
             result => {
-                let why = match result {
-                    Ok(_) => "the file is empty".to_owned(),
-                    Err(e) => e.to_string(),
+                let path = self.path.clone();
+                let error = match result {
+                    Ok(_) => CredentialError::EmptyTokenFile { path },
+                    Err(source) => CredentialError::TokenFile { path, source },
                 };
                 match c.as_ref() {
                     Some((tok, _)) => {
-                        tracing::warn!(path = %self.path.display(), "could not re-read token file, using the previous token: {why}");
+                        tracing::warn!("{error}; using the previous token");
                         Ok(tok.clone())
                     }
-                    None => {
-                        Err(CredentialError::new(format!("could not read token file {}: {why}", self.path.display())))
-                    }
+                    None => Err(error),
                 }
             }
         }
@@ -281,8 +280,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "tok-1\n").unwrap();
-        let mut cfg = Config::new("https://x");
-        cfg.bearer_token_file = Some(path.clone());
+        let cfg = Config { bearer_token_file: Some(path.clone()), ..Default::default() };
         let a = Authenticator::new(&cfg, Arc::new(ClientCertResolver::default())).unwrap();
         let mut h = HeaderMap::new();
         a.apply(&mut h).await.unwrap();
@@ -302,11 +300,9 @@ mod tests {
 
     #[tokio::test]
     async fn request_headers_win_and_groups_repeat() {
-        let mut cfg = Config::new("https://x");
-        cfg.user_agent = Some("mine/1".into());
+        let mut cfg = Config { user_agent: "mine/1".into(), bearer_token: Some("t".into()), ..Default::default() };
         cfg.impersonate.user_name = Some("u".into());
         cfg.impersonate.groups = vec!["a".into(), "b".into()];
-        cfg.bearer_token = Some("t".into());
         let a = Authenticator::new(&cfg, Arc::new(ClientCertResolver::default())).unwrap();
         let mut h = HeaderMap::new();
         h.insert(http::header::USER_AGENT, HeaderValue::from_static("override/2"));
@@ -319,26 +315,42 @@ mod tests {
 
     #[tokio::test]
     async fn missing_token_file_names_the_path() {
-        let mut cfg = Config::new("https://x");
-        cfg.bearer_token_file = Some("/nonexistent/token".into());
+        let cfg = Config { bearer_token_file: Some("/nonexistent/token".into()), ..Default::default() };
         let a = Authenticator::new(&cfg, Arc::new(ClientCertResolver::default())).unwrap();
         let err = a.apply(&mut HeaderMap::new()).await.unwrap_err();
+        assert!(matches!(&err, CredentialError::TokenFile { path, .. } if path.ends_with("token")), "{err:?}");
         assert!(err.to_string().contains("/nonexistent/token"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn empty_token_file_is_its_own_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, " \n").unwrap();
+        let cfg = Config { bearer_token_file: Some(path.clone()), ..Default::default() };
+        let a = Authenticator::new(&cfg, Arc::new(ClientCertResolver::default())).unwrap();
+        let err = a.apply(&mut HeaderMap::new()).await.unwrap_err();
+        assert!(matches!(&err, CredentialError::EmptyTokenFile { path: p } if *p == path), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_token_that_is_no_header_value_is_refused_without_showing_it() {
+        let cfg = Config { bearer_token: Some("line\nbreak".into()), ..Default::default() };
+        let a = Authenticator::new(&cfg, Arc::new(ClientCertResolver::default())).unwrap();
+        let err = a.apply(&mut HeaderMap::new()).await.unwrap_err();
+        assert!(matches!(err, CredentialError::TokenNotAHeaderValue), "{err:?}");
+        assert!(!err.to_string().contains("break"), "{err}");
     }
 
     #[test]
     fn basic_and_bearer_together_is_an_error() {
-        let mut cfg = Config::new("https://x");
-        cfg.bearer_token = Some("t".into());
-        cfg.username = Some("u".into());
+        let cfg = Config { bearer_token: Some("t".into()), username: Some("u".into()), ..Default::default() };
         assert!(Authenticator::new(&cfg, Arc::new(ClientCertResolver::default())).is_err());
     }
 
     #[tokio::test]
     async fn basic_auth_header() {
-        let mut cfg = Config::new("https://x");
-        cfg.username = Some("admin".into());
-        cfg.password = Some("secret".into());
+        let cfg = Config { username: Some("admin".into()), password: Some("secret".into()), ..Default::default() };
         let a = Authenticator::new(&cfg, Arc::new(ClientCertResolver::default())).unwrap();
         let mut h = HeaderMap::new();
         a.apply(&mut h).await.unwrap();

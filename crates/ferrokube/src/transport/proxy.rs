@@ -13,7 +13,7 @@
 use http::Uri;
 use hyper_util::client::proxy::matcher::Matcher;
 
-use crate::rest::errors::{ConfigError, ProxyError};
+use super::errors::{ConfigError, ProxyError};
 
 /// How a client reaches its server.
 #[derive(Clone)]

@@ -1,5 +1,5 @@
 //! `transport::tls`: the rustls client configuration built from
-//! [`rest::Config::tls`](crate::rest::config::TlsClientConfig).
+//! [`TlsClientConfig`].
 //!
 //! The crypto provider comes from [`crypto_provider`]: the process-wide default when the
 //! application installed one, otherwise the one of ferrokube's Cargo feature (`aws-lc-rs`,
@@ -22,8 +22,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::rest::config::TlsClientConfig;
-use crate::rest::errors::{ConfigError, PemError, TlsConfigError};
+use super::config::TlsClientConfig;
+use super::errors::{ConfigError, PemError, TlsConfigError};
 use crate::secret::SecretBytes;
 
 /// The crypto provider every ferrokube TLS configuration uses: the process-wide default

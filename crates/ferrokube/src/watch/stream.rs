@@ -214,7 +214,7 @@ impl<T: DeserializeOwned + Send> Stream for WatchStream<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rest::transport_hooks::boxed_response_body;
+    use crate::transport::hooks::boxed_response_body;
     use bytes::Bytes;
     use futures_util::StreamExt;
     use k8s_openapi::api::core::v1::ConfigMap;

@@ -26,7 +26,7 @@ pub type RequestLog = Arc<Mutex<Vec<String>>>;
 /// layer, as a user's `wrap_transport` would be), for tests that check which requests
 /// a component made.
 pub fn recording_client(mut config: ferrokube::rest::Config) -> (ferrokube::RESTClient, RequestLog) {
-    use ferrokube::rest::transport_hooks::{RequestBody, TransportLayer};
+    use ferrokube::transport::hooks::{RequestBody, TransportLayer};
     let uris: RequestLog = Arc::default();
     let seen = Arc::clone(&uris);
     config.wrap_transport.push(TransportLayer::new(tower::layer::layer_fn(move |inner| {

@@ -1,7 +1,7 @@
-//! `rest::transport_hooks`: user middleware around the HTTP transport (client-go
+//! `transport::hooks`: user middleware around the HTTP transport (client-go
 //! `Config.WrapTransport`).
 //!
-//! The [`RESTClient`](super::RESTClient) sends every finished request — URL, auth and
+//! The [`RESTClient`](crate::rest::RESTClient) sends every finished request — URL, auth and
 //! impersonation headers, body all in place — through an [`HttpService`]: a boxed
 //! `tower::Service` from `http::Request<RequestBody>` to `http::Response<ResponseBody>`.
 //! At the bottom of that service is the pooled hyper client (TLS, proxy, HTTP/2).
@@ -12,7 +12,7 @@
 //! provider rotates the client certificate), so keep shared state behind an `Arc`.
 //!
 //! ```
-//! use ferrokube::rest::transport_hooks::TransportLayer;
+//! use ferrokube::transport::hooks::TransportLayer;
 //!
 //! let add_header = TransportLayer::new(tower::layer::layer_fn(|inner| {
 //!     tower::util::MapRequest::new(inner, |mut req: http::Request<_>| {

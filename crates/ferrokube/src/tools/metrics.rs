@@ -1,9 +1,9 @@
-//! `rest::metrics`: request metrics hooks (client-go `tools/metrics`).
+//! `tools::metrics`: request metrics hooks (client-go `tools/metrics`).
 //!
 //! client-go reports what its REST clients do through package-level hooks that a
 //! metrics library registers once. Here the hooks are a trait, [`RequestMetrics`],
 //! whose methods do nothing by default; an implementation is set per client on
-//! [`Config::metrics`](super::Config::metrics) (no global state), and every request of
+//! [`rest::Config::metrics`](crate::rest::Config::metrics) (no global state), and every request of
 //! that client reports to it:
 //!
 //! | hook | client-go | when |
@@ -20,6 +20,9 @@
 //! With the Cargo feature `metrics`, `MetricsFacade` forwards the hooks to the
 //! [`metrics`](https://docs.rs/metrics) facade crate under the names client-go's
 //! Prometheus adapter uses (`rest_client_request_duration_seconds`, ...).
+//!
+//! It depends on nothing else in the crate: `rest` and `transport` (credential plugins)
+//! both report to it.
 //!
 //! Each request also runs inside a `tracing` span named `request` with the fields
 //! `verb` and `url` (the URL without query or user info, so no secrets).
