@@ -10,31 +10,20 @@
 //! `FIXTURE_DUMP=<dir>` the two encodings of each differing fixture are written there
 //! for inspection.
 //!
-//! The directory comes from `K8S_API_TESTDATA` or defaults to
-//! `../../../shared/fixtures/k8s-api-testdata` relative to this crate. Absent fixtures
-//! fail the test unless `K8S_API_TESTDATA_SKIP=1`.
+//! The fixtures are vendored at `tests/fixtures/k8s-api-testdata` (see its README);
+//! `K8S_API_TESTDATA` names another copy.
 
 use std::path::{Path, PathBuf};
 
 use ferrokube_apimachinery::protobuf::{self, decode_message, encode_message, generated, MAGIC};
 use serde_json::Value;
 
-fn testdata_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("K8S_API_TESTDATA") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/k8s-api-testdata"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("K8S_API_TESTDATA_SKIP").is_ok_and(|v| v == "1") {
-        eprintln!("skipping: no Kubernetes API test data at {} (K8S_API_TESTDATA_SKIP=1)", dir.display());
-        return None;
-    }
-    panic!(
-        "no Kubernetes API test data at {}: set K8S_API_TESTDATA to the directory (or K8S_API_TESTDATA_SKIP=1)",
-        dir.display()
-    );
+/// Kubernetes' API test data (vendored at `tests/fixtures/k8s-api-testdata`, see its
+/// README); `K8S_API_TESTDATA` names another copy of the folder that holds `HEAD`.
+fn testdata_root() -> PathBuf {
+    std::env::var_os("K8S_API_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/k8s-api-testdata"))
 }
 
 /// A minimal reader of the envelope: (apiVersion, kind, raw).
@@ -141,9 +130,12 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> String {
 
 #[test]
 fn kubernetes_api_testdata_round_trips() {
-    let Some(root) = testdata_dir() else { return };
-    let mut releases: Vec<PathBuf> =
-        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let root = testdata_root();
+    let mut releases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     releases.sort();
     assert!(!releases.is_empty(), "no release folders under {}", root.display());
     let (mut total, mut decoded_equal, mut encoded_equal, mut identical) = (0, 0, 0, 0);

@@ -17,8 +17,9 @@
 //! resource is routed and listed in discovery as soon as the CRD is Established
 //! (`apiextensions`).
 //!
-//! Authorization is "every authenticated user may do everything": RBAC is not
-//! implemented.
+//! Authorization is RBAC, as kube-apiserver's (`auth::rbac`, the bootstrap roles and
+//! bindings of Kubernetes 1.37, escalation checks, access reviews, impersonation);
+//! [`AuthorizationMode::AlwaysAllow`] turns it off.
 //!
 //! # Public surface
 //!
@@ -28,16 +29,16 @@
 //! differential suite), [`storage::StoreConfig`], [`catalog::Catalog`],
 //! [`tls::CertAuthority`], the pure patch functions of [`patch`], and of
 //! [`controllers`] the node, kubelet and API-call trait that `ferrokube-kubelet` runs
-//! over HTTP. `apiextensions`, `openapi`, the server's start-up code, the registry's
-//! internals and the workload controllers are crate-private. (`handlers` and `auth`
-//! are still public.)
+//! over HTTP; [`AuthorizationMode`]. `handlers`, `auth`, `apiextensions`, `openapi`,
+//! `object`, the server's start-up code, the registry's internals and the workload
+//! controllers are crate-private.
 
 pub mod api;
 pub(crate) mod apiextensions;
-pub mod auth;
+pub(crate) mod auth;
 pub mod catalog;
 pub mod controllers;
-pub mod handlers;
+pub(crate) mod handlers;
 pub(crate) mod object;
 pub(crate) mod openapi;
 pub mod patch;
@@ -46,4 +47,5 @@ mod server;
 pub mod storage;
 pub mod tls;
 
+pub use auth::rbac::AuthorizationMode;
 pub use server::{EmbeddedServer, SecretToken, ServerOptions, StartError, SHUTDOWN_GRACE};

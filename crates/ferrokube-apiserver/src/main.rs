@@ -38,7 +38,7 @@ struct Args {
     /// How requests are authorized: RBAC (kube's roles and bindings, with the bootstrap
     /// policy of a new cluster) or AlwaysAllow (every authenticated user may do everything).
     #[arg(long, value_name = "RBAC|AlwaysAllow", default_value = "RBAC")]
-    authorization_mode: ferrokube_apiserver::auth::rbac::AuthorizationMode,
+    authorization_mode: ferrokube_apiserver::AuthorizationMode,
     /// Write an admin kubeconfig (CA embedded; cluster/context/user "ferrokube") here.
     #[arg(long, value_name = "PATH")]
     write_kubeconfig: Option<PathBuf>,

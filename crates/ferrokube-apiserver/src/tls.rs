@@ -9,7 +9,7 @@
 //! and any certificate a test asks for. A client certificate is verified here, at the
 //! handshake, against that client CA plus `--client-ca-file`; a certificate from
 //! another CA fails the handshake. A client without a certificate is let through, to
-//! authenticate with a bearer token (see [`crate::auth`]).
+//! authenticate with a bearer token (the server's `auth` module).
 
 use std::fmt;
 use std::net::IpAddr;

@@ -9,7 +9,7 @@ mod server_support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferrokube_apiserver::auth::rbac::AuthorizationMode;
+use ferrokube_apiserver::AuthorizationMode;
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use http::Method;
 use http_body_util::BodyExt;

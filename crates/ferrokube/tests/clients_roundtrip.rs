@@ -92,10 +92,16 @@ fn diff(a: &Value, b: &Value, path: &str, out: &mut Vec<String>, limit: usize) {
     }
 }
 
-fn fixtures_dir() -> PathBuf {
+/// Kubernetes' API test data (vendored at `tests/fixtures/k8s-api-testdata`, see its
+/// README); `K8S_API_TESTDATA` names another copy of the folder that holds `HEAD`.
+fn testdata_root() -> PathBuf {
     std::env::var_os("K8S_API_TESTDATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/k8s-api-testdata/HEAD"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/k8s-api-testdata"))
+}
+
+fn fixtures_dir() -> PathBuf {
+    testdata_root().join("HEAD")
 }
 
 #[test]
@@ -103,9 +109,8 @@ fn fixtures_round_trip_typed_and_unstructured() {
     let dir = fixtures_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "the k8s-api-testdata fixtures are required: cannot read {} ({e}); \
-             provide them at ../shared/fixtures/k8s-api-testdata/HEAD next to the repository \
-             or point K8S_API_TESTDATA at the directory",
+            "cannot read the k8s-api-testdata fixtures at {} ({e}); they are vendored under \
+             tests/fixtures/k8s-api-testdata (K8S_API_TESTDATA names another copy)",
             dir.display()
         )
     });

@@ -25,10 +25,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-fn fixtures_dir() -> PathBuf {
+/// Kubernetes' API test data (vendored at `tests/fixtures/k8s-api-testdata`, see its
+/// README); `K8S_API_TESTDATA` names another copy of the folder that holds `HEAD`.
+fn testdata_root() -> PathBuf {
     std::env::var_os("K8S_API_TESTDATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/k8s-api-testdata/HEAD"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/k8s-api-testdata"))
+}
+
+fn fixtures_dir() -> PathBuf {
+    testdata_root().join("HEAD")
 }
 
 /// (file name, JSON text) of every fixture.

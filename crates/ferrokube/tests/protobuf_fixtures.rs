@@ -6,8 +6,8 @@
 //! Every fixture (193, old versions and options included) also goes through the codec
 //! as a `serde_json::Value` and back to kube's exact bytes.
 //!
-//! The fixtures are read from `K8S_API_TESTDATA` (default: the shared checkout next to
-//! the workspace). Missing fixtures fail the test unless `K8S_API_TESTDATA_SKIP=1`.
+//! The fixtures are vendored at `tests/fixtures/k8s-api-testdata` (see its README);
+//! `K8S_API_TESTDATA` names another copy.
 
 use std::path::{Path, PathBuf};
 
@@ -15,26 +15,16 @@ use ferrokube_apimachinery::protobuf::{decode_object, encode_object};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-fn fixtures_dir() -> Option<PathBuf> {
-    // `K8S_API_TESTDATA` names the test data (its `HEAD` folder is read), as for
-    // ferrokube-apimachinery's fixtures test; the folder itself is accepted too.
-    let base = std::env::var_os("K8S_API_TESTDATA").map(PathBuf::from).unwrap_or_else(|| {
-        let relative = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/k8s-api-testdata");
-        if relative.is_dir() {
-            relative
-        } else {
-            PathBuf::from("/work/shared/fixtures/k8s-api-testdata")
-        }
-    });
-    let dir = if base.join("HEAD").is_dir() { base.join("HEAD") } else { base };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("K8S_API_TESTDATA_SKIP").is_ok_and(|v| v == "1") {
-        eprintln!("skipping: no fixtures at {} and K8S_API_TESTDATA_SKIP=1", dir.display());
-        return None;
-    }
-    panic!("no fixtures at {}: set K8S_API_TESTDATA, or K8S_API_TESTDATA_SKIP=1 to skip", dir.display());
+/// Kubernetes' API test data (vendored at `tests/fixtures/k8s-api-testdata`, see its
+/// README); `K8S_API_TESTDATA` names another copy of the folder that holds `HEAD`.
+fn testdata_root() -> PathBuf {
+    std::env::var_os("K8S_API_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/k8s-api-testdata"))
+}
+
+fn fixtures_dir() -> PathBuf {
+    testdata_root().join("HEAD")
 }
 
 /// The first paths where two JSON values differ.
@@ -214,7 +204,7 @@ const K8S_OPENAPI_UNDECODABLE: &[&str] = &[
 
 #[test]
 fn every_protobuf_fixture_decodes_as_its_json_twin_and_round_trips() {
-    let Some(dir) = fixtures_dir() else { return };
+    let dir = fixtures_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("fixtures directory")
         .filter_map(|e| e.ok())
@@ -281,7 +271,7 @@ fn every_protobuf_fixture_round_trips_as_a_json_value_to_kubes_bytes() {
     // included), the serde codec reads a fixture's message into a `serde_json::Value`
     // and writes it back to the very bytes kube wrote.
     use ferrokube_apimachinery::protobuf::{de::from_message, envelope::parse_envelope, ser::to_message};
-    let Some(dir) = fixtures_dir() else { return };
+    let dir = fixtures_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("fixtures directory")
         .filter_map(|e| e.ok())

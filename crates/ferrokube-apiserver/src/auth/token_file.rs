@@ -100,16 +100,13 @@ impl TokenFile {
     }
 
     /// Number of tokens.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Whether the file had no tokens.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The user a token names, if any.
+    #[cfg(test)]
     pub fn user(&self, token: &str) -> Option<&UserInfo> {
         self.entries.iter().find(|(t, _)| t == token).map(|(_, u)| u)
     }

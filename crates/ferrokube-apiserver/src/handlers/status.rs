@@ -24,11 +24,6 @@ pub fn unauthorized() -> ApiError {
     ApiError::new(401, "Unauthorized", "Unauthorized")
 }
 
-/// 403 for requests authorization refuses.
-pub fn forbidden(message: impl Into<String>) -> ApiError {
-    ApiError::new(403, "Forbidden", message)
-}
-
 /// 400 with `message`.
 pub fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(400, "BadRequest", message)

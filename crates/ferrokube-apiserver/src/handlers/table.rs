@@ -428,20 +428,10 @@ fn row(
     row
 }
 
-/// Render `body` (one object, or a list with `items`) as a Table of `meta.k8s.io/<version>`.
-/// `with_columns` false leaves out `columnDefinitions` (watch events after the first).
-pub fn render(
-    resource: &ResourceInfo,
-    body: &Value,
-    include: IncludeObject,
-    version: &str,
-    with_columns: bool,
-) -> Value {
-    render_with(resource, None, body, include, version, with_columns)
-}
-
-/// Like [`render`], with a custom resource's printer columns (after `Name`) instead of
-/// the built-in columns when `printer` is set.
+/// Render `body` (one object, or a list with `items`) as a Table of `meta.k8s.io/<version>`,
+/// with a custom resource's printer columns (after `Name`) instead of the built-in
+/// columns when `printer` is set. `with_columns` false leaves out `columnDefinitions`
+/// (watch events after the first).
 pub fn render_with(
     resource: &ResourceInfo,
     printer: Option<&[PrinterColumn]>,
@@ -546,7 +536,7 @@ mod tests {
                     {"ready": true, "restartCount": 2}, {"ready": false, "restartCount": 1}]}
             }]
         });
-        let t = render(pods, &list, IncludeObject::Metadata, "v1", true);
+        let t = render_with(pods, None, &list, IncludeObject::Metadata, "v1", true);
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(t["metadata"]["resourceVersion"], "42");
@@ -561,7 +551,7 @@ mod tests {
         assert!(cells[4].as_str().unwrap().starts_with("5m") || cells[4] == "4m59s", "{}", cells[4]);
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["rows"][0]["object"]["metadata"]["name"], "web");
-        let full = render(pods, &list, IncludeObject::Object, "v1", false);
+        let full = render_with(pods, None, &list, IncludeObject::Object, "v1", false);
         assert_eq!(full["rows"][0]["object"]["spec"]["containers"][0]["name"], "a");
         assert_eq!(full["columnDefinitions"], json!([]));
     }
@@ -570,7 +560,7 @@ mod tests {
     fn generic_and_deployment_rows() {
         let c = Catalog::builtin();
         let cm = c.lookup("", "v1", "serviceaccounts").unwrap();
-        let t = render(cm, &json!({"metadata": {"name": "x"}}), IncludeObject::None, "v1", true);
+        let t = render_with(cm, None, &json!({"metadata": {"name": "x"}}), IncludeObject::None, "v1", true);
         assert_eq!(t["rows"][0]["cells"], json!(["x", "<unknown>"]));
         assert_eq!(t["rows"][0].get("object"), Some(&Value::Null));
         let age = &t["columnDefinitions"][1];
@@ -578,7 +568,7 @@ mod tests {
         assert!(age["description"].as_str().unwrap().starts_with("CreationTimestamp is a timestamp"), "{age}");
         let d = c.lookup("apps", "v1", "deployments").unwrap();
         let obj = json!({"metadata": {"name": "d"}, "spec": {"replicas": 3}, "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
-        let t = render(d, &obj, IncludeObject::Metadata, "v1", true);
+        let t = render_with(d, None, &obj, IncludeObject::Metadata, "v1", true);
         assert_eq!(t["rows"][0]["cells"][1], "2/3");
         assert_eq!(t["rows"][0]["cells"][2], 3);
     }

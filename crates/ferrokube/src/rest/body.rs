@@ -20,7 +20,7 @@
 //! each attempt.
 //!
 //! Each attempt hands the transport a
-//! [`RequestBody`](crate::transport::body::RequestBody) (`transport::body`): a body in
+//! [`crate::transport::body::RequestBody`]: a body in
 //! memory, with its length known, or a stream.
 
 use std::fmt;

@@ -1,7 +1,7 @@
 //! `rest::client`: [`RESTClient`], the object that turns a [`Config`] into requests.
 //!
 //! Building a client does all the expensive and fallible work once: parse the host URL,
-//! build the [`Transport`](crate::transport::Transport) from
+//! build the [`crate::transport::Transport`] from
 //! [`Config::transport_config`] (CA and client certificates, the proxy route, the pooled
 //! HTTP/1.1 + HTTP/2 connector wrapped in the user's
 //! [`TransportLayer`](crate::transport::hooks::TransportLayer)s, the credential headers),

@@ -136,11 +136,6 @@ impl Authorizer {
         Authorizer::new(AuthorizationMode::AlwaysAllow, Arc::new(Store::new()))
     }
 
-    /// The mode.
-    pub fn mode(&self) -> AuthorizationMode {
-        self.mode
-    }
-
     /// Whether `user` may do everything without looking at the request: AlwaysAllow
     /// mode, or a member of [`PRIVILEGED_GROUP`].
     pub fn allows_everything(&self, user: &UserInfo) -> bool {
