@@ -13,6 +13,9 @@
 //!   list/watch, controllers and PodDisruptionBudgets all select through it.
 //! - [`duration`]: Go durations (`time.ParseDuration`, `Duration.String()`), the text
 //!   of `metav1.Duration`, the `timeout` parameter and command-line flags.
+//! - [`x509`]: the parts of an X.509 certificate both ends read — the user and groups a
+//!   client certificate names, and what checking an X.509 v1 certificate takes (webpki
+//!   refuses v1; kube accepts it).
 //!
 //! Dependencies point one way: `ferrokube` and `ferrokube-apiserver` depend on this crate;
 //! it depends on neither, and on no Kubernetes version (it does not use k8s-openapi).
@@ -20,3 +23,4 @@
 pub mod duration;
 pub mod labels;
 pub mod protobuf;
+pub mod x509;

@@ -369,21 +369,26 @@ async fn controllers_settle_and_shut_down() {
     let deploys = env.res().deployments.clone();
     env.client.create(&deploys, Some("default"), &deployment("idle", 3, "nginx")).await.unwrap();
     wait_rolled_out(&env, "default", "idle", 3).await;
-    // Once converged, resyncs write nothing.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Once converged, resyncs write nothing: every controller loop looks at the state
+    // three more times and the store's revision stays where it was.
+    env.wait_passes(1).await;
     let rv = env.registry.store().current_rv();
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    env.wait_passes(3).await;
     assert_eq!(env.registry.store().current_rv(), rv, "controllers kept writing after convergence");
+    assert!(env.watchers() > 0, "the controllers watch while they run");
     let registry = env.registry.clone();
     env.stop().await;
-    // Stopped: nothing reacts to a new Deployment any more.
+    // Stopped: every controller task has ended, so no watch is left open and a new
+    // Deployment gets no ReplicaSet.
+    let store = registry.store();
+    let open: usize = store.resource_keys().iter().map(|k| store.watcher_count(k)).sum();
+    assert_eq!(open, 0, "a controller still watches after shutdown");
     let client = ferrokube_apiserver::controllers::client::Client::new(
-        registry,
+        registry.clone(),
         std::sync::Arc::new(ferrokube_apiserver::controllers::client::Resources::builtin().unwrap()),
         "test-user",
     );
     client.create(&client.res.deployments, Some("default"), &deployment("late", 1, "nginx")).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(client
         .list_items(&client.res.replicasets, Some("default"))
         .await

@@ -65,8 +65,9 @@ async fn orphan_deletion_keeps_dependents() {
     let rss = env.replicasets("default", "orph").await;
     assert_eq!(rss.len(), 1, "the ReplicaSet is orphaned, not deleted");
     assert!(objects::owner_refs(&rss[0]).is_empty(), "ownerReference removed: {}", rss[0]);
-    // Its pods stay, still owned by the ReplicaSet, and keep running.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Its pods stay, still owned by the ReplicaSet, and keep running: the garbage
+    // collector and the ReplicaSet controller have looked at them since.
+    env.wait_passes(2).await;
     let pods = env.pods("default", "orph").await;
     assert_eq!(pods.len(), 2);
     assert!(pods.iter().all(|p| objects::controller_uid(p).as_deref() == Some(objects::uid(&rss[0]))));
@@ -88,7 +89,7 @@ async fn dangling_owner_reference_is_collected() {
          "uid": objects::uid(&env.get(&env.res().namespaces, None, "default").await.unwrap())},
     ]}});
     env.client.create(&cms, Some("default"), &two_owners).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    env.wait_passes(2).await;
     assert!(env.get(&cms, Some("default"), "dep").await.is_some(), "owner alive: dependent stays");
     env.client.delete(&cms, Some("default"), "owner", &json!({})).await.unwrap();
     wait_for("dependent collected", || async { env.get(&cms, Some("default"), "dep").await.is_none().then_some(()) })
@@ -126,7 +127,7 @@ async fn namespace_deletion_removes_contents_then_namespace() {
     .await;
     let rejected = env.client.create(&deploys, Some("team"), &deployment("late", 1, "nginx")).await;
     assert_eq!(rejected.map(|_| ()).unwrap_err().code, 403);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    env.wait_passes(2).await;
     assert!(env.get(&nss, None, "team").await.is_some(), "held by the finalizer of its content");
 
     // Release the finalizer: the namespace controller finishes the deletion.

@@ -182,8 +182,8 @@ async fn shutdown_ends_open_watches() {
     let (server, client) = start().await;
     let (resp, _) =
         client.send(Method::GET, "/api/v1/namespaces/default/pods?watch=true", &[], Bytes::new()).await.unwrap();
+    // `send` returned the watch's response headers: the watch is open.
     let reader = tokio::spawn(async move { resp.into_body().collect().await.is_ok() });
-    tokio::time::sleep(Duration::from_millis(50)).await;
     tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.expect("shutdown in time");
     let _ = tokio::time::timeout(Duration::from_secs(10), reader).await.expect("watch ended");
 }

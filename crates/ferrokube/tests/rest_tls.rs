@@ -408,3 +408,121 @@ async fn logs_never_contain_secrets_and_throttling_is_logged() {
     // up to 500 ms, well above the 50 ms logging threshold.
     assert!(logs.contains("due to client-side throttling, not priority and fairness, request: GET:https://"), "{logs}");
 }
+
+/// Runs `openssl` in `dir` (the tool users make Kubernetes client certificates with).
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running openssl {args:?}: {e} (the test needs the openssl command)"));
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA (`<name>.crt`/`.key`, v3) and, signed by it with `openssl x509 -req` and no
+/// extensions, a version 1 certificate per user (`<user>.crt`/`.key`; subject CN =
+/// user, O = group).
+fn openssl_v1_users(dir: &std::path::Path, ca: &str, users: &[(&str, &str, &str)]) {
+    let (crt, key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-subj",
+            &format!("/CN={ca}"),
+            "-days",
+            "2",
+        ],
+    );
+    for (user, group, key_kind) in users {
+        let (ukey, csr, ucrt) = (format!("{user}.key"), format!("{user}.csr"), format!("{user}.crt"));
+        let subject = format!("/CN={user}/O={group}");
+        let mut req = vec!["req", "-new", "-newkey", key_kind];
+        if key_kind.starts_with("ec") {
+            req.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        req.extend(["-nodes", "-keyout", &ukey, "-out", &csr, "-subj", &subject]);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &["x509", "-req", "-in", &csr, "-CA", &crt, "-CAkey", &key, "-CAcreateserial", "-out", &ucrt, "-days", "1"],
+        );
+    }
+}
+
+/// X.509 v1 client certificates, as `openssl x509 -req` makes them: the client presents
+/// them (ECDSA and RSA keys) and the embedded server takes the user from CN and the groups
+/// from O, as kube-apiserver does; the chain is still verified (a v1 certificate of
+/// another CA fails the handshake) and a key that does not fit its certificate is refused
+/// when the client is built.
+#[tokio::test]
+async fn x509_v1_client_certificates_made_by_openssl() {
+    use ferrokube::kubernetes::Clientset;
+    use ferrokube::rest::CreateOptions;
+    use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+
+    let dir = tempfile::tempdir().unwrap();
+    openssl_v1_users(dir.path(), "team-ca", &[("jane", "dev", "ec"), ("bob", "ops", "rsa:2048")]);
+    openssl_v1_users(dir.path(), "other-ca", &[("mallory", "dev", "ec")]);
+    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+    let jane = read("jane.crt");
+    assert_eq!(x509_version(&jane), 1, "openssl x509 -req without extensions makes a version 1 certificate");
+
+    let options = ServerOptions {
+        controllers: false,
+        client_ca_file: Some(dir.path().join("team-ca.crt")),
+        ..ServerOptions::default()
+    };
+    let server = EmbeddedServer::start(options).await.expect("the embedded server starts");
+    let config_for_user = |user: &str, key_of: &str| {
+        let mut c = ferrokube::rest::Config::new(server.url());
+        c.tls.ca_data = Some(server.ca_certificate_pem().as_bytes().to_vec());
+        c.tls.cert_data = Some(read(&format!("{user}.crt")));
+        c.tls.key_data = Some(SecretBytes::new(read(&format!("{key_of}.key"))));
+        c
+    };
+    for (user, group) in [("jane", "dev"), ("bob", "ops")] {
+        let cs = Clientset::new(&config_for_user(user, user)).expect("a client with a v1 certificate");
+        let review = cs
+            .authentication_v1()
+            .self_subject_reviews()
+            .create(&SelfSubjectReview::default(), &CreateOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{user}'s request with a v1 certificate: {e}"));
+        let info = review.status.and_then(|s| s.user_info).expect("userInfo");
+        assert_eq!(info.username.as_deref(), Some(user));
+        let groups = info.groups.unwrap_or_default();
+        assert!(groups.iter().any(|g| g == group) && groups.iter().any(|g| g == "system:authenticated"), "{groups:?}");
+    }
+
+    let cs = Clientset::new(&config_for_user("mallory", "mallory")).unwrap();
+    let refused = cs
+        .authentication_v1()
+        .self_subject_reviews()
+        .create(&SelfSubjectReview::default(), &CreateOptions::default())
+        .await;
+    let err = refused.expect_err("a v1 certificate of a CA the server does not trust");
+    assert!(err.status().is_none(), "refused at the TLS handshake, not by a Status: {err}");
+
+    let err = RESTClient::new(&config_for_user("jane", "bob")).expect_err("jane's certificate with bob's key");
+    assert!(matches!(err, Error::Config(_)) && err.to_string().contains("client key"), "{err}");
+    server.shutdown().await;
+}
+
+/// The version field of a DER-in-PEM certificate, read with the same reader the client uses.
+fn x509_version(pem: &[u8]) -> u8 {
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem).expect("a PEM certificate");
+    ferrokube_apimachinery::x509::Certificate::parse(&der).expect("a readable certificate").version
+}

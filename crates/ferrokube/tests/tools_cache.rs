@@ -208,13 +208,17 @@ async fn reflector_resumes_after_the_server_ends_the_watch() {
         got.push(next(&mut rx).await);
     }
     assert_eq!(got, want, "every event once, in order, across ~4 watch restarts");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(rx.try_recv().is_err(), "nothing repeated after another restart");
-    assert_eq!(informer.list_count(), 1, "resumed, never relisted");
     let watches =
-        env.uris.lock().unwrap().iter().filter(|u| u.contains("/configmaps?") && u.contains("watch=true")).count();
-    assert!(watches >= 4, "the watch was resumed several times ({watches} watches)");
-    assert_eq!(informer.store().len(), 16);
+        || env.uris.lock().unwrap().iter().filter(|u| u.contains("/configmaps?") && u.contains("watch=true")).count();
+    assert!(watches() >= 4, "the watch was resumed several times ({} watches)", watches());
+    // One more restart, then a last write: an event repeated by the resumed watch
+    // would arrive before the last write's.
+    let before = watches();
+    eventually("another watch restart", || watches() > before).await;
+    let last = create(c, &resume, "last", "v").await;
+    assert_eq!(next(&mut rx).await, format!("add last {}", rv(&last)), "nothing repeated after another restart");
+    assert_eq!(informer.list_count(), 1, "resumed, never relisted");
+    assert_eq!(informer.store().len(), 17);
 }
 
 /// Creates a ConfigMap through the registry directly, without yielding to the runtime.
@@ -252,8 +256,8 @@ async fn reflector_relists_after_410_gone() {
     let handle = reflector.spawn();
     tokio::time::timeout(WAIT, handle.wait_for_sync()).await.expect("synced");
     assert_eq!(handle.list_count(), 1);
-    // Let the watch reach the server.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The reflector's watch has reached the server.
+    eventually("the reflector's watch is open", || registry.store().watcher_count("/configmaps") > 0).await;
 
     for i in 0..20 {
         create_in_process(&registry, "gone", &format!("burst-{i}")).await;

@@ -2,7 +2,7 @@
 //!
 //! The TLS layer ([`crate::tls`]) has already checked any client certificate's chain
 //! against the client CAs; [`Authenticator::authenticate`] turns the verified
-//! certificate (CN = user, O = groups, see [`certs`]) or a bearer token (from a
+//! certificate (CN = user, O = groups, read by `ferrokube_apimachinery::x509`) or a bearer token (from a
 //! `--token-auth-file`, see [`token_file`], a service-account token, see
 //! [`service_account_tokens`], or the generated admin token) into a [`UserInfo`]
 //! (every authenticated user is in `system:authenticated`; service accounts also in
@@ -19,7 +19,6 @@
 //! The review APIs (`selfsubjectreviews`, `tokenreviews`, the access reviews) are
 //! answered here too ([`reviews`], [`rbac::reviews`]), not stored.
 
-pub mod certs;
 pub mod impersonation;
 pub mod rbac;
 pub mod reviews;
@@ -29,6 +28,8 @@ pub mod token_file;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+
+use ferrokube_apimachinery::x509::Certificate;
 
 use crate::api::UserInfo;
 
@@ -86,8 +87,9 @@ impl Authenticator {
         authorization: Option<&http::HeaderValue>,
     ) -> Result<UserInfo, AuthError> {
         if let Some(der) = client_cert {
-            return match certs::subject_identity(der) {
-                Some((name, groups)) if !name.is_empty() => {
+            let identity = Certificate::parse(der).and_then(|c| c.subject_identity());
+            return match identity {
+                Ok((name, groups)) if !name.is_empty() => {
                     Ok(with_authenticated(UserInfo { name, uid: String::new(), groups, extra: Default::default() }))
                 }
                 _ => Err(AuthError::BadCertificate),

@@ -8,6 +8,7 @@
 //! resourceVersion, watch from it, resume from the last seen resourceVersion when the
 //! stream ends, and re-list on a `410 Gone` ERROR event.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,17 +100,26 @@ pub struct Waiter {
     notify: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
     resync: Duration,
+    passes: Arc<AtomicU64>,
 }
 
 impl Waiter {
     /// A waiter woken by `notify`, at least every `resync`, and ended by `shutdown`.
     pub fn new(notify: Arc<Notify>, shutdown: watch::Receiver<bool>, resync: Duration) -> Waiter {
-        Waiter { notify, shutdown, resync }
+        Waiter { notify, shutdown, resync, passes: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// The number of reconcile passes the loop has finished (each call of
+    /// [`wait`](Self::wait) ends one): what tests wait on to know the loop had its
+    /// chance to act, instead of sleeping.
+    pub fn passes(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.passes)
     }
 
     /// Waits for a change, `requeue` (when earlier than the resync period) or the
     /// resync period. Returns false when the controllers are shutting down.
     pub async fn wait(&mut self, requeue: Option<Duration>) -> bool {
+        self.passes.fetch_add(1, Ordering::Relaxed);
         if *self.shutdown.borrow() {
             return false;
         }

@@ -67,6 +67,7 @@ pub(crate) mod serviceaccount;
 pub(crate) mod statefulset;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,9 +174,18 @@ impl Context {
 pub struct ControllerHandle {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    passes: Vec<Arc<AtomicU64>>,
 }
 
 impl ControllerHandle {
+    /// Per controller loop (ReplicaSet, Deployment, ..., in start order), the reconcile
+    /// passes it has finished. Once nothing changes, a loop passes once per resync
+    /// period; a test that wants to show that the controllers leave something alone waits
+    /// until every loop has passed a few more times, rather than sleeping.
+    pub fn reconcile_passes(&self) -> Vec<u64> {
+        self.passes.iter().map(|p| p.load(Ordering::Relaxed)).collect()
+    }
+
     /// Stops every controller task and waits for them to end.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
@@ -198,6 +208,7 @@ struct Launcher {
     ctx: Context,
     shutdown: watch::Receiver<bool>,
     tasks: Vec<JoinHandle<()>>,
+    passes: Vec<Arc<AtomicU64>>,
 }
 
 impl Launcher {
@@ -217,6 +228,7 @@ impl Launcher {
             ));
         }
         let waiter = Waiter::new(notify, self.shutdown.clone(), self.ctx.options.resync_period);
+        self.passes.push(waiter.passes());
         self.tasks.push(tokio::spawn(run(self.ctx.clone(), waiter)));
     }
 }
@@ -230,12 +242,12 @@ pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerH
     let (tx, rx) = watch::channel(false);
     let Some(res) = Resources::builtin() else {
         tracing::error!("controllers not started: the built-in catalog lacks a core resource");
-        return ControllerHandle { shutdown: tx, tasks: Vec::new() };
+        return ControllerHandle { shutdown: tx, tasks: Vec::new(), passes: Vec::new() };
     };
     let res = Arc::new(res);
     let client = Client::new(registry, Arc::clone(&res), CONTROLLER_MANAGER_USER);
     let ctx = Context { client, options: Arc::new(options) };
-    let mut l = Launcher { ctx, shutdown: rx, tasks: Vec::new() };
+    let mut l = Launcher { ctx, shutdown: rx, tasks: Vec::new(), passes: Vec::new() };
     let kubelet_options = l.ctx.options.kubelet_options();
     l.tasks.extend(kubelet::spawn(l.ctx.client.clone(), kubelet_options, l.shutdown.clone()));
     l.launch(&[&res.pods, &res.replicasets], replicaset::run);
@@ -251,5 +263,5 @@ pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerH
         l.launch(&[&res.namespaces, &accounts, &configmaps], serviceaccount::run);
     }
     l.launch(&[], events::run);
-    ControllerHandle { shutdown: tx, tasks: l.tasks }
+    ControllerHandle { shutdown: tx, tasks: l.tasks, passes: l.passes }
 }

@@ -37,6 +37,26 @@ impl Env {
         &self.client.res
     }
 
+    /// Waits until every controller loop has finished `n` more reconcile passes than
+    /// now. Once nothing changes a loop passes once per resync period, so after this
+    /// each controller has looked at the current state (at least `n - 1` resync periods
+    /// went by): what a test waits on before asserting the controllers left something
+    /// alone.
+    pub async fn wait_passes(&self, n: u64) {
+        let handle = self.handle.as_ref().expect("controllers running");
+        let start = handle.reconcile_passes();
+        wait_for("controller reconcile passes", || async {
+            handle.reconcile_passes().iter().zip(&start).all(|(now, then)| *now >= then + n).then_some(())
+        })
+        .await;
+    }
+
+    /// Live watchers on every stored resource (controllers hold one per watched type).
+    pub fn watchers(&self) -> usize {
+        let store = self.registry.store();
+        store.resource_keys().iter().map(|k| store.watcher_count(k)).sum()
+    }
+
     pub async fn stop(mut self) {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;

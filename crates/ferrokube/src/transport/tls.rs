@@ -161,11 +161,26 @@ pub(crate) fn certified_key(
             _ => PemError::UnparsableKey,
         },
     })?;
-    CertifiedKey::from_der(certs, key, &*crypto_provider()?).map_err(|e| ConfigError::Pem {
+    let unusable = |e: rustls::Error| ConfigError::Pem {
         what: "client key",
         path: key_path.map(Path::to_owned),
         reason: PemError::UnusableKey(e),
-    })
+    };
+    let signing_key = crypto_provider()?.key_provider.load_private_key(key).map_err(unusable)?;
+    // rustls' own check (`CertifiedKey::from_der`) parses the certificate with webpki,
+    // which refuses X.509 v1 certificates; kube accepts them (`openssl x509 -req` makes
+    // them), so the key is matched against the certificate's public key read here.
+    let cert = ferrokube_apimachinery::x509::Certificate::parse(&certs[0]).map_err(|e| ConfigError::Pem {
+        what: "client certificate",
+        path: cert_path.map(Path::to_owned),
+        reason: PemError::Malformed(e.to_string()),
+    })?;
+    if let Some(public) = signing_key.public_key() {
+        if public.as_ref() != cert.spki {
+            return Err(unusable(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)));
+        }
+    }
+    Ok(CertifiedKey::new(certs, signing_key))
 }
 
 /// Loads the static client certificate of the config, if one is configured.

@@ -8,8 +8,11 @@
 //! client CA that issues the admin client certificate (CN `admin`, O `system:masters`)
 //! and any certificate a test asks for. A client certificate is verified here, at the
 //! handshake, against that client CA plus `--client-ca-file`; a certificate from
-//! another CA fails the handshake. A client without a certificate is let through, to
-//! authenticate with a bearer token (the server's `auth` module).
+//! another CA fails the handshake. X.509 v1 client certificates are accepted as
+//! kube-apiserver accepts them ([`client_certs`]). A client without a certificate is let
+//! through, to authenticate with a bearer token (the server's `auth` module).
+
+mod client_certs;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -178,10 +181,15 @@ pub fn server_config(
     for ca in client_cas {
         roots.add(ca.clone()).map_err(|e| TlsError::Config(format!("client CA: {e}")))?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
+    let verifier = Arc::new(client_certs::ClientCerts::new(
+        webpki,
+        client_cas.to_vec(),
+        provider.signature_verification_algorithms,
+    ));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -195,6 +203,24 @@ pub fn server_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrokube_apimachinery::x509::Certificate;
+
+    #[test]
+    fn subject_identity_reads_every_organization() {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::OrganizationName, "system:masters");
+        params.distinguished_name.push(DnType::CommonName, "admin");
+        params.distinguished_name.push(DnType::CustomDnType(vec![2, 5, 4, 10]), "dev");
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let parsed = Certificate::parse(cert.der()).unwrap();
+        assert_eq!(parsed.version, 3);
+        let (cn, orgs) = parsed.subject_identity().unwrap();
+        assert_eq!(cn, "admin");
+        assert_eq!(orgs.len(), 2);
+        assert!(orgs.contains(&"system:masters".to_owned()) && orgs.contains(&"dev".to_owned()));
+    }
 
     #[test]
     fn generate_and_configure() {
@@ -205,7 +231,7 @@ mod tests {
         server_config(chain, key, &[client_ca.cert_der().clone()]).unwrap();
         let (cert, _) = client_ca.issue_client("admin", &["system:masters"]).unwrap();
         let der = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
-        let (cn, o) = crate::auth::certs::subject_identity(&der).unwrap();
+        let (cn, o) = Certificate::parse(&der).unwrap().subject_identity().unwrap();
         assert_eq!((cn.as_str(), o), ("admin", vec!["system:masters".to_owned()]));
         assert!(client_ca.issue_client("x", &["a", "b", "c"]).is_err());
     }
