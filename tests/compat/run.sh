@@ -206,9 +206,23 @@ run_poll() {
 TOKEN="compat-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 printf '%s,compat-user,compat-uid,"system:masters,compat-group"\n' "$TOKEN" >"$TMP/tokens.csv"
 ADMIN_KCFG="$TMP/kubeconfig"
+# A user made the usual way with openssl: `x509 -req` without extensions signs an
+# X.509 *version 1* certificate (CN = user, O = group), from a CA given to the server
+# with --client-ca-file, as on a cluster.
+V1="$TMP/v1cert"
+mkdir -p "$V1"
+(cd "$V1" &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt \
+        -subj /CN=compat-user-ca -days 2 &&
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout user.key -out user.csr \
+        -subj "/CN=compat-v1/O=compat-v1-group" &&
+    openssl x509 -req -in user.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out user.crt -days 1) \
+    >"$TMP/openssl.log" 2>&1 || die "openssl could not make the v1 client certificate: $(tail -n 3 "$TMP/openssl.log")"
+openssl x509 -in "$V1/user.crt" -noout -text | grep -q 'Version: 1 (0x0)' ||
+    die "openssl x509 -req made no version 1 certificate"
 echo "compat: starting $BIN" >&2
 "$BIN" --secure-port 0 --write-kubeconfig "$ADMIN_KCFG" --token-auth-file "$TMP/tokens.csv" \
-    >"$TMP/server.log" 2>&1 &
+    --client-ca-file "$V1/ca.crt" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 URL=""
 for _ in $(seq 1 300); do
@@ -254,6 +268,7 @@ EOF
 }
 write_kcfg "$TMP/token.kubeconfig" "{token: $TOKEN}"
 write_kcfg "$TMP/badtoken.kubeconfig" "{token: wrong-${TOKEN}x}"
+write_kcfg "$TMP/v1cert.kubeconfig" "{client-certificate: $V1/user.crt, client-key: $V1/user.key}"
 
 # --- kubectl ----------------------------------------------------------------------------
 # kubectl_suite LABEL BINARY: every kubectl check, in a fresh namespace of its own.
@@ -461,6 +476,14 @@ EOF
         run_check "kubectl $label" "kubectl --kubeconfig token.kubeconfig auth whoami (user from --token-auth-file)" 0 \
             '^Username +compat-user *$' '^UID +compat-uid *$' '^Groups +\[.*compat-group.*\]' -- \
             "${tk[@]}" --cache-dir "$cache-token" --kubeconfig "$TMP/token.kubeconfig" auth whoami
+    fi
+    if [[ $label != 1.20 ]]; then
+        run_check "kubectl $label" "kubectl --kubeconfig v1cert.kubeconfig auth whoami (X.509 v1 client certificate from openssl)" 0 \
+            '^Username +compat-v1 *$' '^Groups +\[.*compat-v1-group.*\]' -- \
+            "${tk[@]}" --cache-dir "$cache-v1" --kubeconfig "$TMP/v1cert.kubeconfig" auth whoami
+    else
+        run_check "kubectl $label" "kubectl --kubeconfig v1cert.kubeconfig auth can-i create selfsubjectaccessreviews (X.509 v1 client certificate)" 0 '^yes$' -- \
+            "${tk[@]}" --cache-dir "$cache-v1" --kubeconfig "$TMP/v1cert.kubeconfig" auth can-i create selfsubjectaccessreviews.authorization.k8s.io
     fi
     run_check "kubectl $label" "kubectl --kubeconfig badtoken.kubeconfig get ns (wrong token)" fail \
         'Unauthorized|You must be logged in|provide credentials' -- \
