@@ -14,7 +14,10 @@
 //! - LIST of 5,000 pods over HTTPS (identity and gzip): MB/s and objects/s,
 //! - watch events fanned out/s: 10 watchers over HTTPS replaying the same N events.
 //!
-//! `--only cold|inproc|https|list|watch` (repeatable) runs only those parts. It prints a
+//! - what durability costs (`--data-dir`, SQLite): creates/s in-process on a memory
+//!   store and on a durable one, alternating rounds, and their ratio.
+//!
+//! `--only cold|inproc|https|list|watch|durable` (repeatable) runs only those parts. It prints a
 //! table; nothing is asserted on timings.
 
 use std::sync::Arc;
@@ -267,6 +270,50 @@ fn pods_info() -> Arc<ResourceInfo> {
     Catalog::builtin().lookup("", "v1", "pods").expect("pods").clone()
 }
 
+/// Creates of pods, one after another, on `registry`; the time they took.
+async fn creates(registry: &Arc<Registry>, prefix: &str, n: usize) -> Duration {
+    let info = pods_info();
+    let start = Instant::now();
+    for i in 0..n {
+        let mut req = ApiRequest::new(Verb::Create, info.clone()).with_namespace("default");
+        req.body = Bytes::from(pod(i, prefix).to_string());
+        req.content_type = Some("application/json".into());
+        match registry.handle(req).await {
+            Ok(ApiResponse::Object { .. }) => {}
+            _ => panic!("create failed"),
+        }
+    }
+    start.elapsed()
+}
+
+/// What `--data-dir` costs per write: creates on a memory store and on a durable
+/// (SQLite) store, alternating, five rounds each; medians.
+#[cfg(feature = "durable")]
+async fn durable(sizes: &Sizes, rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let memory = Registry::new();
+    let durable = Registry::open(dir.path()).expect("a durable registry");
+    let (mut mem, mut dur) = (Vec::new(), Vec::new());
+    for round in 0..5 {
+        let prefix = format!("durable-r{round}");
+        mem.push(creates(&memory, &prefix, sizes.ops).await);
+        dur.push(creates(&durable, &prefix, sizes.ops).await);
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (m, d) = (median(&mut mem), median(&mut dur));
+    let per_write = |t: Duration| t.as_secs_f64() * 1e6 / sizes.ops as f64;
+    rows.push(Row { measure: "create in-process, memory store".into(), value: per_write(m), unit: "us/write" });
+    rows.push(Row { measure: "create in-process, --data-dir (SQLite)".into(), value: per_write(d), unit: "us/write" });
+    rows.push(Row {
+        measure: "durability cost (durable / memory)".into(),
+        value: per_write(d) / per_write(m),
+        unit: "x",
+    });
+}
+
 async fn in_process(sizes: &Sizes, registry: &Arc<Registry>, rows: &mut Vec<Row>) {
     let info = pods_info();
     for conc in [1, 16] {
@@ -495,6 +542,10 @@ fn main() {
         }
         if run("watch") {
             watch(&sizes, &mut rows).await;
+        }
+        #[cfg(feature = "durable")]
+        if run("durable") {
+            durable(&sizes, &mut rows).await;
         }
     });
     let w = rows.iter().map(|r| r.measure.len()).max().unwrap_or(10);

@@ -39,6 +39,10 @@ struct Args {
     /// policy of a new cluster) or AlwaysAllow (every authenticated user may do everything).
     #[arg(long, value_name = "RBAC|AlwaysAllow", default_value = "RBAC")]
     authorization_mode: ferrokube_apiserver::AuthorizationMode,
+    /// Keep every object in this directory (SQLite) and restore them at start: objects
+    /// and resourceVersions survive restarts. Default: objects live in memory only.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Write an admin kubeconfig (CA embedded; cluster/context/user "ferrokube") here.
     #[arg(long, value_name = "PATH")]
     write_kubeconfig: Option<PathBuf>,
@@ -84,6 +88,7 @@ async fn run(args: Args) -> ExitCode {
         token_auth_file: args.token_auth_file,
         controllers: args.controllers,
         authorization_mode: args.authorization_mode,
+        data_dir: args.data_dir,
         ..ServerOptions::default()
     };
     let server = match EmbeddedServer::start(options).await {

@@ -79,6 +79,10 @@ pub struct ServerOptions {
     /// Timings of the controllers and the simulated kubelet
     /// ([`ControllerOptions::fast`] for tests that want pods running in milliseconds).
     pub controller_options: ControllerOptions,
+    /// Keep every object in this directory and restore them at start (`--data-dir`;
+    /// SQLite, see `storage::durable`; needs the `durable` Cargo feature). `None`: the
+    /// objects live in memory only.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -93,6 +97,7 @@ impl Default for ServerOptions {
             controllers: true,
             authorization_mode: AuthorizationMode::Rbac,
             controller_options: ControllerOptions::default(),
+            data_dir: None,
         }
     }
 }
@@ -106,6 +111,10 @@ pub enum StartError {
     /// The token file could not be read or parsed.
     #[error("--token-auth-file: {0}")]
     TokenFile(#[from] TokenFileError),
+    /// The data directory could not be opened or read (or this build has no `durable`
+    /// feature).
+    #[error("--data-dir: {0}")]
+    DataDir(String),
     /// Only one of the certificate and key files was given.
     #[error("--tls-cert-file and --tls-private-key-file must be given together")]
     HalfKeyPair,
@@ -117,6 +126,19 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+#[cfg(feature = "durable")]
+fn open_data_dir(dir: &Path) -> Result<Arc<Registry>, StartError> {
+    Registry::open(dir).map_err(|e| StartError::DataDir(e.to_string()))
+}
+
+#[cfg(not(feature = "durable"))]
+fn open_data_dir(dir: &Path) -> Result<Arc<Registry>, StartError> {
+    Err(StartError::DataDir(format!(
+        "{}: this build of ferrokube-apiserver has no `durable` Cargo feature (SQLite storage)",
+        dir.display()
+    )))
 }
 
 /// A bearer token; `Debug` and `Display` show `<redacted>`.
@@ -170,7 +192,10 @@ impl EmbeddedServer {
     /// Start a server: generate or load certificates, bind, and serve in the background
     /// on the current tokio runtime. Takes a few milliseconds.
     pub async fn start(options: ServerOptions) -> Result<EmbeddedServer, StartError> {
-        let registry = Registry::new();
+        let registry = match &options.data_dir {
+            None => Registry::new(),
+            Some(dir) => open_data_dir(dir)?,
+        };
         Self::start_with_registry(options, registry).await
     }
 

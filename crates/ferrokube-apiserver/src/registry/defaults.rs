@@ -37,6 +37,29 @@ impl Allocator {
     pub fn node_port(&self) -> u32 {
         30000 + self.next_node_port.fetch_add(1, Ordering::Relaxed) % 2768
     }
+
+    /// Continues after the cluster IPs and node ports `services` hold (a restored
+    /// store), so new Services do not get addresses in use.
+    #[cfg(feature = "durable")]
+    pub fn resume_after<'a>(&self, services: impl Iterator<Item = &'a Value>) {
+        for svc in services {
+            let spec = svc.get("spec");
+            let ips = spec.and_then(|s| s.get("clusterIPs")).and_then(Value::as_array).into_iter().flatten();
+            for ip in ips.filter_map(Value::as_str) {
+                let octets: Vec<u32> = ip.split('.').filter_map(|o| o.parse().ok()).collect();
+                if let [10, second @ 96..=111, third, fourth] = octets[..] {
+                    let n = ((second - 96) << 16) | (third << 8) | fourth;
+                    self.next_ip.fetch_max(n + 1, Ordering::Relaxed);
+                }
+            }
+            let ports = spec.and_then(|s| s.get("ports")).and_then(Value::as_array).into_iter().flatten();
+            for port in ports.filter_map(|p| p.get("nodePort")).filter_map(Value::as_u64) {
+                if let Some(n) = u32::try_from(port).ok().and_then(|p| p.checked_sub(30000)) {
+                    self.next_node_port.fetch_max(n + 1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
 }
 
 fn is(info: &ResourceInfo, group: &str, plural: &str) -> bool {

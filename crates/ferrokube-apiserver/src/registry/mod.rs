@@ -52,6 +52,9 @@ pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Store key of namespaces.
 pub(crate) const NAMESPACES: &str = "/namespaces";
+/// Store key of Services (their cluster IPs and node ports are allocated here).
+#[cfg(feature = "durable")]
+const SERVICES: &str = "/services";
 
 /// The API semantics of every resource, over one [`Store`].
 pub struct Registry {
@@ -76,14 +79,37 @@ impl Registry {
 
     /// Like [`Registry::new`], with store tunables and a bookmark interval.
     pub fn with_options(config: StoreConfig, bookmark_interval: Duration) -> Arc<Registry> {
+        Registry::over_store(Store::with_config(config), bookmark_interval)
+    }
+
+    /// A registry over the objects kept in `dir` (`--data-dir`; created when new), which
+    /// keeps every write there before acknowledging it (see `storage::durable`).
+    /// Custom resources of the stored CRDs are served again at once.
+    #[cfg(feature = "durable")]
+    pub fn open(dir: &std::path::Path) -> Result<Arc<Registry>, crate::storage::durable::DurableError> {
+        let store = crate::storage::durable::open_store(StoreConfig::default(), dir)?;
+        let registry = Registry::over_store(store, DEFAULT_BOOKMARK_INTERVAL);
+        registry.sync_custom_resources();
+        let services: Vec<_> =
+            registry.store.keys(SERVICES, None).iter().filter_map(|k| registry.store.get(SERVICES, k)).collect();
+        registry.alloc.resume_after(services.iter().map(|s| &**s));
+        Ok(registry)
+    }
+
+    /// A registry over `store`, holding the namespaces `default`, `kube-system` and
+    /// `kube-public` (created unless the store has them).
+    fn over_store(store: Store, bookmark_interval: Duration) -> Arc<Registry> {
         let registry = Registry {
-            store: Arc::new(Store::with_config(config)),
+            store: Arc::new(store),
             bookmark_interval,
             alloc: defaults::Allocator::default(),
             catalog: Arc::new(SharedCatalog::builtin()),
             crd_sync: std::sync::Mutex::new(()),
         };
         for ns in ["default", "kube-system", "kube-public"] {
+            if registry.store.get(NAMESPACES, ns).is_some() {
+                continue;
+            }
             let obj = json!({
                 "kind": "Namespace",
                 "apiVersion": "v1",
@@ -96,8 +122,9 @@ impl Registry {
                 "spec": {"finalizers": ["kubernetes"]},
                 "status": {"phase": "Active"},
             });
-            // The store is empty, so these creates cannot collide.
-            let _ = registry.store.create(NAMESPACES, ns, obj);
+            if let Err(e) = registry.store.create(NAMESPACES, ns, obj) {
+                tracing::error!("creating the namespace {ns}: {e}");
+            }
         }
         Arc::new(registry)
     }

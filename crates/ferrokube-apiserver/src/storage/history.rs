@@ -25,6 +25,12 @@ impl History {
         History { events: VecDeque::new(), capacity: capacity.max(1), compacted_rv: 0 }
     }
 
+    /// An empty history that reaches back to `rv` only (a store restored at `rv`: what
+    /// happened before it is gone, as after an etcd compaction).
+    pub fn compacted_at(capacity: usize, rv: u64) -> Self {
+        History { events: VecDeque::new(), capacity: capacity.max(1), compacted_rv: rv }
+    }
+
     /// Appends an event (events arrive in increasing resourceVersion order), dropping
     /// the oldest one when full.
     pub fn push(&mut self, event: Arc<StoredEvent>) {

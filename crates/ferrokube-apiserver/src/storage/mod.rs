@@ -19,10 +19,16 @@
 //! falls too far behind is closed rather than allowed to block writers — exactly what a
 //! client sees from kube-apiserver's watch cache.
 //!
+//! With `--data-dir` (the `durable` Cargo feature) every write is also kept in SQLite
+//! before it is acknowledged, and a restarted server restores objects and
+//! resourceVersion from there (`durable`).
+//!
 //! The registry ([`crate::registry`]) builds the objects (uids, timestamps, generation,
 //! validation) and uses the store's read-modify-write primitives; in-process controllers
 //! can use the same [`Store`] directly.
 
+#[cfg(feature = "durable")]
+pub mod durable;
 pub mod encoded;
 mod history;
 mod store;
@@ -30,6 +36,7 @@ mod watch;
 
 pub use history::History;
 pub use store::{
-    object_key, object_rv, ListPage, ListQuery, Store, StoreConfig, StoreError, WatchRegistration, WatchStart,
+    object_key, object_rv, ListPage, ListQuery, Persistence, Store, StoreConfig, StoreError, WatchRegistration,
+    WatchStart,
 };
 pub use watch::{EventType, StoredEvent};

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -66,6 +66,19 @@ pub enum StoreError {
         /// The store's resourceVersion.
         current: u64,
     },
+    /// The durable storage could not keep the write, so it did not happen.
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// Where a durable store keeps each write before acknowledging it (see
+/// `storage::durable`, SQLite under `--data-dir`). Called with the store's lock held,
+/// before memory changes; an error makes the write fail.
+pub trait Persistence: Send {
+    /// Keep `bytes` (the object's JSON) under `(resource, key)`, written at `rv`.
+    fn put(&mut self, resource: &str, key: &str, rv: u64, bytes: &[u8]) -> Result<(), String>;
+    /// Forget `(resource, key)`, deleted at `rv`.
+    fn remove(&mut self, resource: &str, key: &str, rv: u64) -> Result<(), String>;
 }
 
 /// The object key of an object: `namespace/name`, or `name` when cluster-scoped.
@@ -156,12 +169,17 @@ struct State {
     resources: HashMap<String, ResourceState>,
 }
 
-/// An in-memory, versioned object store. Cheap to share behind an `Arc`.
+/// An in-memory, versioned object store, optionally backed by [`Persistence`]. Cheap to
+/// share behind an `Arc`.
 pub struct Store {
     state: RwLock<State>,
     /// Mirror of `State::rv`, published after events are dispatched.
     current_rv: AtomicU64,
     config: StoreConfig,
+    /// Where writes are kept before they are acknowledged, for a durable store.
+    persistence: Option<Mutex<Box<dyn Persistence>>>,
+    /// The resourceVersion the store was restored at: no history reaches before it.
+    restored_rv: u64,
 }
 
 impl Default for Store {
@@ -178,7 +196,49 @@ impl Store {
 
     /// An empty store with the given tunables.
     pub fn with_config(config: StoreConfig) -> Self {
-        Store { state: RwLock::new(State { rv: 1, resources: HashMap::new() }), current_rv: AtomicU64::new(1), config }
+        Store {
+            state: RwLock::new(State { rv: 1, resources: HashMap::new() }),
+            current_rv: AtomicU64::new(1),
+            config,
+            persistence: None,
+            restored_rv: 0,
+        }
+    }
+
+    /// A store restored from `persistence`'s content (`rv`, the newest resourceVersion
+    /// it handed out, and every object), which keeps every later write. Its watch
+    /// history starts empty at `rv`: a watch or list from before it gets `Expired`.
+    pub fn restored(
+        config: StoreConfig,
+        persistence: Box<dyn Persistence>,
+        rv: u64,
+        objects: impl IntoIterator<Item = (String, String, Value)>,
+    ) -> Self {
+        let rv = rv.max(1);
+        let mut store = Store::with_config(config);
+        store.restored_rv = rv;
+        {
+            let mut state = store.lock();
+            state.rv = rv;
+            for (resource, key, object) in objects {
+                let res = store.resource_mut(&mut state, &resource);
+                res.objects.insert(key, Arc::new(object));
+            }
+        }
+        store.current_rv.store(rv, Ordering::Release);
+        store.persistence = Some(Mutex::new(persistence));
+        store
+    }
+
+    /// Keeps a write in the persistence, if any (called with the lock held).
+    fn persist(&self, resource: &str, key: &str, rv: u64, object: Option<&Arc<Value>>) -> Result<(), StoreError> {
+        let Some(p) = &self.persistence else { return Ok(()) };
+        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match object {
+            Some(obj) => p.put(resource, key, rv, &super::encoded::json(obj)),
+            None => p.remove(resource, key, rv),
+        };
+        result.map_err(StoreError::Storage)
     }
 
     // A panic while holding the lock cannot leave the maps half-updated in a way that
@@ -222,9 +282,10 @@ impl Store {
 
     fn resource_mut<'s>(&self, state: &'s mut State, resource: &str) -> &'s mut ResourceState {
         let cap = self.config.history_capacity;
+        let restored_rv = self.restored_rv;
         state.resources.entry(resource.to_owned()).or_insert_with(|| ResourceState {
             objects: BTreeMap::new(),
-            history: History::new(cap),
+            history: History::compacted_at(cap, restored_rv),
             watchers: Vec::new(),
         })
     }
@@ -250,6 +311,8 @@ impl Store {
         }
         stamp_rv(&mut obj, rv);
         let obj = Arc::new(obj);
+        self.persist(resource, key, rv, Some(&obj))?;
+        let res = self.resource_mut(&mut state, resource);
         res.objects.insert(key.to_owned(), Arc::clone(&obj));
         let event =
             StoredEvent { event_type: EventType::Added, key: key.to_owned(), object: Arc::clone(&obj), prev: None, rv };
@@ -291,6 +354,7 @@ impl Store {
         let rv = state.rv + 1;
         stamp_rv(&mut obj, rv);
         let obj = Arc::new(obj);
+        self.persist(resource, key, rv, Some(&obj))?;
         let res = self.resource_mut(&mut state, resource);
         res.objects.insert(key.to_owned(), Arc::clone(&obj));
         let event = StoredEvent {
@@ -323,6 +387,7 @@ impl Store {
         let rv = state.rv + 1;
         stamp_rv(&mut tombstone, rv);
         let tombstone = Arc::new(tombstone);
+        self.persist(resource, key, rv, None)?;
         let res = self.resource_mut(&mut state, resource);
         res.objects.remove(key);
         let event = StoredEvent {
