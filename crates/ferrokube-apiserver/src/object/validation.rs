@@ -174,6 +174,33 @@ pub fn validate_metadata(obj: &Value) -> Vec<FieldError> {
     out
 }
 
+/// kube's limit on the total size of a ConfigMap's (or Secret's) data.
+pub const MAX_DATA_SIZE: usize = 1024 * 1024;
+
+/// Field errors of a ConfigMap's size: its `data` values and its decoded `binaryData`
+/// together may not exceed [`MAX_DATA_SIZE`] bytes (kube names the whole object, `[]`).
+pub fn validate_config_map(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
+    if !(info.group.is_empty() && info.plural == "configmaps") {
+        return Vec::new();
+    }
+    let sum = |field: &str, size: fn(&str) -> usize| -> usize {
+        obj.get(field).and_then(Value::as_object).map_or(0, |m| m.values().filter_map(Value::as_str).map(size).sum())
+    };
+    let decoded = |b64: &str| {
+        let padding = b64.bytes().rev().take_while(|b| *b == b'=').count();
+        (b64.len() / 4 * 3).saturating_sub(padding) + (b64.len() % 4).saturating_sub(1)
+    };
+    let total = sum("data", str::len) + sum("binaryData", decoded);
+    if total <= MAX_DATA_SIZE {
+        return Vec::new();
+    }
+    vec![FieldError {
+        reason: "FieldValueTooLong",
+        field: "[]".to_owned(),
+        body: format!("Too long: may not be more than {MAX_DATA_SIZE} bytes"),
+    }]
+}
+
 /// Field errors of a workload whose pod template must match its selector
 /// (Deployments, ReplicaSets, StatefulSets, DaemonSets): `spec.selector` is required
 /// and non-empty, and the template's labels must match it. Without this check a
@@ -217,6 +244,30 @@ pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<Field
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_map_size() {
+        let catalog = crate::catalog::Catalog::builtin();
+        let cm = catalog.builtin_resources().iter().find(|r| r.group.is_empty() && r.plural == "configmaps").unwrap();
+        let big = "a".repeat(MAX_DATA_SIZE);
+        assert!(validate_config_map(cm, &serde_json::json!({"data": {"k": big}})).is_empty());
+        let e = validate_config_map(cm, &serde_json::json!({"data": {"k": big, "l": "x"}}));
+        assert_eq!(e[0].to_string(), "[]: Too long: may not be more than 1048576 bytes");
+        // binaryData counts decoded bytes: "eHk=" is two.
+        assert!(validate_config_map(
+            cm,
+            &serde_json::json!({"data": {"k": "a".repeat(MAX_DATA_SIZE - 2)}, "binaryData": {"b": "eHk="}})
+        )
+        .is_empty());
+        assert_eq!(
+            validate_config_map(
+                cm,
+                &serde_json::json!({"data": {"k": "a".repeat(MAX_DATA_SIZE - 1)}, "binaryData": {"b": "eHk="}})
+            )
+            .len(),
+            1
+        );
+    }
 
     #[test]
     fn rules() {
