@@ -336,7 +336,8 @@ impl Handler {
             user,
             user_agent,
         };
-        let field_warnings = crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
+        let mut api_req = api_req;
+        let field_warnings = crate::openapi::field_validation::check(&mut api_req, &self.catalog.snapshot())?;
         if is_token {
             return self.token_request(api_req, &format).await;
         }
