@@ -180,6 +180,9 @@ pub(crate) fn prepare_update(
     let mut problems = validation::validate_metadata(&out);
     problems.extend(validation::validate_workload_selector(info, &out));
     problems.extend(validation::validate_config_map(info, &out));
+    if builtin {
+        problems.extend(validation::validate_pod_update(info, old, &out));
+    }
     if !problems.is_empty() {
         return Err(errors::invalid(info, name, &problems));
     }
