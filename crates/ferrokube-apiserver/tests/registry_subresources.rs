@@ -22,9 +22,13 @@ async fn status_subresource() {
     let mut b = d.clone();
     b["status"] = json!({"replicas": 2, "readyReplicas": 1});
     b["spec"]["replicas"] = json!(9);
+    b["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "1"});
     let s = ok(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").sub("status").body(b)).await;
     assert_eq!(s["status"]["readyReplicas"], 1);
     assert_eq!(s["spec"]["replicas"], 2, "spec changes through /status are ignored");
+    // Annotations are not reset by the status strategy (kube's deployment controller
+    // records its revision this way).
+    assert_eq!(s["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
     assert_eq!(s["metadata"]["generation"], 1);
     let g = ok(&r, Req::new(Verb::Get, deploys()).ns("default").name("web").sub("status")).await;
     assert_eq!(g["status"]["replicas"], 2);

@@ -232,12 +232,19 @@ async fn malformed_http_never_takes_the_server_down() {
     for path in [
         "/api/v1/namespaces/default/pods?limit=abc",
         "/api/v1/namespaces/default/pods?labelSelector=%%%",
-        "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1&resourceVersion=zzz",
         "/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName%3D%3D%3D",
     ] {
         let r = client.get(path).await;
         assert!(r.status < 500, "{path}: {}", r.status);
     }
+    // A watch from an unparsable resourceVersion is kube's 500 Status (its storage's
+    // parse error), an answer all the same.
+    let r = client.get("/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1&resourceVersion=zzz").await;
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        r.json()["message"],
+        "resourceVersion: Invalid value: \"zzz\": strconv.ParseUint: parsing \"zzz\": invalid syntax"
+    );
     assert_eq!(client.get("/version").await.status, 200);
     server.shutdown().await;
 }

@@ -260,9 +260,33 @@ impl Handler {
         let verb = path.verb(&method, watch_flag)?;
         let tableable = matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();
         let include = query.get("includeObject").and_then(|v| v.first()).map(String::as_str);
-        let offers = Offers { table: tableable, aggregated: false, protobuf: !self.is_custom(&path.resource) };
-        let format =
-            negotiate::choose(accept, offers, include).ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
+        let built_in = !self.is_custom(&path.resource);
+        let offers = Offers { table: tableable, aggregated: false, protobuf: built_in };
+        // A built-in resource sits behind kube-apiserver's router (go-restful), which
+        // refuses a patch type or an `Accept` its route does not declare before any
+        // handler runs, in its own words.
+        let routed = matches!(path.subresource.as_deref(), None | Some("status" | "scale" | "log"));
+        if built_in && routed {
+            if verb == Verb::Patch {
+                let ct = header_str(&req, header::CONTENT_TYPE).unwrap_or("application/octet-stream");
+                if !negotiate::route_matches(ct, &negotiate::BUILT_IN_PATCH_TYPES, false) {
+                    return Err(status::route_unsupported_media_type());
+                }
+            }
+            let collection_read =
+                (path.name.is_none() && matches!(verb, Verb::List | Verb::Watch)) || path.legacy_watch;
+            let produces = negotiate::route_produces(collection_read, path.subresource.as_deref() == Some("log"));
+            if !negotiate::route_matches(accept.filter(|a| !a.is_empty()).unwrap_or("*/*"), &produces, true) {
+                return Err(status::route_not_acceptable(&produces));
+            }
+        }
+        let format = negotiate::choose(accept, offers, include).ok_or_else(|| {
+            if built_in {
+                status::only_accepted(&negotiate::BUILT_IN_MEDIA_TYPES)
+            } else {
+                status::not_acceptable(accept.unwrap_or(""))
+            }
+        })?;
 
         let mut name = path.name.clone();
         if verb == Verb::Watch {
@@ -293,7 +317,8 @@ impl Handler {
         }
         let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let raw = body::read_limited(req.into_body(), gzip).await?;
-        let (content_type, raw) = body::normalize(verb, content_type.as_deref(), raw)?;
+        let target = body::BodyTarget { kind: &path.resource.kind, built_in };
+        let (content_type, raw) = body::normalize(verb, content_type.as_deref(), raw, target)?;
 
         let is_log = path.subresource.as_deref() == Some("log");
         let is_token = path.resource.group.is_empty()
@@ -311,7 +336,8 @@ impl Handler {
             user,
             user_agent,
         };
-        let field_warnings = crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
+        let mut api_req = api_req;
+        let field_warnings = crate::openapi::field_validation::check(&mut api_req, &self.catalog.snapshot())?;
         if is_token {
             return self.token_request(api_req, &format).await;
         }

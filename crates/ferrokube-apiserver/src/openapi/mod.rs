@@ -32,6 +32,7 @@
 //! writes: kube's "unknown field" errors (`Strict`) or warnings (`Warn`, the default).
 
 pub mod field_validation;
+pub(crate) mod go_json;
 pub mod paths;
 pub mod protobuf;
 

@@ -1104,7 +1104,7 @@ pub(super) static API_CORE_V1_CONTAINER: TypeSchema = TypeSchema {
         la("envFrom", Some(&API_CORE_V1_ENVFROMSOURCE)),
         s("lifecycle", Some(&API_CORE_V1_LIFECYCLE)),
         s("livenessProbe", Some(&API_CORE_V1_PROBE)),
-        lm("ports", &["containerPort"], Some(&API_CORE_V1_CONTAINERPORT)),
+        lm("ports", &["containerPort", "protocol"], Some(&API_CORE_V1_CONTAINERPORT)),
         s("readinessProbe", Some(&API_CORE_V1_PROBE)),
         la("resizePolicy", Some(&API_CORE_V1_CONTAINERRESIZEPOLICY)),
         s("resources", Some(&API_CORE_V1_RESOURCEREQUIREMENTS)),
@@ -1240,7 +1240,7 @@ pub(super) static API_CORE_V1_EPHEMERALCONTAINER: TypeSchema = TypeSchema {
         la("envFrom", Some(&API_CORE_V1_ENVFROMSOURCE)),
         s("lifecycle", Some(&API_CORE_V1_LIFECYCLE)),
         s("livenessProbe", Some(&API_CORE_V1_PROBE)),
-        lm("ports", &["containerPort"], Some(&API_CORE_V1_CONTAINERPORT)),
+        lm("ports", &["containerPort", "protocol"], Some(&API_CORE_V1_CONTAINERPORT)),
         s("readinessProbe", Some(&API_CORE_V1_PROBE)),
         la("resizePolicy", Some(&API_CORE_V1_CONTAINERRESIZEPOLICY)),
         s("resources", Some(&API_CORE_V1_RESOURCEREQUIREMENTS)),
@@ -1708,7 +1708,7 @@ pub(super) static API_CORE_V1_PODSPEC: TypeSchema = TypeSchema {
         s("schedulingGroup", Some(&API_CORE_V1_PODSCHEDULINGGROUP)),
         s("securityContext", Some(&API_CORE_V1_PODSECURITYCONTEXT)),
         la("tolerations", Some(&API_CORE_V1_TOLERATION)),
-        lm("topologySpreadConstraints", &["topologyKey"], Some(&API_CORE_V1_TOPOLOGYSPREADCONSTRAINT)),
+        lm("topologySpreadConstraints", &["topologyKey", "whenUnsatisfiable"], Some(&API_CORE_V1_TOPOLOGYSPREADCONSTRAINT)),
         lmr("volumes", &["name"], Some(&API_CORE_V1_VOLUME)),
     ],
 };
@@ -1746,7 +1746,7 @@ pub(super) static API_CORE_V1_PODTEMPLATESPEC: TypeSchema = TypeSchema {
 pub(super) static API_CORE_V1_PODVOLUMEHEALTH: TypeSchema = TypeSchema {
     name: "io.k8s.api.core.v1.PodVolumeHealth",
     fields: &[
-        lm("healthConditions", &["status"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
+        lm("healthConditions", &["status", "reason"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
     ],
 };
 pub(super) static API_CORE_V1_PORTSTATUS: TypeSchema = TypeSchema { name: "io.k8s.api.core.v1.PortStatus", fields: &[] };
@@ -1933,7 +1933,7 @@ pub(super) static API_CORE_V1_SERVICESPEC: TypeSchema = TypeSchema {
         la("externalIPs", None),
         la("ipFamilies", None),
         la("loadBalancerSourceRanges", None),
-        lm("ports", &["port"], Some(&API_CORE_V1_SERVICEPORT)),
+        lm("ports", &["port", "protocol"], Some(&API_CORE_V1_SERVICEPORT)),
         ma("selector", None),
         s("sessionAffinityConfig", Some(&API_CORE_V1_SESSIONAFFINITYCONFIG)),
     ],
@@ -2029,7 +2029,7 @@ pub(super) static API_CORE_V1_VOLUMEHEALTHCONDITION: TypeSchema = TypeSchema { n
 pub(super) static API_CORE_V1_VOLUMEHEALTHSTATUS: TypeSchema = TypeSchema {
     name: "io.k8s.api.core.v1.VolumeHealthStatus",
     fields: &[
-        lm("healthConditions", &["status"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
+        lm("healthConditions", &["status", "reason"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
     ],
 };
 pub(super) static API_CORE_V1_VOLUMEMOUNT: TypeSchema = TypeSchema {

@@ -10,7 +10,12 @@
 //!
 //! The keys come from k8s-openapi's `DeepMerge` impls, which use a list's
 //! `x-kubernetes-list-map-keys` (server-side apply) or its `patchMergeKey` (strategic
-//! merge patch) as the OpenAPI spec gives them; a few lists have several keys
+//! merge patch) as the OpenAPI spec gives them. Where that spec names fewer keys than
+//! kube's Go types (`+listMapKey`), which are what kube-apiserver's apply and
+//! managedFields use, the table was corrected by hand: container and service ports
+//! (`containerPort`/`port` and `protocol`), `topologySpreadConstraints`
+//! (`topologyKey`, `whenUnsatisfiable`) and volume `healthConditions` (`status`,
+//! `reason`). A few lists have several keys
 //! (kube-apiserver's apply keys container ports by `containerPort` and `protocol`, while
 //! strategic merge patch keys them by `containerPort` alone). Strategic merge patch always
 //! merges by one key, so it uses the first key ([`FieldSchema::patch_merge_key`]);

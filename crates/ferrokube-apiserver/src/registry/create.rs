@@ -127,6 +127,7 @@ impl Registry {
             let mut problems = validation::validate_name(info, &name);
             problems.extend(validation::validate_metadata(&obj));
             problems.extend(validation::validate_workload_selector(info, &obj));
+            problems.extend(validation::validate_config_map(info, &obj));
             if !problems.is_empty() {
                 return Err(errors::invalid(info, &name, &problems));
             }

@@ -210,6 +210,9 @@ pub(crate) fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
         serde_yaml_ng::from_slice(&req.body)
             .map_err(|e| errors::bad_request(format!("couldn't get version/kind; yaml parse error: {e}")))?
     } else {
+        if let Some(err) = crate::object::decode_errors::find_kind_error(&req.body) {
+            return Err(crate::object::decode_errors::unrecognized(&req.resource.kind, &err, &req.body));
+        }
         serde_json::from_slice(&req.body)
             .map_err(|e| errors::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
     };
@@ -237,6 +240,15 @@ fn type_name(v: &Value) -> &'static str {
 pub(crate) fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str) {
         let want = info.api_version();
+        let kind = obj.get("kind").and_then(Value::as_str).filter(|k| !k.is_empty()).unwrap_or(&info.kind);
+        if !av.is_empty() && av != want && kind == info.kind {
+            // kube's decoder finds no such kind in that version of its scheme.
+            let version = av.rsplit('/').next().unwrap_or(av);
+            return Err(errors::bad_request(format!(
+                "{kind} in version {version:?} cannot be handled as a {kind}: no kind {kind:?} is registered for \
+                 version {av:?} in scheme \"pkg/runtime/scheme.go:111\""
+            )));
+        }
         if !av.is_empty() && av != want {
             return Err(errors::bad_request(format!(
                 "the API version in the data ({av}) does not match the expected API version ({want})"

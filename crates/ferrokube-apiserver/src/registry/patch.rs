@@ -35,19 +35,68 @@ pub fn apply_to(
     body: &[u8],
     root: Option<&schema::TypeSchema>,
 ) -> Result<Value, ApiError> {
+    // kube-apiserver first checks the body is JSON at all, then decodes it (with its
+    // default field validation, Warn) into the patch's Go type.
+    if crate::object::decode_errors::check_json_syntax(body).is_err() {
+        return Err(errors::bad_request("invalid JSON patch"));
+    }
     let patch: Value =
         serde_json::from_slice(body).map_err(|e| errors::bad_request(format!("error decoding patch: {e}")))?;
-    let patched = algorithms::apply_patch(pt, target, &patch, root).map_err(patch_error)?;
+    if let Some(why) = decode_error(pt, &patch) {
+        return Err(errors::bad_request(format!("error decoding patch: {why}")));
+    }
+    let patched = algorithms::apply_patch(pt, target, &patch, root).map_err(|e| match pt {
+        // Whatever a decoded JSON patch fails on, kube answers the generic 422.
+        PatchType::JsonPatch => errors::generic_unprocessable(),
+        _ => patch_error(e),
+    })?;
     if !patched.is_object() {
         return Err(errors::unprocessable("the patched object is not a JSON object"));
     }
     Ok(patched)
 }
 
-/// A patch algorithm's error as the Status kube-apiserver answers with.
+/// What Go's `json.Unmarshal` says decoding a JSON or merge patch into the Go type
+/// kube-apiserver uses (`[]handlers.jsonPatchOp`, `map[string]interface {}`).
+fn decode_error(pt: PatchType, patch: &Value) -> Option<String> {
+    let go_type = |v: &Value| match v {
+        Value::Null => None,
+        Value::Bool(_) => Some("bool"),
+        Value::Number(_) => Some("number"),
+        Value::String(_) => Some("string"),
+        Value::Array(_) => Some("array"),
+        Value::Object(_) => Some("object"),
+    };
+    match pt {
+        PatchType::JsonPatch => match patch {
+            Value::Array(ops) => ops.iter().find_map(|op| match op {
+                Value::Object(fields) => ["op", "path", "from"].iter().find_map(|f| {
+                    let v = fields.get(*f)?;
+                    let got = go_type(v).filter(|t| *t != "string")?;
+                    Some(format!("json: cannot unmarshal {got} into Go struct field jsonPatchOp.{f} of type string"))
+                }),
+                other => go_type(other)
+                    .map(|got| format!("json: cannot unmarshal {got} into Go value of type handlers.jsonPatchOp")),
+            }),
+            other => go_type(other)
+                .map(|got| format!("json: cannot unmarshal {got} into Go value of type []handlers.jsonPatchOp")),
+        },
+        PatchType::MergePatch => go_type(patch)
+            .filter(|t| *t != "object")
+            .map(|got| format!("json: cannot unmarshal {got} into Go value of type map[string]interface {{}}")),
+        _ => None,
+    }
+}
+
+/// A patch algorithm's error as the Status kube-apiserver answers with (an unknown
+/// `$patch` directive: a 500 with no reason, as kube passes that error on).
 pub fn patch_error(err: PatchError) -> ApiError {
     let code = err.http_status();
-    let reason = if code == 422 { "Invalid" } else { "BadRequest" };
+    let reason = match code {
+        422 => "Invalid",
+        500 => "",
+        _ => "BadRequest",
+    };
     ApiError::new(code, reason, err.to_string())
 }
 

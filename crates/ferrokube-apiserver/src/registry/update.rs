@@ -94,6 +94,16 @@ pub(crate) fn prepare_update(
                     None => map.remove("status"),
                 };
             }
+            // kube's status strategies reset the spec (and some the labels), not the
+            // annotations: a status write carries them (the deployment controller
+            // records `deployment.kubernetes.io/revision` this way).
+            if let Some(new_meta) = new.get("metadata").and_then(Value::as_object) {
+                let m = meta::meta_mut(&mut out);
+                match new_meta.get("annotations").filter(|a| a.as_object().is_some_and(|o| !o.is_empty())) {
+                    Some(a) => m.insert("annotations".into(), a.clone()),
+                    None => m.remove("annotations"),
+                };
+            }
             // managedFields go with the write (server-side apply records its
             // `subresource: status` entry in them), as in kube-apiserver, whose
             // status strategies reset spec but not the field managers' records.
@@ -169,6 +179,10 @@ pub(crate) fn prepare_update(
     }
     let mut problems = validation::validate_metadata(&out);
     problems.extend(validation::validate_workload_selector(info, &out));
+    problems.extend(validation::validate_config_map(info, &out));
+    if builtin {
+        problems.extend(validation::validate_pod_update(info, old, &out));
+    }
     if !problems.is_empty() {
         return Err(errors::invalid(info, name, &problems));
     }

@@ -333,8 +333,16 @@ pub(super) fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
     let o = item.as_object()?;
     let mut k = Map::new();
     for name in keys {
-        if let Some(v) = o.get(*name).filter(|v| !v.is_null()) {
-            k.insert((*name).to_string(), v.clone());
+        match o.get(*name).filter(|v| !v.is_null()) {
+            Some(v) => {
+                k.insert((*name).to_string(), v.clone());
+            }
+            // A key field with a default in kube's schema keys by that default (a
+            // port's `protocol` is `TCP`), as structured-merge-diff does.
+            None if *name == "protocol" && keys.len() > 1 => {
+                k.insert((*name).to_string(), Value::String("TCP".into()));
+            }
+            None => {}
         }
     }
     if k.is_empty() {

@@ -332,3 +332,17 @@ fn multiple_conflicts_message() {
     );
     assert_eq!(c.causes().len(), 2);
 }
+
+#[test]
+fn ports_are_keyed_by_port_and_protocol() {
+    // kube's Go types key container ports by containerPort and protocol, the latter
+    // defaulting to TCP when the configuration leaves it out.
+    let mut cfg = config(1, json!({"app": "web"}));
+    cfg["spec"]["template"]["spec"]["containers"][0]["ports"] =
+        json!([{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}]);
+    let out = apply_at(None, &cfg, "kubectl", false, deploy(), T1).unwrap();
+    let fields = &out.object["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+        ["f:containers"]["k:{\"name\":\"nginx\"}"]["f:ports"];
+    assert!(fields.get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}").is_some(), "{fields}");
+    assert!(fields.get("k:{\"containerPort\":53,\"protocol\":\"UDP\"}").is_some(), "{fields}");
+}
