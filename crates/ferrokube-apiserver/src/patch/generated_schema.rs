@@ -1104,7 +1104,7 @@ pub(super) static API_CORE_V1_CONTAINER: TypeSchema = TypeSchema {
         la("envFrom", Some(&API_CORE_V1_ENVFROMSOURCE)),
         s("lifecycle", Some(&API_CORE_V1_LIFECYCLE)),
         s("livenessProbe", Some(&API_CORE_V1_PROBE)),
-        lm("ports", &["containerPort"], Some(&API_CORE_V1_CONTAINERPORT)),
+        lm("ports", &["containerPort", "protocol"], Some(&API_CORE_V1_CONTAINERPORT)),
         s("readinessProbe", Some(&API_CORE_V1_PROBE)),
         la("resizePolicy", Some(&API_CORE_V1_CONTAINERRESIZEPOLICY)),
         s("resources", Some(&API_CORE_V1_RESOURCEREQUIREMENTS)),
@@ -1240,7 +1240,7 @@ pub(super) static API_CORE_V1_EPHEMERALCONTAINER: TypeSchema = TypeSchema {
         la("envFrom", Some(&API_CORE_V1_ENVFROMSOURCE)),
         s("lifecycle", Some(&API_CORE_V1_LIFECYCLE)),
         s("livenessProbe", Some(&API_CORE_V1_PROBE)),
-        lm("ports", &["containerPort"], Some(&API_CORE_V1_CONTAINERPORT)),
+        lm("ports", &["containerPort", "protocol"], Some(&API_CORE_V1_CONTAINERPORT)),
         s("readinessProbe", Some(&API_CORE_V1_PROBE)),
         la("resizePolicy", Some(&API_CORE_V1_CONTAINERRESIZEPOLICY)),
         s("resources", Some(&API_CORE_V1_RESOURCEREQUIREMENTS)),
@@ -1708,7 +1708,7 @@ pub(super) static API_CORE_V1_PODSPEC: TypeSchema = TypeSchema {
         s("schedulingGroup", Some(&API_CORE_V1_PODSCHEDULINGGROUP)),
         s("securityContext", Some(&API_CORE_V1_PODSECURITYCONTEXT)),
         la("tolerations", Some(&API_CORE_V1_TOLERATION)),
-        lm("topologySpreadConstraints", &["topologyKey"], Some(&API_CORE_V1_TOPOLOGYSPREADCONSTRAINT)),
+        lm("topologySpreadConstraints", &["topologyKey", "whenUnsatisfiable"], Some(&API_CORE_V1_TOPOLOGYSPREADCONSTRAINT)),
         lmr("volumes", &["name"], Some(&API_CORE_V1_VOLUME)),
     ],
 };
@@ -1746,7 +1746,7 @@ pub(super) static API_CORE_V1_PODTEMPLATESPEC: TypeSchema = TypeSchema {
 pub(super) static API_CORE_V1_PODVOLUMEHEALTH: TypeSchema = TypeSchema {
     name: "io.k8s.api.core.v1.PodVolumeHealth",
     fields: &[
-        lm("healthConditions", &["status"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
+        lm("healthConditions", &["status", "reason"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
     ],
 };
 pub(super) static API_CORE_V1_PORTSTATUS: TypeSchema = TypeSchema { name: "io.k8s.api.core.v1.PortStatus", fields: &[] };
@@ -1933,7 +1933,7 @@ pub(super) static API_CORE_V1_SERVICESPEC: TypeSchema = TypeSchema {
         la("externalIPs", None),
         la("ipFamilies", None),
         la("loadBalancerSourceRanges", None),
-        lm("ports", &["port"], Some(&API_CORE_V1_SERVICEPORT)),
+        lm("ports", &["port", "protocol"], Some(&API_CORE_V1_SERVICEPORT)),
         ma("selector", None),
         s("sessionAffinityConfig", Some(&API_CORE_V1_SESSIONAFFINITYCONFIG)),
     ],
@@ -2029,7 +2029,7 @@ pub(super) static API_CORE_V1_VOLUMEHEALTHCONDITION: TypeSchema = TypeSchema { n
 pub(super) static API_CORE_V1_VOLUMEHEALTHSTATUS: TypeSchema = TypeSchema {
     name: "io.k8s.api.core.v1.VolumeHealthStatus",
     fields: &[
-        lm("healthConditions", &["status"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
+        lm("healthConditions", &["status", "reason"], Some(&API_CORE_V1_VOLUMEHEALTHCONDITION)),
     ],
 };
 pub(super) static API_CORE_V1_VOLUMEMOUNT: TypeSchema = TypeSchema {
@@ -3950,6 +3950,50 @@ pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_APISERVICESTATUS: 
     ],
 };
 pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_SERVICEREFERENCE: TypeSchema = TypeSchema { name: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.ServiceReference", fields: &[] };
+
+/// The types server-side apply treats as one value (`+structType=atomic` in Go),
+/// sorted by definition name.
+pub(super) static ATOMIC_STRUCTS: &[&str] = &[
+    "io.k8s.api.admissionregistration.v1.MatchResources",
+    "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
+    "io.k8s.api.admissionregistration.v1.ParamKind",
+    "io.k8s.api.admissionregistration.v1.ParamRef",
+    "io.k8s.api.admissionregistration.v1.Variable",
+    "io.k8s.api.admissionregistration.v1alpha1.MatchResources",
+    "io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations",
+    "io.k8s.api.admissionregistration.v1alpha1.ParamKind",
+    "io.k8s.api.admissionregistration.v1alpha1.ParamRef",
+    "io.k8s.api.admissionregistration.v1beta1.MatchResources",
+    "io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations",
+    "io.k8s.api.admissionregistration.v1beta1.ParamKind",
+    "io.k8s.api.admissionregistration.v1beta1.ParamRef",
+    "io.k8s.api.admissionregistration.v1beta1.Variable",
+    "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.EndpointAddress",
+    "io.k8s.api.core.v1.EndpointPort",
+    "io.k8s.api.core.v1.EvictionResponder",
+    "io.k8s.api.core.v1.FileKeySelector",
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.NodeSelector",
+    "io.k8s.api.core.v1.NodeSelectorTerm",
+    "io.k8s.api.core.v1.ObjectFieldSelector",
+    "io.k8s.api.core.v1.ObjectReference",
+    "io.k8s.api.core.v1.ResourceFieldSelector",
+    "io.k8s.api.core.v1.ScopeSelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.SecretReference",
+    "io.k8s.api.core.v1.TopologySelectorTerm",
+    "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "io.k8s.api.discovery.v1.EndpointPort",
+    "io.k8s.api.lifecycle.v1alpha1.Requester",
+    "io.k8s.api.lifecycle.v1alpha1.TargetResponder",
+    "io.k8s.api.networking.v1.ServiceBackendPort",
+    "io.k8s.api.rbac.v1.RoleRef",
+    "io.k8s.api.rbac.v1.Subject",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+];
 
 /// Every type reachable from a top-level resource, sorted by definition name.
 pub(super) static TYPES: &[&TypeSchema] = &[

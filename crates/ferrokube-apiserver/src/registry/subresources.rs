@@ -109,6 +109,7 @@ impl Registry {
     pub(crate) fn patch(&self, req: &ApiRequest) -> ApiResult {
         let info = &*req.resource;
         let pt = patch::patch_type_of(req.content_type.as_deref())?;
+        patch::validate_patch_options(req, pt)?;
         let root = patch::root_schema(info);
         let mode = match req.subresource.as_deref() {
             None => Mode::Main,

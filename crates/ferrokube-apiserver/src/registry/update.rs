@@ -122,13 +122,16 @@ pub(crate) fn prepare_update(
             .map(str::to_owned)
             .collect();
         if !added.is_empty() {
+            // Go's %#v of a []string: []string{"a", "b"}.
+            let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+            let added = format!("[]string{{{}}}", quoted.join(", "));
             return Err(errors::invalid(
                 info,
                 name,
                 &[FieldError::forbidden(
                     "metadata.finalizers",
                     &format!(
-                        "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                        "no new finalizers can be added if the object is being deleted, found new finalizers {added}"
                     ),
                 )],
             ));

@@ -264,10 +264,9 @@ fn collect_member(
     strict: bool,
 ) -> Result<(), PatchError> {
     let kind = member.map(|m| m.kind);
-    // metav1.LabelSelector is an atomic struct (`selector`, `podSelector`,
-    // `namespaceSelector`, ...): owned as one field.
-    if let (Some(PathElement::Field(name)), Some(FieldKind::Struct), Value::Object(_)) = (prefix.last(), kind, v) {
-        if name.ends_with("Selector") || name == "selector" {
+    // An atomic struct (metav1.LabelSelector, RoleRef, ...) is owned as one field.
+    if let (Some(Member { kind: FieldKind::Struct, elem: Some(t), .. }), Value::Object(_)) = (member, v) {
+        if t.atomic() {
             out.insert(prefix.clone());
             return Ok(());
         }
@@ -303,7 +302,9 @@ fn collect_member(
             for (item, key) in items.iter().zip(item_keys) {
                 prefix.push(PathElement::Key(key));
                 out.insert(prefix.clone());
-                if let Value::Object(o) = item {
+                // Items of an atomic type (ownerReferences) are owned as a whole.
+                let atomic_items = member.and_then(|m| m.elem).is_some_and(|t| t.atomic());
+                if let (Value::Object(o), false) = (item, atomic_items) {
                     collect_object(o, Member::item(member), prefix, out, strict)?;
                 }
                 prefix.pop();
@@ -403,6 +404,25 @@ pub(super) fn is_key_field(path: &[PathElement]) -> bool {
 
 /// Removes the field or list item at `path` (no-op when absent).
 pub(super) fn remove_at(v: &mut Value, path: &[PathElement]) {
+    remove_one(v, path);
+    // As structured-merge-diff prunes: a map or list that the removal left empty goes
+    // too (for a typed object an empty `labels` is dropped, not kept as `{}`), up to
+    // the nearest ancestor that still has something in it.
+    for len in (1..path.len()).rev() {
+        let prefix = &path[..len];
+        let empty = match get_at(v, prefix) {
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            break;
+        }
+        remove_one(v, prefix);
+    }
+}
+
+fn remove_one(v: &mut Value, path: &[PathElement]) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };
