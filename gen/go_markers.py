@@ -16,7 +16,10 @@ release of the k8s-openapi module used) and located with `go mod download -json
 
 `markers()` returns, by OpenAPI definition name (`io.k8s.api.core.v1.Container`):
   * `fields[(definition, json name)] = (list type or None, [list-map keys])`,
-  * `atomic_structs`: the definitions whose type has `+structType=atomic`.
+  * `atomic_structs`: the definitions whose type has `+structType=atomic`,
+  * `omitted`: the (definition, json name) of the pointer, slice and map fields with
+    `omitempty`, which the JSON of the type's zero value leaves out (kube's field
+    manager owns such a field itself when a write adds it: `".": {}`).
 The fields of a struct embedded with `json:",inline"` (or `json:""`) count as its parent's.
 Only the plain markers count; the declarative-validation twins (`+k8s:listMapKey=...`)
 say the same for validation and are ignored.
@@ -39,7 +42,7 @@ PACKAGES_GLOB = [
 ]
 
 TYPE_RE = re.compile(r"^type (\w+) struct \{$")
-FIELD_RE = re.compile(r"^\t(?:\w+\s+)?[*\[\]\w.]+\s+`[^`]*json:\"([^\",]*)")
+FIELD_RE = re.compile(r"^\t(?:\w+\s+)?([*\[\]\w.]+)\s+`[^`]*json:\"([^\",]*)([^\"]*)\"")
 INLINE_RE = re.compile(r"^\t(\w+)\s+`json:\"(?:,inline)?\"")
 MARKER_RE = re.compile(r"^\s*//\s*\+(listType|listMapKey|structType|mapType)=(\S+)\s*$")
 
@@ -56,7 +59,7 @@ def module_dir(module, overrides=None):
     return json.loads(out.stdout)["Dir"]
 
 
-def _parse_package(pkg_dir, prefix, fields, atomic_structs, inlined):
+def _parse_package(pkg_dir, prefix, fields, atomic_structs, inlined, omitted):
     for path in sorted(glob.glob(os.path.join(pkg_dir, "*.go"))):
         base = os.path.basename(path)
         if base.endswith("_test.go") or base.startswith(("generated.", "zz_generated")):
@@ -87,18 +90,21 @@ def _parse_package(pkg_dir, prefix, fields, atomic_structs, inlined):
             if m:
                 inlined.append((current, f"{prefix}.{m.group(1)}"))
             m = FIELD_RE.match(line)
-            if m and m.group(1) not in ("", "-"):
+            if m and m.group(2) not in ("", "-"):
+                gotype, json_name, options = m.group(1), m.group(2), m.group(3).split(",")
                 list_type = next((v for k, v in comment if k == "listType"), None)
                 keys = [v for k, v in comment if k == "listMapKey"]
                 if list_type or keys:
-                    fields[(current, m.group(1))] = (list_type, keys)
+                    fields[(current, json_name)] = (list_type, keys)
+                if gotype.startswith(("*", "[]", "map[")) and "omitempty" in options:
+                    omitted.add((current, json_name))
             if stripped:
                 comment = []
 
 
 def markers(overrides=None):
     """The markers of every type of the pinned modules (see the module docs)."""
-    fields, atomic_structs, inlined = {}, set(), []
+    fields, atomic_structs, inlined, omitted = {}, set(), [], set()
     for module, pattern, prefix in PACKAGES_GLOB:
         root = module_dir(module, overrides)
         for pkg_dir in sorted(glob.glob(os.path.join(root, pattern))):
@@ -106,18 +112,21 @@ def markers(overrides=None):
                 continue
             rel = os.path.relpath(pkg_dir, root)
             pkg_prefix = prefix if pattern != "*/*" else f"{prefix}.{rel.replace(os.sep, '.')}"
-            _parse_package(pkg_dir, pkg_prefix, fields, atomic_structs, inlined)
+            _parse_package(pkg_dir, pkg_prefix, fields, atomic_structs, inlined, omitted)
     # An embedded struct's fields are its parent's (EphemeralContainer inlines
     # EphemeralContainerCommon).
     for parent, child in inlined:
         for (definition, name), marker in list(fields.items()):
             if definition == child:
                 fields.setdefault((parent, name), marker)
-    return fields, atomic_structs
+        for definition, name in list(omitted):
+            if definition == child:
+                omitted.add((parent, name))
+    return fields, atomic_structs, omitted
 
 
 if __name__ == "__main__":
-    f, a = markers()
+    f, a, _ = markers()
     print(len(f), "list fields,", len(a), "atomic structs")
     for (d, n), (t, k) in sorted(f.items()):
         if len(k) > 1:

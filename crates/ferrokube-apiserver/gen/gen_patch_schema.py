@@ -31,7 +31,9 @@ LabelSelector, OwnerReference, RoleRef, ...). k8s-openapi carries neither, so bo
 from the markers of the Kubernetes Go types (gen/go_markers.py at the repository root,
 reading the Go modules pinned by version through `go mod download`): a keyed list gets
 all its `+listMapKey`s, the strategic merge key first; the atomic structs are listed in
-`ATOMIC_STRUCTS`.
+`ATOMIC_STRUCTS`, and the fields a Go zero value omits (pointers, slices and maps with
+`omitempty`, which apply's bookkeeping owns themselves when a write adds them) in
+`OMITTED_WHEN_EMPTY`.
 
 `retainKeys` is a strategic-merge-patch strategy that k8s-openapi does not carry; the few
 fields that have it are listed in RETAIN_KEYS below, transcribed from the
@@ -166,7 +168,7 @@ def main():
         for st in parse_file(path, module_path):
             structs[st.rust_path] = st
 
-    go_fields, atomic_structs = go_markers.markers()
+    go_fields, atomic_structs, omitted = go_markers.markers()
 
     def struct_of(ty):
         return structs.get(ty) if ty.startswith("crate::") else None
@@ -295,6 +297,16 @@ def main():
     for st in types:
         if st.definition in atomic_structs:
             w(f'    "{st.definition}",')
+    w("];")
+    w("")
+    w("/// The (type, field) pairs among the non-scalar fields above that the JSON of the")
+    w("/// type's Go zero value leaves out (pointer, slice and map fields with `omitempty`),")
+    w("/// sorted.")
+    w("pub(super) static OMITTED_WHEN_EMPTY: &[(&str, &str)] = &[")
+    for st in types:
+        for json_name, _ in described[st.rust_path]:
+            if (st.definition, json_name) in omitted:
+                w(f'    ("{st.definition}", "{json_name}"),')
     w("];")
     w("")
     w("/// Every type reachable from a top-level resource, sorted by definition name.")

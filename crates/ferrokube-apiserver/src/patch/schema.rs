@@ -27,7 +27,7 @@
 //! with `root_type: None` behaves like a JSON merge patch (maps merge, lists are
 //! replaced), and server-side apply treats every list as atomic.
 
-use super::generated_schema::{ATOMIC_STRUCTS, RESOURCES, TYPES};
+use super::generated_schema::{ATOMIC_STRUCTS, OMITTED_WHEN_EMPTY, RESOURCES, TYPES};
 
 /// The patch metadata of one object type.
 #[derive(Debug)]
@@ -50,6 +50,13 @@ impl TypeSchema {
     /// owned and replaced as a whole. Strategic merge patch still merges them.
     pub fn atomic(&self) -> bool {
         ATOMIC_STRUCTS.binary_search(&self.name).is_ok()
+    }
+
+    /// Whether the JSON of this type's Go zero value leaves out the (non-scalar) field
+    /// `json_name`: a pointer, slice or map with `omitempty`. Value structs (`spec`,
+    /// `template`) and fields without `omitempty` (`containers`) are always written.
+    pub fn omitted_when_empty(&self, json_name: &str) -> bool {
+        OMITTED_WHEN_EMPTY.binary_search(&(self.name, json_name)).is_ok()
     }
 }
 

@@ -260,9 +260,11 @@ fn in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
 fn nil_in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
     let mut object = ctx;
     let mut member: Option<Member<'_>> = None;
+    let mut parent = ctx;
     for (i, element) in path.iter().enumerate() {
         match element {
             PathElement::Field(name) => {
+                parent = object;
                 member = object.member(name);
                 if i + 1 < path.len() {
                     object = Member::object(member);
@@ -277,6 +279,10 @@ fn nil_in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
         Some(PathElement::Field(name)) => name.as_str(),
         _ => "",
     };
+    if let (ObjectSchema::Struct(t), Some(_)) = (parent, member) {
+        // Known from the Go types (generated from their sources).
+        return t.omitted_when_empty(name);
+    }
     match member.map(|m| m.kind) {
         Some(FieldKind::Map(MapStrategy::Granular)) => true,
         // Slices are omitted when empty, except the few a type always writes.
