@@ -114,8 +114,15 @@ impl Registry {
                 // A create through server-side apply arrives with its Apply entry;
                 // any other create is recorded as an Update of its field manager.
                 if obj.pointer("/metadata/managedFields").is_none_or(Value::is_null) {
+                    // A CRD's status on create is the strategy's, nobody's field.
+                    let strategy_status = crate::apiextensions::is_crd_resource(info)
+                        .then(|| obj.as_object_mut().and_then(|o| o.remove("status")))
+                        .flatten();
                     let tracking = FieldTracking::for_request(req, None, super::patch::root_schema(info));
                     obj = tracking.record(None, std::mem::take(&mut obj))?;
+                    if let (Some(status), Some(o)) = (strategy_status, obj.as_object_mut()) {
+                        o.insert("status".into(), status);
+                    }
                 }
                 // What the strategy and the admission plugins set is nobody's field.
                 defaults::system_fields(info, builtin, &mut obj);

@@ -238,6 +238,10 @@ impl Registry {
                     md.insert("remainingItemCount".into(), json!(r));
                 }
             }
+        } else if read_defaults.is_some() || self.custom_version(info).is_some() {
+            // A custom resource list is unstructured in kube: its `continue` is always
+            // written, empty on the last page.
+            md.insert("continue".into(), json!(""));
         }
         Ok(ServedResponse::List(SharedList {
             kind: format!("{}List", info.kind),

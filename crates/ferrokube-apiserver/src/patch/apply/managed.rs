@@ -103,7 +103,18 @@ pub(super) fn set_managed_fields(obj: &mut Value, entries: &[ManagedFieldsEntry]
     if entries.is_empty() {
         meta.remove("managedFields");
     } else {
-        meta.insert("managedFields".into(), Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()));
+        // kube-apiserver's order: Apply before Update, then oldest first (an entry
+        // without time first), then by manager, apiVersion and subresource.
+        let mut sorted: Vec<&ManagedFieldsEntry> = entries.iter().collect();
+        sorted.sort_by(|p, q| {
+            (p.operation.as_str(), p.time.as_deref().unwrap_or(""), &p.manager, &p.api_version)
+                .cmp(&(q.operation.as_str(), q.time.as_deref().unwrap_or(""), &q.manager, &q.api_version))
+                .then_with(|| p.subresource.as_deref().unwrap_or("").cmp(q.subresource.as_deref().unwrap_or("")))
+        });
+        meta.insert(
+            "managedFields".into(),
+            Value::Array(sorted.into_iter().map(ManagedFieldsEntry::to_json).collect()),
+        );
     }
 }
 
@@ -190,6 +201,7 @@ pub(super) fn update_at(
             }
         }
     }
+    let scale = subresource == Some("scale");
     if !changed.is_empty() {
         let api_version = new.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
         match entries.iter_mut().find(|e| mine(e)) {
@@ -198,13 +210,17 @@ pub(super) fn update_at(
                     e.fields.insert((*p).clone());
                 }
                 e.api_version = api_version;
-                e.time = Some(time.to_string());
+                if !scale {
+                    e.time = Some(time.to_string());
+                }
             }
             None => entries.push(ManagedFieldsEntry {
                 manager: manager.to_string(),
                 operation: Operation::Update,
                 api_version,
-                time: Some(time.to_string()),
+                // kube-apiserver's scale handler gives a scale writer's entry the time
+                // of the manager's entry it had before (none for a new one), and keeps it.
+                time: (!scale).then(|| time.to_string()),
                 subresource: subresource.map(str::to_string),
                 fields: changed.iter().map(|p| (*p).clone()).fold(FieldSet::new(), |mut s, p| {
                     s.insert(p);
