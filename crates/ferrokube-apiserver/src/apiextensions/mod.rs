@@ -112,7 +112,7 @@ impl CustomResourceVersion {
             return Vec::new();
         };
         let mut errs = Vec::new();
-        let mut replicas = |path: &str, errs: &mut Vec<FieldError>| {
+        let replicas = |path: &str, errs: &mut Vec<FieldError>| {
             let Some(v) = json_path_to_pointer(path).and_then(|p| obj.pointer(&p)) else {
                 return;
             };

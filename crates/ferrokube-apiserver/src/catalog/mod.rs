@@ -115,6 +115,9 @@ pub fn subresources(resource: &ResourceInfo) -> Vec<Subresource> {
             out.push(Subresource { name: "log", group: "", version: Some("v1"), kind: Some("Pod"), verbs: &["get"] });
         }
         (true, "namespaces") => out.push(same("finalize", &["update"])),
+        (false, "certificatesigningrequests") if resource.group == "certificates.k8s.io" => {
+            out.push(same("approval", GET_PATCH_UPDATE))
+        }
         (true, "serviceaccounts") => out.push(Subresource {
             name: "token",
             group: "authentication.k8s.io",

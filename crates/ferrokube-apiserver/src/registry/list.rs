@@ -157,6 +157,7 @@ impl Registry {
         match req.subresource.as_deref() {
             None => {}
             Some("status") if info.has_status => {}
+            Some("approval") if super::update::is_csr(info) => {}
             Some("scale") if info.has_scale => return self.get_scale(req).map(ServedResponse::Api),
             Some(_) => return Err(errors::no_such_path()),
         }
