@@ -19,7 +19,9 @@ release of the k8s-openapi module used) and located with `go mod download -json
   * `atomic_structs`: the definitions whose type has `+structType=atomic`,
   * `omitted`: the (definition, json name) of the pointer, slice and map fields with
     `omitempty`, which the JSON of the type's zero value leaves out (kube's field
-    manager owns such a field itself when a write adds it: `".": {}`).
+    manager owns such a field itself when a write adds it: `".": {}`),
+  * `defaults[(definition, json name)]`: a field's `+default=` marker, as written (a
+    JSON value: `"TCP"`, `0`).
 The fields of a struct embedded with `json:",inline"` (or `json:""`) count as its parent's.
 Only the plain markers count; the declarative-validation twins (`+k8s:listMapKey=...`)
 say the same for validation and are ignored.
@@ -44,7 +46,7 @@ PACKAGES_GLOB = [
 TYPE_RE = re.compile(r"^type (\w+) struct \{$")
 FIELD_RE = re.compile(r"^\t(?:\w+\s+)?([*\[\]\w.]+)\s+`[^`]*json:\"([^\",]*)([^\"]*)\"")
 INLINE_RE = re.compile(r"^\t(\w+)\s+`json:\"(?:,inline)?\"")
-MARKER_RE = re.compile(r"^\s*//\s*\+(listType|listMapKey|structType|mapType)=(\S+)\s*$")
+MARKER_RE = re.compile(r"^\s*//\s*\+(listType|listMapKey|structType|mapType|default)=(\S+)\s*$")
 
 
 def module_dir(module, overrides=None):
@@ -59,7 +61,7 @@ def module_dir(module, overrides=None):
     return json.loads(out.stdout)["Dir"]
 
 
-def _parse_package(pkg_dir, prefix, fields, atomic_structs, inlined, omitted):
+def _parse_package(pkg_dir, prefix, fields, atomic_structs, inlined, omitted, defaults):
     for path in sorted(glob.glob(os.path.join(pkg_dir, "*.go"))):
         base = os.path.basename(path)
         if base.endswith("_test.go") or base.startswith(("generated.", "zz_generated")):
@@ -98,13 +100,16 @@ def _parse_package(pkg_dir, prefix, fields, atomic_structs, inlined, omitted):
                     fields[(current, json_name)] = (list_type, keys)
                 if gotype.startswith(("*", "[]", "map[")) and "omitempty" in options:
                     omitted.add((current, json_name))
+                default = next((v for k, v in comment if k == "default"), None)
+                if default is not None:
+                    defaults[(current, json_name)] = default
             if stripped:
                 comment = []
 
 
 def markers(overrides=None):
     """The markers of every type of the pinned modules (see the module docs)."""
-    fields, atomic_structs, inlined, omitted = {}, set(), [], set()
+    fields, atomic_structs, inlined, omitted, defaults = {}, set(), [], set(), {}
     for module, pattern, prefix in PACKAGES_GLOB:
         root = module_dir(module, overrides)
         for pkg_dir in sorted(glob.glob(os.path.join(root, pattern))):
@@ -112,7 +117,7 @@ def markers(overrides=None):
                 continue
             rel = os.path.relpath(pkg_dir, root)
             pkg_prefix = prefix if pattern != "*/*" else f"{prefix}.{rel.replace(os.sep, '.')}"
-            _parse_package(pkg_dir, pkg_prefix, fields, atomic_structs, inlined, omitted)
+            _parse_package(pkg_dir, pkg_prefix, fields, atomic_structs, inlined, omitted, defaults)
     # An embedded struct's fields are its parent's (EphemeralContainer inlines
     # EphemeralContainerCommon).
     for parent, child in inlined:
@@ -122,11 +127,11 @@ def markers(overrides=None):
         for definition, name in list(omitted):
             if definition == child:
                 omitted.add((parent, name))
-    return fields, atomic_structs, omitted
+    return fields, atomic_structs, omitted, defaults
 
 
 if __name__ == "__main__":
-    f, a, _ = markers()
+    f, a, _, _ = markers()
     print(len(f), "list fields,", len(a), "atomic structs")
     for (d, n), (t, k) in sorted(f.items()):
         if len(k) > 1:

@@ -33,7 +33,7 @@ reading the Go modules pinned by version through `go mod download`): a keyed lis
 all its `+listMapKey`s, the strategic merge key first; the atomic structs are listed in
 `ATOMIC_STRUCTS`, and the fields a Go zero value omits (pointers, slices and maps with
 `omitempty`, which apply's bookkeeping owns themselves when a write adds them) in
-`OMITTED_WHEN_EMPTY`.
+`OMITTED_WHEN_EMPTY`; the `+default=`s of list-map key fields in `KEY_DEFAULTS`.
 
 `retainKeys` is a strategic-merge-patch strategy that k8s-openapi does not carry; the few
 fields that have it are listed in RETAIN_KEYS below, transcribed from the
@@ -47,6 +47,7 @@ Usage (from the repository root or anywhere):
 """
 
 import glob
+import json
 import os
 import re
 import sys
@@ -168,7 +169,7 @@ def main():
         for st in parse_file(path, module_path):
             structs[st.rust_path] = st
 
-    go_fields, atomic_structs, omitted = go_markers.markers()
+    go_fields, atomic_structs, omitted, go_defaults = go_markers.markers()
 
     def struct_of(ty):
         return structs.get(ty) if ty.startswith("crate::") else None
@@ -307,6 +308,22 @@ def main():
         for json_name, _ in described[st.rust_path]:
             if (st.definition, json_name) in omitted:
                 w(f'    ("{st.definition}", "{json_name}"),')
+    w("];")
+    w("")
+    w("/// The defaults (`+default=` in Go) of list-map key fields, by item type and field,")
+    w("/// sorted: server-side apply keys an item that leaves such a key out by its default")
+    w("/// (a container port without `protocol` is `{containerPort, protocol: TCP}`).")
+    w("pub(super) static KEY_DEFAULTS: &[(&str, &str, &str)] = &[")
+    key_defaults = set()
+    for st in types:
+        for json_name, (kind, strategy, keys, elem) in described[st.rust_path]:
+            if kind == "List" and strategy == "Map" and elem is not None:
+                for k in keys:
+                    d = go_defaults.get((elem.definition, k))
+                    if d is not None:
+                        key_defaults.add((elem.definition, k, d))
+    for definition, k, d in sorted(key_defaults):
+        w(f'    ("{definition}", "{k}", {json.dumps(d)}),')
     w("];")
     w("")
     w("/// Every type reachable from a top-level resource, sorted by definition name.")

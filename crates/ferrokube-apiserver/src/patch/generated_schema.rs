@@ -4798,6 +4798,15 @@ pub(super) static OMITTED_WHEN_EMPTY: &[(&str, &str)] = &[
     ("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus", "conditions"),
 ];
 
+/// The defaults (`+default=` in Go) of list-map key fields, by item type and field,
+/// sorted: server-side apply keys an item that leaves such a key out by its default
+/// (a container port without `protocol` is `{containerPort, protocol: TCP}`).
+pub(super) static KEY_DEFAULTS: &[(&str, &str, &str)] = &[
+    ("io.k8s.api.core.v1.ContainerPort", "protocol", "\"TCP\""),
+    ("io.k8s.api.core.v1.LocalObjectReference", "name", "\"\""),
+    ("io.k8s.api.core.v1.ServicePort", "protocol", "\"TCP\""),
+];
+
 /// Every type reachable from a top-level resource, sorted by definition name.
 pub(super) static TYPES: &[&TypeSchema] = &[
     &API_ADMISSIONREGISTRATION_V1_APPLYCONFIGURATION,

@@ -27,7 +27,7 @@
 //! with `root_type: None` behaves like a JSON merge patch (maps merge, lists are
 //! replaced), and server-side apply treats every list as atomic.
 
-use super::generated_schema::{ATOMIC_STRUCTS, OMITTED_WHEN_EMPTY, RESOURCES, TYPES};
+use super::generated_schema::{ATOMIC_STRUCTS, KEY_DEFAULTS, OMITTED_WHEN_EMPTY, RESOURCES, TYPES};
 
 /// The patch metadata of one object type.
 #[derive(Debug)]
@@ -57,6 +57,14 @@ impl TypeSchema {
     /// `template`) and fields without `omitempty` (`containers`) are always written.
     pub fn omitted_when_empty(&self, json_name: &str) -> bool {
         OMITTED_WHEN_EMPTY.binary_search(&(self.name, json_name)).is_ok()
+    }
+
+    /// The default (`+default=` in Go) of field `json_name` when it is a list-map key of
+    /// lists of this type: server-side apply keys an item that leaves the field out by
+    /// it (a `ContainerPort` without `protocol` is keyed with `"TCP"`).
+    pub fn key_default(&self, json_name: &str) -> Option<serde_json::Value> {
+        let i = KEY_DEFAULTS.binary_search_by(|(t, f, _)| (*t, *f).cmp(&(self.name, json_name))).ok()?;
+        serde_json::from_str(KEY_DEFAULTS[i].2).ok()
     }
 }
 
@@ -284,6 +292,8 @@ mod tests {
         let ports = spec.field("containers").unwrap().elem.unwrap().field("ports").unwrap();
         assert_eq!(ports.keys, &["containerPort", "protocol"]);
         assert_eq!(ports.patch_merge_key(), Some("containerPort"));
+        assert_eq!(ports.elem.unwrap().key_default("protocol"), Some(serde_json::json!("TCP")));
+        assert_eq!(ports.elem.unwrap().key_default("containerPort"), None);
         let meta = type_by_name("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta").unwrap();
         assert!(meta.field("ownerReferences").unwrap().elem.unwrap().atomic());
         assert!(type_by_name("io.k8s.api.rbac.v1.RoleRef").unwrap().atomic());

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::super::json_eq;
-use super::super::schema::{FieldKind, ListStrategy, MapStrategy, Member, ObjectSchema};
+use super::super::schema::{FieldKind, ListStrategy, MapStrategy, Member, ObjectSchema, TypeSchema};
 use super::super::PatchError;
 use super::invalid;
 
@@ -281,10 +281,11 @@ fn collect_member(
         }
         (Value::Array(items), Some(FieldKind::List(ListStrategy::Map))) if !items.is_empty() => {
             let keys = member.map(|m| m.keys).unwrap_or_default();
+            let elem = member.and_then(|m| m.elem);
             let mut item_keys = Vec::with_capacity(items.len());
             let mut problem = None;
             for (i, item) in items.iter().enumerate() {
-                match item_key(item, keys) {
+                match item_key(item, keys, elem) {
                     Some(k) if item_keys.contains(&k) => {
                         problem = Some(format!("duplicate entries for key {k}"));
                     }
@@ -328,15 +329,23 @@ fn collect_member(
     }
 }
 
-/// The canonical JSON of an item's key fields (those present), or `None` when the
-/// item is not an object or has none of them.
-pub(super) fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
+/// The canonical JSON of an item's key fields (those present, and the defaults of
+/// missing ones that have a default in `elem`, the item type), or `None` when the item
+/// is not an object or has none of them.
+pub(super) fn item_key(item: &Value, keys: &[&str], elem: Option<&TypeSchema>) -> Option<String> {
     let o = item.as_object()?;
     let mut k = Map::new();
+    let mut present = false;
     for name in keys {
         if let Some(v) = o.get(*name).filter(|v| !v.is_null()) {
             k.insert((*name).to_string(), v.clone());
+            present = true;
+        } else if let Some(d) = elem.and_then(|t| t.key_default(name)) {
+            k.insert((*name).to_string(), d);
         }
+    }
+    if !present {
+        return None;
     }
     if k.is_empty() {
         None

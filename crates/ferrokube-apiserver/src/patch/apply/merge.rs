@@ -52,7 +52,8 @@ fn merge_value(live: &mut Value, config: &Value, member: Option<Member<'_>>) {
         (Value::Array(l), Value::Array(c), Some(FieldKind::List(ListStrategy::Map))) => {
             let keys = member.map(|m| m.keys).unwrap_or_default();
             for item in c {
-                let key = item_key(item, keys).and_then(|k| serde_json::from_str::<Map<String, Value>>(&k).ok());
+                let key = item_key(item, keys, member.and_then(|m| m.elem))
+                    .and_then(|k| serde_json::from_str::<Map<String, Value>>(&k).ok());
                 let found = key.as_ref().and_then(|k| l.iter_mut().find(|i| key_matches(i, k)));
                 match (found, item) {
                     (Some(Value::Object(li)), Value::Object(ci)) if !atomic => {

@@ -390,3 +390,22 @@ fn atomic_structs_and_multi_key_lists_follow_the_go_markers() {
         ["k:{\"name\":\"nginx\"}"];
     assert!(c["f:ports"].get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}").is_some(), "{c}");
 }
+
+#[test]
+fn a_missing_key_field_is_keyed_by_its_default() {
+    let svc = |ports: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": ports}});
+    let root = root_type("", "Service");
+    // Created by an ordinary write, defaulted as stored: the creator owns the TCP port.
+    let live =
+        update_at(None, &svc(json!([{"port": 80, "protocol": "TCP", "targetPort": 80}])), "creator", None, root, T1)
+            .unwrap();
+    let err =
+        apply_at(Some(&live), &svc(json!([{"port": 80, "targetPort": 8080}])), "applier", false, root, T2).unwrap_err();
+    let ApplyError::Conflict(c) = err else { panic!("expected a conflict, got {err:?}") };
+    assert_eq!(c.conflicts[0].field, ".spec.ports[port=80,protocol=\"TCP\"].targetPort");
+    let out =
+        apply_at(Some(&live), &svc(json!([{"port": 80, "targetPort": 8080}])), "applier", true, root, T2).unwrap();
+    let applier = entry(&out.object, "applier").unwrap();
+    assert!(applier.fields.contains(&path(&["spec", "ports", "k:{\"port\":80,\"protocol\":\"TCP\"}"])));
+    assert_eq!(out.object["spec"]["ports"].as_array().unwrap().len(), 1, "{}", out.object);
+}
