@@ -21,16 +21,23 @@ fn group_item(catalog: &Catalog, g: &GroupVersions) -> Value {
             let resources: Vec<Value> = catalog
                 .resources_in(&g.group, version)
                 .map(|r| {
-                    // kube leaves a response kind's group and version empty when they
-                    // are the group version being listed.
+                    // kube leaves a built-in response kind's group and version empty
+                    // when they are the group version being listed (a custom resource's
+                    // are always written), and lists a custom resource's status before
+                    // its scale.
+                    let custom = catalog.custom(&r.group, &r.version, &r.plural).is_some();
                     let kind_of = |group: &str, version: &str, kind: &str| {
-                        if group == r.group && version == r.version {
+                        if !custom && group == r.group && version == r.version {
                             json!({"group": "", "version": "", "kind": kind})
                         } else {
                             json!({"group": group, "version": version, "kind": kind})
                         }
                     };
-                    let subresources: Vec<Value> = catalog::subresources(r)
+                    let mut listed = catalog::subresources(r);
+                    if custom {
+                        listed.sort_by_key(|s| s.name != "status");
+                    }
+                    let subresources: Vec<Value> = listed
                         .iter()
                         .map(|s| {
                             json!({
