@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! CRD write (create/update/patch/apply)
-//!   -> registry write hook -> crd::prepare (validate like kube, default names,
-//!      status: NamesAccepted, Established, acceptedNames, storedVersions)
+//!   -> registry write hook -> crd::prepare (validate like kube, default names; on
+//!      create the pre-controller status, on updates NamesAccepted, Established,
+//!      acceptedNames, storedVersions)
+//!   -> after a create: the status write of kube's naming/establishing controllers
+//!      (through `/status`, field manager `kube-apiserver`)
 //!   -> store -> Registry::sync_custom_resources -> crd::served_versions
 //!   -> catalog::SharedCatalog::set_custom (a new Catalog snapshot)
 //!   -> handlers route `/apis/<group>/<version>/...` and discovery lists it

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! CRD request  -> handle_crd -> generic create/update/patch (write hook: crd::prepare)
+//!              -> establish_new_crds (after a create: the controllers' status write)
 //!              -> sync_custom_resources -> SharedCatalog::set_custom (serving starts/changes)
 //! CRD DELETE   -> delete its custom resources -> (finalizer while some remain) -> generic
 //!                 delete -> sync (serving stops, leftover objects purged)
