@@ -110,7 +110,8 @@ async fn aggregated_discovery() {
     let deploy = find(&v1["resources"], "resource", "deployments");
     assert_eq!(deploy["scope"], "Namespaced");
     assert_eq!(deploy["singularResource"], "deployment");
-    assert_eq!(deploy["responseKind"], json!({"group": "apps", "version": "v1", "kind": "Deployment"}));
+    // The listed group version is left out, as kube does.
+    assert_eq!(deploy["responseKind"], json!({"group": "", "version": "", "kind": "Deployment"}));
     let scale = find(&deploy["subresources"], "subresource", "scale");
     assert_eq!(scale["responseKind"], json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}));
 

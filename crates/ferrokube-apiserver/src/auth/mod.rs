@@ -115,6 +115,35 @@ impl Authenticator {
         }
     }
 
+    /// A TokenReview of `token` for `audiences` (the API audiences when empty): the
+    /// user and the reviewed audiences it is valid for, or the review's `status.error`.
+    /// Tokens of the token file are valid for the API audiences only.
+    pub fn review_token(&self, token: &str, audiences: &[String]) -> Result<(UserInfo, Vec<String>), String> {
+        const INVALID: &str = "invalid bearer token";
+        if token.is_empty() {
+            return Err(INVALID.into());
+        }
+        if let Some(user) = self.tokens.get(token) {
+            let api = service_account_tokens::API_AUDIENCES;
+            let matched: Vec<String> = if audiences.is_empty() {
+                api.iter().map(|a| a.to_string()).collect()
+            } else {
+                audiences.iter().filter(|a| api.contains(&a.as_str())).cloned().collect()
+            };
+            return if matched.is_empty() {
+                Err(INVALID.into())
+            } else {
+                Ok((with_authenticated(user.clone()), matched))
+            };
+        }
+        match self.service_accounts.review(token, audiences) {
+            Ok(Some((user, matched))) => Ok((with_authenticated(user), matched)),
+            Ok(None) => Err(INVALID.into()),
+            // kube's union of authenticators lists every one's failure.
+            Err(why) => Err(format!("[{INVALID}, {why}]")),
+        }
+    }
+
     /// The issuer of service-account tokens (`serviceaccounts/<name>/token`).
     pub fn service_accounts(&self) -> &service_account_tokens::ServiceAccountTokens {
         &self.service_accounts

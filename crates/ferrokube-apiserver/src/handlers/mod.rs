@@ -500,12 +500,26 @@ impl Handler {
         req.verb = Verb::Get;
         req.content_type = None;
         let namespace = req.namespace.clone().unwrap_or_default();
+        let writer = req.clone();
         let sa = match self.registry.handle(req).await? {
             ApiResponse::Object { body, .. } => body,
             ApiResponse::Watch(_) => return Err(status::internal("unexpected watch")),
         };
         let uid = sa.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
         let mut answer = self.auth.service_accounts().issue(&namespace, &name, uid, &request);
+        // The request's fields, after kube's defaulting of expirationSeconds (the
+        // audiences are filled in later, by the issuer) are the writer's.
+        let mut recorded = request.clone();
+        if recorded.pointer("/spec/expirationSeconds").is_none() {
+            if let Some(spec) = recorded.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("expirationSeconds".into(), serde_json::json!(3600));
+            }
+        }
+        recorded["apiVersion"] = serde_json::json!("authentication.k8s.io/v1");
+        recorded["kind"] = serde_json::json!("TokenRequest");
+        if let Some(managed) = crate::auth::reviews::created_managed_fields(&writer, &recorded, Some("token")) {
+            answer["metadata"]["managedFields"] = managed;
+        }
         if dry_run {
             answer["status"]["token"] = Value::String(String::new());
         }

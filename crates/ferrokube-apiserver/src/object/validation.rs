@@ -312,6 +312,54 @@ pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<Field
     out
 }
 
+/// Field errors of a new Pod's containers and a Service's ports, as kube's
+/// `ValidatePod`/`ValidateService` word them: a container needs a name that is a DNS
+/// label and an image; a service port and a numeric target port must be within
+/// 1-65535.
+pub fn validate_spec(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    if !info.group.is_empty() {
+        return out;
+    }
+    match info.plural.as_str() {
+        "pods" => {
+            for list in ["initContainers", "containers"] {
+                let containers = obj.pointer(&format!("/spec/{list}")).and_then(Value::as_array);
+                for (i, c) in containers.into_iter().flatten().enumerate() {
+                    let at = format!("spec.{list}[{i}]");
+                    match c.get("name").and_then(Value::as_str).unwrap_or("") {
+                        "" => out.push(FieldError::required(&format!("{at}.name"), "")),
+                        name if !name_problems(name, NameRule::Label).is_empty() => {
+                            out.push(FieldError::invalid(&format!("{at}.name"), &Value::from(name), LABEL_MSG))
+                        }
+                        _ => {}
+                    }
+                    if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+                        out.push(FieldError::required(&format!("{at}.image"), ""));
+                    }
+                }
+            }
+        }
+        "services" => {
+            let ports = obj.pointer("/spec/ports").and_then(Value::as_array);
+            for (i, p) in ports.into_iter().flatten().enumerate() {
+                for key in ["port", "targetPort"] {
+                    let Some(v) = p.get(key).filter(|v| v.is_number()) else { continue };
+                    if !v.as_i64().is_some_and(|n| (1..=65535).contains(&n)) {
+                        out.push(FieldError::invalid(
+                            &format!("spec.ports[{i}].{key}"),
+                            v,
+                            "must be between 1 and 65535, inclusive",
+                        ));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +425,34 @@ mod tests {
         assert_eq!(name_problems("a/b", NameRule::PathSegment), vec!["may not contain '/'"]);
         assert_eq!(name_problems("..", NameRule::PathSegment), vec!["may not be '..'"]);
         assert!(name_problems("", NameRule::Subdomain).len() == 1);
+    }
+
+    #[test]
+    fn pod_containers_and_service_ports() {
+        use serde_json::json;
+        let catalog = crate::catalog::Catalog::builtin();
+        let pods = catalog.lookup("", "v1", "pods").unwrap();
+        let e =
+            validate_spec(pods, &json!({"spec": {"containers": [{"name": "Bad Name"}, {"name": "ok", "image": "x"}]}}));
+        let shown: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("spec.containers[0].name: Invalid value: \"Bad Name\": a lowercase RFC 1123 label")
+        );
+        assert_eq!(shown[1], "spec.containers[0].image: Required value");
+        let services = catalog.lookup("", "v1", "services").unwrap();
+        let e = validate_spec(
+            services,
+            &json!({"spec": {"ports": [{"port": 0, "targetPort": 0}, {"port": 80, "targetPort": "http"}]}}),
+        );
+        let shown: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+                "spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+            ]
+        );
     }
 
     #[test]

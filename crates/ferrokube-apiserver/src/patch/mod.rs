@@ -154,6 +154,11 @@ pub enum PatchError {
         /// The map (object) that holds it, as Go prints a map.
         map: String,
     },
+    /// A server-side apply configuration is rejected as a whole, worded as
+    /// kube-apiserver's field manager words it (`invalid object type: /v1, Kind=`,
+    /// `metadata.managedFields must be nil`).
+    #[error("{0}")]
+    ApplyRejected(String),
     /// A server-side apply configuration or a managedFields entry is invalid.
     #[error("apply at {path}: {message}")]
     Apply {

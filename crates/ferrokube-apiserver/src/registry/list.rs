@@ -231,6 +231,7 @@ impl Registry {
         match req.subresource.as_deref() {
             None => {}
             Some("status") if info.has_status => {}
+            Some("approval") if super::update::is_csr(info) => {}
             Some("scale") if info.has_scale => return self.get_scale(req).map(ServedResponse::Api),
             Some(_) => return Err(errors::no_such_path()),
         }
@@ -312,6 +313,10 @@ impl Registry {
                     md.insert("remainingItemCount".into(), json!(r));
                 }
             }
+        } else if read_defaults.is_some() || self.custom_version(info).is_some() {
+            // A custom resource list is unstructured in kube: its `continue` is always
+            // written, empty on the last page.
+            md.insert("continue".into(), json!(""));
         }
         Ok(ServedResponse::List(SharedList {
             kind: format!("{}List", info.kind),

@@ -256,6 +256,24 @@ pub(crate) fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), ApiErro
         }
     }
     if let Some(kind) = obj.get("kind").and_then(Value::as_str) {
+        let want = info.api_version();
+        let builtin = crate::patch::schema::root_type(&info.group, &info.kind).is_some();
+        if !kind.is_empty()
+            && kind != info.kind
+            && builtin
+            && crate::patch::schema::root_type_for(&want, kind).is_some()
+        {
+            // Another built-in kind of the same version: kube decodes it as that kind,
+            // then finds no conversion to the resource's internal type (whose package
+            // is the group's first label, `core` for the core group).
+            let version = &info.version;
+            let package = if info.group.is_empty() { "core" } else { info.group.split('.').next().unwrap_or("") };
+            return Err(errors::bad_request(format!(
+                "{kind} in version {version:?} cannot be handled as a {}: converting ({version}.{kind}) to \
+                 ({package}.{}): unknown conversion",
+                info.kind, info.kind
+            )));
+        }
         if !kind.is_empty() && kind != info.kind {
             return Err(errors::bad_request(format!(
                 "the kind in the data ({kind}) does not match the expected kind ({})",

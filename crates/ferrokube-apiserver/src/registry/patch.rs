@@ -22,6 +22,25 @@ pub fn patch_type_of(content_type: Option<&str>) -> Result<PatchType, ApiError> 
     PatchType::from_content_type(ct).ok_or_else(|| errors::unsupported_media_type(ct))
 }
 
+/// kube-apiserver's checks of a PATCH's options before anything else (422 Invalid
+/// `PatchOptions.meta.k8s.io`): an apply needs a `fieldManager`, and `force` (even
+/// `force=false`) is only for apply.
+pub fn validate_patch_options(req: &ApiRequest, pt: PatchType) -> Result<(), ApiError> {
+    let mut errs = Vec::new();
+    if pt == PatchType::Apply {
+        if req.query_param("fieldManager").unwrap_or("").is_empty() {
+            errs.push(errors::FieldError::required("fieldManager", "is required for apply patch"));
+        }
+    } else if req.query_param("force").is_some() {
+        errs.push(errors::FieldError::forbidden("force", "may not be specified for non-apply patch"));
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errors::invalid_kind("meta.k8s.io", "PatchOptions", "", &errs))
+    }
+}
+
 /// The strategic-merge schema of a resource's objects; `None` for types without one
 /// (custom resources), for which strategic merge behaves as a merge patch.
 pub fn root_schema(info: &ResourceInfo) -> Option<&'static schema::TypeSchema> {
@@ -120,9 +139,7 @@ impl ApplyRequest {
         }
         let manager = req.query_param("fieldManager").unwrap_or("").to_owned();
         if manager.is_empty() {
-            return Err(errors::unprocessable(
-                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-            ));
+            validate_patch_options(req, PatchType::Apply)?;
         }
         let force = match req.query_param("force") {
             None | Some("false") => false,
