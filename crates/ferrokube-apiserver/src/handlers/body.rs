@@ -75,7 +75,7 @@ pub struct BodyTarget<'a> {
 /// Normalize a body's media type for `verb`: returns the `(content_type, body)` to pass
 /// to the registry. YAML becomes JSON for create/update; patches keep their patch type.
 /// A body that does not decode is refused with kube-apiserver's words
-/// ([`crate::object::decode_errors`]).
+/// (the crate-internal `object::decode_errors`).
 pub fn normalize(
     verb: Verb,
     content_type: Option<&str>,

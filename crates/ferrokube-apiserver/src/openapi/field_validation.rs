@@ -13,6 +13,14 @@
 //! are not checked. With `Warn` (also when the parameter is absent, kube's default) the
 //! request proceeds and the response carries one `Warning: 299 - "unknown field ..."`
 //! header per field ([`add_warnings`]), which kubectl prints; `Ignore` checks nothing.
+//!
+//! As kube-apiserver, the request options come first (`dryRun` other than `All`, or a
+//! `fieldValidation` other than `Ignore`/`Strict`/`Warn`, is a 422 on
+//! `CreateOptions.meta.k8s.io` and its siblings), a key repeated in one JSON object is
+//! a `duplicate field` (error or warning, the values merged as Go merges them), and for
+//! built-in kinds, whose Go structs have no room for them, unknown fields are dropped
+//! from the body the registry stores and a scalar of the wrong JSON type is a 400 with
+//! Go's unmarshal error ([`super::go_json`]). Custom resources keep their own pruning.
 
 use serde_json::Value;
 
