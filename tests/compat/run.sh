@@ -623,13 +623,17 @@ kubectl_workloads() {
     c 0 "namespace \"$ns\" deleted" -- delete namespace "$ns" --wait=false
 }
 
-# Anonymous requests (kubectl would prompt for a username instead, so curl): 401 + Status.
+# Anonymous requests (kubectl would prompt for a username instead, so curl): as
+# kube-apiserver with --anonymous-auth, system:anonymous is refused by RBAC (403 + Status)
+# except for /version and health; a wrong token is 401.
 echo
 echo "=== anonymous HTTPS (curl) ==="
 printf '%s' "$CA_DATA" | base64 -d >"$TMP/ca.crt"
 run_check "curl" "curl --cacert ca.crt $URL/api/v1/namespaces (no credentials)" 0 \
-    '^HTTP 401$' '"kind": *"Status"' '"reason": *"Unauthorized"' '"code": *401' -- \
+    '^HTTP 403$' '"kind": *"Status"' '"reason": *"Forbidden"' '"code": *403' 'User \\"system:anonymous\\" cannot list resource \\"namespaces\\"' -- \
     curl -sS --max-time 15 --cacert "$TMP/ca.crt" -w '\nHTTP %{http_code}\n' "$URL/api/v1/namespaces"
+run_check "curl" "curl --cacert ca.crt $URL/version (no credentials)" 0 '^HTTP 200$' '"gitVersion"' -- \
+    curl -sS --max-time 15 --cacert "$TMP/ca.crt" -w '\nHTTP %{http_code}\n' "$URL/version"
 run_check "curl" "curl --cacert ca.crt -H 'Authorization: Bearer <wrong>' $URL/version" 0 \
     '^HTTP 401$' '"reason": *"Unauthorized"' -- \
     curl -sS --max-time 15 --cacert "$TMP/ca.crt" -H "Authorization: Bearer wrong-$TOKEN" -w '\nHTTP %{http_code}\n' "$URL/version"

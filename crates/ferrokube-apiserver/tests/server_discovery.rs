@@ -295,7 +295,7 @@ async fn metrics_count_requests_objects_and_open_watches() {
     }
     assert_eq!(watching(&text), before + 1, "{text}");
     // Like every non-resource path but health and /version, it needs credentials.
-    assert_eq!(client.clone().anonymous().get("/metrics").await.status, 401);
+    assert_eq!(client.clone().anonymous().get("/metrics").await.status, 403);
     drop(watch);
     server.shutdown().await;
 }

@@ -145,19 +145,15 @@ impl Handler {
     {
         let catalog = self.catalog.snapshot();
         let route = router::route(&catalog, req.uri().path());
-        let user = self.auth.authenticate(conn.client_cert.as_deref(), req.headers().get(header::AUTHORIZATION));
-        let public = matches!(route, Ok(Route::Health | Route::Version));
-        // Like kube-apiserver, a request that presents a credential which fails is
-        // rejected even on public paths; only a request without one is anonymous.
-        let anonymous = conn.client_cert.is_none() && !req.headers().contains_key(header::AUTHORIZATION);
-        let user = match user {
-            Ok(user) => Some(user),
-            Err(_) if public && anonymous => None,
-            Err(_) => return Err(status::unauthorized()),
-        };
+        // A request without credentials is `system:anonymous` (unless anonymous
+        // authentication is off), authorized like any other; one that presents a
+        // credential which fails is refused, even on public paths, as kube-apiserver does.
+        let user = self
+            .auth
+            .authenticate(conn.client_cert.as_deref(), req.headers().get(header::AUTHORIZATION))
+            .map_err(|_| status::unauthorized())?;
         let user = crate::auth::rbac::admit::admit(&self.authz, user, req.method(), req.uri(), req.headers())?;
         if crate::openapi::is_openapi_path(req.uri().path())
-            && user.is_some()
             && (req.method() == Method::GET || req.method() == Method::HEAD)
         {
             return self.openapi.serve(&catalog, req.uri(), req.headers());
@@ -166,7 +162,6 @@ impl Handler {
         let accept = header_str(&req, header::ACCEPT).map(str::to_owned);
         let query = parse_query(req.uri().query());
         if let Route::Resource(path) = route {
-            let user = user.ok_or_else(status::unauthorized)?;
             // Errors of a built-in resource's request are `Status` objects in protobuf
             // when the request negotiated protobuf, as kube-apiserver encodes them.
             let protobuf_errors = !self.is_custom(&path.resource)
