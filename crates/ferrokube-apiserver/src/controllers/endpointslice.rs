@@ -414,14 +414,11 @@ fn plan_service(svc: &Value, pods: &[&Value], nodes: &HashMap<String, Value>, ex
         if plan.delete[i].get("addressType") == plan.create[last].get("addressType") && owned_by(&plan.delete[i], svc) {
             let old = plan.delete.remove(i);
             let mut s = plan.create.remove(last);
+            // As kube: the new slice (its generateName too) under the old name.
             let meta = objects::meta_mut(&mut s);
-            meta.remove("generateName");
             meta.insert("name".into(), json!(objects::name(&old)));
             if let Some(rv) = old.pointer("/metadata/resourceVersion") {
                 meta.insert("resourceVersion".into(), rv.clone());
-            }
-            if let Some(a) = old.pointer("/metadata/annotations") {
-                meta.insert("annotations".into(), a.clone());
             }
             plan.update.push(s);
         } else {
@@ -642,6 +639,24 @@ mod tests {
         assert!(endpoints_of(&slices[0]).is_empty() && ports_of(&slices[0]).is_empty());
         let again = plan_service(&s, &[], &nodes(), slices);
         assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn placeholder_is_reused_for_the_first_endpoints() {
+        let s = svc();
+        let mut next = 0;
+        let slices = apply(Vec::new(), plan_service(&s, &[], &nodes(), Vec::new()), &mut next);
+        assert_eq!(slices.len(), 1);
+        let p = [pod(0, true)];
+        let refs: Vec<&Value> = p.iter().collect();
+        let plan = plan_service(&s, &refs, &nodes(), slices);
+        assert!(plan.create.is_empty() && plan.delete.is_empty(), "{plan:?}");
+        assert_eq!(plan.update.len(), 1);
+        let u = &plan.update[0];
+        assert_eq!(objects::name(u), "web-1");
+        assert_eq!(u["metadata"]["generateName"], "web-");
+        assert_eq!(u["endpoints"].as_array().map(Vec::len), Some(1));
+        assert_eq!(u["ports"][0]["port"], 8080);
     }
 
     #[test]
