@@ -165,6 +165,14 @@ async fn service_lists_ready_pods_and_follows_scaling() {
     }
     assert_eq!(same_time(objects::annotation(slice, trigger)), same_time(Some(objects::created(&svc))));
 
+    // Nothing changes: the controllers leave both alone.
+    env.wait_passes(3).await;
+    let rv = |o: &Value| o.pointer("/metadata/resourceVersion").cloned();
+    let ep_now = env.get(&endpoints(&env), Some(NS), "web").await.expect("endpoints");
+    assert_eq!(rv(&ep_now), rv(&ep), "Endpoints rewritten without a change");
+    let slices_now = service_slices(&env, "web").await;
+    assert_eq!(slices_now.iter().map(rv).collect::<Vec<_>>(), vec![rv(slice)], "slice rewritten without a change");
+
     // Scale down, then up: both follow; the slice is updated in place.
     scale(&env, "web", 1).await;
     let want = ready_pod_ips(&env, "web").await;
