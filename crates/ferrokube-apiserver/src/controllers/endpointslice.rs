@@ -182,8 +182,8 @@ fn new_slice(svc: &Value, ports: &[Value], family: &str) -> Value {
             "ownerReferences": [objects::controller_ref(svc, "v1", "Service")],
         },
         "addressType": family,
-        "endpoints": [],
-        "ports": ports,
+        "endpoints": null,
+        "ports": list_or_null(ports.to_vec()),
     });
     let (labels, _) = slice_labels(&slice, svc);
     objects::meta_mut(&mut slice).insert("labels".into(), Value::Object(labels));
@@ -204,7 +204,17 @@ fn endpoints_of(slice: &Value) -> Vec<Value> {
 
 fn set_endpoints(slice: &mut Value, eps: Vec<Value>) {
     if let Some(m) = slice.as_object_mut() {
-        m.insert("endpoints".into(), Value::Array(eps));
+        m.insert("endpoints".into(), list_or_null(eps));
+    }
+}
+
+/// An empty list as `null`: `endpoints` and `ports` have no `omitempty`, and kube's
+/// stored slices read back with `null` for an empty one.
+fn list_or_null(items: Vec<Value>) -> Value {
+    if items.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(items)
     }
 }
 
