@@ -370,3 +370,37 @@ async fn services_without_selector_or_external_name_get_nothing() {
     }
     env.stop().await;
 }
+
+#[tokio::test]
+async fn at_most_100_endpoints_per_slice() {
+    let env = Env::start();
+    env.client.create(&env.res().deployments, Some(NS), &web_deployment("many", 120)).await.unwrap();
+    let svc = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "many"},
+        "spec": {"selector": {"app": "many"}, "ports": [{"port": 80, "targetPort": "http"}]},
+    });
+    env.client.create(&services(&env), Some(NS), &svc).await.unwrap();
+    wait_rolled_out(&env, NS, "many", 120).await;
+    let want = ready_pod_ips(&env, "many").await;
+    assert_eq!(want.len(), 120);
+    let (ep, slices) = wait_published(&env, "many", &want).await;
+    assert_eq!(ep["subsets"][0]["addresses"].as_array().map(Vec::len), Some(120), "one Endpoints object holds all");
+    let mut sizes: Vec<usize> = slices.iter().map(|s| s["endpoints"].as_array().map_or(0, Vec::len)).collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![20, 100], "slices: {sizes:?}");
+    // Down to 10: the slices keep the endpoints left (kube does not repack them), and
+    // one emptied would be deleted.
+    scale(&env, "many", 10).await;
+    let want = ready_pod_ips(&env, "many").await;
+    wait_published(&env, "many", &want).await;
+    // (Terminating pods stay listed, not ready, until they are gone.)
+    let sizes = wait_for("10 endpoints in the slices", || async {
+        let sizes: Vec<usize> =
+            service_slices(&env, "many").await.iter().map(|s| s["endpoints"].as_array().map_or(0, Vec::len)).collect();
+        (sizes.iter().sum::<usize>() == 10).then_some(sizes)
+    })
+    .await;
+    assert!(sizes.iter().all(|n| *n > 0), "no empty slice is kept: {sizes:?}");
+    env.stop().await;
+}
