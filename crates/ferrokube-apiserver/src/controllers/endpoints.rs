@@ -429,6 +429,18 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_policy_grants_what_the_controller_uses() {
+        for (verb, resource) in [("list", "services"), ("watch", "services"), ("list", "pods"), ("watch", "pods")] {
+            assert!(util::bootstrap_policy_allows(USER, verb, "", resource), "{verb} {resource}");
+        }
+        for verb in ["list", "watch", "create", "update", "delete"] {
+            assert!(util::bootstrap_policy_allows(USER, verb, "", "endpoints"), "{verb} endpoints");
+        }
+        assert!(util::bootstrap_policy_allows(USER, "create", "", "events"));
+        assert!(!util::bootstrap_policy_allows(USER, "delete", "", "pods"), "no more than that");
+    }
+
+    #[test]
     fn labels() {
         let svc = json!({"metadata": {"labels": {"app": "web"}}});
         let ok = json!({"metadata": {"labels": {"app": "web", LABEL_MANAGED_BY: CONTROLLER_NAME, util::LABEL_HEADLESS: ""}}});

@@ -670,6 +670,20 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_policy_grants_what_the_controller_uses() {
+        for resource in ["services", "pods", "nodes"] {
+            for verb in ["list", "watch"] {
+                assert!(util::bootstrap_policy_allows(USER, verb, "", resource), "{verb} {resource}");
+            }
+        }
+        for verb in ["list", "watch", "create", "update", "delete"] {
+            assert!(util::bootstrap_policy_allows(USER, verb, "discovery.k8s.io", "endpointslices"), "{verb}");
+        }
+        assert!(util::bootstrap_policy_allows(USER, "create", "", "events"));
+        assert!(!util::bootstrap_policy_allows(USER, "create", "", "endpoints"), "no more than that");
+    }
+
+    #[test]
     fn terminating_and_missing_nodes() {
         let s = svc();
         let mut gone = pod(0, true);

@@ -286,6 +286,29 @@ pub fn string_labels(obj: &Value) -> BTreeMap<String, String> {
     objects::labels(obj).into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect()
 }
 
+/// Whether the bootstrap RBAC policy lets service account `user` (its groups as a
+/// token gives them) do `verb` on `group/resource` in every namespace: what the
+/// controllers' tests check of the identities they write as.
+#[cfg(test)]
+pub(crate) fn bootstrap_policy_allows(user: &str, verb: &str, group: &str, resource: &str) -> bool {
+    use crate::auth::rbac::{bootstrap, Attributes, AuthorizationMode, Authorizer};
+    let store = std::sync::Arc::new(crate::storage::Store::new());
+    bootstrap::ensure(&store);
+    let authz = Authorizer::new(AuthorizationMode::Rbac, store);
+    let ns = user.split(':').nth(2).unwrap_or("");
+    let info = crate::api::UserInfo {
+        name: user.to_owned(),
+        uid: String::new(),
+        groups: vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{ns}"),
+            "system:authenticated".into(),
+        ],
+        extra: Default::default(),
+    };
+    authz.authorize(&Attributes::resource(info, verb, group, resource, "", "")).allowed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
