@@ -243,14 +243,15 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     else {
         return None;
     };
-    let listed = (
-        c.list_items(&services_res, None).await,
-        c.list_items(&c.res.pods, None).await,
-        c.list_items(&endpoints_res, None).await,
-    );
-    let (services, pods, endpoints) = match listed {
-        (Ok(s), Ok(p), Ok(e)) => (s, p, e),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+    let listed = async {
+        let services = c.list_items(&services_res, None).await?;
+        let pods = util::pods_for_services(c, &services).await?;
+        let endpoints = c.list_items(&endpoints_res, None).await?;
+        Ok::<_, crate::api::ApiError>((services, pods, endpoints))
+    };
+    let (services, pods, endpoints) = match listed.await {
+        Ok(l) => l,
+        Err(e) => {
             tracing::warn!(error = %e.message, "endpoint controller: list failed");
             return Some(Duration::from_millis(200));
         }
@@ -261,7 +262,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let mut retry = false;
     for svc in &services {
         let Some(selector) = util::service_selector(svc) else { continue };
-        let pods = util::selected_pods(svc, selector, &pods);
+        let pods = util::selected_pods(svc, selector, objects::in_namespace_of(&pods, svc));
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let mut subsets = desired_subsets(svc, &pods);
         let existing = current.remove(&util::key(svc));

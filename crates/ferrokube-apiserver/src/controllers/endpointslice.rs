@@ -453,15 +453,25 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     else {
         return None;
     };
-    let listed = (
-        c.list_items(&services_res, None).await,
-        c.list_items(&c.res.pods, None).await,
-        c.list_items(&c.res.nodes, None).await,
-        c.list_items(&slices_res, None).await,
-    );
-    let (services, pods, nodes, slices) = match listed {
-        (Ok(s), Ok(p), Ok(n), Ok(e)) => (s, p, n, e),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+    // Without a served Service there is nothing to do (the garbage collector removes
+    // the slices of deleted Services), so nothing more is listed.
+    let listed = async {
+        let services = c.list_items(&services_res, None).await?;
+        if !services.iter().any(|s| util::service_selector(s).is_some()) {
+            return Ok(None);
+        }
+        let pods = util::pods_for_services(c, &services).await?;
+        let nodes = c.list_items(&c.res.nodes, None).await?;
+        let slices = c.list_items(&slices_res, None).await?;
+        Ok::<_, crate::api::ApiError>(Some((services, pods, nodes, slices)))
+    };
+    let (services, pods, nodes, slices) = match listed.await {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            state.triggers.retain(&HashSet::new());
+            return None;
+        }
+        Err(e) => {
             tracing::warn!(error = %e.message, "endpointslice controller: list failed");
             return Some(Duration::from_millis(200));
         }
@@ -485,7 +495,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let mut retry = false;
     for svc in &services {
         let Some(selector) = util::service_selector(svc) else { continue };
-        let pods = util::selected_pods(svc, selector, &pods);
+        let pods = util::selected_pods(svc, selector, objects::in_namespace_of(&pods, svc));
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let existing = slices_by_service.remove(&util::key(svc)).unwrap_or_default();
         let plan = plan_service(svc, &pods, &nodes, existing);

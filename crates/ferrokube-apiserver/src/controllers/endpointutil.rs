@@ -19,11 +19,13 @@
 //! - the hostname is published when the pod's `spec.hostname` is set and its
 //!   `spec.subdomain` names the Service ([`should_set_hostname`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
+use super::client::Client;
 use super::objects;
+use crate::api::ApiError;
 
 /// Label naming the Service of an EndpointSlice (`discovery.LabelServiceName`).
 pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
@@ -55,6 +57,23 @@ pub fn selected_pods<'a>(svc: &Value, selector: &Map<String, Value>, pods: &'a [
             selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
         })
         .collect()
+}
+
+/// The pods the served Services among `services` may select, by namespace: those of
+/// the namespaces holding such a Service (none listed when there is no such Service,
+/// one namespace listed when they are all in one).
+pub async fn pods_for_services(c: &Client, services: &[Value]) -> Result<HashMap<String, Vec<Value>>, ApiError> {
+    let namespaces: HashSet<&str> = services
+        .iter()
+        .filter(|s| service_selector(s).is_some())
+        .map(|s| objects::namespace(s).unwrap_or(""))
+        .collect();
+    let pods = match namespaces.len() {
+        0 => return Ok(HashMap::new()),
+        1 => c.list_items(&c.res.pods, namespaces.into_iter().next()).await?,
+        _ => c.list_items(&c.res.pods, None).await?,
+    };
+    Ok(objects::by_namespace(pods))
 }
 
 /// Whether a pod belongs in an Endpoints or EndpointSlice object: it has an IP, is not
