@@ -35,10 +35,17 @@
 //!
 //! Writes act as `system:serviceaccount:kube-system:endpointslice-controller`.
 //!
+//! Empty `endpoints` and `ports` are written as `null`, which is how kube-apiserver
+//! returns its stored slices.
+//!
 //! Differences from kube, on purpose: where kube takes endpoints out of a hash map in
 //! random order, this controller takes them in a stable order (by address), and ports
-//! keep the Service's order; topology hints and `trafficDistribution` are not
-//! computed (the simulated cluster has one zone at most).
+//! keep the Service's order (kube sorts them by a hash of Go's object dump); topology
+//! hints and `trafficDistribution` are not computed (the simulated cluster has one
+//! zone at most); a pod whose Node is missing is skipped until a later pass rather
+//! than retried with backoff. The slices of a deleted Service go at the garbage
+//! collector's next scan, which Service events do not wake (so up to its resync
+//! period), where kube's event-driven collector is prompt.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
