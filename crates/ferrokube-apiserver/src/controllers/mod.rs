@@ -51,6 +51,9 @@
 pub mod client;
 pub(crate) mod daemonset;
 pub(crate) mod deployment;
+pub(crate) mod endpoints;
+pub(crate) mod endpointslice;
+pub(crate) mod endpointutil;
 pub(crate) mod events;
 pub mod gc;
 pub(crate) mod hash;
@@ -261,6 +264,16 @@ pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerH
         (res.for_kind("v1", "ServiceAccount").cloned(), res.for_kind("v1", "ConfigMap").cloned())
     {
         l.launch(&[&res.namespaces, &accounts, &configmaps], serviceaccount::run);
+    }
+    if let (Some(services), Some(endpoints)) =
+        (res.for_kind("v1", "Service").cloned(), res.for_kind("v1", "Endpoints").cloned())
+    {
+        l.launch(&[&res.pods, &services, &endpoints], endpoints::run);
+    }
+    if let (Some(services), Some(slices)) =
+        (res.for_kind("v1", "Service").cloned(), res.for_kind("discovery.k8s.io/v1", "EndpointSlice").cloned())
+    {
+        l.launch(&[&res.pods, &services, &slices, &res.nodes], endpointslice::run);
     }
     l.launch(&[], events::run);
     ControllerHandle { shutdown: tx, tasks: l.tasks, passes: l.passes }
