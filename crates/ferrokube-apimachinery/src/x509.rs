@@ -188,7 +188,7 @@ fn directory_string(tag: u8, value: &[u8]) -> Option<String> {
         IA5_STRING => latin1(|b| b.is_ascii()),
         T61_STRING => latin1(|_| true),
         BMP_STRING => {
-            if value.len() % 2 != 0 {
+            if !value.len().is_multiple_of(2) {
                 return None;
             }
             let value = value.strip_suffix(&[0, 0]).unwrap_or(value);
