@@ -58,9 +58,11 @@ pub fn x509_cert(der: &[u8]) -> Identity {
     Some((cn, orgs))
 }
 
+/// A certificate reader: DER in, identity out.
+pub type Reader = fn(&[u8]) -> Identity;
+
 /// The three readers, by name, for the tables.
-pub const READERS: [(&str, fn(&[u8]) -> Identity); 3] =
-    [("ours", ours), ("x509-parser", x509_parser), ("x509-cert", x509_cert)];
+pub const READERS: [(&str, Reader); 3] = [("ours", ours), ("x509-parser", x509_parser), ("x509-cert", x509_cert)];
 
 /// A named certificate and the identity kube-apiserver (Go's crypto/x509) reads from it.
 #[derive(Debug, Clone)]
