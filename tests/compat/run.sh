@@ -553,6 +553,18 @@ kubectl_workloads() {
     c 0 '=3 3 3' -- get deploy roll -n "$ns" -o 'jsonpath={.status.replicas} {.status.updatedReplicas} {.status.availableReplicas}'
     c 0 '^roll +3/3 +3 +3 ' -- get deploy roll -n "$ns"
 
+    # a Service over it: its EndpointSlice and Endpoints list the three pod IPs (the
+    # endpointslice and endpoint controllers), and go with it
+    c 0 'service/roll exposed' -- expose deployment roll -n "$ns" --port=80 --target-port=8080
+    cpoll 30 '^IPv4 8080 10\.244\.[0-9.]+ 10\.244\.[0-9.]+ 10\.244\.[0-9.]+ roll$' -- get endpointslices -n "$ns" \
+        -l kubernetes.io/service-name=roll \
+        -o 'jsonpath={range .items[*]}{.addressType} {.ports[0].port} {.endpoints[*].addresses[0]} {.metadata.ownerReferences[0].name}{"\n"}{end}'
+    cpoll 30 '^10\.244\.[0-9.]+ 10\.244\.[0-9.]+ 10\.244\.[0-9.]+ 8080$' -- get endpoints roll -n "$ns" \
+        -o 'jsonpath={.subsets[0].addresses[*].ip} {.subsets[0].ports[0].port}'
+    c 0 'service "roll" deleted' -- delete service roll -n "$ns"
+    cpoll 30 '=' -- get endpointslices -n "$ns" -l kubernetes.io/service-name=roll -o name
+    cpoll 30 '=' -- get endpoints -n "$ns" --field-selector metadata.name=roll -o name
+
     # set image: a new ReplicaSet with the new image takes over
     c 0 'deployment.apps/roll image updated' -- set image deployment/roll -n "$ns" c=nginx:1.13
     c 0 'deployment "roll" successfully rolled out' -- rollout status deployment/roll -n "$ns" --timeout=60s
@@ -623,13 +635,17 @@ kubectl_workloads() {
     c 0 "namespace \"$ns\" deleted" -- delete namespace "$ns" --wait=false
 }
 
-# Anonymous requests (kubectl would prompt for a username instead, so curl): 401 + Status.
+# Anonymous requests (kubectl would prompt for a username instead, so curl): as
+# kube-apiserver with --anonymous-auth, system:anonymous is refused by RBAC (403 + Status)
+# except for /version and health; a wrong token is 401.
 echo
 echo "=== anonymous HTTPS (curl) ==="
 printf '%s' "$CA_DATA" | base64 -d >"$TMP/ca.crt"
 run_check "curl" "curl --cacert ca.crt $URL/api/v1/namespaces (no credentials)" 0 \
-    '^HTTP 401$' '"kind": *"Status"' '"reason": *"Unauthorized"' '"code": *401' -- \
+    '^HTTP 403$' '"kind": *"Status"' '"reason": *"Forbidden"' '"code": *403' 'User \\"system:anonymous\\" cannot list resource \\"namespaces\\"' -- \
     curl -sS --max-time 15 --cacert "$TMP/ca.crt" -w '\nHTTP %{http_code}\n' "$URL/api/v1/namespaces"
+run_check "curl" "curl --cacert ca.crt $URL/version (no credentials)" 0 '^HTTP 200$' '"gitVersion"' -- \
+    curl -sS --max-time 15 --cacert "$TMP/ca.crt" -w '\nHTTP %{http_code}\n' "$URL/version"
 run_check "curl" "curl --cacert ca.crt -H 'Authorization: Bearer <wrong>' $URL/version" 0 \
     '^HTTP 401$' '"reason": *"Unauthorized"' -- \
     curl -sS --max-time 15 --cacert "$TMP/ca.crt" -H "Authorization: Bearer wrong-$TOKEN" -w '\nHTTP %{http_code}\n' "$URL/version"

@@ -48,6 +48,7 @@ SHORT_NAMES = {
     ("", "replicationcontrollers"): ["rc"], ("storage.k8s.io", "storageclasses"): ["sc"],
     ("scheduling.k8s.io", "priorityclasses"): ["pc"], ("", "componentstatuses"): ["cs"],
     ("networking.k8s.io", "ipaddresses"): ["ip"],
+    ("storage.k8s.io", "volumeattributesclasses"): ["vac"],
 }
 
 # (group, plural) -> categories.
@@ -77,6 +78,8 @@ CREATE_ONLY = ["create"]
 # create only) is wrong.
 VERBS = {
     ("", "componentstatuses"): ["get", "list"],
+    # kube's namespace storage has no DeleteCollection.
+    ("", "namespaces"): ["create", "delete", "get", "list", "patch", "update", "watch"],
 }
 
 # Resource kinds that are subresources of another resource, not top-level resources:
@@ -128,14 +131,14 @@ def read_resources(src):
 
 
 def select(resources):
-    """Drop subresource kinds, alpha versions (off by default in kube), and beta
-    versions of resources that also have a GA version."""
-    ga = {(r["group"], r["plural"]) for r in resources if version_rank(r["version"])[0] == 0}
+    """Drop subresource kinds and alpha and beta versions: kube-apiserver 1.37 serves
+    no alpha or beta version by default (beta APIs are off by default since 1.24, and
+    every older beta has gone)."""
     chosen = []
     for r in resources:
         key = (r["group"], r["plural"])
         stage = version_rank(r["version"])[0]
-        if key in SUBRESOURCE_KINDS or stage == 2 or (stage == 1 and key in ga):
+        if key in SUBRESOURCE_KINDS or stage != 0:
             continue
         chosen.append(r)
     chosen.sort(key=lambda r: (r["group"] != "", r["group"], version_rank(r["version"]), r["plural"]))
@@ -177,7 +180,9 @@ def render(resources, src_label):
             "        verbs: %s," % rust_strs(verbs),
             "        short_names: %s," % rust_strs(SHORT_NAMES.get(key, [])),
             "        categories: %s," % rust_strs(CATEGORIES.get(key, [])),
-            "        has_status: %s," % str(r["has_status"]).lower(),
+            # A create-only kind (the reviews) is answered, never stored: no status
+            # subresource even though its type has a status.
+            "        has_status: %s," % str(r["has_status"] and verbs != CREATE_ONLY).lower(),
             "        has_scale: %s," % str(key in SCALE).lower(),
             "    },",
         ]

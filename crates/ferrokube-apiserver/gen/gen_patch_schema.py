@@ -24,6 +24,17 @@ gen/cargo_sources.py at the repository root):
 and writes a table of `TypeSchema` statics (only fields that are objects, lists or maps are
 listed: scalars need no metadata) plus a table of (group, version, kind) -> root type.
 
+Server-side apply keys some lists by more fields than strategic merge patch does
+(container `ports` by `containerPort` and `protocol`, the merge key being only
+`containerPort`), and treats some structs as one value (`+structType=atomic`:
+LabelSelector, OwnerReference, RoleRef, ...). k8s-openapi carries neither, so both come
+from the markers of the Kubernetes Go types (gen/go_markers.py at the repository root,
+reading the Go modules pinned by version through `go mod download`): a keyed list gets
+all its `+listMapKey`s, the strategic merge key first; the atomic structs are listed in
+`ATOMIC_STRUCTS`, and the fields a Go zero value omits (pointers, slices and maps with
+`omitempty`, which apply's bookkeeping owns themselves when a write adds them) in
+`OMITTED_WHEN_EMPTY`; the `+default=`s of list-map key fields in `KEY_DEFAULTS`.
+
 `retainKeys` is a strategic-merge-patch strategy that k8s-openapi does not carry; the few
 fields that have it are listed in RETAIN_KEYS below, transcribed from the
 `patchStrategy:"...retainKeys"` struct tags of the Kubernetes Go types.
@@ -36,6 +47,7 @@ Usage (from the repository root or anywhere):
 """
 
 import glob
+import json
 import os
 import re
 import sys
@@ -45,6 +57,7 @@ sys.dont_write_bytecode = True  # no __pycache__ next to the sources
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "gen"))
 import cargo_sources  # noqa: E402  (locates k8s-openapi through cargo metadata)
 import generator_cli  # noqa: E402  (argument parsing, write or --check)
+import go_markers  # noqa: E402  (the server-side-apply markers of the Go types)
 
 OUT = os.path.join(HERE, "..", "src", "patch", "generated_schema.rs")
 K8S_VERSION_DIR = "v1_37"
@@ -156,6 +169,8 @@ def main():
         for st in parse_file(path, module_path):
             structs[st.rust_path] = st
 
+    go_fields, atomic_structs, omitted, go_defaults = go_markers.markers()
+
     def struct_of(ty):
         return structs.get(ty) if ty.startswith("crate::") else None
 
@@ -172,7 +187,12 @@ def main():
                     # Keys that are nested paths (metadata.name) cannot be expressed as
                     # list-map keys: treat the list as atomic, as kube-apiserver does.
                     return ("List", "Atomic", [], elem)
-                return ("List", "Map", [elem.json_names.get(k, k) for k in keys], elem)
+                keys = [elem.json_names.get(k, k) for k in keys]
+                go_type, go_keys = go_fields.get((st.definition, st.json_names.get(rust_name)), (None, []))
+                if go_type == "map" and go_keys and set(keys) <= set(go_keys):
+                    # Apply's keys: all of the Go type's list-map keys, merge key first.
+                    keys = keys + [k for k in go_keys if k not in keys]
+                return ("List", "Map", keys, elem)
             if kind == "list::set":
                 return ("List", "Set", [], elem)
             return ("List", "Atomic", [], elem)
@@ -271,6 +291,40 @@ def main():
                 w(f"        {c}({', '.join(args)}),")
             w("    ],")
         w("};")
+    w("")
+    w("/// The types server-side apply treats as one value (`+structType=atomic` in Go),")
+    w("/// sorted by definition name.")
+    w("pub(super) static ATOMIC_STRUCTS: &[&str] = &[")
+    for st in types:
+        if st.definition in atomic_structs:
+            w(f'    "{st.definition}",')
+    w("];")
+    w("")
+    w("/// The (type, field) pairs among the non-scalar fields above that the JSON of the")
+    w("/// type's Go zero value leaves out (pointer, slice and map fields with `omitempty`),")
+    w("/// sorted.")
+    w("pub(super) static OMITTED_WHEN_EMPTY: &[(&str, &str)] = &[")
+    for st in types:
+        for json_name, _ in described[st.rust_path]:
+            if (st.definition, json_name) in omitted:
+                w(f'    ("{st.definition}", "{json_name}"),')
+    w("];")
+    w("")
+    w("/// The defaults (`+default=` in Go) of list-map key fields, by item type and field,")
+    w("/// sorted: server-side apply keys an item that leaves such a key out by its default")
+    w("/// (a container port without `protocol` is `{containerPort, protocol: TCP}`).")
+    w("pub(super) static KEY_DEFAULTS: &[(&str, &str, &str)] = &[")
+    key_defaults = set()
+    for st in types:
+        for json_name, (kind, strategy, keys, elem) in described[st.rust_path]:
+            if kind == "List" and strategy == "Map" and elem is not None:
+                for k in keys:
+                    d = go_defaults.get((elem.definition, k))
+                    if d is not None:
+                        key_defaults.add((elem.definition, k, d))
+    for definition, k, d in sorted(key_defaults):
+        w(f'    ("{definition}", "{k}", {json.dumps(d)}),')
+    w("];")
     w("")
     w("/// Every type reachable from a top-level resource, sorted by definition name.")
     w("pub(super) static TYPES: &[&TypeSchema] = &[")

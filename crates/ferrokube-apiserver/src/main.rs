@@ -35,6 +35,11 @@ struct Args {
     /// Static bearer tokens, kube-apiserver CSV format: token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Treat requests without credentials as system:anonymous, authorized like any other
+    /// (RBAC lets them reach /version and health only); `--anonymous-auth=false` refuses
+    /// them with 401.
+    #[arg(long, action = ArgAction::Set, default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    anonymous_auth: bool,
     /// How requests are authorized: RBAC (kube's roles and bindings, with the bootstrap
     /// policy of a new cluster) or AlwaysAllow (every authenticated user may do everything).
     #[arg(long, value_name = "RBAC|AlwaysAllow", default_value = "RBAC")]
@@ -87,6 +92,7 @@ async fn run(args: Args) -> ExitCode {
         client_ca_file: args.client_ca_file,
         token_auth_file: args.token_auth_file,
         controllers: args.controllers,
+        anonymous_auth: args.anonymous_auth,
         authorization_mode: args.authorization_mode,
         data_dir: args.data_dir,
         ..ServerOptions::default()

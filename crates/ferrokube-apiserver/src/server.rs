@@ -71,6 +71,10 @@ pub struct ServerOptions {
     /// ReplicaSets, StatefulSets, DaemonSets, Jobs, garbage collection, namespace
     /// cleanup, and a simulated node whose kubelet runs the pods.
     pub controllers: bool,
+    /// Whether a request without credentials is `system:anonymous`, authorized like any
+    /// other (`--anonymous-auth`, on by default as in kube-apiserver: RBAC lets it reach
+    /// `/version` and health only), or refused with 401.
+    pub anonymous_auth: bool,
     /// How requests are authorized (`--authorization-mode`): RBAC, the default, with
     /// kube's bootstrap roles and bindings created at start, or AlwaysAllow. The admin
     /// identities ([`EmbeddedServer::admin_token`], the admin certificate) are in
@@ -95,6 +99,7 @@ impl Default for ServerOptions {
             client_ca_file: None,
             token_auth_file: None,
             controllers: true,
+            anonymous_auth: true,
             authorization_mode: AuthorizationMode::Rbac,
             controller_options: ControllerOptions::default(),
             data_dir: None,
@@ -212,6 +217,7 @@ impl EmbeddedServer {
             client_cas.extend(tls::load_certs("--client-ca-file", path)?);
         }
         let mut auth = Authenticator::new();
+        auth.set_anonymous(options.anonymous_auth);
         if let Some(path) = &options.token_auth_file {
             auth.add_token_file(TokenFile::load(path)?);
         }

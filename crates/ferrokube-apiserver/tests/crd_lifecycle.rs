@@ -133,9 +133,21 @@ async fn crd_life_cycle() {
     // Not served before the CRD exists.
     assert_eq!(client.get(CT_V1).await.status, 404);
 
-    let crd = ok(&client.post_json(CRDS, &crontab_crd()).await, 201);
-    assert_eq!(crd["spec"]["names"]["singular"], "crontab");
-    assert_eq!(crd["spec"]["names"]["listKind"], "CronTabList");
+    let created = ok(&client.post_json(CRDS, &crontab_crd()).await, 201);
+    assert_eq!(created["spec"]["names"]["singular"], "crontab");
+    assert_eq!(created["spec"]["names"]["listKind"], "CronTabList");
+    // The create answers as kube's does, before its controllers have accepted the
+    // names; by the time it returns they have, and the CRD is served.
+    assert_eq!(created["status"]["conditions"], Value::Null);
+    assert_eq!(created["status"]["acceptedNames"], json!({"plural": "", "kind": ""}));
+    let crd = ok(&client.get(&format!("{CRDS}/crontabs.stable.example.com")).await, 200);
+    let status_writer = crd["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subresource"] == "status")
+        .expect("the controllers' status entry");
+    assert_eq!(status_writer["manager"], "kube-apiserver");
     let established = condition(&crd, "Established").expect("Established condition");
     assert_eq!(established["status"], "True");
     assert_eq!(established["reason"], "InitialNamesAccepted");
@@ -181,10 +193,12 @@ async fn crd_life_cycle() {
     let agg = aggregated_resource(&doc, "stable.example.com", "v1", "crontabs").expect("aggregated lists crontabs");
     assert_eq!(agg["scope"], "Namespaced");
     assert_eq!(agg["singularResource"], "crontab");
-    assert_eq!(agg["responseKind"]["kind"], "CronTab");
+    // Unlike a built-in kind's, a custom resource's response kind is written out, and
+    // its status comes before its scale, as kube lists them.
+    assert_eq!(agg["responseKind"], json!({"group": "stable.example.com", "version": "v1", "kind": "CronTab"}));
     let subs: Vec<&str> =
         agg["subresources"].as_array().unwrap().iter().filter_map(|s| s["subresource"].as_str()).collect();
-    assert!(subs.contains(&"status") && subs.contains(&"scale"), "{subs:?}");
+    assert_eq!(subs, ["status", "scale"]);
 
     // Watch from the start.
     let (resp, _) = client.send(Method::GET, &format!("{CT_V1}?watch=true"), &[], Bytes::new()).await.unwrap();
@@ -480,7 +494,8 @@ async fn cluster_scoped_crd_and_rejections() {
                 "schema": {"openAPIV3Schema": {"type": "object"}}}]
         }
     });
-    let c = ok(&client.post_json(CRDS, &clash).await, 201);
+    ok(&client.post_json(CRDS, &clash).await, 201);
+    let c = ok(&client.get(&format!("{CRDS}/gadgets.example.org")).await, 200);
     let names = condition(&c, "NamesAccepted").unwrap();
     assert_eq!(names["status"], "False");
     assert_eq!(names["reason"], "KindConflict");

@@ -117,6 +117,10 @@ async fn create_rejections() {
         err(&r, Req::new(Verb::Create, cms()).ns("default").body(json!({"kind": "Pod", "metadata": {"name": "a"}})))
             .await;
     assert_eq!(e.code, 400);
+    assert_eq!(
+        e.message,
+        "Pod in version \"v1\" cannot be handled as a ConfigMap: converting (v1.Pod) to (core.ConfigMap): unknown conversion"
+    );
     let e = err(
         &r,
         Req::new(Verb::Create, cms()).ns("default").body(json!({"apiVersion": "apps/v1", "metadata": {"name": "a"}})),

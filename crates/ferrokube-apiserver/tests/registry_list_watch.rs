@@ -247,6 +247,13 @@ async fn send_initial_events() {
     assert_eq!((t.as_str(), o["metadata"]["name"].as_str().unwrap()), ("ADDED", "c"));
     let e = err(&r, Req::new(Verb::List, cms()).q("sendInitialEvents", "true")).await;
     assert_eq!(e.code, 422);
+    // A watch's resourceVersion is parsed by kube's storage: a 500 with Go's words.
+    let e = err(&r, Req::new(Verb::Watch, cms()).q("resourceVersion", "abc")).await;
+    assert_eq!((e.code, e.reason.as_str()), (500, ""));
+    assert_eq!(
+        e.message,
+        "resourceVersion: Invalid value: \"abc\": strconv.ParseUint: parsing \"abc\": invalid syntax"
+    );
 }
 
 #[tokio::test]

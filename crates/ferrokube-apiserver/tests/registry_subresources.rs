@@ -22,9 +22,13 @@ async fn status_subresource() {
     let mut b = d.clone();
     b["status"] = json!({"replicas": 2, "readyReplicas": 1});
     b["spec"]["replicas"] = json!(9);
+    b["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "1"});
     let s = ok(&r, Req::new(Verb::Update, deploys()).ns("default").name("web").sub("status").body(b)).await;
     assert_eq!(s["status"]["readyReplicas"], 1);
     assert_eq!(s["spec"]["replicas"], 2, "spec changes through /status are ignored");
+    // Annotations are not reset by the status strategy (kube's deployment controller
+    // records its revision this way).
+    assert_eq!(s["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
     assert_eq!(s["metadata"]["generation"], 1);
     let g = ok(&r, Req::new(Verb::Get, deploys()).ns("default").name("web").sub("status")).await;
     assert_eq!(g["status"]["replicas"], 2);
@@ -260,4 +264,36 @@ async fn pod_ephemeral_containers() {
     assert!(tracked.iter().any(|e| e["subresource"] == "ephemeralcontainers"), "{tracked:?}");
 
     assert_eq!(err(&r, sub(Verb::Delete)).await.code, 405);
+}
+
+#[tokio::test]
+async fn csr_approval_changes_only_the_conditions() {
+    let r = Registry::new();
+    let csrs =
+        || res("certificates.k8s.io", "certificatesigningrequests", "CertificateSigningRequest", false, true, false);
+    let csr = json!({
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": "jane"},
+        "spec": {"request": "cmVx", "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]},
+    });
+    let created = ok(&r, Req::new(Verb::Create, csrs()).body(csr)).await;
+    let mut approve = created.clone();
+    approve["spec"]["signerName"] = json!("ignored");
+    approve["status"] = json!({
+        "certificate": "aWdub3JlZA==",
+        "conditions": [{"type": "Approved", "status": "True", "reason": "KubectlApprove", "message": "ok"}],
+    });
+    let out = ok(&r, Req::new(Verb::Update, csrs()).name("jane").sub("approval").body(approve)).await;
+    let condition = &out["status"]["conditions"][0];
+    assert_eq!(condition["type"], "Approved");
+    assert!(condition["lastUpdateTime"].is_string() && condition["lastTransitionTime"].is_string());
+    assert_eq!(out["spec"]["signerName"], "kubernetes.io/kube-apiserver-client", "spec is kept");
+    assert!(out["status"].get("certificate").is_none(), "the certificate is the signer's");
+    let entries = out["metadata"]["managedFields"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["subresource"] == "approval"), "{entries:?}");
+    let got = ok(&r, Req::new(Verb::Get, csrs()).name("jane").sub("approval")).await;
+    assert_eq!(got["status"]["conditions"][0]["reason"], "KubectlApprove");
+    // Other resources have no approval subresource.
+    let e = err(&r, Req::new(Verb::Get, deploys()).ns("default").name("x").sub("approval")).await;
+    assert_eq!(e.code, 404);
 }

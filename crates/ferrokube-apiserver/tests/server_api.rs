@@ -299,3 +299,35 @@ async fn protobuf_request_bodies() {
     assert_status(&r, 400, "BadRequest");
     server.shutdown().await;
 }
+
+/// The initial events of a watch are written together, as kube-apiserver flushes its
+/// watch response only once no further event is queued: a client reading the first
+/// chunk gets them all.
+#[tokio::test]
+async fn initial_watch_events_come_in_one_chunk() {
+    let (server, client) = start().await;
+    for name in ["w1", "w2"] {
+        let r = client.post_json("/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": name}})).await;
+        assert_eq!(r.status, 201);
+    }
+    for http1 in [true, false] {
+        let c = if http1 { client.clone().http1_only() } else { client.clone() };
+        let (resp, _) =
+            c.send(Method::GET, "/api/v1/namespaces/default/configmaps?watch=maybe", &[], Bytes::new()).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.into_body();
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("watch event in time")
+            .expect("stream open")
+            .unwrap();
+        let data = frame.into_data().unwrap();
+        let names: Vec<Value> = data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice::<Value>(l).unwrap()["object"]["metadata"]["name"].clone())
+            .collect();
+        assert!(names.contains(&json!("w1")) && names.contains(&json!("w2")), "first chunk: {names:?}");
+    }
+    server.shutdown().await;
+}

@@ -8,21 +8,40 @@ use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 use server_support::{assert_status, Client};
 
 #[tokio::test]
-async fn anonymous_and_unknown_tokens_get_401() {
+async fn anonymous_requests_are_authorized_as_system_anonymous_and_unknown_tokens_get_401() {
     let server = EmbeddedServer::start(ServerOptions::default()).await.unwrap();
     let client = Client::new(&server);
     let anon = client.clone().anonymous();
+    // As kube-apiserver with --anonymous-auth (the default): RBAC refuses what
+    // system:public-info-viewer does not allow.
     let r = anon.get("/api/v1").await;
-    assert_status(&r, 401, "Unauthorized");
-    assert_eq!(r.json()["message"], "Unauthorized");
-    assert_status(&anon.get("/api/v1/namespaces/default/pods").await, 401, "Unauthorized");
-    assert_status(&anon.get("/nope").await, 401, "Unauthorized");
+    assert_status(&r, 403, "Forbidden");
+    assert_eq!(r.json()["message"], r#"forbidden: User "system:anonymous" cannot get path "/api/v1""#);
+    let r = anon.get("/api/v1/namespaces/default/pods").await;
+    assert_status(&r, 403, "Forbidden");
+    assert_eq!(
+        r.json()["message"],
+        r#"pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace "default""#
+    );
+    assert_eq!(anon.get("/version").await.status, 200);
     assert_status(&client.clone().with_token("not-a-token").get("/apis").await, 401, "Unauthorized");
+    assert_status(&client.clone().with_token("not-a-token").get("/version").await, 401, "Unauthorized");
     assert_eq!(client.get("/api/v1").await.status, 200);
     // The token never shows in Debug.
     let token = server.admin_token().expose().to_owned();
     assert!(!format!("{server:?}").contains(&token));
     assert!(!format!("{:?}", server.admin_token()).contains(&token));
+    server.shutdown().await;
+
+    // --anonymous-auth=false: no credentials, no entry, even to /version.
+    let server =
+        EmbeddedServer::start(ServerOptions { anonymous_auth: false, ..ServerOptions::default() }).await.unwrap();
+    let anon = Client::new(&server).anonymous();
+    for path in ["/api/v1", "/version", "/healthz"] {
+        let r = anon.get(path).await;
+        assert_status(&r, 401, "Unauthorized");
+        assert_eq!(r.json()["message"], "Unauthorized");
+    }
     server.shutdown().await;
 }
 

@@ -3,7 +3,7 @@
 //!
 //! | what | how recognised | placeholder |
 //! | --- | --- | --- |
-//! | uids | key `uid`; any UUID inside a string | `<uid>` |
+//! | uids | key `uid`; any UUID inside a string or an object key (managedFields' `k:{"uid":"..."}` of an owner reference) | `<uid>` |
 //! | timestamps | RFC 3339 strings | `<time>` |
 //! | resourceVersions | keys `resourceVersion`, list `continue` tokens | `<rv>`, `<continue>` |
 //! | generated names | `metadata.name` of an object with `generateName` | `PREFIX<gen>` |
@@ -222,6 +222,10 @@ fn object(map: Map<String, Value>, ctx: &Context) -> Map<String, Value> {
                 rows
             }
             _ => value(v, ctx),
+        };
+        let key = match uuid_re().replace_all(&key, "<uid>") {
+            std::borrow::Cow::Owned(k) => k,
+            std::borrow::Cow::Borrowed(_) => key,
         };
         out.insert(key, normalised);
     }

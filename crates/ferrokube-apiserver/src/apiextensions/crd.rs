@@ -3,8 +3,11 @@
 //! served versions a CRD yields.
 //!
 //! kube sets `NamesAccepted` and `Established` from controllers shortly after the
-//! write; here [`prepare`] computes them during the write itself, so a CRD is
-//! Established (and served) as soon as its create returns.
+//! write. Here a create stores the status kube's create answers with (no conditions,
+//! empty accepted names, [`initial_status`]), and the registry then immediately writes
+//! the status the naming and establishing controllers would (through `/status`, as
+//! field manager [`CONTROLLER_MANAGER`]; [`prepare`] computes it on every update), so a
+//! CRD is Established (and served) as soon as its create returns.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -52,9 +55,13 @@ pub fn resource_key_of(crd: &Value) -> String {
     format!("{group}/{plural}")
 }
 
+/// The field manager of the status kube-apiserver's own CRD controllers write (a
+/// real cluster's kube-apiserver names them after its binary).
+pub const CONTROLLER_MANAGER: &str = "kube-apiserver";
+
 /// Fills in kube's defaults: `names.singular` (lowercased kind), `names.listKind`
-/// (kind + `List`), `conversion.strategy: None`, `preserveUnknownFields: false`, and
-/// `served`/`storage` false when unset.
+/// (kind + `List`), `conversion.strategy: None`, and `served`/`storage` false when
+/// unset. `preserveUnknownFields: false` is left out, as Go's `omitempty` does.
 pub fn set_defaults(crd: &mut Value) {
     let Some(spec) = crd.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
@@ -71,8 +78,8 @@ pub fn set_defaults(crd: &mut Value) {
     if !spec.get("conversion").is_some_and(Value::is_object) {
         spec.insert("conversion".into(), json!({"strategy": "None"}));
     }
-    if !spec.contains_key("preserveUnknownFields") {
-        spec.insert("preserveUnknownFields".into(), json!(false));
+    if spec.get("preserveUnknownFields").is_some_and(|v| v == &json!(false) || v.is_null()) {
+        spec.remove("preserveUnknownFields");
     }
     if let Some(versions) = spec.get_mut("versions").and_then(Value::as_array_mut) {
         for v in versions.iter_mut().filter_map(Value::as_object_mut) {
@@ -164,13 +171,24 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
     }
     // Versions.
     let versions = crd.pointer("/spec/versions").and_then(Value::as_array);
+    // Without a storage version a new CRD has no stored version either (kube's status
+    // check follows the spec's).
+    let no_stored_version = |errs: &mut Vec<FieldError>| {
+        if strings_at(crd, "/status/storedVersions").is_empty() {
+            errs.push(FieldError::invalid(
+                "status.storedVersions",
+                &Value::Null,
+                "must have at least one stored version",
+            ));
+        }
+    };
     let Some(versions) = versions.filter(|v| !v.is_empty()) else {
         errs.push(FieldError::invalid(
             "spec.versions",
-            &Value::Null,
+            &json!([]),
             "must have exactly one version marked as storage version",
         ));
-        errs.push(FieldError::required("spec.versions", "must have at least one version"));
+        no_stored_version(&mut errs);
         return errs;
     };
     let mut seen = BTreeSet::new();
@@ -274,6 +292,9 @@ pub fn validate(crd: &Value) -> Vec<FieldError> {
             errs.push(FieldError::not_supported("spec.conversion.strategy", strategy, &["None"]));
         }
     }
+    if storage == 0 {
+        no_stored_version(&mut errs);
+    }
     errs
 }
 
@@ -364,6 +385,11 @@ pub fn prepare(
     if !errs.is_empty() {
         return Err(errs);
     }
+    let Some(old) = old else {
+        initial_status(crd);
+        return Ok(());
+    };
+    let old = Some(old);
     let conflict = name_conflict(crd, others, builtin);
     let accepted = match (&conflict, old) {
         (None, _) => crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({})),
@@ -418,6 +444,31 @@ pub fn prepare(
         map.insert("status".into(), Value::Object(status));
     }
     Ok(())
+}
+
+/// The status of a CRD just created, before kube's controllers have looked at it:
+/// no conditions, empty accepted names, and the storage version as the one stored.
+pub fn initial_status(crd: &mut Value) {
+    let storage_version = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .and_then(|vs| vs.iter().find(|v| v["storage"] == true))
+        .and_then(|v| v.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if let Some(map) = crd.as_object_mut() {
+        map.insert(
+            "status".into(),
+            json!({"conditions": null, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": [storage_version]}),
+        );
+    }
+}
+
+/// Whether the CRD still has the status of its create ([`initial_status`]): kube's
+/// controllers have yet to accept its names.
+pub fn awaits_controllers(crd: &Value) -> bool {
+    crd.pointer("/status/conditions").is_none_or(Value::is_null)
 }
 
 /// Whether the CRD's `Established` condition is `True`.
@@ -524,10 +575,27 @@ mod tests {
         })
     }
 
+    /// A CRD created, then written once more as kube's controllers would.
+    fn established(mut c: Value, others: &[Arc<Value>]) -> Value {
+        prepare(&mut c, None, others, &[]).unwrap();
+        let created = c.clone();
+        prepare(&mut c, Some(&created), others, &[]).unwrap();
+        c
+    }
+
     #[test]
     fn defaults_and_status() {
         let mut c = crd();
         prepare(&mut c, None, &[], &[]).unwrap();
+        // As kube's create answers, before its controllers have run.
+        assert!(awaits_controllers(&c));
+        assert_eq!(
+            c["status"],
+            json!({"conditions": null, "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": ["v1"]})
+        );
+        assert!(c["spec"].get("preserveUnknownFields").is_none());
+        let c = established(c, &[]);
+        assert!(!awaits_controllers(&c));
         assert_eq!(c["spec"]["names"]["singular"], "crontab");
         assert_eq!(c["spec"]["names"]["listKind"], "CronTabList");
         assert_eq!(c["status"]["storedVersions"], json!(["v1"]));
@@ -590,8 +658,7 @@ mod tests {
 
     #[test]
     fn stored_versions_follow_the_storage_version() {
-        let mut first = crd();
-        prepare(&mut first, None, &[], &[]).unwrap();
+        let first = established(crd(), &[]);
         let mut next = first.clone();
         next["spec"]["versions"][0]["storage"] = json!(false);
         next["spec"]["versions"][1]["storage"] = json!(true);
@@ -609,13 +676,31 @@ mod tests {
     }
 
     #[test]
+    fn scale_paths_are_checked_as_kube_does() {
+        let c = established(crd(), &[]);
+        let v = &served_versions(&c)[0];
+        let obj = json!({"spec": {"replicas": -1}, "status": {"replicas": "three"}});
+        let errs: Vec<String> = v.scale_errors(&obj, true).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errs,
+            [
+                ".spec.replicas: Invalid value: -1: should be a non-negative integer",
+                ".status.replicas: Invalid value: 0: .status.replicas accessor error: three is of the type string, \
+                 expected int64",
+            ]
+        );
+        // Through /status only the status path counts.
+        assert_eq!(v.scale_errors(&obj, false).len(), 1);
+        assert!(v.scale_errors(&json!({"spec": {"replicas": 2}}), true).is_empty());
+    }
+
+    #[test]
     fn conflicting_names_are_not_accepted() {
-        let mut first = crd();
-        prepare(&mut first, None, &[], &[]).unwrap();
+        let first = established(crd(), &[]);
         let mut second = crd();
         second["metadata"]["name"] = json!("crontabz.stable.example.com");
         second["spec"]["names"]["plural"] = json!("crontabz");
-        prepare(&mut second, None, &[Arc::new(first)], &[]).unwrap();
+        let second = established(second, &[Arc::new(first)]);
         let conds = second["status"]["conditions"].as_array().unwrap();
         assert_eq!(conds[0]["status"], "False");
         assert_eq!(conds[0]["reason"], "SingularConflict");

@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! CRD write (create/update/patch/apply)
-//!   -> registry write hook -> crd::prepare (validate like kube, default names,
-//!      status: NamesAccepted, Established, acceptedNames, storedVersions)
+//!   -> registry write hook -> crd::prepare (validate like kube, default names; on
+//!      create the pre-controller status, on updates NamesAccepted, Established,
+//!      acceptedNames, storedVersions)
+//!   -> after a create: the status write of kube's naming/establishing controllers
+//!      (through `/status`, field manager `kube-apiserver`)
 //!   -> store -> Registry::sync_custom_resources -> crd::served_versions
 //!   -> catalog::SharedCatalog::set_custom (a new Catalog snapshot)
 //!   -> handlers route `/apis/<group>/<version>/...` and discovery lists it
@@ -102,6 +105,44 @@ pub struct CustomResourceVersion {
 }
 
 impl CustomResourceVersion {
+    /// kube's checks of the scale subresource's replica paths (after the schema's):
+    /// `specReplicasPath` (`check_spec`: writes to the main resource) and
+    /// `statusReplicasPath` must hold non-negative 32-bit integers when set, and
+    /// `labelSelectorPath` a string. The paths are reported as written (`.spec.replicas`).
+    pub fn scale_errors(&self, obj: &Value, check_spec: bool) -> Vec<crate::object::errors::FieldError> {
+        use crate::object::errors::FieldError;
+        let Some(scale) = &self.scale else {
+            return Vec::new();
+        };
+        let mut errs = Vec::new();
+        let replicas = |path: &str, errs: &mut Vec<FieldError>| {
+            let Some(v) = json_path_to_pointer(path).and_then(|p| obj.pointer(&p)) else {
+                return;
+            };
+            match v.as_i64() {
+                Some(n) if n < 0 => errs.push(FieldError::invalid(path, v, "should be a non-negative integer")),
+                Some(n) if n > i64::from(i32::MAX) => {
+                    errs.push(FieldError::invalid(path, v, &format!("should be less than or equal to {}", i32::MAX)))
+                }
+                Some(_) => {}
+                None if v.is_null() => {}
+                None => errs.push(FieldError::invalid(path, &serde_json::json!(0), &accessor_error(path, v, "int64"))),
+            }
+        };
+        if check_spec {
+            replicas(&scale.spec_replicas, &mut errs);
+        }
+        replicas(&scale.status_replicas, &mut errs);
+        if let Some(path) = &scale.label_selector {
+            if let Some(v) = json_path_to_pointer(path).and_then(|p| obj.pointer(&p)) {
+                if !v.is_string() && !v.is_null() {
+                    errs.push(FieldError::invalid(path, &serde_json::json!(""), &accessor_error(path, v, "string")));
+                }
+            }
+        }
+        errs
+    }
+
     /// Prunes unknown fields, applies defaults and validates `obj` (a whole object of
     /// this resource) against the schema; the field errors when invalid.
     pub fn normalize(&self, obj: &mut Value) -> Vec<crate::object::errors::FieldError> {
@@ -114,6 +155,20 @@ impl CustomResourceVersion {
             None => Vec::new(),
         }
     }
+}
+
+/// The error of Go's `unstructured.NestedInt64`/`NestedString` for a value of another
+/// type: `.spec.replicas accessor error: three is of the type string, expected int64`.
+fn accessor_error(path: &str, value: &Value, expected: &str) -> String {
+    let (shown, go_type) = match value {
+        Value::String(s) => (s.clone(), "string"),
+        Value::Bool(b) => (b.to_string(), "bool"),
+        Value::Number(n) => (n.to_string(), if n.is_f64() { "float64" } else { "int64" }),
+        Value::Array(_) => (value.to_string(), "[]interface {}"),
+        Value::Object(_) => (value.to_string(), "map[string]interface {}"),
+        Value::Null => ("<nil>".to_owned(), "<nil>"),
+    };
+    format!("{path} accessor error: {shown} is of the type {go_type}, expected {expected}")
 }
 
 #[cfg(test)]

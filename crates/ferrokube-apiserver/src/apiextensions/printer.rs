@@ -39,11 +39,16 @@ pub fn columns_of(version: &Value) -> Vec<PrinterColumn> {
             if name.is_empty() || json_path.is_empty() {
                 return None;
             }
+            // Without a description kube describes the column by its path.
+            let description = match s("description") {
+                d if d.is_empty() => format!("Custom resource definition column (in JSONPath format): {json_path}"),
+                d => d,
+            };
             Some(PrinterColumn {
                 name,
                 column_type: s("type"),
                 format: s("format"),
-                description: s("description"),
+                description,
                 priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
                 json_path,
             })

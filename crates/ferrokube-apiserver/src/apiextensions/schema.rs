@@ -412,11 +412,16 @@ impl Schema {
     }
 
     fn validate_node(&self, value: &Value, path: &str, root: bool, errs: &mut Vec<FieldError>) {
+        // A value of the wrong type: kube's `field.TypeInvalid` (reason
+        // FieldValueTypeInvalid, worded as an invalid value).
+        fn type_invalid(field: &str, value: &Value, detail: &str) -> FieldError {
+            FieldError { reason: "FieldValueTypeInvalid", ..FieldError::invalid(field, value, detail) }
+        }
         let shown = if path.is_empty() { "<root>" } else { path };
         if value.is_null() {
             if !self.nullable && (self.schema_type.is_some() || self.int_or_string) {
                 let t = self.schema_type.map(SchemaType::name).unwrap_or("string");
-                errs.push(FieldError::invalid(
+                errs.push(type_invalid(
                     shown,
                     &Value::String("null".into()),
                     &format!("{shown} in body must be of type {t}: \"null\""),
@@ -426,7 +431,7 @@ impl Schema {
         }
         if self.int_or_string {
             if !(value.is_string() || value.is_i64() || value.is_u64()) {
-                errs.push(FieldError::invalid(
+                errs.push(type_invalid(
                     shown,
                     &Value::String(json_type(value).into()),
                     &format!("{shown} in body must be of type integer,string: \"{}\"", json_type(value)),
@@ -435,7 +440,7 @@ impl Schema {
             }
         } else if let Some(t) = self.schema_type {
             if !t.accepts(value) {
-                errs.push(FieldError::invalid(
+                errs.push(type_invalid(
                     shown,
                     &Value::String(json_type(value).into()),
                     &format!("{shown} in body must be of type {}: \"{}\"", t.name(), json_type(value)),

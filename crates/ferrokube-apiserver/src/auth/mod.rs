@@ -11,10 +11,12 @@
 //! Then `handlers` applies impersonation headers ([`impersonation`]) and asks the
 //! [`rbac::Authorizer`] (kube's RBAC, the default, or AlwaysAllow) before any handler
 //! runs; a refusal is kube's 403. The generated admin identities are in
-//! `system:masters`, which may do everything. Anonymous requests are refused (401)
-//! except for `/version` and the health endpoints, which are then authorized as
-//! `system:anonymous` in `system:unauthenticated` (kube's `system:public-info-viewer`
-//! role allows `/healthz`, `/livez`, `/readyz` and `/version`).
+//! `system:masters`, which may do everything. A request without credentials is
+//! `system:anonymous` in `system:unauthenticated` (kube-apiserver's `--anonymous-auth`,
+//! on by default) and is authorized like any other: kube's `system:public-info-viewer`
+//! role allows it `/healthz`, `/livez`, `/readyz` and `/version`, RBAC refuses the rest
+//! with 403 (AlwaysAllow allows everything, as kube's does). With anonymous
+//! authentication off ([`Authenticator::set_anonymous`]) it is refused with 401.
 //!
 //! The review APIs (`selfsubjectreviews`, `tokenreviews`, the access reviews) are
 //! answered here too ([`reviews`], [`rbac::reviews`]), not stored.
@@ -42,6 +44,8 @@ pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 pub struct Authenticator {
     tokens: HashMap<String, UserInfo>,
     service_accounts: Arc<service_account_tokens::ServiceAccountTokens>,
+    /// Whether a request without credentials is `system:anonymous` (else 401).
+    anonymous: bool,
 }
 
 impl fmt::Debug for Authenticator {
@@ -65,6 +69,12 @@ impl Authenticator {
     /// An authenticator with no tokens.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether a request without credentials is `system:anonymous` (kube-apiserver's
+    /// `--anonymous-auth`, on by default) or refused with 401.
+    pub fn set_anonymous(&mut self, allowed: bool) {
+        self.anonymous = allowed;
     }
 
     /// Accept `token` as `user`. The token is never logged or shown.
@@ -96,7 +106,7 @@ impl Authenticator {
             };
         }
         let Some(header) = authorization else {
-            return Err(AuthError::Anonymous);
+            return if self.anonymous { Ok(anonymous_user()) } else { Err(AuthError::Anonymous) };
         };
         let token = header
             .to_str()
@@ -112,6 +122,35 @@ impl Authenticator {
         match self.tokens.get(token) {
             Some(user) => Ok(with_authenticated(user.clone())),
             None => self.service_accounts.lookup(token).map(with_authenticated).ok_or(AuthError::UnknownToken),
+        }
+    }
+
+    /// A TokenReview of `token` for `audiences` (the API audiences when empty): the
+    /// user and the reviewed audiences it is valid for, or the review's `status.error`.
+    /// Tokens of the token file are valid for the API audiences only.
+    pub fn review_token(&self, token: &str, audiences: &[String]) -> Result<(UserInfo, Vec<String>), String> {
+        const INVALID: &str = "invalid bearer token";
+        if token.is_empty() {
+            return Err(INVALID.into());
+        }
+        if let Some(user) = self.tokens.get(token) {
+            let api = service_account_tokens::API_AUDIENCES;
+            let matched: Vec<String> = if audiences.is_empty() {
+                api.iter().map(|a| a.to_string()).collect()
+            } else {
+                audiences.iter().filter(|a| api.contains(&a.as_str())).cloned().collect()
+            };
+            return if matched.is_empty() {
+                Err(INVALID.into())
+            } else {
+                Ok((with_authenticated(user.clone()), matched))
+            };
+        }
+        match self.service_accounts.review(token, audiences) {
+            Ok(Some((user, matched))) => Ok((with_authenticated(user), matched)),
+            Ok(None) => Err(INVALID.into()),
+            // kube's union of authenticators lists every one's failure.
+            Err(why) => Err(format!("[{INVALID}, {why}]")),
         }
     }
 

@@ -30,18 +30,28 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator, authz: &Authorizer) -> Opt
             }
         }
     };
+    // kube records the creating request's fields like any create's (manager from
+    // `fieldManager` or the User-Agent, operation Update); a review without fields
+    // (SelfSubjectReview) gets no entry, and a SelfSubjectRulesReview is answered with
+    // a new object that has none.
+    let managed = (plural != "selfsubjectrulesreviews").then(|| created_managed_fields(req, &body, None)).flatten();
     let status = match (group, plural) {
         ("authentication.k8s.io", "selfsubjectreviews") => {
             json!({"userInfo": user_json(&req.user)})
         }
         ("authentication.k8s.io", "tokenreviews") => {
             let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
-            let header = http::HeaderValue::from_str(&format!("Bearer {token}")).ok();
-            match auth.authenticate(None, header.as_ref()) {
-                Ok(user) if !token.is_empty() => {
-                    json!({"authenticated": true, "user": user_json(&user)})
+            let audiences: Vec<String> = body
+                .pointer("/spec/audiences")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
+            match auth.review_token(token, &audiences) {
+                Ok((user, audiences)) => {
+                    json!({"authenticated": true, "user": user_json(&user), "audiences": audiences})
                 }
-                _ => json!({"authenticated": false, "user": {}, "error": "invalid bearer token"}),
+                // `authenticated: false` is left out, as Go's omitempty does.
+                Err(error) => json!({"user": {}, "error": error}),
             }
         }
         ("authorization.k8s.io", plural) => match super::rbac::reviews::answer(plural, req, &mut body, authz)? {
@@ -59,6 +69,9 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator, authz: &Authorizer) -> Opt
     if plural == "selfsubjectreviews" {
         body["metadata"]["creationTimestamp"] = json!(crate::registry::meta::now_rfc3339());
     }
+    if let Some(managed) = managed {
+        body["metadata"]["managedFields"] = managed;
+    }
     if req.resource.namespaced {
         if let Some(ns) = &req.namespace {
             body["metadata"]["namespace"] = json!(ns);
@@ -66,6 +79,33 @@ pub fn handle(req: &ApiRequest, auth: &Authenticator, authz: &Authorizer) -> Opt
     }
     body["status"] = status;
     Some(Ok(ApiResponse::Object { code: 201, body }))
+}
+
+/// The `metadata.managedFields` kube-apiserver gives an object created by `req`
+/// (`subresource`: the one it was created through, as `token`), or `None` when the
+/// request sets no fields.
+pub(crate) fn created_managed_fields(req: &ApiRequest, object: &Value, subresource: Option<&str>) -> Option<Value> {
+    use crate::patch::{apply, schema};
+    let manager = match req.query_param("fieldManager") {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => apply::default_field_manager(req.user_agent.as_deref()),
+    };
+    let mut object = object.clone();
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or(&req.resource.kind).to_owned();
+    let group = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(|v| v.rsplit_once('/').map_or("", |(g, _)| g).to_owned())
+        .unwrap_or_else(|| req.resource.group.clone());
+    let root = schema::root_type(&group, &kind);
+    let out = match subresource {
+        Some(sub) => apply::update_managed_fields_subresource(None, &object, &manager, sub, root),
+        None => apply::update_managed_fields(None, &object, &manager, root),
+    };
+    out.ok()?.pointer("/metadata/managedFields").filter(|m| m.as_array().is_some_and(|a| !a.is_empty())).cloned()
 }
 
 fn user_json(user: &UserInfo) -> Value {
@@ -153,6 +193,25 @@ mod tests {
             &auth,
             &none,
         ));
-        assert_eq!(b["status"]["authenticated"], false);
+        assert_eq!(b["status"]["authenticated"], Value::Null, "false is omitted");
+        assert_eq!(b["status"]["error"], "invalid bearer token");
+        // The static token is for the API audiences only.
+        let b = body(handle(
+            &req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "good", "audiences": ["x"]}})),
+            &auth,
+            &none,
+        ));
+        assert_eq!(b["status"]["error"], "invalid bearer token");
+        // The request's fields are recorded as a create's.
+        let b = body(handle(
+            &req("authentication.k8s.io", "tokenreviews", json!({"spec": {"token": "good"}})),
+            &auth,
+            &none,
+        ));
+        assert_eq!(b["status"]["audiences"], json!(["https://kubernetes.default.svc.cluster.local"]));
+        let managed = &b["metadata"]["managedFields"][0];
+        assert_eq!(managed["operation"], "Update");
+        assert_eq!(managed["manager"], "unknown");
+        assert_eq!(managed["fieldsV1"], json!({"f:spec": {"f:token": {}}}));
     }
 }

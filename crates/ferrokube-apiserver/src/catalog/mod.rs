@@ -115,6 +115,9 @@ pub fn subresources(resource: &ResourceInfo) -> Vec<Subresource> {
             out.push(Subresource { name: "log", group: "", version: Some("v1"), kind: Some("Pod"), verbs: &["get"] });
         }
         (true, "namespaces") => out.push(same("finalize", &["update"])),
+        (false, "certificatesigningrequests") if resource.group == "certificates.k8s.io" => {
+            out.push(same("approval", GET_PATCH_UPDATE))
+        }
         (true, "serviceaccounts") => out.push(Subresource {
             name: "token",
             group: "authentication.k8s.io",
@@ -184,6 +187,7 @@ impl Catalog {
         for g in &mut groups {
             g.versions.sort_by_key(|v| version_priority(v));
         }
+        sort_groups(&mut groups);
         let builtin_len = resources.len();
         Catalog { resources, by_gvr, groups, builtin_len, custom: HashMap::new() }
     }
@@ -215,6 +219,7 @@ impl Catalog {
                 }
                 None => next.groups.push(GroupVersions { group: r.group.clone(), versions: vec![r.version.clone()] }),
             }
+            sort_groups(&mut next.groups);
             next.custom.entry(r.group.clone()).or_default().insert(format!("{}/{}", r.version, r.plural), c.clone());
         }
         next
@@ -256,7 +261,8 @@ impl Catalog {
         self.resources.iter().filter(move |r| r.group == group && r.version == version)
     }
 
-    /// Groups (core first, then by name) with their versions, preferred first.
+    /// Groups in kube's discovery order (core first, then by kube's group priorities and
+    /// name) with their versions, preferred first.
     pub fn groups(&self) -> &[GroupVersions] {
         &self.groups
     }
@@ -321,6 +327,44 @@ impl Default for SharedCatalog {
     fn default() -> Self {
         SharedCatalog::builtin()
     }
+}
+
+/// The discovery priority kube-apiserver gives each built-in group (its aggregator's
+/// `APIServicePriority.Group`; the higher, the earlier `/apis` lists the group). The
+/// aggregator's own group comes first; groups not listed (custom resources) get 1000,
+/// as kube's CRD registration gives them.
+const GROUP_PRIORITIES: &[(&str, i32)] = &[
+    ("", 18001),
+    ("apiregistration.k8s.io", 18000),
+    ("apps", 17800),
+    ("events.k8s.io", 17750),
+    ("authentication.k8s.io", 17700),
+    ("authorization.k8s.io", 17600),
+    ("autoscaling", 17500),
+    ("batch", 17400),
+    ("certificates.k8s.io", 17300),
+    ("networking.k8s.io", 17200),
+    ("policy", 17100),
+    ("rbac.authorization.k8s.io", 17000),
+    ("storage.k8s.io", 16800),
+    ("admissionregistration.k8s.io", 16700),
+    ("apiextensions.k8s.io", 16700),
+    ("scheduling.k8s.io", 16600),
+    ("coordination.k8s.io", 16500),
+    ("node.k8s.io", 16300),
+    ("discovery.k8s.io", 16200),
+    ("resource.k8s.io", 16200),
+    ("flowcontrol.apiserver.k8s.io", 16100),
+    ("internal.apiserver.k8s.io", 16000),
+    ("storagemigration.k8s.io", 15800),
+    ("lifecycle.k8s.io", 15700),
+];
+
+/// Orders groups as kube's discovery does: by priority ([`GROUP_PRIORITIES`]), highest
+/// first, then by name.
+fn sort_groups(groups: &mut [GroupVersions]) {
+    let priority = |g: &str| GROUP_PRIORITIES.iter().find(|(name, _)| *name == g).map_or(1000, |(_, p)| *p);
+    groups.sort_by(|a, b| priority(&b.group).cmp(&priority(&a.group)).then_with(|| a.group.cmp(&b.group)));
 }
 
 /// Sort key of a version in kube's preference order: GA, then beta, then alpha; a higher

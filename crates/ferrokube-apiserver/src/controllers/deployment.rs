@@ -270,7 +270,8 @@ impl<'a> Sync<'a> {
         if objects::annotation(&self.d, REVISION) != Some(rev.as_str()) {
             let mut d = self.d.clone();
             objects::set_annotation(&mut d, REVISION, &rev);
-            match c.update(&c.res.deployments, &d).await {
+            // Through the status subresource, as kube's deployment controller does.
+            match c.update_status(&c.res.deployments, &d).await {
                 Ok(w) => self.d = w,
                 Err(_) => return false,
             }
@@ -609,6 +610,20 @@ impl<'a> Sync<'a> {
             set_count(st, "readyReplicas", ready);
             set_count(st, "availableReplicas", available_sum);
             set_count(st, "unavailableReplicas", (spec_sum - available_sum).max(0));
+            // The sum of the ReplicaSets' terminatingReplicas; unknown (left out) while
+            // a ReplicaSet the controller has synced does not report it.
+            let mut terminating = Some(0i64);
+            for r in &all {
+                match r.pointer("/status/terminatingReplicas").and_then(Value::as_i64) {
+                    Some(n) => terminating = terminating.map(|t| t + n),
+                    None if objects::int_at(r, "/status/observedGeneration", 0) == 0 => {}
+                    None => terminating = None,
+                }
+            }
+            match terminating {
+                Some(t) => st.insert("terminatingReplicas".into(), json!(t)),
+                None => st.remove("terminatingReplicas"),
+            };
         }
         let mut holder = json!({"status": status});
         if available_sum >= n - max_unavailable(d) {

@@ -35,6 +35,9 @@
 //! - `namespace`: finishes the deletion of Terminating namespaces.
 //! - `serviceaccount`: each namespace's `default` ServiceAccount and
 //!   `kube-root-ca.crt` ConfigMap.
+//! - `endpoints`, `endpointslice`: each selecting Service's Endpoints and
+//!   EndpointSlices (ready and not-ready pod addresses, resolved ports), sharing the
+//!   pod and port logic of `endpointutil`.
 //! - `events`: core/v1 Events for `kubectl describe`, expired after
 //!   [`event_ttl`](ControllerOptions::event_ttl).
 //! - Plumbing: [`client`] (the in-process request helper), `informer` (list+watch
@@ -51,6 +54,9 @@
 pub mod client;
 pub(crate) mod daemonset;
 pub(crate) mod deployment;
+pub(crate) mod endpoints;
+pub(crate) mod endpointslice;
+pub(crate) mod endpointutil;
 pub(crate) mod events;
 pub mod gc;
 pub(crate) mod hash;
@@ -255,12 +261,28 @@ pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerH
     l.launch(&[&res.pods, &res.statefulsets], statefulset::run);
     l.launch(&[&res.pods, &res.daemonsets, &res.nodes], daemonset::run);
     l.launch(&[&res.pods, &res.jobs], job::run);
-    l.launch(&[&res.pods, &res.replicasets, &res.deployments, &res.jobs, &res.statefulsets, &res.daemonsets], gc::run);
+    // The collector scans every resource each pass; these wake it early: the owners whose
+    // deletion most often leaves dependents (a Service leaves its EndpointSlices).
+    let mut gc_wakers =
+        vec![&res.pods, &res.replicasets, &res.deployments, &res.jobs, &res.statefulsets, &res.daemonsets];
+    let services = res.for_kind("v1", "Service").cloned();
+    gc_wakers.extend(services.as_ref());
+    l.launch(&gc_wakers, gc::run);
     l.launch(&[&res.namespaces], namespace::run);
     if let (Some(accounts), Some(configmaps)) =
         (res.for_kind("v1", "ServiceAccount").cloned(), res.for_kind("v1", "ConfigMap").cloned())
     {
         l.launch(&[&res.namespaces, &accounts, &configmaps], serviceaccount::run);
+    }
+    if let (Some(services), Some(endpoints)) =
+        (res.for_kind("v1", "Service").cloned(), res.for_kind("v1", "Endpoints").cloned())
+    {
+        l.launch(&[&res.pods, &services, &endpoints], endpoints::run);
+    }
+    if let (Some(services), Some(slices)) =
+        (res.for_kind("v1", "Service").cloned(), res.for_kind("discovery.k8s.io/v1", "EndpointSlice").cloned())
+    {
+        l.launch(&[&res.pods, &services, &slices, &res.nodes], endpointslice::run);
     }
     l.launch(&[], events::run);
     ControllerHandle { shutdown: tx, tasks: l.tasks, passes: l.passes }

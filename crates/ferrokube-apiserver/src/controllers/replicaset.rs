@@ -5,7 +5,7 @@
 //! orphans are adopted), creates missing pods from the template with generateName
 //! `<rs-name>-` and deletes surplus ones (unscheduled, pending, not ready and newest
 //! first, as kube ranks them), then writes `status` (replicas, fullyLabeledReplicas,
-//! readyReplicas, availableReplicas honouring `minReadySeconds`,
+//! readyReplicas, availableReplicas honouring `minReadySeconds`, terminatingReplicas,
 //! observedGeneration). Deletions of a pass run before its creations, so a rolling
 //! update never briefly holds more pods than the Deployment allows.
 
@@ -119,7 +119,19 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
                 }
             }
         }
-        let (status, pending) = replica_status(&rs, &active);
+        let (mut status, pending) = replica_status(&rs, &active);
+        // Pods being deleted that have not finished, as kube's controller counts them
+        // (`status.terminatingReplicas`, on by default since Kubernetes 1.35).
+        let terminating = owned
+            .iter()
+            .filter(|p| {
+                let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+                objects::is_deleting(p) && phase != "Succeeded" && phase != "Failed"
+            })
+            .count();
+        if let Some(st) = status.as_object_mut() {
+            st.insert("terminatingReplicas".into(), json!(terminating));
+        }
         if pending {
             requeue = Some(Duration::from_secs(1));
         }

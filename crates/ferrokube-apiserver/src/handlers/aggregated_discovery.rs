@@ -21,23 +21,39 @@ fn group_item(catalog: &Catalog, g: &GroupVersions) -> Value {
             let resources: Vec<Value> = catalog
                 .resources_in(&g.group, version)
                 .map(|r| {
-                    let subresources: Vec<Value> = catalog::subresources(r)
+                    // kube leaves a built-in response kind's group and version empty
+                    // when they are the group version being listed (a custom resource's
+                    // are always written), and lists a custom resource's status before
+                    // its scale.
+                    let custom = catalog.custom(&r.group, &r.version, &r.plural).is_some();
+                    let kind_of = |group: &str, version: &str, kind: &str| {
+                        if !custom && group == r.group && version == r.version {
+                            json!({"group": "", "version": "", "kind": kind})
+                        } else {
+                            json!({"group": group, "version": version, "kind": kind})
+                        }
+                    };
+                    let mut listed = catalog::subresources(r);
+                    if custom {
+                        listed.sort_by_key(|s| s.name != "status");
+                    }
+                    let subresources: Vec<Value> = listed
                         .iter()
                         .map(|s| {
                             json!({
                                 "subresource": s.name,
-                                "responseKind": {
-                                    "group": if s.kind.is_some() { s.group } else { r.group.as_str() },
-                                    "version": s.version.unwrap_or(&r.version),
-                                    "kind": s.kind.unwrap_or(&r.kind),
-                                },
+                                "responseKind": kind_of(
+                                    if s.kind.is_some() { s.group } else { r.group.as_str() },
+                                    s.version.unwrap_or(&r.version),
+                                    s.kind.unwrap_or(&r.kind),
+                                ),
                                 "verbs": s.verbs,
                             })
                         })
                         .collect();
                     let mut res = json!({
                         "resource": r.plural,
-                        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                        "responseKind": kind_of(&r.group, &r.version, &r.kind),
                         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
                         "singularResource": r.singular,
                         "verbs": r.verbs,
@@ -57,7 +73,7 @@ fn group_item(catalog: &Catalog, g: &GroupVersions) -> Value {
             json!({"version": version, "resources": resources, "freshness": "Current"})
         })
         .collect();
-    let mut metadata = json!({"creationTimestamp": null});
+    let mut metadata = json!({});
     if !g.group.is_empty() {
         metadata["name"] = json!(g.group);
     }
@@ -94,7 +110,7 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(pods["scope"], "Namespaced");
-        assert_eq!(pods["responseKind"], json!({"group": "", "version": "v1", "kind": "Pod"}));
+        assert_eq!(pods["responseKind"], json!({"group": "", "version": "", "kind": "Pod"}));
         assert_eq!(pods["shortNames"], json!(["po"]));
         let apis = document(&c, false, "v2");
         let apps = apis["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "apps").unwrap();

@@ -62,9 +62,27 @@ where
     }
 }
 
+/// The resource a body is for: its kind, and whether it is built in (custom resources
+/// take no protobuf).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTarget<'a> {
+    /// The resource's kind, named in decode errors.
+    pub kind: &'a str,
+    /// A built-in resource (not a custom one).
+    pub built_in: bool,
+}
+
 /// Normalize a body's media type for `verb`: returns the `(content_type, body)` to pass
 /// to the registry. YAML becomes JSON for create/update; patches keep their patch type.
-pub fn normalize(verb: Verb, content_type: Option<&str>, body: Bytes) -> Result<(Option<String>, Bytes), ApiError> {
+/// A body that does not decode is refused with kube-apiserver's words
+/// (the crate-internal `object::decode_errors`).
+pub fn normalize(
+    verb: Verb,
+    content_type: Option<&str>,
+    body: Bytes,
+    target: BodyTarget<'_>,
+) -> Result<(Option<String>, Bytes), ApiError> {
+    use crate::object::decode_errors;
     let essence =
         content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).filter(|c| !c.is_empty());
     match verb {
@@ -73,20 +91,27 @@ pub fn normalize(verb: Verb, content_type: Option<&str>, body: Bytes) -> Result<
             None | Some("application/json") => Ok((Some("application/json".into()), body)),
             Some("application/yaml" | "application/x-yaml" | "text/yaml") => {
                 let value: serde_json::Value = serde_yaml_ng::from_slice(&body)
-                    .map_err(|e| status::bad_request(format!("invalid YAML body: {e}")))?;
+                    .map_err(|e| decode_errors::unrecognized(target.kind, &decode_errors::yaml_error(&e), &body))?;
                 let json = serde_json::to_vec(&value).map_err(|e| status::internal(e.to_string()))?;
                 Ok((Some("application/json".into()), Bytes::from(json)))
             }
             Some("application/vnd.kubernetes.protobuf") => {
+                if target.built_in && !body.starts_with(b"k8s\0") {
+                    return Err(decode_errors::unrecognized(target.kind, decode_errors::PROTOBUF_NO_PREFIX, &body));
+                }
                 let value = ferrokube_apimachinery::protobuf::decode_body(&body).map_err(|e| match e {
                     ferrokube_apimachinery::protobuf::DecodeError::UnknownKind(_) => {
                         status::unsupported_media_type("application/vnd.kubernetes.protobuf")
+                    }
+                    e if target.built_in => {
+                        decode_errors::unrecognized(target.kind, &decode_errors::protobuf_error(&e.to_string()), &body)
                     }
                     e => status::bad_request(e.to_string()),
                 })?;
                 let json = serde_json::to_vec(&value).map_err(|e| status::internal(e.to_string()))?;
                 Ok((Some("application/json".into()), Bytes::from(json)))
             }
+            Some(_) if target.built_in => Err(status::unknown_body_format(&super::negotiate::BUILT_IN_MEDIA_TYPES)),
             Some(other) => Err(status::unsupported_media_type(other)),
         },
         Verb::Patch => match essence.as_deref() {
@@ -122,19 +147,38 @@ mod tests {
         assert_eq!(bad.unwrap_err().code, 400);
     }
 
+    const CM: BodyTarget<'static> = BodyTarget { kind: "ConfigMap", built_in: true };
+
     #[test]
     fn media_types() {
-        let (ct, b) = normalize(Verb::Create, Some("application/yaml"), Bytes::from_static(b"a: 1\n")).unwrap();
+        let (ct, b) = normalize(Verb::Create, Some("application/yaml"), Bytes::from_static(b"a: 1\n"), CM).unwrap();
         assert_eq!(ct.as_deref(), Some("application/json"));
         assert_eq!(&b[..], br#"{"a":1}"#);
         assert_eq!(
-            normalize(Verb::Create, Some("application/yaml"), Bytes::from_static(b"a: [")).unwrap_err().code,
+            normalize(Verb::Create, Some("application/yaml"), Bytes::from_static(b"a: ["), CM).unwrap_err().code,
             400
         );
-        assert_eq!(normalize(Verb::Create, Some("text/plain"), Bytes::from_static(b"x")).unwrap_err().code, 415);
-        assert_eq!(normalize(Verb::Patch, Some("application/json"), Bytes::new()).unwrap_err().code, 415);
+        let text = normalize(Verb::Create, Some("text/plain"), Bytes::from_static(b"x"), CM).unwrap_err();
+        assert_eq!(text.code, 415);
+        assert_eq!(
+            text.message,
+            "the body of the request was in an unknown format - accepted media types include: \
+             application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        );
+        let pb = normalize(
+            Verb::Create,
+            Some("application/vnd.kubernetes.protobuf"),
+            Bytes::from_static(b"k8s\0garbage-bytes"),
+            CM,
+        )
+        .unwrap_err();
+        assert_eq!(
+            pb.message,
+            "the object provided is unrecognized (must be of type ConfigMap): proto: illegal wireType 7 (6b387300676172626167652d6279746573)"
+        );
+        assert_eq!(normalize(Verb::Patch, Some("application/json"), Bytes::new(), CM).unwrap_err().code, 415);
         let (ct, _) =
-            normalize(Verb::Patch, Some("application/merge-patch+json; charset=utf-8"), Bytes::new()).unwrap();
+            normalize(Verb::Patch, Some("application/merge-patch+json; charset=utf-8"), Bytes::new(), CM).unwrap();
         assert_eq!(ct.as_deref(), Some("application/merge-patch+json"));
     }
 }

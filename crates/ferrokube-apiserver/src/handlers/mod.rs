@@ -145,19 +145,15 @@ impl Handler {
     {
         let catalog = self.catalog.snapshot();
         let route = router::route(&catalog, req.uri().path());
-        let user = self.auth.authenticate(conn.client_cert.as_deref(), req.headers().get(header::AUTHORIZATION));
-        let public = matches!(route, Ok(Route::Health | Route::Version));
-        // Like kube-apiserver, a request that presents a credential which fails is
-        // rejected even on public paths; only a request without one is anonymous.
-        let anonymous = conn.client_cert.is_none() && !req.headers().contains_key(header::AUTHORIZATION);
-        let user = match user {
-            Ok(user) => Some(user),
-            Err(_) if public && anonymous => None,
-            Err(_) => return Err(status::unauthorized()),
-        };
+        // A request without credentials is `system:anonymous` (unless anonymous
+        // authentication is off), authorized like any other; one that presents a
+        // credential which fails is refused, even on public paths, as kube-apiserver does.
+        let user = self
+            .auth
+            .authenticate(conn.client_cert.as_deref(), req.headers().get(header::AUTHORIZATION))
+            .map_err(|_| status::unauthorized())?;
         let user = crate::auth::rbac::admit::admit(&self.authz, user, req.method(), req.uri(), req.headers())?;
         if crate::openapi::is_openapi_path(req.uri().path())
-            && user.is_some()
             && (req.method() == Method::GET || req.method() == Method::HEAD)
         {
             return self.openapi.serve(&catalog, req.uri(), req.headers());
@@ -166,7 +162,6 @@ impl Handler {
         let accept = header_str(&req, header::ACCEPT).map(str::to_owned);
         let query = parse_query(req.uri().query());
         if let Route::Resource(path) = route {
-            let user = user.ok_or_else(status::unauthorized)?;
             // Errors of a built-in resource's request are `Status` objects in protobuf
             // when the request negotiated protobuf, as kube-apiserver encodes them.
             let protobuf_errors = !self.is_custom(&path.resource)
@@ -260,9 +255,33 @@ impl Handler {
         let verb = path.verb(&method, watch_flag)?;
         let tableable = matches!(verb, Verb::Get | Verb::List | Verb::Watch) && path.subresource.is_none();
         let include = query.get("includeObject").and_then(|v| v.first()).map(String::as_str);
-        let offers = Offers { table: tableable, aggregated: false, protobuf: !self.is_custom(&path.resource) };
-        let format =
-            negotiate::choose(accept, offers, include).ok_or_else(|| status::not_acceptable(accept.unwrap_or("")))?;
+        let built_in = !self.is_custom(&path.resource);
+        let offers = Offers { table: tableable, aggregated: false, protobuf: built_in };
+        // A built-in resource sits behind kube-apiserver's router (go-restful), which
+        // refuses a patch type or an `Accept` its route does not declare before any
+        // handler runs, in its own words.
+        let routed = matches!(path.subresource.as_deref(), None | Some("status" | "scale" | "log"));
+        if built_in && routed {
+            if verb == Verb::Patch {
+                let ct = header_str(&req, header::CONTENT_TYPE).unwrap_or("application/octet-stream");
+                if !negotiate::route_matches(ct, &negotiate::BUILT_IN_PATCH_TYPES, false) {
+                    return Err(status::route_unsupported_media_type());
+                }
+            }
+            let collection_read =
+                (path.name.is_none() && matches!(verb, Verb::List | Verb::Watch)) || path.legacy_watch;
+            let produces = negotiate::route_produces(collection_read, path.subresource.as_deref() == Some("log"));
+            if !negotiate::route_matches(accept.filter(|a| !a.is_empty()).unwrap_or("*/*"), &produces, true) {
+                return Err(status::route_not_acceptable(&produces));
+            }
+        }
+        let format = negotiate::choose(accept, offers, include).ok_or_else(|| {
+            if built_in {
+                status::only_accepted(&negotiate::BUILT_IN_MEDIA_TYPES)
+            } else {
+                status::not_acceptable(accept.unwrap_or(""))
+            }
+        })?;
 
         let mut name = path.name.clone();
         if verb == Verb::Watch {
@@ -293,7 +312,8 @@ impl Handler {
         }
         let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let raw = body::read_limited(req.into_body(), gzip).await?;
-        let (content_type, raw) = body::normalize(verb, content_type.as_deref(), raw)?;
+        let target = body::BodyTarget { kind: &path.resource.kind, built_in };
+        let (content_type, raw) = body::normalize(verb, content_type.as_deref(), raw, target)?;
 
         let is_log = path.subresource.as_deref() == Some("log");
         let is_token = path.resource.group.is_empty()
@@ -311,7 +331,8 @@ impl Handler {
             user,
             user_agent,
         };
-        let field_warnings = crate::openapi::field_validation::check(&api_req, &self.catalog.snapshot())?;
+        let mut api_req = api_req;
+        let field_warnings = crate::openapi::field_validation::check(&mut api_req, &self.catalog.snapshot())?;
         if is_token {
             return self.token_request(api_req, &format).await;
         }
@@ -474,12 +495,26 @@ impl Handler {
         req.verb = Verb::Get;
         req.content_type = None;
         let namespace = req.namespace.clone().unwrap_or_default();
+        let writer = req.clone();
         let sa = match self.registry.handle(req).await? {
             ApiResponse::Object { body, .. } => body,
             ApiResponse::Watch(_) => return Err(status::internal("unexpected watch")),
         };
         let uid = sa.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
         let mut answer = self.auth.service_accounts().issue(&namespace, &name, uid, &request);
+        // The request's fields, after kube's defaulting of expirationSeconds (the
+        // audiences are filled in later, by the issuer) are the writer's.
+        let mut recorded = request.clone();
+        if recorded.pointer("/spec/expirationSeconds").is_none() {
+            if let Some(spec) = recorded.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("expirationSeconds".into(), serde_json::json!(3600));
+            }
+        }
+        recorded["apiVersion"] = serde_json::json!("authentication.k8s.io/v1");
+        recorded["kind"] = serde_json::json!("TokenRequest");
+        if let Some(managed) = crate::auth::reviews::created_managed_fields(&writer, &recorded, Some("token")) {
+            answer["metadata"]["managedFields"] = managed;
+        }
         if dry_run {
             answer["status"]["token"] = Value::String(String::new());
         }

@@ -171,6 +171,50 @@ pub fn choose(accept: Option<&str>, offers: Offers, include_object: Option<&str>
     None
 }
 
+/// The media types a built-in resource's serializer writes, as kube-apiserver lists them
+/// in its 406 and 415 errors.
+pub const BUILT_IN_MEDIA_TYPES: [&str; 3] = ["application/json", "application/yaml", PROTOBUF];
+
+/// The watch-stream media types a built-in resource's list route also produces.
+pub const BUILT_IN_STREAM_TYPES: [&str; 2] = ["application/json;stream=watch", PROTOBUF_WATCH];
+
+/// The patch media types a built-in resource's PATCH route consumes.
+pub const BUILT_IN_PATCH_TYPES: [&str; 5] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+    "application/apply-patch+cbor",
+];
+
+/// The media types kube-apiserver's route for a built-in resource declares it produces
+/// (go-restful's `Produces`): a list (or watch) of a collection adds the watch-stream
+/// types, `pods/log` puts `text/plain` first.
+pub fn route_produces(collection_read: bool, log: bool) -> Vec<&'static str> {
+    let mut out = Vec::with_capacity(6);
+    if log {
+        out.push("text/plain");
+    }
+    out.extend(BUILT_IN_MEDIA_TYPES);
+    if collection_read {
+        out.extend(BUILT_IN_STREAM_TYPES);
+    }
+    out
+}
+
+/// Whether a media-type header value (`Accept`, or `Content-Type`) names one of
+/// `offered`, as the router in front of kube-apiserver's built-in resources (go-restful)
+/// decides before any handler runs: each comma-separated entry, parameters dropped,
+/// must equal an offered type exactly; `*/*` in the header matches anything only when
+/// `star_matches` (go-restful honours it for `Accept`, not for `Content-Type`). It
+/// knows no `application/*`, and compares case-sensitively.
+pub fn route_matches(header: &str, offered: &[&str], star_matches: bool) -> bool {
+    header.split(',').any(|entry| {
+        let essence = entry.split(';').next().unwrap_or("").trim();
+        (star_matches && essence == "*/*") || offered.contains(&essence)
+    })
+}
+
 /// Whether `accept_encoding` allows gzip.
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     accept_encoding.is_some_and(|h| {
@@ -257,6 +301,20 @@ mod tests {
             Some(Format::PartialMetadata { version: "v1beta1".into(), protobuf: false })
         );
         assert_eq!(choose(Some(a), Offers::default(), None), Some(Format::Json));
+    }
+
+    #[test]
+    fn route_matching_is_go_restful_s() {
+        let list = route_produces(true, false);
+        assert!(route_matches("*/*", &list, true));
+        assert!(route_matches("text/html, application/json;as=Table;v=v9;g=meta.k8s.io", &list, true));
+        assert!(route_matches("application/json;stream=watch", &list, true));
+        assert!(!route_matches("text/html", &list, true));
+        assert!(!route_matches("application/*", &list, true));
+        assert!(!route_matches("*/*", &BUILT_IN_PATCH_TYPES, false));
+        assert!(route_matches("application/merge-patch+json; charset=utf-8", &BUILT_IN_PATCH_TYPES, false));
+        assert_eq!(route_produces(false, true)[0], "text/plain");
+        assert_eq!(route_produces(false, false).len(), 3);
     }
 
     #[test]

@@ -47,6 +47,45 @@ pub fn not_acceptable(accept: &str) -> ApiError {
     )
 }
 
+/// 406 of the router in front of kube-apiserver's built-in resources (go-restful),
+/// when no `Accept` entry names a type the route produces: its own wording, wrapped
+/// in a `Status` with empty `details`.
+pub fn route_not_acceptable(available: &[&str]) -> ApiError {
+    let mut e = ApiError::new(
+        406,
+        "NotAcceptable",
+        format!("406: Not Acceptable\n\nAvailable representations: {}", available.join(", ")),
+    );
+    e.details = Some(serde_json::Value::Object(serde_json::Map::new()));
+    e
+}
+
+/// 415 of the router in front of kube-apiserver's built-in resources (go-restful),
+/// when the `Content-Type` of a patch is none the route consumes.
+pub fn route_unsupported_media_type() -> ApiError {
+    let mut e = ApiError::new(415, "UnsupportedMediaType", "415: Unsupported Media Type");
+    e.details = Some(serde_json::Value::Object(serde_json::Map::new()));
+    e
+}
+
+/// 406 of kube-apiserver's own negotiation (`negotiation.NewNotAcceptableError`): the
+/// route matched but no `Accept` entry names a representation it can write.
+pub fn only_accepted(accepted: &[&str]) -> ApiError {
+    ApiError::new(406, "NotAcceptable", format!("only the following media types are accepted: {}", accepted.join(", ")))
+}
+
+/// 415 of kube-apiserver's own body decoding (`negotiation.NewUnsupportedMediaTypeError`).
+pub fn unknown_body_format(accepted: &[&str]) -> ApiError {
+    ApiError::new(
+        415,
+        "UnsupportedMediaType",
+        format!(
+            "the body of the request was in an unknown format - accepted media types include: {}",
+            accepted.join(", ")
+        ),
+    )
+}
+
 /// 415 for a request body type the endpoint does not accept.
 pub fn unsupported_media_type(content_type: &str) -> ApiError {
     ApiError::new(

@@ -442,10 +442,9 @@ pub fn render_with(
 ) -> Value {
     let now = jiff::Timestamp::now();
     let (rows, list_meta): (Vec<Value>, Value) = match body.get("items").and_then(Value::as_array) {
-        Some(items) => (
-            items.iter().map(|o| row(resource, printer, o, include, now, version)).collect(),
-            body.get("metadata").cloned().unwrap_or_else(|| json!({})),
-        ),
+        Some(items) => {
+            (items.iter().map(|o| row(resource, printer, o, include, now, version)).collect(), typed_list_meta(body))
+        }
         None => {
             let rv = body.pointer("/metadata/resourceVersion").cloned();
             (
@@ -493,6 +492,19 @@ pub fn render_with(
     table
 }
 
+/// A list's metadata for a typed list (Table, PartialObjectMetadataList): an empty
+/// `continue` (which a custom resource's unstructured list writes) is left out, as
+/// Go's `omitempty` does.
+fn typed_list_meta(list: &Value) -> Value {
+    let mut meta = list.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    if let Some(m) = meta.as_object_mut() {
+        if m.get("continue").is_some_and(|c| c == "") {
+            m.remove("continue");
+        }
+    }
+    meta
+}
+
 /// `obj` as a `PartialObjectMetadata` of `meta.k8s.io/<version>`.
 pub fn partial_metadata(obj: &Value, version: &str) -> Value {
     json!({
@@ -509,7 +521,7 @@ pub fn render_metadata(body: &Value, version: &str) -> Value {
         Some(items) => json!({
             "kind": "PartialObjectMetadataList",
             "apiVersion": format!("meta.k8s.io/{version}"),
-            "metadata": body.get("metadata").cloned().unwrap_or_else(|| json!({})),
+            "metadata": typed_list_meta(body),
             "items": items.iter().map(|o| partial_metadata(o, version)).collect::<Vec<_>>(),
         }),
         None => partial_metadata(body, version),

@@ -4,8 +4,11 @@
 //! length-delimited frames as kube's protobuf stream serializer writes them: a 4-byte
 //! big-endian length, then a `meta.v1.WatchEvent` message (no envelope) whose `object`
 //! is a `RawExtension` holding the object's enveloped protobuf (`k8s\0` + `Unknown`).
-//! Each event is sent as its own frame so
-//! it is flushed at once (chunked on HTTP/1.1, DATA frames on HTTP/2). The body ends
+//! Events are sent as soon as they come (chunked on HTTP/1.1, DATA frames on HTTP/2),
+//! cut as kube-apiserver's are: it flushes its watch response only when no further
+//! event is queued, and Go's net/http sends what is written in 2 KiB pieces before
+//! that, so the initial events of a watch arrive as full 2 KiB frames and a last
+//! smaller one (a client reading "the first events" sees the same ones). The body ends
 //! when the registry's stream ends, at `timeoutSeconds` (default: 30 minutes, kube's
 //! `--min-request-timeout`), at server shutdown, or when the client goes away (hyper
 //! drops the body, which drops the registry's stream).
@@ -24,6 +27,14 @@ use serde_json::Value;
 use super::negotiate::IncludeObject;
 use super::table;
 use crate::api::{ResourceInfo, WatchEvent, WatchStream};
+
+/// Events already waiting are written in one go up to about this many bytes.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// The buffer Go's net/http keeps in front of a response (`bufferBeforeChunkingSize`):
+/// kube-apiserver's watch output reaches the client in pieces of this size, plus the
+/// rest at each flush.
+const WRITE_BUFFER_BYTES: usize = 2048;
 
 /// Watch length when the client sets no `timeoutSeconds`.
 pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -68,6 +79,10 @@ pub struct WatchBody {
     format: EventFormat,
     sent_columns: bool,
     done: bool,
+    /// Written bytes not yet sent (Go's `bufio.Writer` of [`WRITE_BUFFER_BYTES`]).
+    buffer: Vec<u8>,
+    /// Frames cut and not yet sent.
+    ready: std::collections::VecDeque<Bytes>,
 }
 
 impl WatchBody {
@@ -85,7 +100,28 @@ impl WatchBody {
             format,
             sent_columns: false,
             done: false,
+            buffer: Vec::new(),
+            ready: std::collections::VecDeque::new(),
         }
+    }
+
+    /// One event written the way Go's net/http writes a response (a 2 KiB buffer in
+    /// front of the connection): bytes fill the buffer and each full buffer is sent;
+    /// an event larger than what is free, arriving at an empty buffer, goes out whole.
+    fn write(&mut self, bytes: Bytes) {
+        let mut rest = &bytes[..];
+        while rest.len() > WRITE_BUFFER_BYTES - self.buffer.len() {
+            if self.buffer.is_empty() {
+                self.ready.push_back(bytes.slice_ref(rest));
+                return;
+            }
+            let n = WRITE_BUFFER_BYTES - self.buffer.len();
+            self.buffer.extend_from_slice(&rest[..n]);
+            let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(WRITE_BUFFER_BYTES));
+            self.ready.push_back(Bytes::from(full));
+            rest = &rest[n..];
+        }
+        self.buffer.extend_from_slice(rest);
     }
 
     fn encode(&mut self, event: WatchEvent) -> Bytes {
@@ -177,6 +213,9 @@ impl http_body::Body for WatchBody {
     type Error = Infallible;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(frame) = self.ready.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
+        }
         if self.done {
             return Poll::Ready(None);
         }
@@ -184,21 +223,39 @@ impl http_body::Body for WatchBody {
             self.done = true;
             return Poll::Ready(None);
         }
-        match self.events.as_mut().poll_next(cx) {
-            Poll::Ready(Some(event)) => {
-                let bytes = self.encode(event);
-                Poll::Ready(Some(Ok(Frame::data(bytes))))
+        // Every event already waiting is written (up to a bound); what the writes leave
+        // in the buffer goes out once no further event is queued.
+        let mut queued = 0usize;
+        loop {
+            match self.events.as_mut().poll_next(cx) {
+                Poll::Ready(Some(event)) => {
+                    let bytes = self.encode(event);
+                    queued += bytes.len();
+                    self.write(bytes);
+                    if queued >= MAX_BATCH_BYTES {
+                        break;
+                    }
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    break;
+                }
+                Poll::Pending => break,
             }
-            Poll::Ready(None) => {
-                self.done = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
+        }
+        if !self.buffer.is_empty() {
+            let rest = Bytes::from(std::mem::take(&mut self.buffer));
+            self.ready.push_back(rest);
+        }
+        match self.ready.pop_front() {
+            Some(frame) => Poll::Ready(Some(Ok(Frame::data(frame)))),
+            None if self.done => Poll::Ready(None),
+            None => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done
+        self.done && self.ready.is_empty()
     }
 }
 
@@ -220,8 +277,22 @@ mod tests {
     async fn lines_and_end() {
         let ev = |t| WatchEvent { event_type: t, object: Arc::new(json!({"metadata": {"name": "a"}})) };
         let stream: WatchStream = Box::pin(futures_util::stream::iter(vec![ev("ADDED"), ev("DELETED")]));
-        let body = WatchBody::new(stream, Duration::from_secs(5), std::future::pending(), EventFormat::Json);
-        let bytes = body.collect().await.unwrap().to_bytes();
+        let mut body = WatchBody::new(stream, Duration::from_secs(5), std::future::pending(), EventFormat::Json);
+        // Events already waiting go out in one frame.
+        let bytes = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert!(body.frame().await.is_none());
+        // ... in 2 KiB pieces, as Go writes them; an event larger than what is left
+        // free at an empty buffer goes out whole.
+        let big = |n: usize| WatchEvent { event_type: "ADDED", object: Arc::new(json!({"d": "x".repeat(n)})) };
+        let stream: WatchStream = Box::pin(futures_util::stream::iter(vec![big(1500), big(1500), big(5000)]));
+        let mut body = WatchBody::new(stream, Duration::from_secs(5), std::future::pending(), EventFormat::Json);
+        let mut sizes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            sizes.push(frame.unwrap().into_data().unwrap().len());
+        }
+        // Lines of 1535, 1535 and 5035 bytes: a full buffer, another, then the big
+        // line's rest written straight through.
+        assert_eq!(sizes, vec![2048, 2048, 4009]);
         let text = std::str::from_utf8(&bytes).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);

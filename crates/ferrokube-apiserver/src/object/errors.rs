@@ -147,6 +147,12 @@ pub fn unprocessable(message: &str) -> ApiError {
     e
 }
 
+/// 422 as kube-apiserver answers a JSON patch that does not apply: its generic text
+/// and empty `details` (`NewGenericServerResponse` with no cause).
+pub fn generic_unprocessable() -> ApiError {
+    with_empty_details(ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request"))
+}
+
 /// One field validation error (`k8s.io/apimachinery/pkg/util/validation/field.Error`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldError {

@@ -1,6 +1,7 @@
 //! What every layer knows about an object, below the registry, `apiextensions` and the
 //! controllers alike: metadata helpers ([`meta`]: uids, timestamps, generated names,
-//! field access, per-version views), the field errors and `ApiError` builders worded
+//! field access, per-version views), the wording of bodies that do not decode
+//! ([`decode_errors`]), the field errors and `ApiError` builders worded
 //! as kube-apiserver words them ([`errors`]), and name, label and metadata validation
 //! ([`validation`]).
 //!
@@ -9,6 +10,7 @@
 //! The old paths (`registry::{errors, meta, validation}`) are re-exports inside the
 //! crate.
 
+pub(crate) mod decode_errors;
 pub(crate) mod errors;
 pub(crate) mod meta;
 pub(crate) mod validation;

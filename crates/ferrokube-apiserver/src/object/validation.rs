@@ -4,7 +4,7 @@
 
 use ferrokube_apimachinery::labels::validation::{is_label_key, is_label_value};
 use ferrokube_apimachinery::labels::Selector;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::errors::FieldError;
 use crate::api::ResourceInfo;
@@ -174,6 +174,104 @@ pub fn validate_metadata(obj: &Value) -> Vec<FieldError> {
     out
 }
 
+/// kube's limit on the total size of a ConfigMap's (or Secret's) data.
+pub const MAX_DATA_SIZE: usize = 1024 * 1024;
+
+/// Field errors of a ConfigMap's size: its `data` values and its decoded `binaryData`
+/// together may not exceed [`MAX_DATA_SIZE`] bytes (kube names the whole object, `[]`).
+pub fn validate_config_map(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
+    if !(info.group.is_empty() && info.plural == "configmaps") {
+        return Vec::new();
+    }
+    let sum = |field: &str, size: fn(&str) -> usize| -> usize {
+        obj.get(field).and_then(Value::as_object).map_or(0, |m| m.values().filter_map(Value::as_str).map(size).sum())
+    };
+    let decoded = |b64: &str| {
+        let padding = b64.bytes().rev().take_while(|b| *b == b'=').count();
+        (b64.len() / 4 * 3).saturating_sub(padding) + (b64.len() % 4).saturating_sub(1)
+    };
+    let total = sum("data", str::len) + sum("binaryData", decoded);
+    if total <= MAX_DATA_SIZE {
+        return Vec::new();
+    }
+    vec![FieldError {
+        reason: "FieldValueTooLong",
+        field: "[]".to_owned(),
+        body: format!("Too long: may not be more than {MAX_DATA_SIZE} bytes"),
+    }]
+}
+
+/// The spec fields a pod update may change, as kube-apiserver lists them.
+const POD_UPDATABLE: &str = "'spec.containers[*].image','spec.initContainers[*].image',\
+'spec.activeDeadlineSeconds','spec.tolerations' (only additions to existing tolerations),\
+'spec.terminationGracePeriodSeconds' (allow it to be set to 1 if it was previously negative)";
+
+/// Field errors of a pod update (kube's `ValidatePodUpdate`): containers may not be
+/// added or removed, and of the spec only container images, `activeDeadlineSeconds`,
+/// tolerations, scheduling gates and a negative `terminationGracePeriodSeconds` (to 1)
+/// may change (ephemeral containers change through their own subresource). kube adds
+/// a textual diff of its internal Go structs to the message; that is left out here.
+pub fn validate_pod_update(info: &ResourceInfo, old: &Value, new: &Value) -> Vec<FieldError> {
+    if !(info.group.is_empty() && info.plural == "pods") {
+        return Vec::new();
+    }
+    let empty = serde_json::Map::new();
+    let old_spec = old.get("spec").and_then(Value::as_object).unwrap_or(&empty);
+    let new_spec = new.get("spec").and_then(Value::as_object).unwrap_or(&empty);
+    let list =
+        |spec: &serde_json::Map<String, Value>, k: &str| spec.get(k).and_then(Value::as_array).map_or(0, Vec::len);
+    for field in ["containers", "initContainers"] {
+        if list(old_spec, field) != list(new_spec, field) {
+            return vec![FieldError::forbidden(
+                &format!("spec.{field}"),
+                "pod updates may not add or remove containers",
+            )];
+        }
+    }
+    let mut munged = new_spec.clone();
+    for field in ["containers", "initContainers"] {
+        if let (Some(Value::Array(items)), Some(old_items)) =
+            (munged.get_mut(field), old_spec.get(field).and_then(Value::as_array))
+        {
+            for (item, old_item) in items.iter_mut().zip(old_items) {
+                if let (Some(o), Some(image)) = (item.as_object_mut(), old_item.get("image")) {
+                    o.insert("image".into(), image.clone());
+                }
+            }
+        }
+    }
+    for field in ["activeDeadlineSeconds", "schedulingGates", "tolerations", "ephemeralContainers"] {
+        match old_spec.get(field) {
+            Some(v) => munged.insert(field.into(), v.clone()),
+            None => munged.remove(field),
+        };
+    }
+    let old_grace = old_spec.get("terminationGracePeriodSeconds").and_then(Value::as_i64);
+    let new_grace = munged.get("terminationGracePeriodSeconds").and_then(Value::as_i64);
+    if old_grace.is_some_and(|g| g < 0) && new_grace == Some(1) {
+        munged.insert("terminationGracePeriodSeconds".into(), json!(old_grace));
+    }
+    if semantic(&Value::Object(munged)) == semantic(&Value::Object(old_spec.clone())) {
+        return Vec::new();
+    }
+    vec![FieldError::forbidden("spec", &format!("pod updates may not change fields other than {POD_UPDATABLE}\n"))]
+}
+
+/// A value as Go's semantic equality sees a decoded struct: `null` members and empty
+/// lists are the same as absent ones.
+fn semantic(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(_, v)| !v.is_null() && !v.as_array().is_some_and(Vec::is_empty))
+                .map(|(k, v)| (k.clone(), semantic(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(semantic).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Field errors of a workload whose pod template must match its selector
 /// (Deployments, ReplicaSets, StatefulSets, DaemonSets): `spec.selector` is required
 /// and non-empty, and the template's labels must match it. Without this check a
@@ -214,9 +312,102 @@ pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<Field
     out
 }
 
+/// Field errors of a new Pod's containers and a Service's ports, as kube's
+/// `ValidatePod`/`ValidateService` word them: a container needs a name that is a DNS
+/// label and an image; a service port and a numeric target port must be within
+/// 1-65535.
+pub fn validate_spec(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    if !info.group.is_empty() {
+        return out;
+    }
+    match info.plural.as_str() {
+        "pods" => {
+            for list in ["initContainers", "containers"] {
+                let containers = obj.pointer(&format!("/spec/{list}")).and_then(Value::as_array);
+                for (i, c) in containers.into_iter().flatten().enumerate() {
+                    let at = format!("spec.{list}[{i}]");
+                    match c.get("name").and_then(Value::as_str).unwrap_or("") {
+                        "" => out.push(FieldError::required(&format!("{at}.name"), "")),
+                        name if !name_problems(name, NameRule::Label).is_empty() => {
+                            out.push(FieldError::invalid(&format!("{at}.name"), &Value::from(name), LABEL_MSG))
+                        }
+                        _ => {}
+                    }
+                    if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+                        out.push(FieldError::required(&format!("{at}.image"), ""));
+                    }
+                }
+            }
+        }
+        "services" => {
+            let ports = obj.pointer("/spec/ports").and_then(Value::as_array);
+            for (i, p) in ports.into_iter().flatten().enumerate() {
+                for key in ["port", "targetPort"] {
+                    let Some(v) = p.get(key).filter(|v| v.is_number()) else { continue };
+                    if !v.as_i64().is_some_and(|n| (1..=65535).contains(&n)) {
+                        out.push(FieldError::invalid(
+                            &format!("spec.ports[{i}].{key}"),
+                            v,
+                            "must be between 1 and 65535, inclusive",
+                        ));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_updates() {
+        let catalog = crate::catalog::Catalog::builtin();
+        let pods = catalog.builtin_resources().iter().find(|r| r.group.is_empty() && r.plural == "pods").unwrap();
+        let old =
+            json!({"spec": {"containers": [{"name": "a", "image": "x", "env": [{"name": "X"}]}], "tolerations": []}});
+        let image = json!({"spec": {"containers": [{"name": "a", "image": "y", "env": [{"name": "X"}]}], "tolerations": [{"key": "k"}]}});
+        assert!(validate_pod_update(pods, &old, &image).is_empty());
+        let added = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "x"}]}});
+        assert_eq!(
+            validate_pod_update(pods, &old, &added)[0].to_string(),
+            "spec.containers: Forbidden: pod updates may not add or remove containers"
+        );
+        let env = json!({"spec": {"containers": [{"name": "a", "image": "x", "env": []}]}});
+        let e = validate_pod_update(pods, &old, &env);
+        assert_eq!(e[0].field, "spec");
+        assert!(e[0]
+            .body
+            .starts_with("Forbidden: pod updates may not change fields other than 'spec.containers[*].image'"));
+    }
+
+    #[test]
+    fn config_map_size() {
+        let catalog = crate::catalog::Catalog::builtin();
+        let cm = catalog.builtin_resources().iter().find(|r| r.group.is_empty() && r.plural == "configmaps").unwrap();
+        let big = "a".repeat(MAX_DATA_SIZE);
+        assert!(validate_config_map(cm, &serde_json::json!({"data": {"k": big}})).is_empty());
+        let e = validate_config_map(cm, &serde_json::json!({"data": {"k": big, "l": "x"}}));
+        assert_eq!(e[0].to_string(), "[]: Too long: may not be more than 1048576 bytes");
+        // binaryData counts decoded bytes: "eHk=" is two.
+        assert!(validate_config_map(
+            cm,
+            &serde_json::json!({"data": {"k": "a".repeat(MAX_DATA_SIZE - 2)}, "binaryData": {"b": "eHk="}})
+        )
+        .is_empty());
+        assert_eq!(
+            validate_config_map(
+                cm,
+                &serde_json::json!({"data": {"k": "a".repeat(MAX_DATA_SIZE - 1)}, "binaryData": {"b": "eHk="}})
+            )
+            .len(),
+            1
+        );
+    }
 
     #[test]
     fn rules() {
@@ -234,6 +425,34 @@ mod tests {
         assert_eq!(name_problems("a/b", NameRule::PathSegment), vec!["may not contain '/'"]);
         assert_eq!(name_problems("..", NameRule::PathSegment), vec!["may not be '..'"]);
         assert!(name_problems("", NameRule::Subdomain).len() == 1);
+    }
+
+    #[test]
+    fn pod_containers_and_service_ports() {
+        use serde_json::json;
+        let catalog = crate::catalog::Catalog::builtin();
+        let pods = catalog.lookup("", "v1", "pods").unwrap();
+        let e =
+            validate_spec(pods, &json!({"spec": {"containers": [{"name": "Bad Name"}, {"name": "ok", "image": "x"}]}}));
+        let shown: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("spec.containers[0].name: Invalid value: \"Bad Name\": a lowercase RFC 1123 label")
+        );
+        assert_eq!(shown[1], "spec.containers[0].image: Required value");
+        let services = catalog.lookup("", "v1", "services").unwrap();
+        let e = validate_spec(
+            services,
+            &json!({"spec": {"ports": [{"port": 0, "targetPort": 0}, {"port": 80, "targetPort": "http"}]}}),
+        );
+        let shown: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+                "spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+            ]
+        );
     }
 
     #[test]

@@ -13,6 +13,14 @@
 //! are not checked. With `Warn` (also when the parameter is absent, kube's default) the
 //! request proceeds and the response carries one `Warning: 299 - "unknown field ..."`
 //! header per field ([`add_warnings`]), which kubectl prints; `Ignore` checks nothing.
+//!
+//! As kube-apiserver, the request options come first (`dryRun` other than `All`, or a
+//! `fieldValidation` other than `Ignore`/`Strict`/`Warn`, is a 422 on
+//! `CreateOptions.meta.k8s.io` and its siblings), a key repeated in one JSON object is
+//! a `duplicate field` (error or warning, the values merged as Go merges them), and for
+//! built-in kinds, whose Go structs have no room for them, unknown fields are dropped
+//! from the body the registry stores and a scalar of the wrong JSON type is a 400 with
+//! Go's unmarshal error ([`super::go_json`]). Custom resources keep their own pruning.
 
 use serde_json::Value;
 
@@ -21,14 +29,53 @@ use crate::api::{ApiError, ApiRequest, Verb};
 use crate::catalog::Catalog;
 use crate::handlers::status;
 
+/// kube-apiserver's validation of the request options (`CreateOptions`,
+/// `UpdateOptions`, `PatchOptions`, `DeleteOptions`): `dryRun` may only be `All`,
+/// `fieldValidation` only `Ignore`, `Strict` or `Warn`; else a 422 naming the options.
+fn validate_options(req: &ApiRequest) -> Result<(), ApiError> {
+    use crate::object::errors::{invalid_kind, FieldError};
+    let kind = match req.verb {
+        Verb::Create => "CreateOptions",
+        Verb::Update => "UpdateOptions",
+        Verb::Patch => "PatchOptions",
+        Verb::Delete | Verb::DeleteCollection => "DeleteOptions",
+        _ => return Ok(()),
+    };
+    let mut errors = Vec::new();
+    if let Some(values) = req.query.get("dryRun").filter(|v| v.iter().any(|v| !v.is_empty() && v != "All")) {
+        let list = serde_json::to_string(values).unwrap_or_default();
+        errors.push(FieldError {
+            reason: "FieldValueNotSupported",
+            field: "dryRun".to_owned(),
+            body: format!("Unsupported value: {list}: supported values: \"All\""),
+        });
+    }
+    if kind != "DeleteOptions" {
+        if let Some(v) = req.query_param("fieldValidation").filter(|v| !matches!(*v, "" | "Ignore" | "Strict" | "Warn"))
+        {
+            errors.push(FieldError::not_supported("fieldValidation", v, &["", "Ignore", "Strict", "Warn"]));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_kind("meta.k8s.io", kind, "", &errors))
+    }
+}
+
 /// Check the body of `req` as its `fieldValidation` asks: for `Strict`, a 400 error
-/// lists the unknown fields; for `Warn` (or no parameter) the warnings to send are
-/// returned; `Ignore`, and requests without a checkable body, give no warnings.
-pub fn check(req: &ApiRequest, catalog: &Catalog) -> Result<Vec<String>, ApiError> {
-    let strict = match req.query_param("fieldValidation") {
-        Some("Strict") => true,
-        None | Some("Warn") => false,
-        Some(_) => return Ok(Vec::new()),
+/// lists the unknown (and repeated) fields; for `Warn` (or no parameter) the warnings to
+/// send are returned; `Ignore`, and requests without a checkable body, give no
+/// warnings. The request options are validated first (422). For a built-in kind, as
+/// its Go types would, a field of the wrong scalar type is a 400 whatever the mode, and
+/// the body the registry gets has the unknown fields dropped and repeated keys merged
+/// ([`super::go_json`]).
+pub fn check(req: &mut ApiRequest, catalog: &Catalog) -> Result<Vec<String>, ApiError> {
+    validate_options(req)?;
+    let (strict, ignore) = match req.query_param("fieldValidation") {
+        Some("Strict") => (true, false),
+        Some("Ignore") => (false, true),
+        _ => (false, false),
     };
     if !matches!(req.verb, Verb::Create | Verb::Update | Verb::Patch) || req.body.is_empty() {
         return Ok(Vec::new());
@@ -39,47 +86,71 @@ pub fn check(req: &ApiRequest, catalog: &Catalog) -> Result<Vec<String>, ApiErro
     let Some(defs) = super::definitions() else {
         return Ok(Vec::new());
     };
-    let r = &req.resource;
-    let custom = super::custom_schema(catalog, r).map(|s| super::custom_definition(s, &r.group, &r.version, &r.kind));
+    let r = std::sync::Arc::clone(&req.resource);
+    let custom = super::custom_schema(catalog, &r).map(|s| super::custom_definition(s, &r.group, &r.version, &r.kind));
     let generated = || defs.name_of(&r.group, &r.version, &r.kind).and_then(|n| defs.get(n));
+    let built_in = custom.is_none();
     let Some(root) = custom.as_ref().or_else(generated) else {
         return Ok(Vec::new());
     };
-    let content_type = req.content_type.as_deref().unwrap_or("application/json");
+    let content_type = req.content_type.as_deref().unwrap_or("application/json").to_owned();
     let patch = content_type.ends_with("merge-patch+json");
+    let json_body = matches!(
+        content_type.as_str(),
+        "application/json" | "application/merge-patch+json" | "application/strategic-merge-patch+json"
+    );
     // Bodies that do not parse pass: the registry reports the syntax error.
-    let body: Value = match content_type {
-        "application/json" | "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            match serde_json::from_slice(&req.body) {
-                Ok(v) => v,
-                Err(_) => return Ok(Vec::new()),
-            }
-        }
+    let (mut body, repeated): (Value, Vec<String>) = match content_type.as_str() {
+        _ if json_body => match super::go_json::parse(&req.body) {
+            Ok(parsed) => parsed,
+            Err(_) => return Ok(Vec::new()),
+        },
         "application/apply-patch+yaml" => match serde_yaml_ng::from_slice(&req.body) {
-            Ok(v) => v,
+            Ok(v) => (v, Vec::new()),
             Err(_) => return Ok(Vec::new()),
         },
         _ => return Ok(Vec::new()),
     };
-    let unknown = unknown_fields(defs, root, &body, patch);
-    if unknown.is_empty() {
+    // A body of another kind (a TokenRequest posted to `serviceaccounts/<name>/token`,
+    // or a mismatch the registry refuses) is not checked against this kind's schema.
+    if body.get("kind").and_then(Value::as_str).is_some_and(|k| !k.is_empty() && k != r.kind) {
         return Ok(Vec::new());
     }
-    let messages: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
-    if !strict {
-        return Ok(messages);
-    }
-    let list = messages.join(", ");
-    let message = if req.verb == Verb::Patch {
-        format!("strict decoding error: {list}")
-    } else {
+    let cannot_handle = |why: &str| {
         format!(
-            "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {list}",
+            "{kind} in version {version:?} cannot be handled as a {kind}: {why}",
             kind = r.kind,
             version = r.version
         )
     };
-    Err(status::bad_request(message))
+    if built_in && req.verb != Verb::Patch && json_body {
+        if let Some(e) = super::go_json::type_error(defs, root, &body, &r.kind) {
+            return Err(status::bad_request(cannot_handle(&e)));
+        }
+    }
+    let unknown = if ignore { Vec::new() } else { unknown_fields(defs, root, &body, patch) };
+    // A built-in kind keeps only what its Go type has room for.
+    let rewrite = built_in && json_body && (!repeated.is_empty() || ignore || !unknown.is_empty());
+    let mut messages: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+    if !ignore {
+        messages.extend(repeated.iter().map(|f| format!("duplicate field {f:?}")));
+    }
+    if strict && !messages.is_empty() {
+        let list = messages.join(", ");
+        let message = if req.verb == Verb::Patch {
+            format!("strict decoding error: {list}")
+        } else {
+            cannot_handle(&format!("strict decoding error: {list}"))
+        };
+        return Err(status::bad_request(message));
+    }
+    if rewrite {
+        super::go_json::prune_unknown(defs, root, &mut body, patch, 0);
+        if let Ok(bytes) = serde_json::to_vec(&body) {
+            req.body = bytes.into();
+        }
+    }
+    Ok(messages)
 }
 
 /// Add one `Warning: 299 - "<text>"` header per warning to `resp`.

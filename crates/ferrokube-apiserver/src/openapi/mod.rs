@@ -32,6 +32,7 @@
 //! writes: kube's "unknown field" errors (`Strict`) or warnings (`Warn`, the default).
 
 pub mod field_validation;
+pub(crate) mod go_json;
 pub mod paths;
 pub mod protobuf;
 
@@ -309,7 +310,13 @@ impl OpenApi {
             resp.headers_mut().remove(header::ETAG);
             return Ok(resp);
         }
-        let gv = gvs.iter().find(|gv| gv.key == rest).ok_or_else(status::not_found_path)?;
+        let Some(gv) = gvs.iter().find(|gv| gv.key == rest) else {
+            // kube's OpenAPI v3 handler answers an unknown path with a bare 404: no
+            // body, no Content-Type.
+            let mut resp = Response::new(full(Bytes::new()));
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            return Ok(resp);
+        };
         let doc = self.v3(catalog, gv, defs)?;
         let asked = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .find(|(k, _)| k == "hash")

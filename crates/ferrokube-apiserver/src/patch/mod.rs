@@ -144,6 +144,21 @@ pub enum PatchError {
         /// What went wrong.
         message: String,
     },
+    /// A strategic merge patch names a `$patch` directive that does not exist; worded
+    /// as kube's `mergepatch.ErrBadPatchType`, with the map holding it in Go's `%v`
+    /// form (`map[$patch:explode name:only]`).
+    #[error("unknown patch type: {directive} in map: {map}")]
+    UnknownPatchType {
+        /// The directive's value.
+        directive: String,
+        /// The map (object) that holds it, as Go prints a map.
+        map: String,
+    },
+    /// A server-side apply configuration is rejected as a whole, worded as
+    /// kube-apiserver's field manager words it (`invalid object type: /v1, Kind=`,
+    /// `metadata.managedFields must be nil`).
+    #[error("{0}")]
+    ApplyRejected(String),
     /// A server-side apply configuration or a managedFields entry is invalid.
     #[error("apply at {path}: {message}")]
     Apply {
@@ -159,9 +174,12 @@ impl PatchError {
     /// patch that cannot be decoded or is structurally invalid, 422 (Unprocessable
     /// Entity) for a well-formed JSON patch that cannot be applied to this object
     /// (missing path, failed `test`).
+    /// An unknown `$patch` directive is a 500: kube-apiserver passes that error on
+    /// without giving it a status.
     pub fn http_status(&self) -> u16 {
         match self {
             PatchError::JsonPatchOperation { .. } | PatchError::TestFailed { .. } => 422,
+            PatchError::UnknownPatchType { .. } => 500,
             _ => 400,
         }
     }
@@ -194,6 +212,43 @@ pub(crate) fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 /// A short rendering of a value for error messages (at most ~120 characters).
+/// A JSON value as Go's `fmt` prints the `interface{}` it decodes to with `%v`:
+/// `map[k:v ...]` with sorted keys, `[a b]`, strings bare, `<nil>`, floats as `%g`.
+pub(crate) fn go_value(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "<nil>".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        // Go decodes every JSON number into a float64.
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), go_float),
+        Value::Array(items) => format!("[{}]", items.iter().map(go_value).collect::<Vec<_>>().join(" ")),
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_value(&map[k.as_str()]))).collect();
+            format!("map[{}]", parts.join(" "))
+        }
+    }
+}
+
+/// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`): the shortest
+/// digits, in exponent form (`1e+06`) when the exponent is below -4 or at least 6.
+fn go_float(f: f64) -> String {
+    if f == 0.0 {
+        return "0".to_owned();
+    }
+    // Rust's `{:e}` gives the shortest digits as well: `1e6`, `1.5e-7`.
+    let e = format!("{f:e}");
+    let (mantissa, exponent) = e.split_once('e').unwrap_or((&e, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..6).contains(&exponent) {
+        return format!("{f}");
+    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exponent.abs())
+}
+
 pub(crate) fn short(value: &serde_json::Value) -> String {
     let s = value.to_string();
     if s.chars().count() > 120 {
@@ -206,6 +261,15 @@ pub(crate) fn short(value: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn go_value_prints_like_fmt() {
+        use super::go_value;
+        let v = serde_json::json!({"name": "only", "$patch": "explode", "n": [1, 2.5, 1000000, null, true], "m": {"b": 1, "a": "x"}});
+        assert_eq!(go_value(&v), "map[$patch:explode m:map[a:x b:1] n:[1 2.5 1e+06 <nil> true] name:only]");
+        assert_eq!(go_value(&serde_json::json!(0.00001)), "1e-05");
+        assert_eq!(go_value(&serde_json::json!(123456)), "123456");
+    }
+
     use serde_json::{json, Value};
 
     /// A small deterministic generator of JSON values that look like Kubernetes objects

@@ -8,11 +8,12 @@
 //!
 //! # Merge keys: strategic merge patch vs server-side apply
 //!
-//! The keys come from k8s-openapi's `DeepMerge` impls, which use a list's
-//! `x-kubernetes-list-map-keys` (server-side apply) or its `patchMergeKey` (strategic
-//! merge patch) as the OpenAPI spec gives them; a few lists have several keys
+//! The keys come from k8s-openapi's `DeepMerge` impls (the strategic merge keys),
+//! completed with the `+listMapKey` markers of the Kubernetes Go types (server-side
+//! apply's keys, see `gen/go_markers.py`): a few lists have several keys
 //! (kube-apiserver's apply keys container ports by `containerPort` and `protocol`, while
-//! strategic merge patch keys them by `containerPort` alone). Strategic merge patch always
+//! strategic merge patch keys them by `containerPort` alone). The Go types'
+//! `+structType=atomic` markers give [`TypeSchema::atomic`]. Strategic merge patch always
 //! merges by one key, so it uses the first key ([`FieldSchema::patch_merge_key`]);
 //! server-side apply uses all keys ([`FieldSchema::keys`]). A few lists are associative for
 //! apply but replaced by kube-apiserver's strategic merge patch (list-map keys without a
@@ -26,7 +27,7 @@
 //! with `root_type: None` behaves like a JSON merge patch (maps merge, lists are
 //! replaced), and server-side apply treats every list as atomic.
 
-use super::generated_schema::{RESOURCES, TYPES};
+use super::generated_schema::{ATOMIC_STRUCTS, KEY_DEFAULTS, OMITTED_WHEN_EMPTY, RESOURCES, TYPES};
 
 /// The patch metadata of one object type.
 #[derive(Debug)]
@@ -42,6 +43,28 @@ impl TypeSchema {
     /// scalar (or unknown to the schema).
     pub fn field(&self, json_name: &str) -> Option<&'static FieldSchema> {
         self.fields.binary_search_by(|f| f.name.cmp(json_name)).ok().map(|i| &self.fields[i])
+    }
+
+    /// Whether server-side apply treats objects of this type as one value
+    /// (`+structType=atomic` in Go: `LabelSelector`, `OwnerReference`, `RoleRef`, ...):
+    /// owned and replaced as a whole. Strategic merge patch still merges them.
+    pub fn atomic(&self) -> bool {
+        ATOMIC_STRUCTS.binary_search(&self.name).is_ok()
+    }
+
+    /// Whether the JSON of this type's Go zero value leaves out the (non-scalar) field
+    /// `json_name`: a pointer, slice or map with `omitempty`. Value structs (`spec`,
+    /// `template`) and fields without `omitempty` (`containers`) are always written.
+    pub fn omitted_when_empty(&self, json_name: &str) -> bool {
+        OMITTED_WHEN_EMPTY.binary_search(&(self.name, json_name)).is_ok()
+    }
+
+    /// The default (`+default=` in Go) of field `json_name` when it is a list-map key of
+    /// lists of this type: server-side apply keys an item that leaves the field out by
+    /// it (a `ContainerPort` without `protocol` is keyed with `"TCP"`).
+    pub fn key_default(&self, json_name: &str) -> Option<serde_json::Value> {
+        let i = KEY_DEFAULTS.binary_search_by(|(t, f, _)| (*t, *f).cmp(&(self.name, json_name))).ok()?;
+        serde_json::from_str(KEY_DEFAULTS[i].2).ok()
     }
 }
 
@@ -255,10 +278,26 @@ mod tests {
         let container = containers.elem.unwrap();
         let ports = container.field("ports").unwrap();
         assert_eq!(ports.patch_merge_key(), Some("containerPort"));
+        assert_eq!(spec.field("volumes").unwrap().keys, &["name"]);
         assert_eq!(container.field("args").unwrap().kind, FieldKind::List(ListStrategy::Atomic));
         assert!(container.field("image").is_none(), "scalars are not listed");
         assert!(spec.field("volumes").unwrap().retain_keys);
         assert_eq!(spec.field("nodeSelector").unwrap().kind, FieldKind::Map(MapStrategy::Atomic));
+    }
+
+    #[test]
+    fn apply_keys_and_atomic_structs_come_from_the_go_markers() {
+        let pod = root_type("", "Pod").unwrap();
+        let spec = pod.field("spec").unwrap().elem.unwrap();
+        let ports = spec.field("containers").unwrap().elem.unwrap().field("ports").unwrap();
+        assert_eq!(ports.keys, &["containerPort", "protocol"]);
+        assert_eq!(ports.patch_merge_key(), Some("containerPort"));
+        assert_eq!(ports.elem.unwrap().key_default("protocol"), Some(serde_json::json!("TCP")));
+        assert_eq!(ports.elem.unwrap().key_default("containerPort"), None);
+        let meta = type_by_name("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta").unwrap();
+        assert!(meta.field("ownerReferences").unwrap().elem.unwrap().atomic());
+        assert!(type_by_name("io.k8s.api.rbac.v1.RoleRef").unwrap().atomic());
+        assert!(!spec.atomic());
     }
 
     #[test]

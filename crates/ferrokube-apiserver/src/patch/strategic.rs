@@ -43,7 +43,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::schema::{ListStrategy, Member, ObjectSchema, TypeSchema};
-use super::{json_eq, short, PatchError};
+use super::{go_value, json_eq, PatchError};
 
 const PATCH: &str = "$patch";
 const RETAIN_KEYS: &str = "$retainKeys";
@@ -97,6 +97,10 @@ fn err(path: &str, message: impl Into<String>) -> PatchError {
     PatchError::Strategic { path: if path.is_empty() { ".".into() } else { path.to_string() }, message: message.into() }
 }
 
+fn unknown_patch_type(directive: &Value, holder: &Map<String, Value>) -> PatchError {
+    PatchError::UnknownPatchType { directive: go_value(directive), map: go_value(&Value::Object(holder.clone())) }
+}
+
 fn is_directive_key(k: &str) -> bool {
     k == PATCH || k == RETAIN_KEYS || k.starts_with(SET_ELEMENT_ORDER) || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
 }
@@ -117,7 +121,7 @@ fn merge_map(
             }
             Some("delete") => return Ok(Map::new()),
             Some("merge") => {}
-            _ => return Err(err(path, format!("unknown $patch directive {}", short(directive)))),
+            _ => return Err(unknown_patch_type(directive, patch)),
         }
     }
 
@@ -252,7 +256,7 @@ fn merge_list(
                         o.remove(PATCH);
                         items.push(Value::Object(o));
                     }
-                    _ => return Err(err(&format!("{path}[{i}]"), format!("unknown $patch directive {}", short(d)))),
+                    _ => return Err(unknown_patch_type(d, o)),
                 }
                 continue;
             }
@@ -570,7 +574,6 @@ mod tests {
             json!([1]),
             json!({"spec": {"template": {"spec": {"containers": [{"image": "no-name"}]}}}}),
             json!({"spec": {"template": {"spec": {"containers": [{"$patch": "delete"}]}}}}),
-            json!({"spec": {"$patch": "explode"}}),
             json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "b"}}),
             json!({"metadata": {"$setElementOrder/finalizers": 3}}),
             json!({"metadata": {"$retainKeys": "name"}}),
@@ -580,6 +583,10 @@ mod tests {
             let e = strategic_merge(&d, &bad, rt).unwrap_err();
             assert_eq!(e.http_status(), 400, "{e}");
         }
+        // An unknown directive is kube's 500, the map printed as Go prints it.
+        let e = strategic_merge(&d, &json!({"spec": {"$patch": "explode", "paused": true}}), rt).unwrap_err();
+        assert_eq!(e.http_status(), 500);
+        assert_eq!(e.to_string(), "unknown patch type: explode in map: map[$patch:explode paused:true]");
     }
 
     #[test]

@@ -109,13 +109,35 @@ impl Registry {
             meta::meta_mut(&mut obj).insert("name".into(), json!(name));
             if !defaulted {
                 let builtin = self.custom_version(info).is_none();
+                let allocated = if builtin { defaults::allocated_fields(info, &obj) } else { Vec::new() };
                 defaults::spec_defaults(info, builtin, &mut obj, &self.alloc);
                 self.custom_on_write(info, None, &mut obj, super::update::Mode::Main)?;
                 // A create through server-side apply arrives with its Apply entry;
                 // any other create is recorded as an Update of its field manager.
                 if obj.pointer("/metadata/managedFields").is_none_or(Value::is_null) {
+                    // A CRD's status on create is the strategy's, and what the REST
+                    // storage allocates is its own: nobody's field.
+                    let strategy_status = crate::apiextensions::is_crd_resource(info)
+                        .then(|| obj.as_object_mut().and_then(|o| o.remove("status")))
+                        .flatten();
+                    let mut set_aside = Vec::new();
+                    for (parent, key) in &allocated {
+                        if let Some(v) =
+                            obj.pointer_mut(parent).and_then(Value::as_object_mut).and_then(|p| p.remove(*key))
+                        {
+                            set_aside.push((*parent, *key, v));
+                        }
+                    }
                     let tracking = FieldTracking::for_request(req, None, super::patch::root_schema(info));
                     obj = tracking.record(None, std::mem::take(&mut obj))?;
+                    if let (Some(status), Some(o)) = (strategy_status, obj.as_object_mut()) {
+                        o.insert("status".into(), status);
+                    }
+                    for (parent, key, v) in set_aside {
+                        if let Some(p) = obj.pointer_mut(parent).and_then(Value::as_object_mut) {
+                            p.insert(key.into(), v);
+                        }
+                    }
                 }
                 // What the strategy and the admission plugins set is nobody's field.
                 defaults::system_fields(info, builtin, &mut obj);
@@ -127,6 +149,10 @@ impl Registry {
             let mut problems = validation::validate_name(info, &name);
             problems.extend(validation::validate_metadata(&obj));
             problems.extend(validation::validate_workload_selector(info, &obj));
+            problems.extend(validation::validate_config_map(info, &obj));
+            if self.custom_version(info).is_none() {
+                problems.extend(validation::validate_spec(info, &obj));
+            }
             if !problems.is_empty() {
                 return Err(errors::invalid(info, &name, &problems));
             }

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! CRD request  -> handle_crd -> generic create/update/patch (write hook: crd::prepare)
+//!              -> establish_new_crds (after a create: the controllers' status write)
 //!              -> sync_custom_resources -> SharedCatalog::set_custom (serving starts/changes)
 //! CRD DELETE   -> delete its custom resources -> (finalizer while some remain) -> generic
 //!                 delete -> sync (serving stops, leftover objects purged)
@@ -194,7 +195,8 @@ impl Registry {
                 "create not allowed while custom resource definition is terminating",
             ));
         }
-        let problems = cr.normalize(obj);
+        let mut problems = cr.normalize(obj);
+        problems.extend(cr.scale_errors(obj, mode == Mode::Main));
         if !problems.is_empty() {
             return Err(errors::invalid(info, &name, &problems));
         }
@@ -234,9 +236,38 @@ impl Registry {
         }
         let result = self.dispatch(req);
         if result.is_ok() && matches!(req.verb, Verb::Create | Verb::Update | Verb::Patch | Verb::DeleteCollection) {
+            if matches!(req.verb, Verb::Create | Verb::Patch) {
+                self.establish_new_crds();
+            }
             self.sync_custom_resources();
         }
         result
+    }
+
+    /// kube's naming and establishing controllers, run right after a write: every CRD
+    /// still with its create-time status ([`crd::awaits_controllers`]) gets its status
+    /// (accepted names, `NamesAccepted`, `Established`) written through `/status` by
+    /// field manager [`crd::CONTROLLER_MANAGER`].
+    fn establish_new_crds(&self) {
+        let Some(info) =
+            self.catalog.snapshot().lookup(crate::apiextensions::GROUP, "v1", "customresourcedefinitions").cloned()
+        else {
+            return;
+        };
+        for obj in self.all_crds().into_iter().filter(|c| crd::awaits_controllers(c)) {
+            let name = meta::meta_str(&obj, "name").unwrap_or("").to_owned();
+            let target = Target { info: &info, namespace: None, name: &name, key: &name };
+            let tracking = super::managed_fields::FieldTracking::controller(
+                crd::CONTROLLER_MANAGER,
+                Some("status"),
+                super::patch::root_schema(&info),
+            );
+            // Nothing to do if it went meanwhile; a failure leaves it unestablished,
+            // as a controller that has not caught up would.
+            let _ = self.guaranteed_update(&target, false, Mode::Status, Some(&tracking), |current| {
+                Ok(meta::owned_for(current, &info))
+            });
+        }
     }
 
     /// DELETE of a CRD: its custom resources are deleted first; while some remain

@@ -141,6 +141,78 @@ pub fn spec_defaults(info: &ResourceInfo, builtin: bool, obj: &mut Value, alloc:
         }
     } else if is(info, "", "secrets") {
         secret_defaults(map);
+    } else if is(info, "batch", "jobs") {
+        job_defaults(map);
+    }
+}
+
+/// `SetDefaults_Job`: completions and parallelism 1 when neither is set (parallelism
+/// 1 when unset), backoffLimit 6 (2^31-1 with backoffLimitPerIndex), completionMode
+/// NonIndexed, suspend and manualSelector false, podReplacementPolicy Failed with a
+/// podFailurePolicy and TerminatingOrFailed without, and the template's labels as the
+/// Job's when it has none.
+fn job_defaults(job: &mut Map<String, Value>) {
+    let template_labels = job.get("spec").and_then(|s| s.pointer("/template/metadata/labels")).cloned();
+    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let unset = |spec: &Map<String, Value>, k: &str| spec.get(k).is_none_or(Value::is_null);
+    if unset(spec, "completions") && unset(spec, "parallelism") {
+        spec.insert("completions".into(), json!(1));
+    }
+    if unset(spec, "parallelism") {
+        spec.insert("parallelism".into(), json!(1));
+    }
+    if unset(spec, "backoffLimit") {
+        let limit = if unset(spec, "backoffLimitPerIndex") { 6 } else { i32::MAX };
+        spec.insert("backoffLimit".into(), json!(limit));
+    }
+    if unset(spec, "completionMode") {
+        spec.insert("completionMode".into(), json!("NonIndexed"));
+    }
+    if unset(spec, "suspend") {
+        spec.insert("suspend".into(), json!(false));
+    }
+    if unset(spec, "podReplacementPolicy") {
+        let policy = if unset(spec, "podFailurePolicy") { "TerminatingOrFailed" } else { "Failed" };
+        spec.insert("podReplacementPolicy".into(), json!(policy));
+    }
+    if unset(spec, "manualSelector") {
+        spec.insert("manualSelector".into(), json!(false));
+    }
+    if let Some(Value::Object(labels)) = template_labels {
+        if let Some(md) = object_entry(job, "metadata") {
+            if md.get("labels").and_then(Value::as_object).is_none_or(|l| l.is_empty()) {
+                md.insert("labels".into(), Value::Object(labels));
+            }
+        }
+    }
+}
+
+/// The Job strategy's generated selector (unless `manualSelector`): the template gets
+/// the `job-name` and `controller-uid` labels (both spellings), and the selector
+/// matches `batch.kubernetes.io/controller-uid`.
+fn job_selector(job: &mut Map<String, Value>) {
+    let name = job.get("metadata").and_then(|m| m.get("name")).cloned().unwrap_or(Value::Null);
+    let uid = job.get("metadata").and_then(|m| m.get("uid")).cloned().unwrap_or(Value::Null);
+    let Some(spec) = job.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if spec.get("manualSelector") == Some(&json!(true)) {
+        return;
+    }
+    if let Some(labels) =
+        object_entry(spec, "template").and_then(|t| object_entry(t, "metadata")).and_then(|m| object_entry(m, "labels"))
+    {
+        for key in ["batch.kubernetes.io/job-name", "job-name"] {
+            labels.entry(key).or_insert(name.clone());
+        }
+        for key in ["batch.kubernetes.io/controller-uid", "controller-uid"] {
+            labels.entry(key).or_insert(uid.clone());
+        }
+    }
+    if let Some(match_labels) = object_entry(spec, "selector").and_then(|s| object_entry(s, "matchLabels")) {
+        match_labels.entry("batch.kubernetes.io/controller-uid").or_insert(uid);
     }
 }
 
@@ -218,7 +290,7 @@ fn pod_spec_defaults(spec: &mut Map<String, Value>, pod: bool) {
 
 /// What the strategy sets on create after the field manager has recorded the
 /// request: an empty `status` on built-in objects that have one, a new pod's phase and
-/// QoS class, a namespace's finalizer and phase.
+/// QoS class, a namespace's finalizer and phase, a Job's generated selector.
 pub fn system_fields(info: &ResourceInfo, builtin: bool, obj: &mut Value) {
     let Some(map) = obj.as_object_mut() else {
         return;
@@ -238,6 +310,13 @@ pub fn system_fields(info: &ResourceInfo, builtin: bool, obj: &mut Value) {
     } else if is(info, "", "namespaces") {
         map.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
         map.insert("status".into(), json!({"phase": "Active"}));
+    } else if builtin && is(info, "batch", "jobs") {
+        job_selector(map);
+    } else if builtin && is(info, "", "services") {
+        // ServiceStatus.loadBalancer is a struct, written even when empty.
+        if let Some(status) = object_entry(map, "status") {
+            status.entry("loadBalancer").or_insert(json!({}));
+        }
     }
 }
 
@@ -321,6 +400,22 @@ fn service_defaults(spec: &mut Map<String, Value>, alloc: &Allocator) {
             }
         }
     }
+}
+
+/// The fields of a new object that kube-apiserver's REST storage (not the decoder's
+/// defaulting) fills in, so that the creating field manager does not own them: a
+/// service's allocated cluster IPs and IP families. `requested` is the object as the
+/// client sent it; the answer lists, per field the client left out, its JSON pointer's
+/// parent and key.
+pub fn allocated_fields(info: &ResourceInfo, requested: &Value) -> Vec<(&'static str, &'static str)> {
+    if !is(info, "", "services") {
+        return Vec::new();
+    }
+    ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"]
+        .into_iter()
+        .filter(|k| requested.pointer("/spec").and_then(|s| s.get(*k)).is_none_or(Value::is_null))
+        .map(|k| ("/spec", k))
+        .collect()
 }
 
 /// What an update gets as kube-apiserver decodes it: the same decoding-time defaults as a

@@ -20,26 +20,82 @@ pub(crate) fn encode_continue(rv: u64, last_key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.to_string())
 }
 
-/// Decodes a continue token into (resourceVersion, start key).
+/// Decodes a continue token into (resourceVersion, start key), refusing a bad one with
+/// kube-apiserver's words: `invalid continue token: continue key is not valid...`, the
+/// base64 and JSON errors as Go's decoders phrase them.
 pub(crate) fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
-    let bad = |why: &str| errors::bad_request(format!("continue key is not valid: {why}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.trim_end_matches('='))
-        .map_err(|_| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad("incorrect encoded start resourceVersion"))?;
-    if v.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
-        return Err(bad("server does not recognize this encoded key"));
+    const INVALID: &str = "continue key is not valid";
+    let bad = |why: String| errors::bad_request(format!("invalid continue token: {why}"));
+    // Go's base64.RawURLEncoding: no padding, and it names the first byte it cannot use.
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if let Some(at) = token.bytes().position(|b| !alphabet(b)) {
+        return Err(bad(format!("{INVALID}: illegal base64 data at input byte {at}")));
     }
-    let rv = v
-        .get("rv")
-        .and_then(Value::as_u64)
-        .filter(|rv| *rv > 0)
-        .ok_or_else(|| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-    let start = v.get("start").and_then(Value::as_str).ok_or_else(|| bad("encoded start key is missing"))?;
-    if start.contains("..") || start.starts_with('/') {
-        return Err(bad("encoded start key is invalid"));
+    if token.len() % 4 == 1 {
+        return Err(bad(format!("{INVALID}: illegal base64 data at input byte {}", token.len() - 1)));
     }
-    Ok((rv, start.to_owned()))
+    // Go's decoder ignores the unused bits of the last character.
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_encode_padding(false)
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+    );
+    let raw = lenient.decode(token).map_err(|e| bad(format!("{INVALID}: {e}")))?;
+    if let Err(syntax) = crate::object::decode_errors::check_json_syntax(&raw) {
+        return Err(bad(format!("{INVALID}: {syntax}")));
+    }
+    let v: Value = serde_json::from_slice(&raw).map_err(|e| bad(format!("{INVALID}: {e}")))?;
+    let go_type = |v: &Value| match v {
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) | Value::Null => "object",
+    };
+    let Some(fields) = v.as_object() else {
+        if v.is_null() {
+            return Err(bad(format!("{INVALID}: server does not recognize this encoded version ")));
+        }
+        return Err(bad(format!(
+            "{INVALID}: json: cannot unmarshal {} into Go value of type storage.continueToken",
+            go_type(&v)
+        )));
+    };
+    for (field, want) in [("v", "string"), ("rv", "int64"), ("start", "string")] {
+        let Some(value) = fields.get(field).filter(|v| !v.is_null()) else { continue };
+        let fits = if want == "string" { value.is_string() } else { value.is_i64() };
+        if !fits {
+            return Err(bad(format!(
+                "{INVALID}: json: cannot unmarshal {} into Go struct field continueToken.{field} of type {want}",
+                go_type(value)
+            )));
+        }
+    }
+    let version = fields.get("v").and_then(Value::as_str).unwrap_or("");
+    if version != "meta.k8s.io/v1" {
+        return Err(bad(format!("{INVALID}: server does not recognize this encoded version {version}")));
+    }
+    let rv = fields.get("rv").and_then(Value::as_i64).unwrap_or(0);
+    if rv == 0 {
+        return Err(bad(format!("{INVALID}: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")));
+    }
+    let start = fields.get("start").and_then(Value::as_str).unwrap_or("");
+    if start.is_empty() {
+        return Err(bad(format!("{INVALID}: encoded start key empty (version meta.k8s.io/v1)")));
+    }
+    // kube refuses a start key that path cleaning would change (no `..`, `//`, ...).
+    let rooted = if start.starts_with('/') { start.to_owned() } else { format!("/{start}") };
+    let unclean = rooted.len() > 1 && rooted.ends_with('/')
+        || rooted.contains("//")
+        || rooted.split('/').any(|seg| seg == "." || seg == "..");
+    if unclean {
+        return Err(bad(format!("{INVALID}: {start}")));
+    }
+    let rv = u64::try_from(rv)
+        .map_err(|_| bad(format!("{INVALID}: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")))?;
+    Ok((rv, rooted[1..].to_owned()))
 }
 
 /// Parses a resourceVersion query value.
@@ -52,6 +108,24 @@ pub(crate) fn parse_rv(s: &str) -> Result<u64, ApiError> {
             &[FieldError::invalid("resourceVersion", &json!(s), "must be a non-negative integer")],
         )
     })
+}
+
+/// Parses a watch's resourceVersion as kube's storage does: Go's `strconv.ParseUint`,
+/// whose error kube reports as a 500 with no reason.
+pub(crate) fn parse_watch_rv(s: &str) -> Result<u64, ApiError> {
+    let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match s.parse::<u64>() {
+        Ok(rv) if digits => Ok(rv),
+        _ => {
+            let why = if digits { "value out of range" } else { "invalid syntax" };
+            let q = go_quote(s);
+            Err(ApiError::new(
+                500,
+                "",
+                format!("resourceVersion: Invalid value: {q}: strconv.ParseUint: parsing {q}: {why}"),
+            ))
+        }
+    }
 }
 
 /// `metav1.ListOptions` validation of kube-apiserver (list and watch differ).
@@ -157,6 +231,7 @@ impl Registry {
         match req.subresource.as_deref() {
             None => {}
             Some("status") if info.has_status => {}
+            Some("approval") if super::update::is_csr(info) => {}
             Some("scale") if info.has_scale => return self.get_scale(req).map(ServedResponse::Api),
             Some(_) => return Err(errors::no_such_path()),
         }
@@ -238,6 +313,10 @@ impl Registry {
                     md.insert("remainingItemCount".into(), json!(r));
                 }
             }
+        } else if read_defaults.is_some() || self.custom_version(info).is_some() {
+            // A custom resource list is unstructured in kube: its `continue` is always
+            // written, empty on the last page.
+            md.insert("continue".into(), json!(""));
         }
         Ok(ServedResponse::List(SharedList {
             kind: format!("{}List", info.kind),
@@ -258,5 +337,13 @@ mod tests {
         assert_eq!(decode_continue(&t).unwrap(), (42, "ns/a\u{0}".to_owned()));
         assert_eq!(decode_continue("!!!").unwrap_err().code, 400);
         assert_eq!(decode_continue("e30").unwrap_err().code, 400);
+        assert_eq!(
+            decode_continue("not-a-token").unwrap_err().message,
+            "invalid continue token: continue key is not valid: invalid character '\\u009e' looking for beginning of value"
+        );
+        assert_eq!(
+            decode_continue("!!!").unwrap_err().message,
+            "invalid continue token: continue key is not valid: illegal base64 data at input byte 0"
+        );
     }
 }

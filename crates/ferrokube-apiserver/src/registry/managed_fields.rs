@@ -33,6 +33,15 @@ impl FieldTracking {
         FieldTracking { manager, subresource, root }
     }
 
+    /// The tracking of a write by one of the server's own controllers, as `manager`.
+    pub(crate) fn controller(
+        manager: &str,
+        subresource: Option<&'static str>,
+        root: Option<&'static TypeSchema>,
+    ) -> FieldTracking {
+        FieldTracking { manager: manager.to_owned(), subresource, root }
+    }
+
     /// `new` with its managedFields updated for the change from `old` (`None` on create).
     pub(crate) fn record(&self, old: Option<&Value>, new: Value) -> Result<Value, ApiError> {
         let recorded = match self.subresource {

@@ -210,6 +210,9 @@ pub(crate) fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
         serde_yaml_ng::from_slice(&req.body)
             .map_err(|e| errors::bad_request(format!("couldn't get version/kind; yaml parse error: {e}")))?
     } else {
+        if let Some(err) = crate::object::decode_errors::find_kind_error(&req.body) {
+            return Err(crate::object::decode_errors::unrecognized(&req.resource.kind, &err, &req.body));
+        }
         serde_json::from_slice(&req.body)
             .map_err(|e| errors::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
     };
@@ -237,6 +240,15 @@ fn type_name(v: &Value) -> &'static str {
 pub(crate) fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str) {
         let want = info.api_version();
+        let kind = obj.get("kind").and_then(Value::as_str).filter(|k| !k.is_empty()).unwrap_or(&info.kind);
+        if !av.is_empty() && av != want && kind == info.kind {
+            // kube's decoder finds no such kind in that version of its scheme.
+            let version = av.rsplit('/').next().unwrap_or(av);
+            return Err(errors::bad_request(format!(
+                "{kind} in version {version:?} cannot be handled as a {kind}: no kind {kind:?} is registered for \
+                 version {av:?} in scheme \"pkg/runtime/scheme.go:111\""
+            )));
+        }
         if !av.is_empty() && av != want {
             return Err(errors::bad_request(format!(
                 "the API version in the data ({av}) does not match the expected API version ({want})"
@@ -244,6 +256,24 @@ pub(crate) fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), ApiErro
         }
     }
     if let Some(kind) = obj.get("kind").and_then(Value::as_str) {
+        let want = info.api_version();
+        let builtin = crate::patch::schema::root_type(&info.group, &info.kind).is_some();
+        if !kind.is_empty()
+            && kind != info.kind
+            && builtin
+            && crate::patch::schema::root_type_for(&want, kind).is_some()
+        {
+            // Another built-in kind of the same version: kube decodes it as that kind,
+            // then finds no conversion to the resource's internal type (whose package
+            // is the group's first label, `core` for the core group).
+            let version = &info.version;
+            let package = if info.group.is_empty() { "core" } else { info.group.split('.').next().unwrap_or("") };
+            return Err(errors::bad_request(format!(
+                "{kind} in version {version:?} cannot be handled as a {}: converting ({version}.{kind}) to \
+                 ({package}.{}): unknown conversion",
+                info.kind, info.kind
+            )));
+        }
         if !kind.is_empty() && kind != info.kind {
             return Err(errors::bad_request(format!(
                 "the kind in the data ({kind}) does not match the expected kind ({})",

@@ -109,14 +109,14 @@ impl Registry {
     pub(crate) fn patch(&self, req: &ApiRequest) -> ApiResult {
         let info = &*req.resource;
         let pt = patch::patch_type_of(req.content_type.as_deref())?;
+        patch::validate_patch_options(req, pt)?;
         let root = patch::root_schema(info);
-        let mode = match req.subresource.as_deref() {
-            None => Mode::Main,
-            Some("status") if info.has_status => Mode::Status,
-            Some("scale") if info.has_scale && pt != PatchType::Apply => {
+        let mode = match (req.subresource.as_deref(), Mode::of(info, req.subresource.as_deref())) {
+            (_, Some(mode)) => mode,
+            (Some("scale"), None) if info.has_scale && pt != PatchType::Apply => {
                 return self.write_scale(req, |scale| patch::apply_to(pt, &scale, &req.body, None));
             }
-            Some(_) => return Err(errors::no_such_path()),
+            _ => return Err(errors::no_such_path()),
         };
         self.check_patch_type(info, pt)?;
         let (name, key) = request_key(req)?;
@@ -126,7 +126,7 @@ impl Registry {
         if pt == PatchType::Apply {
             return self.server_side_apply(req, &target, dry, mode, root);
         }
-        let tracking = FieldTracking::for_request(req, (mode == Mode::Status).then_some("status"), root);
+        let tracking = FieldTracking::for_request(req, mode.subresource(), root);
         let out = self.guaranteed_update(&target, dry, mode, Some(&tracking), |current| {
             patch::apply_to(pt, &meta::owned_for(current, info), &req.body, root)
         })?;
@@ -168,6 +168,8 @@ impl Registry {
             match mode {
                 Mode::Main => apply.apply(Some(&live), root),
                 Mode::Status => apply.apply_status(&live, root),
+                // kube's approval subresource takes no apply configuration either.
+                Mode::Approval => Err(errors::unsupported_media_type("application/apply-patch+yaml")),
             }
         })?;
         Ok(ApiResponse::Object { code: 200, body: meta::owned_for(&out.object, info) })

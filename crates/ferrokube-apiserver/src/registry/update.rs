@@ -24,6 +24,66 @@ pub(crate) enum Mode {
     Main,
     /// The `status` subresource: only `status`.
     Status,
+    /// A CertificateSigningRequest's `approval` subresource: only
+    /// `status.conditions` (approving or denying it, as `kubectl certificate approve`).
+    Approval,
+}
+
+impl Mode {
+    /// The subresource a write in this mode goes through (for managedFields).
+    pub(crate) fn subresource(self) -> Option<&'static str> {
+        match self {
+            Mode::Main => None,
+            Mode::Status => Some("status"),
+            Mode::Approval => Some("approval"),
+        }
+    }
+
+    /// The mode of a write to `subresource` of `info` (`None`: not a subresource this
+    /// resource has, or scale, which has its own path).
+    pub(crate) fn of(info: &ResourceInfo, subresource: Option<&str>) -> Option<Mode> {
+        match subresource {
+            None => Some(Mode::Main),
+            Some("status") if info.has_status => Some(Mode::Status),
+            Some("approval") if is_csr(info) => Some(Mode::Approval),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `info` is `certificates.k8s.io` CertificateSigningRequests (which have the
+/// `approval` subresource).
+pub(crate) fn is_csr(info: &ResourceInfo) -> bool {
+    info.group == "certificates.k8s.io" && info.plural == "certificatesigningrequests"
+}
+
+/// The approval subresource's write: `old` with the conditions of `new` (kube's
+/// approval strategy keeps spec and the issued certificate), each condition given
+/// `lastUpdateTime` and `lastTransitionTime` when it has none.
+fn approval_update(old: &Value, new: &Value) -> Value {
+    let mut out = old.clone();
+    let mut conditions = new.pointer("/status/conditions").cloned().unwrap_or(Value::Null);
+    if let Some(list) = conditions.as_array_mut() {
+        let now = meta::now_rfc3339();
+        for c in list.iter_mut().filter_map(Value::as_object_mut) {
+            for key in ["lastUpdateTime", "lastTransitionTime"] {
+                if c.get(key).is_none_or(Value::is_null) {
+                    c.insert(key.into(), json!(now));
+                }
+            }
+        }
+    }
+    if let Some(map) = out.as_object_mut() {
+        let status = map.entry("status").or_insert_with(|| json!({}));
+        if let Some(st) = status.as_object_mut() {
+            if conditions.is_null() {
+                st.remove("conditions");
+            } else {
+                st.insert("conditions".into(), conditions);
+            }
+        }
+    }
+    out
 }
 
 /// The object an update addresses.
@@ -85,6 +145,14 @@ pub(crate) fn prepare_update(
     }
     let old_meta = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
     let mut out = match mode {
+        Mode::Approval => {
+            let mut out = approval_update(old, &new);
+            meta::set_type(&mut out, info);
+            if let Some(mf) = new.pointer("/metadata/managedFields") {
+                meta::meta_mut(&mut out).insert("managedFields".into(), mf.clone());
+            }
+            return Ok(out);
+        }
         Mode::Status => {
             let mut out = old.clone();
             meta::set_type(&mut out, info);
@@ -92,6 +160,16 @@ pub(crate) fn prepare_update(
                 match new.get("status") {
                     Some(st) => map.insert("status".into(), st.clone()),
                     None => map.remove("status"),
+                };
+            }
+            // kube's status strategies reset the spec (and some the labels), not the
+            // annotations: a status write carries them (the deployment controller
+            // records `deployment.kubernetes.io/revision` this way).
+            if let Some(new_meta) = new.get("metadata").and_then(Value::as_object) {
+                let m = meta::meta_mut(&mut out);
+                match new_meta.get("annotations").filter(|a| a.as_object().is_some_and(|o| !o.is_empty())) {
+                    Some(a) => m.insert("annotations".into(), a.clone()),
+                    None => m.remove("annotations"),
                 };
             }
             // managedFields go with the write (server-side apply records its
@@ -122,13 +200,16 @@ pub(crate) fn prepare_update(
             .map(str::to_owned)
             .collect();
         if !added.is_empty() {
+            // Go's %#v of a []string: []string{"a", "b"}.
+            let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+            let added = format!("[]string{{{}}}", quoted.join(", "));
             return Err(errors::invalid(
                 info,
                 name,
                 &[FieldError::forbidden(
                     "metadata.finalizers",
                     &format!(
-                        "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                        "no new finalizers can be added if the object is being deleted, found new finalizers {added}"
                     ),
                 )],
             ));
@@ -169,6 +250,10 @@ pub(crate) fn prepare_update(
     }
     let mut problems = validation::validate_metadata(&out);
     problems.extend(validation::validate_workload_selector(info, &out));
+    problems.extend(validation::validate_config_map(info, &out));
+    if builtin {
+        problems.extend(validation::validate_pod_update(info, old, &out));
+    }
     if !problems.is_empty() {
         return Err(errors::invalid(info, name, &problems));
     }
@@ -234,11 +319,10 @@ impl Registry {
 
     pub(crate) fn update(&self, req: &ApiRequest) -> ApiResult {
         let info = &*req.resource;
-        let mode = match req.subresource.as_deref() {
-            None => Mode::Main,
-            Some("status") if info.has_status => Mode::Status,
-            Some("scale") if info.has_scale => return self.update_scale(req),
-            Some(_) => return Err(errors::no_such_path()),
+        let mode = match (req.subresource.as_deref(), Mode::of(info, req.subresource.as_deref())) {
+            (_, Some(mode)) => mode,
+            (Some("scale"), None) if info.has_scale => return self.update_scale(req),
+            _ => return Err(errors::no_such_path()),
         };
         let (name, key) = request_key(req)?;
         let dry = dry_run(req)?;
@@ -248,11 +332,7 @@ impl Registry {
             &Target { info, namespace: ns, name: &name, key: &key },
             dry,
             mode,
-            Some(&FieldTracking::for_request(
-                req,
-                (mode == Mode::Status).then_some("status"),
-                super::patch::root_schema(info),
-            )),
+            Some(&FieldTracking::for_request(req, mode.subresource(), super::patch::root_schema(info))),
             |_| Ok(body.clone()),
         )?;
         Ok(ApiResponse::Object { code: 200, body: meta::owned_for(&out.object, info) })

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval};
 
 use super::errors;
-use super::list::{parse_rv, validate_list_options};
+use super::list::{parse_watch_rv, validate_list_options};
 use super::meta::{self, resource_key};
 use super::selectors::Filter;
 use super::{namespace_prefix, Registry};
@@ -201,7 +201,7 @@ impl Registry {
             (Some(true), _) => WatchStart::Snapshot,
             (Some(false), "") | (Some(false), "0") => WatchStart::Now,
             (None, "") | (None, "0") => WatchStart::Snapshot,
-            (_, r) => WatchStart::After(parse_rv(r)?),
+            (_, r) => WatchStart::After(parse_watch_rv(r)?),
         };
         let prefix = namespace_prefix(req);
         let res = resource_key(&info);

@@ -9,7 +9,7 @@
 //! and any certificate a test asks for. A client certificate is verified here, at the
 //! handshake, against that client CA plus `--client-ca-file`; a certificate from
 //! another CA fails the handshake. X.509 v1 client certificates are accepted as
-//! kube-apiserver accepts them ([`client_certs`]). A client without a certificate is let
+//! kube-apiserver accepts them (`tls::client_certs`). A client without a certificate is let
 //! through, to authenticate with a bearer token (the server's `auth` module).
 
 mod client_certs;

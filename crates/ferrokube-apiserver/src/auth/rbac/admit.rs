@@ -3,29 +3,24 @@
 //!
 //! [`admit`] applies impersonation headers ([`crate::auth::impersonation`]), builds the
 //! request's [`Attributes`] and asks the [`Authorizer`]; a refusal is kube's 403. A
-//! request without credentials (only let through to `/version` and health) is asked
-//! about as `system:anonymous` in `system:unauthenticated`.
+//! request without credentials arrives as `system:anonymous` in
+//! `system:unauthenticated` and is asked about like any other.
 
 use http::{HeaderMap, Method, Uri};
 
 use super::{Attributes, Authorizer};
 use crate::api::{ApiError, UserInfo};
-use crate::auth::{anonymous_user, impersonation};
+use crate::auth::impersonation;
 
-/// The identity the request acts as (`None` stays anonymous), if it may do what it
-/// asks; else the 403 (or impersonation's 400/403).
+/// The identity the request acts as, if it may do what it asks; else the 403 (or
+/// impersonation's 400/403).
 pub fn admit(
     authz: &Authorizer,
-    user: Option<UserInfo>,
+    user: UserInfo,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<Option<UserInfo>, ApiError> {
-    let Some(user) = user else {
-        let attrs = Attributes::from_request(anonymous_user(), method, uri.path(), uri.query());
-        authz.check(&attrs)?;
-        return Ok(None);
-    };
+) -> Result<UserInfo, ApiError> {
     let user = if impersonation::requested(headers) {
         let request = Attributes::from_request(user.clone(), method, uri.path(), uri.query());
         impersonation::apply(authz, user, headers, &request)?
@@ -36,5 +31,5 @@ pub fn admit(
     if !authz.allows_everything(&user) {
         authz.check(&Attributes::from_request(user.clone(), method, uri.path(), uri.query()))?;
     }
-    Ok(Some(user))
+    Ok(user)
 }

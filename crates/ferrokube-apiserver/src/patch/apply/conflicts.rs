@@ -6,13 +6,15 @@
 use serde_json::{json, Value};
 
 use super::fields::{path_to_string, FieldPath};
-use super::managed::ManagedFieldsEntry;
+use super::managed::{ManagedFieldsEntry, Operation};
 
 /// One field another manager owns that an apply would change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldConflict {
     /// The manager owning the field.
     pub manager: String,
+    /// The operation of that manager's entry.
+    pub operation: Operation,
     /// The apiVersion of that manager's entry.
     pub api_version: String,
     /// The subresource of that manager's entry, if any.
@@ -22,11 +24,29 @@ pub struct FieldConflict {
 }
 
 impl FieldConflict {
+    /// The manager as kube-apiserver names it in conflict messages: `"m"`, then
+    /// ` with subresource "status"` when the entry has one, then ` using apps/v1` for an
+    /// `Update` entry only (an applier is the same manager whatever version it applied).
     fn manager_text(&self) -> String {
-        match &self.subresource {
-            Some(s) => format!("{:?} with subresource {:?} using {}", self.manager, s, self.api_version),
-            None => format!("{:?} using {}", self.manager, self.api_version),
+        let mut s = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            s.push_str(&format!(" with subresource {sub:?}"));
         }
+        if self.operation == Operation::Update {
+            s.push_str(&format!(" using {}", self.api_version));
+        }
+        s
+    }
+
+    /// The order kube-apiserver lists managers in: by their identifier (manager,
+    /// operation, apiVersion of updaters, subresource).
+    fn manager_order(&self) -> (&str, &'static str, &str, &str) {
+        let op = match self.operation {
+            Operation::Apply => "Apply",
+            Operation::Update => "Update",
+        };
+        let version = if self.operation == Operation::Update { self.api_version.as_str() } else { "" };
+        (&self.manager, op, version, self.subresource.as_deref().unwrap_or(""))
     }
 }
 
@@ -39,38 +59,36 @@ pub struct ApplyConflict {
 
 impl ApplyConflict {
     /// The Status message, as kube-apiserver words it:
-    /// `Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas`.
+    /// `Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas`
+    /// (an `Update` owner), `... conflict with "alpha": .data.x` (an `Apply` owner).
     pub fn message(&self) -> String {
         let n = self.conflicts.len();
         let body = if n == 1 {
             let c = &self.conflicts[0];
             format!("conflict with {}: {}", c.manager_text(), c.field)
         } else {
-            let mut managers: Vec<String> = Vec::new();
+            // One "conflicts with <manager>:" line per manager (sorted), then its fields.
+            let mut managers: Vec<&FieldConflict> = Vec::new();
             for c in &self.conflicts {
-                let t = c.manager_text();
-                if !managers.contains(&t) {
-                    managers.push(t);
+                if !managers.iter().any(|m| m.manager_order() == c.manager_order()) {
+                    managers.push(c);
                 }
             }
-            let mut s = String::from("conflicts with");
-            for m in &managers {
-                if managers.len() == 1 {
-                    s.push_str(&format!(" {m}:"));
-                } else {
-                    s.push_str(&format!("\n{m}:"));
-                }
-                for c in self.conflicts.iter().filter(|c| &c.manager_text() == m) {
-                    s.push_str(&format!("\n- {}", c.field));
+            managers.sort_by(|a, b| a.manager_order().cmp(&b.manager_order()));
+            let mut lines: Vec<String> = Vec::new();
+            for m in managers {
+                lines.push(format!("conflicts with {}:", m.manager_text()));
+                for c in self.conflicts.iter().filter(|c| c.manager_order() == m.manager_order()) {
+                    lines.push(format!("- {}", c.field));
                 }
             }
-            s
+            lines.join("\n")
         };
         format!("Apply failed with {n} conflict{}: {body}", if n == 1 { "" } else { "s" })
     }
 
     /// The Status `details.causes`: `{reason: FieldManagerConflict, message: "conflict
-    /// with \"m\" using apps/v1", field: ".spec.replicas"}` per conflict (the JSON name
+    /// with \"m\"", field: ".spec.replicas"}` per conflict (the JSON name
     /// of a cause's type is `reason`).
     pub fn causes(&self) -> Vec<Value> {
         self.conflicts
@@ -120,6 +138,7 @@ pub(super) fn find_conflicts(
             if e.fields.contains(p) {
                 conflicts.push(FieldConflict {
                     manager: e.manager.clone(),
+                    operation: e.operation,
                     api_version: e.api_version.clone(),
                     subresource: e.subresource.clone(),
                     field: path_to_string(p),

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::super::json_eq;
-use super::super::schema::{FieldKind, ListStrategy, MapStrategy, Member, ObjectSchema};
+use super::super::schema::{FieldKind, ListStrategy, MapStrategy, Member, ObjectSchema, TypeSchema};
 use super::super::PatchError;
 use super::invalid;
 
@@ -264,10 +264,9 @@ fn collect_member(
     strict: bool,
 ) -> Result<(), PatchError> {
     let kind = member.map(|m| m.kind);
-    // metav1.LabelSelector is an atomic struct (`selector`, `podSelector`,
-    // `namespaceSelector`, ...): owned as one field.
-    if let (Some(PathElement::Field(name)), Some(FieldKind::Struct), Value::Object(_)) = (prefix.last(), kind, v) {
-        if name.ends_with("Selector") || name == "selector" {
+    // An atomic struct (metav1.LabelSelector, RoleRef, ...) is owned as one field.
+    if let (Some(Member { kind: FieldKind::Struct, elem: Some(t), .. }), Value::Object(_)) = (member, v) {
+        if t.atomic() {
             out.insert(prefix.clone());
             return Ok(());
         }
@@ -282,10 +281,11 @@ fn collect_member(
         }
         (Value::Array(items), Some(FieldKind::List(ListStrategy::Map))) if !items.is_empty() => {
             let keys = member.map(|m| m.keys).unwrap_or_default();
+            let elem = member.and_then(|m| m.elem);
             let mut item_keys = Vec::with_capacity(items.len());
             let mut problem = None;
             for (i, item) in items.iter().enumerate() {
-                match item_key(item, keys) {
+                match item_key(item, keys, elem) {
                     Some(k) if item_keys.contains(&k) => {
                         problem = Some(format!("duplicate entries for key {k}"));
                     }
@@ -303,7 +303,9 @@ fn collect_member(
             for (item, key) in items.iter().zip(item_keys) {
                 prefix.push(PathElement::Key(key));
                 out.insert(prefix.clone());
-                if let Value::Object(o) = item {
+                // Items of an atomic type (ownerReferences) are owned as a whole.
+                let atomic_items = member.and_then(|m| m.elem).is_some_and(|t| t.atomic());
+                if let (Value::Object(o), false) = (item, atomic_items) {
                     collect_object(o, Member::item(member), prefix, out, strict)?;
                 }
                 prefix.pop();
@@ -327,15 +329,23 @@ fn collect_member(
     }
 }
 
-/// The canonical JSON of an item's key fields (those present), or `None` when the
-/// item is not an object or has none of them.
-pub(super) fn item_key(item: &Value, keys: &[&str]) -> Option<String> {
+/// The canonical JSON of an item's key fields (those present, and the defaults of
+/// missing ones that have a default in `elem`, the item type), or `None` when the item
+/// is not an object or has none of them.
+pub(super) fn item_key(item: &Value, keys: &[&str], elem: Option<&TypeSchema>) -> Option<String> {
     let o = item.as_object()?;
     let mut k = Map::new();
+    let mut present = false;
     for name in keys {
         if let Some(v) = o.get(*name).filter(|v| !v.is_null()) {
             k.insert((*name).to_string(), v.clone());
+            present = true;
+        } else if let Some(d) = elem.and_then(|t| t.key_default(name)) {
+            k.insert((*name).to_string(), d);
         }
+    }
+    if !present {
+        return None;
     }
     if k.is_empty() {
         None
@@ -403,6 +413,25 @@ pub(super) fn is_key_field(path: &[PathElement]) -> bool {
 
 /// Removes the field or list item at `path` (no-op when absent).
 pub(super) fn remove_at(v: &mut Value, path: &[PathElement]) {
+    remove_one(v, path);
+    // As structured-merge-diff prunes: a map or list that the removal left empty goes
+    // too (for a typed object an empty `labels` is dropped, not kept as `{}`), up to
+    // the nearest ancestor that still has something in it.
+    for len in (1..path.len()).rev() {
+        let prefix = &path[..len];
+        let empty = match get_at(v, prefix) {
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            break;
+        }
+        remove_one(v, prefix);
+    }
+}
+
+fn remove_one(v: &mut Value, path: &[PathElement]) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };

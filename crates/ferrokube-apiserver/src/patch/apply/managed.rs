@@ -103,7 +103,18 @@ pub(super) fn set_managed_fields(obj: &mut Value, entries: &[ManagedFieldsEntry]
     if entries.is_empty() {
         meta.remove("managedFields");
     } else {
-        meta.insert("managedFields".into(), Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()));
+        // kube-apiserver's order: Apply before Update, then oldest first (an entry
+        // without time first), then by manager, apiVersion and subresource.
+        let mut sorted: Vec<&ManagedFieldsEntry> = entries.iter().collect();
+        sorted.sort_by(|p, q| {
+            (p.operation.as_str(), p.time.as_deref().unwrap_or(""), &p.manager, &p.api_version)
+                .cmp(&(q.operation.as_str(), q.time.as_deref().unwrap_or(""), &q.manager, &q.api_version))
+                .then_with(|| p.subresource.as_deref().unwrap_or("").cmp(q.subresource.as_deref().unwrap_or("")))
+        });
+        meta.insert(
+            "managedFields".into(),
+            Value::Array(sorted.into_iter().map(ManagedFieldsEntry::to_json).collect()),
+        );
     }
 }
 
@@ -190,6 +201,7 @@ pub(super) fn update_at(
             }
         }
     }
+    let scale = subresource == Some("scale");
     if !changed.is_empty() {
         let api_version = new.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
         match entries.iter_mut().find(|e| mine(e)) {
@@ -198,13 +210,17 @@ pub(super) fn update_at(
                     e.fields.insert((*p).clone());
                 }
                 e.api_version = api_version;
-                e.time = Some(time.to_string());
+                if !scale {
+                    e.time = Some(time.to_string());
+                }
             }
             None => entries.push(ManagedFieldsEntry {
                 manager: manager.to_string(),
                 operation: Operation::Update,
                 api_version,
-                time: Some(time.to_string()),
+                // kube-apiserver's scale handler gives a scale writer's entry the time
+                // of the manager's entry it had before (none for a new one), and keeps it.
+                time: (!scale).then(|| time.to_string()),
                 subresource: subresource.map(str::to_string),
                 fields: changed.iter().map(|p| (*p).clone()).fold(FieldSet::new(), |mut s, p| {
                     s.insert(p);
@@ -260,9 +276,11 @@ fn in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
 fn nil_in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
     let mut object = ctx;
     let mut member: Option<Member<'_>> = None;
+    let mut parent = ctx;
     for (i, element) in path.iter().enumerate() {
         match element {
             PathElement::Field(name) => {
+                parent = object;
                 member = object.member(name);
                 if i + 1 < path.len() {
                     object = Member::object(member);
@@ -277,6 +295,10 @@ fn nil_in_zero_value(path: &[PathElement], ctx: ObjectSchema<'_>) -> bool {
         Some(PathElement::Field(name)) => name.as_str(),
         _ => "",
     };
+    if let (ObjectSchema::Struct(t), Some(_)) = (parent, member) {
+        // Known from the Go types (generated from their sources).
+        return t.omitted_when_empty(name);
+    }
     match member.map(|m| m.kind) {
         Some(FieldKind::Map(MapStrategy::Granular)) => true,
         // Slices are omitted when empty, except the few a type always writes.

@@ -41,7 +41,9 @@ pub(super) fn merge_object(live: &mut Map<String, Value>, config: &Map<String, V
 
 fn merge_value(live: &mut Value, config: &Value, member: Option<Member<'_>>) {
     let kind = member.map(|m| m.kind);
+    let atomic = member.and_then(|m| m.elem).is_some_and(|t| t.atomic());
     match (live, config, kind) {
+        (live, config, Some(FieldKind::Struct)) if atomic => *live = without_nulls(config),
         (
             Value::Object(l),
             Value::Object(c),
@@ -50,10 +52,13 @@ fn merge_value(live: &mut Value, config: &Value, member: Option<Member<'_>>) {
         (Value::Array(l), Value::Array(c), Some(FieldKind::List(ListStrategy::Map))) => {
             let keys = member.map(|m| m.keys).unwrap_or_default();
             for item in c {
-                let key = item_key(item, keys).and_then(|k| serde_json::from_str::<Map<String, Value>>(&k).ok());
+                let key = item_key(item, keys, member.and_then(|m| m.elem))
+                    .and_then(|k| serde_json::from_str::<Map<String, Value>>(&k).ok());
                 let found = key.as_ref().and_then(|k| l.iter_mut().find(|i| key_matches(i, k)));
                 match (found, item) {
-                    (Some(Value::Object(li)), Value::Object(ci)) => merge_object(li, ci, Member::item(member)),
+                    (Some(Value::Object(li)), Value::Object(ci)) if !atomic => {
+                        merge_object(li, ci, Member::item(member))
+                    }
                     (Some(li), _) => *li = without_nulls(item),
                     (None, _) => l.push(without_nulls(item)),
                 }

@@ -42,8 +42,12 @@
 //! [`update_managed_fields`]: the fields whose values they changed move to the writer's
 //! `Update` entry and are taken away from every other manager, so a later apply
 //! conflicts with them. This follows kube-apiserver's structured-merge-diff in these
-//! essentials; its corner cases (atomic structs such as `LabelSelector`, list ordering
-//! of merged keyed lists, ownership of defaulted fields) are not reproduced exactly.
+//! essentials: lists are keyed by all their `+listMapKey`s and `+structType=atomic`
+//! structs (`LabelSelector`, `OwnerReference`, `RoleRef`) are owned and replaced as one
+//! value (both from the Go types' markers, see [`super::schema`]), and a map or list that
+//! a removal leaves empty is dropped. Its corner cases (list ordering of merged keyed
+//! lists, ownership of defaulted fields, defaults of missing key fields such as a port's
+//! `protocol`) are not reproduced exactly.
 //!
 //! # Layout
 //!
@@ -191,20 +195,19 @@ fn apply_sub(
     let Value::Object(config) = applied else {
         return Err(invalid("", "the apply configuration must be an object").into());
     };
-    let api_version = config
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid(".apiVersion", "apiVersion must be set"))?
-        .to_string();
-    if config.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
-        return Err(invalid(".kind", "kind must be set").into());
+    // kube decodes the configuration into its kind first: without apiVersion and kind
+    // it names the group/version and kind it could not resolve.
+    let api_version = config.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
+    if api_version.is_empty() || kind.is_empty() {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        return Err(PatchError::ApplyRejected(format!("invalid object type: {group}/{version}, Kind={kind}")).into());
     }
     if applied
         .pointer("/metadata/managedFields")
         .is_some_and(|m| !m.is_null() && m.as_array().is_none_or(|a| !a.is_empty()))
     {
-        return Err(invalid(".metadata.managedFields", "metadata.managedFields must be nil").into());
+        return Err(PatchError::ApplyRejected("metadata.managedFields must be nil".into()).into());
     }
     if live.is_some_and(|l| !l.is_object()) {
         return Err(invalid("", "the live object is not a JSON object").into());

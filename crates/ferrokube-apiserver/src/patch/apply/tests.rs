@@ -102,18 +102,19 @@ fn second_manager_conflicts_on_replicas() {
         c.conflicts,
         vec![FieldConflict {
             manager: "kubectl".into(),
+            operation: Operation::Apply,
             api_version: "apps/v1".into(),
             subresource: None,
             field: ".spec.replicas".into()
         }]
     );
-    assert_eq!(c.message(), "Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas");
+    assert_eq!(c.message(), "Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas");
     let status = c.to_status();
     assert_eq!(status["code"], 409);
     assert_eq!(status["reason"], "Conflict");
     assert_eq!(
         status["details"]["causes"][0],
-        json!({"reason": "FieldManagerConflict", "message": "conflict with \"kubectl\" using apps/v1", "field": ".spec.replicas"})
+        json!({"reason": "FieldManagerConflict", "message": "conflict with \"kubectl\"", "field": ".spec.replicas"})
     );
 }
 
@@ -314,12 +315,14 @@ fn multiple_conflicts_message() {
         conflicts: vec![
             FieldConflict {
                 manager: "m".into(),
+                operation: Operation::Update,
                 api_version: "apps/v1".into(),
                 subresource: None,
                 field: ".spec.replicas".into(),
             },
             FieldConflict {
                 manager: "m".into(),
+                operation: Operation::Update,
                 api_version: "apps/v1".into(),
                 subresource: None,
                 field: ".spec.paused".into(),
@@ -331,4 +334,92 @@ fn multiple_conflicts_message() {
         "Apply failed with 2 conflicts: conflicts with \"m\" using apps/v1:\n- .spec.replicas\n- .spec.paused"
     );
     assert_eq!(c.causes().len(), 2);
+}
+
+#[test]
+fn ports_are_keyed_by_port_and_protocol() {
+    // kube's Go types key container ports by containerPort and protocol, the latter
+    // defaulting to TCP when the configuration leaves it out.
+    let mut cfg = config(1, json!({"app": "web"}));
+    cfg["spec"]["template"]["spec"]["containers"][0]["ports"] =
+        json!([{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}]);
+    let out = apply_at(None, &cfg, "kubectl", false, deploy(), T1).unwrap();
+    let fields = &out.object["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+        ["f:containers"]["k:{\"name\":\"nginx\"}"]["f:ports"];
+    assert!(fields.get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}").is_some(), "{fields}");
+    assert!(fields.get("k:{\"containerPort\":53,\"protocol\":\"UDP\"}").is_some(), "{fields}");
+}
+
+#[test]
+fn conflicts_with_several_managers_are_grouped_and_sorted() {
+    let conflict = |manager: &str, operation, field: &str| FieldConflict {
+        manager: manager.into(),
+        operation,
+        api_version: "apps/v1".into(),
+        subresource: None,
+        field: field.into(),
+    };
+    let c = ApplyConflict {
+        conflicts: vec![
+            conflict("zeta", Operation::Apply, ".spec.replicas"),
+            conflict("alpha", Operation::Update, ".spec.paused"),
+            conflict("zeta", Operation::Apply, ".spec.minReadySeconds"),
+        ],
+    };
+    assert_eq!(
+        c.message(),
+        "Apply failed with 3 conflicts: conflicts with \"alpha\" using apps/v1:\n- .spec.paused\n\
+         conflicts with \"zeta\":\n- .spec.replicas\n- .spec.minReadySeconds"
+    );
+    assert_eq!(c.causes()[0]["message"], "conflict with \"zeta\"");
+}
+
+#[test]
+fn dropping_the_last_label_removes_the_emptied_map() {
+    let cm = |labels: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": labels}, "data": {"a": "1"}});
+    let root = root_type("", "ConfigMap");
+    let live = apply_at(None, &cm(json!({"owner": "alpha"})), "alpha", false, root, T1).unwrap().object;
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+    let out = apply_at(Some(&live), &config, "alpha", false, root, T2).unwrap().object;
+    assert!(out["metadata"].get("labels").is_none(), "{out}");
+    assert_eq!(out["data"], json!({"a": "1"}));
+}
+
+#[test]
+fn atomic_structs_and_multi_key_lists_follow_the_go_markers() {
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "b", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u1"}]},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+    });
+    let out = apply_at(None, &binding, "m", false, root_type("rbac.authorization.k8s.io", "RoleBinding"), T1).unwrap();
+    let fields = &out.object["metadata"]["managedFields"][0]["fieldsV1"];
+    assert_eq!(fields["f:roleRef"], json!({}));
+    assert_eq!(fields["f:metadata"]["f:ownerReferences"], json!({"k:{\"uid\":\"u1\"}": {}}));
+
+    let mut d = config(1, json!({}));
+    d["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 80, "protocol": "TCP"}]);
+    let out = apply_at(None, &d, "m", false, deploy(), T1).unwrap();
+    let c = &out.object["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+        ["k:{\"name\":\"nginx\"}"];
+    assert!(c["f:ports"].get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}").is_some(), "{c}");
+}
+
+#[test]
+fn a_missing_key_field_is_keyed_by_its_default() {
+    let svc = |ports: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": ports}});
+    let root = root_type("", "Service");
+    // Created by an ordinary write, defaulted as stored: the creator owns the TCP port.
+    let live =
+        update_at(None, &svc(json!([{"port": 80, "protocol": "TCP", "targetPort": 80}])), "creator", None, root, T1)
+            .unwrap();
+    let err =
+        apply_at(Some(&live), &svc(json!([{"port": 80, "targetPort": 8080}])), "applier", false, root, T2).unwrap_err();
+    let ApplyError::Conflict(c) = err else { panic!("expected a conflict, got {err:?}") };
+    assert_eq!(c.conflicts[0].field, ".spec.ports[port=80,protocol=\"TCP\"].targetPort");
+    let out =
+        apply_at(Some(&live), &svc(json!([{"port": 80, "targetPort": 8080}])), "applier", true, root, T2).unwrap();
+    let applier = entry(&out.object, "applier").unwrap();
+    assert!(applier.fields.contains(&path(&["spec", "ports", "k:{\"port\":80,\"protocol\":\"TCP\"}"])));
+    assert_eq!(out.object["spec"]["ports"].as_array().unwrap().len(), 1, "{}", out.object);
 }

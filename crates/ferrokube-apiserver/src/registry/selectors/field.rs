@@ -146,6 +146,13 @@ impl FieldSelector {
                 || field == "metadata.namespace"
                 || extra_fields(&info.group, &info.plural).contains(&field.as_str());
             if !known {
+                // Kinds with fields of their own convert labels themselves; the others
+                // go through apimachinery's default conversion, which words it so.
+                if extra_fields(&info.group, &info.plural).is_empty() {
+                    return Err(format!(
+                        "{field:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    ));
+                }
                 return Err(format!("field label not supported: {field}"));
             }
             terms.push(FieldTerm { field, negate, value });
@@ -226,7 +233,10 @@ mod tests {
         let i = info("pods");
         assert_eq!(FieldSelector::parse("spec.foo=x", &i).unwrap_err(), "field label not supported: spec.foo");
         assert!(FieldSelector::parse("garbage", &i).unwrap_err().contains("can't understand 'garbage'"));
-        assert_eq!(FieldSelector::parse("type=x", &info("configmaps")).unwrap_err(), "field label not supported: type");
+        assert_eq!(
+            FieldSelector::parse("type=x", &info("configmaps")).unwrap_err(),
+            "\"type\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+        );
         assert!(FieldSelector::parse("type=kubernetes.io/tls", &info("secrets")).is_ok());
         let sel = FieldSelector::parse(r"metadata.name=a\,b", &i).unwrap();
         assert_eq!(sel.terms[0].value, "a,b");

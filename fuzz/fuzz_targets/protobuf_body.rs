@@ -1,4 +1,4 @@
-//! Fuzz the protobuf decoder: any input must decode or fail with an error, never panic;
+//! The protobuf request-body decoder: any input must decode or fail with an error, never panic;
 //! what decodes must encode again and decode to the same object.
 #![no_main]
 
