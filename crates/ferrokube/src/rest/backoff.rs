@@ -104,9 +104,7 @@ impl URLBackoff {
             // flowcontrol starts an entry at its initial duration, not capped.
             return self.base;
         }
-        let schedule =
-            wait::Backoff { duration: self.base, factor: 2.0, jitter: 0.0, steps: u32::MAX, cap: Some(self.max) };
-        schedule.base_delay(step)
+        wait::Backoff::doubling(self.base, self.max).base_delay(step)
     }
 
     fn hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -252,10 +250,7 @@ impl Default for Backoff {
 impl Backoff {
     /// A backoff starting at `base` and capped at `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
-        Backoff {
-            schedule: wait::Backoff { duration: base, factor: 2.0, jitter: 0.0, steps: u32::MAX, cap: Some(max) },
-            attempt: 0,
-        }
+        Backoff { schedule: wait::Backoff::doubling(base, max), attempt: 0 }
     }
 
     /// The next delay; each call doubles the previous one up to the cap.

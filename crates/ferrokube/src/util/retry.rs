@@ -22,26 +22,32 @@ pub const DEFAULT_RETRY: Backoff =
 pub const DEFAULT_BACKOFF: Backoff =
     Backoff { duration: Duration::from_millis(10), factor: 5.0, jitter: 0.1, steps: 4, cap: None };
 
-/// Runs `operation` until it succeeds, fails with an error `retriable` rejects, or
-/// `backoff.steps` attempts were made; returns the last result. Waits `backoff.delay`
-/// between attempts.
+/// Runs `operation` until it succeeds, fails with an error `retriable` rejects, or the
+/// backoff's steps are over; returns the last result (client-go `retry.OnError` over
+/// `wait.ExponentialBackoff`). Between attempts it waits [`Backoff::step`]: at most
+/// `backoff.steps` attempts, fewer when the delay reaches `backoff.cap`, which ends the
+/// steps as in client-go (which then sleeps once more before giving up; this returns
+/// at once). Unlike client-go, `steps: 0` still runs the operation once: there is no
+/// error of the caller's type to return without running it.
 pub async fn on_error<T, E, F, Fut, R>(backoff: Backoff, mut retriable: R, mut operation: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     R: FnMut(&E) -> bool,
 {
-    let attempts = backoff.steps.max(1);
-    let mut attempt = 0;
+    let mut backoff = backoff;
     loop {
         match operation().await {
             Ok(value) => return Ok(value),
             Err(err) => {
-                attempt += 1;
-                if attempt >= attempts || !retriable(&err) {
+                if backoff.steps <= 1 || !retriable(&err) {
                     return Err(err);
                 }
-                tokio::time::sleep(backoff.delay(attempt - 1)).await;
+                let delay = backoff.step();
+                if backoff.steps == 0 {
+                    return Err(err);
+                }
+                tokio::time::sleep(delay).await;
             }
         }
     }
@@ -113,6 +119,32 @@ mod tests {
         .await;
         assert_eq!(result, Err(TestError::Transient));
         assert_eq!(calls.load(Ordering::SeqCst), DEFAULT_BACKOFF.steps);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reaching_the_cap_ends_the_steps_as_in_client_go() {
+        let calls = AtomicU32::new(0);
+        let capped = Backoff {
+            duration: Duration::from_millis(10),
+            factor: 5.0,
+            jitter: 0.0,
+            steps: 10,
+            cap: Some(Duration::from_millis(600)),
+        };
+        let start = tokio::time::Instant::now();
+        let result: Result<(), _> = on_error(
+            capped,
+            |_| true,
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(TestError::Transient)
+            },
+        )
+        .await;
+        assert_eq!(result, Err(TestError::Transient));
+        // 10 ms, 50 ms, then the next delay (1250 ms) passes the 600 ms cap: over.
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(start.elapsed(), Duration::from_millis(60));
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{ConfigError, LeaderCallbacks, LeaderElectionConfig};
 use super::resourcelock::{Interface, LeaderElectionRecord, LeaseLock};
 use super::JITTER_FACTOR;
+use crate::util::wait::jitter;
 
 /// What a candidate last saw of the lock.
 #[derive(Debug, Default)]
@@ -499,22 +500,4 @@ impl<L: Interface> LeaderElector<L> {
 fn micro_now() -> MicroTime {
     let now = jiff::Timestamp::now();
     MicroTime(jiff::Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now))
-}
-
-/// `duration` plus a random part of up to `max_factor` × `duration` (client-go
-/// `wait.Jitter`).
-pub(crate) fn jitter(duration: Duration, max_factor: f64) -> Duration {
-    let factor = if max_factor <= 0.0 { 1.0 } else { max_factor };
-    duration + duration.mul_f64(random_unit() * factor)
-}
-
-/// A pseudo-random number in `[0, 1)`, good enough to spread candidates apart.
-fn random_unit() -> f64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }

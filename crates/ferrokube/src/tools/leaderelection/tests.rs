@@ -255,7 +255,7 @@ fn validation_follows_client_go() {
 #[test]
 fn retries_are_jittered_by_up_to_1_2_periods() {
     let period = Duration::from_secs(2);
-    let waits: Vec<_> = (0..200).map(|_| elector::jitter(period, JITTER_FACTOR)).collect();
+    let waits: Vec<_> = (0..200).map(|_| crate::util::wait::jitter(period, JITTER_FACTOR)).collect();
     assert!(waits.iter().all(|w| *w >= period && *w < Duration::from_millis(4400)), "{waits:?}");
     assert!(waits.iter().any(|w| *w > Duration::from_millis(3300)), "jitter spreads over the range");
 }

@@ -120,10 +120,8 @@ pub(crate) fn random_u64() -> u64 {
     hasher.finish()
 }
 
-/// A pseudo-random number in `[0, 1)`.
-pub(crate) fn random_unit() -> f64 {
-    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
+/// A pseudo-random number in `[0, 1)` (the client's one, in `util::wait`).
+pub(crate) use crate::util::wait::random_unit;
 
 /// Unix time of `t` in nanoseconds.
 pub(crate) fn unix_nanos(t: jiff::Timestamp) -> i128 {

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use super::queue::QueueItem;
 use crate::rest::rate_limit::TokenBucket;
+use crate::util::wait::Backoff;
 
 /// Decides how long an item waits before it is processed again (client-go
 /// `TypedRateLimiter`).
@@ -138,13 +139,9 @@ impl<T: QueueItem> ItemExponentialFailureRateLimiter<T> {
 impl<T: QueueItem> RateLimiter<T> for ItemExponentialFailureRateLimiter<T> {
     fn when(&self, item: &T) -> Duration {
         let exp = self.failures.bump(item);
-        // In floating point, so that no failure count overflows; anything past the cap
-        // (or past what a Duration holds) is the cap.
-        let nanos = self.base_delay.as_nanos() as f64 * 2f64.powi(i32::try_from(exp).unwrap_or(i32::MAX));
-        if !nanos.is_finite() || nanos >= self.max_delay.as_nanos() as f64 {
-            return self.max_delay;
-        }
-        Duration::from_nanos(nanos as u64)
+        // The shared formula (floating point, so no failure count overflows).
+        let exp = u32::try_from(exp).unwrap_or(u32::MAX);
+        Backoff::doubling(self.base_delay, self.max_delay).base_delay(exp)
     }
 
     fn forget(&self, item: &T) {

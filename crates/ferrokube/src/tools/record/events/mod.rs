@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::util::{
-    classify_write_error, generate_event_name, hostname, is_key_not_found_error, log_rejected, random_unit, unix_nanos,
-    Clock, EventType, RealClock, WriteFailure,
+    classify_write_error, generate_event_name, hostname, is_key_not_found_error, log_rejected, unix_nanos, Clock,
+    EventType, RealClock, WriteFailure,
 };
 /// Where this module's broadcaster writes: [`EventSink<Event>`](EventSink) of
 /// `events.k8s.io/v1` Events (client-go `events.EventSink`); [`EventSinkImpl`] writes them
@@ -350,7 +350,7 @@ async fn attempt_recording<S: EventSink<Event>>(sink: &S, mut event: Event, slee
             );
             return;
         }
-        let delay = sleep + sleep.mul_f64(0.25 * random_unit());
+        let delay = crate::util::wait::jitter(sleep, 0.25);
         tokio::select! {
             biased;
             _ = stop.cancelled() => return,
