@@ -3,6 +3,9 @@
 //! The patch mirrors the object: members present in the patch replace those in the
 //! object, nested objects merge recursively, `null` removes a member, and arrays are
 //! replaced as a whole (no per-item merging; that is what strategic merge patch adds).
+//! As kube-apiserver's merge (evanphx/json-patch) does, and RFC 7386 does not, `null`
+//! members of objects inside a replacing array are dropped (`{"a":[{"b":null}]}` sets
+//! `a` to `[{}]`).
 //!
 //! ```
 //! use ferrokube_apiserver::patch::merge_patch::apply_merge_patch;
@@ -32,22 +35,43 @@ pub fn apply_merge_patch(original: &Value, patch: &Value) -> Result<Value, Patch
 
 /// The RFC 7386 `MergePatch(target, patch)` function, for any JSON values.
 pub fn merge_patch(target: &Value, patch: &Value) -> Value {
+    let mut out = target.clone();
+    merge_in_place(&mut out, patch);
+    out
+}
+
+/// [`merge_patch`] into `target` itself: the object is copied once by the caller, not
+/// at every level (measured in `bench/crate-swaps`: half the time of copying each level,
+/// as fast as the `json-patch` crate).
+pub fn merge_in_place(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
-        return patch.clone();
+        *target = without_nulls(patch);
+        return;
     };
-    let mut out = match target {
-        Value::Object(t) => t.clone(),
-        _ => Map::new(),
-    };
-    for (k, v) in p {
-        if v.is_null() {
-            out.remove(k);
-        } else {
-            let merged = merge_patch(out.get(k).unwrap_or(&Value::Null), v);
-            out.insert(k.clone(), merged);
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_in_place(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
         }
     }
-    Value::Object(out)
+}
+
+/// `value` with the `null` members of its objects dropped, at every depth (arrays keep
+/// their `null` elements), as kube's merge prunes a replacing array.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => {
+            Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +102,15 @@ mod tests {
         for (target, patch, expected) in cases {
             assert_eq!(merge_patch(&target, &patch), expected, "{target} + {patch}");
         }
+    }
+
+    /// Where kube-apiserver's merge departs from the RFC (answers of kube's own code,
+    /// recorded in bench/crate-swaps/cases/kube_merge_patch.json).
+    #[test]
+    fn nulls_inside_a_replacing_array_are_dropped_as_kube_does() {
+        assert_eq!(merge_patch(&json!({}), &json!({"a": [{"b": null, "c": 1}]})), json!({"a": [{"c": 1}]}));
+        assert_eq!(merge_patch(&json!({"a": 1}), &json!({"a": [{"b": null}]})), json!({"a": [{}]}));
+        assert_eq!(merge_patch(&json!({}), &json!({"a": [null, [{"x": null}]]})), json!({"a": [null, [{}]]}));
     }
 
     #[test]
