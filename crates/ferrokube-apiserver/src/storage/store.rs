@@ -554,6 +554,48 @@ mod tests {
         ListQuery { prefix: None, start: None, at_rv: None, limit, filter: &all }
     }
 
+    /// A persistence that records writes and refuses them once `full` is set.
+    struct Disk {
+        writes: Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+        full: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Persistence for Disk {
+        fn put(&mut self, _: &str, key: &str, rv: u64, _: &[u8]) -> Result<(), String> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err("disk full".into());
+            }
+            self.writes.lock().unwrap().push((key.to_owned(), rv));
+            Ok(())
+        }
+        fn remove(&mut self, resource: &str, key: &str, rv: u64) -> Result<(), String> {
+            self.put(resource, key, rv, &[])
+        }
+    }
+
+    #[test]
+    fn a_restored_store_keeps_writes_and_a_refused_write_changes_nothing() {
+        let writes = Arc::default();
+        let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let disk = Disk { writes: Arc::clone(&writes), full: Arc::clone(&full) };
+        let s = Store::restored(StoreConfig::default(), Box::new(disk), 41, [("/cm".into(), "ns/a".into(), json!({}))]);
+        assert_eq!(s.current_rv(), 41);
+        assert!(s.get("/cm", "ns/a").is_some());
+        // No history before the restore: a watch from before it is told to relist.
+        assert!(matches!(s.watch("/cm", None, WatchStart::After(40)), Err(StoreError::Expired { .. })));
+        assert!(s.watch("/cm", None, WatchStart::After(41)).is_ok());
+        let created = s.create("/cm", "ns/b", json!({})).unwrap();
+        assert_eq!(object_rv(&created), 42);
+        assert_eq!(*writes.lock().unwrap(), [("ns/b".to_owned(), 42)]);
+        full.store(true, Ordering::SeqCst);
+        assert!(matches!(s.create("/cm", "ns/c", json!({})), Err(StoreError::Storage(_))));
+        let a = s.get("/cm", "ns/a").unwrap();
+        assert!(matches!(s.update("/cm", "ns/a", json!({"x": 1}), object_rv(&a)), Err(StoreError::Storage(_))));
+        assert!(s.get("/cm", "ns/c").is_none(), "a refused create is not in memory");
+        assert_eq!(s.get("/cm", "ns/a").unwrap(), a, "a refused update changed nothing");
+        assert_eq!(s.current_rv(), 42, "a refused write takes no resourceVersion");
+    }
+
     #[test]
     fn rv_is_monotonic_and_cas_works() {
         let s = Store::new();
