@@ -48,8 +48,8 @@ use crate::api::{ApiError, ResourceInfo};
 use crate::catalog::Catalog;
 use crate::handlers::{full, status, ResponseBody};
 
-/// The generated schemas (see `gen/gen_openapi.py`).
-static DEFINITIONS_JSON: &str = include_str!("definitions.json");
+/// kube-apiserver's published OpenAPI documents, gzipped (see `gen/gen_openapi.py`).
+static KUBE_OPENAPI_GZ: &[u8] = include_bytes!("kube_openapi.json.gz");
 
 /// The media type of the OpenAPI v2 document in gnostic's protobuf encoding, as
 /// client-go asks for it in `Accept`.
@@ -59,60 +59,117 @@ pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0
 /// does (client-go fails on a `Content-Type` it cannot parse).
 pub const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
-/// The `info.title` and `info.version` of every document.
+/// The `info.title` of every document.
 const TITLE: &str = "Kubernetes";
-const INFO_VERSION: &str = "v1.37.0";
 
-/// The generated schemas, indexed.
+/// The v3 documents that are not a group-version's, listed in the index when the data
+/// has them (the group documents `apis/<group>` are listed with their group).
+const STATIC_V3: [&str; 5] = ["api", "apis", "version", "openid/v1/jwks", ".well-known/openid-configuration"];
+
+/// kube-apiserver's schemas and documents, indexed.
 #[derive(Debug)]
 pub struct Definitions {
-    /// Schemas by definition name, in Swagger 2.0 form (`#/definitions/...` refs).
+    /// Schemas by definition name, in Swagger 2.0 form (`#/definitions/...` refs): the
+    /// v2 document's `definitions`.
     pub schemas: Map<String, Value>,
     /// Definition name by (group, version, kind), from `x-kubernetes-group-version-kind`.
     pub by_gvk: HashMap<(String, String, String), String>,
+    /// The OpenAPI 3 schemas of every published v3 document, by name.
+    v3_schemas: Map<String, Value>,
+    /// The published v3 documents by index path: `doc` (without its schemas), `schemas`
+    /// (names in `v3_schemas`) and `own` (schemas of its own).
+    v3_docs: Map<String, Value>,
+    /// The published v2 document without its `definitions`.
+    v2_base: Value,
+    /// The documents' `info.version`.
+    info_version: String,
 }
 
 impl Definitions {
-    /// The definition name of a kind, if a schema was generated for it.
+    /// The definition name of a kind, if kube publishes a schema for it.
     pub fn name_of(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
         self.by_gvk.get(&(group.to_owned(), version.to_owned(), kind.to_owned())).map(String::as_str)
     }
 
-    /// The schema of a definition.
+    /// The (Swagger 2.0) schema of a definition.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.schemas.get(name)
     }
-}
 
-/// The generated schemas, parsed on first use. `None` only if the compiled-in data is
-/// not valid JSON (a broken generator run), in which case every OpenAPI request is 500.
-pub fn definitions() -> Option<&'static Definitions> {
-    static DEFS: OnceLock<Option<Definitions>> = OnceLock::new();
-    DEFS.get_or_init(|| {
-        let schemas: Map<String, Value> = match serde_json::from_str(DEFINITIONS_JSON) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!("openapi: generated definitions are not valid JSON: {e}");
-                return None;
+    /// Whether kube publishes a v3 document at this index path (`apis/apps/v1`).
+    fn has_v3(&self, key: &str) -> bool {
+        self.v3_docs.contains_key(key)
+    }
+
+    /// The published v3 document at an index path, rebuilt from the stored parts.
+    fn published_v3(&self, key: &str) -> Option<Value> {
+        let entry = self.v3_docs.get(key)?;
+        let mut doc = entry.get("doc")?.clone();
+        let mut schemas = Map::new();
+        for name in entry.get("schemas").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(schema) = name.as_str().and_then(|n| self.v3_schemas.get(n)) {
+                schemas.insert(name.as_str().unwrap_or_default().to_owned(), schema.clone());
             }
+        }
+        for (name, schema) in entry.get("own").and_then(Value::as_object).into_iter().flatten() {
+            schemas.insert(name.clone(), schema.clone());
+        }
+        if !schemas.is_empty() {
+            if let Some(obj) = doc.as_object_mut() {
+                let components = obj.entry("components").or_insert_with(|| json!({}));
+                if let Some(c) = components.as_object_mut() {
+                    c.insert("schemas".into(), Value::Object(schemas));
+                }
+            }
+        }
+        Some(doc)
+    }
+
+    fn parse(gz: &[u8]) -> Result<Definitions, String> {
+        use std::io::Read;
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(gz).read_to_end(&mut text).map_err(|e| e.to_string())?;
+        let mut data: Map<String, Value> = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+        let mut take = |k: &str| data.remove(k).ok_or_else(|| format!("no `{k}`"));
+        let info_version = take("info_version")?.as_str().unwrap_or_default().to_owned();
+        let Value::Object(v3_schemas) = take("schemas")? else { return Err("`schemas` is not an object".into()) };
+        let Value::Object(v3_docs) = take("v3")? else { return Err("`v3` is not an object".into()) };
+        let mut v2_base = take("v2")?;
+        let schemas = match v2_base.as_object_mut().and_then(|o| o.remove("definitions")) {
+            Some(Value::Object(m)) => m,
+            _ => return Err("the v2 document has no definitions".into()),
         };
         let mut by_gvk = HashMap::new();
         for (name, schema) in &schemas {
             for gvk in gvks(schema) {
-                by_gvk.insert(gvk, name.clone());
+                by_gvk.entry(gvk).or_insert_with(|| name.clone());
             }
         }
-        Some(Definitions { schemas, by_gvk })
+        Ok(Definitions { schemas, by_gvk, v3_schemas, v3_docs, v2_base, info_version })
+    }
+}
+
+/// kube's schemas and documents, decompressed and parsed on first use. `None` only if
+/// the compiled-in data is broken (a broken generator run), in which case every OpenAPI
+/// request is 500.
+pub fn definitions() -> Option<&'static Definitions> {
+    static DEFS: OnceLock<Option<Definitions>> = OnceLock::new();
+    DEFS.get_or_init(|| match Definitions::parse(KUBE_OPENAPI_GZ) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!("openapi: the compiled-in OpenAPI data is unreadable: {e}");
+            None
+        }
     })
     .as_ref()
 }
 
-/// A hash of the compiled-in schemas, computed once.
+/// A hash of the compiled-in data, computed once.
 fn data_hash() -> u64 {
     static HASH: OnceLock<u64> = OnceLock::new();
     *HASH.get_or_init(|| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        DEFINITIONS_JSON.hash(&mut h);
+        KUBE_OPENAPI_GZ.hash(&mut h);
         h.finish()
     })
 }
@@ -238,8 +295,12 @@ pub fn is_openapi_path(path: &str) -> bool {
 
 /// A group-version of the catalog: its v3 path key and its resources.
 struct GroupVersion<'a> {
+    group: String,
     key: String,
     resources: Vec<&'a Arc<ResourceInfo>>,
+    /// Whether every resource is a built-in one (no CRD): then kube's published document
+    /// is the answer, when there is one.
+    builtin: bool,
 }
 
 fn group_versions(catalog: &Catalog) -> Vec<GroupVersion<'_>> {
@@ -247,14 +308,37 @@ fn group_versions(catalog: &Catalog) -> Vec<GroupVersion<'_>> {
     for g in catalog.groups() {
         for v in &g.versions {
             let key = if g.group.is_empty() { format!("api/{v}") } else { format!("apis/{}/{v}", g.group) };
-            let resources = catalog.resources_in(&g.group, v).collect();
-            out.push(GroupVersion { key, resources });
+            let resources: Vec<_> = catalog.resources_in(&g.group, v).collect();
+            let builtin = resources.iter().all(|r| catalog.custom(&r.group, &r.version, &r.plural).is_none());
+            out.push(GroupVersion { group: g.group.clone(), key, resources, builtin });
         }
     }
     out
 }
 
-/// The hash of a document's inputs: the generated data, the catalog rows it covers and
+/// The index paths besides the group-versions': the group documents of groups with a
+/// built-in group-version, and the documents of `/api`, `/apis`, `/version` and the
+/// service-account issuer's OIDC discovery, as kube-apiserver lists them.
+fn other_documents(defs: &Definitions, gvs: &[GroupVersion<'_>]) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = STATIC_V3.iter().filter(|k| defs.has_v3(k)).map(|k| (*k).to_owned()).collect();
+    for gv in gvs.iter().filter(|gv| gv.builtin && !gv.group.is_empty()) {
+        let key = format!("apis/{}", gv.group);
+        if defs.has_v3(&key) {
+            out.insert(key);
+        }
+    }
+    out
+}
+
+/// The hash of a published document that is not a group-version's.
+fn static_hash(key: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_hash().hash(&mut h);
+    key.hash(&mut h);
+    format!("{:016X}", h.finish())
+}
+
+/// The hash of a document's inputs: the compiled-in data, the catalog rows it covers and
 /// their CRD schemas.
 fn inputs_hash<'a>(catalog: &Catalog, resources: impl IntoIterator<Item = &'a Arc<ResourceInfo>>) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -271,10 +355,10 @@ fn inputs_hash<'a>(catalog: &Catalog, resources: impl IntoIterator<Item = &'a Ar
 }
 
 impl OpenApi {
-    /// Answer `GET /openapi/v2`, `/openapi/v3` or `/openapi/v3/<group-version>`.
-    /// `headers` are the request's (for `Accept` and `If-None-Match`). A group-version
-    /// document asked for with its current `?hash=` is immutable (cacheable forever); with
-    /// another hash the answer is a redirect to the current URL, as kube-apiserver does.
+    /// Answer `GET /openapi/v2`, `/openapi/v3` or `/openapi/v3/<path>`.
+    /// `headers` are the request's (for `Accept` and `If-None-Match`). A document asked
+    /// for with its current `?hash=` is immutable (cacheable forever); with another hash
+    /// the answer is a redirect to the current URL, as kube-apiserver does.
     pub fn serve(&self, catalog: &Catalog, uri: &Uri, headers: &HeaderMap) -> Result<Response<ResponseBody>, ApiError> {
         let path = uri.path();
         let defs = definitions().ok_or_else(|| status::internal("OpenAPI schemas unavailable"))?;
@@ -292,10 +376,11 @@ impl OpenApi {
         }
         let rest = path.strip_prefix("/openapi/v3").unwrap_or("").trim_matches('/');
         let gvs = group_versions(catalog);
+        let others = other_documents(defs, &gvs);
         if rest.is_empty() {
-            // Forget documents of group-versions no longer served (deleted CRDs).
+            // Forget documents no longer served (deleted CRDs).
             if let Ok(mut cache) = self.v3.lock() {
-                cache.retain(|key, _| gvs.iter().any(|gv| &gv.key == key));
+                cache.retain(|key, _| gvs.iter().any(|gv| &gv.key == key) || others.contains(key));
             }
             let mut paths = Map::new();
             for gv in &gvs {
@@ -305,25 +390,34 @@ impl OpenApi {
                     json!({"serverRelativeURL": format!("/openapi/v3/{}?hash={hash}", gv.key)}),
                 );
             }
+            for key in &others {
+                let hash = static_hash(key);
+                paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}")}));
+            }
             let bytes = serde_json::to_vec(&json!({ "paths": paths })).map_err(|e| status::internal(e.to_string()))?;
-            let mut resp = respond(Bytes::from(bytes), "application/json", "", None, false);
+            // kube writes the index without a Content-Type, so Go's content sniffing
+            // names it plain text.
+            let mut resp = respond(Bytes::from(bytes), "text/plain; charset=utf-8", "", None, false);
             resp.headers_mut().remove(header::ETAG);
             return Ok(resp);
         }
-        let Some(gv) = gvs.iter().find(|gv| gv.key == rest) else {
+        let doc = if let Some(gv) = gvs.iter().find(|gv| gv.key == rest) {
+            self.v3(catalog, gv, defs)?
+        } else if others.contains(rest) {
+            self.v3_static(rest, defs)?
+        } else {
             // kube's OpenAPI v3 handler answers an unknown path with a bare 404: no
             // body, no Content-Type.
             let mut resp = Response::new(full(Bytes::new()));
             *resp.status_mut() = StatusCode::NOT_FOUND;
             return Ok(resp);
         };
-        let doc = self.v3(catalog, gv, defs)?;
         let asked = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .find(|(k, _)| k == "hash")
             .map(|(_, v)| v.into_owned());
         match asked {
             Some(h) if h != doc.hash => {
-                let location = format!("/openapi/v3/{}?hash={}", gv.key, doc.hash);
+                let location = format!("/openapi/v3/{rest}?hash={}", doc.hash);
                 let mut resp = Response::new(full(Bytes::new()));
                 *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
                 if let Ok(v) = HeaderValue::from_str(&location) {
@@ -336,20 +430,30 @@ impl OpenApi {
         }
     }
 
-    fn v3(&self, catalog: &Catalog, gv: &GroupVersion<'_>, defs: &Definitions) -> Result<Cached, ApiError> {
-        let hash = inputs_hash(catalog, gv.resources.iter().copied());
+    fn cache_or(&self, key: &str, hash: String, build: impl FnOnce() -> Value) -> Result<Cached, ApiError> {
         if let Ok(cache) = self.v3.lock() {
-            if let Some(c) = cache.get(&gv.key).filter(|c| c.hash == hash) {
+            if let Some(c) = cache.get(key).filter(|c| c.hash == hash) {
                 return Ok(c.clone());
             }
         }
-        let doc = v3_document(catalog, &gv.resources, defs);
-        let bytes = Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
+        let bytes = Bytes::from(serde_json::to_vec(&build()).map_err(|e| status::internal(e.to_string()))?);
         let cached = Cached { hash, bytes };
         if let Ok(mut cache) = self.v3.lock() {
-            cache.insert(gv.key.clone(), cached.clone());
+            cache.insert(key.to_owned(), cached.clone());
         }
         Ok(cached)
+    }
+
+    fn v3(&self, catalog: &Catalog, gv: &GroupVersion<'_>, defs: &Definitions) -> Result<Cached, ApiError> {
+        let hash = inputs_hash(catalog, gv.resources.iter().copied());
+        self.cache_or(&gv.key, hash, || {
+            let published = if gv.builtin { defs.published_v3(&gv.key) } else { None };
+            published.unwrap_or_else(|| v3_document(catalog, &gv.resources, defs))
+        })
+    }
+
+    fn v3_static(&self, key: &str, defs: &Definitions) -> Result<Cached, ApiError> {
+        self.cache_or(key, static_hash(key), || defs.published_v3(key).unwrap_or(Value::Null))
     }
 
     fn v2(&self, catalog: &Catalog, defs: &Definitions) -> Result<(Cached, Bytes), ApiError> {
@@ -419,8 +523,8 @@ fn kind_schema(
     }
 }
 
-/// Definitions reachable from `roots` through `$ref`s (`#/definitions/<name>`), plus the
-/// synthetic schemas of kinds without a generated one.
+/// The OpenAPI 3 schemas reachable from `roots` through `$ref`s: kube's published ones,
+/// and the (Swagger 2.0 form) schemas of `extra` (custom and synthetic kinds) rewritten.
 fn closure(
     defs: &Definitions,
     roots: impl IntoIterator<Item = String>,
@@ -433,11 +537,15 @@ fn closure(
         if !seen.insert(name.clone()) {
             continue;
         }
-        let Some(schema) = defs.get(&name).or_else(|| extra.get(&name)) else {
-            continue;
+        let schema = match extra.get(&name) {
+            Some(v2) => to_v3_schema(v2),
+            None => match defs.v3_schemas.get(&name) {
+                Some(v3) => v3.clone(),
+                None => continue,
+            },
         };
-        collect_refs(schema, &mut stack);
-        out.insert(name, schema.clone());
+        collect_refs(&schema, &mut stack);
+        out.insert(name, schema);
     }
     out
 }
@@ -447,7 +555,10 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
         Value::Object(m) => {
             for (k, v) in m {
                 if k == "$ref" {
-                    if let Some(name) = v.as_str().and_then(|s| s.strip_prefix("#/definitions/")) {
+                    let s = v.as_str().unwrap_or_default();
+                    if let Some(name) =
+                        s.strip_prefix("#/definitions/").or_else(|| s.strip_prefix("#/components/schemas/"))
+                    {
                         out.push(name.to_owned());
                     }
                 } else {
@@ -492,7 +603,9 @@ pub fn to_v3_schema(v: &Value) -> Value {
     }
 }
 
-/// The OpenAPI 3.0 document of one group-version.
+/// The OpenAPI 3.0 document of a group-version kube does not publish (custom
+/// resources): operations generated from the catalog, kube's schemas for what they
+/// reference.
 fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Definitions) -> Value {
     let mut extra = BTreeMap::new();
     let mut ops = Vec::new();
@@ -500,33 +613,69 @@ fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Defin
         ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
     }
     let roots = paths::referenced_definitions(&ops);
-    let schemas: Map<String, Value> =
-        closure(defs, roots, &extra).into_iter().map(|(k, v)| (k, to_v3_schema(&v))).collect();
+    let schemas: Map<String, Value> = closure(defs, roots, &extra).into_iter().collect();
     json!({
         "openapi": "3.0.0",
-        "info": {"title": TITLE, "version": INFO_VERSION},
+        "info": {"title": TITLE, "version": defs.info_version},
         "paths": paths::render_v3(&ops),
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"BearerToken": {
+                "description": "Bearer Token authentication", "in": "header", "name": "authorization", "type": "apiKey",
+            }},
+        },
     })
 }
 
-/// The Swagger 2.0 document of every served resource, with every generated definition.
+/// Whether a path of kube's v2 document belongs to what the catalog serves: the paths
+/// of served built-in group-versions and of their groups, and the paths outside
+/// `/api` and `/apis` (`/version/`, the OIDC discovery) except `/logs/`, which a default
+/// kube-apiserver does not serve.
+fn v2_path_served(path: &str, gvs: &[GroupVersion<'_>]) -> bool {
+    let served = |group: &str, version: Option<&str>| {
+        gvs.iter()
+            .any(|gv| gv.builtin && gv.group == group && version.is_none_or(|v| gv.key.ends_with(&format!("/{v}"))))
+    };
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api"] | ["apis"] => true,
+        ["api", version, ..] => served("", Some(version)),
+        ["apis", group] => served(group, None),
+        ["apis", group, version, ..] => served(group, Some(version)),
+        ["logs", ..] => false,
+        _ => true,
+    }
+}
+
+/// The Swagger 2.0 document: kube's paths of the served built-in group-versions, the
+/// generated operations of custom resources, every kube definition plus the custom ones.
 fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
+    let gvs = group_versions(catalog);
     let mut extra = BTreeMap::new();
     let mut ops = Vec::new();
-    for r in catalog.resources() {
-        ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
+    for gv in gvs.iter().filter(|gv| !gv.builtin) {
+        for r in &gv.resources {
+            ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
+        }
+    }
+    let mut doc = defs.v2_base.clone();
+    let mut paths: Map<String, Value> = doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter(|(p, _)| v2_path_served(p, &gvs)).map(|(p, v)| (p.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    if let Value::Object(generated) = paths::render_v2(&ops) {
+        paths.extend(generated);
     }
     let mut definitions: Map<String, Value> = defs.schemas.clone();
     for (k, v) in extra {
         definitions.entry(k).or_insert_with(|| custom_definition_v2(&v));
     }
-    json!({
-        "swagger": "2.0",
-        "info": {"title": TITLE, "version": INFO_VERSION},
-        "paths": paths::render_v2(&ops),
-        "definitions": definitions,
-    })
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("paths".into(), Value::Object(paths));
+        obj.insert("definitions".into(), Value::Object(definitions));
+    }
+    doc
 }
 
 #[cfg(test)]
