@@ -1,4 +1,4 @@
-//! The OpenAPI documents: `/openapi/v2` and `/openapi/v3[/<group-version>]`.
+//! The OpenAPI documents: `/openapi/v2` and `/openapi/v3[/<path>]`.
 //!
 //! kubectl reads them before `apply` and `create`: with validation on it looks up the
 //! `fieldValidation` query parameter on the resource's PATCH operation in the OpenAPI v3
@@ -9,23 +9,29 @@
 //!
 //! ```text
 //! handlers (GET /openapi/...)  ->  OpenApi::serve  ->  cached bytes, or
-//!   catalog (served resources) + definitions (generated schemas)
-//!     -> paths (operations per resource) -> v3 document per group-version / v2 document
+//!   catalog (served resources) + definitions (kube's published documents)
+//!     -> kube's v3 document of a built-in group-version, or
+//!        paths (operations of custom resources) + kube's schemas -> generated v3 document
+//!     -> v2 document (kube's paths of served group-versions + custom resources')
 //!     -> protobuf (v2 for kubectl, which only reads the gnostic protobuf form)
 //! ```
 //!
-//! The schemas of the built-in types are generated from k8s-openapi's sources by
-//! `gen/gen_openapi.py` into `definitions.json` (Swagger 2.0 form, one object keyed by
-//! kube's definition names such as `io.k8s.api.apps.v1.Deployment`), which is compiled
-//! into the binary and parsed once, on the first request that needs it ([`definitions`]).
+//! The documents are kube-apiserver v1.37.2's own: `gen/gen_openapi.py` stores the specs
+//! published in the `k8s.io/kubernetes` module (adjusted to a default kube-apiserver: no
+//! CBOR media types, `info.version` `1.37`, enums) in `kube_openapi.json.gz`, compiled
+//! into the binary and decompressed and parsed once, on the first request that needs it
+//! ([`definitions`]). The v3 index lists the catalog's group-versions, the group
+//! documents of the built-in groups (`apis/apps`), and `api`, `apis`, `version`,
+//! `openid/v1/jwks` and `.well-known/openid-configuration`, as kube-apiserver does; it is
+//! written with kube's `Content-Type` (none set, so Go's sniffing says plain text).
 //! Custom resources get their CRD version's `openAPIV3Schema` (with `apiVersion`, `kind`
 //! and `metadata` added, as kube-apiserver publishes them; for v2 reduced to what
 //! Swagger 2.0 clients understand, see [`custom_definition_v2`]); a served resource with
 //! no schema at all gets a permissive object schema, so its operations still carry the
 //! group-version-kind.
 //!
-//! Documents are built lazily per group-version and cached with a hash of their inputs
-//! (the catalog rows of the group-version), which is also the `hash` in the v3 index's
+//! Documents are built lazily per index path and cached with a hash of their inputs
+//! (the data, and the catalog rows of a group-version), which is also the `hash` in the v3 index's
 //! `serverRelativeURL` and the `ETag`: a catalog that changes (CRDs) gives new hashes.
 //!
 //! [`field_validation`] uses the same schemas for the `fieldValidation` parameter of
