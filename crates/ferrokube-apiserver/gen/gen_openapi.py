@@ -109,7 +109,7 @@ def drop_cbor_v2(paths):
     return paths
 
 
-FUNC_RE = re.compile(r"^func schema_k8sio_(\w+)\(")
+FUNC_RE = re.compile(r"^func schema_(?:k8sio_)?(\w+)\(")
 PROP_RE = re.compile(r'^\t+"([^"]+)": \{$')
 DESC_RE = re.compile(r'^\t+Description:\s+(".*"),$')
 ENUM_RE = re.compile(r'^\t+Enum:\s+\[\]interface\{\}\{(.*)\},?$')
@@ -118,8 +118,14 @@ ENUM_MARK = "\n\nPossible enum values:"
 
 def type_key(definition):
     """The suffix of kube's generated function for a definition name
-    (`io.k8s.api.core.v1.Pod` -> `api_core_v1_Pod`)."""
-    return re.sub(r"[.-]", "_", definition.removeprefix("io.k8s."))
+    (`io.k8s.api.core.v1.Pod` -> `api_core_v1_Pod`; the types of the other modules go by
+    their package path inside the module: `io.k8s.apimachinery.pkg.apis.meta.v1.Time`
+    -> `pkg_apis_meta_v1_Time`)."""
+    rest = definition.removeprefix("io.k8s.")
+    module, _, inside = rest.partition(".")
+    if inside.startswith("pkg."):
+        rest = inside
+    return re.sub(r"[.-]", "_", rest)
 
 
 def enum_table(kube_dir):

@@ -577,6 +577,23 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The names a Swagger 2.0 value refers to with `$ref`s starting with `prefix`
+/// (`#/definitions/`, `#/parameters/`).
+fn collect_v2_refs(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str().and_then(|s| s.strip_prefix(prefix))) {
+                    ("$ref", Some(name)) => out.push(name.to_owned()),
+                    _ => collect_v2_refs(v, prefix, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_v2_refs(v, prefix, out)),
+        _ => {}
+    }
+}
+
 /// Rewrite a Swagger 2.0 schema for OpenAPI 3: `#/definitions/` refs become
 /// `#/components/schemas/` refs, wrapped in `allOf` when the ref has siblings (as kube
 /// publishes them: a `$ref` may not carry a description in OpenAPI 3.0).
@@ -654,7 +671,8 @@ fn v2_path_served(path: &str, gvs: &[GroupVersion<'_>]) -> bool {
 }
 
 /// The Swagger 2.0 document: kube's paths of the served built-in group-versions, the
-/// generated operations of custom resources, every kube definition plus the custom ones.
+/// generated operations of custom resources, and the parameters and definitions they
+/// use (kube's, and the custom resources').
 fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
     let gvs = group_versions(catalog);
     let mut extra = BTreeMap::new();
@@ -673,12 +691,32 @@ fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
     if let Value::Object(generated) = paths::render_v2(&ops) {
         paths.extend(generated);
     }
-    let mut definitions: Map<String, Value> = defs.schemas.clone();
-    for (k, v) in extra {
-        definitions.entry(k).or_insert_with(|| custom_definition_v2(&v));
+    // As kube-apiserver: only the parameters and definitions the paths use.
+    let paths = Value::Object(paths);
+    let mut used = Vec::new();
+    collect_v2_refs(&paths, "#/parameters/", &mut used);
+    let parameters: Map<String, Value> = doc
+        .get("parameters")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter(|(k, _)| used.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let extra: BTreeMap<String, Value> = extra.into_iter().map(|(k, v)| (k, custom_definition_v2(&v))).collect();
+    let mut stack = Vec::new();
+    collect_v2_refs(&paths, "#/definitions/", &mut stack);
+    let mut definitions = Map::new();
+    while let Some(name) = stack.pop() {
+        if definitions.contains_key(&name) {
+            continue;
+        }
+        let Some(schema) = defs.schemas.get(&name).or_else(|| extra.get(&name)) else {
+            continue;
+        };
+        collect_v2_refs(schema, "#/definitions/", &mut stack);
+        definitions.insert(name, schema.clone());
     }
     if let Some(obj) = doc.as_object_mut() {
-        obj.insert("paths".into(), Value::Object(paths));
+        obj.insert("paths".into(), paths);
+        obj.insert("parameters".into(), Value::Object(parameters));
         obj.insert("definitions".into(), Value::Object(definitions));
     }
     doc
@@ -766,5 +804,25 @@ mod tests {
         let v2 = v2_document(&catalog, defs);
         assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
         assert!(v2["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"].is_object());
+    }
+
+    #[test]
+    fn published_documents_are_served_for_builtin_group_versions() {
+        let catalog = Catalog::builtin();
+        let defs = definitions().unwrap();
+        let doc = defs.published_v3("apis/apps/v1").expect("kube publishes apps/v1");
+        assert_eq!(doc["info"]["version"], "1.37");
+        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        let types: Vec<&String> = patch["requestBody"]["content"].as_object().unwrap().keys().collect();
+        assert!(!types.iter().any(|t| t.contains("cbor")), "no CBOR in {types:?}");
+        let strategy = &doc["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentStrategy"]["properties"]["type"];
+        assert_eq!(strategy["enum"], json!(["Recreate", "RollingUpdate"]));
+        let v2 = v2_document(&catalog, defs);
+        assert!(v2["paths"].get("/logs/").is_none());
+        assert!(v2["paths"]["/apis/apps/"].is_object());
+        assert!(v2["paths"].get("/apis/coordination.k8s.io/v1beta1/leases").is_none(), "beta not served");
+        assert!(v2["definitions"].get("io.k8s.api.coordination.v1beta1.Lease").is_none());
+        let used: Vec<&String> = v2["parameters"].as_object().unwrap().keys().collect();
+        assert!(!used.is_empty() && !used.iter().any(|k| k.starts_with("logpath")), "{used:?}");
     }
 }
