@@ -80,15 +80,40 @@ pub struct Definitions {
     pub schemas: Map<String, Value>,
     /// Definition name by (group, version, kind), from `x-kubernetes-group-version-kind`.
     pub by_gvk: HashMap<(String, String, String), String>,
-    /// The OpenAPI 3 schemas of every published v3 document, by name.
-    v3_schemas: Map<String, Value>,
-    /// The published v3 documents by index path: `doc` (without its schemas), `schemas`
-    /// (names in `v3_schemas`) and `own` (schemas of its own).
-    v3_docs: Map<String, Value>,
+    /// The v3 part of the data, parsed on first use (field validation and Tables need
+    /// only the v2 definitions): the raw JSON until then.
+    v3_raw: Mutex<Option<RawV3>>,
+    v3: OnceLock<Option<V3Data>>,
     /// The published v2 document without its `definitions`.
     v2_base: Value,
     /// The documents' `info.version`.
     info_version: String,
+}
+
+/// The v3 part of the data as stored: the schema union and the documents.
+#[derive(Debug)]
+struct RawV3 {
+    schemas: Box<serde_json::value::RawValue>,
+    v3: Box<serde_json::value::RawValue>,
+}
+
+/// The v3 part of the data, parsed.
+#[derive(Debug)]
+struct V3Data {
+    /// The OpenAPI 3 schemas of every published v3 document, by name.
+    schemas: Map<String, Value>,
+    /// The published v3 documents by index path: `doc` (without its schemas), `schemas`
+    /// (names in `schemas`) and `own` (schemas of its own).
+    docs: Map<String, Value>,
+}
+
+/// The stored data, with the v3 part left unparsed.
+#[derive(serde::Deserialize)]
+struct Stored {
+    info_version: String,
+    v2: Value,
+    schemas: Box<serde_json::value::RawValue>,
+    v3: Box<serde_json::value::RawValue>,
 }
 
 impl Definitions {
@@ -104,16 +129,39 @@ impl Definitions {
 
     /// Whether kube publishes a v3 document at this index path (`apis/apps/v1`).
     fn has_v3(&self, key: &str) -> bool {
-        self.v3_docs.contains_key(key)
+        self.v3_data().is_some_and(|d| d.docs.contains_key(key))
+    }
+
+    /// The v3 part, parsed on first use (`None` if it is not valid JSON).
+    fn v3_data(&self) -> Option<&V3Data> {
+        self.v3
+            .get_or_init(|| {
+                let raw = self.v3_raw.lock().ok()?.take()?;
+                let parsed = serde_json::from_str(raw.schemas.get())
+                    .and_then(|schemas| Ok(V3Data { schemas, docs: serde_json::from_str(raw.v3.get())? }));
+                match parsed {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        tracing::error!("openapi: the compiled-in v3 documents are unreadable: {e}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// A published v3 schema by name.
+    fn v3_schema(&self, name: &str) -> Option<&Value> {
+        self.v3_data().and_then(|d| d.schemas.get(name))
     }
 
     /// The published v3 document at an index path, rebuilt from the stored parts.
     fn published_v3(&self, key: &str) -> Option<Value> {
-        let entry = self.v3_docs.get(key)?;
+        let entry = self.v3_data()?.docs.get(key)?;
         let mut doc = entry.get("doc")?.clone();
         let mut schemas = Map::new();
         for name in entry.get("schemas").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(schema) = name.as_str().and_then(|n| self.v3_schemas.get(n)) {
+            if let Some(schema) = name.as_str().and_then(|n| self.v3_schema(n)) {
                 schemas.insert(name.as_str().unwrap_or_default().to_owned(), schema.clone());
             }
         }
@@ -135,12 +183,8 @@ impl Definitions {
         use std::io::Read;
         let mut text = Vec::new();
         flate2::read::GzDecoder::new(gz).read_to_end(&mut text).map_err(|e| e.to_string())?;
-        let mut data: Map<String, Value> = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
-        let mut take = |k: &str| data.remove(k).ok_or_else(|| format!("no `{k}`"));
-        let info_version = take("info_version")?.as_str().unwrap_or_default().to_owned();
-        let Value::Object(v3_schemas) = take("schemas")? else { return Err("`schemas` is not an object".into()) };
-        let Value::Object(v3_docs) = take("v3")? else { return Err("`v3` is not an object".into()) };
-        let mut v2_base = take("v2")?;
+        let Stored { info_version, v2: mut v2_base, schemas: v3_schemas, v3 } =
+            serde_json::from_slice(&text).map_err(|e| e.to_string())?;
         let schemas = match v2_base.as_object_mut().and_then(|o| o.remove("definitions")) {
             Some(Value::Object(m)) => m,
             _ => return Err("the v2 document has no definitions".into()),
@@ -151,7 +195,14 @@ impl Definitions {
                 by_gvk.entry(gvk).or_insert_with(|| name.clone());
             }
         }
-        Ok(Definitions { schemas, by_gvk, v3_schemas, v3_docs, v2_base, info_version })
+        Ok(Definitions {
+            schemas,
+            by_gvk,
+            v3_raw: Mutex::new(Some(RawV3 { schemas: v3_schemas, v3 })),
+            v3: OnceLock::new(),
+            v2_base,
+            info_version,
+        })
     }
 }
 
@@ -545,7 +596,7 @@ fn closure(
         }
         let schema = match extra.get(&name) {
             Some(v2) => to_v3_schema(v2),
-            None => match defs.v3_schemas.get(&name) {
+            None => match defs.v3_schema(&name) {
                 Some(v3) => v3.clone(),
                 None => continue,
             },
