@@ -65,8 +65,14 @@ pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0
 /// does (client-go fails on a `Content-Type` it cannot parse).
 pub const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
-/// The `info.title` of every document.
-const TITLE: &str = "Kubernetes";
+/// The `info` of the documents kube-apiserver builds for custom resources.
+const CRD_TITLE: &str = "Kubernetes CRD Swagger";
+const CRD_INFO_VERSION: &str = "v0.1.0";
+
+/// kube's descriptions of the `apiVersion`, `kind` and `metadata` of a custom resource.
+pub(crate) const API_VERSION_DESCRIPTION: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
+pub(crate) const KIND_DESCRIPTION: &str = "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
+const METADATA_DESCRIPTION: &str = "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
 /// The v3 documents that are not a group-version's, listed in the index when the data
 /// has them (the group documents `apis/<group>` are listed with their group).
@@ -86,8 +92,6 @@ pub struct Definitions {
     v3: OnceLock<Option<V3Data>>,
     /// The published v2 document without its `definitions`.
     v2_base: Value,
-    /// The documents' `info.version`.
-    info_version: String,
 }
 
 /// The v3 part of the data as stored: the schema union and the documents.
@@ -110,7 +114,6 @@ struct V3Data {
 /// The stored data, with the v3 part left unparsed.
 #[derive(serde::Deserialize)]
 struct Stored {
-    info_version: String,
     v2: Value,
     schemas: Box<serde_json::value::RawValue>,
     v3: Box<serde_json::value::RawValue>,
@@ -183,7 +186,7 @@ impl Definitions {
         use std::io::Read;
         let mut text = Vec::new();
         flate2::read::GzDecoder::new(gz).read_to_end(&mut text).map_err(|e| e.to_string())?;
-        let Stored { info_version, v2: mut v2_base, schemas: v3_schemas, v3 } =
+        let Stored { v2: mut v2_base, schemas: v3_schemas, v3 } =
             serde_json::from_slice(&text).map_err(|e| e.to_string())?;
         let schemas = match v2_base.as_object_mut().and_then(|o| o.remove("definitions")) {
             Some(Value::Object(m)) => m,
@@ -201,7 +204,6 @@ impl Definitions {
             v3_raw: Mutex::new(Some(RawV3 { schemas: v3_schemas, v3 })),
             v3: OnceLock::new(),
             v2_base,
-            info_version,
         })
     }
 }
@@ -265,17 +267,11 @@ pub fn custom_definition(schema: &Value, group: &str, version: &str, kind: &str)
         Some(Value::Object(p)) => p,
         _ => Map::new(),
     };
-    props.insert(
-        "apiVersion".into(),
-        json!({"description": "APIVersion defines the versioned schema of this representation of an object.", "type": "string"}),
-    );
-    props.insert(
-        "kind".into(),
-        json!({"description": "Kind is a string value representing the REST resource this object represents.", "type": "string"}),
-    );
+    props.insert("apiVersion".into(), json!({"description": API_VERSION_DESCRIPTION, "type": "string"}));
+    props.insert("kind".into(), json!({"description": KIND_DESCRIPTION, "type": "string"}));
     props.insert(
         "metadata".into(),
-        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "Standard object's metadata."}),
+        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": METADATA_DESCRIPTION}),
     );
     def.insert("properties".into(), Value::Object(props));
     def.insert("x-kubernetes-group-version-kind".into(), json!([{"group": group, "kind": kind, "version": version}]));
@@ -597,7 +593,17 @@ fn closure(
         let schema = match extra.get(&name) {
             Some(v2) => to_v3_schema(v2),
             None => match defs.v3_schema(&name) {
-                Some(v3) => v3.clone(),
+                Some(v3) => {
+                    // As kube's CRD documents: the group-version-kinds of the shared
+                    // kinds (`DeleteOptions`, `WatchEvent`) are the full list of the v2
+                    // definitions, not one document's.
+                    let mut v3 = v3.clone();
+                    let gvk = defs.get(&name).and_then(|d| d.get("x-kubernetes-group-version-kind"));
+                    if let (Some(gvk), Some(obj)) = (gvk, v3.as_object_mut()) {
+                        obj.insert("x-kubernetes-group-version-kind".into(), gvk.clone());
+                    }
+                    v3
+                }
                 None => continue,
             },
         };
@@ -679,7 +685,7 @@ pub fn to_v3_schema(v: &Value) -> Value {
 
 /// The OpenAPI 3.0 document of a group-version kube does not publish (custom
 /// resources): operations generated from the catalog, kube's schemas for what they
-/// reference.
+/// reference, and the `info` kube-apiserver gives CRD documents.
 fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Definitions) -> Value {
     let mut extra = BTreeMap::new();
     let mut ops = Vec::new();
@@ -690,14 +696,9 @@ fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Defin
     let schemas: Map<String, Value> = closure(defs, roots, &extra).into_iter().collect();
     json!({
         "openapi": "3.0.0",
-        "info": {"title": TITLE, "version": defs.info_version},
+        "info": {"title": CRD_TITLE, "version": CRD_INFO_VERSION},
         "paths": paths::render_v3(&ops),
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {"BearerToken": {
-                "description": "Bearer Token authentication", "in": "header", "name": "authorization", "type": "apiKey",
-            }},
-        },
+        "components": {"schemas": schemas},
     })
 }
 
@@ -742,7 +743,8 @@ fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
     if let Value::Object(generated) = paths::render_v2(&ops) {
         paths.extend(generated);
     }
-    // As kube-apiserver: only the parameters and definitions the paths use.
+    // As kube-apiserver: only the parameters the paths use, and the definitions the
+    // paths and those parameters use (the PATCH body's `Patch` is only in a parameter).
     let paths = Value::Object(paths);
     let mut used = Vec::new();
     collect_v2_refs(&paths, "#/parameters/", &mut used);
@@ -754,6 +756,7 @@ fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
     let extra: BTreeMap<String, Value> = extra.into_iter().map(|(k, v)| (k, custom_definition_v2(&v))).collect();
     let mut stack = Vec::new();
     collect_v2_refs(&paths, "#/definitions/", &mut stack);
+    collect_v2_refs(&Value::Object(parameters.clone()), "#/definitions/", &mut stack);
     let mut definitions = Map::new();
     while let Some(name) = stack.pop() {
         if definitions.contains_key(&name) {
@@ -873,6 +876,8 @@ mod tests {
         assert!(v2["paths"]["/apis/apps/"].is_object());
         assert!(v2["paths"].get("/apis/coordination.k8s.io/v1beta1/leases").is_none(), "beta not served");
         assert!(v2["definitions"].get("io.k8s.api.coordination.v1beta1.Lease").is_none());
+        // Referenced through the shared PATCH body parameter only.
+        assert!(v2["definitions"]["io.k8s.apimachinery.pkg.apis.meta.v1.Patch"].is_object());
         let used: Vec<&String> = v2["parameters"].as_object().unwrap().keys().collect();
         assert!(!used.is_empty() && !used.iter().any(|k| k.starts_with("logpath")), "{used:?}");
     }
