@@ -1,4 +1,4 @@
-//! The OpenAPI documents: `/openapi/v2` and `/openapi/v3[/<group-version>]`.
+//! The OpenAPI documents: `/openapi/v2` and `/openapi/v3[/<path>]`.
 //!
 //! kubectl reads them before `apply` and `create`: with validation on it looks up the
 //! `fieldValidation` query parameter on the resource's PATCH operation in the OpenAPI v3
@@ -9,23 +9,29 @@
 //!
 //! ```text
 //! handlers (GET /openapi/...)  ->  OpenApi::serve  ->  cached bytes, or
-//!   catalog (served resources) + definitions (generated schemas)
-//!     -> paths (operations per resource) -> v3 document per group-version / v2 document
+//!   catalog (served resources) + definitions (kube's published documents)
+//!     -> kube's v3 document of a built-in group-version, or
+//!        paths (operations of custom resources) + kube's schemas -> generated v3 document
+//!     -> v2 document (kube's paths of served group-versions + custom resources')
 //!     -> protobuf (v2 for kubectl, which only reads the gnostic protobuf form)
 //! ```
 //!
-//! The schemas of the built-in types are generated from k8s-openapi's sources by
-//! `gen/gen_openapi.py` into `definitions.json` (Swagger 2.0 form, one object keyed by
-//! kube's definition names such as `io.k8s.api.apps.v1.Deployment`), which is compiled
-//! into the binary and parsed once, on the first request that needs it ([`definitions`]).
+//! The documents are kube-apiserver v1.37.2's own: `gen/gen_openapi.py` stores the specs
+//! published in the `k8s.io/kubernetes` module (adjusted to a default kube-apiserver: no
+//! CBOR media types, `info.version` `1.37`, enums) in `kube_openapi.json.gz`, compiled
+//! into the binary and decompressed and parsed once, on the first request that needs it
+//! ([`definitions`]). The v3 index lists the catalog's group-versions, the group
+//! documents of the built-in groups (`apis/apps`), and `api`, `apis`, `version`,
+//! `openid/v1/jwks` and `.well-known/openid-configuration`, as kube-apiserver does; it is
+//! written with kube's `Content-Type` (none set, so Go's sniffing says plain text).
 //! Custom resources get their CRD version's `openAPIV3Schema` (with `apiVersion`, `kind`
 //! and `metadata` added, as kube-apiserver publishes them; for v2 reduced to what
 //! Swagger 2.0 clients understand, see [`custom_definition_v2`]); a served resource with
 //! no schema at all gets a permissive object schema, so its operations still carry the
 //! group-version-kind.
 //!
-//! Documents are built lazily per group-version and cached with a hash of their inputs
-//! (the catalog rows of the group-version), which is also the `hash` in the v3 index's
+//! Documents are built lazily per index path and cached with a hash of their inputs
+//! (the data, and the catalog rows of a group-version), which is also the `hash` in the v3 index's
 //! `serverRelativeURL` and the `ETag`: a catalog that changes (CRDs) gives new hashes.
 //!
 //! [`field_validation`] uses the same schemas for the `fieldValidation` parameter of
@@ -48,8 +54,8 @@ use crate::api::{ApiError, ResourceInfo};
 use crate::catalog::Catalog;
 use crate::handlers::{full, status, ResponseBody};
 
-/// The generated schemas (see `gen/gen_openapi.py`).
-static DEFINITIONS_JSON: &str = include_str!("definitions.json");
+/// kube-apiserver's published OpenAPI documents, gzipped (see `gen/gen_openapi.py`).
+static KUBE_OPENAPI_GZ: &[u8] = include_bytes!("kube_openapi.json.gz");
 
 /// The media type of the OpenAPI v2 document in gnostic's protobuf encoding, as
 /// client-go asks for it in `Accept`.
@@ -59,60 +65,170 @@ pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0
 /// does (client-go fails on a `Content-Type` it cannot parse).
 pub const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
-/// The `info.title` and `info.version` of every document.
-const TITLE: &str = "Kubernetes";
-const INFO_VERSION: &str = "v1.37.0";
+/// The `info` of the documents kube-apiserver builds for custom resources.
+const CRD_TITLE: &str = "Kubernetes CRD Swagger";
+const CRD_INFO_VERSION: &str = "v0.1.0";
 
-/// The generated schemas, indexed.
+/// kube's descriptions of the `apiVersion`, `kind` and `metadata` of a custom resource.
+pub(crate) const API_VERSION_DESCRIPTION: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
+pub(crate) const KIND_DESCRIPTION: &str = "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
+const METADATA_DESCRIPTION: &str = "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+
+/// The v3 documents that are not a group-version's, listed in the index when the data
+/// has them (the group documents `apis/<group>` are listed with their group).
+const STATIC_V3: [&str; 5] = ["api", "apis", "version", "openid/v1/jwks", ".well-known/openid-configuration"];
+
+/// kube-apiserver's schemas and documents, indexed.
 #[derive(Debug)]
 pub struct Definitions {
-    /// Schemas by definition name, in Swagger 2.0 form (`#/definitions/...` refs).
+    /// Schemas by definition name, in Swagger 2.0 form (`#/definitions/...` refs): the
+    /// v2 document's `definitions`.
     pub schemas: Map<String, Value>,
     /// Definition name by (group, version, kind), from `x-kubernetes-group-version-kind`.
     pub by_gvk: HashMap<(String, String, String), String>,
+    /// The v3 part of the data, parsed on first use (field validation and Tables need
+    /// only the v2 definitions): the raw JSON until then.
+    v3_raw: Mutex<Option<RawV3>>,
+    v3: OnceLock<Option<V3Data>>,
+    /// The published v2 document without its `definitions`.
+    v2_base: Value,
+}
+
+/// The v3 part of the data as stored: the schema union and the documents.
+#[derive(Debug)]
+struct RawV3 {
+    schemas: Box<serde_json::value::RawValue>,
+    v3: Box<serde_json::value::RawValue>,
+}
+
+/// The v3 part of the data, parsed.
+#[derive(Debug)]
+struct V3Data {
+    /// The OpenAPI 3 schemas of every published v3 document, by name.
+    schemas: Map<String, Value>,
+    /// The published v3 documents by index path: `doc` (without its schemas), `schemas`
+    /// (names in `schemas`) and `own` (schemas of its own).
+    docs: Map<String, Value>,
+}
+
+/// The stored data, with the v3 part left unparsed.
+#[derive(serde::Deserialize)]
+struct Stored {
+    v2: Value,
+    schemas: Box<serde_json::value::RawValue>,
+    v3: Box<serde_json::value::RawValue>,
 }
 
 impl Definitions {
-    /// The definition name of a kind, if a schema was generated for it.
+    /// The definition name of a kind, if kube publishes a schema for it.
     pub fn name_of(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
         self.by_gvk.get(&(group.to_owned(), version.to_owned(), kind.to_owned())).map(String::as_str)
     }
 
-    /// The schema of a definition.
+    /// The (Swagger 2.0) schema of a definition.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.schemas.get(name)
     }
-}
 
-/// The generated schemas, parsed on first use. `None` only if the compiled-in data is
-/// not valid JSON (a broken generator run), in which case every OpenAPI request is 500.
-pub fn definitions() -> Option<&'static Definitions> {
-    static DEFS: OnceLock<Option<Definitions>> = OnceLock::new();
-    DEFS.get_or_init(|| {
-        let schemas: Map<String, Value> = match serde_json::from_str(DEFINITIONS_JSON) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!("openapi: generated definitions are not valid JSON: {e}");
-                return None;
+    /// Whether kube publishes a v3 document at this index path (`apis/apps/v1`).
+    fn has_v3(&self, key: &str) -> bool {
+        self.v3_data().is_some_and(|d| d.docs.contains_key(key))
+    }
+
+    /// The v3 part, parsed on first use (`None` if it is not valid JSON).
+    fn v3_data(&self) -> Option<&V3Data> {
+        self.v3
+            .get_or_init(|| {
+                let raw = self.v3_raw.lock().ok()?.take()?;
+                let parsed = serde_json::from_str(raw.schemas.get())
+                    .and_then(|schemas| Ok(V3Data { schemas, docs: serde_json::from_str(raw.v3.get())? }));
+                match parsed {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        tracing::error!("openapi: the compiled-in v3 documents are unreadable: {e}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// A published v3 schema by name.
+    fn v3_schema(&self, name: &str) -> Option<&Value> {
+        self.v3_data().and_then(|d| d.schemas.get(name))
+    }
+
+    /// The published v3 document at an index path, rebuilt from the stored parts.
+    fn published_v3(&self, key: &str) -> Option<Value> {
+        let entry = self.v3_data()?.docs.get(key)?;
+        let mut doc = entry.get("doc")?.clone();
+        let mut schemas = Map::new();
+        for name in entry.get("schemas").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(schema) = name.as_str().and_then(|n| self.v3_schema(n)) {
+                schemas.insert(name.as_str().unwrap_or_default().to_owned(), schema.clone());
             }
+        }
+        for (name, schema) in entry.get("own").and_then(Value::as_object).into_iter().flatten() {
+            schemas.insert(name.clone(), schema.clone());
+        }
+        if !schemas.is_empty() {
+            if let Some(obj) = doc.as_object_mut() {
+                let components = obj.entry("components").or_insert_with(|| json!({}));
+                if let Some(c) = components.as_object_mut() {
+                    c.insert("schemas".into(), Value::Object(schemas));
+                }
+            }
+        }
+        Some(doc)
+    }
+
+    fn parse(gz: &[u8]) -> Result<Definitions, String> {
+        use std::io::Read;
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(gz).read_to_end(&mut text).map_err(|e| e.to_string())?;
+        let Stored { v2: mut v2_base, schemas: v3_schemas, v3 } =
+            serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+        let schemas = match v2_base.as_object_mut().and_then(|o| o.remove("definitions")) {
+            Some(Value::Object(m)) => m,
+            _ => return Err("the v2 document has no definitions".into()),
         };
         let mut by_gvk = HashMap::new();
         for (name, schema) in &schemas {
             for gvk in gvks(schema) {
-                by_gvk.insert(gvk, name.clone());
+                by_gvk.entry(gvk).or_insert_with(|| name.clone());
             }
         }
-        Some(Definitions { schemas, by_gvk })
+        Ok(Definitions {
+            schemas,
+            by_gvk,
+            v3_raw: Mutex::new(Some(RawV3 { schemas: v3_schemas, v3 })),
+            v3: OnceLock::new(),
+            v2_base,
+        })
+    }
+}
+
+/// kube's schemas and documents, decompressed and parsed on first use. `None` only if
+/// the compiled-in data is broken (a broken generator run), in which case every OpenAPI
+/// request is 500.
+pub fn definitions() -> Option<&'static Definitions> {
+    static DEFS: OnceLock<Option<Definitions>> = OnceLock::new();
+    DEFS.get_or_init(|| match Definitions::parse(KUBE_OPENAPI_GZ) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!("openapi: the compiled-in OpenAPI data is unreadable: {e}");
+            None
+        }
     })
     .as_ref()
 }
 
-/// A hash of the compiled-in schemas, computed once.
+/// A hash of the compiled-in data, computed once.
 fn data_hash() -> u64 {
     static HASH: OnceLock<u64> = OnceLock::new();
     *HASH.get_or_init(|| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        DEFINITIONS_JSON.hash(&mut h);
+        KUBE_OPENAPI_GZ.hash(&mut h);
         h.finish()
     })
 }
@@ -151,17 +267,11 @@ pub fn custom_definition(schema: &Value, group: &str, version: &str, kind: &str)
         Some(Value::Object(p)) => p,
         _ => Map::new(),
     };
-    props.insert(
-        "apiVersion".into(),
-        json!({"description": "APIVersion defines the versioned schema of this representation of an object.", "type": "string"}),
-    );
-    props.insert(
-        "kind".into(),
-        json!({"description": "Kind is a string value representing the REST resource this object represents.", "type": "string"}),
-    );
+    props.insert("apiVersion".into(), json!({"description": API_VERSION_DESCRIPTION, "type": "string"}));
+    props.insert("kind".into(), json!({"description": KIND_DESCRIPTION, "type": "string"}));
     props.insert(
         "metadata".into(),
-        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": "Standard object's metadata."}),
+        json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "description": METADATA_DESCRIPTION}),
     );
     def.insert("properties".into(), Value::Object(props));
     def.insert("x-kubernetes-group-version-kind".into(), json!([{"group": group, "kind": kind, "version": version}]));
@@ -238,8 +348,12 @@ pub fn is_openapi_path(path: &str) -> bool {
 
 /// A group-version of the catalog: its v3 path key and its resources.
 struct GroupVersion<'a> {
+    group: String,
     key: String,
     resources: Vec<&'a Arc<ResourceInfo>>,
+    /// Whether every resource is a built-in one (no CRD): then kube's published document
+    /// is the answer, when there is one.
+    builtin: bool,
 }
 
 fn group_versions(catalog: &Catalog) -> Vec<GroupVersion<'_>> {
@@ -247,14 +361,37 @@ fn group_versions(catalog: &Catalog) -> Vec<GroupVersion<'_>> {
     for g in catalog.groups() {
         for v in &g.versions {
             let key = if g.group.is_empty() { format!("api/{v}") } else { format!("apis/{}/{v}", g.group) };
-            let resources = catalog.resources_in(&g.group, v).collect();
-            out.push(GroupVersion { key, resources });
+            let resources: Vec<_> = catalog.resources_in(&g.group, v).collect();
+            let builtin = resources.iter().all(|r| catalog.custom(&r.group, &r.version, &r.plural).is_none());
+            out.push(GroupVersion { group: g.group.clone(), key, resources, builtin });
         }
     }
     out
 }
 
-/// The hash of a document's inputs: the generated data, the catalog rows it covers and
+/// The index paths besides the group-versions': the group documents of groups with a
+/// built-in group-version, and the documents of `/api`, `/apis`, `/version` and the
+/// service-account issuer's OIDC discovery, as kube-apiserver lists them.
+fn other_documents(defs: &Definitions, gvs: &[GroupVersion<'_>]) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = STATIC_V3.iter().filter(|k| defs.has_v3(k)).map(|k| (*k).to_owned()).collect();
+    for gv in gvs.iter().filter(|gv| gv.builtin && !gv.group.is_empty()) {
+        let key = format!("apis/{}", gv.group);
+        if defs.has_v3(&key) {
+            out.insert(key);
+        }
+    }
+    out
+}
+
+/// The hash of a published document that is not a group-version's.
+fn static_hash(key: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_hash().hash(&mut h);
+    key.hash(&mut h);
+    format!("{:016X}", h.finish())
+}
+
+/// The hash of a document's inputs: the compiled-in data, the catalog rows it covers and
 /// their CRD schemas.
 fn inputs_hash<'a>(catalog: &Catalog, resources: impl IntoIterator<Item = &'a Arc<ResourceInfo>>) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -271,10 +408,10 @@ fn inputs_hash<'a>(catalog: &Catalog, resources: impl IntoIterator<Item = &'a Ar
 }
 
 impl OpenApi {
-    /// Answer `GET /openapi/v2`, `/openapi/v3` or `/openapi/v3/<group-version>`.
-    /// `headers` are the request's (for `Accept` and `If-None-Match`). A group-version
-    /// document asked for with its current `?hash=` is immutable (cacheable forever); with
-    /// another hash the answer is a redirect to the current URL, as kube-apiserver does.
+    /// Answer `GET /openapi/v2`, `/openapi/v3` or `/openapi/v3/<path>`.
+    /// `headers` are the request's (for `Accept` and `If-None-Match`). A document asked
+    /// for with its current `?hash=` is immutable (cacheable forever); with another hash
+    /// the answer is a redirect to the current URL, as kube-apiserver does.
     pub fn serve(&self, catalog: &Catalog, uri: &Uri, headers: &HeaderMap) -> Result<Response<ResponseBody>, ApiError> {
         let path = uri.path();
         let defs = definitions().ok_or_else(|| status::internal("OpenAPI schemas unavailable"))?;
@@ -292,10 +429,11 @@ impl OpenApi {
         }
         let rest = path.strip_prefix("/openapi/v3").unwrap_or("").trim_matches('/');
         let gvs = group_versions(catalog);
+        let others = other_documents(defs, &gvs);
         if rest.is_empty() {
-            // Forget documents of group-versions no longer served (deleted CRDs).
+            // Forget documents no longer served (deleted CRDs).
             if let Ok(mut cache) = self.v3.lock() {
-                cache.retain(|key, _| gvs.iter().any(|gv| &gv.key == key));
+                cache.retain(|key, _| gvs.iter().any(|gv| &gv.key == key) || others.contains(key));
             }
             let mut paths = Map::new();
             for gv in &gvs {
@@ -305,25 +443,34 @@ impl OpenApi {
                     json!({"serverRelativeURL": format!("/openapi/v3/{}?hash={hash}", gv.key)}),
                 );
             }
+            for key in &others {
+                let hash = static_hash(key);
+                paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}")}));
+            }
             let bytes = serde_json::to_vec(&json!({ "paths": paths })).map_err(|e| status::internal(e.to_string()))?;
-            let mut resp = respond(Bytes::from(bytes), "application/json", "", None, false);
+            // kube writes the index without a Content-Type, so Go's content sniffing
+            // names it plain text.
+            let mut resp = respond(Bytes::from(bytes), "text/plain; charset=utf-8", "", None, false);
             resp.headers_mut().remove(header::ETAG);
             return Ok(resp);
         }
-        let Some(gv) = gvs.iter().find(|gv| gv.key == rest) else {
+        let doc = if let Some(gv) = gvs.iter().find(|gv| gv.key == rest) {
+            self.v3(catalog, gv, defs)?
+        } else if others.contains(rest) {
+            self.v3_static(rest, defs)?
+        } else {
             // kube's OpenAPI v3 handler answers an unknown path with a bare 404: no
             // body, no Content-Type.
             let mut resp = Response::new(full(Bytes::new()));
             *resp.status_mut() = StatusCode::NOT_FOUND;
             return Ok(resp);
         };
-        let doc = self.v3(catalog, gv, defs)?;
         let asked = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .find(|(k, _)| k == "hash")
             .map(|(_, v)| v.into_owned());
         match asked {
             Some(h) if h != doc.hash => {
-                let location = format!("/openapi/v3/{}?hash={}", gv.key, doc.hash);
+                let location = format!("/openapi/v3/{rest}?hash={}", doc.hash);
                 let mut resp = Response::new(full(Bytes::new()));
                 *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
                 if let Ok(v) = HeaderValue::from_str(&location) {
@@ -336,20 +483,30 @@ impl OpenApi {
         }
     }
 
-    fn v3(&self, catalog: &Catalog, gv: &GroupVersion<'_>, defs: &Definitions) -> Result<Cached, ApiError> {
-        let hash = inputs_hash(catalog, gv.resources.iter().copied());
+    fn cache_or(&self, key: &str, hash: String, build: impl FnOnce() -> Value) -> Result<Cached, ApiError> {
         if let Ok(cache) = self.v3.lock() {
-            if let Some(c) = cache.get(&gv.key).filter(|c| c.hash == hash) {
+            if let Some(c) = cache.get(key).filter(|c| c.hash == hash) {
                 return Ok(c.clone());
             }
         }
-        let doc = v3_document(catalog, &gv.resources, defs);
-        let bytes = Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
+        let bytes = Bytes::from(serde_json::to_vec(&build()).map_err(|e| status::internal(e.to_string()))?);
         let cached = Cached { hash, bytes };
         if let Ok(mut cache) = self.v3.lock() {
-            cache.insert(gv.key.clone(), cached.clone());
+            cache.insert(key.to_owned(), cached.clone());
         }
         Ok(cached)
+    }
+
+    fn v3(&self, catalog: &Catalog, gv: &GroupVersion<'_>, defs: &Definitions) -> Result<Cached, ApiError> {
+        let hash = inputs_hash(catalog, gv.resources.iter().copied());
+        self.cache_or(&gv.key, hash, || {
+            let published = if gv.builtin { defs.published_v3(&gv.key) } else { None };
+            published.unwrap_or_else(|| v3_document(catalog, &gv.resources, defs))
+        })
+    }
+
+    fn v3_static(&self, key: &str, defs: &Definitions) -> Result<Cached, ApiError> {
+        self.cache_or(key, static_hash(key), || defs.published_v3(key).unwrap_or(Value::Null))
     }
 
     fn v2(&self, catalog: &Catalog, defs: &Definitions) -> Result<(Cached, Bytes), ApiError> {
@@ -419,8 +576,8 @@ fn kind_schema(
     }
 }
 
-/// Definitions reachable from `roots` through `$ref`s (`#/definitions/<name>`), plus the
-/// synthetic schemas of kinds without a generated one.
+/// The OpenAPI 3 schemas reachable from `roots` through `$ref`s: kube's published ones,
+/// and the (Swagger 2.0 form) schemas of `extra` (custom and synthetic kinds) rewritten.
 fn closure(
     defs: &Definitions,
     roots: impl IntoIterator<Item = String>,
@@ -433,11 +590,25 @@ fn closure(
         if !seen.insert(name.clone()) {
             continue;
         }
-        let Some(schema) = defs.get(&name).or_else(|| extra.get(&name)) else {
-            continue;
+        let schema = match extra.get(&name) {
+            Some(v2) => to_v3_schema(v2),
+            None => match defs.v3_schema(&name) {
+                Some(v3) => {
+                    // As kube's CRD documents: the group-version-kinds of the shared
+                    // kinds (`DeleteOptions`, `WatchEvent`) are the full list of the v2
+                    // definitions, not one document's.
+                    let mut v3 = v3.clone();
+                    let gvk = defs.get(&name).and_then(|d| d.get("x-kubernetes-group-version-kind"));
+                    if let (Some(gvk), Some(obj)) = (gvk, v3.as_object_mut()) {
+                        obj.insert("x-kubernetes-group-version-kind".into(), gvk.clone());
+                    }
+                    v3
+                }
+                None => continue,
+            },
         };
-        collect_refs(schema, &mut stack);
-        out.insert(name, schema.clone());
+        collect_refs(&schema, &mut stack);
+        out.insert(name, schema);
     }
     out
 }
@@ -447,7 +618,10 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
         Value::Object(m) => {
             for (k, v) in m {
                 if k == "$ref" {
-                    if let Some(name) = v.as_str().and_then(|s| s.strip_prefix("#/definitions/")) {
+                    let s = v.as_str().unwrap_or_default();
+                    if let Some(name) =
+                        s.strip_prefix("#/definitions/").or_else(|| s.strip_prefix("#/components/schemas/"))
+                    {
                         out.push(name.to_owned());
                     }
                 } else {
@@ -456,6 +630,23 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
             }
         }
         Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The names a Swagger 2.0 value refers to with `$ref`s starting with `prefix`
+/// (`#/definitions/`, `#/parameters/`).
+fn collect_v2_refs(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str().and_then(|s| s.strip_prefix(prefix))) {
+                    ("$ref", Some(name)) => out.push(name.to_owned()),
+                    _ => collect_v2_refs(v, prefix, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_v2_refs(v, prefix, out)),
         _ => {}
     }
 }
@@ -492,7 +683,9 @@ pub fn to_v3_schema(v: &Value) -> Value {
     }
 }
 
-/// The OpenAPI 3.0 document of one group-version.
+/// The OpenAPI 3.0 document of a group-version kube does not publish (custom
+/// resources): operations generated from the catalog, kube's schemas for what they
+/// reference, and the `info` kube-apiserver gives CRD documents.
 fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Definitions) -> Value {
     let mut extra = BTreeMap::new();
     let mut ops = Vec::new();
@@ -500,33 +693,87 @@ fn v3_document(catalog: &Catalog, resources: &[&Arc<ResourceInfo>], defs: &Defin
         ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
     }
     let roots = paths::referenced_definitions(&ops);
-    let schemas: Map<String, Value> =
-        closure(defs, roots, &extra).into_iter().map(|(k, v)| (k, to_v3_schema(&v))).collect();
+    let schemas: Map<String, Value> = closure(defs, roots, &extra).into_iter().collect();
     json!({
         "openapi": "3.0.0",
-        "info": {"title": TITLE, "version": INFO_VERSION},
+        "info": {"title": CRD_TITLE, "version": CRD_INFO_VERSION},
         "paths": paths::render_v3(&ops),
         "components": {"schemas": schemas},
     })
 }
 
-/// The Swagger 2.0 document of every served resource, with every generated definition.
+/// Whether a path of kube's v2 document belongs to what the catalog serves: the paths
+/// of served built-in group-versions and of their groups, and the paths outside
+/// `/api` and `/apis` (`/version/`, the OIDC discovery) except `/logs/`, which a default
+/// kube-apiserver does not serve.
+fn v2_path_served(path: &str, gvs: &[GroupVersion<'_>]) -> bool {
+    let served = |group: &str, version: Option<&str>| {
+        gvs.iter()
+            .any(|gv| gv.builtin && gv.group == group && version.is_none_or(|v| gv.key.ends_with(&format!("/{v}"))))
+    };
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["api"] | ["apis"] => true,
+        ["api", version, ..] => served("", Some(version)),
+        ["apis", group] => served(group, None),
+        ["apis", group, version, ..] => served(group, Some(version)),
+        ["logs", ..] => false,
+        _ => true,
+    }
+}
+
+/// The Swagger 2.0 document: kube's paths of the served built-in group-versions, the
+/// generated operations of custom resources, and the parameters and definitions they
+/// use (kube's, and the custom resources').
 fn v2_document(catalog: &Catalog, defs: &Definitions) -> Value {
+    let gvs = group_versions(catalog);
     let mut extra = BTreeMap::new();
     let mut ops = Vec::new();
-    for r in catalog.resources() {
-        ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
+    for gv in gvs.iter().filter(|gv| !gv.builtin) {
+        for r in &gv.resources {
+            ops.extend(paths::operations(r, defs, custom_schema(catalog, r), &mut extra));
+        }
     }
-    let mut definitions: Map<String, Value> = defs.schemas.clone();
-    for (k, v) in extra {
-        definitions.entry(k).or_insert_with(|| custom_definition_v2(&v));
+    let mut doc = defs.v2_base.clone();
+    let mut paths: Map<String, Value> = doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter(|(p, _)| v2_path_served(p, &gvs)).map(|(p, v)| (p.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    if let Value::Object(generated) = paths::render_v2(&ops) {
+        paths.extend(generated);
     }
-    json!({
-        "swagger": "2.0",
-        "info": {"title": TITLE, "version": INFO_VERSION},
-        "paths": paths::render_v2(&ops),
-        "definitions": definitions,
-    })
+    // As kube-apiserver: only the parameters the paths use, and the definitions the
+    // paths and those parameters use (the PATCH body's `Patch` is only in a parameter).
+    let paths = Value::Object(paths);
+    let mut used = Vec::new();
+    collect_v2_refs(&paths, "#/parameters/", &mut used);
+    let parameters: Map<String, Value> = doc
+        .get("parameters")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter(|(k, _)| used.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let extra: BTreeMap<String, Value> = extra.into_iter().map(|(k, v)| (k, custom_definition_v2(&v))).collect();
+    let mut stack = Vec::new();
+    collect_v2_refs(&paths, "#/definitions/", &mut stack);
+    collect_v2_refs(&Value::Object(parameters.clone()), "#/definitions/", &mut stack);
+    let mut definitions = Map::new();
+    while let Some(name) = stack.pop() {
+        if definitions.contains_key(&name) {
+            continue;
+        }
+        let Some(schema) = defs.schemas.get(&name).or_else(|| extra.get(&name)) else {
+            continue;
+        };
+        collect_v2_refs(schema, "#/definitions/", &mut stack);
+        definitions.insert(name, schema.clone());
+    }
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("paths".into(), paths);
+        obj.insert("parameters".into(), Value::Object(parameters));
+        obj.insert("definitions".into(), Value::Object(definitions));
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -611,5 +858,27 @@ mod tests {
         let v2 = v2_document(&catalog, defs);
         assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
         assert!(v2["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"].is_object());
+    }
+
+    #[test]
+    fn published_documents_are_served_for_builtin_group_versions() {
+        let catalog = Catalog::builtin();
+        let defs = definitions().unwrap();
+        let doc = defs.published_v3("apis/apps/v1").expect("kube publishes apps/v1");
+        assert_eq!(doc["info"]["version"], "1.37");
+        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        let types: Vec<&String> = patch["requestBody"]["content"].as_object().unwrap().keys().collect();
+        assert!(!types.iter().any(|t| t.contains("cbor")), "no CBOR in {types:?}");
+        let strategy = &doc["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentStrategy"]["properties"]["type"];
+        assert_eq!(strategy["enum"], json!(["Recreate", "RollingUpdate"]));
+        let v2 = v2_document(&catalog, defs);
+        assert!(v2["paths"].get("/logs/").is_none());
+        assert!(v2["paths"]["/apis/apps/"].is_object());
+        assert!(v2["paths"].get("/apis/coordination.k8s.io/v1beta1/leases").is_none(), "beta not served");
+        assert!(v2["definitions"].get("io.k8s.api.coordination.v1beta1.Lease").is_none());
+        // Referenced through the shared PATCH body parameter only.
+        assert!(v2["definitions"]["io.k8s.apimachinery.pkg.apis.meta.v1.Patch"].is_object());
+        let used: Vec<&String> = v2["parameters"].as_object().unwrap().keys().collect();
+        assert!(!used.is_empty() && !used.iter().any(|k| k.starts_with("logpath")), "{used:?}");
     }
 }

@@ -313,7 +313,7 @@ pub fn operations(
         Some(n) if !custom_kind => n.to_owned(),
         _ => {
             let name = super::synthetic_name(&r.group, &r.version, &list_kind);
-            let schema = list_schema(&kind_def, &r.group, &r.version, &list_kind);
+            let schema = list_schema(&kind_def, &r.group, &r.version, &r.kind, &r.plural);
             extra.insert(name.clone(), schema);
             name
         }
@@ -409,18 +409,27 @@ pub fn operations(
     out
 }
 
-/// The schema of `<Kind>List` for a kind without a generated one.
-fn list_schema(item_def: &str, group: &str, version: &str, kind: &str) -> Value {
+/// The schema of `<Kind>List` for a kind without a generated one (a custom resource's),
+/// worded as kube-apiserver words it for CRDs.
+fn list_schema(item_def: &str, group: &str, version: &str, kind: &str, plural: &str) -> Value {
     json!({
+        "description": format!("{kind}List is a list of {kind}"),
         "type": "object",
         "properties": {
-            "apiVersion": {"type": "string"},
-            "items": {"type": "array", "items": {"$ref": format!("#/definitions/{item_def}")}},
-            "kind": {"type": "string"},
-            "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"},
+            "apiVersion": {"description": super::API_VERSION_DESCRIPTION, "type": "string"},
+            "items": {
+                "description": format!("List of {plural}. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"),
+                "type": "array",
+                "items": {"$ref": format!("#/definitions/{item_def}")},
+            },
+            "kind": {"description": super::KIND_DESCRIPTION, "type": "string"},
+            "metadata": {
+                "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+                "description": "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+            },
         },
         "required": ["items"],
-        "x-kubernetes-group-version-kind": [{"group": group, "kind": kind, "version": version}],
+        "x-kubernetes-group-version-kind": [{"group": group, "kind": format!("{kind}List"), "version": version}],
     })
 }
 

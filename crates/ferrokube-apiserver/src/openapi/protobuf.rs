@@ -164,6 +164,15 @@ fn named_schemas(m: &Map<String, Value>) -> Vec<u8> {
 
 /// `openapi_v2.ParametersItem` for one parameter object.
 fn parameter(p: &Map<String, Value>) -> Vec<u8> {
+    // A reference to one of the document's shared parameters (kube's
+    // `{"$ref": "#/parameters/body-2Y1dVQaQ"}`): the item's `JsonReference` (field 2).
+    if let Some(r) = p.get("$ref").and_then(Value::as_str) {
+        let mut reference = Vec::new();
+        string(&mut reference, 1, r);
+        let mut item = Vec::new();
+        bytes(&mut item, 2, &reference);
+        return item;
+    }
     let mut param = Vec::new();
     let place = str_of(p, "in");
     if place == "body" {
