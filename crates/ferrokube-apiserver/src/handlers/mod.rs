@@ -24,6 +24,7 @@ pub mod discovery;
 pub mod health;
 pub mod metrics;
 pub mod negotiate;
+pub mod openapi;
 pub mod router;
 pub mod status;
 pub mod table;
@@ -156,7 +157,7 @@ impl Handler {
         if crate::openapi::is_openapi_path(req.uri().path())
             && (req.method() == Method::GET || req.method() == Method::HEAD)
         {
-            return self.openapi.serve(&catalog, req.uri(), req.headers());
+            return openapi::serve(&self.openapi, &catalog, req.uri(), req.headers());
         }
         let route = route?;
         let accept = header_str(&req, header::ACCEPT).map(str::to_owned);
@@ -361,7 +362,7 @@ impl Handler {
                 }
                 other => render_value(code, body, other),
             };
-            crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+            openapi::add_warnings(&mut resp, &field_warnings);
             resp
         };
         match result {
@@ -370,7 +371,7 @@ impl Handler {
             ServedResponse::Object { code, object } if matches!(format, Format::Json) => {
                 let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
                 let mut resp = json_bytes_response(code, crate::storage::encoded::json(&object));
-                crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                openapi::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
             // Shared objects in protobuf: their kept message in a fresh envelope.
@@ -381,7 +382,7 @@ impl Handler {
                         let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
                         let body = ferrokube_apimachinery::protobuf::envelope(av, kind, &raw);
                         let mut resp = bytes_response(code, Bytes::from(body), negotiate::PROTOBUF);
-                        crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                        openapi::add_warnings(&mut resp, &field_warnings);
                         Ok(resp)
                     }
                     _ => Ok(object_response(code, &object)),
@@ -390,7 +391,7 @@ impl Handler {
             ServedResponse::Object { code, object } => Ok(object_response(code, &object)),
             ServedResponse::List(list) if matches!(format, Format::Json) => {
                 let mut resp = json_bytes_response(StatusCode::OK, list_json(&list));
-                crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                openapi::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
             ServedResponse::List(list) if matches!(format, Format::Protobuf) => {
@@ -417,7 +418,7 @@ impl Handler {
                         json_bytes_response(StatusCode::OK, list_json(&list))
                     }
                 };
-                crate::openapi::field_validation::add_warnings(&mut resp, &field_warnings);
+                openapi::add_warnings(&mut resp, &field_warnings);
                 Ok(resp)
             }
             ServedResponse::List(list) => Ok(object_response(200, &list.into_value())),

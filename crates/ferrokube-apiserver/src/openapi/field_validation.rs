@@ -12,7 +12,7 @@
 //! `x-kubernetes-preserve-unknown-fields` are all known). Kinds with no schema at all
 //! are not checked. With `Warn` (also when the parameter is absent, kube's default) the
 //! request proceeds and the response carries one `Warning: 299 - "unknown field ..."`
-//! header per field ([`add_warnings`]), which kubectl prints; `Ignore` checks nothing.
+//! header per field (`handlers::openapi::add_warnings`), which kubectl prints; `Ignore` checks nothing.
 //!
 //! As kube-apiserver, the request options come first (`dryRun` other than `All`, or a
 //! `fieldValidation` other than `Ignore`/`Strict`/`Warn`, is a 422 on
@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::Definitions;
 use crate::api::{ApiError, ApiRequest, Verb};
 use crate::catalog::Catalog;
-use crate::handlers::status;
+use crate::object::errors;
 
 /// kube-apiserver's validation of the request options (`CreateOptions`,
 /// `UpdateOptions`, `PatchOptions`, `DeleteOptions`): `dryRun` may only be `All`,
@@ -125,7 +125,7 @@ pub fn check(req: &mut ApiRequest, catalog: &Catalog) -> Result<Vec<String>, Api
     };
     if built_in && req.verb != Verb::Patch && json_body {
         if let Some(e) = super::go_json::type_error(defs, root, &body, &r.kind) {
-            return Err(status::bad_request(cannot_handle(&e)));
+            return Err(errors::bad_request(cannot_handle(&e)));
         }
     }
     let unknown = if ignore { Vec::new() } else { unknown_fields(defs, root, &body, patch) };
@@ -142,7 +142,7 @@ pub fn check(req: &mut ApiRequest, catalog: &Catalog) -> Result<Vec<String>, Api
         } else {
             cannot_handle(&format!("strict decoding error: {list}"))
         };
-        return Err(status::bad_request(message));
+        return Err(errors::bad_request(message));
     }
     if rewrite {
         super::go_json::prune_unknown(defs, root, &mut body, patch, 0);
@@ -151,16 +151,6 @@ pub fn check(req: &mut ApiRequest, catalog: &Catalog) -> Result<Vec<String>, Api
         }
     }
     Ok(messages)
-}
-
-/// Add one `Warning: 299 - "<text>"` header per warning to `resp`.
-pub fn add_warnings<B>(resp: &mut http::Response<B>, warnings: &[String]) {
-    for w in warnings {
-        let quoted = w.replace('\\', "\\\\").replace('"', "\\\"");
-        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
-            resp.headers_mut().append(http::header::WARNING, v);
-        }
-    }
 }
 
 /// The paths (`spec.template.spec.containers[0].foo`) of the fields of `value` that

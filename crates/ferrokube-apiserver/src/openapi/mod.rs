@@ -47,15 +47,35 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use serde_json::{json, Map, Value};
 
 use crate::api::{ApiError, ResourceInfo};
 use crate::catalog::Catalog;
-use crate::handlers::{full, status, ResponseBody};
+use crate::object::errors;
 
 /// kube-apiserver's published OpenAPI documents, gzipped (see `gen/gen_openapi.py`).
 static KUBE_OPENAPI_GZ: &[u8] = include_bytes!("kube_openapi.json.gz");
+
+/// What a request for an OpenAPI document gets, before HTTP (see [`OpenApi::answer`]).
+#[derive(Debug)]
+pub enum Answer {
+    /// A document: its bytes and media type, its ETag value (empty: none) and whether
+    /// it may be cached forever.
+    Document {
+        /// The document.
+        bytes: Bytes,
+        /// Its media type.
+        content_type: &'static str,
+        /// The ETag value without quotes; empty for none.
+        etag: String,
+        /// Asked for with its current hash: immutable.
+        immutable: bool,
+    },
+    /// Asked for with an old hash: the document's URL now (kube answers 301).
+    MovedTo(String),
+    /// No such document (kube's OpenAPI v3 handler answers a bare 404).
+    NotFound,
+}
 
 /// The media type of the OpenAPI v2 document in gnostic's protobuf encoding, as
 /// client-go asks for it in `Accept`.
@@ -408,23 +428,36 @@ fn inputs_hash<'a>(catalog: &Catalog, resources: impl IntoIterator<Item = &'a Ar
 }
 
 impl OpenApi {
-    /// Answer `GET /openapi/v2`, `/openapi/v3` or `/openapi/v3/<path>`.
-    /// `headers` are the request's (for `Accept` and `If-None-Match`). A document asked
-    /// for with its current `?hash=` is immutable (cacheable forever); with another hash
-    /// the answer is a redirect to the current URL, as kube-apiserver does.
-    pub fn serve(&self, catalog: &Catalog, uri: &Uri, headers: &HeaderMap) -> Result<Response<ResponseBody>, ApiError> {
-        let path = uri.path();
-        let defs = definitions().ok_or_else(|| status::internal("OpenAPI schemas unavailable"))?;
-        let if_none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    /// What `GET /openapi/v2`, `/openapi/v3` or `/openapi/v3/<path>` answers (`query`
+    /// is the request's, for `hash`): the v2 document in protobuf when
+    /// `wants_v2_protobuf`, else JSON. A v3 document asked for with its current `hash`
+    /// is immutable (cacheable forever); with another hash the answer is where it is now,
+    /// as kube-apiserver redirects. `handlers::openapi` turns the answer into HTTP.
+    pub fn answer(
+        &self,
+        catalog: &Catalog,
+        path: &str,
+        query: Option<&str>,
+        wants_v2_protobuf: bool,
+    ) -> Result<Answer, ApiError> {
+        let defs = definitions().ok_or_else(|| errors::internal("OpenAPI schemas unavailable"))?;
         if path == "/openapi/v2" {
-            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
             let (doc, pb) = self.v2(catalog, defs)?;
-            let wants_pb = accept.contains(V2_PROTOBUF) || accept.contains(V2_PROTOBUF_CONTENT_TYPE);
-            return Ok(if wants_pb {
+            return Ok(if wants_v2_protobuf {
                 // A representation of its own, so an ETag of its own.
-                respond(pb, V2_PROTOBUF_CONTENT_TYPE, &format!("{}-pb", doc.hash), if_none_match, false)
+                Answer::Document {
+                    bytes: pb,
+                    content_type: V2_PROTOBUF_CONTENT_TYPE,
+                    etag: format!("{}-pb", doc.hash),
+                    immutable: false,
+                }
             } else {
-                respond(doc.bytes, "application/json", &doc.hash, if_none_match, false)
+                Answer::Document {
+                    bytes: doc.bytes,
+                    content_type: "application/json",
+                    etag: doc.hash,
+                    immutable: false,
+                }
             });
         }
         let rest = path.strip_prefix("/openapi/v3").unwrap_or("").trim_matches('/');
@@ -447,40 +480,35 @@ impl OpenApi {
                 let hash = static_hash(key);
                 paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}")}));
             }
-            let bytes = serde_json::to_vec(&json!({ "paths": paths })).map_err(|e| status::internal(e.to_string()))?;
+            let bytes = serde_json::to_vec(&json!({ "paths": paths })).map_err(|e| errors::internal(&e.to_string()))?;
             // kube writes the index without a Content-Type, so Go's content sniffing
-            // names it plain text.
-            let mut resp = respond(Bytes::from(bytes), "text/plain; charset=utf-8", "", None, false);
-            resp.headers_mut().remove(header::ETAG);
-            return Ok(resp);
+            // names it plain text; it has no ETag.
+            return Ok(Answer::Document {
+                bytes: Bytes::from(bytes),
+                content_type: "text/plain; charset=utf-8",
+                etag: String::new(),
+                immutable: false,
+            });
         }
         let doc = if let Some(gv) = gvs.iter().find(|gv| gv.key == rest) {
             self.v3(catalog, gv, defs)?
         } else if others.contains(rest) {
             self.v3_static(rest, defs)?
         } else {
-            // kube's OpenAPI v3 handler answers an unknown path with a bare 404: no
-            // body, no Content-Type.
-            let mut resp = Response::new(full(Bytes::new()));
-            *resp.status_mut() = StatusCode::NOT_FOUND;
-            return Ok(resp);
+            return Ok(Answer::NotFound);
         };
-        let asked = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        let asked = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
             .find(|(k, _)| k == "hash")
             .map(|(_, v)| v.into_owned());
-        match asked {
-            Some(h) if h != doc.hash => {
-                let location = format!("/openapi/v3/{rest}?hash={}", doc.hash);
-                let mut resp = Response::new(full(Bytes::new()));
-                *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
-                if let Ok(v) = HeaderValue::from_str(&location) {
-                    resp.headers_mut().insert(header::LOCATION, v);
-                }
-                Ok(resp)
-            }
-            Some(_) => Ok(respond(doc.bytes, "application/json", &doc.hash, if_none_match, true)),
-            None => Ok(respond(doc.bytes, "application/json", &doc.hash, if_none_match, false)),
-        }
+        Ok(match asked {
+            Some(h) if h != doc.hash => Answer::MovedTo(format!("/openapi/v3/{rest}?hash={}", doc.hash)),
+            asked => Answer::Document {
+                bytes: doc.bytes,
+                content_type: "application/json",
+                etag: doc.hash,
+                immutable: asked.is_some(),
+            },
+        })
     }
 
     fn cache_or(&self, key: &str, hash: String, build: impl FnOnce() -> Value) -> Result<Cached, ApiError> {
@@ -489,7 +517,7 @@ impl OpenApi {
                 return Ok(c.clone());
             }
         }
-        let bytes = Bytes::from(serde_json::to_vec(&build()).map_err(|e| status::internal(e.to_string()))?);
+        let bytes = Bytes::from(serde_json::to_vec(&build()).map_err(|e| errors::internal(&e.to_string()))?);
         let cached = Cached { hash, bytes };
         if let Ok(mut cache) = self.v3.lock() {
             cache.insert(key.to_owned(), cached.clone());
@@ -517,7 +545,7 @@ impl OpenApi {
             }
         }
         let doc = v2_document(catalog, defs);
-        let json = Bytes::from(serde_json::to_vec(&doc).map_err(|e| status::internal(e.to_string()))?);
+        let json = Bytes::from(serde_json::to_vec(&doc).map_err(|e| errors::internal(&e.to_string()))?);
         let pb = Bytes::from(protobuf::encode_document(&doc));
         let entry = (Cached { hash, bytes: json }, pb);
         if let Ok(mut cache) = self.v2.lock() {
@@ -525,37 +553,6 @@ impl OpenApi {
         }
         Ok(entry)
     }
-}
-
-/// A 200 (or 304 when `if_none_match` matches the ETag) with caching headers.
-fn respond(
-    bytes: Bytes,
-    content_type: &'static str,
-    hash: &str,
-    if_none_match: Option<&str>,
-    immutable: bool,
-) -> Response<ResponseBody> {
-    let etag = format!("\"{hash}\"");
-    let not_modified =
-        !hash.is_empty() && if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut resp = if not_modified {
-        let mut r = Response::new(full(Bytes::new()));
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        let mut r = Response::new(full(bytes));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        r
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(if immutable { "public, immutable" } else { "no-cache, private" }),
-    );
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
-    resp
 }
 
 /// The definition name of a resource's kind, and its schema when it is not a generated
@@ -842,8 +839,8 @@ mod tests {
     fn documents_have_operations_and_schemas() {
         let catalog = Catalog::builtin();
         let api = OpenApi::default();
-        let resp = api.serve(&catalog, &Uri::from_static("/openapi/v3/apis/apps/v1"), &HeaderMap::new()).unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
+        let answer = api.answer(&catalog, "/openapi/v3/apis/apps/v1", None, false).unwrap();
+        assert!(matches!(answer, Answer::Document { content_type: "application/json", immutable: false, .. }));
         let defs = definitions().unwrap();
         let apps: Vec<_> = catalog.resources_in("apps", "v1").collect();
         let doc = v3_document(&catalog, &apps, defs);
