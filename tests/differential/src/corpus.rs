@@ -23,6 +23,7 @@
 //!   wait: {status: 200, path: status.phase, equals: Running}   # repeat until true
 //!   compare: false             # send, capture, but do not compare
 //!   ignore: [body.status]      # paths left out of the comparison
+//!   unordered: [body.details.causes]   # arrays compared in any order
 //! ```
 //!
 //! Variables are written `{name}`: `{ns}` and the captures of earlier steps (each
@@ -188,6 +189,10 @@ pub struct Step {
     /// Paths left out of the comparison (`status`, `body.metadata.labels`, ...).
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Dotted paths of arrays compared as multisets (sorted on both sides first), for
+    /// answers whose order kube-apiserver leaves to Go's map iteration.
+    #[serde(default)]
+    pub unordered: Vec<String>,
 }
 
 fn get() -> String {

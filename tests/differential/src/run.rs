@@ -192,6 +192,15 @@ fn failed(message: String) -> Normalized {
 }
 
 /// Replays one file on both sides and returns its steps' results.
+/// Sorts the array at the dotted `path` of `value` (if there is one) by each element's
+/// JSON text: both sides get the same order whatever order each server chose.
+fn sort_array_at(value: &mut serde_json::Value, path: &str) {
+    let target = path.split('.').try_fold(value, |v, key| v.get_mut(key));
+    if let Some(serde_json::Value::Array(items)) = target {
+        items.sort_by_cached_key(|item| item.to_string());
+    }
+}
+
 pub async fn run_file(file: &CorpusFile, real: &mut Side, embedded: &mut Side, ctx: &Context) -> Vec<StepResult> {
     for side in [&mut *real, &mut *embedded] {
         side.vars.clear();
@@ -214,7 +223,12 @@ pub async fn run_file(file: &CorpusFile, real: &mut Side, embedded: &mut Side, c
         let expected = r.map(|r| normalize(&r, &ctx)).unwrap_or_else(failed);
         let actual = e.map(|e| normalize(&e, &ctx)).unwrap_or_else(failed);
         let differences = if step.compared() {
-            diff(&expected.to_value(), &actual.to_value())
+            let (mut expected_value, mut actual_value) = (expected.to_value(), actual.to_value());
+            for path in &step.unordered {
+                sort_array_at(&mut expected_value, path);
+                sort_array_at(&mut actual_value, path);
+            }
+            diff(&expected_value, &actual_value)
                 .into_iter()
                 .filter(|d| !step.ignore.iter().any(|ignored| crate::compare::covers(ignored, &d.path)))
                 .collect()
