@@ -180,6 +180,11 @@ impl FieldError {
         FieldError { reason: "FieldValueRequired", field: field.to_owned(), body }
     }
 
+    /// `field: Duplicate value: <value>`.
+    pub fn duplicate(field: &str, value: &Value) -> Self {
+        FieldError { reason: "FieldValueDuplicate", field: field.to_owned(), body: format!("Duplicate value: {value}") }
+    }
+
     /// `field: Forbidden: detail`.
     pub fn forbidden(field: &str, detail: &str) -> Self {
         FieldError { reason: "FieldValueForbidden", field: field.to_owned(), body: format!("Forbidden: {detail}") }

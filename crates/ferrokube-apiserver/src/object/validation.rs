@@ -314,8 +314,8 @@ pub fn validate_workload_selector(info: &ResourceInfo, obj: &Value) -> Vec<Field
 
 /// Field errors of a new Pod's containers and a Service's ports, as kube's
 /// `ValidatePod`/`ValidateService` word them: a container needs a name that is a DNS
-/// label and an image; a service port and a numeric target port must be within
-/// 1-65535.
+/// label and an image; a service's ports need distinct DNS-label names when there are
+/// several, and a port and a numeric target port must be within 1-65535.
 pub fn validate_spec(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
     let mut out = Vec::new();
     if !info.group.is_empty() {
@@ -341,8 +341,19 @@ pub fn validate_spec(info: &ResourceInfo, obj: &Value) -> Vec<FieldError> {
             }
         }
         "services" => {
-            let ports = obj.pointer("/spec/ports").and_then(Value::as_array);
-            for (i, p) in ports.into_iter().flatten().enumerate() {
+            let ports: &[Value] = obj.pointer("/spec/ports").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+            let mut names = std::collections::HashSet::new();
+            for (i, p) in ports.iter().enumerate() {
+                let at = format!("spec.ports[{i}].name");
+                match p.get("name").and_then(Value::as_str).unwrap_or("") {
+                    "" if ports.len() > 1 => out.push(FieldError::required(&at, "")),
+                    "" => {}
+                    name if !name_problems(name, NameRule::Label).is_empty() => {
+                        out.push(FieldError::invalid(&at, &Value::from(name), LABEL_MSG))
+                    }
+                    name if !names.insert(name) => out.push(FieldError::duplicate(&at, &Value::from(name))),
+                    _ => {}
+                }
                 for key in ["port", "targetPort"] {
                     let Some(v) = p.get(key).filter(|v| v.is_number()) else { continue };
                     if !v.as_i64().is_some_and(|n| (1..=65535).contains(&n)) {
@@ -449,9 +460,20 @@ mod tests {
         assert_eq!(
             shown,
             [
+                "spec.ports[0].name: Required value",
                 "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
                 "spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+                "spec.ports[1].name: Required value",
             ]
+        );
+        let named = |a: &str, b: &str| json!({"spec": {"ports": [{"name": a, "port": 80}, {"name": b, "port": 81}]}});
+        let shown: Vec<String> =
+            validate_spec(services, &named("web", "web")).iter().map(ToString::to_string).collect();
+        assert_eq!(shown, [r#"spec.ports[1].name: Duplicate value: "web""#]);
+        assert!(validate_spec(services, &named("web", "metrics")).is_empty());
+        assert!(
+            validate_spec(services, &json!({"spec": {"ports": [{"port": 80}]}})).is_empty(),
+            "one port needs no name"
         );
     }
 
