@@ -171,6 +171,32 @@ async fn generation_bumps_on_spec_only() {
     assert_eq!(sp["metadata"]["generation"], 2);
 }
 
+/// An EndpointSlice's generation counts its endpoints, ports and labels, as kube's
+/// strategy does (annotations alone leave it).
+#[tokio::test]
+async fn endpoint_slice_generation_counts_content_and_labels() {
+    let r = Registry::new();
+    let slices = res("discovery.k8s.io", "endpointslices", "EndpointSlice", true, false, false);
+    let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-x", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": ["10.244.0.2"]}], "ports": [{"port": 80}]});
+    let update = |v: serde_json::Value| Req::new(Verb::Update, slices.clone()).ns("default").name("web-x").body(v);
+    let s = ok(&r, Req::new(Verb::Create, slices.clone()).ns("default").body(slice)).await;
+    assert_eq!(s["metadata"]["generation"], 1);
+    let mut a = s.clone();
+    a["metadata"]["annotations"] = json!({"note": "x"});
+    let a = ok(&r, update(a)).await;
+    assert_eq!(a["metadata"]["generation"], 1, "annotations alone");
+    let mut e = a.clone();
+    e["endpoints"] = json!([{"addresses": ["10.244.0.3"]}]);
+    let e = ok(&r, update(e)).await;
+    assert_eq!(e["metadata"]["generation"], 2, "endpoints changed");
+    let mut l = e.clone();
+    l["metadata"]["labels"]["extra"] = json!("1");
+    let l = ok(&r, update(l)).await;
+    assert_eq!(l["metadata"]["generation"], 3, "labels changed");
+}
+
 #[tokio::test]
 async fn dry_run_leaves_no_trace() {
     let r = Registry::new();

@@ -159,6 +159,7 @@ pub fn tracks_generation(info: &crate::api::ResourceInfo, custom: bool) -> bool 
         "policy" => info.plural == "poddisruptionbudgets",
         "admissionregistration.k8s.io" | "apiextensions.k8s.io" => true,
         "resource.k8s.io" => info.plural == "deviceclasses",
+        "discovery.k8s.io" => info.plural == "endpointslices",
         _ => false,
     }
 }

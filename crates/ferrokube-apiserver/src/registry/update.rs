@@ -227,7 +227,10 @@ pub(crate) fn prepare_update(
     let builtin = registry.custom_version(info).is_none();
     super::defaults::on_update(info, builtin, old, &mut out, &registry.alloc);
     let old_gen = meta::generation(old).max(1);
-    let gen = if spec_changed(old, &out) { old_gen + 1 } else { old_gen };
+    // An EndpointSlice's generation also counts label changes (kube's strategy).
+    let labels_count = info.group == "discovery.k8s.io" && info.plural == "endpointslices";
+    let labels_changed = labels_count && old.pointer("/metadata/labels") != out.pointer("/metadata/labels");
+    let gen = if spec_changed(old, &out) || labels_changed { old_gen + 1 } else { old_gen };
     {
         let m = meta::meta_mut(&mut out);
         m.insert("name".into(), json!(name));
