@@ -231,9 +231,9 @@ impl std::fmt::Debug for BackoffFactory {
 }
 
 /// A stateful exponential schedule: `base`, `2*base`, `4*base`, ... never more than
-/// `max`; [`reset`](Self::reset) starts over. Used where a loop backs off between its
-/// own attempts (the reflector); the arithmetic is
-/// [`util::wait::Backoff`](crate::util::wait::Backoff)'s.
+/// `max`, optionally jittered; [`reset`](Self::reset) starts over. Used where a loop backs
+/// off between its own attempts (the reflector); the arithmetic is
+/// [`util::wait`](crate::util::wait)'s.
 #[derive(Clone, Debug)]
 pub struct Backoff {
     schedule: wait::Backoff,
@@ -248,14 +248,22 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// A backoff starting at `base` and capped at `max`.
+    /// A backoff starting at `base` and capped at `max`, without jitter.
     pub fn new(base: Duration, max: Duration) -> Self {
         Backoff { schedule: wait::Backoff::doubling(base, max), attempt: 0 }
     }
 
-    /// The next delay; each call doubles the previous one up to the cap.
+    /// The same schedule with up to `factor ×` each delay added at random
+    /// ([`wait::jitter`]; client-go's reflector uses 1.0: each delay lies in `[d, 2d)`).
+    pub fn with_jitter(mut self, factor: f64) -> Self {
+        self.schedule.jitter = factor;
+        self
+    }
+
+    /// The next delay; each call doubles the previous one up to the cap (jitter added
+    /// on top).
     pub fn next_delay(&mut self) -> Duration {
-        let d = self.schedule.base_delay(self.attempt);
+        let d = self.schedule.delay(self.attempt);
         self.attempt = self.attempt.saturating_add(1);
         d
     }
@@ -281,6 +289,12 @@ mod tests {
         assert_eq!(got, [100, 200, 400, 800, 1000, 1000, 1000].map(Duration::from_millis).to_vec());
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(100));
+        // Jittered as client-go's reflector: each delay in [d, 2d), the cap before jitter.
+        let mut j = Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).with_jitter(1.0);
+        for base in [100, 200, 400, 800, 1000, 1000].map(Duration::from_millis) {
+            let d = j.next_delay();
+            assert!(d >= base && d < base * 2, "{d:?} for {base:?}");
+        }
     }
 
     #[test]

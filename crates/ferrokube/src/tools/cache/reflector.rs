@@ -25,9 +25,11 @@
 //!    410 — means the history no longer reaches back to the last-seen resourceVersion:
 //!    go back to 1 and relist.
 //! 4. **Other errors** (connection refused, 5xx, 429, an ERROR event, a very short
-//!    empty watch, a failed list) back off exponentially, 800 ms doubling up to 30 s
-//!    (client-go's defaults), and retry the same step; any successful list or event
-//!    resets the backoff. Nothing the server sends makes the reflector panic or stop.
+//!    empty watch, a failed list) back off exponentially, 800 ms doubling up to 30 s,
+//!    each delay jittered by up to +100% (client-go's defaults: a fleet of informers
+//!    does not retry in step), and retry the same step; any successful list or event
+//!    resets the backoff (client-go resets it after 2 minutes without a backoff, so a
+//!    reflector that recovered starts its next backoff from 800 ms here sooner). Nothing the server sends makes the reflector panic or stop.
 //!
 //! Every failure is reported, none is skipped silently: as a [`ReflectorError`] to
 //! [`last_error`](Reflector::last_error), the log, the informer's watch error handler
@@ -161,7 +163,8 @@ pub struct ReflectorOptions {
     pub decode_without_managed_fields: bool,
     /// First delay after an error. Default 800 ms.
     pub initial_backoff: Duration,
-    /// Longest delay after repeated errors. Default 30 s.
+    /// Longest delay after repeated errors, before jitter (a delay may reach twice it).
+    /// Default 30 s.
     pub max_backoff: Duration,
 }
 
@@ -478,7 +481,7 @@ impl<K: ReflectedObject> Reflector<K> {
 
     /// [`run`](Self::run), decoding objects as `D`.
     async fn run_as<D: Unwrap<K>>(&self) {
-        let mut backoff = Backoff::new(self.options.initial_backoff, self.options.max_backoff);
+        let mut backoff = Backoff::new(self.options.initial_backoff, self.options.max_backoff).with_jitter(1.0);
         let mut use_watch_list = self.options.watch_list;
         loop {
             let (rv, stream) = if use_watch_list {
