@@ -235,7 +235,13 @@ impl Store {
         let Some(p) = &self.persistence else { return Ok(()) };
         let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
         let result = match object {
-            Some(obj) => p.put(resource, key, rv, &super::encoded::json(obj)),
+            // A second holder while serializing, so `encoded::json` keeps the bytes and
+            // the readers (and the store's own call after the write) do not serialize
+            // this version again.
+            Some(obj) => {
+                let held = Arc::clone(obj);
+                p.put(resource, key, rv, &super::encoded::json(&held))
+            }
             None => p.remove(resource, key, rv),
         };
         result.map_err(StoreError::Storage)
