@@ -2,16 +2,15 @@
 //! The input is the object's JSON, a NUL byte, and the patch's JSON.
 #![no_main]
 
+#[path = "json_pair.rs"]
+mod json_pair;
+
 use ferrokube_apiserver::patch::schema::root_type;
 use ferrokube_apiserver::patch::{apply_patch, PatchType};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some(nul) = data.iter().position(|b| *b == 0) else { return };
-    let (Ok(object), Ok(patch)) =
-        (serde_json::from_slice(&data[..nul]), serde_json::from_slice(&data[nul + 1..]))
-    else {
-        return;
-    };
-    let _ = apply_patch(PatchType::StrategicMergePatch, &object, &patch, root_type("apps", "Deployment"));
+    if let Some((object, patch)) = json_pair::split(data) {
+        let _ = apply_patch(PatchType::StrategicMergePatch, &object, &patch, root_type("apps", "Deployment"));
+    }
 });

@@ -10,8 +10,11 @@
 //! regression) fails the test, and so does a listed one that went away (the list must
 //! be kept exact).
 
+#[path = "support/testdata.rs"]
+mod testdata;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -92,21 +95,9 @@ fn diff(a: &Value, b: &Value, path: &str, out: &mut Vec<String>, limit: usize) {
     }
 }
 
-/// Kubernetes' API test data (vendored at `tests/fixtures/k8s-api-testdata`, see its
-/// README); `K8S_API_TESTDATA` names another copy of the folder that holds `HEAD`.
-fn testdata_root() -> PathBuf {
-    std::env::var_os("K8S_API_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/k8s-api-testdata"))
-}
-
-fn fixtures_dir() -> PathBuf {
-    testdata_root().join("HEAD")
-}
-
 #[test]
 fn fixtures_round_trip_typed_and_unstructured() {
-    let dir = fixtures_dir();
+    let dir = testdata::fixtures_dir();
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
             "cannot read the k8s-api-testdata fixtures at {} ({e}); they are vendored under \

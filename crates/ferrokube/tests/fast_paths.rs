@@ -14,7 +14,8 @@
 //! * the compact cache form: `Compact::<K>::object()` vs decoding the JSON directly,
 //!   with and without managedFields skipped.
 
-use std::path::{Path, PathBuf};
+#[path = "support/testdata.rs"]
+mod testdata;
 
 use ferrokube::tools::cache::{Compact, WithoutManagedFields};
 use ferrokube::watch::event::{decode_event, decode_event_reference};
@@ -25,21 +26,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// Kubernetes' API test data (vendored at `tests/fixtures/k8s-api-testdata`, see its
-/// README); `K8S_API_TESTDATA` names another copy of the folder that holds `HEAD`.
-fn testdata_root() -> PathBuf {
-    std::env::var_os("K8S_API_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/k8s-api-testdata"))
-}
-
-fn fixtures_dir() -> PathBuf {
-    testdata_root().join("HEAD")
-}
-
 /// (file name, JSON text) of every fixture.
 fn fixtures() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::fs::read_dir(fixtures_dir())
+    let mut out: Vec<(String, String)> = std::fs::read_dir(testdata::fixtures_dir())
         .expect("fixtures directory")
         .filter_map(|e| e.ok())
         .map(|e| e.path())

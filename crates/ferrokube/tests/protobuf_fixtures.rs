@@ -9,23 +9,12 @@
 //! The fixtures are vendored at `tests/fixtures/k8s-api-testdata` (see its README);
 //! `K8S_API_TESTDATA` names another copy.
 
-use std::path::{Path, PathBuf};
+#[path = "support/testdata.rs"]
+mod testdata;
 
 use ferrokube_apimachinery::protobuf::{decode_object, encode_object};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-
-/// Kubernetes' API test data (vendored at `tests/fixtures/k8s-api-testdata`, see its
-/// README); `K8S_API_TESTDATA` names another copy of the folder that holds `HEAD`.
-fn testdata_root() -> PathBuf {
-    std::env::var_os("K8S_API_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/k8s-api-testdata"))
-}
-
-fn fixtures_dir() -> PathBuf {
-    testdata_root().join("HEAD")
-}
 
 /// The first paths where two JSON values differ.
 fn diff(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
@@ -204,7 +193,7 @@ const K8S_OPENAPI_UNDECODABLE: &[&str] = &[
 
 #[test]
 fn every_protobuf_fixture_decodes_as_its_json_twin_and_round_trips() {
-    let dir = fixtures_dir();
+    let dir = testdata::fixtures_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("fixtures directory")
         .filter_map(|e| e.ok())
@@ -271,7 +260,7 @@ fn every_protobuf_fixture_round_trips_as_a_json_value_to_kubes_bytes() {
     // included), the serde codec reads a fixture's message into a `serde_json::Value`
     // and writes it back to the very bytes kube wrote.
     use ferrokube_apimachinery::protobuf::{de::from_message, envelope::parse_envelope, ser::to_message};
-    let dir = fixtures_dir();
+    let dir = testdata::fixtures_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("fixtures directory")
         .filter_map(|e| e.ok())
