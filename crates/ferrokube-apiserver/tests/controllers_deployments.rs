@@ -86,7 +86,7 @@ async fn deployment_rolls_out_updates_and_scales() {
     assert_eq!(objects::name(rs), format!("web-{hash}"));
     assert!(hash.bytes().all(|c| b"bcdfghjklmnpqrstvwxz2456789".contains(&c)));
     assert_eq!(rs.pointer("/spec/selector/matchLabels/pod-template-hash"), Some(&json!(hash)));
-    assert_eq!(objects::controller_uid(rs).as_deref(), Some(objects::uid(&d)));
+    assert_eq!(objects::controller_uid(rs), Some(objects::uid(&d)));
     assert_eq!(objects::annotation(rs, "deployment.kubernetes.io/desired-replicas"), Some("2"));
     assert_eq!(objects::annotation(rs, "deployment.kubernetes.io/max-replicas"), Some("3"));
 
@@ -249,17 +249,19 @@ async fn pod_phases_seen_through_watch() {
     assert!(objects::condition_true(&node, "Ready"));
     assert_eq!(node.pointer("/status/nodeInfo/kubeletVersion"), Some(&json!("v1.37.0")));
 
-    // Events for kubectl describe.
-    let events = env.client.list_items(&env.res().events, Some("default")).await.unwrap();
-    let reasons: Vec<&str> = events
-        .iter()
-        .filter(|e| e.pointer("/involvedObject/name") == Some(&json!("solo")))
-        .filter(|e| e.pointer("/involvedObject/kind") == Some(&json!("Pod")))
-        .filter_map(|e| e["reason"].as_str())
-        .collect();
-    for r in ["Scheduled", "Pulled", "Created", "Started"] {
-        assert!(reasons.contains(&r), "missing event {r}: {reasons:?}");
-    }
+    // Events for kubectl describe (recorded after the status writes, as a kubelet does).
+    let wanted = ["Scheduled", "Pulled", "Created", "Started"];
+    controllers_support::wait_for("the pod's events", || async {
+        let events = env.client.list_items(&env.res().events, Some("default")).await.unwrap();
+        let reasons: Vec<String> = events
+            .iter()
+            .filter(|e| e.pointer("/involvedObject/name") == Some(&json!("solo")))
+            .filter(|e| e.pointer("/involvedObject/kind") == Some(&json!("Pod")))
+            .filter_map(|e| e["reason"].as_str().map(str::to_owned))
+            .collect();
+        wanted.iter().all(|r| reasons.iter().any(|x| x == r)).then_some(())
+    })
+    .await;
     env.stop().await;
 }
 
@@ -295,7 +297,7 @@ async fn replicaset_adopts_orphans_and_replaces_deleted_pods() {
     let all = env.pods("default", "cache").await;
     assert_eq!(all.len(), 2);
     let stray = all.iter().find(|p| objects::name(p) == "stray").expect("orphan adopted, not replaced");
-    assert_eq!(objects::controller_uid(stray).as_deref(), Some(objects::uid(&rs)));
+    assert_eq!(objects::controller_uid(stray), Some(objects::uid(&rs)));
     let other = all.iter().find(|p| objects::name(p) != "stray").unwrap();
     assert!(objects::name(other).starts_with("cache-"));
 

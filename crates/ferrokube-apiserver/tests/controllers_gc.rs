@@ -70,7 +70,7 @@ async fn orphan_deletion_keeps_dependents() {
     env.wait_passes(2).await;
     let pods = env.pods("default", "orph").await;
     assert_eq!(pods.len(), 2);
-    assert!(pods.iter().all(|p| objects::controller_uid(p).as_deref() == Some(objects::uid(&rss[0]))));
+    assert!(pods.iter().all(|p| objects::controller_uid(p) == Some(objects::uid(&rss[0]))));
     env.stop().await;
 }
 

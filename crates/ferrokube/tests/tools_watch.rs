@@ -132,6 +132,19 @@ fn data(cm: &ConfigMap) -> &str {
     cm.data.as_ref().and_then(|d| d.get("v")).map(String::as_str).unwrap_or_default()
 }
 
+/// Waits until the server's controllers have published `kube-root-ca.crt` in each of
+/// `namespaces`: their ConfigMap writes, on the controllers' own thread, would
+/// otherwise land in the middle of a test that counts on a history of 4 events.
+async fn wait_root_ca_published(client: &RESTClient, namespaces: &[&str]) {
+    for ns in namespaces {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while cms(client, ns).get("kube-root-ca.crt", &Default::default()).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "no kube-root-ca.crt in {ns}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// Creates a ConfigMap through the registry directly, without yielding to the runtime.
 async fn create_in_process(registry: &Registry, ns: &str, name: &str) {
     use ferrokube_apiserver::api::{ApiRequest, Verb};
@@ -238,6 +251,7 @@ async fn retry_watcher_stops_with_gone_when_history_is_lost() {
     let env = start_embedded(Arc::clone(&registry)).await;
     let c = &env.client;
     create_namespace(c, "gone").await;
+    wait_root_ca_published(c, &["default", "gone", "kube-public", "kube-system"]).await;
     let first = create(c, "gone", "first", "0").await;
     let mut w = RetryWatcher::new(&rv(&first), lw(c, "gone")).expect("a watcher");
     create(c, "gone", "live", "0").await;

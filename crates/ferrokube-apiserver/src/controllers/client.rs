@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::api::{ApiError, ApiRequest, ApiResponse, ResourceInfo, UserInfo, Verb, WatchStream};
+use crate::api::{ApiError, ApiRequest, ApiResponse, ResourceInfo, ServedResponse, UserInfo, Verb, WatchStream};
 use crate::catalog::Catalog;
 use crate::registry::Registry;
 
@@ -223,18 +223,59 @@ impl Client {
     /// LIST (all namespaces when `ns` is `None`): the items and the list's
     /// resourceVersion.
     pub async fn list(&self, res: &Arc<ResourceInfo>, ns: Option<&str>) -> Result<(Vec<Value>, String), ApiError> {
-        let mut list = self.object(self.request(Verb::List, path(res, ns, None, None), &[], None)).await?;
-        let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_owned();
-        let mut items = match list.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
+        let (mut items, rv) = Client::split_list(
+            self.registry.handle(self.request(Verb::List, path(res, ns, None, None), &[], None)).await?,
+        )?;
         // kube leaves `kind`/`apiVersion` off list items; controllers want them (for
         // Events' involvedObject and ownerReferences).
         for item in &mut items {
             crate::object::meta::set_type(item, res);
         }
         Ok((items, rv))
+    }
+
+    /// A LIST answer's items and resourceVersion.
+    fn split_list(answer: ApiResponse) -> Result<(Vec<Value>, String), ApiError> {
+        let ApiResponse::Object { body: mut list, .. } = answer else {
+            return Err(ApiError::new(500, "InternalError", "unexpected watch response"));
+        };
+        let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_owned();
+        let items = match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        Ok((items, rv))
+    }
+
+    /// LIST of all namespaces, the items shared with the store (typed as
+    /// [`list`](Self::list)'s are; an item is copied only when it lacks its type).
+    pub async fn list_shared(&self, res: &Arc<ResourceInfo>) -> Result<(Vec<Arc<Value>>, String), ApiError> {
+        let req = self.request(Verb::List, path(res, None, None, None), &[], None);
+        match self.registry.handle_served(req).await? {
+            ServedResponse::List(list) => {
+                let rv = list.metadata.pointer("/resourceVersion").and_then(Value::as_str).unwrap_or("").to_owned();
+                let mut items = list.items;
+                for item in &mut items {
+                    if !crate::object::meta::is_typed(item, res) {
+                        crate::object::meta::set_type(Arc::make_mut(item), res);
+                    }
+                }
+                Ok((items, rv))
+            }
+            other => {
+                let (mut items, rv) = Client::split_list(other.into_api())?;
+                for item in &mut items {
+                    crate::object::meta::set_type(item, res);
+                }
+                Ok((items.into_iter().map(Arc::new).collect(), rv))
+            }
+        }
+    }
+
+    /// resourceVersion of the store's newest write to `res`: a cache that has seen it
+    /// holds every write made so far.
+    pub fn freshness_target(&self, res: &ResourceInfo) -> u64 {
+        self.registry.store().resource_rv(&crate::object::meta::resource_key(res))
     }
 
     /// LIST, items only.

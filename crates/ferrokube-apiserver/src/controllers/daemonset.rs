@@ -10,6 +10,7 @@
 //! NumberScheduled, numberReady, numberAvailable, numberUnavailable,
 //! numberMisscheduled, observedGeneration.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -58,17 +59,18 @@ fn pod_for(ds: &Value, owner: &Owner<'_>, node: &str, revision: &str) -> Value {
     pod
 }
 
-async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Value], candidates: &[Value]) {
+async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[Arc<Value>]) {
     let c = &ctx.client;
     let ns = objects::namespace(ds);
     let selector = ds.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
     let owner = Owner { object: ds, api_version: "apps/v1", kind: "DaemonSet", selector: &selector };
     let owned = ownership::claim(c, &c.res.pods, &owner, candidates).await;
+    let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
     let revision = pod_template_hash(ds.pointer("/spec/template").unwrap_or(&Value::Null), None);
     let on_delete = ds.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
-    let targets: Vec<&str> = nodes.iter().filter(|n| eligible(ds, n)).map(objects::name).collect();
+    let targets: Vec<&str> = nodes.iter().filter(|n| eligible(ds, n)).map(|n| objects::name(n)).collect();
     let node_of = |p: &Value| p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_owned();
-    let active: Vec<&Value> = owned.iter().filter(|p| objects::pod_active(p)).collect();
+    let active: Vec<&Value> = owned.iter().copied().filter(|p| objects::pod_active(p)).collect();
     if !objects::is_deleting(ds) {
         let mut acted = false;
         for node in &targets {
@@ -143,22 +145,12 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Value], candidates: &[Value
 /// One pass over every DaemonSet.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
-    let lists = (
-        c.list_items(&c.res.daemonsets, None).await,
-        c.list_items(&c.res.nodes, None).await,
-        c.list_items(&c.res.pods, None).await,
-    );
-    let (sets, nodes, pods) = match lists {
-        (Ok(s), Ok(n), Ok(p)) => (s, n, p),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            tracing::warn!(error = %e.message, "daemonset controller: list failed");
-            return Some(Duration::from_millis(200));
-        }
-    };
-    let pods_by_namespace = objects::by_namespace(pods);
+    let sets = ctx.informers.list(&c.res.daemonsets).await;
+    let nodes = ctx.informers.list(&c.res.nodes).await;
+    let pods = ctx.informers.fresh(&c.res.pods).await;
     for ds in &sets {
-        let in_ns = objects::in_namespace_of(&pods_by_namespace, ds);
-        sync_ds(ctx, ds, &nodes, in_ns).await;
+        let candidates = pods.claimable(objects::namespace(ds).unwrap_or(""), objects::uid(ds));
+        sync_ds(ctx, ds, &nodes, &candidates).await;
     }
     None
 }

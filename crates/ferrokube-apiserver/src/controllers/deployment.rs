@@ -19,11 +19,12 @@
 //!   availableReplicas, unavailableReplicas and the Available and Progressing
 //!   conditions, which is what `kubectl rollout status` waits on.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::cache::Cache;
 use super::client::{is_conflict, is_not_found};
 use super::hash::{pod_template_hash, POD_TEMPLATE_HASH};
 use super::informer::Waiter;
@@ -175,7 +176,8 @@ struct Sync<'a> {
     d: Value,
     new_rs: Option<Value>,
     old: Vec<Value>,
-    pods: &'a [Value],
+    /// The pods, for the old ReplicaSets' (Recreate waits until they are gone).
+    pods: &'a Cache,
     created_new: bool,
 }
 
@@ -352,7 +354,7 @@ impl<'a> Sync<'a> {
             Err(e) if is_conflict(&e) => {
                 // A ReplicaSet of that name exists: ours (a stale read) or a collision.
                 if let Ok(Some(existing)) = c.get_opt(&c.res.replicasets, objects::namespace(d), &name).await {
-                    let ours = objects::controller_uid(&existing).as_deref() == Some(objects::uid(d));
+                    let ours = objects::controller_uid(&existing) == Some(objects::uid(d));
                     if ours && same_template(&existing, d) {
                         return false;
                     }
@@ -542,10 +544,11 @@ impl<'a> Sync<'a> {
         if scaled {
             return self.sync_status().await;
         }
-        let old_uids: Vec<String> = self.old.iter().map(|r| objects::uid(r).to_owned()).collect();
-        let old_pods_running = self.pods.iter().any(|p| {
-            objects::controller_uid(p).is_some_and(|u| old_uids.contains(&u))
-                && !matches!(objects::phase(p), "Succeeded" | "Failed")
+        let old_pods_running = self.old.iter().any(|rs| {
+            self.pods
+                .controlled_by(objects::uid(rs))
+                .iter()
+                .any(|p| !matches!(objects::phase(p), "Succeeded" | "Failed"))
         });
         if old_pods_running {
             return self.sync_status().await;
@@ -709,37 +712,21 @@ impl<'a> Sync<'a> {
 /// One pass over every Deployment.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
-    let lists = (
-        c.list_items(&c.res.deployments, None).await,
-        c.list_items(&c.res.replicasets, None).await,
-        c.list_items(&c.res.pods, None).await,
-    );
-    let (deployments, rss, pods) = match lists {
-        (Ok(d), Ok(r), Ok(p)) => (d, r, p),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            tracing::warn!(error = %e.message, "deployment controller: list failed");
-            return Some(Duration::from_millis(200));
-        }
-    };
-    let mut rs_by_ns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for rs in rss {
-        rs_by_ns.entry(objects::namespace(&rs).unwrap_or("").to_owned()).or_default().push(rs);
-    }
-    let mut pods_by_ns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for p in pods {
-        pods_by_ns.entry(objects::namespace(&p).unwrap_or("").to_owned()).or_default().push(p);
-    }
+    let deployments = ctx.informers.list(&c.res.deployments).await;
+    let rss = ctx.informers.fresh(&c.res.replicasets).await;
+    let pods = ctx.informers.fresh(&c.res.pods).await;
     for d in deployments {
+        let d = Arc::unwrap_or_clone(d);
         let ns = objects::namespace(&d).unwrap_or("").to_owned();
         let selector = d.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
         let owner = Owner { object: &d, api_version: "apps/v1", kind: "Deployment", selector: &selector };
-        let candidates = rs_by_ns.get(&ns).map(Vec::as_slice).unwrap_or(&[]);
-        let mut owned = ownership::claim(c, &c.res.replicasets, &owner, candidates).await;
+        let candidates = rss.claimable(&ns, objects::uid(&d));
+        let owned = ownership::claim(c, &c.res.replicasets, &owner, &candidates).await;
+        let mut owned: Vec<Value> = owned.into_iter().map(Arc::unwrap_or_clone).collect();
         owned.sort_by_key(|r| (objects::created(r).to_owned(), objects::name(r).to_owned()));
         let new_pos = owned.iter().position(|rs| same_template(rs, &d));
         let new_rs = new_pos.map(|i| owned.remove(i));
-        let pods = pods_by_ns.get(&ns).map(Vec::as_slice).unwrap_or(&[]);
-        let mut sync = Sync { ctx, d: d.clone(), new_rs, old: owned, pods, created_new: false };
+        let mut sync = Sync { ctx, d: d.clone(), new_rs, old: owned, pods: &pods, created_new: false };
         if objects::is_deleting(&d) {
             sync.sync_status().await;
             continue;

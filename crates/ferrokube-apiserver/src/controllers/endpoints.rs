@@ -244,9 +244,9 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         return None;
     };
     let listed = async {
-        let services = c.list_items(&services_res, None).await?;
-        let pods = util::pods_for_services(c, &services).await?;
-        let endpoints = c.list_items(&endpoints_res, None).await?;
+        let services = util::owned(ctx.informers.list(&services_res).await);
+        let pods = ctx.informers.fresh(&c.res.pods).await;
+        let endpoints = util::owned(ctx.informers.list(&endpoints_res).await);
         Ok::<_, crate::api::ApiError>((services, pods, endpoints))
     };
     let (services, pods, endpoints) = match listed.await {
@@ -262,7 +262,8 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let mut retry = false;
     for svc in &services {
         let Some(selector) = util::service_selector(svc) else { continue };
-        let pods = util::selected_pods(svc, selector, objects::in_namespace_of(&pods, svc));
+        let in_namespace = pods.list(Some(objects::namespace(svc).unwrap_or("")));
+        let pods = util::selected_pods(svc, selector, &in_namespace);
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let mut subsets = desired_subsets(svc, &pods);
         let existing = current.remove(&util::key(svc));

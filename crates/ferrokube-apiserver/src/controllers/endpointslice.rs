@@ -463,13 +463,13 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     // Without a served Service there is nothing to do (the garbage collector removes
     // the slices of deleted Services), so nothing more is listed.
     let listed = async {
-        let services = c.list_items(&services_res, None).await?;
+        let services = util::owned(ctx.informers.list(&services_res).await);
         if !services.iter().any(|s| util::service_selector(s).is_some()) {
             return Ok(None);
         }
-        let pods = util::pods_for_services(c, &services).await?;
-        let nodes = c.list_items(&c.res.nodes, None).await?;
-        let slices = c.list_items(&slices_res, None).await?;
+        let pods = ctx.informers.fresh(&c.res.pods).await;
+        let nodes = util::owned(ctx.informers.list(&c.res.nodes).await);
+        let slices = util::owned(ctx.informers.list(&slices_res).await);
         Ok::<_, crate::api::ApiError>(Some((services, pods, nodes, slices)))
     };
     let (services, pods, nodes, slices) = match listed.await {
@@ -502,7 +502,8 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let mut retry = false;
     for svc in &services {
         let Some(selector) = util::service_selector(svc) else { continue };
-        let pods = util::selected_pods(svc, selector, objects::in_namespace_of(&pods, svc));
+        let in_namespace = pods.list(Some(objects::namespace(svc).unwrap_or("")));
+        let pods = util::selected_pods(svc, selector, &in_namespace);
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let existing = slices_by_service.remove(&util::key(svc)).unwrap_or_default();
         let plan = plan_service(svc, &pods, &nodes, existing);

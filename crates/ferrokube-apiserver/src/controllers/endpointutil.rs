@@ -19,13 +19,12 @@
 //! - the hostname is published when the pod's `spec.hostname` is set and its
 //!   `spec.subdomain` names the Service ([`should_set_hostname`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::client::Client;
 use super::objects;
-use crate::api::ApiError;
 
 /// Label naming the Service of an EndpointSlice (`discovery.LabelServiceName`).
 pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
@@ -48,9 +47,10 @@ pub fn service_selector(svc: &Value) -> Option<&Map<String, Value>> {
 
 /// The pods of `pods` in the Service's namespace whose labels carry every pair of
 /// `selector`.
-pub fn selected_pods<'a>(svc: &Value, selector: &Map<String, Value>, pods: &'a [Value]) -> Vec<&'a Value> {
+pub fn selected_pods<'a>(svc: &Value, selector: &Map<String, Value>, pods: &'a [Arc<Value>]) -> Vec<&'a Value> {
     let ns = objects::namespace(svc);
     pods.iter()
+        .map(|p| p.as_ref())
         .filter(|p| objects::namespace(p) == ns)
         .filter(|p| {
             let labels = p.pointer("/metadata/labels").and_then(Value::as_object);
@@ -59,21 +59,10 @@ pub fn selected_pods<'a>(svc: &Value, selector: &Map<String, Value>, pods: &'a [
         .collect()
 }
 
-/// The pods the served Services among `services` may select, by namespace: those of
-/// the namespaces holding such a Service (none listed when there is no such Service,
-/// one namespace listed when they are all in one).
-pub async fn pods_for_services(c: &Client, services: &[Value]) -> Result<HashMap<String, Vec<Value>>, ApiError> {
-    let namespaces: HashSet<&str> = services
-        .iter()
-        .filter(|s| service_selector(s).is_some())
-        .map(|s| objects::namespace(s).unwrap_or(""))
-        .collect();
-    let pods = match namespaces.len() {
-        0 => return Ok(HashMap::new()),
-        1 => c.list_items(&c.res.pods, namespaces.into_iter().next()).await?,
-        _ => c.list_items(&c.res.pods, None).await?,
-    };
-    Ok(objects::by_namespace(pods))
+/// Owned copies of (few, small) shared objects such as Services, for code that edits
+/// or keys them.
+pub fn owned(objects: Vec<Arc<Value>>) -> Vec<Value> {
+    objects.into_iter().map(Arc::unwrap_or_clone).collect()
 }
 
 /// Whether a pod belongs in an Endpoints or EndpointSlice object: it has an IP, is not
@@ -380,6 +369,7 @@ mod tests {
     #[test]
     fn selectors_and_services() {
         let pods = vec![pod(json!({"app": "web", "tier": "fe"}), json!([])), pod(json!({"app": "db"}), json!([]))];
+        let pods: Vec<Arc<Value>> = pods.into_iter().map(Arc::new).collect();
         let svc = json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": {"selector": {"app": "web"}}});
         let sel = service_selector(&svc).unwrap();
         assert_eq!(selected_pods(&svc, sel, &pods).len(), 1);

@@ -67,7 +67,7 @@ pub async fn expire(ctx: &super::Context) {
     let c = &ctx.client;
     let ttl = i64::try_from(ctx.options.event_ttl.as_secs()).unwrap_or(i64::MAX);
     let now = objects::now_secs();
-    let Ok(events) = c.list_items(&c.res.events, None).await else { return };
+    let events = ctx.informers.list(&c.res.events).await;
     for e in events {
         let stamp = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
             .iter()

@@ -18,9 +18,9 @@
 //! owner is read live (by kind, name and uid), so an owner created after the pass's
 //! listing is never mistaken for a deleted one.
 //!
-//! Each pass lists every populated resource the registry serves, custom resources
-//! included (the in-process stand-in for the collector's discovery-driven
-//! informers).
+//! Each pass reads every populated resource the registry serves, custom resources
+//! included, from the shared caches (kube's collector runs an informer per
+//! deletable resource it discovers, the same way).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use crate::registry::{finalizers_for_propagation, FOREGROUND_DELETION, ORPHAN};
 /// One object seen by a pass.
 struct Node {
     info: Arc<ResourceInfo>,
-    obj: Value,
+    obj: Arc<Value>,
 }
 
 /// How one ownerReference of a dependent resolves.
@@ -68,21 +68,20 @@ struct Pass<'a> {
 }
 
 impl<'a> Pass<'a> {
-    async fn load(client: &'a Client) -> Pass<'a> {
+    async fn load(ctx: &'a Context) -> Pass<'a> {
+        let client = &ctx.client;
         let index = client.live_index();
         let mut nodes = Vec::new();
         for info in client.populated_resources(&index) {
-            match client.list_items(&info, None).await {
-                Ok(items) => nodes.extend(items.into_iter().map(|obj| Node { info: Arc::clone(&info), obj })),
-                Err(e) => tracing::debug!(resource = %info.plural, error = %e.message, "gc: list failed"),
-            }
+            let items = ctx.informers.list(&info).await;
+            nodes.extend(items.into_iter().map(|obj| Node { info: Arc::clone(&info), obj }));
         }
-        let mut by_uid = HashMap::new();
+        let mut by_uid = HashMap::with_capacity(nodes.len());
         let mut dependents: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, n) in nodes.iter().enumerate() {
             by_uid.insert(objects::uid(&n.obj).to_owned(), i);
-            for r in objects::owner_refs(&n.obj) {
-                dependents.entry(ref_uid(&r).to_owned()).or_default().push(i);
+            for r in objects::owner_refs_of(&n.obj) {
+                dependents.entry(ref_uid(r).to_owned()).or_default().push(i);
             }
         }
         Pass { client, index, nodes, by_uid, dependents }
@@ -125,7 +124,7 @@ impl<'a> Pass<'a> {
         // (see `finalizers_for_propagation`), and what makes foreground deletion
         // cascade (Deployment -> ReplicaSet -> Pod) until then.
         if let Some(fins) = finalizers_for_propagation(Some(policy), None, &n.obj) {
-            let mut marked = n.obj.clone();
+            let mut marked = Value::clone(&n.obj);
             objects::set_finalizers(&mut marked, &fins);
             if let Err(e) = self.client.update(&n.info, &marked).await {
                 tracing::debug!(object = %objects::name(&n.obj), error = %e.message, "gc: could not add deletion finalizer");
@@ -144,7 +143,7 @@ impl<'a> Pass<'a> {
     async fn remove_refs(&self, n: &Node, uids: &[&str]) -> bool {
         let refs: Vec<Value> =
             objects::owner_refs(&n.obj).into_iter().filter(|r| !uids.contains(&ref_uid(r))).collect();
-        let mut updated = n.obj.clone();
+        let mut updated = Value::clone(&n.obj);
         objects::set_owner_refs(&mut updated, refs);
         match self.client.update(&n.info, &updated).await {
             Ok(_) => true,
@@ -158,7 +157,7 @@ impl<'a> Pass<'a> {
 
     async fn remove_finalizer(&self, n: &Node, finalizer: &str) {
         let fins: Vec<String> = objects::finalizers(&n.obj).into_iter().filter(|f| f != finalizer).collect();
-        let mut updated = n.obj.clone();
+        let mut updated = Value::clone(&n.obj);
         objects::set_finalizers(&mut updated, &fins);
         match self.client.update(&n.info, &updated).await {
             Ok(_) => {}
@@ -216,14 +215,14 @@ impl<'a> Pass<'a> {
     /// Dependents with dangling references or owners waiting in foreground.
     async fn process_dependents(&self) {
         for n in &self.nodes {
-            let refs = objects::owner_refs(&n.obj);
+            let refs = objects::owner_refs_of(&n.obj);
             if refs.is_empty() || objects::is_deleting(&n.obj) {
                 continue;
             }
             let mut solid = 0;
             let mut gone: Vec<&str> = Vec::new();
             let mut waiting: Vec<&str> = Vec::new();
-            for r in &refs {
+            for r in refs {
                 match self.owner_state(&n.obj, r).await {
                     OwnerState::Solid => solid += 1,
                     OwnerState::Dangling => gone.push(ref_uid(r)),
@@ -256,7 +255,7 @@ impl<'a> Pass<'a> {
 
 /// One garbage collection pass; asks for a quick requeue while owners wait.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
-    let pass = Pass::load(&ctx.client).await;
+    let pass = Pass::load(ctx).await;
     let pending = pass.process_owners().await;
     pass.process_dependents().await;
     pending.then(|| ctx.options.resync_period / 4)

@@ -11,6 +11,7 @@
 //! not generate Job selectors); backoffLimit, indexed completions, pod failure
 //! policies and TTL-after-finished are not simulated (simulated pods never fail).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -51,10 +52,11 @@ fn template_with_labels(job: &Value) -> Value {
     template
 }
 
-async fn sync_job(ctx: &Context, job: &Value, pods: &[Value]) {
+/// Drives `job` with the pods it controls, `owned`.
+async fn sync_job(ctx: &Context, job: &Value, owned: &[Arc<Value>]) {
     let c = &ctx.client;
     let uid = objects::uid(job);
-    let owned: Vec<&Value> = pods.iter().filter(|p| objects::controller_uid(p).as_deref() == Some(uid)).collect();
+    let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
     let succeeded = owned.iter().filter(|p| objects::phase(p) == "Succeeded").count();
     let failed = owned.iter().filter(|p| objects::phase(p) == "Failed").count();
     let active: Vec<&&Value> = owned.iter().filter(|p| objects::pod_active(p)).collect();
@@ -169,17 +171,10 @@ async fn sync_job(ctx: &Context, job: &Value, pods: &[Value]) {
 /// One pass over every Job.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
-    let (jobs, pods) = match (c.list_items(&c.res.jobs, None).await, c.list_items(&c.res.pods, None).await) {
-        (Ok(j), Ok(p)) => (j, p),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e.message, "job controller: list failed");
-            return Some(Duration::from_millis(200));
-        }
-    };
-    let pods_by_namespace = objects::by_namespace(pods);
+    let jobs = ctx.informers.list(&c.res.jobs).await;
+    let pods = ctx.informers.fresh(&c.res.pods).await;
     for job in jobs.iter().filter(|j| !objects::is_deleting(j) && !finished(j)) {
-        let in_ns = objects::in_namespace_of(&pods_by_namespace, job);
-        sync_job(ctx, job, in_ns).await;
+        sync_job(ctx, job, &pods.controlled_by(objects::uid(job))).await;
     }
     None
 }

@@ -50,6 +50,25 @@ pub trait KubeApi: Clone + Send + Sync + 'static {
         ns: Option<&str>,
     ) -> impl Future<Output = Result<(Vec<Value>, String), ApiError>> + Send;
 
+    /// LIST of all namespaces as shared objects: what an informer cache holds. The
+    /// default wraps [`list`](Self::list); in-process, the store's own objects.
+    fn list_shared(
+        &self,
+        res: &Arc<ResourceInfo>,
+    ) -> impl Future<Output = Result<(Vec<Arc<Value>>, String), ApiError>> + Send {
+        async move {
+            let (items, rv) = self.list(res, None).await?;
+            Ok((items.into_iter().map(Arc::new).collect(), rv))
+        }
+    }
+
+    /// The resourceVersion a cache of `res` must have seen to hold every write made to
+    /// it so far, when the implementation can tell (in-process: the store's newest
+    /// write to the resource); `None` over HTTP.
+    fn freshness_target(&self, _res: &Arc<ResourceInfo>) -> Option<u64> {
+        None
+    }
+
     /// POST `obj`.
     fn create(
         &self,
@@ -131,6 +150,17 @@ impl KubeApi for Client {
         ns: Option<&str>,
     ) -> impl Future<Output = Result<(Vec<Value>, String), ApiError>> + Send {
         Client::list(self, res, ns)
+    }
+
+    fn list_shared(
+        &self,
+        res: &Arc<ResourceInfo>,
+    ) -> impl Future<Output = Result<(Vec<Arc<Value>>, String), ApiError>> + Send {
+        Client::list_shared(self, res)
+    }
+
+    fn freshness_target(&self, res: &Arc<ResourceInfo>) -> Option<u64> {
+        Some(Client::freshness_target(self, res))
     }
 
     fn create(

@@ -47,8 +47,9 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use super::cache::Informers;
 use super::client::{is_conflict, is_not_found};
-use super::informer::{spawn_watch, Waiter};
+use super::informer::Waiter;
 use super::kube_api::KubeApi;
 use super::node::{IpPool, NodeAgent, NodeConfig, NodeLeaseOptions};
 use super::{events, objects};
@@ -129,11 +130,12 @@ enum Schedulable {
 }
 
 /// The kubelet's state between passes.
-pub struct Kubelet<A> {
+pub struct Kubelet<A: KubeApi> {
     api: A,
+    informers: Informers<A>,
     options: Arc<KubeletOptions>,
     /// The simulated nodes as last listed (only when scheduling).
-    nodes: Vec<Value>,
+    nodes: Vec<Arc<Value>>,
     timers: HashMap<String, PodTimers>,
     /// Per node, the index in its pool of the last IP handed out.
     next_ip: HashMap<String, u32>,
@@ -256,10 +258,11 @@ fn run_to_completion(pod: &Value) -> bool {
 }
 
 impl<A: KubeApi> Kubelet<A> {
-    /// A kubelet for the nodes of `options`.
-    pub fn new(api: A, options: Arc<KubeletOptions>) -> Kubelet<A> {
+    /// A kubelet for the nodes of `options`, reading pods and nodes from `informers`.
+    pub fn new(informers: Informers<A>, options: Arc<KubeletOptions>) -> Kubelet<A> {
         Kubelet {
-            api,
+            api: informers.api().clone(),
+            informers,
             options,
             nodes: Vec::new(),
             timers: HashMap::new(),
@@ -301,21 +304,10 @@ impl<A: KubeApi> Kubelet<A> {
     pub async fn reconcile(&mut self) -> Option<Duration> {
         let res = self.api.resources().clone();
         if self.options.schedule {
-            self.nodes = match self.api.list(&res.nodes, None).await {
-                Ok((nodes, _)) => nodes.into_iter().filter(|n| self.ours(objects::name(n))).collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e.message, "kubelet: list nodes failed");
-                    Vec::new()
-                }
-            };
+            let nodes = self.informers.list(&res.nodes).await;
+            self.nodes = nodes.into_iter().filter(|n| self.ours(objects::name(n))).collect();
         }
-        let pods = match self.api.list(&res.pods, None).await {
-            Ok((p, _)) => p,
-            Err(e) => {
-                tracing::warn!(error = %e.message, "kubelet: list pods failed");
-                return Some(Duration::from_millis(200));
-            }
-        };
+        let pods = self.informers.list(&res.pods).await;
         let mut used: HashSet<String> =
             pods.iter().filter_map(|p| p.pointer("/status/podIP").and_then(Value::as_str)).map(str::to_owned).collect();
         let live: HashSet<String> = pods.iter().map(|p| objects::uid(p).to_owned()).collect();
@@ -341,7 +333,7 @@ impl<A: KubeApi> Kubelet<A> {
     /// Drives one pod a step forward; returns when it wants to be looked at again.
     async fn sync_pod(
         &mut self,
-        pod: Value,
+        pod: Arc<Value>,
         used: &mut HashSet<String>,
         load: &mut HashMap<String, usize>,
     ) -> Option<Duration> {
@@ -351,7 +343,7 @@ impl<A: KubeApi> Kubelet<A> {
             // An unbound pod is deleted at once by a real apiserver; the embedded one
             // leaves that to its scheduler-and-kubelet.
             if (bound_to.is_empty() && self.options.schedule) || self.ours(&bound_to) {
-                return self.terminate(pod).await;
+                return self.terminate(Arc::unwrap_or_clone(pod)).await;
             }
             return None;
         }
@@ -361,13 +353,13 @@ impl<A: KubeApi> Kubelet<A> {
             }
             match self.schedulable(&pod, load) {
                 Schedulable::Yes(node) => {
-                    if self.bind(pod, &node).await {
+                    if self.bind(Arc::unwrap_or_clone(pod), &node).await {
                         *load.entry(node).or_default() += 1;
                     }
                     self.timers.entry(uid).or_default().bound = Some(Instant::now());
                 }
                 Schedulable::NotOurs => {}
-                Schedulable::No(message) => self.unschedulable(pod, &message).await,
+                Schedulable::No(message) => self.unschedulable(Arc::unwrap_or_clone(pod), &message).await,
             }
             return None;
         }
@@ -380,16 +372,16 @@ impl<A: KubeApi> Kubelet<A> {
         if phase == "Running" && !objects::condition_true(&pod, "Ready") {
             // Its containers still run: the kubelet reports them Ready again (a node
             // lifecycle controller marks the pods of a silent node NotReady).
-            self.mark_ready(pod).await;
+            self.mark_ready(Arc::unwrap_or_clone(pod)).await;
             return None;
         }
         match phase.as_str() {
             "Pending" | "" if !objects::condition_true(&pod, "PodScheduled") => {
-                self.mark_scheduled(pod).await;
+                self.mark_scheduled(Arc::unwrap_or_clone(pod)).await;
                 None
             }
             "Pending" | "" if !has_statuses => {
-                self.container_creating(pod, &node).await;
+                self.container_creating(Arc::unwrap_or_clone(pod), &node).await;
                 Some(self.options.pod_startup_delay)
             }
             "Pending" | "" => {
@@ -399,7 +391,7 @@ impl<A: KubeApi> Kubelet<A> {
                 }
                 let ip = self.allocate_ip(&node, used);
                 used.insert(ip.clone());
-                if self.start_pod(pod, &node, &ip).await {
+                if self.start_pod(Arc::unwrap_or_clone(pod), &node, &ip).await {
                     if let Some(t) = self.timers.get_mut(&uid) {
                         t.running = Some(Instant::now());
                     }
@@ -412,7 +404,7 @@ impl<A: KubeApi> Kubelet<A> {
                 if now < done_at {
                     return Some(done_at - now);
                 }
-                self.complete(pod).await;
+                self.complete(Arc::unwrap_or_clone(pod)).await;
                 None
             }
             _ => None,
@@ -747,16 +739,25 @@ impl<A: KubeApi> Kubelet<A> {
 /// Starts the simulated nodes and their kubelet over `api` (within a tokio runtime):
 /// a node loop (registration, status, leases) woken by a watch on nodes, and a
 /// kubelet loop (pods) woken by watches on pods and nodes. They run until `shutdown`
-/// turns true; the embedded server and `ferrokube-kubelet` both start them here.
+/// turns true; `ferrokube-kubelet` starts them here.
 pub fn spawn<A: KubeApi>(api: A, options: KubeletOptions, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    spawn_with(Informers::new(api, shutdown.clone()), options, shutdown)
+}
+
+/// [`spawn`] with caches shared with other controllers (the embedded server's).
+pub fn spawn_with<A: KubeApi>(
+    informers: Informers<A>,
+    options: KubeletOptions,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
     let options = Arc::new(options);
-    let res = api.resources().clone();
+    let res = informers.api().resources().clone();
     let mut tasks = Vec::new();
 
     let node_wake = Arc::new(Notify::new());
-    tasks.push(spawn_watch(api.clone(), Arc::clone(&res.nodes), Arc::clone(&node_wake), shutdown.clone()));
+    informers.cache(&res.nodes).subscribe(Arc::clone(&node_wake));
     let mut waiter = Waiter::new(node_wake, shutdown.clone(), options.resync_period);
-    let mut agent = NodeAgent::new(api.clone(), Arc::clone(&options));
+    let mut agent = NodeAgent::new(informers.api().clone(), Arc::clone(&options));
     tasks.push(tokio::spawn(async move {
         loop {
             let next = agent.reconcile().await;
@@ -768,10 +769,10 @@ pub fn spawn<A: KubeApi>(api: A, options: KubeletOptions, shutdown: watch::Recei
 
     let pod_wake = Arc::new(Notify::new());
     for r in [&res.pods, &res.nodes] {
-        tasks.push(spawn_watch(api.clone(), Arc::clone(r), Arc::clone(&pod_wake), shutdown.clone()));
+        informers.cache(r).subscribe(Arc::clone(&pod_wake));
     }
     let mut waiter = Waiter::new(pod_wake, shutdown, options.resync_period);
-    let mut kubelet = Kubelet::new(api, options);
+    let mut kubelet = Kubelet::new(informers, options);
     tasks.push(tokio::spawn(async move {
         loop {
             let next = kubelet.reconcile().await;

@@ -3,22 +3,23 @@
 //! embedded server.
 //!
 //! Each controller is a tokio task that behaves like an external controller talking
-//! to kube-apiserver over HTTP, only in-process: it lists and watches through
-//! [`Verb::Watch`](crate::api::Verb) requests and writes through the same
-//! [`ApiRequest`](crate::api::ApiRequest) seam the HTTP front end uses
-//! ([`client::Client`] builds the requests and awaits
-//! [`Registry::handle`]). Every write therefore gets the real semantics: validation,
-//! resourceVersion conflicts (a conflicting write is simply retried on the next
-//! pass), generation bumps and watch events that kubectl and client-go watchers see.
+//! to kube-apiserver over HTTP, only in-process: it reads shared informer caches
+//! ([`cache`], fed by [`Verb::Watch`](crate::api::Verb) requests) and writes through the
+//! same [`ApiRequest`](crate::api::ApiRequest) seam the HTTP front end uses
+//! ([`client::Client`] builds the requests and awaits [`Registry::handle`]). Every write
+//! therefore gets the real semantics: validation, resourceVersion conflicts (a
+//! conflicting write is simply retried on the next pass), generation bumps and watch
+//! events that kubectl and client-go watchers see.
 //!
 //! ```text
-//! watch (list, watch, re-list on 410) --poke--> controller loop --ApiRequest--> Registry
-//!                                                 (reconcile all it owns)
+//! cache (one list+watch per resource) --poke--> controller loop --ApiRequest--> Registry
+//!      ^------------- reads (fresh up to the store's newest write) -----'
 //! ```
 //!
-//! The controllers are level-triggered: woken by a watch event, a requeue they asked
-//! for (a timer such as the kubelet's startup delay) or the resync period, they list
-//! the objects they care about and converge them. Pieces:
+//! The controllers are level-triggered: woken by a cache change, a requeue they asked
+//! for (a timer such as the kubelet's startup delay) or the resync period, they read
+//! the objects they care about from the caches and converge them. They run on a tokio
+//! runtime of their own (see [`start`]). Pieces:
 //!
 //! - [`node`]: the simulated Node `ferrokube-node` (registration, status, Lease).
 //! - [`kubelet`]: binds pods to the node and drives their status (Pending,
@@ -40,17 +41,18 @@
 //!   pod and port logic of `endpointutil`.
 //! - `events`: core/v1 Events for `kubectl describe`, expired after
 //!   [`event_ttl`](ControllerOptions::event_ttl).
-//! - Plumbing: [`client`] (the in-process request helper), `informer` (list+watch
-//!   wake-ups), [`objects`] (tolerant field access), `ownership` (adoption,
-//!   pods from templates), `hash` (`pod-template-hash`).
+//! - Plumbing: [`client`] (the in-process request helper), [`cache`] (shared
+//!   informer caches), `informer` (wake-ups), [`objects`] (tolerant field access),
+//!   `ownership` (adoption, pods from templates), `hash` (`pod-template-hash`).
 //!
 //! Public, for `ferrokube-kubelet` and tests: [`start`] and its options and handle,
-//! [`node`], [`kubelet`], [`kube_api`], [`client`], [`objects`], [`gc`]. The workload
+//! [`node`], [`kubelet`], [`kube_api`], [`cache`], [`client`], [`objects`], [`gc`]. The workload
 //! controllers and the plumbing they alone use are crate-private.
 //!
 //! [`start`] launches them all and returns a [`ControllerHandle`]; its
 //! [`shutdown`](ControllerHandle::shutdown) stops them.
 
+pub mod cache;
 pub mod client;
 pub(crate) mod daemonset;
 pub(crate) mod deployment;
@@ -82,8 +84,9 @@ use tokio::task::JoinHandle;
 
 use crate::api::ResourceInfo;
 use crate::registry::Registry;
+use cache::Informers;
 use client::{Client, Resources};
-use informer::{spawn_watch, Waiter};
+use informer::Waiter;
 
 /// User name of the workload controllers and the garbage collector.
 pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
@@ -158,11 +161,13 @@ impl ControllerOptions {
     }
 }
 
-/// What every controller task gets: a client and the options.
+/// What every controller task gets: a client, the shared caches and the options.
 #[derive(Clone)]
 pub struct Context {
     /// The in-process API client (acting as `system:kube-controller-manager`).
     pub client: Client,
+    /// The shared informer caches the controllers read from.
+    pub informers: Informers<Client>,
     /// The options.
     pub options: Arc<ControllerOptions>,
 }
@@ -178,7 +183,10 @@ impl Context {
 
 /// The running controllers; dropping it stops them too (without waiting).
 pub struct ControllerHandle {
+    /// The controllers' own runtime (see [`start`]).
+    runtime: Option<tokio::runtime::Runtime>,
     shutdown: watch::Sender<bool>,
+    informers: Option<Informers<Client>>,
     tasks: Vec<JoinHandle<()>>,
     passes: Vec<Arc<AtomicU64>>,
 }
@@ -198,6 +206,12 @@ impl ControllerHandle {
         for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
+        if let Some(i) = &self.informers {
+            i.join().await;
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -206,6 +220,13 @@ impl Drop for ControllerHandle {
         let _ = self.shutdown.send(true);
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(i) = &self.informers {
+            i.abort();
+        }
+        // Dropping a runtime may block, which an async caller must not do.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
@@ -226,12 +247,7 @@ impl Launcher {
     {
         let notify = Arc::new(Notify::new());
         for r in watches {
-            self.tasks.push(spawn_watch(
-                self.ctx.client.clone(),
-                Arc::clone(r),
-                Arc::clone(&notify),
-                self.shutdown.clone(),
-            ));
+            self.ctx.informers.cache(r).subscribe(Arc::clone(&notify));
         }
         let waiter = Waiter::new(notify, self.shutdown.clone(), self.ctx.options.resync_period);
         self.passes.push(waiter.passes());
@@ -239,23 +255,61 @@ impl Launcher {
     }
 }
 
-/// Starts the controllers over `registry` (must be called within a tokio runtime).
+/// Starts the controllers over `registry` on a runtime of their own.
 ///
 /// Creates the simulated Node, then runs the kubelet, the ReplicaSet, Deployment,
 /// StatefulSet, DaemonSet and Job controllers, the garbage collector and the
 /// namespace controller until [`ControllerHandle::shutdown`].
+///
+/// The controllers get one worker thread of their own (`ferrokube-controllers`), apart
+/// from the runtime that serves HTTP: however much work they have, the front end keeps
+/// its threads and answers (kube-apiserver and kube-controller-manager are separate
+/// processes for the same reason). When that runtime cannot be built, they run on the
+/// caller's (which must then be a tokio runtime).
 pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerHandle {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ferrokube-controllers")
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            tracing::warn!(error = %e, "controllers share the server's runtime: their own could not be built");
+            None
+        }
+    };
+    let mut handle = match &runtime {
+        Some(rt) => {
+            let _entered = rt.enter();
+            start_here(registry, options)
+        }
+        None => start_here(registry, options),
+    };
+    handle.runtime = runtime;
+    handle
+}
+
+/// [`start`] on the current runtime.
+fn start_here(registry: Arc<Registry>, options: ControllerOptions) -> ControllerHandle {
     let (tx, rx) = watch::channel(false);
     let Some(res) = Resources::builtin() else {
         tracing::error!("controllers not started: the built-in catalog lacks a core resource");
-        return ControllerHandle { shutdown: tx, tasks: Vec::new(), passes: Vec::new() };
+        return ControllerHandle {
+            runtime: None,
+            shutdown: tx,
+            informers: None,
+            tasks: Vec::new(),
+            passes: Vec::new(),
+        };
     };
     let res = Arc::new(res);
     let client = Client::new(registry, Arc::clone(&res), CONTROLLER_MANAGER_USER);
-    let ctx = Context { client, options: Arc::new(options) };
+    let informers = Informers::new(client.clone(), rx.clone());
+    let ctx = Context { client, informers, options: Arc::new(options) };
     let mut l = Launcher { ctx, shutdown: rx, tasks: Vec::new(), passes: Vec::new() };
     let kubelet_options = l.ctx.options.kubelet_options();
-    l.tasks.extend(kubelet::spawn(l.ctx.client.clone(), kubelet_options, l.shutdown.clone()));
+    l.tasks.extend(kubelet::spawn_with(l.ctx.informers.clone(), kubelet_options, l.shutdown.clone()));
     l.launch(&[&res.pods, &res.replicasets], replicaset::run);
     l.launch(&[&res.pods, &res.replicasets, &res.deployments], deployment::run);
     l.launch(&[&res.pods, &res.statefulsets], statefulset::run);
@@ -285,5 +339,6 @@ pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerH
         l.launch(&[&res.pods, &services, &slices, &res.nodes], endpointslice::run);
     }
     l.launch(&[], events::run);
-    ControllerHandle { shutdown: tx, tasks: l.tasks, passes: l.passes }
+    let informers = Some(l.ctx.informers.clone());
+    ControllerHandle { runtime: None, shutdown: tx, informers, tasks: l.tasks, passes: l.passes }
 }

@@ -85,15 +85,9 @@ async fn finalize(ctx: &Context, ns_obj: &Value) -> Option<Value> {
 /// One pass over the namespaces; requeues while some are still Terminating.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
-    let namespaces = match c.list_items(&c.res.namespaces, None).await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(error = %e.message, "namespace controller: list failed");
-            return Some(Duration::from_millis(200));
-        }
-    };
+    let namespaces = ctx.informers.list(&c.res.namespaces).await;
     let mut pending = false;
-    for ns_obj in namespaces.into_iter().filter(objects::is_deleting) {
+    for ns_obj in namespaces.into_iter().filter(|n| objects::is_deleting(n)) {
         let ns = objects::name(&ns_obj).to_owned();
         let resources = c.populated_resources(&c.live_index());
         if delete_content(ctx, &ns, &resources).await > 0 {

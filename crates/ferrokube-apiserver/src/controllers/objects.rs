@@ -5,8 +5,6 @@
 //! Every accessor tolerates unexpected shapes (a missing or mistyped field reads as
 //! empty), so a controller never panics on an object a user wrote by hand.
 
-use std::collections::HashMap;
-
 use ferrokube_apimachinery::labels::Selector;
 use serde_json::{json, Map, Value};
 
@@ -23,6 +21,11 @@ pub fn namespace(obj: &Value) -> Option<&str> {
 /// `metadata.uid` ("" when unset).
 pub fn uid(obj: &Value) -> &str {
     obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+}
+
+/// `metadata.resourceVersion` ("" when unset).
+pub fn resource_version(obj: &Value) -> &str {
+    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("")
 }
 
 /// `metadata.generation` (0 when unset).
@@ -87,7 +90,12 @@ pub fn set_finalizers(obj: &mut Value, finalizers: &[String]) {
 
 /// `metadata.ownerReferences`.
 pub fn owner_refs(obj: &Value) -> Vec<Value> {
-    obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default()
+    owner_refs_of(obj).to_vec()
+}
+
+/// `metadata.ownerReferences`, borrowed.
+pub fn owner_refs_of(obj: &Value) -> &[Value] {
+    obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// Replaces `metadata.ownerReferences`.
@@ -101,12 +109,12 @@ pub fn set_owner_refs(obj: &mut Value, refs: Vec<Value>) {
 }
 
 /// The uid of the owner reference marked `controller: true`, if any.
-pub fn controller_uid(obj: &Value) -> Option<String> {
-    owner_refs(obj)
+pub fn controller_uid(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/ownerReferences")?
+        .as_array()?
         .iter()
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
         .and_then(|r| r.get("uid").and_then(Value::as_str))
-        .map(str::to_owned)
 }
 
 /// An ownerReference naming `owner` as the controller (`blockOwnerDeletion: true`).
@@ -253,22 +261,6 @@ pub fn set_condition(
             None => arr.push(Value::Object(c)),
         }
     }
-}
-
-/// Groups `objects` by namespace (cluster-scoped ones under `""`), moving them, so a
-/// controller hands each owner the pods of its namespace without copying them per owner.
-pub fn by_namespace(objects: Vec<Value>) -> HashMap<String, Vec<Value>> {
-    let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
-    for obj in objects {
-        let ns = namespace(&obj).unwrap_or("").to_owned();
-        groups.entry(ns).or_default().push(obj);
-    }
-    groups
-}
-
-/// The objects of `groups` (from [`by_namespace`]) in the namespace of `owner`.
-pub fn in_namespace_of<'a>(groups: &'a HashMap<String, Vec<Value>>, owner: &Value) -> &'a [Value] {
-    groups.get(namespace(owner).unwrap_or("")).map(Vec::as_slice).unwrap_or(&[])
 }
 
 #[cfg(test)]

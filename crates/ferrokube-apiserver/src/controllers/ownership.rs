@@ -25,7 +25,12 @@ pub struct Owner<'a> {
 
 /// Of `candidates` (objects of `res` in the owner's namespace), the ones `owner`
 /// controls after adopting matching orphans and releasing owned non-matching ones.
-pub async fn claim(client: &Client, res: &Arc<ResourceInfo>, owner: &Owner<'_>, candidates: &[Value]) -> Vec<Value> {
+pub async fn claim(
+    client: &Client,
+    res: &Arc<ResourceInfo>,
+    owner: &Owner<'_>,
+    candidates: &[Arc<Value>],
+) -> Vec<Arc<Value>> {
     let owner_uid = objects::uid(owner.object);
     let owner_deleting = objects::is_deleting(owner.object);
     let selector = objects::owner_selector(owner.selector);
@@ -36,10 +41,10 @@ pub async fn claim(client: &Client, res: &Arc<ResourceInfo>, owner: &Owner<'_>, 
         match objects::controller_uid(obj) {
             Some(uid) if uid == owner_uid => {
                 if matches || owner_deleting {
-                    owned.push(obj.clone());
+                    owned.push(Arc::clone(obj));
                 } else {
                     // Release: drop our ownerReference.
-                    let mut released = obj.clone();
+                    let mut released = Value::clone(obj);
                     let refs: Vec<Value> = objects::owner_refs(obj)
                         .into_iter()
                         .filter(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid))
@@ -55,12 +60,12 @@ pub async fn claim(client: &Client, res: &Arc<ResourceInfo>, owner: &Owner<'_>, 
                 if !matches || owner_deleting || objects::is_deleting(obj) {
                     continue;
                 }
-                let mut adopted = obj.clone();
+                let mut adopted = Value::clone(obj);
                 let mut refs = objects::owner_refs(obj);
                 refs.push(objects::controller_ref(owner.object, owner.api_version, owner.kind));
                 objects::set_owner_refs(&mut adopted, refs);
                 match client.update(res, &adopted).await {
-                    Ok(o) => owned.push(o),
+                    Ok(o) => owned.push(Arc::new(o)),
                     Err(e) => log_write_error("adopt", obj, &e),
                 }
             }

@@ -10,7 +10,7 @@
 //! update never briefly holds more pods than the Deployment allows.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -86,39 +86,31 @@ pub fn replica_status(owner: &Value, pods: &[&Value]) -> (Value, bool) {
 /// timers are pending.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
-    let (rss, pods) = match (c.list_items(&c.res.replicasets, None).await, c.list_items(&c.res.pods, None).await) {
-        (Ok(r), Ok(p)) => (r, p),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e.message, "replicaset controller: list failed");
-            return Some(Duration::from_millis(200));
-        }
-    };
-    let mut by_ns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for p in pods {
-        by_ns.entry(objects::namespace(&p).unwrap_or("").to_owned()).or_default().push(p);
-    }
-    let mut deletes: Vec<(Value, Value)> = Vec::new();
-    let mut creates: Vec<(Value, usize)> = Vec::new();
-    let mut statuses: Vec<(Value, Value)> = Vec::new();
+    let rss = ctx.informers.list(&c.res.replicasets).await;
+    let pods = ctx.informers.fresh(&c.res.pods).await;
+    let mut deletes: Vec<(Arc<Value>, Arc<Value>)> = Vec::new();
+    let mut creates: Vec<(Arc<Value>, usize)> = Vec::new();
+    let mut statuses: Vec<Value> = Vec::new();
     let mut requeue = None;
     for rs in rss {
-        let ns = objects::namespace(&rs).unwrap_or("").to_owned();
+        let ns = objects::namespace(&rs).unwrap_or("");
         let selector = rs.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
         let owner = Owner { object: &rs, api_version: "apps/v1", kind: "ReplicaSet", selector: &selector };
-        let candidates = by_ns.get(&ns).map(Vec::as_slice).unwrap_or(&[]);
-        let owned = ownership::claim(c, &c.res.pods, &owner, candidates).await;
-        let mut active: Vec<&Value> = owned.iter().filter(|p| objects::pod_active(p)).collect();
+        let candidates = pods.claimable(ns, objects::uid(&rs));
+        let owned = ownership::claim(c, &c.res.pods, &owner, &candidates).await;
+        let mut active: Vec<&Arc<Value>> = owned.iter().filter(|p| objects::pod_active(p)).collect();
         let want = objects::int_at(&rs, "/spec/replicas", 1).max(0) as usize;
         if !objects::is_deleting(&rs) {
             if active.len() < want {
-                creates.push((rs.clone(), want - active.len()));
+                creates.push((Arc::clone(&rs), want - active.len()));
             } else if active.len() > want {
                 active.sort_by_key(|p| deletion_rank(p));
                 for p in &active[..active.len() - want] {
-                    deletes.push((rs.clone(), (*p).clone()));
+                    deletes.push((Arc::clone(&rs), Arc::clone(p)));
                 }
             }
         }
+        let active: Vec<&Value> = active.into_iter().map(|p| p.as_ref()).collect();
         let (mut status, pending) = replica_status(&rs, &active);
         // Pods being deleted that have not finished, as kube's controller counts them
         // (`status.terminatingReplicas`, on by default since Kubernetes 1.35).
@@ -136,11 +128,11 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
             requeue = Some(Duration::from_secs(1));
         }
         if rs.get("status") != Some(&status) {
-            let mut updated = rs.clone();
+            let mut updated = Value::clone(&rs);
             if let Some(m) = updated.as_object_mut() {
                 m.insert("status".into(), status);
             }
-            statuses.push((rs.clone(), updated));
+            statuses.push(updated);
         }
     }
     for (rs, pod) in deletes {
@@ -177,7 +169,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
             }
         }
     }
-    for (_, updated) in statuses {
+    for updated in statuses {
         if let Err(e) = c.update_status(&c.res.replicasets, &updated).await {
             if !is_conflict(&e) && !is_not_found(&e) {
                 tracing::warn!(rs = %objects::name(&updated), error = %e.message, "replicaset: status update failed");

@@ -32,13 +32,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     else {
         return None;
     };
-    let namespaces = match c.list_items(&c.res.namespaces, None).await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(error = %e.message, "serviceaccount controller: list failed");
-            return Some(Duration::from_millis(200));
-        }
-    };
+    let namespaces = ctx.informers.list(&c.res.namespaces).await;
     let sa_client = c.as_user("system:serviceaccount:kube-system:service-account-controller");
     let ca_client = c.as_user("system:serviceaccount:kube-system:root-ca-cert-publisher");
     let mut retry = false;

@@ -11,6 +11,7 @@
 //! currentRevision, updateRevision, observedGeneration. ControllerRevision objects
 //! and volumeClaimTemplates (PVCs) are not created.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -57,13 +58,14 @@ fn pod_for(set: &Value, i: usize, revision: &str) -> Value {
     pod
 }
 
-async fn sync_set(ctx: &Context, set: &Value, candidates: &[Value]) -> Option<Duration> {
+async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Option<Duration> {
     let c = &ctx.client;
     let name = objects::name(set).to_owned();
     let ns = objects::namespace(set);
     let selector = set.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
     let owner = Owner { object: set, api_version: "apps/v1", kind: "StatefulSet", selector: &selector };
     let owned = ownership::claim(c, &c.res.pods, &owner, candidates).await;
+    let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
     let replicas = objects::int_at(set, "/spec/replicas", 1).max(0) as usize;
     let parallel = set.pointer("/spec/podManagementPolicy").and_then(Value::as_str) == Some("Parallel");
     let on_delete = set.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
@@ -178,17 +180,11 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Value]) -> Option<Du
 /// One pass over every StatefulSet.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
-    let (sets, pods) = match (c.list_items(&c.res.statefulsets, None).await, c.list_items(&c.res.pods, None).await) {
-        (Ok(s), Ok(p)) => (s, p),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e.message, "statefulset controller: list failed");
-            return Some(Duration::from_millis(200));
-        }
-    };
-    let pods_by_namespace = objects::by_namespace(pods);
+    let sets = ctx.informers.list(&c.res.statefulsets).await;
+    let pods = ctx.informers.fresh(&c.res.pods).await;
     for set in &sets {
-        let in_ns = objects::in_namespace_of(&pods_by_namespace, set);
-        sync_set(ctx, set, in_ns).await;
+        let candidates = pods.claimable(objects::namespace(set).unwrap_or(""), objects::uid(set));
+        sync_set(ctx, set, &candidates).await;
     }
     None
 }

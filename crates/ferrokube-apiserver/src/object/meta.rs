@@ -112,6 +112,11 @@ fn has_type(obj: &Value, info: &ResourceInfo) -> (bool, bool) {
     (kind_ok, av_ok)
 }
 
+/// Whether `obj` carries the `kind` and `apiVersion` of `info`.
+pub fn is_typed(obj: &Value, info: &ResourceInfo) -> bool {
+    has_type(obj, info) == (true, true)
+}
+
 /// Sets `kind` and `apiVersion` to those of `info`.
 pub fn set_type(obj: &mut Value, info: &ResourceInfo) {
     let (kind_ok, av_ok) = has_type(obj, info);

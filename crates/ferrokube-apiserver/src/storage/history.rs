@@ -52,6 +52,12 @@ impl History {
         self.compacted_rv
     }
 
+    /// resourceVersion of the newest event held (of the newest dropped one when none is
+    /// held): every change of the resource up to it has been recorded.
+    pub fn newest_rv(&self) -> u64 {
+        self.events.back().map_or(self.compacted_rv, |e| e.rv)
+    }
+
     /// Events with a resourceVersion greater than `rv`, oldest first.
     pub fn since(&self, rv: u64) -> impl DoubleEndedIterator<Item = &Arc<StoredEvent>> {
         let start = self.events.partition_point(|e| e.rv <= rv);

@@ -262,6 +262,13 @@ impl Store {
         self.current_rv.load(Ordering::Acquire)
     }
 
+    /// resourceVersion of the newest write to `resource` (0 when it never had one): a
+    /// watcher of the resource that has seen an event or bookmark at least this new has
+    /// seen every write made so far.
+    pub fn resource_rv(&self, resource: &str) -> u64 {
+        self.read().resources.get(resource).map_or(0, |r| r.history.newest_rv())
+    }
+
     /// Resource keys that hold or held objects or watchers.
     pub fn resource_keys(&self) -> Vec<String> {
         self.read().resources.keys().cloned().collect()
