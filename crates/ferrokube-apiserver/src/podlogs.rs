@@ -339,7 +339,12 @@ impl Instance {
 
     /// Whether line `index` is the last one this instance writes.
     pub fn is_last(&self, index: u64, interval: Duration) -> bool {
-        self.final_ticks(interval).is_some_and(|t| index == t + 1)
+        self.exit_line(interval) == Some(index)
+    }
+
+    /// The index of the exit line, once the instance has terminated.
+    pub fn exit_line(&self, interval: Duration) -> Option<u64> {
+        self.final_ticks(interval).map(|t| t + 1)
     }
 
     /// When line `index` is (or will be) written.

@@ -185,13 +185,14 @@ fn parse(req: &ApiRequest, name: &str, now: Timestamp) -> Result<Options, ApiErr
         (None, Some(t)) => Some(Timestamp::from_second(t.as_second()).unwrap_or(t)),
         (None, None) => None,
     };
-    let mut log = LogRequest::default();
-    log.container = container;
-    log.previous = previous;
-    log.timestamps = timestamps;
-    log.since = since;
-    log.tail_lines = tail_lines.map(|n| n as u64);
-    log.limit_bytes = limit_bytes.map(|n| n as u64);
+    let log = LogRequest {
+        container,
+        previous,
+        timestamps,
+        since,
+        tail_lines: tail_lines.map(|n| n as u64),
+        limit_bytes: limit_bytes.map(|n| n as u64),
+    };
     Ok(Options { log, follow })
 }
 
@@ -320,6 +321,10 @@ impl Follow {
         false
     }
 
+    fn line(&self, index: u64) -> String {
+        self.inst.line(index, self.interval, self.timestamps)
+    }
+
     /// The next chunk to send; `None` ends the stream.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some(first) = self.pending.take().filter(|b| !b.is_empty()) {
@@ -329,22 +334,32 @@ impl Follow {
             if self.finished {
                 return None;
             }
+            if let Some(exit) = self.inst.exit_line(self.interval) {
+                // Terminated: the lines up to its end not sent yet, then the exit line
+                // (whose time, in whole seconds, may be before lines already sent).
+                self.finished = true;
+                let mut out = Vec::new();
+                let mut spent = false;
+                for i in self.next.min(exit)..exit {
+                    spent = podlogs::push_limited(&mut out, self.line(i).as_bytes(), &mut self.budget);
+                    if spent {
+                        break;
+                    }
+                }
+                if !spent {
+                    podlogs::push_limited(&mut out, self.line(exit).as_bytes(), &mut self.budget);
+                }
+                return Some(Bytes::from(out));
+            }
             let now = Timestamp::now();
             let written = self.inst.written_by(now, self.interval);
             if self.next < written {
                 let mut out = Vec::new();
                 while self.next < written && !self.finished {
-                    let line = self.inst.line(self.next, self.interval, self.timestamps);
-                    self.finished = podlogs::push_limited(&mut out, line.as_bytes(), &mut self.budget);
+                    self.finished = podlogs::push_limited(&mut out, self.line(self.next).as_bytes(), &mut self.budget);
                     self.next += 1;
                 }
-                if self.inst.ended.is_some() && self.next >= written {
-                    self.finished = true;
-                }
                 return Some(Bytes::from(out));
-            }
-            if self.inst.ended.is_some() {
-                return None;
             }
             let due = self.inst.line_time(self.next, self.interval);
             let ahead = (due.as_nanosecond() - now.as_nanosecond()).clamp(1_000_000, u64::MAX as i128);
