@@ -394,3 +394,85 @@ async fn invalid_options_are_refused_as_kube_does() {
         (422, r#"PodLogOptions "any" is invalid: sinceSeconds: Invalid value: 0: must be greater than 0"#.into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_log_needs_get_on_pods_log() {
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    if skip_unless_embedded(EMBEDDED_ONLY) {
+        return;
+    }
+    let cluster = cluster("logs-rbac", |_| {}).await;
+    let ns = cluster.namespace.as_str();
+    let cs = Clientset::new(&cluster.config).expect("clientset");
+    let pods = cs.core_v1().pods(ns);
+    create_and_wait(&pods, &pod("web", &[("app", "nginx:1.27")], "Always"), "Running", |p| phase(p) == "Running").await;
+    // Two users: one may get pods and pods/log, the other pods only.
+    for (user, resources) in [("log-reader", vec!["pods", "pods/log"]), ("pod-reader", vec!["pods"])] {
+        let role = Role {
+            metadata: ObjectMeta { name: Some(user.into()), ..Default::default() },
+            rules: Some(vec![PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+                verbs: vec!["get".into()],
+                ..Default::default()
+            }]),
+        };
+        cs.rbac_v1().roles(ns).create(&role, &CreateOptions::default()).await.expect("role");
+        let binding = RoleBinding {
+            metadata: ObjectMeta { name: Some(user.into()), ..Default::default() },
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "Role".into(),
+                name: user.into(),
+            },
+            subjects: Some(vec![Subject {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "User".into(),
+                name: user.into(),
+                ..Default::default()
+            }]),
+        };
+        cs.rbac_v1().role_bindings(ns).create(&binding, &CreateOptions::default()).await.expect("binding");
+    }
+    let as_user = |user: &str| {
+        let mut config = cluster.config.clone();
+        config.impersonate.user_name = Some(user.into());
+        Clientset::new(&config).expect("clientset").core_v1().pods(ns)
+    };
+    let reader = as_user("log-reader");
+    assert!(log(&reader, "web", &LogOptions::default()).await.starts_with(r#"container "app" started"#));
+    let (code, message) = log_error(&as_user("pod-reader"), "web", &LogOptions::default()).await;
+    assert_eq!(code, 403);
+    assert_eq!(
+        message,
+        format!(
+            r#"pods "web" is forbidden: User "pod-reader" cannot get resource "pods/log" in API group "" in the namespace "{ns}""#
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_ends_when_the_pod_is_deleted() {
+    if skip_unless_embedded(EMBEDDED_ONLY) {
+        return;
+    }
+    let cluster = cluster("logs-deleted", |_| {}).await;
+    let cs = Clientset::new(&cluster.config).expect("clientset");
+    let pods = cs.core_v1().pods(&cluster.namespace);
+    create_and_wait(&pods, &pod("web", &[("app", "nginx:1.27")], "Always"), "Running", |p| phase(p) == "Running").await;
+    let mut stream = pods.logs("web", &LogOptions { follow: true, ..Default::default() }).await.expect("follow");
+    // The log is being followed: its first line has come.
+    let first = tokio::time::timeout(WITHIN, stream.next()).await.expect("a first chunk").expect("not ended");
+    assert!(std::str::from_utf8(&first.expect("chunk")).unwrap().starts_with(r#"container "app" started"#));
+    pods.delete("web", &Default::default()).await.expect("delete");
+    let rest = async {
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(std::str::from_utf8(&chunk.expect("chunk")).unwrap());
+        }
+        text
+    };
+    let rest = tokio::time::timeout(WITHIN, rest).await.expect("the log ends with the pod");
+    // The simulated kubelet stops the container before the pod goes: its exit line ends the log.
+    assert!(rest.ends_with("container \"app\" exited with code 0 (Completed)\n"), "{rest}");
+}
