@@ -219,6 +219,10 @@ async fn read_pod(registry: &Registry, template: &ApiRequest) -> Result<Arc<Valu
 
 /// Serves `GET pods/<name>/log` (`req` is the pod's GET, the log options in its query).
 pub(super) async fn serve(ctx: LogContext, req: ApiRequest) -> Result<Response<ResponseBody>, ApiError> {
+    if req.verb != Verb::Get {
+        // kube-apiserver routes only GET to pods/log.
+        return Err(status::method_not_allowed());
+    }
     let name = req.name.clone().unwrap_or_default();
     let now = Timestamp::now();
     let opts = parse(&req, &name, now)?;

@@ -16,7 +16,8 @@
 //!    negotiated it.
 //!
 //! Discovery documents come from the [`crate::catalog`] ([`discovery`],
-//! [`aggregated_discovery`]).
+//! [`aggregated_discovery`]). `pods/<name>/log` is answered by `logs` (the simulated
+//! containers' logs of `crate::podlogs`).
 
 pub mod aggregated_discovery;
 pub mod body;
