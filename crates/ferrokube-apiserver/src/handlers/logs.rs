@@ -14,6 +14,10 @@
 //! pod (through the registry, in-process) reports the instance's end at once; should the
 //! watch end, the pod is read again and the watch reopened.
 //!
+//! The kubelet writes `finishedAt` in whole seconds, so a follower may have been sent
+//! periodic lines stamped after the instance's end; its exit line still comes last, and
+//! a later read shows the log up to `finishedAt`.
+//!
 //! `insecureSkipTLSVerifyBackend` is accepted and ignored (there is no backend).
 //! A `sinceTime` is truncated to whole seconds, as kube-apiserver passes it on to the
 //! kubelet.
