@@ -6,8 +6,8 @@
 //! (422 `PodLogOptions "<pod>" is invalid: ...`: negative `tailLines`, `limitBytes` or
 //! `sinceSeconds` under 1, both `sinceSeconds` and `sinceTime`, any `stream` since the
 //! `PodLogsQuerySplitStreams` gate is off in 1.37), read the pod (404), pick the
-//! container and its instance (400, [`crate::podlogs::LogError`]); a pod not bound to a
-//! node has an empty log. The answer is `text/plain`: the lines written so far, or with
+//! container and its instance (400, [`crate::podlogs::LogError`]); for a pod not bound
+//! to a node there is no kubelet to ask, and the answer is kube-apiserver's 204 No Content. The answer is `text/plain`: the lines written so far, or with
 //! `follow=true` a chunked stream that sends each line when its time comes (one chunk
 //! per wake-up) and ends when the container instance terminates, the pod is deleted,
 //! the server shuts down, or `limitBytes` is reached. While following, a watch on the
@@ -169,7 +169,7 @@ fn parse(req: &ApiRequest, name: &str, now: Timestamp) -> Result<Options, ApiErr
     }
     match (since_seconds, since_time) {
         (Some(_), Some(_)) => {
-            errors.push(FieldError::forbidden("", "at most one of `sinceTime` or `sinceSeconds` may be specified"))
+            errors.push(FieldError::forbidden("[]", "at most one of `sinceTime` or `sinceSeconds` may be specified"))
         }
         (Some(n), None) if n < 1 => {
             errors.push(FieldError::invalid("sinceSeconds", &json!(n), "must be greater than 0"))
@@ -209,6 +209,15 @@ fn text_stream_response(body: ResponseBody) -> Response<ResponseBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp
+}
+
+/// kube-apiserver's answer when there is no kubelet to ask: 204, no body, no type.
+fn no_content() -> Response<ResponseBody> {
+    let mut resp = Response::new(full(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     resp
 }
 
@@ -240,8 +249,9 @@ pub(super) async fn serve(ctx: LogContext, req: ApiRequest) -> Result<Response<R
         podlogs::render(&pod, &opts.log, ctx.interval, now).map_err(|e| status::bad_request(e.to_string()))?;
     let podlogs::Rendered { instance, bytes, next, spent } = rendered;
     let inst = match instance {
+        None => return Ok(no_content()),
         Some(inst) if opts.follow && !spent && inst.ended.is_none() => inst,
-        _ => return Ok(text_stream_response(full(Bytes::from(bytes)))),
+        Some(_) => return Ok(text_stream_response(full(Bytes::from(bytes)))),
     };
     let rv = pod.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_owned();
     let mut follow = Follow {
@@ -425,6 +435,59 @@ impl Follow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::UserInfo;
+    use crate::catalog::Catalog;
+
+    fn log_request(query: &str) -> ApiRequest {
+        ApiRequest {
+            verb: Verb::Get,
+            resource: Catalog::builtin().lookup("", "v1", "pods").unwrap().clone(),
+            namespace: Some("ns".into()),
+            name: Some("web".into()),
+            subresource: None,
+            query: super::super::parse_query(Some(query)),
+            body: Bytes::new(),
+            content_type: None,
+            user_agent: None,
+            user: UserInfo::default(),
+        }
+    }
+
+    fn parsed(query: &str) -> Result<Options, ApiError> {
+        parse(&log_request(query), "web", "2026-01-02T03:04:05.5Z".parse().unwrap())
+    }
+
+    #[test]
+    fn options_decode_as_kubes_parameter_codec() {
+        let o = parsed("container=app&follow=true&previous=0&timestamps=yes&tailLines=3&limitBytes=10").unwrap();
+        assert!(o.follow && o.log.timestamps && !o.log.previous);
+        assert_eq!((o.log.container.as_deref(), o.log.tail_lines, o.log.limit_bytes), (Some("app"), Some(3), Some(10)));
+        // sinceSeconds counts back from now; sinceTime is kept in whole seconds.
+        let since = |q: &str| parsed(q).unwrap().log.since.map(|t| t.to_string());
+        assert_eq!(since("sinceSeconds=5").as_deref(), Some("2026-01-02T03:04:00.5Z"));
+        assert_eq!(since("sinceTime=2026-01-02T03:00:00.9Z").as_deref(), Some("2026-01-02T03:00:00Z"));
+        assert_eq!(since("").as_deref(), None);
+        let err = parsed("tailLines=x").unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (400, r#"strconv.ParseInt: parsing "x": invalid syntax"#));
+    }
+
+    #[test]
+    fn invalid_options_are_kubes_422() {
+        let message = |q: &str| {
+            let e = parsed(q).unwrap_err();
+            assert_eq!(e.code, 422, "{q}");
+            e.message
+        };
+        assert_eq!(
+            message("sinceSeconds=1&sinceTime=2026-01-02T03:00:00Z"),
+            "PodLogOptions \"web\" is invalid: []: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified"
+        );
+        assert_eq!(message("stream=All"), "PodLogOptions \"web\" is invalid: stream: Forbidden: may not be specified");
+        assert_eq!(
+            message("sinceSeconds=-2"),
+            "PodLogOptions \"web\" is invalid: sinceSeconds: Invalid value: -2: must be greater than 0"
+        );
+    }
 
     #[test]
     fn rfc3339_errors_read_like_gos() {
