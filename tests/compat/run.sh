@@ -635,6 +635,59 @@ kubectl_workloads() {
     c 0 "namespace \"$ns\" deleted" -- delete namespace "$ns" --wait=false
 }
 
+# kubectl_logs LABEL BINARY: `kubectl logs` of the simulated containers (issue 15): the
+# whole log, --tail, --timestamps, -c with two containers, kube's errors for an unknown
+# container and --previous without a terminated instance, and `logs -f` of a pod that runs
+# to completion, which ends with the container's exit line. A namespace of its own per version.
+kubectl_logs() {
+    local label=$1 bin=$2
+    local ns="compat-logs-${label//./-}" cache="$TMP/cache-logs-$label" kc
+    kc=("$bin" --kubeconfig "$ADMIN_KCFG" --request-timeout="$REQ_TIMEOUT" --cache-dir "$cache")
+    echo
+    echo "=== kubectl $label: pod logs (namespace $ns) ==="
+    c() {
+        local want=$1
+        shift
+        local pats=()
+        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
+        shift
+        run_check "kubectl $label" "kubectl $*" "$want" "${pats[@]}" -- "${kc[@]}" "$@"
+    }
+    local start='container "logbox" started: image "busybox:1.36", command \["sh", "-c", "sleep 3600"\]'
+    local stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z'
+
+    c 0 "namespace/$ns created" -- create namespace "$ns"
+    c 0 'pod/logbox created' -- run logbox -n "$ns" --image=busybox:1.36 --restart=Always --command -- sh -c 'sleep 3600'
+    c 0 'pod/duo created' -- create -n "$ns" -f "$MANIFESTS/pod-two-containers.yaml"
+    c 0 'condition met' -- wait --for=condition=Ready pod/logbox pod/duo -n "$ns" --timeout=30s
+    c 0 "^$start\$" -- logs logbox -n "$ns"
+    c 0 '^container "logbox" (started|is running: line [0-9]+, up [0-9]+s)' -- logs logbox -n "$ns" --tail=1
+    c 0 '=' -- logs logbox -n "$ns" --tail=0
+    c 0 "^$stamp $start\$" -- logs logbox -n "$ns" --timestamps
+    c 0 '^container "side" started: image "busybox:1.36", args \["sleep", "3600"\]$' '!"app"' -- logs duo -c side -n "$ns"
+    c 0 '^container "app" started: image "nginx:1.27"$' -- logs pod/duo -c app -n "$ns"
+    # no -c: kubectl 1.37 picks the first container itself; 1.20 gets the server's 400
+    if [[ $label == 1.20 ]]; then
+        c fail 'a container name must be specified for pod duo, choose one of: \[app side\]' -- logs duo -n "$ns"
+    else
+        c 0 'Defaulted container "app" out of: app, side' '^container "app" started' -- logs duo -n "$ns"
+    fi
+    c 0 '^\[pod/duo/app\] container "app" started' '^\[pod/duo/side\] container "side" started' -- \
+        logs duo --all-containers --prefix -n "$ns"
+    c 0 '=container "a' -- logs duo -c app --limit-bytes=12 -n "$ns"
+    c 0 '^container "app" started' -- logs duo -c app --since=1h -n "$ns"
+    c 0 '^container "app" started' -- logs duo -c app --since-time=2020-01-01T00:00:00Z -n "$ns"
+    c fail 'container nope is not valid for pod logbox' -- logs logbox -c nope -n "$ns"
+    c fail 'previous terminated container "logbox" in pod "logbox" not found' -- logs logbox --previous -n "$ns"
+    # a run-to-completion pod: `logs -f` streams until its container exits, then returns
+    c 0 'pod/once created' -- run once -n "$ns" --image=busybox:1.36 --restart=Never
+    c 0 'condition met' -- wait --for=condition=Ready pod/once -n "$ns" --timeout=30s
+    c 0 '^container "once" started: image "busybox:1.36"$' '^container "once" exited with code 0 \(Completed\)$' -- \
+        logs -f once -n "$ns"
+    c 0 '=Succeeded' -- get pod once -n "$ns" -o 'jsonpath={.status.phase}'
+    c 0 "namespace \"$ns\" deleted" -- delete namespace "$ns" --wait=false
+}
+
 # Anonymous requests (kubectl would prompt for a username instead, so curl): as
 # kube-apiserver with --anonymous-auth, system:anonymous is refused by RBAC (403 + Status)
 # except for /version and health; a wrong token is 401.
@@ -858,8 +911,10 @@ OLDEST_LABEL="$(kubectl_label "$KUBECTL_OLDEST")" || die "cannot read the versio
 [[ $OLDEST_LABEL == 1.20 ]] || die "the oldest kubectl is $OLDEST_LABEL, expected Debian's 1.20 (its checks are written for it)"
 kubectl_suite "$NEWEST_LABEL" "$KUBECTL_NEWEST"
 kubectl_workloads "$NEWEST_LABEL" "$KUBECTL_NEWEST"
+kubectl_logs "$NEWEST_LABEL" "$KUBECTL_NEWEST"
 kubectl_suite 1.20 "$KUBECTL_OLDEST"
 kubectl_workloads 1.20 "$KUBECTL_OLDEST"
+kubectl_logs 1.20 "$KUBECTL_OLDEST"
 
 # --- the official Python client --------------------------------------------------------
 echo

@@ -42,6 +42,7 @@ pub(crate) mod handlers;
 pub(crate) mod object;
 pub(crate) mod openapi;
 pub mod patch;
+pub(crate) mod podlogs;
 pub mod registry;
 mod server;
 pub mod storage;

@@ -283,7 +283,8 @@ impl EmbeddedServer {
                 format!("{host}:{}", addr.port()),
                 shutdown_rx.clone(),
             )
-            .with_authorizer(authz),
+            .with_authorizer(authz)
+            .with_pod_log_interval(options.controller_options.pod_log_interval),
         );
         let task = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), handler, shutdown_rx));
         tracing::info!(%url, "ferrokube-apiserver serving");

@@ -241,10 +241,14 @@ async fn tables_for_kubectl_get() {
 #[tokio::test]
 async fn pod_log_subresource() {
     let (server, client) = start().await;
-    client.post_json("/api/v1/namespaces/default/pods", &pod("web-1")).await;
+    // A pod no node fits stays unscheduled: no kubelet holds its log, and kube-apiserver
+    // answers 204 No Content (running pods' logs: crates/ferrokube/tests/pod_logs.rs).
+    let mut unscheduled = pod("web-1");
+    unscheduled["spec"]["nodeSelector"] = json!({"ferrokube.test/no-such-node": "true"});
+    client.post_json("/api/v1/namespaces/default/pods", &unscheduled).await;
     let r = client.get("/api/v1/namespaces/default/pods/web-1/log").await;
-    assert_eq!(r.status, 200);
-    assert!(r.header("content-type").starts_with("text/plain"));
+    assert_eq!(r.status, 204);
+    assert!(r.body.is_empty());
     assert_status(&client.get("/api/v1/namespaces/default/pods/nope/log").await, 404, "NotFound");
     server.shutdown().await;
 }

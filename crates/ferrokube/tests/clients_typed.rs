@@ -371,7 +371,7 @@ async fn pod_subresources() {
     pods.create(&pod, &CreateOptions::default()).await.unwrap();
 
     // logs: a byte stream. The pod is not scheduled, so no kubelet holds a log:
-    // kube-apiserver answers an unscheduled pod's log with 200 and an empty body, and
+    // kube-apiserver answers an unscheduled pod's log with 204 No Content, and
     // so does the embedded server.
     let mut stream = pods
         .logs("p", &ferrokube::kubernetes::LogOptions { tail_lines: Some(10), ..Default::default() })

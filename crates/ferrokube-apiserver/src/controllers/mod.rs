@@ -117,6 +117,9 @@ pub struct ControllerOptions {
     /// The CA bundle published in every namespace's `kube-root-ca.crt` ConfigMap
     /// (`EmbeddedServer` sets its serving CA when `None`).
     pub root_ca_pem: Option<String>,
+    /// Time between two periodic lines of a simulated container's log
+    /// (`GET pods/<name>/log`, see `crate::podlogs`); zero writes none.
+    pub pod_log_interval: Duration,
 }
 
 impl Default for ControllerOptions {
@@ -130,6 +133,7 @@ impl Default for ControllerOptions {
             record_events: true,
             event_ttl: Duration::from_secs(3600),
             root_ca_pem: None,
+            pod_log_interval: Duration::from_secs(10),
         }
     }
 }
@@ -156,6 +160,7 @@ impl ControllerOptions {
             pod_run_duration: Duration::from_millis(50),
             pod_termination_delay: Duration::from_millis(20),
             resync_period: Duration::from_millis(200),
+            pod_log_interval: Duration::from_millis(50),
             ..ControllerOptions::default()
         }
     }

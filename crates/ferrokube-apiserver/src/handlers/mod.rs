@@ -16,12 +16,14 @@
 //!    negotiated it.
 //!
 //! Discovery documents come from the [`crate::catalog`] ([`discovery`],
-//! [`aggregated_discovery`]).
+//! [`aggregated_discovery`]). `pods/<name>/log` is answered by `logs` (the simulated
+//! containers' logs of `crate::podlogs`).
 
 pub mod aggregated_discovery;
 pub mod body;
 pub mod discovery;
 pub mod health;
+mod logs;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
@@ -76,6 +78,7 @@ pub struct Handler {
     shutdown: tokio::sync::watch::Receiver<bool>,
     openapi: crate::openapi::OpenApi,
     metrics: Arc<metrics::RequestMetrics>,
+    pod_log_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Handler {
@@ -105,7 +108,15 @@ impl Handler {
             shutdown,
             openapi: crate::openapi::OpenApi::default(),
             metrics: Arc::default(),
+            pod_log_interval: crate::controllers::ControllerOptions::default().pod_log_interval,
         }
+    }
+
+    /// The same handler with simulated containers writing a log line every `interval`
+    /// ([`crate::podlogs`]).
+    pub fn with_pod_log_interval(mut self, interval: std::time::Duration) -> Handler {
+        self.pod_log_interval = interval;
+        self
     }
 
     /// The same handler authorizing with `authz` (the default allows everything).
@@ -337,16 +348,20 @@ impl Handler {
         if is_token {
             return self.token_request(api_req, &format).await;
         }
+        if is_log {
+            let ctx = logs::LogContext {
+                registry: Arc::clone(&self.registry),
+                shutdown: self.shutdown.clone(),
+                interval: self.pod_log_interval,
+            };
+            return logs::serve(ctx, api_req).await;
+        }
         let timeout = watch_stream::timeout(api_req.query_param("timeoutSeconds"));
         crate::auth::rbac::escalation::check(&self.registry, &self.authz, &api_req).await?;
         let result = match crate::auth::reviews::handle(&api_req, &self.auth, &self.authz) {
             Some(answer) => ServedResponse::Api(answer?),
             None => self.registry.handle_served(api_req).await?,
         };
-        if is_log {
-            // The simulated kubelet comes later: a pod that exists has an empty log.
-            return Ok(text_response(StatusCode::OK, ""));
-        }
         let object_response = |code: u16, body: &Value| {
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
             let mut resp = match &format {
