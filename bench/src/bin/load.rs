@@ -425,6 +425,8 @@ async fn run(args: Args) {
     let mut write_clients = Vec::new();
     let mut writers = Vec::new();
     let cpu_start = cpu_seconds(pid);
+    let own_cpu_start = cpu_seconds(std::process::id());
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let started = Instant::now();
     for w in 0..args.writers {
         if w % 10 == 0 {
@@ -453,6 +455,7 @@ async fn run(args: Args) {
     }
     let elapsed = started.elapsed();
     let cpu = cpu_seconds(pid) - cpu_start;
+    let own_cpu = cpu_seconds(std::process::id()) - own_cpu_start;
     let (rss_end, hwm) = memory_kib(pid);
     // Let the watchers drain what is still in flight, then stop them.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -495,7 +498,9 @@ async fn run(args: Args) {
          | server RSS idle / with watchers | {:.1} MiB / {:.1} MiB |\n\
          | **server peak RSS (VmHWM)** | **{:.1} MiB** |\n\
          | server RSS at {:.0} s / at {:.0} s | {:.1} MiB / {:.1} MiB ({growth:+.1} %) |\n\
-         | server CPU during the writes | {:.2} cores |\n",
+         | server CPU during the writes | {:.2} cores |\n\
+         | client (this process: writers, watchers, decoding) CPU | {:.2} cores |\n\
+         | machine load average before the writes | {} |\n",
         args.watchers,
         args.writers,
         secs,
@@ -517,6 +522,8 @@ async fn run(args: Args) {
         mib(rss_half),
         mib(rss_end),
         cpu / secs,
+        own_cpu / secs,
+        load_before.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     );
     println!("{report}");
     let curve: Vec<String> = samples.iter().map(|(t, kib)| format!("{t:.0}s {:.0}", mib(*kib))).collect();
