@@ -283,7 +283,15 @@ impl Run {
         self.stop.cancel();
         tokio::time::timeout(DEADLINE, self.controller).await.expect("the controller stops").unwrap();
         let lists = self.informer.list_count() + self.controller_informer.list_count();
-        eprintln!("converged: injected {injected:?}, informer lists {lists}");
+        let (notified, unseen) = {
+            let notes = self.notes.lock().unwrap();
+            let notified: usize = notes.values().map(Vec::len).sum();
+            (notified, all_names.iter().filter(|n| !notes.contains_key(*n)).count())
+        };
+        eprintln!(
+            "converged: 0 duplicated, 0 lost; {notified} notifications, {unseen} objects created and deleted \
+             unseen; injected {injected:?}; informer lists {lists}"
+        );
         (injected, lists)
     }
 
