@@ -43,6 +43,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,13 +93,13 @@ pub enum Fault {
     CutAfterEvents(usize),
     /// Watch: forward this many events, then send an ERROR event with a 410 Status and
     /// end the stream, as kube-apiserver does when a watcher fell too far behind (a JSON
-    /// line or a protobuf frame, as the stream is). Other requests are forwarded
-    /// untouched.
+    /// line or a protobuf frame, as the stream is). Applied to watches only.
     GoneAfterEvents(usize),
     /// Hold the request this long, then forward it.
     Stall(Duration),
     /// Watch: an ERROR event with a 410 Status. List with `continue` or a
-    /// resourceVersion: a 410 answer. Other requests are forwarded untouched.
+    /// resourceVersion: a 410 answer. Not applied to other requests (a scripted one
+    /// waits for a request it applies to).
     Gone,
     /// A 429 answer with this `Retry-After`.
     TooManyRequests {
@@ -184,13 +185,24 @@ struct Plan {
 }
 
 impl Plan {
-    fn decide(&mut self, class: Target) -> Option<Fault> {
-        if let Some(i) = self.scripted.iter().position(|(t, _)| matches(*t, class)) {
+    /// The fault for a request of `class`; `gone_ok`: whether a 410 makes sense for it
+    /// (a watch, or a list with `continue` or a resourceVersion). A fault that does
+    /// not apply to the request is left for a later one.
+    fn decide(&mut self, class: Target, gone_ok: bool) -> Option<Fault> {
+        let applies = |target: Target, fault: &Fault| {
+            matches(target, class)
+                && match fault {
+                    Fault::Gone => gone_ok,
+                    Fault::GoneAfterEvents(_) => class == Target::Watch,
+                    _ => true,
+                }
+        };
+        if let Some(i) = self.scripted.iter().position(|(t, f)| applies(*t, f)) {
             return self.scripted.remove(i).map(|(_, f)| f);
         }
         let rng = self.rng.as_mut()?;
         for rule in &self.random {
-            if matches(rule.target, class) && rng.unit() < rule.probability {
+            if applies(rule.target, &rule.fault) && rng.unit() < rule.probability {
                 return Some(rule.fault.clone());
             }
         }
@@ -400,7 +412,10 @@ fn json_answer(code: u16, body: &serde_json::Value) -> http::Response<ProxyBody>
 async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Result<http::Response<ProxyBody>, io::Error> {
     shared.counters.requests.fetch_add(1, Ordering::Relaxed);
     let class = classify(&req);
-    let fault = shared.plan.lock().unwrap().decide(class);
+    let continued = query_param(&req, "continue").is_some_and(|c| !c.is_empty());
+    let pinned = query_param(&req, "resourceVersion").is_some_and(|v| !v.is_empty() && v != "0");
+    let gone_ok = class == Target::Watch || (class == Target::List && (continued || pinned));
+    let fault = shared.plan.lock().unwrap().decide(class, gone_ok);
     let mut cut = None;
     match fault {
         None => {}
@@ -422,30 +437,33 @@ async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Result<htt
         }
         Some(Fault::Gone) if class == Target::Watch => {
             shared.counters.gone.fetch_add(1, Ordering::Relaxed);
-            let resp = http::Response::builder()
-                .status(200)
-                .header("content-type", "application/json")
-                .body(full(gone_event()))
-                .unwrap();
+            // In the format asked for, as the server would answer.
+            let protobuf = req
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/vnd.kubernetes.protobuf"));
+            let (content_type, event) = if protobuf {
+                ("application/vnd.kubernetes.protobuf;stream=watch", gone_event_protobuf())
+            } else {
+                ("application/json", gone_event())
+            };
+            let resp =
+                http::Response::builder().status(200).header("content-type", content_type).body(full(event)).unwrap();
             return Ok(resp);
         }
         Some(Fault::Gone) => {
-            let continued = query_param(&req, "continue").is_some_and(|c| !c.is_empty());
-            let pinned = query_param(&req, "resourceVersion").is_some_and(|v| !v.is_empty() && v != "0");
-            if class == Target::List && (continued || pinned) {
-                shared.counters.gone.fetch_add(1, Ordering::Relaxed);
-                let message = if continued {
-                    "fault proxy: the provided continue parameter is too old to display a consistent list result"
-                } else {
-                    "fault proxy: too old resource version"
-                };
-                return Ok(json_answer(410, &status_json(410, "Expired", message, None)));
-            }
+            shared.counters.gone.fetch_add(1, Ordering::Relaxed);
+            let message = if continued {
+                "fault proxy: the provided continue parameter is too old to display a consistent list result"
+            } else {
+                "fault proxy: too old resource version"
+            };
+            return Ok(json_answer(410, &status_json(410, "Expired", message, None)));
         }
         Some(Fault::CutAfterBytes(n)) => cut = Some((Cut::Bytes(n), Then::Abort)),
         Some(Fault::CutAfterEvents(n)) => cut = Some((Cut::Events(n), Then::Abort)),
-        Some(Fault::GoneAfterEvents(n)) if class == Target::Watch => cut = Some((Cut::Events(n), Then::Gone)),
-        Some(Fault::GoneAfterEvents(_)) => {}
+        Some(Fault::GoneAfterEvents(n)) => cut = Some((Cut::Events(n), Then::Gone)),
     }
 
     let (mut parts, body) = req.into_parts();
@@ -480,6 +498,7 @@ async fn handle(shared: Arc<Shared>, req: http::Request<Incoming>) -> Result<htt
             frames: FrameCounter::new(protobuf),
             shared,
             cut_done: false,
+            flush: None,
         }
         .boxed_unsync(),
     };
@@ -576,17 +595,29 @@ struct FaultBody {
     frames: FrameCounter,
     shared: Arc<Shared>,
     cut_done: bool,
+    /// Started at the cut point: the connection is aborted when it fires.
+    flush: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// How long a cut waits after the last bytes it lets through.
+const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(20);
 
 impl FaultBody {
     /// At the cut point: abort, or end with a 410 ERROR event.
-    fn abort(&mut self) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.cut_done = true;
+    fn abort(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if self.then == Then::Gone {
+            self.cut_done = true;
             self.shared.counters.gone.fetch_add(1, Ordering::Relaxed);
             let event = if self.protobuf { gone_event_protobuf() } else { gone_event() };
             return Poll::Ready(Some(Ok(Frame::data(event))));
         }
+        // Abort only once what was sent had time to leave: HTTP/2 drops the frames a
+        // reset stream still has queued, and the client would see no answer at all.
+        let flushed = self.flush.get_or_insert_with(|| Box::pin(tokio::time::sleep(FLUSH_BEFORE_CUT)));
+        if flushed.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.cut_done = true;
         self.shared.counters.cuts.fetch_add(1, Ordering::Relaxed);
         Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::ConnectionAborted, "fault proxy: connection cut"))))
     }
@@ -607,7 +638,7 @@ impl Body for FaultBody {
             Cut::Events(n) => this.frames.complete >= n,
         };
         if at_start {
-            return this.abort();
+            return this.abort(cx);
         }
         let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => return Poll::Pending,
@@ -631,7 +662,7 @@ impl Body for FaultBody {
                 this.frames.complete = usize::MAX;
                 Poll::Ready(Some(Ok(Frame::data(data.slice(..k)))))
             }
-            Some(_) => this.abort(),
+            Some(_) => this.abort(cx),
             None => Poll::Ready(Some(Ok(Frame::data(data)))),
         }
     }
