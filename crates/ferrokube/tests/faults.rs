@@ -181,8 +181,16 @@ impl Run {
     /// Starts the cluster, the namespace, the informer and the controller (synced
     /// before any fault), and the writers, which start writing at once.
     async fn start() -> Run {
+        Run::start_with_timeout(None).await
+    }
+
+    /// [`start`](Self::start) with a client-side request timeout (`rest::Config::timeout`;
+    /// it does not apply to watches).
+    async fn start_with_timeout(timeout: Option<Duration>) -> Run {
         let cluster = FaultCluster::start().await;
-        let client = RESTClient::new(&cluster.config()).expect("client");
+        let mut config = cluster.config();
+        config.timeout = timeout;
+        let client = RESTClient::new(&config).expect("client");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}});
         client.post().group_version("", "v1").resource("namespaces").body(&ns).send().await.expect("namespace");
 
@@ -355,14 +363,19 @@ async fn converge_under_cut_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converge_under_stalls() {
-    let run = Run::start().await;
+    // Requests other than watches time out after 1 s on the client: some stalls are
+    // shorter (the answer comes late), some longer (the client gives up and retries).
+    let run = Run::start_with_timeout(Some(Duration::from_secs(1))).await;
     run.cluster.proxy.random(
         7,
         vec![
             RandomRule::new(Target::Watch, Fault::Stall(Duration::from_millis(1500)), 0.3),
-            RandomRule::new(Target::List, Fault::Stall(Duration::from_millis(800)), 0.3),
+            RandomRule::new(Target::List, Fault::Stall(Duration::from_millis(800)), 0.2),
+            RandomRule::new(Target::List, Fault::Stall(Duration::from_millis(1500)), 0.2),
             RandomRule::new(Target::Write, Fault::Stall(Duration::from_millis(200)), 0.1),
+            RandomRule::new(Target::Write, Fault::Stall(Duration::from_millis(1500)), 0.05),
             RandomRule::new(Target::Any, Fault::Stall(Duration::from_millis(100)), 0.1),
+            RandomRule::new(Target::Any, Fault::Stall(Duration::from_millis(1500)), 0.03),
         ],
     );
     let (injected, _) = run.finish().await;
