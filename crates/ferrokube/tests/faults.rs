@@ -145,6 +145,15 @@ async fn writer(client: RESTClient, w: usize, ops: Arc<AtomicUsize>) {
     }
 }
 
+/// The seed of a test's random faults: `default`, or `FERROKUBE_FAULT_SEED` (to
+/// explore other sequences: `FERROKUBE_FAULT_SEED=$RANDOM cargo test --test faults`).
+/// Printed, so that a failure names the seed that found it.
+fn seed(default: u64) -> u64 {
+    let seed = std::env::var("FERROKUBE_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    eprintln!("fault seed {seed}");
+    seed
+}
+
 /// How many writes all writers make.
 fn total_writes() -> usize {
     WRITERS * (PER_WRITER * (1 + UPDATES) + PER_WRITER.div_ceil(3) + 2 * PER_WRITER.div_ceil(6))
@@ -348,7 +357,7 @@ impl Run {
 async fn converge_under_cut_connections() {
     let run = Run::start().await;
     run.cluster.proxy.random(
-        0xC0FFEE,
+        seed(0xC0FFEE),
         vec![
             RandomRule::new(Target::Watch, Fault::CutAfterEvents(1), 0.3),
             RandomRule::new(Target::Watch, Fault::CutAfterEvents(3), 0.3),
@@ -367,7 +376,7 @@ async fn converge_under_stalls() {
     // shorter (the answer comes late), some longer (the client gives up and retries).
     let run = Run::start_with_timeout(Some(Duration::from_secs(1))).await;
     run.cluster.proxy.random(
-        7,
+        seed(7),
         vec![
             RandomRule::new(Target::Watch, Fault::Stall(Duration::from_millis(1500)), 0.3),
             RandomRule::new(Target::List, Fault::Stall(Duration::from_millis(800)), 0.2),
@@ -394,7 +403,7 @@ async fn converge_under_410_gone() {
     run.cluster.proxy.script(Target::Watch, Fault::Gone, 2);
     run.cluster.proxy.script(Target::List, Fault::Gone, 2);
     run.cluster.proxy.random(
-        410,
+        seed(410),
         vec![
             RandomRule::new(Target::Watch, Fault::Gone, 0.2),
             RandomRule::new(Target::Watch, Fault::GoneAfterEvents(2), 0.3),
@@ -440,7 +449,7 @@ async fn converge_under_mixed_faults() {
     let total = total_writes();
     run.cluster.proxy.script(Target::Any, Fault::TooManyRequests { retry_after_seconds: 1 }, 10);
     run.cluster.proxy.random(
-        0x5EED,
+        seed(0x5EED),
         vec![
             RandomRule::new(Target::Watch, Fault::CutAfterEvents(2), 0.15),
             RandomRule::new(Target::Watch, Fault::Gone, 0.1),
