@@ -190,12 +190,14 @@ impl Run {
     /// Starts the cluster, the namespace, the informer and the controller (synced
     /// before any fault), and the writers, which start writing at once.
     async fn start() -> Run {
-        Run::start_with_timeout(None).await
+        Run::start_with(None, false).await
     }
 
     /// [`start`](Self::start) with a client-side request timeout (`rest::Config::timeout`;
-    /// it does not apply to watches).
-    async fn start_with_timeout(timeout: Option<Duration>) -> Run {
+    /// it does not apply to watches) and, with `watch_list`, informers that sync with a
+    /// WatchList (streamed initial events) instead of a list.
+    async fn start_with(timeout: Option<Duration>, watch_list: bool) -> Run {
+        let options = || options().watch_list(watch_list);
         let cluster = FaultCluster::start().await;
         let mut config = cluster.config();
         config.timeout = timeout;
@@ -374,7 +376,7 @@ async fn converge_under_cut_connections() {
 async fn converge_under_stalls() {
     // Requests other than watches time out after 1 s on the client: some stalls are
     // shorter (the answer comes late), some longer (the client gives up and retries).
-    let run = Run::start_with_timeout(Some(Duration::from_secs(1))).await;
+    let run = Run::start_with(Some(Duration::from_secs(1)), false).await;
     run.cluster.proxy.random(
         seed(7),
         vec![
@@ -445,7 +447,19 @@ async fn converge_across_server_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converge_under_mixed_faults() {
-    let run = Run::start().await;
+    mixed(false).await;
+}
+
+/// The same with informers that sync with a WatchList: the initial events come over a
+/// watch that the faults cut, stall and expire too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converge_under_mixed_faults_with_watch_list() {
+    mixed(true).await;
+}
+
+/// Every fault kind at once, at random, with a 429 storm at the start and two restarts.
+async fn mixed(watch_list: bool) {
+    let run = Run::start_with(None, watch_list).await;
     let total = total_writes();
     run.cluster.proxy.script(Target::Any, Fault::TooManyRequests { retry_after_seconds: 1 }, 10);
     run.cluster.proxy.random(
