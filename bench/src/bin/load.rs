@@ -30,7 +30,9 @@
 //!
 //! Reported: writes/s, watch events delivered/s (all watchers), write latency p50/p99,
 //! delivery latency p50/p99 (from the answer and from the send), the server's peak RSS, its RSS at half time and at the
-//! end (memory bounded: the second is not much above the first) and its CPU use.
+//! end (memory bounded: the second is not much above the first), its CPU use (also
+//! per write and per delivered event: figures that hold on a shared machine, where
+//! the rates depend on the CPU the run gets) and the client process's CPU.
 //! `--quick`: 20 watchers, 5 writers, 10 s.
 
 use std::collections::HashMap;
@@ -499,6 +501,7 @@ async fn run(args: Args) {
          | **server peak RSS (VmHWM)** | **{:.1} MiB** |\n\
          | server RSS at {:.0} s / at {:.0} s | {:.1} MiB / {:.1} MiB ({growth:+.1} %) |\n\
          | server CPU during the writes | {:.2} cores |\n\
+         | server CPU per write (with its delivery to every watcher) / per event delivered | {:.0} µs / {:.2} µs |\n\
          | client (this process: writers, watchers, decoding) CPU | {:.2} cores |\n\
          | machine load average before the writes | {} |\n",
         args.watchers,
@@ -522,6 +525,8 @@ async fn run(args: Args) {
         mib(rss_half),
         mib(rss_end),
         cpu / secs,
+        cpu * 1e6 / writes.max(1) as f64,
+        cpu * 1e6 / events.max(1) as f64,
         own_cpu / secs,
         load_before.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     );
