@@ -21,13 +21,15 @@
 //! Faults ([`Fault`]), each applied to a request class ([`Target`]):
 //! * [`Fault::CutAfterBytes`] / [`Fault::CutAfterEvents`]: forward the answer, then
 //!   abort the connection after that many body bytes or complete watch events (JSON
-//!   lines or protobuf frames), as a dropped connection would;
+//!   lines or protobuf frames), as a dropped connection would (20 ms after the last
+//!   bytes let through, so that they reach the client: HTTP/2 discards what a reset
+//!   stream still has queued);
 //! * [`Fault::Stall`]: hold the request that long before forwarding it;
 //! * [`Fault::Gone`]: a watch gets `200` and one `ERROR` event carrying a 410 `Expired`
 //!   Status, as kube-apiserver sends when the resourceVersion was compacted
 //!   ([`Fault::GoneAfterEvents`]: the same after some events of an open watch); a list
-//!   with a `continue` token or a resourceVersion gets a 410 `Expired` answer (a list
-//!   of the latest state is forwarded: a server never answers that with 410);
+//!   with a `continue` token or a resourceVersion gets a 410 `Expired` answer (a
+//!   scripted 410 waits for such a list: a list of the latest state never gets one);
 //! * [`Fault::TooManyRequests`]: a 429 `TooManyRequests` Status with `Retry-After`,
 //!   as priority and fairness answers under load;
 //! * restarts: [`FaultCluster::restart`] stops the server (open watches end, requests
