@@ -10,8 +10,9 @@
 //! * MODIFIED, or ADDED of a known object: `on_update(old, new)`;
 //! * DELETED: `on_delete(final state)`;
 //! * a (re)list: `on_add(new, is_in_initial_list)` for objects not stored before,
-//!   `on_update(old, new)` for objects already stored, `on_delete(last known state)`
-//!   for stored objects missing from the list;
+//!   `on_update(old, new)` for stored objects whose resourceVersion changed (none for
+//!   objects relisted unchanged: client-go counts those as resyncs),
+//!   `on_delete(last known state)` for stored objects missing from the list;
 //! * every resync period (optional): `on_update(obj, obj)` for every stored object.
 //!
 //! A handler sees the events of the store in order, never two at once, and a slow one

@@ -13,9 +13,13 @@
 //!
 //! * **handler** listeners get the store's changes as add / update / delete (and
 //!   resync) notifications; a (re)list becomes the difference with the previous
-//!   content. [`ResourceEventHandler`]s are such listeners, each called from its own
-//!   thread (the counterpart of a listener's goroutine in client-go) while the informer
-//!   runs, so a handler may block without holding up the async runtime;
+//!   content: objects added, objects gone, and objects whose resourceVersion changed
+//!   (an object relisted unchanged is not an update, as in client-go, where such an
+//!   update counts as a resync and reaches only listeners due for one; here the
+//!   informer's resync timer replays it). [`ResourceEventHandler`]s are such
+//!   listeners, each called from its own thread (the counterpart of a listener's
+//!   goroutine in client-go) while the informer runs, so a handler may block without
+//!   holding up the async runtime;
 //! * **snapshot** listeners (the [`event_stream`](super::SharedInformer::event_stream))
 //!   get `Apply` / `Delete`, and every (re)list as `Init`, `InitApply` per object,
 //!   `InitDone` (kube-runtime's watcher events), plus the reflector's errors.
@@ -288,6 +292,12 @@ impl<K> Processor<K> {
     }
 }
 
+/// Whether a relisted object is the one already stored: same non-empty
+/// resourceVersion.
+fn same_version<K: CacheObject>(old: &K, new: &K) -> bool {
+    matches!((old.resource_version(), new.resource_version()), (Some(a), Some(b)) if !a.is_empty() && a == b)
+}
+
 impl<K: CacheObject + Send + Sync + 'static> Processor<K> {
     pub(crate) fn new(kind: &str) -> Self {
         Processor {
@@ -337,10 +347,13 @@ impl<K: CacheObject + Send + Sync + 'static> Processor<K> {
             match l.mode {
                 Mode::Handler => {
                     for (key, obj) in &new {
-                        l.queue.push(match old.get(key) {
-                            Some(prev) => Notification::Update(Arc::clone(prev), Arc::clone(obj)),
-                            None => Notification::Add(Arc::clone(obj), initial || !l.initialized),
-                        });
+                        match old.get(key) {
+                            // Unchanged since the last list or event: nothing to tell
+                            // (a resync, if one is configured, replays it).
+                            Some(prev) if same_version(&**prev, &**obj) => {}
+                            Some(prev) => l.queue.push(Notification::Update(Arc::clone(prev), Arc::clone(obj))),
+                            None => l.queue.push(Notification::Add(Arc::clone(obj), initial || !l.initialized)),
+                        }
                     }
                     for (key, prev) in &old {
                         if !kept.contains(&**key) {
@@ -600,7 +613,7 @@ mod tests {
         p.replace(&store, vec![cm("a", "three", "3"), cm("a", "four", "5")], false);
         let mut got = drain(&hq);
         got.sort();
-        assert_eq!(got, ["add four false", "delete one", "update three 3->3"]);
+        assert_eq!(got, ["add four false", "delete one"], "three is unchanged (3->3): not an update");
         assert_eq!(drain(&sq).len(), 4);
 
         // A late listener gets the content first.
