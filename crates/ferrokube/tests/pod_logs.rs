@@ -226,6 +226,16 @@ async fn since_seconds_leaves_out_older_lines() {
     }
     let all = log(&pods, "web", &LogOptions::default()).await;
     assert!(all.lines().count() > lines.len());
+
+    // sinceTime: the lines from the given time on (the start line is older).
+    let from = started + jiff::SignedDuration::from_secs(1);
+    let opts = LogOptions { since_time: Some(from.to_string()), timestamps: true, ..Default::default() };
+    let since_time = log(&pods, "web", &opts).await;
+    assert!(since_time.lines().count() > 0);
+    for line in since_time.lines() {
+        assert!(split_stamp(line).0.parse::<jiff::Timestamp>().unwrap() >= from, "{line} is older than {from}");
+    }
+    assert!(since_time.lines().count() < all.lines().count(), "the start line is left out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

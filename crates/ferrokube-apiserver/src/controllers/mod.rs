@@ -107,7 +107,10 @@ pub struct ControllerOptions {
     /// period, when shorter, wins): simulated containers stop promptly on SIGTERM.
     pub pod_termination_delay: Duration,
     /// How often every controller re-reconciles everything even without events (the
-    /// garbage collector also scans on this period).
+    /// garbage collector also scans on this period). 30 s: a safety net only, since the
+    /// caches wake the controllers on every change and timers requeue
+    /// (kube-controller-manager resyncs its informers every 12 to 24 hours); each
+    /// resync costs a pass over every object.
     pub resync_period: Duration,
     /// Whether to record core/v1 Events (`ScalingReplicaSet`, `SuccessfulCreate`,
     /// `Scheduled`, `Pulled`, `Created`, `Started`, ...).
@@ -129,7 +132,7 @@ impl Default for ControllerOptions {
             pod_startup_delay: Duration::from_secs(1),
             pod_run_duration: Duration::from_secs(2),
             pod_termination_delay: Duration::from_secs(1),
-            resync_period: Duration::from_secs(5),
+            resync_period: Duration::from_secs(30),
             record_events: true,
             event_ttl: Duration::from_secs(3600),
             root_ca_pem: None,

@@ -26,6 +26,10 @@ pub struct LogOptions {
     /// Only lines newer than this many seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since_seconds: Option<i64>,
+    /// Only lines written at or after this RFC 3339 time (at most one of this and
+    /// `since_seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_time: Option<String>,
     /// Prefix every line with its RFC 3339 timestamp.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub timestamps: bool,
