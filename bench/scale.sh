@@ -96,4 +96,6 @@ run_size() {
   echo "| pods | deployments | rollout s | pods/s | RSS MB | RSS KB/pod | idle CPU % of a core | slowest new-client answer s |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
   for n in "${SIZES[@]}"; do run_size "$n"; done
+  echo
+  echo "Machine load average at the end (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)."
 } | tee "$OUT"
