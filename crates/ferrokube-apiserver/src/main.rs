@@ -12,6 +12,12 @@ use std::process::ExitCode;
 use clap::{ArgAction, Parser};
 use ferrokube_apiserver::{EmbeddedServer, ServerOptions};
 
+/// The server allocates and frees a JSON tree per object version; mimalloc serves that
+/// pattern faster and with less fragmentation than glibc's malloc (`bench/scale.sh`,
+/// figures in bench/results/scale.md). The library leaves the allocator to its user.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An embedded, Kubernetes-compatible API server (HTTPS only; RBAC authorization with
 /// kube's bootstrap roles, the admin kubeconfig in system:masters).
 #[derive(Debug, Parser)]

@@ -210,11 +210,24 @@ pub(crate) fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
         serde_yaml_ng::from_slice(&req.body)
             .map_err(|e| errors::bad_request(format!("couldn't get version/kind; yaml parse error: {e}")))?
     } else {
-        if let Some(err) = crate::object::decode_errors::find_kind_error(&req.body) {
-            return Err(crate::object::decode_errors::unrecognized(&req.resource.kind, &err, &req.body));
+        // The common case in one pass: a JSON object whose apiVersion and kind (when
+        // present) are strings, which is all kube's version/kind step checks. Anything
+        // else takes the slow path that words the error as kube's decoder does.
+        match serde_json::from_slice::<Value>(&req.body) {
+            Ok(v)
+                if v.as_object()
+                    .is_some_and(|m| ["apiVersion", "kind"].iter().all(|f| m.get(*f).is_none_or(Value::is_string))) =>
+            {
+                v
+            }
+            _ => {
+                if let Some(err) = crate::object::decode_errors::find_kind_error(&req.body) {
+                    return Err(crate::object::decode_errors::unrecognized(&req.resource.kind, &err, &req.body));
+                }
+                serde_json::from_slice(&req.body)
+                    .map_err(|e| errors::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
+            }
         }
-        serde_json::from_slice(&req.body)
-            .map_err(|e| errors::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
     };
     if !value.is_object() {
         return Err(errors::bad_request(format!(
