@@ -210,7 +210,7 @@ impl Cache {
     }
 
     /// Waits until the cache is filled and has seen resourceVersion `target` (when
-    /// given), at most [`FRESHNESS_WAIT`].
+    /// given), at most `FRESHNESS_WAIT` (2 s).
     pub async fn wait_fresh(&self, target: Option<u64>) {
         let target = target.unwrap_or(0).max(1);
         let mut rx = self.seen.subscribe();
