@@ -272,6 +272,18 @@ write_kcfg "$TMP/v1cert.kubeconfig" "{client-certificate: $V1/user.crt, client-k
 
 # --- kubectl ----------------------------------------------------------------------------
 # kubectl_suite LABEL BINARY: every kubectl check, in a fresh namespace of its own.
+# c WANT PATTERNS... -- KUBECTL-ARGS...   (one kubectl check, called from kubectl_suite,
+# kubectl_workloads and kubectl_logs: bash's dynamic scope gives it their `label` and
+# `kc`, the kubectl command line)
+c() {
+    local want=$1
+    shift
+    local pats=()
+    while [[ $1 != -- ]]; do pats+=("$1"); shift; done
+    shift
+    run_check "kubectl $label" "kubectl $*" "$want" "${pats[@]}" -- "${kc[@]}" "$@"
+}
+
 kubectl_suite() {
     local label=$1 bin=$2
     local ver ns cache kc
@@ -282,15 +294,6 @@ kubectl_suite() {
     echo
     echo "=== kubectl $ver ($bin), namespace $ns ==="
 
-    # c WANT PATTERNS... -- KUBECTL-ARGS...   (one kubectl check)
-    c() {
-        local want=$1
-        shift
-        local pats=()
-        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
-        shift
-        run_check "kubectl $label" "kubectl $*" "$want" "${pats[@]}" -- "${kc[@]}" "$@"
-    }
 
     c 0 'Server Version: .*v1\.[0-9]+' -- version
     c 0 '^pods +po +(v1 +)?true +Pod *$' '^deployments +deploy +apps(/v1)? +true +Deployment *$' \
@@ -519,14 +522,6 @@ kubectl_workloads() {
     kc=("$bin" --kubeconfig "$ADMIN_KCFG" --request-timeout="$REQ_TIMEOUT" --cache-dir "$cache")
     echo
     echo "=== kubectl $label: workloads, garbage collection, CRDs (namespace $ns) ==="
-    c() {
-        local want=$1
-        shift
-        local pats=()
-        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
-        shift
-        run_check "kubectl $label" "kubectl $*" "$want" "${pats[@]}" -- "${kc[@]}" "$@"
-    }
     # cpoll SECS PATTERNS... -- KUBECTL-ARGS...   (poll until the output matches)
     cpoll() {
         local secs=$1
@@ -645,14 +640,6 @@ kubectl_logs() {
     kc=("$bin" --kubeconfig "$ADMIN_KCFG" --request-timeout="$REQ_TIMEOUT" --cache-dir "$cache")
     echo
     echo "=== kubectl $label: pod logs (namespace $ns) ==="
-    c() {
-        local want=$1
-        shift
-        local pats=()
-        while [[ $1 != -- ]]; do pats+=("$1"); shift; done
-        shift
-        run_check "kubectl $label" "kubectl $*" "$want" "${pats[@]}" -- "${kc[@]}" "$@"
-    }
     local start='container "logbox" started: image "busybox:1.36", command \["sh", "-c", "sleep 3600"\]'
     local stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z'
 

@@ -60,6 +60,19 @@ fn pod(name: &str, containers: &[(&str, &str)], restart_policy: &str) -> Pod {
 }
 
 /// Creates `p` and waits (watching it) until `ready` holds of it.
+/// A namespace of its own on a fresh server, and in it pod `web` (container `app`,
+/// nginx) Running: the cluster (keep it), the pods client and the container's startedAt.
+async fn running_web(base: &str) -> (TestCluster, ResourceClient<Pod>, jiff::Timestamp) {
+    let cluster = cluster(base, |_| {}).await;
+    let cs = Clientset::new(&cluster.config).expect("clientset");
+    let pods = cs.core_v1().pods(&cluster.namespace);
+    let running =
+        create_and_wait(&pods, &pod("web", &[("app", "nginx:1.27")], "Always"), "Running", |p| phase(p) == "Running")
+            .await;
+    let started = container_status(&running, "app").state.and_then(|s| s.running).and_then(|r| r.started_at);
+    (cluster, pods, started.expect("startedAt").0)
+}
+
 async fn create_and_wait(pods: &ResourceClient<Pod>, p: &Pod, what: &str, ready: impl Fn(&Pod) -> bool) -> Pod {
     let name = p.metadata.name.clone().unwrap_or_default();
     let created = pods.create(p, &CreateOptions::default()).await.expect("create pod");
@@ -150,14 +163,7 @@ async fn whole_tail_timestamps_and_limit_bytes() {
     if skip_unless_embedded(EMBEDDED_ONLY) {
         return;
     }
-    let cluster = cluster("logs", |_| {}).await;
-    let cs = Clientset::new(&cluster.config).expect("clientset");
-    let pods = cs.core_v1().pods(&cluster.namespace);
-    let running =
-        create_and_wait(&pods, &pod("web", &[("app", "nginx:1.27")], "Always"), "Running", |p| phase(p) == "Running")
-            .await;
-    let started = container_status(&running, "app").state.and_then(|s| s.running).and_then(|r| r.started_at);
-    let started = started.expect("startedAt").0;
+    let (_cluster, pods, started) = running_web("logs").await;
     // Until a few periodic lines are there (seen on a followed log).
     follow_until(&pods, "web", |l| l.contains("is running: line 5,")).await;
 
@@ -201,14 +207,7 @@ async fn since_seconds_leaves_out_older_lines() {
     if skip_unless_embedded(EMBEDDED_ONLY) {
         return;
     }
-    let cluster = cluster("logs-since", |_| {}).await;
-    let cs = Clientset::new(&cluster.config).expect("clientset");
-    let pods = cs.core_v1().pods(&cluster.namespace);
-    let running =
-        create_and_wait(&pods, &pod("web", &[("app", "nginx:1.27")], "Always"), "Running", |p| phase(p) == "Running")
-            .await;
-    let started = container_status(&running, "app").state.and_then(|s| s.running).and_then(|r| r.started_at);
-    let started = started.expect("startedAt").0;
+    let (_cluster, pods, started) = running_web("logs-since").await;
     // Until the log spans more than a second and a half.
     let later = started + jiff::SignedDuration::from_millis(1500);
     follow_until(&pods, "web", |l| split_stamp(l).0.parse::<jiff::Timestamp>().unwrap() >= later).await;
