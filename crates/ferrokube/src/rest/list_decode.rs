@@ -137,7 +137,11 @@ pub fn decode_protobuf_list<L: ItemList>(body: &[u8]) -> Result<L, ferrokube_api
     let mut list: L = parts.decode_envelope()?;
     let threads = crate::parallel::threads_for(body.len());
     let items: Vec<L::Item> = if body.len() < PARALLEL_MIN_BYTES || threads < 2 {
-        parts.items.iter().map(|item| parts.decode_item(item)).collect::<Result<_, _>>()?
+        let mut items = Vec::with_capacity(parts.items.len());
+        for item in &parts.items {
+            items.push(parts.decode_item(item)?);
+        }
+        items
     } else {
         crate::parallel::map_in_order(&parts.items, |item| item.len(), threads, |item| parts.decode_item(item))
             .into_iter()
