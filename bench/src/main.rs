@@ -335,7 +335,26 @@ fn main() {
     );
     println!("\n{title}\n");
     print!("{}", report::table(&rows));
-    let json = serde_json::to_string_pretty(&report::json(&rows)).expect("json");
+    let commit = Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .current_dir(bench_dir())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let doc = serde_json::json!({
+        "commit": commit,
+        "mode": mode,
+        "args": command,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "load_average": std::fs::read_to_string("/proc/loadavg").ok().map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
+        "seconds": total.round(),
+        "finished_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "rows": report::json(&rows),
+    });
+    let json = serde_json::to_string_pretty(&doc).expect("json");
     let results = bench_dir().join("results");
     let _ = std::fs::create_dir_all(&results);
     let write = |p: &Path, s: &str| {
@@ -823,8 +842,13 @@ fn watch(
             cpu_row.kube_rs = cpu_us(&ks, total as f64);
             cpu_row.server = cpu_us(&rs, total as f64);
             cpu_row.spread = spread(runs, &ks, true);
+            let how = if fmt == "JSON" {
+                "ferrokube h2, batches of ready events decoded on up to 2 threads"
+            } else {
+                "ferrokube h2, frames decoded one by one on the watch task"
+            };
             let mut row = Row::new(
-                format!("{label}: events/s, ferrokube {fmt} (ferrokube h2, batches of ready events decoded on up to 2 threads; kube-rs h1.1; client-go h2)"),
+                format!("{label}: events/s, ferrokube {fmt} ({how}; kube-rs h1.1; client-go h2)"),
                 "events/s",
                 true,
             );
