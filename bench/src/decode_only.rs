@@ -312,6 +312,16 @@ pub fn profile(spec: &str) -> Result<(), String> {
             pb_stream.extend_from_slice(&envelope::encode_watch_frame(kind, &raw));
         }
     }
+    let (mut one_pb, mut one_json) = (Vec::new(), Vec::new());
+    if what.starts_with("get") {
+        for pod in list.items.iter().take(100) {
+            let mut v = serde_json::to_value(pod).map_err(|e| e.to_string())?;
+            v["apiVersion"] = "v1".into();
+            v["kind"] = "Pod".into();
+            one_json.push(serde_json::to_vec(&v).map_err(|e| e.to_string())?);
+            one_pb.push(encode_object("v1", "Pod", pod).map_err(|e| e.to_string())?);
+        }
+    }
     drop(list);
     let start = std::time::Instant::now();
     let cpu0 = cpu()?;
@@ -364,7 +374,24 @@ pub fn profile(spec: &str) -> Result<(), String> {
                     }
                 }
             }
-            other => return Err(format!("--profile-decode: unknown {other:?} (list, watch, list-json, watch-json)")),
+            // One object at a time, as a GET decodes it (each freed before the next).
+            "get" | "get-json" => {
+                for i in 0..n {
+                    let p: Pod = if what == "get" {
+                        ferrokube_apimachinery::protobuf::decode_object(&one_pb[i % one_pb.len()])
+                            .map_err(|e| e.to_string())?
+                    } else {
+                        serde_json::from_slice(&one_json[i % one_json.len()]).map_err(|e| e.to_string())?
+                    };
+                    drop(p);
+                    units += 1;
+                }
+            }
+            other => {
+                return Err(format!(
+                    "--profile-decode: unknown {other:?} (list, watch, get, list-json, watch-json, get-json)"
+                ))
+            }
         }
     }
     let cpu = cpu()? - cpu0;

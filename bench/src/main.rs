@@ -110,7 +110,7 @@ fn parse_args() -> Result<Args, String> {
             "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get,decode")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc] [--profile-decode list|watch|list-json|watch-json[:secs]]\n\
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc] [--profile-decode list|watch|get|list-json|watch-json|get-json[:secs]]\n\
                      Runs ferrokube, kube-rs, client-go (bench/clientgo, built with Go; JSON and protobuf)\n\
                      (and the Python client when bench/.venv exists or --python)\n\
                      on the embedded API server; writes bench/results/latest.json and chart.svg.\n\
@@ -375,16 +375,13 @@ fn main() {
 
 type Runs = Vec<Result<(f64, f64), String>>;
 
+/// One client's run of a workload: its seconds, or why it failed.
+type RunFn<'a> = dyn FnMut() -> Result<f64, String> + 'a;
+
 /// Alternates two ferrokube variants (JSON and protobuf) and kube-rs for `rounds` rounds: each round
 /// runs the three in turn, in reverse order every other round, then the raw client.
 /// Returns (ferrokube JSON, ferrokube protobuf, kube-rs, raw).
-fn rotate3(
-    rounds: usize,
-    f: &mut dyn FnMut() -> Result<f64, String>,
-    p: &mut dyn FnMut() -> Result<f64, String>,
-    k: &mut dyn FnMut() -> Result<f64, String>,
-    r: &mut dyn FnMut() -> Result<f64, String>,
-) -> [Runs; 4] {
+fn rotate3(rounds: usize, f: &mut RunFn, p: &mut RunFn, k: &mut RunFn, r: &mut RunFn) -> [Runs; 4] {
     fn timed(g: &mut dyn FnMut() -> Result<f64, String>) -> Result<(f64, f64), String> {
         let c0 = alloc::client_cpu_seconds().unwrap_or(f64::NAN);
         let r = g();
@@ -401,7 +398,7 @@ fn rotate3(
         let runs = (0..rounds * 10).map(|_| timed(g)).collect::<Vec<_>>();
         return [runs.clone(), runs.clone(), runs.clone(), runs];
     }
-    let mut clients: [(usize, &mut dyn FnMut() -> Result<f64, String>); 3] = [(0, f), (1, p), (2, k)];
+    let mut clients: [(usize, &mut RunFn); 3] = [(0, f), (1, p), (2, k)];
     for round in 0..rounds {
         for j in 0..3 {
             let i = if round % 2 == 0 { j } else { 2 - j };
