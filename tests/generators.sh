@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-generators=(crates/*/gen/gen_*.py)
+generators=(crates/*/gen/gen_*.py bench/gen_readme_table.py)
 failed=()
 for generator in "${generators[@]}"; do
     if ! python3 "$generator" --check; then

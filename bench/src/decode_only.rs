@@ -2,9 +2,8 @@
 //! stream into typed pods, ferrokube over JSON and over Kubernetes protobuf against
 //! kube-rs (JSON; it has no protobuf), with no server and no HTTP.
 //!
-//! Why in memory: the embedded server does not serve protobuf yet, so the HTTP rows
-//! cannot set ferrokube's protobuf path beside the others; this isolates what the wire
-//! format changes (the decode), on the same generated pods as the other workloads
+//! Why in memory: without HTTP and the server's share of the two cores, this isolates
+//! what the wire format changes (the decode), on the same generated pods as the other workloads
 //! (`data::pod`, ~10 KB of JSON each). The bodies are made here: the JSON with
 //! serde_json from the typed pods, the protobuf with ferrokube's encoder (checked to
 //! decode to the same pods as the JSON first). Each client decodes the way its list and
@@ -14,7 +13,7 @@
 //! `from_utf8` + `serde_json::from_str::<ObjectList<Pod>>` and, per watch line,
 //! `serde_json::from_str::<kube::core::WatchEvent<Pod>>`. Watch events are applied to a
 //! `HashMap<namespace/name, Arc<Pod>>` as in the watch workload. Client CPU is the
-//! process's (`alloc::client_cpu_seconds`, 10 ms ticks) summed over alternating rounds;
+//! process's (`alloc::client_cpu_seconds`) summed over alternating rounds;
 //! decoded lists are dropped after the CPU reading.
 
 use std::collections::HashMap;
@@ -283,4 +282,119 @@ pub fn rows(list_n: usize, watch_n: usize, rounds: usize, log: &dyn Fn(String)) 
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// `--profile-decode list|watch|list-json|watch-json[:seconds]`: decodes the protobuf
+/// (or JSON) LIST body of 5,000 pods, or a 10,000-event watch stream, in a loop on the
+/// calling thread for the given seconds (default 10), for `perf record` or
+/// `valgrind --tool=callgrind`. Prints the client CPU per object/event at the end; no
+/// comparison.
+pub fn profile(spec: &str) -> Result<(), String> {
+    let (what, secs) = match spec.split_once(':') {
+        Some((w, s)) => (w, s.parse::<f64>().map_err(|e| format!("--profile-decode seconds: {e}"))?),
+        None => (spec, 10.0),
+    };
+    let n = 5_000;
+    let mut list = List::<Pod> { items: pods(n)?, ..Default::default() };
+    list.metadata.resource_version = Some("99999".into());
+    let json = serde_json::to_vec(&list).map_err(|e| e.to_string())?;
+    let pb = encode_object("v1", "PodList", &list).map_err(|e| e.to_string())?;
+    let watch_n = 10_000;
+    let (mut json_stream, mut pb_stream) = (Vec::new(), Vec::new());
+    if what.starts_with("watch") {
+        for i in 0..watch_n {
+            let mut pod = list.items[i % n].clone();
+            pod.metadata.resource_version = Some((100_000 + i).to_string());
+            let kind = if i < n { "ADDED" } else { "MODIFIED" };
+            let obj = serde_json::to_string(&pod).map_err(|e| e.to_string())?;
+            json_stream.extend_from_slice(format!("{{\"type\":\"{kind}\",\"object\":{obj}}}\n").as_bytes());
+            let raw = encode_object("v1", "Pod", &pod).map_err(|e| e.to_string())?;
+            pb_stream.extend_from_slice(&envelope::encode_watch_frame(kind, &raw));
+        }
+    }
+    let (mut one_pb, mut one_json) = (Vec::new(), Vec::new());
+    if what.starts_with("get") {
+        for pod in list.items.iter().take(100) {
+            let mut v = serde_json::to_value(pod).map_err(|e| e.to_string())?;
+            v["apiVersion"] = "v1".into();
+            v["kind"] = "Pod".into();
+            one_json.push(serde_json::to_vec(&v).map_err(|e| e.to_string())?);
+            one_pb.push(encode_object("v1", "Pod", pod).map_err(|e| e.to_string())?);
+        }
+    }
+    drop(list);
+    let start = std::time::Instant::now();
+    let cpu0 = cpu()?;
+    let mut units = 0usize;
+    // At least one pass (`:0` under valgrind counts one pass's allocations).
+    let mut first = true;
+    while std::mem::take(&mut first) || start.elapsed().as_secs_f64() < secs {
+        match what {
+            "list" => {
+                let parts = envelope::split_list(&pb).map_err(|e| e.to_string())?;
+                let items: Vec<Pod> = parts
+                    .items
+                    .iter()
+                    .map(|i| parts.decode_item(i))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.to_string())?;
+                units += items.len();
+            }
+            "list-json" => {
+                let l: List<Pod> = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+                units += l.items.len();
+            }
+            "watch" => {
+                let mut cache: HashMap<String, Arc<Pod>> = HashMap::new();
+                let mut f = ferrokube::watch::LengthDelimitedFramer::new();
+                for chunk in pb_stream.chunks(16 * 1024) {
+                    f.push(chunk);
+                    while let Some(frame) = f.next_frame().map_err(|e| e.to_string())? {
+                        if let ferrokube::watch::WatchEvent::Added(p) | ferrokube::watch::WatchEvent::Modified(p) =
+                            ferrokube::watch::event::decode_protobuf_event::<Pod>(&frame).map_err(|e| e.to_string())?
+                        {
+                            cache.insert(key(&p), Arc::new(p));
+                        }
+                        units += 1;
+                    }
+                }
+            }
+            "watch-json" => {
+                let mut cache: HashMap<String, Arc<Pod>> = HashMap::new();
+                let mut d = ferrokube::watch::WatchDecoder::new();
+                for chunk in json_stream.chunks(16 * 1024) {
+                    d.push(chunk);
+                    while let Some(ev) = d.next_event::<Pod>() {
+                        if let ferrokube::watch::WatchEvent::Added(p) | ferrokube::watch::WatchEvent::Modified(p) =
+                            ev.map_err(|e| e.to_string())?
+                        {
+                            cache.insert(key(&p), Arc::new(p));
+                        }
+                        units += 1;
+                    }
+                }
+            }
+            // One object at a time, as a GET decodes it (each freed before the next).
+            "get" | "get-json" => {
+                for i in 0..n {
+                    let p: Pod = if what == "get" {
+                        ferrokube_apimachinery::protobuf::decode_object(&one_pb[i % one_pb.len()])
+                            .map_err(|e| e.to_string())?
+                    } else {
+                        serde_json::from_slice(&one_json[i % one_json.len()]).map_err(|e| e.to_string())?
+                    };
+                    drop(p);
+                    units += 1;
+                }
+            }
+            other => {
+                return Err(format!(
+                    "--profile-decode: unknown {other:?} (list, watch, get, list-json, watch-json, get-json)"
+                ))
+            }
+        }
+    }
+    let cpu = cpu()? - cpu0;
+    println!("{what}: {units} decoded, {:.1} us CPU each", cpu * 1e6 / units as f64);
+    Ok(())
 }

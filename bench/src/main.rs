@@ -97,17 +97,27 @@ fn parse_args() -> Result<Args, String> {
             "--no-python" => a.python = Some(false),
             "--no-client-go" => a.client_go = false,
             "--allocator=mimalloc" => {}
-            "--ferrokube-protobuf" => workloads::FERROKUBE_PROTOBUF.store(true, std::sync::atomic::Ordering::Relaxed),
+            // Kept for old command lines: both wire formats run in every run now.
+            "--ferrokube-protobuf" => {}
+            "--profile-decode" => {
+                let spec = it.next().ok_or("--profile-decode needs list|watch|list-json|watch-json[:seconds]")?;
+                if let Err(e) = decode_only::profile(&spec) {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+                std::process::exit(0);
+            }
             "--only" => a.only = Some(it.next().ok_or("--only needs one of list,watch,cache,get,decode")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc] [--ferrokube-protobuf]\n\
+                    "usage: ferrokube-bench [--quick] [--json PATH] [--python|--no-python] [--no-client-go] [--only list|watch|cache|get|decode] [--allocator=mimalloc] [--profile-decode list|watch|get|list-json|watch-json|get-json[:secs]]\n\
                      Runs ferrokube, kube-rs, client-go (bench/clientgo, built with Go; JSON and protobuf)\n\
                      (and the Python client when bench/.venv exists or --python)\n\
                      on the embedded API server; writes bench/results/latest.json and chart.svg.\n\
                      --allocator=mimalloc puts every client (and the server) on mimalloc instead of\n\
-                     the system allocator. --ferrokube-protobuf: ferrokube's LIST and watch ask for\n\
-                     Kubernetes protobuf (as its typed clients do) instead of JSON.\n\
+                     the system allocator. ferrokube's LIST and watch rows run twice, over JSON and\n\
+                     over Kubernetes protobuf (as its typed clients ask), in the same rotation.\n\
+                     --profile-decode: decode in a loop for a profiler, print CPU per item, exit.\n\
                      FERROKUBE_BENCH_ONLY=ferrokube|kube-rs runs one client only, for profiling."
                 );
                 std::process::exit(0);
@@ -325,7 +335,26 @@ fn main() {
     );
     println!("\n{title}\n");
     print!("{}", report::table(&rows));
-    let json = serde_json::to_string_pretty(&report::json(&rows)).expect("json");
+    let commit = Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .current_dir(bench_dir())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let doc = serde_json::json!({
+        "commit": commit,
+        "mode": mode,
+        "args": command,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "load_average": std::fs::read_to_string("/proc/loadavg").ok().map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
+        "seconds": total.round(),
+        "finished_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "rows": report::json(&rows),
+    });
+    let json = serde_json::to_string_pretty(&doc).expect("json");
     let results = bench_dir().join("results");
     let _ = std::fs::create_dir_all(&results);
     let write = |p: &Path, s: &str| {
@@ -346,38 +375,57 @@ fn main() {
 
 type Runs = Vec<Result<(f64, f64), String>>;
 
-/// Alternates ferrokube and kube-rs for `rounds` rounds (AB, BA, AB, ...), then the raw
-/// client once per round. Each run returns its seconds; the client-side CPU seconds
-/// used during the run are recorded beside them.
-fn abab<F, K, R>(rounds: usize, mut f: F, mut k: K, mut r: R) -> (Runs, Runs, Runs)
-where
-    F: FnMut() -> Result<f64, String>,
-    K: FnMut() -> Result<f64, String>,
-    R: FnMut() -> Result<f64, String>,
-{
+/// One client's run of a workload: its seconds, or why it failed.
+type RunFn<'a> = dyn FnMut() -> Result<f64, String> + 'a;
+
+/// Alternates two ferrokube variants (JSON and protobuf) and kube-rs for `rounds` rounds: each round
+/// runs the three in turn, in reverse order every other round, then the raw client.
+/// Returns (ferrokube JSON, ferrokube protobuf, kube-rs, raw).
+fn rotate3(rounds: usize, f: &mut RunFn, p: &mut RunFn, k: &mut RunFn, r: &mut RunFn) -> [Runs; 4] {
     fn timed(g: &mut dyn FnMut() -> Result<f64, String>) -> Result<(f64, f64), String> {
         let c0 = alloc::client_cpu_seconds().unwrap_or(f64::NAN);
         let r = g();
         let c1 = alloc::client_cpu_seconds().unwrap_or(f64::NAN);
         r.map(|s| (s, c1 - c0))
     }
-    let (mut fs, mut ks, mut rs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out: [Runs; 4] = Default::default();
     if let Some(only) = only_client() {
-        let g: &mut dyn FnMut() -> Result<f64, String> = if only == "kube-rs" { &mut k } else { &mut f };
+        let g: &mut dyn FnMut() -> Result<f64, String> = match only.as_str() {
+            "kube-rs" => k,
+            "ferrokube-protobuf" => p,
+            _ => f,
+        };
         let runs = (0..rounds * 10).map(|_| timed(g)).collect::<Vec<_>>();
-        return (runs.clone(), runs.clone(), runs);
+        return [runs.clone(), runs.clone(), runs.clone(), runs];
     }
+    let mut clients: [(usize, &mut RunFn); 3] = [(0, f), (1, p), (2, k)];
     for round in 0..rounds {
-        if round % 2 == 0 {
-            fs.push(timed(&mut f));
-            ks.push(timed(&mut k));
-        } else {
-            ks.push(timed(&mut k));
-            fs.push(timed(&mut f));
+        for j in 0..3 {
+            let i = if round % 2 == 0 { j } else { 2 - j };
+            let (slot, g) = &mut clients[i];
+            out[*slot].push(timed(*g));
         }
-        rs.push(timed(&mut r));
+        out[3].push(timed(r));
     }
-    (fs, ks, rs)
+    out
+}
+
+/// Smallest and largest per-round ratio of `f` against `k` (round i of each ran side by
+/// side): of CPU seconds (`cpu`, k over f) or of wall seconds (k over f: f's throughput
+/// over k's). None if any round failed or used no measurable CPU.
+fn spread(f: &Runs, k: &Runs, cpu: bool) -> Option<(f64, f64)> {
+    let mut v = Vec::new();
+    for (a, b) in f.iter().zip(k) {
+        let (a, b) = (a.as_ref().ok()?, b.as_ref().ok()?);
+        let r = if cpu { b.1 / a.1 } else { b.0 / a.0 };
+        if !r.is_finite() {
+            return None;
+        }
+        v.push(r);
+    }
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (!v.is_empty()).then_some((lo, hi))
 }
 
 /// For profiling one client in isolation: `FERROKUBE_BENCH_ONLY=ferrokube|kube-rs` runs
@@ -450,17 +498,24 @@ fn list_and_get(
     srt.block_on(loader.create(0..n, data::NAMESPACE))?;
     log(format!("loaded {n} pods"));
     let fk = clients::ferrokube(&server.kubeconfig)?;
-    crt.block_on(workloads::check_ferrokube_protobuf(&fk))?;
+    let pb_ok = crt.block_on(workloads::check_ferrokube_protobuf(&fk));
+    if let Err(e) = &pb_ok {
+        log(format!("ferrokube (protobuf) not measured: {e}"));
+    }
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
     let proto = cg_probe(cg, &server, &data::pod_name(0));
     let mut rows = Vec::new();
 
     if do_list {
+        use workloads::Wire;
         for (limit, strip) in [(None, false), (Some(500u32), false), (None, true)] {
             // Warm-up (connections, first-touch allocations), and the list's size in bytes.
             let (bytes, _) = crt.block_on(workloads::list_raw(&raw, limit))?;
-            crt.block_on(workloads::list_ferrokube(&fk, limit, strip))?;
+            crt.block_on(workloads::list_ferrokube(&fk, limit, strip, Wire::Json))?;
+            if pb_ok.is_ok() {
+                crt.block_on(workloads::list_ferrokube(&fk, limit, strip, Wire::Protobuf))?;
+            }
             crt.block_on(workloads::list_kube(&kc, limit, strip))?;
             let check = |r: Result<(usize, f64), String>| -> Result<f64, String> {
                 let (got, secs) = r?;
@@ -469,18 +524,21 @@ fn list_and_get(
                 }
                 Ok(secs)
             };
-            let (fs, ks, rs) = abab(
+            let [fs, ps, ks, rs] = rotate3(
                 sizes.rounds,
-                || check(crt.block_on(workloads::list_ferrokube(&fk, limit, strip))),
-                || check(crt.block_on(workloads::list_kube(&kc, limit, strip))),
-                || crt.block_on(workloads::list_raw(&raw, limit)).map(|(_, s)| s),
+                &mut || check(crt.block_on(workloads::list_ferrokube(&fk, limit, strip, Wire::Json))),
+                &mut || {
+                    pb_ok.clone()?;
+                    check(crt.block_on(workloads::list_ferrokube(&fk, limit, strip, Wire::Protobuf)))
+                },
+                &mut || check(crt.block_on(workloads::list_kube(&kc, limit, strip))),
+                &mut || crt.block_on(workloads::list_raw(&raw, limit)).map(|(_, s)| s),
             );
             let label = match (limit, strip) {
                 (None, false) => format!("LIST {n} pods, typed decode"),
                 (None, true) => format!("LIST {n} pods, typed decode, managedFields stripped"),
                 (Some(l), _) => format!("LIST {n} pods paged limit={l}, typed decode"),
             };
-            let mb = bytes as f64 / 1e6;
             let (rounds, expect) = (sizes.rounds.to_string(), n.to_string());
             let mut cgargs = vec!["--workload", "list", "--rounds", &rounds, "--expect", &expect];
             let limit_s = limit.map(|l| l.to_string());
@@ -491,36 +549,37 @@ fn list_and_get(
                 cgargs.push("--strip");
             }
             let cgv = cg_pair(cg, &server, &proto, &cgargs);
-            let mut r1 = Row::new(&label, "objects/s", true);
-            r1.ferrokube = cell(&per_s(&fs, n as f64));
-            r1.kube_rs = cell(&per_s(&ks, n as f64));
-            r1.server = cell(&per_s(&rs, n as f64));
             let mut pyargs = vec!["list".to_owned(), "--expect".into(), n.to_string()];
             if let Some(l) = limit {
                 pyargs.extend(["--limit".into(), l.to_string()]);
             }
             let pyv = if strip { Err("not measured".to_owned()) } else { py_run(py, &server.kubeconfig, &pyargs) };
-            r1.python = py_field(&pyv, "objects_per_s");
-            let mut r2 = Row::new(&label, "MB/s", true);
-            r2.ferrokube = cell(&per_s(&fs, mb));
-            r2.kube_rs = cell(&per_s(&ks, mb));
-            r2.server = cell(&per_s(&rs, mb));
-            r2.python = match &r1.python {
-                Cell::Val(o) => Cell::Val(o * mb / n as f64),
-                Cell::Na(w) => Cell::Na(w.clone()),
+            // Headline: client CPU per object. Throughput beside it, labelled with what
+            // ran in parallel and each client's HTTP version.
+            let parallel = if limit.is_some() {
+                "ferrokube h2, items on up to 2 threads, next page fetched while decoding; kube-rs h1.1; client-go h2"
+            } else {
+                "ferrokube h2, items on up to 2 threads; kube-rs h1.1; client-go h2"
             };
-            let mut r3 = Row::new(format!("{label}: client CPU"), "us/object", false);
-            r3.ferrokube = cpu_us(&fs, n as f64);
-            r3.kube_rs = cpu_us(&ks, n as f64);
-            r3.server = cpu_us(&rs, n as f64);
-            r3.python = py_field(&pyv, "cpu_us");
-            set_cg(&mut r1, &cgv, |v| clientgo::per_s(v, n as f64));
-            set_cg(&mut r2, &cgv, |v| clientgo::per_s(v, mb));
-            set_cg(&mut r3, &cgv, |v| clientgo::cpu_us(v, n as f64));
-            log(format!("{label}: {:.1} KB/object", bytes as f64 / n as f64 / 1e3));
-            rows.push(r1);
-            rows.push(r2);
-            rows.push(r3);
+            for (fmt, runs) in [("JSON", &fs), ("protobuf", &ps)] {
+                let mut r3 = Row::new(format!("{label}: client CPU, ferrokube {fmt}"), "us/object", false);
+                r3.ferrokube = cpu_us(runs, n as f64);
+                r3.kube_rs = cpu_us(&ks, n as f64);
+                r3.server = cpu_us(&rs, n as f64);
+                r3.python = py_field(&pyv, "cpu_us");
+                r3.spread = spread(runs, &ks, true);
+                set_cg(&mut r3, &cgv, |v| clientgo::cpu_us(v, n as f64));
+                let mut r1 = Row::new(format!("{label}: objects/s, ferrokube {fmt} ({parallel})"), "objects/s", true);
+                r1.ferrokube = cell(&per_s(runs, n as f64));
+                r1.kube_rs = cell(&per_s(&ks, n as f64));
+                r1.server = cell(&per_s(&rs, n as f64));
+                r1.python = py_field(&pyv, "objects_per_s");
+                r1.spread = spread(runs, &ks, false);
+                set_cg(&mut r1, &cgv, |v| clientgo::per_s(v, n as f64));
+                rows.push(r3);
+                rows.push(r1);
+            }
+            log(format!("{label}: {:.1} KB/object (JSON)", bytes as f64 / n as f64 / 1e3));
         }
     }
 
@@ -528,25 +587,25 @@ fn list_and_get(
         let name = data::pod_name(n / 2);
         let fk1 = clients::ferrokube_http1(&server.kubeconfig)?;
         for conc in [1usize, 64] {
-            let get_with = |fk: &ferrokube::RESTClient| {
+            let get_with = |fk: &ferrokube::RESTClient, pb: bool| {
                 let fk = fk.clone();
                 let name = name.clone();
+                let pb_ok = pb_ok.clone();
                 move || {
-                    let (fk, name) = (fk.clone(), name.clone());
+                    let (fk, name, pb_ok) = (fk.clone(), name.clone(), pb_ok.clone());
                     async move {
-                        let _: k8s_openapi::api::core::v1::Pod = fk
-                            .get()
-                            .namespace(data::NAMESPACE)
-                            .resource("pods")
-                            .name(name)
-                            .into_object()
-                            .await
-                            .map_err(|e| format!("ferrokube get: {e}"))?;
+                        let mut req = fk.get().namespace(data::NAMESPACE).resource("pods").name(name);
+                        if pb {
+                            pb_ok?;
+                            req = req.header("Accept", "application/vnd.kubernetes.protobuf, application/json");
+                        }
+                        let _: k8s_openapi::api::core::v1::Pod =
+                            req.into_object().await.map_err(|e| format!("ferrokube get: {e}"))?;
                         Ok(())
                     }
                 }
             };
-            let (f, f1) = (get_with(&fk), get_with(&fk1));
+            let (f, f1, fp) = (get_with(&fk, false), get_with(&fk1, false), get_with(&fk, true));
             let k = {
                 let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
                     kube::Api::namespaced(kc.clone(), data::NAMESPACE);
@@ -571,23 +630,27 @@ fn list_and_get(
                 }
             };
             let d = sizes.get_duration;
-            // 0 ferrokube, 1 kube-rs, 2 server alone, 3 ferrokube over HTTP/1.1.
-            let mut stats: [Vec<Result<workloads::GetStats, String>>; 4] = Default::default();
+            // 0 ferrokube, 1 kube-rs, 2 server alone, 3 ferrokube over HTTP/1.1, 4 ferrokube
+            // over protobuf.
+            let mut stats: [Vec<Result<workloads::GetStats, String>>; 5] = Default::default();
             for round in 0..sizes.rounds {
                 let fr = || crt.block_on(workloads::get_run(conc, d, f.clone()));
                 let kr = || crt.block_on(workloads::get_run(conc, d, k.clone()));
-                // Profiling one client alone (see `abab`): that client only, ten rounds each.
+                // Profiling one client alone (see `rotate3`): that client only, ten rounds each.
                 if let Some(only) = only_client() {
                     for _ in 0..10 {
                         stats[0].push(if only == "kube-rs" { kr() } else { fr() });
                     }
                     continue;
                 }
+                let pr = || crt.block_on(workloads::get_run(conc, d, fp.clone()));
                 if round % 2 == 0 {
                     stats[0].push(fr());
+                    stats[4].push(pr());
                     stats[1].push(kr());
                 } else {
                     stats[1].push(kr());
+                    stats[4].push(pr());
                     stats[0].push(fr());
                 }
                 stats[3].push(crt.block_on(workloads::get_run(conc, d, f1.clone())));
@@ -651,6 +714,16 @@ fn list_and_get(
                 set_cg(&mut row, &cgv, |v| clientgo::med(v, pyf));
                 rows.push(row);
             }
+            for (what, unit, hb, g, pyf) in metrics.into_iter().take(2) {
+                let mut row =
+                    Row::new(format!("GET one pod, concurrency {conc}: {what}, ferrokube protobuf"), unit, hb);
+                row.ferrokube = pick(4, g);
+                row.kube_rs = pick(1, g);
+                row.server = pick(2, g);
+                set_cg(&mut row, &cgv, |v| clientgo::med(v, pyf));
+                row.python = Cell::Na("see the row above".into());
+                rows.push(row);
+            }
             let mut row = Row::new(
                 format!("GET one pod, concurrency {conc}: requests/s, ferrokube over HTTP/1.1"),
                 "req/s",
@@ -703,30 +776,43 @@ fn watch(
         (alloc::live_bytes() + alloc::server_live_bytes() - heap0) as f64 / hist as f64 / 1e3
     ));
     let fk = clients::ferrokube(&server.kubeconfig)?;
-    crt.block_on(workloads::check_ferrokube_protobuf(&fk))?;
+    let pb_ok = crt.block_on(workloads::check_ferrokube_protobuf(&fk));
+    if let Err(e) = &pb_ok {
+        log(format!("ferrokube (protobuf) not measured: {e}"));
+    }
     let kc = crt.block_on(clients::kube_rs(&server.kubeconfig_yaml))?;
     let raw = crt.block_on(async { server.raw() })?;
+    use workloads::Wire;
     // Warm-up.
-    crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist.min(1000), false))?;
+    crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist.min(1000), false, Wire::Json))?;
+    if pb_ok.is_ok() {
+        crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist.min(1000), false, Wire::Protobuf))?;
+    }
     crt.block_on(workloads::watch_kube(&kc, rv0, hist.min(1000), false))?;
     let rounds = if sizes.watch_events >= 50_000 { 3 } else { sizes.rounds };
     let proto = cg_probe(cg, &server, &data::pod_name(0));
     let mut rows = Vec::new();
     for strip in [false, true] {
         let mut bytes = 0usize;
-        let (fs, ks, rs) = abab(
+        let [fs, ps, ks, rs] = rotate3(
             rounds,
-            || {
+            &mut || {
                 (0..replays)
-                    .map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist, strip)))
+                    .map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist, strip, Wire::Json)))
                     .sum::<Result<f64, String>>()
             },
-            || {
+            &mut || {
+                pb_ok.clone()?;
+                (0..replays)
+                    .map(|_| crt.block_on(workloads::watch_ferrokube(&fk, rv0, hist, strip, Wire::Protobuf)))
+                    .sum::<Result<f64, String>>()
+            },
+            &mut || {
                 (0..replays)
                     .map(|_| crt.block_on(workloads::watch_kube(&kc, rv0, hist, strip)))
                     .sum::<Result<f64, String>>()
             },
-            || {
+            &mut || {
                 if strip {
                     return Err("same as the row above".to_owned());
                 }
@@ -744,16 +830,31 @@ fn watch(
         let stripped = if strip { ", managedFields stripped" } else { "" };
         let label = format!("Watch {total} events -> cache{stripped}{replaying}");
         if !strip {
-            log(format!("{label}: {:.1} KB/event on the wire", bytes as f64 / hist as f64 / 1e3));
+            log(format!("{label}: {:.1} KB/event on the wire (JSON)", bytes as f64 / hist as f64 / 1e3));
         }
-        let mut row = Row::new(label, "events/s", true);
-        row.ferrokube = cell(&per_s(&fs, total as f64));
-        row.kube_rs = cell(&per_s(&ks, total as f64));
-        row.server = cell(&per_s(&rs, total as f64));
-        let mut cpu_row = Row::new(format!("{}: client CPU", row.measure), "us/event", false);
-        cpu_row.ferrokube = cpu_us(&fs, total as f64);
-        cpu_row.kube_rs = cpu_us(&ks, total as f64);
-        cpu_row.server = cpu_us(&rs, total as f64);
+        let mut pairs = Vec::new();
+        for (fmt, runs) in [("JSON", &fs), ("protobuf", &ps)] {
+            let mut cpu_row = Row::new(format!("{label}: client CPU, ferrokube {fmt}"), "us/event", false);
+            cpu_row.ferrokube = cpu_us(runs, total as f64);
+            cpu_row.kube_rs = cpu_us(&ks, total as f64);
+            cpu_row.server = cpu_us(&rs, total as f64);
+            cpu_row.spread = spread(runs, &ks, true);
+            let how = if fmt == "JSON" {
+                "ferrokube h2, batches of ready events decoded on up to 2 threads"
+            } else {
+                "ferrokube h2, frames decoded one by one on the watch task"
+            };
+            let mut row = Row::new(
+                format!("{label}: events/s, ferrokube {fmt} ({how}; kube-rs h1.1; client-go h2)"),
+                "events/s",
+                true,
+            );
+            row.ferrokube = cell(&per_s(runs, total as f64));
+            row.kube_rs = cell(&per_s(&ks, total as f64));
+            row.server = cell(&per_s(&rs, total as f64));
+            row.spread = spread(runs, &ks, false);
+            pairs.push((cpu_row, row));
+        }
         let (rv_s, hist_s, replays_s, rounds_s, warm_s) =
             (rv0.to_string(), hist.to_string(), replays.to_string(), rounds.to_string(), hist.min(1000).to_string());
         let mut cgargs = vec![
@@ -774,12 +875,14 @@ fn watch(
             cgargs.push("--strip");
         }
         let cgv = cg_pair(cg, &server, &proto, &cgargs);
-        set_cg(&mut row, &cgv, |v| clientgo::per_s(v, total as f64));
-        set_cg(&mut cpu_row, &cgv, |v| clientgo::cpu_us(v, total as f64));
-        rows.push(row);
-        rows.push(cpu_row);
+        for (mut cpu_row, mut row) in pairs {
+            set_cg(&mut row, &cgv, |v| clientgo::per_s(v, total as f64));
+            set_cg(&mut cpu_row, &cgv, |v| clientgo::cpu_us(v, total as f64));
+            rows.push(cpu_row);
+            rows.push(row);
+        }
     }
-    let [row, cpu_row, ..] = &mut rows[..] else { unreachable!("two rows per strip setting") };
+    let [cpu_row, row, ..] = &mut rows[..] else { unreachable!("four rows per strip setting") };
     let pyv = py_run(
         py,
         &server.kubeconfig,

@@ -81,6 +81,9 @@ pub struct Row {
     pub python: Cell,
     /// The same measure on the server alone (raw hyper client, no decoding), if it applies.
     pub server: Cell,
+    /// The smallest and largest per-round ratio against kube-rs (rounds alternate, so
+    /// round i of each client ran side by side), where it was measured per round.
+    pub spread: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -97,6 +100,7 @@ impl Row {
             client_go_protobuf: na(),
             python: na(),
             server: Cell::Na("does not apply".into()),
+            spread: None,
         }
     }
 
@@ -130,12 +134,13 @@ pub fn table(rows: &[Row]) -> String {
         "client-go (protobuf)",
         "python",
         "ratio",
+        "ratio min-max",
         "vs client-go (json)",
         "vs client-go (protobuf)",
         "server alone",
     ];
     let show_ratio = |x: Option<f64>| x.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "n/a".into());
-    let cells: Vec<[String; 11]> = rows
+    let cells: Vec<[String; 12]> = rows
         .iter()
         .map(|r| {
             let [k, j, p] = r.ratios();
@@ -148,6 +153,7 @@ pub fn table(rows: &[Row]) -> String {
                 r.client_go_protobuf.show(),
                 r.python.show(),
                 show_ratio(k),
+                r.spread.map(|(a, b)| format!("{a:.2}-{b:.2}")).unwrap_or_default(),
                 show_ratio(j),
                 show_ratio(p),
                 r.server.show(),
@@ -223,7 +229,8 @@ pub fn table(rows: &[Row]) -> String {
 
 /// The JSON list: `{"measure","unit","ferrokube","kube_rs","client_go_json",
 /// "client_go_protobuf","python","ratio","ratio_client_go_json","ratio_client_go_protobuf"}`
-/// per row (n/a is `null`; `ratio` is against kube-rs), plus `"server"` (server alone) and
+/// per row (n/a is `null`; `ratio` is against kube-rs, `ratio_min`/`ratio_max` its
+/// spread over rounds where measured), plus `"server"` (server alone) and
 /// `"notes"` (reasons for n/a).
 pub fn json(rows: &[Row]) -> serde_json::Value {
     serde_json::Value::Array(
@@ -251,6 +258,8 @@ pub fn json(rows: &[Row]) -> serde_json::Value {
                     "client_go_protobuf": r.client_go_protobuf.json(),
                     "python": r.python.json(),
                     "ratio": r.ratio().map(round),
+                    "ratio_min": r.spread.map(|s| round(s.0)),
+                    "ratio_max": r.spread.map(|s| round(s.1)),
                     "ratio_client_go_json": r.ratio_to(&r.client_go_json).map(round),
                     "ratio_client_go_protobuf": r.ratio_to(&r.client_go_protobuf).map(round),
                     "server": r.server.json(),

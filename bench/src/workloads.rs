@@ -14,34 +14,36 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use crate::clients::Raw;
 use crate::data::NAMESPACE;
 
-/// `--ferrokube-protobuf`: ferrokube's LIST and watch ask for Kubernetes protobuf, as
-/// its typed clients do (`Accept: application/vnd.kubernetes.protobuf,
-/// application/json`), instead of JSON.
-pub static FERROKUBE_PROTOBUF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// ferrokube's wire format for a row: JSON, or Kubernetes protobuf as its typed clients
+/// and informers ask for it (`Accept: application/vnd.kubernetes.protobuf,
+/// application/json`). Both run in the same run, beside kube-rs and client-go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// `Accept: application/json` (the raw RESTClient's default).
+    Json,
+    /// Protobuf first, JSON for what has no protobuf form.
+    Protobuf,
+}
 
 const ACCEPT_PROTOBUF: &str = "application/vnd.kubernetes.protobuf, application/json";
 
-/// `r`, asking for protobuf under `--ferrokube-protobuf`.
-fn ferrokube_accept(r: ferrokube::rest::Request) -> ferrokube::rest::Request {
-    if FERROKUBE_PROTOBUF.load(std::sync::atomic::Ordering::Relaxed) {
-        r.header("Accept", ACCEPT_PROTOBUF)
-    } else {
-        r
+/// `r`, asking for protobuf when `wire` says so.
+fn ferrokube_accept(r: ferrokube::rest::Request, wire: Wire) -> ferrokube::rest::Request {
+    match wire {
+        Wire::Protobuf => r.header("Accept", ACCEPT_PROTOBUF),
+        Wire::Json => r,
     }
 }
 
-/// Under `--ferrokube-protobuf`, checks (untimed) that the server answers ferrokube's
-/// pod LIST in protobuf, so a protobuf row never measures JSON.
+/// Checks (untimed) that the server answers ferrokube's pod LIST in protobuf when asked,
+/// so a protobuf row never measures JSON; the error is the reason those cells are n/a.
 pub async fn check_ferrokube_protobuf(c: &ferrokube::RESTClient) -> Result<(), String> {
-    if !FERROKUBE_PROTOBUF.load(std::sync::atomic::Ordering::Relaxed) {
-        return Ok(());
-    }
-    let r = ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods").param("limit", "1"));
+    let r = ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods").param("limit", "1"), Wire::Protobuf);
     let response = r.send().await.map_err(|e| format!("protobuf probe: {e}"))?;
     if response.is_protobuf() {
         Ok(())
     } else {
-        Err("--ferrokube-protobuf: the server answered the pod LIST in JSON".into())
+        Err("the server answered ferrokube's protobuf pod LIST in JSON".into())
     }
 }
 
@@ -62,21 +64,22 @@ pub async fn list_ferrokube(
     c: &ferrokube::RESTClient,
     limit: Option<u32>,
     strip: bool,
+    wire: Wire,
 ) -> Result<(usize, f64), String> {
     use ferrokube::tools::cache::WithoutManagedFields;
     if strip {
-        list_ferrokube_as::<WithoutManagedFields<Pod>>(c, limit).await
+        list_ferrokube_as::<WithoutManagedFields<Pod>>(c, limit, wire).await
     } else {
-        list_ferrokube_as::<Pod>(c, limit).await
+        list_ferrokube_as::<Pod>(c, limit, wire).await
     }
 }
 
-async fn list_ferrokube_as<K>(c: &ferrokube::RESTClient, limit: Option<u32>) -> Result<(usize, f64), String>
+async fn list_ferrokube_as<K>(c: &ferrokube::RESTClient, limit: Option<u32>, wire: Wire) -> Result<(usize, f64), String>
 where
     K: k8s_openapi::ListableResource + serde::de::DeserializeOwned + Send,
 {
     let request = |o: &ferrokube::rest::ListOptions| {
-        ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods").versioned_params(o))
+        ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods").versioned_params(o), wire)
     };
     let start = Instant::now();
     let lists: Vec<k8s_openapi::List<K>> = match limit {
@@ -186,23 +189,35 @@ fn url_escape(s: &str) -> String {
 /// request to applying the n-th event. With `strip`, managedFields are skipped while
 /// decoding (`WithoutManagedFields<Pod>`), so the cache holds what kube-rs's
 /// decode-then-clear gives.
-pub async fn watch_ferrokube(c: &ferrokube::RESTClient, rv: u64, n: usize, strip: bool) -> Result<f64, String> {
+pub async fn watch_ferrokube(
+    c: &ferrokube::RESTClient,
+    rv: u64,
+    n: usize,
+    strip: bool,
+    wire: Wire,
+) -> Result<f64, String> {
     use ferrokube::tools::cache::WithoutManagedFields;
     if strip {
-        watch_ferrokube_as::<WithoutManagedFields<Pod>>(c, rv, n, |w| w.0).await
+        watch_ferrokube_as::<WithoutManagedFields<Pod>>(c, rv, n, |w| w.0, wire).await
     } else {
-        watch_ferrokube_as::<Pod>(c, rv, n, |p| p).await
+        watch_ferrokube_as::<Pod>(c, rv, n, |p| p, wire).await
     }
 }
 
-async fn watch_ferrokube_as<D>(c: &ferrokube::RESTClient, rv: u64, n: usize, pod: fn(D) -> Pod) -> Result<f64, String>
+async fn watch_ferrokube_as<D>(
+    c: &ferrokube::RESTClient,
+    rv: u64,
+    n: usize,
+    pod: fn(D) -> Pod,
+    wire: Wire,
+) -> Result<f64, String>
 where
     D: serde::de::DeserializeOwned + Send,
 {
     use ferrokube::watch::WatchEvent;
     let start = Instant::now();
     let mut cache: HashMap<String, Arc<Pod>> = HashMap::new();
-    let mut events = ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods"))
+    let mut events = ferrokube_accept(c.get().namespace(NAMESPACE).resource("pods"), wire)
         .param("resourceVersion", rv.to_string())
         .watch::<D>()
         .await

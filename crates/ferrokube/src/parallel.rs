@@ -5,7 +5,9 @@
 //! [`map_in_order`] cuts such a batch into contiguous runs of about equal bytes, runs
 //! them on scoped threads (the calling thread takes the first run) and returns the
 //! results in input order. [`threads_for`] decides how many threads a batch is worth:
-//! none for small batches, where starting a thread costs more than it saves.
+//! none for small batches, where starting a thread costs more than it saves, and
+//! [`threads_for_limit`] caps it by `rest::Config::list_decode_threads`. From async code
+//! [`off_worker`] runs such a decode without holding up the runtime's other tasks.
 //! Used by [`rest::list_decode`](crate::rest::list_decode) and the watch decoder.
 
 /// Fewest bytes each thread is given: below this a batch stays on the calling thread.
@@ -69,6 +71,32 @@ where
     all
 }
 
+/// How many threads a batch of `bytes` bytes is worth when at most `limit` may be used
+/// (`0`: no limit beyond [`threads_for`]'s; `1`: the calling thread only).
+pub fn threads_for_limit(bytes: usize, limit: usize) -> usize {
+    match limit {
+        0 => threads_for(bytes),
+        limit => threads_for(bytes).min(limit),
+    }
+}
+
+/// Runs `f`, a decode that spreads over `threads` threads with [`map_in_order`], from
+/// async code without stalling the runtime: on a multi-threaded tokio runtime, when
+/// `threads` > 1, inside `tokio::task::block_in_place`, which first hands this worker's
+/// other tasks to another worker (so they keep running while the scoped threads decode);
+/// otherwise (one thread, no runtime, or a current-thread runtime, where
+/// `block_in_place` is not allowed) directly. Deliberately not `spawn_blocking`: that
+/// needs `'static` item types, which the generic typed clients do not promise.
+pub fn off_worker<T>(threads: usize, f: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if threads > 1 && multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
 /// Cuts `items` into contiguous runs of at least `target` bytes (the last may be
 /// shorter).
 fn split_runs<'a, I>(items: &'a [I], size: &impl Fn(&I) -> usize, target: usize) -> Vec<&'a [I]> {
@@ -105,6 +133,38 @@ mod tests {
         let runs = split_runs(&items, &|i: &usize| *i, 12);
         assert!(runs.len() > 1);
         assert_eq!(runs.concat(), items);
+    }
+
+    #[test]
+    fn thread_limits() {
+        assert_eq!(threads_for_limit(usize::MAX, 1), 1);
+        assert_eq!(threads_for_limit(usize::MAX, 0), threads_for(usize::MAX));
+        assert!(threads_for_limit(usize::MAX, 2) <= 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn off_worker_lets_the_other_tasks_run() {
+        // On a worker, a task spawned just before the decode waits in that worker's own
+        // slot, which other workers do not take: with the worker simply blocked, the
+        // decode below would wait for it in vain (until the bound).
+        let got = tokio::spawn(async {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let other = tokio::spawn(async move { tx.send(()).unwrap() });
+            let got = off_worker(2, || rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok());
+            other.await.unwrap();
+            got
+        })
+        .await
+        .unwrap();
+        assert!(got, "the other task did not run while the decode blocked");
+    }
+
+    #[test]
+    fn off_worker_runs_directly_where_it_cannot_move_tasks() {
+        // A current-thread runtime (block_in_place would panic there), and no runtime.
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert_eq!(rt.block_on(async { off_worker(4, || 7) }), 7);
+        assert_eq!(off_worker(4, || 8), 8);
     }
 
     #[test]

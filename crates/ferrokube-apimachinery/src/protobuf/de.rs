@@ -562,7 +562,14 @@ impl<'de> de::Deserializer<'de> for ManyDeserializer<'de> {
         if self.field.map {
             visitor.visit_map(MapEntries { field: self.field, reader: self.reader, depth: self.depth, value: None })
         } else {
-            visitor.visit_seq(Elements { field: self.field, reader: self.reader, packed: None, depth: self.depth })
+            let left = count_elements(self.field, self.reader);
+            visitor.visit_seq(Elements {
+                field: self.field,
+                reader: self.reader,
+                packed: None,
+                depth: self.depth,
+                left,
+            })
         }
     }
 
@@ -586,16 +593,41 @@ struct Elements<'de> {
     reader: Reader<'de>,
     packed: Option<Reader<'de>>,
     depth: u32,
+    /// Elements not yet handed out (counted up front, so that `Vec`s are allocated at
+    /// their final size: no regrowth, no copy, no slack kept in caches).
+    left: usize,
+}
+
+/// How many elements the repeated `field` has from `reader` on: its occurrences, and
+/// the varints of packed ones. A malformed rest counts what precedes it (the decode
+/// then reports the error).
+fn count_elements(field: &Field, mut reader: Reader<'_>) -> usize {
+    let mut n = 0;
+    while let Ok(Some((tag, wire))) = reader.field() {
+        if tag != field.def.tag {
+            continue;
+        }
+        match wire {
+            Wire::Len(b) if field.ty.is_varint() => n += b.iter().filter(|&&x| x < 0x80).count(),
+            _ => n += 1,
+        }
+    }
+    n
 }
 
 impl<'de> de::SeqAccess<'de> for Elements<'de> {
     type Error = CodecError;
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, CodecError> {
         loop {
             if let Some(p) = &mut self.packed {
                 if !p.buf.is_empty() {
                     let v = p.varint()?;
+                    self.left = self.left.saturating_sub(1);
                     let value = ValueDeserializer { ty: self.field.ty, wire: Wire::Varint(v), depth: self.depth };
                     return seed.deserialize(value).map(Some);
                 }
@@ -609,6 +641,7 @@ impl<'de> de::SeqAccess<'de> for Elements<'de> {
                 self.packed = Some(Reader::new(b));
                 continue;
             }
+            self.left = self.left.saturating_sub(1);
             return seed.deserialize(ValueDeserializer { ty: self.field.ty, wire, depth: self.depth }).map(Some);
         }
     }
@@ -661,6 +694,68 @@ impl<'de> de::MapAccess<'de> for MapEntries<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects a sequence as `Vec::<T>`'s own `Deserialize` does: with the capacity
+    /// the size hint gives (serde's bounded `cautious` hint).
+    struct Seq<T>(Vec<T>);
+
+    impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Seq<T> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Vec::<T>::deserialize(d).map(Seq)
+        }
+    }
+
+    /// The `args` (strings) or `supplementalGroups` (integers) of a message.
+    #[derive(Default)]
+    struct Repeated {
+        strings: Option<Seq<String>>,
+        ints: Option<Seq<i64>>,
+    }
+
+    impl<'de> de::Deserialize<'de> for Repeated {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Repeated;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a message")
+                }
+                fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Repeated, A::Error> {
+                    let mut out = Repeated::default();
+                    while let Some(k) = m.next_key::<&str>()? {
+                        match k {
+                            "args" => out.strings = Some(m.next_value()?),
+                            "supplementalGroups" => out.ints = Some(m.next_value()?),
+                            _ => m.next_value::<de::IgnoredAny>().map(drop)?,
+                        }
+                    }
+                    Ok(out)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    #[test]
+    fn repeated_fields_are_sized_up_front() {
+        // Five elements, not adjacent: without the count, the Vec would grow to 8.
+        let c = serde_json::json!({"args": ["a", "b"], "name": "c", "command": ["x"], "image": "i"});
+        let mut raw = super::super::ser::to_message("api/core/v1/Container", &c).unwrap();
+        let more = serde_json::json!({"args": ["c", "d", "e"]});
+        raw.extend(super::super::ser::to_message("api/core/v1/Container", &more).unwrap());
+        let back: Repeated = from_message("api/core/v1/Container", &raw).unwrap();
+        let args = back.strings.unwrap().0;
+        assert_eq!(args, ["a", "b", "c", "d", "e"]);
+        assert_eq!(args.capacity(), 5);
+        // Repeated integers, one per value, packed or not.
+        let sc = serde_json::json!({"supplementalGroups": [1, 2, 300, 70000]});
+        let raw = super::super::ser::to_message("api/core/v1/PodSecurityContext", &sc).unwrap();
+        let ints = from_message::<Repeated>("api/core/v1/PodSecurityContext", &raw).unwrap().ints.unwrap().0;
+        assert_eq!((ints.as_slice(), ints.capacity()), (&[1, 2, 300, 70000][..], 4));
+        let packed = [0x22, 0x04, 0x01, 0x02, 0xac, 0x02]; // field 4 packed: 1, 2, 300
+        let ints = from_message::<Repeated>("api/core/v1/PodSecurityContext", &packed).unwrap().ints.unwrap().0;
+        assert_eq!((ints.as_slice(), ints.capacity()), (&[1, 2, 300][..], 3));
+    }
 
     #[test]
     fn times_format_as_kubernetes_json() {

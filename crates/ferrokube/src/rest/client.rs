@@ -57,6 +57,8 @@ pub(crate) struct ClientInner {
     pub(crate) rate_limiter: Option<Arc<TokenBucket>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_retries: u32,
+    /// `Config::list_decode_threads`.
+    pub(crate) list_decode_threads: usize,
     pub(crate) warnings: Arc<dyn WarningHandler>,
     pub(crate) compression: bool,
     pub(crate) backoff: BackoffFactory,
@@ -191,6 +193,7 @@ impl RESTClient {
                 rate_limiter,
                 timeout: config.timeout,
                 max_retries: config.max_retries,
+                list_decode_threads: config.list_decode_threads,
                 warnings,
                 // Without the `gzip` feature no response is asked to be compressed.
                 compression: cfg!(feature = "gzip") && !config.disable_compression,

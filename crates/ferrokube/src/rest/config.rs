@@ -76,6 +76,12 @@ pub struct Config {
     /// 11 attempts). 0 disables retries. See [`with_retry`](super::with_retry) for what
     /// is retried.
     pub max_retries: u32,
+    /// Most threads the items of one large LIST response are decoded on (on a
+    /// multi-threaded runtime, the worker's other tasks move to another worker
+    /// meanwhile: `parallel::off_worker`); `0` (the default) as many as the machine's
+    /// cores, up to 8, for bodies of at least 256 KiB; `1` on the calling task only. A
+    /// ferrokube setting: client-go decodes on the calling goroutine.
+    pub list_decode_threads: usize,
     /// How long to wait before each attempt beyond what the server asks for
     /// (client-go's `BackoffManager`); by default from `KUBE_CLIENT_BACKOFF_BASE` and
     /// `KUBE_CLIENT_BACKOFF_DURATION`, none when they are unset. See
@@ -109,6 +115,7 @@ impl Default for Config {
             warning_handler: None,
             wrap_transport: Vec::new(),
             max_retries: DEFAULT_MAX_RETRIES,
+            list_decode_threads: 0,
             backoff: super::backoff::BackoffChoice::default(),
             metrics: None,
         }
@@ -224,6 +231,7 @@ impl std::fmt::Debug for Config {
             .field("timeout", &self.timeout)
             .field("disable_compression", &self.disable_compression)
             .field("max_retries", &self.max_retries)
+            .field("list_decode_threads", &self.list_decode_threads)
             .field("backoff", &self.backoff)
             .field("metrics", &self.metrics.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()

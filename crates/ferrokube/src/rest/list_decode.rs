@@ -17,6 +17,11 @@
 //! A protobuf list ([`decode_protobuf_list`]) is split the same way: its envelope
 //! (without items) and each item's message are decoded separately, the items of a large
 //! list on several threads, straight into the typed objects.
+//!
+//! `rest::Config::list_decode_threads` caps the threads (the `_limited` forms), and
+//! [`Request::into_list`](super::Request::into_list) runs the decode through
+//! [`parallel::off_worker`](crate::parallel::off_worker), so a multi-threaded runtime
+//! keeps running its other tasks while a large list decodes.
 
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -52,7 +57,13 @@ where
 
 /// Decodes a list body; several threads share the items of a large one.
 pub fn decode_list<L: ItemList>(body: &str) -> Result<L, serde_json::Error> {
-    let threads = crate::parallel::threads_for(body.len());
+    decode_list_limited(body, 0)
+}
+
+/// [`decode_list`] on at most `limit` threads (`0`: no limit beyond the body's size and
+/// the machine's cores).
+pub fn decode_list_limited<L: ItemList>(body: &str, limit: usize) -> Result<L, serde_json::Error> {
+    let threads = crate::parallel::threads_for_limit(body.len(), limit);
     if body.len() < PARALLEL_MIN_BYTES || threads < 2 {
         return serde_json::from_str(body);
     }
@@ -62,8 +73,13 @@ pub fn decode_list<L: ItemList>(body: &str) -> Result<L, serde_json::Error> {
 /// [`decode_list`] on a body given as bytes: one that is not UTF-8 goes through
 /// `serde_json::from_slice`, so the error names the position.
 pub fn decode_list_bytes<L: ItemList>(body: &[u8]) -> Result<L, serde_json::Error> {
+    decode_list_bytes_limited(body, 0)
+}
+
+/// [`decode_list_bytes`] on at most `limit` threads (see [`decode_list_limited`]).
+pub fn decode_list_bytes_limited<L: ItemList>(body: &[u8], limit: usize) -> Result<L, serde_json::Error> {
     match std::str::from_utf8(body) {
-        Ok(text) => decode_list(text),
+        Ok(text) => decode_list_limited(text, limit),
         Err(_) => serde_json::from_slice(body),
     }
 }
@@ -133,11 +149,23 @@ impl<'a, L: ItemList> ScannedList<'a, L> {
 /// message) into `L`, the items of a large one on several threads. The result is what
 /// the JSON of the same list decodes to.
 pub fn decode_protobuf_list<L: ItemList>(body: &[u8]) -> Result<L, ferrokube_apimachinery::protobuf::CodecError> {
+    decode_protobuf_list_limited(body, 0)
+}
+
+/// [`decode_protobuf_list`] on at most `limit` threads (see [`decode_list_limited`]).
+pub fn decode_protobuf_list_limited<L: ItemList>(
+    body: &[u8],
+    limit: usize,
+) -> Result<L, ferrokube_apimachinery::protobuf::CodecError> {
     let parts = ferrokube_apimachinery::protobuf::envelope::split_list(body)?;
     let mut list: L = parts.decode_envelope()?;
-    let threads = crate::parallel::threads_for(body.len());
+    let threads = crate::parallel::threads_for_limit(body.len(), limit);
     let items: Vec<L::Item> = if body.len() < PARALLEL_MIN_BYTES || threads < 2 {
-        parts.items.iter().map(|item| parts.decode_item(item)).collect::<Result<_, _>>()?
+        let mut items = Vec::with_capacity(parts.items.len());
+        for item in &parts.items {
+            items.push(parts.decode_item(item)?);
+        }
+        items
     } else {
         crate::parallel::map_in_order(&parts.items, |item| item.len(), threads, |item| parts.decode_item(item))
             .into_iter()
@@ -203,6 +231,20 @@ mod tests {
         let err = decode_list::<k8s_openapi::List<ConfigMap>>(&body).unwrap_err().to_string();
         let reference = serde_json::from_str::<k8s_openapi::List<ConfigMap>>(&body).unwrap_err().to_string();
         assert_eq!(err, reference);
+    }
+
+    #[test]
+    fn a_thread_limit_gives_the_same_list() {
+        let body = big_list(1000);
+        let reference: k8s_openapi::List<ConfigMap> = serde_json::from_str(&body).unwrap();
+        for limit in [0, 1, 3] {
+            assert_eq!(decode_list_limited::<k8s_openapi::List<ConfigMap>>(&body, limit).unwrap(), reference);
+        }
+        let pb = ferrokube_apimachinery::protobuf::encode_object("v1", "ConfigMapList", &reference).unwrap();
+        assert!(pb.len() > PARALLEL_MIN_BYTES);
+        for limit in [0, 1, 3] {
+            assert_eq!(decode_protobuf_list_limited::<k8s_openapi::List<ConfigMap>>(&pb, limit).unwrap(), reference);
+        }
     }
 
     #[test]

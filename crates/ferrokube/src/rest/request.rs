@@ -611,7 +611,7 @@ impl Request {
 
     async fn checked(self, mode: Mode) -> Result<Response, Error> {
         let (resp, info, deadline) = self.execute(mode).await?;
-        let resp = Response::new(resp, info, deadline);
+        let resp = Response::new(resp, info, deadline).with_list_decode_threads(self.client.inner.list_decode_threads);
         let code = resp.status().as_u16();
         if !(200..=206).contains(&code) {
             return Err(resp.into_error().await);

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::errors::{error_chain, error_from_response, BodyError, Error, RequestInfo};
-use super::list_decode::{decode_list_bytes, decode_protobuf_list, ItemList};
+use super::list_decode::{decode_list_bytes_limited, decode_protobuf_list_limited, ItemList};
 use crate::transport::hooks::ResponseBody;
 
 /// Most bytes of an error response that are read to decode its `Status`.
@@ -38,6 +38,8 @@ pub struct Response {
     headers: http::HeaderMap,
     body: BodyStream,
     deadline: Option<(Instant, Duration)>,
+    /// `Config::list_decode_threads` of the client that sent the request.
+    list_decode_threads: usize,
 }
 
 impl std::fmt::Debug for Response {
@@ -61,7 +63,20 @@ impl Response {
             .get(http::header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
-        Response { status: parts.status, headers: parts.headers, body: BodyStream::new(body, gzip, request), deadline }
+        Response {
+            status: parts.status,
+            headers: parts.headers,
+            body: BodyStream::new(body, gzip, request),
+            deadline,
+            list_decode_threads: 0,
+        }
+    }
+
+    /// Sets the most threads [`into_list`](Self::into_list) decodes items on
+    /// (`Config::list_decode_threads`).
+    pub(crate) fn with_list_decode_threads(mut self, threads: usize) -> Self {
+        self.list_decode_threads = threads;
+        self
     }
 
     /// The HTTP status.
@@ -144,19 +159,15 @@ impl Response {
     /// [`into_object`](Self::into_object)'s.
     pub async fn into_list<L: ItemList>(self) -> Result<L, Error> {
         let protobuf = self.is_protobuf();
+        let threads = self.list_decode_threads;
         let (bytes, request) = self.read_all(None).await?;
+        let parallel = crate::parallel::threads_for_limit(bytes.len(), threads);
         if protobuf {
-            return decode_protobuf_list(&bytes).map_err(|source| Error::DecodeProtobuf {
-                request,
-                target: std::any::type_name::<L>(),
-                source,
-            });
+            return crate::parallel::off_worker(parallel, || decode_protobuf_list_limited(&bytes, threads))
+                .map_err(|source| Error::DecodeProtobuf { request, target: std::any::type_name::<L>(), source });
         }
-        decode_list_bytes(&bytes).map_err(|source| Error::Decode {
-            request,
-            target: std::any::type_name::<L>(),
-            source,
-        })
+        crate::parallel::off_worker(parallel, || decode_list_bytes_limited(&bytes, threads))
+            .map_err(|source| Error::Decode { request, target: std::any::type_name::<L>(), source })
     }
 
     /// The body as a stream of (decompressed) chunks as they arrive. No client-side
