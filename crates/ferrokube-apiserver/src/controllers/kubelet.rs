@@ -50,7 +50,7 @@ use tokio::task::JoinHandle;
 use super::cache::Informers;
 use super::client::{is_conflict, is_not_found};
 use super::informer::Waiter;
-use super::kube_api::KubeApi;
+use super::kube_api::{get_opt, KubeApi};
 use super::node::{IpPool, NodeAgent, NodeConfig, NodeLeaseOptions};
 use super::{events, objects};
 
@@ -500,6 +500,12 @@ impl<A: KubeApi> Kubelet<A> {
                     return true;
                 }
                 Err(e) if e.code == 404 || e.code == 405 => {
+                    // A 404 also answers a pod deleted since the kubelet's cache saw it:
+                    // only a pod that still exists shows the subresource is not served.
+                    let exists = matches!(get_opt(&api, &res.pods, ns.as_deref(), &name).await, Ok(Some(_)));
+                    if e.code == 404 && !exists {
+                        return false;
+                    }
                     tracing::debug!("kubelet: pods/binding not served; binding by update");
                     self.binding_served = false;
                 }
@@ -796,6 +802,21 @@ mod tests {
         assert_eq!(normalize_image("registry.k8s.io/pause:3.10"), "registry.k8s.io/pause:3.10");
         assert_eq!(normalize_image("localhost:5000/app"), "localhost:5000/app:latest");
         assert_eq!(fake_digest("nginx").len(), 64);
+    }
+
+    #[tokio::test]
+    async fn a_pod_deleted_before_its_binding_leaves_binding_on() {
+        use crate::controllers::client::{Client, Resources};
+        let res = Arc::new(Resources::builtin().expect("catalog"));
+        let client = Client::new(crate::registry::Registry::new(), res, "system:kube-scheduler");
+        let (_stop, shutdown) = watch::channel(false);
+        let options = KubeletOptions::new(vec![super::super::node::NodeConfig::embedded("n")]);
+        let mut kubelet = Kubelet::new(Informers::new(client, shutdown), Arc::new(options));
+        let gone = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "gone", "namespace": "default", "uid": "u"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        assert!(!kubelet.bind(gone, "n").await, "nothing to bind");
+        assert!(kubelet.binding_served, "a 404 for a vanished pod is no sign that pods/binding is not served");
     }
 
     #[test]
