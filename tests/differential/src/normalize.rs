@@ -14,7 +14,11 @@
 //! | Table ages | the `Age` column's cells | `<age>` |
 //! | the ServiceAccount plugin's volume | `kube-api-access-xxxxx` | `kube-api-access-<gen>` |
 //! | OpenAPI document hashes | `?hash=HEX` | `?hash=<hash>` |
+//! | the order of managedFields entries | key `managedFields` | sorted by operation, manager, subresource |
 //!
+//! kube orders managedFields by operation, then by each entry's time in whole seconds,
+//! then by manager: whether a controller's status write and a client's patch fall in the
+//! same second decides the order, which differs from run to run as the times do.
 //! What stays is compared field by field (`compare`): status code, Content-Type,
 //! Warning headers, the body (JSON and YAML parsed; protobuf reduced to its presence)
 //! and, for a watch, the event sequence.
@@ -203,6 +207,16 @@ fn object(map: Map<String, Value>, ctx: &Context) -> Map<String, Value> {
             "clusterIP" | "clusterIPs" | "podIP" | "hostIP" => placeholder(&v, "<ip>"),
             "podIPs" | "hostIPs" => Value::String("<ips>".into()),
             "nodePort" => placeholder(&v, "<port>"),
+            "managedFields" => {
+                let mut entries = value(v, ctx);
+                if let Some(list) = entries.as_array_mut() {
+                    let key = |e: &Value| {
+                        ["operation", "manager", "subresource"].map(|k| e[k].as_str().unwrap_or("").to_owned())
+                    };
+                    list.sort_by_key(key);
+                }
+                entries
+            }
             "name" => match (&generate, v.as_str()) {
                 (Some(prefix), Some(name)) if name.starts_with(prefix.as_str()) && name.len() > prefix.len() => {
                     Value::String(format!("{prefix}<gen>"))
