@@ -89,7 +89,7 @@ run_size() {
 {
   echo "# Embedded server scale curve"
   echo
-  echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)'), $(date -u +%Y-%m-%d), $(nproc) cores;"
+  echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet -- . ":(exclude)$OUT" || echo ' (with local changes)'), $(date -u +%Y-%m-%d), $(nproc) cores;"
   echo "command: \`bench/scale.sh ${SIZES[*]}\`. Controllers on, release build,"
   echo "Deployments of 1,000 replicas created back to back with kubectl."
   echo
