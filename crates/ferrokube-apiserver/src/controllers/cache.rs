@@ -93,11 +93,6 @@ impl<A: KubeApi> Informers<A> {
         self.fresh(res).await.list(None)
     }
 
-    /// The objects of `res` in namespace `ns`, fresh as [`list`](Self::list).
-    pub async fn list_namespace(&self, res: &Arc<ResourceInfo>, ns: &str) -> Vec<Arc<Value>> {
-        self.fresh(res).await.list(Some(ns))
-    }
-
     /// The cache of `res`, once it has caught up with the store (bounded wait).
     pub async fn fresh(&self, res: &Arc<ResourceInfo>) -> Arc<Cache> {
         let cache = self.cache(res);
