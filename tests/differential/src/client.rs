@@ -123,6 +123,9 @@ impl ServerClient {
                     }
                     buffer.drain(..consumed);
                 }
+                // The first `wanted` events: one read may bring more, as many as happened
+                // to share its chunk, which differs from run to run.
+                events.truncate(wanted);
                 Ok(RawResponse { status, headers, body: Bytes::new(), events: Some(events) })
             }
             _ => {
