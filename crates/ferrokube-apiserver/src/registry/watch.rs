@@ -23,7 +23,7 @@ use super::meta::{self, resource_key};
 use super::selectors::Filter;
 use super::{namespace_prefix, Registry};
 use crate::api::{ApiRequest, ApiResponse, ApiResult, ResourceInfo, WatchEvent};
-use crate::storage::{EventType, Store, StoreError, StoredEvent, WatchStart};
+use crate::storage::{Backlog, EventType, Snapshot, Store, StoreError, StoredEvent, WatchStart};
 
 /// Annotation of the BOOKMARK that ends the initial events of a WatchList.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
@@ -46,6 +46,13 @@ fn shared_view(
 }
 
 struct WatchState {
+    /// The objects the watch starts from (initial events), then the store's recorded
+    /// events it resumes with: taken one at a time, so their trees are decoded as sent.
+    snapshot: Snapshot,
+    /// The resourceVersion of the bookmark marking the end of the initial events, when
+    /// the client asked for one.
+    initial_end_bookmark: Option<u64>,
+    backlog: Backlog,
     pending: VecDeque<WatchEvent>,
     rx: mpsc::Receiver<Arc<StoredEvent>>,
     info: Arc<ResourceInfo>,
@@ -111,9 +118,34 @@ impl WatchState {
         }
     }
 
+    /// Queues the next initial event or resumed event, if any is left; false when the
+    /// watch is down to live events.
+    fn queue_next_start(&mut self) -> bool {
+        for obj in self.snapshot.by_ref() {
+            if self.filter.matches(&obj) {
+                let object = shared_view(&obj, &self.info, self.defaults.as_deref());
+                self.pending.push_back(WatchEvent { event_type: "ADDED", object });
+                return true;
+            }
+        }
+        if let Some(rv) = self.initial_end_bookmark.take() {
+            self.pending.push_back(bookmark(&self.info, rv, true));
+            return true;
+        }
+        if let Some(e) = self.backlog.next() {
+            self.push(&e);
+            return true;
+        }
+        false
+    }
+
     /// Queues everything already delivered by the store, then a bookmark at a version
     /// no event of this watcher is still pending under.
     fn queue_bookmark(&mut self) {
+        if self.snapshot.len() > 0 || self.initial_end_bookmark.is_some() || self.backlog.len() > 0 {
+            // Still sending what the watch started from: events are flowing.
+            return;
+        }
         let current = self.store.current_rv();
         while let Ok(e) = self.rx.try_recv() {
             self.push(&e);
@@ -127,6 +159,9 @@ async fn next_event(mut st: WatchState) -> Option<(WatchEvent, WatchState)> {
     loop {
         if let Some(ev) = st.pending.pop_front() {
             return Some((ev, st));
+        }
+        if st.queue_next_start() {
+            continue;
         }
         let deadline = st.deadline;
         let timeout = async move {
@@ -222,7 +257,12 @@ impl Registry {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
-        let mut st = WatchState {
+        let st = WatchState {
+            snapshot: reg.snapshot,
+            // As kube-apiserver: the end of the initial events is marked only for clients
+            // that accept bookmarks (client-go's WatchList always does).
+            initial_end_bookmark: (send_initial == Some(true) && allow_bookmarks).then_some(reg.rv),
+            backlog: reg.backlog,
             pending: VecDeque::new(),
             rx: reg.receiver,
             info: Arc::clone(&info),
@@ -241,22 +281,6 @@ impl Registry {
                 _ => 0,
             },
         };
-        for obj in &reg.snapshot {
-            if st.filter.matches(obj) {
-                st.pending.push_back(WatchEvent {
-                    event_type: "ADDED",
-                    object: shared_view(obj, &info, st.defaults.as_deref()),
-                });
-            }
-        }
-        // As kube-apiserver: the end of the initial events is marked only for clients
-        // that accept bookmarks (client-go's WatchList always does).
-        if send_initial == Some(true) && allow_bookmarks {
-            st.pending.push_back(bookmark(&info, reg.rv, true));
-        }
-        for e in &reg.backlog {
-            st.push(e);
-        }
         Ok(ApiResponse::Watch(Box::pin(stream::unfold(st, next_event))))
     }
 }

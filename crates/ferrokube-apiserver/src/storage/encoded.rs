@@ -2,10 +2,9 @@
 //! by every GET, LIST and watch event that serves it; likewise their protobuf message
 //! ([`protobuf`]), computed on the first protobuf response that serves the version.
 //!
-//! The [`super::Store`] serializes each object version it writes right after the write
-//! (outside its lock), so reads find the bytes ready and the heap they take is
-//! accounted to the write, not to whichever reader comes first; other shared objects
-//! are serialized on first use.
+//! The [`super::Store`] keeps each object version as its JSON bytes and registers them
+//! here for the tree it wrote or decoded again (`remember`), so reads find the bytes
+//! ready; other shared objects are serialized on first use.
 //!
 //! Stored objects are immutable `Arc<Value>`s (a write replaces the `Arc`), so the
 //! JSON of one allocation never changes. [`json`] keeps the bytes of every shared
@@ -46,11 +45,17 @@ fn shard_of(addr: usize) -> &'static Mutex<Shard> {
     &CACHE[h % SHARDS]
 }
 
+/// Whether `obj` is a view built for one request (nobody else holds it, and it was not
+/// registered): serialized without being cached.
+fn unshared(obj: &Arc<Value>) -> bool {
+    Arc::strong_count(obj) < 2 && Arc::weak_count(obj) == 0
+}
+
 /// `serde_json::to_vec(obj)`, without serializing again an object whose JSON was
 /// already produced. Objects nobody else holds (`strong_count == 1`: a view built for
 /// one request) are serialized without being cached.
 pub fn json(obj: &Arc<Value>) -> Bytes {
-    if Arc::strong_count(obj) < 2 {
+    if unshared(obj) {
         return Bytes::from(serde_json::to_vec(&**obj).unwrap_or_default());
     }
     let addr = Arc::as_ptr(obj) as usize;
@@ -62,13 +67,20 @@ pub fn json(obj: &Arc<Value>) -> Bytes {
         }
     }
     let json = Bytes::from(serde_json::to_vec(&**obj).unwrap_or_default());
-    let mut guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+    remember(obj, json.clone());
+    json
+}
+
+/// Registers `json` as the serialized form of `obj` (the store's kept bytes of a
+/// version it decoded again, or just wrote), so [`json`] answers with them.
+pub(crate) fn remember(obj: &Arc<Value>, json: Bytes) {
+    let addr = Arc::as_ptr(obj) as usize;
+    let mut guard = shard_of(addr).lock().unwrap_or_else(|e| e.into_inner());
     if guard.entries.len() >= guard.purge_at {
         guard.entries.retain(|_, e| e.object.strong_count() > 0);
         guard.purge_at = (guard.entries.len() * 2).max(MIN_PURGE);
     }
-    guard.entries.insert(addr, Entry { object: Arc::downgrade(obj), json: json.clone(), protobuf: None });
-    json
+    guard.entries.entry(addr).or_insert_with(|| Entry { object: Arc::downgrade(obj), json, protobuf: None });
 }
 
 /// The object's protobuf message (without the `k8s\0` envelope) for its own `apiVersion`
@@ -80,7 +92,7 @@ pub fn protobuf(obj: &Arc<Value>) -> Option<Bytes> {
         let key = ferrokube_apimachinery::protobuf::message_key(field("apiVersion")?, field("kind")?)?;
         ferrokube_apimachinery::protobuf::encode_message(key, obj).ok().map(Bytes::from)
     };
-    if Arc::strong_count(obj) < 2 {
+    if unshared(obj) {
         return encode();
     }
     let addr = Arc::as_ptr(obj) as usize;

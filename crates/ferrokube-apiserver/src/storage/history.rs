@@ -1,30 +1,54 @@
-//! Bounded per-resource history of [`StoredEvent`]s.
+//! Bounded per-resource history of the store's writes.
 //!
 //! The history answers two questions for a past resourceVersion `rv`: "which events
 //! happened after it?" (watch resume) and "what did the resource look like at it?"
 //! (consistent paging, `resourceVersionMatch=Exact`). Both can be answered only while
-//! no event newer than `rv` has been dropped: [`History::covers`].
+//! no event newer than `rv` has been dropped: [`History::covers`]. Each [`Recorded`]
+//! write holds its versions as [`StoredObject`]s (bytes, and a tree only while someone
+//! holds it), shared with the store's current objects and with the neighbouring
+//! entries, so a full history of a busy resource costs its bytes, not decoded trees.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::watch::StoredEvent;
+use super::stored::StoredObject;
+use super::watch::{EventType, StoredEvent};
 
-/// The last `capacity` events of one resource.
+/// One write as the history keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct Recorded {
+    pub(crate) event_type: EventType,
+    pub(crate) key: String,
+    pub(crate) rv: u64,
+    /// The version written (for a deletion, the tombstone).
+    pub(crate) object: Arc<StoredObject>,
+    /// The version it replaced.
+    pub(crate) prev: Option<Arc<StoredObject>>,
+}
+
+impl Recorded {
+    /// The write as watchers see it, with decoded (or still shared) trees.
+    pub(crate) fn event(&self) -> StoredEvent {
+        StoredEvent {
+            event_type: self.event_type,
+            key: self.key.clone(),
+            object: self.object.value(),
+            prev: self.prev.as_ref().map(|p| p.value()),
+            rv: self.rv,
+        }
+    }
+}
+
+/// The last `capacity` writes of one resource.
 #[derive(Debug)]
-pub struct History {
-    events: VecDeque<Arc<StoredEvent>>,
+pub(crate) struct History {
+    events: VecDeque<Recorded>,
     capacity: usize,
     /// resourceVersion of the newest event dropped (0 when none was).
     compacted_rv: u64,
 }
 
 impl History {
-    /// An empty history keeping at most `capacity` events (at least 1).
-    pub fn new(capacity: usize) -> Self {
-        History { events: VecDeque::new(), capacity: capacity.max(1), compacted_rv: 0 }
-    }
-
     /// An empty history that reaches back to `rv` only (a store restored at `rv`: what
     /// happened before it is gone, as after an etcd compaction).
     pub fn compacted_at(capacity: usize, rv: u64) -> Self {
@@ -33,7 +57,7 @@ impl History {
 
     /// Appends an event (events arrive in increasing resourceVersion order), dropping
     /// the oldest one when full.
-    pub fn push(&mut self, event: Arc<StoredEvent>) {
+    pub fn push(&mut self, event: Recorded) {
         if self.events.len() >= self.capacity {
             if let Some(dropped) = self.events.pop_front() {
                 self.compacted_rv = dropped.rv;
@@ -59,41 +83,31 @@ impl History {
     }
 
     /// Events with a resourceVersion greater than `rv`, oldest first.
-    pub fn since(&self, rv: u64) -> impl DoubleEndedIterator<Item = &Arc<StoredEvent>> {
+    pub fn since(&self, rv: u64) -> impl DoubleEndedIterator<Item = &Recorded> {
         let start = self.events.partition_point(|e| e.rv <= rv);
         self.events.range(start..)
     }
 
     /// Number of events held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.events.len()
-    }
-
-    /// Whether no event is held.
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::EventType;
     use serde_json::json;
 
-    fn ev(rv: u64) -> Arc<StoredEvent> {
-        Arc::new(StoredEvent {
-            event_type: EventType::Added,
-            key: format!("k{rv}"),
-            object: Arc::new(json!({})),
-            prev: None,
-            rv,
-        })
+    fn ev(rv: u64) -> Recorded {
+        let object = Arc::new(StoredObject::new(&Arc::new(json!({})), rv));
+        Recorded { event_type: EventType::Added, key: format!("k{rv}"), object, prev: None, rv }
     }
 
     #[test]
     fn bounded_and_covers() {
-        let mut h = History::new(3);
+        let mut h = History::compacted_at(3, 0);
         for rv in [2, 4, 6, 8] {
             h.push(ev(rv));
         }

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::history::History;
+use super::history::{History, Recorded};
+use super::stored::StoredObject;
 use super::watch::{EventType, StoredEvent, WatcherSender};
 
 /// Tunables of a [`Store`].
@@ -151,15 +152,15 @@ pub struct WatchRegistration {
     /// The store's resourceVersion at registration.
     pub rv: u64,
     /// For [`WatchStart::Snapshot`]: the objects at `rv`, in key order.
-    pub snapshot: Vec<Arc<Value>>,
+    pub snapshot: Snapshot,
     /// For [`WatchStart::After`]: events already recorded, oldest first.
-    pub backlog: Vec<Arc<StoredEvent>>,
+    pub backlog: Backlog,
     /// Live events after `rv`. Ends when the store drops a watcher that fell behind.
     pub receiver: mpsc::Receiver<Arc<StoredEvent>>,
 }
 
 struct ResourceState {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<StoredObject>>,
     history: History,
     watchers: Vec<WatcherSender>,
 }
@@ -168,6 +169,46 @@ struct State {
     rv: u64,
     resources: HashMap<String, ResourceState>,
 }
+
+/// An object key and the version stored under it.
+type KeyedVersion = (String, Arc<StoredObject>);
+
+/// The objects a watch starts from ([`WatchRegistration::snapshot`]): each tree is
+/// shared or decoded when the iterator reaches it, so a watcher that sends them one at
+/// a time never holds them all decoded.
+pub struct Snapshot(std::vec::IntoIter<Arc<StoredObject>>);
+
+impl Iterator for Snapshot {
+    type Item = Arc<Value>;
+
+    fn next(&mut self) -> Option<Arc<Value>> {
+        self.0.next().map(|s| s.value())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Snapshot {}
+
+/// The recorded events a watch resumes with ([`WatchRegistration::backlog`]), decoded
+/// one at a time like a [`Snapshot`].
+pub struct Backlog(std::vec::IntoIter<Recorded>);
+
+impl Iterator for Backlog {
+    type Item = StoredEvent;
+
+    fn next(&mut self) -> Option<StoredEvent> {
+        self.0.next().map(|r| r.event())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Backlog {}
 
 /// An in-memory, versioned object store, optionally backed by [`Persistence`]. Cheap to
 /// share behind an `Arc`.
@@ -221,8 +262,11 @@ impl Store {
             let mut state = store.lock();
             state.rv = rv;
             for (resource, key, object) in objects {
+                // Kept as bytes: the tree is dropped here and decoded again on first use.
+                let rv = object_rv(&object);
+                let stored = Arc::new(StoredObject::new(&Arc::new(object), rv));
                 let res = store.resource_mut(&mut state, &resource);
-                res.objects.insert(key, Arc::new(object));
+                res.objects.insert(key, stored);
             }
         }
         store.current_rv.store(rv, Ordering::Release);
@@ -231,17 +275,11 @@ impl Store {
     }
 
     /// Keeps a write in the persistence, if any (called with the lock held).
-    fn persist(&self, resource: &str, key: &str, rv: u64, object: Option<&Arc<Value>>) -> Result<(), StoreError> {
+    fn persist(&self, resource: &str, key: &str, rv: u64, object: Option<&StoredObject>) -> Result<(), StoreError> {
         let Some(p) = &self.persistence else { return Ok(()) };
         let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
         let result = match object {
-            // A second holder while serializing, so `encoded::json` keeps the bytes and
-            // the readers (and the store's own call after the write) do not serialize
-            // this version again.
-            Some(obj) => {
-                let held = Arc::clone(obj);
-                p.put(resource, key, rv, &super::encoded::json(&held))
-            }
+            Some(obj) => p.put(resource, key, rv, obj.json()),
             None => p.remove(resource, key, rv),
         };
         result.map_err(StoreError::Storage)
@@ -276,7 +314,8 @@ impl Store {
 
     /// The object under `key`, if any.
     pub fn get(&self, resource: &str, key: &str) -> Option<Arc<Value>> {
-        self.read().resources.get(resource).and_then(|r| r.objects.get(key)).cloned()
+        let stored = self.read().resources.get(resource).and_then(|r| r.objects.get(key)).cloned();
+        stored.map(|s| s.value())
     }
 
     /// Keys of all objects of `resource` under `prefix`.
@@ -303,13 +342,22 @@ impl Store {
         })
     }
 
-    /// Records an event and fans it out; called with the lock held.
-    fn commit(&self, state: &mut State, resource: &str, event: StoredEvent) {
-        let rv = event.rv;
-        let event = Arc::new(event);
+    /// Records a write and fans it out to the resource's watchers; called with the lock
+    /// held. `object` is the tree just written: watchers get it, the history its bytes.
+    fn commit(&self, state: &mut State, resource: &str, recorded: Recorded, object: &Arc<Value>) {
+        let rv = recorded.rv;
         let res = self.resource_mut(state, resource);
-        res.watchers.retain(|w| w.offer(&event));
-        res.history.push(event);
+        if !res.watchers.is_empty() {
+            let event = Arc::new(StoredEvent {
+                event_type: recorded.event_type,
+                key: recorded.key.clone(),
+                object: Arc::clone(object),
+                prev: recorded.prev.as_ref().map(|p| p.value()),
+                rv,
+            });
+            res.watchers.retain(|w| w.offer(&event));
+        }
+        res.history.push(recorded);
         state.rv = rv;
         self.current_rv.store(rv, Ordering::Release);
     }
@@ -324,16 +372,12 @@ impl Store {
         }
         stamp_rv(&mut obj, rv);
         let obj = Arc::new(obj);
-        self.persist(resource, key, rv, Some(&obj))?;
+        let stored = Arc::new(StoredObject::new(&obj, rv));
+        self.persist(resource, key, rv, Some(&stored))?;
         let res = self.resource_mut(&mut state, resource);
-        res.objects.insert(key.to_owned(), Arc::clone(&obj));
-        let event =
-            StoredEvent { event_type: EventType::Added, key: key.to_owned(), object: Arc::clone(&obj), prev: None, rv };
-        self.commit(&mut state, resource, event);
-        drop(state);
-        // Serialized once now, outside the lock: every GET, LIST and watch event of
-        // this version sends these bytes.
-        super::encoded::json(&obj);
+        res.objects.insert(key.to_owned(), Arc::clone(&stored));
+        let recorded = Recorded { event_type: EventType::Added, key: key.to_owned(), rv, object: stored, prev: None };
+        self.commit(&mut state, resource, recorded, &obj);
         Ok(obj)
     }
 
@@ -343,12 +387,11 @@ impl Store {
         resource: &str,
         key: &str,
         expected_rv: u64,
-    ) -> Result<Arc<Value>, StoreError> {
+    ) -> Result<Arc<StoredObject>, StoreError> {
         let current =
             state.resources.get(resource).and_then(|r| r.objects.get(key)).cloned().ok_or(StoreError::NotFound)?;
-        let current_rv = object_rv(&current);
-        if current_rv != expected_rv {
-            return Err(StoreError::Conflict { current, current_rv });
+        if current.rv != expected_rv {
+            return Err(StoreError::Conflict { current: current.value(), current_rv: current.rv });
         }
         Ok(current)
     }
@@ -367,21 +410,13 @@ impl Store {
         let rv = state.rv + 1;
         stamp_rv(&mut obj, rv);
         let obj = Arc::new(obj);
-        self.persist(resource, key, rv, Some(&obj))?;
+        let stored = Arc::new(StoredObject::new(&obj, rv));
+        self.persist(resource, key, rv, Some(&stored))?;
         let res = self.resource_mut(&mut state, resource);
-        res.objects.insert(key.to_owned(), Arc::clone(&obj));
-        let event = StoredEvent {
-            event_type: EventType::Modified,
-            key: key.to_owned(),
-            object: Arc::clone(&obj),
-            prev: Some(prev),
-            rv,
-        };
-        self.commit(&mut state, resource, event);
-        drop(state);
-        // Serialized once now, outside the lock: every GET, LIST and watch event of
-        // this version sends these bytes.
-        super::encoded::json(&obj);
+        res.objects.insert(key.to_owned(), Arc::clone(&stored));
+        let recorded =
+            Recorded { event_type: EventType::Modified, key: key.to_owned(), rv, object: stored, prev: Some(prev) };
+        self.commit(&mut state, resource, recorded, &obj);
         Ok(obj)
     }
 
@@ -403,24 +438,27 @@ impl Store {
         self.persist(resource, key, rv, None)?;
         let res = self.resource_mut(&mut state, resource);
         res.objects.remove(key);
-        let event = StoredEvent {
-            event_type: EventType::Deleted,
-            key: key.to_owned(),
-            object: Arc::clone(&tombstone),
-            prev: Some(prev),
-            rv,
-        };
-        self.commit(&mut state, resource, event);
-        drop(state);
-        // Serialized once now, outside the lock: every GET, LIST and watch event of
-        // this version sends these bytes.
-        super::encoded::json(&tombstone);
+        let stored = Arc::new(StoredObject::new(&tombstone, rv));
+        let recorded =
+            Recorded { event_type: EventType::Deleted, key: key.to_owned(), rv, object: stored, prev: Some(prev) };
+        self.commit(&mut state, resource, recorded, &tombstone);
         Ok(tombstone)
     }
 
     /// One page of the objects of `resource`, as of now or as of a past
     /// resourceVersion still covered by the history.
     pub fn list(&self, resource: &str, query: &ListQuery<'_>) -> Result<ListPage, StoreError> {
+        // The versions in range are gathered under the lock; trees are decoded (or
+        // shared) and filtered after it is released, so a long list never holds up writes.
+        let (versions, rv) = self.versions_in_range(resource, query)?;
+        let mut p = page(versions, query);
+        p.rv = rv;
+        Ok(p)
+    }
+
+    /// The versions of `resource` a list covers, in key order, and the resourceVersion
+    /// they are the state at.
+    fn versions_in_range(&self, resource: &str, query: &ListQuery<'_>) -> Result<(Vec<KeyedVersion>, u64), StoreError> {
         let state = self.read();
         let current = state.rv;
         let at = query.at_rv.unwrap_or(current);
@@ -428,7 +466,7 @@ impl Store {
             return Err(StoreError::TooLarge { requested: at, current });
         }
         let Some(res) = state.resources.get(resource) else {
-            return Ok(ListPage { items: Vec::new(), rv: at, last_key: None, remaining: None });
+            return Ok((Vec::new(), at));
         };
         let prefix = query.prefix.unwrap_or("");
         let start = match query.start {
@@ -437,19 +475,19 @@ impl Store {
         };
         let in_range = |k: &str| k >= start && k.starts_with(prefix);
         if at == current {
-            let iter = res
+            let versions = res
                 .objects
                 .range::<str, _>((Bound::Included(start), Bound::Unbounded))
-                .take_while(|(k, _)| k.starts_with(prefix));
-            let mut p = page(iter, query);
-            p.rv = current;
-            return Ok(p);
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .collect();
+            return Ok((versions, current));
         }
         if !res.history.covers(at) {
             return Err(StoreError::Expired { requested: at, oldest: res.history.compacted_rv() });
         }
         // Rebuild the range as of `at`: start from now and undo newer events.
-        let mut view: BTreeMap<&str, &Arc<Value>> = res
+        let mut view: BTreeMap<&str, &Arc<StoredObject>> = res
             .objects
             .range::<str, _>((Bound::Included(start), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
@@ -468,9 +506,8 @@ impl Store {
                 }
             }
         }
-        let mut p = page(view.into_iter(), query);
-        p.rv = at;
-        Ok(p)
+        let versions = view.into_iter().map(|(k, v)| (k.to_owned(), Arc::clone(v))).collect();
+        Ok((versions, at))
     }
 
     /// Registers a watcher of `resource` (keys under `prefix` only, if given).
@@ -494,18 +531,24 @@ impl Store {
                     .range::<str, _>((Bound::Included(p), Bound::Unbounded))
                     .take_while(|(k, _)| k.starts_with(p))
                     .map(|(_, v)| Arc::clone(v))
-                    .collect();
+                    .collect::<Vec<_>>();
             }
             WatchStart::After(from) => {
                 if !res.history.covers(from) {
                     return Err(StoreError::Expired { requested: from, oldest: res.history.compacted_rv() });
                 }
-                backlog = res.history.since(from).filter(|e| e.key.starts_with(p)).cloned().collect();
+                backlog = res.history.since(from).filter(|e| e.key.starts_with(p)).cloned().collect::<Vec<_>>();
             }
             WatchStart::Now => {}
         }
         res.watchers.push(WatcherSender { prefix: prefix.map(str::to_owned), tx });
-        Ok(WatchRegistration { rv, snapshot, backlog, receiver })
+        // Registered atomically with what it starts from; trees are decoded as sent.
+        Ok(WatchRegistration {
+            rv,
+            snapshot: Snapshot(snapshot.into_iter()),
+            backlog: Backlog(backlog.into_iter()),
+            receiver,
+        })
     }
 
     /// Whether any object of any resource has a key starting with `prefix` (e.g.
@@ -529,22 +572,24 @@ impl Store {
     }
 }
 
-fn page<'k, K: AsRef<str> + 'k>(iter: impl Iterator<Item = (K, &'k Arc<Value>)>, query: &ListQuery<'_>) -> ListPage {
+/// Filters `versions` (decoding each tree only until the page is full) into a page.
+fn page(versions: Vec<KeyedVersion>, query: &ListQuery<'_>) -> ListPage {
     let limit = query.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
     let mut items = Vec::new();
     let mut last_key = None;
     let mut remaining = 0u64;
     let mut full = false;
-    for (k, v) in iter {
+    for (k, stored) in versions {
         if full {
             remaining += 1;
             continue;
         }
-        if (query.filter)(v) {
-            items.push(Arc::clone(v));
+        let v = stored.value();
+        if (query.filter)(&v) {
+            items.push(v);
             if items.len() >= limit {
                 full = true;
-                last_key = Some(k.as_ref().to_owned());
+                last_key = Some(k);
             }
         }
     }
