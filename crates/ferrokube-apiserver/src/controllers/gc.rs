@@ -20,7 +20,9 @@
 //!
 //! Each pass reads every populated resource the registry serves, custom resources
 //! included, from the shared caches (kube's collector runs an informer per
-//! deletable resource it discovers, the same way).
+//! deletable resource it discovers, the same way). The pass holds the cached objects
+//! (`Arc`s, not copies) and builds its uid graph over them with borrowed uids: two
+//! tables per pass, whatever the number of objects.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,33 +60,44 @@ fn waiting_for_dependents(obj: &Value) -> bool {
     objects::is_deleting(obj) && objects::finalizers(obj).iter().any(|f| f == FOREGROUND_DELETION)
 }
 
-/// The garbage collector's pass state.
+/// Every object of the populated resources, as the caches hold them.
+async fn snapshot(ctx: &Context, index: &ResourceIndex) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for info in ctx.client.populated_resources(index) {
+        let items = ctx.informers.list(&info).await;
+        nodes.extend(items.into_iter().map(|obj| Node { info: Arc::clone(&info), obj }));
+    }
+    nodes
+}
+
+/// The garbage collector's pass state: the objects of the pass and their uid graph,
+/// whose uids are borrowed from the objects.
 struct Pass<'a> {
     client: &'a Client,
-    index: ResourceIndex,
-    nodes: Vec<Node>,
-    by_uid: HashMap<String, usize>,
-    dependents: HashMap<String, Vec<usize>>,
+    index: &'a ResourceIndex,
+    nodes: &'a [Node],
+    by_uid: HashMap<&'a str, usize>,
+    /// (owner uid, dependent) for every ownerReference, sorted: an owner's
+    /// dependents are one run of it, in object order.
+    edges: Vec<(&'a str, usize)>,
 }
 
 impl<'a> Pass<'a> {
-    async fn load(ctx: &'a Context) -> Pass<'a> {
-        let client = &ctx.client;
-        let index = client.live_index();
-        let mut nodes = Vec::new();
-        for info in client.populated_resources(&index) {
-            let items = ctx.informers.list(&info).await;
-            nodes.extend(items.into_iter().map(|obj| Node { info: Arc::clone(&info), obj }));
-        }
+    fn new(client: &'a Client, index: &'a ResourceIndex, nodes: &'a [Node]) -> Pass<'a> {
         let mut by_uid = HashMap::with_capacity(nodes.len());
-        let mut dependents: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut edges = Vec::with_capacity(nodes.len());
         for (i, n) in nodes.iter().enumerate() {
-            by_uid.insert(objects::uid(&n.obj).to_owned(), i);
-            for r in objects::owner_refs_of(&n.obj) {
-                dependents.entry(ref_uid(r).to_owned()).or_default().push(i);
-            }
+            by_uid.insert(objects::uid(&n.obj), i);
+            edges.extend(objects::owner_refs_of(&n.obj).iter().map(|r| (ref_uid(r), i)));
         }
-        Pass { client, index, nodes, by_uid, dependents }
+        edges.sort_unstable();
+        Pass { client, index, nodes, by_uid, edges }
+    }
+
+    /// The objects with an ownerReference to `uid`, in object order.
+    fn dependents<'s>(&'s self, uid: &'s str) -> impl Iterator<Item = usize> + 's {
+        let start = self.edges.partition_point(|(owner, _)| *owner < uid);
+        self.edges[start..].iter().take_while(move |(owner, _)| *owner == uid).map(|&(_, i)| i)
     }
 
     /// Resolves one ownerReference of `dependent`.
@@ -171,16 +184,15 @@ impl<'a> Pass<'a> {
     /// Owners being deleted with the `orphan` or `foregroundDeletion` finalizer.
     async fn process_owners(&self) -> bool {
         let mut pending = false;
-        for n in &self.nodes {
+        for n in self.nodes {
             if !objects::is_deleting(&n.obj) {
                 continue;
             }
             let uid = objects::uid(&n.obj);
             let fins = objects::finalizers(&n.obj);
-            let deps: &[usize] = self.dependents.get(uid).map(Vec::as_slice).unwrap_or(&[]);
             if fins.iter().any(|f| f == ORPHAN) {
                 let mut all_ok = true;
-                for &d in deps {
+                for d in self.dependents(uid) {
                     all_ok &= self.remove_refs(&self.nodes[d], &[uid]).await;
                 }
                 if all_ok {
@@ -190,7 +202,7 @@ impl<'a> Pass<'a> {
                 }
             } else if fins.iter().any(|f| f == FOREGROUND_DELETION) {
                 let mut blocking = 0;
-                for &d in deps {
+                for d in self.dependents(uid) {
                     let dep = &self.nodes[d];
                     let blocks = objects::owner_refs(&dep.obj).iter().any(|r| {
                         ref_uid(r) == uid && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
@@ -214,7 +226,7 @@ impl<'a> Pass<'a> {
 
     /// Dependents with dangling references or owners waiting in foreground.
     async fn process_dependents(&self) {
-        for n in &self.nodes {
+        for n in self.nodes {
             let refs = objects::owner_refs_of(&n.obj);
             if refs.is_empty() || objects::is_deleting(&n.obj) {
                 continue;
@@ -255,7 +267,9 @@ impl<'a> Pass<'a> {
 
 /// One garbage collection pass; asks for a quick requeue while owners wait.
 pub async fn reconcile(ctx: &Context) -> Option<Duration> {
-    let pass = Pass::load(ctx).await;
+    let index = ctx.client.live_index();
+    let nodes = snapshot(ctx, &index).await;
+    let pass = Pass::new(&ctx.client, &index, &nodes);
     let pending = pass.process_owners().await;
     pass.process_dependents().await;
     pending.then(|| ctx.options.resync_period / 4)
@@ -268,5 +282,37 @@ pub async fn run(ctx: Context, mut waiter: Waiter) {
         if !waiter.wait(next).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::client::Resources;
+
+    fn node(info: &Arc<ResourceInfo>, uid: &str, owners: &[&str]) -> Node {
+        let refs: Vec<Value> = owners.iter().map(|o| json!({"uid": o, "kind": "ReplicaSet", "name": "o"})).collect();
+        Node { info: Arc::clone(info), obj: Arc::new(json!({"metadata": {"uid": uid, "ownerReferences": refs}})) }
+    }
+
+    #[test]
+    fn graph_finds_every_dependent_in_object_order() {
+        let res = Arc::new(Resources::builtin().expect("catalog"));
+        let client = Client::new(crate::registry::Registry::new(), Arc::clone(&res), "system:kube-controller-manager");
+        let index = client.live_index();
+        let pods = &res.pods;
+        let nodes = vec![
+            node(pods, "d1", &["u10", "u1"]),
+            node(pods, "u1", &[]),
+            node(pods, "d2", &["u1", "u1"]),
+            node(pods, "d3", &["u2"]),
+            node(pods, "d4", &["u1"]),
+        ];
+        let pass = Pass::new(&client, &index, &nodes);
+        assert_eq!(pass.dependents("u1").collect::<Vec<_>>(), [0, 2, 2, 4], "a reference given twice counts twice");
+        assert_eq!(pass.dependents("u10").collect::<Vec<_>>(), [0]);
+        assert_eq!(pass.dependents("u").count(), 0, "a uid is no prefix of another");
+        assert_eq!(pass.dependents("u3").count(), 0);
+        assert_eq!(pass.by_uid.get("u1"), Some(&1));
     }
 }

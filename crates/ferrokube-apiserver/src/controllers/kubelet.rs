@@ -117,6 +117,61 @@ struct PodTimers {
     terminating: Option<Instant>,
     /// The final delete went through; the pod only waits for its finalizers now.
     deleted: bool,
+    /// The last pass that listed the pod (timers of unlisted pods are dropped).
+    seen: u64,
+}
+
+/// The pod IPs in use in the cluster during one pass: those of the listed pods (the IP
+/// of a deleted pod is free again once the pod is gone from the list) plus those
+/// handed out in the pass.
+///
+/// Built on the first allocation of the pass, so a pass that starts no pod builds
+/// nothing; it holds addresses as numbers, so building it copies no strings. Only a
+/// `podIP` in canonical dotted-quad form parses, and only such a string could equal
+/// an address the kubelet hands out, so the set answers as the listed strings would.
+struct IpsInUse<'p> {
+    pods: &'p [Arc<Value>],
+    set: Option<HashSet<u32>>,
+}
+
+impl<'p> IpsInUse<'p> {
+    fn new(pods: &'p [Arc<Value>]) -> Self {
+        IpsInUse { pods, set: None }
+    }
+
+    /// Marks `ip` in use; false when it already was.
+    fn claim(&mut self, ip: Ipv4Addr) -> bool {
+        let pods = self.pods;
+        let set = self.set.get_or_insert_with(|| {
+            pods.iter()
+                .filter_map(|p| field(p, "status", "podIP").and_then(Value::as_str))
+                .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+                .map(u32::from)
+                .collect()
+        });
+        set.insert(u32::from(ip))
+    }
+}
+
+/// `obj.<section>.<key>`: what `Value::pointer` finds, without the copy of each path
+/// segment it makes (these reads run for every pod on every pass).
+fn field<'a>(obj: &'a Value, section: &str, key: &str) -> Option<&'a Value> {
+    obj.get(section)?.get(key)
+}
+
+/// `spec.nodeName` of a pod, if set.
+fn node_name(pod: &Value) -> Option<&str> {
+    field(pod, "spec", "nodeName").and_then(Value::as_str)
+}
+
+/// Counts one more pod on `node` (copies the name only for a node not yet counted).
+fn add_load(load: &mut HashMap<String, usize>, node: &str) {
+    match load.get_mut(node) {
+        Some(n) => *n += 1,
+        None => {
+            load.insert(node.to_owned(), 1);
+        }
+    }
 }
 
 /// The simulated scheduler's verdict on an unscheduled pod.
@@ -131,7 +186,7 @@ enum Schedulable {
 
 /// The kubelet's state between passes.
 pub struct Kubelet<A: KubeApi> {
-    api: A,
+    /// Where pods and nodes are read; its [`Informers::api`] is where they are written.
     informers: Informers<A>,
     options: Arc<KubeletOptions>,
     /// The simulated nodes as last listed (only when scheduling).
@@ -140,6 +195,8 @@ pub struct Kubelet<A: KubeApi> {
     /// Per node, the index in its pool of the last IP handed out.
     next_ip: HashMap<String, u32>,
     binding_served: bool,
+    /// Passes so far (see [`PodTimers::seen`]).
+    passes: u64,
 }
 
 /// `nginx` -> `docker.io/library/nginx:latest`, as container runtimes report images.
@@ -254,45 +311,91 @@ fn set_status_field(pod: &mut Value, key: &str, v: Value) {
 }
 
 fn run_to_completion(pod: &Value) -> bool {
-    matches!(pod.pointer("/spec/restartPolicy").and_then(Value::as_str), Some("Never") | Some("OnFailure"))
+    matches!(field(pod, "spec", "restartPolicy").and_then(Value::as_str), Some("Never") | Some("OnFailure"))
 }
 
 impl<A: KubeApi> Kubelet<A> {
     /// A kubelet for the nodes of `options`, reading pods and nodes from `informers`.
     pub fn new(informers: Informers<A>, options: Arc<KubeletOptions>) -> Kubelet<A> {
         Kubelet {
-            api: informers.api().clone(),
             informers,
             options,
             nodes: Vec::new(),
             timers: HashMap::new(),
             next_ip: HashMap::new(),
             binding_served: true,
+            passes: 0,
         }
+    }
+
+    /// The API pods are written through.
+    fn api(&self) -> &A {
+        self.informers.api()
     }
 
     /// Records an Event about `obj` when events are enabled, from `component` (on
     /// `host`, the node, for the kubelet's own).
     async fn event(&self, obj: &Value, ty: &str, reason: &str, message: &str, component: &str, host: Option<&str>) {
         if self.options.record_events {
-            events::record_from(&self.api, obj, ty, reason, message, component, host).await;
+            events::record_from(self.api(), obj, ty, reason, message, component, host).await;
         }
     }
 
-    /// A free IP of `node`'s pool (not in `used`).
-    fn allocate_ip(&mut self, node: &NodeConfig, used: &HashSet<String>) -> String {
+    /// A free IP of `node`'s pool (not in `used`), marked in use.
+    fn allocate_ip(&mut self, node: &NodeConfig, used: &mut IpsInUse<'_>) -> Ipv4Addr {
         let pool = node.pod_ips;
         let next = self.next_ip.entry(node.name.clone()).or_insert(0);
         for _ in 0..pool.len {
             *next = (*next + 1) % pool.len.max(1);
             let ip = pool.nth(*next);
-            if IpPool::usable(ip) && !used.contains(&ip.to_string()) {
-                return ip.to_string();
+            if IpPool::usable(ip) && used.claim(ip) {
+                return ip;
             }
         }
         // Exhausted: the last usable-looking address (a real node would stop
         // admitting pods at its `pods` capacity long before).
-        Ipv4Addr::from(u32::from(pool.first).wrapping_add(pool.len.saturating_sub(2))).to_string()
+        let ip = Ipv4Addr::from(u32::from(pool.first).wrapping_add(pool.len.saturating_sub(2)));
+        used.claim(ip);
+        ip
+    }
+
+    /// When pod `uid` was first seen bound (now, on the first ask). The uid is copied
+    /// only when the pod gets its timers.
+    fn bound_since(&mut self, uid: &str, now: Instant) -> Instant {
+        match self.timers.get_mut(uid) {
+            Some(t) => *t.bound.get_or_insert(now),
+            None => {
+                self.timers.insert(uid.to_owned(), PodTimers { bound: Some(now), ..PodTimers::default() });
+                now
+            }
+        }
+    }
+
+    /// When pod `uid` was first seen running (now, on the first ask).
+    fn running_since(&mut self, uid: &str, now: Instant) -> Instant {
+        match self.timers.get_mut(uid) {
+            Some(t) => *t.running.get_or_insert(now),
+            None => {
+                self.timers.insert(uid.to_owned(), PodTimers { running: Some(now), ..PodTimers::default() });
+                now
+            }
+        }
+    }
+
+    /// When pod `uid` began terminating (now, on the first ask) and whether this is
+    /// the first ask; None once its final delete went through.
+    fn terminating_since(&mut self, uid: &str, now: Instant) -> Option<(Instant, bool)> {
+        match self.timers.get_mut(uid) {
+            Some(t) if t.deleted => None,
+            Some(t) => {
+                let first = t.terminating.is_none();
+                Some((*t.terminating.get_or_insert(now), first))
+            }
+            None => {
+                self.timers.insert(uid.to_owned(), PodTimers { terminating: Some(now), ..PodTimers::default() });
+                Some((now, true))
+            }
+        }
     }
 
     /// Whether `node` is one of ours.
@@ -301,28 +404,41 @@ impl<A: KubeApi> Kubelet<A> {
     }
 
     /// One pass over every pod; returns when the next timer is due.
+    ///
+    /// A pass over pods that need nothing copies nothing per pod: it reads the cached
+    /// objects in place and keeps per-pod state only in its timers.
     pub async fn reconcile(&mut self) -> Option<Duration> {
-        let res = self.api.resources().clone();
+        let (pods_res, nodes_res) = {
+            let res = self.api().resources();
+            (Arc::clone(&res.pods), Arc::clone(&res.nodes))
+        };
         if self.options.schedule {
-            let nodes = self.informers.list(&res.nodes).await;
+            let nodes = self.informers.list(&nodes_res).await;
             self.nodes = nodes.into_iter().filter(|n| self.ours(objects::name(n))).collect();
         }
-        let pods = self.informers.list(&res.pods).await;
-        let mut used: HashSet<String> =
-            pods.iter().filter_map(|p| p.pointer("/status/podIP").and_then(Value::as_str)).map(str::to_owned).collect();
-        let live: HashSet<String> = pods.iter().map(|p| objects::uid(p).to_owned()).collect();
-        self.timers.retain(|uid, _| live.contains(uid));
-        let mut load: HashMap<String, usize> = HashMap::new();
+        let pods = self.informers.list(&pods_res).await;
+        // The timers of pods no longer listed go.
+        self.passes += 1;
+        let pass = self.passes;
         for p in &pods {
-            if let Some(n) = p.pointer("/spec/nodeName").and_then(Value::as_str) {
-                *load.entry(n.to_owned()).or_default() += 1;
+            if let Some(t) = self.timers.get_mut(objects::uid(p)) {
+                t.seen = pass;
+            }
+        }
+        self.timers.retain(|_, t| t.seen == pass);
+        let mut used = IpsInUse::new(&pods);
+        // Pods per node, for the scheduler.
+        let mut load: HashMap<String, usize> = HashMap::new();
+        if self.options.schedule {
+            for n in pods.iter().filter_map(|p| node_name(p)) {
+                add_load(&mut load, n);
             }
         }
         let mut next: Option<Duration> = None;
         let mut due = |d: Duration| {
             next = Some(next.map_or(d, |n: Duration| n.min(d)));
         };
-        for pod in pods {
+        for pod in &pods {
             if let Some(d) = self.sync_pod(pod, &mut used, &mut load).await {
                 due(d);
             }
@@ -331,19 +447,20 @@ impl<A: KubeApi> Kubelet<A> {
     }
 
     /// Drives one pod a step forward; returns when it wants to be looked at again.
+    /// The cached pod is copied only to be written.
     async fn sync_pod(
         &mut self,
-        pod: Arc<Value>,
-        used: &mut HashSet<String>,
+        pod: &Value,
+        used: &mut IpsInUse<'_>,
         load: &mut HashMap<String, usize>,
     ) -> Option<Duration> {
-        let uid = objects::uid(&pod).to_owned();
-        let bound_to = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_owned();
-        if objects::is_deleting(&pod) {
+        let uid = objects::uid(pod);
+        let bound_to = node_name(pod).unwrap_or("");
+        if objects::is_deleting(pod) {
             // An unbound pod is deleted at once by a real apiserver; the embedded one
             // leaves that to its scheduler-and-kubelet.
-            if (bound_to.is_empty() && self.options.schedule) || self.ours(&bound_to) {
-                return self.terminate(Arc::unwrap_or_clone(pod)).await;
+            if (bound_to.is_empty() && self.options.schedule) || self.ours(bound_to) {
+                return self.terminate(pod).await;
             }
             return None;
         }
@@ -351,60 +468,59 @@ impl<A: KubeApi> Kubelet<A> {
             if !self.options.schedule {
                 return None;
             }
-            match self.schedulable(&pod, load) {
+            match self.schedulable(pod, load) {
                 Schedulable::Yes(node) => {
-                    if self.bind(Arc::unwrap_or_clone(pod), &node).await {
-                        *load.entry(node).or_default() += 1;
+                    if self.bind(pod.clone(), &node).await {
+                        add_load(load, &node);
                     }
-                    self.timers.entry(uid).or_default().bound = Some(Instant::now());
+                    self.timers.entry(uid.to_owned()).or_default().bound = Some(Instant::now());
                 }
                 Schedulable::NotOurs => {}
-                Schedulable::No(message) => self.unschedulable(Arc::unwrap_or_clone(pod), &message).await,
+                Schedulable::No(message) => self.unschedulable(pod.clone(), &message).await,
             }
             return None;
         }
-        let node = self.options.node(&bound_to).cloned()?;
+        let options = Arc::clone(&self.options);
+        let node = options.node(bound_to)?;
         let now = Instant::now();
-        let timers = self.timers.entry(uid.clone()).or_default();
-        let bound = *timers.bound.get_or_insert(now);
-        let phase = objects::phase(&pod).to_owned();
-        let has_statuses = pod.pointer("/status/containerStatuses").is_some();
-        if phase == "Running" && !objects::condition_true(&pod, "Ready") {
+        let bound = self.bound_since(uid, now);
+        let phase = objects::phase(pod);
+        let has_statuses = field(pod, "status", "containerStatuses").is_some();
+        if phase == "Running" && !objects::condition_true(pod, "Ready") {
             // Its containers still run: the kubelet reports them Ready again (a node
             // lifecycle controller marks the pods of a silent node NotReady).
-            self.mark_ready(Arc::unwrap_or_clone(pod)).await;
+            self.mark_ready(pod.clone()).await;
             return None;
         }
-        match phase.as_str() {
-            "Pending" | "" if !objects::condition_true(&pod, "PodScheduled") => {
-                self.mark_scheduled(Arc::unwrap_or_clone(pod)).await;
+        match phase {
+            "Pending" | "" if !objects::condition_true(pod, "PodScheduled") => {
+                self.mark_scheduled(pod.clone()).await;
                 None
             }
             "Pending" | "" if !has_statuses => {
-                self.container_creating(Arc::unwrap_or_clone(pod), &node).await;
-                Some(self.options.pod_startup_delay)
+                self.container_creating(pod.clone(), node).await;
+                Some(options.pod_startup_delay)
             }
             "Pending" | "" => {
-                let ready_at = bound + self.options.pod_startup_delay;
+                let ready_at = bound + options.pod_startup_delay;
                 if now < ready_at {
                     return Some(ready_at - now);
                 }
-                let ip = self.allocate_ip(&node, used);
-                used.insert(ip.clone());
-                if self.start_pod(Arc::unwrap_or_clone(pod), &node, &ip).await {
-                    if let Some(t) = self.timers.get_mut(&uid) {
+                let ip = self.allocate_ip(node, used).to_string();
+                if self.start_pod(pod.clone(), node, &ip).await {
+                    if let Some(t) = self.timers.get_mut(uid) {
                         t.running = Some(Instant::now());
                     }
                 }
                 None
             }
-            "Running" if run_to_completion(&pod) => {
-                let started = *self.timers.entry(uid).or_default().running.get_or_insert(now);
-                let done_at = started + self.options.pod_run_duration;
+            "Running" if run_to_completion(pod) => {
+                let started = self.running_since(uid, now);
+                let done_at = started + options.pod_run_duration;
                 if now < done_at {
                     return Some(done_at - now);
                 }
-                self.complete(Arc::unwrap_or_clone(pod)).await;
+                self.complete(pod.clone()).await;
                 None
             }
             _ => None,
@@ -483,7 +599,7 @@ impl<A: KubeApi> Kubelet<A> {
 
     /// Binds `pod` to `node_name`; true when it worked.
     async fn bind(&mut self, pod: Value, node_name: &str) -> bool {
-        let api = self.api.clone();
+        let api = self.api().clone();
         let res = api.resources();
         let ns = objects::namespace(&pod).map(str::to_owned);
         let name = objects::name(&pod).to_owned();
@@ -546,7 +662,7 @@ impl<A: KubeApi> Kubelet<A> {
     }
 
     async fn write_status(&self, pod: &Value) -> bool {
-        match self.api.put(&self.api.resources().pods, pod, Some("status")).await {
+        match self.api().put(&self.api().resources().pods, pod, Some("status")).await {
             Ok(_) => true,
             Err(e) if is_conflict(&e) || is_not_found(&e) => false,
             Err(e) => {
@@ -688,33 +804,29 @@ impl<A: KubeApi> Kubelet<A> {
 
     /// A pod with a deletionTimestamp: stop its containers within the grace period,
     /// then delete it for good.
-    async fn terminate(&mut self, mut pod: Value) -> Option<Duration> {
-        let uid = objects::uid(&pod).to_owned();
+    async fn terminate(&mut self, cached: &Value) -> Option<Duration> {
+        let uid = objects::uid(cached);
         let now = Instant::now();
-        let timers = self.timers.entry(uid.clone()).or_default();
-        if timers.deleted {
-            return None;
-        }
-        let first = timers.terminating.is_none();
-        let since = *timers.terminating.get_or_insert(now);
+        let (since, first) = self.terminating_since(uid, now)?;
         if first {
-            let host = pod.pointer("/spec/nodeName").and_then(Value::as_str).map(str::to_owned);
-            for c in containers(&pod, "containers") {
+            let host = node_name(cached);
+            for c in containers(cached, "containers") {
                 let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
                 let msg = format!("Stopping container {cname}");
-                self.event(&pod, "Normal", "Killing", &msg, COMPONENT, host.as_deref()).await;
+                self.event(cached, "Normal", "Killing", &msg, COMPONENT, host).await;
             }
         }
         let grace =
-            pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30).max(0) as u64;
+            field(cached, "metadata", "deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30).max(0) as u64;
         let wait = Duration::from_secs(grace).min(self.options.pod_termination_delay);
         if now < since + wait {
             return Some(since + wait - now);
         }
-        let api = self.api.clone();
+        let mut pod = cached.clone();
+        let api = self.api().clone();
         let pods = &api.resources().pods;
         let was_running = objects::phase(&pod) == "Running";
-        if was_running && pod.pointer("/status/containerStatuses").is_some() {
+        if was_running && field(&pod, "status", "containerStatuses").is_some() {
             let statuses = Self::terminated(&pod);
             // Containers stop with exit code 0 on SIGTERM: the terminal phase is
             // Succeeded, as the kubelet computes it for a pod whose containers all
@@ -730,7 +842,7 @@ impl<A: KubeApi> Kubelet<A> {
         let opts = json!({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
         match api.delete(pods, objects::namespace(&pod), objects::name(&pod), &opts).await {
             Ok(()) => {
-                self.timers.entry(uid).or_default().deleted = true;
+                self.timers.entry(uid.to_owned()).or_default().deleted = true;
                 None
             }
             Err(e) if is_not_found(&e) || is_conflict(&e) => None,
@@ -817,6 +929,49 @@ mod tests {
             "spec": {"containers": [{"name": "c", "image": "i"}]}});
         assert!(!kubelet.bind(gone, "n").await, "nothing to bind");
         assert!(kubelet.binding_served, "a 404 for a vanished pod is no sign that pods/binding is not served");
+    }
+
+    fn test_kubelet(nodes: Vec<NodeConfig>) -> (Kubelet<crate::controllers::client::Client>, watch::Sender<bool>) {
+        use crate::controllers::client::{Client, Resources};
+        let res = Arc::new(Resources::builtin().expect("catalog"));
+        let client = Client::new(crate::registry::Registry::new(), res, "system:node:n");
+        let (stop, shutdown) = watch::channel(false);
+        (Kubelet::new(Informers::new(client, shutdown), Arc::new(KubeletOptions::new(nodes))), stop)
+    }
+
+    fn pod_with_ip(ip: &str) -> Arc<Value> {
+        Arc::new(json!({"metadata": {"name": "p", "uid": ip}, "status": {"podIP": ip}}))
+    }
+
+    #[tokio::test]
+    async fn ips_skip_those_in_use_and_come_free_with_their_pods() {
+        let node =
+            NodeConfig { pod_ips: IpPool { first: Ipv4Addr::new(10, 244, 0, 0), len: 8 }, ..NodeConfig::embedded("n") };
+        let (mut kubelet, _stop) = test_kubelet(vec![node.clone()]);
+        // .2 and .3 are taken; a non-canonical spelling of .4 is no address the
+        // kubelet hands out, and an IPv6 podIP takes nothing from the pool.
+        let pods = vec![
+            pod_with_ip("10.244.0.2"),
+            pod_with_ip("10.244.0.3"),
+            pod_with_ip("10.244.0.04"),
+            pod_with_ip("fd00::4"),
+        ];
+        let mut used = IpsInUse::new(&pods);
+        let got: Vec<String> = (0..4).map(|_| kubelet.allocate_ip(&node, &mut used).to_string()).collect();
+        assert_eq!(got, ["10.244.0.4", "10.244.0.5", "10.244.0.6", "10.244.0.7"]);
+        // Pool exhausted (addresses ending in .0 and .1 are never handed out):
+        // the last usable-looking address.
+        assert_eq!(kubelet.allocate_ip(&node, &mut used), Ipv4Addr::new(10, 244, 0, 6));
+        // Next pass: the pod of .3 is gone; the cursor goes on from .7 and wraps to it.
+        let pods = vec![
+            pod_with_ip("10.244.0.2"),
+            pod_with_ip("10.244.0.4"),
+            pod_with_ip("10.244.0.5"),
+            pod_with_ip("10.244.0.6"),
+            pod_with_ip("10.244.0.7"),
+        ];
+        let mut used = IpsInUse::new(&pods);
+        assert_eq!(kubelet.allocate_ip(&node, &mut used), Ipv4Addr::new(10, 244, 0, 3));
     }
 
     #[test]

@@ -4,53 +4,67 @@
 //!
 //! Every accessor tolerates unexpected shapes (a missing or mistyped field reads as
 //! empty), so a controller never panics on an object a user wrote by hand.
+//!
+//! They walk fields with `get` rather than `Value::pointer`, which copies every
+//! segment of its path into a new `String`: they run for every object of every
+//! controller pass.
 
 use ferrokube_apimachinery::labels::Selector;
 use serde_json::{json, Map, Value};
 
+/// `obj.metadata.<key>`.
+fn meta_field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
+    obj.get("metadata")?.get(key)
+}
+
+/// `obj.status.<key>`.
+fn status_field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
+    obj.get("status")?.get(key)
+}
+
 /// `metadata.name` ("" when unset).
 pub fn name(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    meta_field(obj, "name").and_then(Value::as_str).unwrap_or("")
 }
 
 /// `metadata.namespace`.
 pub fn namespace(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty())
+    meta_field(obj, "namespace").and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// `metadata.uid` ("" when unset).
 pub fn uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+    meta_field(obj, "uid").and_then(Value::as_str).unwrap_or("")
 }
 
 /// `metadata.resourceVersion` ("" when unset).
 pub fn resource_version(obj: &Value) -> &str {
-    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("")
+    meta_field(obj, "resourceVersion").and_then(Value::as_str).unwrap_or("")
 }
 
 /// `metadata.generation` (0 when unset).
 pub fn generation(obj: &Value) -> i64 {
-    obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0)
+    meta_field(obj, "generation").and_then(Value::as_i64).unwrap_or(0)
 }
 
 /// `metadata.creationTimestamp` ("" when unset; RFC 3339 strings sort by time).
 pub fn created(obj: &Value) -> &str {
-    obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("")
+    meta_field(obj, "creationTimestamp").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Whether `metadata.deletionTimestamp` is set.
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    meta_field(obj, "deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
 /// `metadata.labels` (empty when unset).
 pub fn labels(obj: &Value) -> Map<String, Value> {
-    obj.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default()
+    meta_field(obj, "labels").and_then(Value::as_object).cloned().unwrap_or_default()
 }
 
 /// One annotation.
 pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    obj.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+    meta_field(obj, "annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
 }
 
 /// Sets one annotation.
@@ -72,7 +86,7 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 
 /// `metadata.finalizers`.
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
+    meta_field(obj, "finalizers")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default()
@@ -95,7 +109,7 @@ pub fn owner_refs(obj: &Value) -> Vec<Value> {
 
 /// `metadata.ownerReferences`, borrowed.
 pub fn owner_refs_of(obj: &Value) -> &[Value] {
-    obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    meta_field(obj, "ownerReferences").and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// Replaces `metadata.ownerReferences`.
@@ -110,7 +124,7 @@ pub fn set_owner_refs(obj: &mut Value, refs: Vec<Value>) {
 
 /// The uid of the owner reference marked `controller: true`, if any.
 pub fn controller_uid(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/ownerReferences")?
+    meta_field(obj, "ownerReferences")?
         .as_array()?
         .iter()
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
@@ -145,7 +159,7 @@ pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
 
 /// A pod's condition of type `ty`, if present.
 pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")
+    status_field(obj, "conditions")
         .and_then(Value::as_array)?
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
@@ -158,7 +172,7 @@ pub fn condition_true(obj: &Value, ty: &str) -> bool {
 
 /// `status.phase` of a pod ("" when unset).
 pub fn phase(pod: &Value) -> &str {
-    pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")
+    status_field(pod, "phase").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Whether a pod counts as active for its controller: not terminated, not deleting.
@@ -290,6 +304,23 @@ mod tests {
             &json!({"matchExpressions": [{"key": "tier", "operator": "Gt", "values": ["1"]}]}),
             labels
         ));
+    }
+
+    #[test]
+    fn accessors_read_what_a_json_pointer_reads() {
+        let pod = json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u", "generation": 3,
+            "deletionTimestamp": "2020-01-01T00:00:00Z", "ownerReferences": [{"uid": "o", "controller": true}]},
+            "status": {"phase": "Running"}});
+        assert_eq!((name(&pod), namespace(&pod), uid(&pod), generation(&pod)), ("p", Some("ns"), "u", 3));
+        assert!(is_deleting(&pod));
+        assert_eq!(controller_uid(&pod), Some("o"));
+        assert_eq!(phase(&pod), "Running");
+        // Mistyped shapes read as empty, as they do through `Value::pointer`.
+        for odd in [json!({"metadata": ["name"], "status": "x"}), json!([{"metadata": {"name": "p"}}]), json!(null)] {
+            assert_eq!((name(&odd), namespace(&odd), uid(&odd), phase(&odd)), ("", None, "", ""));
+            assert!(!is_deleting(&odd) && owner_refs_of(&odd).is_empty() && controller_uid(&odd).is_none());
+        }
+        assert!(!is_deleting(&json!({"metadata": {"deletionTimestamp": null}})));
     }
 
     #[test]
