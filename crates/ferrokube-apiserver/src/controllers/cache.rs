@@ -9,8 +9,13 @@
 //! ```
 //!
 //! This is client-go's shared informer, shaped for these level-triggered controllers:
-//! - **Shared objects.** Objects are the `Arc`s the watch hands out; in-process they
-//!   are the store's own, so a cache costs a map entry per object, not a copy.
+//! - **Objects without managedFields.** No controller reads them, and they are 40 %
+//!   of a running pod's decoded tree: a cache holds each object without them (as an
+//!   informer with a transform that drops them). A controller's write from a cached
+//!   object carries none, which keeps the stored ones (kube's rule for a write without
+//!   managedFields).
+//! - **Shared objects.** Objects without managedFields (most but pods' and the
+//!   workloads') are the `Arc`s the watch hands out, in-process the store's own.
 //! - **Read-your-writes.** A controller's pass reads after its own writes; kube's
 //!   controllers guard against a cache that has not seen them yet with
 //!   "expectations". Here [`Informers::list`] first waits (briefly, bounded) until the
@@ -21,6 +26,10 @@
 //!   read costs a conflict and a retry, never a duplicate action.
 //! - **Index.** Objects are indexed by the uid of their controller ownerReference,
 //!   so a ReplicaSet finds its pods without scanning every pod of its namespace.
+//! - **Filtered caches.** A reader that needs only some objects of a resource no
+//!   controller caches whole (the garbage collector reads every resource, Events
+//!   included, for objects with owners) gets a cache that keeps only those
+//!   ([`Informers::list_selected`]): the rest of the resource costs nothing held.
 //!
 //! The reflector loop follows client-go's: list to learn the resourceVersion, watch
 //! from it, resume from the last seen resourceVersion when the stream ends, and
@@ -74,12 +83,21 @@ impl<A: KubeApi> Informers<A> {
     /// The cache of `res` (all namespaces), starting its list+watch loop if this is
     /// the first ask.
     pub fn cache(&self, res: &Arc<ResourceInfo>) -> Arc<Cache> {
-        let key = crate::object::meta::resource_key(res);
+        self.cache_of(res, None)
+    }
+
+    /// The cache of `res` keeping all objects (`selection` `None`) or the selected
+    /// ones, started on first ask.
+    fn cache_of(&self, res: &Arc<ResourceInfo>, selection: Option<Selection>) -> Arc<Cache> {
+        let mut key = crate::object::meta::resource_key(res);
+        if let Some(s) = &selection {
+            key = format!("{key}#{}", s.name);
+        }
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = caches.get(&key) {
             return Arc::clone(c);
         }
-        let cache = Arc::new(Cache::new(Arc::clone(res)));
+        let cache = Arc::new(Cache::new(Arc::clone(res), selection.map(|s| s.keep)));
         caches.insert(key, Arc::clone(&cache));
         drop(caches);
         let task = tokio::spawn(reflect(self.api.clone(), Arc::clone(&cache), self.shutdown.clone()));
@@ -93,9 +111,28 @@ impl<A: KubeApi> Informers<A> {
         self.fresh(res).await.list(None)
     }
 
+    /// The objects of `res` that `selection` keeps, fresh like [`Informers::list`]:
+    /// from the resource's whole cache when one runs, else from a cache that holds
+    /// only them.
+    pub async fn list_selected(&self, res: &Arc<ResourceInfo>, selection: Selection) -> Vec<Arc<Value>> {
+        let whole = {
+            let key = crate::object::meta::resource_key(res);
+            self.caches.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&key)
+        };
+        if whole {
+            let mut items = self.list(res).await;
+            items.retain(|o| (selection.keep)(o));
+            return items;
+        }
+        self.fresh_cache(self.cache_of(res, Some(selection)), res).await.list(None)
+    }
+
     /// The cache of `res`, once it has caught up with the store (bounded wait).
     pub async fn fresh(&self, res: &Arc<ResourceInfo>) -> Arc<Cache> {
-        let cache = self.cache(res);
+        self.fresh_cache(self.cache(res), res).await
+    }
+
+    async fn fresh_cache(&self, cache: Arc<Cache>, res: &Arc<ResourceInfo>) -> Arc<Cache> {
         let target = self.api.freshness_target(res);
         // On shutdown the watch loops stop: a read then takes the cache as it is.
         let mut shutdown = self.shutdown.clone();
@@ -122,9 +159,20 @@ impl<A: KubeApi> Informers<A> {
     }
 }
 
+/// Which objects a filtered cache keeps ([`Informers::list_selected`]).
+#[derive(Clone, Copy)]
+pub struct Selection {
+    /// Names the cache (one per resource and name).
+    pub name: &'static str,
+    /// Whether an object is kept; asked again on every change of it.
+    pub keep: fn(&Value) -> bool,
+}
+
 /// The objects of one resource as last seen by its watch, and who to wake on change.
 pub struct Cache {
     res: Arc<ResourceInfo>,
+    /// Objects this returns false for are not kept (`None`: all are).
+    keep: Option<fn(&Value) -> bool>,
     state: RwLock<CacheState>,
     /// resourceVersion the cache has seen up to; 0 until the first list.
     seen: watch::Sender<u64>,
@@ -168,6 +216,27 @@ impl CacheState {
     }
 }
 
+/// `obj` without `metadata.managedFields` (the same `Arc` when it has none), copied
+/// without ever copying them.
+fn without_managed_fields(obj: Arc<Value>) -> Arc<Value> {
+    let Some(Value::Object(meta)) = obj.get("metadata") else { return obj };
+    if !meta.contains_key("managedFields") {
+        return obj;
+    }
+    let Value::Object(fields) = &*obj else { return obj };
+    let mut out = serde_json::Map::new();
+    for (k, v) in fields {
+        let v = match v {
+            Value::Object(meta) if k == "metadata" => Value::Object(
+                meta.iter().filter(|(k, _)| *k != "managedFields").map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ),
+            v => v.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    Arc::new(Value::Object(out))
+}
+
 fn key_of(obj: &Value) -> String {
     match objects::namespace(obj) {
         Some(ns) => format!("{ns}/{}", objects::name(obj)),
@@ -180,9 +249,10 @@ fn rv_of(obj: &Value) -> u64 {
 }
 
 impl Cache {
-    fn new(res: Arc<ResourceInfo>) -> Self {
+    fn new(res: Arc<ResourceInfo>, keep: Option<fn(&Value) -> bool>) -> Self {
         Cache {
             res,
+            keep,
             state: RwLock::new(CacheState::default()),
             seen: watch::Sender::new(0),
             subscribers: Mutex::new(Vec::new()),
@@ -268,10 +338,14 @@ impl Cache {
         out
     }
 
+    fn kept(&self, obj: &Value) -> bool {
+        self.keep.is_none_or(|keep| keep(obj))
+    }
+
     fn replace(&self, items: Vec<Arc<Value>>, rv: u64) {
         let mut fresh = CacheState::default();
-        for obj in items {
-            fresh.insert(key_of(&obj), obj);
+        for obj in items.into_iter().filter(|o| self.kept(o)) {
+            fresh.insert(key_of(&obj), without_managed_fields(obj));
         }
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         self.advance(rv);
@@ -283,10 +357,10 @@ impl Cache {
         if event_type != "BOOKMARK" {
             let key = key_of(&obj);
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-            if event_type == "DELETED" {
+            if event_type == "DELETED" || !self.kept(&obj) {
                 state.remove(&key);
             } else {
-                state.insert(key, obj);
+                state.insert(key, without_managed_fields(obj));
             }
         }
         self.advance(rv);
@@ -384,7 +458,7 @@ mod tests {
 
     fn cache() -> Cache {
         let res = crate::controllers::client::Resources::builtin().map(|r| r.pods).unwrap_or_else(|| unreachable!());
-        Cache::new(res)
+        Cache::new(res, None)
     }
 
     #[test]
@@ -404,6 +478,35 @@ mod tests {
         assert_eq!(c.list(Some("ns")).len(), 1);
         assert!(c.list(Some("n")).is_empty(), "a namespace prefix of another is not it");
         assert_eq!(*c.seen.borrow(), 10);
+    }
+
+    #[test]
+    fn objects_are_held_without_managed_fields_and_shared_when_they_have_none() {
+        let c = cache();
+        let mut with = Value::clone(&pod("a", 5, None));
+        with["metadata"]["managedFields"] = json!([{"manager": "m", "fieldsV1": {"f:spec": {}}}]);
+        with["spec"] = json!({"nodeName": "n1"});
+        let plain = pod("b", 6, None);
+        c.replace(vec![Arc::new(with), Arc::clone(&plain)], 6);
+        let a = c.get(Some("ns"), "a").unwrap_or_else(|| panic!("a is cached"));
+        assert!(a["metadata"].get("managedFields").is_none());
+        assert_eq!(a["metadata"]["name"], "a");
+        assert_eq!(a["spec"]["nodeName"], "n1");
+        let b = c.get(Some("ns"), "b").unwrap_or_else(|| panic!("b is cached"));
+        assert!(Arc::ptr_eq(&b, &plain), "an object without managedFields is not copied");
+    }
+
+    #[test]
+    fn a_selective_cache_holds_only_what_it_keeps() {
+        let res = crate::controllers::client::Resources::builtin().map(|r| r.pods).unwrap_or_else(|| unreachable!());
+        let c = Cache::new(res, Some(|o: &Value| !objects::owner_refs_of(o).is_empty()));
+        c.replace(vec![pod("a", 5, Some("u1")), pod("b", 6, None)], 6);
+        assert_eq!(c.list(None).len(), 1);
+        c.apply("MODIFIED", pod("b", 7, Some("u1")));
+        c.apply("MODIFIED", pod("a", 8, None));
+        let names: Vec<String> = c.list(None).iter().map(|o| objects::name(o).to_owned()).collect();
+        assert_eq!(names, ["b"], "an object that stops being kept leaves the cache");
+        assert_eq!(*c.seen.borrow(), 8, "events of objects not kept still advance the cache");
     }
 
     #[tokio::test(start_paused = true)]

@@ -20,9 +20,14 @@
 //!
 //! Each pass reads every populated resource the registry serves, custom resources
 //! included, from the shared caches (kube's collector runs an informer per
-//! deletable resource it discovers, the same way). The pass holds the cached objects
-//! (`Arc`s, not copies) and builds its uid graph over them with borrowed uids: two
-//! tables per pass, whatever the number of objects.
+//! deletable resource it discovers, the same way), keeping only the objects that take
+//! part: those with ownerReferences and those being deleted ([`PART_OF_COLLECTION`]).
+//! kube's collector keeps every object's metadata; here an owner that is not in the
+//! pass (no owners of its own, not deleting) is read live before its dependents are
+//! judged, so the Events and other owner-less objects of a large cluster cost the
+//! collector nothing held. The pass holds the cached objects (`Arc`s, not copies) and
+//! builds its uid graph over them with borrowed uids: two tables per pass, whatever
+//! the number of objects.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +35,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::cache::Selection;
 use super::client::{is_conflict, is_not_found, Client, ResourceIndex};
 use super::informer::Waiter;
 use super::{objects, Context};
@@ -60,11 +66,18 @@ fn waiting_for_dependents(obj: &Value) -> bool {
     objects::is_deleting(obj) && objects::finalizers(obj).iter().any(|f| f == FOREGROUND_DELETION)
 }
 
-/// Every object of the populated resources, as the caches hold them.
+/// The objects a pass looks at: dependents (they have ownerReferences) and objects
+/// being deleted (owners waiting for, or orphaning, their dependents).
+pub const PART_OF_COLLECTION: Selection = Selection {
+    name: "garbage-collection",
+    keep: |obj| !objects::owner_refs_of(obj).is_empty() || objects::is_deleting(obj),
+};
+
+/// The objects of the populated resources that take part, as the caches hold them.
 async fn snapshot(ctx: &Context, index: &ResourceIndex) -> Vec<Node> {
     let mut nodes = Vec::new();
     for info in ctx.client.populated_resources(index) {
-        let items = ctx.informers.list(&info).await;
+        let items = ctx.informers.list_selected(&info, PART_OF_COLLECTION).await;
         nodes.extend(items.into_iter().map(|obj| Node { info: Arc::clone(&info), obj }));
     }
     nodes
