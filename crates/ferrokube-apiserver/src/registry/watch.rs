@@ -140,12 +140,9 @@ impl WatchState {
     }
 
     /// Queues everything already delivered by the store, then a bookmark at a version
-    /// no event of this watcher is still pending under.
+    /// no event of this watcher is still pending under. Called only once the initial
+    /// and resumed events are all queued.
     fn queue_bookmark(&mut self) {
-        if self.snapshot.len() > 0 || self.initial_end_bookmark.is_some() || self.backlog.len() > 0 {
-            // Still sending what the watch started from: events are flowing.
-            return;
-        }
         let current = self.store.current_rv();
         while let Ok(e) = self.rx.try_recv() {
             self.push(&e);
