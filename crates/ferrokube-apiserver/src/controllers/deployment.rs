@@ -76,11 +76,11 @@ pub enum Strategy {
 
 /// The strategy of `d`, with maxSurge/maxUnavailable resolved against its replicas.
 pub fn strategy(d: &Value) -> Strategy {
-    if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
+    if objects::at(d, &["spec", "strategy", "type"]).and_then(Value::as_str) == Some("Recreate") {
         return Strategy::Recreate;
     }
     let replicas = desired(d);
-    let ru = d.pointer("/spec/strategy/rollingUpdate");
+    let ru = objects::at(d, &["spec", "strategy", "rollingUpdate"]);
     let max_surge = int_or_percent(ru.and_then(|r| r.get("maxSurge")), 25, replicas, true).max(0);
     let mut max_unavailable = int_or_percent(ru.and_then(|r| r.get("maxUnavailable")), 25, replicas, false).max(0);
     if max_unavailable > replicas {
@@ -93,17 +93,17 @@ pub fn strategy(d: &Value) -> Strategy {
 }
 
 fn desired(d: &Value) -> i64 {
-    objects::int_at(d, "/spec/replicas", 1).max(0)
+    objects::int_at(d, &["spec", "replicas"], 1).max(0)
 }
 
 fn spec_replicas(rs: &Value) -> i64 {
-    objects::int_at(rs, "/spec/replicas", 0).max(0)
+    objects::int_at(rs, &["spec", "replicas"], 0).max(0)
 }
 
 /// Available replicas of a ReplicaSet, never more than it is scaled to (a status not
 /// yet caught up with a scale-down must not count pods that are going away).
 fn available(rs: &Value) -> i64 {
-    objects::int_at(rs, "/status/availableReplicas", 0).min(spec_replicas(rs))
+    objects::int_at(rs, &["status", "availableReplicas"], 0).min(spec_replicas(rs))
 }
 
 fn revision(rs: &Value) -> i64 {
@@ -146,7 +146,7 @@ fn template_without_hash(t: &Value) -> Value {
 }
 
 fn same_template(rs: &Value, d: &Value) -> bool {
-    match (rs.pointer("/spec/template"), d.pointer("/spec/template")) {
+    match (objects::at(rs, &["spec", "template"]), objects::at(d, &["spec", "template"])) {
         (Some(a), Some(b)) => template_without_hash(a) == template_without_hash(b),
         _ => false,
     }
@@ -245,8 +245,8 @@ impl<'a> Sync<'a> {
             if revision(&rs) < new_revision {
                 objects::set_annotation(&mut updated, REVISION, &new_revision.to_string());
             }
-            let mrs = self.d.pointer("/spec/minReadySeconds").cloned();
-            if rs.pointer("/spec/minReadySeconds") != mrs.as_ref() {
+            let mrs = objects::at(&self.d, &["spec", "minReadySeconds"]).cloned();
+            if objects::at(&rs, &["spec", "minReadySeconds"]) != mrs.as_ref() {
                 if let Some(spec) = updated.get_mut("spec").and_then(Value::as_object_mut) {
                     match mrs {
                         Some(v) => spec.insert("minReadySeconds".into(), v),
@@ -284,11 +284,11 @@ impl<'a> Sync<'a> {
     async fn create_new(&mut self, revision_number: i64) -> bool {
         let c = &self.ctx.client;
         let d = &self.d;
-        let Some(template) = d.pointer("/spec/template") else {
+        let Some(template) = objects::at(d, &["spec", "template"]) else {
             tracing::warn!(deployment = %objects::name(d), "deployment without spec.template; skipped");
             return false;
         };
-        let collision = d.pointer("/status/collisionCount").and_then(Value::as_i64);
+        let collision = objects::at(d, &["status", "collisionCount"]).and_then(Value::as_i64);
         let hash = pod_template_hash(template, collision);
         let mut template = template.clone();
         {
@@ -298,7 +298,7 @@ impl<'a> Sync<'a> {
                 l.insert(POD_TEMPLATE_HASH.into(), json!(hash));
             }
         }
-        let mut selector = d.pointer("/spec/selector").cloned().unwrap_or_else(|| json!({}));
+        let mut selector = objects::at(d, &["spec", "selector"]).cloned().unwrap_or_else(|| json!({}));
         if let Some(sel) = selector.as_object_mut() {
             let ml = sel.entry("matchLabels").or_insert_with(|| json!({}));
             if let Some(ml) = ml.as_object_mut() {
@@ -306,7 +306,7 @@ impl<'a> Sync<'a> {
             }
         }
         let mut annotations = Map::new();
-        if let Some(a) = d.pointer("/metadata/annotations").and_then(Value::as_object) {
+        if let Some(a) = objects::object_at(d, &["metadata", "annotations"]) {
             for (k, v) in a {
                 if k != "kubectl.kubernetes.io/last-applied-configuration"
                     && !k.starts_with("deployment.kubernetes.io/")
@@ -328,7 +328,7 @@ impl<'a> Sync<'a> {
         };
         let name = format!("{}-{hash}", objects::name(d));
         let mut spec = json!({"replicas": replicas, "selector": selector, "template": template});
-        if let Some(m) = d.pointer("/spec/minReadySeconds") {
+        if let Some(m) = objects::at(d, &["spec", "minReadySeconds"]) {
             spec["minReadySeconds"] = m.clone();
         }
         let rs = json!({
@@ -337,7 +337,7 @@ impl<'a> Sync<'a> {
             "metadata": {
                 "name": name,
                 "namespace": objects::namespace(d),
-                "labels": template.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+                "labels": objects::at(&template, &["metadata", "labels"]).cloned().unwrap_or_else(|| json!({})),
                 "annotations": annotations,
                 "ownerReferences": [objects::controller_ref(d, "apps/v1", "Deployment")],
             },
@@ -569,15 +569,15 @@ impl<'a> Sync<'a> {
 
     /// Deletes old, scaled-down ReplicaSets beyond `revisionHistoryLimit`.
     async fn cleanup(&mut self) {
-        let limit = objects::int_at(&self.d, "/spec/revisionHistoryLimit", 10).max(0) as usize;
+        let limit = objects::int_at(&self.d, &["spec", "revisionHistoryLimit"], 10).max(0) as usize;
         let mut candidates: Vec<Value> = self
             .old
             .iter()
             .filter(|r| {
                 spec_replicas(r) == 0
-                    && objects::int_at(r, "/status/replicas", 0) == 0
+                    && objects::int_at(r, &["status", "replicas"], 0) == 0
                     && !objects::is_deleting(r)
-                    && objects::int_at(r, "/status/observedGeneration", 0) >= objects::generation(r)
+                    && objects::int_at(r, &["status", "observedGeneration"], 0) >= objects::generation(r)
             })
             .cloned()
             .collect();
@@ -600,11 +600,11 @@ impl<'a> Sync<'a> {
         let d = &self.d;
         let n = desired(d);
         let all = self.all();
-        let available_sum: i64 = all.iter().map(|r| objects::int_at(r, "/status/availableReplicas", 0)).sum();
+        let available_sum: i64 = all.iter().map(|r| objects::int_at(r, &["status", "availableReplicas"], 0)).sum();
         let spec_sum: i64 = all.iter().map(|r| spec_replicas(r)).sum();
-        let actual: i64 = all.iter().map(|r| objects::int_at(r, "/status/replicas", 0)).sum();
-        let ready: i64 = all.iter().map(|r| objects::int_at(r, "/status/readyReplicas", 0)).sum();
-        let updated = self.new_rs.as_ref().map_or(0, |r| objects::int_at(r, "/status/replicas", 0));
+        let actual: i64 = all.iter().map(|r| objects::int_at(r, &["status", "replicas"], 0)).sum();
+        let ready: i64 = all.iter().map(|r| objects::int_at(r, &["status", "readyReplicas"], 0)).sum();
+        let updated = self.new_rs.as_ref().map_or(0, |r| objects::int_at(r, &["status", "replicas"], 0));
         let mut status = d.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
         if let Some(st) = status.as_object_mut() {
             st.insert("observedGeneration".into(), json!(objects::generation(d)));
@@ -617,9 +617,9 @@ impl<'a> Sync<'a> {
             // a ReplicaSet the controller has synced does not report it.
             let mut terminating = Some(0i64);
             for r in &all {
-                match r.pointer("/status/terminatingReplicas").and_then(Value::as_i64) {
+                match objects::at(r, &["status", "terminatingReplicas"]).and_then(Value::as_i64) {
                     Some(n) => terminating = terminating.map(|t| t + n),
-                    None if objects::int_at(r, "/status/observedGeneration", 0) == 0 => {}
+                    None if objects::int_at(r, &["status", "observedGeneration"], 0) == 0 => {}
                     None => terminating = None,
                 }
             }
@@ -648,7 +648,7 @@ impl<'a> Sync<'a> {
                 true,
             );
         }
-        let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+        let paused = objects::bool_at(d, &["spec", "paused"]);
         let new_name = self.new_rs.as_ref().map(|r| objects::name(r).to_owned());
         let done = complete(d, &holder["status"]);
         match (paused, &new_name) {
@@ -718,7 +718,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     for d in deployments {
         let d = Arc::unwrap_or_clone(d);
         let ns = objects::namespace(&d).unwrap_or("").to_owned();
-        let selector = d.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+        let selector = objects::at(&d, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
         let owner = Owner { object: &d, api_version: "apps/v1", kind: "Deployment", selector: &selector };
         let candidates = rss.claimable(&ns, objects::uid(&d));
         let owned = ownership::claim(c, &c.res.replicasets, &owner, &candidates).await;
@@ -731,7 +731,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
             sync.sync_status().await;
             continue;
         }
-        let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+        let paused = objects::bool_at(&d, &["spec", "paused"]);
         if paused || sync.is_scaling_event() {
             if !sync.ensure_new(false).await {
                 continue;

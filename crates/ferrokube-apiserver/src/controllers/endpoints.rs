@@ -65,15 +65,15 @@ struct Entry {
 }
 
 fn addr_key(addr: &Value) -> AddrKey {
-    (util::str_at(addr, "/ip").to_owned(), util::str_at(addr, "/targetRef/uid").to_owned())
+    (objects::str_at(addr, &["ip"]).to_owned(), objects::str_at(addr, &["targetRef", "uid"]).to_owned())
 }
 
 /// The ordering of ports within a subset.
 fn port_order(p: &Value) -> (i64, String, String) {
     (
         p.get("port").and_then(Value::as_i64).unwrap_or(0),
-        util::str_at(p, "/name").to_owned(),
-        util::str_at(p, "/protocol").to_owned(),
+        objects::str_at(p, &["name"]).to_owned(),
+        objects::str_at(p, &["protocol"]).to_owned(),
     )
 }
 
@@ -169,9 +169,9 @@ fn truncate(subsets: &mut [Value]) -> bool {
 
 /// The subsets of one Service over its selected pods.
 fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
-    let publish_not_ready = svc.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool) == Some(true);
+    let publish_not_ready = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
     let family = util::primary_family(svc);
-    let ports = svc.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let ports = objects::array_at(svc, &["spec", "ports"]);
     let mut entries = Vec::new();
     for pod in pods {
         if !util::should_pod_be_in_endpoints(pod, publish_not_ready) {
@@ -181,9 +181,9 @@ fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
         let mut addr = Map::new();
         addr.insert("ip".into(), json!(ip));
         if util::should_set_hostname(pod, svc) {
-            addr.insert("hostname".into(), json!(util::str_at(pod, "/spec/hostname")));
+            addr.insert("hostname".into(), json!(objects::str_at(pod, &["spec", "hostname"])));
         }
-        let node = util::str_at(pod, "/spec/nodeName");
+        let node = objects::str_at(pod, &["spec", "nodeName"]);
         if !node.is_empty() {
             addr.insert("nodeName".into(), json!(node));
         }
@@ -196,10 +196,10 @@ fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
             }
             continue;
         }
-        for sp in &ports {
+        for sp in ports {
             let Some(num) = util::find_port(pod, sp) else { continue };
             let mut port = Map::new();
-            let name = util::str_at(sp, "/name");
+            let name = objects::str_at(sp, &["name"]);
             if !name.is_empty() {
                 port.insert("name".into(), json!(name));
             }

@@ -79,12 +79,11 @@ struct Plan {
 /// The ports of a Service's endpoints on `pod` (a port whose `targetPort` the pod
 /// lacks is left out; a headless Service may have none).
 fn endpoint_ports(svc: &Value, pod: &Value) -> Vec<Value> {
-    let ports = svc.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut out = Vec::new();
-    for sp in &ports {
+    for sp in objects::array_at(svc, &["spec", "ports"]) {
         let Some(num) = util::find_port(pod, sp) else { continue };
         let mut p = Map::new();
-        p.insert("name".into(), json!(util::str_at(sp, "/name")));
+        p.insert("name".into(), json!(objects::str_at(sp, &["name"])));
         p.insert("port".into(), json!(num));
         p.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
         if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
@@ -106,9 +105,9 @@ fn port_key(ports: &[Value]) -> String {
 fn endpoint_identity(ep: &Value) -> String {
     json!([
         ep.get("addresses"),
-        util::str_at(ep, "/hostname"),
-        util::str_at(ep, "/targetRef/namespace"),
-        util::str_at(ep, "/targetRef/name"),
+        objects::str_at(ep, &["hostname"]),
+        objects::str_at(ep, &["targetRef", "namespace"]),
+        objects::str_at(ep, &["targetRef", "name"]),
     ])
     .to_string()
 }
@@ -123,7 +122,7 @@ fn endpoint_changed(a: &Value, b: &Value) -> bool {
         }
         t
     };
-    let cond = |e: &Value, c: &str| e.pointer(&format!("/conditions/{c}")).cloned();
+    let cond = |e, c| objects::at(e, &["conditions", c]);
     ["ready", "serving", "terminating"].iter().any(|c| cond(a, c) != cond(b, c))
         || a.get("nodeName") != b.get("nodeName")
         || a.get("zone") != b.get("zone")
@@ -134,20 +133,20 @@ fn endpoint_changed(a: &Value, b: &Value) -> bool {
 fn pod_to_endpoint(pod: &Value, node: Option<&Value>, svc: &Value, family: &str) -> Value {
     let serving = util::pod_ready_condition(pod);
     let terminating = objects::is_deleting(pod);
-    let publish = svc.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool) == Some(true);
+    let publish = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
     let ready = publish || (serving && !terminating);
     let mut ep = Map::new();
     ep.insert("addresses".into(), json!(util::pod_ips(pod, family)));
     ep.insert("conditions".into(), json!({"ready": ready, "serving": serving, "terminating": terminating}));
     if util::should_set_hostname(pod, svc) {
-        ep.insert("hostname".into(), json!(util::str_at(pod, "/spec/hostname")));
+        ep.insert("hostname".into(), json!(objects::str_at(pod, &["spec", "hostname"])));
     }
     ep.insert("targetRef".into(), util::target_ref(pod));
-    let node_name = util::str_at(pod, "/spec/nodeName");
+    let node_name = objects::str_at(pod, &["spec", "nodeName"]);
     if !node_name.is_empty() {
         ep.insert("nodeName".into(), json!(node_name));
     }
-    if let Some(zone) = node.map(|n| util::str_at(n, &format!("/metadata/labels/{}", LABEL_ZONE.replace('/', "~1")))) {
+    if let Some(zone) = node.map(|n| objects::str_at(n, &["metadata", "labels", LABEL_ZONE])) {
         if !zone.is_empty() {
             ep.insert("zone".into(), json!(zone));
         }
@@ -359,7 +358,7 @@ fn plan_family(
     family: &str,
     plan: &mut Plan,
 ) {
-    let publish = svc.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool) == Some(true);
+    let publish = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
     let deletes_before = plan.delete.len();
     let creates_before = plan.create.len();
     let mut existing_by_ports: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -378,7 +377,7 @@ fn plan_family(
         }
         let ports = endpoint_ports(svc, pod);
         let group = desired.entry(port_key(&ports)).or_insert_with(|| (ports, BTreeMap::new()));
-        let node = nodes.get(util::str_at(pod, "/spec/nodeName"));
+        let node = nodes.get(objects::str_at(pod, &["spec", "nodeName"]));
         if node.is_none() && !publish {
             tracing::debug!(pod = %objects::name(pod), "endpointslice: skipping a pod whose Node is not found");
             continue;
@@ -434,7 +433,7 @@ fn plan_service(svc: &Value, pods: &[&Value], nodes: &HashMap<String, Value>, ex
             // As kube: the new slice (its generateName too) under the old name.
             let meta = objects::meta_mut(&mut s);
             meta.insert("name".into(), json!(objects::name(&old)));
-            if let Some(rv) = old.pointer("/metadata/resourceVersion") {
+            if let Some(rv) = objects::at(&old, &["metadata", "resourceVersion"]) {
                 meta.insert("resourceVersion".into(), rv.clone());
             }
             plan.update.push(s);

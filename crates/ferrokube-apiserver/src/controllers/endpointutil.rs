@@ -39,10 +39,10 @@ pub const ANNOTATION_TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-t
 /// `ExternalName` Service and for one without a selector (or with an empty one:
 /// kube's stored form drops it), whose endpoints are written by hand.
 pub fn service_selector(svc: &Value) -> Option<&Map<String, Value>> {
-    if svc.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
+    if objects::at(svc, &["spec", "type"]).and_then(Value::as_str) == Some("ExternalName") {
         return None;
     }
-    svc.pointer("/spec/selector").and_then(Value::as_object).filter(|s| !s.is_empty())
+    objects::object_at(svc, &["spec", "selector"]).filter(|s| !s.is_empty())
 }
 
 /// The pods of `pods` in the Service's namespace whose labels carry every pair of
@@ -53,7 +53,7 @@ pub fn selected_pods<'a>(svc: &Value, selector: &Map<String, Value>, pods: &'a [
         .map(|p| p.as_ref())
         .filter(|p| objects::namespace(p) == ns)
         .filter(|p| {
-            let labels = p.pointer("/metadata/labels").and_then(Value::as_object);
+            let labels = objects::object_at(p, &["metadata", "labels"]);
             selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
         })
         .collect()
@@ -71,8 +71,8 @@ pub fn should_pod_be_in_endpoints(pod: &Value, include_terminating: bool) -> boo
     if matches!(objects::phase(pod), "Succeeded" | "Failed") {
         return false;
     }
-    let has_ip = pod.pointer("/status/podIP").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
-        || pod.pointer("/status/podIPs").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let has_ip = objects::at(pod, &["status", "podIP"]).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+        || !objects::array_at(pod, &["status", "podIPs"]).is_empty();
     if !has_ip {
         return false;
     }
@@ -86,33 +86,28 @@ pub fn pod_ready_condition(pod: &Value) -> bool {
 
 /// Whether the pod's `spec.hostname` is published for this Service.
 pub fn should_set_hostname(pod: &Value, svc: &Value) -> bool {
-    let hostname = str_at(pod, "/spec/hostname");
+    let hostname = objects::str_at(pod, &["spec", "hostname"]);
     !hostname.is_empty()
-        && str_at(pod, "/spec/subdomain") == objects::name(svc)
+        && objects::str_at(pod, &["spec", "subdomain"]) == objects::name(svc)
         && objects::namespace(pod) == objects::namespace(svc)
 }
 
 /// Whether the Service has a cluster IP (not headless).
 pub fn is_service_ip_set(svc: &Value) -> bool {
-    let ip = str_at(svc, "/spec/clusterIP");
+    let ip = objects::str_at(svc, &["spec", "clusterIP"]);
     !ip.is_empty() && ip != "None"
 }
 
 /// Whether the Service is headless (`clusterIP: None`).
 pub fn is_headless(svc: &Value) -> bool {
-    str_at(svc, "/spec/clusterIP") == "None"
-}
-
-/// A string field, "" when missing.
-pub fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    objects::str_at(svc, &["spec", "clusterIP"]) == "None"
 }
 
 /// The IP families a Service's endpoints are published for (`IPv4`/`IPv6`, from
 /// `spec.ipFamilies`, else from the cluster IP, else both for a headless Service).
 pub fn service_families(svc: &Value) -> Vec<&'static str> {
     let mut out = Vec::new();
-    for f in svc.pointer("/spec/ipFamilies").and_then(Value::as_array).into_iter().flatten() {
+    for f in objects::array_at(svc, &["spec", "ipFamilies"]) {
         match f.as_str() {
             Some("IPv4") if !out.contains(&"IPv4") => out.push("IPv4"),
             Some("IPv6") if !out.contains(&"IPv6") => out.push("IPv6"),
@@ -123,7 +118,7 @@ pub fn service_families(svc: &Value) -> Vec<&'static str> {
         return out;
     }
     if is_service_ip_set(svc) {
-        return vec![if str_at(svc, "/spec/clusterIP").contains(':') { "IPv6" } else { "IPv4" }];
+        return vec![if objects::str_at(svc, &["spec", "clusterIP"]).contains(':') { "IPv6" } else { "IPv4" }];
     }
     vec!["IPv4", "IPv6"]
 }
@@ -131,13 +126,12 @@ pub fn service_families(svc: &Value) -> Vec<&'static str> {
 /// The pod's IPs of one family (`IPv4`/`IPv6`), normalized, in `status.podIPs` order
 /// (`status.podIP` when `podIPs` is missing). Unparsable IPs are skipped.
 pub fn pod_ips(pod: &Value, family: &str) -> Vec<String> {
-    let mut raw: Vec<&str> = pod
-        .pointer("/status/podIPs")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|e| e.get("ip").and_then(Value::as_str)).collect())
-        .unwrap_or_default();
+    let mut raw: Vec<&str> = objects::array_at(pod, &["status", "podIPs"])
+        .iter()
+        .filter_map(|e| e.get("ip").and_then(Value::as_str))
+        .collect();
     if raw.is_empty() {
-        raw.extend(pod.pointer("/status/podIP").and_then(Value::as_str));
+        raw.extend(objects::at(pod, &["status", "podIP"]).and_then(Value::as_str));
     }
     raw.into_iter()
         .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
@@ -148,11 +142,11 @@ pub fn pod_ips(pod: &Value, family: &str) -> Vec<String> {
 
 /// The first IP family of a Service (what its Endpoints object publishes).
 pub fn primary_family(svc: &Value) -> &'static str {
-    if let Some(f) = svc.pointer("/spec/ipFamilies/0").and_then(Value::as_str) {
+    if let Some(f) = objects::at(svc, &["spec", "ipFamilies", "0"]).and_then(Value::as_str) {
         return if f == "IPv6" { "IPv6" } else { "IPv4" };
     }
     if is_service_ip_set(svc) {
-        return if str_at(svc, "/spec/clusterIP").contains(':') { "IPv6" } else { "IPv4" };
+        return if objects::str_at(svc, &["spec", "clusterIP"]).contains(':') { "IPv6" } else { "IPv4" };
     }
     "IPv4"
 }
@@ -179,12 +173,9 @@ pub fn find_port(pod: &Value, svc_port: &Value) -> Option<i64> {
             if let Ok(n) = s.parse::<i64>() {
                 return Some(n);
             }
-            let containers = pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten();
-            let sidecars = pod
-                .pointer("/spec/initContainers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let containers = objects::array_at(pod, &["spec", "containers"]).iter();
+            let sidecars = objects::array_at(pod, &["spec", "initContainers"])
+                .iter()
                 .filter(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"));
             containers.chain(sidecars).find_map(|c| {
                 c.get("ports").and_then(Value::as_array)?.iter().find_map(|p| {
