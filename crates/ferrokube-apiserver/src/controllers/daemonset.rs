@@ -29,9 +29,9 @@ fn eligible(ds: &Value, node: &Value) -> bool {
     if !objects::condition_true(node, "Ready") || objects::is_deleting(node) {
         return false;
     }
-    let labels = objects::labels(node);
+    let labels = objects::labels_of(node);
     match objects::object_at(ds, &["spec", "template", "spec", "nodeSelector"]) {
-        Some(sel) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
+        Some(sel) => sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)),
         None => true,
     }
 }
@@ -93,9 +93,7 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[
         }
         let all_ready = active.iter().all(|p| objects::pod_ready(p));
         if !acted && !on_delete && all_ready {
-            let outdated = active
-                .iter()
-                .find(|p| objects::labels(p).get(REVISION_LABEL).and_then(Value::as_str) != Some(revision.as_str()));
+            let outdated = active.iter().find(|p| objects::label(p, REVISION_LABEL) != Some(revision.as_str()));
             if let Some(p) = outdated {
                 let _ = c.delete(&c.res.pods, ns, objects::name(p), &json!({})).await;
                 let msg = format!("Deleted pod: {}", objects::name(p));
@@ -105,10 +103,7 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[
     }
     let scheduled: Vec<&&Value> = active.iter().filter(|p| targets.contains(&node_of(p).as_str())).collect();
     let ready = scheduled.iter().filter(|p| objects::pod_ready(p)).count();
-    let updated = scheduled
-        .iter()
-        .filter(|p| objects::labels(p).get(REVISION_LABEL).and_then(Value::as_str) == Some(revision.as_str()))
-        .count();
+    let updated = scheduled.iter().filter(|p| objects::label(p, REVISION_LABEL) == Some(revision.as_str())).count();
     let desired = targets.len();
     let mut status = ds.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
     if let Some(st) = status.as_object_mut() {

@@ -124,31 +124,62 @@ fn max_unavailable(d: &Value) -> i64 {
     }
 }
 
-/// A pod template without the `pod-template-hash` label.
-fn template_without_hash(t: &Value) -> Value {
-    let mut t = t.clone();
-    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
-        labels.remove(POD_TEMPLATE_HASH);
-        if labels.is_empty() {
-            if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
-                md.remove("labels");
-            }
-        }
-    }
-    if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
-        if md.is_empty() {
-            if let Some(m) = t.as_object_mut() {
-                m.remove("metadata");
-            }
-        }
-    }
-    t
-}
-
+/// Whether the ReplicaSet's pod template is the Deployment's, ignoring the
+/// `pod-template-hash` label (kube's `EqualIgnoreHash`). A template's labels without
+/// that label, when left empty, count as absent, and so does its metadata then left
+/// empty. Compared in place, without copying either template: this runs for every
+/// ReplicaSet of every Deployment on every pass.
 fn same_template(rs: &Value, d: &Value) -> bool {
     match (objects::at(rs, &["spec", "template"]), objects::at(d, &["spec", "template"])) {
-        (Some(a), Some(b)) => template_without_hash(a) == template_without_hash(b),
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            same_except(a, b, "metadata")
+                && same_or_both_empty(a.get("metadata"), b.get("metadata"), same_metadata, metadata_empty)
+        }
+        (Some(a), Some(b)) => a == b,
         _ => false,
+    }
+}
+
+/// Whether two template metadata objects agree once the hash label is dropped.
+fn same_metadata(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    same_except(a, b, "labels") && same_or_both_empty(a.get("labels"), b.get("labels"), same_labels, labels_empty)
+}
+
+/// Whether template metadata holds nothing once the hash label is dropped.
+fn metadata_empty(m: &Map<String, Value>) -> bool {
+    m.iter().all(|(k, v)| k == "labels" && v.as_object().is_some_and(labels_empty))
+}
+
+/// Whether two label maps agree, the hash label aside.
+fn same_labels(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let len = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key(POD_TEMPLATE_HASH));
+    len(a) == len(b) && a.iter().filter(|(k, _)| *k != POD_TEMPLATE_HASH).all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Whether a label map holds nothing but the hash label.
+fn labels_empty(m: &Map<String, Value>) -> bool {
+    m.keys().all(|k| k == POD_TEMPLATE_HASH)
+}
+
+/// Whether two objects have the same fields, `except` aside.
+fn same_except(a: &Map<String, Value>, b: &Map<String, Value>, except: &str) -> bool {
+    let len = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key(except));
+    len(a) == len(b) && a.iter().filter(|(k, _)| *k != except).all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Two optional fields compared with `same` when both are objects; an object that
+/// `empty` says is empty counts as the field being absent; other values compare as
+/// they are.
+fn same_or_both_empty(
+    a: Option<&Value>,
+    b: Option<&Value>,
+    same: fn(&Map<String, Value>, &Map<String, Value>) -> bool,
+    empty: fn(&Map<String, Value>) -> bool,
+) -> bool {
+    match (a, b) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => same(a, b),
+        (Some(Value::Object(m)), None) | (None, Some(Value::Object(m))) => empty(m),
+        (a, b) => a == b,
     }
 }
 
@@ -778,6 +809,64 @@ mod tests {
         assert_eq!(strategy(&d), Strategy::Rolling { max_surge: 1, max_unavailable: 1 });
         let d = json!({"spec": {"strategy": {"type": "Recreate"}}});
         assert_eq!(strategy(&d), Strategy::Recreate);
+    }
+
+    /// The template as kube's `EqualIgnoreHash` compares it, by copying: the
+    /// reference `same_template` must agree with.
+    fn template_without_hash(t: &Value) -> Value {
+        let mut t = t.clone();
+        if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+            labels.remove(POD_TEMPLATE_HASH);
+            if labels.is_empty() {
+                if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+                    md.remove("labels");
+                }
+            }
+        }
+        if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+            if md.is_empty() {
+                if let Some(m) = t.as_object_mut() {
+                    m.remove("metadata");
+                }
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn templates_compare_in_place_as_copies_without_hash_do() {
+        let h = POD_TEMPLATE_HASH;
+        let templates = [
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "x", h: "abc"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "x", h: "def"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "y", h: "abc"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c"}]}}),
+            json!({"metadata": {"labels": {"app": "x"}, "annotations": {"a": "b"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {h: "abc"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {}}, "spec": {"containers": []}}),
+            json!({"metadata": {}, "spec": {"containers": []}}),
+            json!({"spec": {"containers": []}}),
+            json!({"metadata": {"labels": {h: "abc"}, "annotations": {}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": "odd"}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": null}, "spec": {"containers": []}}),
+            json!({"metadata": ["labels"], "spec": {"containers": []}}),
+            json!({"metadata": null, "spec": {"containers": []}}),
+            json!({"spec": {"containers": []}, "extra": 1}),
+            json!({}),
+            json!("template"),
+            json!(null),
+        ];
+        let wrap = |t: &Value| json!({"spec": {"template": t}});
+        for a in &templates {
+            for b in &templates {
+                let want = template_without_hash(a) == template_without_hash(b);
+                assert_eq!(same_template(&wrap(a), &wrap(b)), want, "{a} vs {b}");
+            }
+        }
+        // Without a template on either side, no match.
+        assert!(!same_template(&json!({"spec": {}}), &wrap(&templates[0])));
+        assert!(!same_template(&wrap(&templates[0]), &json!({})));
     }
 
     #[test]

@@ -340,7 +340,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     // The Endpoints of Services gone since the last pass, and any left labelled as
     // this controller's without their Service.
     for (key, ep) in current {
-        let managed = objects::labels(&ep).get(LABEL_MANAGED_BY) == Some(&json!(CONTROLLER_NAME));
+        let managed = objects::label(&ep, LABEL_MANAGED_BY) == Some(CONTROLLER_NAME);
         if live.contains(&key) || !(managed || state.known.contains(&key)) {
             continue;
         }

@@ -161,17 +161,22 @@ fn is_reserved_label(k: &str) -> bool {
 /// The labels a slice of `svc` should carry, and whether its non-reserved labels
 /// differ from the Service's (kube's `setEndpointSliceLabels`).
 fn slice_labels(slice: &Value, svc: &Value) -> (Map<String, Value>, bool) {
-    let strip = |obj: &Value| -> Map<String, Value> {
-        objects::labels(obj).into_iter().filter(|(k, _)| !is_reserved_label(k)).collect()
-    };
-    let mut labels = strip(svc);
-    let changed = strip(slice) != labels;
+    let mut labels: Map<String, Value> =
+        objects::labels(svc).into_iter().filter(|(k, _)| !is_reserved_label(k)).collect();
+    let changed = !same_unreserved_labels(objects::labels_of(slice), &labels);
     if !util::is_service_ip_set(svc) {
         labels.insert(util::LABEL_HEADLESS.into(), json!(""));
     }
     labels.insert(util::LABEL_SERVICE_NAME.into(), json!(objects::name(svc)));
     labels.insert(LABEL_MANAGED_BY.into(), json!(CONTROLLER_NAME));
     (labels, changed)
+}
+
+/// Whether the labels of `slice` other than the reserved ones are `unreserved`
+/// (compared in place: this runs for every slice on every pass).
+fn same_unreserved_labels(slice: Option<&Map<String, Value>>, unreserved: &Map<String, Value>) -> bool {
+    let kept = || slice.into_iter().flatten().filter(|(k, _)| !is_reserved_label(k));
+    kept().count() == unreserved.len() && kept().all(|(k, v)| unreserved.get(k) == Some(v))
 }
 
 /// A new slice of `svc` (no name yet: generateName `<service>-`).
@@ -485,16 +490,16 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let nodes: HashMap<String, Value> = nodes.into_iter().map(|n| (objects::name(&n).to_owned(), n)).collect();
     let mut slices_by_service: HashMap<(String, String), Vec<Value>> = HashMap::new();
     for s in slices {
-        let labels = objects::labels(&s);
-        let (Some(Value::String(svc)), Some(Value::String(by))) =
-            (labels.get(util::LABEL_SERVICE_NAME), labels.get(LABEL_MANAGED_BY))
+        let (Some(svc), Some(by)) =
+            (objects::label(&s, util::LABEL_SERVICE_NAME), objects::label(&s, LABEL_MANAGED_BY))
         else {
             continue;
         };
         if by != CONTROLLER_NAME || objects::is_deleting(&s) {
             continue;
         }
-        slices_by_service.entry((objects::namespace(&s).unwrap_or("").to_owned(), svc.clone())).or_default().push(s);
+        let key = (objects::namespace(&s).unwrap_or("").to_owned(), svc.to_owned());
+        slices_by_service.entry(key).or_default().push(s);
     }
     let writer = c.as_user(USER);
     let live: HashSet<(String, String)> = services.iter().map(util::key).collect();

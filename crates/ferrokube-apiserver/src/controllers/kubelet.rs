@@ -538,9 +538,9 @@ impl<A: KubeApi> Kubelet<A> {
         let (mut mismatched, mut cordoned) = (0, 0);
         let mut best: Option<(&str, usize)> = None;
         for node in &self.nodes {
-            let labels = objects::labels(node);
+            let labels = objects::labels_of(node);
             let selector_ok = match objects::object_at(pod, &["spec", "nodeSelector"]) {
-                Some(sel) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
+                Some(sel) => sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)),
                 None => true,
             };
             if !selector_ok {

@@ -60,9 +60,20 @@ pub fn is_deleting(obj: &Value) -> bool {
     meta_field(obj, "deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
-/// `metadata.labels` (empty when unset).
+/// `metadata.labels` (empty when unset), copied: for code that edits or keeps them;
+/// reads use [`labels_of`] or [`label`].
 pub fn labels(obj: &Value) -> Map<String, Value> {
-    meta_field(obj, "labels").and_then(Value::as_object).cloned().unwrap_or_default()
+    labels_of(obj).cloned().unwrap_or_default()
+}
+
+/// `metadata.labels`, borrowed (`None` when unset or not an object).
+pub fn labels_of(obj: &Value) -> Option<&Map<String, Value>> {
+    meta_field(obj, "labels").and_then(Value::as_object)
+}
+
+/// One label, if set to a string.
+pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    labels_of(obj)?.get(key).and_then(Value::as_str)
 }
 
 /// One annotation.
@@ -371,6 +382,11 @@ mod tests {
             assert!(!is_deleting(&odd) && owner_refs_of(&odd).is_empty() && controller_uid(&odd).is_none());
         }
         assert!(!is_deleting(&json!({"metadata": {"deletionTimestamp": null}})));
+        let labelled = json!({"metadata": {"labels": {"app": "web", "n": 1}}});
+        assert_eq!((label(&labelled, "app"), label(&labelled, "n"), label(&labelled, "x")), (Some("web"), None, None));
+        assert_eq!(labels_of(&labelled), Some(&labels(&labelled)));
+        assert_eq!((labels_of(&pod), label(&pod, "app")), (None, None));
+        assert!(labels_of(&json!({"metadata": {"labels": "app"}})).is_none());
     }
 
     #[test]

@@ -58,14 +58,13 @@ fn deletion_rank(pod: &Value) -> impl Ord {
 pub fn replica_status(owner: &Value, pods: &[&Value]) -> (Value, bool) {
     let min_ready = objects::int_at(owner, &["spec", "minReadySeconds"], 0);
     let now = objects::now_secs();
-    let template_labels =
-        objects::object_at(owner, &["spec", "template", "metadata", "labels"]).cloned().unwrap_or_default();
+    let template_labels = objects::object_at(owner, &["spec", "template", "metadata", "labels"]);
     let replicas = pods.len();
     let fully = pods
         .iter()
         .filter(|p| {
-            let l = objects::labels(p);
-            template_labels.iter().all(|(k, v)| l.get(k) == Some(v))
+            let l = objects::labels_of(p);
+            template_labels.into_iter().flatten().all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
         })
         .count();
     let ready = pods.iter().filter(|p| objects::pod_ready(p)).count();

@@ -31,7 +31,7 @@ fn ordinal(set_name: &str, pod: &Value) -> Option<usize> {
 }
 
 fn revision_of(pod: &Value) -> String {
-    objects::labels(pod).get(REVISION_LABEL).and_then(Value::as_str).unwrap_or("").to_owned()
+    objects::label(pod, REVISION_LABEL).unwrap_or("").to_owned()
 }
 
 fn pod_for(set: &Value, i: usize, revision: &str) -> Value {
