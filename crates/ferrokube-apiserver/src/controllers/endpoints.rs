@@ -259,11 +259,12 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let writer = c.as_user(USER);
     let mut current: HashMap<(String, String), Value> = endpoints.into_iter().map(|e| (util::key(&e), e)).collect();
     let live: HashSet<(String, String)> = services.iter().map(util::key).collect();
+    let all_pods = pods.list(None);
+    let pod_index = util::PodIndex::new(&all_pods);
     let mut retry = false;
     for svc in &services {
         let Some(selector) = util::service_selector(svc) else { continue };
-        let in_namespace = pods.list(Some(objects::namespace(svc).unwrap_or("")));
-        let pods = util::selected_pods(svc, selector, &in_namespace);
+        let pods = pod_index.select(svc, selector);
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let mut subsets = desired_subsets(svc, &pods);
         let existing = current.remove(&util::key(svc));
