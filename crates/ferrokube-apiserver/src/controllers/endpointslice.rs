@@ -381,7 +381,14 @@ fn plan_family(
             continue;
         }
         let ports = endpoint_ports(svc, pod);
-        let group = desired.entry(port_key(&ports)).or_insert_with(|| (ports, BTreeMap::new()));
+        // Pods nearly always share their ports: a group with these very ports is
+        // found without building its key.
+        let known = desired.values().position(|(p, _)| *p == ports);
+        let group = match known {
+            Some(i) => desired.values_mut().nth(i),
+            None => Some(desired.entry(port_key(&ports)).or_insert_with(|| (ports, BTreeMap::new()))),
+        };
+        let Some(group) = group else { continue };
         let node = nodes.get(objects::str_at(pod, &["spec", "nodeName"]));
         if node.is_none() && !publish {
             tracing::debug!(pod = %objects::name(pod), "endpointslice: skipping a pod whose Node is not found");
@@ -392,14 +399,13 @@ fn plan_family(
             group.1.insert(endpoint_identity(&ep), ep);
         }
     }
-    for (key, (ports, eps)) in &desired {
-        let slices = existing_by_ports.get(key).map(Vec::as_slice).unwrap_or(&[]);
-        reconcile_port_group(svc, slices, eps.clone(), ports, family, plan);
+    let stale: Vec<String> = existing_by_ports.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+    for (key, (ports, eps)) in desired {
+        let slices = existing_by_ports.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        reconcile_port_group(svc, slices, eps, &ports, family, plan);
     }
-    for (key, slices) in existing_by_ports {
-        if !desired.contains_key(&key) {
-            plan.delete.extend(slices);
-        }
+    for key in stale {
+        plan.delete.extend(existing_by_ports.remove(&key).unwrap_or_default());
     }
     // A Service without endpoints keeps one empty placeholder slice.
     if existing.len() == plan.delete.len() - deletes_before && plan.create.len() == creates_before {
@@ -672,6 +678,42 @@ mod tests {
         assert!(endpoints_of(&slices[0]).is_empty() && ports_of(&slices[0]).is_empty());
         let again = plan_service(&s, &[], &nodes(), slices);
         assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn port_groups_get_their_own_slices_and_stale_groups_go() {
+        let s = svc();
+        // Pods 0 and 2 name port `http` 8080, pod 1 names it 9090, pod 3 lacks it.
+        let mut p: Vec<Value> = (0..4).map(|i| pod(i, true)).collect();
+        p[1]["spec"]["containers"][0]["ports"][0]["containerPort"] = json!(9090);
+        p[3]["spec"]["containers"][0]["ports"] = json!([]);
+        let refs: Vec<&Value> = p.iter().collect();
+        let mut next = 0;
+        let slices = apply(Vec::new(), plan_service(&s, &refs, &nodes(), Vec::new()), &mut next);
+        let mut groups: Vec<(Value, Vec<Value>)> = slices
+            .iter()
+            .map(|s| (s["ports"].clone(), endpoints_of(s).iter().map(|e| e["addresses"][0].clone()).collect()))
+            .collect();
+        groups.sort_by_key(|(ports, _)| ports.to_string());
+        assert_eq!(
+            groups,
+            vec![
+                (
+                    json!([{"name": "http", "port": 8080, "protocol": "TCP"}]),
+                    vec![json!("10.244.0.1"), json!("10.244.0.3")]
+                ),
+                (json!([{"name": "http", "port": 9090, "protocol": "TCP"}]), vec![json!("10.244.0.2")]),
+                (Value::Null, vec![json!("10.244.0.4")]),
+            ]
+        );
+        let again = plan_service(&s, &refs, &nodes(), slices.clone());
+        assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
+        // Pod 1 gone: the 9090 group's slice is deleted, the others stay as they are.
+        let refs: Vec<&Value> = p.iter().filter(|x| objects::name(x) != "web-1").collect();
+        let plan = plan_service(&s, &refs, &nodes(), slices);
+        assert!(plan.create.is_empty() && plan.update.is_empty(), "{plan:?}");
+        let deleted: Vec<&Value> = plan.delete.iter().map(|d| &d["ports"][0]["port"]).collect();
+        assert_eq!(deleted, vec![&json!(9090)]);
     }
 
     #[test]
