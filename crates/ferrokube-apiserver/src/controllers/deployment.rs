@@ -204,9 +204,11 @@ fn set_count(st: &mut Map<String, Value>, key: &str, n: i64) {
 /// One Deployment's rollout state during a pass.
 struct Sync<'a> {
     ctx: &'a Context,
-    d: Value,
-    new_rs: Option<Value>,
-    old: Vec<Value>,
+    /// The Deployment, the ReplicaSet of its template and the others: shared with
+    /// the caches until written (a write stores the server's answer).
+    d: Arc<Value>,
+    new_rs: Option<Arc<Value>>,
+    old: Vec<Arc<Value>>,
     /// The pods, for the old ReplicaSets' (Recreate waits until they are gone).
     pods: &'a Cache,
     created_new: bool,
@@ -214,10 +216,11 @@ struct Sync<'a> {
 
 impl<'a> Sync<'a> {
     fn all(&self) -> Vec<&Value> {
-        self.old.iter().chain(self.new_rs.iter()).collect()
+        self.old.iter().chain(self.new_rs.iter()).map(|rs| rs.as_ref()).collect()
     }
 
     fn replace(&mut self, rs: Value) {
+        let rs = Arc::new(rs);
         let uid = objects::uid(&rs).to_owned();
         if self.new_rs.as_ref().is_some_and(|n| objects::uid(n) == uid) {
             self.new_rs = Some(rs);
@@ -269,26 +272,31 @@ impl<'a> Sync<'a> {
     /// Returns false when the pass must stop (a write raced or failed).
     async fn ensure_new(&mut self, create: bool) -> bool {
         let c = &self.ctx.client;
-        let max_old = self.old.iter().map(revision).max().unwrap_or(0);
+        let max_old = self.old.iter().map(|r| revision(r)).max().unwrap_or(0);
         let new_revision = max_old + 1;
         if let Some(rs) = self.new_rs.clone() {
-            let mut updated = rs.clone();
-            if revision(&rs) < new_revision {
-                objects::set_annotation(&mut updated, REVISION, &new_revision.to_string());
-            }
-            let mrs = objects::at(&self.d, &["spec", "minReadySeconds"]).cloned();
-            if objects::at(&rs, &["spec", "minReadySeconds"]) != mrs.as_ref() {
-                if let Some(spec) = updated.get_mut("spec").and_then(Value::as_object_mut) {
-                    match mrs {
-                        Some(v) => spec.insert("minReadySeconds".into(), v),
-                        None => spec.remove("minReadySeconds"),
-                    };
+            // Copied only when something is to change.
+            let bump = revision(&rs) < new_revision;
+            let mrs = objects::at(&self.d, &["spec", "minReadySeconds"]);
+            let mrs_differs = objects::at(&rs, &["spec", "minReadySeconds"]) != mrs;
+            if bump || mrs_differs {
+                let mut updated = Value::clone(&rs);
+                if bump {
+                    objects::set_annotation(&mut updated, REVISION, &new_revision.to_string());
                 }
-            }
-            if updated != rs {
-                match c.update(&c.res.replicasets, &updated).await {
-                    Ok(w) => self.replace(w),
-                    Err(_) => return false,
+                if mrs_differs {
+                    if let Some(spec) = updated.get_mut("spec").and_then(Value::as_object_mut) {
+                        match mrs {
+                            Some(v) => spec.insert("minReadySeconds".into(), v.clone()),
+                            None => spec.remove("minReadySeconds"),
+                        };
+                    }
+                }
+                if updated != *rs {
+                    match c.update(&c.res.replicasets, &updated).await {
+                        Ok(w) => self.replace(w),
+                        Err(_) => return false,
+                    }
                 }
             }
         } else if create {
@@ -299,13 +307,13 @@ impl<'a> Sync<'a> {
             return true;
         }
         // The Deployment carries the revision of its new ReplicaSet.
-        let rev = self.new_rs.as_ref().map(revision).unwrap_or(new_revision).to_string();
+        let rev = self.new_rs.as_ref().map(|r| revision(r)).unwrap_or(new_revision).to_string();
         if objects::annotation(&self.d, REVISION) != Some(rev.as_str()) {
-            let mut d = self.d.clone();
+            let mut d = Value::clone(&self.d);
             objects::set_annotation(&mut d, REVISION, &rev);
             // Through the status subresource, as kube's deployment controller does.
             match c.update_status(&c.res.deployments, &d).await {
-                Ok(w) => self.d = w,
+                Ok(w) => self.d = Arc::new(w),
                 Err(_) => return false,
             }
         }
@@ -378,7 +386,7 @@ impl<'a> Sync<'a> {
             Ok(created) => {
                 let msg = format!("Scaled up replica set {name} from 0 to {replicas}");
                 self.ctx.event(&self.d, "Normal", "ScalingReplicaSet", &msg, COMPONENT).await;
-                self.new_rs = Some(created);
+                self.new_rs = Some(Arc::new(created));
                 self.created_new = true;
                 true
             }
@@ -390,7 +398,7 @@ impl<'a> Sync<'a> {
                         return false;
                     }
                 }
-                let mut bumped = self.d.clone();
+                let mut bumped = Value::clone(&self.d);
                 let next = collision.unwrap_or(0) + 1;
                 if let Some(m) = bumped.as_object_mut() {
                     let st = m.entry("status").or_insert_with(|| json!({}));
@@ -421,7 +429,8 @@ impl<'a> Sync<'a> {
     /// kube's `scale`: resize the active ReplicaSet(s) to a new `spec.replicas`.
     async fn scale_event(&mut self) {
         let n = desired(&self.d);
-        let active: Vec<Value> = self.all().into_iter().filter(|rs| spec_replicas(rs) > 0).cloned().collect();
+        let active: Vec<Arc<Value>> =
+            self.old.iter().chain(self.new_rs.iter()).filter(|rs| spec_replicas(rs) > 0).cloned().collect();
         let target = match active.len() {
             0 => {
                 self.new_rs.clone().or_else(|| self.old.iter().max_by_key(|r| objects::created(r).to_owned()).cloned())
@@ -444,7 +453,7 @@ impl<'a> Sync<'a> {
         }
         // Proportional scaling across several active ReplicaSets.
         let allowed = if n > 0 { n + max_surge(&self.d) } else { 0 };
-        let total: i64 = active.iter().map(spec_replicas).sum();
+        let total: i64 = active.iter().map(|r| spec_replicas(r)).sum();
         let to_add = allowed - total;
         if to_add == 0 || total == 0 {
             return;
@@ -458,7 +467,7 @@ impl<'a> Sync<'a> {
             sorted.sort_by_key(|r| (std::cmp::Reverse(spec_replicas(r)), objects::created(r).to_owned()));
         }
         let mut added = 0;
-        let mut targets: Vec<(Value, i64)> = Vec::new();
+        let mut targets: Vec<(Arc<Value>, i64)> = Vec::new();
         for rs in &sorted {
             let share = (spec_replicas(rs) * to_add) as f64 / total as f64;
             let share = if to_add > 0 { share.floor() as i64 } else { share.ceil() as i64 };
@@ -496,7 +505,7 @@ impl<'a> Sync<'a> {
 
     /// kube's `reconcileOldReplicaSets`; true when it scaled down.
     async fn reconcile_old(&mut self) -> bool {
-        let old_count: i64 = self.old.iter().map(spec_replicas).sum();
+        let old_count: i64 = self.old.iter().map(|r| spec_replicas(r)).sum();
         if old_count == 0 {
             return false;
         }
@@ -601,7 +610,7 @@ impl<'a> Sync<'a> {
     /// Deletes old, scaled-down ReplicaSets beyond `revisionHistoryLimit`.
     async fn cleanup(&mut self) {
         let limit = objects::int_at(&self.d, &["spec", "revisionHistoryLimit"], 10).max(0) as usize;
-        let mut candidates: Vec<Value> = self
+        let mut candidates: Vec<Arc<Value>> = self
             .old
             .iter()
             .filter(|r| {
@@ -725,13 +734,13 @@ impl<'a> Sync<'a> {
         if d.get("status") == Some(&status) {
             return;
         }
-        let mut out = d.clone();
+        let mut out = Value::clone(d);
         if let Some(m) = out.as_object_mut() {
             m.insert("status".into(), status);
         }
         let c = &self.ctx.client;
         match c.update_status(&c.res.deployments, &out).await {
-            Ok(w) => self.d = w,
+            Ok(w) => self.d = Arc::new(w),
             Err(e) if is_conflict(&e) || is_not_found(&e) => {}
             Err(e) => {
                 tracing::warn!(deployment = %objects::name(d), error = %e.message, "deployment: status update failed")
@@ -747,17 +756,16 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let rss = ctx.informers.fresh(&c.res.replicasets).await;
     let pods = ctx.informers.fresh(&c.res.pods).await;
     for d in deployments {
-        let d = Arc::unwrap_or_clone(d);
         let ns = objects::namespace(&d).unwrap_or("").to_owned();
         let selector = objects::at(&d, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
         let owner = Owner { object: &d, api_version: "apps/v1", kind: "Deployment", selector: &selector };
         let candidates = rss.claimable(&ns, objects::uid(&d));
         let owned = ownership::claim(c, &c.res.replicasets, &owner, &candidates).await;
-        let mut owned: Vec<Value> = owned.into_iter().map(Arc::unwrap_or_clone).collect();
-        owned.sort_by_key(|r| (objects::created(r).to_owned(), objects::name(r).to_owned()));
+        let mut owned = owned;
+        owned.sort_by(|a, b| (objects::created(a), objects::name(a)).cmp(&(objects::created(b), objects::name(b))));
         let new_pos = owned.iter().position(|rs| same_template(rs, &d));
         let new_rs = new_pos.map(|i| owned.remove(i));
-        let mut sync = Sync { ctx, d: d.clone(), new_rs, old: owned, pods: &pods, created_new: false };
+        let mut sync = Sync { ctx, d: Arc::clone(&d), new_rs, old: owned, pods: &pods, created_new: false };
         if objects::is_deleting(&d) {
             sync.sync_status().await;
             continue;
