@@ -289,7 +289,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         util::set_trigger_time(&mut ep, trigger);
         if truncate(&mut subsets) {
             objects::set_annotation(&mut ep, ANNOTATION_OVER_CAPACITY, "truncated");
-        } else if let Some(a) = ep.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        } else if let Some(a) = objects::at_mut(&mut ep, &["metadata", "annotations"]).and_then(Value::as_object_mut) {
             a.remove(ANNOTATION_OVER_CAPACITY);
         }
         let mut labels = objects::labels(svc);

@@ -316,7 +316,7 @@ pub fn set_trigger_time(obj: &mut Value, t: Option<jiff::Timestamp>) {
     match t {
         Some(t) => objects::set_annotation(obj, ANNOTATION_TRIGGER_TIME, &format_time(t)),
         None => {
-            if let Some(a) = obj.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+            if let Some(a) = objects::at_mut(obj, &["metadata", "annotations"]).and_then(Value::as_object_mut) {
                 a.remove(ANNOTATION_TRIGGER_TIME);
             }
         }

@@ -10,7 +10,8 @@
 //! of segments (`&["spec", "template", "metadata", "labels"]`) and walks it with
 //! `get`. `Value::pointer` reads the same fields but copies every segment of its path
 //! into a new `String` on every call, and these reads run for every object of every
-//! controller pass; the controllers therefore never call it.
+//! controller pass; the controllers therefore never call it ([`at_mut`] likewise
+//! stands in for `Value::pointer_mut`).
 
 use ferrokube_apimachinery::labels::Selector;
 use serde_json::{json, Map, Value};
@@ -243,6 +244,16 @@ pub fn at<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Value> {
     })
 }
 
+/// [`at`] for writing: the value at `path`, mutably (`Value::pointer_mut` without
+/// its copies of the segments).
+pub fn at_mut<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    path.iter().try_fold(obj, |v, seg| match v {
+        Value::Object(m) => m.get_mut(*seg),
+        Value::Array(a) => array_index(seg).and_then(|i| a.get_mut(i)),
+        _ => None,
+    })
+}
+
 /// An array index as a path segment: ASCII digits only, and no leading zero except
 /// for `0` itself (as a JSON Pointer reads it).
 fn array_index(seg: &str) -> Option<usize> {
@@ -397,7 +408,8 @@ mod tests {
                      "containers": [{"name": "c0"}, {"name": "c1", "ports": [{"containerPort": 80}]}]},
             "status": {"podIP": "10.0.0.1", "podIPs": [], "nothing": null},
         });
-        // Every path agrees with `Value::pointer` on the same segments (escaped).
+        // Every path agrees with `Value::pointer` (and `at_mut` with `pointer_mut`) on
+        // the same segments, escaped as a JSON Pointer escapes them.
         let paths: &[&[&str]] = &[
             &[],
             &["metadata", "name"],
@@ -414,11 +426,21 @@ mod tests {
             &["status", "nothing"],
             &["status", "nothing", "x"],
             &["spec", ""],
+            &["metadata", "labels", "topology.kubernetes.io/zone"],
+            &["metadata", "labels", "a~b"],
         ];
         for path in paths {
-            let pointer: String = path.iter().map(|s| format!("/{s}")).collect();
+            let pointer: String =
+                path.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect();
             assert_eq!(at(&pod, path), pod.pointer(&pointer), "{path:?}");
+            let (mut a, mut b) = (pod.clone(), pod.clone());
+            assert_eq!(at_mut(&mut a, path), b.pointer_mut(&pointer), "{path:?}");
         }
+        let mut edited = pod.clone();
+        if let Some(Value::String(s)) = at_mut(&mut edited, &["spec", "containers", "1", "name"]) {
+            s.push('x');
+        }
+        assert_eq!(edited["spec"]["containers"][1]["name"], "c1x");
         assert_eq!(at(&pod, &["spec", "containers", "1", "name"]), Some(&json!("c1")));
         // Segments are literal keys: no `~1` / `~0` escaping.
         assert_eq!(str_at(&pod, &["metadata", "labels", "topology.kubernetes.io/zone"]), "z1");
