@@ -33,6 +33,7 @@
 //! its own whose Service is missing), where kube reacts to the delete event.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -246,7 +247,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let listed = async {
         let services = util::owned(ctx.informers.list(&services_res).await);
         let pods = ctx.informers.fresh(&c.res.pods).await;
-        let endpoints = util::owned(ctx.informers.list(&endpoints_res).await);
+        let endpoints = ctx.informers.list(&endpoints_res).await;
         Ok::<_, crate::api::ApiError>((services, pods, endpoints))
     };
     let (services, pods, endpoints) = match listed.await {
@@ -257,7 +258,8 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         }
     };
     let writer = c.as_user(USER);
-    let mut current: HashMap<(String, String), Value> = endpoints.into_iter().map(|e| (util::key(&e), e)).collect();
+    let mut current: HashMap<(String, String), Arc<Value>> =
+        endpoints.into_iter().map(|e| (util::key(&e), e)).collect();
     let live: HashSet<(String, String)> = services.iter().map(util::key).collect();
     let all_pods = pods.list(None);
     let pod_index = util::PodIndex::new(&all_pods);
@@ -269,17 +271,22 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         let mut subsets = desired_subsets(svc, &pods);
         let existing = current.remove(&util::key(svc));
         if let Some(ep) = &existing {
-            let stored = ep.get("subsets").cloned().unwrap_or_else(|| json!([]));
+            // The stored subsets (missing reads as none), compared in place.
+            let same_subsets = match ep.get("subsets") {
+                Some(Value::Array(stored)) => *stored == subsets,
+                None => subsets.is_empty(),
+                Some(_) => false,
+            };
             let capacity_ok =
                 subsets.iter().map(|s| count(s, "addresses") + count(s, "notReadyAddresses")).sum::<usize>()
                     <= MAX_CAPACITY
                     && objects::annotation(ep, ANNOTATION_OVER_CAPACITY).is_none();
-            if stored == Value::Array(subsets.clone()) && labels_correct(ep, svc) && capacity_ok {
+            if same_subsets && labels_correct(ep, svc) && capacity_ok {
                 state.triggers.commit(svc, triggers);
                 continue;
             }
         }
-        let mut ep = existing.clone().unwrap_or_else(|| {
+        let mut ep = existing.as_deref().cloned().unwrap_or_else(|| {
             json!({
                 "apiVersion": "v1",
                 "kind": "Endpoints",
