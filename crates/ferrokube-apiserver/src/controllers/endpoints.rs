@@ -197,19 +197,29 @@ fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
             }
             continue;
         }
-        for sp in ports {
-            let Some(num) = util::find_port(pod, sp) else { continue };
-            let mut port = Map::new();
-            let name = objects::str_at(sp, &["name"]);
-            if !name.is_empty() {
-                port.insert("name".into(), json!(name));
+        let mut pod_ports: Vec<Value> = ports
+            .iter()
+            .filter_map(|sp| {
+                let num = util::find_port(pod, sp)?;
+                let mut port = Map::new();
+                let name = objects::str_at(sp, &["name"]);
+                if !name.is_empty() {
+                    port.insert("name".into(), json!(name));
+                }
+                port.insert("port".into(), json!(num));
+                port.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
+                if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
+                    port.insert("appProtocol".into(), ap.clone());
+                }
+                Some(Value::Object(port))
+            })
+            .collect();
+        // One entry per port, in order; the address is copied for all but the last.
+        if let Some(last) = pod_ports.pop() {
+            for port in pod_ports {
+                entries.push(Entry { addr: addr.clone(), ready, port: Some(port) });
             }
-            port.insert("port".into(), json!(num));
-            port.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
-            if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
-                port.insert("appProtocol".into(), ap.clone());
-            }
-            entries.push(Entry { addr: addr.clone(), ready, port: Some(Value::Object(port)) });
+            entries.push(Entry { addr, ready, port: Some(last) });
         }
     }
     repack(entries)
@@ -406,6 +416,29 @@ mod tests {
         assert_eq!(s[1]["ports"], json!([http]));
         assert_eq!(s[1]["notReadyAddresses"][0]["ip"], "10.0.0.11");
         assert_eq!(s[1]["addresses"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn each_port_a_pod_serves_carries_its_address() {
+        let svc = json!({"metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"clusterIP": "10.96.0.1", "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {"name": "metrics", "port": 9090, "protocol": "TCP"}]}});
+        let pod = |i: u8, ports: Value| {
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "ns", "uid": format!("u{i}")},
+                "spec": {"nodeName": "n1", "containers": [{"name": "c", "ports": ports}]},
+                "status": {"phase": "Running", "podIP": format!("10.0.0.{i}"), "podIPs": [{"ip": format!("10.0.0.{i}")}],
+                    "conditions": [{"type": "Ready", "status": "True"}]}})
+        };
+        let (p1, p2) = (pod(1, json!([{"name": "http", "containerPort": 8080}])), pod(2, json!([])));
+        let subsets = desired_subsets(&svc, &[&p1, &p2]);
+        let ips = |s: &Value| s["addresses"].as_array().unwrap().iter().map(|a| a["ip"].clone()).collect::<Vec<_>>();
+        let by_port = |port: i64| subsets.iter().find(|s| s["ports"][0]["port"] == port).expect("subset of port");
+        assert_eq!(subsets.len(), 2, "{subsets:#?}");
+        assert_eq!(ips(by_port(8080)), vec![json!("10.0.0.1")]);
+        assert_eq!(ips(by_port(9090)), vec![json!("10.0.0.1"), json!("10.0.0.2")]);
+        assert_eq!(by_port(8080)["addresses"][0], by_port(9090)["addresses"][0], "the same address for both ports");
+        assert_eq!(by_port(8080)["addresses"][0]["targetRef"]["name"], "p1");
     }
 
     #[test]
