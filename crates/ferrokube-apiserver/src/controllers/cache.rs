@@ -59,6 +59,8 @@ const FRESHNESS_WAIT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Informers<A: KubeApi> {
     api: A,
+    /// Where the watch loops run (`None`: the runtime of the first ask).
+    runtime: Option<tokio::runtime::Handle>,
     shutdown: watch::Receiver<bool>,
     caches: Arc<Mutex<HashMap<String, Arc<Cache>>>>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -69,10 +71,19 @@ impl<A: KubeApi> Informers<A> {
     pub fn new(api: A, shutdown: watch::Receiver<bool>) -> Self {
         Informers {
             api,
+            runtime: None,
             shutdown,
             caches: Arc::new(Mutex::new(HashMap::new())),
             tasks: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Runs the watch loops on `runtime`, so that they keep reading their watches
+    /// while the controllers' passes keep their own runtime busy (a watch read too
+    /// slowly is closed by the server, and its resume decodes what it missed).
+    pub fn with_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// The API the caches list and watch through.
@@ -100,7 +111,11 @@ impl<A: KubeApi> Informers<A> {
         let cache = Arc::new(Cache::new(Arc::clone(res), selection.map(|s| s.keep)));
         caches.insert(key, Arc::clone(&cache));
         drop(caches);
-        let task = tokio::spawn(reflect(self.api.clone(), Arc::clone(&cache), self.shutdown.clone()));
+        let reflector = reflect(self.api.clone(), Arc::clone(&cache), self.shutdown.clone());
+        let task = match &self.runtime {
+            Some(rt) => rt.spawn(reflector),
+            None => tokio::spawn(reflector),
+        };
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
         cache
     }

@@ -121,34 +121,38 @@ struct PodTimers {
     seen: u64,
 }
 
-/// The pod IPs in use in the cluster during one pass: those of the listed pods (the IP
-/// of a deleted pod is free again once the pod is gone from the list) plus those
-/// handed out in the pass.
+/// The pod IPs in use in the cluster during one pass: those of the pods listed when the
+/// set is built (the IP of a deleted pod is free again once the pod is gone from the
+/// list) plus those handed out in the pass.
 ///
 /// Built on the first allocation of the pass, so a pass that starts no pod builds
 /// nothing; it holds addresses as numbers, so building it copies no strings. Only a
 /// `podIP` in canonical dotted-quad form parses, and only such a string could equal
 /// an address the kubelet hands out, so the set answers as the listed strings would.
 struct IpsInUse<'p> {
-    pods: &'p [Arc<Value>],
+    list: Box<dyn FnMut() -> Vec<Arc<Value>> + Send + 'p>,
     set: Option<HashSet<u32>>,
 }
 
 impl<'p> IpsInUse<'p> {
-    fn new(pods: &'p [Arc<Value>]) -> Self {
-        IpsInUse { pods, set: None }
+    /// The IPs of the pods `list` returns, asked for on the first claim.
+    fn new(list: impl FnMut() -> Vec<Arc<Value>> + Send + 'p) -> Self {
+        IpsInUse { list: Box::new(list), set: None }
     }
 
     /// Marks `ip` in use; false when it already was.
     fn claim(&mut self, ip: Ipv4Addr) -> bool {
-        let pods = self.pods;
-        let set = self.set.get_or_insert_with(|| {
-            pods.iter()
-                .filter_map(|p| objects::at(p, &["status", "podIP"]).and_then(Value::as_str))
-                .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
-                .map(u32::from)
-                .collect()
-        });
+        let set = match &mut self.set {
+            Some(set) => set,
+            None => self.set.insert(
+                (self.list)()
+                    .iter()
+                    .filter_map(|p| objects::at(p, &["status", "podIP"]).and_then(Value::as_str))
+                    .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+                    .map(u32::from)
+                    .collect(),
+            ),
+        };
         set.insert(u32::from(ip))
     }
 }
@@ -420,7 +424,8 @@ impl<A: KubeApi> Kubelet<A> {
             }
         }
         self.timers.retain(|_, t| t.seen == pass);
-        let mut used = IpsInUse::new(&pods);
+        let pods_cache = self.informers.cache(&pods_res);
+        let mut used = IpsInUse::new(move || pods_cache.list(None));
         // Pods per node, for the scheduler.
         let mut load: HashMap<String, usize> = HashMap::new();
         if self.options.schedule {
@@ -432,8 +437,10 @@ impl<A: KubeApi> Kubelet<A> {
         let mut due = |d: Duration| {
             next = Some(next.map_or(d, |n: Duration| n.min(d)));
         };
-        for pod in &pods {
-            if let Some(d) = self.sync_pod(pod, &mut used, &mut load).await {
+        // Each pod is let go once looked at: a write to it during the pass makes a new
+        // version, and the pass must not keep the old one alive to the end.
+        for pod in pods {
+            if let Some(d) = self.sync_pod(&pod, &mut used, &mut load).await {
                 due(d);
             }
         }
@@ -955,7 +962,8 @@ mod tests {
             pod_with_ip("10.244.0.04"),
             pod_with_ip("fd00::4"),
         ];
-        let mut used = IpsInUse::new(&pods);
+        let listed = pods.clone();
+        let mut used = IpsInUse::new(move || listed.clone());
         let got: Vec<String> = (0..4).map(|_| kubelet.allocate_ip(&node, &mut used).to_string()).collect();
         assert_eq!(got, ["10.244.0.4", "10.244.0.5", "10.244.0.6", "10.244.0.7"]);
         // Pool exhausted (addresses ending in .0 and .1 are never handed out):
@@ -969,7 +977,7 @@ mod tests {
             pod_with_ip("10.244.0.6"),
             pod_with_ip("10.244.0.7"),
         ];
-        let mut used = IpsInUse::new(&pods);
+        let mut used = IpsInUse::new(move || pods.clone());
         assert_eq!(kubelet.allocate_ip(&node, &mut used), Ipv4Addr::new(10, 244, 0, 3));
     }
 

@@ -191,8 +191,8 @@ impl Context {
 
 /// The running controllers; dropping it stops them too (without waiting).
 pub struct ControllerHandle {
-    /// The controllers' own runtime (see [`start`]).
-    runtime: Option<tokio::runtime::Runtime>,
+    /// The controllers' own runtime and their informers' (see [`start`]).
+    runtimes: Vec<tokio::runtime::Runtime>,
     shutdown: watch::Sender<bool>,
     informers: Option<Informers<Client>>,
     tasks: Vec<JoinHandle<()>>,
@@ -217,7 +217,7 @@ impl ControllerHandle {
         if let Some(i) = &self.informers {
             i.join().await;
         }
-        if let Some(rt) = self.runtime.take() {
+        for rt in self.runtimes.drain(..) {
             rt.shutdown_background();
         }
     }
@@ -233,7 +233,7 @@ impl Drop for ControllerHandle {
             i.abort();
         }
         // Dropping a runtime may block, which an async caller must not do.
-        if let Some(rt) = self.runtime.take() {
+        for rt in self.runtimes.drain(..) {
             rt.shutdown_background();
         }
     }
@@ -272,39 +272,41 @@ impl Launcher {
 /// The controllers get one worker thread of their own (`ferrokube-controllers`), apart
 /// from the runtime that serves HTTP: however much work they have, the front end keeps
 /// its threads and answers (kube-apiserver and kube-controller-manager are separate
-/// processes for the same reason). When that runtime cannot be built, they run on the
+/// processes for the same reason). Their informers' watch loops get another
+/// (`ferrokube-informers`), so a long pass never leaves a watch unread until the server
+/// closes it as too slow. When a runtime cannot be built, its tasks run on the
 /// caller's (which must then be a tokio runtime).
 pub fn start(registry: Arc<Registry>, options: ControllerOptions) -> ControllerHandle {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("ferrokube-controllers")
-        .enable_all()
-        .build();
-    let runtime = match runtime {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            tracing::warn!(error = %e, "controllers share the server's runtime: their own could not be built");
-            None
-        }
+    let runtime = |name: &str| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name(name).enable_all().build();
+        rt.inspect_err(|e| tracing::warn!(error = %e, "{name}: no runtime of its own; sharing the server's")).ok()
     };
-    let mut handle = match &runtime {
+    let controllers = runtime("ferrokube-controllers");
+    let informers = runtime("ferrokube-informers");
+    let informers_handle = informers.as_ref().map(|rt| rt.handle().clone());
+    let mut handle = match &controllers {
         Some(rt) => {
             let _entered = rt.enter();
-            start_here(registry, options)
+            start_here(registry, options, informers_handle)
         }
-        None => start_here(registry, options),
+        None => start_here(registry, options, informers_handle),
     };
-    handle.runtime = runtime;
+    handle.runtimes = [controllers, informers].into_iter().flatten().collect();
     handle
 }
 
-/// [`start`] on the current runtime.
-fn start_here(registry: Arc<Registry>, options: ControllerOptions) -> ControllerHandle {
+/// [`start`] on the current runtime, the informers' watch loops on `informers_runtime`
+/// when given.
+fn start_here(
+    registry: Arc<Registry>,
+    options: ControllerOptions,
+    informers_runtime: Option<tokio::runtime::Handle>,
+) -> ControllerHandle {
     let (tx, rx) = watch::channel(false);
     let Some(res) = Resources::builtin() else {
         tracing::error!("controllers not started: the built-in catalog lacks a core resource");
         return ControllerHandle {
-            runtime: None,
+            runtimes: Vec::new(),
             shutdown: tx,
             informers: None,
             tasks: Vec::new(),
@@ -313,7 +315,10 @@ fn start_here(registry: Arc<Registry>, options: ControllerOptions) -> Controller
     };
     let res = Arc::new(res);
     let client = Client::new(registry, Arc::clone(&res), CONTROLLER_MANAGER_USER);
-    let informers = Informers::new(client.clone(), rx.clone());
+    let mut informers = Informers::new(client.clone(), rx.clone());
+    if let Some(rt) = informers_runtime {
+        informers = informers.with_runtime(rt);
+    }
     let ctx = Context { client, informers, options: Arc::new(options) };
     let mut l = Launcher { ctx, shutdown: rx, tasks: Vec::new(), passes: Vec::new() };
     let kubelet_options = l.ctx.options.kubelet_options();
@@ -348,5 +353,5 @@ fn start_here(registry: Arc<Registry>, options: ControllerOptions) -> Controller
     }
     l.launch(&[], events::run);
     let informers = Some(l.ctx.informers.clone());
-    ControllerHandle { runtime: None, shutdown: tx, informers, tasks: l.tasks, passes: l.passes }
+    ControllerHandle { runtimes: Vec::new(), shutdown: tx, informers, tasks: l.tasks, passes: l.passes }
 }
