@@ -15,6 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::objects;
 use crate::api::{ApiError, ApiRequest, ApiResponse, ResourceInfo, ServedResponse, UserInfo, Verb, WatchStream};
 use crate::catalog::Catalog;
 use crate::registry::Registry;
@@ -239,7 +240,7 @@ impl Client {
         let ApiResponse::Object { body: mut list, .. } = answer else {
             return Err(ApiError::new(500, "InternalError", "unexpected watch response"));
         };
-        let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_owned();
+        let rv = objects::str_at(&list, &["metadata", "resourceVersion"]).to_owned();
         let items = match list.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => items,
             _ => Vec::new(),
@@ -253,7 +254,7 @@ impl Client {
         let req = self.request(Verb::List, path(res, None, None, None), &[], None);
         match self.registry.handle_served(req).await? {
             ServedResponse::List(list) => {
-                let rv = list.metadata.pointer("/resourceVersion").and_then(Value::as_str).unwrap_or("").to_owned();
+                let rv = objects::str_at(&list.metadata, &["resourceVersion"]).to_owned();
                 let mut items = list.items;
                 for item in &mut items {
                     if !crate::object::meta::is_typed(item, res) {
@@ -361,9 +362,31 @@ impl Client {
         index
             .all
             .iter()
-            .filter(|r| keys.iter().any(|k| *k == format!("{}/{}", r.group, r.plural)))
+            .filter(|r| keys.iter().any(|k| is_resource_key(k, &r.group, &r.plural)))
             .filter(|r| r.verbs.iter().any(|v| v == "list") && r.verbs.iter().any(|v| v == "delete"))
             .cloned()
             .collect()
+    }
+}
+
+/// Whether a store resource key (`<group>/<plural>`, `/<plural>` for the core group)
+/// names this group and plural; compared in place rather than formatting the key.
+fn is_resource_key(key: &str, group: &str, plural: &str) -> bool {
+    key.strip_prefix(group).and_then(|rest| rest.strip_prefix('/')) == Some(plural)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_resource_key;
+
+    #[test]
+    fn resource_keys_compare_as_group_slash_plural() {
+        assert!(is_resource_key("apps/deployments", "apps", "deployments"));
+        assert!(is_resource_key("/pods", "", "pods"));
+        assert!(!is_resource_key("pods", "", "pods"));
+        assert!(!is_resource_key("apps/deployments", "apps", "deployment"));
+        assert!(!is_resource_key("apps/deployments", "app", "sdeployments"));
+        assert!(!is_resource_key("apps.x/deployments", "apps", "x/deployments"));
+        assert!(!is_resource_key("/pods", "", "pods/x"));
     }
 }

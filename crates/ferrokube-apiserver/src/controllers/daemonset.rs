@@ -29,15 +29,15 @@ fn eligible(ds: &Value, node: &Value) -> bool {
     if !objects::condition_true(node, "Ready") || objects::is_deleting(node) {
         return false;
     }
-    let labels = objects::labels(node);
-    match ds.pointer("/spec/template/spec/nodeSelector").and_then(Value::as_object) {
-        Some(sel) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
+    let labels = objects::labels_of(node);
+    match objects::object_at(ds, &["spec", "template", "spec", "nodeSelector"]) {
+        Some(sel) => sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)),
         None => true,
     }
 }
 
 fn pod_for(ds: &Value, owner: &Owner<'_>, node: &str, revision: &str) -> Value {
-    let mut template = ds.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let mut template = objects::at(ds, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
     {
         let md = objects::meta_mut(&mut template);
         let labels = md.entry("labels").or_insert_with(|| json!({}));
@@ -62,14 +62,14 @@ fn pod_for(ds: &Value, owner: &Owner<'_>, node: &str, revision: &str) -> Value {
 async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[Arc<Value>]) {
     let c = &ctx.client;
     let ns = objects::namespace(ds);
-    let selector = ds.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+    let selector = objects::at(ds, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
     let owner = Owner { object: ds, api_version: "apps/v1", kind: "DaemonSet", selector: &selector };
     let owned = ownership::claim(c, &c.res.pods, &owner, candidates).await;
     let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
-    let revision = pod_template_hash(ds.pointer("/spec/template").unwrap_or(&Value::Null), None);
-    let on_delete = ds.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
+    let revision = pod_template_hash(objects::at(ds, &["spec", "template"]).unwrap_or(&Value::Null), None);
+    let on_delete = objects::at(ds, &["spec", "updateStrategy", "type"]).and_then(Value::as_str) == Some("OnDelete");
     let targets: Vec<&str> = nodes.iter().filter(|n| eligible(ds, n)).map(|n| objects::name(n)).collect();
-    let node_of = |p: &Value| p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_owned();
+    let node_of = |p: &Value| objects::str_at(p, &["spec", "nodeName"]).to_owned();
     let active: Vec<&Value> = owned.iter().copied().filter(|p| objects::pod_active(p)).collect();
     if !objects::is_deleting(ds) {
         let mut acted = false;
@@ -93,9 +93,7 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[
         }
         let all_ready = active.iter().all(|p| objects::pod_ready(p));
         if !acted && !on_delete && all_ready {
-            let outdated = active
-                .iter()
-                .find(|p| objects::labels(p).get(REVISION_LABEL).and_then(Value::as_str) != Some(revision.as_str()));
+            let outdated = active.iter().find(|p| objects::label(p, REVISION_LABEL) != Some(revision.as_str()));
             if let Some(p) = outdated {
                 let _ = c.delete(&c.res.pods, ns, objects::name(p), &json!({})).await;
                 let msg = format!("Deleted pod: {}", objects::name(p));
@@ -105,10 +103,7 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[
     }
     let scheduled: Vec<&&Value> = active.iter().filter(|p| targets.contains(&node_of(p).as_str())).collect();
     let ready = scheduled.iter().filter(|p| objects::pod_ready(p)).count();
-    let updated = scheduled
-        .iter()
-        .filter(|p| objects::labels(p).get(REVISION_LABEL).and_then(Value::as_str) == Some(revision.as_str()))
-        .count();
+    let updated = scheduled.iter().filter(|p| objects::label(p, REVISION_LABEL) == Some(revision.as_str())).count();
     let desired = targets.len();
     let mut status = ds.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
     if let Some(st) = status.as_object_mut() {

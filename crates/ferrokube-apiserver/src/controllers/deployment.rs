@@ -76,11 +76,11 @@ pub enum Strategy {
 
 /// The strategy of `d`, with maxSurge/maxUnavailable resolved against its replicas.
 pub fn strategy(d: &Value) -> Strategy {
-    if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
+    if objects::at(d, &["spec", "strategy", "type"]).and_then(Value::as_str) == Some("Recreate") {
         return Strategy::Recreate;
     }
     let replicas = desired(d);
-    let ru = d.pointer("/spec/strategy/rollingUpdate");
+    let ru = objects::at(d, &["spec", "strategy", "rollingUpdate"]);
     let max_surge = int_or_percent(ru.and_then(|r| r.get("maxSurge")), 25, replicas, true).max(0);
     let mut max_unavailable = int_or_percent(ru.and_then(|r| r.get("maxUnavailable")), 25, replicas, false).max(0);
     if max_unavailable > replicas {
@@ -93,17 +93,17 @@ pub fn strategy(d: &Value) -> Strategy {
 }
 
 fn desired(d: &Value) -> i64 {
-    objects::int_at(d, "/spec/replicas", 1).max(0)
+    objects::int_at(d, &["spec", "replicas"], 1).max(0)
 }
 
 fn spec_replicas(rs: &Value) -> i64 {
-    objects::int_at(rs, "/spec/replicas", 0).max(0)
+    objects::int_at(rs, &["spec", "replicas"], 0).max(0)
 }
 
 /// Available replicas of a ReplicaSet, never more than it is scaled to (a status not
 /// yet caught up with a scale-down must not count pods that are going away).
 fn available(rs: &Value) -> i64 {
-    objects::int_at(rs, "/status/availableReplicas", 0).min(spec_replicas(rs))
+    objects::int_at(rs, &["status", "availableReplicas"], 0).min(spec_replicas(rs))
 }
 
 fn revision(rs: &Value) -> i64 {
@@ -124,31 +124,62 @@ fn max_unavailable(d: &Value) -> i64 {
     }
 }
 
-/// A pod template without the `pod-template-hash` label.
-fn template_without_hash(t: &Value) -> Value {
-    let mut t = t.clone();
-    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
-        labels.remove(POD_TEMPLATE_HASH);
-        if labels.is_empty() {
-            if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
-                md.remove("labels");
-            }
+/// Whether the ReplicaSet's pod template is the Deployment's, ignoring the
+/// `pod-template-hash` label (kube's `EqualIgnoreHash`). A template's labels without
+/// that label, when left empty, count as absent, and so does its metadata then left
+/// empty. Compared in place, without copying either template: this runs for every
+/// ReplicaSet of every Deployment on every pass.
+fn same_template(rs: &Value, d: &Value) -> bool {
+    match (objects::at(rs, &["spec", "template"]), objects::at(d, &["spec", "template"])) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            same_except(a, b, "metadata")
+                && same_or_both_empty(a.get("metadata"), b.get("metadata"), same_metadata, metadata_empty)
         }
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
-    if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
-        if md.is_empty() {
-            if let Some(m) = t.as_object_mut() {
-                m.remove("metadata");
-            }
-        }
-    }
-    t
 }
 
-fn same_template(rs: &Value, d: &Value) -> bool {
-    match (rs.pointer("/spec/template"), d.pointer("/spec/template")) {
-        (Some(a), Some(b)) => template_without_hash(a) == template_without_hash(b),
-        _ => false,
+/// Whether two template metadata objects agree once the hash label is dropped.
+fn same_metadata(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    same_except(a, b, "labels") && same_or_both_empty(a.get("labels"), b.get("labels"), same_labels, labels_empty)
+}
+
+/// Whether template metadata holds nothing once the hash label is dropped.
+fn metadata_empty(m: &Map<String, Value>) -> bool {
+    m.iter().all(|(k, v)| k == "labels" && v.as_object().is_some_and(labels_empty))
+}
+
+/// Whether two label maps agree, the hash label aside.
+fn same_labels(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let len = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key(POD_TEMPLATE_HASH));
+    len(a) == len(b) && a.iter().filter(|(k, _)| *k != POD_TEMPLATE_HASH).all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Whether a label map holds nothing but the hash label.
+fn labels_empty(m: &Map<String, Value>) -> bool {
+    m.keys().all(|k| k == POD_TEMPLATE_HASH)
+}
+
+/// Whether two objects have the same fields, `except` aside.
+fn same_except(a: &Map<String, Value>, b: &Map<String, Value>, except: &str) -> bool {
+    let len = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key(except));
+    len(a) == len(b) && a.iter().filter(|(k, _)| *k != except).all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Two optional fields compared with `same` when both are objects; an object that
+/// `empty` says is empty counts as the field being absent; other values compare as
+/// they are.
+fn same_or_both_empty(
+    a: Option<&Value>,
+    b: Option<&Value>,
+    same: fn(&Map<String, Value>, &Map<String, Value>) -> bool,
+    empty: fn(&Map<String, Value>) -> bool,
+) -> bool {
+    match (a, b) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => same(a, b),
+        (Some(Value::Object(m)), None) | (None, Some(Value::Object(m))) => empty(m),
+        (a, b) => a == b,
     }
 }
 
@@ -173,9 +204,11 @@ fn set_count(st: &mut Map<String, Value>, key: &str, n: i64) {
 /// One Deployment's rollout state during a pass.
 struct Sync<'a> {
     ctx: &'a Context,
-    d: Value,
-    new_rs: Option<Value>,
-    old: Vec<Value>,
+    /// The Deployment, the ReplicaSet of its template and the others: shared with
+    /// the caches until written (a write stores the server's answer).
+    d: Arc<Value>,
+    new_rs: Option<Arc<Value>>,
+    old: Vec<Arc<Value>>,
     /// The pods, for the old ReplicaSets' (Recreate waits until they are gone).
     pods: &'a Cache,
     created_new: bool,
@@ -183,10 +216,11 @@ struct Sync<'a> {
 
 impl<'a> Sync<'a> {
     fn all(&self) -> Vec<&Value> {
-        self.old.iter().chain(self.new_rs.iter()).collect()
+        self.old.iter().chain(self.new_rs.iter()).map(|rs| rs.as_ref()).collect()
     }
 
     fn replace(&mut self, rs: Value) {
+        let rs = Arc::new(rs);
         let uid = objects::uid(&rs).to_owned();
         if self.new_rs.as_ref().is_some_and(|n| objects::uid(n) == uid) {
             self.new_rs = Some(rs);
@@ -238,26 +272,31 @@ impl<'a> Sync<'a> {
     /// Returns false when the pass must stop (a write raced or failed).
     async fn ensure_new(&mut self, create: bool) -> bool {
         let c = &self.ctx.client;
-        let max_old = self.old.iter().map(revision).max().unwrap_or(0);
+        let max_old = self.old.iter().map(|r| revision(r)).max().unwrap_or(0);
         let new_revision = max_old + 1;
         if let Some(rs) = self.new_rs.clone() {
-            let mut updated = rs.clone();
-            if revision(&rs) < new_revision {
-                objects::set_annotation(&mut updated, REVISION, &new_revision.to_string());
-            }
-            let mrs = self.d.pointer("/spec/minReadySeconds").cloned();
-            if rs.pointer("/spec/minReadySeconds") != mrs.as_ref() {
-                if let Some(spec) = updated.get_mut("spec").and_then(Value::as_object_mut) {
-                    match mrs {
-                        Some(v) => spec.insert("minReadySeconds".into(), v),
-                        None => spec.remove("minReadySeconds"),
-                    };
+            // Copied only when something is to change.
+            let bump = revision(&rs) < new_revision;
+            let mrs = objects::at(&self.d, &["spec", "minReadySeconds"]);
+            let mrs_differs = objects::at(&rs, &["spec", "minReadySeconds"]) != mrs;
+            if bump || mrs_differs {
+                let mut updated = Value::clone(&rs);
+                if bump {
+                    objects::set_annotation(&mut updated, REVISION, &new_revision.to_string());
                 }
-            }
-            if updated != rs {
-                match c.update(&c.res.replicasets, &updated).await {
-                    Ok(w) => self.replace(w),
-                    Err(_) => return false,
+                if mrs_differs {
+                    if let Some(spec) = updated.get_mut("spec").and_then(Value::as_object_mut) {
+                        match mrs {
+                            Some(v) => spec.insert("minReadySeconds".into(), v.clone()),
+                            None => spec.remove("minReadySeconds"),
+                        };
+                    }
+                }
+                if updated != *rs {
+                    match c.update(&c.res.replicasets, &updated).await {
+                        Ok(w) => self.replace(w),
+                        Err(_) => return false,
+                    }
                 }
             }
         } else if create {
@@ -268,13 +307,13 @@ impl<'a> Sync<'a> {
             return true;
         }
         // The Deployment carries the revision of its new ReplicaSet.
-        let rev = self.new_rs.as_ref().map(revision).unwrap_or(new_revision).to_string();
+        let rev = self.new_rs.as_ref().map(|r| revision(r)).unwrap_or(new_revision).to_string();
         if objects::annotation(&self.d, REVISION) != Some(rev.as_str()) {
-            let mut d = self.d.clone();
+            let mut d = Value::clone(&self.d);
             objects::set_annotation(&mut d, REVISION, &rev);
             // Through the status subresource, as kube's deployment controller does.
             match c.update_status(&c.res.deployments, &d).await {
-                Ok(w) => self.d = w,
+                Ok(w) => self.d = Arc::new(w),
                 Err(_) => return false,
             }
         }
@@ -284,11 +323,11 @@ impl<'a> Sync<'a> {
     async fn create_new(&mut self, revision_number: i64) -> bool {
         let c = &self.ctx.client;
         let d = &self.d;
-        let Some(template) = d.pointer("/spec/template") else {
+        let Some(template) = objects::at(d, &["spec", "template"]) else {
             tracing::warn!(deployment = %objects::name(d), "deployment without spec.template; skipped");
             return false;
         };
-        let collision = d.pointer("/status/collisionCount").and_then(Value::as_i64);
+        let collision = objects::at(d, &["status", "collisionCount"]).and_then(Value::as_i64);
         let hash = pod_template_hash(template, collision);
         let mut template = template.clone();
         {
@@ -298,7 +337,7 @@ impl<'a> Sync<'a> {
                 l.insert(POD_TEMPLATE_HASH.into(), json!(hash));
             }
         }
-        let mut selector = d.pointer("/spec/selector").cloned().unwrap_or_else(|| json!({}));
+        let mut selector = objects::at(d, &["spec", "selector"]).cloned().unwrap_or_else(|| json!({}));
         if let Some(sel) = selector.as_object_mut() {
             let ml = sel.entry("matchLabels").or_insert_with(|| json!({}));
             if let Some(ml) = ml.as_object_mut() {
@@ -306,7 +345,7 @@ impl<'a> Sync<'a> {
             }
         }
         let mut annotations = Map::new();
-        if let Some(a) = d.pointer("/metadata/annotations").and_then(Value::as_object) {
+        if let Some(a) = objects::object_at(d, &["metadata", "annotations"]) {
             for (k, v) in a {
                 if k != "kubectl.kubernetes.io/last-applied-configuration"
                     && !k.starts_with("deployment.kubernetes.io/")
@@ -328,7 +367,7 @@ impl<'a> Sync<'a> {
         };
         let name = format!("{}-{hash}", objects::name(d));
         let mut spec = json!({"replicas": replicas, "selector": selector, "template": template});
-        if let Some(m) = d.pointer("/spec/minReadySeconds") {
+        if let Some(m) = objects::at(d, &["spec", "minReadySeconds"]) {
             spec["minReadySeconds"] = m.clone();
         }
         let rs = json!({
@@ -337,7 +376,7 @@ impl<'a> Sync<'a> {
             "metadata": {
                 "name": name,
                 "namespace": objects::namespace(d),
-                "labels": template.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({})),
+                "labels": objects::at(&template, &["metadata", "labels"]).cloned().unwrap_or_else(|| json!({})),
                 "annotations": annotations,
                 "ownerReferences": [objects::controller_ref(d, "apps/v1", "Deployment")],
             },
@@ -347,7 +386,7 @@ impl<'a> Sync<'a> {
             Ok(created) => {
                 let msg = format!("Scaled up replica set {name} from 0 to {replicas}");
                 self.ctx.event(&self.d, "Normal", "ScalingReplicaSet", &msg, COMPONENT).await;
-                self.new_rs = Some(created);
+                self.new_rs = Some(Arc::new(created));
                 self.created_new = true;
                 true
             }
@@ -359,7 +398,7 @@ impl<'a> Sync<'a> {
                         return false;
                     }
                 }
-                let mut bumped = self.d.clone();
+                let mut bumped = Value::clone(&self.d);
                 let next = collision.unwrap_or(0) + 1;
                 if let Some(m) = bumped.as_object_mut() {
                     let st = m.entry("status").or_insert_with(|| json!({}));
@@ -390,7 +429,8 @@ impl<'a> Sync<'a> {
     /// kube's `scale`: resize the active ReplicaSet(s) to a new `spec.replicas`.
     async fn scale_event(&mut self) {
         let n = desired(&self.d);
-        let active: Vec<Value> = self.all().into_iter().filter(|rs| spec_replicas(rs) > 0).cloned().collect();
+        let active: Vec<Arc<Value>> =
+            self.old.iter().chain(self.new_rs.iter()).filter(|rs| spec_replicas(rs) > 0).cloned().collect();
         let target = match active.len() {
             0 => {
                 self.new_rs.clone().or_else(|| self.old.iter().max_by_key(|r| objects::created(r).to_owned()).cloned())
@@ -413,7 +453,7 @@ impl<'a> Sync<'a> {
         }
         // Proportional scaling across several active ReplicaSets.
         let allowed = if n > 0 { n + max_surge(&self.d) } else { 0 };
-        let total: i64 = active.iter().map(spec_replicas).sum();
+        let total: i64 = active.iter().map(|r| spec_replicas(r)).sum();
         let to_add = allowed - total;
         if to_add == 0 || total == 0 {
             return;
@@ -427,7 +467,7 @@ impl<'a> Sync<'a> {
             sorted.sort_by_key(|r| (std::cmp::Reverse(spec_replicas(r)), objects::created(r).to_owned()));
         }
         let mut added = 0;
-        let mut targets: Vec<(Value, i64)> = Vec::new();
+        let mut targets: Vec<(Arc<Value>, i64)> = Vec::new();
         for rs in &sorted {
             let share = (spec_replicas(rs) * to_add) as f64 / total as f64;
             let share = if to_add > 0 { share.floor() as i64 } else { share.ceil() as i64 };
@@ -465,7 +505,7 @@ impl<'a> Sync<'a> {
 
     /// kube's `reconcileOldReplicaSets`; true when it scaled down.
     async fn reconcile_old(&mut self) -> bool {
-        let old_count: i64 = self.old.iter().map(spec_replicas).sum();
+        let old_count: i64 = self.old.iter().map(|r| spec_replicas(r)).sum();
         if old_count == 0 {
             return false;
         }
@@ -569,15 +609,15 @@ impl<'a> Sync<'a> {
 
     /// Deletes old, scaled-down ReplicaSets beyond `revisionHistoryLimit`.
     async fn cleanup(&mut self) {
-        let limit = objects::int_at(&self.d, "/spec/revisionHistoryLimit", 10).max(0) as usize;
-        let mut candidates: Vec<Value> = self
+        let limit = objects::int_at(&self.d, &["spec", "revisionHistoryLimit"], 10).max(0) as usize;
+        let mut candidates: Vec<Arc<Value>> = self
             .old
             .iter()
             .filter(|r| {
                 spec_replicas(r) == 0
-                    && objects::int_at(r, "/status/replicas", 0) == 0
+                    && objects::int_at(r, &["status", "replicas"], 0) == 0
                     && !objects::is_deleting(r)
-                    && objects::int_at(r, "/status/observedGeneration", 0) >= objects::generation(r)
+                    && objects::int_at(r, &["status", "observedGeneration"], 0) >= objects::generation(r)
             })
             .cloned()
             .collect();
@@ -600,11 +640,11 @@ impl<'a> Sync<'a> {
         let d = &self.d;
         let n = desired(d);
         let all = self.all();
-        let available_sum: i64 = all.iter().map(|r| objects::int_at(r, "/status/availableReplicas", 0)).sum();
+        let available_sum: i64 = all.iter().map(|r| objects::int_at(r, &["status", "availableReplicas"], 0)).sum();
         let spec_sum: i64 = all.iter().map(|r| spec_replicas(r)).sum();
-        let actual: i64 = all.iter().map(|r| objects::int_at(r, "/status/replicas", 0)).sum();
-        let ready: i64 = all.iter().map(|r| objects::int_at(r, "/status/readyReplicas", 0)).sum();
-        let updated = self.new_rs.as_ref().map_or(0, |r| objects::int_at(r, "/status/replicas", 0));
+        let actual: i64 = all.iter().map(|r| objects::int_at(r, &["status", "replicas"], 0)).sum();
+        let ready: i64 = all.iter().map(|r| objects::int_at(r, &["status", "readyReplicas"], 0)).sum();
+        let updated = self.new_rs.as_ref().map_or(0, |r| objects::int_at(r, &["status", "replicas"], 0));
         let mut status = d.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
         if let Some(st) = status.as_object_mut() {
             st.insert("observedGeneration".into(), json!(objects::generation(d)));
@@ -617,9 +657,9 @@ impl<'a> Sync<'a> {
             // a ReplicaSet the controller has synced does not report it.
             let mut terminating = Some(0i64);
             for r in &all {
-                match r.pointer("/status/terminatingReplicas").and_then(Value::as_i64) {
+                match objects::at(r, &["status", "terminatingReplicas"]).and_then(Value::as_i64) {
                     Some(n) => terminating = terminating.map(|t| t + n),
-                    None if objects::int_at(r, "/status/observedGeneration", 0) == 0 => {}
+                    None if objects::int_at(r, &["status", "observedGeneration"], 0) == 0 => {}
                     None => terminating = None,
                 }
             }
@@ -648,7 +688,7 @@ impl<'a> Sync<'a> {
                 true,
             );
         }
-        let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+        let paused = objects::bool_at(d, &["spec", "paused"]);
         let new_name = self.new_rs.as_ref().map(|r| objects::name(r).to_owned());
         let done = complete(d, &holder["status"]);
         match (paused, &new_name) {
@@ -694,13 +734,13 @@ impl<'a> Sync<'a> {
         if d.get("status") == Some(&status) {
             return;
         }
-        let mut out = d.clone();
+        let mut out = Value::clone(d);
         if let Some(m) = out.as_object_mut() {
             m.insert("status".into(), status);
         }
         let c = &self.ctx.client;
         match c.update_status(&c.res.deployments, &out).await {
-            Ok(w) => self.d = w,
+            Ok(w) => self.d = Arc::new(w),
             Err(e) if is_conflict(&e) || is_not_found(&e) => {}
             Err(e) => {
                 tracing::warn!(deployment = %objects::name(d), error = %e.message, "deployment: status update failed")
@@ -716,22 +756,21 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let rss = ctx.informers.fresh(&c.res.replicasets).await;
     let pods = ctx.informers.fresh(&c.res.pods).await;
     for d in deployments {
-        let d = Arc::unwrap_or_clone(d);
         let ns = objects::namespace(&d).unwrap_or("").to_owned();
-        let selector = d.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+        let selector = objects::at(&d, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
         let owner = Owner { object: &d, api_version: "apps/v1", kind: "Deployment", selector: &selector };
         let candidates = rss.claimable(&ns, objects::uid(&d));
         let owned = ownership::claim(c, &c.res.replicasets, &owner, &candidates).await;
-        let mut owned: Vec<Value> = owned.into_iter().map(Arc::unwrap_or_clone).collect();
-        owned.sort_by_key(|r| (objects::created(r).to_owned(), objects::name(r).to_owned()));
+        let mut owned = owned;
+        owned.sort_by(|a, b| (objects::created(a), objects::name(a)).cmp(&(objects::created(b), objects::name(b))));
         let new_pos = owned.iter().position(|rs| same_template(rs, &d));
         let new_rs = new_pos.map(|i| owned.remove(i));
-        let mut sync = Sync { ctx, d: d.clone(), new_rs, old: owned, pods: &pods, created_new: false };
+        let mut sync = Sync { ctx, d: Arc::clone(&d), new_rs, old: owned, pods: &pods, created_new: false };
         if objects::is_deleting(&d) {
             sync.sync_status().await;
             continue;
         }
-        let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+        let paused = objects::bool_at(&d, &["spec", "paused"]);
         if paused || sync.is_scaling_event() {
             if !sync.ensure_new(false).await {
                 continue;
@@ -778,6 +817,64 @@ mod tests {
         assert_eq!(strategy(&d), Strategy::Rolling { max_surge: 1, max_unavailable: 1 });
         let d = json!({"spec": {"strategy": {"type": "Recreate"}}});
         assert_eq!(strategy(&d), Strategy::Recreate);
+    }
+
+    /// The template as kube's `EqualIgnoreHash` compares it, by copying: the
+    /// reference `same_template` must agree with.
+    fn template_without_hash(t: &Value) -> Value {
+        let mut t = t.clone();
+        if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+            labels.remove(POD_TEMPLATE_HASH);
+            if labels.is_empty() {
+                if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+                    md.remove("labels");
+                }
+            }
+        }
+        if let Some(md) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+            if md.is_empty() {
+                if let Some(m) = t.as_object_mut() {
+                    m.remove("metadata");
+                }
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn templates_compare_in_place_as_copies_without_hash_do() {
+        let h = POD_TEMPLATE_HASH;
+        let templates = [
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "x", h: "abc"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "x", h: "def"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "y", h: "abc"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c"}]}}),
+            json!({"metadata": {"labels": {"app": "x"}, "annotations": {"a": "b"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {h: "abc"}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": {}}, "spec": {"containers": []}}),
+            json!({"metadata": {}, "spec": {"containers": []}}),
+            json!({"spec": {"containers": []}}),
+            json!({"metadata": {"labels": {h: "abc"}, "annotations": {}}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": "odd"}, "spec": {"containers": []}}),
+            json!({"metadata": {"labels": null}, "spec": {"containers": []}}),
+            json!({"metadata": ["labels"], "spec": {"containers": []}}),
+            json!({"metadata": null, "spec": {"containers": []}}),
+            json!({"spec": {"containers": []}, "extra": 1}),
+            json!({}),
+            json!("template"),
+            json!(null),
+        ];
+        let wrap = |t: &Value| json!({"spec": {"template": t}});
+        for a in &templates {
+            for b in &templates {
+                let want = template_without_hash(a) == template_without_hash(b);
+                assert_eq!(same_template(&wrap(a), &wrap(b)), want, "{a} vs {b}");
+            }
+        }
+        // Without a template on either side, no match.
+        assert!(!same_template(&json!({"spec": {}}), &wrap(&templates[0])));
+        assert!(!same_template(&wrap(&templates[0]), &json!({})));
     }
 
     #[test]

@@ -33,6 +33,7 @@
 //! its own whose Service is missing), where kube reacts to the delete event.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -65,15 +66,15 @@ struct Entry {
 }
 
 fn addr_key(addr: &Value) -> AddrKey {
-    (util::str_at(addr, "/ip").to_owned(), util::str_at(addr, "/targetRef/uid").to_owned())
+    (objects::str_at(addr, &["ip"]).to_owned(), objects::str_at(addr, &["targetRef", "uid"]).to_owned())
 }
 
 /// The ordering of ports within a subset.
 fn port_order(p: &Value) -> (i64, String, String) {
     (
         p.get("port").and_then(Value::as_i64).unwrap_or(0),
-        util::str_at(p, "/name").to_owned(),
-        util::str_at(p, "/protocol").to_owned(),
+        objects::str_at(p, &["name"]).to_owned(),
+        objects::str_at(p, &["protocol"]).to_owned(),
     )
 }
 
@@ -169,9 +170,9 @@ fn truncate(subsets: &mut [Value]) -> bool {
 
 /// The subsets of one Service over its selected pods.
 fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
-    let publish_not_ready = svc.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool) == Some(true);
+    let publish_not_ready = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
     let family = util::primary_family(svc);
-    let ports = svc.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let ports = objects::array_at(svc, &["spec", "ports"]);
     let mut entries = Vec::new();
     for pod in pods {
         if !util::should_pod_be_in_endpoints(pod, publish_not_ready) {
@@ -181,9 +182,9 @@ fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
         let mut addr = Map::new();
         addr.insert("ip".into(), json!(ip));
         if util::should_set_hostname(pod, svc) {
-            addr.insert("hostname".into(), json!(util::str_at(pod, "/spec/hostname")));
+            addr.insert("hostname".into(), json!(objects::str_at(pod, &["spec", "hostname"])));
         }
-        let node = util::str_at(pod, "/spec/nodeName");
+        let node = objects::str_at(pod, &["spec", "nodeName"]);
         if !node.is_empty() {
             addr.insert("nodeName".into(), json!(node));
         }
@@ -196,19 +197,29 @@ fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
             }
             continue;
         }
-        for sp in &ports {
-            let Some(num) = util::find_port(pod, sp) else { continue };
-            let mut port = Map::new();
-            let name = util::str_at(sp, "/name");
-            if !name.is_empty() {
-                port.insert("name".into(), json!(name));
+        let mut pod_ports: Vec<Value> = ports
+            .iter()
+            .filter_map(|sp| {
+                let num = util::find_port(pod, sp)?;
+                let mut port = Map::new();
+                let name = objects::str_at(sp, &["name"]);
+                if !name.is_empty() {
+                    port.insert("name".into(), json!(name));
+                }
+                port.insert("port".into(), json!(num));
+                port.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
+                if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
+                    port.insert("appProtocol".into(), ap.clone());
+                }
+                Some(Value::Object(port))
+            })
+            .collect();
+        // One entry per port, in order; the address is copied for all but the last.
+        if let Some(last) = pod_ports.pop() {
+            for port in pod_ports {
+                entries.push(Entry { addr: addr.clone(), ready, port: Some(port) });
             }
-            port.insert("port".into(), json!(num));
-            port.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
-            if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
-                port.insert("appProtocol".into(), ap.clone());
-            }
-            entries.push(Entry { addr: addr.clone(), ready, port: Some(Value::Object(port)) });
+            entries.push(Entry { addr, ready, port: Some(last) });
         }
     }
     repack(entries)
@@ -246,7 +257,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     let listed = async {
         let services = util::owned(ctx.informers.list(&services_res).await);
         let pods = ctx.informers.fresh(&c.res.pods).await;
-        let endpoints = util::owned(ctx.informers.list(&endpoints_res).await);
+        let endpoints = ctx.informers.list(&endpoints_res).await;
         Ok::<_, crate::api::ApiError>((services, pods, endpoints))
     };
     let (services, pods, endpoints) = match listed.await {
@@ -257,28 +268,35 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         }
     };
     let writer = c.as_user(USER);
-    let mut current: HashMap<(String, String), Value> = endpoints.into_iter().map(|e| (util::key(&e), e)).collect();
+    let mut current: HashMap<(String, String), Arc<Value>> =
+        endpoints.into_iter().map(|e| (util::key(&e), e)).collect();
     let live: HashSet<(String, String)> = services.iter().map(util::key).collect();
+    let all_pods = pods.list(None);
+    let pod_index = util::PodIndex::new(&all_pods);
     let mut retry = false;
     for svc in &services {
         let Some(selector) = util::service_selector(svc) else { continue };
-        let in_namespace = pods.list(Some(objects::namespace(svc).unwrap_or("")));
-        let pods = util::selected_pods(svc, selector, &in_namespace);
+        let pods = pod_index.select(svc, selector);
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let mut subsets = desired_subsets(svc, &pods);
         let existing = current.remove(&util::key(svc));
         if let Some(ep) = &existing {
-            let stored = ep.get("subsets").cloned().unwrap_or_else(|| json!([]));
+            // The stored subsets (missing reads as none), compared in place.
+            let same_subsets = match ep.get("subsets") {
+                Some(Value::Array(stored)) => *stored == subsets,
+                None => subsets.is_empty(),
+                Some(_) => false,
+            };
             let capacity_ok =
                 subsets.iter().map(|s| count(s, "addresses") + count(s, "notReadyAddresses")).sum::<usize>()
                     <= MAX_CAPACITY
                     && objects::annotation(ep, ANNOTATION_OVER_CAPACITY).is_none();
-            if stored == Value::Array(subsets.clone()) && labels_correct(ep, svc) && capacity_ok {
+            if same_subsets && labels_correct(ep, svc) && capacity_ok {
                 state.triggers.commit(svc, triggers);
                 continue;
             }
         }
-        let mut ep = existing.clone().unwrap_or_else(|| {
+        let mut ep = existing.as_deref().cloned().unwrap_or_else(|| {
             json!({
                 "apiVersion": "v1",
                 "kind": "Endpoints",
@@ -288,7 +306,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         util::set_trigger_time(&mut ep, trigger);
         if truncate(&mut subsets) {
             objects::set_annotation(&mut ep, ANNOTATION_OVER_CAPACITY, "truncated");
-        } else if let Some(a) = ep.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        } else if let Some(a) = objects::at_mut(&mut ep, &["metadata", "annotations"]).and_then(Value::as_object_mut) {
             a.remove(ANNOTATION_OVER_CAPACITY);
         }
         let mut labels = objects::labels(svc);
@@ -340,7 +358,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
     // The Endpoints of Services gone since the last pass, and any left labelled as
     // this controller's without their Service.
     for (key, ep) in current {
-        let managed = objects::labels(&ep).get(LABEL_MANAGED_BY) == Some(&json!(CONTROLLER_NAME));
+        let managed = objects::label(&ep, LABEL_MANAGED_BY) == Some(CONTROLLER_NAME);
         if live.contains(&key) || !(managed || state.known.contains(&key)) {
             continue;
         }
@@ -398,6 +416,29 @@ mod tests {
         assert_eq!(s[1]["ports"], json!([http]));
         assert_eq!(s[1]["notReadyAddresses"][0]["ip"], "10.0.0.11");
         assert_eq!(s[1]["addresses"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn each_port_a_pod_serves_carries_its_address() {
+        let svc = json!({"metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"clusterIP": "10.96.0.1", "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {"name": "metrics", "port": 9090, "protocol": "TCP"}]}});
+        let pod = |i: u8, ports: Value| {
+            json!({"metadata": {"name": format!("p{i}"), "namespace": "ns", "uid": format!("u{i}")},
+                "spec": {"nodeName": "n1", "containers": [{"name": "c", "ports": ports}]},
+                "status": {"phase": "Running", "podIP": format!("10.0.0.{i}"), "podIPs": [{"ip": format!("10.0.0.{i}")}],
+                    "conditions": [{"type": "Ready", "status": "True"}]}})
+        };
+        let (p1, p2) = (pod(1, json!([{"name": "http", "containerPort": 8080}])), pod(2, json!([])));
+        let subsets = desired_subsets(&svc, &[&p1, &p2]);
+        let ips = |s: &Value| s["addresses"].as_array().unwrap().iter().map(|a| a["ip"].clone()).collect::<Vec<_>>();
+        let by_port = |port: i64| subsets.iter().find(|s| s["ports"][0]["port"] == port).expect("subset of port");
+        assert_eq!(subsets.len(), 2, "{subsets:#?}");
+        assert_eq!(ips(by_port(8080)), vec![json!("10.0.0.1")]);
+        assert_eq!(ips(by_port(9090)), vec![json!("10.0.0.1"), json!("10.0.0.2")]);
+        assert_eq!(by_port(8080)["addresses"][0], by_port(9090)["addresses"][0], "the same address for both ports");
+        assert_eq!(by_port(8080)["addresses"][0]["targetRef"]["name"], "p1");
     }
 
     #[test]

@@ -47,7 +47,9 @@
 //! collector's next scan, which Service events do not wake (so up to its resync
 //! period), where kube's event-driven collector is prompt.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -79,12 +81,11 @@ struct Plan {
 /// The ports of a Service's endpoints on `pod` (a port whose `targetPort` the pod
 /// lacks is left out; a headless Service may have none).
 fn endpoint_ports(svc: &Value, pod: &Value) -> Vec<Value> {
-    let ports = svc.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut out = Vec::new();
-    for sp in &ports {
+    for sp in objects::array_at(svc, &["spec", "ports"]) {
         let Some(num) = util::find_port(pod, sp) else { continue };
         let mut p = Map::new();
-        p.insert("name".into(), json!(util::str_at(sp, "/name")));
+        p.insert("name".into(), json!(objects::str_at(sp, &["name"])));
         p.insert("port".into(), json!(num));
         p.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
         if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
@@ -104,50 +105,56 @@ fn port_key(ports: &[Value]) -> String {
 
 /// kube's endpoint hash: addresses, hostname and the pod named by targetRef.
 fn endpoint_identity(ep: &Value) -> String {
-    json!([
+    // The JSON array [addresses, hostname, namespace, name], serialized from borrows.
+    let identity = (
         ep.get("addresses"),
-        util::str_at(ep, "/hostname"),
-        util::str_at(ep, "/targetRef/namespace"),
-        util::str_at(ep, "/targetRef/name"),
-    ])
-    .to_string()
+        objects::str_at(ep, &["hostname"]),
+        objects::str_at(ep, &["targetRef", "namespace"]),
+        objects::str_at(ep, &["targetRef", "name"]),
+    );
+    serde_json::to_string(&identity).unwrap_or_default()
 }
 
 /// Whether two endpoints with the same identity differ in what kube compares
 /// (conditions, nodeName, zone, targetRef beyond its resourceVersion).
 fn endpoint_changed(a: &Value, b: &Value) -> bool {
-    let target = |e: &Value| {
-        let mut t = e.get("targetRef").cloned().unwrap_or(Value::Null);
-        if let Some(m) = t.as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        t
-    };
-    let cond = |e: &Value, c: &str| e.pointer(&format!("/conditions/{c}")).cloned();
+    let cond = |e, c| objects::at(e, &["conditions", c]);
     ["ready", "serving", "terminating"].iter().any(|c| cond(a, c) != cond(b, c))
         || a.get("nodeName") != b.get("nodeName")
         || a.get("zone") != b.get("zone")
-        || target(a) != target(b)
+        || !same_target(a.get("targetRef").unwrap_or(&Value::Null), b.get("targetRef").unwrap_or(&Value::Null))
+}
+
+/// Whether two targetRefs agree, their resourceVersion aside (compared in place).
+fn same_target(a: &Value, b: &Value) -> bool {
+    const RV: &str = "resourceVersion";
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let len = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key(RV));
+            len(a) == len(b) && a.iter().filter(|(k, _)| *k != RV).all(|(k, v)| b.get(k) == Some(v))
+        }
+        (a, b) => a == b,
+    }
 }
 
 /// A pod as an endpoint of `svc` for `family`.
 fn pod_to_endpoint(pod: &Value, node: Option<&Value>, svc: &Value, family: &str) -> Value {
     let serving = util::pod_ready_condition(pod);
     let terminating = objects::is_deleting(pod);
-    let publish = svc.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool) == Some(true);
+    let publish = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
     let ready = publish || (serving && !terminating);
     let mut ep = Map::new();
     ep.insert("addresses".into(), json!(util::pod_ips(pod, family)));
     ep.insert("conditions".into(), json!({"ready": ready, "serving": serving, "terminating": terminating}));
     if util::should_set_hostname(pod, svc) {
-        ep.insert("hostname".into(), json!(util::str_at(pod, "/spec/hostname")));
+        ep.insert("hostname".into(), json!(objects::str_at(pod, &["spec", "hostname"])));
     }
     ep.insert("targetRef".into(), util::target_ref(pod));
-    let node_name = util::str_at(pod, "/spec/nodeName");
+    let node_name = objects::str_at(pod, &["spec", "nodeName"]);
     if !node_name.is_empty() {
         ep.insert("nodeName".into(), json!(node_name));
     }
-    if let Some(zone) = node.map(|n| util::str_at(n, &format!("/metadata/labels/{}", LABEL_ZONE.replace('/', "~1")))) {
+    if let Some(zone) = node.map(|n| objects::str_at(n, &["metadata", "labels", LABEL_ZONE])) {
         if !zone.is_empty() {
             ep.insert("zone".into(), json!(zone));
         }
@@ -162,17 +169,22 @@ fn is_reserved_label(k: &str) -> bool {
 /// The labels a slice of `svc` should carry, and whether its non-reserved labels
 /// differ from the Service's (kube's `setEndpointSliceLabels`).
 fn slice_labels(slice: &Value, svc: &Value) -> (Map<String, Value>, bool) {
-    let strip = |obj: &Value| -> Map<String, Value> {
-        objects::labels(obj).into_iter().filter(|(k, _)| !is_reserved_label(k)).collect()
-    };
-    let mut labels = strip(svc);
-    let changed = strip(slice) != labels;
+    let mut labels: Map<String, Value> =
+        objects::labels(svc).into_iter().filter(|(k, _)| !is_reserved_label(k)).collect();
+    let changed = !same_unreserved_labels(objects::labels_of(slice), &labels);
     if !util::is_service_ip_set(svc) {
         labels.insert(util::LABEL_HEADLESS.into(), json!(""));
     }
     labels.insert(util::LABEL_SERVICE_NAME.into(), json!(objects::name(svc)));
     labels.insert(LABEL_MANAGED_BY.into(), json!(CONTROLLER_NAME));
     (labels, changed)
+}
+
+/// Whether the labels of `slice` other than the reserved ones are `unreserved`
+/// (compared in place: this runs for every slice on every pass).
+fn same_unreserved_labels(slice: Option<&Map<String, Value>>, unreserved: &Map<String, Value>) -> bool {
+    let kept = || slice.into_iter().flatten().filter(|(k, _)| !is_reserved_label(k));
+    kept().count() == unreserved.len() && kept().all(|(k, v)| unreserved.get(k) == Some(v))
 }
 
 /// A new slice of `svc` (no name yet: generateName `<service>-`).
@@ -198,15 +210,15 @@ fn new_slice(svc: &Value, ports: &[Value], family: &str) -> Value {
 }
 
 fn owned_by(slice: &Value, svc: &Value) -> bool {
-    objects::owner_refs(slice).iter().any(|r| {
+    objects::owner_refs_of(slice).iter().any(|r| {
         r.get("uid").and_then(Value::as_str) == Some(objects::uid(svc))
             && r.get("kind").and_then(Value::as_str) == Some("Service")
             && r.get("apiVersion").and_then(Value::as_str) == Some("v1")
     })
 }
 
-fn endpoints_of(slice: &Value) -> Vec<Value> {
-    slice.get("endpoints").and_then(Value::as_array).cloned().unwrap_or_default()
+fn endpoints_of(slice: &Value) -> &[Value] {
+    slice.get("endpoints").and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 fn set_endpoints(slice: &mut Value, eps: Vec<Value>) {
@@ -225,8 +237,8 @@ fn list_or_null(items: Vec<Value>) -> Value {
     }
 }
 
-fn ports_of(slice: &Value) -> Vec<Value> {
-    slice.get("ports").and_then(Value::as_array).cloned().unwrap_or_default()
+fn ports_of(slice: &Value) -> &[Value] {
+    slice.get("ports").and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
 /// Whether an existing slice is the placeholder kube would create (namespace, labels,
@@ -234,30 +246,31 @@ fn ports_of(slice: &Value) -> Vec<Value> {
 fn is_placeholder(existing: &Value, placeholder: &Value) -> bool {
     objects::namespace(existing) == objects::namespace(placeholder)
         && objects::labels(existing) == objects::labels(placeholder)
-        && objects::owner_refs(existing) == objects::owner_refs(placeholder)
+        && objects::owner_refs_of(existing) == objects::owner_refs_of(placeholder)
         && existing.get("addressType") == placeholder.get("addressType")
         && endpoints_of(existing).is_empty()
         && ports_of(existing).is_empty()
 }
 
-/// kube's `reconcileByPortMapping`: the slices of one port group.
+/// kube's `reconcileByPortMapping`: the slices of one port group. A slice is copied
+/// only when it is to be written.
 fn reconcile_port_group(
     svc: &Value,
-    existing: &[Value],
+    existing: &[&Value],
     mut desired: BTreeMap<String, Value>,
     ports: &[Value],
     family: &str,
     plan: &mut Plan,
 ) {
-    let mut by_name: BTreeMap<String, Value> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Cow<'_, Value>> = BTreeMap::new();
     let mut unchanged: Vec<String> = Vec::new();
     let mut to_update: Vec<String> = Vec::new();
-    for slice in existing {
+    for &slice in existing {
         let name = objects::name(slice).to_owned();
         let old = endpoints_of(slice);
         let mut kept = Vec::new();
         let mut changed = false;
-        for ep in &old {
+        for ep in old {
             if let Some(want) = desired.remove(&endpoint_identity(ep)) {
                 changed |= endpoint_changed(&want, ep);
                 kept.push(want);
@@ -272,15 +285,15 @@ fn reconcile_port_group(
             let mut s = slice.clone();
             set_endpoints(&mut s, kept);
             objects::meta_mut(&mut s).insert("labels".into(), Value::Object(labels));
-            by_name.insert(name.clone(), s);
+            by_name.insert(name.clone(), Cow::Owned(s));
             to_update.push(name);
         } else if labels_changed {
             let mut s = slice.clone();
             objects::meta_mut(&mut s).insert("labels".into(), Value::Object(labels));
-            by_name.insert(name.clone(), s);
+            by_name.insert(name.clone(), Cow::Owned(s));
             to_update.push(name);
         } else {
-            by_name.insert(name.clone(), slice.clone());
+            by_name.insert(name.clone(), Cow::Borrowed(slice));
             unchanged.push(name);
         }
     }
@@ -289,7 +302,7 @@ fn reconcile_port_group(
     updating.sort_by_key(|n| std::cmp::Reverse(by_name.get(n).map_or(0, |s| endpoints_of(s).len())));
     for name in &updating {
         if let Some(s) = by_name.get_mut(name) {
-            fill(s, &mut desired);
+            fill(s.to_mut(), &mut desired);
         }
     }
     // Then the unchanged slice closest to full (when the rest fits in one slice), then
@@ -303,7 +316,7 @@ fn reconcile_port_group(
         match target {
             Some(name) => {
                 if let Some(s) = by_name.get_mut(&name) {
-                    fill(s, &mut desired);
+                    fill(s.to_mut(), &mut desired);
                 }
                 unchanged.retain(|n| *n != name);
                 to_update.push(name);
@@ -317,14 +330,17 @@ fn reconcile_port_group(
     }
     for name in to_update {
         if let Some(s) = by_name.remove(&name) {
-            plan.update.push(s);
+            plan.update.push(s.into_owned());
         }
     }
 }
 
 /// Moves endpoints from `desired` (in order) into `slice` until it is full.
 fn fill(slice: &mut Value, desired: &mut BTreeMap<String, Value>) {
-    let mut eps = endpoints_of(slice);
+    let mut eps = match slice.get_mut("endpoints").map(Value::take) {
+        Some(Value::Array(eps)) => eps,
+        _ => Vec::new(),
+    };
     while eps.len() < MAX_ENDPOINTS_PER_SLICE {
         let Some((_, ep)) = desired.pop_first() else { break };
         eps.push(ep);
@@ -334,7 +350,7 @@ fn fill(slice: &mut Value, desired: &mut BTreeMap<String, Value>) {
 
 /// kube's `getSliceToFill`: of `names`, the slice that `n` more endpoints bring
 /// closest to full without overflowing it.
-fn closest_to_full(names: &[String], by_name: &BTreeMap<String, Value>, n: usize) -> Option<String> {
+fn closest_to_full(names: &[String], by_name: &BTreeMap<String, Cow<'_, Value>>, n: usize) -> Option<String> {
     let mut best: Option<(usize, &String)> = None;
     for name in names {
         let Some(s) = by_name.get(name) else { continue };
@@ -355,17 +371,17 @@ fn plan_family(
     svc: &Value,
     pods: &[&Value],
     nodes: &HashMap<String, Value>,
-    existing: &[Value],
+    existing: &[&Value],
     family: &str,
     plan: &mut Plan,
 ) {
-    let publish = svc.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool) == Some(true);
+    let publish = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
     let deletes_before = plan.delete.len();
     let creates_before = plan.create.len();
-    let mut existing_by_ports: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for slice in existing {
+    let mut existing_by_ports: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for &slice in existing {
         if owned_by(slice, svc) {
-            existing_by_ports.entry(port_key(&ports_of(slice))).or_default().push(slice.clone());
+            existing_by_ports.entry(port_key(ports_of(slice))).or_default().push(slice);
         } else {
             plan.delete.push(slice.clone());
         }
@@ -377,8 +393,15 @@ fn plan_family(
             continue;
         }
         let ports = endpoint_ports(svc, pod);
-        let group = desired.entry(port_key(&ports)).or_insert_with(|| (ports, BTreeMap::new()));
-        let node = nodes.get(util::str_at(pod, "/spec/nodeName"));
+        // Pods nearly always share their ports: a group with these very ports is
+        // found without building its key.
+        let known = desired.values().position(|(p, _)| *p == ports);
+        let group = match known {
+            Some(i) => desired.values_mut().nth(i),
+            None => Some(desired.entry(port_key(&ports)).or_insert_with(|| (ports, BTreeMap::new()))),
+        };
+        let Some(group) = group else { continue };
+        let node = nodes.get(objects::str_at(pod, &["spec", "nodeName"]));
         if node.is_none() && !publish {
             tracing::debug!(pod = %objects::name(pod), "endpointslice: skipping a pod whose Node is not found");
             continue;
@@ -388,14 +411,13 @@ fn plan_family(
             group.1.insert(endpoint_identity(&ep), ep);
         }
     }
-    for (key, (ports, eps)) in &desired {
-        let slices = existing_by_ports.get(key).map(Vec::as_slice).unwrap_or(&[]);
-        reconcile_port_group(svc, slices, eps.clone(), ports, family, plan);
+    let stale: Vec<String> = existing_by_ports.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+    for (key, (ports, eps)) in desired {
+        let slices = existing_by_ports.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        reconcile_port_group(svc, slices, eps, &ports, family, plan);
     }
-    for (key, slices) in existing_by_ports {
-        if !desired.contains_key(&key) {
-            plan.delete.extend(slices);
-        }
+    for key in stale {
+        plan.delete.extend(existing_by_ports.remove(&key).unwrap_or_default().into_iter().cloned());
     }
     // A Service without endpoints keeps one empty placeholder slice.
     if existing.len() == plan.delete.len() - deletes_before && plan.create.len() == creates_before {
@@ -409,12 +431,12 @@ fn plan_family(
 }
 
 /// Everything to write for one Service (kube's `Reconcile`), before `finalize`.
-fn plan_service(svc: &Value, pods: &[&Value], nodes: &HashMap<String, Value>, existing: Vec<Value>) -> Plan {
+fn plan_service(svc: &Value, pods: &[&Value], nodes: &HashMap<String, Value>, existing: &[&Value]) -> Plan {
     let mut plan = Plan::default();
     let families = util::service_families(svc);
-    let mut by_family: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    let mut wrong_type = Vec::new();
-    for slice in existing {
+    let mut by_family: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    let mut wrong_type: Vec<&Value> = Vec::new();
+    for &slice in existing {
         match families.iter().find(|f| slice.get("addressType").and_then(Value::as_str) == Some(**f)) {
             Some(f) => by_family.entry(f).or_default().push(slice),
             None => wrong_type.push(slice),
@@ -434,7 +456,7 @@ fn plan_service(svc: &Value, pods: &[&Value], nodes: &HashMap<String, Value>, ex
             // As kube: the new slice (its generateName too) under the old name.
             let meta = objects::meta_mut(&mut s);
             meta.insert("name".into(), json!(objects::name(&old)));
-            if let Some(rv) = old.pointer("/metadata/resourceVersion") {
+            if let Some(rv) = objects::at(&old, &["metadata", "resourceVersion"]) {
                 meta.insert("resourceVersion".into(), rv.clone());
             }
             plan.update.push(s);
@@ -442,7 +464,7 @@ fn plan_service(svc: &Value, pods: &[&Value], nodes: &HashMap<String, Value>, ex
             i += 1;
         }
     }
-    plan.delete.extend(wrong_type);
+    plan.delete.extend(wrong_type.into_iter().cloned());
     plan
 }
 
@@ -469,7 +491,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         }
         let pods = ctx.informers.fresh(&c.res.pods).await;
         let nodes = util::owned(ctx.informers.list(&c.res.nodes).await);
-        let slices = util::owned(ctx.informers.list(&slices_res).await);
+        let slices = ctx.informers.list(&slices_res).await;
         Ok::<_, crate::api::ApiError>(Some((services, pods, nodes, slices)))
     };
     let (services, pods, nodes, slices) = match listed.await {
@@ -484,29 +506,31 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         }
     };
     let nodes: HashMap<String, Value> = nodes.into_iter().map(|n| (objects::name(&n).to_owned(), n)).collect();
-    let mut slices_by_service: HashMap<(String, String), Vec<Value>> = HashMap::new();
+    let mut slices_by_service: HashMap<(String, String), Vec<Arc<Value>>> = HashMap::new();
     for s in slices {
-        let labels = objects::labels(&s);
-        let (Some(Value::String(svc)), Some(Value::String(by))) =
-            (labels.get(util::LABEL_SERVICE_NAME), labels.get(LABEL_MANAGED_BY))
+        let (Some(svc), Some(by)) =
+            (objects::label(&s, util::LABEL_SERVICE_NAME), objects::label(&s, LABEL_MANAGED_BY))
         else {
             continue;
         };
         if by != CONTROLLER_NAME || objects::is_deleting(&s) {
             continue;
         }
-        slices_by_service.entry((objects::namespace(&s).unwrap_or("").to_owned(), svc.clone())).or_default().push(s);
+        let key = (objects::namespace(&s).unwrap_or("").to_owned(), svc.to_owned());
+        slices_by_service.entry(key).or_default().push(s);
     }
     let writer = c.as_user(USER);
     let live: HashSet<(String, String)> = services.iter().map(util::key).collect();
+    let all_pods = pods.list(None);
+    let pod_index = util::PodIndex::new(&all_pods);
     let mut retry = false;
     for svc in &services {
         let Some(selector) = util::service_selector(svc) else { continue };
-        let in_namespace = pods.list(Some(objects::namespace(svc).unwrap_or("")));
-        let pods = util::selected_pods(svc, selector, &in_namespace);
+        let pods = pod_index.select(svc, selector);
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let existing = slices_by_service.remove(&util::key(svc)).unwrap_or_default();
-        let plan = plan_service(svc, &pods, &nodes, existing);
+        let existing: Vec<&Value> = existing.iter().map(|s| s.as_ref()).collect();
+        let plan = plan_service(svc, &pods, &nodes, &existing);
         match finalize(&writer, &slices_res, svc, plan, trigger).await {
             Ok(()) => state.triggers.commit(svc, triggers),
             Err(e) => {
@@ -600,6 +624,10 @@ mod tests {
         HashMap::from([("n1".to_owned(), json!({"metadata": {"name": "n1", "labels": {LABEL_ZONE: "z1"}}}))])
     }
 
+    fn refs_of(slices: &[Value]) -> Vec<&Value> {
+        slices.iter().collect()
+    }
+
     /// Applies a plan the way the API server would (names for created slices).
     fn apply(mut existing: Vec<Value>, plan: Plan, next: &mut usize) -> Vec<Value> {
         for d in &plan.delete {
@@ -622,7 +650,7 @@ mod tests {
         let s = svc();
         let p = [pod(0, true), pod(1, false)];
         let refs: Vec<&Value> = p.iter().collect();
-        let plan = plan_service(&s, &refs, &nodes(), Vec::new());
+        let plan = plan_service(&s, &refs, &nodes(), &[]);
         assert_eq!(plan.create.len(), 1);
         let slice = &plan.create[0];
         assert_eq!(slice["metadata"]["generateName"], "web-");
@@ -650,34 +678,94 @@ mod tests {
         let p: Vec<Value> = (0..250).map(|i| pod(i, true)).collect();
         let refs: Vec<&Value> = p.iter().collect();
         let mut next = 0;
-        let slices = apply(Vec::new(), plan_service(&s, &refs, &nodes(), Vec::new()), &mut next);
+        let slices = apply(Vec::new(), plan_service(&s, &refs, &nodes(), &[]), &mut next);
         let mut sizes: Vec<usize> = slices.iter().map(|s| endpoints_of(s).len()).collect();
         sizes.sort();
         assert_eq!(sizes, vec![50, 100, 100]);
-        let again = plan_service(&s, &refs, &nodes(), slices.clone());
+        let again = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
         assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
         // Scale down to 30: emptied slices go, one keeps the rest.
         let refs: Vec<&Value> = p.iter().take(30).collect();
-        let slices = apply(slices.clone(), plan_service(&s, &refs, &nodes(), slices), &mut next);
+        let slices = apply(slices.clone(), plan_service(&s, &refs, &nodes(), &refs_of(&slices)), &mut next);
         assert_eq!(slices.iter().map(|s| endpoints_of(s).len()).sum::<usize>(), 30);
         assert!(slices.len() <= 2);
         // No pods: a single placeholder, kept as it is.
-        let slices = apply(slices.clone(), plan_service(&s, &[], &nodes(), slices), &mut next);
+        let slices = apply(slices.clone(), plan_service(&s, &[], &nodes(), &refs_of(&slices)), &mut next);
         assert_eq!(slices.len(), 1);
         assert!(endpoints_of(&slices[0]).is_empty() && ports_of(&slices[0]).is_empty());
-        let again = plan_service(&s, &[], &nodes(), slices);
+        let again = plan_service(&s, &[], &nodes(), &refs_of(&slices));
         assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn identities_and_changes_read_in_place() {
+        let ep = json!({"addresses": ["10.0.0.1"], "hostname": "h",
+            "targetRef": {"kind": "Pod", "namespace": "ns", "name": "p", "uid": "u", "resourceVersion": "7"}});
+        // The identity is the JSON array kube hashes, as a Value would serialize it.
+        let as_value = json!([ep.get("addresses"), "h", "ns", "p"]).to_string();
+        assert_eq!(endpoint_identity(&ep), as_value);
+        assert_eq!(endpoint_identity(&json!({})), r#"[null,"","",""]"#);
+        // targetRef's resourceVersion aside, any difference is a change.
+        let mut other = ep.clone();
+        other["targetRef"]["resourceVersion"] = json!("8");
+        assert!(!endpoint_changed(&ep, &other));
+        other["targetRef"].as_object_mut().unwrap().remove("resourceVersion");
+        assert!(!endpoint_changed(&ep, &other));
+        other["targetRef"]["uid"] = json!("u2");
+        assert!(endpoint_changed(&ep, &other));
+        let mut bare = ep.clone();
+        bare.as_object_mut().unwrap().remove("targetRef");
+        assert!(endpoint_changed(&ep, &bare));
+        let mut null_ref = bare.clone();
+        null_ref["targetRef"] = Value::Null;
+        assert!(!endpoint_changed(&bare, &null_ref), "a missing targetRef reads as null");
+    }
+
+    #[test]
+    fn port_groups_get_their_own_slices_and_stale_groups_go() {
+        let s = svc();
+        // Pods 0 and 2 name port `http` 8080, pod 1 names it 9090, pod 3 lacks it.
+        let mut p: Vec<Value> = (0..4).map(|i| pod(i, true)).collect();
+        p[1]["spec"]["containers"][0]["ports"][0]["containerPort"] = json!(9090);
+        p[3]["spec"]["containers"][0]["ports"] = json!([]);
+        let refs: Vec<&Value> = p.iter().collect();
+        let mut next = 0;
+        let slices = apply(Vec::new(), plan_service(&s, &refs, &nodes(), &[]), &mut next);
+        let mut groups: Vec<(Value, Vec<Value>)> = slices
+            .iter()
+            .map(|s| (s["ports"].clone(), endpoints_of(s).iter().map(|e| e["addresses"][0].clone()).collect()))
+            .collect();
+        groups.sort_by_key(|(ports, _)| ports.to_string());
+        assert_eq!(
+            groups,
+            vec![
+                (
+                    json!([{"name": "http", "port": 8080, "protocol": "TCP"}]),
+                    vec![json!("10.244.0.1"), json!("10.244.0.3")]
+                ),
+                (json!([{"name": "http", "port": 9090, "protocol": "TCP"}]), vec![json!("10.244.0.2")]),
+                (Value::Null, vec![json!("10.244.0.4")]),
+            ]
+        );
+        let again = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
+        assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
+        // Pod 1 gone: the 9090 group's slice is deleted, the others stay as they are.
+        let refs: Vec<&Value> = p.iter().filter(|x| objects::name(x) != "web-1").collect();
+        let plan = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
+        assert!(plan.create.is_empty() && plan.update.is_empty(), "{plan:?}");
+        let deleted: Vec<&Value> = plan.delete.iter().map(|d| &d["ports"][0]["port"]).collect();
+        assert_eq!(deleted, vec![&json!(9090)]);
     }
 
     #[test]
     fn placeholder_is_reused_for_the_first_endpoints() {
         let s = svc();
         let mut next = 0;
-        let slices = apply(Vec::new(), plan_service(&s, &[], &nodes(), Vec::new()), &mut next);
+        let slices = apply(Vec::new(), plan_service(&s, &[], &nodes(), &[]), &mut next);
         assert_eq!(slices.len(), 1);
         let p = [pod(0, true)];
         let refs: Vec<&Value> = p.iter().collect();
-        let plan = plan_service(&s, &refs, &nodes(), slices);
+        let plan = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
         assert!(plan.create.is_empty() && plan.delete.is_empty(), "{plan:?}");
         assert_eq!(plan.update.len(), 1);
         let u = &plan.update[0];
@@ -709,13 +797,13 @@ mod tests {
         let mut elsewhere = pod(1, true);
         elsewhere["spec"]["nodeName"] = json!("nowhere");
         let refs = vec![&gone, &elsewhere];
-        let plan = plan_service(&s, &refs, &nodes(), Vec::new());
+        let plan = plan_service(&s, &refs, &nodes(), &[]);
         let eps = plan.create[0]["endpoints"].as_array().unwrap().clone();
         assert_eq!(eps.len(), 1, "the pod on a missing node is skipped");
         assert_eq!(eps[0]["conditions"], json!({"ready": false, "serving": true, "terminating": true}));
         let mut publish = svc();
         publish["spec"]["publishNotReadyAddresses"] = json!(true);
-        let plan = plan_service(&publish, &refs, &nodes(), Vec::new());
+        let plan = plan_service(&publish, &refs, &nodes(), &[]);
         let eps = plan.create[0]["endpoints"].as_array().unwrap().clone();
         assert_eq!(eps.len(), 2);
         assert_eq!(eps[0]["conditions"]["ready"], true);
@@ -731,7 +819,7 @@ mod tests {
         v6["metadata"]["name"] = json!("web-v6");
         let p = [pod(0, true)];
         let refs: Vec<&Value> = p.iter().collect();
-        let plan = plan_service(&s, &refs, &nodes(), vec![foreign, v6]);
+        let plan = plan_service(&s, &refs, &nodes(), &[&foreign, &v6]);
         assert_eq!(plan.create.len(), 1);
         let deleted: Vec<&str> = plan.delete.iter().map(objects::name).collect();
         assert_eq!(deleted, vec!["web-old", "web-v6"]);

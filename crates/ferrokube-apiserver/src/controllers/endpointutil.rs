@@ -9,7 +9,10 @@
 //!
 //! - a Service is served when it has a non-empty `spec.selector` and is not of type
 //!   `ExternalName` ([`service_selector`]); its pods are those of its namespace whose
-//!   labels hold every selector pair ([`selected_pods`]);
+//!   labels hold every selector pair ([`PodIndex::select`], over the pods of the pass
+//!   indexed once by namespace and label pair, rather than a scan of the namespace
+//!   per Service as kube's lister does: with hundreds of Services over thousands of
+//!   pods those scans were nearly all of a pass);
 //! - a pod counts when it has a `podIP`, is not terminal (Succeeded/Failed) and, unless
 //!   terminating pods are wanted, has no `deletionTimestamp`
 //!   ([`should_pod_be_in_endpoints`]);
@@ -39,24 +42,64 @@ pub const ANNOTATION_TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-t
 /// `ExternalName` Service and for one without a selector (or with an empty one:
 /// kube's stored form drops it), whose endpoints are written by hand.
 pub fn service_selector(svc: &Value) -> Option<&Map<String, Value>> {
-    if svc.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
+    if objects::at(svc, &["spec", "type"]).and_then(Value::as_str) == Some("ExternalName") {
         return None;
     }
-    svc.pointer("/spec/selector").and_then(Value::as_object).filter(|s| !s.is_empty())
+    objects::object_at(svc, &["spec", "selector"]).filter(|s| !s.is_empty())
 }
 
-/// The pods of `pods` in the Service's namespace whose labels carry every pair of
-/// `selector`.
-pub fn selected_pods<'a>(svc: &Value, selector: &Map<String, Value>, pods: &'a [Arc<Value>]) -> Vec<&'a Value> {
-    let ns = objects::namespace(svc);
-    pods.iter()
-        .map(|p| p.as_ref())
-        .filter(|p| objects::namespace(p) == ns)
-        .filter(|p| {
-            let labels = p.pointer("/metadata/labels").and_then(Value::as_object);
-            selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        })
-        .collect()
+/// The pods of one pass, indexed by namespace and by (namespace, label, value), so
+/// that a Service's selection reads only the pods that carry one of its pairs.
+pub struct PodIndex<'a> {
+    /// Every pod of each namespace, in the order given.
+    by_namespace: HashMap<&'a str, Vec<&'a Value>>,
+    /// The pods of each (namespace, label key, label value), in the order given;
+    /// string label values only.
+    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<&'a Value>>,
+}
+
+impl<'a> PodIndex<'a> {
+    /// Indexes `pods` (a cache's list: namespace/name order, which selections keep).
+    pub fn new(pods: &'a [Arc<Value>]) -> PodIndex<'a> {
+        let mut index = PodIndex { by_namespace: HashMap::new(), by_label: HashMap::new() };
+        for pod in pods {
+            let pod = pod.as_ref();
+            let Some(ns) = objects::namespace(pod) else { continue };
+            index.by_namespace.entry(ns).or_default().push(pod);
+            for (k, v) in objects::labels_of(pod).into_iter().flatten() {
+                if let Some(v) = v.as_str() {
+                    index.by_label.entry((ns, k.as_str(), v)).or_default().push(pod);
+                }
+            }
+        }
+        index
+    }
+
+    /// The pods in the Service's namespace whose labels carry every pair of
+    /// `selector` (all of them for an empty selector).
+    pub fn select(&self, svc: &Value, selector: &Map<String, Value>) -> Vec<&'a Value> {
+        let Some(ns) = objects::namespace(svc) else { return Vec::new() };
+        // The smallest bucket of the selector's pairs holds every match; a pair whose
+        // value is not a string (never valid) falls back to the whole namespace.
+        let mut candidates = self.by_namespace.get(ns).map_or(&[][..], Vec::as_slice);
+        for (k, v) in selector {
+            let Some(v) = v.as_str() else {
+                candidates = self.by_namespace.get(ns).map_or(&[][..], Vec::as_slice);
+                break;
+            };
+            let bucket = self.by_label.get(&(ns, k.as_str(), v)).map_or(&[][..], Vec::as_slice);
+            if bucket.len() < candidates.len() {
+                candidates = bucket;
+            }
+        }
+        candidates.iter().copied().filter(|p| selects(selector, p)).collect()
+    }
+}
+
+/// Whether the pod's labels carry every pair of `selector`.
+fn selects(selector: &Map<String, Value>, pod: &Value) -> bool {
+    let labels = objects::labels_of(pod);
+    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// Owned copies of (few, small) shared objects such as Services, for code that edits
@@ -71,8 +114,8 @@ pub fn should_pod_be_in_endpoints(pod: &Value, include_terminating: bool) -> boo
     if matches!(objects::phase(pod), "Succeeded" | "Failed") {
         return false;
     }
-    let has_ip = pod.pointer("/status/podIP").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
-        || pod.pointer("/status/podIPs").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let has_ip = objects::at(pod, &["status", "podIP"]).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+        || !objects::array_at(pod, &["status", "podIPs"]).is_empty();
     if !has_ip {
         return false;
     }
@@ -86,33 +129,28 @@ pub fn pod_ready_condition(pod: &Value) -> bool {
 
 /// Whether the pod's `spec.hostname` is published for this Service.
 pub fn should_set_hostname(pod: &Value, svc: &Value) -> bool {
-    let hostname = str_at(pod, "/spec/hostname");
+    let hostname = objects::str_at(pod, &["spec", "hostname"]);
     !hostname.is_empty()
-        && str_at(pod, "/spec/subdomain") == objects::name(svc)
+        && objects::str_at(pod, &["spec", "subdomain"]) == objects::name(svc)
         && objects::namespace(pod) == objects::namespace(svc)
 }
 
 /// Whether the Service has a cluster IP (not headless).
 pub fn is_service_ip_set(svc: &Value) -> bool {
-    let ip = str_at(svc, "/spec/clusterIP");
+    let ip = objects::str_at(svc, &["spec", "clusterIP"]);
     !ip.is_empty() && ip != "None"
 }
 
 /// Whether the Service is headless (`clusterIP: None`).
 pub fn is_headless(svc: &Value) -> bool {
-    str_at(svc, "/spec/clusterIP") == "None"
-}
-
-/// A string field, "" when missing.
-pub fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    objects::str_at(svc, &["spec", "clusterIP"]) == "None"
 }
 
 /// The IP families a Service's endpoints are published for (`IPv4`/`IPv6`, from
 /// `spec.ipFamilies`, else from the cluster IP, else both for a headless Service).
 pub fn service_families(svc: &Value) -> Vec<&'static str> {
     let mut out = Vec::new();
-    for f in svc.pointer("/spec/ipFamilies").and_then(Value::as_array).into_iter().flatten() {
+    for f in objects::array_at(svc, &["spec", "ipFamilies"]) {
         match f.as_str() {
             Some("IPv4") if !out.contains(&"IPv4") => out.push("IPv4"),
             Some("IPv6") if !out.contains(&"IPv6") => out.push("IPv6"),
@@ -123,7 +161,7 @@ pub fn service_families(svc: &Value) -> Vec<&'static str> {
         return out;
     }
     if is_service_ip_set(svc) {
-        return vec![if str_at(svc, "/spec/clusterIP").contains(':') { "IPv6" } else { "IPv4" }];
+        return vec![if objects::str_at(svc, &["spec", "clusterIP"]).contains(':') { "IPv6" } else { "IPv4" }];
     }
     vec!["IPv4", "IPv6"]
 }
@@ -131,13 +169,12 @@ pub fn service_families(svc: &Value) -> Vec<&'static str> {
 /// The pod's IPs of one family (`IPv4`/`IPv6`), normalized, in `status.podIPs` order
 /// (`status.podIP` when `podIPs` is missing). Unparsable IPs are skipped.
 pub fn pod_ips(pod: &Value, family: &str) -> Vec<String> {
-    let mut raw: Vec<&str> = pod
-        .pointer("/status/podIPs")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|e| e.get("ip").and_then(Value::as_str)).collect())
-        .unwrap_or_default();
+    let mut raw: Vec<&str> = objects::array_at(pod, &["status", "podIPs"])
+        .iter()
+        .filter_map(|e| e.get("ip").and_then(Value::as_str))
+        .collect();
     if raw.is_empty() {
-        raw.extend(pod.pointer("/status/podIP").and_then(Value::as_str));
+        raw.extend(objects::at(pod, &["status", "podIP"]).and_then(Value::as_str));
     }
     raw.into_iter()
         .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
@@ -148,11 +185,11 @@ pub fn pod_ips(pod: &Value, family: &str) -> Vec<String> {
 
 /// The first IP family of a Service (what its Endpoints object publishes).
 pub fn primary_family(svc: &Value) -> &'static str {
-    if let Some(f) = svc.pointer("/spec/ipFamilies/0").and_then(Value::as_str) {
+    if let Some(f) = objects::at(svc, &["spec", "ipFamilies", "0"]).and_then(Value::as_str) {
         return if f == "IPv6" { "IPv6" } else { "IPv4" };
     }
     if is_service_ip_set(svc) {
-        return if str_at(svc, "/spec/clusterIP").contains(':') { "IPv6" } else { "IPv4" };
+        return if objects::str_at(svc, &["spec", "clusterIP"]).contains(':') { "IPv6" } else { "IPv4" };
     }
     "IPv4"
 }
@@ -179,12 +216,9 @@ pub fn find_port(pod: &Value, svc_port: &Value) -> Option<i64> {
             if let Ok(n) = s.parse::<i64>() {
                 return Some(n);
             }
-            let containers = pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten();
-            let sidecars = pod
-                .pointer("/spec/initContainers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let containers = objects::array_at(pod, &["spec", "containers"]).iter();
+            let sidecars = objects::array_at(pod, &["spec", "initContainers"])
+                .iter()
                 .filter(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"));
             containers.chain(sidecars).find_map(|c| {
                 c.get("ports").and_then(Value::as_array)?.iter().find_map(|p| {
@@ -282,7 +316,7 @@ pub fn set_trigger_time(obj: &mut Value, t: Option<jiff::Timestamp>) {
     match t {
         Some(t) => objects::set_annotation(obj, ANNOTATION_TRIGGER_TIME, &format_time(t)),
         None => {
-            if let Some(a) = obj.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+            if let Some(a) = objects::at_mut(obj, &["metadata", "annotations"]).and_then(Value::as_object_mut) {
                 a.remove(ANNOTATION_TRIGGER_TIME);
             }
         }
@@ -367,14 +401,63 @@ mod tests {
     }
 
     #[test]
+    fn the_index_selects_what_a_scan_of_the_namespace_selects() {
+        let mut pods = Vec::new();
+        for (i, (ns, labels)) in [
+            ("a", json!({"app": "web", "tier": "fe"})),
+            ("a", json!({"app": "web", "tier": "be"})),
+            ("a", json!({"app": "db"})),
+            ("a", json!({"app": "web", "tier": "fe", "x": "1"})),
+            ("a", json!({"n": 1})),
+            ("a", json!("odd")),
+            ("a", Value::Null),
+            ("b", json!({"app": "web", "tier": "fe"})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            pods.push(Arc::new(json!({"metadata": {"name": format!("p{i}"), "namespace": ns, "labels": labels}})));
+        }
+        pods.push(Arc::new(json!({"metadata": {"name": "no-namespace", "labels": {"app": "web"}}})));
+        let index = PodIndex::new(&pods);
+        let selectors = [
+            json!({"app": "web"}),
+            json!({"app": "web", "tier": "fe"}),
+            json!({"tier": "fe", "app": "web", "x": "1"}),
+            json!({"app": "none"}),
+            json!({"n": 1}),
+            json!({"app": "web", "n": 1}),
+            json!({}),
+        ];
+        for ns in ["a", "b", "c"] {
+            for sel in &selectors {
+                let svc = json!({"metadata": {"name": "s", "namespace": ns}});
+                let sel = sel.as_object().unwrap();
+                let scan: Vec<&Value> = pods
+                    .iter()
+                    .map(|p| p.as_ref())
+                    .filter(|p| objects::namespace(p) == Some(ns) && selects(sel, p))
+                    .collect();
+                assert_eq!(index.select(&svc, sel), scan, "{ns} {sel:?}");
+            }
+        }
+        let web = json!({"app": "web"});
+        let svc = json!({"metadata": {"name": "s", "namespace": "a"}});
+        let names: Vec<&str> = index.select(&svc, web.as_object().unwrap()).into_iter().map(objects::name).collect();
+        assert_eq!(names, ["p0", "p1", "p3"]);
+        assert!(index.select(&json!({"metadata": {"name": "s"}}), web.as_object().unwrap()).is_empty());
+    }
+
+    #[test]
     fn selectors_and_services() {
         let pods = vec![pod(json!({"app": "web", "tier": "fe"}), json!([])), pod(json!({"app": "db"}), json!([]))];
         let pods: Vec<Arc<Value>> = pods.into_iter().map(Arc::new).collect();
         let svc = json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": {"selector": {"app": "web"}}});
         let sel = service_selector(&svc).unwrap();
-        assert_eq!(selected_pods(&svc, sel, &pods).len(), 1);
+        let index = PodIndex::new(&pods);
+        assert_eq!(index.select(&svc, sel).len(), 1);
         let other_ns = json!({"metadata": {"name": "web", "namespace": "x"}, "spec": {"selector": {"app": "web"}}});
-        assert!(selected_pods(&other_ns, sel, &pods).is_empty());
+        assert!(index.select(&other_ns, sel).is_empty());
         assert!(service_selector(&json!({"spec": {"selector": {}}})).is_none());
         assert!(service_selector(&json!({"spec": {"type": "ExternalName", "selector": {"a": "b"}}})).is_none());
         assert_eq!(service_families(&json!({"spec": {"clusterIP": "None"}})), vec!["IPv4", "IPv6"]);

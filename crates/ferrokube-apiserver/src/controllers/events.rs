@@ -41,7 +41,7 @@ pub async fn record_from<A: KubeApi>(
             "name": name,
             "namespace": objects::namespace(obj),
             "uid": objects::uid(obj),
-            "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
+            "resourceVersion": objects::at(obj, &["metadata", "resourceVersion"]).cloned().unwrap_or(Value::Null),
         },
         "reason": reason,
         "message": message,
@@ -69,9 +69,8 @@ pub async fn expire(ctx: &super::Context) {
     let now = objects::now_secs();
     let events = ctx.informers.list(&c.res.events).await;
     for e in events {
-        let stamp = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
-            .iter()
-            .find_map(|p| e.pointer(p).and_then(Value::as_str).and_then(objects::parse_time));
+        let stamp: &[&[&str]] = &[&["lastTimestamp"], &["eventTime"], &["metadata", "creationTimestamp"]];
+        let stamp = stamp.iter().find_map(|p| objects::at(&e, p).and_then(Value::as_str).and_then(objects::parse_time));
         if stamp.is_some_and(|t| now.saturating_sub(t) > ttl) {
             let _ = c.delete(&c.res.events, objects::namespace(&e), objects::name(&e), &json!({})).await;
         }

@@ -10,6 +10,8 @@
 
 use serde_json::Value;
 
+use super::objects;
+
 const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// The label carrying the hash, on ReplicaSets, their selectors and their pods.
@@ -61,7 +63,7 @@ pub fn safe_encode(s: &str) -> String {
 /// and the Deployment's collision count.
 pub fn pod_template_hash(template: &Value, collision_count: Option<i64>) -> String {
     let mut t = template.clone();
-    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    if let Some(labels) = objects::at_mut(&mut t, &["metadata", "labels"]).and_then(Value::as_object_mut) {
         labels.remove(POD_TEMPLATE_HASH);
     }
     let mut h = Fnv32a(0x811c_9dc5);

@@ -38,7 +38,7 @@ fn set_count(st: &mut Map<String, Value>, key: &str, n: usize) {
 
 /// The pod template of `job` with the labels kube adds to Job pods.
 fn template_with_labels(job: &Value) -> Value {
-    let mut template = job.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let mut template = objects::at(job, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
     let name = objects::name(job).to_owned();
     let uid = objects::uid(job).to_owned();
     let md = objects::meta_mut(&mut template);
@@ -61,9 +61,9 @@ async fn sync_job(ctx: &Context, job: &Value, owned: &[Arc<Value>]) {
     let failed = owned.iter().filter(|p| objects::phase(p) == "Failed").count();
     let active: Vec<&&Value> = owned.iter().filter(|p| objects::pod_active(p)).collect();
     let ready = active.iter().filter(|p| objects::pod_ready(p)).count();
-    let parallelism = objects::int_at(job, "/spec/parallelism", 1).max(0) as usize;
-    let completions = job.pointer("/spec/completions").and_then(Value::as_i64).map(|n| n.max(0) as usize);
-    let suspended = job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    let parallelism = objects::int_at(job, &["spec", "parallelism"], 1).max(0) as usize;
+    let completions = objects::at(job, &["spec", "completions"]).and_then(Value::as_i64).map(|n| n.max(0) as usize);
+    let suspended = objects::bool_at(job, &["spec", "suspend"]);
     let done = match completions {
         Some(n) => succeeded >= n,
         // Work-queue Jobs are done when any pod succeeded and none is running.

@@ -147,7 +147,7 @@ impl<'p> IpsInUse<'p> {
             None => self.set.insert(
                 (self.list)()
                     .iter()
-                    .filter_map(|p| field(p, "status", "podIP").and_then(Value::as_str))
+                    .filter_map(|p| objects::at(p, &["status", "podIP"]).and_then(Value::as_str))
                     .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
                     .map(u32::from)
                     .collect(),
@@ -157,15 +157,9 @@ impl<'p> IpsInUse<'p> {
     }
 }
 
-/// `obj.<section>.<key>`: what `Value::pointer` finds, without the copy of each path
-/// segment it makes (these reads run for every pod on every pass).
-fn field<'a>(obj: &'a Value, section: &str, key: &str) -> Option<&'a Value> {
-    obj.get(section)?.get(key)
-}
-
 /// `spec.nodeName` of a pod, if set.
 fn node_name(pod: &Value) -> Option<&str> {
-    field(pod, "spec", "nodeName").and_then(Value::as_str)
+    objects::at(pod, &["spec", "nodeName"]).and_then(Value::as_str)
 }
 
 /// Counts one more pod on `node` (copies the name only for a node not yet counted).
@@ -251,12 +245,12 @@ fn random_hex64() -> String {
 
 /// The QoS class of a pod spec (BestEffort, Burstable or Guaranteed).
 pub fn qos_class(pod: &Value) -> &'static str {
-    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers = objects::array_at(pod, &["spec", "containers"]);
     let mut any = false;
     let mut guaranteed = !containers.is_empty();
-    for c in &containers {
-        let req = c.pointer("/resources/requests").and_then(Value::as_object);
-        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+    for c in containers {
+        let req = objects::object_at(c, &["resources", "requests"]);
+        let lim = objects::object_at(c, &["resources", "limits"]);
         if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
             any = true;
         }
@@ -278,7 +272,7 @@ pub fn qos_class(pod: &Value) -> &'static str {
 }
 
 fn containers(pod: &Value, field: &str) -> Vec<Value> {
-    pod.pointer(&format!("/spec/{field}")).and_then(Value::as_array).cloned().unwrap_or_default()
+    objects::array_at(pod, &["spec", field]).to_vec()
 }
 
 fn container_status(c: &Value, state: Value, ready: bool, started: bool, container_id: Option<&str>) -> Value {
@@ -315,7 +309,7 @@ fn set_status_field(pod: &mut Value, key: &str, v: Value) {
 }
 
 fn run_to_completion(pod: &Value) -> bool {
-    matches!(field(pod, "spec", "restartPolicy").and_then(Value::as_str), Some("Never") | Some("OnFailure"))
+    matches!(objects::at(pod, &["spec", "restartPolicy"]).and_then(Value::as_str), Some("Never") | Some("OnFailure"))
 }
 
 impl<A: KubeApi> Kubelet<A> {
@@ -492,7 +486,7 @@ impl<A: KubeApi> Kubelet<A> {
         let now = Instant::now();
         let bound = self.bound_since(uid, now);
         let phase = objects::phase(pod);
-        let has_statuses = field(pod, "status", "containerStatuses").is_some();
+        let has_statuses = objects::at(pod, &["status", "containerStatuses"]).is_some();
         if phase == "Running" && !objects::condition_true(pod, "Ready") {
             // Its containers still run: the kubelet reports them Ready again (a node
             // lifecycle controller marks the pods of a silent node NotReady).
@@ -537,11 +531,12 @@ impl<A: KubeApi> Kubelet<A> {
     /// Where the simulated default scheduler would place `pod`: the fitting node with
     /// the fewest pods.
     fn schedulable(&self, pod: &Value, load: &HashMap<String, usize>) -> Schedulable {
-        let scheduler = pod.pointer("/spec/schedulerName").and_then(Value::as_str).unwrap_or("default-scheduler");
+        let scheduler =
+            objects::at(pod, &["spec", "schedulerName"]).and_then(Value::as_str).unwrap_or("default-scheduler");
         if scheduler != "default-scheduler" {
             return Schedulable::NotOurs;
         }
-        if pod.pointer("/spec/schedulingGates").and_then(Value::as_array).is_some_and(|g| !g.is_empty()) {
+        if !objects::array_at(pod, &["spec", "schedulingGates"]).is_empty() {
             return Schedulable::NotOurs;
         }
         if self.nodes.is_empty() {
@@ -550,16 +545,16 @@ impl<A: KubeApi> Kubelet<A> {
         let (mut mismatched, mut cordoned) = (0, 0);
         let mut best: Option<(&str, usize)> = None;
         for node in &self.nodes {
-            let labels = objects::labels(node);
-            let selector_ok = match pod.pointer("/spec/nodeSelector").and_then(Value::as_object) {
-                Some(sel) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            let labels = objects::labels_of(node);
+            let selector_ok = match objects::object_at(pod, &["spec", "nodeSelector"]) {
+                Some(sel) => sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)),
                 None => true,
             };
             if !selector_ok {
                 mismatched += 1;
                 continue;
             }
-            if node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+            if objects::bool_at(node, &["spec", "unschedulable"]) {
                 cordoned += 1;
                 continue;
             }
@@ -751,7 +746,7 @@ impl<A: KubeApi> Kubelet<A> {
         set_status_field(&mut pod, "podIP", json!(ip));
         set_status_field(&mut pod, "podIPs", json!([{"ip": ip}]));
         set_status_field(&mut pod, "containerStatuses", Value::Array(statuses));
-        if pod.pointer("/status/startTime").is_none() {
+        if objects::at(&pod, &["status", "startTime"]).is_none() {
             set_status_field(&mut pod, "startTime", json!(now));
         }
         objects::set_condition(&mut pod, "PodReadyToStartContainers", "True", None, None, false);
@@ -778,14 +773,16 @@ impl<A: KubeApi> Kubelet<A> {
     /// Containers of `pod` as terminated with exit code 0.
     fn terminated(pod: &Value) -> Vec<Value> {
         let now = objects::now();
-        let old = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+        let old = objects::array_at(pod, &["status", "containerStatuses"]);
         containers(pod, "containers")
             .iter()
             .map(|c| {
                 let cname = c.get("name").cloned().unwrap_or(Value::Null);
                 let prev = old.iter().find(|s| s.get("name") == Some(&cname));
-                let started =
-                    prev.and_then(|s| s.pointer("/state/running/startedAt")).cloned().unwrap_or_else(|| json!(now));
+                let started = prev
+                    .and_then(|s| objects::at(s, &["state", "running", "startedAt"]))
+                    .cloned()
+                    .unwrap_or_else(|| json!(now));
                 let id = prev
                     .and_then(|s| s.get("containerID"))
                     .and_then(Value::as_str)
@@ -823,8 +820,10 @@ impl<A: KubeApi> Kubelet<A> {
                 self.event(cached, "Normal", "Killing", &msg, COMPONENT, host).await;
             }
         }
-        let grace =
-            field(cached, "metadata", "deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30).max(0) as u64;
+        let grace = objects::at(cached, &["metadata", "deletionGracePeriodSeconds"])
+            .and_then(Value::as_i64)
+            .unwrap_or(30)
+            .max(0) as u64;
         let wait = Duration::from_secs(grace).min(self.options.pod_termination_delay);
         if now < since + wait {
             return Some(since + wait - now);
@@ -833,7 +832,7 @@ impl<A: KubeApi> Kubelet<A> {
         let api = self.api().clone();
         let pods = &api.resources().pods;
         let was_running = objects::phase(&pod) == "Running";
-        if was_running && field(&pod, "status", "containerStatuses").is_some() {
+        if was_running && objects::at(&pod, &["status", "containerStatuses"]).is_some() {
             let statuses = Self::terminated(&pod);
             // Containers stop with exit code 0 on SIGTERM: the terminal phase is
             // Succeeded, as the kubelet computes it for a pod whose containers all

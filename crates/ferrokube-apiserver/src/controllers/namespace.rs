@@ -57,11 +57,11 @@ async fn delete_content(ctx: &Context, ns: &str, resources: &[Arc<ResourceInfo>]
 async fn finalize(ctx: &Context, ns_obj: &Value) -> Option<Value> {
     let c = &ctx.client;
     let mut updated = ns_obj.clone();
-    let fins: Vec<Value> = ns_obj
-        .pointer("/spec/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter(|f| f.as_str() != Some(KUBERNETES_FINALIZER)).cloned().collect())
-        .unwrap_or_default();
+    let fins: Vec<Value> = objects::array_at(ns_obj, &["spec", "finalizers"])
+        .iter()
+        .filter(|f| f.as_str() != Some(KUBERNETES_FINALIZER))
+        .cloned()
+        .collect();
     if let Some(m) = updated.as_object_mut() {
         m.insert("spec".into(), json!({"finalizers": fins}));
     }
@@ -94,10 +94,9 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
             pending = true;
             continue;
         }
-        let has_finalizer = ns_obj
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|f| f.as_str() == Some(KUBERNETES_FINALIZER)));
+        let has_finalizer = objects::array_at(&ns_obj, &["spec", "finalizers"])
+            .iter()
+            .any(|f| f.as_str() == Some(KUBERNETES_FINALIZER));
         if has_finalizer && finalize(ctx, &ns_obj).await.is_none() {
             pending = true;
             continue;

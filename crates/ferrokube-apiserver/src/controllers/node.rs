@@ -332,7 +332,7 @@ impl<A: KubeApi> NodeAgent<A> {
             let age = objects::now_secs().saturating_sub(t);
             u64::try_from(age).unwrap_or(0) >= self.options.node_status_report_frequency.as_secs()
         });
-        if objects::condition_true(&node, "Ready") && node.pointer("/status/nodeInfo").is_some() && !stale {
+        if objects::condition_true(&node, "Ready") && objects::at(&node, &["status", "nodeInfo"]).is_some() && !stale {
             return Some(node);
         }
         let now = objects::now();

@@ -5,9 +5,13 @@
 //! Every accessor tolerates unexpected shapes (a missing or mistyped field reads as
 //! empty), so a controller never panics on an object a user wrote by hand.
 //!
-//! They walk fields with `get` rather than `Value::pointer`, which copies every
-//! segment of its path into a new `String`: they run for every object of every
-//! controller pass.
+//! Deeper fields are read through one path helper, [`at`] (and its typed variants
+//! [`str_at`], [`int_at`], [`bool_at`], [`array_at`]), which takes the path as a slice
+//! of segments (`&["spec", "template", "metadata", "labels"]`) and walks it with
+//! `get`. `Value::pointer` reads the same fields but copies every segment of its path
+//! into a new `String` on every call, and these reads run for every object of every
+//! controller pass; the controllers therefore never call it ([`at_mut`] likewise
+//! stands in for `Value::pointer_mut`).
 
 use ferrokube_apimachinery::labels::Selector;
 use serde_json::{json, Map, Value};
@@ -57,9 +61,20 @@ pub fn is_deleting(obj: &Value) -> bool {
     meta_field(obj, "deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
-/// `metadata.labels` (empty when unset).
+/// `metadata.labels` (empty when unset), copied: for code that edits or keeps them;
+/// reads use [`labels_of`] or [`label`].
 pub fn labels(obj: &Value) -> Map<String, Value> {
-    meta_field(obj, "labels").and_then(Value::as_object).cloned().unwrap_or_default()
+    labels_of(obj).cloned().unwrap_or_default()
+}
+
+/// `metadata.labels`, borrowed (`None` when unset or not an object).
+pub fn labels_of(obj: &Value) -> Option<&Map<String, Value>> {
+    meta_field(obj, "labels").and_then(Value::as_object)
+}
+
+/// One label, if set to a string.
+pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    labels_of(obj)?.get(key).and_then(Value::as_str)
 }
 
 /// One annotation.
@@ -214,9 +229,66 @@ pub fn now() -> String {
     crate::object::meta::now_rfc3339()
 }
 
-/// An integer field (`spec.replicas` and the like) with a default.
-pub fn int_at(obj: &Value, pointer: &str, default: i64) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(default)
+/// The value at `path` under `obj`, without allocating: each segment names a field
+/// of an object or, on an array, an element by its decimal index (`"0"`, `"12"`; no
+/// sign, no leading zero). It finds what `Value::pointer` finds for the pointer made
+/// of the same segments (`&["spec", "containers", "0", "name"]` reads
+/// `/spec/containers/0/name`), with the segments taken literally: a key holding `/`
+/// or `~` needs no escaping. The empty path is `obj` itself; a missing field, an index
+/// out of range or a segment that meets a scalar give `None`.
+pub fn at<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(obj, |v, seg| match v {
+        Value::Object(m) => m.get(*seg),
+        Value::Array(a) => array_index(seg).and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// [`at`] for writing: the value at `path`, mutably (`Value::pointer_mut` without
+/// its copies of the segments).
+pub fn at_mut<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    path.iter().try_fold(obj, |v, seg| match v {
+        Value::Object(m) => m.get_mut(*seg),
+        Value::Array(a) => array_index(seg).and_then(|i| a.get_mut(i)),
+        _ => None,
+    })
+}
+
+/// An array index as a path segment: ASCII digits only, and no leading zero except
+/// for `0` itself (as a JSON Pointer reads it).
+fn array_index(seg: &str) -> Option<usize> {
+    let digits = !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (seg.len() > 1 && seg.starts_with('0')) {
+        return None;
+    }
+    seg.parse().ok()
+}
+
+/// The string at `path` ([`at`]); "" when missing or not a string.
+pub fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
+    at(obj, path).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The integer at `path` ([`at`]; `spec.replicas` and the like); `default` when
+/// missing or not an integer.
+pub fn int_at(obj: &Value, path: &[&str], default: i64) -> i64 {
+    at(obj, path).and_then(Value::as_i64).unwrap_or(default)
+}
+
+/// Whether the value at `path` ([`at`]) is the boolean `true` (a missing or mistyped
+/// field reads as `false`).
+pub fn bool_at(obj: &Value, path: &[&str]) -> bool {
+    at(obj, path).and_then(Value::as_bool) == Some(true)
+}
+
+/// The array at `path` ([`at`]), borrowed; empty when missing or not an array.
+pub fn array_at<'a>(obj: &'a Value, path: &[&str]) -> &'a [Value] {
+    at(obj, path).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// The object at `path` ([`at`]), if it is one.
+pub fn object_at<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
+    at(obj, path).and_then(Value::as_object)
 }
 
 /// Sets a condition in `status.conditions` (of `obj`), keeping `lastTransitionTime`
@@ -321,6 +393,80 @@ mod tests {
             assert!(!is_deleting(&odd) && owner_refs_of(&odd).is_empty() && controller_uid(&odd).is_none());
         }
         assert!(!is_deleting(&json!({"metadata": {"deletionTimestamp": null}})));
+        let labelled = json!({"metadata": {"labels": {"app": "web", "n": 1}}});
+        assert_eq!((label(&labelled, "app"), label(&labelled, "n"), label(&labelled, "x")), (Some("web"), None, None));
+        assert_eq!(labels_of(&labelled), Some(&labels(&labelled)));
+        assert_eq!((labels_of(&pod), label(&pod, "app")), (None, None));
+        assert!(labels_of(&json!({"metadata": {"labels": "app"}})).is_none());
+    }
+
+    #[test]
+    fn paths_read_what_a_json_pointer_reads() {
+        let pod = json!({
+            "metadata": {"name": "p", "labels": {"topology.kubernetes.io/zone": "z1", "a~b": "t"}},
+            "spec": {"replicas": 3, "paused": true, "suspend": "true",
+                     "containers": [{"name": "c0"}, {"name": "c1", "ports": [{"containerPort": 80}]}]},
+            "status": {"podIP": "10.0.0.1", "podIPs": [], "nothing": null},
+        });
+        // Every path agrees with `Value::pointer` (and `at_mut` with `pointer_mut`) on
+        // the same segments, escaped as a JSON Pointer escapes them.
+        let paths: &[&[&str]] = &[
+            &[],
+            &["metadata", "name"],
+            &["spec", "containers", "0", "name"],
+            &["spec", "containers", "1", "ports", "0", "containerPort"],
+            &["spec", "containers", "2", "name"],
+            &["spec", "containers", "01", "name"],
+            &["spec", "containers", "+1", "name"],
+            &["spec", "containers", "-1", "name"],
+            &["spec", "containers", "", "name"],
+            &["spec", "containers", "name"],
+            &["spec", "replicas", "x"],
+            &["metadata", "missing", "deeper"],
+            &["status", "nothing"],
+            &["status", "nothing", "x"],
+            &["spec", ""],
+            &["metadata", "labels", "topology.kubernetes.io/zone"],
+            &["metadata", "labels", "a~b"],
+        ];
+        for path in paths {
+            let pointer: String =
+                path.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect();
+            assert_eq!(at(&pod, path), pod.pointer(&pointer), "{path:?}");
+            let (mut a, mut b) = (pod.clone(), pod.clone());
+            assert_eq!(at_mut(&mut a, path), b.pointer_mut(&pointer), "{path:?}");
+        }
+        let mut edited = pod.clone();
+        if let Some(Value::String(s)) = at_mut(&mut edited, &["spec", "containers", "1", "name"]) {
+            s.push('x');
+        }
+        assert_eq!(edited["spec"]["containers"][1]["name"], "c1x");
+        assert_eq!(at(&pod, &["spec", "containers", "1", "name"]), Some(&json!("c1")));
+        // Segments are literal keys: no `~1` / `~0` escaping.
+        assert_eq!(str_at(&pod, &["metadata", "labels", "topology.kubernetes.io/zone"]), "z1");
+        assert_eq!(str_at(&pod, &["metadata", "labels", "a~b"]), "t");
+        assert_eq!(at(&pod, &["metadata", "labels", "topology.kubernetes.io~1zone"]), None);
+        // Typed reads: the value, or the default when missing or mistyped.
+        assert_eq!(str_at(&pod, &["status", "podIP"]), "10.0.0.1");
+        assert_eq!(str_at(&pod, &["spec", "replicas"]), "");
+        assert_eq!(str_at(&pod, &["status", "missing"]), "");
+        assert_eq!(int_at(&pod, &["spec", "replicas"], 1), 3);
+        assert_eq!(int_at(&pod, &["spec", "missing"], 1), 1);
+        assert_eq!(int_at(&pod, &["metadata", "name"], 7), 7);
+        assert!(bool_at(&pod, &["spec", "paused"]));
+        assert!(!bool_at(&pod, &["spec", "suspend"]), "a string is not a boolean");
+        assert!(!bool_at(&pod, &["spec", "missing"]));
+        assert_eq!(array_at(&pod, &["spec", "containers"]).len(), 2);
+        assert!(array_at(&pod, &["status", "podIPs"]).is_empty());
+        assert!(array_at(&pod, &["metadata", "name"]).is_empty());
+        assert!(array_at(&pod, &["spec", "missing"]).is_empty());
+        assert_eq!(object_at(&pod, &["metadata", "labels"]).map(Map::len), Some(2));
+        assert!(object_at(&pod, &["spec", "containers"]).is_none());
+        for odd in [json!(null), json!("x"), json!([1, 2]), json!(5)] {
+            assert_eq!(at(&odd, &["spec", "replicas"]), None);
+            assert_eq!(at(&odd, &[]), Some(&odd));
+        }
+        assert_eq!(at(&json!([1, 2]), &["1"]), Some(&json!(2)));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub async fn claim(
     let selector = objects::owner_selector(owner.selector);
     let mut owned = Vec::new();
     for obj in candidates {
-        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        let labels = objects::object_at(obj, &["metadata", "labels"]);
         let matches = selector.as_ref().is_some_and(|s| s.matches_json(labels));
         match objects::controller_uid(obj) {
             Some(uid) if uid == owner_uid => {
@@ -87,7 +87,7 @@ fn log_write_error(what: &str, obj: &Value, e: &crate::api::ApiError) {
 pub fn pod_from_template(template: &Value, owner: &Owner<'_>, name: Option<&str>, generate_name: &str) -> Value {
     let mut md = serde_json::Map::new();
     for k in ["labels", "annotations", "finalizers"] {
-        if let Some(v) = template.pointer(&format!("/metadata/{k}")) {
+        if let Some(v) = objects::at(template, &["metadata", k]) {
             md.insert(k.into(), v.clone());
         }
     }

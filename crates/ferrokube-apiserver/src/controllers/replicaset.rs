@@ -25,7 +25,7 @@ const COMPONENT: &str = "replicaset-controller";
 
 /// Kube's deletion rank of a pod: lower is deleted first.
 fn deletion_rank(pod: &Value) -> impl Ord {
-    let assigned = pod.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let assigned = objects::at(pod, &["spec", "nodeName"]).and_then(Value::as_str).is_some_and(|n| !n.is_empty());
     let phase = match objects::phase(pod) {
         "Pending" | "" => 0,
         "Unknown" => 1,
@@ -38,11 +38,10 @@ fn deletion_rank(pod: &Value) -> impl Ord {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
-    let restarts: i64 = pod
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.get("restartCount").and_then(Value::as_i64)).sum())
-        .unwrap_or(0);
+    let restarts: i64 = objects::array_at(pod, &["status", "containerStatuses"])
+        .iter()
+        .filter_map(|s| s.get("restartCount").and_then(Value::as_i64))
+        .sum();
     (
         assigned,
         phase,
@@ -57,16 +56,15 @@ fn deletion_rank(pod: &Value) -> impl Ord {
 /// Status of a ReplicaSet-like owner computed from its pods; also whether a pod is
 /// Ready but not yet available (so the caller requeues).
 pub fn replica_status(owner: &Value, pods: &[&Value]) -> (Value, bool) {
-    let min_ready = objects::int_at(owner, "/spec/minReadySeconds", 0);
+    let min_ready = objects::int_at(owner, &["spec", "minReadySeconds"], 0);
     let now = objects::now_secs();
-    let template_labels =
-        owner.pointer("/spec/template/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let template_labels = objects::object_at(owner, &["spec", "template", "metadata", "labels"]);
     let replicas = pods.len();
     let fully = pods
         .iter()
         .filter(|p| {
-            let l = objects::labels(p);
-            template_labels.iter().all(|(k, v)| l.get(k) == Some(v))
+            let l = objects::labels_of(p);
+            template_labels.into_iter().flatten().all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
         })
         .count();
     let ready = pods.iter().filter(|p| objects::pod_ready(p)).count();
@@ -94,12 +92,12 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let mut requeue = None;
     for rs in rss {
         let ns = objects::namespace(&rs).unwrap_or("");
-        let selector = rs.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+        let selector = objects::at(&rs, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
         let owner = Owner { object: &rs, api_version: "apps/v1", kind: "ReplicaSet", selector: &selector };
         let candidates = pods.claimable(ns, objects::uid(&rs));
         let owned = ownership::claim(c, &c.res.pods, &owner, &candidates).await;
         let mut active: Vec<&Arc<Value>> = owned.iter().filter(|p| objects::pod_active(p)).collect();
-        let want = objects::int_at(&rs, "/spec/replicas", 1).max(0) as usize;
+        let want = objects::int_at(&rs, &["spec", "replicas"], 1).max(0) as usize;
         if !objects::is_deleting(&rs) {
             if active.len() < want {
                 creates.push((Arc::clone(&rs), want - active.len()));
@@ -117,7 +115,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
         let terminating = owned
             .iter()
             .filter(|p| {
-                let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+                let phase = objects::str_at(p, &["status", "phase"]);
                 objects::is_deleting(p) && phase != "Succeeded" && phase != "Failed"
             })
             .count();
@@ -147,9 +145,9 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
         }
     }
     for (rs, count) in creates {
-        let selector = rs.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+        let selector = objects::at(&rs, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
         let owner = Owner { object: &rs, api_version: "apps/v1", kind: "ReplicaSet", selector: &selector };
-        let Some(template) = rs.pointer("/spec/template") else {
+        let Some(template) = objects::at(&rs, &["spec", "template"]) else {
             tracing::warn!(rs = %objects::name(&rs), "replicaset without spec.template; skipped");
             continue;
         };

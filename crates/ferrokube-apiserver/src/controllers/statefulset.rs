@@ -31,14 +31,14 @@ fn ordinal(set_name: &str, pod: &Value) -> Option<usize> {
 }
 
 fn revision_of(pod: &Value) -> String {
-    objects::labels(pod).get(REVISION_LABEL).and_then(Value::as_str).unwrap_or("").to_owned()
+    objects::label(pod, REVISION_LABEL).unwrap_or("").to_owned()
 }
 
 fn pod_for(set: &Value, i: usize, revision: &str) -> Value {
     let name = objects::name(set);
-    let selector = set.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+    let selector = objects::at(set, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
     let owner = Owner { object: set, api_version: "apps/v1", kind: "StatefulSet", selector: &selector };
-    let mut template = set.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let mut template = objects::at(set, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
     {
         let md = objects::meta_mut(&mut template);
         let labels = md.entry("labels").or_insert_with(|| json!({}));
@@ -51,7 +51,8 @@ fn pod_for(set: &Value, i: usize, revision: &str) -> Value {
     let mut pod = ownership::pod_from_template(&template, &owner, Some(&format!("{name}-{i}")), "");
     if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("hostname".into(), json!(format!("{name}-{i}")));
-        if let Some(svc) = set.pointer("/spec/serviceName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(svc) = objects::at(set, &["spec", "serviceName"]).and_then(Value::as_str).filter(|s| !s.is_empty())
+        {
             spec.insert("subdomain".into(), json!(svc));
         }
     }
@@ -62,19 +63,19 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Opti
     let c = &ctx.client;
     let name = objects::name(set).to_owned();
     let ns = objects::namespace(set);
-    let selector = set.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+    let selector = objects::at(set, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
     let owner = Owner { object: set, api_version: "apps/v1", kind: "StatefulSet", selector: &selector };
     let owned = ownership::claim(c, &c.res.pods, &owner, candidates).await;
     let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
-    let replicas = objects::int_at(set, "/spec/replicas", 1).max(0) as usize;
-    let parallel = set.pointer("/spec/podManagementPolicy").and_then(Value::as_str) == Some("Parallel");
-    let on_delete = set.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
-    let partition = objects::int_at(set, "/spec/updateStrategy/rollingUpdate/partition", 0).max(0) as usize;
+    let replicas = objects::int_at(set, &["spec", "replicas"], 1).max(0) as usize;
+    let parallel = objects::at(set, &["spec", "podManagementPolicy"]).and_then(Value::as_str) == Some("Parallel");
+    let on_delete = objects::at(set, &["spec", "updateStrategy", "type"]).and_then(Value::as_str) == Some("OnDelete");
+    let partition = objects::int_at(set, &["spec", "updateStrategy", "rollingUpdate", "partition"], 0).max(0) as usize;
     let update_revision = format!(
         "{name}-{}",
         pod_template_hash(
-            set.pointer("/spec/template").unwrap_or(&Value::Null),
-            set.pointer("/status/collisionCount").and_then(Value::as_i64).filter(|c| *c > 0)
+            objects::at(set, &["spec", "template"]).unwrap_or(&Value::Null),
+            objects::at(set, &["status", "collisionCount"]).and_then(Value::as_i64).filter(|c| *c > 0)
         )
     );
     let mut by_ordinal: Vec<Option<&Value>> = vec![None; replicas];
@@ -96,7 +97,7 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Opti
                 Some(_) => break,
                 None => {
                     let rev = if i < partition {
-                        set.pointer("/status/currentRevision")
+                        objects::at(set, &["status", "currentRevision"])
                             .and_then(Value::as_str)
                             .unwrap_or(&update_revision)
                             .to_owned()
@@ -145,7 +146,7 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Opti
     let ready = pods.iter().filter(|p| objects::pod_ready(p)).count();
     let updated = pods.iter().filter(|p| revision_of(p) == update_revision).count();
     let all_updated = updated == replicas && ready == replicas;
-    let old_current = set.pointer("/status/currentRevision").and_then(Value::as_str).map(str::to_owned);
+    let old_current = objects::at(set, &["status", "currentRevision"]).and_then(Value::as_str).map(str::to_owned);
     let current_revision = match old_current {
         Some(cur) if !all_updated => cur,
         _ => update_revision.clone(),
