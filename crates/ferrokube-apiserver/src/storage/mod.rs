@@ -14,8 +14,8 @@
 //! a resource shares its objects) and *object key* (`namespace/name`, or `name` for
 //! cluster-scoped objects; byte order of these keys is etcd's key order). Every write is
 //! a compare-and-swap against the resourceVersion the caller read, takes the next value
-//! of one global, monotonically increasing resourceVersion, and appends a
-//! [`StoredEvent`] to the resource's bounded [`History`]. The history serves watches
+//! of one global, monotonically increasing resourceVersion, and records the write in
+//! the resource's bounded history (`history`). The history serves watches
 //! from a past resourceVersion and lists of a past snapshot (paging with `continue`);
 //! watchers get live events through bounded per-watcher channels, and a watcher that
 //! falls too far behind is closed rather than allowed to block writers — exactly what a
