@@ -160,7 +160,8 @@ pub struct WatchRegistration {
 }
 
 struct ResourceState {
-    objects: BTreeMap<String, Arc<StoredObject>>,
+    /// Keys are shared (`Arc<str>`), so a list gathers its range without copying them.
+    objects: BTreeMap<Arc<str>, Arc<StoredObject>>,
     history: History,
     watchers: Vec<WatcherSender>,
 }
@@ -171,7 +172,7 @@ struct State {
 }
 
 /// An object key and the version stored under it.
-type KeyedVersion = (String, Arc<StoredObject>);
+type KeyedVersion = (Arc<str>, Arc<StoredObject>);
 
 /// The objects a watch starts from ([`WatchRegistration::snapshot`]): each tree is
 /// shared or decoded when the iterator reaches it, so a watcher that sends them one at
@@ -266,7 +267,7 @@ impl Store {
                 let rv = object_rv(&object);
                 let stored = Arc::new(StoredObject::new(&Arc::new(object), rv));
                 let res = store.resource_mut(&mut state, &resource);
-                res.objects.insert(key, stored);
+                res.objects.insert(Arc::from(key), stored);
             }
         }
         store.current_rv.store(rv, Ordering::Release);
@@ -328,7 +329,7 @@ impl Store {
         res.objects
             .range::<str, _>((Bound::Included(p), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(p))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_string())
             .collect()
     }
 
@@ -375,7 +376,7 @@ impl Store {
         let stored = Arc::new(StoredObject::new(&obj, rv));
         self.persist(resource, key, rv, Some(&stored))?;
         let res = self.resource_mut(&mut state, resource);
-        res.objects.insert(key.to_owned(), Arc::clone(&stored));
+        res.objects.insert(Arc::from(key), Arc::clone(&stored));
         let recorded = Recorded { event_type: EventType::Added, key: key.to_owned(), rv, object: stored, prev: None };
         self.commit(&mut state, resource, recorded, &obj);
         Ok(obj)
@@ -413,7 +414,7 @@ impl Store {
         let stored = Arc::new(StoredObject::new(&obj, rv));
         self.persist(resource, key, rv, Some(&stored))?;
         let res = self.resource_mut(&mut state, resource);
-        res.objects.insert(key.to_owned(), Arc::clone(&stored));
+        res.objects.insert(Arc::from(key), Arc::clone(&stored));
         let recorded =
             Recorded { event_type: EventType::Modified, key: key.to_owned(), rv, object: stored, prev: Some(prev) };
         self.commit(&mut state, resource, recorded, &obj);
@@ -479,7 +480,7 @@ impl Store {
                 .objects
                 .range::<str, _>((Bound::Included(start), Bound::Unbounded))
                 .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
                 .collect();
             return Ok((versions, current));
         }
@@ -491,7 +492,7 @@ impl Store {
             .objects
             .range::<str, _>((Bound::Included(start), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.as_str(), v))
+            .map(|(k, v)| (&**k, v))
             .collect();
         for event in res.history.since(at).rev() {
             if !in_range(&event.key) {
@@ -506,7 +507,7 @@ impl Store {
                 }
             }
         }
-        let versions = view.into_iter().map(|(k, v)| (k.to_owned(), Arc::clone(v))).collect();
+        let versions = view.into_iter().map(|(k, v)| (Arc::from(k), Arc::clone(v))).collect();
         Ok((versions, at))
     }
 
@@ -589,7 +590,7 @@ fn page(versions: Vec<KeyedVersion>, query: &ListQuery<'_>) -> ListPage {
             items.push(v);
             if items.len() >= limit {
                 full = true;
-                last_key = Some(k);
+                last_key = Some(k.to_string());
             }
         }
     }
