@@ -357,43 +357,37 @@ impl<A: KubeApi> Kubelet<A> {
         ip
     }
 
-    /// When pod `uid` was first seen bound (now, on the first ask). The uid is copied
-    /// only when the pod gets its timers.
-    fn bound_since(&mut self, uid: &str, now: Instant) -> Instant {
-        match self.timers.get_mut(uid) {
-            Some(t) => *t.bound.get_or_insert(now),
-            None => {
-                self.timers.insert(uid.to_owned(), PodTimers { bound: Some(now), ..PodTimers::default() });
-                now
-            }
+    /// The timers of pod `uid`, created empty on the first ask (the uid is copied only
+    /// then, not on every pass).
+    fn timers_of(&mut self, uid: &str) -> &mut PodTimers {
+        if !self.timers.contains_key(uid) {
+            self.timers.insert(uid.to_owned(), PodTimers::default());
         }
+        match self.timers.get_mut(uid) {
+            Some(t) => t,
+            None => unreachable!("inserted just above"),
+        }
+    }
+
+    /// When pod `uid` was first seen bound (now, on the first ask).
+    fn bound_since(&mut self, uid: &str, now: Instant) -> Instant {
+        *self.timers_of(uid).bound.get_or_insert(now)
     }
 
     /// When pod `uid` was first seen running (now, on the first ask).
     fn running_since(&mut self, uid: &str, now: Instant) -> Instant {
-        match self.timers.get_mut(uid) {
-            Some(t) => *t.running.get_or_insert(now),
-            None => {
-                self.timers.insert(uid.to_owned(), PodTimers { running: Some(now), ..PodTimers::default() });
-                now
-            }
-        }
+        *self.timers_of(uid).running.get_or_insert(now)
     }
 
     /// When pod `uid` began terminating (now, on the first ask) and whether this is
     /// the first ask; None once its final delete went through.
     fn terminating_since(&mut self, uid: &str, now: Instant) -> Option<(Instant, bool)> {
-        match self.timers.get_mut(uid) {
-            Some(t) if t.deleted => None,
-            Some(t) => {
-                let first = t.terminating.is_none();
-                Some((*t.terminating.get_or_insert(now), first))
-            }
-            None => {
-                self.timers.insert(uid.to_owned(), PodTimers { terminating: Some(now), ..PodTimers::default() });
-                Some((now, true))
-            }
+        let t = self.timers_of(uid);
+        if t.deleted {
+            return None;
         }
+        let first = t.terminating.is_none();
+        Some((*t.terminating.get_or_insert(now), first))
     }
 
     /// Whether `node` is one of ours.
@@ -474,7 +468,7 @@ impl<A: KubeApi> Kubelet<A> {
                     if self.bind(pod.clone(), &node).await {
                         add_load(load, &node);
                     }
-                    self.timers.entry(uid.to_owned()).or_default().bound = Some(Instant::now());
+                    self.timers_of(uid).bound = Some(Instant::now());
                 }
                 Schedulable::NotOurs => {}
                 Schedulable::No(message) => self.unschedulable(pod.clone(), &message).await,
@@ -848,7 +842,7 @@ impl<A: KubeApi> Kubelet<A> {
         let opts = json!({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
         match api.delete(pods, objects::namespace(&pod), objects::name(&pod), &opts).await {
             Ok(()) => {
-                self.timers.entry(uid.to_owned()).or_default().deleted = true;
+                self.timers_of(uid).deleted = true;
                 None
             }
             Err(e) if is_not_found(&e) || is_conflict(&e) => None,
