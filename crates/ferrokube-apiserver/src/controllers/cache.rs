@@ -30,6 +30,8 @@
 //!   controller caches whole (the garbage collector reads every resource, Events
 //!   included, for objects with owners) gets a cache that keeps only those
 //!   ([`Informers::list_selected`]): the rest of the resource costs nothing held.
+//!   Once a controller asks for the whole resource, the filtered cache is retired
+//!   and its readers filter the whole one (two caches would hold two copies).
 //!
 //! The reflector loop follows client-go's: list to learn the resourceVersion, watch
 //! from it, resume from the last seen resourceVersion when the stream ends, and
@@ -43,7 +45,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::informer::sleep_or_shutdown;
 use super::kube_api::KubeApi;
@@ -64,6 +66,10 @@ pub struct Informers<A: KubeApi> {
     shutdown: watch::Receiver<bool>,
     caches: Arc<Mutex<HashMap<String, Arc<Cache>>>>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// The watch loops of the filtered caches, by cache key: a filtered cache is
+    /// retired once a whole cache of its resource runs (it would hold a second copy
+    /// of what the whole one holds).
+    filtered: Arc<Mutex<HashMap<String, AbortHandle>>>,
 }
 
 impl<A: KubeApi> Informers<A> {
@@ -75,6 +81,7 @@ impl<A: KubeApi> Informers<A> {
             shutdown,
             caches: Arc::new(Mutex::new(HashMap::new())),
             tasks: Arc::new(Mutex::new(Vec::new())),
+            filtered: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -100,24 +107,51 @@ impl<A: KubeApi> Informers<A> {
     /// The cache of `res` keeping all objects (`selection` `None`) or the selected
     /// ones, started on first ask.
     fn cache_of(&self, res: &Arc<ResourceInfo>, selection: Option<Selection>) -> Arc<Cache> {
-        let mut key = crate::object::meta::resource_key(res);
-        if let Some(s) = &selection {
-            key = format!("{key}#{}", s.name);
-        }
+        let whole_key = crate::object::meta::resource_key(res);
+        let key = match &selection {
+            Some(s) => format!("{whole_key}#{}", s.name),
+            None => whole_key.clone(),
+        };
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = caches.get(&key) {
             return Arc::clone(c);
         }
         let cache = Arc::new(Cache::new(Arc::clone(res), selection.map(|s| s.keep)));
-        caches.insert(key, Arc::clone(&cache));
+        caches.insert(key.clone(), Arc::clone(&cache));
+        let mut filtered = self.filtered.lock().unwrap_or_else(|e| e.into_inner());
+        if selection.is_none() {
+            // Readers of the filtered caches of `res` read this one from now on
+            // (`list_selected`); theirs would only hold second copies.
+            let prefix = format!("{whole_key}#");
+            caches.retain(|k, _| !k.starts_with(&prefix));
+            filtered.retain(|k, task| {
+                let retired = k.starts_with(&prefix);
+                if retired {
+                    task.abort();
+                }
+                !retired
+            });
+        }
         drop(caches);
         let reflector = reflect(self.api.clone(), Arc::clone(&cache), self.shutdown.clone());
         let task = match &self.runtime {
             Some(rt) => rt.spawn(reflector),
             None => tokio::spawn(reflector),
         };
+        if selection.is_some() {
+            filtered.insert(key, task.abort_handle());
+        }
+        drop(filtered);
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
         cache
+    }
+
+    /// Keys of the caches running, sorted (for tests).
+    #[cfg(test)]
+    fn cache_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.caches.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        keys.sort();
+        keys
     }
 
     /// The objects of `res` in all namespaces, once the cache has seen every write
@@ -522,6 +556,27 @@ mod tests {
         let names: Vec<String> = c.list(None).iter().map(|o| objects::name(o).to_owned()).collect();
         assert_eq!(names, ["b"], "an object that stops being kept leaves the cache");
         assert_eq!(*c.seen.borrow(), 8, "events of objects not kept still advance the cache");
+    }
+
+    #[tokio::test]
+    async fn a_whole_cache_retires_the_filtered_caches_of_its_resource() {
+        use crate::controllers::client::{Client, Resources};
+        let res = Arc::new(Resources::builtin().expect("catalog"));
+        let client = Client::new(crate::registry::Registry::new(), Arc::clone(&res), "system:kube-controller-manager");
+        let (_stop, shutdown) = watch::channel(false);
+        let informers = Informers::new(client, shutdown);
+        let owned = Selection { name: "owned", keep: |o: &Value| !objects::owner_refs_of(o).is_empty() };
+        informers.list_selected(&res.pods, owned).await;
+        informers.list_selected(&res.replicasets, owned).await;
+        assert_eq!(informers.cache_keys().len(), 2, "{:?}", informers.cache_keys());
+        assert!(informers.cache_keys().iter().all(|k| k.ends_with("#owned")));
+        informers.list(&res.pods).await;
+        let keys = informers.cache_keys();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys.iter().any(|k| k.ends_with("#owned") && k.contains("replicasets")), "{keys:?}");
+        assert!(keys.iter().any(|k| k.contains("pods") && !k.contains('#')), "{keys:?}");
+        assert_eq!(informers.filtered.lock().map(|f| f.len()).unwrap_or(0), 1, "the pods' filtered loop is stopped");
+        informers.abort();
     }
 
     #[tokio::test(start_paused = true)]
