@@ -49,8 +49,8 @@ fn monitor(
                 }
                 _ => continue,
             }
-            let active: Vec<&Value> = pods.values().filter(|p| objects::pod_active(p)).collect();
-            let ready = active.iter().filter(|p| objects::pod_ready(p)).count();
+            let active: Vec<&Value> = pods.values().filter(objects::pod_active).collect();
+            let ready = active.iter().filter(objects::pod_ready).count();
             let hashes: std::collections::BTreeSet<String> = active
                 .iter()
                 .filter_map(|p| objects::labels(p).get("pod-template-hash").and_then(Value::as_str).map(str::to_owned))

@@ -48,7 +48,7 @@ async fn ready_pod_ips(env: &Env, app: &str) -> BTreeSet<String> {
     env.pods(NS, app)
         .await
         .iter()
-        .filter(|p| objects::pod_ready(p))
+        .filter(objects::pod_ready)
         .filter_map(|p| p.pointer("/status/podIP").and_then(Value::as_str).map(str::to_owned))
         .collect()
 }

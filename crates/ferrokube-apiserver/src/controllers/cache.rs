@@ -14,8 +14,10 @@
 //!   informer with a transform that drops them). A controller's write from a cached
 //!   object carries none, which keeps the stored ones (kube's rule for a write without
 //!   managedFields).
-//! - **Shared objects.** Objects without managedFields (most but pods' and the
-//!   workloads') are the `Arc`s the watch hands out, in-process the store's own.
+//! - **Compact objects.** A cache holds each object as a [`Node`] (see
+//!   [`compact`](super::compact)): a running pod takes a quarter of its
+//!   `serde_json::Value`. Readers share the cache's `Arc`s; a controller that writes
+//!   an object makes a `Value` of it first ([`Json::to_value`](super::json::Json)).
 //! - **Read-your-writes.** A controller's pass reads after its own writes; kube's
 //!   controllers guard against a cache that has not seen them yet with
 //!   "expectations". Here [`Informers::list`] first waits (briefly, bounded) until the
@@ -47,6 +49,7 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::task::{AbortHandle, JoinHandle};
 
+use super::compact::Node;
 use super::informer::sleep_or_shutdown;
 use super::kube_api::KubeApi;
 use super::objects;
@@ -156,21 +159,21 @@ impl<A: KubeApi> Informers<A> {
 
     /// The objects of `res` in all namespaces, once the cache has seen every write
     /// made to `res` before this call (see the module docs), in namespace/name order.
-    pub async fn list(&self, res: &Arc<ResourceInfo>) -> Vec<Arc<Value>> {
+    pub async fn list(&self, res: &Arc<ResourceInfo>) -> Vec<Arc<Node>> {
         self.fresh(res).await.list(None)
     }
 
     /// The objects of `res` that `selection` keeps, fresh like [`Informers::list`]:
     /// from the resource's whole cache when one runs, else from a cache that holds
     /// only them.
-    pub async fn list_selected(&self, res: &Arc<ResourceInfo>, selection: Selection) -> Vec<Arc<Value>> {
+    pub async fn list_selected(&self, res: &Arc<ResourceInfo>, selection: Selection) -> Vec<Arc<Node>> {
         let whole = {
             let key = crate::object::meta::resource_key(res);
             self.caches.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&key)
         };
         if whole {
             let mut items = self.list(res).await;
-            items.retain(|o| (selection.keep)(o));
+            items.retain(|o| (selection.keeps_cached)(o));
             return items;
         }
         self.fresh_cache(self.cache_of(res, Some(selection)), res).await.list(None)
@@ -215,6 +218,9 @@ pub struct Selection {
     pub name: &'static str,
     /// Whether an object is kept; asked again on every change of it.
     pub keep: fn(&Value) -> bool,
+    /// The same question of a cached object (the same function: see
+    /// `gc::PART_OF_COLLECTION`), for a reader of a whole cache.
+    pub keeps_cached: fn(&Node) -> bool,
 }
 
 /// The objects of one resource as last seen by its watch, and who to wake on change.
@@ -230,7 +236,7 @@ pub struct Cache {
 
 #[derive(Default)]
 struct CacheState {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<Node>>,
     /// Controller owner uid -> keys of the objects it controls.
     controlled: HashMap<String, BTreeSet<String>>,
     /// Keys of the objects without a controller.
@@ -238,7 +244,7 @@ struct CacheState {
 }
 
 impl CacheState {
-    fn insert(&mut self, key: String, obj: Arc<Value>) {
+    fn insert(&mut self, key: String, obj: Arc<Node>) {
         self.remove(&key);
         match objects::controller_uid(&obj) {
             Some(uid) => self.controlled.entry(uid.to_owned()).or_default().insert(key.clone()),
@@ -263,27 +269,6 @@ impl CacheState {
             }
         }
     }
-}
-
-/// `obj` without `metadata.managedFields` (the same `Arc` when it has none), copied
-/// without ever copying them.
-fn without_managed_fields(obj: Arc<Value>) -> Arc<Value> {
-    let Some(Value::Object(meta)) = obj.get("metadata") else { return obj };
-    if !meta.contains_key("managedFields") {
-        return obj;
-    }
-    let Value::Object(fields) = &*obj else { return obj };
-    let mut out = serde_json::Map::new();
-    for (k, v) in fields {
-        let v = match v {
-            Value::Object(meta) if k == "metadata" => Value::Object(
-                meta.iter().filter(|(k, _)| *k != "managedFields").map(|(k, v)| (k.clone(), v.clone())).collect(),
-            ),
-            v => v.clone(),
-        };
-        out.insert(k.clone(), v);
-    }
-    Arc::new(Value::Object(out))
 }
 
 fn key_of(obj: &Value) -> String {
@@ -335,7 +320,7 @@ impl Cache {
     }
 
     /// The objects (of namespace `ns`, or all), in namespace/name order.
-    pub fn list(&self, ns: Option<&str>) -> Vec<Arc<Value>> {
+    pub fn list(&self, ns: Option<&str>) -> Vec<Arc<Node>> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         match ns {
             None => state.objects.values().cloned().collect(),
@@ -352,7 +337,7 @@ impl Cache {
     }
 
     /// The object `ns/name` (or `name` when cluster-scoped), if cached.
-    pub fn get(&self, ns: Option<&str>, name: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, ns: Option<&str>, name: &str) -> Option<Arc<Node>> {
         let key = match ns {
             Some(ns) => format!("{ns}/{name}"),
             None => name.to_owned(),
@@ -361,14 +346,14 @@ impl Cache {
     }
 
     /// The objects whose controller ownerReference has uid `owner_uid`.
-    pub fn controlled_by(&self, owner_uid: &str) -> Vec<Arc<Value>> {
+    pub fn controlled_by(&self, owner_uid: &str) -> Vec<Arc<Node>> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let Some(keys) = state.controlled.get(owner_uid) else { return Vec::new() };
         keys.iter().filter_map(|k| state.objects.get(k).cloned()).collect()
     }
 
     /// The objects of namespace `ns` without a controller: candidates for adoption.
-    pub fn orphans(&self, ns: &str) -> Vec<Arc<Value>> {
+    pub fn orphans(&self, ns: &str) -> Vec<Arc<Node>> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let prefix = format!("{ns}/");
         state
@@ -381,7 +366,7 @@ impl Cache {
 
     /// What an owner in namespace `ns` with uid `owner_uid` may claim: the objects it
     /// controls and the namespace's orphans.
-    pub fn claimable(&self, ns: &str, owner_uid: &str) -> Vec<Arc<Value>> {
+    pub fn claimable(&self, ns: &str, owner_uid: &str) -> Vec<Arc<Node>> {
         let mut out = self.controlled_by(owner_uid);
         out.extend(self.orphans(ns));
         out
@@ -394,7 +379,7 @@ impl Cache {
     fn replace(&self, items: Vec<Arc<Value>>, rv: u64) {
         let mut fresh = CacheState::default();
         for obj in items.into_iter().filter(|o| self.kept(o)) {
-            fresh.insert(key_of(&obj), without_managed_fields(obj));
+            fresh.insert(key_of(&obj), Arc::new(Node::without_managed_fields(&obj)));
         }
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         self.advance(rv);
@@ -409,7 +394,7 @@ impl Cache {
             if event_type == "DELETED" || !self.kept(&obj) {
                 state.remove(&key);
             } else {
-                state.insert(key, without_managed_fields(obj));
+                state.insert(key, Arc::new(Node::without_managed_fields(&obj)));
             }
         }
         self.advance(rv);
@@ -494,6 +479,7 @@ async fn reflect<A: KubeApi>(api: A, cache: Arc<Cache>, mut shutdown: watch::Rec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::json::Json;
     use serde_json::json;
 
     fn pod(name: &str, rv: u64, owner: Option<&str>) -> Arc<Value> {
@@ -530,7 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn objects_are_held_without_managed_fields_and_shared_when_they_have_none() {
+    fn objects_are_held_compact_and_without_managed_fields() {
         let c = cache();
         let mut with = Value::clone(&pod("a", 5, None));
         with["metadata"]["managedFields"] = json!([{"manager": "m", "fieldsV1": {"f:spec": {}}}]);
@@ -538,11 +524,11 @@ mod tests {
         let plain = pod("b", 6, None);
         c.replace(vec![Arc::new(with), Arc::clone(&plain)], 6);
         let a = c.get(Some("ns"), "a").unwrap_or_else(|| panic!("a is cached"));
-        assert!(a["metadata"].get("managedFields").is_none());
+        assert!(Json::get(&a["metadata"], "managedFields").is_none());
         assert_eq!(a["metadata"]["name"], "a");
         assert_eq!(a["spec"]["nodeName"], "n1");
         let b = c.get(Some("ns"), "b").unwrap_or_else(|| panic!("b is cached"));
-        assert!(Arc::ptr_eq(&b, &plain), "an object without managedFields is not copied");
+        assert!(*b == *plain, "an object without managedFields is held as it is");
     }
 
     #[test]
@@ -565,7 +551,11 @@ mod tests {
         let client = Client::new(crate::registry::Registry::new(), Arc::clone(&res), "system:kube-controller-manager");
         let (_stop, shutdown) = watch::channel(false);
         let informers = Informers::new(client, shutdown);
-        let owned = Selection { name: "owned", keep: |o: &Value| !objects::owner_refs_of(o).is_empty() };
+        let owned = Selection {
+            name: "owned",
+            keep: |o: &Value| !objects::owner_refs_of(o).is_empty(),
+            keeps_cached: |o: &Node| !objects::owner_refs_of(o).is_empty(),
+        };
         informers.list_selected(&res.pods, owned).await;
         informers.list_selected(&res.replicasets, owned).await;
         assert_eq!(informers.cache_keys().len(), 2, "{:?}", informers.cache_keys());

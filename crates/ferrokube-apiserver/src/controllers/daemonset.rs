@@ -16,16 +16,17 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::hash::pod_template_hash;
 use super::informer::Waiter;
-use super::objects;
+use super::objects::{self, Json, JsonObject};
 use super::ownership::{self, Owner};
 use super::Context;
 
 const COMPONENT: &str = "daemonset-controller";
 const REVISION_LABEL: &str = "controller-revision-hash";
 
-fn eligible(ds: &Value, node: &Value) -> bool {
+fn eligible(ds: &Node, node: &Node) -> bool {
     if !objects::condition_true(node, "Ready") || objects::is_deleting(node) {
         return false;
     }
@@ -36,8 +37,8 @@ fn eligible(ds: &Value, node: &Value) -> bool {
     }
 }
 
-fn pod_for(ds: &Value, owner: &Owner<'_>, node: &str, revision: &str) -> Value {
-    let mut template = objects::at(ds, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
+fn pod_for(ds: &Node, owner: &Owner<'_>, node: &str, revision: &str) -> Value {
+    let mut template = objects::at(ds, &["spec", "template"]).map(Json::to_value).unwrap_or_else(|| json!({}));
     {
         let md = objects::meta_mut(&mut template);
         let labels = md.entry("labels").or_insert_with(|| json!({}));
@@ -59,18 +60,18 @@ fn pod_for(ds: &Value, owner: &Owner<'_>, node: &str, revision: &str) -> Value {
     pod
 }
 
-async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[Arc<Value>]) {
+async fn sync_ds(ctx: &Context, ds: &Node, nodes: &[Arc<Node>], candidates: &[Arc<Node>]) {
     let c = &ctx.client;
     let ns = objects::namespace(ds);
-    let selector = objects::at(ds, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
+    let selector = objects::at(ds, &["spec", "selector"]).map(Json::to_value).unwrap_or(Value::Null);
     let owner = Owner { object: ds, api_version: "apps/v1", kind: "DaemonSet", selector: &selector };
     let owned = ownership::claim(c, &c.res.pods, &owner, candidates).await;
-    let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
-    let revision = pod_template_hash(objects::at(ds, &["spec", "template"]).unwrap_or(&Value::Null), None);
-    let on_delete = objects::at(ds, &["spec", "updateStrategy", "type"]).and_then(Value::as_str) == Some("OnDelete");
-    let targets: Vec<&str> = nodes.iter().filter(|n| eligible(ds, n)).map(|n| objects::name(n)).collect();
-    let node_of = |p: &Value| objects::str_at(p, &["spec", "nodeName"]).to_owned();
-    let active: Vec<&Value> = owned.iter().copied().filter(|p| objects::pod_active(p)).collect();
+    let owned: Vec<&Node> = owned.iter().map(|p| p.as_ref()).collect();
+    let revision = pod_template_hash(objects::at(ds, &["spec", "template"]).unwrap_or(&super::compact::NULL), None);
+    let on_delete = objects::at(ds, &["spec", "updateStrategy", "type"]).and_then(Json::as_str) == Some("OnDelete");
+    let targets: Vec<&str> = nodes.iter().filter(|n| eligible(ds, n)).map(objects::name).collect();
+    let node_of = |p: &Node| objects::str_at(p, &["spec", "nodeName"]).to_owned();
+    let active: Vec<&Node> = owned.iter().copied().filter(objects::pod_active).collect();
     if !objects::is_deleting(ds) {
         let mut acted = false;
         for node in &targets {
@@ -91,7 +92,7 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[
             let _ = c.delete(&c.res.pods, ns, objects::name(p), &json!({})).await;
             acted = true;
         }
-        let all_ready = active.iter().all(|p| objects::pod_ready(p));
+        let all_ready = active.iter().all(objects::pod_ready);
         if !acted && !on_delete && all_ready {
             let outdated = active.iter().find(|p| objects::label(p, REVISION_LABEL) != Some(revision.as_str()));
             if let Some(p) = outdated {
@@ -101,11 +102,11 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[
             }
         }
     }
-    let scheduled: Vec<&&Value> = active.iter().filter(|p| targets.contains(&node_of(p).as_str())).collect();
-    let ready = scheduled.iter().filter(|p| objects::pod_ready(p)).count();
+    let scheduled: Vec<&&Node> = active.iter().filter(|p| targets.contains(&node_of(p).as_str())).collect();
+    let ready = scheduled.iter().filter(objects::pod_ready).count();
     let updated = scheduled.iter().filter(|p| objects::label(p, REVISION_LABEL) == Some(revision.as_str())).count();
     let desired = targets.len();
-    let mut status = ds.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut status = ds.get("status").map(Json::to_value).filter(Value::is_object).unwrap_or_else(|| json!({}));
     if let Some(st) = status.as_object_mut() {
         st.insert("currentNumberScheduled".into(), json!(scheduled.len()));
         st.insert("desiredNumberScheduled".into(), json!(desired));
@@ -124,8 +125,8 @@ async fn sync_ds(ctx: &Context, ds: &Value, nodes: &[Arc<Value>], candidates: &[
             st.remove("numberUnavailable");
         }
     }
-    if ds.get("status") != Some(&status) {
-        let mut out = ds.clone();
+    if !ds.get("status").is_some_and(|s| *s == status) {
+        let mut out = ds.to_value();
         if let Some(m) = out.as_object_mut() {
             m.insert("status".into(), status);
         }

@@ -26,9 +26,10 @@ use serde_json::{json, Map, Value};
 
 use super::cache::Cache;
 use super::client::{is_conflict, is_not_found};
+use super::compact::{Fields, Node};
 use super::hash::{pod_template_hash, POD_TEMPLATE_HASH};
 use super::informer::Waiter;
-use super::objects;
+use super::objects::{self, Json, JsonObject};
 use super::ownership::{self, Owner};
 use super::Context;
 
@@ -41,7 +42,7 @@ pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 
 /// Resolves an int-or-percent against `total`, rounding percentages up or down.
-pub fn int_or_percent(v: Option<&Value>, default_percent: i64, total: i64, round_up: bool) -> i64 {
+pub fn int_or_percent<J: Json>(v: Option<&J>, default_percent: i64, total: i64, round_up: bool) -> i64 {
     let percent = |p: i64| {
         let x = p * total;
         if round_up {
@@ -50,9 +51,9 @@ pub fn int_or_percent(v: Option<&Value>, default_percent: i64, total: i64, round
             x.div_euclid(100)
         }
     };
-    match v {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(s)) => match s.strip_suffix('%') {
+    match v.map(|v| (v.as_f64().map(|_| v.as_i64()), v.as_str())) {
+        Some((Some(n), _)) => n.unwrap_or(0),
+        Some((None, Some(s))) => match s.strip_suffix('%') {
             Some(p) => p.trim().parse::<i64>().map(percent).unwrap_or(0),
             None => s.trim().parse::<i64>().unwrap_or(0),
         },
@@ -75,8 +76,8 @@ pub enum Strategy {
 }
 
 /// The strategy of `d`, with maxSurge/maxUnavailable resolved against its replicas.
-pub fn strategy(d: &Value) -> Strategy {
-    if objects::at(d, &["spec", "strategy", "type"]).and_then(Value::as_str) == Some("Recreate") {
+pub fn strategy(d: &Node) -> Strategy {
+    if objects::at(d, &["spec", "strategy", "type"]).and_then(Json::as_str) == Some("Recreate") {
         return Strategy::Recreate;
     }
     let replicas = desired(d);
@@ -92,32 +93,32 @@ pub fn strategy(d: &Value) -> Strategy {
     Strategy::Rolling { max_surge, max_unavailable }
 }
 
-fn desired(d: &Value) -> i64 {
+fn desired(d: &Node) -> i64 {
     objects::int_at(d, &["spec", "replicas"], 1).max(0)
 }
 
-fn spec_replicas(rs: &Value) -> i64 {
+fn spec_replicas(rs: &Node) -> i64 {
     objects::int_at(rs, &["spec", "replicas"], 0).max(0)
 }
 
 /// Available replicas of a ReplicaSet, never more than it is scaled to (a status not
 /// yet caught up with a scale-down must not count pods that are going away).
-fn available(rs: &Value) -> i64 {
+fn available(rs: &Node) -> i64 {
     objects::int_at(rs, &["status", "availableReplicas"], 0).min(spec_replicas(rs))
 }
 
-fn revision(rs: &Value) -> i64 {
+fn revision(rs: &Node) -> i64 {
     objects::annotation(rs, REVISION).and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
-fn max_surge(d: &Value) -> i64 {
+fn max_surge(d: &Node) -> i64 {
     match strategy(d) {
         Strategy::Rolling { max_surge, .. } => max_surge,
         Strategy::Recreate => 0,
     }
 }
 
-fn max_unavailable(d: &Value) -> i64 {
+fn max_unavailable(d: &Node) -> i64 {
     match strategy(d) {
         Strategy::Rolling { max_unavailable, .. } if desired(d) > 0 => max_unavailable,
         _ => 0,
@@ -129,9 +130,9 @@ fn max_unavailable(d: &Value) -> i64 {
 /// that label, when left empty, count as absent, and so does its metadata then left
 /// empty. Compared in place, without copying either template: this runs for every
 /// ReplicaSet of every Deployment on every pass.
-fn same_template(rs: &Value, d: &Value) -> bool {
+fn same_template(rs: &Node, d: &Node) -> bool {
     match (objects::at(rs, &["spec", "template"]), objects::at(d, &["spec", "template"])) {
-        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+        (Some(Node::Object(a)), Some(Node::Object(b))) => {
             same_except(a, b, "metadata")
                 && same_or_both_empty(a.get("metadata"), b.get("metadata"), same_metadata, metadata_empty)
         }
@@ -141,29 +142,29 @@ fn same_template(rs: &Value, d: &Value) -> bool {
 }
 
 /// Whether two template metadata objects agree once the hash label is dropped.
-fn same_metadata(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+fn same_metadata(a: &Fields, b: &Fields) -> bool {
     same_except(a, b, "labels") && same_or_both_empty(a.get("labels"), b.get("labels"), same_labels, labels_empty)
 }
 
 /// Whether template metadata holds nothing once the hash label is dropped.
-fn metadata_empty(m: &Map<String, Value>) -> bool {
+fn metadata_empty(m: &Fields) -> bool {
     m.iter().all(|(k, v)| k == "labels" && v.as_object().is_some_and(labels_empty))
 }
 
 /// Whether two label maps agree, the hash label aside.
-fn same_labels(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    let len = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key(POD_TEMPLATE_HASH));
+fn same_labels(a: &Fields, b: &Fields) -> bool {
+    let len = |m: &Fields| m.len() - usize::from(m.contains_key(POD_TEMPLATE_HASH));
     len(a) == len(b) && a.iter().filter(|(k, _)| *k != POD_TEMPLATE_HASH).all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Whether a label map holds nothing but the hash label.
-fn labels_empty(m: &Map<String, Value>) -> bool {
-    m.keys().all(|k| k == POD_TEMPLATE_HASH)
+fn labels_empty(m: &Fields) -> bool {
+    m.iter().all(|(k, _)| k == POD_TEMPLATE_HASH)
 }
 
 /// Whether two objects have the same fields, `except` aside.
-fn same_except(a: &Map<String, Value>, b: &Map<String, Value>, except: &str) -> bool {
-    let len = |m: &Map<String, Value>| m.len() - usize::from(m.contains_key(except));
+fn same_except(a: &Fields, b: &Fields, except: &str) -> bool {
+    let len = |m: &Fields| m.len() - usize::from(m.contains_key(except));
     len(a) == len(b) && a.iter().filter(|(k, _)| *k != except).all(|(k, v)| b.get(k) == Some(v))
 }
 
@@ -171,22 +172,22 @@ fn same_except(a: &Map<String, Value>, b: &Map<String, Value>, except: &str) -> 
 /// `empty` says is empty counts as the field being absent; other values compare as
 /// they are.
 fn same_or_both_empty(
-    a: Option<&Value>,
-    b: Option<&Value>,
-    same: fn(&Map<String, Value>, &Map<String, Value>) -> bool,
-    empty: fn(&Map<String, Value>) -> bool,
+    a: Option<&Node>,
+    b: Option<&Node>,
+    same: fn(&Fields, &Fields) -> bool,
+    empty: fn(&Fields) -> bool,
 ) -> bool {
     match (a, b) {
-        (Some(Value::Object(a)), Some(Value::Object(b))) => same(a, b),
-        (Some(Value::Object(m)), None) | (None, Some(Value::Object(m))) => empty(m),
+        (Some(Node::Object(a)), Some(Node::Object(b))) => same(a, b),
+        (Some(Node::Object(m)), None) | (None, Some(Node::Object(m))) => empty(m),
         (a, b) => a == b,
     }
 }
 
 /// Whether the Deployment's rollout is complete according to `status`.
-pub fn complete(d: &Value, status: &Value) -> bool {
+pub fn complete<J: Json>(d: &Node, status: &J) -> bool {
     let n = desired(d);
-    let get = |k: &str| status.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let get = |k: &str| status.get(k).and_then(Json::as_i64).unwrap_or(0);
     get("updatedReplicas") == n
         && get("replicas") == n
         && get("availableReplicas") == n
@@ -206,21 +207,21 @@ struct Sync<'a> {
     ctx: &'a Context,
     /// The Deployment, the ReplicaSet of its template and the others: shared with
     /// the caches until written (a write stores the server's answer).
-    d: Arc<Value>,
-    new_rs: Option<Arc<Value>>,
-    old: Vec<Arc<Value>>,
+    d: Arc<Node>,
+    new_rs: Option<Arc<Node>>,
+    old: Vec<Arc<Node>>,
     /// The pods, for the old ReplicaSets' (Recreate waits until they are gone).
     pods: &'a Cache,
     created_new: bool,
 }
 
 impl<'a> Sync<'a> {
-    fn all(&self) -> Vec<&Value> {
+    fn all(&self) -> Vec<&Node> {
         self.old.iter().chain(self.new_rs.iter()).map(|rs| rs.as_ref()).collect()
     }
 
     fn replace(&mut self, rs: Value) {
-        let rs = Arc::new(rs);
+        let rs = Arc::new(Node::without_managed_fields(&rs));
         let uid = objects::uid(&rs).to_owned();
         if self.new_rs.as_ref().is_some_and(|n| objects::uid(n) == uid) {
             self.new_rs = Some(rs);
@@ -230,7 +231,7 @@ impl<'a> Sync<'a> {
     }
 
     /// Sets a ReplicaSet's replicas and annotations; true when it was written.
-    async fn scale(&mut self, rs: &Value, to: i64) -> bool {
+    async fn scale(&mut self, rs: &Node, to: i64) -> bool {
         let c = &self.ctx.client;
         let from = spec_replicas(rs);
         let want_desired = desired(&self.d).to_string();
@@ -241,7 +242,7 @@ impl<'a> Sync<'a> {
         {
             return false;
         }
-        let mut updated = rs.clone();
+        let mut updated = rs.to_value();
         if let Some(spec) = updated.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("replicas".into(), json!(to));
         }
@@ -280,19 +281,19 @@ impl<'a> Sync<'a> {
             let mrs = objects::at(&self.d, &["spec", "minReadySeconds"]);
             let mrs_differs = objects::at(&rs, &["spec", "minReadySeconds"]) != mrs;
             if bump || mrs_differs {
-                let mut updated = Value::clone(&rs);
+                let mut updated = rs.to_value();
                 if bump {
                     objects::set_annotation(&mut updated, REVISION, &new_revision.to_string());
                 }
                 if mrs_differs {
                     if let Some(spec) = updated.get_mut("spec").and_then(Value::as_object_mut) {
                         match mrs {
-                            Some(v) => spec.insert("minReadySeconds".into(), v.clone()),
+                            Some(v) => spec.insert("minReadySeconds".into(), v.to_value()),
                             None => spec.remove("minReadySeconds"),
                         };
                     }
                 }
-                if updated != *rs {
+                if *rs != updated {
                     match c.update(&c.res.replicasets, &updated).await {
                         Ok(w) => self.replace(w),
                         Err(_) => return false,
@@ -309,11 +310,11 @@ impl<'a> Sync<'a> {
         // The Deployment carries the revision of its new ReplicaSet.
         let rev = self.new_rs.as_ref().map(|r| revision(r)).unwrap_or(new_revision).to_string();
         if objects::annotation(&self.d, REVISION) != Some(rev.as_str()) {
-            let mut d = Value::clone(&self.d);
+            let mut d = self.d.to_value();
             objects::set_annotation(&mut d, REVISION, &rev);
             // Through the status subresource, as kube's deployment controller does.
             match c.update_status(&c.res.deployments, &d).await {
-                Ok(w) => self.d = Arc::new(w),
+                Ok(w) => self.d = Arc::new(Node::without_managed_fields(&w)),
                 Err(_) => return false,
             }
         }
@@ -327,9 +328,9 @@ impl<'a> Sync<'a> {
             tracing::warn!(deployment = %objects::name(d), "deployment without spec.template; skipped");
             return false;
         };
-        let collision = objects::at(d, &["status", "collisionCount"]).and_then(Value::as_i64);
+        let collision = objects::at(d, &["status", "collisionCount"]).and_then(Json::as_i64);
         let hash = pod_template_hash(template, collision);
-        let mut template = template.clone();
+        let mut template = template.to_value();
         {
             let md = objects::meta_mut(&mut template);
             let labels = md.entry("labels").or_insert_with(|| json!({}));
@@ -337,7 +338,7 @@ impl<'a> Sync<'a> {
                 l.insert(POD_TEMPLATE_HASH.into(), json!(hash));
             }
         }
-        let mut selector = objects::at(d, &["spec", "selector"]).cloned().unwrap_or_else(|| json!({}));
+        let mut selector = objects::at(d, &["spec", "selector"]).map(Json::to_value).unwrap_or_else(|| json!({}));
         if let Some(sel) = selector.as_object_mut() {
             let ml = sel.entry("matchLabels").or_insert_with(|| json!({}));
             if let Some(ml) = ml.as_object_mut() {
@@ -350,7 +351,7 @@ impl<'a> Sync<'a> {
                 if k != "kubectl.kubernetes.io/last-applied-configuration"
                     && !k.starts_with("deployment.kubernetes.io/")
                 {
-                    annotations.insert(k.clone(), v.clone());
+                    annotations.insert(k.to_owned(), v.to_value());
                 }
             }
         }
@@ -368,7 +369,7 @@ impl<'a> Sync<'a> {
         let name = format!("{}-{hash}", objects::name(d));
         let mut spec = json!({"replicas": replicas, "selector": selector, "template": template});
         if let Some(m) = objects::at(d, &["spec", "minReadySeconds"]) {
-            spec["minReadySeconds"] = m.clone();
+            spec["minReadySeconds"] = m.to_value();
         }
         let rs = json!({
             "apiVersion": "apps/v1",
@@ -376,7 +377,7 @@ impl<'a> Sync<'a> {
             "metadata": {
                 "name": name,
                 "namespace": objects::namespace(d),
-                "labels": objects::at(&template, &["metadata", "labels"]).cloned().unwrap_or_else(|| json!({})),
+                "labels": objects::at(&template, &["metadata", "labels"]).map(Json::to_value).unwrap_or_else(|| json!({})),
                 "annotations": annotations,
                 "ownerReferences": [objects::controller_ref(d, "apps/v1", "Deployment")],
             },
@@ -386,7 +387,7 @@ impl<'a> Sync<'a> {
             Ok(created) => {
                 let msg = format!("Scaled up replica set {name} from 0 to {replicas}");
                 self.ctx.event(&self.d, "Normal", "ScalingReplicaSet", &msg, COMPONENT).await;
-                self.new_rs = Some(Arc::new(created));
+                self.new_rs = Some(Arc::new(Node::without_managed_fields(&created)));
                 self.created_new = true;
                 true
             }
@@ -394,11 +395,11 @@ impl<'a> Sync<'a> {
                 // A ReplicaSet of that name exists: ours (a stale read) or a collision.
                 if let Ok(Some(existing)) = c.get_opt(&c.res.replicasets, objects::namespace(d), &name).await {
                     let ours = objects::controller_uid(&existing) == Some(objects::uid(d));
-                    if ours && same_template(&existing, d) {
+                    if ours && same_template(&Node::new(&existing), d) {
                         return false;
                     }
                 }
-                let mut bumped = Value::clone(&self.d);
+                let mut bumped = self.d.to_value();
                 let next = collision.unwrap_or(0) + 1;
                 if let Some(m) = bumped.as_object_mut() {
                     let st = m.entry("status").or_insert_with(|| json!({}));
@@ -429,7 +430,7 @@ impl<'a> Sync<'a> {
     /// kube's `scale`: resize the active ReplicaSet(s) to a new `spec.replicas`.
     async fn scale_event(&mut self) {
         let n = desired(&self.d);
-        let active: Vec<Arc<Value>> =
+        let active: Vec<Arc<Node>> =
             self.old.iter().chain(self.new_rs.iter()).filter(|rs| spec_replicas(rs) > 0).cloned().collect();
         let target = match active.len() {
             0 => {
@@ -467,7 +468,7 @@ impl<'a> Sync<'a> {
             sorted.sort_by_key(|r| (std::cmp::Reverse(spec_replicas(r)), objects::created(r).to_owned()));
         }
         let mut added = 0;
-        let mut targets: Vec<(Arc<Value>, i64)> = Vec::new();
+        let mut targets: Vec<(Arc<Node>, i64)> = Vec::new();
         for rs in &sorted {
             let share = (spec_replicas(rs) * to_add) as f64 / total as f64;
             let share = if to_add > 0 { share.floor() as i64 } else { share.ceil() as i64 };
@@ -565,7 +566,7 @@ impl<'a> Sync<'a> {
         if self.reconcile_old().await {
             return self.sync_status().await;
         }
-        if complete(&self.d, self.d.get("status").unwrap_or(&Value::Null)) {
+        if complete(&self.d, self.d.get("status").unwrap_or(&super::compact::NULL)) {
             self.cleanup().await;
         }
         self.sync_status().await
@@ -601,7 +602,7 @@ impl<'a> Sync<'a> {
                 return self.sync_status().await;
             }
         }
-        if complete(&self.d, self.d.get("status").unwrap_or(&Value::Null)) {
+        if complete(&self.d, self.d.get("status").unwrap_or(&super::compact::NULL)) {
             self.cleanup().await;
         }
         self.sync_status().await
@@ -610,7 +611,7 @@ impl<'a> Sync<'a> {
     /// Deletes old, scaled-down ReplicaSets beyond `revisionHistoryLimit`.
     async fn cleanup(&mut self) {
         let limit = objects::int_at(&self.d, &["spec", "revisionHistoryLimit"], 10).max(0) as usize;
-        let mut candidates: Vec<Arc<Value>> = self
+        let mut candidates: Vec<Arc<Node>> = self
             .old
             .iter()
             .filter(|r| {
@@ -645,7 +646,7 @@ impl<'a> Sync<'a> {
         let actual: i64 = all.iter().map(|r| objects::int_at(r, &["status", "replicas"], 0)).sum();
         let ready: i64 = all.iter().map(|r| objects::int_at(r, &["status", "readyReplicas"], 0)).sum();
         let updated = self.new_rs.as_ref().map_or(0, |r| objects::int_at(r, &["status", "replicas"], 0));
-        let mut status = d.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+        let mut status = d.get("status").map(Json::to_value).filter(Value::is_object).unwrap_or_else(|| json!({}));
         if let Some(st) = status.as_object_mut() {
             st.insert("observedGeneration".into(), json!(objects::generation(d)));
             set_count(st, "replicas", actual);
@@ -657,7 +658,7 @@ impl<'a> Sync<'a> {
             // a ReplicaSet the controller has synced does not report it.
             let mut terminating = Some(0i64);
             for r in &all {
-                match objects::at(r, &["status", "terminatingReplicas"]).and_then(Value::as_i64) {
+                match objects::at(r, &["status", "terminatingReplicas"]).and_then(Json::as_i64) {
                     Some(n) => terminating = terminating.map(|t| t + n),
                     None if objects::int_at(r, &["status", "observedGeneration"], 0) == 0 => {}
                     None => terminating = None,
@@ -731,16 +732,16 @@ impl<'a> Sync<'a> {
             (false, None) => {}
         }
         let status = holder["status"].take();
-        if d.get("status") == Some(&status) {
+        if d.get("status").is_some_and(|s| *s == status) {
             return;
         }
-        let mut out = Value::clone(d);
+        let mut out = d.to_value();
         if let Some(m) = out.as_object_mut() {
             m.insert("status".into(), status);
         }
         let c = &self.ctx.client;
         match c.update_status(&c.res.deployments, &out).await {
-            Ok(w) => self.d = Arc::new(w),
+            Ok(w) => self.d = Arc::new(Node::without_managed_fields(&w)),
             Err(e) if is_conflict(&e) || is_not_found(&e) => {}
             Err(e) => {
                 tracing::warn!(deployment = %objects::name(d), error = %e.message, "deployment: status update failed")
@@ -757,7 +758,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let pods = ctx.informers.fresh(&c.res.pods).await;
     for d in deployments {
         let ns = objects::namespace(&d).unwrap_or("").to_owned();
-        let selector = objects::at(&d, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
+        let selector = objects::at(&d, &["spec", "selector"]).map(Json::to_value).unwrap_or(Value::Null);
         let owner = Owner { object: &d, api_version: "apps/v1", kind: "Deployment", selector: &selector };
         let candidates = rss.claimable(&ns, objects::uid(&d));
         let owned = ownership::claim(c, &c.res.replicasets, &owner, &candidates).await;
@@ -776,7 +777,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
                 continue;
             }
             sync.scale_event().await;
-            if paused && complete(&sync.d, sync.d.get("status").unwrap_or(&Value::Null)) {
+            if paused && complete(&sync.d, sync.d.get("status").unwrap_or(&super::compact::NULL)) {
                 sync.cleanup().await;
             }
             sync.sync_status().await;
@@ -806,17 +807,17 @@ mod tests {
 
     #[test]
     fn surge_and_unavailable_rounding() {
-        assert_eq!(int_or_percent(None, 25, 2, true), 1);
-        assert_eq!(int_or_percent(None, 25, 2, false), 0);
+        assert_eq!(int_or_percent(None::<&Value>, 25, 2, true), 1);
+        assert_eq!(int_or_percent(None::<&Value>, 25, 2, false), 0);
         assert_eq!(int_or_percent(Some(&json!("50%")), 25, 3, true), 2);
         assert_eq!(int_or_percent(Some(&json!("50%")), 25, 3, false), 1);
         assert_eq!(int_or_percent(Some(&json!(3)), 25, 10, false), 3);
         let d = json!({"spec": {"replicas": 1, "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}}});
-        assert_eq!(strategy(&d), Strategy::Rolling { max_surge: 0, max_unavailable: 1 });
+        assert_eq!(strategy(&Node::new(&d)), Strategy::Rolling { max_surge: 0, max_unavailable: 1 });
         let d = json!({"spec": {"replicas": 4}});
-        assert_eq!(strategy(&d), Strategy::Rolling { max_surge: 1, max_unavailable: 1 });
+        assert_eq!(strategy(&Node::new(&d)), Strategy::Rolling { max_surge: 1, max_unavailable: 1 });
         let d = json!({"spec": {"strategy": {"type": "Recreate"}}});
-        assert_eq!(strategy(&d), Strategy::Recreate);
+        assert_eq!(strategy(&Node::new(&d)), Strategy::Recreate);
     }
 
     /// The template as kube's `EqualIgnoreHash` compares it, by copying: the
@@ -869,20 +870,20 @@ mod tests {
         for a in &templates {
             for b in &templates {
                 let want = template_without_hash(a) == template_without_hash(b);
-                assert_eq!(same_template(&wrap(a), &wrap(b)), want, "{a} vs {b}");
+                assert_eq!(same_template(&Node::new(&wrap(a)), &Node::new(&wrap(b))), want, "{a} vs {b}");
             }
         }
         // Without a template on either side, no match.
-        assert!(!same_template(&json!({"spec": {}}), &wrap(&templates[0])));
-        assert!(!same_template(&wrap(&templates[0]), &json!({})));
+        assert!(!same_template(&Node::new(&json!({"spec": {}})), &Node::new(&wrap(&templates[0]))));
+        assert!(!same_template(&Node::new(&wrap(&templates[0])), &Node::new(&json!({}))));
     }
 
     #[test]
     fn templates_compare_without_hash() {
         let d = json!({"spec": {"template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}}});
         let rs = json!({"spec": {"template": {"metadata": {"labels": {"app": "x", POD_TEMPLATE_HASH: "abc"}}, "spec": {"containers": []}}}});
-        assert!(same_template(&rs, &d));
+        assert!(same_template(&Node::new(&rs), &Node::new(&d)));
         let other = json!({"spec": {"template": {"metadata": {"labels": {"app": "y"}}, "spec": {"containers": []}}}});
-        assert!(!same_template(&other, &d));
+        assert!(!same_template(&Node::new(&other), &Node::new(&d)));
     }
 }

@@ -39,8 +39,10 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::endpointutil::{self as util, TriggerTimeTracker};
 use super::informer::Waiter;
+use super::json::Json;
 use super::{objects, Context};
 
 /// The managed-by label of Endpoints this controller maintains.
@@ -72,7 +74,7 @@ fn addr_key(addr: &Value) -> AddrKey {
 /// The ordering of ports within a subset.
 fn port_order(p: &Value) -> (i64, String, String) {
     (
-        p.get("port").and_then(Value::as_i64).unwrap_or(0),
+        p.get("port").and_then(Json::as_i64).unwrap_or(0),
         objects::str_at(p, &["name"]).to_owned(),
         objects::str_at(p, &["protocol"]).to_owned(),
     )
@@ -169,7 +171,7 @@ fn truncate(subsets: &mut [Value]) -> bool {
 }
 
 /// The subsets of one Service over its selected pods.
-fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
+fn desired_subsets(svc: &Value, pods: &[&Node]) -> Vec<Value> {
     let publish_not_ready = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
     let family = util::primary_family(svc);
     let ports = objects::array_at(svc, &["spec", "ports"]);
@@ -207,7 +209,7 @@ fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
                     port.insert("name".into(), json!(name));
                 }
                 port.insert("port".into(), json!(num));
-                port.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
+                port.insert("protocol".into(), json!(sp.get("protocol").and_then(Json::as_str).unwrap_or("TCP")));
                 if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
                     port.insert("appProtocol".into(), ap.clone());
                 }
@@ -227,7 +229,7 @@ fn desired_subsets(svc: &Value, pods: &[&Value]) -> Vec<Value> {
 
 /// kube's `labelsCorrectForEndpoints`: managed by this controller and otherwise the
 /// Service's labels (the headless label aside).
-fn labels_correct(ep: &Value, svc: &Value) -> bool {
+fn labels_correct(ep: &Node, svc: &Value) -> bool {
     let ep_labels = util::string_labels(ep);
     let svc_labels = util::string_labels(svc);
     if ep_labels.get(LABEL_MANAGED_BY).map(String::as_str) != Some(CONTROLLER_NAME) {
@@ -268,8 +270,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         }
     };
     let writer = c.as_user(USER);
-    let mut current: HashMap<(String, String), Arc<Value>> =
-        endpoints.into_iter().map(|e| (util::key(&e), e)).collect();
+    let mut current: HashMap<(String, String), Arc<Node>> = endpoints.into_iter().map(|e| (util::key(&e), e)).collect();
     let live: HashSet<(String, String)> = services.iter().map(util::key).collect();
     let all_pods = pods.list(None);
     let pod_index = util::PodIndex::new(&all_pods);
@@ -283,7 +284,9 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         if let Some(ep) = &existing {
             // The stored subsets (missing reads as none), compared in place.
             let same_subsets = match ep.get("subsets") {
-                Some(Value::Array(stored)) => *stored == subsets,
+                Some(Node::Array(stored)) => {
+                    stored.len() == subsets.len() && stored.iter().zip(&subsets).all(|(a, b)| a == b)
+                }
                 None => subsets.is_empty(),
                 Some(_) => false,
             };
@@ -296,7 +299,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
                 continue;
             }
         }
-        let mut ep = existing.as_deref().cloned().unwrap_or_else(|| {
+        let mut ep = existing.as_deref().map(Json::to_value).unwrap_or_else(|| {
             json!({
                 "apiVersion": "v1",
                 "kind": "Endpoints",
@@ -431,7 +434,7 @@ mod tests {
                     "conditions": [{"type": "Ready", "status": "True"}]}})
         };
         let (p1, p2) = (pod(1, json!([{"name": "http", "containerPort": 8080}])), pod(2, json!([])));
-        let subsets = desired_subsets(&svc, &[&p1, &p2]);
+        let subsets = desired_subsets(&svc, &[&Node::new(&p1), &Node::new(&p2)]);
         let ips = |s: &Value| s["addresses"].as_array().unwrap().iter().map(|a| a["ip"].clone()).collect::<Vec<_>>();
         let by_port = |port: i64| subsets.iter().find(|s| s["ports"][0]["port"] == port).expect("subset of port");
         assert_eq!(subsets.len(), 2, "{subsets:#?}");
@@ -487,10 +490,10 @@ mod tests {
     fn labels() {
         let svc = json!({"metadata": {"labels": {"app": "web"}}});
         let ok = json!({"metadata": {"labels": {"app": "web", LABEL_MANAGED_BY: CONTROLLER_NAME, util::LABEL_HEADLESS: ""}}});
-        assert!(labels_correct(&ok, &svc));
+        assert!(labels_correct(&Node::new(&ok), &svc));
         let extra = json!({"metadata": {"labels": {"app": "web", "x": "y", LABEL_MANAGED_BY: CONTROLLER_NAME}}});
-        assert!(!labels_correct(&extra, &svc));
+        assert!(!labels_correct(&Node::new(&extra), &svc));
         let unmanaged = json!({"metadata": {"labels": {"app": "web"}}});
-        assert!(!labels_correct(&unmanaged, &svc));
+        assert!(!labels_correct(&Node::new(&unmanaged), &svc));
     }
 }

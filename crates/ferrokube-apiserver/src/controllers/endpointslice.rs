@@ -55,8 +55,10 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::endpointutil::{self as util, TriggerTimeTracker};
 use super::informer::Waiter;
+use super::json::Json;
 use super::{objects, Context};
 
 /// The managed-by label of EndpointSlices (`discovery.LabelManagedBy`).
@@ -80,14 +82,14 @@ struct Plan {
 
 /// The ports of a Service's endpoints on `pod` (a port whose `targetPort` the pod
 /// lacks is left out; a headless Service may have none).
-fn endpoint_ports(svc: &Value, pod: &Value) -> Vec<Value> {
+fn endpoint_ports(svc: &Value, pod: &Node) -> Vec<Value> {
     let mut out = Vec::new();
     for sp in objects::array_at(svc, &["spec", "ports"]) {
         let Some(num) = util::find_port(pod, sp) else { continue };
         let mut p = Map::new();
         p.insert("name".into(), json!(objects::str_at(sp, &["name"])));
         p.insert("port".into(), json!(num));
-        p.insert("protocol".into(), json!(sp.get("protocol").and_then(Value::as_str).unwrap_or("TCP")));
+        p.insert("protocol".into(), json!(sp.get("protocol").and_then(Json::as_str).unwrap_or("TCP")));
         if let Some(ap) = sp.get("appProtocol").filter(|v| v.is_string()) {
             p.insert("appProtocol".into(), ap.clone());
         }
@@ -138,7 +140,7 @@ fn same_target(a: &Value, b: &Value) -> bool {
 }
 
 /// A pod as an endpoint of `svc` for `family`.
-fn pod_to_endpoint(pod: &Value, node: Option<&Value>, svc: &Value, family: &str) -> Value {
+fn pod_to_endpoint(pod: &Node, node: Option<&Value>, svc: &Value, family: &str) -> Value {
     let serving = util::pod_ready_condition(pod);
     let terminating = objects::is_deleting(pod);
     let publish = objects::bool_at(svc, &["spec", "publishNotReadyAddresses"]);
@@ -211,9 +213,9 @@ fn new_slice(svc: &Value, ports: &[Value], family: &str) -> Value {
 
 fn owned_by(slice: &Value, svc: &Value) -> bool {
     objects::owner_refs_of(slice).iter().any(|r| {
-        r.get("uid").and_then(Value::as_str) == Some(objects::uid(svc))
-            && r.get("kind").and_then(Value::as_str) == Some("Service")
-            && r.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        r.get("uid").and_then(Json::as_str) == Some(objects::uid(svc))
+            && r.get("kind").and_then(Json::as_str) == Some("Service")
+            && r.get("apiVersion").and_then(Json::as_str) == Some("v1")
     })
 }
 
@@ -369,7 +371,7 @@ fn closest_to_full(names: &[String], by_name: &BTreeMap<String, Cow<'_, Value>>,
 /// The slices of one address type of `svc` (kube's `reconcileByAddressType`).
 fn plan_family(
     svc: &Value,
-    pods: &[&Value],
+    pods: &[&Node],
     nodes: &HashMap<String, Value>,
     existing: &[&Value],
     family: &str,
@@ -431,13 +433,13 @@ fn plan_family(
 }
 
 /// Everything to write for one Service (kube's `Reconcile`), before `finalize`.
-fn plan_service(svc: &Value, pods: &[&Value], nodes: &HashMap<String, Value>, existing: &[&Value]) -> Plan {
+fn plan_service(svc: &Value, pods: &[&Node], nodes: &HashMap<String, Value>, existing: &[&Value]) -> Plan {
     let mut plan = Plan::default();
     let families = util::service_families(svc);
     let mut by_family: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
     let mut wrong_type: Vec<&Value> = Vec::new();
     for &slice in existing {
-        match families.iter().find(|f| slice.get("addressType").and_then(Value::as_str) == Some(**f)) {
+        match families.iter().find(|f| slice.get("addressType").and_then(Json::as_str) == Some(**f)) {
             Some(f) => by_family.entry(f).or_default().push(slice),
             None => wrong_type.push(slice),
         }
@@ -506,7 +508,7 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         }
     };
     let nodes: HashMap<String, Value> = nodes.into_iter().map(|n| (objects::name(&n).to_owned(), n)).collect();
-    let mut slices_by_service: HashMap<(String, String), Vec<Arc<Value>>> = HashMap::new();
+    let mut slices_by_service: HashMap<(String, String), Vec<Arc<Node>>> = HashMap::new();
     for s in slices {
         let (Some(svc), Some(by)) =
             (objects::label(&s, util::LABEL_SERVICE_NAME), objects::label(&s, LABEL_MANAGED_BY))
@@ -529,7 +531,8 @@ async fn reconcile(ctx: &Context, state: &mut State) -> Option<Duration> {
         let pods = pod_index.select(svc, selector);
         let (trigger, triggers) = state.triggers.compute(svc, &pods);
         let existing = slices_by_service.remove(&util::key(svc)).unwrap_or_default();
-        let existing: Vec<&Value> = existing.iter().map(|s| s.as_ref()).collect();
+        let existing: Vec<Value> = existing.iter().map(|s| s.to_value()).collect();
+        let existing: Vec<&Value> = existing.iter().collect();
         let plan = plan_service(svc, &pods, &nodes, &existing);
         match finalize(&writer, &slices_res, svc, plan, trigger).await {
             Ok(()) => state.triggers.commit(svc, triggers),
@@ -649,7 +652,8 @@ mod tests {
     fn endpoints_conditions_and_metadata() {
         let s = svc();
         let p = [pod(0, true), pod(1, false)];
-        let refs: Vec<&Value> = p.iter().collect();
+        let p: Vec<Node> = p.iter().map(Node::new).collect();
+        let refs: Vec<&Node> = p.iter().collect();
         let plan = plan_service(&s, &refs, &nodes(), &[]);
         assert_eq!(plan.create.len(), 1);
         let slice = &plan.create[0];
@@ -676,7 +680,8 @@ mod tests {
     fn at_most_100_per_slice_and_steady_state() {
         let s = svc();
         let p: Vec<Value> = (0..250).map(|i| pod(i, true)).collect();
-        let refs: Vec<&Value> = p.iter().collect();
+        let p: Vec<Node> = p.iter().map(Node::new).collect();
+        let refs: Vec<&Node> = p.iter().collect();
         let mut next = 0;
         let slices = apply(Vec::new(), plan_service(&s, &refs, &nodes(), &[]), &mut next);
         let mut sizes: Vec<usize> = slices.iter().map(|s| endpoints_of(s).len()).collect();
@@ -685,7 +690,7 @@ mod tests {
         let again = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
         assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
         // Scale down to 30: emptied slices go, one keeps the rest.
-        let refs: Vec<&Value> = p.iter().take(30).collect();
+        let refs: Vec<&Node> = p.iter().take(30).collect();
         let slices = apply(slices.clone(), plan_service(&s, &refs, &nodes(), &refs_of(&slices)), &mut next);
         assert_eq!(slices.iter().map(|s| endpoints_of(s).len()).sum::<usize>(), 30);
         assert!(slices.len() <= 2);
@@ -728,7 +733,8 @@ mod tests {
         let mut p: Vec<Value> = (0..4).map(|i| pod(i, true)).collect();
         p[1]["spec"]["containers"][0]["ports"][0]["containerPort"] = json!(9090);
         p[3]["spec"]["containers"][0]["ports"] = json!([]);
-        let refs: Vec<&Value> = p.iter().collect();
+        let p: Vec<Node> = p.iter().map(Node::new).collect();
+        let refs: Vec<&Node> = p.iter().collect();
         let mut next = 0;
         let slices = apply(Vec::new(), plan_service(&s, &refs, &nodes(), &[]), &mut next);
         let mut groups: Vec<(Value, Vec<Value>)> = slices
@@ -750,7 +756,7 @@ mod tests {
         let again = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
         assert!(again.create.is_empty() && again.update.is_empty() && again.delete.is_empty(), "{again:?}");
         // Pod 1 gone: the 9090 group's slice is deleted, the others stay as they are.
-        let refs: Vec<&Value> = p.iter().filter(|x| objects::name(x) != "web-1").collect();
+        let refs: Vec<&Node> = p.iter().filter(|x| objects::name(x) != "web-1").collect();
         let plan = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
         assert!(plan.create.is_empty() && plan.update.is_empty(), "{plan:?}");
         let deleted: Vec<&Value> = plan.delete.iter().map(|d| &d["ports"][0]["port"]).collect();
@@ -764,7 +770,8 @@ mod tests {
         let slices = apply(Vec::new(), plan_service(&s, &[], &nodes(), &[]), &mut next);
         assert_eq!(slices.len(), 1);
         let p = [pod(0, true)];
-        let refs: Vec<&Value> = p.iter().collect();
+        let p: Vec<Node> = p.iter().map(Node::new).collect();
+        let refs: Vec<&Node> = p.iter().collect();
         let plan = plan_service(&s, &refs, &nodes(), &refs_of(&slices));
         assert!(plan.create.is_empty() && plan.delete.is_empty(), "{plan:?}");
         assert_eq!(plan.update.len(), 1);
@@ -796,6 +803,7 @@ mod tests {
         gone["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         let mut elsewhere = pod(1, true);
         elsewhere["spec"]["nodeName"] = json!("nowhere");
+        let (gone, elsewhere) = (Node::new(&gone), Node::new(&elsewhere));
         let refs = vec![&gone, &elsewhere];
         let plan = plan_service(&s, &refs, &nodes(), &[]);
         let eps = plan.create[0]["endpoints"].as_array().unwrap().clone();
@@ -818,7 +826,8 @@ mod tests {
         let mut v6 = new_slice(&s, &[], "IPv6");
         v6["metadata"]["name"] = json!("web-v6");
         let p = [pod(0, true)];
-        let refs: Vec<&Value> = p.iter().collect();
+        let p: Vec<Node> = p.iter().map(Node::new).collect();
+        let refs: Vec<&Node> = p.iter().collect();
         let plan = plan_service(&s, &refs, &nodes(), &[&foreign, &v6]);
         assert_eq!(plan.create.len(), 1);
         let deleted: Vec<&str> = plan.delete.iter().map(objects::name).collect();

@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::objects;
+use super::compact::Node;
+use super::objects::{self, AsJson, Json, JsonObject};
 
 /// Label naming the Service of an EndpointSlice (`discovery.LabelServiceName`).
 pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
@@ -42,7 +43,7 @@ pub const ANNOTATION_TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-t
 /// `ExternalName` Service and for one without a selector (or with an empty one:
 /// kube's stored form drops it), whose endpoints are written by hand.
 pub fn service_selector(svc: &Value) -> Option<&Map<String, Value>> {
-    if objects::at(svc, &["spec", "type"]).and_then(Value::as_str) == Some("ExternalName") {
+    if objects::at(svc, &["spec", "type"]).and_then(Json::as_str) == Some("ExternalName") {
         return None;
     }
     objects::object_at(svc, &["spec", "selector"]).filter(|s| !s.is_empty())
@@ -52,15 +53,15 @@ pub fn service_selector(svc: &Value) -> Option<&Map<String, Value>> {
 /// that a Service's selection reads only the pods that carry one of its pairs.
 pub struct PodIndex<'a> {
     /// Every pod of each namespace, in the order given.
-    by_namespace: HashMap<&'a str, Vec<&'a Value>>,
+    by_namespace: HashMap<&'a str, Vec<&'a Node>>,
     /// The pods of each (namespace, label key, label value), in the order given;
     /// string label values only.
-    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<&'a Value>>,
+    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<&'a Node>>,
 }
 
 impl<'a> PodIndex<'a> {
     /// Indexes `pods` (a cache's list: namespace/name order, which selections keep).
-    pub fn new(pods: &'a [Arc<Value>]) -> PodIndex<'a> {
+    pub fn new(pods: &'a [Arc<Node>]) -> PodIndex<'a> {
         let mut index = PodIndex { by_namespace: HashMap::new(), by_label: HashMap::new() };
         for pod in pods {
             let pod = pod.as_ref();
@@ -68,7 +69,7 @@ impl<'a> PodIndex<'a> {
             index.by_namespace.entry(ns).or_default().push(pod);
             for (k, v) in objects::labels_of(pod).into_iter().flatten() {
                 if let Some(v) = v.as_str() {
-                    index.by_label.entry((ns, k.as_str(), v)).or_default().push(pod);
+                    index.by_label.entry((ns, k, v)).or_default().push(pod);
                 }
             }
         }
@@ -77,7 +78,7 @@ impl<'a> PodIndex<'a> {
 
     /// The pods in the Service's namespace whose labels carry every pair of
     /// `selector` (all of them for an empty selector).
-    pub fn select(&self, svc: &Value, selector: &Map<String, Value>) -> Vec<&'a Value> {
+    pub fn select(&self, svc: &Value, selector: &Map<String, Value>) -> Vec<&'a Node> {
         let Some(ns) = objects::namespace(svc) else { return Vec::new() };
         // The smallest bucket of the selector's pairs holds every match; a pair whose
         // value is not a string (never valid) falls back to the whole namespace.
@@ -97,24 +98,25 @@ impl<'a> PodIndex<'a> {
 }
 
 /// Whether the pod's labels carry every pair of `selector`.
-fn selects(selector: &Map<String, Value>, pod: &Value) -> bool {
+fn selects(selector: &Map<String, Value>, pod: &Node) -> bool {
     let labels = objects::labels_of(pod);
-    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)).is_some_and(|l| l == v))
 }
 
 /// Owned copies of (few, small) shared objects such as Services, for code that edits
 /// or keys them.
-pub fn owned(objects: Vec<Arc<Value>>) -> Vec<Value> {
-    objects.into_iter().map(Arc::unwrap_or_clone).collect()
+pub fn owned(objects: Vec<Arc<Node>>) -> Vec<Value> {
+    objects.iter().map(|o| o.to_value()).collect()
 }
 
 /// Whether a pod belongs in an Endpoints or EndpointSlice object: it has an IP, is not
 /// terminal, and is not terminating unless `include_terminating`.
-pub fn should_pod_be_in_endpoints(pod: &Value, include_terminating: bool) -> bool {
+pub fn should_pod_be_in_endpoints<O: AsJson + ?Sized>(pod: &O, include_terminating: bool) -> bool {
+    let pod = pod.json();
     if matches!(objects::phase(pod), "Succeeded" | "Failed") {
         return false;
     }
-    let has_ip = objects::at(pod, &["status", "podIP"]).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+    let has_ip = objects::at(pod, &["status", "podIP"]).and_then(Json::as_str).is_some_and(|s| !s.is_empty())
         || !objects::array_at(pod, &["status", "podIPs"]).is_empty();
     if !has_ip {
         return false;
@@ -123,12 +125,14 @@ pub fn should_pod_be_in_endpoints(pod: &Value, include_terminating: bool) -> boo
 }
 
 /// Whether the pod's Ready condition is True (terminating or not: callers decide).
-pub fn pod_ready_condition(pod: &Value) -> bool {
+pub fn pod_ready_condition<O: AsJson + ?Sized>(pod: &O) -> bool {
+    let pod = pod.json();
     objects::condition_true(pod, "Ready")
 }
 
 /// Whether the pod's `spec.hostname` is published for this Service.
-pub fn should_set_hostname(pod: &Value, svc: &Value) -> bool {
+pub fn should_set_hostname<O: AsJson + ?Sized>(pod: &O, svc: &Value) -> bool {
+    let pod = pod.json();
     let hostname = objects::str_at(pod, &["spec", "hostname"]);
     !hostname.is_empty()
         && objects::str_at(pod, &["spec", "subdomain"]) == objects::name(svc)
@@ -168,13 +172,14 @@ pub fn service_families(svc: &Value) -> Vec<&'static str> {
 
 /// The pod's IPs of one family (`IPv4`/`IPv6`), normalized, in `status.podIPs` order
 /// (`status.podIP` when `podIPs` is missing). Unparsable IPs are skipped.
-pub fn pod_ips(pod: &Value, family: &str) -> Vec<String> {
+pub fn pod_ips<O: AsJson + ?Sized>(pod: &O, family: &str) -> Vec<String> {
+    let pod = pod.json();
     let mut raw: Vec<&str> = objects::array_at(pod, &["status", "podIPs"])
         .iter()
-        .filter_map(|e| e.get("ip").and_then(Value::as_str))
+        .filter_map(|e| e.get("ip").and_then(Json::as_str))
         .collect();
     if raw.is_empty() {
-        raw.extend(objects::at(pod, &["status", "podIP"]).and_then(Value::as_str));
+        raw.extend(objects::at(pod, &["status", "podIP"]).and_then(Json::as_str));
     }
     raw.into_iter()
         .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
@@ -185,7 +190,7 @@ pub fn pod_ips(pod: &Value, family: &str) -> Vec<String> {
 
 /// The first IP family of a Service (what its Endpoints object publishes).
 pub fn primary_family(svc: &Value) -> &'static str {
-    if let Some(f) = objects::at(svc, &["spec", "ipFamilies", "0"]).and_then(Value::as_str) {
+    if let Some(f) = objects::at(svc, &["spec", "ipFamilies", "0"]).and_then(Json::as_str) {
         return if f == "IPv6" { "IPv6" } else { "IPv4" };
     }
     if is_service_ip_set(svc) {
@@ -195,7 +200,8 @@ pub fn primary_family(svc: &Value) -> &'static str {
 }
 
 /// A pod's `targetRef` (kind, namespace, name, uid).
-pub fn target_ref(pod: &Value) -> Value {
+pub fn target_ref<O: AsJson + ?Sized>(pod: &O) -> Value {
+    let pod = pod.json();
     json!({
         "kind": "Pod",
         "namespace": objects::namespace(pod).unwrap_or(""),
@@ -208,8 +214,9 @@ pub fn target_ref(pod: &Value) -> Value {
 /// number (the `port` when unset), else the named port of a container (or sidecar
 /// init container) with the Service port's protocol; `None` when the pod has no such
 /// port.
-pub fn find_port(pod: &Value, svc_port: &Value) -> Option<i64> {
-    let protocol = svc_port.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+pub fn find_port<O: AsJson + ?Sized>(pod: &O, svc_port: &Value) -> Option<i64> {
+    let pod = pod.json();
+    let protocol = svc_port.get("protocol").and_then(Json::as_str).unwrap_or("TCP");
     match svc_port.get("targetPort") {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => {
@@ -219,16 +226,16 @@ pub fn find_port(pod: &Value, svc_port: &Value) -> Option<i64> {
             let containers = objects::array_at(pod, &["spec", "containers"]).iter();
             let sidecars = objects::array_at(pod, &["spec", "initContainers"])
                 .iter()
-                .filter(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"));
+                .filter(|c| c.get("restartPolicy").and_then(Json::as_str) == Some("Always"));
             containers.chain(sidecars).find_map(|c| {
-                c.get("ports").and_then(Value::as_array)?.iter().find_map(|p| {
-                    let name = p.get("name").and_then(Value::as_str)?;
-                    let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
-                    (name == s && proto == protocol).then(|| p.get("containerPort").and_then(Value::as_i64)).flatten()
+                c.get("ports").and_then(Json::as_array)?.iter().find_map(|p| {
+                    let name = p.get("name").and_then(Json::as_str)?;
+                    let proto = p.get("protocol").and_then(Json::as_str).unwrap_or("TCP");
+                    (name == s && proto == protocol).then(|| p.get("containerPort").and_then(Json::as_i64)).flatten()
                 })
             })
         }
-        _ => svc_port.get("port").and_then(Value::as_i64),
+        _ => svc_port.get("port").and_then(Json::as_i64),
     }
 }
 
@@ -263,7 +270,7 @@ impl TriggerTimeTracker {
     /// [`commit`](Self::commit) once the sync succeeded: the Service's creation for a
     /// Service not seen before, else the earliest pod Ready transition (or Service
     /// change) newer than at the last sync; `None` when nothing changed.
-    pub fn compute(&self, svc: &Value, pods: &[&Value]) -> (Option<jiff::Timestamp>, ServiceTriggers) {
+    pub fn compute(&self, svc: &Value, pods: &[&Node]) -> (Option<jiff::Timestamp>, ServiceTriggers) {
         let key = key(svc);
         let old = self.states.get(&key);
         let mut state = ServiceTriggers::default();
@@ -272,7 +279,7 @@ impl TriggerTimeTracker {
         for pod in pods {
             let Some(t) = objects::condition(pod, "Ready")
                 .and_then(|c| c.get("lastTransitionTime"))
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .and_then(parse)
             else {
                 continue;
@@ -307,7 +314,7 @@ impl TriggerTimeTracker {
 }
 
 /// (namespace, name) of an object.
-pub fn key(obj: &Value) -> (String, String) {
+pub fn key<O: AsJson + ?Sized>(obj: &O) -> (String, String) {
     (objects::namespace(obj).unwrap_or("").to_owned(), objects::name(obj).to_owned())
 }
 
@@ -324,7 +331,7 @@ pub fn set_trigger_time(obj: &mut Value, t: Option<jiff::Timestamp>) {
 }
 
 /// `metadata.labels` as strings (non-string values dropped).
-pub fn string_labels(obj: &Value) -> BTreeMap<String, String> {
+pub fn string_labels<O: AsJson + ?Sized>(obj: &O) -> BTreeMap<String, String> {
     objects::labels(obj).into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect()
 }
 
@@ -416,9 +423,11 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            pods.push(Arc::new(json!({"metadata": {"name": format!("p{i}"), "namespace": ns, "labels": labels}})));
+            pods.push(Arc::new(Node::new(
+                &json!({"metadata": {"name": format!("p{i}"), "namespace": ns, "labels": labels}}),
+            )));
         }
-        pods.push(Arc::new(json!({"metadata": {"name": "no-namespace", "labels": {"app": "web"}}})));
+        pods.push(Arc::new(Node::new(&json!({"metadata": {"name": "no-namespace", "labels": {"app": "web"}}}))));
         let index = PodIndex::new(&pods);
         let selectors = [
             json!({"app": "web"}),
@@ -433,7 +442,7 @@ mod tests {
             for sel in &selectors {
                 let svc = json!({"metadata": {"name": "s", "namespace": ns}});
                 let sel = sel.as_object().unwrap();
-                let scan: Vec<&Value> = pods
+                let scan: Vec<&Node> = pods
                     .iter()
                     .map(|p| p.as_ref())
                     .filter(|p| objects::namespace(p) == Some(ns) && selects(sel, p))
@@ -450,8 +459,8 @@ mod tests {
 
     #[test]
     fn selectors_and_services() {
-        let pods = vec![pod(json!({"app": "web", "tier": "fe"}), json!([])), pod(json!({"app": "db"}), json!([]))];
-        let pods: Vec<Arc<Value>> = pods.into_iter().map(Arc::new).collect();
+        let pods = [pod(json!({"app": "web", "tier": "fe"}), json!([])), pod(json!({"app": "db"}), json!([]))];
+        let pods: Vec<Arc<Node>> = pods.iter().map(|p| Arc::new(Node::new(p))).collect();
         let svc = json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": {"selector": {"app": "web"}}});
         let sel = service_selector(&svc).unwrap();
         let index = PodIndex::new(&pods);
@@ -471,14 +480,14 @@ mod tests {
         let ready = |name: &str, t: &str| json!({"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": t}]}});
         let mut tr = TriggerTimeTracker::default();
         let a = ready("a", "2026-01-01T00:00:05Z");
-        let (t, st) = tr.compute(&svc, &[&a]);
+        let (t, st) = tr.compute(&svc, &[&Node::new(&a)]);
         assert_eq!(t.map(format_time).as_deref(), Some("2026-01-01T00:00:00Z"), "new service: its creation");
         tr.commit(&svc, st);
-        let (t, _) = tr.compute(&svc, &[&a]);
+        let (t, _) = tr.compute(&svc, &[&Node::new(&a)]);
         assert_eq!(t, None, "nothing changed");
         let b = ready("b", "2026-01-01T00:00:09Z");
         let a2 = ready("a", "2026-01-01T00:00:07.5Z");
-        let (t, st) = tr.compute(&svc, &[&a2, &b]);
+        let (t, st) = tr.compute(&svc, &[&Node::new(&a2), &Node::new(&b)]);
         assert_eq!(t.map(format_time).as_deref(), Some("2026-01-01T00:00:07.5Z"), "earliest change");
         tr.commit(&svc, st);
     }

@@ -10,24 +10,32 @@
 use serde_json::{json, Value};
 
 use super::kube_api::KubeApi;
-use super::objects;
+use super::objects::{self, AsJson, Json};
 
 /// Records one Event about `obj` (which must carry `kind` and `apiVersion`).
-pub async fn record<A: KubeApi>(client: &A, obj: &Value, ty: &str, reason: &str, message: &str, component: &str) {
+pub async fn record<A: KubeApi, O: AsJson + Sync + ?Sized>(
+    client: &A,
+    obj: &O,
+    ty: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
     record_from(client, obj, ty, reason, message, component, None).await;
 }
 
 /// Records one Event about `obj` from `component` on `host` (a kubelet's node: the
 /// Event's `source.host` and `reportingInstance`).
-pub async fn record_from<A: KubeApi>(
+pub async fn record_from<A: KubeApi, O: AsJson + Sync + ?Sized>(
     client: &A,
-    obj: &Value,
+    obj: &O,
     ty: &str,
     reason: &str,
     message: &str,
     component: &str,
     host: Option<&str>,
 ) {
+    let obj = obj.json();
     let ns = objects::namespace(obj).unwrap_or("default").to_owned();
     let name = objects::name(obj);
     let now = objects::now();
@@ -36,12 +44,12 @@ pub async fn record_from<A: KubeApi>(
         "kind": "Event",
         "metadata": {"generateName": format!("{name}."), "namespace": ns},
         "involvedObject": {
-            "apiVersion": obj.get("apiVersion").cloned().unwrap_or(Value::Null),
-            "kind": obj.get("kind").cloned().unwrap_or(Value::Null),
+            "apiVersion": obj.get("apiVersion").map(Json::to_value).unwrap_or(Value::Null),
+            "kind": obj.get("kind").map(Json::to_value).unwrap_or(Value::Null),
             "name": name,
             "namespace": objects::namespace(obj),
             "uid": objects::uid(obj),
-            "resourceVersion": objects::at(obj, &["metadata", "resourceVersion"]).cloned().unwrap_or(Value::Null),
+            "resourceVersion": objects::at(obj, &["metadata", "resourceVersion"]).map(Json::to_value).unwrap_or(Value::Null),
         },
         "reason": reason,
         "message": message,
@@ -70,7 +78,7 @@ pub async fn expire(ctx: &super::Context) {
     let events = ctx.informers.list(&c.res.events).await;
     for e in events {
         let stamp: &[&[&str]] = &[&["lastTimestamp"], &["eventTime"], &["metadata", "creationTimestamp"]];
-        let stamp = stamp.iter().find_map(|p| objects::at(&e, p).and_then(Value::as_str).and_then(objects::parse_time));
+        let stamp = stamp.iter().find_map(|p| objects::at(&e, p).and_then(Json::as_str).and_then(objects::parse_time));
         if stamp.is_some_and(|t| now.saturating_sub(t) > ttl) {
             let _ = c.delete(&c.res.events, objects::namespace(&e), objects::name(&e), &json!({})).await;
         }

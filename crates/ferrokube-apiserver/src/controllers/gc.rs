@@ -37,7 +37,9 @@ use serde_json::{json, Value};
 
 use super::cache::Selection;
 use super::client::{is_conflict, is_not_found, Client, ResourceIndex};
+use super::compact;
 use super::informer::Waiter;
+use super::json::{AsJson, Json};
 use super::{objects, Context};
 use crate::api::ResourceInfo;
 use crate::registry::{finalizers_for_propagation, FOREGROUND_DELETION, ORPHAN};
@@ -45,7 +47,7 @@ use crate::registry::{finalizers_for_propagation, FOREGROUND_DELETION, ORPHAN};
 /// One object seen by a pass.
 struct Node {
     info: Arc<ResourceInfo>,
-    obj: Arc<Value>,
+    obj: Arc<compact::Node>,
 }
 
 /// How one ownerReference of a dependent resolves.
@@ -58,20 +60,22 @@ enum OwnerState {
     WaitingForDependents,
 }
 
-fn ref_uid(r: &Value) -> &str {
-    r.get("uid").and_then(Value::as_str).unwrap_or("")
+fn ref_uid<J: Json>(r: &J) -> &str {
+    r.get("uid").and_then(Json::as_str).unwrap_or("")
 }
 
-fn waiting_for_dependents(obj: &Value) -> bool {
+fn waiting_for_dependents<O: AsJson + ?Sized>(obj: &O) -> bool {
     objects::is_deleting(obj) && objects::finalizers(obj).iter().any(|f| f == FOREGROUND_DELETION)
 }
 
 /// The objects a pass looks at: dependents (they have ownerReferences) and objects
 /// being deleted (owners waiting for, or orphaning, their dependents).
-pub const PART_OF_COLLECTION: Selection = Selection {
-    name: "garbage-collection",
-    keep: |obj| !objects::owner_refs_of(obj).is_empty() || objects::is_deleting(obj),
-};
+pub const PART_OF_COLLECTION: Selection =
+    Selection { name: "garbage-collection", keep: part_of_collection, keeps_cached: part_of_collection };
+
+fn part_of_collection<O: AsJson + ?Sized>(obj: &O) -> bool {
+    !objects::owner_refs_of(obj).is_empty() || objects::is_deleting(obj)
+}
 
 /// The objects of the populated resources that take part, as the caches hold them.
 async fn snapshot(ctx: &Context, index: &ResourceIndex) -> Vec<Node> {
@@ -114,7 +118,7 @@ impl<'a> Pass<'a> {
     }
 
     /// Resolves one ownerReference of `dependent`.
-    async fn owner_state(&self, dependent: &Value, r: &Value) -> OwnerState {
+    async fn owner_state(&self, dependent: &compact::Node, r: &compact::Node) -> OwnerState {
         if let Some(&i) = self.by_uid.get(ref_uid(r)) {
             return if waiting_for_dependents(&self.nodes[i].obj) {
                 OwnerState::WaitingForDependents
@@ -123,9 +127,9 @@ impl<'a> Pass<'a> {
             };
         }
         // Not in this pass's snapshot: read it live before calling it dangling.
-        let api_version = r.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let kind = r.get("kind").and_then(Value::as_str).unwrap_or("");
-        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        let api_version = r.get("apiVersion").and_then(Json::as_str).unwrap_or("");
+        let kind = r.get("kind").and_then(Json::as_str).unwrap_or("");
+        let name = r.get("name").and_then(Json::as_str).unwrap_or("");
         let Some(info) = self.index.for_kind(api_version, kind) else {
             // An owner kind we cannot resolve: leave the reference alone.
             return OwnerState::Solid;
@@ -149,8 +153,8 @@ impl<'a> Pass<'a> {
         // as kube-apiserver's delete does; a no-op once the registry does it itself
         // (see `finalizers_for_propagation`), and what makes foreground deletion
         // cascade (Deployment -> ReplicaSet -> Pod) until then.
-        if let Some(fins) = finalizers_for_propagation(Some(policy), None, &n.obj) {
-            let mut marked = Value::clone(&n.obj);
+        if let Some(fins) = finalizers_for_propagation(Some(policy), None, &n.obj.to_value()) {
+            let mut marked = n.obj.to_value();
             objects::set_finalizers(&mut marked, &fins);
             if let Err(e) = self.client.update(&n.info, &marked).await {
                 tracing::debug!(object = %objects::name(&n.obj), error = %e.message, "gc: could not add deletion finalizer");
@@ -169,7 +173,7 @@ impl<'a> Pass<'a> {
     async fn remove_refs(&self, n: &Node, uids: &[&str]) -> bool {
         let refs: Vec<Value> =
             objects::owner_refs(&n.obj).into_iter().filter(|r| !uids.contains(&ref_uid(r))).collect();
-        let mut updated = Value::clone(&n.obj);
+        let mut updated = n.obj.to_value();
         objects::set_owner_refs(&mut updated, refs);
         match self.client.update(&n.info, &updated).await {
             Ok(_) => true,
@@ -183,7 +187,7 @@ impl<'a> Pass<'a> {
 
     async fn remove_finalizer(&self, n: &Node, finalizer: &str) {
         let fins: Vec<String> = objects::finalizers(&n.obj).into_iter().filter(|f| f != finalizer).collect();
-        let mut updated = Value::clone(&n.obj);
+        let mut updated = n.obj.to_value();
         objects::set_finalizers(&mut updated, &fins);
         match self.client.update(&n.info, &updated).await {
             Ok(_) => {}
@@ -217,8 +221,8 @@ impl<'a> Pass<'a> {
                 let mut blocking = 0;
                 for d in self.dependents(uid) {
                     let dep = &self.nodes[d];
-                    let blocks = objects::owner_refs(&dep.obj).iter().any(|r| {
-                        ref_uid(r) == uid && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
+                    let blocks = objects::owner_refs_of(&dep.obj).iter().any(|r| {
+                        ref_uid(r) == uid && r.get("blockOwnerDeletion").and_then(Json::as_bool) == Some(true)
                     });
                     if blocks {
                         blocking += 1;
@@ -305,7 +309,10 @@ mod tests {
 
     fn node(info: &Arc<ResourceInfo>, uid: &str, owners: &[&str]) -> Node {
         let refs: Vec<Value> = owners.iter().map(|o| json!({"uid": o, "kind": "ReplicaSet", "name": "o"})).collect();
-        Node { info: Arc::clone(info), obj: Arc::new(json!({"metadata": {"uid": uid, "ownerReferences": refs}})) }
+        Node {
+            info: Arc::clone(info),
+            obj: Arc::new(compact::Node::new(&json!({"metadata": {"uid": uid, "ownerReferences": refs}}))),
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::objects;
+use super::objects::{self, AsJson, Json};
 
 const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
@@ -61,8 +61,8 @@ pub fn safe_encode(s: &str) -> String {
 
 /// The pod-template-hash of `template` (with any `pod-template-hash` label ignored)
 /// and the Deployment's collision count.
-pub fn pod_template_hash(template: &Value, collision_count: Option<i64>) -> String {
-    let mut t = template.clone();
+pub fn pod_template_hash<O: AsJson + ?Sized>(template: &O, collision_count: Option<i64>) -> String {
+    let mut t = template.json().to_value();
     if let Some(labels) = objects::at_mut(&mut t, &["metadata", "labels"]).and_then(Value::as_object_mut) {
         labels.remove(POD_TEMPLATE_HASH);
     }

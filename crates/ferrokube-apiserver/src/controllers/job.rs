@@ -17,14 +17,15 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::informer::Waiter;
-use super::objects;
+use super::objects::{self, Json};
 use super::ownership::{self, Owner};
 use super::Context;
 
 const COMPONENT: &str = "job-controller";
 
-fn finished(job: &Value) -> bool {
+fn finished(job: &Node) -> bool {
     objects::condition_true(job, "Complete") || objects::condition_true(job, "Failed")
 }
 
@@ -37,8 +38,8 @@ fn set_count(st: &mut Map<String, Value>, key: &str, n: usize) {
 }
 
 /// The pod template of `job` with the labels kube adds to Job pods.
-fn template_with_labels(job: &Value) -> Value {
-    let mut template = objects::at(job, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
+fn template_with_labels(job: &Node) -> Value {
+    let mut template = objects::at(job, &["spec", "template"]).map(Json::to_value).unwrap_or_else(|| json!({}));
     let name = objects::name(job).to_owned();
     let uid = objects::uid(job).to_owned();
     let md = objects::meta_mut(&mut template);
@@ -53,16 +54,16 @@ fn template_with_labels(job: &Value) -> Value {
 }
 
 /// Drives `job` with the pods it controls, `owned`.
-async fn sync_job(ctx: &Context, job: &Value, owned: &[Arc<Value>]) {
+async fn sync_job(ctx: &Context, job: &Node, owned: &[Arc<Node>]) {
     let c = &ctx.client;
     let uid = objects::uid(job);
-    let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
+    let owned: Vec<&Node> = owned.iter().map(|p| p.as_ref()).collect();
     let succeeded = owned.iter().filter(|p| objects::phase(p) == "Succeeded").count();
     let failed = owned.iter().filter(|p| objects::phase(p) == "Failed").count();
-    let active: Vec<&&Value> = owned.iter().filter(|p| objects::pod_active(p)).collect();
-    let ready = active.iter().filter(|p| objects::pod_ready(p)).count();
+    let active: Vec<&&Node> = owned.iter().filter(objects::pod_active).collect();
+    let ready = active.iter().filter(objects::pod_ready).count();
     let parallelism = objects::int_at(job, &["spec", "parallelism"], 1).max(0) as usize;
-    let completions = objects::at(job, &["spec", "completions"]).and_then(Value::as_i64).map(|n| n.max(0) as usize);
+    let completions = objects::at(job, &["spec", "completions"]).and_then(Json::as_i64).map(|n| n.max(0) as usize);
     let suspended = objects::bool_at(job, &["spec", "suspend"]);
     let done = match completions {
         Some(n) => succeeded >= n,
@@ -70,7 +71,7 @@ async fn sync_job(ctx: &Context, job: &Value, owned: &[Arc<Value>]) {
         None => succeeded > 0 && active.is_empty(),
     };
 
-    let mut status = job.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut status = job.get("status").map(Json::to_value).filter(Value::is_object).unwrap_or_else(|| json!({}));
     let mut holder;
     if done {
         let now = objects::now();
@@ -155,8 +156,8 @@ async fn sync_job(ctx: &Context, job: &Value, owned: &[Arc<Value>]) {
         st.insert("uncountedTerminatedPods".into(), json!({}));
     }
     let status = holder["status"].take();
-    if job.get("status") != Some(&status) {
-        let mut updated = job.clone();
+    if !job.get("status").is_some_and(|s| *s == status) {
+        let mut updated = job.to_value();
         if let Some(m) = updated.as_object_mut() {
             m.insert("status".into(), status);
         }

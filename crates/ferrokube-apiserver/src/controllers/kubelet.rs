@@ -49,7 +49,9 @@ use tokio::task::JoinHandle;
 
 use super::cache::Informers;
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::informer::Waiter;
+use super::json::{AsJson, Json, JsonObject};
 use super::kube_api::{get_opt, KubeApi};
 use super::node::{IpPool, NodeAgent, NodeConfig, NodeLeaseOptions};
 use super::{events, objects};
@@ -130,13 +132,13 @@ struct PodTimers {
 /// `podIP` in canonical dotted-quad form parses, and only such a string could equal
 /// an address the kubelet hands out, so the set answers as the listed strings would.
 struct IpsInUse<'p> {
-    list: Box<dyn FnMut() -> Vec<Arc<Value>> + Send + 'p>,
+    list: Box<dyn FnMut() -> Vec<Arc<Node>> + Send + 'p>,
     set: Option<HashSet<u32>>,
 }
 
 impl<'p> IpsInUse<'p> {
     /// The IPs of the pods `list` returns, asked for on the first claim.
-    fn new(list: impl FnMut() -> Vec<Arc<Value>> + Send + 'p) -> Self {
+    fn new(list: impl FnMut() -> Vec<Arc<Node>> + Send + 'p) -> Self {
         IpsInUse { list: Box::new(list), set: None }
     }
 
@@ -147,7 +149,7 @@ impl<'p> IpsInUse<'p> {
             None => self.set.insert(
                 (self.list)()
                     .iter()
-                    .filter_map(|p| objects::at(p, &["status", "podIP"]).and_then(Value::as_str))
+                    .filter_map(|p| objects::at(p, &["status", "podIP"]).and_then(Json::as_str))
                     .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
                     .map(u32::from)
                     .collect(),
@@ -158,8 +160,8 @@ impl<'p> IpsInUse<'p> {
 }
 
 /// `spec.nodeName` of a pod, if set.
-fn node_name(pod: &Value) -> Option<&str> {
-    objects::at(pod, &["spec", "nodeName"]).and_then(Value::as_str)
+fn node_name(pod: &Node) -> Option<&str> {
+    objects::at(pod, &["spec", "nodeName"]).and_then(Json::as_str)
 }
 
 /// Counts one more pod on `node` (copies the name only for a node not yet counted).
@@ -188,7 +190,7 @@ pub struct Kubelet<A: KubeApi> {
     informers: Informers<A>,
     options: Arc<KubeletOptions>,
     /// The simulated nodes as last listed (only when scheduling).
-    nodes: Vec<Arc<Value>>,
+    nodes: Vec<Arc<Node>>,
     timers: HashMap<String, PodTimers>,
     /// Per node, the index in its pool of the last IP handed out.
     next_ip: HashMap<String, u32>,
@@ -244,7 +246,8 @@ fn random_hex64() -> String {
 }
 
 /// The QoS class of a pod spec (BestEffort, Burstable or Guaranteed).
-pub fn qos_class(pod: &Value) -> &'static str {
+pub fn qos_class<O: AsJson + ?Sized>(pod: &O) -> &'static str {
+    let pod = pod.json();
     let containers = objects::array_at(pod, &["spec", "containers"]);
     let mut any = false;
     let mut guaranteed = !containers.is_empty();
@@ -271,16 +274,17 @@ pub fn qos_class(pod: &Value) -> &'static str {
     }
 }
 
-fn containers(pod: &Value, field: &str) -> Vec<Value> {
-    objects::array_at(pod, &["spec", field]).to_vec()
+fn containers<O: AsJson + ?Sized>(pod: &O, field: &str) -> Vec<Value> {
+    let pod = pod.json();
+    objects::array_at(pod, &["spec", field]).iter().map(Json::to_value).collect()
 }
 
 fn container_status(c: &Value, state: Value, ready: bool, started: bool, container_id: Option<&str>) -> Value {
-    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+    let image = c.get("image").and_then(Json::as_str).unwrap_or("");
     let full = normalize_image(image);
     let repo = full.split([':', '@']).next().unwrap_or("").to_owned();
     let mut s = json!({
-        "name": c.get("name").cloned().unwrap_or(Value::Null),
+        "name": c.get("name").map(Json::to_value).unwrap_or(Value::Null),
         "state": state,
         "lastState": {},
         "ready": ready,
@@ -308,8 +312,8 @@ fn set_status_field(pod: &mut Value, key: &str, v: Value) {
     }
 }
 
-fn run_to_completion(pod: &Value) -> bool {
-    matches!(objects::at(pod, &["spec", "restartPolicy"]).and_then(Value::as_str), Some("Never") | Some("OnFailure"))
+fn run_to_completion(pod: &Node) -> bool {
+    matches!(objects::at(pod, &["spec", "restartPolicy"]).and_then(Json::as_str), Some("Never") | Some("OnFailure"))
 }
 
 impl<A: KubeApi> Kubelet<A> {
@@ -333,7 +337,15 @@ impl<A: KubeApi> Kubelet<A> {
 
     /// Records an Event about `obj` when events are enabled, from `component` (on
     /// `host`, the node, for the kubelet's own).
-    async fn event(&self, obj: &Value, ty: &str, reason: &str, message: &str, component: &str, host: Option<&str>) {
+    async fn event<O: AsJson + Sync + ?Sized>(
+        &self,
+        obj: &O,
+        ty: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+        host: Option<&str>,
+    ) {
         if self.options.record_events {
             events::record_from(self.api(), obj, ty, reason, message, component, host).await;
         }
@@ -445,7 +457,7 @@ impl<A: KubeApi> Kubelet<A> {
     /// The cached pod is copied only to be written.
     async fn sync_pod(
         &mut self,
-        pod: &Value,
+        pod: &Node,
         used: &mut IpsInUse<'_>,
         load: &mut HashMap<String, usize>,
     ) -> Option<Duration> {
@@ -465,13 +477,13 @@ impl<A: KubeApi> Kubelet<A> {
             }
             match self.schedulable(pod, load) {
                 Schedulable::Yes(node) => {
-                    if self.bind(pod.clone(), &node).await {
+                    if self.bind(pod.to_value(), &node).await {
                         add_load(load, &node);
                     }
                     self.timers_of(uid).bound = Some(Instant::now());
                 }
                 Schedulable::NotOurs => {}
-                Schedulable::No(message) => self.unschedulable(pod.clone(), &message).await,
+                Schedulable::No(message) => self.unschedulable(pod.to_value(), &message).await,
             }
             return None;
         }
@@ -484,16 +496,16 @@ impl<A: KubeApi> Kubelet<A> {
         if phase == "Running" && !objects::condition_true(pod, "Ready") {
             // Its containers still run: the kubelet reports them Ready again (a node
             // lifecycle controller marks the pods of a silent node NotReady).
-            self.mark_ready(pod.clone()).await;
+            self.mark_ready(pod.to_value()).await;
             return None;
         }
         match phase {
             "Pending" | "" if !objects::condition_true(pod, "PodScheduled") => {
-                self.mark_scheduled(pod.clone()).await;
+                self.mark_scheduled(pod.to_value()).await;
                 None
             }
             "Pending" | "" if !has_statuses => {
-                self.container_creating(pod.clone(), node).await;
+                self.container_creating(pod.to_value(), node).await;
                 Some(options.pod_startup_delay)
             }
             "Pending" | "" => {
@@ -502,7 +514,7 @@ impl<A: KubeApi> Kubelet<A> {
                     return Some(ready_at - now);
                 }
                 let ip = self.allocate_ip(node, used).to_string();
-                if self.start_pod(pod.clone(), node, &ip).await {
+                if self.start_pod(pod.to_value(), node, &ip).await {
                     if let Some(t) = self.timers.get_mut(uid) {
                         t.running = Some(Instant::now());
                     }
@@ -515,7 +527,7 @@ impl<A: KubeApi> Kubelet<A> {
                 if now < done_at {
                     return Some(done_at - now);
                 }
-                self.complete(pod.clone()).await;
+                self.complete(pod.to_value()).await;
                 None
             }
             _ => None,
@@ -524,9 +536,9 @@ impl<A: KubeApi> Kubelet<A> {
 
     /// Where the simulated default scheduler would place `pod`: the fitting node with
     /// the fewest pods.
-    fn schedulable(&self, pod: &Value, load: &HashMap<String, usize>) -> Schedulable {
+    fn schedulable(&self, pod: &Node, load: &HashMap<String, usize>) -> Schedulable {
         let scheduler =
-            objects::at(pod, &["spec", "schedulerName"]).and_then(Value::as_str).unwrap_or("default-scheduler");
+            objects::at(pod, &["spec", "schedulerName"]).and_then(Json::as_str).unwrap_or("default-scheduler");
         if scheduler != "default-scheduler" {
             return Schedulable::NotOurs;
         }
@@ -541,7 +553,7 @@ impl<A: KubeApi> Kubelet<A> {
         for node in &self.nodes {
             let labels = objects::labels_of(node);
             let selector_ok = match objects::object_at(pod, &["spec", "nodeSelector"]) {
-                Some(sel) => sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)),
+                Some(sel) => sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)).is_some_and(|l| v == l)),
                 None => true,
             };
             if !selector_ok {
@@ -580,8 +592,8 @@ impl<A: KubeApi> Kubelet<A> {
 
     async fn unschedulable(&self, mut pod: Value, message: &str) {
         let already = objects::condition(&pod, "PodScheduled").is_some_and(|c| {
-            c.get("reason").and_then(Value::as_str) == Some("Unschedulable")
-                && c.get("message").and_then(Value::as_str) == Some(message)
+            c.get("reason").and_then(Json::as_str) == Some("Unschedulable")
+                && c.get("message").and_then(Json::as_str) == Some(message)
         });
         if already {
             return;
@@ -690,7 +702,7 @@ impl<A: KubeApi> Kubelet<A> {
             .collect();
         let names: Vec<String> = containers(&pod, "containers")
             .iter()
-            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|c| c.get("name").and_then(Json::as_str).map(str::to_owned))
             .collect();
         let not_ready = format!("containers with unready status: [{}]", names.join(" "));
         set_status_field(&mut pod, "phase", json!("Pending"));
@@ -752,8 +764,8 @@ impl<A: KubeApi> Kubelet<A> {
             return false;
         }
         for c in containers(&pod, "containers") {
-            let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
-            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let cname = c.get("name").and_then(Json::as_str).unwrap_or("");
+            let image = c.get("image").and_then(Json::as_str).unwrap_or("");
             let pulled =
                 format!("Container image \"{image}\" already present on machine and can be accessed by the pod");
             let host = Some(node.name.as_str());
@@ -771,7 +783,7 @@ impl<A: KubeApi> Kubelet<A> {
         containers(pod, "containers")
             .iter()
             .map(|c| {
-                let cname = c.get("name").cloned().unwrap_or(Value::Null);
+                let cname = c.get("name").map(Json::to_value).unwrap_or(Value::Null);
                 let prev = old.iter().find(|s| s.get("name") == Some(&cname));
                 let started = prev
                     .and_then(|s| objects::at(s, &["state", "running", "startedAt"]))
@@ -779,7 +791,7 @@ impl<A: KubeApi> Kubelet<A> {
                     .unwrap_or_else(|| json!(now));
                 let id = prev
                     .and_then(|s| s.get("containerID"))
-                    .and_then(Value::as_str)
+                    .and_then(Json::as_str)
                     .map(str::to_owned)
                     .unwrap_or_else(|| format!("containerd://{}", random_hex64()));
                 let state = json!({"terminated": {
@@ -802,27 +814,27 @@ impl<A: KubeApi> Kubelet<A> {
 
     /// A pod with a deletionTimestamp: stop its containers within the grace period,
     /// then delete it for good.
-    async fn terminate(&mut self, cached: &Value) -> Option<Duration> {
+    async fn terminate(&mut self, cached: &Node) -> Option<Duration> {
         let uid = objects::uid(cached);
         let now = Instant::now();
         let (since, first) = self.terminating_since(uid, now)?;
         if first {
             let host = node_name(cached);
             for c in containers(cached, "containers") {
-                let cname = c.get("name").and_then(Value::as_str).unwrap_or("");
+                let cname = c.get("name").and_then(Json::as_str).unwrap_or("");
                 let msg = format!("Stopping container {cname}");
                 self.event(cached, "Normal", "Killing", &msg, COMPONENT, host).await;
             }
         }
         let grace = objects::at(cached, &["metadata", "deletionGracePeriodSeconds"])
-            .and_then(Value::as_i64)
+            .and_then(Json::as_i64)
             .unwrap_or(30)
             .max(0) as u64;
         let wait = Duration::from_secs(grace).min(self.options.pod_termination_delay);
         if now < since + wait {
             return Some(since + wait - now);
         }
-        let mut pod = cached.clone();
+        let mut pod = cached.to_value();
         let api = self.api().clone();
         let pods = &api.resources().pods;
         let was_running = objects::phase(&pod) == "Running";
@@ -939,8 +951,8 @@ mod tests {
         (Kubelet::new(Informers::new(client, shutdown), Arc::new(KubeletOptions::new(nodes))), stop)
     }
 
-    fn pod_with_ip(ip: &str) -> Arc<Value> {
-        Arc::new(json!({"metadata": {"name": "p", "uid": ip}, "status": {"podIP": ip}}))
+    fn pod_with_ip(ip: &str) -> Arc<Node> {
+        Arc::new(Node::new(&json!({"metadata": {"name": "p", "uid": ip}, "status": {"podIP": ip}})))
     }
 
     #[tokio::test]

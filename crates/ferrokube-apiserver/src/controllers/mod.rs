@@ -54,6 +54,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod compact;
 pub(crate) mod daemonset;
 pub(crate) mod deployment;
 pub(crate) mod endpoints;
@@ -64,6 +65,7 @@ pub mod gc;
 pub(crate) mod hash;
 pub(crate) mod informer;
 pub(crate) mod job;
+pub mod json;
 pub mod kube_api;
 pub mod kubelet;
 pub(crate) mod namespace;
@@ -182,7 +184,14 @@ pub struct Context {
 
 impl Context {
     /// Records an Event about `obj` when events are enabled (errors are logged only).
-    pub async fn event(&self, obj: &serde_json::Value, ty: &str, reason: &str, message: &str, component: &str) {
+    pub async fn event<O: objects::AsJson + Sync + ?Sized>(
+        &self,
+        obj: &O,
+        ty: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+    ) {
         if self.options.record_events {
             events::record(&self.client, obj, ty, reason, message, component).await;
         }

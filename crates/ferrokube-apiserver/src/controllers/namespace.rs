@@ -15,7 +15,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::informer::Waiter;
+use super::json::Json;
 use super::{objects, Context};
 use crate::api::ResourceInfo;
 
@@ -54,13 +56,13 @@ async fn delete_content(ctx: &Context, ns: &str, resources: &[Arc<ResourceInfo>]
 }
 
 /// Removes the `kubernetes` finalizer from `spec.finalizers`.
-async fn finalize(ctx: &Context, ns_obj: &Value) -> Option<Value> {
+async fn finalize(ctx: &Context, ns_obj: &Node) -> Option<Value> {
     let c = &ctx.client;
-    let mut updated = ns_obj.clone();
+    let mut updated = ns_obj.to_value();
     let fins: Vec<Value> = objects::array_at(ns_obj, &["spec", "finalizers"])
         .iter()
         .filter(|f| f.as_str() != Some(KUBERNETES_FINALIZER))
-        .cloned()
+        .map(Json::to_value)
         .collect();
     if let Some(m) = updated.as_object_mut() {
         m.insert("spec".into(), json!({"finalizers": fins}));
@@ -87,7 +89,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
     let namespaces = ctx.informers.list(&c.res.namespaces).await;
     let mut pending = false;
-    for ns_obj in namespaces.into_iter().filter(|n| objects::is_deleting(n)) {
+    for ns_obj in namespaces.into_iter().filter(objects::is_deleting) {
         let ns = objects::name(&ns_obj).to_owned();
         let resources = c.populated_resources(&c.live_index());
         if delete_content(ctx, &ns, &resources).await > 0 {

@@ -36,7 +36,7 @@ use serde_json::{json, Map, Value};
 use super::client::{is_conflict, is_not_found};
 use super::kube_api::{get_opt, KubeApi};
 use super::kubelet::KubeletOptions;
-use super::objects;
+use super::objects::{self, Json};
 
 /// Default name of the embedded server's simulated node.
 pub const DEFAULT_NODE_NAME: &str = "ferrokube-node";
@@ -260,7 +260,7 @@ pub fn lease_object(node: &str, node_uid: &str, options: &NodeLeaseOptions) -> V
 fn heartbeat(node: &Value) -> Option<i64> {
     objects::condition(node, "Ready")
         .and_then(|c| c.get("lastHeartbeatTime"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .and_then(objects::parse_time)
 }
 
@@ -337,9 +337,9 @@ impl<A: KubeApi> NodeAgent<A> {
         }
         let now = objects::now();
         let since = objects::condition(&node, "Ready")
-            .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+            .filter(|c| c.get("status").and_then(Json::as_str) == Some("True"))
             .and_then(|c| c.get("lastTransitionTime"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| now.clone());
         let mut updated = node.clone();

@@ -16,70 +16,83 @@
 use ferrokube_apimachinery::labels::Selector;
 use serde_json::{json, Map, Value};
 
+pub use super::json::{AsJson, Json, JsonObject};
+
 /// `obj.metadata.<key>`.
-fn meta_field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
+fn meta_field<'a, J: Json>(obj: &'a J, key: &str) -> Option<&'a J> {
     obj.get("metadata")?.get(key)
 }
 
 /// `obj.status.<key>`.
-fn status_field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
+fn status_field<'a, J: Json>(obj: &'a J, key: &str) -> Option<&'a J> {
     obj.get("status")?.get(key)
 }
 
 /// `metadata.name` ("" when unset).
-pub fn name(obj: &Value) -> &str {
-    meta_field(obj, "name").and_then(Value::as_str).unwrap_or("")
+pub fn name<O: AsJson + ?Sized>(obj: &O) -> &str {
+    let obj = obj.json();
+    meta_field(obj, "name").and_then(Json::as_str).unwrap_or("")
 }
 
 /// `metadata.namespace`.
-pub fn namespace(obj: &Value) -> Option<&str> {
-    meta_field(obj, "namespace").and_then(Value::as_str).filter(|s| !s.is_empty())
+pub fn namespace<O: AsJson + ?Sized>(obj: &O) -> Option<&str> {
+    let obj = obj.json();
+    meta_field(obj, "namespace").and_then(Json::as_str).filter(|s| !s.is_empty())
 }
 
 /// `metadata.uid` ("" when unset).
-pub fn uid(obj: &Value) -> &str {
-    meta_field(obj, "uid").and_then(Value::as_str).unwrap_or("")
+pub fn uid<O: AsJson + ?Sized>(obj: &O) -> &str {
+    let obj = obj.json();
+    meta_field(obj, "uid").and_then(Json::as_str).unwrap_or("")
 }
 
 /// `metadata.resourceVersion` ("" when unset).
-pub fn resource_version(obj: &Value) -> &str {
-    meta_field(obj, "resourceVersion").and_then(Value::as_str).unwrap_or("")
+pub fn resource_version<O: AsJson + ?Sized>(obj: &O) -> &str {
+    let obj = obj.json();
+    meta_field(obj, "resourceVersion").and_then(Json::as_str).unwrap_or("")
 }
 
 /// `metadata.generation` (0 when unset).
-pub fn generation(obj: &Value) -> i64 {
-    meta_field(obj, "generation").and_then(Value::as_i64).unwrap_or(0)
+pub fn generation<O: AsJson + ?Sized>(obj: &O) -> i64 {
+    let obj = obj.json();
+    meta_field(obj, "generation").and_then(Json::as_i64).unwrap_or(0)
 }
 
 /// `metadata.creationTimestamp` ("" when unset; RFC 3339 strings sort by time).
-pub fn created(obj: &Value) -> &str {
-    meta_field(obj, "creationTimestamp").and_then(Value::as_str).unwrap_or("")
+pub fn created<O: AsJson + ?Sized>(obj: &O) -> &str {
+    let obj = obj.json();
+    meta_field(obj, "creationTimestamp").and_then(Json::as_str).unwrap_or("")
 }
 
 /// Whether `metadata.deletionTimestamp` is set.
-pub fn is_deleting(obj: &Value) -> bool {
+pub fn is_deleting<O: AsJson + ?Sized>(obj: &O) -> bool {
+    let obj = obj.json();
     meta_field(obj, "deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
 /// `metadata.labels` (empty when unset), copied: for code that edits or keeps them;
 /// reads use [`labels_of`] or [`label`].
-pub fn labels(obj: &Value) -> Map<String, Value> {
-    labels_of(obj).cloned().unwrap_or_default()
+pub fn labels<O: AsJson + ?Sized>(obj: &O) -> Map<String, Value> {
+    let obj = obj.json();
+    labels_of(obj).map(|l| l.iter().map(|(k, v)| (k.to_owned(), v.to_value())).collect()).unwrap_or_default()
 }
 
 /// `metadata.labels`, borrowed (`None` when unset or not an object).
-pub fn labels_of(obj: &Value) -> Option<&Map<String, Value>> {
-    meta_field(obj, "labels").and_then(Value::as_object)
+pub fn labels_of<O: AsJson + ?Sized>(obj: &O) -> Option<&<O::J as Json>::Object> {
+    let obj = obj.json();
+    meta_field(obj, "labels").and_then(Json::as_object)
 }
 
 /// One label, if set to a string.
-pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    labels_of(obj)?.get(key).and_then(Value::as_str)
+pub fn label<'a, O: AsJson + ?Sized>(obj: &'a O, key: &str) -> Option<&'a str> {
+    let obj = obj.json();
+    labels_of(obj)?.get(key).and_then(Json::as_str)
 }
 
 /// One annotation.
-pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    meta_field(obj, "annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+pub fn annotation<'a, O: AsJson + ?Sized>(obj: &'a O, key: &str) -> Option<&'a str> {
+    let obj = obj.json();
+    meta_field(obj, "annotations").and_then(|a| a.get(key)).and_then(Json::as_str)
 }
 
 /// Sets one annotation.
@@ -100,10 +113,11 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 }
 
 /// `metadata.finalizers`.
-pub fn finalizers(obj: &Value) -> Vec<String> {
+pub fn finalizers<O: AsJson + ?Sized>(obj: &O) -> Vec<String> {
+    let obj = obj.json();
     meta_field(obj, "finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).map(str::to_owned).collect())
         .unwrap_or_default()
 }
 
@@ -118,13 +132,15 @@ pub fn set_finalizers(obj: &mut Value, finalizers: &[String]) {
 }
 
 /// `metadata.ownerReferences`.
-pub fn owner_refs(obj: &Value) -> Vec<Value> {
-    owner_refs_of(obj).to_vec()
+pub fn owner_refs<O: AsJson + ?Sized>(obj: &O) -> Vec<Value> {
+    let obj = obj.json();
+    owner_refs_of(obj).iter().map(Json::to_value).collect()
 }
 
 /// `metadata.ownerReferences`, borrowed.
-pub fn owner_refs_of(obj: &Value) -> &[Value] {
-    meta_field(obj, "ownerReferences").and_then(Value::as_array).map_or(&[], Vec::as_slice)
+pub fn owner_refs_of<O: AsJson + ?Sized>(obj: &O) -> &[O::J] {
+    let obj = obj.json();
+    meta_field(obj, "ownerReferences").and_then(Json::as_array).unwrap_or(&[])
 }
 
 /// Replaces `metadata.ownerReferences`.
@@ -138,16 +154,17 @@ pub fn set_owner_refs(obj: &mut Value, refs: Vec<Value>) {
 }
 
 /// The uid of the owner reference marked `controller: true`, if any.
-pub fn controller_uid(obj: &Value) -> Option<&str> {
-    meta_field(obj, "ownerReferences")?
-        .as_array()?
+pub fn controller_uid<O: AsJson + ?Sized>(obj: &O) -> Option<&str> {
+    let obj = obj.json();
+    owner_refs_of(obj)
         .iter()
-        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        .and_then(|r| r.get("uid").and_then(Value::as_str))
+        .find(|r| r.get("controller").and_then(Json::as_bool) == Some(true))
+        .and_then(|r| r.get("uid").and_then(Json::as_str))
 }
 
 /// An ownerReference naming `owner` as the controller (`blockOwnerDeletion: true`).
-pub fn controller_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
+pub fn controller_ref<O: AsJson + ?Sized>(owner: &O, api_version: &str, kind: &str) -> Value {
+    let owner = owner.json();
     json!({
         "apiVersion": api_version,
         "kind": kind,
@@ -168,41 +185,47 @@ pub fn owner_selector(selector: &Value) -> Option<Selector> {
 
 /// Whether `labels` satisfies a `metav1.LabelSelector` (matchLabels and
 /// matchExpressions), as [`owner_selector`] reads it.
-pub fn selector_matches(selector: &Value, labels: &Map<String, Value>) -> bool {
-    owner_selector(selector).is_some_and(|s| s.matches_json(Some(labels)))
+pub fn selector_matches<L: JsonObject<J>, J: Json>(selector: &Value, labels: &L) -> bool {
+    owner_selector(selector).is_some_and(|s| s.matches_with(|k| labels.get(k).and_then(Json::as_str)))
 }
 
 /// A pod's condition of type `ty`, if present.
-pub fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
+pub fn condition<'a, O: AsJson + ?Sized>(obj: &'a O, ty: &str) -> Option<&'a O::J> {
+    let obj = obj.json();
     status_field(obj, "conditions")
-        .and_then(Value::as_array)?
+        .and_then(Json::as_array)?
         .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+        .find(|c| c.get("type").and_then(Json::as_str) == Some(ty))
 }
 
 /// Whether condition `ty` has status `True`.
-pub fn condition_true(obj: &Value, ty: &str) -> bool {
-    condition(obj, ty).and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True")
+pub fn condition_true<O: AsJson + ?Sized>(obj: &O, ty: &str) -> bool {
+    let obj = obj.json();
+    condition(obj, ty).and_then(|c| c.get("status")).and_then(Json::as_str) == Some("True")
 }
 
 /// `status.phase` of a pod ("" when unset).
-pub fn phase(pod: &Value) -> &str {
-    status_field(pod, "phase").and_then(Value::as_str).unwrap_or("")
+pub fn phase<O: AsJson + ?Sized>(pod: &O) -> &str {
+    let pod = pod.json();
+    status_field(pod, "phase").and_then(Json::as_str).unwrap_or("")
 }
 
 /// Whether a pod counts as active for its controller: not terminated, not deleting.
-pub fn pod_active(pod: &Value) -> bool {
+pub fn pod_active<O: AsJson + ?Sized>(pod: &O) -> bool {
+    let pod = pod.json();
     !is_deleting(pod) && !matches!(phase(pod), "Succeeded" | "Failed")
 }
 
 /// Whether a pod is Ready.
-pub fn pod_ready(pod: &Value) -> bool {
+pub fn pod_ready<O: AsJson + ?Sized>(pod: &O) -> bool {
+    let pod = pod.json();
     condition_true(pod, "Ready") && !is_deleting(pod)
 }
 
 /// Whether a pod has been Ready for at least `min_ready_seconds` (at `now`, seconds
 /// since the epoch). With 0, Ready means available.
-pub fn pod_available(pod: &Value, min_ready_seconds: i64, now: i64) -> bool {
+pub fn pod_available<O: AsJson + ?Sized>(pod: &O, min_ready_seconds: i64, now: i64) -> bool {
+    let pod = pod.json();
     if !pod_ready(pod) {
         return false;
     }
@@ -210,7 +233,7 @@ pub fn pod_available(pod: &Value, min_ready_seconds: i64, now: i64) -> bool {
         return true;
     }
     let since =
-        condition(pod, "Ready").and_then(|c| c.get("lastTransitionTime")).and_then(Value::as_str).and_then(parse_time);
+        condition(pod, "Ready").and_then(|c| c.get("lastTransitionTime")).and_then(Json::as_str).and_then(parse_time);
     since.is_some_and(|t| t + min_ready_seconds <= now)
 }
 
@@ -236,10 +259,11 @@ pub fn now() -> String {
 /// `/spec/containers/0/name`), with the segments taken literally: a key holding `/`
 /// or `~` needs no escaping. The empty path is `obj` itself; a missing field, an index
 /// out of range or a segment that meets a scalar give `None`.
-pub fn at<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(obj, |v, seg| match v {
-        Value::Object(m) => m.get(*seg),
-        Value::Array(a) => array_index(seg).and_then(|i| a.get(i)),
+pub fn at<'a, O: AsJson + ?Sized>(obj: &'a O, path: &[&str]) -> Option<&'a O::J> {
+    let obj = obj.json();
+    path.iter().try_fold(obj, |v, seg| match (v.as_object(), v.as_array()) {
+        (Some(m), _) => m.get(seg),
+        (_, Some(a)) => array_index(seg).and_then(|i| a.get(i)),
         _ => None,
     })
 }
@@ -265,30 +289,35 @@ fn array_index(seg: &str) -> Option<usize> {
 }
 
 /// The string at `path` ([`at`]); "" when missing or not a string.
-pub fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
-    at(obj, path).and_then(Value::as_str).unwrap_or("")
+pub fn str_at<'a, O: AsJson + ?Sized>(obj: &'a O, path: &[&str]) -> &'a str {
+    let obj = obj.json();
+    at(obj, path).and_then(Json::as_str).unwrap_or("")
 }
 
 /// The integer at `path` ([`at`]; `spec.replicas` and the like); `default` when
 /// missing or not an integer.
-pub fn int_at(obj: &Value, path: &[&str], default: i64) -> i64 {
-    at(obj, path).and_then(Value::as_i64).unwrap_or(default)
+pub fn int_at<O: AsJson + ?Sized>(obj: &O, path: &[&str], default: i64) -> i64 {
+    let obj = obj.json();
+    at(obj, path).and_then(Json::as_i64).unwrap_or(default)
 }
 
 /// Whether the value at `path` ([`at`]) is the boolean `true` (a missing or mistyped
 /// field reads as `false`).
-pub fn bool_at(obj: &Value, path: &[&str]) -> bool {
-    at(obj, path).and_then(Value::as_bool) == Some(true)
+pub fn bool_at<O: AsJson + ?Sized>(obj: &O, path: &[&str]) -> bool {
+    let obj = obj.json();
+    at(obj, path).and_then(Json::as_bool) == Some(true)
 }
 
 /// The array at `path` ([`at`]), borrowed; empty when missing or not an array.
-pub fn array_at<'a>(obj: &'a Value, path: &[&str]) -> &'a [Value] {
-    at(obj, path).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+pub fn array_at<'a, O: AsJson + ?Sized>(obj: &'a O, path: &[&str]) -> &'a [O::J] {
+    let obj = obj.json();
+    at(obj, path).and_then(Json::as_array).unwrap_or(&[])
 }
 
 /// The object at `path` ([`at`]), if it is one.
-pub fn object_at<'a>(obj: &'a Value, path: &[&str]) -> Option<&'a Map<String, Value>> {
-    at(obj, path).and_then(Value::as_object)
+pub fn object_at<'a, O: AsJson + ?Sized>(obj: &'a O, path: &[&str]) -> Option<&'a <O::J as Json>::Object> {
+    let obj = obj.json();
+    at(obj, path).and_then(Json::as_object)
 }
 
 /// Sets a condition in `status.conditions` (of `obj`), keeping `lastTransitionTime`

@@ -16,16 +16,17 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::informer::Waiter;
-use super::objects;
+use super::objects::{self, Json, JsonObject};
 use super::ownership::{self, Owner};
 use super::Context;
 
 const COMPONENT: &str = "replicaset-controller";
 
 /// Kube's deletion rank of a pod: lower is deleted first.
-fn deletion_rank(pod: &Value) -> impl Ord {
-    let assigned = objects::at(pod, &["spec", "nodeName"]).and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+fn deletion_rank(pod: &Node) -> impl Ord {
+    let assigned = objects::at(pod, &["spec", "nodeName"]).and_then(Json::as_str).is_some_and(|n| !n.is_empty());
     let phase = match objects::phase(pod) {
         "Pending" | "" => 0,
         "Unknown" => 1,
@@ -35,12 +36,12 @@ fn deletion_rank(pod: &Value) -> impl Ord {
     let ready = objects::pod_ready(pod);
     let ready_since = objects::condition(pod, "Ready")
         .and_then(|c| c.get("lastTransitionTime"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or("")
         .to_owned();
     let restarts: i64 = objects::array_at(pod, &["status", "containerStatuses"])
         .iter()
-        .filter_map(|s| s.get("restartCount").and_then(Value::as_i64))
+        .filter_map(|s| s.get("restartCount").and_then(Json::as_i64))
         .sum();
     (
         assigned,
@@ -55,7 +56,7 @@ fn deletion_rank(pod: &Value) -> impl Ord {
 
 /// Status of a ReplicaSet-like owner computed from its pods; also whether a pod is
 /// Ready but not yet available (so the caller requeues).
-pub fn replica_status(owner: &Value, pods: &[&Value]) -> (Value, bool) {
+pub fn replica_status(owner: &Node, pods: &[&Node]) -> (Value, bool) {
     let min_ready = objects::int_at(owner, &["spec", "minReadySeconds"], 0);
     let now = objects::now_secs();
     let template_labels = objects::object_at(owner, &["spec", "template", "metadata", "labels"]);
@@ -64,12 +65,12 @@ pub fn replica_status(owner: &Value, pods: &[&Value]) -> (Value, bool) {
         .iter()
         .filter(|p| {
             let l = objects::labels_of(p);
-            template_labels.into_iter().flatten().all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
+            template_labels.iter().flat_map(|t| t.iter()).all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
         })
         .count();
-    let ready = pods.iter().filter(|p| objects::pod_ready(p)).count();
+    let ready = pods.iter().filter(objects::pod_ready).count();
     let available = pods.iter().filter(|p| objects::pod_available(p, min_ready, now)).count();
-    let mut status = owner.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut status = owner.get("status").map(Json::to_value).filter(Value::is_object).unwrap_or_else(|| json!({}));
     if let Some(st) = status.as_object_mut() {
         st.insert("replicas".into(), json!(replicas));
         st.insert("fullyLabeledReplicas".into(), json!(fully));
@@ -86,17 +87,17 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
     let c = &ctx.client;
     let rss = ctx.informers.list(&c.res.replicasets).await;
     let pods = ctx.informers.fresh(&c.res.pods).await;
-    let mut deletes: Vec<(Arc<Value>, Arc<Value>)> = Vec::new();
-    let mut creates: Vec<(Arc<Value>, usize)> = Vec::new();
+    let mut deletes: Vec<(Arc<Node>, Arc<Node>)> = Vec::new();
+    let mut creates: Vec<(Arc<Node>, usize)> = Vec::new();
     let mut statuses: Vec<Value> = Vec::new();
     let mut requeue = None;
     for rs in rss {
         let ns = objects::namespace(&rs).unwrap_or("");
-        let selector = objects::at(&rs, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
+        let selector = objects::at(&rs, &["spec", "selector"]).map(Json::to_value).unwrap_or(Value::Null);
         let owner = Owner { object: &rs, api_version: "apps/v1", kind: "ReplicaSet", selector: &selector };
         let candidates = pods.claimable(ns, objects::uid(&rs));
         let owned = ownership::claim(c, &c.res.pods, &owner, &candidates).await;
-        let mut active: Vec<&Arc<Value>> = owned.iter().filter(|p| objects::pod_active(p)).collect();
+        let mut active: Vec<&Arc<Node>> = owned.iter().filter(objects::pod_active).collect();
         let want = objects::int_at(&rs, &["spec", "replicas"], 1).max(0) as usize;
         if !objects::is_deleting(&rs) {
             if active.len() < want {
@@ -108,7 +109,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
                 }
             }
         }
-        let active: Vec<&Value> = active.into_iter().map(|p| p.as_ref()).collect();
+        let active: Vec<&Node> = active.into_iter().map(|p| p.as_ref()).collect();
         let (mut status, pending) = replica_status(&rs, &active);
         // Pods being deleted that have not finished, as kube's controller counts them
         // (`status.terminatingReplicas`, on by default since Kubernetes 1.35).
@@ -125,8 +126,8 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
         if pending {
             requeue = Some(Duration::from_secs(1));
         }
-        if rs.get("status") != Some(&status) {
-            let mut updated = Value::clone(&rs);
+        if !rs.get("status").is_some_and(|s| *s == status) {
+            let mut updated = rs.to_value();
             if let Some(m) = updated.as_object_mut() {
                 m.insert("status".into(), status);
             }
@@ -145,7 +146,7 @@ pub async fn reconcile(ctx: &Context) -> Option<Duration> {
         }
     }
     for (rs, count) in creates {
-        let selector = objects::at(&rs, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
+        let selector = objects::at(&rs, &["spec", "selector"]).map(Json::to_value).unwrap_or(Value::Null);
         let owner = Owner { object: &rs, api_version: "apps/v1", kind: "ReplicaSet", selector: &selector };
         let Some(template) = objects::at(&rs, &["spec", "template"]) else {
             tracing::warn!(rs = %objects::name(&rs), "replicaset without spec.template; skipped");

@@ -17,28 +17,29 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::client::{is_conflict, is_not_found};
+use super::compact::Node;
 use super::hash::pod_template_hash;
 use super::informer::Waiter;
-use super::objects;
+use super::objects::{self, Json};
 use super::ownership::{self, Owner};
 use super::Context;
 
 const COMPONENT: &str = "statefulset-controller";
 const REVISION_LABEL: &str = "controller-revision-hash";
 
-fn ordinal(set_name: &str, pod: &Value) -> Option<usize> {
+fn ordinal(set_name: &str, pod: &Node) -> Option<usize> {
     objects::name(pod).strip_prefix(set_name)?.strip_prefix('-')?.parse().ok()
 }
 
-fn revision_of(pod: &Value) -> String {
+fn revision_of(pod: &Node) -> String {
     objects::label(pod, REVISION_LABEL).unwrap_or("").to_owned()
 }
 
-fn pod_for(set: &Value, i: usize, revision: &str) -> Value {
+fn pod_for(set: &Node, i: usize, revision: &str) -> Value {
     let name = objects::name(set);
-    let selector = objects::at(set, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
+    let selector = objects::at(set, &["spec", "selector"]).map(Json::to_value).unwrap_or(Value::Null);
     let owner = Owner { object: set, api_version: "apps/v1", kind: "StatefulSet", selector: &selector };
-    let mut template = objects::at(set, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
+    let mut template = objects::at(set, &["spec", "template"]).map(Json::to_value).unwrap_or_else(|| json!({}));
     {
         let md = objects::meta_mut(&mut template);
         let labels = md.entry("labels").or_insert_with(|| json!({}));
@@ -51,35 +52,34 @@ fn pod_for(set: &Value, i: usize, revision: &str) -> Value {
     let mut pod = ownership::pod_from_template(&template, &owner, Some(&format!("{name}-{i}")), "");
     if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("hostname".into(), json!(format!("{name}-{i}")));
-        if let Some(svc) = objects::at(set, &["spec", "serviceName"]).and_then(Value::as_str).filter(|s| !s.is_empty())
-        {
+        if let Some(svc) = objects::at(set, &["spec", "serviceName"]).and_then(Json::as_str).filter(|s| !s.is_empty()) {
             spec.insert("subdomain".into(), json!(svc));
         }
     }
     pod
 }
 
-async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Option<Duration> {
+async fn sync_set(ctx: &Context, set: &Node, candidates: &[Arc<Node>]) -> Option<Duration> {
     let c = &ctx.client;
     let name = objects::name(set).to_owned();
     let ns = objects::namespace(set);
-    let selector = objects::at(set, &["spec", "selector"]).cloned().unwrap_or(Value::Null);
+    let selector = objects::at(set, &["spec", "selector"]).map(Json::to_value).unwrap_or(Value::Null);
     let owner = Owner { object: set, api_version: "apps/v1", kind: "StatefulSet", selector: &selector };
     let owned = ownership::claim(c, &c.res.pods, &owner, candidates).await;
-    let owned: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
+    let owned: Vec<&Node> = owned.iter().map(|p| p.as_ref()).collect();
     let replicas = objects::int_at(set, &["spec", "replicas"], 1).max(0) as usize;
-    let parallel = objects::at(set, &["spec", "podManagementPolicy"]).and_then(Value::as_str) == Some("Parallel");
-    let on_delete = objects::at(set, &["spec", "updateStrategy", "type"]).and_then(Value::as_str) == Some("OnDelete");
+    let parallel = objects::at(set, &["spec", "podManagementPolicy"]).and_then(Json::as_str) == Some("Parallel");
+    let on_delete = objects::at(set, &["spec", "updateStrategy", "type"]).and_then(Json::as_str) == Some("OnDelete");
     let partition = objects::int_at(set, &["spec", "updateStrategy", "rollingUpdate", "partition"], 0).max(0) as usize;
     let update_revision = format!(
         "{name}-{}",
         pod_template_hash(
-            objects::at(set, &["spec", "template"]).unwrap_or(&Value::Null),
-            objects::at(set, &["status", "collisionCount"]).and_then(Value::as_i64).filter(|c| *c > 0)
+            objects::at(set, &["spec", "template"]).unwrap_or(&super::compact::NULL),
+            objects::at(set, &["status", "collisionCount"]).and_then(Json::as_i64).filter(|c| *c > 0)
         )
     );
-    let mut by_ordinal: Vec<Option<&Value>> = vec![None; replicas];
-    let mut surplus: Vec<(usize, &Value)> = Vec::new();
+    let mut by_ordinal: Vec<Option<&Node>> = vec![None; replicas];
+    let mut surplus: Vec<(usize, &Node)> = Vec::new();
     for p in &owned {
         match ordinal(&name, p) {
             Some(i) if i < replicas => by_ordinal[i] = Some(p),
@@ -87,7 +87,7 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Opti
             None => surplus.push((usize::MAX, p)),
         }
     }
-    let healthy = |p: &Value| objects::phase(p) == "Running" && objects::pod_ready(p);
+    let healthy = |p: &Node| objects::phase(p) == "Running" && objects::pod_ready(p);
     if !objects::is_deleting(set) {
         let mut acted = false;
         // Create missing ordinals (in order, waiting for readiness unless Parallel).
@@ -98,7 +98,7 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Opti
                 None => {
                     let rev = if i < partition {
                         objects::at(set, &["status", "currentRevision"])
-                            .and_then(Value::as_str)
+                            .and_then(Json::as_str)
                             .unwrap_or(&update_revision)
                             .to_owned()
                     } else {
@@ -142,17 +142,17 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Opti
             }
         }
     }
-    let pods: Vec<&Value> = by_ordinal.iter().flatten().copied().filter(|p| !objects::is_deleting(p)).collect();
-    let ready = pods.iter().filter(|p| objects::pod_ready(p)).count();
+    let pods: Vec<&Node> = by_ordinal.iter().flatten().copied().filter(|p| !objects::is_deleting(p)).collect();
+    let ready = pods.iter().filter(objects::pod_ready).count();
     let updated = pods.iter().filter(|p| revision_of(p) == update_revision).count();
     let all_updated = updated == replicas && ready == replicas;
-    let old_current = objects::at(set, &["status", "currentRevision"]).and_then(Value::as_str).map(str::to_owned);
+    let old_current = objects::at(set, &["status", "currentRevision"]).and_then(Json::as_str).map(str::to_owned);
     let current_revision = match old_current {
         Some(cur) if !all_updated => cur,
         _ => update_revision.clone(),
     };
     let current = pods.iter().filter(|p| revision_of(p) == current_revision).count();
-    let mut status = set.get("status").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut status = set.get("status").map(Json::to_value).filter(Value::is_object).unwrap_or_else(|| json!({}));
     if let Some(st) = status.as_object_mut() {
         st.insert("observedGeneration".into(), json!(objects::generation(set)));
         st.insert("replicas".into(), json!(pods.len()));
@@ -164,8 +164,8 @@ async fn sync_set(ctx: &Context, set: &Value, candidates: &[Arc<Value>]) -> Opti
         st.insert("updateRevision".into(), json!(update_revision));
         st.entry("collisionCount").or_insert(json!(0));
     }
-    if set.get("status") != Some(&status) {
-        let mut out = set.clone();
+    if !set.get("status").is_some_and(|s| *s == status) {
+        let mut out = set.to_value();
         if let Some(m) = out.as_object_mut() {
             m.insert("status".into(), status);
         }
