@@ -153,8 +153,9 @@ impl<'a> Pass<'a> {
         // as kube-apiserver's delete does; a no-op once the registry does it itself
         // (see `finalizers_for_propagation`), and what makes foreground deletion
         // cascade (Deployment -> ReplicaSet -> Pod) until then.
-        if let Some(fins) = finalizers_for_propagation(Some(policy), None, &n.obj.to_value()) {
-            let mut marked = n.obj.to_value();
+        let current = n.obj.to_value();
+        if let Some(fins) = finalizers_for_propagation(Some(policy), None, &current) {
+            let mut marked = current;
             objects::set_finalizers(&mut marked, &fins);
             if let Err(e) = self.client.update(&n.info, &marked).await {
                 tracing::debug!(object = %objects::name(&n.obj), error = %e.message, "gc: could not add deletion finalizer");
