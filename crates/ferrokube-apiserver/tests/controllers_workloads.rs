@@ -195,3 +195,31 @@ async fn unschedulable_pod_waits_for_a_matching_node() {
     .await;
     env.stop().await;
 }
+
+#[tokio::test]
+async fn events_older_than_the_ttl_are_deleted_and_fresh_ones_stay() {
+    let env = Env::start();
+    let events = env.res().events.clone();
+    let event = |name: &str, last: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+            "reason": "Test", "message": "m", "type": "Normal",
+            "firstTimestamp": last, "lastTimestamp": last, "count": 1,
+        })
+    };
+    let now = jiff::Timestamp::now();
+    let old = (now - jiff::SignedDuration::from_hours(2)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let recent = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    env.client.create(&events, Some("default"), &event("recent", &recent)).await.unwrap();
+    env.client.create(&events, Some("default"), &event("old", &old)).await.unwrap();
+    wait_for("the expired event deleted", || async {
+        env.get(&events, Some("default"), "old").await.is_none().then_some(())
+    })
+    .await;
+    // The expiry runs on every resync: two more passes and the recent one is still there.
+    env.wait_passes(2).await;
+    assert!(env.get(&events, Some("default"), "recent").await.is_some(), "an Event within the TTL stays");
+    env.stop().await;
+}

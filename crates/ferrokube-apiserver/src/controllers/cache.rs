@@ -119,7 +119,7 @@ impl<A: KubeApi> Informers<A> {
         if let Some(c) = caches.get(&key) {
             return Arc::clone(c);
         }
-        let cache = Arc::new(Cache::new(Arc::clone(res), selection.map(|s| s.keep)));
+        let cache = Arc::new(Cache::new(Arc::clone(res), selection));
         caches.insert(key.clone(), Arc::clone(&cache));
         let mut filtered = self.filtered.lock().unwrap_or_else(|e| e.into_inner());
         if selection.is_none() {
@@ -221,6 +221,11 @@ pub struct Selection {
     /// The same question of a cached object (the same function: see
     /// `gc::PART_OF_COLLECTION`), for a reader of a whole cache.
     pub keeps_cached: fn(&Node) -> bool,
+    /// The only fields the cache holds of each object (`None`: all but
+    /// managedFields), as an informer's transform keeps a projection: what a reader
+    /// needs of many objects it never writes (`events::EXPIRY`). A reader of a
+    /// whole cache gets whole objects.
+    pub fields: Option<&'static [&'static [&'static str]]>,
 }
 
 /// The objects of one resource as last seen by its watch, and who to wake on change.
@@ -228,6 +233,8 @@ pub struct Cache {
     res: Arc<ResourceInfo>,
     /// Objects this returns false for are not kept (`None`: all are).
     keep: Option<fn(&Value) -> bool>,
+    /// The fields held of each object (`None`: all but managedFields).
+    fields: Option<&'static [&'static [&'static str]]>,
     state: RwLock<CacheState>,
     /// resourceVersion the cache has seen up to; 0 until the first list.
     seen: watch::Sender<u64>,
@@ -283,10 +290,11 @@ fn rv_of(obj: &Value) -> u64 {
 }
 
 impl Cache {
-    fn new(res: Arc<ResourceInfo>, keep: Option<fn(&Value) -> bool>) -> Self {
+    fn new(res: Arc<ResourceInfo>, selection: Option<Selection>) -> Self {
         Cache {
             res,
-            keep,
+            keep: selection.map(|s| s.keep),
+            fields: selection.and_then(|s| s.fields),
             state: RwLock::new(CacheState::default()),
             seen: watch::Sender::new(0),
             subscribers: Mutex::new(Vec::new()),
@@ -376,10 +384,18 @@ impl Cache {
         self.keep.is_none_or(|keep| keep(obj))
     }
 
+    /// What the cache holds of `obj`.
+    fn held(&self, obj: &Value) -> Arc<Node> {
+        Arc::new(match self.fields {
+            Some(paths) => Node::projection(obj, paths),
+            None => Node::without_managed_fields(obj),
+        })
+    }
+
     fn replace(&self, items: Vec<Arc<Value>>, rv: u64) {
         let mut fresh = CacheState::default();
         for obj in items.into_iter().filter(|o| self.kept(o)) {
-            fresh.insert(key_of(&obj), Arc::new(Node::without_managed_fields(&obj)));
+            fresh.insert(key_of(&obj), self.held(&obj));
         }
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         self.advance(rv);
@@ -394,7 +410,7 @@ impl Cache {
             if event_type == "DELETED" || !self.kept(&obj) {
                 state.remove(&key);
             } else {
-                state.insert(key, Arc::new(Node::without_managed_fields(&obj)));
+                state.insert(key, self.held(&obj));
             }
         }
         self.advance(rv);
@@ -534,7 +550,13 @@ mod tests {
     #[test]
     fn a_selective_cache_holds_only_what_it_keeps() {
         let res = crate::controllers::client::Resources::builtin().map(|r| r.pods).unwrap_or_else(|| unreachable!());
-        let c = Cache::new(res, Some(|o: &Value| !objects::owner_refs_of(o).is_empty()));
+        let owned = Selection {
+            name: "owned",
+            keep: |o: &Value| !objects::owner_refs_of(o).is_empty(),
+            keeps_cached: |o: &Node| !objects::owner_refs_of(o).is_empty(),
+            fields: None,
+        };
+        let c = Cache::new(res, Some(owned));
         c.replace(vec![pod("a", 5, Some("u1")), pod("b", 6, None)], 6);
         assert_eq!(c.list(None).len(), 1);
         c.apply("MODIFIED", pod("b", 7, Some("u1")));
@@ -555,6 +577,7 @@ mod tests {
             name: "owned",
             keep: |o: &Value| !objects::owner_refs_of(o).is_empty(),
             keeps_cached: |o: &Node| !objects::owner_refs_of(o).is_empty(),
+            fields: None,
         };
         informers.list_selected(&res.pods, owned).await;
         informers.list_selected(&res.replicasets, owned).await;

@@ -115,6 +115,27 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Only the fields at `paths` of `object` (each a list of object keys), compact:
+    /// a projection for a cache whose reader needs a few fields of many objects.
+    pub fn projection(object: &Value, paths: &[&[&str]]) -> Node {
+        let mut out = Value::Object(Map::new());
+        for path in paths {
+            let Some((last, parents)) = path.split_last() else { continue };
+            let Some(value) = path.iter().try_fold(object, |v, key| v.get(key)) else { continue };
+            let mut at = &mut out;
+            for key in parents {
+                let Value::Object(map) = at else { break };
+                at = map.entry(*key).or_insert_with(|| Value::Object(Map::new()));
+            }
+            if let Value::Object(map) = at {
+                map.insert((*last).to_owned(), value.clone());
+            }
+        }
+        Node::new(&out)
+    }
+}
+
 impl Fields {
     /// Fields in key order (as a `serde_json::Map` iterates), compact.
     fn new<'a>(fields: impl Iterator<Item = (&'a String, &'a Value)>) -> Fields {
@@ -326,6 +347,19 @@ mod tests {
         let mut changed = v.clone();
         changed["spec"]["list"][2]["three"] = json!([0]);
         assert!(n != changed, "a difference deep down is a difference");
+    }
+
+    #[test]
+    fn a_projection_keeps_the_paths_asked_for_and_nothing_else() {
+        let v = json!({"metadata": {"name": "e", "namespace": "ns", "uid": "u", "labels": {"a": "b"}},
+                       "lastTimestamp": "2026-01-01T00:00:00Z", "message": "long text", "count": 3});
+        let paths: &[&[&str]] =
+            &[&["metadata", "name"], &["metadata", "namespace"], &["lastTimestamp"], &["eventTime"], &[]];
+        let n = Node::projection(&v, paths);
+        assert!(
+            n == json!({"metadata": {"name": "e", "namespace": "ns"}, "lastTimestamp": "2026-01-01T00:00:00Z"}),
+            "{n:?}"
+        );
     }
 
     #[test]

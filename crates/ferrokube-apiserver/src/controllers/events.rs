@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 
+use super::cache::Selection;
 use super::kube_api::KubeApi;
 use super::objects::{self, AsJson, Json};
 
@@ -69,13 +70,29 @@ pub async fn record_from<A: KubeApi, O: AsJson + Sync + ?Sized>(
     }
 }
 
+/// What the expiry reads of an Event: its key and its times. The cache holds only
+/// these (a pod brings five Events, and their whole trees would outweigh the pod's).
+pub const EXPIRY: Selection = Selection {
+    name: "event-ttl",
+    keep: |_| true,
+    keeps_cached: |_| true,
+    fields: Some(&[
+        &["metadata", "name"],
+        &["metadata", "namespace"],
+        &["metadata", "resourceVersion"],
+        &["metadata", "creationTimestamp"],
+        &["lastTimestamp"],
+        &["eventTime"],
+    ]),
+};
+
 /// Deletes Events older than the TTL (kube-apiserver's `--event-ttl`, 1 hour by
 /// default), judged by `lastTimestamp`, else `eventTime`, else `creationTimestamp`.
 pub async fn expire(ctx: &super::Context) {
     let c = &ctx.client;
     let ttl = i64::try_from(ctx.options.event_ttl.as_secs()).unwrap_or(i64::MAX);
     let now = objects::now_secs();
-    let events = ctx.informers.list(&c.res.events).await;
+    let events = ctx.informers.list_selected(&c.res.events, EXPIRY).await;
     for e in events {
         let stamp: &[&[&str]] = &[&["lastTimestamp"], &["eventTime"], &["metadata", "creationTimestamp"]];
         let stamp = stamp.iter().find_map(|p| objects::at(&e, p).and_then(Json::as_str).and_then(objects::parse_time));

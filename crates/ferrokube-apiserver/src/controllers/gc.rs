@@ -71,7 +71,7 @@ fn waiting_for_dependents<O: AsJson + ?Sized>(obj: &O) -> bool {
 /// The objects a pass looks at: dependents (they have ownerReferences) and objects
 /// being deleted (owners waiting for, or orphaning, their dependents).
 pub const PART_OF_COLLECTION: Selection =
-    Selection { name: "garbage-collection", keep: part_of_collection, keeps_cached: part_of_collection };
+    Selection { name: "garbage-collection", keep: part_of_collection, keeps_cached: part_of_collection, fields: None };
 
 fn part_of_collection<O: AsJson + ?Sized>(obj: &O) -> bool {
     !objects::owner_refs_of(obj).is_empty() || objects::is_deleting(obj)
