@@ -101,7 +101,7 @@ mod tests {
     use serde_json::json;
 
     fn ev(rv: u64) -> Recorded {
-        let object = Arc::new(StoredObject::new(&Arc::new(json!({})), rv));
+        let object = Arc::new(StoredObject::new(&Arc::new(json!({})), rv, &mut Default::default()));
         Recorded { event_type: EventType::Added, key: format!("k{rv}"), object, prev: None, rv }
     }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::history::{History, Recorded};
-use super::stored::StoredObject;
+use super::stored::{Packer, StoredObject};
 use super::watch::{EventType, StoredEvent, WatcherSender};
 
 /// Tunables of a [`Store`].
@@ -164,6 +164,8 @@ struct ResourceState {
     objects: BTreeMap<Arc<str>, Arc<StoredObject>>,
     history: History,
     watchers: Vec<WatcherSender>,
+    /// Compresses the versions kept (see `storage::stored`).
+    packer: Packer,
 }
 
 struct State {
@@ -265,8 +267,8 @@ impl Store {
             for (resource, key, object) in objects {
                 // Kept as bytes: the tree is dropped here and decoded again on first use.
                 let rv = object_rv(&object);
-                let stored = Arc::new(StoredObject::new(&Arc::new(object), rv));
                 let res = store.resource_mut(&mut state, &resource);
+                let stored = Arc::new(StoredObject::new(&Arc::new(object), rv, &mut res.packer));
                 res.objects.insert(Arc::from(key), stored);
             }
         }
@@ -280,7 +282,7 @@ impl Store {
         let Some(p) = &self.persistence else { return Ok(()) };
         let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
         let result = match object {
-            Some(obj) => p.put(resource, key, rv, obj.json()),
+            Some(obj) => p.put(resource, key, rv, &obj.json()),
             None => p.remove(resource, key, rv),
         };
         result.map_err(StoreError::Storage)
@@ -340,6 +342,7 @@ impl Store {
             objects: BTreeMap::new(),
             history: History::compacted_at(cap, restored_rv),
             watchers: Vec::new(),
+            packer: Packer::default(),
         })
     }
 
@@ -373,7 +376,7 @@ impl Store {
         }
         stamp_rv(&mut obj, rv);
         let obj = Arc::new(obj);
-        let stored = Arc::new(StoredObject::new(&obj, rv));
+        let stored = Arc::new(StoredObject::new(&obj, rv, &mut res.packer));
         self.persist(resource, key, rv, Some(&stored))?;
         let res = self.resource_mut(&mut state, resource);
         res.objects.insert(Arc::from(key), Arc::clone(&stored));
@@ -411,7 +414,7 @@ impl Store {
         let rv = state.rv + 1;
         stamp_rv(&mut obj, rv);
         let obj = Arc::new(obj);
-        let stored = Arc::new(StoredObject::new(&obj, rv));
+        let stored = Arc::new(StoredObject::new(&obj, rv, &mut self.resource_mut(&mut state, resource).packer));
         self.persist(resource, key, rv, Some(&stored))?;
         let res = self.resource_mut(&mut state, resource);
         res.objects.insert(Arc::from(key), Arc::clone(&stored));
@@ -439,7 +442,7 @@ impl Store {
         self.persist(resource, key, rv, None)?;
         let res = self.resource_mut(&mut state, resource);
         res.objects.remove(key);
-        let stored = Arc::new(StoredObject::new(&tombstone, rv));
+        let stored = Arc::new(StoredObject::new(&tombstone, rv, &mut res.packer));
         let recorded =
             Recorded { event_type: EventType::Deleted, key: key.to_owned(), rv, object: stored, prev: Some(prev) };
         self.commit(&mut state, resource, recorded, &tombstone);
