@@ -36,6 +36,9 @@ const MAX_DECODABLE_DEPTH: usize = 120;
 /// being written, so the dictionary follows what the resource holds now.
 const DICTIONARY_WRITES: u32 = 1024;
 
+/// The most of an object a dictionary keeps: LZ4's window.
+const DICTIONARY_MAX: usize = 64 * 1024;
+
 /// One object version in the store (see the module docs).
 #[derive(Debug)]
 pub(crate) struct StoredObject {
@@ -69,7 +72,8 @@ impl Packer {
         let dictionary = match &self.dictionary {
             Some(d) if self.writes < DICTIONARY_WRITES => Arc::clone(d),
             _ => {
-                let d: Arc<[u8]> = Arc::from(&json[..]);
+                // LZ4 reaches back 64 KiB at most: a larger object lends its end only.
+                let d: Arc<[u8]> = Arc::from(&json[json.len().saturating_sub(DICTIONARY_MAX)..]);
                 self.dictionary = Some(Arc::clone(&d));
                 self.writes = 0;
                 d
@@ -226,6 +230,16 @@ mod tests {
         };
         assert_eq!(dictionary(&versions[1].1), dictionary(&versions[2].1));
         assert_ne!(dictionary(&versions[1].1), dictionary(&versions[DICTIONARY_WRITES as usize + 5].1), "taken afresh");
+        // A dictionary from an object larger than LZ4's window keeps its end only, and
+        // what is compressed against it comes back whole.
+        let mut packer = Packer::default();
+        let big = Arc::new(json!({"data": {"a": "x".repeat(100_000), "b": "y".repeat(30_000)}}));
+        let first = StoredObject::new(&big, 1, &mut packer);
+        let next = Arc::new(json!({"data": {"a": "x".repeat(99_000), "b": "y".repeat(30_001)}}));
+        let second = StoredObject::new(&next, 2, &mut packer);
+        assert_eq!(packer.dictionary.as_ref().map(|d| d.len()), Some(DICTIONARY_MAX));
+        assert_eq!(first.json(), serde_json::to_vec(&*big).unwrap_or_default());
+        assert_eq!(second.json(), serde_json::to_vec(&*next).unwrap_or_default());
         // Nothing alike: kept as it is, and given back all the same.
         let odd = Arc::new(json!({"x": "unlike the dictionary in every byte"}));
         let stored = StoredObject::new(&odd, 1, &mut packer);
