@@ -111,7 +111,7 @@ impl Node {
             }
             v => (Text::new(k), Node::new(v)),
         });
-        Node::Object(Fields(compact.collect()))
+        Node::Object(Fields::sorted(compact.collect()))
     }
 }
 
@@ -139,7 +139,17 @@ impl Node {
 impl Fields {
     /// Fields in key order (as a `serde_json::Map` iterates), compact.
     fn new<'a>(fields: impl Iterator<Item = (&'a String, &'a Value)>) -> Fields {
-        Fields(fields.map(|(k, v)| (Text::new(k), Node::new(v))).collect())
+        Fields::sorted(fields.map(|(k, v)| (Text::new(k), Node::new(v))).collect())
+    }
+
+    /// `fields` in key order, as lookups binary-search them. A `serde_json::Map` gives
+    /// them sorted already unless serde_json's `preserve_order` feature is on (which
+    /// any crate of a build can turn on): then this sorts them.
+    fn sorted(mut fields: Vec<(Text, Node)>) -> Fields {
+        if !fields.is_sorted_by(|(a, _), (b, _)| a.as_str() <= b.as_str()) {
+            fields.sort_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        }
+        Fields(fields.into_boxed_slice())
     }
 }
 
@@ -360,6 +370,14 @@ mod tests {
             n == json!({"metadata": {"name": "e", "namespace": "ns"}, "lastTimestamp": "2026-01-01T00:00:00Z"}),
             "{n:?}"
         );
+    }
+
+    #[test]
+    fn fields_out_of_order_are_sorted_for_lookup() {
+        let f = Fields::sorted(vec![(Text::new("b"), Node::Bool(true)), (Text::new("a"), Node::Null)]);
+        assert!(JsonObject::get(&f, "a").is_some_and(Json::is_null));
+        assert_eq!(JsonObject::get(&f, "b").and_then(Json::as_bool), Some(true));
+        assert_eq!(f.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]
