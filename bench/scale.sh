@@ -3,7 +3,7 @@
 # release `ferrokube-apiserver` rolls out Deployments of 1,000 replicas (one for
 # 1,000 pods), created back to back with kubectl, and the run reports
 #   - the time until every Deployment reports all replicas available, and pods/s;
-#   - resident memory after the rollout, and per pod;
+#   - resident memory after the rollout, and per pod; the peak during it (VmHWM);
 #   - CPU used while idle (10 s with no write), in % of one core;
 #   - the slowest answer a new client got during the rollout: a fresh TLS connection
 #     and `GET /livez` (curl), every 200 ms, the issue's "answer within 1 s".
@@ -35,6 +35,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+peak_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 
 run_size() {
   local pods=$1 per=1000 deployments
@@ -72,18 +73,19 @@ run_size() {
   touch "$WORK/stop"
   wait "$probe" || true
   rm -f "$WORK/stop"
-  local secs rss c0 c1
+  local secs rss peak c0 c1
   secs=$(echo "$t1 - $t0" | bc -l)
   rss=$(rss_kb "$pid")
+  peak=$(peak_kb "$pid")
   sleep 2
   c0=$(ticks "$pid")
   sleep 10
   c1=$(ticks "$pid")
   kill "$pid"
   wait "$pid" 2>/dev/null || true
-  printf '| %s | %s | %.1f | %.0f | %.0f | %.0f | %.1f | %.2f |\n' \
+  printf '| %s | %s | %.1f | %.0f | %.0f | %.0f | %.0f | %.1f | %.2f |\n' \
     "$pods" "$deployments" "$secs" "$(echo "$pods / $secs" | bc -l)" "$((rss / 1024))" \
-    "$(echo "$rss / $pods" | bc -l)" "$(echo "($c1 - $c0) / 10" | bc -l)" "$(cat "$WORK/probe")"
+    "$(echo "$rss / $pods" | bc -l)" "$((peak / 1024))" "$(echo "($c1 - $c0) / 10" | bc -l)" "$(cat "$WORK/probe")"
 }
 
 {
@@ -93,8 +95,8 @@ run_size() {
   echo "command: \`bench/scale.sh ${SIZES[*]}\`. Controllers on, release build,"
   echo "Deployments of 1,000 replicas created back to back with kubectl."
   echo
-  echo "| pods | deployments | rollout s | pods/s | RSS MB | RSS KB/pod | idle CPU % of a core | slowest new-client answer s |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| pods | deployments | rollout s | pods/s | RSS MB | RSS KB/pod | peak RSS MB | idle CPU % of a core | slowest new-client answer s |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for n in "${SIZES[@]}"; do run_size "$n"; done
   echo
   echo "Machine load average at the end (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)."
