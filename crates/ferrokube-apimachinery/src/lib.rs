@@ -16,11 +16,21 @@
 //! - [`x509`]: the parts of an X.509 certificate both ends read — the user and groups a
 //!   client certificate names, and what checking an X.509 v1 certificate takes (webpki
 //!   refuses v1; kube accepts it).
+//! - [`wait`]: the backoff schedule and jitter (client-go `wait.Backoff`, `wait.Jitter`).
+//! - With the `workqueue` feature (tokio's clock): [`workqueue`], the rate-limited work
+//!   queues controllers hand keys through (client-go `util/workqueue`), and
+//!   [`flowcontrol`], the token bucket of client-side rate limiting: the client's
+//!   controller toolkit and the server's controllers share them.
 //!
 //! Dependencies point one way: `ferrokube` and `ferrokube-apiserver` depend on this crate;
 //! it depends on neither, and on no Kubernetes version (it does not use k8s-openapi).
 
 pub mod duration;
+#[cfg(feature = "workqueue")]
+pub mod flowcontrol;
 pub mod labels;
 pub mod protobuf;
+pub mod wait;
+#[cfg(feature = "workqueue")]
+pub mod workqueue;
 pub mod x509;

@@ -4,7 +4,8 @@
 //! backoff and jitter arithmetic; [`retry`] retries an operation on
 //! conflicts (`retry_on_conflict`) or on any error the caller deems retriable;
 //! [`workqueue`] holds the rate-limited work queues controllers hand keys through.
+//! `wait` and `workqueue` live in `ferrokube-apimachinery`, shared with the embedded
+//! server's controllers, and are re-exported here at their client-go places.
 
 pub mod retry;
-pub mod wait;
-pub mod workqueue;
+pub use ferrokube_apimachinery::{wait, workqueue};

@@ -20,7 +20,7 @@ use super::queue::{QueueConfig, QueueItem};
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// use ferrokube::util::workqueue::{default_controller_rate_limiter, RateLimitingQueue};
+/// use ferrokube_apimachinery::workqueue::{default_controller_rate_limiter, RateLimitingQueue};
 /// let queue = RateLimitingQueue::new(default_controller_rate_limiter());
 /// let key = "default/web".to_owned();
 /// queue.add(key.clone());

@@ -228,7 +228,7 @@ impl<T> Inner<T> {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use ferrokube::util::workqueue::Queue;
+/// use ferrokube_apimachinery::workqueue::Queue;
 /// let queue = Queue::new();
 /// queue.add("default/web".to_owned());
 /// queue.add("default/web".to_owned()); // merged with the first add

@@ -1,5 +1,6 @@
 //! Backoff and jitter arithmetic, the counterpart of client-go's `wait.Backoff` and
-//! `wait.Jitter`: the one place the client computes a growing or jittered delay.
+//! `wait.Jitter`: the one place the client (`ferrokube::util::wait` re-exports this
+//! module) and the server compute a growing or jittered delay.
 //!
 //! A [`Backoff`] is a value describing the delays between attempts: it starts at
 //! `duration`, is multiplied by `factor` after each step, gets up to `jitter` × itself
@@ -7,9 +8,9 @@
 //!
 //! Who uses what (each a distinct mechanism in client-go too):
 //! - [`Backoff::step`], client-go's `Backoff.Step` with its steps and cap rules:
-//!   [`retry::on_error`](super::retry::on_error) (client-go `wait.ExponentialBackoff`).
+//!   the client's `util::retry::on_error` (client-go `wait.ExponentialBackoff`).
 //! - [`Backoff::base_delay`], the stateless "`duration × factor^n`, capped" formula:
-//!   `rest::backoff` (`URLBackoff` per host, client-go `flowcontrol.Backoff`; its
+//!   the client's `rest::backoff` (`URLBackoff` per host, client-go `flowcontrol.Backoff`; its
 //!   `Backoff` that the reflector steps through) and the workqueue's
 //!   `ItemExponentialFailureRateLimiter` (`base × 2^failures`), via
 //!   [`Backoff::doubling`].
@@ -118,7 +119,7 @@ fn from_nanos_f64(nanos: f64) -> Duration {
 
 /// A pseudo-random number in `[0, 1)`, good enough to spread retries apart (std's
 /// randomly keyed hasher over a counter; no dependency).
-pub(crate) fn random_unit() -> f64 {
+pub fn random_unit() -> f64 {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};

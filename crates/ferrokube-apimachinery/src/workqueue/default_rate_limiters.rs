@@ -14,8 +14,8 @@
 //!
 //! [`default_controller_rate_limiter`] is client-go's `DefaultControllerRateLimiter`:
 //! the max of the exponential per-item limiter (5 ms .. 1000 s) and the overall bucket
-//! (10 qps, burst 100). The bucket is the client's [`TokenBucket`] (`rest::rate_limit`),
-//! the same mechanism that paces requests.
+//! (10 qps, burst 100). The bucket is [`TokenBucket`] (`flowcontrol`), the same
+//! mechanism that paces the client's requests.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::queue::QueueItem;
-use crate::rest::rate_limit::TokenBucket;
-use crate::util::wait::Backoff;
+use crate::flowcontrol::TokenBucket;
+use crate::wait::Backoff;
 
 /// Decides how long an item waits before it is processed again (client-go
 /// `TypedRateLimiter`).

@@ -21,7 +21,7 @@ use super::queue::{Queue, QueueConfig, QueueItem};
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// use std::time::Duration;
-/// use ferrokube::util::workqueue::DelayingQueue;
+/// use ferrokube_apimachinery::workqueue::DelayingQueue;
 /// let queue = DelayingQueue::new();
 /// queue.add_after("later", Duration::from_secs(2));
 /// queue.add_after("sooner", Duration::from_secs(1));
