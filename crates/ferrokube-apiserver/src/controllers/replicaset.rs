@@ -114,13 +114,10 @@ async fn sync(ctx: &Context, expectations: &Expectations, key: String) -> Synced
             let surplus = &active[..active.len() - want];
             expectations.expect(&key, 0, surplus.iter().map(|p| objects::uid(p).to_owned()));
             for pod in surplus {
-                let deleted = delete_pod(ctx, &rs, pod).await;
-                if deleted != Deletion::Done {
-                    // Gone already (its removal may have been seen before this
-                    // expectation was set) or failed: no deletion to wait for.
+                if !delete_pod(ctx, &rs, pod).await {
                     expectations.deletion_observed(&key, objects::uid(pod));
+                    failed = true;
                 }
-                failed |= deleted == Deletion::Failed;
             }
         } else if active.len() < want {
             let missing = want - active.len();
@@ -169,31 +166,20 @@ async fn sync(ctx: &Context, expectations: &Expectations, key: String) -> Synced
     }
 }
 
-/// How deleting a surplus pod went.
-#[derive(PartialEq, Eq)]
-enum Deletion {
-    /// Deleted: the cache will show it.
-    Done,
-    /// Gone already, or replaced by another pod of the same name.
-    Gone,
-    /// Failed for a reason worth a retry.
-    Failed,
-}
-
-/// Deletes one surplus pod of `rs`.
-async fn delete_pod(ctx: &Context, rs: &Node, pod: &Node) -> Deletion {
+/// Deletes one surplus pod of `rs`; false when that failed for a reason worth a retry.
+async fn delete_pod(ctx: &Context, rs: &Node, pod: &Node) -> bool {
     let c = &ctx.client;
     let opts = json!({"preconditions": {"uid": objects::uid(pod)}});
     match c.delete(&c.res.pods, objects::namespace(pod), objects::name(pod), &opts).await {
         Ok(_) => {
             let msg = format!("Deleted pod: {}", objects::name(pod));
             ctx.event(rs, "Normal", "SuccessfulDelete", &msg, COMPONENT).await;
-            Deletion::Done
+            true
         }
-        Err(e) if is_not_found(&e) || is_conflict(&e) => Deletion::Gone,
+        Err(e) if is_not_found(&e) || is_conflict(&e) => true,
         Err(e) => {
             tracing::warn!(pod = %objects::name(pod), error = %e.message, "replicaset: delete pod failed");
-            Deletion::Failed
+            false
         }
     }
 }
