@@ -243,12 +243,8 @@ pub struct Cache {
     handlers: Mutex<Vec<ChangeHandler>>,
 }
 
-/// What a per-key controller maps a change to keys with ([`Cache::on_change`]): the
-/// object before (`None`: added) and after (`None`: deleted).
-pub type ChangeHandler = Arc<dyn Fn(Option<&Node>, Option<&Node>) + Send + Sync>;
-
-/// One change: the object before and after.
-type Change = (Option<Arc<Node>>, Option<Arc<Node>>);
+/// What a per-key controller maps a changed object to keys with ([`Cache::on_change`]).
+pub type ChangeHandler = Arc<dyn Fn(&Node) + Send + Sync>;
 
 #[derive(Default)]
 struct CacheState {
@@ -321,21 +317,20 @@ impl Cache {
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(notify);
     }
 
-    /// Calls `handler` with every change from now on, as (before, after): an add has
-    /// no before, a delete no after; a (re)list reports each object it finds against
-    /// what the cache held under its key, and each object it no longer finds as
-    /// deleted. The per-key controllers' event handlers (client-go's
-    /// `AddEventHandler`): they map a change to the keys it concerns. Called after the
-    /// cache holds the change, outside its lock.
+    /// Calls `handler` with every object that changes from now on: for an update, the
+    /// old and the new object; for a delete, the last one seen; after a (re)list, every
+    /// object before and after it. The per-key controllers' event handlers (client-go's
+    /// `AddEventHandler`): they map an object to the keys it concerns. Called after
+    /// the cache holds the change, outside its lock.
     pub fn on_change(&self, handler: ChangeHandler) {
         self.handlers.lock().unwrap_or_else(|e| e.into_inner()).push(handler);
     }
 
-    fn changed(&self, changes: &[Change]) {
+    fn changed(&self, objects: &[Arc<Node>]) {
         let handlers = self.handlers.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for h in &handlers {
-            for (before, after) in changes {
-                h(before.as_deref(), after.as_deref());
+            for o in objects {
+                h(o);
             }
         }
     }
@@ -427,38 +422,33 @@ impl Cache {
             fresh.insert(key_of(&obj), self.held(&obj));
         }
         let handled = !self.handlers.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
-        let kept: Vec<(String, Arc<Node>)> =
-            if handled { fresh.objects.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect() } else { Vec::new() };
-        let mut old = std::mem::replace(&mut *self.state.write().unwrap_or_else(|e| e.into_inner()), fresh).objects;
+        let changed: Vec<Arc<Node>> = if handled { fresh.objects.values().cloned().collect() } else { Vec::new() };
+        let old = std::mem::replace(&mut *self.state.write().unwrap_or_else(|e| e.into_inner()), fresh);
         self.advance(rv);
         if handled {
-            let mut changes: Vec<Change> = kept.into_iter().map(|(k, new)| (old.remove(&k), Some(new))).collect();
-            changes.extend(old.into_values().map(|gone| (Some(gone), None)));
-            self.changed(&changes);
+            self.changed(&old.objects.into_values().chain(changed).collect::<Vec<_>>());
         }
         self.wake();
     }
 
     fn apply(&self, event_type: &str, obj: Arc<Value>) {
         let rv = rv_of(&obj);
-        let mut change: Change = (None, None);
+        let mut changed = Vec::new();
         if event_type != "BOOKMARK" {
             let key = key_of(&obj);
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-            change.0 = state.objects.get(&key).cloned();
+            changed.extend(state.objects.get(&key).cloned());
             if event_type == "DELETED" || !self.kept(&obj) {
                 state.remove(&key);
             } else {
                 let held = self.held(&obj);
-                change.1 = Some(Arc::clone(&held));
+                changed.push(Arc::clone(&held));
                 state.insert(key, held);
             }
         }
         self.advance(rv);
         if event_type != "BOOKMARK" {
-            if change.0.is_some() || change.1.is_some() {
-                self.changed(&[change]);
-            }
+            self.changed(&changed);
             self.wake();
         }
     }

@@ -61,7 +61,6 @@ pub(crate) mod endpoints;
 pub(crate) mod endpointslice;
 pub(crate) mod endpointutil;
 pub(crate) mod events;
-pub(crate) mod expectations;
 pub mod gc;
 pub(crate) mod hash;
 pub(crate) mod informer;

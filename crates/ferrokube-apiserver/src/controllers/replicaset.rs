@@ -20,7 +20,6 @@ use tokio::sync::watch;
 
 use super::client::{is_conflict, is_not_found};
 use super::compact::Node;
-use super::expectations::Expectations;
 use super::keyed::{self, Keys, Synced};
 use super::objects::{self, Json, JsonObject};
 use super::ownership::{self, Owner};
@@ -86,21 +85,13 @@ pub fn replica_status(owner: &Node, pods: &[&Node]) -> (Value, bool) {
 }
 
 /// Syncs the ReplicaSet `key` (`namespace/name`), as kube's `syncReplicaSet`: claims
-/// its pods, deletes surplus ones or creates missing ones when its expectations are
-/// met, writes its status. It reads the caches as they are: the expectations say when
-/// they lag the controller's own writes.
-async fn sync(ctx: &Context, expectations: &Expectations, key: String) -> Synced {
+/// its pods, deletes surplus ones before creating missing ones, writes its status.
+async fn sync(ctx: &Context, key: String) -> Synced {
     let c = &ctx.client;
     let Some((ns, name)) = key.split_once('/') else { return Synced::Done };
-    let rss = ctx.informers.cache(&c.res.replicasets);
-    let pods = ctx.informers.cache(&c.res.pods);
-    if !rss.synced() || !pods.synced() {
-        return Synced::After(Duration::from_millis(100));
-    }
-    let Some(rs) = rss.get(Some(ns), name) else {
-        expectations.forget(&key);
-        return Synced::Done;
-    };
+    let rss = ctx.informers.fresh(&c.res.replicasets).await;
+    let Some(rs) = rss.get(Some(ns), name) else { return Synced::Done };
+    let pods = ctx.informers.fresh(&c.res.pods).await;
     let selector = objects::at(&rs, &["spec", "selector"]).map(Json::to_value).unwrap_or(Value::Null);
     let owner = Owner { object: &rs, api_version: "apps/v1", kind: "ReplicaSet", selector: &selector };
     let candidates = pods.claimable(ns, objects::uid(&rs));
@@ -108,25 +99,14 @@ async fn sync(ctx: &Context, expectations: &Expectations, key: String) -> Synced
     let mut active: Vec<&Arc<Node>> = owned.iter().filter(objects::pod_active).collect();
     let want = objects::int_at(&rs, &["spec", "replicas"], 1).max(0) as usize;
     let mut failed = false;
-    if !objects::is_deleting(&rs) && expectations.satisfied(&key) {
+    if !objects::is_deleting(&rs) {
         if active.len() > want {
             active.sort_by_key(|p| deletion_rank(p));
-            let surplus = &active[..active.len() - want];
-            expectations.expect(&key, 0, surplus.iter().map(|p| objects::uid(p).to_owned()));
-            for pod in surplus {
-                if !delete_pod(ctx, &rs, pod).await {
-                    expectations.deletion_observed(&key, objects::uid(pod));
-                    failed = true;
-                }
+            for pod in &active[..active.len() - want] {
+                failed |= !delete_pod(ctx, &rs, pod).await;
             }
         } else if active.len() < want {
-            let missing = want - active.len();
-            expectations.expect(&key, missing, []);
-            let created = create_pods(ctx, &rs, &owner, missing).await;
-            for _ in created..missing {
-                expectations.creation_observed(&key);
-            }
-            failed |= created < missing;
+            failed |= !create_pods(ctx, &rs, &owner, want - active.len()).await;
         }
     }
     let active: Vec<&Node> = active.into_iter().map(|p| p.as_ref()).collect();
@@ -184,16 +164,16 @@ async fn delete_pod(ctx: &Context, rs: &Node, pod: &Node) -> bool {
     }
 }
 
-/// Creates up to `count` pods from `rs`'s template; how many were created (the rest
-/// wait for the retry, as kube's slow-start batches stop at the first error).
-async fn create_pods(ctx: &Context, rs: &Node, owner: &Owner<'_>, count: usize) -> usize {
+/// Creates `count` pods from `rs`'s template; false when one failed (the rest wait for
+/// the retry, as kube's slow-start batches stop at the first error).
+async fn create_pods(ctx: &Context, rs: &Node, owner: &Owner<'_>, count: usize) -> bool {
     let c = &ctx.client;
     let Some(template) = objects::at(rs, &["spec", "template"]) else {
         tracing::warn!(rs = %objects::name(rs), "replicaset without spec.template; skipped");
-        return count;
+        return true;
     };
     let pod = ownership::pod_from_template(template, owner, None, &format!("{}-", objects::name(rs)));
-    for created in 0..count {
+    for _ in 0..count {
         match c.create(&c.res.pods, objects::namespace(rs), &pod).await {
             Ok(created) => {
                 let msg = format!("Created pod: {}", objects::name(&created));
@@ -203,11 +183,11 @@ async fn create_pods(ctx: &Context, rs: &Node, owner: &Owner<'_>, count: usize) 
                 tracing::debug!(rs = %objects::name(rs), error = %e.message, "replicaset: create pod failed");
                 let msg = format!("Error creating: {}", e.message);
                 ctx.event(rs, "Warning", "FailedCreate", &msg, COMPONENT).await;
-                return created;
+                return false;
             }
         }
     }
-    count
+    true
 }
 
 /// `namespace/name` of an object.
@@ -224,48 +204,24 @@ pub async fn run(ctx: Context, shutdown: watch::Receiver<bool>, passes: Arc<Atom
     let keys = Keys::new(COMPONENT);
     let replicasets = ctx.informers.cache(&c.res.replicasets);
     let pods = ctx.informers.cache(&c.res.pods);
-    let expectations = Arc::new(Expectations::default());
     let queue = keys.clone();
-    replicasets.on_change(Arc::new(move |before: Option<&Node>, after: Option<&Node>| {
-        if let Some(rs) = after.or(before) {
-            queue.add(key_of(rs));
-        }
-    }));
-    let (queue, in_namespace, expected) = (keys.clone(), Arc::clone(&replicasets), Arc::clone(&expectations));
-    pods.on_change(Arc::new(move |before: Option<&Node>, after: Option<&Node>| {
-        for pod in [before, after].into_iter().flatten() {
-            if let Some(rs) = controlling_replicaset(pod) {
-                queue.add(rs);
-            } else if objects::controller_uid(pod).is_none() {
-                // An orphan: a ReplicaSet of its namespace may adopt it.
-                for rs in in_namespace.list(objects::namespace(pod)) {
+    replicasets.on_change(Arc::new(move |rs: &Node| queue.add(key_of(rs))));
+    let (queue, in_namespace) = (keys.clone(), Arc::clone(&replicasets));
+    pods.on_change(Arc::new(move |pod: &Node| {
+        let ns = objects::namespace(pod).unwrap_or("");
+        let controller = objects::owner_refs_of(pod).iter().find(|r| objects::bool_at(*r, &["controller"]));
+        match controller {
+            Some(r) if objects::str_at(r, &["kind"]) == "ReplicaSet" => {
+                queue.add(format!("{ns}/{}", objects::str_at(r, &["name"])));
+            }
+            Some(_) => {}
+            None => {
+                for rs in in_namespace.list(Some(ns)) {
                     queue.add(key_of(&rs));
                 }
             }
         }
-        // What the ReplicaSet's expectations count: a pod seen for the first time, a
-        // pod that starts deleting or is gone.
-        match (before, after) {
-            (None, Some(new)) => {
-                if let Some(rs) = controlling_replicaset(new) {
-                    expected.creation_observed(&rs);
-                }
-            }
-            (Some(old), new) if new.is_none_or(|n| objects::is_deleting(n) && !objects::is_deleting(old)) => {
-                if let Some(rs) = controlling_replicaset(old) {
-                    expected.deletion_observed(&rs, objects::uid(old));
-                }
-            }
-            _ => {}
-        }
     }));
     let all = move || replicasets.list(None).iter().map(|rs| key_of(rs)).collect();
-    keyed::run(keys, shutdown, ctx.options.resync_period, passes, all, |key| sync(&ctx, &expectations, key)).await;
-}
-
-/// `namespace/name` of the ReplicaSet controlling `pod`, if one does.
-fn controlling_replicaset(pod: &Node) -> Option<String> {
-    let r = objects::owner_refs_of(pod).iter().find(|r| objects::bool_at(*r, &["controller"]))?;
-    (objects::str_at(r, &["kind"]) == "ReplicaSet")
-        .then(|| format!("{}/{}", objects::namespace(pod).unwrap_or(""), objects::str_at(r, &["name"])))
+    keyed::run(keys, shutdown, ctx.options.resync_period, passes, all, |key| sync(&ctx, key)).await;
 }
