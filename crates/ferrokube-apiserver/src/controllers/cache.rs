@@ -239,12 +239,7 @@ pub struct Cache {
     /// resourceVersion the cache has seen up to; 0 until the first list.
     seen: watch::Sender<u64>,
     subscribers: Mutex<Vec<Arc<Notify>>>,
-    /// Called with every object that changed (see [`Cache::on_change`]).
-    handlers: Mutex<Vec<ChangeHandler>>,
 }
-
-/// What a per-key controller maps a changed object to keys with ([`Cache::on_change`]).
-pub type ChangeHandler = Arc<dyn Fn(&Node) + Send + Sync>;
 
 #[derive(Default)]
 struct CacheState {
@@ -303,7 +298,6 @@ impl Cache {
             state: RwLock::new(CacheState::default()),
             seen: watch::Sender::new(0),
             subscribers: Mutex::new(Vec::new()),
-            handlers: Mutex::new(Vec::new()),
         }
     }
 
@@ -315,24 +309,6 @@ impl Cache {
     /// Wakes `notify` on every change (and once after each list).
     pub fn subscribe(&self, notify: Arc<Notify>) {
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(notify);
-    }
-
-    /// Calls `handler` with every object that changes from now on: for an update, the
-    /// old and the new object; for a delete, the last one seen; after a (re)list, every
-    /// object before and after it. The per-key controllers' event handlers (client-go's
-    /// `AddEventHandler`): they map an object to the keys it concerns. Called after
-    /// the cache holds the change, outside its lock.
-    pub fn on_change(&self, handler: ChangeHandler) {
-        self.handlers.lock().unwrap_or_else(|e| e.into_inner()).push(handler);
-    }
-
-    fn changed(&self, objects: &[Arc<Node>]) {
-        let handlers = self.handlers.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for h in &handlers {
-            for o in objects {
-                h(o);
-            }
-        }
     }
 
     /// Whether the first list has filled the cache.
@@ -421,34 +397,24 @@ impl Cache {
         for obj in items.into_iter().filter(|o| self.kept(o)) {
             fresh.insert(key_of(&obj), self.held(&obj));
         }
-        let handled = !self.handlers.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
-        let changed: Vec<Arc<Node>> = if handled { fresh.objects.values().cloned().collect() } else { Vec::new() };
-        let old = std::mem::replace(&mut *self.state.write().unwrap_or_else(|e| e.into_inner()), fresh);
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         self.advance(rv);
-        if handled {
-            self.changed(&old.objects.into_values().chain(changed).collect::<Vec<_>>());
-        }
         self.wake();
     }
 
     fn apply(&self, event_type: &str, obj: Arc<Value>) {
         let rv = rv_of(&obj);
-        let mut changed = Vec::new();
         if event_type != "BOOKMARK" {
             let key = key_of(&obj);
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-            changed.extend(state.objects.get(&key).cloned());
             if event_type == "DELETED" || !self.kept(&obj) {
                 state.remove(&key);
             } else {
-                let held = self.held(&obj);
-                changed.push(Arc::clone(&held));
-                state.insert(key, held);
+                state.insert(key, self.held(&obj));
             }
         }
         self.advance(rv);
         if event_type != "BOOKMARK" {
-            self.changed(&changed);
             self.wake();
         }
     }

@@ -66,7 +66,6 @@ pub(crate) mod hash;
 pub(crate) mod informer;
 pub(crate) mod job;
 pub mod json;
-pub(crate) mod keyed;
 pub mod kube_api;
 pub mod kubelet;
 pub(crate) mod namespace;
@@ -333,9 +332,7 @@ fn start_here(
     let mut l = Launcher { ctx, shutdown: rx, tasks: Vec::new(), passes: Vec::new() };
     let kubelet_options = l.ctx.options.kubelet_options();
     l.tasks.extend(kubelet::spawn_with(l.ctx.informers.clone(), kubelet_options, l.shutdown.clone()));
-    let replicaset_passes = Arc::new(AtomicU64::new(0));
-    l.passes.push(Arc::clone(&replicaset_passes));
-    l.tasks.push(tokio::spawn(replicaset::run(l.ctx.clone(), l.shutdown.clone(), replicaset_passes)));
+    l.launch(&[&res.pods, &res.replicasets], replicaset::run);
     l.launch(&[&res.pods, &res.replicasets, &res.deployments], deployment::run);
     l.launch(&[&res.pods, &res.statefulsets], statefulset::run);
     l.launch(&[&res.pods, &res.daemonsets, &res.nodes], daemonset::run);
