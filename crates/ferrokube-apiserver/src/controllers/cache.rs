@@ -278,13 +278,6 @@ impl CacheState {
     }
 }
 
-fn key_of(obj: &Value) -> String {
-    match objects::namespace(obj) {
-        Some(ns) => format!("{ns}/{}", objects::name(obj)),
-        None => objects::name(obj).to_owned(),
-    }
-}
-
 fn rv_of(obj: &Value) -> u64 {
     objects::resource_version(obj).parse().unwrap_or(0)
 }
@@ -395,7 +388,7 @@ impl Cache {
     fn replace(&self, items: Vec<Arc<Value>>, rv: u64) {
         let mut fresh = CacheState::default();
         for obj in items.into_iter().filter(|o| self.kept(o)) {
-            fresh.insert(key_of(&obj), self.held(&obj));
+            fresh.insert(objects::key(&obj), self.held(&obj));
         }
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         self.advance(rv);
@@ -405,7 +398,7 @@ impl Cache {
     fn apply(&self, event_type: &str, obj: Arc<Value>) {
         let rv = rv_of(&obj);
         if event_type != "BOOKMARK" {
-            let key = key_of(&obj);
+            let key = objects::key(&obj);
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
             if event_type == "DELETED" || !self.kept(&obj) {
                 state.remove(&key);

@@ -153,13 +153,22 @@ pub fn set_owner_refs(obj: &mut Value, refs: Vec<Value>) {
     }
 }
 
+/// The owner reference marked `controller: true`, if any.
+pub fn controller_ref_of<O: AsJson + ?Sized>(obj: &O) -> Option<&O::J> {
+    owner_refs_of(obj).iter().find(|r| r.get("controller").and_then(Json::as_bool) == Some(true))
+}
+
 /// The uid of the owner reference marked `controller: true`, if any.
 pub fn controller_uid<O: AsJson + ?Sized>(obj: &O) -> Option<&str> {
-    let obj = obj.json();
-    owner_refs_of(obj)
-        .iter()
-        .find(|r| r.get("controller").and_then(Json::as_bool) == Some(true))
-        .and_then(|r| r.get("uid").and_then(Json::as_str))
+    controller_ref_of(obj).and_then(|r| r.get("uid").and_then(Json::as_str))
+}
+
+/// The cache key of an object: `namespace/name`, or `name` when cluster-scoped.
+pub fn key<O: AsJson + ?Sized>(obj: &O) -> String {
+    match namespace(obj) {
+        Some(ns) => format!("{ns}/{}", name(obj)),
+        None => name(obj).to_owned(),
+    }
 }
 
 /// An ownerReference naming `owner` as the controller (`blockOwnerDeletion: true`).
@@ -415,6 +424,9 @@ mod tests {
         assert_eq!((name(&pod), namespace(&pod), uid(&pod), generation(&pod)), ("p", Some("ns"), "u", 3));
         assert!(is_deleting(&pod));
         assert_eq!(controller_uid(&pod), Some("o"));
+        assert_eq!(controller_ref_of(&pod).and_then(|r| r.get("uid")), Some(&json!("o")));
+        assert_eq!(key(&pod), "ns/p");
+        assert_eq!(key(&json!({"metadata": {"name": "node-1"}})), "node-1", "cluster-scoped");
         assert_eq!(phase(&pod), "Running");
         // Mistyped shapes read as empty, as they do through `Value::pointer`.
         for odd in [json!({"metadata": ["name"], "status": "x"}), json!([{"metadata": {"name": "p"}}]), json!(null)] {
